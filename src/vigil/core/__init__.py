@@ -1,0 +1,1 @@
+"""Settings, the error hierarchy, ids and time: what every other package stands on."""

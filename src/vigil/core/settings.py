@@ -1,0 +1,105 @@
+"""Vigil's settings: one validated class, built on demand by a cached factory.
+
+Values come, in order of precedence, from keyword arguments, ``VIGIL_*`` environment variables,
+a ``.env`` file in the working directory, and a TOML settings file named by ``VIGIL_CONFIG``.
+Nothing is read at import time, so tests can build their own ``Settings`` freely.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from vigil.core.errors import ConfigError
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "vigil"
+
+
+class Settings(BaseSettings):
+    """Everything configurable in Vigil. See docs/configuration.md for each field."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VIGIL_",
+        env_file=".env",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Where embedded databases live.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the exchange database; default: SQLite file in data_dir.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `vigil serve` binds to.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `vigil serve` listens on.")
+    public_url: str | None = Field(default=None, description="Base URL clients reach the server at.")
+    max_request_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest request body the API accepts."
+    )
+    taxii_page_size: int = Field(default=1000, ge=1, le=100_000, description="Largest TAXII page.")
+    log_level: str = Field(default="INFO", description="Python logging level.")
+    duckdb_memory_limit: str = Field(default="4GB", description="DuckDB memory_limit for detection.")
+    duckdb_threads: int = Field(default=2, ge=1, description="DuckDB worker threads.")
+    temp_dir: Path | None = Field(default=None, description="Where DuckDB may spill; default: system temp.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return upper
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database URL, or the embedded SQLite file under ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'vigil.db'}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        config_file = os.environ.get("VIGIL_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build and validate settings, turning validation failures into a ConfigError users can read."""
+    config_file = os.environ.get("VIGIL_CONFIG")
+    if config_file and not Path(config_file).is_file():
+        raise ConfigError(f"VIGIL_CONFIG names {config_file!r}, which is not a file")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built once on first use (call ``get_settings.cache_clear()`` to reload)."""
+    return load_settings()
