@@ -1,0 +1,191 @@
+"""URL canonicalization and registrable domains: a table of cases, and proof that nothing is fetched."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tldextract
+
+from vigil.ingest import urls
+from vigil.ingest.urls import UrlInfo, canonicalize, registrable_domain
+
+CASES = [
+    # (as posted, canonical, domain, is_shortener)
+    ("https://example.com/a", "https://example.com/a", "example.com", False),
+    # case of scheme and host, default port, www, trailing slash, fragment, tracking, sorted query
+    (
+        "HTTP://WWW.Example.COM:80/a/b/?utm_source=x&b=2&a=1#frag",
+        "https://example.com/a/b?a=1&b=2",
+        "example.com",
+        False,
+    ),
+    ("https://example.com/A/B", "https://example.com/A/B", "example.com", False),  # path case kept
+    ("https://example.com:8443/x", "https://example.com:8443/x", "example.com", False),
+    ("https://user:pw@example.com/x", "https://example.com/x", "example.com", False),
+    ("https://www2.example.com/", "https://example.com", "example.com", False),
+    ("https://example.com./", "https://example.com", "example.com", False),
+    # tracking parameters of several kinds
+    (
+        "https://news.example.org/p?id=7&fbclid=IwAR0&gclid=x&igshid=y&mc_cid=1&mc_eid=2",
+        "https://news.example.org/p?id=7",
+        "example.org",
+        False,
+    ),
+    (
+        "https://example.com/v?si=share123&ref_src=twsrc&UTM_Medium=social",
+        "https://example.com/v",
+        "example.com",
+        False,
+    ),
+    ("https://example.com/?b=&a", "https://example.com?a&b=", "example.com", False),
+    # mobile hosts
+    (
+        "https://m.facebook.com/story.php?story_fbid=1&id=2",
+        "https://facebook.com/story.php?id=2&story_fbid=1",
+        "facebook.com",
+        False,
+    ),
+    ("https://mobile.twitter.com/user/status/1", "https://twitter.com/user/status/1", "twitter.com", False),
+    ("https://m.co/x", "https://m.co/x", "m.co", False),  # 'm.' kept when only a suffix would remain
+    # no scheme, scheme-relative
+    ("example.com/x", "https://example.com/x", "example.com", False),
+    ("www.example.com", "https://example.com", "example.com", False),
+    ("//example.com/x/", "https://example.com/x", "example.com", False),
+    ("localhost:8000/x", "https://localhost:8000/x", None, False),
+    # percent-encoding and dot segments
+    (
+        "https://fr.wikipedia.org/wiki/Élection",
+        "https://fr.wikipedia.org/wiki/%C3%89lection",
+        "wikipedia.org",
+        False,
+    ),
+    (
+        "https://fr.wikipedia.org/wiki/%c3%89lection",
+        "https://fr.wikipedia.org/wiki/%C3%89lection",
+        "wikipedia.org",
+        False,
+    ),
+    ("https://example.com/%7Euser/a/./b/../c", "https://example.com/~user/a/c", "example.com", False),
+    ("https://example.com/a b", "https://example.com/a%20b", "example.com", False),
+    ("https://example.com/100%", "https://example.com/100%25", "example.com", False),
+    ("https://example.com/a%2Fb", "https://example.com/a%2Fb", "example.com", False),  # escaped '/' stays
+    # IDN hosts: punycode, whichever way they were written
+    ("https://münchen.de/wahl", "https://xn--mnchen-3ya.de/wahl", "xn--mnchen-3ya.de", False),
+    ("https://XN--MNCHEN-3YA.de/wahl", "https://xn--mnchen-3ya.de/wahl", "xn--mnchen-3ya.de", False),
+    ("https://انتخابات.مصر/", "https://xn--mgbaadidy4q.xn--wgbh1c", "xn--mgbaadidy4q.xn--wgbh1c", False),
+    # shorteners keep their (case-sensitive) path and are flagged
+    ("https://bit.ly/AbC", "https://bit.ly/AbC", "bit.ly", True),
+    ("http://t.co/xYz?amp=1", "https://t.co/xYz?amp=1", "t.co", True),
+    ("ow.ly/abc", "https://ow.ly/abc", "ow.ly", True),
+    ("https://tinyurl.com/y3k", "https://tinyurl.com/y3k", "tinyurl.com", True),
+    ("https://on.ft.com/3xyz", "https://on.ft.com/3xyz", "ft.com", True),
+    # youtu.be is an alias of the watch page, not a shortener
+    (
+        "https://youtu.be/dQw4w9WgXcQ?t=10&si=abc",
+        "https://youtube.com/watch?t=10&v=dQw4w9WgXcQ",
+        "youtube.com",
+        False,
+    ),
+    (
+        "https://m.youtube.com/watch?v=dQw4w9WgXcQ&feature=share",
+        "https://youtube.com/watch?feature=share&v=dQw4w9WgXcQ",
+        "youtube.com",
+        False,
+    ),
+    # IP hosts
+    ("http://1.2.3.4/", "https://1.2.3.4", "1.2.3.4", False),
+    ("http://[::1]:8080/x", "https://[::1]:8080/x", "::1", False),
+    # garbage comes back unchanged (stripped), without a domain, and never raises
+    ("not a url", "not a url", None, False),
+    ("  ", "", None, False),
+    ("javascript:alert(1)", "javascript:alert(1)", None, False),
+    ("mailto:a@b.c", "mailto:a@b.c", None, False),
+    ("http://", "http://", None, False),
+    ("https://example.com:99999/", "https://example.com:99999/", None, False),
+    ("https://exa_mple..com/", "https://exa_mple..com/", None, False),
+    ("ftp://example.com/file", "ftp://example.com/file", None, False),
+    ("https://example.com/\udcff", "https://example.com/\udcff", None, False),
+]
+
+
+@pytest.mark.parametrize(("posted", "canonical", "domain", "short"), CASES)
+def test_canonicalize(posted: str, canonical: str, domain: str | None, short: bool) -> None:
+    assert canonicalize(posted) == UrlInfo(posted, canonical, domain, short)
+
+
+def test_http_and_https_are_one_resource() -> None:
+    assert canonicalize("http://example.com/a").canonical == canonicalize("https://example.com/a").canonical
+
+
+def test_canonical_form_is_a_fixed_point() -> None:
+    for posted, *_ in CASES:
+        info = canonicalize(posted)
+        if info.domain is not None:
+            assert canonicalize(info.canonical).canonical == info.canonical, posted
+
+
+def test_as_dict_matches_the_schema_struct() -> None:
+    from vigil.schema.tables import URL_STRUCT
+
+    assert list(canonicalize("https://example.com").as_dict()) == [f.name for f in URL_STRUCT]
+
+
+@pytest.mark.parametrize(
+    ("host", "domain"),
+    [
+        ("www.bbc.co.uk", "bbc.co.uk"),
+        ("news.bbc.co.uk", "bbc.co.uk"),
+        ("example.com", "example.com"),
+        ("a.b.c.example.com", "example.com"),
+        ("WWW.Example.COM.", "example.com"),
+        ("alice.github.io", "alice.github.io"),  # private suffix: each blog is its own site
+        ("foo.blogspot.com", "foo.blogspot.com"),
+        ("gov.uk", None),
+        ("co.uk", None),
+        ("localhost", None),
+        ("", None),
+        ("münchen.de", "xn--mnchen-3ya.de"),
+        ("sub.münchen.de", "xn--mnchen-3ya.de"),
+        ("1.2.3.4", "1.2.3.4"),
+        ("city.kawasaki.jp", "city.kawasaki.jp"),  # an exception rule of the public suffix list
+    ],
+)
+def test_registrable_domain(host: str, domain: str | None) -> None:
+    assert registrable_domain(host) == domain
+
+
+def _forbid_network(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    attempts: list[Any] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(args)
+        raise OSError("network access attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    return attempts
+
+
+def test_registrable_domain_never_touches_the_network(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    attempts = _forbid_network(monkeypatch)
+    # Control: tldextract's defaults would fetch the suffix list, so this guard does notice attempts.
+    tldextract.TLDExtract(cache_dir=str(tmp_path), cache_fetch_timeout=1)("example.com")
+    assert attempts, "the guard did not see tldextract's default fetch"
+    attempts.clear()
+    urls._extractor.cache_clear()
+    registrable_domain.cache_clear()
+    canonicalize.cache_clear()
+    try:
+        assert registrable_domain("www.bbc.co.uk") == "bbc.co.uk"
+        assert canonicalize("https://www.lemonde.fr/a/").domain == "lemonde.fr"
+    finally:
+        urls._extractor.cache_clear()
+        registrable_domain.cache_clear()
+        canonicalize.cache_clear()
+    assert attempts == []
