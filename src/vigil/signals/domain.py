@@ -1,0 +1,43 @@
+"""Domain signal: a registrable domain (public suffix plus one label, ``vigil.ingest.urls``).
+
+``news.example.co.uk`` and ``www.example.co.uk`` are both ``example.co.uk``: operations rotate
+sub-domains cheaply, registrations cost them more. Private suffixes count (``alice.github.io`` stays
+whole) so that one blog host does not lump every blog together. IDN domains are written in punycode.
+"""
+
+from __future__ import annotations
+
+import re
+
+from vigil.core.errors import InputError
+from vigil.ingest.urls import registrable_domain
+from vigil.signals.base import Row, SignalType, dedupe
+
+_NOT_A_HOST = re.compile(r"[\s/@?#]")
+
+
+class DomainSignal(SignalType):
+    name = "domain"
+    description = "A registrable domain such as example.com or bbc.co.uk (punycode for IDN)."
+    examples = ("example.com", "bbc.co.uk", "alice.github.io")
+
+    def normalize(self, value: str) -> str:
+        text = value.strip()
+        if not text or _NOT_A_HOST.search(text):
+            raise InputError(
+                f"domain value must be a host name such as example.com (no scheme, path or spaces), "
+                f"got {text[:100]!r}"
+            )
+        domain = registrable_domain(text)
+        if domain is None:
+            raise InputError(
+                f"domain value must end in a public suffix with a name before it (like example.com), "
+                f"got {text[:100]!r}"
+            )
+        return domain
+
+    def derive_from_post(self, post: Row) -> list[str]:
+        return dedupe([u["domain"] for u in post.get("urls") or [] if u.get("domain")])
+
+
+SIGNAL_TYPE = DomainSignal()

@@ -1,0 +1,282 @@
+"""Tables of expected behaviour, one block per signal type."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from vigil.core.errors import InputError
+from vigil.signals import get_signal_type
+from vigil.signals.image_pdq import pdq_from_pixels
+from vigil.signals.text_minhash import TextMinhashSignal
+
+from .conftest import sample_account, sample_post
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("twitter:12345", "twitter:12345"),
+        ("Twitter:12345", "twitter:12345"),
+        (" twitter : 12345 ", "twitter:12345"),
+        ("twitter:@Handle", "twitter:@handle"),
+        ("TWITTER:@HANDLE", "twitter:@handle"),
+        ("facebook:AbC123", "facebook:AbC123"),  # ids are opaque: case is kept
+    ],
+)
+def test_account_values(value: str, expected: str) -> None:
+    assert get_signal_type("account").normalize(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("12345", "no ':'"),
+        ("twitter:", "without spaces"),
+        ("twitter:@", "without spaces"),
+        ("twitter:two words", "without spaces"),
+        ("Tw itter:1", "platform name"),
+        (":1", "platform name"),
+        ("twitter:@@x", "without spaces"),
+    ],
+)
+def test_account_invalid(value: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        get_signal_type("account").normalize(value)
+
+
+def test_account_derivation() -> None:
+    account = get_signal_type("account")
+    assert account.derive_from_post(sample_post()) == ["twitter:12345", "twitter:@vote_bot_77"]  # type: ignore[attr-defined]
+    assert account.derive_from_account(sample_account()) == ["twitter:12345", "twitter:@vote_bot_77"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "https://example.com/news/vote",
+        "http://example.com/news/vote",
+        "https://www.example.com/news/vote/",
+        "HTTPS://WWW.EXAMPLE.COM/news/vote?utm_source=twitter&fbclid=abc",
+        "example.com/news/vote#comments",
+        "https://m.example.com:443/news/./vote",
+    ],
+)
+def test_url_variants_normalize_equal(variant: str) -> None:
+    url = get_signal_type("url")
+    assert url.normalize(variant) == "https://example.com/news/vote"
+    assert url.compare(url.normalize(variant), "https://example.com/news/vote").matched
+
+
+@pytest.mark.parametrize("value", ["not a url", "ftp://example.com/x", "https://", "mailto:a@b.c"])
+def test_url_invalid(value: str) -> None:
+    with pytest.raises(InputError, match="url value must be an http"):
+        get_signal_type("url").normalize(value)
+
+
+def test_url_keeps_path_case_and_distinguishes_resources() -> None:
+    url = get_signal_type("url")
+    assert url.normalize("https://bit.ly/AbC") != url.normalize("https://bit.ly/abc")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("example.com", "example.com"),
+        ("WWW.Example.COM.", "example.com"),
+        ("news.bbc.co.uk", "bbc.co.uk"),
+        ("alice.github.io", "alice.github.io"),
+        ("bücher.de", "xn--bcher-kva.de"),
+    ],
+)
+def test_domain_values(value: str, expected: str) -> None:
+    assert get_signal_type("domain").normalize(value) == expected
+
+
+@pytest.mark.parametrize("value", ["https://example.com", "example.com/x", "co.uk", "localhost", "a b.com"])
+def test_domain_invalid(value: str) -> None:
+    with pytest.raises(InputError, match="domain value must"):
+        get_signal_type("domain").normalize(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("#Wahl2021", "wahl2021"),
+        ("wahl2021", "wahl2021"),
+        ("#الانتخابات", "الانتخابات"),
+        ("#Élection", "élection"),
+    ],
+)
+def test_hashtag_values(value: str, expected: str) -> None:
+    assert get_signal_type("hashtag").normalize(value) == expected
+
+
+@pytest.mark.parametrize("value", ["#1", "two words", "#a#b", "#", "vote!"])
+def test_hashtag_invalid(value: str) -> None:
+    with pytest.raises(InputError, match="one hashtag"):
+        get_signal_type("hashtag").normalize(value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("T0049", "T0049"), ("t0049.001", "T0049.001")])
+def test_technique_valid(value: str, expected: str) -> None:
+    assert get_signal_type("technique").normalize(value) == expected
+
+
+@pytest.mark.parametrize("value", ["T49", "T0049.1", "TA01", "0049", "T00490"])
+def test_technique_invalid(value: str) -> None:
+    with pytest.raises(InputError, match="DISARM id"):
+        get_signal_type("technique").normalize(value)
+
+
+def test_md5_of_bytes() -> None:
+    md5 = get_signal_type("image_md5")
+    data = b"\xff\xd8\xff\xe0 a tiny jpeg header and some bytes"
+    assert md5.hash_bytes(data) == hashlib.md5(data).hexdigest()  # type: ignore[attr-defined]
+    assert md5.hash_bytes(b"") == "d41d8cd98f00b204e9800998ecf8427e"  # type: ignore[attr-defined]
+    assert md5.derive_from_post(sample_post()) == ["9e107d9d372bb6826bd81d3542a419d6"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("a" * 63, "must be 64 hex characters, got 63"), ("g" * 64, "non-hex character 'g'")],
+)
+def test_pdq_invalid(value: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        get_signal_type("image_pdq").normalize(value)
+
+
+def _flip(value: str, bits: int) -> str:
+    return f"{int(value, 16) ^ ((1 << bits) - 1) << 7:064x}"
+
+
+def test_pdq_threshold_edge() -> None:
+    pdq = get_signal_type("image_pdq")
+    base = pdq.examples[0]
+    assert pdq.compare(base, _flip(base, 31)).matched
+    assert pdq.compare(base, _flip(base, 31)).distance == 31
+    assert not pdq.compare(base, _flip(base, 32)).matched
+    assert pdq.compare(base, _flip(base, 32), threshold=32).matched
+    assert not pdq.compare(base, _flip(base, 10), threshold=9).matched
+    with pytest.raises(InputError, match="whole number of bits"):
+        pdq.compare(base, base, threshold=2.5)
+
+
+def _image(seed: int = 7, size: int = 128) -> np.ndarray:
+    """A synthetic photo-like image: coloured blocks under a diagonal wave (edges give PDQ quality)."""
+    rng = np.random.default_rng(seed)
+    blocks = np.kron(rng.uniform(0, 255, (8, 8, 3)), np.ones((size // 8, size // 8, 1)))
+    y, x = np.mgrid[0:size, 0:size] / size
+    wave = 60 * np.sin(rng.uniform(5, 15) * x + rng.uniform(5, 15) * y)
+    return np.clip(0.7 * blocks + wave[:, :, None], 0, 255).astype(np.uint8)
+
+
+def test_pdq_of_an_image_and_its_noisy_resized_copy_match() -> None:
+    pdq = get_signal_type("image_pdq")
+    original = _image()
+    # Down-scale by 2 (block average), back up, and add JPEG-like noise.
+    small = original.reshape(64, 2, 64, 2, 3).mean(axis=(1, 3))
+    rng = np.random.default_rng(1)
+    noisy = np.clip(np.repeat(np.repeat(small, 2, 0), 2, 1) + rng.normal(0, 6, original.shape), 0, 255)
+    first = pdq_from_pixels(original)
+    second = pdq_from_pixels(noisy.astype(np.uint8))
+    other = pdq_from_pixels(_image(seed=99))
+    assert first.quality >= 50
+    assert pdq.compare(first.value, second.value).matched
+    assert pdq.compare(first.value, second.value).distance <= 31
+    assert not pdq.compare(first.value, other.value).matched
+    # Grey images are accepted; other shapes are refused with the shape named.
+    assert len(pdq_from_pixels(original[:, :, 0]).value) == 64
+    with pytest.raises(InputError, match=r"shape \(4, 4, 4\)"):
+        pdq_from_pixels(np.zeros((4, 4, 4), dtype=np.uint8))
+
+
+ARABIC = "الانتخابات مزورة والنتائج معروفة مسبقا في كل المدن"
+ARABIC_VARIANTS = [
+    "الانتخاباتُ مزوّرةٌ والنتائجُ معروفةٌ مسبقاً في كلّ المدن",  # harakat and shadda
+    "الانتخـــابات مزورة والنتـائج معروفة مسبقا في كل المدن",  # tatweel
+    "الانتخابات مزورة والنتائج معروفه مسبقا في كل المدن!!",  # taa marbuta as haa, punctuation
+]
+FRENCH = "Les élections sont truquées, le résultat était connu d'avance"
+FRENCH_VARIANTS = [
+    "LES ELECTIONS SONT TRUQUEES, le resultat etait connu d'avance",
+    "Les élections sont truquées… le résultat était connu d’avance 🙄 https://t.co/abc",
+    "Les e\u0301lections sont truque\u0301es, le re\u0301sultat e\u0301tait connu d'avance",  # decomposed
+]
+
+
+@pytest.mark.parametrize(("text", "variants"), [(ARABIC, ARABIC_VARIANTS), (FRENCH, FRENCH_VARIANTS)])
+def test_text_variants_share_exact_hash_and_minhash(text: str, variants: list[str]) -> None:
+    exact, minhash = get_signal_type("text_exact"), get_signal_type("text_minhash")
+    for variant in variants:
+        assert exact.hash_text(variant) == exact.hash_text(text)  # type: ignore[attr-defined]
+        assert minhash.hash_text(variant) == minhash.hash_text(text)  # type: ignore[attr-defined]
+    assert exact.hash_text(text) != exact.hash_text(text + " ailleurs")  # type: ignore[attr-defined]
+
+
+def _jaccard_of_shingles(a: str, b: str) -> float:
+    from vigil.ingest.text import normalize_text
+
+    def grams(text: str) -> set[str]:
+        normal = normalize_text(text)
+        return {normal[i : i + 5] for i in range(len(normal) - 4)}
+
+    ga, gb = grams(a), grams(b)
+    return len(ga & gb) / len(ga | gb)
+
+
+BASE = (
+    "Le vote par correspondance a été compté deux fois dans plusieurs bureaux de Berlin, "
+    "partagez avant suppression"
+)
+NEAR = "Le vote par correspondance a été compté deux fois dans plusieurs bureaux de Berlin, partagez vite"
+FAR = "Le vote par correspondance a été compté normalement selon la commission électorale de Berlin"
+
+
+def test_minhash_estimates_jaccard_and_thresholds() -> None:
+    minhash = get_signal_type("text_minhash")
+    assert isinstance(minhash, TextMinhashSignal)
+    base, near, far = (minhash.hash_text(t) for t in (BASE, NEAR, FAR))
+    true_near, true_far = _jaccard_of_shingles(BASE, NEAR), _jaccard_of_shingles(BASE, FAR)
+    assert true_near > 0.8 and true_far < 0.45
+    near_cmp, far_cmp = minhash.compare(base, near), minhash.compare(base, far)
+    # The estimate is within 4 standard errors of the true Jaccard similarity.
+    assert abs((1 - near_cmp.distance) - true_near) < 0.15
+    assert abs((1 - far_cmp.distance) - true_far) < 0.15
+    assert near_cmp.matched and not far_cmp.matched
+    similarity = 1 - near_cmp.distance
+    # Threshold edges: exactly the estimated similarity matches, one position more does not.
+    assert minhash.compare(base, near, threshold=similarity).matched
+    assert not minhash.compare(base, near, threshold=similarity + 1 / 128).matched
+
+
+def test_arabic_near_duplicate_above_and_unrelated_below_threshold() -> None:
+    minhash = get_signal_type("text_minhash")
+    edited = ARABIC + " وهذا واضح"
+    unrelated = "الطقس جميل اليوم في المدينة ونذهب الى البحر"
+    base = minhash.hash_text(ARABIC)  # type: ignore[attr-defined]
+    assert minhash.compare(base, minhash.hash_text(edited)).matched  # type: ignore[attr-defined]
+    assert not minhash.compare(base, minhash.hash_text(unrelated)).matched  # type: ignore[attr-defined]
+
+
+def test_text_hash_of_nothing_is_refused() -> None:
+    for name in ("text_exact", "text_minhash"):
+        with pytest.raises(InputError, match="nothing left to hash"):
+            get_signal_type(name).hash_text("https://t.co/x @someone 🙄")  # type: ignore[attr-defined]
+
+
+def test_short_texts_are_not_derived() -> None:
+    post = sample_post() | {"text": "Votez maintenant !"}
+    assert get_signal_type("text_exact").derive_from_post(post) == []  # type: ignore[attr-defined]
+
+
+def test_narrative_same_when_normal_forms_equal() -> None:
+    narrative = get_signal_type("narrative")
+    a = narrative.normalize("  The postal   votes were COUNTED twice! ")
+    assert a == "The postal votes were COUNTED twice!"
+    assert narrative.compare(a, "the postal votes were counted twice").matched
+    assert not narrative.compare(a, "the postal votes were counted once").matched
+    with pytest.raises(InputError, match="at most 2000"):
+        narrative.normalize("x" * 2001)
