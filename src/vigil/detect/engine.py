@@ -1,0 +1,419 @@
+"""The one generic coordination engine: events -> windowed co-actions -> weighted edges + evidence.
+
+For each :class:`~vigil.detect.traces.base.TraceSpec` the engine runs the same relational steps in
+DuckDB (each is one SQL statement, so the pipeline maps one to one onto Spark later):
+
+1. **events**: the trace's SQL, typed, deduplicated, empty items dropped;
+2. **window**: the trace's (or the run's) window policy, fixed or estimated from the events;
+3. **popularity**: distinct accounts per item; items acted on by one account cannot pair, items
+   acted on by more than the popularity cap are skipped (this both down-weights the popular and
+   keeps one viral item from exploding the join), the rest get an item weight (:mod:`.weights`);
+4. **pairs**: a self-join per item on time buckets ``b = floor(ts / w)`` against ``b - 1, b, b + 1``
+   (an equi-join, far faster than a range join), then ``|ts_a - ts_b| <= w`` (inclusive) and
+   ``account_a < account_b`` (so an account never pairs with itself and each pair appears once).
+   A window of 0 joins on the exact instant (same minute in minute-rounded archives);
+5. **edges**: per account pair, ``weight`` = sum of its distinct items' weights, ``n_items``,
+   ``n_coactions`` (matched post pairs), first/last time; pairs below ``min_items`` distinct items
+   or ``min_coactions`` matched post pairs are dropped;
+6. **evidence**: the post pairs behind every edge, capped for scale: the ``evidence_items_per_edge``
+   earliest items of each edge, and per item the ``evidence_per_item`` closest-in-time post pairs.
+
+Output tables follow :mod:`vigil.detect.contract` (EDGES, EVIDENCE).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import pyarrow as pa
+
+from vigil.core.errors import InputError
+from vigil.core.progress import NoProgress, Progress
+from vigil.detect.contract import EDGES, EVIDENCE
+from vigil.detect.duck import PostsSource, count_rows, first_row, register_posts
+from vigil.detect.traces.base import TraceSpec, registry
+from vigil.detect.weights import IDF, ItemWeighting
+from vigil.detect.window import WindowChoice, WindowPolicy
+from vigil.schema.io import ParquetSink
+from vigil.schema.tables import TableSpec, conform
+
+EDGES_TABLE = TableSpec(name="edges", schema=EDGES, key=("trace", "account_a", "account_b"))
+EVIDENCE_TABLE = TableSpec(
+    name="evidence", schema=EVIDENCE, key=("trace", "account_a", "account_b", "item", "post_a", "post_b")
+)
+
+EDGES_FILE = "edges.parquet"
+EVIDENCE_FILE = "evidence.parquet"
+STATS_FILE = "traces.json"
+
+# Temporary tables of one trace's run; replaced by the next trace, dropped at the end.
+_TEMP_TABLES = (
+    "_vg_ev",
+    "_vg_items",
+    "_vg_kept",
+    "_vg_evk",
+    "_vg_acc",
+    "_vg_evj",
+    "_vg_pairs",
+    "_vg_pi",
+    "_vg_e",
+)
+
+PairMode = Literal["ordered", "distinct", "all"]
+
+
+@dataclass(frozen=True)
+class EngineParams:
+    """Knobs of one engine run (docs/detection.md explains each).
+
+    ``window``: overrides every trace's default window when set.
+    ``min_items``: an edge needs this many distinct items acted on together in the window.
+    ``min_coactions``: an edge needs this many matched post pairs.
+    ``max_item_accounts``: the popularity cap; items acted on by more distinct accounts are skipped
+    (None: no run-wide cap; a trace's own cap still applies).
+    ``weighting``: the item weight (IDF by default).
+    ``evidence_per_item`` / ``evidence_items_per_edge``: the evidence caps.
+    """
+
+    window: WindowPolicy | None = None
+    min_items: int = 2
+    min_coactions: int = 1
+    max_item_accounts: int | None = 1000
+    weighting: ItemWeighting = IDF
+    evidence_per_item: int = 3
+    evidence_items_per_edge: int = 20
+
+    def __post_init__(self) -> None:
+        for name in ("min_items", "min_coactions", "evidence_per_item", "evidence_items_per_edge"):
+            if getattr(self, name) < 1:
+                raise InputError(f"engine parameter {name} must be >= 1, not {getattr(self, name)!r}")
+        if self.max_item_accounts is not None and self.max_item_accounts < 2:
+            raise InputError(
+                f"engine parameter max_item_accounts must be >= 2, not {self.max_item_accounts!r}"
+            )
+
+    def cap_for(self, trace: TraceSpec) -> int | None:
+        """The effective popularity cap for ``trace``: the smaller of the run's and the trace's."""
+        caps = [c for c in (self.max_item_accounts, trace.max_item_accounts) if c is not None]
+        return min(caps) if caps else None
+
+
+@dataclass(frozen=True)
+class TraceStats:
+    """What one trace's run saw and produced."""
+
+    trace: str
+    window: WindowChoice
+    max_item_accounts: int | None
+    n_events: int
+    n_accounts: int
+    n_items: int
+    n_items_shared: int  # acted on by at least two accounts
+    n_items_popular: int  # of those, skipped by the popularity cap
+    n_pairs: int  # matched post pairs in the window
+    n_edges: int
+    n_evidence: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TraceResult:
+    """One trace's edges and evidence, in memory (for tests and small inputs)."""
+
+    stats: TraceStats
+    edges: pa.Table
+    evidence: pa.Table
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Where :func:`run_traces` wrote its tables, and per-trace statistics."""
+
+    edges_path: Path
+    evidence_path: Path
+    stats_path: Path
+    stats: list[TraceStats] = field(default_factory=list)
+
+
+def _sql_error(trace: str, step: str, exc: duckdb.Error) -> InputError:
+    return InputError(f"trace {trace}: {step} failed: {exc}")
+
+
+def materialize_events(con: duckdb.DuckDBPyConnection, trace: TraceSpec, table: str = "_vg_ev") -> int:
+    """Run ``trace``'s events SQL into the temporary ``table`` (typed, deduplicated); return its rows."""
+    try:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {table} AS
+            SELECT DISTINCT CAST(account AS VARCHAR) AS account, CAST(platform AS VARCHAR) AS platform,
+                   CAST(post_id AS VARCHAR) AS post_id, CAST(item AS VARCHAR) AS item,
+                   CAST(ts AS DOUBLE) AS ts
+            FROM ({trace.events_sql}) AS src
+            WHERE item IS NOT NULL AND item <> '' AND account IS NOT NULL AND post_id IS NOT NULL
+              AND ts IS NOT NULL
+            """
+        )
+    except duckdb.Error as exc:
+        raise _sql_error(trace.name, "selecting events", exc) from exc
+    return count_rows(con, table)
+
+
+def bucket_sql(window: float, ts: str = "ts") -> str:
+    """The time bucket of ``ts`` for a window: co-actions lie in the same or adjacent buckets."""
+    return f"CAST({ts} AS DOUBLE)" if window == 0 else f"floor({ts} / {float(window)!r})"
+
+
+def windowed_pairs_sql(events: str, window: float, mode: PairMode = "ordered") -> str:
+    """SQL of the matched event pairs of ``events`` (columns ``eid, iid, aid, ts, b``).
+
+    Yields ``iid, a1, a2, x1, x2, t1, t2`` for every two events on the same item with
+    ``|t1 - t2| <= window``. ``mode``: ``ordered`` keeps ``a1 < a2`` (each unordered account pair
+    once), ``distinct`` keeps ``a1 <> a2`` in both directions, ``all`` also keeps an event with
+    itself and same-account pairs (as the coordination-network-toolkit stores them).
+    """
+    offsets = "(0)" if window == 0 else "(-1), (0), (1)"
+    condition = {"ordered": "e1.aid < e2.aid", "distinct": "e1.aid <> e2.aid", "all": "true"}[mode]
+    return f"""
+        SELECT e1.iid, e1.aid AS a1, e2.aid AS a2, e1.eid AS x1, e2.eid AS x2, e1.ts AS t1, e2.ts AS t2
+        FROM {events} AS e1
+        JOIN (SELECT eid, iid, aid, ts, b + o AS jb FROM {events} CROSS JOIN (VALUES {offsets}) AS v(o)) AS e2
+          ON e1.iid = e2.iid AND e1.b = e2.jb
+        WHERE {condition} AND abs(e1.ts - e2.ts) <= {float(window)!r}
+    """
+
+
+def index_events(
+    con: duckdb.DuckDBPyConnection,
+    window: float,
+    *,
+    items: str,
+    events: str = "_vg_ev",
+) -> None:
+    """Give kept events integer keys for the join: ``_vg_evk`` (with post ids), ``_vg_acc``, ``_vg_evj``.
+
+    ``items`` is a relation ``(iid, item)`` of the items to keep. Account ids ``aid`` are numbered
+    in account order, so ``a1 < a2`` is the same as ``account_a < account_b``.
+    """
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _vg_evk AS
+        SELECT row_number() OVER () AS eid, k.iid, e.account, e.platform, e.post_id, e.ts
+        FROM {events} AS e JOIN {items} AS k USING (item)
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _vg_acc AS
+        SELECT account, row_number() OVER (ORDER BY account) AS aid
+        FROM (SELECT DISTINCT account FROM _vg_evk)
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _vg_evj AS
+        SELECT e.eid, e.iid, a.aid, e.ts, {bucket_sql(window, "e.ts")} AS b
+        FROM _vg_evk AS e JOIN _vg_acc AS a USING (account)
+        """
+    )
+
+
+def _compute(
+    con: duckdb.DuckDBPyConnection, trace: TraceSpec, params: EngineParams, progress: Progress
+) -> TraceStats:
+    """Run steps 1-6 for one trace, leaving the results in ``_vg_edges_out``/``_vg_evidence_out``."""
+    started = time.perf_counter()
+    n_events = materialize_events(con, trace)
+    progress.advance()
+
+    policy = params.window or trace.window
+    try:
+        window = policy.resolve(con, "_vg_ev")
+    except duckdb.Error as exc:
+        raise _sql_error(trace.name, "estimating the window", exc) from exc
+    progress.advance()
+
+    cap = params.cap_for(trace)
+    row = first_row(con, "SELECT count(DISTINCT account), count(DISTINCT item) FROM _vg_ev")
+    n_accounts, n_items = (int(row[0]), int(row[1])) if row else (0, 0)  # type: ignore[call-overload]
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _vg_items AS
+        SELECT item, count(DISTINCT account) AS n FROM _vg_ev
+        GROUP BY item HAVING count(DISTINCT account) >= 2
+        """
+    )
+    cap_filter = "" if cap is None else f"WHERE n <= {int(cap)}"
+    weight = params.weighting.sql("n", str(max(n_accounts, 2)))
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _vg_kept AS
+        SELECT row_number() OVER () AS iid, item, n, CAST({weight} AS DOUBLE) AS w FROM _vg_items {cap_filter}
+        """
+    )
+    n_shared = count_rows(con, "_vg_items")
+    n_kept = count_rows(con, "_vg_kept")
+    index_events(con, window.seconds, items="_vg_kept")
+    progress.advance()
+
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _vg_pairs AS {windowed_pairs_sql('_vg_evj', window.seconds)}")
+    n_pairs = count_rows(con, "_vg_pairs")
+    progress.advance()
+
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _vg_pi AS
+        SELECT a1, a2, iid, count(*) AS nco, min(least(t1, t2)) AS ft, max(greatest(t1, t2)) AS lt
+        FROM _vg_pairs GROUP BY a1, a2, iid
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _vg_e AS
+        SELECT a1, a2, sum(k.w) AS weight, count(*) AS n_items, CAST(sum(p.nco) AS BIGINT) AS n_coactions,
+               min(p.ft) AS first_ts, max(p.lt) AS last_ts
+        FROM _vg_pi AS p JOIN _vg_kept AS k USING (iid)
+        GROUP BY a1, a2
+        HAVING count(*) >= {params.min_items} AND sum(p.nco) >= {params.min_coactions}
+        """
+    )
+    name = trace.name  # validated: [a-z0-9_] only, safe inside a SQL literal
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _vg_edges_out AS
+        SELECT '{name}' AS trace, A.account AS account_a, B.account AS account_b,
+               CAST(e.weight AS DOUBLE) AS weight, CAST(e.n_items AS BIGINT) AS n_items,
+               e.n_coactions, e.first_ts, e.last_ts
+        FROM _vg_e AS e JOIN _vg_acc AS A ON A.aid = e.a1 JOIN _vg_acc AS B ON B.aid = e.a2
+        """
+    )
+    progress.advance()
+
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _vg_evidence_out AS
+        WITH top_items AS (
+            SELECT a1, a2, iid FROM (
+                SELECT p.a1, p.a2, p.iid,
+                       row_number() OVER (PARTITION BY p.a1, p.a2 ORDER BY p.ft, k.item) AS r
+                FROM _vg_pi AS p SEMI JOIN _vg_e USING (a1, a2) JOIN _vg_kept AS k USING (iid)
+            ) WHERE r <= {params.evidence_items_per_edge}
+        ),
+        ranked AS (
+            SELECT p.a1, p.a2, p.iid, E1.post_id AS post_a, E2.post_id AS post_b, p.t1, p.t2,
+                   row_number() OVER (
+                       PARTITION BY p.a1, p.a2, p.iid ORDER BY abs(p.t1 - p.t2), p.t1, E1.post_id, E2.post_id
+                   ) AS r
+            FROM _vg_pairs AS p SEMI JOIN top_items USING (a1, a2, iid)
+            JOIN _vg_evk AS E1 ON E1.eid = p.x1 JOIN _vg_evk AS E2 ON E2.eid = p.x2
+        )
+        SELECT '{name}' AS trace, A.account AS account_a, B.account AS account_b, k.item,
+               r.post_a, r.post_b, r.t1 AS ts_a, r.t2 AS ts_b
+        FROM ranked AS r JOIN _vg_acc AS A ON A.aid = r.a1 JOIN _vg_acc AS B ON B.aid = r.a2
+        JOIN _vg_kept AS k USING (iid)
+        WHERE r.r <= {params.evidence_per_item}
+        """
+    )
+    progress.advance()
+    n_edges = count_rows(con, "_vg_edges_out")
+    n_evidence = count_rows(con, "_vg_evidence_out")
+    return TraceStats(
+        trace=trace.name,
+        window=window,
+        max_item_accounts=cap,
+        n_events=n_events,
+        n_accounts=n_accounts,
+        n_items=n_items,
+        n_items_shared=n_shared,
+        n_items_popular=n_shared - n_kept,
+        n_pairs=n_pairs,
+        n_edges=n_edges,
+        n_evidence=n_evidence,
+        seconds=time.perf_counter() - started,
+    )
+
+
+_STEPS = 6
+_EDGES_ORDER = "ORDER BY account_a, account_b"
+_EVIDENCE_ORDER = "ORDER BY account_a, account_b, item, ts_a, ts_b, post_a, post_b"
+
+
+def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
+    for table in (*_TEMP_TABLES, "_vg_edges_out", "_vg_evidence_out"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def run_trace(
+    con: duckdb.DuckDBPyConnection,
+    trace: TraceSpec,
+    params: EngineParams | None = None,
+    *,
+    progress: Progress | None = None,
+) -> TraceResult:
+    """Run one trace and return its edges and evidence as Arrow tables (sorted by accounts).
+
+    The posts (or whatever relation the trace reads) must already be registered on ``con``
+    (:func:`vigil.detect.duck.register_posts`).
+    """
+    params = params or EngineParams()
+    progress = progress or NoProgress()
+    progress.start(f"trace {trace.name}", total=_STEPS)
+    try:
+        stats = _compute(con, trace, params, progress)
+        edges = con.sql(f"SELECT * FROM _vg_edges_out {_EDGES_ORDER}").to_arrow_table()
+        evidence = con.sql(f"SELECT * FROM _vg_evidence_out {_EVIDENCE_ORDER}").to_arrow_table()
+    finally:
+        _drop_temp(con)
+        progress.finish()
+    return TraceResult(stats, conform(edges, EDGES_TABLE), conform(evidence, EVIDENCE_TABLE))
+
+
+def run_traces(
+    con: duckdb.DuckDBPyConnection,
+    traces: Sequence[TraceSpec],
+    params: EngineParams | None = None,
+    *,
+    out_dir: str | Path,
+    posts: PostsSource | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run ``traces`` and write ``edges.parquet``, ``evidence.parquet`` and ``traces.json`` to ``out_dir``.
+
+    ``posts``, when given, is registered first as the ``posts`` view (Parquet path(s) or Arrow
+    table). Files appear only when every trace succeeded; each trace reports to ``progress``.
+    """
+    registry(traces)  # refuse duplicate names: they are the trace column's values
+    params = params or EngineParams()
+    progress = progress or NoProgress()
+    if posts is not None:
+        register_posts(con, posts)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    all_stats: list[TraceStats] = []
+    with (
+        ParquetSink(out / EDGES_FILE, EDGES_TABLE) as edges,
+        ParquetSink(out / EVIDENCE_FILE, EVIDENCE_TABLE) as evidence,
+    ):
+        for trace in traces:
+            progress.start(f"trace {trace.name}", total=_STEPS)
+            try:
+                all_stats.append(_compute(con, trace, params, progress))
+                for sink, query in (
+                    (edges, f"SELECT * FROM _vg_edges_out {_EDGES_ORDER}"),
+                    (evidence, f"SELECT * FROM _vg_evidence_out {_EVIDENCE_ORDER}"),
+                ):
+                    for batch in con.sql(query).to_arrow_reader(128 * 1024):
+                        sink.write(batch)
+            finally:
+                _drop_temp(con)
+                progress.finish()
+    stats_path = out / STATS_FILE
+    tmp = stats_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps([asdict(s) for s in all_stats], indent=2) + "\n", encoding="utf-8")
+    tmp.replace(stats_path)
+    return RunResult(out / EDGES_FILE, out / EVIDENCE_FILE, stats_path, all_stats)

@@ -1,0 +1,259 @@
+"""The generic engine on hand-made posts: window edges, same-account, popularity, minimums, evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from vigil.core.errors import ConfigError, InputError, SchemaError
+from vigil.core.settings import load_settings
+from vigil.detect import duck
+from vigil.detect.contract import EDGES, EVIDENCE
+from vigil.detect.engine import EngineParams, run_trace, run_traces
+from vigil.detect.traces import CO_LINK, TraceSpec
+from vigil.detect.weights import UNIT
+from vigil.detect.window import AutoWindow, FixedWindow
+from vigil.schema.tables import POSTS, conform
+
+T0 = 1_700_000_000  # an arbitrary whole second
+
+
+def post(
+    account: str,
+    ts: float,
+    *,
+    post_id: str | None = None,
+    platform: str = "x",
+    urls: Sequence[str] = (),
+    domains: Sequence[str] | None = None,
+    shortener: bool = False,
+    hashtags: Sequence[str] = (),
+    mentions: Sequence[str] = (),
+    reshare_of: str | None = None,
+    reply_to: str | None = None,
+) -> dict[str, Any]:
+    """One row of the posts table; ``ts`` is seconds after T0."""
+    doms = list(domains) if domains is not None else [u.split("/")[2] for u in urls]
+    return {
+        "platform": platform,
+        "post_id": post_id,
+        "account_id": account,
+        "created_at": datetime.fromtimestamp(T0 + ts, tz=UTC),
+        "urls": [
+            {"url": u, "canonical": u, "domain": d, "is_shortener": shortener}
+            for u, d in zip(urls, doms, strict=True)
+        ],
+        "hashtags": list(hashtags),
+        "mentions": list(mentions),
+        "reshare_of": reshare_of,
+        "reply_to": reply_to,
+    }
+
+
+def posts_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Conform hand-written rows to the posts table, numbering posts that have no id."""
+    for n, row in enumerate(rows):
+        row["post_id"] = row["post_id"] or f"p{n}"
+    return conform(pa.Table.from_pylist(rows), POSTS)
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duck.connect(load_settings(duckdb_threads=1, duckdb_memory_limit="512MB", temp_dir=tmp_path))
+    yield connection
+    connection.close()
+
+
+def edges_of(
+    con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]], trace: TraceSpec, **params: Any
+) -> list[dict[str, Any]]:
+    duck.register_posts(con, posts_table(rows))
+    return run_trace(con, trace, EngineParams(**params)).edges.to_pylist()
+
+
+def pairs(edges: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    return {(e["account_a"], e["account_b"]) for e in edges}
+
+
+U1, U2, U3 = "https://a.example/1", "https://b.example/2", "https://c.example/3"
+
+
+def test_window_is_inclusive_at_exactly_w_and_excludes_w_plus_one(con: duckdb.DuckDBPyConnection) -> None:
+    rows = [
+        post("a", 0, urls=[U1]),
+        post("b", 10, urls=[U1]),  # |dt| = 10 = w: included
+        post("c", 0, urls=[U2]),
+        post("d", 11, urls=[U2]),  # |dt| = 11 = w + 1: excluded
+    ]
+    edges = edges_of(con, rows, CO_LINK, window=FixedWindow(10), min_items=1)
+    assert pairs(edges) == {("x:a", "x:b")}
+    assert edges[0]["n_coactions"] == 1
+    assert (edges[0]["first_ts"], edges[0]["last_ts"]) == (T0, T0 + 10)
+
+
+@pytest.mark.parametrize("w", [1, 7, 60, 3600])
+def test_bucket_join_equals_brute_force(con: duckdb.DuckDBPyConnection, w: int) -> None:
+    # Times straddle bucket borders on purpose; the bucketed join must find exactly the brute-force pairs.
+    times = {"a": [0, 59, 61, 3599], "b": [1, 60, 119, 3600], "c": [7, 8, 120, 7200]}
+    rows = [post(acc, t, urls=[U1]) for acc, ts in times.items() for t in ts]
+    expected_coactions: dict[tuple[str, str], int] = {}
+    for a in times:
+        for b in times:
+            if a < b:
+                n = sum(1 for ta in times[a] for tb in times[b] if abs(ta - tb) <= w)
+                if n:
+                    expected_coactions[(f"x:{a}", f"x:{b}")] = n
+    edges = edges_of(con, rows, CO_LINK, window=FixedWindow(w), min_items=1)
+    assert {(e["account_a"], e["account_b"]): e["n_coactions"] for e in edges} == expected_coactions
+
+
+def test_same_account_never_pairs_with_itself(con: duckdb.DuckDBPyConnection) -> None:
+    rows = [post("a", 0, urls=[U1]), post("a", 1, urls=[U1]), post("a", 2, urls=[U1], platform="y")]
+    edges = edges_of(con, rows, CO_LINK, window=FixedWindow(60), min_items=1)
+    # The same account id on another platform is another account.
+    assert pairs(edges) == {("x:a", "y:a")}
+    assert edges[0]["n_coactions"] == 2
+
+
+def test_window_zero_pairs_same_instant_only(con: duckdb.DuckDBPyConnection) -> None:
+    # Minute-rounded archive: many ties; w = 0 means "the same minute".
+    rows = [
+        post("a", 60, urls=[U1]),
+        post("b", 60, urls=[U1]),
+        post("c", 60, urls=[U1]),
+        post("d", 120, urls=[U1]),
+    ]
+    edges = edges_of(con, rows, CO_LINK, window=FixedWindow(0), min_items=1)
+    assert pairs(edges) == {("x:a", "x:b"), ("x:a", "x:c"), ("x:b", "x:c")}
+    edges = edges_of(con, rows, CO_LINK, window=FixedWindow(60), min_items=1)
+    assert len(edges) == 6
+
+
+def test_min_items_counts_distinct_items_and_min_coactions_counts_post_pairs(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    rows = [
+        # a-b: two distinct URLs together; a-c: one URL, three times
+        post("a", 0, urls=[U1]), post("b", 1, urls=[U1]),
+        post("a", 100, urls=[U2]), post("b", 101, urls=[U2]),
+        post("a", 1000, urls=[U3]), post("c", 1001, urls=[U3]),
+        post("a", 2000, urls=[U3]), post("c", 2001, urls=[U3]),
+        post("a", 3000, urls=[U3]), post("c", 3001, urls=[U3]),
+    ]  # fmt: skip
+    w = FixedWindow(5)
+    assert pairs(edges_of(con, rows, CO_LINK, window=w, min_items=2)) == {("x:a", "x:b")}
+    both = {(e["account_a"], e["account_b"]): e for e in edges_of(con, rows, CO_LINK, window=w, min_items=1)}
+    assert both[("x:a", "x:b")]["n_items"] == 2 and both[("x:a", "x:b")]["n_coactions"] == 2
+    assert both[("x:a", "x:c")]["n_items"] == 1 and both[("x:a", "x:c")]["n_coactions"] == 3
+    assert pairs(edges_of(con, rows, CO_LINK, window=w, min_items=1, min_coactions=3)) == {("x:a", "x:c")}
+
+
+def test_popular_items_are_skipped_above_the_cap_and_down_weighted_below(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    crowd = [post(f"z{i}", 500 + i, urls=[U3]) for i in range(8)]  # U3: 10 accounts
+    rows = [
+        post("a", 0, urls=[U1]), post("b", 1, urls=[U1]),  # U1: 2 accounts
+        post("a", 500, urls=[U3]), post("b", 501, urls=[U3]), *crowd,
+    ]  # fmt: skip
+    w = FixedWindow(60)
+    capped = edges_of(con, rows, CO_LINK, window=w, min_items=1, max_item_accounts=9)
+    assert pairs(capped) == {("x:a", "x:b")}  # U3 skipped: no crowd edges
+    assert capped[0]["n_items"] == 1 and capped[0]["weight"] == pytest.approx(1.0)
+
+    open_ = {
+        (e["account_a"], e["account_b"]): e
+        for e in edges_of(con, rows, CO_LINK, window=w, min_items=1, max_item_accounts=None)
+    }
+    n_total = 10  # distinct accounts in the trace
+    idf = lambda n: __import__("math").log(1 + n_total / n) / __import__("math").log(1 + n_total / 2)  # noqa: E731
+    assert open_[("x:a", "x:b")]["weight"] == pytest.approx(idf(2) + idf(10))
+    assert open_[("x:a", "x:z0")]["weight"] == pytest.approx(idf(10))
+    assert idf(10) < 0.5  # a crowd's item is weak evidence
+    unit = edges_of(con, rows, CO_LINK, window=w, min_items=1, max_item_accounts=None, weighting=UNIT)
+    assert {e["weight"] for e in unit if (e["account_a"], e["account_b"]) == ("x:a", "x:b")} == {2.0}
+
+
+def test_evidence_names_the_post_pairs_and_is_capped(con: duckdb.DuckDBPyConnection) -> None:
+    rows = [post("a", t, urls=[U1], post_id=f"a{t}") for t in (0, 1, 2, 3)]
+    rows += [post("b", 2, urls=[U1], post_id="b2"), post("b", 100, urls=[U2], post_id="b100")]
+    rows += [post("a", 101, urls=[U2], post_id="a101")]
+    duck.register_posts(con, posts_table(rows))
+    result = run_trace(con, CO_LINK, EngineParams(window=FixedWindow(5), min_items=2, evidence_per_item=2))
+    assert result.edges.num_rows == 1 and result.edges.column("n_coactions").to_pylist() == [5]
+    evidence = result.evidence.to_pylist()
+    by_item: dict[str, set[tuple[str, str]]] = {}
+    for row in evidence:
+        by_item.setdefault(row["item"], set()).add((row["post_a"], row["post_b"]))
+    # Per item the closest-in-time pairs: a2-b2 (dt 0), then of a1-b2 / a3-b2 (dt 1) the earlier.
+    assert by_item == {U1: {("a2", "b2"), ("a1", "b2")}, U2: {("a101", "b100")}}
+    assert all(abs(r["ts_a"] - r["ts_b"]) <= 5 for r in evidence)
+    assert result.evidence.schema.equals(EVIDENCE.with_metadata(result.evidence.schema.metadata))
+
+
+def test_run_traces_writes_contract_files_and_stats(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    rows = [
+        post("a", 0, urls=[U1]),
+        post("b", 3, urls=[U1]),
+        post("a", 9, urls=[U2]),
+        post("b", 9, urls=[U2]),
+    ]
+    path = tmp_path / "posts.parquet"
+    pq.write_table(posts_table(rows), path)
+    events = pa.table(
+        {
+            "account": ["x:a", "x:c"],
+            "platform": ["x", "x"],
+            "post_id": ["p0", "q0"],
+            "item": ["cluster-1", "cluster-1"],
+            "ts": [float(T0), float(T0 + 2)],
+        }
+    )
+    con.register("my_events", events)
+    custom = TraceSpec.from_relation("co_custom", "my_events", window=FixedWindow(2))
+    result = run_traces(
+        con, [CO_LINK, custom], EngineParams(window=None, min_items=1), out_dir=tmp_path / "out", posts=path
+    )
+    edges = pq.read_table(result.edges_path)
+    assert edges.schema.remove_metadata().equals(EDGES)
+    assert sorted(zip(edges["trace"].to_pylist(), edges["account_a"].to_pylist(), strict=True)) == [
+        ("co_custom", "x:a"),
+        ("co_link", "x:a"),
+    ]
+    link = next(s for s in result.stats if s.trace == "co_link")
+    assert (link.n_events, link.n_items_shared, link.n_edges, link.window.seconds) == (4, 2, 1, 60.0)
+    assert pq.read_table(result.evidence_path).num_rows == 3
+    assert result.stats_path.is_file()
+
+
+def test_bad_inputs_fail_clearly(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="min_items"):
+        EngineParams(min_items=0)
+    with pytest.raises(ConfigError, match="name"):
+        TraceSpec("Bad Name", "", "SELECT 1")
+    with pytest.raises(InputError, match="trace co_broken"):
+        run_trace(con, TraceSpec("co_broken", "", "SELECT nothing FROM nowhere"))
+    wrong = tmp_path / "wrong.parquet"
+    pq.write_table(pa.table({"platform": ["x"]}), wrong)
+    with pytest.raises(SchemaError, match="post_id"):
+        duck.register_posts(con, wrong)
+    with pytest.raises(ConfigError, match="two traces"):
+        run_traces(con, [CO_LINK, CO_LINK], out_dir=tmp_path / "o", posts=posts_table([post("a", 0)]))
+    assert not (tmp_path / "o" / "edges.parquet").exists()
+
+
+def test_auto_window_is_used_when_asked(con: duckdb.DuckDBPyConnection) -> None:
+    rows = [post("a", 0, urls=[U1]), post("b", 30, urls=[U1]), post("c", 31, urls=[U1])]
+    duck.register_posts(con, posts_table(rows))
+    result = run_trace(con, CO_LINK, EngineParams(window=AutoWindow(), min_items=1))
+    assert result.stats.window.method == "auto"
+    # one repeated item: second share after 30 s; rank/count > 0.5 first at rank 2 (2/3): 30 s
+    assert result.stats.window.seconds == 30.0
+    assert pairs(result.edges.to_pylist()) == {("x:a", "x:b"), ("x:b", "x:c")}  # a-c: 31 s apart
