@@ -1,0 +1,110 @@
+"""One validated parameter set for a detection run (see docs/detection.md, "Graph and campaigns").
+
+The engine's knobs (window, popularity cap, minimum co-actions, which traces) and the graph/campaign
+knobs live in one immutable model, so a run is reproducible from the ``params`` block that
+``vigil detect`` writes into campaigns.json.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from vigil.core.errors import InputError
+
+
+class GraphParams(BaseModel):
+    """How trace edges become an account graph and the graph becomes scored campaigns."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_items: int = Field(
+        default=2,
+        ge=1,
+        description="An edge of one trace needs this many distinct shared items (edge support).",
+    )
+    min_trace_items: dict[str, int] = Field(
+        default_factory=dict,
+        description="Per-trace override of min_items, e.g. {'co_hashtag': 4}.",
+    )
+    min_edge_weight: float = Field(
+        default=0.3,
+        ge=0.0,
+        description="Combined (normalised, summed over traces) weight an account pair needs to stay.",
+    )
+    objective: Literal["CPM", "modularity"] = Field(
+        default="CPM", description="Leiden quality function on the combined graph."
+    )
+    resolution: float = Field(
+        default=0.05,
+        gt=0.0,
+        description="Leiden resolution: for CPM the internal density (in combined weight) a community "
+        "must exceed; for modularity the usual gamma.",
+    )
+    min_campaign_size: int = Field(default=3, ge=2, description="Smallest community kept as a campaign.")
+    min_score: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Campaigns scoring below this are dropped."
+    )
+    seed: int = Field(default=42, description="Seed of Leiden's random choices (same seed, same result).")
+
+    def items_threshold(self, trace: str) -> int:
+        return self.min_trace_items.get(trace, self.min_items)
+
+
+class DetectParams(BaseModel):
+    """Everything a detection run needs, validated once (the engine's knobs, then the graph's)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    window: float | Literal["auto"] | None = Field(
+        default=None,
+        description="Seconds within which two accounts acting on the same item co-act, 'auto' to "
+        "estimate it per trace from the data (CooRnet), or None for each trace's own default.",
+    )
+    traces: tuple[str, ...] | None = Field(
+        default=None, description="Names of the traces to run; None runs every available trace."
+    )
+    min_coactions: int = Field(
+        default=1, ge=1, description="Engine: matched post pairs an edge needs before it is emitted."
+    )
+    popularity_cap: int | None = Field(
+        default=1000,
+        ge=2,
+        description="Engine: items acted on by more distinct accounts are skipped (None: no cap).",
+    )
+    weighting: Literal["idf", "unit"] = Field(default="idf", description="Engine: item weight.")
+    evidence_per_item: int = Field(default=3, ge=1, description="Engine: post pairs kept per edge item.")
+    evidence_items_per_edge: int = Field(default=20, ge=1, description="Engine: items kept per edge.")
+    graph: GraphParams = Field(default_factory=GraphParams)
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _window(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text == "auto":
+                return text
+            try:
+                value = float(text.removesuffix("s"))
+            except ValueError as exc:
+                raise ValueError(f"window must be seconds or 'auto', not {value!r}") from exc
+        if isinstance(value, int | float) and value < 0:
+            raise ValueError("window must be >= 0 seconds")
+        return value
+
+    @property
+    def engine_min_items(self) -> int:
+        """The engine's edge support: the smallest of the graph's thresholds (it re-applies the rest)."""
+        return min([self.graph.min_items, *self.graph.min_trace_items.values()])
+
+
+def make_params(**values: Any) -> DetectParams:
+    """Build DetectParams, turning validation failures into an InputError naming the field."""
+    try:
+        return DetectParams(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}" for err in exc.errors()
+        )
+        raise InputError(f"invalid detection parameters: {problems}") from exc

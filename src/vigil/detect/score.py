@@ -1,0 +1,142 @@
+"""Score a candidate campaign from its statistics: pure functions, each component in [0, 1].
+
+docs/detection.md ("Scoring") gives each formula and why. The total is the weighted mean of the
+components that can be computed (account-creation clustering needs an accounts table), so a run
+without accounts data is not penalised for the missing component.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# How much each component counts in the total; they are renormalised over available components.
+COMPONENT_WEIGHTS: dict[str, float] = {
+    "density": 0.20,
+    "items": 0.15,
+    "synchrony": 0.20,
+    "burstiness": 0.10,
+    "trace_diversity": 0.10,
+    "creation": 0.10,
+    "cross_platform": 0.05,
+    "size": 0.10,
+}
+COMPONENTS = tuple(COMPONENT_WEIGHTS)
+
+ITEMS_SCALE = 5.0  # distinct shared items at which the items component reaches 1 - 1/e
+SIZE_SCALE = 5.0  # accounts beyond a pair at which the size component reaches 1 - 1/e
+CREATION_BAND_S = 7 * 86400.0  # accounts created within a week of the campaign's median count as clustered
+
+
+@dataclass(frozen=True)
+class CampaignStats:
+    """What the scorer needs to know about one candidate campaign."""
+
+    n_accounts: int
+    n_edges: int  # combined-graph edges inside the campaign
+    n_items: int  # distinct (trace, item) pairs shared inside the campaign
+    coactions_per_trace: dict[str, int]
+    lags: np.ndarray  # |ts_a - ts_b| of every evidence post pair, seconds
+    post_times: np.ndarray  # timestamps of the campaign's distinct evidence posts, seconds
+    n_platforms: int
+    created: np.ndarray | None = None  # account creation times (POSIX s) of members where known
+    all_created: np.ndarray | None = field(default=None, repr=False)  # sorted, all accounts in the run
+
+
+def density(n_edges: int, n_accounts: int) -> float:
+    """Share of member pairs that are linked: ``edges / (n (n - 1) / 2)``."""
+    pairs = n_accounts * (n_accounts - 1) / 2
+    return min(1.0, n_edges / pairs) if pairs else 0.0
+
+
+def items(n_items: int) -> float:
+    """More distinct shared items, more deliberate: ``1 - exp(-items / 5)``."""
+    return 1.0 - math.exp(-n_items / ITEMS_SCALE)
+
+
+def synchrony(lags: np.ndarray, tau: float) -> float:
+    """How close in time co-actions are: ``1 / (1 + median |dt| / tau)``, tau = the window (s)."""
+    if len(lags) == 0:
+        return 0.0
+    return 1.0 / (1.0 + float(np.median(lags)) / tau)
+
+
+def burstiness(times: np.ndarray) -> float:
+    """Goh-Barabasi burstiness of the campaign's posting times mapped to [0, 1].
+
+    ``B = (sigma - mu) / (sigma + mu)`` of the gaps between consecutive posts is -1 for clockwork, 0
+    for a Poisson process and -> 1 for bursts; the component is ``(B + 1) / 2``.
+    """
+    if len(times) < 3:
+        return 0.5
+    gaps = np.diff(np.sort(times))
+    mu, sigma = float(gaps.mean()), float(gaps.std())
+    if mu + sigma == 0:
+        return 1.0  # every post in the same instant: as bursty as it gets
+    return ((sigma - mu) / (sigma + mu) + 1.0) / 2.0
+
+
+def trace_diversity(coactions_per_trace: dict[str, int]) -> float:
+    """``1 - 1 / D`` where D = exp(Shannon entropy) of co-actions over traces (effective trace count)."""
+    counts = np.array([c for c in coactions_per_trace.values() if c > 0], dtype=np.float64)
+    if len(counts) <= 1:
+        return 0.0
+    p = counts / counts.sum()
+    effective = math.exp(-float((p * np.log(p)).sum()))
+    return 1.0 - 1.0 / effective
+
+
+def creation(created: np.ndarray | None, all_created: np.ndarray | None) -> float | None:
+    """Account-creation clustering beyond chance, or None without creation dates.
+
+    f = share of members created within a week of the members' median creation time; f0 = the same
+    share among all accounts of the run (the chance level). Component: ``max(0, (f - f0) / (1 - f0))``.
+    """
+    if created is None or all_created is None or len(created) < 2 or len(all_created) < 2:
+        return None
+    centre = float(np.median(created))
+    lo, hi = centre - CREATION_BAND_S, centre + CREATION_BAND_S
+    f = float(np.mean((created >= lo) & (created <= hi)))
+    inside = np.searchsorted(all_created, hi, side="right") - np.searchsorted(all_created, lo, side="left")
+    f0 = float(inside) / len(all_created)
+    if f0 >= 1.0:
+        return 0.0
+    return max(0.0, (f - f0) / (1.0 - f0))
+
+
+def cross_platform(n_platforms: int) -> float:
+    """1 when the campaign's accounts span more than one platform, else 0."""
+    return 1.0 if n_platforms > 1 else 0.0
+
+
+def size(n_accounts: int) -> float:
+    """Bigger groups are less likely by chance: ``1 - exp(-(n - 2) / 5)`` (0 for a pair)."""
+    return 1.0 - math.exp(-max(0, n_accounts - 2) / SIZE_SCALE)
+
+
+def components(stats: CampaignStats, *, tau: float) -> dict[str, float | None]:
+    """Every score component of one campaign (None: not computable for this run)."""
+    return {
+        "density": density(stats.n_edges, stats.n_accounts),
+        "items": items(stats.n_items),
+        "synchrony": synchrony(stats.lags, tau),
+        "burstiness": burstiness(stats.post_times),
+        "trace_diversity": trace_diversity(stats.coactions_per_trace),
+        "creation": creation(stats.created, stats.all_created),
+        "cross_platform": cross_platform(stats.n_platforms),
+        "size": size(stats.n_accounts),
+    }
+
+
+def total(parts: dict[str, float | None]) -> float:
+    """Weighted mean of the available components, in [0, 1]."""
+    num = den = 0.0
+    for name, value in parts.items():
+        if value is None:
+            continue
+        weight = COMPONENT_WEIGHTS[name]
+        num += weight * value
+        den += weight
+    return num / den if den else 0.0
