@@ -69,6 +69,7 @@ class Organisation:
     name: str
     kind: OrgKind
     created_at: datetime
+    operator: bool = False  # the coalition operator: its admins onboard members and read all audit
 
 
 @dataclass
@@ -85,6 +86,9 @@ class Contribution:
     description: str | None
     created_at: datetime
     modified_at: datetime
+    valid_until: datetime | None = None
+    revoked: bool = False  # withdrawn by its organisation (STIX ``revoked``)
+    version: int = 1  # bumped on every change; history in the store's contribution versions
 
 
 @dataclass

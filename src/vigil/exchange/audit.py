@@ -1,0 +1,147 @@
+"""The append-only audit log: who did what, when, and who read AMBER/RED material.
+
+Only two functions touch the table: ``record`` (insert, in the caller's transaction, so an
+action and its audit entry commit or roll back together) and ``query``. There is deliberately no
+update or delete path; the initial migration also installs database triggers refusing both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from vigil.exchange.models import AuditRow
+
+if TYPE_CHECKING:
+    from vigil.exchange.access import Principal
+
+LOCAL_ADMIN = "local-admin"  # actor_key_id of the CLI acting with direct database access
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor_key_id: str | None
+    actor_org_id: str | None
+    action: str
+    target_type: str | None
+    target_id: str | None
+    tlp: str | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Filters for ``query``; ``before_id`` pages backwards (entries come newest first)."""
+
+    actor_org_id: str | None = None
+    actor_key_id: str | None = None
+    action: str | None = None
+    target_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before_id: int | None = None
+    limit: int = 100
+
+
+def _actor(principal: Principal | None) -> tuple[str, str | None]:
+    if principal is None:
+        return LOCAL_ADMIN, None
+    return principal.key_id, principal.org_id
+
+
+def record(
+    session: Session,
+    principal: Principal | None,
+    action: str,
+    *,
+    at: datetime,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    tlp: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append one entry (``principal`` None means the local administrator)."""
+    key_id, org_id = _actor(principal)
+    session.add(
+        AuditRow(
+            at=at,
+            actor_key_id=key_id,
+            actor_org_id=org_id,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            tlp=tlp,
+            detail=detail or {},
+        )
+    )
+
+
+def record_many(
+    session: Session,
+    principal: Principal | None,
+    action: str,
+    targets: Sequence[tuple[str, str, str | None]],
+    *,
+    at: datetime,
+) -> None:
+    """Append one entry per (target_type, target_id, tlp), in one statement (used for listings)."""
+    if not targets:
+        return
+    key_id, org_id = _actor(principal)
+    session.execute(
+        insert(AuditRow),
+        [
+            {
+                "at": at,
+                "actor_key_id": key_id,
+                "actor_org_id": org_id,
+                "action": action,
+                "target_type": target_type,
+                "target_id": target_id,
+                "tlp": tlp,
+                "detail": {},
+            }
+            for target_type, target_id, tlp in targets
+        ],
+    )
+
+
+def query(session: Session, filters: AuditFilter) -> list[AuditEntry]:
+    """Entries matching ``filters``, newest first. Access checks are the store's job."""
+    stmt = select(AuditRow)
+    if filters.actor_org_id is not None:
+        stmt = stmt.where(AuditRow.actor_org_id == filters.actor_org_id)
+    if filters.actor_key_id is not None:
+        stmt = stmt.where(AuditRow.actor_key_id == filters.actor_key_id)
+    if filters.action is not None:
+        stmt = stmt.where(AuditRow.action == filters.action)
+    if filters.target_id is not None:
+        stmt = stmt.where(AuditRow.target_id == filters.target_id)
+    if filters.since is not None:
+        stmt = stmt.where(AuditRow.at >= filters.since)
+    if filters.until is not None:
+        stmt = stmt.where(AuditRow.at < filters.until)
+    if filters.before_id is not None:
+        stmt = stmt.where(AuditRow.id < filters.before_id)
+    stmt = stmt.order_by(AuditRow.id.desc()).limit(filters.limit)
+    return [
+        AuditEntry(
+            id=row.id,
+            at=row.at,
+            actor_key_id=row.actor_key_id,
+            actor_org_id=row.actor_org_id,
+            action=row.action,
+            target_type=row.target_type,
+            target_id=row.target_id,
+            tlp=row.tlp,
+            detail=dict(row.detail or {}),
+        )
+        for row in session.scalars(stmt)
+    ]

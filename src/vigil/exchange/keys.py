@@ -1,0 +1,40 @@
+"""API keys: ``vigil_<key id>_<secret>``, shown once at creation; only a SHA-256 of the whole key is stored.
+
+The key id (12 hex characters) is public: it names the key in listings and the audit log and lets
+the server find the stored hash without scanning. A fast hash is enough because the secret is 256
+random bits, so there is nothing to brute-force (unlike a password).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from vigil.core.errors import AuthenticationError
+
+PREFIX = "vigil_"
+KEY_ID_CHARS = 12
+
+
+def generate_key() -> tuple[str, str]:
+    """A new (key id, full key) pair."""
+    key_id = secrets.token_hex(KEY_ID_CHARS // 2)
+    return key_id, f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def key_id_of(key: str) -> str:
+    """The key id inside ``key``, or AuthenticationError if it does not look like a Vigil key."""
+    start, end = len(PREFIX), len(PREFIX) + KEY_ID_CHARS
+    if not key.startswith(PREFIX) or len(key) < end + 2 or key[end] != "_":
+        raise AuthenticationError("malformed API key: expected vigil_<key id>_<secret>")
+    return key[start:end]
+
+
+def matches(key: str, stored_hash: str) -> bool:
+    """Constant-time comparison of a presented key with a stored hash."""
+    return hmac.compare_digest(hash_key(key), stored_hash)

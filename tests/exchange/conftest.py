@@ -1,0 +1,200 @@
+"""Fixtures for the exchange tests: real databases (SQLite file, throw-away PostgreSQL cluster),
+a store factory, and a real uvicorn server over HTTP.
+
+PostgreSQL: each pytest process (each xdist worker) starts its own cluster with ``initdb`` and
+``pg_ctl`` on a free port, with its unix socket in a private temporary directory, and each test
+(or module) gets its own database in it. If the PostgreSQL binaries are missing the PostgreSQL
+parameters are skipped with a loud reason (``./dev test`` installs them).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import create_engine, text
+
+from vigil.core.settings import load_settings
+from vigil.exchange.db import Database, upgrade
+from vigil.exchange.store import ExchangeStore
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+@dataclass
+class PostgresCluster:
+    base_url: str  # postgresql+psycopg://postgres@127.0.0.1:<port>
+
+    def new_database(self) -> str:
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        engine = create_engine(f"{self.base_url}/postgres", isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+        return f"{self.base_url}/{name}"
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A private PostgreSQL cluster for this test process, stopped and deleted at the end."""
+    pg_bin = _pg_bin()
+    if pg_bin is None:
+        pytest.skip(
+            "!!! PostgreSQL binaries (initdb, pg_ctl) not found: PostgreSQL tests SKIPPED. "
+            "Install with `apt-get install -y postgresql` (./dev test does this) !!!"
+        )
+    root = Path(tempfile.mkdtemp(prefix="vigil-pg-", dir="/tmp"))
+    as_root = os.geteuid() == 0
+
+    def run(*args: str) -> None:
+        cmd = [str(a) for a in args]
+        if as_root:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+    if as_root:
+        shutil.chown(root, "postgres", "postgres")
+    port = free_port()
+    data = root / "data"
+    run(
+        str(pg_bin / "initdb"),
+        "-D",
+        str(data),
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "-E",
+        "UTF8",
+        "--locale=C.UTF-8",
+        "--no-sync",
+    )
+    opts = f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off -c synchronous_commit=off"
+    run(str(pg_bin / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o", opts, "start")
+    try:
+        yield PostgresCluster(base_url=f"postgresql+psycopg://postgres@127.0.0.1:{port}")
+    finally:
+        run(str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _make_url(backend: str, request: pytest.FixtureRequest, directory: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{directory / f'exchange-{uuid.uuid4().hex[:8]}.db'}"
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    return cluster.new_database()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, migrated database URL for one test, on each backend."""
+    url = _make_url(request.param, request, tmp_path)
+    db = Database(url)
+    upgrade(db.engine)
+    db.dispose()
+    return url
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = Database(db_url)
+    yield database
+    database.dispose()
+
+
+StoreCall = Callable[..., object]
+
+
+@pytest.fixture
+def in_tx(db: Database) -> Callable[[Callable[[ExchangeStore], object]], object]:
+    """Run ``fn(store)`` in one committed transaction and return its result."""
+
+    def run(fn: Callable[[ExchangeStore], object]) -> object:
+        with db.session() as session:
+            return fn(ExchangeStore(session))
+
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+# a real server over HTTP
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    db: Database
+    operator_key: str  # admin key of the coalition operator organisation
+    operator_org_id: str
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
+
+
+def start_server(url: str, tmp: Path, **settings: object) -> tuple[uvicorn.Server, threading.Thread, str]:
+    from vigil.web.app import create_app
+
+    app = create_app(load_settings(database_url=url, data_dir=tmp, **settings))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One running server per backend per test module, with a bootstrap operator admin key."""
+    tmp = tmp_path_factory.mktemp("live")
+    url = _make_url(request.param, request, tmp)
+    db = Database(url, auto_upgrade=True)
+    with db.session() as session:
+        store = ExchangeStore(session)
+        operator = store.create_org(None, "Coalition operator", "research", operator=True)
+        _, key = store.create_key(None, operator.id, "admin", name="bootstrap")
+    server, thread, base_url = start_server(url, tmp)
+    try:
+        yield LiveServer(base_url=base_url, db=db, operator_key=key, operator_org_id=operator.id)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        db.dispose()
