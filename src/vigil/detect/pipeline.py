@@ -1,0 +1,199 @@
+"""End-to-end detection: posts -> every trace via the engine -> graph -> campaigns -> evidence -> files.
+
+``detect(posts_path, out_dir, params, progress)`` is what ``vigil detect`` runs. The engine writes
+the per-trace ``edges.parquet``, ``evidence.parquet`` and ``traces.json`` into ``out_dir``; this
+module then builds campaigns from them and writes campaigns.parquet, campaign_accounts.parquet,
+campaign_evidence.parquet, campaigns.json, report.md, and rewrites edges.parquet with each edge's
+campaign (docs/detection.md, "Evidence and outputs").
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from vigil.core.errors import DataError
+from vigil.core.progress import NoProgress, Progress
+from vigil.core.settings import Settings, get_settings
+from vigil.detect.campaigns import CampaignSet, find_campaigns
+from vigil.detect.duck import PostsSource, connect, count_rows, register_posts
+from vigil.detect.engine import EngineParams, RunResult, TraceStats, run_traces
+from vigil.detect.evidence import POST_DETAILS, campaigns_document, enrich, write_outputs
+from vigil.detect.params import DetectParams
+from vigil.detect.report import render_report
+from vigil.detect.traces import STRUCTURAL_TRACES, select_traces
+from vigil.detect.traces.base import TraceSpec
+from vigil.detect.weights import WEIGHTINGS
+from vigil.detect.window import AutoWindow, FixedWindow, WindowPolicy
+from vigil.schema.io import read_table
+from vigil.schema.tables import ACCOUNTS
+
+# Steps that prepare further traces on the connection (e.g. text or image clusters registered as
+# event tables) and return their specs. Each takes the connection with ``posts`` registered.
+TraceProvider = Callable[[duckdb.DuckDBPyConnection, DetectParams, Progress], dict[str, TraceSpec]]
+
+
+def structural_traces(
+    con: duckdb.DuckDBPyConnection, params: DetectParams, progress: Progress
+) -> dict[str, TraceSpec]:
+    """Traces computed from the posts columns alone (links, reshares, replies, hashtags...)."""
+    return dict(STRUCTURAL_TRACES)
+
+
+TRACE_PROVIDERS: list[TraceProvider] = [structural_traces]
+
+
+@dataclass(frozen=True)
+class DetectResult:
+    """What a detection run produced and how long it took."""
+
+    out_dir: Path
+    paths: dict[str, Path]
+    campaign_set: CampaignSet
+    trace_stats: list[TraceStats]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def window_policy(window: float | str | None) -> WindowPolicy | None:
+    """The engine's window for a run: None keeps each trace's own default."""
+    if window is None:
+        return None
+    if window == "auto":
+        return AutoWindow()
+    return FixedWindow(float(window))
+
+
+def engine_params(params: DetectParams) -> EngineParams:
+    """The engine's knobs of a detection run."""
+    return EngineParams(
+        window=window_policy(params.window),
+        min_items=params.engine_min_items,
+        min_coactions=params.min_coactions,
+        max_item_accounts=params.popularity_cap,
+        weighting=WEIGHTINGS[params.weighting],
+        evidence_per_item=params.evidence_per_item,
+        evidence_items_per_edge=params.evidence_items_per_edge,
+    )
+
+
+def _peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _read_accounts(path: str | Path | None) -> pa.Table | None:
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise DataError("accounts file not found", file=str(path))
+    return read_table(path, ACCOUNTS).select(["platform", "account_id", "created_at"])
+
+
+def _read(path: Path) -> pa.Table:
+    try:
+        return pq.read_table(str(path))
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise DataError(f"cannot read the engine's output: {exc}", file=str(path)) from exc
+
+
+def campaigns_from_run(
+    run: RunResult,
+    posts_path: PostsSource,
+    out_dir: Path,
+    params: DetectParams,
+    *,
+    accounts: pa.Table | None,
+    settings: Settings,
+    progress: Progress,
+    run_info: dict[str, Any],
+) -> tuple[CampaignSet, dict[str, Path]]:
+    """Graph, campaigns, evidence and output files from the engine's tables."""
+    progress.start("graph and campaigns", total=3)
+    edges = _read(run.edges_path)
+    evidence = _read(run.evidence_path)
+    progress.advance()
+    campaign_set = find_campaigns(edges, evidence, params, accounts=accounts)
+    progress.advance()
+    posts_file = posts_path if isinstance(posts_path, str | Path) else None
+    if posts_file is not None and Path(posts_file).is_file():
+        campaign_set, samples = enrich(campaign_set, posts_file, settings=settings)
+    else:
+        samples = POST_DETAILS.empty_table()
+    progress.advance()
+    progress.finish()
+
+    progress.start("writing outputs", total=1)
+    params_doc = params.model_dump(mode="json")
+    report = render_report(campaign_set, samples, run=run_info, params=params_doc)
+    document = campaigns_document(campaign_set, samples, params=params_doc, run=run_info)
+    paths = write_outputs(out_dir, campaign_set, document=document, report=report)
+    progress.advance()
+    progress.finish()
+    return campaign_set, paths
+
+
+def detect(
+    posts_path: PostsSource,
+    out_dir: str | Path,
+    params: DetectParams | None = None,
+    progress: Progress | None = None,
+    *,
+    accounts_path: str | Path | None = None,
+    settings: Settings | None = None,
+    providers: list[TraceProvider] | None = None,
+) -> DetectResult:
+    """Run every enabled trace on ``posts_path`` and write ranked campaigns with evidence to ``out_dir``."""
+    params = params or DetectParams()
+    progress = progress or NoProgress()
+    settings = settings or get_settings()
+    out = Path(out_dir)
+    accounts = _read_accounts(accounts_path)
+    started = time.perf_counter()
+    con = connect(settings)
+    try:
+        register_posts(con, posts_path)
+        n_posts = count_rows(con, "posts")
+        available: dict[str, TraceSpec] = {}
+        for provider in providers if providers is not None else TRACE_PROVIDERS:
+            available.update(provider(con, params, progress))
+        traces = select_traces(params.traces, available)
+        run = run_traces(con, traces, engine_params(params), out_dir=out, progress=progress)
+    finally:
+        con.close()
+    engine_seconds = time.perf_counter() - started
+    run_info: dict[str, Any] = {
+        "posts": str(posts_path) if isinstance(posts_path, str | Path) else "<table>",
+        "n_posts": n_posts,
+        "traces": ", ".join(t.name for t in traces),
+        "windows": ", ".join(f"{s.trace} {s.window.seconds:g}s ({s.window.method})" for s in run.stats),
+    }
+    campaign_set, paths = campaigns_from_run(
+        run,
+        posts_path,
+        out,
+        params,
+        accounts=accounts,
+        settings=settings,
+        progress=progress,
+        run_info=run_info,
+    )
+    seconds = time.perf_counter() - started
+    paths.update({"evidence.parquet": run.evidence_path, "traces.json": run.stats_path})
+    summary = {
+        **run_info,
+        **campaign_set.graph,
+        "seconds": round(seconds, 3),
+        "engine_seconds": round(engine_seconds, 3),
+        "posts_per_second": round(n_posts / seconds, 1) if seconds > 0 else None,
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "trace_stats": [asdict(s) for s in run.stats],
+    }
+    return DetectResult(out, paths, campaign_set, run.stats, summary)
