@@ -1,0 +1,156 @@
+"""Plumbing shared by the content traces (text, cross-lingual text, image).
+
+A content trace clusters near-identical content into items, then emits one event per post of a
+cluster that at least two accounts acted on. Beside the events (:data:`vigil.detect.contract.EVENTS`)
+each trace returns its **cluster membership** (:data:`MEMBERS`): which post fell into which item,
+under which content key, and how close it is to the cluster's representative, so an analyst can
+check an item by reading it.
+
+Pair searches run by **time bucket** with the previous bucket carried over: content of bucket ``b``
+is compared with bucket ``b`` and ``b - 1``. Any two posts less than ``bucket_seconds`` apart are
+therefore compared, which covers every engine window up to ``bucket_seconds``, while memory holds
+two buckets at a time rather than the whole dataset.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from vigil.core.errors import InputError
+from vigil.detect.contract import EVENTS
+from vigil.detect.traces.base import TraceSpec
+from vigil.detect.window import FixedWindow, WindowPolicy
+
+# One row per post and content item: the evidence of a content cluster.
+MEMBERS = pa.schema(
+    [
+        pa.field("trace", pa.string(), nullable=False),
+        pa.field("item", pa.string(), nullable=False),
+        pa.field("platform", pa.string(), nullable=False),
+        pa.field("post_id", pa.string(), nullable=False),
+        pa.field("account", pa.string(), nullable=False),
+        pa.field("ts", pa.float64(), nullable=False),
+        pa.field("key", pa.string(), nullable=False),  # the post's content: normal form, PDQ hash, image id
+        pa.field("representative", pa.string(), nullable=False),  # the cluster representative's key
+        pa.field("measure", pa.string(), nullable=False),  # "exact", "jaccard", "cosine", "hamming"
+        pa.field("score", pa.float64(), nullable=False),  # the member's measure against the representative
+    ]
+)
+
+DEFAULT_BUCKET_SECONDS = 86_400.0
+# Content traces compare posts over longer spans than resharing: copies of one message are posted
+# over minutes to hours. The run's window, when set, overrides this default.
+DEFAULT_CONTENT_WINDOW: WindowPolicy = FixedWindow(3600.0)
+
+
+@dataclass(frozen=True)
+class ContentTrace:
+    """A content trace's output: its spec for the engine, its events and its cluster membership."""
+
+    spec: TraceSpec
+    events: pa.Table
+    members: pa.Table
+    stats: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def events_relation(trace: str) -> str:
+    return f"vg_{trace}_events"
+
+
+def register_trace(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    description: str,
+    events: pa.Table,
+    members: pa.Table,
+    stats: dict[str, float],
+    *,
+    window: WindowPolicy = DEFAULT_CONTENT_WINDOW,
+    max_item_accounts: int | None = None,
+) -> ContentTrace:
+    """Conform ``events`` and ``members``, register the events on ``con`` and build the engine's spec."""
+    events = events.select(EVENTS.names).cast(EVENTS)
+    members = members.select(MEMBERS.names).cast(MEMBERS)
+    relation = events_relation(name)
+    con.register(relation, events)
+    spec = TraceSpec.from_relation(
+        name, relation, description=description, window=window, max_item_accounts=max_item_accounts
+    )
+    return ContentTrace(spec, events, members, stats)
+
+
+def check_bucket(bucket_seconds: float) -> float:
+    if not bucket_seconds > 0:
+        raise InputError(f"bucket_seconds must be > 0, not {bucket_seconds!r}")
+    return float(bucket_seconds)
+
+
+def stream_to_table(
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    table: str,
+    transform: Callable[[pa.RecordBatch], pa.Table],
+    schema: pa.Schema,
+    *,
+    batch_rows: int,
+    temp_dir: Path | None = None,
+) -> int:
+    """Run ``query``, ``transform`` each record batch, and load the results into temp ``table``.
+
+    DuckDB refuses other statements on a connection while a result is being streamed, so the
+    transformed batches go to a temporary Parquet file first; memory holds one batch at a time.
+    """
+    with tempfile.TemporaryDirectory(prefix="vigil-content-", dir=temp_dir) as tmp:
+        path = os.path.join(tmp, "part.parquet")
+        rows = 0
+        reader = con.sql(query).to_arrow_reader(batch_rows)
+        with pq.ParquetWriter(path, schema) as writer:
+            for batch in reader:
+                out = transform(batch).cast(schema)
+                if out.num_rows:
+                    writer.write_table(out)
+                    rows += out.num_rows
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_parquet(?)", [path])
+    return rows
+
+
+def iter_buckets(
+    con: duckdb.DuckDBPyConnection, table: str, columns: str, order: str
+) -> Iterator[tuple[int, pa.Table]]:
+    """The rows of ``table`` one ``bucket`` at a time, in bucket order (``columns`` and ``order`` are SQL).
+
+    One query per bucket keeps one bucket in memory; ``table`` should be created ``ORDER BY bucket``
+    so DuckDB's zone maps skip the other buckets' row groups.
+    """
+    buckets = [
+        int(row[0]) for row in con.execute(f"SELECT DISTINCT bucket FROM {table} ORDER BY 1").fetchall()
+    ]
+    for bucket in buckets:
+        rows = con.sql(f"SELECT {columns} FROM {table} WHERE bucket = {bucket} ORDER BY {order}")
+        yield bucket, rows.to_arrow_table()
+
+
+class Timer:
+    """Seconds spent per named step, for the stats of a trace."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[f"seconds_{name}"] = self.seconds.get(f"seconds_{name}", 0.0) + now - self._start
+        self._start = now
