@@ -268,15 +268,29 @@ def find_campaigns(
         minlength=len(names),
     )
     edges_per_comm = np.bincount(ea[internal], minlength=len(sizes))
-    trace_lists = graph.edges.column("traces").to_pylist() if len(a) else []
 
     member_order, member_comms, member_bounds = _groups(membership)
     ev_order, ev_comms, ev_bounds = _groups(ev.community)
     ev_slices = {int(c): ev_order[s:e] for c, (s, e) in zip(ev_comms, ev_bounds, strict=True)}
     top = _top_items(ev.table, ev.community)
+    # Traces seen inside each community, from its per-trace edges (vectorised: edges can be many).
+    edge_comm = _edge_communities(graph, membership)
+    inside_edges = edge_comm >= 0
+    trace_pairs = (
+        pa.table(
+            {
+                "community": pa.array(edge_comm[inside_edges]),
+                "trace": graph.supported.column("trace").filter(pa.array(inside_edges)),
+            }
+        )
+        .group_by(["community", "trace"])
+        .aggregate([])
+    )
     traces_by_comm: dict[int, set[str]] = {}
-    for idx in np.flatnonzero(internal):
-        traces_by_comm.setdefault(int(ea[idx]), set()).update(trace_lists[idx])
+    for comm_id, trace in zip(
+        trace_pairs.column("community").to_pylist(), trace_pairs.column("trace").to_pylist(), strict=True
+    ):
+        traces_by_comm.setdefault(int(comm_id), set()).add(trace)
 
     rows: list[dict[str, Any]] = []
     members: dict[int, np.ndarray] = {}
@@ -335,7 +349,7 @@ def find_campaigns(
     campaigns = _campaigns_table(rows)
     accounts_table = _accounts_table(id_of, members, names, degree, strength, ev, created_by_account)
     evidence_table = _evidence_table(ev, id_of)
-    edges_table = _tag_edges(graph, membership, id_of)
+    edges_table = _tag_edges(graph, edge_comm, len(sizes), id_of)
     return CampaignSet(
         campaigns=campaigns,
         accounts=accounts_table,
@@ -446,8 +460,8 @@ def _evidence_table(ev: _Evidence, id_of: dict[int, str]) -> pa.Table:
     )
 
 
-def _tag_edges(graph: AccountGraph, membership: np.ndarray, id_of: dict[int, str]) -> pa.Table:
-    """The supported per-trace edges with the campaign both ends belong to (null if none)."""
+def _edge_communities(graph: AccountGraph, membership: np.ndarray) -> np.ndarray:
+    """For each supported per-trace edge, the community holding both its ends (-1: none)."""
     supported = graph.supported
     ia = pc.fill_null(pc.index_in(supported.column("account_a"), value_set=graph.accounts), -1)
     ib = pc.fill_null(pc.index_in(supported.column("account_b"), value_set=graph.accounts), -1)
@@ -456,10 +470,15 @@ def _tag_edges(graph: AccountGraph, membership: np.ndarray, id_of: dict[int, str
     both = (xa >= 0) & (xb >= 0)
     comm = np.full(len(xa), -1, dtype=np.int64)
     comm[both] = np.where(membership[xa[both]] == membership[xb[both]], membership[xa[both]], -1)
+    return comm
+
+
+def _tag_edges(graph: AccountGraph, comm: np.ndarray, n_communities: int, id_of: dict[int, str]) -> pa.Table:
+    """The supported per-trace edges with the campaign both ends belong to (null if none)."""
     # Communities without a campaign (too small, low score) become null like cross-community edges.
-    lookup = [id_of.get(c) for c in range(len(np.bincount(membership)) if len(membership) else 0)]
+    lookup = [id_of.get(c) for c in range(n_communities)]
     codes = np.array([-1 if x is None else i for i, x in enumerate(lookup)], dtype=np.int64)
     idx = np.where(comm >= 0, codes[np.maximum(comm, 0)] if len(codes) else -1, -1)
     dictionary = pa.array([x if x is not None else "" for x in lookup], pa.string())
     tagged = pa.DictionaryArray.from_arrays(pa.array(idx, pa.int64(), mask=idx < 0), dictionary)
-    return supported.append_column("campaign_id", tagged.cast(pa.string()))
+    return graph.supported.append_column("campaign_id", tagged.cast(pa.string()))
