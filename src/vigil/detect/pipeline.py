@@ -31,6 +31,7 @@ from vigil.detect.params import DetectParams
 from vigil.detect.report import render_report
 from vigil.detect.traces import STRUCTURAL_TRACES, select_traces
 from vigil.detect.traces.base import TraceSpec
+from vigil.detect.traces.text import CO_TEXT_EXACT, CO_TEXT_NEAR, text_traces
 from vigil.detect.weights import WEIGHTINGS
 from vigil.detect.window import AutoWindow, FixedWindow, WindowPolicy
 from vigil.schema.io import read_table
@@ -48,7 +49,21 @@ def structural_traces(
     return dict(STRUCTURAL_TRACES)
 
 
-TRACE_PROVIDERS: list[TraceProvider] = [structural_traces]
+def _wanted(params: DetectParams, names: tuple[str, ...]) -> bool:
+    return params.traces is None or any(name in params.traces for name in names)
+
+
+def text_traces_provider(
+    con: duckdb.DuckDBPyConnection, params: DetectParams, progress: Progress
+) -> dict[str, TraceSpec]:
+    """Exact and near-duplicate text (clusters computed here, registered as event tables)."""
+    if not _wanted(params, (CO_TEXT_EXACT, CO_TEXT_NEAR)):
+        return {}
+    exact, near, _ = text_traces(con, progress=progress)
+    return {exact.name: exact.spec, near.name: near.spec}
+
+
+TRACE_PROVIDERS: list[TraceProvider] = [structural_traces, text_traces_provider]
 
 
 @dataclass(frozen=True)
