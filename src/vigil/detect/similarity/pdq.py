@@ -56,7 +56,7 @@ def radius_pairs(
     index.add(np.ascontiguousarray(index_codes))
     # Strictly-below semantics: radius max_distance + 1 keeps distance == max_distance.
     lims, _, found = index.range_search(np.ascontiguousarray(queries), max_distance + 1)
-    query_rows = np.repeat(np.arange(len(queries), dtype=np.int64), np.diff(lims))
+    query_rows = np.repeat(np.arange(len(queries), dtype=np.int64), np.diff(lims).astype(np.int64))
     found = found.astype(np.int64)
     distance = hamming(queries[query_rows], index_codes[found])
     keep = distance <= max_distance

@@ -1,0 +1,247 @@
+"""Co-image trace: accounts posting the same picture, by PDQ hash or by opaque image id.
+
+* ``image_pdq``: PDQ hashes within Hamming distance ``max_distance`` (31 by default) are the same
+  picture. Distinct hashes are searched exactly (faiss binary brute force, re-checked with popcount)
+  per time bucket with the previous bucket carried over, then clustered. The default clustering is
+  **leader**: in first-seen order a hash joins the closest earlier leader within the distance, or
+  leads a new cluster. Every member is then within 31 bits of its representative, so a gradual
+  chain of edits (or a meme template under many captions) cannot grow one item without bound;
+  the cost is that two hashes within 31 bits of each other but attached to different leaders do
+  not share an item. ``clustering="components"`` gives the connected-component alternative.
+  Items are named ``img:<representative hash>``.
+* ``image_ids``: opaque ids (MD5s, anonymized hash ids) are the same picture only when equal.
+  Items are named ``imgid:<id>``.
+
+Events are emitted for items at least ``min_accounts`` distinct accounts posted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from vigil.core.errors import DataError, InputError
+from vigil.core.progress import NoProgress, Progress
+from vigil.detect.similarity.clusters import ClusterPolicy, cluster
+from vigil.detect.similarity.pdq import PDQ_BITS, PDQ_MATCH_DISTANCE, hamming, radius_pairs, to_codes
+from vigil.detect.traces.base import ACCOUNT_SQL, TS_SQL
+from vigil.detect.traces.content import (
+    DEFAULT_BUCKET_SECONDS,
+    DEFAULT_CONTENT_WINDOW,
+    MEMBERS,
+    ContentTrace,
+    Timer,
+    check_bucket,
+    iter_buckets,
+    register_trace,
+)
+from vigil.detect.window import WindowPolicy
+
+CO_IMAGE = "co_image"
+
+_POSTS_TABLE = "_vg_img_posts"
+_CODES_TABLE = "_vg_img_codes"
+_BUCKETS_TABLE = "_vg_img_cb"
+
+I64 = np.ndarray[Any, np.dtype[np.int64]]
+
+
+@dataclass(frozen=True)
+class ImageTraceParams:
+    """Knobs of the co-image trace (see the module docstring)."""
+
+    max_distance: int = PDQ_MATCH_DISTANCE
+    clustering: ClusterPolicy = "leader"
+    bucket_seconds: float = DEFAULT_BUCKET_SECONDS
+    min_accounts: int = 2
+    use_image_ids: bool = True
+    window: WindowPolicy = DEFAULT_CONTENT_WINDOW
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_distance < PDQ_BITS:
+            raise InputError(f"max_distance must be in [0, {PDQ_BITS}), not {self.max_distance!r}")
+        if self.min_accounts < 2:
+            raise InputError(f"min_accounts must be >= 2, not {self.min_accounts!r}")
+        if self.clustering not in ("components", "leader"):
+            raise InputError(f"clustering must be 'components' or 'leader', not {self.clustering!r}")
+        check_bucket(self.bucket_seconds)
+
+
+def _check_hashes(con: duckdb.DuckDBPyConnection, posts: str) -> None:
+    rows = con.execute(
+        f"""
+        SELECT platform, post_id, h FROM (SELECT platform, post_id, unnest(image_pdq) AS h FROM {posts})
+        WHERE h IS NOT NULL AND NOT regexp_full_match(lower(h), '[0-9a-f]{{64}}')
+        LIMIT 1
+        """
+    ).fetchall()
+    if rows:
+        platform, post_id, value = rows[0]
+        raise DataError(
+            f"post {platform}:{post_id} has {value!r}, which is not a PDQ hash",
+            column="image_pdq",
+            expected="64 hexadecimal characters",
+        )
+
+
+def pdq_pairs(
+    con: duckdb.DuckDBPyConnection, params: ImageTraceParams, progress: Progress
+) -> tuple[I64, I64, I64]:
+    """Pairs of distinct hash ids (a < b) within ``max_distance`` bits, found bucket by bucket."""
+    found: list[I64] = []
+    prev: tuple[int, I64, np.ndarray[Any, np.dtype[np.uint8]]] | None = None
+    for bucket, rows in iter_buckets(con, _BUCKETS_TABLE, "cid, pdq", "cid"):
+        cids = rows.column("cid").to_numpy().astype(np.int64)
+        codes = to_codes(rows.column("pdq").combine_chunks())
+        if prev is not None and prev[0] != bucket - 1:
+            prev = None
+        if prev is None:
+            union_cids, union_codes = cids, codes
+            fresh = np.ones(len(cids), dtype=bool)
+        else:
+            fresh = ~np.isin(cids, prev[1])
+            union_cids = np.concatenate([prev[1], cids[fresh]])
+            union_codes = np.vstack([prev[2], codes[fresh]])
+        queries = np.flatnonzero(fresh)
+        q, x, d = radius_pairs(codes[queries], union_codes, params.max_distance)
+        qa, xb = cids[queries][q], union_cids[x]
+        other = qa != xb
+        qa, xb, d = qa[other], xb[other], d[other]
+        lo, hi = np.minimum(qa, xb), np.maximum(qa, xb)
+        found.append(np.column_stack([lo, hi, d]))
+        progress.advance(len(queries))
+        prev = (bucket, cids, codes)
+    if not found:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty.copy(), empty.copy()
+    triples = np.unique(np.vstack(found), axis=0)
+    return triples[:, 0], triples[:, 1], triples[:, 2]
+
+
+def _pdq_members(
+    con: duckdb.DuckDBPyConnection, params: ImageTraceParams, posts: str, progress: Progress
+) -> tuple[pa.Table, dict[str, float]]:
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {_POSTS_TABLE} AS
+        SELECT DISTINCT platform, post_id, {ACCOUNT_SQL} AS account, {TS_SQL} AS ts, lower(h) AS pdq
+        FROM (SELECT *, unnest(image_pdq) AS h FROM {posts}) WHERE h IS NOT NULL
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {_CODES_TABLE} AS
+        SELECT (row_number() OVER (ORDER BY first_ts, pdq) - 1)::BIGINT AS cid, pdq, first_ts
+        FROM (SELECT pdq, min(ts) AS first_ts FROM {_POSTS_TABLE} GROUP BY pdq) ORDER BY cid
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {_BUCKETS_TABLE} AS
+        SELECT DISTINCT floor(p.ts / {params.bucket_seconds!r})::BIGINT AS bucket, c.cid, c.pdq
+        FROM {_POSTS_TABLE} AS p JOIN {_CODES_TABLE} AS c USING (pdq) ORDER BY bucket, cid
+        """
+    )
+    n_codes = int(con.execute(f"SELECT count(*) FROM {_CODES_TABLE}").fetchall()[0][0])
+    progress.start("image hashes", total=float(n_codes))
+    a, b, d = pdq_pairs(con, params, progress)
+    progress.finish()
+    labels = cluster(n_codes, a, b, d.astype(np.float64), params.clustering)
+    cids = np.arange(n_codes, dtype=np.int64)
+    con.register("_vg_img_labels", pa.table({"cid": cids, "rep": labels}))
+    pairs = con.sql(
+        f"""
+        SELECT l.cid, c.pdq, r.pdq AS rep_pdq
+        FROM _vg_img_labels AS l JOIN {_CODES_TABLE} AS c ON c.cid = l.cid
+        JOIN {_CODES_TABLE} AS r ON r.cid = l.rep
+        WHERE l.cid <> l.rep ORDER BY l.cid
+        """
+    ).to_arrow_table()
+    distance = hamming(
+        to_codes(pairs.column("pdq").combine_chunks()), to_codes(pairs.column("rep_pdq").combine_chunks())
+    )
+    con.register(
+        "_vg_img_dist", pairs.select(["cid"]).append_column("distance", pa.array(distance, pa.int64()))
+    )
+    members = con.sql(
+        f"""
+        WITH m AS (SELECT p.*, l.rep, r.pdq AS rep_pdq, coalesce(dd.distance, 0) AS distance
+                   FROM {_POSTS_TABLE} AS p JOIN {_CODES_TABLE} AS c USING (pdq)
+                   JOIN _vg_img_labels AS l ON l.cid = c.cid
+                   JOIN {_CODES_TABLE} AS r ON r.cid = l.rep
+                   LEFT JOIN _vg_img_dist AS dd ON dd.cid = c.cid),
+             ok AS (SELECT rep FROM m GROUP BY rep
+                    HAVING count(DISTINCT account) >= {int(params.min_accounts)})
+        SELECT '{CO_IMAGE}' AS trace, 'img:' || rep_pdq AS item, platform, post_id, account, ts,
+               pdq AS key, rep_pdq AS representative, 'hamming' AS measure, distance::DOUBLE AS score
+        FROM m JOIN ok USING (rep)
+        """
+    ).to_arrow_table()
+    con.unregister("_vg_img_labels")
+    con.unregister("_vg_img_dist")
+    for table in (_POSTS_TABLE, _CODES_TABLE, _BUCKETS_TABLE):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    stats = {"distinct_pdq": float(n_codes), "similar_pdq_pairs": float(len(a))}
+    return members, stats
+
+
+def _id_members(con: duckdb.DuckDBPyConnection, params: ImageTraceParams, posts: str) -> pa.Table:
+    return con.sql(
+        f"""
+        WITH m AS (SELECT DISTINCT platform, post_id, {ACCOUNT_SQL} AS account, {TS_SQL} AS ts, x AS image_id
+                   FROM (SELECT *, unnest(image_ids) AS x FROM {posts})
+                   WHERE x IS NOT NULL AND x <> ''),
+             ok AS (SELECT image_id FROM m GROUP BY image_id
+                    HAVING count(DISTINCT account) >= {int(params.min_accounts)})
+        SELECT '{CO_IMAGE}' AS trace, 'imgid:' || image_id AS item, platform, post_id, account, ts,
+               image_id AS key, image_id AS representative, 'exact' AS measure, 1.0::DOUBLE AS score
+        FROM m JOIN ok USING (image_id)
+        """
+    ).to_arrow_table()
+
+
+def co_image(
+    con: duckdb.DuckDBPyConnection,
+    params: ImageTraceParams | None = None,
+    *,
+    posts: str = "posts",
+    progress: Progress | None = None,
+) -> ContentTrace:
+    """The co-image trace from the ``posts`` view (PDQ clusters and, optionally, exact image ids)."""
+    params = params or ImageTraceParams()
+    progress = progress or NoProgress()
+    timer = Timer()
+    _check_hashes(con, posts)
+    pdq_members, stats = _pdq_members(con, params, posts, progress)
+    timer.lap("pdq")
+    parts = [pdq_members.cast(MEMBERS)]
+    if params.use_image_ids:
+        parts.append(_id_members(con, params, posts).cast(MEMBERS))
+    timer.lap("image_ids")
+    members = pa.concat_tables(parts)
+    order = pc.sort_indices(
+        members, sort_keys=[("item", "ascending"), ("ts", "ascending"), ("post_id", "ascending")]
+    )
+    members = members.take(order)
+    events = members.select(["trace", "account", "platform", "post_id", "item", "ts"])
+    stats.update(
+        {
+            "items": float(pc.count_distinct(members.column("item")).as_py()),
+            "events": float(members.num_rows),
+            **timer.seconds,
+        }
+    )
+    return register_trace(
+        con,
+        CO_IMAGE,
+        f"same picture (PDQ within {params.max_distance} bits, or equal image id) posted within the window",
+        events,
+        members,
+        stats,
+        window=params.window,
+    )
