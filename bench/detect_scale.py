@@ -1,0 +1,252 @@
+"""Scale benchmark of the detection engine: structural traces over 1M and 10M generated posts.
+
+    python bench/detect_scale.py                         # 1M and 10M posts
+    python bench/detect_scale.py --sizes 1000000 --workdir /tmp/vigil-bench
+
+Prints, per size and trace set, wall time, posts/second and the peak RSS of the process that ran
+the engine (a fresh subprocess per run, measured with getrusage(RUSAGE_CHILDREN) in a wrapper).
+Peer in the same run: the pair step written as a plain range join (what the bucket trick replaces),
+at the smallest size only. Targets (issue 4): link + reshare + hashtag traces over 10M posts in
+< 2 minutes on 2 cores with < 4 GB RSS.
+
+Posts come from a small vectorised generator here (skewed item popularity, reshares, replies,
+hashtags, mentions, planted bursts of coordinated accounts) until ``vigil generate`` exists; pass
+``--posts FILE`` to benchmark any posts table instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from vigil.schema.io import ParquetSink
+from vigil.schema.tables import POSTS, URL_STRUCT
+
+T0 = 1_700_000_000
+SPAN = 7 * 24 * 3600  # one week of posts
+
+
+def _prefixed(prefix: str, values: np.ndarray) -> pa.Array:
+    return pc.binary_join_element_wise(prefix, pc.cast(pa.array(values), pa.string()), "")
+
+
+def _skewed(rng: np.random.Generator, size: int, pool: int, power: float) -> np.ndarray:
+    """Indices in [0, pool) with a heavy head: P(index < k) = (k / pool) ** (1 / power)."""
+    return np.minimum((pool * rng.random(size) ** power).astype(np.int64), pool - 1)
+
+
+def _lists(counts: np.ndarray, values: pa.Array) -> pa.Array:
+    offsets = np.zeros(len(counts) + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), values)
+
+
+def _chunk(rng: np.random.Generator, start: int, size: int, n_total: int) -> pa.Table:
+    n_accounts = max(100, n_total // 20)
+    url_pool, tag_pool, reshare_pool = max(50, n_total // 4), max(20, n_total // 100), max(50, n_total // 10)
+    ids = np.arange(start, start + size)
+    account = _skewed(rng, size, n_accounts, 2.0)
+    ts = T0 + rng.integers(0, SPAN, size)
+    kind = rng.random(size)
+    is_reshare, is_reply = kind < 0.3, (kind >= 0.3) & (kind < 0.38)
+    original = ~is_reshare
+
+    # URLs: 70% of originals carry one, 10% two; 5% of links are on a shortener.
+    n_urls = np.where(original, (rng.random(size) < 0.7).astype(np.int32) + (rng.random(size) < 0.1), 0)
+    total = int(n_urls.sum())
+    url_idx = _skewed(rng, total, url_pool, 3.0)
+    short = rng.random(total) < 0.05
+    site = url_idx % max(10, url_pool // 20)
+    domain = pc.if_else(
+        pa.array(short), "bit.ly", pc.binary_join_element_wise(_prefixed("site", site), ".example", "")
+    )
+    url = pc.binary_join_element_wise("https://", domain, "/a", pc.cast(pa.array(url_idx), pa.string()), "")
+    urls = _lists(
+        n_urls, pa.StructArray.from_arrays([url, url, domain, pa.array(short)], fields=list(URL_STRUCT))
+    )
+
+    n_tags = np.where(rng.random(size) < 0.5, rng.integers(1, 4, size), 0)
+    tags = _lists(n_tags, _prefixed("h", _skewed(rng, int(n_tags.sum()), tag_pool, 2.0)))
+    n_mentions = (rng.random(size) < 0.15).astype(np.int32)
+    mentions = _lists(n_mentions, _prefixed("acc", _skewed(rng, int(n_mentions.sum()), n_accounts, 2.0)))
+
+    reshare_of = pc.if_else(pa.array(is_reshare), _prefixed("p", _skewed(rng, size, reshare_pool, 3.0)), None)
+    reply_to = pc.if_else(pa.array(is_reply), _prefixed("p", _skewed(rng, size, reshare_pool, 3.0)), None)
+    return pa.table(
+        {
+            "platform": pa.array(["x"] * size),
+            "post_id": _prefixed("p", ids),
+            "account_id": _prefixed("acc", account),
+            "created_at": pa.array(ts * 1_000_000, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+            "urls": urls,
+            "hashtags": tags,
+            "mentions": mentions,
+            "reshare_of": reshare_of,
+            "reply_to": reply_to,
+        }
+    )
+
+
+def _campaigns(rng: np.random.Generator, start: int, n_total: int) -> pa.Table:
+    """Planted coordination: groups of 8 accounts posting the same fresh link and hashtag pair, or
+    resharing the same post, within 20 s of each other, 30 times per group."""
+    groups, members, bursts = max(1, n_total // 20_000), 8, 30
+    rows: dict[str, list[Any]] = {k: [] for k in ("post_id", "account_id", "ts", "url", "tags", "reshare")}
+    n = start
+    for g in range(groups):
+        for b in range(bursts):
+            at = T0 + int(rng.integers(0, SPAN - 60))
+            reshare = rng.random() < 0.3
+            for m in range(members):
+                rows["post_id"].append(f"p{n}")
+                rows["account_id"].append(f"camp{g}_{m}")
+                rows["ts"].append(at + int(rng.integers(0, 21)))
+                rows["url"].append(None if reshare else f"https://camp{g}.example/{b}")
+                rows["tags"].append([f"camp{g}", f"burst{b}"])
+                rows["reshare"].append(f"camp{g}_{b}" if reshare else None)
+                n += 1
+
+    def link(u: str) -> dict[str, Any]:
+        return {"url": u, "canonical": u, "domain": u.split("/")[2], "is_shortener": False}
+
+    urls = [[] if u is None else [link(u)] for u in rows["url"]]
+    return pa.table(
+        {
+            "platform": ["x"] * len(urls),
+            "post_id": rows["post_id"],
+            "account_id": rows["account_id"],
+            "created_at": pa.array(np.array(rows["ts"]) * 1_000_000, pa.int64()).cast(
+                pa.timestamp("us", tz="UTC")
+            ),
+            "urls": pa.array(urls, pa.list_(URL_STRUCT)),
+            "hashtags": rows["tags"],
+            "reshare_of": rows["reshare"],
+        }
+    )
+
+
+def generate_posts(path: Path, n: int, *, seed: int = 1, chunk: int = 1_000_000) -> Path:
+    """Write about ``n`` generated posts (plus planted campaign posts) to ``path`` once; reuse after."""
+    if path.is_file():
+        return path
+    rng = np.random.default_rng(seed)
+    with ParquetSink(path, POSTS) as sink:
+        for start in range(0, n, chunk):
+            sink.write(_chunk(rng, start, min(chunk, n - start), n))
+        sink.write(_campaigns(rng, n, n))
+    return path
+
+
+def measure(argv: list[str]) -> dict[str, Any]:
+    """Run ``argv`` in a fresh wrapper process; wall seconds and peak RSS (largest process, MB).
+
+    The wrapper waits for the command, so getrusage(RUSAGE_CHILDREN) there covers the command and
+    every worker it spawned and waited for, and nothing of this benchmark's own memory.
+    """
+    wrapper = (
+        "import json,resource,subprocess,sys,time;t=time.perf_counter();"
+        "r=subprocess.run(sys.argv[1:],stdout=subprocess.PIPE,stderr=subprocess.PIPE);"
+        "s=time.perf_counter()-t;"
+        "sys.stderr.write(r.stderr.decode()[-2000:]) if r.returncode else None;"
+        "print(json.dumps({'rc':r.returncode,'seconds':s,'out':r.stdout.decode().strip()[-4000:],"
+        "'rss_mb':resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024}))"
+    )
+    out = subprocess.run([sys.executable, "-c", wrapper, *argv], capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    if result["rc"]:
+        raise RuntimeError(f"{argv} failed: {out.stderr}")
+    return result
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Run the engine on ``args.posts`` (inside a measured subprocess)."""
+    from vigil.core.settings import load_settings
+    from vigil.detect import duck
+    from vigil.detect.engine import (
+        EngineParams,
+        index_events,
+        materialize_events,
+        run_traces,
+        windowed_pairs_sql,
+    )
+    from vigil.detect.traces import select_traces
+
+    con = duck.connect(load_settings(temp_dir=Path(args.workdir) / "spill"))
+    duck.register_posts(con, args.posts)
+    traces = select_traces(args.traces.split(","))
+    if args.pairs:
+        # Only the pair step of the first trace (no popularity cap), bucketed or as a plain range join.
+        materialize_events(con, traces[0])
+        if args.pairs == "bucket":
+            con.execute("CREATE TEMP TABLE _k AS SELECT row_number() OVER () AS iid, item FROM "
+                        "(SELECT DISTINCT item FROM _vg_ev)")  # fmt: skip
+            index_events(con, 60.0, items="_k")
+            query = f"SELECT count(*) FROM ({windowed_pairs_sql('_vg_evj', 60.0)})"
+        else:
+            query = """SELECT count(*) FROM _vg_ev e1 JOIN _vg_ev e2 ON e1.item = e2.item
+                       AND e2.ts BETWEEN e1.ts - 60 AND e1.ts + 60 AND e1.account < e2.account"""
+        print(json.dumps({"pairs": con.execute(query).fetchall()[0][0]}))
+        return
+    result = run_traces(con, traces, EngineParams(), out_dir=Path(args.workdir) / "out")
+    print(json.dumps([{"trace": s.trace, "edges": s.n_edges, "pairs": s.n_pairs} for s in result.stats]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="1000000,10000000")
+    parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "vigil-bench"))
+    parser.add_argument("--traces", default="co_link,co_reshare,co_hashtag")
+    parser.add_argument("--posts", help="benchmark this posts file instead of generated ones")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pairs", choices=["bucket", "range"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(
+        f"detect_scale: traces {args.traces}; {os.cpu_count()} CPUs (shared machine: figures are indicative)"
+    )
+    for i, n in enumerate(sizes):
+        if args.posts:
+            posts = Path(args.posts)
+        else:
+            started = time.perf_counter()
+            posts = generate_posts(workdir / f"posts-{n}.parquet", n)
+            print(f"  posts ready: {posts} ({time.perf_counter() - started:.1f} s)")
+        rows = pq.ParquetFile(posts).metadata.num_rows
+        base = [sys.executable, __file__, "--worker", "--workdir", str(workdir), "--posts", str(posts)]
+        for traces in [*args.traces.split(","), args.traces]:
+            m = measure([*base, "--traces", traces])
+            print(
+                f"  {rows:>11,} posts  {traces:<32} {m['seconds']:7.1f} s  "
+                f"{rows / m['seconds']:>10,.0f} posts/s  peak RSS {m['rss_mb']:7.0f} MB"
+            )
+        if i == 0:
+            for how in ("bucket", "range"):
+                m = measure([*base, "--traces", "co_link", "--pairs", how])
+                pairs = json.loads(m["out"])["pairs"]
+                print(
+                    f"  co_link pair step only, {how + ' join':<12} {m['seconds']:7.1f} s  "
+                    f"peak RSS {m['rss_mb']:7.0f} MB  ({pairs:,} pairs)"
+                )
+
+
+if __name__ == "__main__":
+    main()

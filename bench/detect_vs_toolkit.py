@@ -1,0 +1,156 @@
+"""Vigil's engine against coordination-network-toolkit 1.5.2, end to end, on the same posts.
+
+    python bench/detect_vs_toolkit.py                  # 1M posts
+    python bench/detect_vs_toolkit.py --posts-count 200000 --workdir /tmp/vigil-bench
+
+Both sides run co_link and co_retweet (Vigil: co_reshare) at a 60 s window with minimum edge
+weight 2 on 2 CPUs, each step in a fresh subprocess measured for wall time and peak RSS (largest
+process of the step, getrusage(RUSAGE_CHILDREN) in a wrapper). The toolkit reads a CSV that Vigil
+exports from the posts table (export not timed): its ``preprocess`` into SQLite, then ``compute``.
+Vigil reads the posts Parquet directly and runs (a) its own engine (IDF weights, no popularity cap
+here, min_coactions 2) and (b) its toolkit-compatible mode, whose edges are then checked equal to
+the toolkit's, row for row. Before computing, the toolkit's ``""`` URL rows (its CSV reader files
+every URL-less message under the URL "") are deleted for a fair comparison (timed apart).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from detect_scale import generate_posts, measure
+
+COMMANDS = {"co_link": "co_link", "co_retweet": "co_reshare"}
+WINDOW, MIN_WEIGHT, CPUS = 60, 2, 2
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Vigil's side, inside a measured subprocess."""
+    import pyarrow.parquet as pq
+
+    from vigil.core.settings import load_settings
+    from vigil.detect import duck
+    from vigil.detect.engine import EngineParams, run_traces
+    from vigil.detect.toolkit_compat import toolkit_edges
+    from vigil.detect.traces import select_traces
+    from vigil.detect.window import FixedWindow
+
+    workdir = Path(args.workdir)
+    con = duck.connect(load_settings(duckdb_threads=CPUS, temp_dir=workdir / "spill"))
+    duck.register_posts(con, args.posts)
+    if args.worker == "engine":
+        params = EngineParams(
+            window=FixedWindow(WINDOW), min_items=1, min_coactions=MIN_WEIGHT, max_item_accounts=None
+        )
+        result = run_traces(con, select_traces(COMMANDS.values()), params, out_dir=workdir / "vigil-out")
+        print(json.dumps({s.trace: s.n_edges for s in result.stats}))
+    else:
+        counts = {}
+        for command in COMMANDS:
+            table = toolkit_edges(con, command, time_window=WINDOW, min_edge_weight=MIN_WEIGHT)
+            pq.write_table(table, workdir / f"compat-{command}.parquet")
+            counts[command] = table.num_rows
+        print(json.dumps(counts))
+
+
+def toolkit_rows(db: Path, command: str) -> list[tuple[str, str, int]]:
+    with sqlite3.connect(db) as sql:
+        rows = sql.execute(
+            f"SELECT user_1, user_2, weight FROM {command}_network "
+            "WHERE user_1 != user_2 ORDER BY user_1, user_2"
+        ).fetchall()
+    return [(u1, u2, int(w)) for u1, u2, w in rows]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--posts-count", type=int, default=1_000_000)
+    parser.add_argument("--posts", help="use this posts Parquet file (e.g. from `vigil generate`)")
+    parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "vigil-bench"))
+    parser.add_argument("--worker", choices=["engine", "compat"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return
+
+    import pyarrow.parquet as pq
+
+    from vigil.detect import duck
+    from vigil.detect.toolkit_compat import export_toolkit_csv
+
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    posts = (
+        Path(args.posts)
+        if args.posts
+        else generate_posts(workdir / f"posts-{args.posts_count}.parquet", args.posts_count)
+    )
+    n = pq.ParquetFile(posts).metadata.num_rows
+    csv_path, db = workdir / f"toolkit-{posts.stem}.csv", workdir / f"toolkit-{posts.stem}.db"
+    con = duck.connect()
+    export_toolkit_csv(con, csv_path, posts=posts)
+    con.close()
+    for stale in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+        stale.unlink(missing_ok=True)
+    print(f"detect_vs_toolkit: {n:,} posts, window {WINDOW} s, min edge weight {MIN_WEIGHT}, {CPUS} CPUs "
+          f"({os.cpu_count()} on this shared machine: figures are indicative)")  # fmt: skip
+
+    toolkit_cli = [sys.executable, "-m", "coordination_network_toolkit", str(db)]
+    steps = {"preprocess": measure([*toolkit_cli, "preprocess", "--format", "csv", str(csv_path)])}
+    started = time.perf_counter()
+    with sqlite3.connect(db) as sql:
+        removed = sql.execute("DELETE FROM message_url WHERE url = ''").rowcount
+    fix_seconds = time.perf_counter() - started
+    for command in COMMANDS:
+        steps[command] = measure(
+            [*toolkit_cli, "compute", command, "--time_window", str(WINDOW), "--min_edge_weight",
+             str(MIN_WEIGHT), "--n_cpus", str(CPUS)]
+        )  # fmt: skip
+    base = [sys.executable, __file__, "--workdir", str(workdir), "--posts", str(posts), "--worker"]
+    engine, compat = measure([*base, "engine"]), measure([*base, "compat"])
+
+    for name, m in steps.items():
+        print(f"  toolkit {name:<12} {m['seconds']:8.1f} s   peak RSS {m['rss_mb']:7.0f} MB")
+    print(f"  (toolkit: deleting its {removed:,} empty-URL rows took {fix_seconds:.1f} s, not counted)")
+    toolkit_total = sum(m["seconds"] for m in steps.values())
+    toolkit_compute = steps["co_link"]["seconds"] + steps["co_retweet"]["seconds"]
+    toolkit_rss = max(m["rss_mb"] for m in steps.values())
+    print(f"  toolkit total        {toolkit_total:8.1f} s   peak RSS {toolkit_rss:7.0f} MB")
+    for label, m in (("vigil engine", engine), ("vigil compat", compat)):
+        print(
+            f"  {label:<20} {m['seconds']:8.1f} s   peak RSS {m['rss_mb']:7.0f} MB   "
+            f"end to end {toolkit_total / m['seconds']:6.1f}x faster, "
+            f"vs toolkit compute only {toolkit_compute / m['seconds']:5.1f}x   edges {m['out']}"
+        )
+
+    equal = True
+    for command in COMMANDS:
+        theirs = toolkit_rows(db, command)
+        table = pq.read_table(workdir / f"compat-{command}.parquet")
+        ours = list(
+            zip(
+                table["user_1"].to_pylist(),
+                table["user_2"].to_pylist(),
+                table["weight"].to_pylist(),
+                strict=True,
+            )
+        )
+        same = ours == theirs
+        equal &= same
+        print(f"  {command}: toolkit {len(theirs):,} directed edges, vigil compat {len(ours):,}: "
+              f"{'IDENTICAL' if same else 'DIFFERENT'}")  # fmt: skip
+    sys.exit(0 if equal else 1)
+
+
+if __name__ == "__main__":
+    main()
