@@ -76,10 +76,10 @@ def test_real_election_data(real_posts: Path, tmp_path: Path) -> None:
     # Every evidence row is two real posts of two members that both carry the shared item.
     objects: dict[tuple[str, str], set[str]] = {}
     for row in pq.read_table(
-        real_posts, columns=["platform", "account_id", "post_id", "urls", "hashtags"]
+        real_posts, columns=["platform", "account_id", "post_id", "urls", "hashtags", "image_ids"]
     ).to_pylist():
         keys = {u["canonical"] for u in row["urls"] or []} | {u["domain"] for u in row["urls"] or []}
-        keys |= set(row["hashtags"] or [])
+        keys |= set(row["hashtags"] or []) | {f"imgid:{i}" for i in row["image_ids"] or []}
         objects[(f"{row['platform']}:{row['account_id']}", row["post_id"])] = keys
     evidence = pq.read_table(tmp_path / "campaign_evidence.parquet").to_pylist()
     assert evidence

@@ -31,6 +31,7 @@ from vigil.detect.params import DetectParams
 from vigil.detect.report import render_report
 from vigil.detect.traces import STRUCTURAL_TRACES, select_traces
 from vigil.detect.traces.base import TraceSpec
+from vigil.detect.traces.image import CO_IMAGE, co_image
 from vigil.detect.traces.text import CO_TEXT_EXACT, CO_TEXT_NEAR, text_traces
 from vigil.detect.weights import WEIGHTINGS
 from vigil.detect.window import AutoWindow, FixedWindow, WindowPolicy
@@ -63,7 +64,17 @@ def text_traces_provider(
     return {exact.name: exact.spec, near.name: near.spec}
 
 
-TRACE_PROVIDERS: list[TraceProvider] = [structural_traces, text_traces_provider]
+def image_trace_provider(
+    con: duckdb.DuckDBPyConnection, params: DetectParams, progress: Progress
+) -> dict[str, TraceSpec]:
+    """The same picture: PDQ hashes within 31 bits, or equal opaque image ids."""
+    if not _wanted(params, (CO_IMAGE,)):
+        return {}
+    trace = co_image(con, progress=progress)
+    return {trace.name: trace.spec}
+
+
+TRACE_PROVIDERS: list[TraceProvider] = [structural_traces, text_traces_provider, image_trace_provider]
 
 
 @dataclass(frozen=True)
