@@ -1,0 +1,147 @@
+"""Cross-lingual co-text: translations cluster, unrelated texts do not; only candidates are embedded."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.detect._content_posts import connection, posts
+from vigil.core.errors import InputError
+from vigil.detect.contract import EVENTS
+from vigil.detect.engine import EngineParams, run_trace
+from vigil.detect.similarity.embed import default_embedder
+from vigil.detect.traces.content import MEMBERS
+from vigil.detect.traces.crosslingual import DEFAULT_THRESHOLD, CrossLingualParams, co_text_crosslingual
+from vigil.detect.traces.text import text_traces
+
+# Hand-made translations (not from the generator's bank) and unrelated sentences.
+MESSAGES = [
+    {
+        "en": "The electoral commission has secretly moved the vote counting to a private company abroad.",
+        "fr": "La commission électorale a secrètement confié le dépouillement "
+        "à une entreprise privée à l'étranger.",
+        "ar": "نقلت اللجنة الانتخابية سرًا عملية فرز الأصوات إلى شركة خاصة في الخارج.",
+    },
+    {
+        "en": "Voters in the southern provinces will receive their ballots by mail "
+        "only after the election day.",
+        "fr": "Les électeurs des provinces du sud ne recevront leurs bulletins par courrier "
+        "qu'après le jour du scrutin.",
+        "ar": "لن يتلقى الناخبون في المحافظات الجنوبية بطاقات الاقتراع بالبريد إلا بعد يوم الانتخابات.",
+    },
+]
+UNRELATED = {
+    "en": "My grandmother bakes the best apple pie in the whole village every autumn.",
+    "fr": "Le nouveau stade de football ouvrira ses portes au public au printemps prochain.",
+    "ar": "ارتفعت أسعار الطماطم في الأسواق المحلية بسبب موجة الحر الأخيرة.",
+}
+
+
+def test_hand_made_translations_are_above_and_unrelated_below_the_threshold() -> None:
+    embedder = default_embedder()
+    for message in MESSAGES:
+        vectors = embedder.encode([message["en"], message["fr"], message["ar"]])
+        for i, j in itertools.combinations(range(3), 2):
+            assert float(vectors[i] @ vectors[j]) >= DEFAULT_THRESHOLD
+    texts = [m[lang] for m in MESSAGES for lang in ("en", "fr", "ar")] + list(UNRELATED.values())
+    vectors = embedder.encode(texts)
+    for i, j in itertools.combinations(range(len(texts)), 2):
+        if i // 3 != j // 3:  # different messages
+            assert float(vectors[i] @ vectors[j]) < DEFAULT_THRESHOLD, (texts[i], texts[j])
+
+
+def test_threshold_separates_the_generator_bank() -> None:
+    banks = pytest.importorskip("vigil.synth.banks")
+    bank = banks.messages()
+    langs = ("en", "fr", "ar")
+    texts = [m.text[lang] for m in bank for lang in langs]
+    vectors = default_embedder().encode(texts)
+    sims = vectors @ vectors.T
+    same, other = [], []
+    for i, j in itertools.combinations(range(len(texts)), 2):
+        if i % 3 == j % 3:
+            continue  # same language: not this trace's business
+        (same if i // 3 == j // 3 else other).append(sims[i, j])
+    # Measured: translations >= 0.49 (5th percentile 0.57), different messages <= 0.54.
+    assert np.mean(np.asarray(same) >= DEFAULT_THRESHOLD) >= 0.9
+    assert np.max(other) < DEFAULT_THRESHOLD
+
+
+def _rows(spec: list[tuple[str, str, str, float]]) -> list[dict[str, Any]]:
+    return [{"account": a, "text": t, "lang": lang, "at": at} for a, t, lang, at in spec]
+
+
+def test_translations_cluster_across_languages_and_unrelated_texts_do_not(tmp_path: Path) -> None:
+    m = MESSAGES[0]
+    rows = _rows(
+        [
+            ("en1", m["en"], "en", 0),
+            ("en2", m["en"], "en", 40),
+            ("fr1", m["fr"], "fr", 80),
+            ("fr2", m["fr"] + " !!", "fr", 120),
+            ("ar1", m["ar"], "ar", 160),
+            ("ar2", m["ar"], None, 200),  # language unknown: identified from the text
+            ("u1", UNRELATED["fr"], "fr", 240),
+            ("u2", UNRELATED["fr"], "fr", 280),
+            ("u3", UNRELATED["ar"], "ar", 320),
+            ("u4", UNRELATED["ar"], "ar", 360),
+        ]
+    )
+    con = connection(posts(rows), tmp_path)
+    text_traces(con)
+    trace = co_text_crosslingual(con)
+    assert trace.events.schema.equals(EVENTS) and trace.members.schema.equals(MEMBERS)
+    accounts = sorted(trace.events.column("account").to_pylist())
+    assert accounts == ["x:ar1", "x:ar2", "x:en1", "x:en2", "x:fr1", "x:fr2"]
+    assert len(set(trace.events.column("item").to_pylist())) == 1
+    assert trace.events.column("item")[0].as_py().startswith("xl:")
+    assert all(row["score"] >= DEFAULT_THRESHOLD for row in trace.members.to_pylist())
+    # One embedding per candidate group: 3 languages of the message + 2 unrelated texts.
+    assert trace.stats["candidate_groups"] == 5
+    assert trace.stats["embedded"] == 5
+
+
+def test_only_candidates_are_embedded(tmp_path: Path) -> None:
+    m = MESSAGES[1]
+    # Each version posted once by one account: not pushed, so not a candidate by default.
+    rows = _rows([("a", m["en"], "en", 0), ("b", m["fr"], "fr", 30), ("c", m["ar"], "ar", 60)])
+    con = connection(posts(rows), tmp_path)
+    text_traces(con)
+    quiet = co_text_crosslingual(con)
+    assert quiet.stats["embedded"] == 0 and quiet.events.num_rows == 0
+    # Accounts flagged by another trace make their texts candidates.
+    flagged = co_text_crosslingual(con, CrossLingualParams(candidate_accounts=frozenset({"x:a", "x:b"})))
+    assert flagged.stats["embedded"] == 2
+    assert sorted(flagged.events.column("account").to_pylist()) == ["x:a", "x:b"]
+    # A bucket in one language only is never embedded.
+    same_lang = _rows([(f"e{i}", MESSAGES[i % 2]["en"], "en", i * 10) for i in range(4)])
+    con2 = connection(posts(same_lang), tmp_path)
+    text_traces(con2)
+    assert co_text_crosslingual(con2).stats["embedded"] == 0
+
+
+def test_through_the_engine(tmp_path: Path) -> None:
+    rows = []
+    for k, message in enumerate(MESSAGES):
+        for lang, accounts in (("en", ["n1", "n2"]), ("fr", ["f1", "f2"]), ("ar", ["r1", "r2"])):
+            for i, account in enumerate(accounts):
+                rows.append((account, message[lang], lang, k * 7200 + i * 50 + len(lang)))
+    con = connection(posts(_rows(rows)), tmp_path)
+    text_traces(con)
+    trace = co_text_crosslingual(con)
+    result = run_trace(con, trace.spec, EngineParams(min_items=2))
+    accounts = {f"x:{a}" for a in ("n1", "n2", "f1", "f2", "r1", "r2")}
+    pairs = {(r["account_a"], r["account_b"]) for r in result.edges.to_pylist()}
+    assert pairs == {(a, b) for a in accounts for b in accounts if a < b}
+
+
+def test_needs_the_text_traces_first(tmp_path: Path) -> None:
+    con = connection(posts([{"account": "a", "text": "x", "at": 0}]), tmp_path)
+    with pytest.raises(InputError, match="co-text"):
+        co_text_crosslingual(con)
+    with pytest.raises(InputError, match="threshold"):
+        CrossLingualParams(threshold=1.5)
