@@ -1,0 +1,67 @@
+"""Every signal type gets an index from the factory, and every index kind survives save/load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vigil.core.errors import DataError, InputError
+from vigil.match.index import load_index, new_index
+from vigil.signals import ExactIndex, LinearIndex, SignalType, get_signal_type, signal_types
+
+TYPES = list(signal_types().values())
+
+
+@pytest.mark.parametrize("signal_type", TYPES, ids=[t.name for t in TYPES])
+def test_every_type_indexes_saves_and_loads(signal_type: SignalType, tmp_path: Path) -> None:
+    index = new_index(signal_type.name)
+    examples = list(signal_type.examples)
+    index.add_many(examples, [f"id{i}" for i in range(len(examples))])
+    index.add(f"  {examples[0]} ", "dup")  # normalized on the way in
+    expected = index.query_many(examples)
+    assert {m.entry_id for m in expected[0]} == {"id0", "dup"}
+    index.save(tmp_path / signal_type.name)
+    loaded = load_index(tmp_path / signal_type.name)
+    assert type(loaded) is type(index)
+    assert loaded.signal_type is signal_type
+    assert len(loaded) == len(examples) + 1
+    assert [sorted((m.entry_id, m.value) for m in row) for row in loaded.query_many(examples)] == [
+        sorted((m.entry_id, m.value) for m in row) for row in expected
+    ]
+
+
+def test_exact_index_uses_the_type_key() -> None:
+    narrative = get_signal_type("narrative")
+    index = new_index(narrative)
+    assert isinstance(index, ExactIndex)
+    index.add("The postal votes were COUNTED twice!", "n1")
+    assert [m.entry_id for m in index.query("the postal votes were counted twice")] == ["n1"]
+    assert index.remove(["n1", "n1"]) == 1
+    assert len(index) == 0
+
+
+def test_linear_index_is_the_default_for_distance_types() -> None:
+    pdq = get_signal_type("image_pdq")
+    index = pdq.new_index(threshold=4)
+    assert isinstance(index, LinearIndex)
+    index.add("0" * 64, "zero")
+    assert [m.distance for m in index.query("0" * 63 + "f")] == [4.0]
+    assert index.query("0" * 62 + "1f") == []
+
+
+def test_thresholds_are_checked() -> None:
+    with pytest.raises(InputError, match="no threshold"):
+        new_index("url", threshold=3)
+    with pytest.raises(InputError, match="unknown signal type"):
+        new_index("nope")
+
+
+def test_unknown_saved_kind(tmp_path: Path) -> None:
+    index = new_index("hashtag")
+    index.add("wahl2021", "h")
+    index.save(tmp_path)
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"exact"', '"quantum"'))
+    with pytest.raises(DataError, match="unknown index kind 'quantum'"):
+        load_index(tmp_path)
