@@ -1,0 +1,158 @@
+"""The one interface every source layout implements, and helpers to build Vigil tables row by row.
+
+An adapter turns batches of one source layout into batches of Vigil's posts table and, where the
+layout carries profile data, of its accounts table. Reading the file is the readers' job (or, for
+layouts that must regroup rows first, the adapter's own ``batches``); adapters only map values,
+and report any bad value as a DataError naming the file, row and column.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import pyarrow as pa
+
+from vigil.core.errors import DataError
+from vigil.core.settings import Settings
+from vigil.ingest.readers import DEFAULT_BATCH_SIZE, FORMATS, SourceBatch, parquet_rows, read_batches
+from vigil.ingest.urls import canonicalize
+from vigil.ingest.values import BadValue, TimeFormat, is_missing, to_micros
+from vigil.schema.tables import ACCOUNTS, POSTS, TIMESTAMP, TableSpec
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class AdapterOptions:
+    """What the user told ``vigil ingest`` about the source, shared by all adapters."""
+
+    mapping: Mapping[str, str] = field(default_factory=dict)  # Vigil field -> source column
+    platform: str | None = None
+    time_format: TimeFormat = field(default_factory=TimeFormat)
+    list_separator: str | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+    settings: Settings | None = None  # DuckDB memory limit, threads and spill directory
+
+
+class Adapter(ABC):
+    """One source layout. Subclasses set ``name`` (the ``--layout`` value) and implement ``to_posts``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    formats: ClassVar[tuple[str, ...]] = FORMATS
+
+    def __init__(self, options: AdapterOptions) -> None:
+        self.options = options
+        # Rows the layout documents as skippable, by reason (e.g. "no post id"), for the summary.
+        self.skipped: dict[str, int] = {}
+
+    def required_columns(self, column_names: list[str]) -> tuple[str, ...]:
+        """Source columns a file must have (may depend on which columns it has)."""
+        return ()
+
+    def check_columns(self, file: str, column_names: list[str]) -> None:
+        """Raise DataError naming the first required column the file lacks."""
+        for column in self.required_columns(column_names):
+            if column not in column_names:
+                raise DataError(
+                    f"missing column required by the {self.name} layout", file=file, column=column
+                )
+
+    def batches(self, path: Path, fmt: str) -> Iterator[SourceBatch]:
+        """Batches of source rows, each checked for the required columns."""
+        for batch in read_batches(path, fmt, self.options.batch_size):
+            self.check_columns(batch.file, batch.column_names)
+            yield batch
+
+    def total_rows(self, path: Path, fmt: str) -> int | None:
+        """Rows the source holds, if cheap to know (for the progress bar)."""
+        return parquet_rows(path) if fmt == "parquet" else None
+
+    def source_rows(self, batch: SourceBatch) -> int:
+        """Source rows behind a batch (progress counts source rows)."""
+        return batch.num_rows
+
+    @abstractmethod
+    def to_posts(self, batch: SourceBatch) -> pa.Table:
+        """The batch's rows as posts (conformable to POSTS)."""
+
+    def to_accounts(self, batch: SourceBatch) -> pa.Table | None:
+        """Account rows this batch describes beyond (platform, account_id, handle), if any."""
+        return None
+
+
+def cell(batch: SourceBatch, index: int, column: str, value: Any, parse: Callable[..., T], *args: Any) -> T:
+    """``parse(value, *args)``, turning BadValue into a DataError at (file, row, column)."""
+    try:
+        return parse(value, *args)
+    except BadValue as exc:
+        raise batch.error(index, column, exc.message, exc.expected) from None
+
+
+def required(batch: SourceBatch, index: int, column: str, value: T | None, expected: str) -> T:
+    """``value``, or a DataError saying the required cell is empty."""
+    if value is None or value == "":
+        raise batch.error(index, column, "missing value", expected)
+    return value
+
+
+def required_cell(
+    batch: SourceBatch, index: int, column: str, value: Any, parse: Callable[..., T | None], expected: str
+) -> T:
+    """A required cell: a DataError if it is empty, else ``parse(value)`` (which must give a value)."""
+    if is_missing(value):
+        raise batch.error(index, column, "missing value", expected)
+    return required(batch, index, column, cell(batch, index, column, value, parse), expected)
+
+
+def url_structs(urls: Iterable[str]) -> list[dict[str, object]]:
+    """URL structs (url, canonical, domain, is_shortener) of the given URLs, without repeats."""
+    seen: dict[str, dict[str, object]] = {}
+    for url in urls:
+        info = canonicalize(url)
+        seen.setdefault(info.canonical, info.as_dict())
+    return list(seen.values())
+
+
+class TableBuilder:
+    """Collects rows of one Vigil table column by column and builds an Arrow table of its schema.
+
+    Timestamps are given as aware datetimes; ``extra`` as a dict (empty dicts become null).
+    """
+
+    def __init__(self, spec: TableSpec) -> None:
+        self.spec = spec
+        self._columns: dict[str, list[Any]] = {name: [] for name in spec.column_names}
+        self.num_rows = 0
+
+    def add(self, **values: Any) -> None:
+        for name, column in self._columns.items():
+            value = values.get(name)
+            if name == "extra":
+                value = list(value.items()) if value else None
+            elif value is not None and self.spec.schema.field(name).type == TIMESTAMP:
+                value = to_micros(value)
+            column.append(value)
+        self.num_rows += 1
+
+    def build(self) -> pa.Table:
+        arrays = []
+        for schema_field in self.spec.schema:
+            values = self._columns[schema_field.name]
+            if schema_field.type == TIMESTAMP:
+                arrays.append(pa.array(values, type=pa.int64()).cast(TIMESTAMP))
+            else:
+                arrays.append(pa.array(values, type=schema_field.type))
+        return pa.Table.from_arrays(arrays, schema=self.spec.schema)
+
+
+def posts_builder() -> TableBuilder:
+    return TableBuilder(POSTS)
+
+
+def accounts_builder() -> TableBuilder:
+    return TableBuilder(ACCOUNTS)

@@ -1,0 +1,189 @@
+"""Any CSV, JSON Lines or Parquet file of posts, with its columns mapped onto Vigil's fields.
+
+Each Vigil field is read from the column of the same name unless ``--map FIELD=COLUMN`` names
+another. post_id, account_id and created_at are required; the platform comes from a column or from
+``--platform``. Timestamps follow ``--time-format``; list fields (urls, hashtags, mentions,
+image_pdq, image_ids) may be lists, JSON arrays or separator-joined strings. Where a row has no
+hashtag, mention or URL value (an empty cell, or no such column) they are extracted from the text;
+an empty list (``[]``) means none. Columns no field uses go to
+``extra``. Account fields (display_name, followers, following, account_created_at, account_lang)
+fill the accounts table.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from vigil.core.errors import DataError, InputError
+from vigil.ingest.adapters.base import (
+    Adapter,
+    AdapterOptions,
+    accounts_builder,
+    cell,
+    posts_builder,
+    required,
+    required_cell,
+    url_structs,
+)
+from vigil.ingest.entities import extract_hashtags, extract_mentions, extract_urls
+from vigil.ingest.readers import SourceBatch
+from vigil.ingest.values import (
+    BadValue,
+    TimeFormat,
+    as_text,
+    is_missing,
+    normalize_lang,
+    parse_id,
+    parse_int,
+    parse_list,
+    parse_time,
+)
+
+POST_FIELDS = (
+    "platform", "post_id", "account_id", "account_handle", "created_at", "text", "lang", "urls",
+    "hashtags", "mentions", "reshare_of", "reply_to", "image_pdq", "image_ids",
+)  # fmt: skip
+ACCOUNT_FIELDS = ("display_name", "followers", "following", "account_created_at", "account_lang")
+FIELDS = POST_FIELDS + ACCOUNT_FIELDS
+REQUIRED_FIELDS = ("post_id", "account_id", "created_at")
+_PDQ = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _pdq(value: str) -> str:
+    code = value.strip().lower()
+    if not _PDQ.match(code):
+        raise BadValue(f"not a PDQ hash: {value!r}", "64 hexadecimal characters")
+    return code
+
+
+def _url_items(value: Any, separator: str | None) -> list[str]:
+    # Vigil's own JSON gives URLs as objects {"url": ..., "canonical": ...}.
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return [str(item.get("url") or item.get("canonical")) for item in value if isinstance(item, dict)]
+    return parse_list(value, separator=separator, urls=True)
+
+
+def _sigil_free(items: list[str], sigil: str) -> list[str]:
+    return list(dict.fromkeys(item.lstrip(sigil).lower() for item in items if item.lstrip(sigil)))
+
+
+class GenericAdapter(Adapter):
+    name: ClassVar[str] = "generic"
+    description: ClassVar[str] = "any CSV/JSONL/Parquet of posts; map columns with --map FIELD=COLUMN"
+
+    def __init__(self, options: AdapterOptions) -> None:
+        super().__init__(options)
+        unknown = sorted(set(options.mapping) - set(FIELDS))
+        if unknown:
+            raise InputError(
+                f"--map {unknown[0]}=...: unknown field {unknown[0]!r}; fields are {', '.join(FIELDS)}"
+            )
+        self.columns = {name: options.mapping.get(name, name) for name in FIELDS}
+
+    def required_columns(self, column_names: list[str]) -> tuple[str, ...]:
+        return tuple(self.columns[name] for name in REQUIRED_FIELDS)
+
+    def check_columns(self, file: str, column_names: list[str]) -> None:
+        for name in REQUIRED_FIELDS:
+            column = self.columns[name]
+            if column not in column_names:
+                raise DataError(
+                    f"missing column for the field {name}",
+                    file=file,
+                    column=column,
+                    expected=f"a column {column!r} or --map {name}=COLUMN",
+                )
+        if self.columns["platform"] not in column_names and not self.options.platform:
+            raise InputError(
+                f"{file}: no platform: the file has no {self.columns['platform']!r} column; "
+                "give --platform NAME or --map platform=COLUMN"
+            )
+
+    def _present(self, batch: SourceBatch) -> dict[str, str]:
+        names = set(batch.column_names)
+        return {name: column for name, column in self.columns.items() if column in names}
+
+    def to_posts(self, batch: SourceBatch) -> pa.Table:
+        present = self._present(batch)
+        used = set(present.values())
+        extra_columns = [c for c in batch.column_names if c not in used]
+        fmt: TimeFormat = self.options.time_format
+        sep = self.options.list_separator
+
+        def values(field: str) -> list[Any]:
+            column = present.get(field)
+            return batch.column(column) if column is not None else [None] * batch.num_rows
+
+        columns = {name: values(name) for name in POST_FIELDS}
+        builder = posts_builder()
+        for i in range(batch.num_rows):
+            get = {name: columns[name][i] for name in POST_FIELDS}
+            c = self.columns
+            platform = as_text(get["platform"]) or self.options.platform
+            platform = required(batch, i, c["platform"], platform, "a platform name, or --platform")
+            post_id = required_cell(batch, i, c["post_id"], get["post_id"], parse_id, "a post id")
+            account_id = required_cell(
+                batch, i, c["account_id"], get["account_id"], parse_id, "an account id"
+            )
+            required(batch, i, c["created_at"], None if is_missing(get["created_at"]) else 1, fmt.expected)
+            created_at = cell(batch, i, c["created_at"], get["created_at"], parse_time, fmt)
+            text = as_text(get["text"])
+            # A list value ("[]" included) is trusted; no value (or no column): read the text.
+            urls = extract_urls(text) if is_missing(get["urls"]) else _url_items(get["urls"], sep)
+            hashtags = None if is_missing(get["hashtags"]) else parse_list(get["hashtags"], separator=sep)
+            mentions = None if is_missing(get["mentions"]) else parse_list(get["mentions"], separator=sep)
+            pdq = [
+                cell(batch, i, c["image_pdq"], item, _pdq)
+                for item in parse_list(get["image_pdq"], separator=sep)
+            ]
+            lang = normalize_lang(get["lang"])
+            builder.add(
+                platform=platform,
+                post_id=post_id,
+                account_id=account_id,
+                account_handle=as_text(get["account_handle"]),
+                created_at=created_at,
+                text=text,
+                lang=lang,
+                lang_detected=False if lang else None,
+                urls=url_structs(urls),
+                hashtags=_sigil_free(hashtags, "#＃") if hashtags is not None else extract_hashtags(text),
+                mentions=_sigil_free(mentions, "@＠") if mentions is not None else extract_mentions(text),
+                reshare_of=cell(batch, i, c["reshare_of"], get["reshare_of"], parse_id),
+                reply_to=cell(batch, i, c["reply_to"], get["reply_to"], parse_id),
+                image_pdq=list(dict.fromkeys(pdq)),
+                image_ids=list(dict.fromkeys(parse_list(get["image_ids"], separator=sep))),
+                extra={col: v for col in extra_columns if (v := as_text(batch.column(col)[i])) is not None},
+            )
+        return builder.build()
+
+    def to_accounts(self, batch: SourceBatch) -> pa.Table | None:
+        present = self._present(batch)
+        if not any(name in present for name in ACCOUNT_FIELDS):
+            return None
+        c = self.columns
+
+        def values(field: str) -> list[Any]:
+            column = present.get(field)
+            return batch.column(column) if column is not None else [None] * batch.num_rows
+
+        get = {name: values(name) for name in ("platform", "account_id", "account_handle", *ACCOUNT_FIELDS)}
+        builder = accounts_builder()
+        for i in range(batch.num_rows):
+            created = get["account_created_at"][i]
+            builder.add(
+                platform=as_text(get["platform"][i]) or self.options.platform,
+                account_id=cell(batch, i, c["account_id"], get["account_id"][i], parse_id),
+                handle=as_text(get["account_handle"][i]),
+                display_name=as_text(get["display_name"][i]),
+                created_at=None
+                if is_missing(created)
+                else cell(batch, i, c["account_created_at"], created, parse_time, self.options.time_format),
+                followers=cell(batch, i, c["followers"], get["followers"][i], parse_int),
+                following=cell(batch, i, c["following"], get["following"][i], parse_int),
+                lang=normalize_lang(get["account_lang"][i]),
+            )
+        return builder.build()

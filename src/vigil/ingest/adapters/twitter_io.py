@@ -1,0 +1,165 @@
+"""Twitter's information-operations archive (transparency.twitter.com, 2018-2021 releases).
+
+Tweet files have one row per tweet with the author's profile repeated on every row (tweetid,
+userid, user_screen_name, tweet_time "2018-01-01 12:34", is_retweet "True", hashtags "[vote, usa]",
+urls "[http://...]", user_mentions "[12345, 67890]" ...). Users files have the profile columns
+without tweetid and give accounts only. Releases hash the userid and screen name of accounts with
+few followers; the hashes are kept as they are (equal hash, same account).
+
+Mapping (docs/schema.md has the full table): hashtags and urls come from their list columns where
+a row has a value there (``[]`` meaning none), else from the text; mentions are the handles
+written in the text (the archive's user_mentions holds user ids, kept in ``extra``); reshare_of
+is retweet_tweetid, reply_to is in_reply_to_tweetid; every other tweet column, known or not, goes
+to ``extra``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from vigil.ingest.adapters.base import (
+    Adapter,
+    accounts_builder,
+    cell,
+    posts_builder,
+    required,
+    required_cell,
+    url_structs,
+)
+from vigil.ingest.entities import extract_hashtags, extract_mentions, extract_urls
+from vigil.ingest.readers import SourceBatch
+from vigil.ingest.values import (
+    TimeFormat,
+    as_text,
+    is_missing,
+    normalize_lang,
+    parse_bool,
+    parse_id,
+    parse_int,
+    parse_list,
+    parse_time,
+)
+
+PLATFORM = "twitter"
+# Profile columns: they describe the account, so they go to the accounts table, not to posts.
+ACCOUNT_COLUMNS = (
+    "user_display_name",
+    "user_reported_location",
+    "user_profile_description",
+    "user_profile_url",
+    "follower_count",
+    "following_count",
+    "account_creation_date",
+    "account_language",
+)
+ACCOUNT_EXTRA = ("user_reported_location", "user_profile_description", "user_profile_url")
+# Tweet columns mapped onto posts fields; all other columns of a tweet go to extra.
+POST_COLUMNS = (
+    "tweetid",
+    "userid",
+    "user_screen_name",
+    "tweet_time",
+    "tweet_text",
+    "tweet_language",
+    "hashtags",
+    "urls",
+    "is_retweet",
+    "retweet_tweetid",
+    "in_reply_to_tweetid",
+)
+
+
+class TwitterIOAdapter(Adapter):
+    name: ClassVar[str] = "twitter-io"
+    description: ClassVar[str] = "Twitter information-operations archive (tweets or users files)"
+
+    def required_columns(self, column_names: list[str]) -> tuple[str, ...]:
+        if "tweetid" not in column_names and "userid" in column_names:
+            return ("userid",)  # a users file
+        return ("tweetid", "userid", "tweet_time")
+
+    @property
+    def platform(self) -> str:
+        return self.options.platform or PLATFORM
+
+    def to_posts(self, batch: SourceBatch) -> pa.Table:
+        builder = posts_builder()
+        if "tweetid" not in batch.column_names:
+            return builder.build()
+        extra_columns = [c for c in batch.column_names if c not in POST_COLUMNS and c not in ACCOUNT_COLUMNS]
+        time_format = (
+            TimeFormat("auto") if self.options.time_format.spec == "auto" else self.options.time_format
+        )
+        col = batch.column
+        for i, (tweetid, userid, when, text) in enumerate(
+            zip(col("tweetid"), col("userid"), col("tweet_time"), col("tweet_text"), strict=True)
+        ):
+            post_id = required(
+                batch, i, "tweetid", cell(batch, i, "tweetid", tweetid, parse_id), "a tweet id"
+            )
+            account_id = required_cell(batch, i, "userid", userid, parse_id, "a user id")
+            required(batch, i, "tweet_time", when, "the time of the tweet")
+            created_at = cell(batch, i, "tweet_time", when, parse_time, time_format)
+            text = as_text(text)
+            # A list cell ("[]" included) is trusted; an empty cell or no column: read the text.
+            hashtags = None if is_missing(col("hashtags")[i]) else parse_list(col("hashtags")[i])
+            urls = None if is_missing(col("urls")[i]) else parse_list(col("urls")[i], urls=True)
+            lang = normalize_lang(col("tweet_language")[i])
+            is_retweet = cell(batch, i, "is_retweet", col("is_retweet")[i], parse_bool)
+            retweet_of = cell(batch, i, "retweet_tweetid", col("retweet_tweetid")[i], parse_id)
+            extra = {}
+            for column in extra_columns:
+                value = as_text(col(column)[i])
+                if value is not None:
+                    extra[column] = value
+            builder.add(
+                platform=self.platform,
+                post_id=post_id,
+                account_id=account_id,
+                account_handle=as_text(col("user_screen_name")[i]),
+                created_at=created_at,
+                text=text,
+                lang=lang,
+                lang_detected=False if lang else None,
+                urls=url_structs(urls if urls is not None else extract_urls(text)),
+                hashtags=_unique(hashtags) if hashtags is not None else extract_hashtags(text),
+                mentions=extract_mentions(text),
+                reshare_of=retweet_of if is_retweet is not False else None,
+                reply_to=cell(batch, i, "in_reply_to_tweetid", col("in_reply_to_tweetid")[i], parse_id),
+                extra=extra,
+            )
+        return builder.build()
+
+    def to_accounts(self, batch: SourceBatch) -> pa.Table | None:
+        names = set(batch.column_names)
+        if not names.intersection(ACCOUNT_COLUMNS):
+            return None
+        col = batch.column
+        # The profile repeats on every tweet: keep one row per account per batch (the last).
+        rows: dict[str, dict[str, Any]] = {}
+        for i, userid in enumerate(col("userid")):
+            account_id = required_cell(batch, i, "userid", userid, parse_id, "a user id")
+            created = col("account_creation_date")[i]
+            rows[account_id] = {
+                "platform": self.platform,
+                "account_id": account_id,
+                "handle": as_text(col("user_screen_name")[i]),
+                "display_name": as_text(col("user_display_name")[i]),
+                "created_at": None
+                if is_missing(created)
+                else cell(batch, i, "account_creation_date", created, parse_time, TimeFormat("auto")),
+                "followers": cell(batch, i, "follower_count", col("follower_count")[i], parse_int),
+                "following": cell(batch, i, "following_count", col("following_count")[i], parse_int),
+                "lang": normalize_lang(col("account_language")[i]),
+                "extra": {c: v for c in ACCOUNT_EXTRA if (v := as_text(col(c)[i])) is not None},
+            }
+        builder = accounts_builder()
+        for row in rows.values():
+            builder.add(**row)
+        return builder.build()
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(item.lstrip("#").lower() for item in items if item.lstrip("#")))

@@ -1,0 +1,277 @@
+"""``ingest``: source files of one layout -> ``posts.parquet`` and ``accounts.parquet`` in Vigil's schema.
+
+Rows stream through in batches (memory stays bounded whatever the input size): the adapter maps
+each batch onto posts (and accounts where the layout has profiles), languages are identified for
+posts that have text but no language, and the batch is appended to a posts file in a staging
+directory beside the output. Accounts are deduplicated at the end by DuckDB, out of core: one row
+per (platform, account_id), each attribute taken from the last row that had it, rows the layout
+gave explicitly (profiles) winning over what the posts imply (id and handle).
+
+Nothing is written to the output directory until every input was read without error: then both
+files are moved into place. On any error the staging directory is removed and an existing output
+stays as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from vigil.core.errors import InputError
+from vigil.core.progress import NoProgress, Progress
+from vigil.core.settings import Settings
+from vigil.ingest.adapters import AdapterOptions, make_adapter
+from vigil.ingest.adapters.base import Adapter
+from vigil.ingest.duck import connect, first_row, sql_string
+from vigil.ingest.lang import detect_languages
+from vigil.ingest.readers import DEFAULT_BATCH_SIZE, check_kind, resolve_format
+from vigil.ingest.values import TimeFormat
+from vigil.schema.io import ParquetSink
+from vigil.schema.tables import ACCOUNTS, POSTS
+
+POSTS_FILE = "posts.parquet"
+ACCOUNTS_FILE = "accounts.parquet"
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest run read and wrote."""
+
+    posts_path: Path
+    accounts_path: Path
+    rows_read: int = 0
+    posts: int = 0
+    accounts: int = 0
+    platforms: dict[str, int] = field(default_factory=dict)
+    languages: dict[str, int] = field(default_factory=dict)
+    languages_given: int = 0
+    languages_detected: int = 0
+    urls: int = 0
+    shorteners: int = 0
+    duplicate_posts: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "posts_path": str(self.posts_path),
+            "accounts_path": str(self.accounts_path),
+            "rows_read": self.rows_read,
+            "posts": self.posts,
+            "accounts": self.accounts,
+            "platforms": dict(self.platforms),
+            "languages": dict(self.languages),
+            "languages_given": self.languages_given,
+            "languages_detected": self.languages_detected,
+            "urls": self.urls,
+            "shorteners": self.shorteners,
+            "duplicate_posts": self.duplicate_posts,
+            "skipped": dict(self.skipped),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def fill_languages(posts: pa.Table) -> pa.Table:
+    """Identify the language of posts that have text but no language; mark them ``lang_detected``."""
+    lang = posts.column("lang")
+    missing = pc.and_(pc.is_null(lang), pc.is_valid(posts.column("text")))
+    indices = pc.indices_nonzero(pc.fill_null(missing, False)).to_pylist()
+    flags = posts.column("lang_detected")
+    if not indices:
+        return posts
+    detected = detect_languages(pc.take(posts.column("text"), pa.array(indices)).to_pylist())
+    langs = lang.to_pylist()
+    flag_values = flags.to_pylist()
+    for index, code in zip(indices, detected, strict=True):
+        if code is not None:
+            langs[index] = code
+            flag_values[index] = True
+    posts = posts.set_column(posts.schema.get_field_index("lang"), "lang", pa.array(langs, pa.string()))
+    return posts.set_column(
+        posts.schema.get_field_index("lang_detected"), "lang_detected", pa.array(flag_values, pa.bool_())
+    )
+
+
+def _count(summary: IngestSummary, posts: pa.Table, platforms: Counter[str], langs: Counter[str]) -> None:
+    summary.posts += posts.num_rows
+    for item in pc.value_counts(posts.column("platform")).to_pylist():
+        platforms[item["values"]] += item["counts"]
+    for item in pc.value_counts(posts.column("lang").drop_null()).to_pylist():
+        langs[item["values"]] += item["counts"]
+    detected = posts.column("lang_detected")
+    summary.languages_detected += int(pc.sum(pc.fill_null(detected, False).cast(pa.int64())).as_py() or 0)
+    summary.languages_given += int(
+        pc.sum(pc.fill_null(pc.invert(detected), False).cast(pa.int64())).as_py() or 0
+    )
+    urls = pc.list_flatten(posts.column("urls"))
+    summary.urls += len(urls)
+    if len(urls):
+        shorteners = pc.struct_field(urls, "is_shortener")
+        summary.shorteners += int(pc.sum(pc.fill_null(shorteners, False).cast(pa.int64())).as_py() or 0)
+
+
+def _accounts_seen(posts: pa.Table) -> pa.Table:
+    """(platform, account_id, handle) of a batch of posts, one row per account (the last handle)."""
+    seen = posts.select(["platform", "account_id", "account_handle"]).group_by(
+        ["platform", "account_id"], use_threads=False
+    )
+    table = seen.aggregate([("account_handle", "last")])
+    return table.rename_columns(
+        ["handle" if name == "account_handle_last" else name for name in table.column_names]
+    )
+
+
+_ACCOUNT_ATTRIBUTES = ("handle", "display_name", "created_at", "followers", "following", "lang", "extra")
+
+
+def _dedupe_accounts(stage: Path, sink: ParquetSink, settings: Settings | None, batch_size: int) -> int:
+    """One row per (platform, account_id) from the staged account rows; returns how many."""
+    # Rank: explicit profile rows (src 1) after rows implied by posts (src 0), then file order,
+    # so max_by picks the latest explicit value that is not null.
+    picks = ",\n".join(
+        f"max_by({name}, rank) FILTER (WHERE {name} IS NOT NULL"
+        + (" AND cardinality(extra) > 0" if name == "extra" else "")
+        + f") AS {name}"
+        for name in _ACCOUNT_ATTRIBUTES
+    )
+    seen, given = sql_string(stage / "accounts_seen.parquet"), sql_string(stage / "accounts_given.parquet")
+    query = f"""
+        WITH rows AS (
+            SELECT *, file_row_number AS rank FROM read_parquet({seen}, file_row_number = true)
+            UNION ALL BY NAME
+            SELECT *, (CAST(1 AS BIGINT) << 40) + file_row_number AS rank
+            FROM read_parquet({given}, file_row_number = true)
+        )
+        SELECT platform, account_id, {picks}
+        FROM rows GROUP BY platform, account_id ORDER BY platform, account_id
+    """
+    con = connect(settings)
+    try:
+        for record_batch in con.sql(query).to_arrow_reader(batch_size):
+            sink.write(record_batch)
+    finally:
+        con.close()
+    return sink.rows
+
+
+def _duplicate_posts(path: Path, settings: Settings | None) -> int:
+    con = connect(settings)
+    try:
+        row = first_row(
+            con,
+            f"SELECT count(*) - count(DISTINCT (platform, post_id)) FROM read_parquet({sql_string(path)})",
+        )
+    finally:
+        con.close()
+    return int(row[0]) if row else 0
+
+
+def _check_inputs(inputs: Sequence[str | Path], fmt: str, adapter: Adapter) -> list[tuple[Path, str]]:
+    if not inputs:
+        raise InputError("no input files given")
+    checked = []
+    for item in inputs:
+        path = Path(item)
+        if not path.exists():
+            raise InputError(f"{path}: no such file")
+        if path.is_dir():
+            raise InputError(f"{path}: is a directory; give the data files inside it")
+        resolved = resolve_format(path, fmt)
+        if resolved not in adapter.formats:
+            raise InputError(
+                f"{path}: the {adapter.name} layout reads {', '.join(adapter.formats)}, not {resolved}"
+            )
+        check_kind(path, resolved)
+        checked.append((path, resolved))
+    return checked
+
+
+def ingest(
+    inputs: Sequence[str | Path],
+    *,
+    layout: str,
+    out_dir: str | Path,
+    fmt: str = "auto",
+    mapping: Mapping[str, str] | None = None,
+    platform: str | None = None,
+    time_format: str = "auto",
+    list_separator: str | None = None,
+    detect_language: bool = True,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Read ``inputs`` (one layout) and write ``out_dir``/posts.parquet and accounts.parquet atomically.
+
+    Raises InputError / DataError (file, row, column, expected) on bad input; then nothing in
+    ``out_dir`` has changed.
+    """
+    started = time.perf_counter()
+    progress = progress or NoProgress()
+    try:
+        parsed_time = TimeFormat(time_format)
+    except ValueError as exc:
+        raise InputError(f"--time-format: {exc}") from None
+    options = AdapterOptions(
+        mapping=dict(mapping or {}),
+        platform=platform,
+        time_format=parsed_time,
+        list_separator=list_separator,
+        batch_size=batch_size,
+        settings=settings,
+    )
+    adapter = make_adapter(layout, options)
+    sources = _check_inputs(inputs, fmt, adapter)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = IngestSummary(posts_path=out / POSTS_FILE, accounts_path=out / ACCOUNTS_FILE)
+    platforms: Counter[str] = Counter()
+    langs: Counter[str] = Counter()
+    stage = Path(tempfile.mkdtemp(prefix=".vigil-ingest-", dir=out))
+    try:
+        totals = [adapter.total_rows(path, resolved) for path, resolved in sources]
+        total = sum(t for t in totals if t is not None) if all(t is not None for t in totals) else None
+        progress.start("ingesting rows", total=total)
+        with (
+            ParquetSink(stage / POSTS_FILE, POSTS) as posts_sink,
+            ParquetSink(stage / "accounts_seen.parquet", ACCOUNTS) as seen_sink,
+            ParquetSink(stage / "accounts_given.parquet", ACCOUNTS) as given_sink,
+        ):
+            for path, resolved in sources:
+                for batch in adapter.batches(path, resolved):
+                    posts = adapter.to_posts(batch)
+                    if detect_language and posts.num_rows:
+                        posts = fill_languages(posts)
+                    _count(summary, posts, platforms, langs)
+                    posts_sink.write(posts)
+                    if posts.num_rows:
+                        seen_sink.write(_accounts_seen(posts))
+                    accounts = adapter.to_accounts(batch)
+                    if accounts is not None:
+                        given_sink.write(accounts)
+                    rows = adapter.source_rows(batch)
+                    summary.rows_read += rows
+                    progress.advance(rows)
+        progress.finish()
+        with ParquetSink(stage / ACCOUNTS_FILE, ACCOUNTS) as accounts_sink:
+            summary.accounts = _dedupe_accounts(stage, accounts_sink, settings, batch_size)
+        summary.duplicate_posts = _duplicate_posts(stage / POSTS_FILE, settings)
+        os.replace(stage / POSTS_FILE, summary.posts_path)
+        os.replace(stage / ACCOUNTS_FILE, summary.accounts_path)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    summary.platforms = dict(platforms.most_common())
+    summary.languages = dict(langs.most_common())
+    summary.skipped = dict(adapter.skipped)
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,123 @@
+"""The Twitter information-operations layout on small archive-shaped files."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.ingest.conftest import by_key, read_rows
+from vigil.core.errors import DataError
+from vigil.ingest.pipeline import ingest
+
+
+@pytest.fixture(scope="module")
+def ingested(fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("twitter_io")
+    ingest(
+        [fixtures / "twitter_io_tweets.csv", fixtures / "twitter_io_users.csv"],
+        layout="twitter-io",
+        out_dir=out,
+    )
+    return out
+
+
+def test_posts(ingested: Path) -> None:
+    posts = by_key(read_rows(ingested / "posts.parquet"))
+    assert list(posts) == ["1001", "1002", "1003", "1004"]
+    first = posts["1001"]
+    assert first["platform"] == "twitter"
+    assert first["account_id"] == "5001"
+    assert first["account_handle"] == "PatriotNews"
+    assert first["created_at"] == datetime(2022, 4, 8, 18, 5, tzinfo=UTC)
+    assert (first["lang"], first["lang_detected"]) == ("fr", False)
+    assert first["hashtags"] == ["élection2022", "vote"]
+    assert first["urls"] == [
+        {
+            "url": "https://www.lemonde.fr/politique/article/?utm_source=twitter&id=7",
+            "canonical": "https://lemonde.fr/politique/article?id=7",
+            "domain": "lemonde.fr",
+            "is_shortener": False,
+        },
+        {
+            "url": "http://bit.ly/3xYz",
+            "canonical": "https://bit.ly/3xYz",
+            "domain": "bit.ly",
+            "is_shortener": True,
+        },
+    ]
+    # columns Vigil has no field for, including ones the layout does not know, are kept in extra
+    assert first["extra"] == {
+        "tweet_client_name": "Twitter Web Client",
+        "latitude": "absent",
+        "longitude": "absent",
+        "quote_count": "1",
+        "reply_count": "0",
+        "like_count": "12",
+        "retweet_count": "30.0",
+        "user_mentions": "[]",
+        "campaign": "france_0422",
+    }
+
+
+def test_retweet_reply_quote_and_detected_language(ingested: Path) -> None:
+    posts = by_key(read_rows(ingested / "posts.parquet"))
+    retweet = posts["1002"]
+    assert retweet["reshare_of"] == "1001"
+    assert retweet["mentions"] == ["patriotnews"]
+    assert retweet["hashtags"] == ["الانتخابات"]
+    assert (retweet["lang"], retweet["lang_detected"]) == ("ar", True)  # tweet_language was empty
+    assert retweet["extra"]["user_mentions"] == "[5001]"  # type: ignore[index]
+    reply = posts["1003"]
+    assert reply["reply_to"] == "1001"
+    assert reply["reshare_of"] is None
+    assert reply["text"].endswith("\nCheck https://www.elections.example.gov/hours")  # type: ignore[union-attr]
+    # empty urls cell: URLs come from the text
+    assert [u["canonical"] for u in reply["urls"]] == ["https://elections.example.gov/hours"]  # type: ignore[union-attr]
+    quote = posts["1004"]
+    assert (quote["lang"], quote["lang_detected"]) == ("fr", True)  # "und" means not given
+    assert quote["extra"]["quoted_tweet_tweetid"] == "1003"  # type: ignore[index]
+
+
+def test_accounts_deduplicated_with_profiles(ingested: Path) -> None:
+    accounts = by_key(read_rows(ingested / "accounts.parquet"), "account_id")
+    assert sorted(accounts) == sorted(
+        ["5001", "5002", "5003", "4a7f1c0e2b9d8a6f5e3c1b0a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e"]
+    )
+    patriot = accounts["5001"]
+    # the users file comes last, so its profile wins
+    assert patriot["followers"] == 15400
+    assert patriot["handle"] == "PatriotNews"
+    assert patriot["created_at"] == datetime(2016, 3, 14, tzinfo=UTC)
+    assert patriot["extra"] == {"user_reported_location": "Lyon"}
+    assert accounts["5003"]["display_name"] == "Silent Account"  # only in the users file
+    assert accounts["5002"]["lang"] == "en"
+
+
+def test_bad_timestamp_names_file_row_and_column(fixtures: Path, tmp_path: Path) -> None:
+    path = fixtures / "twitter_io_bad_time.csv"
+    with pytest.raises(DataError) as info:
+        ingest([path], layout="twitter-io", out_dir=tmp_path / "out")
+    # row 3 is the third record after the header, although its text spans two lines
+    assert str(info.value) == (
+        f"{path}, row 3, column 'tweet_time': not a timestamp: 'yesterday'; "
+        "expected ISO 8601 or POSIX seconds"
+    )
+    assert info.value.exit_code == 2
+    assert not (tmp_path / "out" / "posts.parquet").exists()
+
+
+def test_missing_required_column(fixtures: Path, tmp_path: Path) -> None:
+    path = fixtures / "twitter_io_no_time.csv"
+    with pytest.raises(DataError) as info:
+        ingest([path], layout="twitter-io", out_dir=tmp_path)
+    assert str(info.value) == f"{path}, column 'tweet_time': missing column required by the twitter-io layout"
+
+
+def test_missing_tweet_id(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("tweetid,userid,tweet_time\n1,2,2020-01-01\n,3,2020-01-01\n")
+    with pytest.raises(DataError) as info:
+        ingest([path], layout="twitter-io", out_dir=tmp_path / "out")
+    assert str(info.value) == f"{path}, row 2, column 'tweetid': missing value; expected a tweet id"
