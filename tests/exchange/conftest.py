@@ -131,7 +131,7 @@ def db(db_url: str) -> Iterator[Database]:
     database.dispose()
 
 
-StoreCall = Callable[..., object]
+MAX_BODY = 64 * 1024  # the live servers' max_request_bytes, small so 413 tests stay cheap
 
 
 @pytest.fixture
@@ -191,7 +191,7 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         store = ExchangeStore(session)
         operator = store.create_org(None, "Coalition operator", "research", operator=True)
         _, key = store.create_key(None, operator.id, "admin", name="bootstrap")
-    server, thread, base_url = start_server(url, tmp)
+    server, thread, base_url = start_server(url, tmp, max_request_bytes=MAX_BODY)
     try:
         yield LiveServer(base_url=base_url, db=db, operator_key=key, operator_org_id=operator.id)
     finally:

@@ -1,0 +1,65 @@
+"""The HTTP service: ``create_app(settings)`` builds the FastAPI application (no import-time state).
+
+Routers: ``/api/v1`` (REST, this package's ``routes``). Other parts add theirs in
+``_include_routers`` (TAXII 2.1 under ``/taxii2``, dashboard pages under ``/``).
+The database is migrated to the newest revision when the app starts (``vigil serve``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from vigil import __version__
+from vigil.core.settings import Settings, get_settings
+from vigil.exchange.db import Database, upgrade
+from vigil.web.errors import register_error_handlers
+from vigil.web.limits import BodySizeLimit
+
+API_PREFIX = "/api/v1"
+
+
+def _include_routers(app: FastAPI) -> None:
+    from vigil.web.routes import admin, signals
+
+    app.include_router(admin.router, prefix=API_PREFIX)
+    app.include_router(signals.router, prefix=API_PREFIX)
+    # Other routers (TAXII, dashboard) are included here, one line each.
+    from vigil.web.routes import taxii
+
+    taxii.install(app)  # TAXII 2.1 under /taxii2
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
+    """A new application bound to ``settings`` (default: the process settings) and its database."""
+    settings = settings or get_settings()
+    db = database or Database(settings.effective_database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(upgrade, db.engine)
+        try:
+            yield
+        finally:
+            if database is None:
+                db.dispose()
+
+    app = FastAPI(
+        title="Vigil exchange API",
+        version=__version__,
+        description=(
+            "Coalition exchange of influence-operation signals: organisations, API keys, campaigns, "
+            "signals with TLP 2.0 markings, opinions, sightings and the audit log. "
+            "Authenticate with `Authorization: Bearer <API key>` (or HTTP Basic with the key as password)."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    register_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    _include_routers(app)
+    return app

@@ -1,0 +1,79 @@
+"""Typed dependencies of the API: settings, the database session (one transaction per request),
+the store, and the authenticated principal.
+
+The session dependency runs with ``scope="function"``: the transaction commits *before* the
+response is sent, and any error rolls it back, so a failed request changes nothing.
+Credentials: ``Authorization: Bearer <key>``, or HTTP Basic with the key as password (any user
+name; TAXII clients only speak Basic).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from vigil.core.errors import AuthenticationError
+from vigil.core.settings import Settings
+from vigil.exchange.access import Principal
+from vigil.exchange.db import Database
+from vigil.exchange.store import ExchangeStore
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.db
+    return database
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with get_database(request).session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_store(session: SessionDep) -> ExchangeStore:
+    return ExchangeStore(session)
+
+
+StoreDep = Annotated[ExchangeStore, Depends(get_store)]
+
+
+def credentials(request: Request) -> str:
+    """The API key presented with the request, or AuthenticationError saying what is missing."""
+    header = request.headers.get("authorization")
+    if not header:
+        raise AuthenticationError("missing credentials: send 'Authorization: Bearer <API key>'")
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return value
+    if scheme.lower() == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise AuthenticationError("malformed Basic credentials") from None
+        _user, sep, password = decoded.partition(":")
+        if sep and password:
+            return password
+        raise AuthenticationError("Basic credentials need the API key as password")
+    raise AuthenticationError("unsupported Authorization scheme: use Bearer or Basic")
+
+
+def get_principal(request: Request, store: StoreDep) -> Principal:
+    principal = store.authenticate(credentials(request))
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,1 @@
+"""HTTP routers: protocol work only (parsing, status codes, paging); all logic is in the store."""

@@ -1,0 +1,214 @@
+"""Signals, their contributions, versions, opinions and sightings, and campaigns (``/api/v1``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Query
+
+from vigil.exchange.records import TLP, Marking, SignalKind
+from vigil.exchange.store import SignalFilter
+from vigil.web.deps import PrincipalDep, StoreDep
+from vigil.web.schemas import (
+    CampaignIn,
+    CampaignOut,
+    ContributionOut,
+    MarkingIn,
+    OpinionIn,
+    OpinionOut,
+    SightingIn,
+    SightingOut,
+    SignalIn,
+    SignalOut,
+    SignalPageOut,
+    VersionsOut,
+)
+
+router = APIRouter()
+
+
+def _marking(body: MarkingIn) -> Marking:
+    return Marking(body.tlp, tuple(body.shared_with))
+
+
+@router.get(
+    "/signals", response_model=SignalPageOut, tags=["signals"], summary="Search signals visible to you"
+)
+def list_signals(
+    principal: PrincipalDep,
+    store: StoreDep,
+    kind: list[SignalKind] = Query(default=[], description="Signal kinds (repeatable)."),
+    tlp: list[TLP] = Query(default=[], description="Markings of a visible contribution (repeatable)."),
+    tag: str | None = None,
+    campaign: str | None = Query(default=None, description="Campaign id."),
+    org: str | None = Query(default=None, description="Contributing organisation id."),
+    q: str | None = Query(default=None, description="Case-insensitive text in the value or a description."),
+    modified_after: datetime | None = None,
+    include_revoked: bool = True,
+    limit: int = Query(default=100, ge=1, le=10_000),
+    cursor: str | None = None,
+) -> SignalPageOut:
+    filters = SignalFilter(
+        kinds=tuple(kind),
+        tlps=tuple(tlp),
+        tag=tag,
+        campaign_id=campaign,
+        org_id=org,
+        text=q,
+        modified_after=modified_after,
+        include_revoked=include_revoked,
+    )
+    page = store.list_signals(principal, filters, limit=limit, cursor=cursor)
+    return SignalPageOut(
+        items=[SignalOut.model_validate(s) for s in page.items], next_cursor=page.next_cursor, more=page.more
+    )
+
+
+@router.post(
+    "/signals",
+    response_model=SignalOut,
+    status_code=201,
+    tags=["signals"],
+    summary="Submit a signal (adds or replaces your organisation's contribution)",
+)
+def submit_signal(body: SignalIn, principal: PrincipalDep, store: StoreDep) -> SignalOut:
+    signal = store.submit_signal(
+        principal,
+        body.kind,
+        body.value,
+        marking=_marking(body.marking),
+        confidence=body.confidence,
+        tags=body.tags,
+        first_seen=body.first_seen,
+        last_seen=body.last_seen,
+        campaign_id=body.campaign_id,
+        description=body.description,
+        language=body.language,
+        valid_until=body.valid_until,
+    )
+    return SignalOut.model_validate(signal)
+
+
+@router.get(
+    "/signals/lookup",
+    response_model=SignalOut,
+    tags=["signals"],
+    summary="Find the signal for a kind and value",
+)
+def lookup_signal(principal: PrincipalDep, store: StoreDep, kind: SignalKind, value: str) -> SignalOut:
+    return SignalOut.model_validate(store.find_signal(principal, kind, value))
+
+
+@router.get("/signals/{signal_id}", response_model=SignalOut, tags=["signals"], summary="One signal")
+def get_signal(signal_id: str, principal: PrincipalDep, store: StoreDep) -> SignalOut:
+    return SignalOut.model_validate(store.get_signal(principal, signal_id))
+
+
+@router.get(
+    "/signals/{signal_id}/contributions",
+    response_model=list[ContributionOut],
+    tags=["signals"],
+    summary="The contributions to a signal you may see",
+)
+def list_contributions(signal_id: str, principal: PrincipalDep, store: StoreDep) -> list[ContributionOut]:
+    return [ContributionOut.model_validate(c) for c in store.get_signal(principal, signal_id).contributions]
+
+
+@router.get(
+    "/signals/{signal_id}/versions",
+    response_model=VersionsOut,
+    tags=["signals"],
+    summary="Modification times of every version of the contributions you may see",
+)
+def list_versions(signal_id: str, principal: PrincipalDep, store: StoreDep) -> VersionsOut:
+    return VersionsOut(id=signal_id, versions=store.list_versions(principal, signal_id))
+
+
+@router.post(
+    "/signals/{signal_id}/revoke",
+    response_model=SignalOut,
+    tags=["signals"],
+    summary="Withdraw your organisation's contribution",
+)
+def revoke_signal(signal_id: str, principal: PrincipalDep, store: StoreDep) -> SignalOut:
+    return SignalOut.model_validate(store.revoke_signal(principal, signal_id))
+
+
+@router.get(
+    "/signals/{signal_id}/opinions",
+    response_model=list[OpinionOut],
+    tags=["opinions"],
+    summary="Current opinions of every organisation (history=true: all, oldest first)",
+)
+def list_opinions(
+    signal_id: str, principal: PrincipalDep, store: StoreDep, history: bool = False
+) -> list[OpinionOut]:
+    return [OpinionOut.model_validate(o) for o in store.list_opinions(principal, signal_id, history=history)]
+
+
+@router.put(
+    "/signals/{signal_id}/opinion",
+    response_model=OpinionOut,
+    tags=["opinions"],
+    summary="Set your organisation's opinion (confirmed, disputed, false_positive)",
+)
+def set_opinion(signal_id: str, body: OpinionIn, principal: PrincipalDep, store: StoreDep) -> OpinionOut:
+    return OpinionOut.model_validate(store.set_opinion(principal, signal_id, body.value, body.comment))
+
+
+@router.get(
+    "/signals/{signal_id}/sightings",
+    response_model=list[SightingOut],
+    tags=["sightings"],
+    summary="Sightings",
+)
+def list_sightings(signal_id: str, principal: PrincipalDep, store: StoreDep) -> list[SightingOut]:
+    return [SightingOut.model_validate(s) for s in store.list_sightings(principal, signal_id)]
+
+
+@router.post(
+    "/signals/{signal_id}/sightings",
+    response_model=SightingOut,
+    status_code=201,
+    tags=["sightings"],
+    summary="Report that your organisation saw this signal",
+)
+def add_sighting(signal_id: str, body: SightingIn, principal: PrincipalDep, store: StoreDep) -> SightingOut:
+    sighting = store.add_sighting(
+        principal,
+        signal_id,
+        count=body.count,
+        first_seen=body.first_seen,
+        last_seen=body.last_seen,
+        platform=body.platform,
+    )
+    return SightingOut.model_validate(sighting)
+
+
+@router.get(
+    "/campaigns", response_model=list[CampaignOut], tags=["campaigns"], summary="Campaigns visible to you"
+)
+def list_campaigns(principal: PrincipalDep, store: StoreDep) -> list[CampaignOut]:
+    return [CampaignOut.model_validate(c) for c in store.list_campaigns(principal)]
+
+
+@router.post(
+    "/campaigns", response_model=CampaignOut, status_code=201, tags=["campaigns"], summary="New campaign"
+)
+def create_campaign(body: CampaignIn, principal: PrincipalDep, store: StoreDep) -> CampaignOut:
+    campaign = store.create_campaign(
+        principal,
+        body.name,
+        marking=_marking(body.marking),
+        description=body.description,
+        attribution=body.attribution,
+        techniques=body.techniques,
+    )
+    return CampaignOut.model_validate(campaign)
+
+
+@router.get(
+    "/campaigns/{campaign_id}", response_model=CampaignOut, tags=["campaigns"], summary="One campaign"
+)
+def get_campaign(campaign_id: str, principal: PrincipalDep, store: StoreDep) -> CampaignOut:
+    return CampaignOut.model_validate(store.get_campaign(principal, campaign_id))

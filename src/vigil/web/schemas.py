@@ -1,0 +1,199 @@
+"""Request and response bodies of the REST API, apart from storage models and domain records.
+
+``*In`` models are what clients send (unknown fields are refused, so a typo is an error rather than
+silently ignored); ``*Out`` models are what the API answers, built from ``vigil.exchange.records``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vigil.exchange.audit import AuditEntry
+from vigil.exchange.records import TLP, OpinionValue, OrgKind, Role, SignalKind
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class MarkingIn(In):
+    tlp: TLP = Field(description="TLP 2.0 level: CLEAR, GREEN, AMBER, AMBER+STRICT or RED.")
+    shared_with: list[str] = Field(
+        default_factory=list, description="Organisation ids an AMBER, AMBER+STRICT or RED item also reaches."
+    )
+
+
+class MarkingOut(Out):
+    tlp: TLP
+    shared_with: list[str]
+
+
+class OrgIn(In):
+    name: str = Field(min_length=1, max_length=200)
+    kind: OrgKind
+    operator: bool = False
+
+
+class OrgOut(Out):
+    id: str
+    name: str
+    kind: OrgKind
+    operator: bool
+    created_at: datetime
+
+
+class KeyIn(In):
+    org_id: str | None = Field(default=None, description="Default: the caller's organisation.")
+    role: Role
+    name: str = Field(default="", max_length=200)
+    expires_at: datetime | None = None
+
+
+class KeyOut(Out):
+    id: str
+    org_id: str
+    name: str
+    role: Role
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    created_by: str | None
+
+
+class KeyCreatedOut(KeyOut):
+    key: str = Field(description="The API key itself. Shown only in this answer; store it now.")
+
+
+class MeOut(BaseModel):
+    key_id: str
+    org_id: str
+    org_kind: OrgKind
+    role: Role
+    operator: bool
+    permissions: list[str]
+
+
+class SignalIn(In):
+    kind: SignalKind
+    value: str = Field(min_length=1)
+    marking: MarkingIn = Field(default_factory=lambda: MarkingIn(tlp=TLP.AMBER))
+    confidence: int = Field(default=50, ge=0, le=100)
+    tags: list[str] = Field(default_factory=list)
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    campaign_id: str | None = None
+    description: str | None = Field(default=None, max_length=20_000)
+    language: str | None = Field(default=None, max_length=16)
+    valid_until: datetime | None = None
+
+
+class ContributionOut(Out):
+    org_id: str
+    marking: MarkingOut
+    confidence: int
+    tags: list[str]
+    first_seen: datetime | None
+    last_seen: datetime | None
+    campaign_id: str | None
+    description: str | None
+    created_at: datetime
+    modified_at: datetime
+    valid_until: datetime | None
+    revoked: bool
+    version: int
+
+
+class OpinionIn(In):
+    value: OpinionValue
+    comment: str | None = Field(default=None, max_length=20_000)
+
+
+class OpinionOut(Out):
+    org_id: str
+    value: OpinionValue
+    comment: str | None
+    created_at: datetime
+
+
+class SightingIn(In):
+    count: int = Field(ge=1)
+    first_seen: datetime
+    last_seen: datetime
+    platform: str | None = Field(default=None, max_length=100)
+
+
+class SightingOut(Out):
+    org_id: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    platform: str | None
+    created_at: datetime
+
+
+class SignalOut(Out):
+    id: str
+    kind: SignalKind
+    value: str
+    language: str | None
+    contributions: list[ContributionOut]
+    opinions: list[OpinionOut]
+    sightings: list[SightingOut]
+    revoked: bool
+    valid_until: datetime | None
+    created_at: datetime | None
+    modified_at: datetime | None
+
+
+class SignalPageOut(BaseModel):
+    items: list[SignalOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last.")
+    more: bool
+
+
+class VersionsOut(BaseModel):
+    id: str
+    versions: list[datetime]
+
+
+class CampaignIn(In):
+    name: str = Field(min_length=1, max_length=300)
+    marking: MarkingIn
+    description: str | None = Field(default=None, max_length=20_000)
+    attribution: str | None = Field(default=None, max_length=300)
+    techniques: list[str] = Field(default_factory=list)
+
+
+class CampaignOut(Out):
+    id: str
+    name: str
+    description: str | None
+    attribution: str | None
+    org_id: str
+    marking: MarkingOut
+    techniques: list[str]
+    created_at: datetime | None
+    modified_at: datetime | None
+
+
+class AuditEntryOut(Out):
+    id: int
+    at: datetime
+    actor_key_id: str | None
+    actor_org_id: str | None
+    action: str
+    target_type: str | None
+    target_id: str | None
+    tlp: str | None
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditEntryOut:
+        return cls.model_validate(entry)
