@@ -11,8 +11,10 @@ from rich.table import Table
 
 from vigil.cli.progress import RichProgress
 from vigil.core.errors import InputError
+from vigil.core.time import parse_instant
 from vigil.ingest.adapters import ADAPTERS
 from vigil.ingest.pipeline import IngestSummary, ingest
+from vigil.synth import PLATFORMS, STYLE_NAMES, GenerationSummary, GeneratorConfig, generate
 
 console = Console()
 
@@ -20,6 +22,7 @@ console = Console()
 def register(app: typer.Typer) -> None:
     """Attach this group's commands to the root app."""
     _register_ingest(app)
+    _register_generate(app)
 
 
 def _parse_mapping(items: list[str] | None) -> dict[str, str]:
@@ -110,3 +113,99 @@ def _register_ingest(app: typer.Typer) -> None:
             typer.echo(json.dumps(summary.as_dict(), indent=2, ensure_ascii=False))
         else:
             print_ingest_summary(summary)
+
+
+# --- vigil generate -----------------------------------------------------------------------------
+
+
+def _csv_option(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return tuple(x.strip() for x in value.split(",") if x.strip())
+
+
+def print_generate_summary(summary: GenerationSummary) -> None:
+    """What ``vigil generate`` wrote: totals, then one row per planted campaign."""
+    table = Table(title=f"Generated {summary.out_dir}", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    by_platform = ", ".join(f"{name} {n:,}" for name, n in summary.posts_by_platform.items())
+    rows = [
+        ("posts", f"{summary.posts:,}"),
+        ("posts by platform", by_platform),
+        ("accounts", f"{summary.accounts:,}"),
+        ("campaign accounts", f"{summary.campaign_accounts:,}"),
+        ("campaign posts", f"{summary.campaign_posts:,}"),
+        ("campaigns", f"{len(summary.campaigns):,}"),
+        ("chunks", f"{summary.chunks:,}"),
+        ("seconds", f"{summary.seconds:.1f}"),
+        ("posts/s", f"{summary.posts / max(summary.seconds, 1e-9):,.0f}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    camp = Table(title="Planted campaigns")
+    for col in ("id", "style", "platforms", "accounts", "posts", "active (UTC)"):
+        camp.add_column(col, justify="right" if col in ("accounts", "posts") else "left", no_wrap=True)
+    for c in summary.campaigns:
+        span = f"{str(c['first_post'])[5:16]} → {str(c['last_post'])[5:16]}".replace("T", " ")
+        camp.add_row(
+            str(c["id"]).removeprefix("campaign-"),
+            str(c["style"]),
+            ",".join(c["platforms"]),  # type: ignore[arg-type]
+            str(c["accounts"]),
+            str(c["posts"]),
+            span,
+        )
+    console.print(camp)
+
+
+def _register_generate(app: typer.Typer) -> None:
+    @app.command("generate")
+    def generate_command(
+        posts: int = typer.Option(100_000, "--posts", "-n", help="Exact number of posts to write."),
+        seed: int = typer.Option(0, "--seed", "-s", help="Random seed: same seed and options, same bytes."),
+        out: Path = typer.Option(..., "--out", "-o", help="Directory for the four output files."),
+        platforms: str | None = typer.Option(
+            None, "--platforms", help=f"Comma-separated platforms (default {','.join(PLATFORMS)})."
+        ),
+        styles: str | None = typer.Option(
+            None, "--styles", help=f"Comma-separated campaign styles (default all: {','.join(STYLE_NAMES)})."
+        ),
+        campaigns: int | None = typer.Option(
+            None, "--campaigns", "-k", help="Number of planted campaigns (default grows with --posts)."
+        ),
+        difficulty: str = typer.Option("normal", "--difficulty", "-d", help="easy, normal or hard."),
+        start: str = typer.Option("2024-10-01", "--start", help="First day (UTC), ISO 8601."),
+        days: int = typer.Option(14, "--days", help="Length of the period in days."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
+    ) -> None:
+        """Write a labelled synthetic election data set: organic posts plus planted campaigns."""
+        config = GeneratorConfig(
+            posts=posts,
+            seed=seed,
+            platforms=_csv_option(platforms) or PLATFORMS,
+            styles=_csv_option(styles) or STYLE_NAMES,
+            campaigns=campaigns,
+            difficulty=difficulty,
+            start=parse_instant(start),
+            days=days,
+        )
+        with RichProgress() as progress:
+            summary = generate(config, out, progress=progress)
+        if as_json:
+            document = {
+                "out_dir": str(summary.out_dir),
+                "posts": summary.posts,
+                "posts_by_platform": summary.posts_by_platform,
+                "accounts": summary.accounts,
+                "campaign_accounts": summary.campaign_accounts,
+                "campaign_posts": summary.campaign_posts,
+                "campaigns": [
+                    {k: c[k] for k in ("id", "style", "accounts", "posts")} for c in summary.campaigns
+                ],
+                "seconds": round(summary.seconds, 2),
+            }
+            typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        else:
+            print_generate_summary(summary)
