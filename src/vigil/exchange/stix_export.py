@@ -212,7 +212,7 @@ def contribution_object(signal: Signal, contribution: Contribution) -> dict[str,
         obj["labels"] = list(contribution.tags)
     if signal.language:
         obj["lang"] = signal.language
-    if signal.revoked:
+    if contribution.revoked:
         obj["revoked"] = True
     if signal.kind is SignalKind.TECHNIQUE:
         obj["external_references"] = [{"source_name": DISARM_SOURCE, "external_id": signal.value}]
@@ -223,8 +223,8 @@ def contribution_object(signal: Signal, contribution: Contribution) -> dict[str,
         obj["pattern_type"] = "stix"
         obj["pattern_version"] = "2.1"
         obj["valid_from"] = _ts(valid_from)
-        if signal.valid_until is not None and signal.valid_until > valid_from:
-            obj["valid_until"] = _ts(signal.valid_until)
+        if contribution.valid_until is not None and contribution.valid_until > valid_from:
+            obj["valid_until"] = _ts(contribution.valid_until)
     obj["x_vigil_kind"] = signal.kind.value
     obj["x_vigil_value"] = signal.value
     if contribution.first_seen is not None:

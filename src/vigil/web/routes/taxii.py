@@ -1,0 +1,159 @@
+"""TAXII 2.1 over HTTP (``/taxii2``): media types, query parameters, status codes and headers only.
+
+What is served and who may see it is decided in ``vigil.exchange.taxii`` (collections, paging) and
+``vigil.exchange.taxii_store`` (the store's access rule); errors become TAXII error messages.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from vigil.exchange.taxii import (
+    TAXII_MEDIA_TYPE,
+    Page,
+    api_root_resource,
+    check_accept,
+    check_content_type,
+    collection_resource,
+    discovery,
+    envelope,
+    error_resource,
+    manifest,
+    parse_query,
+    versions_resource,
+)
+from vigil.exchange.taxii_store import StatusBook, TaxiiService
+from vigil.web.deps import PrincipalDep, StoreDep, get_settings_dep
+from vigil.web.errors import add_error_formatter
+
+PREFIX = "/taxii2"
+ROOT = "/api1"
+
+
+def _accept(request: Request) -> None:
+    check_accept(request.headers.get("accept"))
+
+
+router = APIRouter(prefix=PREFIX, tags=["taxii"], dependencies=[Depends(_accept)])
+
+
+def taxii_response(
+    body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        content=json.dumps(body, ensure_ascii=False),
+        status_code=status,
+        media_type=TAXII_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _taxii_error(status: int, body: dict[str, Any]) -> Response:
+    title = str(body.get("error", "Error"))
+    description = str(body.get("message", ""))
+    headers = {"WWW-Authenticate": 'Basic realm="vigil-taxii", Bearer'} if status == 401 else None
+    details = body.get("details") or {}
+    return taxii_response(error_resource(title, description, status, **details), status, headers)
+
+
+def _service(request: Request, store: StoreDep, principal: PrincipalDep) -> TaxiiService:
+    settings = get_settings_dep(request)
+    return TaxiiService(store, principal, page_size=settings.taxii_page_size)
+
+
+def _statuses(request: Request) -> StatusBook:
+    book: StatusBook | None = getattr(request.app.state, "taxii_statuses", None)
+    if book is None:
+        book = request.app.state.taxii_statuses = StatusBook()
+    return book
+
+
+def _params(request: Request) -> dict[str, list[str]]:
+    params: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        params.setdefault(key, []).append(value)
+    return params
+
+
+def _paged(body: dict[str, Any], page: Page) -> Response:
+    return taxii_response(body, headers=page.headers())
+
+
+@router.get("/", summary="TAXII discovery")
+def get_discovery(request: Request, principal: PrincipalDep) -> Response:
+    del principal  # discovery needs a valid key like everything else
+    return taxii_response(discovery(str(request.base_url).rstrip("/") + PREFIX))
+
+
+@router.get(ROOT + "/", summary="API root information")
+def get_api_root(request: Request, principal: PrincipalDep) -> Response:
+    del principal
+    return taxii_response(api_root_resource(get_settings_dep(request).max_request_bytes))
+
+
+@router.get(ROOT + "/collections/", summary="Collections you may read")
+def get_collections(service: TaxiiService = Depends(_service)) -> Response:
+    return taxii_response({"collections": service.collections()})
+
+
+@router.get(ROOT + "/collections/{collection_id}/", summary="One collection")
+def get_collection(collection_id: str, service: TaxiiService = Depends(_service)) -> Response:
+    spec = service.collection(collection_id)
+    return taxii_response(collection_resource(spec, service.principal))
+
+
+@router.get(ROOT + "/collections/{collection_id}/objects/", summary="Objects (paged, filterable)")
+def get_objects(request: Request, collection_id: str, service: TaxiiService = Depends(_service)) -> Response:
+    page = service.objects(collection_id, parse_query(_params(request), max_page=service.page_size))
+    return _paged(envelope(page), page)
+
+
+@router.post(ROOT + "/collections/{collection_id}/objects/", summary="Add objects (as your organisation)")
+async def add_objects(
+    request: Request, collection_id: str, service: TaxiiService = Depends(_service)
+) -> Response:
+    check_content_type(request.headers.get("content-type"))
+    body = await request.body()
+    status = await run_in_threadpool(service.add_objects, collection_id, body)
+    _statuses(request).add(status)
+    return taxii_response(status.resource(), 202)
+
+
+@router.get(ROOT + "/collections/{collection_id}/objects/{object_id}/", summary="One object's versions")
+def get_object(
+    request: Request, collection_id: str, object_id: str, service: TaxiiService = Depends(_service)
+) -> Response:
+    page = service.object(collection_id, object_id, parse_query(_params(request), max_page=service.page_size))
+    return _paged(envelope(page), page)
+
+
+@router.get(ROOT + "/collections/{collection_id}/objects/{object_id}/versions/", summary="Version list")
+def get_versions(
+    request: Request, collection_id: str, object_id: str, service: TaxiiService = Depends(_service)
+) -> Response:
+    page = service.versions(
+        collection_id, object_id, parse_query(_params(request), max_page=service.page_size)
+    )
+    return _paged(versions_resource(page), page)
+
+
+@router.get(ROOT + "/collections/{collection_id}/manifest/", summary="Manifest (ids and versions)")
+def get_manifest(request: Request, collection_id: str, service: TaxiiService = Depends(_service)) -> Response:
+    page = service.manifest(collection_id, parse_query(_params(request), max_page=service.page_size))
+    return _paged(manifest(page), page)
+
+
+@router.get(ROOT + "/status/{status_id}/", summary="Result of an add-objects request")
+def get_status(request: Request, status_id: str, principal: PrincipalDep) -> Response:
+    return taxii_response(_statuses(request).get(principal, status_id).resource())
+
+
+def install(app: FastAPI) -> None:
+    """Add the TAXII router and make errors under /taxii2 TAXII error messages."""
+    app.include_router(router)
+    add_error_formatter(app, PREFIX, _taxii_error)
