@@ -85,7 +85,9 @@ def support_filter(edges: pa.Table, params: GraphParams) -> pa.Table:
 def normalise_weights(edges: pa.Table) -> pa.Array:
     """Each edge's weight mapped to [0, 1) by ``1 - exp(-w / median of its trace's weights)``."""
     trace = edges.column("trace").to_numpy(zero_copy_only=False)
-    weight = edges.column("weight").to_numpy()
+    # Engines sum weights in parallel, so the last bits vary from run to run; rounding them keeps
+    # the graph, and hence Leiden's seeded result, identical across runs.
+    weight = np.round(edges.column("weight").to_numpy(), 9)
     out = np.zeros(len(weight), dtype=np.float64)
     for name in np.unique(trace):
         mask = trace == name
@@ -132,7 +134,13 @@ def combine(edges: pa.Table, params: GraphParams) -> AccountGraph:
         }
     )
     combined = combined.filter(pc.greater_equal(combined.column("weight"), params.min_edge_weight))
-    combined = combined.cast(COMBINED_EDGES)
+    # A canonical order (and so canonical vertex numbers): Leiden's result depends on both.
+    combined = combined.cast(COMBINED_EDGES).sort_by([("account_a", "ascending"), ("account_b", "ascending")])
+    combined = combined.set_column(
+        combined.schema.get_field_index("weight"),
+        COMBINED_EDGES.field("weight"),
+        pc.round(combined.column("weight"), 9),
+    )
     ends = pa.chunked_array(
         combined.column("account_a").chunks + combined.column("account_b").chunks, type=pa.string()
     )
