@@ -19,6 +19,9 @@ from vigil.core.errors import VigilError
 COMMAND_MODULES = [
     "vigil.cli.data",
     "vigil.cli.detect",
+    "vigil.cli.exchange",
+    "vigil.cli.serve",
+    "vigil.cli.stix",
 ]
 
 app = typer.Typer(

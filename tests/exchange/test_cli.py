@@ -1,0 +1,89 @@
+"""``vigil org|key|db|audit`` on a real database, and ``vigil serve`` as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from vigil.cli.app import app
+
+from .conftest import free_port
+
+runner = CliRunner()
+
+
+def _run(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_org_key_revoke_audit_round_trip(db_url: str) -> None:
+    url = ["--database-url", db_url]
+    org = json.loads(_run("org", "create", "Examplebook", "--kind", "platform", "--json", *url))[0]
+    assert org["kind"] == "platform" and org["id"].startswith("identity--")
+    assert [o["name"] for o in json.loads(_run("org", "list", "--json", *url))] == ["Examplebook"]
+    created = json.loads(
+        _run(
+            "key", "create", "--org", "Examplebook", "--role", "read-only", "--expires", "30d", "--json", *url
+        )
+    )
+    assert created["key"].startswith(f"vigil_{created['id']}_") and created["expires_at"]
+    keys = json.loads(_run("key", "list", "--json", *url))
+    assert [k["id"] for k in keys] == [created["id"]] and "key" not in keys[0]
+    assert "revoked key" in _run("key", "revoke", created["id"], *url)
+    assert json.loads(_run("key", "list", "--json", *url))[0]["revoked_at"]
+    actions = [e["action"] for e in json.loads(_run("audit", "--json", *url))]
+    assert actions == ["key.revoke", "key.create", "org.create"]
+    assert "-> 0001" in _run("db", "upgrade", *url)
+
+
+def test_cli_errors_exit_non_zero_with_a_message(tmp_path: Path) -> None:
+    vigil = [sys.executable, "-m", "vigil.cli.app"]
+    env = {**os.environ, "VIGIL_DATA_DIR": str(tmp_path)}
+    bad_kind = subprocess.run(
+        [*vigil, "org", "create", "X", "--kind", "alien"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert bad_kind.returncode == 2 and "unknown organisation kind 'alien'" in bad_kind.stderr
+    missing = subprocess.run(
+        [*vigil, "key", "revoke", "nope"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert missing.returncode == 3 and "no key 'nope'" in missing.stderr
+
+
+def test_vigil_serve_runs_the_api(tmp_path: Path) -> None:
+    vigil = shutil.which("vigil") or pytest.skip("the vigil script is not installed")
+    port = free_port()
+    env = {**os.environ, "VIGIL_DATA_DIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [vigil, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "vigil serve did not start"
+            time.sleep(0.2)
+        # the server migrated the embedded SQLite file under the data dir on start
+        assert (tmp_path / "vigil.db").is_file()
+        _run("org", "create", "Gov", "--kind", "government", "--data-dir", str(tmp_path))
+        key = json.loads(_run("key", "create", "--org", "Gov", "--json", "--data-dir", str(tmp_path)))["key"]
+        me = httpx.get(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        assert me.status_code == 200 and me.json()["org_kind"] == "government"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
