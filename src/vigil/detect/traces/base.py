@@ -67,17 +67,29 @@ class TraceSpec:
         return cls(name, description or f"events of {relation}", sql, window, max_item_accounts)
 
 
-def posts_events(item: str, *, unnest: str | None = None, where: str | None = None) -> str:
+def posts_events(
+    item: str, *, unnest: str | None = None, where: str | None = None, element_where: str | None = None
+) -> str:
     """SQL selecting events from the ``posts`` view: one row per post, or per element of a list column.
 
-    ``item`` is a SQL expression over the posts columns, and over ``x``, the current element of the
-    list column ``unnest`` (e.g. ``unnest="urls", item="x.canonical"``). ``where`` filters rows.
+    ``item`` is a SQL expression over the posts columns or, with ``unnest``, over ``x`` (the current
+    element of that list column, e.g. ``unnest="urls", item="x.canonical"``) and ``platform``.
+    ``where`` filters posts (before unnesting), ``element_where`` filters elements (may use ``x``).
+    Only the columns an event needs are read, so wide columns (text, extra) never enter the plan.
     """
-    source = f"(SELECT *, unnest({unnest}) AS x FROM posts)" if unnest else "posts"
-    condition = f"WHERE {where}" if where else ""
+    post_filter = f"WHERE {where}" if where else ""
+    if unnest is None:
+        if element_where:
+            raise ValueError("element_where needs unnest")
+        return (
+            f"SELECT {ACCOUNT_SQL} AS account, platform, post_id, {item} AS item, {TS_SQL} AS ts "
+            f"FROM posts {post_filter}"
+        )
+    element_filter = f"WHERE {element_where}" if element_where else ""
     return (
         f"SELECT {ACCOUNT_SQL} AS account, platform, post_id, {item} AS item, {TS_SQL} AS ts "
-        f"FROM {source} {condition}"
+        f"FROM (SELECT platform, account_id, post_id, created_at, unnest({unnest}) AS x "
+        f"FROM posts {post_filter}) {element_filter}"
     )
 
 

@@ -28,7 +28,8 @@ CO_DOMAIN = TraceSpec(
     events_sql=posts_events(
         "x.domain",
         unnest="urls",
-        where="reshare_of IS NULL AND NOT coalesce(x.is_shortener, false)",
+        where="reshare_of IS NULL",
+        element_where="NOT coalesce(x.is_shortener, false)",
     ),
     max_item_accounts=LOW_TRAFFIC_DOMAIN_ACCOUNTS,
 )
