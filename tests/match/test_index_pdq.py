@@ -56,7 +56,7 @@ def planted(seed: int, bases: int, copies: int, radius: int) -> tuple[np.ndarray
 
 
 def results(index: PdqIndex, queries: np.ndarray) -> set[tuple[int, int, int]]:
-    (q, r, d), _ = index.search_encoded(queries)
+    q, r, d = index.search_encoded(queries)
     return {(int(a), int(b), int(c)) for a, b, c in zip(q, r, d, strict=True)}
 
 
@@ -150,8 +150,8 @@ def test_add_remove_and_save_load_round_trip(tmp_path: Path) -> None:
     keyed = {(q, [i for i, a in zip(ids, alive, strict=True) if a][r], d) for q, r, d in expected}
 
     def by_id(idx: PdqIndex) -> set[tuple[int, str, int]]:
-        (q, r, d), names = idx.search_encoded(queries)
-        return {(int(a), names[int(b)], int(c)) for a, b, c in zip(q, r, d, strict=True)}
+        q, r, d = idx.search_encoded(queries)
+        return {(int(a), name, int(c)) for a, name, c in zip(q, idx.entry_ids(r), d, strict=True)}
 
     assert by_id(index) == keyed
     assert by_id(index) != {(q, ids[r], d) for q, r, d in before}

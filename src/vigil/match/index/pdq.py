@@ -39,7 +39,7 @@ CHUNKS = 16
 CHUNK_VALUES = 1 << 16
 # Above this many probes per query, a scan is cheaper than multi-index hashing.
 MAX_PROBES = 4096
-BATCH = 128  # queries per vectorized step: bounds temporaries to ~20 MB per thread at 1M codes
+BATCH = 16  # queries per vectorized step: keeps the ~2 MB of temporaries per thread in cache at 1M codes
 BRUTE_BLOCK = 1 << 20  # query x row pairs per brute-force step (32 MB of XORs)
 
 

@@ -150,9 +150,10 @@ class SegmentedIndex(SignalIndex):
 
     # --- searching --------------------------------------------------------------------------------
 
-    def search_encoded(self, queries: npt.NDArray[Any]) -> tuple[Hits, list[str]]:
-        """Matches of encoded queries: (query positions, row positions, distances) sorted by query
-        then distance, and the entry ids of the rows (``ids[row]``), without duplicates."""
+    def search_encoded(self, queries: npt.NDArray[Any]) -> Hits:
+        """Matches of encoded queries: (query positions, row positions, distances), sorted by query
+        then distance, without duplicates. ``entry_ids(rows)`` names the rows; row positions are
+        valid until the index is next changed."""
         queries = np.ascontiguousarray(queries, dtype=self.dtype)
         if queries.ndim != 2 or queries.shape[1] != self.width:
             raise InputError(f"expected an (n, {self.width}) {self.dtype} query array, got {queries.shape}")
@@ -163,7 +164,7 @@ class SegmentedIndex(SignalIndex):
             q, r, d = self._search_brute(queries, pending)
             parts.append((q, r + len(self._main), d))
         if not parts:
-            return empty_hits(), []
+            return empty_hits()
         q = np.concatenate([p[0] for p in parts])
         r = np.concatenate([p[1] for p in parts])
         d = np.concatenate([p[2] for p in parts])
@@ -177,22 +178,34 @@ class SegmentedIndex(SignalIndex):
         _, first = np.unique(q.astype(np.int64) * max(total, 1) + r, return_index=True)
         q, r, d = q[first], r[first], d[first]
         order = np.lexsort((r, d, q))
-        return (q[order], r[order], d[order]), self._main_ids + self._pending_ids
+        return q[order], r[order], d[order]
+
+    def entry_ids(self, rows: npt.NDArray[np.intp] | Sequence[int]) -> list[str]:
+        """Entry ids of row positions returned by ``search_encoded``."""
+        main, pending = self._main_ids, self._pending_ids
+        split = len(main)
+        return [main[row] if row < split else pending[row - split] for row in np.asarray(rows).tolist()]
 
     def query_many(self, values: Sequence[str]) -> list[list[IndexMatch]]:
         normalized = self.signal_type.normalize_many(values)
-        (q, r, d), ids = self.search_encoded(self.encode(normalized))
+        q, r, d = self.search_encoded(self.encode(normalized))
+        names = self.entry_ids(r)
         rows = self._row_values(r)
         out: list[list[IndexMatch]] = [[] for _ in values]
-        for qi, row, dist, value in zip(q.tolist(), r.tolist(), d.tolist(), rows, strict=True):
-            out[qi].append(IndexMatch(ids[row], value, dist))
+        for qi, name, dist, value in zip(q.tolist(), names, d.tolist(), rows, strict=True):
+            out[qi].append(IndexMatch(name, value, dist))
         return out
 
     def _row_values(self, rows: npt.NDArray[np.intp]) -> list[str]:
         if not len(rows):
             return []
-        all_rows = np.concatenate([self._main, *self._pending]) if self._pending else self._main
-        return self.decode(all_rows[rows])
+        split = len(self._main)
+        out = np.empty((len(rows), self.width), dtype=self.dtype)
+        in_main = rows < split
+        out[in_main] = self._main[rows[in_main]]
+        if not in_main.all():
+            out[~in_main] = np.concatenate(self._pending)[rows[~in_main] - split]
+        return self.decode(out)
 
     # --- persistence ------------------------------------------------------------------------------
 
