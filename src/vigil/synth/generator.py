@@ -313,7 +313,7 @@ class _ChunkWriter:
         originals = np.flatnonzero(kind == 0)
         cols = compose_posts(w, rng, acct[originals], t[originals], event[originals])
         pieces.append(_piece(cols, pids.take(pa.array(originals)), originals))
-        viral, weight = viral_rows(rng, acc, acct[originals])
+        viral, weight = viral_rows(rng, acc, acct[originals], (min(t1, plan.end_us) - t0) / HOUR_US)
         if viral.any():
             vr = np.flatnonzero(viral)
             viral_table = pieces[-1].take(pa.array(vr)).drop_columns(["_row"])

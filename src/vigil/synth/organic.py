@@ -33,6 +33,7 @@ MEME_P = 0.25  # share of organic images that are re-posted memes
 EVENT_TAG_P = 0.75
 EVENT_LINK_P = 0.35
 VIRAL_P = 0.02
+VIRAL_PER_HOUR = 6.0
 POOL_HOURS = 12
 EXTRA = ("_t", "_w", "_p")  # pool bookkeeping columns: time, virality weight, platform
 
@@ -236,11 +237,17 @@ def reshare_columns(
 
 
 def viral_rows(
-    rng: np.random.Generator, accounts: Accounts, acct: np.ndarray
+    rng: np.random.Generator, accounts: Accounts, acct: np.ndarray, hours: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Which originals go viral (well-followed authors more often) and their virality weights."""
+    """Which originals go viral (well-followed authors more often) and their virality weights.
+
+    About VIRAL_P of originals, but at least VIRAL_PER_HOUR per platform and hour, so that small
+    data sets still have something recent to reshare."""
     followers = accounts.followers[acct]
-    p = VIRAL_P * (0.5 + np.minimum(np.log10(1 + followers), 6) / 3)
+    platform = accounts.platform[acct]
+    rate = np.bincount(platform, minlength=len(accounts.platforms)) / max(hours, 1.0)
+    base = np.minimum(0.5, np.maximum(VIRAL_P, VIRAL_PER_HOUR / np.maximum(rate, 1.0)))[platform]
+    p = base * (0.5 + np.minimum(np.log10(1 + followers), 6) / 3)
     viral = (rng.random(len(acct)) < p) & (accounts.campaign[acct] < 0)
     weight = (1 + rng.pareto(1.3, size=len(acct))) * np.log(2 + followers)
     return viral, weight
