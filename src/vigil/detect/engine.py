@@ -111,7 +111,7 @@ class TraceStats:
     trace: str
     window: WindowChoice
     max_item_accounts: int | None
-    n_events: int
+    n_events: int  # event rows the trace's SQL selected (before removing duplicates)
     n_accounts: int
     n_items: int
     n_items_shared: int  # acted on by at least two accounts
@@ -146,12 +146,16 @@ def _sql_error(trace: str, step: str, exc: duckdb.Error) -> InputError:
 
 
 def materialize_events(con: duckdb.DuckDBPyConnection, trace: TraceSpec, table: str = "_vg_ev") -> int:
-    """Run ``trace``'s events SQL into the temporary ``table`` (typed, deduplicated); return its rows."""
+    """Run ``trace``'s events SQL into the temporary ``table`` (typed, empty items dropped); return its rows.
+
+    Duplicate rows (a post naming the same item twice) are kept here and removed by
+    :func:`index_events`, which only sees events on items that can pair: far fewer rows to sort.
+    """
     try:
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {table} AS
-            SELECT DISTINCT CAST(account AS VARCHAR) AS account, CAST(platform AS VARCHAR) AS platform,
+            SELECT CAST(account AS VARCHAR) AS account, CAST(platform AS VARCHAR) AS platform,
                    CAST(post_id AS VARCHAR) AS post_id, CAST(item AS VARCHAR) AS item,
                    CAST(ts AS DOUBLE) AS ts
             FROM ({trace.events_sql}) AS src
@@ -203,8 +207,10 @@ def index_events(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _vg_evk AS
-        SELECT row_number() OVER () AS eid, k.iid, e.account, e.platform, e.post_id, e.ts
-        FROM {events} AS e JOIN {items} AS k USING (item)
+        SELECT row_number() OVER () AS eid, * FROM (
+            SELECT DISTINCT k.iid, e.account, e.platform, e.post_id, e.ts
+            FROM {events} AS e JOIN {items} AS k USING (item)
+        )
         """
     )
     con.execute(
@@ -239,16 +245,13 @@ def _compute(
     progress.advance()
 
     cap = params.cap_for(trace)
-    row = first_row(con, "SELECT count(DISTINCT account), count(DISTINCT item) FROM _vg_ev")
-    n_accounts, n_items = (int(row[0]), int(row[1])) if row else (0, 0)  # type: ignore[call-overload]
+    row = first_row(con, "SELECT count(DISTINCT account) FROM _vg_ev")
+    n_accounts = int(row[0]) if row else 0  # type: ignore[call-overload]
     con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _vg_items AS
-        SELECT item, count(DISTINCT account) AS n FROM _vg_ev
-        GROUP BY item HAVING count(DISTINCT account) >= 2
-        """
+        "CREATE OR REPLACE TEMP TABLE _vg_items AS "
+        "SELECT item, count(DISTINCT account) AS n FROM _vg_ev GROUP BY item"
     )
-    cap_filter = "" if cap is None else f"WHERE n <= {int(cap)}"
+    cap_filter = "WHERE n >= 2" + ("" if cap is None else f" AND n <= {int(cap)}")
     weight = params.weighting.sql("n", str(max(n_accounts, 2)))
     con.execute(
         f"""
@@ -256,7 +259,8 @@ def _compute(
         SELECT row_number() OVER () AS iid, item, n, CAST({weight} AS DOUBLE) AS w FROM _vg_items {cap_filter}
         """
     )
-    n_shared = count_rows(con, "_vg_items")
+    n_items = count_rows(con, "_vg_items")
+    n_shared = count_rows(con, "(SELECT 1 FROM _vg_items WHERE n >= 2)")
     n_kept = count_rows(con, "_vg_kept")
     index_events(con, window.seconds, items="_vg_kept")
     progress.advance()
