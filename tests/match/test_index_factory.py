@@ -65,3 +65,28 @@ def test_unknown_saved_kind(tmp_path: Path) -> None:
     manifest.write_text(manifest.read_text().replace('"exact"', '"quantum"'))
     with pytest.raises(DataError, match="unknown index kind 'quantum'"):
         load_index(tmp_path)
+
+
+def test_thresholds_from_settings() -> None:
+    from vigil.core.errors import ConfigError
+    from vigil.core.settings import load_settings
+    from vigil.match.index import MinHashLshIndex, PdqIndex
+
+    settings = load_settings(signal_thresholds={"image_pdq": 24, "text_minhash": 0.85})
+    pdq = new_index("image_pdq", settings=settings)
+    assert isinstance(pdq, PdqIndex) and pdq.radius == 24
+    assert new_index("image_pdq", 10, settings=settings).threshold == 10  # an explicit value wins
+    minhash = new_index("text_minhash", settings=settings)
+    assert isinstance(minhash, MinHashLshIndex) and minhash.threshold == 0.85
+    assert new_index("url", settings=settings).threshold is None
+    with pytest.raises(ConfigError, match="unknown signal type 'imagepdq'"):
+        new_index("image_pdq", settings=load_settings(signal_thresholds={"imagepdq": 3}))
+    with pytest.raises(ConfigError, match="whole number of bits"):
+        new_index("image_pdq", settings=load_settings(signal_thresholds={"image_pdq": 2.5}))
+
+
+def test_thresholds_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vigil.core.settings import load_settings
+
+    monkeypatch.setenv("VIGIL_SIGNAL_THRESHOLDS", '{"image_pdq": 20}')
+    assert new_index("image_pdq", settings=load_settings()).threshold == 20

@@ -37,7 +37,16 @@ class DomainSignal(SignalType):
         return domain
 
     def derive_from_post(self, post: Row) -> list[str]:
-        return dedupe([u["domain"] for u in post.get("urls") or [] if u.get("domain")])
+        """Registrable domains of the post's links; values that are not domains are skipped."""
+        found = []
+        for item in post.get("urls") or []:
+            if not item.get("domain"):
+                continue
+            try:
+                found.append(self.normalize(item["domain"]))
+            except InputError:
+                continue
+        return dedupe(found)
 
 
 SIGNAL_TYPE = DomainSignal()

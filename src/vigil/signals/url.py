@@ -30,15 +30,17 @@ class UrlSignal(SignalType):
         return info.canonical
 
     def derive_from_post(self, post: Row) -> list[str]:
+        """Canonical URLs of the post; links that are not http(s) URLs (anonymized ids, garbage kept
+        by the ingest) are not URL signals and are skipped."""
         found = []
         for item in post.get("urls") or []:
-            canonical = item.get("canonical")
-            if canonical and item.get("domain"):
-                found.append(canonical)
-            elif item.get("url"):
-                info = canonicalize(item["url"])
-                if info.domain is not None:
-                    found.append(info.canonical)
+            text = item.get("canonical") or item.get("url")
+            if not text:
+                continue
+            try:
+                found.append(self.normalize(text))
+            except InputError:
+                continue
         return dedupe(found)
 
 

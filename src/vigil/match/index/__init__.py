@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from vigil.core.errors import ConfigError, InputError
+from vigil.core.settings import Settings
 from vigil.match.index.minhash import MinHashLshIndex, lsh_parameters
 from vigil.match.index.pdq import PdqIndex
 from vigil.signals.base import SignalType
@@ -28,9 +30,27 @@ INDEX_KINDS: dict[str, type[SignalIndex]] = {
 }
 
 
-def new_index(signal_type: str | SignalType, threshold: float | None = None) -> SignalIndex:
-    """An empty index for ``signal_type`` (name or type) matching at ``threshold`` (default: the type's)."""
+def configured_thresholds(settings: Settings) -> dict[str, float]:
+    """``settings.signal_thresholds`` checked: known type names, valid thresholds; ConfigError if not."""
+    out: dict[str, float] = {}
+    for name, threshold in settings.signal_thresholds.items():
+        try:
+            limit = get_signal_type(name).check_threshold(threshold)
+        except InputError as exc:
+            raise ConfigError(f"signal_thresholds: {exc.message}") from exc
+        if limit is not None:
+            out[name] = limit
+    return out
+
+
+def new_index(
+    signal_type: str | SignalType, threshold: float | None = None, *, settings: Settings | None = None
+) -> SignalIndex:
+    """An empty index for ``signal_type`` (name or type) matching at ``threshold``; when that is
+    None, at the threshold ``settings`` configures for the type, else the type's default."""
     resolved = get_signal_type(signal_type) if isinstance(signal_type, str) else signal_type
+    if threshold is None and settings is not None:
+        threshold = configured_thresholds(settings).get(resolved.name)
     fast = FAST_INDEXES.get(resolved.name)
     return fast(resolved, threshold) if fast else resolved.new_index(threshold)
 
@@ -55,6 +75,7 @@ __all__ = [
     "INDEX_KINDS",
     "MinHashLshIndex",
     "PdqIndex",
+    "configured_thresholds",
     "load_index",
     "lsh_parameters",
     "new_index",
