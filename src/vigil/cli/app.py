@@ -11,6 +11,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from vigil import __version__
 from vigil.core.errors import VigilError
@@ -58,7 +59,8 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except VigilError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        # escape: messages quote user data such as STIX patterns, whose [brackets] are not markup
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
