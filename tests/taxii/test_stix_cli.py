@@ -4,15 +4,18 @@ database gives back the same signals, and a bad bundle stores nothing."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from stix2validator import ValidationOptions, validate_string
 
+from vigil.cli.app import main
 from vigil.exchange.db import Database, upgrade
 from vigil.exchange.models import ContributionRow
 from vigil.exchange.records import TLP, Marking
@@ -22,10 +25,29 @@ from vigil.exchange.store import ExchangeStore
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def vigil(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vigil.cli.app", *args], capture_output=True, text=True, timeout=300
-    )
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def vigil(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
+    """Run the real ``vigil`` entry point in-process (a subprocess costs seconds of imports)."""
+
+    def run(*args: str) -> Run:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["vigil", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out = capsys.readouterr()
+        return Run(code, out.out, out.err)
+
+    return run
 
 
 def seed(url: str) -> None:
@@ -86,7 +108,7 @@ def contributions(url: str) -> int:
     return count
 
 
-def test_export_import_export_round_trip(db_url: str, tmp_path: Path) -> None:
+def test_export_import_export_round_trip(db_url: str, tmp_path: Path, vigil: Callable[..., Run]) -> None:
     seed(db_url)
     first = tmp_path / "p1.json"
     done = vigil("stix", "export", "--as-org", "p1", "--out", str(first), "--database-url", db_url)
@@ -126,7 +148,7 @@ def test_export_import_export_round_trip(db_url: str, tmp_path: Path) -> None:
     assert contributions(target) == before
 
 
-def test_bad_bundles_store_nothing(tmp_path: Path) -> None:
+def test_bad_bundles_store_nothing(tmp_path: Path, vigil: Callable[..., Run]) -> None:
     target = f"sqlite:///{tmp_path / 'fresh.db'}"
     fresh(target)
     malformed = tmp_path / "malformed.json"
