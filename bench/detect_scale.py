@@ -150,7 +150,8 @@ def generate_posts(path: Path, n: int, *, seed: int = 1, chunk: int = 1_000_000)
 
 
 def measure(argv: list[str]) -> dict[str, Any]:
-    """Run ``argv`` in a fresh wrapper process; wall seconds and peak RSS (largest process, MB).
+    """Run ``argv`` in a fresh wrapper process: wall ``seconds``, ``cpu`` seconds (user + system, all
+    processes) and ``rss_mb`` (peak RSS of the largest process).
 
     The wrapper waits for the command, so getrusage(RUSAGE_CHILDREN) there covers the command and
     every worker it spawned and waited for, and nothing of this benchmark's own memory.
@@ -160,8 +161,9 @@ def measure(argv: list[str]) -> dict[str, Any]:
         "r=subprocess.run(sys.argv[1:],stdout=subprocess.PIPE,stderr=subprocess.PIPE);"
         "s=time.perf_counter()-t;"
         "sys.stderr.write(r.stderr.decode()[-2000:]) if r.returncode else None;"
+        "u=resource.getrusage(resource.RUSAGE_CHILDREN);"
         "print(json.dumps({'rc':r.returncode,'seconds':s,'out':r.stdout.decode().strip()[-4000:],"
-        "'rss_mb':resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024}))"
+        "'cpu':u.ru_utime+u.ru_stime,'rss_mb':u.ru_maxrss/1024}))"
     )
     out = subprocess.run([sys.executable, "-c", wrapper, *argv], capture_output=True, text=True, check=True)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -236,7 +238,8 @@ def main() -> None:
             m = measure([*base, "--traces", traces])
             print(
                 f"  {rows:>11,} posts  {traces:<32} {m['seconds']:7.1f} s  "
-                f"{rows / m['seconds']:>10,.0f} posts/s  peak RSS {m['rss_mb']:7.0f} MB"
+                f"{rows / m['seconds']:>10,.0f} posts/s  CPU {m['cpu']:6.1f} s  "
+                f"peak RSS {m['rss_mb']:7.0f} MB"
             )
         if i == 0:
             for how in ("bucket", "range"):
