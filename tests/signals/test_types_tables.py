@@ -280,3 +280,55 @@ def test_narrative_same_when_normal_forms_equal() -> None:
     assert not narrative.compare(a, "the postal votes were counted once").matched
     with pytest.raises(InputError, match="at most 2000"):
         narrative.normalize("x" * 2001)
+
+
+def _reference_signature(normal: str) -> list[int]:
+    """The documented MinHash scheme in plain Python integers, independent of the numpy code."""
+    mask = (1 << 64) - 1
+
+    def splitmix(z: int) -> int:
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9 & mask
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EB & mask
+        return z ^ (z >> 31)
+
+    width = min(5, len(normal))
+    shingles = set()
+    for start in range(len(normal) - width + 1):
+        acc = 0
+        for ch in normal[start : start + width]:
+            acc = (acc * 1_000_003 + ord(ch)) & mask
+        shingles.add(splitmix(acc))
+    golden = 0x9E3779B97F4A7C15
+    out = []
+    for i in range(128):
+        a = splitmix((i + 1) * golden & mask) | 1
+        b = splitmix((i + 129) * golden & mask)
+        out.append(min((a * x + b) & mask for x in shingles) >> 32)
+    return out
+
+
+def test_minhash_matches_the_documented_scheme_and_batches_agree() -> None:
+    from vigil.signals.text_minhash import signatures_of_normal_forms
+
+    normals = [
+        "les elections sont truquees",
+        "ab",
+        "x",
+        "الانتخابات مزوره",
+        "😀 emoji kept if given",
+        "abcde",
+    ]
+    batch = signatures_of_normal_forms(normals)
+    for normal, row in zip(normals, batch, strict=True):
+        assert row.tolist() == _reference_signature(normal)
+    with pytest.raises(InputError, match="nothing left"):
+        signatures_of_normal_forms(["fine text", ""])
+
+
+def test_batch_derivation_equals_per_post_derivation() -> None:
+    texts = [FRENCH, None, "trop court", ARABIC, "", BASE, FRENCH_VARIANTS[1]]
+    for name in ("text_exact", "text_minhash"):
+        signal_type = get_signal_type(name)
+        per_post = [signal_type.derive_from_post(sample_post() | {"text": t}) for t in texts]  # type: ignore[attr-defined]
+        assert signal_type.derive_from_texts(texts) == per_post  # type: ignore[attr-defined]
+        assert [bool(v) for v in per_post] == [True, False, False, True, False, True, True]

@@ -9,12 +9,14 @@ from vigil.signals.base import (
     Comparison,
     DerivesFromAccount,
     DerivesFromPost,
+    DerivesFromTexts,
     DistanceSignalType,
     HashesBytes,
     HashesText,
     Row,
     SignalType,
 )
+from vigil.signals.derive import derive_account_signals, derive_post_signals
 from vigil.signals.index import ExactIndex, IndexMatch, LinearIndex, SignalIndex
 from vigil.signals.registry import get_signal_type, normalize, signal_types
 
@@ -22,6 +24,7 @@ __all__ = [
     "Comparison",
     "DerivesFromAccount",
     "DerivesFromPost",
+    "DerivesFromTexts",
     "DistanceSignalType",
     "ExactIndex",
     "HashesBytes",
@@ -31,6 +34,8 @@ __all__ = [
     "Row",
     "SignalIndex",
     "SignalType",
+    "derive_account_signals",
+    "derive_post_signals",
     "get_signal_type",
     "normalize",
     "signal_types",

@@ -146,6 +146,15 @@ class DerivesFromAccount(Protocol):
 
 
 @runtime_checkable
+class DerivesFromTexts(Protocol):
+    """Capability: the values a post yields come from its text alone, and many texts can be done at
+    once (vectorized normalization); ``derive_from_texts(texts)[i]`` equals ``derive_from_post`` of a
+    post with text ``texts[i]``."""
+
+    def derive_from_texts(self, texts: Sequence[str | None]) -> list[list[str]]: ...
+
+
+@runtime_checkable
 class HashesText(Protocol):
     """Capability: turns raw text into a value (text_exact, text_minhash)."""
 

@@ -9,10 +9,12 @@ not derived from posts: "vote now!" says nothing about who wrote it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 from vigil.core.errors import InputError
-from vigil.ingest.text import MIN_TOKENS, normalize_text
+from vigil.ingest.text import normalize_text
 from vigil.signals.base import Row, SignalType, normalize_hex
+from vigil.signals.text_minhash import long_enough_normal_forms
 
 
 def text_digest(normal_form: str) -> str:
@@ -37,14 +39,11 @@ class TextExactSignal(SignalType):
             raise InputError("text has nothing left to hash once normalized (only URLs, mentions, emoji...)")
         return text_digest(normal)
 
+    def derive_from_texts(self, texts: Sequence[str | None]) -> list[list[str]]:
+        return [[] if t is None else [text_digest(t)] for t in long_enough_normal_forms(texts)]
+
     def derive_from_post(self, post: Row) -> list[str]:
-        text = post.get("text")
-        if not text:
-            return []
-        normal = normalize_text(text)
-        if len(normal.split()) < MIN_TOKENS:
-            return []
-        return [text_digest(normal)]
+        return self.derive_from_texts([post.get("text")])[0]
 
 
 SIGNAL_TYPE = TextExactSignal()

@@ -1,0 +1,95 @@
+"""Derive signals from a whole posts or accounts table: one row per (record, signal type, value).
+
+This is how a member turns its own content into values to look up in partners' signals (and how
+the exchange's sample signals are made). Types that derive from text alone
+(``DerivesFromTexts``) run vectorized over the text column; the others run row by row on the
+columns they read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyarrow as pa
+
+from vigil.core.errors import InputError
+from vigil.core.progress import NoProgress, Progress
+from vigil.signals.base import DerivesFromAccount, DerivesFromPost, DerivesFromTexts, SignalType
+from vigil.signals.registry import get_signal_type, signal_types
+
+POST_SIGNALS = pa.schema(
+    [
+        pa.field("platform", pa.string(), nullable=False),
+        pa.field("post_id", pa.string(), nullable=False),
+        pa.field("signal_type", pa.string(), nullable=False),
+        pa.field("value", pa.string(), nullable=False),
+    ]
+)
+ACCOUNT_SIGNALS = pa.schema(
+    [
+        pa.field("platform", pa.string(), nullable=False),
+        pa.field("account_id", pa.string(), nullable=False),
+        pa.field("signal_type", pa.string(), nullable=False),
+        pa.field("value", pa.string(), nullable=False),
+    ]
+)
+BATCH_ROWS = 20_000
+
+
+def _chosen(types: Sequence[str] | None, capability: type, source: str) -> list[SignalType]:
+    if types is None:
+        return [t for t in signal_types().values() if isinstance(t, capability)]
+    chosen = [get_signal_type(name) for name in types]
+    for signal_type in chosen:
+        if not isinstance(signal_type, capability):
+            raise InputError(f"{signal_type.name} signals cannot be derived from {source}")
+    return chosen
+
+
+def derive_post_signals(
+    posts: pa.Table, types: Sequence[str] | None = None, *, progress: Progress | None = None
+) -> pa.Table:
+    """Every signal of ``types`` (default: all that derive from posts) found in ``posts`` (a table
+    with the POSTS columns those types read), as a POST_SIGNALS table in post order."""
+    chosen = _chosen(types, DerivesFromPost, "posts")
+    progress = progress or NoProgress()
+    progress.start("deriving signals", total=posts.num_rows)
+    columns: dict[str, list[str]] = {name: [] for name in POST_SIGNALS.names}
+    for batch in posts.to_batches(max_chunksize=BATCH_ROWS):
+        platforms = batch.column("platform").to_pylist()
+        post_ids = batch.column("post_id").to_pylist()
+        per_type: list[tuple[str, list[list[str]]]] = []
+        rows = None
+        for signal_type in chosen:
+            if isinstance(signal_type, DerivesFromTexts) and "text" in batch.schema.names:
+                per_type.append(
+                    (signal_type.name, signal_type.derive_from_texts(batch.column("text").to_pylist()))
+                )
+            else:
+                rows = rows if rows is not None else batch.to_pylist()
+                derive = signal_type.derive_from_post  # type: ignore[attr-defined]
+                per_type.append((signal_type.name, [derive(row) for row in rows]))
+        for i, (platform, post_id) in enumerate(zip(platforms, post_ids, strict=True)):
+            for name, values in per_type:
+                for value in values[i]:
+                    columns["platform"].append(platform)
+                    columns["post_id"].append(post_id)
+                    columns["signal_type"].append(name)
+                    columns["value"].append(value)
+        progress.advance(batch.num_rows)
+    progress.finish()
+    return pa.table(columns, schema=POST_SIGNALS)
+
+
+def derive_account_signals(accounts: pa.Table, types: Sequence[str] | None = None) -> pa.Table:
+    """Every signal of ``types`` (default: all that derive from accounts) of an ACCOUNTS table."""
+    chosen = _chosen(types, DerivesFromAccount, "accounts")
+    columns: dict[str, list[str]] = {name: [] for name in ACCOUNT_SIGNALS.names}
+    for row in accounts.to_pylist():
+        for signal_type in chosen:
+            for value in signal_type.derive_from_account(row):  # type: ignore[attr-defined]
+                columns["platform"].append(row["platform"])
+                columns["account_id"].append(row["account_id"])
+                columns["signal_type"].append(signal_type.name)
+                columns["value"].append(value)
+    return pa.table(columns, schema=ACCOUNT_SIGNALS)
