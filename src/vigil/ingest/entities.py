@@ -29,9 +29,13 @@ _MARKS = (
     "\u0951-\u0957\u0962\u0963\u0981-\u0983\u09bc-\u09cd\u0e31\u0e34-\u0e3a\u0e47-\u0e4e\u200c\u200d"
 )
 _WORD = rf"[\w{_MARKS}]"
-HASHTAG_RE = re.compile(rf"(?<![\w&{_MARKS}])[#＃]({_WORD}+)")
-MENTION_RE = re.compile(r"(?<![\w@.])[@＠](\w{1,64})")
-URL_RE = re.compile(r"(?<![\w@/])(?:https?://|www\.)[^\s<>\"]+", re.IGNORECASE)
+# The sigil comes first so the regex engine can skip to it; the look-behind then checks the
+# character before the sigil (much faster than a look-behind at every position).
+HASHTAG_RE = re.compile(rf"[#＃](?<![\w&{_MARKS}][#＃])({_WORD}+)")
+MENTION_RE = re.compile(r"[@＠](?<![\w@.][@＠])(\w{1,64})")
+URL_RE = re.compile(
+    r"(?:https?://|www\.)(?<![\w@/]https://)(?<![\w@/]http://)(?<![\w@/]www\.)[^\s<>\"]+", re.I
+)
 _TRAILING = ".,;:!?'\"»«…،؛。、)]}"
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 
@@ -51,20 +55,20 @@ def _unique(items: list[str]) -> list[str]:
 
 def extract_hashtags(text: str | None) -> list[str]:
     """Hashtags of ``text``, lower-case, without ``#``, in order, without repeats."""
-    if not text:
+    if not text or ("#" not in text and "＃" not in text):
         return []
     text = unicodedata.normalize("NFC", text)
     tags = []
     for match in HASHTAG_RE.finditer(text):
         tag = match.group(1)
-        if any(ch.isalpha() for ch in tag):
+        if not tag.isdigit() and any(map(str.isalpha, tag)):
             tags.append(tag.lower())
     return _unique(tags)
 
 
 def extract_mentions(text: str | None) -> list[str]:
     """Mentioned handles of ``text``, lower-case, without ``@``, in order, without repeats."""
-    if not text:
+    if not text or ("@" not in text and "＠" not in text):
         return []
     return _unique([m.group(1).lower() for m in MENTION_RE.finditer(unicodedata.normalize("NFC", text))])
 
@@ -86,7 +90,7 @@ def _trim_url(url: str) -> str:
 
 def extract_urls(text: str | None) -> list[str]:
     """URLs written in ``text`` (as written, trailing punctuation removed), in order, without repeats."""
-    if not text:
+    if not text or ("://" not in text and "www." not in text.lower()):
         return []
     found = [_trim_url(m.group(0)) for m in URL_RE.finditer(text)]
     return _unique([url for url in found if url.lower() not in {"http://", "https://", "www."}])

@@ -34,7 +34,7 @@ def _prepare(text: str | None) -> str | None:
     if not text:
         return None
     cleaned = strip_entities(text)
-    if sum(ch.isalpha() for ch in cleaned) < MIN_LETTERS:
+    if sum(map(str.isalpha, cleaned)) < MIN_LETTERS:
         return None
     return " ".join(cleaned.split())
 

@@ -123,6 +123,8 @@ def registrable_domain(host: str) -> str | None:
 
 
 def _is_ip(host: str) -> bool:
+    if not host or not (host[0].isdigit() or host[0] == "[" or ":" in host):
+        return False  # fast path: names start with a letter (IPv4 with a digit, IPv6 has ':')
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:

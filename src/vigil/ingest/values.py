@@ -154,6 +154,8 @@ def parse_bool(value: Any) -> bool | None:
 
 def parse_id(value: Any) -> str | None:
     """An identifier as text: ``123`` and ``"123"`` and ``123.0`` are the same id; None if missing."""
+    if type(value) is str:  # the common case first: CSV cells
+        return value.strip() or None
     if is_missing(value):
         return None
     if isinstance(value, bool):

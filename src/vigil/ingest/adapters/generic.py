@@ -23,9 +23,8 @@ from vigil.ingest.adapters.base import (
     AdapterOptions,
     accounts_builder,
     cell,
+    need,
     posts_builder,
-    required,
-    required_cell,
     url_structs,
 )
 from vigil.ingest.entities import extract_hashtags, extract_mentions, extract_urls
@@ -109,54 +108,63 @@ class GenericAdapter(Adapter):
     def to_posts(self, batch: SourceBatch) -> pa.Table:
         present = self._present(batch)
         used = set(present.values())
-        extra_columns = [c for c in batch.column_names if c not in used]
+        extras = [(c, batch.column(c)) for c in batch.column_names if c not in used]
         fmt: TimeFormat = self.options.time_format
+        time_expected = fmt.expected
         sep = self.options.list_separator
-
-        def values(field: str) -> list[Any]:
-            column = present.get(field)
-            return batch.column(column) if column is not None else [None] * batch.num_rows
-
-        columns = {name: values(name) for name in POST_FIELDS}
+        default_platform = self.options.platform
+        none = [None] * batch.num_rows
+        col = {name: batch.column(present[name]) if name in present else none for name in POST_FIELDS}
+        c = self.columns
         builder = posts_builder()
         for i in range(batch.num_rows):
-            get = {name: columns[name][i] for name in POST_FIELDS}
-            c = self.columns
-            platform = as_text(get["platform"]) or self.options.platform
-            platform = required(batch, i, c["platform"], platform, "a platform name, or --platform")
-            post_id = required_cell(batch, i, c["post_id"], get["post_id"], parse_id, "a post id")
-            account_id = required_cell(
-                batch, i, c["account_id"], get["account_id"], parse_id, "an account id"
-            )
-            required(batch, i, c["created_at"], None if is_missing(get["created_at"]) else 1, fmt.expected)
-            created_at = cell(batch, i, c["created_at"], get["created_at"], parse_time, fmt)
-            text = as_text(get["text"])
-            # A list value ("[]" included) is trusted; no value (or no column): read the text.
-            urls = extract_urls(text) if is_missing(get["urls"]) else _url_items(get["urls"], sep)
-            hashtags = None if is_missing(get["hashtags"]) else parse_list(get["hashtags"], separator=sep)
-            mentions = None if is_missing(get["mentions"]) else parse_list(get["mentions"], separator=sep)
-            pdq = [
-                cell(batch, i, c["image_pdq"], item, _pdq)
-                for item in parse_list(get["image_pdq"], separator=sep)
-            ]
-            lang = normalize_lang(get["lang"])
+            # One try per row, not per cell: ``where`` names the column being read when it fails.
+            where = c["platform"]
+            try:
+                platform = need(
+                    as_text(col["platform"][i]) or default_platform, "a platform name, or --platform"
+                )
+                where = c["post_id"]
+                post_id = need(parse_id(col["post_id"][i]), "a post id")
+                where = c["account_id"]
+                account_id = need(parse_id(col["account_id"][i]), "an account id")
+                where = c["created_at"]
+                created = col["created_at"][i]
+                need(None if is_missing(created) else created, time_expected)
+                created_at = parse_time(created, fmt)
+                text = as_text(col["text"][i])
+                # A list value ("[]" included) is trusted; no value (or no column): read the text.
+                urls, hashtags, mentions = col["urls"][i], col["hashtags"][i], col["mentions"][i]
+                where = c["image_pdq"]
+                pdq = [_pdq(item) for item in parse_list(col["image_pdq"][i], separator=sep)]
+                where = c["reshare_of"]
+                reshare_of = parse_id(col["reshare_of"][i])
+                where = c["reply_to"]
+                reply_to = parse_id(col["reply_to"][i])
+            except BadValue as exc:
+                raise batch.error(i, where, exc.message, exc.expected) from None
+            lang = normalize_lang(col["lang"][i])
             builder.add(
                 platform=platform,
                 post_id=post_id,
                 account_id=account_id,
-                account_handle=as_text(get["account_handle"]),
+                account_handle=as_text(col["account_handle"][i]),
                 created_at=created_at,
                 text=text,
                 lang=lang,
                 lang_detected=False if lang else None,
-                urls=url_structs(urls),
-                hashtags=_sigil_free(hashtags, "#＃") if hashtags is not None else extract_hashtags(text),
-                mentions=_sigil_free(mentions, "@＠") if mentions is not None else extract_mentions(text),
-                reshare_of=cell(batch, i, c["reshare_of"], get["reshare_of"], parse_id),
-                reply_to=cell(batch, i, c["reply_to"], get["reply_to"], parse_id),
+                urls=url_structs(extract_urls(text) if is_missing(urls) else _url_items(urls, sep)),
+                hashtags=extract_hashtags(text)
+                if is_missing(hashtags)
+                else _sigil_free(parse_list(hashtags, separator=sep), "#＃"),
+                mentions=extract_mentions(text)
+                if is_missing(mentions)
+                else _sigil_free(parse_list(mentions, separator=sep), "@＠"),
+                reshare_of=reshare_of,
+                reply_to=reply_to,
                 image_pdq=list(dict.fromkeys(pdq)),
-                image_ids=list(dict.fromkeys(parse_list(get["image_ids"], separator=sep))),
-                extra={col: v for col in extra_columns if (v := as_text(batch.column(col)[i])) is not None},
+                image_ids=list(dict.fromkeys(parse_list(col["image_ids"][i], separator=sep))),
+                extra={name: v for name, values in extras if (v := as_text(values[i])) is not None},
             )
         return builder.build()
 

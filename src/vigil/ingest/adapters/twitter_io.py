@@ -23,14 +23,15 @@ from vigil.ingest.adapters.base import (
     Adapter,
     accounts_builder,
     cell,
+    need,
     posts_builder,
-    required,
     required_cell,
     url_structs,
 )
 from vigil.ingest.entities import extract_hashtags, extract_mentions, extract_urls
 from vigil.ingest.readers import SourceBatch
 from vigil.ingest.values import (
+    BadValue,
     TimeFormat,
     as_text,
     is_missing,
@@ -92,43 +93,46 @@ class TwitterIOAdapter(Adapter):
         time_format = (
             TimeFormat("auto") if self.options.time_format.spec == "auto" else self.options.time_format
         )
-        col = batch.column
-        for i, (tweetid, userid, when, text) in enumerate(
-            zip(col("tweetid"), col("userid"), col("tweet_time"), col("tweet_text"), strict=True)
-        ):
-            post_id = required(
-                batch, i, "tweetid", cell(batch, i, "tweetid", tweetid, parse_id), "a tweet id"
-            )
-            account_id = required_cell(batch, i, "userid", userid, parse_id, "a user id")
-            required(batch, i, "tweet_time", when, "the time of the tweet")
-            created_at = cell(batch, i, "tweet_time", when, parse_time, time_format)
-            text = as_text(text)
+        col = {name: batch.column(name) for name in POST_COLUMNS}
+        extras = [(name, batch.column(name)) for name in extra_columns]
+        for i in range(batch.num_rows):
+            # One try per row, not per cell: ``where`` names the column being read when it fails.
+            where = "tweetid"
+            try:
+                post_id = need(parse_id(col["tweetid"][i]), "a tweet id")
+                where = "userid"
+                account_id = need(parse_id(col["userid"][i]), "a user id")
+                where = "tweet_time"
+                when = col["tweet_time"][i]
+                need(None if is_missing(when) else when, "the time of the tweet")
+                created_at = parse_time(when, time_format)
+                where = "is_retweet"
+                is_retweet = parse_bool(col["is_retweet"][i])
+                where = "retweet_tweetid"
+                retweet_of = parse_id(col["retweet_tweetid"][i])
+                where = "in_reply_to_tweetid"
+                reply_to = parse_id(col["in_reply_to_tweetid"][i])
+            except BadValue as exc:
+                raise batch.error(i, where, exc.message, exc.expected) from None
+            text = as_text(col["tweet_text"][i])
             # A list cell ("[]" included) is trusted; an empty cell or no column: read the text.
-            hashtags = None if is_missing(col("hashtags")[i]) else parse_list(col("hashtags")[i])
-            urls = None if is_missing(col("urls")[i]) else parse_list(col("urls")[i], urls=True)
-            lang = normalize_lang(col("tweet_language")[i])
-            is_retweet = cell(batch, i, "is_retweet", col("is_retweet")[i], parse_bool)
-            retweet_of = cell(batch, i, "retweet_tweetid", col("retweet_tweetid")[i], parse_id)
-            extra = {}
-            for column in extra_columns:
-                value = as_text(col(column)[i])
-                if value is not None:
-                    extra[column] = value
+            hashtags, urls = col["hashtags"][i], col["urls"][i]
+            lang = normalize_lang(col["tweet_language"][i])
             builder.add(
                 platform=self.platform,
                 post_id=post_id,
                 account_id=account_id,
-                account_handle=as_text(col("user_screen_name")[i]),
+                account_handle=as_text(col["user_screen_name"][i]),
                 created_at=created_at,
                 text=text,
                 lang=lang,
                 lang_detected=False if lang else None,
-                urls=url_structs(urls if urls is not None else extract_urls(text)),
-                hashtags=_unique(hashtags) if hashtags is not None else extract_hashtags(text),
+                urls=url_structs(extract_urls(text) if is_missing(urls) else parse_list(urls, urls=True)),
+                hashtags=extract_hashtags(text) if is_missing(hashtags) else _unique(parse_list(hashtags)),
                 mentions=extract_mentions(text),
                 reshare_of=retweet_of if is_retweet is not False else None,
-                reply_to=cell(batch, i, "in_reply_to_tweetid", col("in_reply_to_tweetid")[i], parse_id),
-                extra=extra,
+                reply_to=reply_to,
+                extra={name: v for name, values in extras if (v := as_text(values[i])) is not None},
             )
         return builder.build()
 
