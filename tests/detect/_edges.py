@@ -20,6 +20,7 @@ class Group:
     lag: float = 5.0  # seconds between consecutive members acting on an item
     gap: float = 3600.0  # seconds between items
     weight_per_item: float = 1.0
+    repeats: int = 1  # matched post pairs per item (the same item pushed together again and again)
 
 
 def build(groups: list[Group]) -> tuple[pa.Table, pa.Table]:
@@ -52,7 +53,7 @@ def build(groups: list[Group]) -> tuple[pa.Table, pa.Table]:
                     "account_b": y,
                     "weight": g.weight_per_item * len(g.items),
                     "n_items": len(g.items),
-                    "n_coactions": len(g.items),
+                    "n_coactions": len(g.items) * g.repeats,
                     "first_ts": min(stamps),
                     "last_ts": max(stamps),
                 }

@@ -66,7 +66,7 @@ def test_ranking_prefers_fast_dense_multi_trace_campaigns() -> None:
             Group(slow, "co_link", ["u5", "u6"], lag=3000.0, gap=86400.0),
         ]
     )
-    result = find_campaigns(edges, evidence, DetectParams(window=60.0))
+    result = find_campaigns(edges, evidence, DetectParams(window=60.0, graph=GraphParams(min_score=0.0)))
     ranked = result.campaigns.to_pylist()
     assert [r["rank"] for r in ranked] == [1, 2]
     assert set(_members(result)[ranked[0]["campaign_id"]]) == set(fast)

@@ -14,17 +14,19 @@ from vigil.detect.graph import combine, leiden, normalise_weights, support_filte
 from vigil.detect.params import GraphParams
 
 
-def test_support_filter_drops_edges_with_too_few_items_and_honours_per_trace_override() -> None:
+def test_support_filter_needs_distinct_items_or_repeats_and_honours_per_trace_override() -> None:
     edges, _ = build(
         [
-            Group(accounts("a", 3), "co_link", ["u1"]),  # one item: chance
+            Group(accounts("a", 3), "co_link", ["u1"]),  # one item once: chance
             Group(accounts("b", 3), "co_link", ["u1", "u2"]),
-            Group(accounts("c", 3), "co_hashtag", ["h1", "h2", "h3"]),
+            Group(accounts("c", 3), "co_hashtag", ["h1", "h2", "h3"]),  # below the override of 4
+            Group(accounts("d", 3), "co_hashtag_seq", ["s1"], repeats=4),  # one sequence, pushed 4 times
         ]
     )
-    kept = support_filter(edges, GraphParams(min_items=2, min_trace_items={"co_hashtag": 4}))
-    assert set(kept.column("account_a").to_pylist()) == {"tw:b0", "tw:b1"}
-    assert set(kept.column("trace").to_pylist()) == {"co_link"}
+    kept = support_filter(edges, GraphParams(min_items=2, min_trace_items={"co_hashtag": 4}, min_repeats=4))
+    assert {r["account_a"][:4] for r in kept.to_pylist()} == {"tw:b", "tw:d"}
+    fewer_repeats = support_filter(edges, GraphParams(min_trace_items={"co_hashtag": 4}, min_repeats=3))
+    assert {r["account_a"][:4] for r in fewer_repeats.to_pylist()} == {"tw:b", "tw:c", "tw:d"}
 
 
 def test_normalisation_puts_traces_on_one_scale() -> None:

@@ -52,9 +52,9 @@ def test_detect_finds_the_planted_groups_and_writes_every_output(
     campaigns = pq.read_table(tmp_path / "campaigns.parquet").to_pylist()
     by_platform = {tuple(c["platforms"]): c for c in campaigns}
     links, ring = by_platform[("tw",)], by_platform[("fb",)]
-    assert links["traces"] == ["co_domain", "co_link"] and ring["traces"] == ["co_reshare"]
+    assert links["traces"] == ["co_domain", "co_domain_slow", "co_link"] and ring["traces"] == ["co_reshare"]
     assert links["languages"] == ["en"] and ring["languages"] == ["de"]
-    assert links["n_items"] == 5 + 5  # five URLs on five fresh domains
+    assert links["n_items"] == 5 + 5 + 5  # five URLs on five fresh domains (also in a day-long window)
 
     # Evidence: every row names two posts of campaign members, each post really is the member's.
     posts = {(r["platform"] + ":" + r["account_id"], r["post_id"]) for r in pq.read_table(path).to_pylist()}

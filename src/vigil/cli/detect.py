@@ -140,7 +140,7 @@ def register(app: typer.Typer) -> None:
         resolution: float = typer.Option(0.05, "--resolution", help="Leiden resolution."),
         objective: str = typer.Option("CPM", "--objective", help="Leiden objective: CPM or modularity."),
         min_size: int = typer.Option(3, "--min-size", help="Smallest campaign (accounts)."),
-        min_score: float = typer.Option(0.0, "--min-score", help="Drop campaigns scoring below this."),
+        min_score: float = typer.Option(0.5, "--min-score", help="Drop campaigns scoring below this."),
         popularity_cap: int | None = typer.Option(
             1000, "--popularity-cap", help="Skip items acted on by more accounts than this."
         ),

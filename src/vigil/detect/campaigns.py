@@ -268,6 +268,8 @@ def find_campaigns(
         minlength=len(names),
     )
     edges_per_comm = np.bincount(ea[internal], minlength=len(sizes))
+    coactions = graph.edges.column("n_coactions").to_numpy().astype(np.float64)
+    coactions_per_comm = np.bincount(ea[internal], weights=coactions[internal], minlength=len(sizes))
 
     member_order, member_comms, member_bounds = _groups(membership)
     ev_order, ev_comms, ev_bounds = _groups(ev.community)
@@ -310,6 +312,7 @@ def find_campaigns(
             n_edges=int(edges_per_comm[c]),
             n_items=len(np.unique(ev.item_code[sl])),
             coactions_per_trace={t: int(n) for t, n in zip(ev.trace_names, per_trace, strict=True)},
+            coactions_per_pair=float(coactions_per_comm[c]) / max(1, int(edges_per_comm[c])),
             lags=ev.lags[sl],
             post_times=ev.post_ts[posts],
             n_platforms=len({platform_of[v] for v in verts}),

@@ -4,7 +4,8 @@ Each trace (co-link, co-reshare, near-duplicate text, ...) gives its own edges w
 own scale. Before adding them up we
 
 1. require **support**: an edge of trace t needs at least ``min_items`` (or the per-trace override)
-   distinct shared items, since sharing one item at the same moment happens by chance;
+   distinct shared items, or ``min_repeats`` matched post pairs (the same hashtag or message pushed
+   together again and again), since acting once on one item at the same moment happens by chance;
 2. **normalise** each trace's weights to [0, 1) with ``1 - exp(-w / median_t)``, where median_t is
    that trace's median supported weight, so no trace dominates merely by its scale;
 3. **sum** the normalised weights of an account pair over traces (so a pair tied by several traces
@@ -73,13 +74,15 @@ def check_edges(edges: pa.Table, *, source: str = "edges") -> pa.Table:
 
 
 def support_filter(edges: pa.Table, params: GraphParams) -> pa.Table:
-    """Keep the per-trace edges backed by enough distinct shared items."""
+    """Keep the per-trace edges backed by enough distinct shared items, or by enough repeats."""
     if edges.num_rows == 0:
         return edges
     traces = pc.unique(edges.column("trace")).to_pylist()
     thresholds = pa.array([params.items_threshold(t) for t in traces], pa.int64())
     needed = pc.take(thresholds, pc.index_in(edges.column("trace"), value_set=pa.array(traces)))
-    return edges.filter(pc.greater_equal(edges.column("n_items"), needed))
+    enough_items = pc.greater_equal(edges.column("n_items"), needed)
+    repeated = pc.greater_equal(edges.column("n_coactions"), params.min_repeats)
+    return edges.filter(pc.or_(enough_items, repeated))
 
 
 def normalise_weights(edges: pa.Table) -> pa.Array:

@@ -28,6 +28,12 @@ class GraphParams(BaseModel):
         default_factory=dict,
         description="Per-trace override of min_items, e.g. {'co_hashtag': 4}.",
     )
+    min_repeats: int = Field(
+        default=3,
+        ge=2,
+        description="An edge with fewer distinct items is still supported when it has this many "
+        "matched post pairs: the same item pushed together again and again (one hashtag, one message).",
+    )
     min_edge_weight: float = Field(
         default=0.3,
         ge=0.0,
@@ -44,7 +50,7 @@ class GraphParams(BaseModel):
     )
     min_campaign_size: int = Field(default=3, ge=2, description="Smallest community kept as a campaign.")
     min_score: float = Field(
-        default=0.0, ge=0.0, le=1.0, description="Campaigns scoring below this are dropped."
+        default=0.5, ge=0.0, le=1.0, description="Campaigns scoring below this are dropped."
     )
     seed: int = Field(default=42, description="Seed of Leiden's random choices (same seed, same result).")
 
@@ -64,9 +70,6 @@ class DetectParams(BaseModel):
     )
     traces: tuple[str, ...] | None = Field(
         default=None, description="Names of the traces to run; None runs every available trace."
-    )
-    min_coactions: int = Field(
-        default=1, ge=1, description="Engine: matched post pairs an edge needs before it is emitted."
     )
     popularity_cap: int | None = Field(
         default=1000,
@@ -94,9 +97,10 @@ class DetectParams(BaseModel):
         return value
 
     @property
-    def engine_min_items(self) -> int:
-        """The engine's edge support: the smallest of the graph's thresholds (it re-applies the rest)."""
-        return min([self.graph.min_items, *self.graph.min_trace_items.values()])
+    def engine_min_coactions(self) -> int:
+        """The engine emits every edge with this many post pairs (and >= 1 item): the least any of the
+        graph's support rules needs, so the graph step can apply them all."""
+        return min([self.graph.min_items, *self.graph.min_trace_items.values(), self.graph.min_repeats])
 
 
 def make_params(**values: Any) -> DetectParams:

@@ -32,6 +32,7 @@ from vigil.detect.report import render_report
 from vigil.detect.traces import STRUCTURAL_TRACES, select_traces
 from vigil.detect.traces.base import TraceSpec
 from vigil.detect.traces.image import CO_IMAGE, co_image
+from vigil.detect.traces.links import CO_DOMAIN, LOW_TRAFFIC_DOMAIN_ACCOUNTS
 from vigil.detect.traces.text import CO_TEXT_EXACT, CO_TEXT_NEAR, text_traces
 from vigil.detect.weights import WEIGHTINGS
 from vigil.detect.window import AutoWindow, FixedWindow, WindowPolicy
@@ -43,11 +44,26 @@ from vigil.schema.tables import ACCOUNTS
 TraceProvider = Callable[[duckdb.DuckDBPyConnection, DetectParams, Progress], dict[str, TraceSpec]]
 
 
+# Slow coordination: the same low-traffic domain linked by the same accounts hours apart, again and
+# again. A day-long window is affordable only on items few accounts touch (the domain cap), and is
+# what finds campaigns that spread each push over hours to stay under minute-scale windows.
+CO_DOMAIN_SLOW = TraceSpec(
+    name="co_domain_slow",
+    description=(
+        f"same low-traffic registrable domain (at most {LOW_TRAFFIC_DOMAIN_ACCOUNTS} accounts) "
+        "posted within a day"
+    ),
+    events_sql=CO_DOMAIN.events_sql,
+    window=FixedWindow(86_400.0),
+    max_item_accounts=LOW_TRAFFIC_DOMAIN_ACCOUNTS,
+)
+
+
 def structural_traces(
     con: duckdb.DuckDBPyConnection, params: DetectParams, progress: Progress
 ) -> dict[str, TraceSpec]:
     """Traces computed from the posts columns alone (links, reshares, replies, hashtags...)."""
-    return dict(STRUCTURAL_TRACES)
+    return {**STRUCTURAL_TRACES, CO_DOMAIN_SLOW.name: CO_DOMAIN_SLOW}
 
 
 def _wanted(params: DetectParams, names: tuple[str, ...]) -> bool:
@@ -101,8 +117,8 @@ def engine_params(params: DetectParams) -> EngineParams:
     """The engine's knobs of a detection run."""
     return EngineParams(
         window=window_policy(params.window),
-        min_items=params.engine_min_items,
-        min_coactions=params.min_coactions,
+        min_items=1,
+        min_coactions=params.engine_min_coactions,
         max_item_accounts=params.popularity_cap,
         weighting=WEIGHTINGS[params.weighting],
         evidence_per_item=params.evidence_per_item,

@@ -14,9 +14,10 @@ import numpy as np
 
 # How much each component counts in the total; they are renormalised over available components.
 COMPONENT_WEIGHTS: dict[str, float] = {
-    "density": 0.20,
-    "items": 0.15,
-    "synchrony": 0.20,
+    "density": 0.15,
+    "items": 0.10,
+    "repetition": 0.15,
+    "synchrony": 0.15,
     "burstiness": 0.10,
     "trace_diversity": 0.10,
     "creation": 0.10,
@@ -25,6 +26,7 @@ COMPONENT_WEIGHTS: dict[str, float] = {
 }
 COMPONENTS = tuple(COMPONENT_WEIGHTS)
 
+REPEAT_SCALE = 3.0  # co-actions per linked pair beyond the first at which repetition reaches 1 - 1/e
 ITEMS_SCALE = 5.0  # distinct shared items at which the items component reaches 1 - 1/e
 SIZE_SCALE = 5.0  # accounts beyond a pair at which the size component reaches 1 - 1/e
 CREATION_BAND_S = 7 * 86400.0  # accounts created within a week of the campaign's median count as clustered
@@ -38,6 +40,7 @@ class CampaignStats:
     n_edges: int  # combined-graph edges inside the campaign
     n_items: int  # distinct (trace, item) pairs shared inside the campaign
     coactions_per_trace: dict[str, int]
+    coactions_per_pair: float  # matched post pairs per linked member pair, all traces
     lags: np.ndarray  # |ts_a - ts_b| of every evidence post pair, seconds
     post_times: np.ndarray  # timestamps of the campaign's distinct evidence posts, seconds
     n_platforms: int
@@ -54,6 +57,15 @@ def density(n_edges: int, n_accounts: int) -> float:
 def items(n_items: int) -> float:
     """More distinct shared items, more deliberate: ``1 - exp(-items / 5)``."""
     return 1.0 - math.exp(-n_items / ITEMS_SCALE)
+
+
+def repetition(coactions_per_pair: float) -> float:
+    """Linked pairs act together again and again: ``1 - exp(-(c - 1) / 3)``, c co-actions per pair.
+
+    Chance pairs co-act about once or twice; a campaign's members do so at every push, which also
+    covers slow campaigns whose pushes are hours apart and so never look synchronous.
+    """
+    return 1.0 - math.exp(-max(0.0, coactions_per_pair - 1.0) / REPEAT_SCALE)
 
 
 def synchrony(lags: np.ndarray, tau: float) -> float:
@@ -121,6 +133,7 @@ def components(stats: CampaignStats, *, tau: float) -> dict[str, float | None]:
     return {
         "density": density(stats.n_edges, stats.n_accounts),
         "items": items(stats.n_items),
+        "repetition": repetition(stats.coactions_per_pair),
         "synchrony": synchrony(stats.lags, tau),
         "burstiness": burstiness(stats.post_times),
         "trace_diversity": trace_diversity(stats.coactions_per_trace),
