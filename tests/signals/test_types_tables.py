@@ -332,3 +332,29 @@ def test_batch_derivation_equals_per_post_derivation() -> None:
         per_post = [signal_type.derive_from_post(sample_post() | {"text": t}) for t in texts]  # type: ignore[attr-defined]
         assert signal_type.derive_from_texts(texts) == per_post  # type: ignore[attr-defined]
         assert [bool(v) for v in per_post] == [True, False, False, True, False, True, True]
+
+
+FR_BASE = BASE
+AR_BASE = "الانتخابات مزورة والنتائج معروفة مسبقا في كل المدن ولن نقبل بهذه المهزلة"
+
+
+@pytest.mark.parametrize(
+    ("base", "variant", "matches"),
+    [
+        (FR_BASE, FR_BASE.replace("deux fois", "trois fois").replace("Berlin", "Munich"), True),
+        (FR_BASE, FR_BASE.replace("plusieurs bureaux de Berlin", "certains bureaux"), True),
+        (FR_BASE, FR_BASE.replace(", partagez avant suppression", " selon des témoins"), False),
+        (FR_BASE, FR_BASE.replace("partagez avant suppression", "faites circuler"), False),
+        (AR_BASE, AR_BASE + " شاركوا قبل الحذف", True),
+        (AR_BASE, AR_BASE.replace("مسبقا", "منذ البداية"), False),
+    ],
+)
+def test_near_duplicates_just_above_and_below_the_threshold(base: str, variant: str, matches: bool) -> None:
+    minhash = get_signal_type("text_minhash")
+    result = minhash.compare(minhash.hash_text(base), minhash.hash_text(variant))  # type: ignore[attr-defined]
+    estimate, true = 1 - result.distance, _jaccard_of_shingles(base, variant)
+    assert result.matched is matches
+    # Near the threshold on both sides: these pairs are the hard cases, not easy ones.
+    assert 0.55 <= estimate < 0.8
+    assert abs(estimate - true) < 0.12
+    assert (true >= 0.7) is matches or abs(true - 0.7) < 0.05
