@@ -261,10 +261,12 @@ def select_versions(entries: Iterable[StixEntry], query: ObjectQuery) -> list[St
         if query.spec_versions and entry.obj.get("spec_version", "2.1") not in query.spec_versions:
             continue
         by_id.setdefault(entry.id, []).append(entry)
-    exact = {parse_instant(v) for v in query.versions if v not in ("last", "first", "all")}
+    # Versions are ``modified`` in one fixed format (isoformat_z), so strings order like instants.
+    exact = {isoformat_z(parse_instant(v)) for v in query.versions if v not in ("last", "first", "all")}
     chosen: list[StixEntry] = []
     for versions in by_id.values():
-        versions.sort(key=lambda e: parse_instant(e.version))
+        if len(versions) > 1:
+            versions.sort(key=lambda e: e.version)
         picked: dict[str, StixEntry] = {}
         for selector in query.versions:
             if selector == "all":
@@ -273,7 +275,7 @@ def select_versions(entries: Iterable[StixEntry], query: ObjectQuery) -> list[St
                 picked[versions[-1].version] = versions[-1]
             elif selector == "first":
                 picked[versions[0].version] = versions[0]
-        picked.update((e.version, e) for e in versions if exact and parse_instant(e.version) in exact)
+        picked.update((e.version, e) for e in versions if e.version in exact)
         chosen.extend(picked.values())
     if query.added_after is not None:
         after = query.added_after

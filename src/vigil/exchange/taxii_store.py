@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
 from vigil.core.errors import NotFound
@@ -30,6 +30,7 @@ from vigil.exchange.models import (
     ContributionRow,
     ContributionShareRow,
     ContributionVersionRow,
+    OpinionHistoryRow,
     OpinionRow,
     OrgRow,
     SightingRow,
@@ -227,22 +228,64 @@ def load_catalog(session: Session, principal: Principal) -> Catalog:
         signals[signal_id].contributions.append(contribution)
     _attach_opinions_and_sightings(session, signals)
 
-    entries: list[StixEntry] = []
+    # Keyed by (id, version): STIX versions have millisecond precision, so two stored versions in
+    # the same millisecond are one STIX version, and the later one (current last) wins.
+    versions: dict[tuple[str, str], StixEntry] = {}
     signal_of_ref: dict[str, str] = {}
     for signal_id, signal in signals.items():
-        current = signal_entries(signal, campaign_ids)
-        entries.extend(current)
-        current_versions = {(e.id, e.version) for e in current}
         for old in history[signal_id]:
             obj = contribution_object(signal, old)
             signal_of_ref[obj["id"]] = signal_id
-            if (obj["id"], obj["modified"]) not in current_versions:
-                entries.append(StixEntry(obj=obj, date_added=old.modified_at, tlp=old.marking.tlp))
+            versions[(obj["id"], obj["modified"])] = StixEntry(
+                obj=obj, date_added=old.modified_at, tlp=old.marking.tlp
+            )
+        versions.update(((e.id, e.version), e) for e in signal_entries(signal, campaign_ids))
     for campaign in campaigns:
-        entries.extend(campaign_entries(campaign))
+        versions.update(((e.id, e.version), e) for e in campaign_entries(campaign))
     techniques = {t for c in campaigns for t in c.techniques}
-    entries = [*supporting_entries(orgs.values(), techniques), *entries]
+    entries = [*supporting_entries(orgs.values(), techniques), *versions.values()]
     return Catalog(orgs=orgs, entries=entries, signal_of_ref=signal_of_ref)
+
+
+def _fingerprint(session: Session) -> tuple[object, ...]:
+    """Changes whenever anything a catalog is built from changes (every write appends a row or
+    moves a timestamp), so a cached catalog is reused only while it is exact."""
+    return tuple(
+        session.execute(
+            select(
+                select(func.max(ContributionVersionRow.id)).scalar_subquery(),
+                select(func.max(OpinionHistoryRow.id)).scalar_subquery(),
+                select(func.max(SightingRow.id)).scalar_subquery(),
+                select(func.count(CampaignRow.id)).scalar_subquery(),
+                select(func.max(CampaignRow.modified_at)).scalar_subquery(),
+                select(func.count(OrgRow.id)).scalar_subquery(),
+            )
+        ).one()
+    )
+
+
+class CatalogCache:
+    """Catalogs per (organisation, its kind) while the database has not changed: TAXII clients page
+    through a collection with many requests, and rebuilding the catalog each time dominates."""
+
+    def __init__(self, capacity: int = 64) -> None:
+        self._items: OrderedDict[tuple[object, ...], Catalog] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, principal: Principal) -> Catalog:
+        key = (principal.org_id, principal.org_kind, *_fingerprint(session))
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found
+        catalog = load_catalog(session, principal)
+        with self._lock:
+            self._items[key] = catalog
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+        return catalog
 
 
 def _attach_opinions_and_sightings(session: Session, signals: dict[str, Signal]) -> None:
@@ -298,17 +341,28 @@ class StatusBook:
 class TaxiiService:
     """The TAXII operations for one authenticated caller within one transaction."""
 
-    def __init__(self, store: ExchangeStore, principal: Principal, *, page_size: int = MAX_PAGE) -> None:
+    def __init__(
+        self,
+        store: ExchangeStore,
+        principal: Principal,
+        *,
+        page_size: int = MAX_PAGE,
+        cache: CatalogCache | None = None,
+    ) -> None:
         self.store = store
         self.principal = principal
         self.page_size = page_size
+        self.cache = cache
         self._catalog: Catalog | None = None
 
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
             require(self.principal, Permission.READ)
-            self._catalog = load_catalog(self.store.session, self.principal)
+            if self.cache is not None:
+                self._catalog = self.cache.get(self.store.session, self.principal)
+            else:
+                self._catalog = load_catalog(self.store.session, self.principal)
         return self._catalog
 
     def collections(self) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ from vigil.exchange.taxii import (
     parse_query,
     versions_resource,
 )
-from vigil.exchange.taxii_store import StatusBook, TaxiiService
+from vigil.exchange.taxii_store import CatalogCache, StatusBook, TaxiiService
 from vigil.web.deps import PrincipalDep, StoreDep, get_settings_dep
 from vigil.web.errors import add_error_formatter
 
@@ -63,7 +63,10 @@ def _taxii_error(status: int, body: dict[str, Any]) -> Response:
 
 def _service(request: Request, store: StoreDep, principal: PrincipalDep) -> TaxiiService:
     settings = get_settings_dep(request)
-    return TaxiiService(store, principal, page_size=settings.taxii_page_size)
+    cache: CatalogCache | None = getattr(request.app.state, "taxii_catalogs", None)
+    if cache is None:
+        cache = request.app.state.taxii_catalogs = CatalogCache()
+    return TaxiiService(store, principal, page_size=settings.taxii_page_size, cache=cache)
 
 
 def _statuses(request: Request) -> StatusBook:
