@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "vigil.cli.detect",
     "vigil.cli.exchange",
     "vigil.cli.serve",
+    "vigil.cli.signals",
     "vigil.cli.stix",
 ]
 

@@ -9,11 +9,14 @@ columns they read.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pyarrow as pa
 
 from vigil.core.errors import InputError
 from vigil.core.progress import NoProgress, Progress
+from vigil.schema.io import ParquetSink, iter_table
+from vigil.schema.tables import POSTS, TableSpec
 from vigil.signals.base import DerivesFromAccount, DerivesFromPost, DerivesFromTexts, SignalType
 from vigil.signals.registry import get_signal_type, signal_types
 
@@ -32,6 +35,9 @@ ACCOUNT_SIGNALS = pa.schema(
         pa.field("signal_type", pa.string(), nullable=False),
         pa.field("value", pa.string(), nullable=False),
     ]
+)
+POST_SIGNALS_TABLE = TableSpec(
+    name="post_signals", key=("platform", "post_id", "signal_type", "value"), schema=POST_SIGNALS
 )
 BATCH_ROWS = 20_000
 
@@ -93,3 +99,27 @@ def derive_account_signals(accounts: pa.Table, types: Sequence[str] | None = Non
                 columns["signal_type"].append(signal_type.name)
                 columns["value"].append(value)
     return pa.table(columns, schema=ACCOUNT_SIGNALS)
+
+
+def derive_post_signals_file(
+    posts_path: Path,
+    out_path: Path,
+    types: Sequence[str] | None = None,
+    *,
+    progress: Progress | None = None,
+) -> int:
+    """Stream a posts Parquet file into a POST_SIGNALS Parquet file (written atomically); returns
+    the number of signal rows written."""
+    import pyarrow.parquet as pq
+
+    chosen = _chosen(types, DerivesFromPost, "posts")
+    names = [t.name for t in chosen]
+    progress = progress or NoProgress()
+    total = pq.ParquetFile(str(posts_path)).metadata.num_rows
+    progress.start(f"deriving {', '.join(names)}", total=total)
+    with ParquetSink(out_path, POST_SIGNALS_TABLE) as sink:
+        for batch in iter_table(posts_path, POSTS, batch_size=BATCH_ROWS):
+            sink.write(derive_post_signals(pa.Table.from_batches([batch]), names))
+            progress.advance(batch.num_rows)
+    progress.finish()
+    return sink.rows
