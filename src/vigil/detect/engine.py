@@ -199,7 +199,8 @@ def index_events(
     items: str,
     events: str = "_vg_ev",
 ) -> None:
-    """Give kept events integer keys for the join: ``_vg_evk`` (with post ids), ``_vg_acc``, ``_vg_evj``.
+    """Give kept events integer keys for the join: ``_vg_evk`` (deduplicated, with post ids; its
+    ``rowid`` is the event id ``eid``), ``_vg_acc`` (account ids) and ``_vg_evj`` (the join input).
 
     ``items`` is a relation ``(iid, item)`` of the items to keep. Account ids ``aid`` are numbered
     in account order, so ``a1 < a2`` is the same as ``account_a < account_b``.
@@ -207,10 +208,8 @@ def index_events(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _vg_evk AS
-        SELECT row_number() OVER () AS eid, * FROM (
-            SELECT DISTINCT k.iid, e.account, e.platform, e.post_id, e.ts
-            FROM {events} AS e JOIN {items} AS k USING (item)
-        )
+        SELECT DISTINCT k.iid, e.account, e.platform, e.post_id, e.ts
+        FROM {events} AS e JOIN {items} AS k USING (item)
         """
     )
     con.execute(
@@ -223,7 +222,7 @@ def index_events(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _vg_evj AS
-        SELECT e.eid, e.iid, a.aid, e.ts, {bucket_sql(window, "e.ts")} AS b
+        SELECT e.rowid AS eid, e.iid, a.aid, e.ts, {bucket_sql(window, "e.ts")} AS b
         FROM _vg_evk AS e JOIN _vg_acc AS a USING (account)
         """
     )
@@ -314,7 +313,7 @@ def _compute(
                        PARTITION BY p.a1, p.a2, p.iid ORDER BY abs(p.t1 - p.t2), p.t1, E1.post_id, E2.post_id
                    ) AS r
             FROM _vg_pairs AS p SEMI JOIN top_items USING (a1, a2, iid)
-            JOIN _vg_evk AS E1 ON E1.eid = p.x1 JOIN _vg_evk AS E2 ON E2.eid = p.x2
+            JOIN _vg_evk AS E1 ON E1.rowid = p.x1 JOIN _vg_evk AS E2 ON E2.rowid = p.x2
         )
         SELECT '{name}' AS trace, A.account AS account_a, B.account AS account_b, k.item,
                r.post_a, r.post_b, r.t1 AS ts_a, r.t2 AS ts_b
