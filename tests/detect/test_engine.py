@@ -257,3 +257,30 @@ def test_auto_window_is_used_when_asked(con: duckdb.DuckDBPyConnection) -> None:
     # one repeated item: second share after 30 s; rank/count > 0.5 first at rank 2 (2/3): 30 s
     assert result.stats.window.seconds == 30.0
     assert pairs(result.edges.to_pylist()) == {("x:a", "x:b"), ("x:b", "x:c")}  # a-c: 31 s apart
+
+
+class RecordingProgress:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, float | None]] = []
+
+    def start(self, description: str, total: float | None = None) -> None:
+        self.events.append((description, total))
+
+    def advance(self, amount: float = 1) -> None:
+        self.events.append(("advance", amount))
+
+    def finish(self) -> None:
+        self.events.append(("finish", None))
+
+
+def test_empty_input_and_progress(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    progress = RecordingProgress()
+    empty = posts_table([post("a", 0)])  # one post, no URLs: no co_link events at all
+    result = run_traces(
+        con, [CO_LINK], EngineParams(window=AutoWindow()), out_dir=tmp_path, posts=empty, progress=progress
+    )
+    assert pq.read_table(result.edges_path).num_rows == 0
+    assert pq.read_table(result.evidence_path).num_rows == 0
+    assert result.stats[0].window.method == "auto-fallback" and result.stats[0].n_events == 0
+    assert progress.events[0] == ("trace co_link", 6)
+    assert progress.events.count(("advance", 1)) == 6 and progress.events[-1] == ("finish", None)
