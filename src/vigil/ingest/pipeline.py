@@ -49,7 +49,7 @@ class IngestSummary:
 
     posts_path: Path
     accounts_path: Path
-    rows_read: int = 0
+    rows_read: int = 0  # source rows, skipped ones included
     posts: int = 0
     accounts: int = 0
     platforms: dict[str, int] = field(default_factory=dict)
@@ -273,5 +273,6 @@ def ingest(
     summary.platforms = dict(platforms.most_common())
     summary.languages = dict(langs.most_common())
     summary.skipped = dict(adapter.skipped)
+    summary.rows_read += sum(summary.skipped.values())  # read, though not turned into posts
     summary.seconds = time.perf_counter() - started
     return summary
