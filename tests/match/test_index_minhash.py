@@ -55,7 +55,7 @@ def test_subset_of_brute_force_and_catches_clear_duplicates(compacted: bool) -> 
         }  # nothing below the threshold, exact distances
         by_id = dict(zip(ids, agreements, strict=True))
         assert all(by_id[entry_id] >= need for entry_id, _ in got)
-        # Agreement >= 0.86 is caught with probability > 0.999 by the (18, 7) banding.
+        # Agreement >= 0.86 is caught with probability > 0.9999 by the (20, 6) banding.
         clear = {m.entry_id for m in truth if by_id[m.entry_id] >= 110}
         assert clear <= {entry_id for entry_id, _ in got}, query[:16]
         assert len(truth) == 6  # 128, 125, 118, 110, 100, 90 agree enough; 89 does not
@@ -77,13 +77,21 @@ def test_real_texts_near_duplicates_found() -> None:
 
 
 def test_parameters_follow_the_threshold() -> None:
-    assert lsh_parameters(0.7) == (18, 7)
     bands_low, rows_low = lsh_parameters(0.5)
     bands_high, rows_high = lsh_parameters(0.9)
     assert rows_low < rows_high and bands_low > bands_high
-    for t in (0.5, 0.7, 0.9):
+    for t in (0.5, 0.6, 0.7, 0.8, 0.9):
         bands, rows = lsh_parameters(t)
         assert bands * rows <= PERMUTATIONS
+
+        def caught(similarity: float, bands: int = bands, rows: int = rows) -> float:
+            return float(1 - (1 - similarity**rows) ** bands)
+
+        # Most pairs at the threshold become candidates, few pairs 0.2 below it do, and pairs
+        # 0.1 above it almost always do.
+        assert caught(t) >= 0.8
+        assert caught(t - 0.2) <= 0.3
+        assert caught(min(t + 0.1, 1.0)) >= 0.97
     with pytest.raises(InputError, match="Jaccard similarity in"):
         MinHashLshIndex(threshold=1.5)
 

@@ -29,7 +29,7 @@ from vigil.signals.base import SignalType
 from vigil.signals.text_minhash import PERMUTATIONS, hex_to_signatures, signature_to_hex
 
 _U64 = np.uint64
-MISS_WEIGHT = 0.8  # relative cost of a missed match against an extra candidate (0.2)
+MISS_WEIGHT = 0.9  # relative cost of a missed match against an extra candidate (0.1)
 BRUTE_BLOCK = 1 << 16  # query x row pairs per brute-force step (32 MB of comparisons)
 
 
