@@ -20,7 +20,7 @@ TIMESTAMP = pa.timestamp("us", tz="UTC")
 URL_STRUCT = pa.struct(
     [
         pa.field("url", pa.string()),  # as posted
-        pa.field("canonical", pa.string()),  # see vigil.ingest.urls.canonicalize_url
+        pa.field("canonical", pa.string()),  # see vigil.ingest.urls.canonicalize
         pa.field("domain", pa.string()),  # registrable domain (public suffix + 1 label)
         pa.field("is_shortener", pa.bool_()),  # a known shortener: its target is unknown
     ]
