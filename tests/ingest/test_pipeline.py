@@ -92,3 +92,9 @@ def test_missing_input_and_directory(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="is a directory"):
         ingest([tmp_path], layout="generic", out_dir=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_out_is_a_file(tmp_path: Path) -> None:
+    source = _posts_csv(tmp_path / "in.csv", ["x,1,a,,2021-01-01,hi"])
+    with pytest.raises(InputError, match="is a file; give a directory"):
+        ingest([source], layout="generic", out_dir=source)

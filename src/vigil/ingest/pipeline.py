@@ -233,7 +233,12 @@ def ingest(
     adapter = make_adapter(layout, options)
     sources = _check_inputs(inputs, fmt, adapter)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: is a file; give a directory for posts.parquet and accounts.parquet")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot create the directory: {exc.strerror or exc}") from None
     summary = IngestSummary(posts_path=out / POSTS_FILE, accounts_path=out / ACCOUNTS_FILE)
     platforms: Counter[str] = Counter()
     langs: Counter[str] = Counter()

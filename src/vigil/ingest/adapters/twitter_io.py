@@ -90,9 +90,7 @@ class TwitterIOAdapter(Adapter):
         if "tweetid" not in batch.column_names:
             return builder.build()
         extra_columns = [c for c in batch.column_names if c not in POST_COLUMNS and c not in ACCOUNT_COLUMNS]
-        time_format = (
-            TimeFormat("auto") if self.options.time_format.spec == "auto" else self.options.time_format
-        )
+        time_format = self.options.time_format
         col = {name: batch.column(name) for name in POST_COLUMNS}
         extras = [(name, batch.column(name)) for name in extra_columns]
         for i in range(batch.num_rows):
