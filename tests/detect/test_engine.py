@@ -284,3 +284,20 @@ def test_empty_input_and_progress(con: duckdb.DuckDBPyConnection, tmp_path: Path
     assert result.stats[0].window.method == "auto-fallback" and result.stats[0].n_events == 0
     assert progress.events[0] == ("trace co_link", 6)
     assert progress.events.count(("advance", 1)) == 6 and progress.events[-1] == ("finish", None)
+
+
+def test_crowded_windows_are_left_out_but_quiet_ones_kept(con: duckdb.DuckDBPyConnection) -> None:
+    burst = [post(f"z{i:02d}", 1000 + i, urls=[U1]) for i in range(12)]  # 12 accounts in one minute bucket
+    rows = [post("a", 0, urls=[U1]), post("b", 5, urls=[U1]), *burst]
+    duck.register_posts(con, posts_table(rows))
+    capped = run_trace(
+        con, CO_LINK, EngineParams(window=FixedWindow(60), min_items=1, max_window_accounts=10)
+    )
+    assert pairs(capped.edges.to_pylist()) == {("x:a", "x:b")}
+    assert (capped.stats.n_windows_crowded, capped.stats.n_events_crowded) == (1, 12)
+    assert capped.stats.n_items_popular == 0  # the item itself is kept
+    open_ = run_trace(
+        con, CO_LINK, EngineParams(window=FixedWindow(60), min_items=1, max_window_accounts=None)
+    )
+    assert open_.edges.num_rows == 1 + 12 * 11 // 2
+    assert open_.stats.n_windows_crowded == 0

@@ -54,6 +54,7 @@ STATS_FILE = "traces.json"
 
 # Temporary tables of one trace's run; replaced by the next trace, dropped at the end.
 _TEMP_TABLES = (
+    "_vg_crowded",
     "_vg_ev",
     "_vg_items",
     "_vg_kept",
@@ -75,8 +76,11 @@ class EngineParams:
     ``window``: overrides every trace's default window when set.
     ``min_items``: an edge needs this many distinct items acted on together in the window.
     ``min_coactions``: an edge needs this many matched post pairs.
-    ``max_item_accounts``: the popularity cap; items acted on by more distinct accounts are skipped
-    (None: no run-wide cap; a trace's own cap still applies).
+    ``max_item_accounts``: the item popularity cap; items acted on by more distinct accounts in the
+    whole input are skipped (None: no run-wide cap; a trace's own cap still applies).
+    ``max_window_accounts``: the crowd cap; an item's events in a time bucket (one window wide)
+    where more distinct accounts act on it are left out: a burst that crowded cannot single out
+    pairs, and the cap bounds the join (None: off).
     ``weighting``: the item weight (IDF by default).
     ``evidence_per_item`` / ``evidence_items_per_edge``: the evidence caps.
     """
@@ -84,7 +88,8 @@ class EngineParams:
     window: WindowPolicy | None = None
     min_items: int = 2
     min_coactions: int = 1
-    max_item_accounts: int | None = 1000
+    max_item_accounts: int | None = None
+    max_window_accounts: int | None = 1000
     weighting: ItemWeighting = IDF
     evidence_per_item: int = 3
     evidence_items_per_edge: int = 20
@@ -93,10 +98,10 @@ class EngineParams:
         for name in ("min_items", "min_coactions", "evidence_per_item", "evidence_items_per_edge"):
             if getattr(self, name) < 1:
                 raise InputError(f"engine parameter {name} must be >= 1, not {getattr(self, name)!r}")
-        if self.max_item_accounts is not None and self.max_item_accounts < 2:
-            raise InputError(
-                f"engine parameter max_item_accounts must be >= 2, not {self.max_item_accounts!r}"
-            )
+        for name in ("max_item_accounts", "max_window_accounts"):
+            cap = getattr(self, name)
+            if cap is not None and cap < 2:
+                raise InputError(f"engine parameter {name} must be >= 2, not {cap!r}")
 
     def cap_for(self, trace: TraceSpec) -> int | None:
         """The effective popularity cap for ``trace``: the smaller of the run's and the trace's."""
@@ -116,6 +121,8 @@ class TraceStats:
     n_items: int
     n_items_shared: int  # acted on by at least two accounts
     n_items_popular: int  # of those, skipped by the popularity cap
+    n_windows_crowded: int  # (item, time bucket) cells above the crowd cap, left out
+    n_events_crowded: int  # events in those cells
     n_pairs: int  # matched post pairs in the window
     n_edges: int
     n_evidence: int
@@ -228,6 +235,28 @@ def index_events(
     )
 
 
+def _drop_crowded(con: duckdb.DuckDBPyConnection, cap: int | None) -> tuple[int, int]:
+    """Remove from ``_vg_evj`` the events of (item, bucket) cells with more than ``cap`` accounts."""
+    if cap is None:
+        return 0, 0
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _vg_crowded AS
+        SELECT iid, b, count(*) AS n FROM _vg_evj GROUP BY iid, b HAVING count(DISTINCT aid) > {int(cap)}
+        """
+    )
+    row = first_row(con, "SELECT count(*), coalesce(sum(n), 0) FROM _vg_crowded")
+    cells, events = (int(row[0]), int(row[1])) if row else (0, 0)  # type: ignore[call-overload]
+    if cells:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _vg_evj AS
+            SELECT * FROM _vg_evj AS e ANTI JOIN _vg_crowded AS c USING (iid, b)
+            """
+        )
+    return cells, events
+
+
 def _compute(
     con: duckdb.DuckDBPyConnection, trace: TraceSpec, params: EngineParams, progress: Progress
 ) -> TraceStats:
@@ -262,6 +291,7 @@ def _compute(
     n_shared = count_rows(con, "(SELECT 1 FROM _vg_items WHERE n >= 2)")
     n_kept = count_rows(con, "_vg_kept")
     index_events(con, window.seconds, items="_vg_kept")
+    n_crowded, n_crowded_events = _drop_crowded(con, params.max_window_accounts)
     progress.advance()
 
     con.execute(f"CREATE OR REPLACE TEMP TABLE _vg_pairs AS {windowed_pairs_sql('_vg_evj', window.seconds)}")
@@ -334,6 +364,8 @@ def _compute(
         n_items=n_items,
         n_items_shared=n_shared,
         n_items_popular=n_shared - n_kept,
+        n_windows_crowded=n_crowded,
+        n_events_crowded=n_crowded_events,
         n_pairs=n_pairs,
         n_edges=n_edges,
         n_evidence=n_evidence,
