@@ -38,8 +38,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -207,6 +210,38 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped.lower()}%"
+
+
+# Building a visibility clause costs milliseconds of Python; the expression is immutable and
+# reusable across sessions, so it is built once per viewer.
+@lru_cache(maxsize=1024)
+def _contribution_clause(org_id: str, org_kind: OrgKind) -> ColumnElement[bool]:
+    source_kind = select(OrgRow.kind).where(OrgRow.id == ContributionRow.org_id).scalar_subquery()
+    listed = exists().where(
+        ContributionShareRow.contribution_id == ContributionRow.id, ContributionShareRow.org_id == org_id
+    )
+    return visible_clause(
+        org_id,
+        org_kind,
+        tlp_col=ContributionRow.tlp,
+        source_org_col=ContributionRow.org_id,
+        source_kind_col=source_kind,
+        listed=listed,
+    )
+
+
+@lru_cache(maxsize=1024)
+def _campaign_clause(org_id: str, org_kind: OrgKind) -> ColumnElement[bool]:
+    source_kind = select(OrgRow.kind).where(OrgRow.id == CampaignRow.org_id).scalar_subquery()
+    listed = exists().where(CampaignShareRow.campaign_id == CampaignRow.id, CampaignShareRow.org_id == org_id)
+    return visible_clause(
+        org_id,
+        org_kind,
+        tlp_col=CampaignRow.tlp,
+        source_org_col=CampaignRow.org_id,
+        source_kind_col=source_kind,
+        listed=listed,
+    )
 
 
 class ExchangeStore:
@@ -387,33 +422,10 @@ class ExchangeStore:
         return tlp, shared
 
     def _contribution_visible(self, principal: Principal) -> ColumnElement[bool]:
-        source_kind = select(OrgRow.kind).where(OrgRow.id == ContributionRow.org_id).scalar_subquery()
-        listed = exists().where(
-            ContributionShareRow.contribution_id == ContributionRow.id,
-            ContributionShareRow.org_id == principal.org_id,
-        )
-        return visible_clause(
-            principal.org_id,
-            principal.org_kind,
-            tlp_col=ContributionRow.tlp,
-            source_org_col=ContributionRow.org_id,
-            source_kind_col=source_kind,
-            listed=listed,
-        )
+        return _contribution_clause(principal.org_id, principal.org_kind)
 
     def _campaign_visible(self, principal: Principal) -> ColumnElement[bool]:
-        source_kind = select(OrgRow.kind).where(OrgRow.id == CampaignRow.org_id).scalar_subquery()
-        listed = exists().where(
-            CampaignShareRow.campaign_id == CampaignRow.id, CampaignShareRow.org_id == principal.org_id
-        )
-        return visible_clause(
-            principal.org_id,
-            principal.org_kind,
-            tlp_col=CampaignRow.tlp,
-            source_org_col=CampaignRow.org_id,
-            source_kind_col=source_kind,
-            listed=listed,
-        )
+        return _campaign_clause(principal.org_id, principal.org_kind)
 
     # -----------------------------------------------------------------------------------------
     # campaigns
@@ -589,22 +601,30 @@ class ExchangeStore:
         signal = self.session.get(SignalRow, signal_id)
         if signal is not None:
             return signal
-        try:
-            # A savepoint: if another transaction inserted the same signal first, reuse theirs.
-            with self.session.begin_nested():
-                signal = SignalRow(
-                    id=signal_id,
-                    kind=kind.value,
-                    value=value,
-                    language=language.strip() if language else None,
-                    created_at=now,
-                    modified_at=now - timedelta(microseconds=1),
-                )
-                self.session.add(signal)
-        except IntegrityError:
-            signal = self.session.get(SignalRow, signal_id)
-            if signal is None:  # pragma: no cover - the conflicting insert rolled back
-                raise
+        values = {
+            "id": signal_id,
+            "kind": kind.value,
+            "value": value,
+            "language": language.strip() if language else None,
+            "created_at": now,
+            "modified_at": now - timedelta(microseconds=1),
+        }
+        dialect = self.session.get_bind().dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            # INSERT ... ON CONFLICT DO NOTHING: if another transaction inserted the same signal
+            # first, reuse theirs (cheaper than a savepoint per submission).
+            insert = sqlite_insert if dialect == "sqlite" else pg_insert
+            self.session.execute(
+                insert(SignalRow).values(**values).on_conflict_do_nothing(index_elements=["id"])
+            )
+        else:  # pragma: no cover - other databases: a savepoint does the same
+            try:
+                with self.session.begin_nested():
+                    self.session.add(SignalRow(**values))
+            except IntegrityError:
+                pass
+        signal = self.session.get(SignalRow, signal_id)
+        assert signal is not None
         return signal
 
     def _bump(self, signal: SignalRow, contribution: ContributionRow, stamp: datetime) -> None:
