@@ -43,7 +43,8 @@ class SegmentedIndex(SignalIndex):
     def __init__(self, signal_type: SignalType, threshold: float | None = None) -> None:
         super().__init__(signal_type, signal_type.check_threshold(threshold))
         self._main = np.zeros((0, self.width), dtype=self.dtype)
-        self._main_ids: list[str] = []
+        # Arrow keeps a million ids in ~10 MB where a list of str objects takes ~60 MB.
+        self._main_ids: pa.Array = pa.array([], pa.large_string())
         self._alive = np.zeros(0, dtype=bool)
         self._pending: list[npt.NDArray[Any]] = []
         self._pending_ids: list[str] = []
@@ -98,7 +99,7 @@ class SegmentedIndex(SignalIndex):
             self._merge(flush=True)  # rows are addressed in the main segment only
         if self._rows_of is None:
             self._rows_of = {}
-            for row, entry_id in enumerate(self._main_ids):
+            for row, entry_id in enumerate(self._main_ids.to_pylist()):
                 self._rows_of.setdefault(entry_id, []).append(row)
         removed = 0
         for entry_id in entry_ids:
@@ -126,7 +127,7 @@ class SegmentedIndex(SignalIndex):
     def live_rows(self) -> tuple[npt.NDArray[Any], list[str]]:
         """All live rows and their entry ids, main then pending."""
         self._merge(flush=True)
-        return self._main, list(self._main_ids)
+        return self._main, self._main_ids.to_pylist()
 
     def _merge(self, flush: bool = False) -> None:
         """Fold pending rows into the main segment and drop dead rows, when worth it (or ``flush``)."""
@@ -139,9 +140,9 @@ class SegmentedIndex(SignalIndex):
         if self._dead:
             keep = np.flatnonzero(self._alive)
             main = main[keep]
-            ids = [ids[i] for i in keep]
+            ids = ids.take(pa.array(keep))
         self._main = np.concatenate([main, *self._pending]) if self._pending else main
-        self._main_ids = ids + self._pending_ids
+        self._main_ids = pa.concat_arrays([ids, pa.array(self._pending_ids, pa.large_string())])
         self._alive = np.ones(len(self._main_ids), dtype=bool)
         self._pending, self._pending_ids = [], []
         self._dead = 0
@@ -182,9 +183,18 @@ class SegmentedIndex(SignalIndex):
 
     def entry_ids(self, rows: npt.NDArray[np.intp] | Sequence[int]) -> list[str]:
         """Entry ids of row positions returned by ``search_encoded``."""
-        main, pending = self._main_ids, self._pending_ids
-        split = len(main)
-        return [main[row] if row < split else pending[row - split] for row in np.asarray(rows).tolist()]
+        positions = np.asarray(rows, dtype=np.intp)
+        split = len(self._main_ids)
+        in_main = positions < split
+        out: list[str] = [""] * len(positions)
+        main_at = np.flatnonzero(in_main)
+        for at, name in zip(
+            main_at.tolist(), self._main_ids.take(pa.array(positions[main_at])).to_pylist(), strict=True
+        ):
+            out[at] = name
+        for at in np.flatnonzero(~in_main).tolist():
+            out[at] = self._pending_ids[int(positions[at]) - split]
+        return out
 
     def query_many(self, values: Sequence[str]) -> list[list[IndexMatch]]:
         normalized = self.signal_type.normalize_many(values)
@@ -210,14 +220,15 @@ class SegmentedIndex(SignalIndex):
     # --- persistence ------------------------------------------------------------------------------
 
     def save(self, directory: Path) -> None:
-        codes, ids = self.live_rows()
+        self._merge(flush=True)
+        codes, ids = self._main, self._main_ids
 
         def write_codes(path: Path) -> None:
             with path.open("wb") as handle:
                 np.save(handle, codes, allow_pickle=False)
 
         def write_ids(path: Path) -> None:
-            table = pa.table({"entry_id": pa.array(ids, pa.string())})
+            table = pa.table({"entry_id": ids})
             with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
                 writer.write_table(table)
 
@@ -237,8 +248,10 @@ class SegmentedIndex(SignalIndex):
         ids_path = Path(directory) / manifest["files"]["ids.arrow"]
         try:
             codes = np.load(codes_path, allow_pickle=False)
-            with pa.memory_map(str(ids_path), "r") as source:
-                ids = pa.ipc.open_file(source).read_all().column("entry_id").to_pylist()
+            # Read into memory (not a memory map): the ids outlive the open file.
+            with pa.OSFile(str(ids_path), "rb") as source:
+                column = pa.ipc.open_file(source).read_all().column("entry_id")
+            ids = column.combine_chunks().cast(pa.large_string())
         except (OSError, ValueError, KeyError, pa.ArrowInvalid) as exc:
             raise DataError(f"cannot read saved index: {exc}", file=str(directory)) from exc
         if codes.dtype != index.dtype or codes.ndim != 2 or codes.shape[1] != index.width:
