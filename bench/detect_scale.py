@@ -137,8 +137,25 @@ def _campaigns(rng: np.random.Generator, start: int, n_total: int) -> pa.Table:
     )
 
 
-def generate_posts(path: Path, n: int, *, seed: int = 1, chunk: int = 1_000_000) -> Path:
-    """Write about ``n`` generated posts (plus planted campaign posts) to ``path`` once; reuse after."""
+def _viral(start: int, count: int) -> pa.Table:
+    """One link posted by ``count`` distinct accounts within five minutes: a viral burst."""
+    u = "https://viral.example/story"
+    link = {"url": u, "canonical": u, "domain": "viral.example", "is_shortener": False}
+    ts = T0 + 3600 + (np.arange(count) * 300) // count
+    return pa.table(
+        {
+            "platform": ["x"] * count,
+            "post_id": [f"p{start + i}" for i in range(count)],
+            "account_id": [f"fan{i}" for i in range(count)],
+            "created_at": pa.array(ts * 1_000_000, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+            "urls": pa.array([[link]] * count, pa.list_(URL_STRUCT)),
+        }
+    )
+
+
+def generate_posts(path: Path, n: int, *, seed: int = 1, chunk: int = 1_000_000, viral: int = 0) -> Path:
+    """Write about ``n`` generated posts (plus planted campaign posts and, if ``viral``, that many
+    posts of one viral link) to ``path`` once; reuse the file after."""
     if path.is_file():
         return path
     rng = np.random.default_rng(seed)
@@ -146,6 +163,8 @@ def generate_posts(path: Path, n: int, *, seed: int = 1, chunk: int = 1_000_000)
         for start in range(0, n, chunk):
             sink.write(_chunk(rng, start, min(chunk, n - start), n))
         sink.write(_campaigns(rng, n, n))
+        if viral:
+            sink.write(_viral(2 * n, viral))
     return path
 
 
@@ -197,11 +216,13 @@ def worker(args: argparse.Namespace) -> None:
             index_events(con, 60.0, items="_k")
             query = f"SELECT count(*) FROM ({windowed_pairs_sql('_vg_evj', 60.0)})"
         else:
-            query = """SELECT count(*) FROM _vg_ev e1 JOIN _vg_ev e2 ON e1.item = e2.item
+            query = """WITH ev AS (SELECT DISTINCT * FROM _vg_ev)
+                       SELECT count(*) FROM ev e1 JOIN ev e2 ON e1.item = e2.item
                        AND e2.ts BETWEEN e1.ts - 60 AND e1.ts + 60 AND e1.account < e2.account"""
         print(json.dumps({"pairs": con.execute(query).fetchall()[0][0]}))
         return
-    result = run_traces(con, traces, EngineParams(), out_dir=Path(args.workdir) / "out")
+    params = EngineParams(max_window_accounts=None) if args.no_crowd_cap else EngineParams()
+    result = run_traces(con, traces, params, out_dir=Path(args.workdir) / "out")
     print(json.dumps([{"trace": s.trace, "edges": s.n_edges, "pairs": s.n_pairs} for s in result.stats]))
 
 
@@ -215,6 +236,14 @@ def main() -> None:
     parser.add_argument("--posts", help="benchmark this posts file instead of generated ones")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--pairs", choices=["bucket", "range"], help=argparse.SUPPRESS)
+    parser.add_argument("--no-crowd-cap", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--viral",
+        type=int,
+        default=10_000,
+        help="also time co_link at the smallest size on posts with one link shared by this many "
+        "accounts in five minutes, with and without the crowd cap (0: skip)",
+    )
     args = parser.parse_args()
     if args.worker:
         worker(args)
@@ -247,6 +276,16 @@ def main() -> None:
                 pairs = json.loads(m["out"])["pairs"]
                 print(
                     f"  co_link pair step only, {how + ' join':<12} {m['seconds']:7.1f} s  "
+                    f"peak RSS {m['rss_mb']:7.0f} MB  ({pairs:,} pairs)"
+                )
+        if i == 0 and args.viral and not args.posts:
+            viral = generate_posts(workdir / f"posts-{n}-viral{args.viral}.parquet", n, viral=args.viral)
+            vbase = [sys.executable, __file__, "--worker", "--workdir", str(workdir), "--posts", str(viral)]
+            for label, extra in (("crowd cap 1000", []), ("no crowd cap", ["--no-crowd-cap"])):
+                m = measure([*vbase, "--traces", "co_link", *extra])
+                pairs = json.loads(m["out"])[0]["pairs"]
+                print(
+                    f"  + viral link x{args.viral:,}, co_link, {label:<15} {m['seconds']:7.1f} s  "
                     f"peak RSS {m['rss_mb']:7.0f} MB  ({pairs:,} pairs)"
                 )
 
