@@ -81,7 +81,8 @@ def test_parse_window() -> None:
     assert parse_window(0) == FixedWindow(0.0)
     with pytest.raises(InputError, match="duration"):
         parse_window("soon")
-    with pytest.raises(InputError, match=">= 0"):
-        FixedWindow(-1)
+    for bad in (-1, float("inf"), float("nan")):
+        with pytest.raises(InputError, match=">= 0"):
+            FixedWindow(bad)
     with pytest.raises(InputError, match="q must be between"):
         AutoWindow(q=2)

@@ -10,6 +10,7 @@ to the first share whose rank/count exceeds ``p``; the window is the ``p``-quant
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import duckdb
@@ -48,8 +49,8 @@ class FixedWindow:
     seconds: float
 
     def __post_init__(self) -> None:
-        if not self.seconds >= 0:
-            raise InputError(f"window must be >= 0 seconds, not {self.seconds!r}")
+        if not (self.seconds >= 0 and math.isfinite(self.seconds)):
+            raise InputError(f"window must be a finite number of seconds >= 0, not {self.seconds!r}")
 
     def resolve(self, con: duckdb.DuckDBPyConnection, events: str) -> WindowChoice:
         return WindowChoice(float(self.seconds), "fixed")
