@@ -161,8 +161,9 @@ class SegmentedIndex(SignalIndex):
         self._merge()
         parts = [self._search_main(queries)] if len(self._main) else []
         if self._pending_ids:
-            pending = np.concatenate(self._pending)
-            q, r, d = self._search_brute(queries, pending)
+            if len(self._pending) > 1:
+                self._pending = [np.concatenate(self._pending)]  # once, not at every query
+            q, r, d = self._search_brute(queries, self._pending[0])
             parts.append((q, r + len(self._main), d))
         if not parts:
             return empty_hits()
