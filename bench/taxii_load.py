@@ -1,0 +1,305 @@
+"""TAXII 2.1 read throughput: Vigil's server against medallion 3.0 (memory backend) on the same objects.
+
+    python bench/taxii_load.py                          # 1,000 objects, 4 concurrent clients
+    python bench/taxii_load.py --objects 500 --concurrency 2 --passes 3 --gets 300
+
+1. seeds a fresh SQLite exchange with one platform member and enough TLP:GREEN signals (mixed
+   kinds) that its ``coalition`` collection holds ``--objects`` STIX objects;
+2. starts Vigil (``create_app`` under uvicorn, one process) on 127.0.0.1 and reads the collection
+   and its manifest back: these exact objects, with their ``date_added``, are written into a
+   medallion memory-backend data file, and medallion runs from a JSON config in its own process;
+3. against each server, with the same HTTP client (httpx, Basic auth) and ``--concurrency``
+   threads: full listings of the collection in pages of ``--page`` objects (``limit`` + ``next``),
+   ``--passes`` per thread, and ``--gets`` get-object-by-id requests for random ids;
+4. prints objects/second for listings, requests/second and mean latency for get-by-id, and the
+   ratio Vigil / medallion.
+
+Keep ``--objects`` at or below about 1,000: medallion's memory backend sorts and filters its
+collection on every listing request with a cost that grows quadratically (10,000 objects do not
+list within a minute). Figures depend on the machine; on a shared machine say so next to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+TAXII = "application/taxii+json;version=2.1"
+SUPPORTING_OBJECTS = 8  # 5 TLP markings, Vigil's identity and extension, the member's identity
+
+VIGIL_SERVER = r"""
+import sys, uvicorn
+from vigil.core.settings import load_settings
+from vigil.web.app import create_app
+app = create_app(load_settings(database_url=sys.argv[1], data_dir=sys.argv[2]))
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[3]), log_level="warning")
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_up(url: str, auth: tuple[str, str], process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server for {url} exited with {process.returncode}")
+        try:
+            if httpx.get(url, auth=auth, headers={"Accept": TAXII}, timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up within 60 s")
+
+
+def seed_vigil(url: str, signals: int) -> str:
+    """A platform member with ``signals`` GREEN signals; returns its API key."""
+    from vigil.exchange.db import Database
+    from vigil.exchange.records import TLP, Marking
+    from vigil.exchange.store import ExchangeStore
+
+    db = Database(url, auto_upgrade=True)
+    with db.session() as session:
+        store = ExchangeStore(session)
+        org = store.create_org(None, "bench-platform", "platform")
+        _, key = store.create_key(None, org.id, "analyst", name="bench")
+    with db.session() as session:
+        store = ExchangeStore(session)
+        principal = store.authenticate(key)
+        rng = random.Random(7)
+        for i in range(signals):
+            kind, value = [
+                ("domain", f"news-site-{i}.info"),
+                ("url", f"https://clone-{i % 97}.net/story/{i}"),
+                ("hashtag", f"wahl{i}"),
+                ("account", f"twitter:@bench_{i}"),
+                ("image_md5", f"{rng.getrandbits(128):032x}"),
+            ][i % 5]
+            store.submit_signal(
+                principal,
+                kind,
+                value,
+                marking=Marking(TLP.GREEN),
+                confidence=rng.randint(10, 95),
+                tags=["bench"],
+            )
+    db.dispose()
+    return key
+
+
+@dataclass
+class Target:
+    name: str
+    collection_url: str
+    auth: tuple[str, str]
+
+
+def list_collection(client: httpx.Client, target: Target, page: int) -> int:
+    """One full listing with limit/next; the number of objects read."""
+    read = 0
+    params: dict[str, Any] = {"limit": page}
+    while True:
+        response = client.get(target.collection_url + "objects/", params=params)
+        response.raise_for_status()
+        body = response.json()
+        read += len(body.get("objects", []))
+        if not body.get("more"):
+            return read
+        params = {"limit": page, "next": body["next"]}
+
+
+def get_by_id(client: httpx.Client, target: Target, object_id: str) -> None:
+    response = client.get(f"{target.collection_url}objects/{object_id}/")
+    response.raise_for_status()
+    assert response.json()["objects"][0]["id"] == object_id
+
+
+def measure(target: Target, ids: list[str], args: argparse.Namespace) -> dict[str, float]:
+    def client() -> httpx.Client:
+        return httpx.Client(auth=target.auth, headers={"Accept": TAXII}, timeout=300)
+
+    def lister(_: int) -> int:
+        with client() as c:
+            return sum(list_collection(c, target, args.page) for _ in range(args.passes))
+
+    with client() as warm:  # one warm-up listing (caches, connection setup) outside the timing
+        expected = list_collection(warm, target, args.page)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(args.concurrency) as pool:
+        objects_read = sum(pool.map(lister, range(args.concurrency)))
+    list_seconds = time.perf_counter() - start
+    assert objects_read == expected * args.passes * args.concurrency, (objects_read, expected)
+
+    sample = [random.Random(11 + i).choice(ids) for i in range(args.gets)]
+    chunks = [sample[i :: args.concurrency] for i in range(args.concurrency)]
+
+    def getter(chunk: list[str]) -> int:
+        with client() as c:
+            for object_id in chunk:
+                get_by_id(c, target, object_id)
+        return len(chunk)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(args.concurrency) as pool:
+        gets = sum(pool.map(getter, chunks))
+    get_seconds = time.perf_counter() - start
+    return {
+        "objects": float(expected),
+        "listing_objects_per_s": objects_read / list_seconds,
+        "listing_seconds_per_pass": list_seconds * args.concurrency / (args.passes * args.concurrency),
+        "gets_per_s": gets / get_seconds,
+        "get_ms": 1000 * get_seconds * args.concurrency / gets,
+    }
+
+
+def medallion_files(
+    workdir: Path, objects: list[dict[str, Any]], manifest: list[dict[str, Any]], port: int, page: int
+) -> Path:
+    collection_id = str(uuid.uuid4())
+    data = {
+        "/discovery": {
+            "title": "medallion bench",
+            "default": f"http://127.0.0.1:{port}/api1/",
+            "api_roots": [f"http://127.0.0.1:{port}/api1/"],
+        },
+        "api1": {
+            "information": {"title": "bench", "versions": [TAXII], "max_content_length": 10_000_000},
+            "status": [],
+            "collections": [
+                {
+                    "id": collection_id,
+                    "title": "coalition",
+                    "can_read": True,
+                    "can_write": True,
+                    "media_types": ["application/stix+json;version=2.1"],
+                    "objects": objects,
+                    "manifest": manifest,
+                }
+            ],
+        },
+    }
+    data_path = workdir / "medallion-data.json"
+    data_path.write_text(json.dumps(data))
+    config = {
+        "backend": {
+            "module": "medallion.backends.memory_backend",
+            "module_class": "MemoryBackend",
+            "filename": str(data_path),
+        },
+        "users": {"bench": "bench-password"},
+        "taxii": {"max_page_size": page},
+    }
+    config_path = workdir / "medallion.json"
+    config_path.write_text(json.dumps(config))
+    (workdir / "collection-id").write_text(collection_id)
+    return config_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--objects", type=int, default=1000, help="STIX objects in the collection")
+    parser.add_argument("--concurrency", type=int, default=4, help="client threads")
+    parser.add_argument("--passes", type=int, default=2, help="full listings per thread")
+    parser.add_argument("--page", type=int, default=100, help="objects per page (limit)")
+    parser.add_argument("--gets", type=int, default=400, help="get-by-id requests in all")
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vigil-taxii-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{workdir / 'exchange.db'}"
+    started = time.perf_counter()
+    key = seed_vigil(url, max(1, args.objects - SUPPORTING_OBJECTS))
+    print(
+        f"seeded {args.objects - SUPPORTING_OBJECTS} signals in {time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
+
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        vigil_port = free_port()
+        processes.append(
+            subprocess.Popen([sys.executable, "-c", VIGIL_SERVER, url, str(workdir), str(vigil_port)])
+        )
+        vigil_auth = ("bench", key)
+        wait_until_up(f"http://127.0.0.1:{vigil_port}/taxii2/", vigil_auth, processes[-1])
+        vigil_collection = f"http://127.0.0.1:{vigil_port}/taxii2/api1/collections/coalition/"
+        with httpx.Client(auth=vigil_auth, headers={"Accept": TAXII}, timeout=300) as c:
+            objects = c.get(vigil_collection + "objects/").json()["objects"]
+            manifest = c.get(vigil_collection + "manifest/").json()["objects"]
+        print(f"collection holds {len(objects)} STIX objects", flush=True)
+        # medallion 3.0 reads every object's ``version`` property as a timestamp and answers 500 on
+        # the extension-definition (whose ``version`` is "1.0.0"); it gets every other object.
+        unservable = {o["id"] for o in objects if o["type"] == "extension-definition"}
+        objects = [o for o in objects if o["id"] not in unservable]
+        manifest = [m for m in manifest if m["id"] not in unservable]
+        ids = [o["id"] for o in objects]
+        print(f"both servers get the same {len(ids)} objects (not given to medallion: {len(unservable)})")
+
+        medallion_port = free_port()
+        config = medallion_files(workdir, objects, manifest, medallion_port, args.page)
+        collection_id = (workdir / "collection-id").read_text()
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "medallion.scripts.run", "--port", str(medallion_port), str(config)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        medallion_auth = ("bench", "bench-password")
+        wait_until_up(f"http://127.0.0.1:{medallion_port}/taxii2/", medallion_auth, processes[-1])
+
+        targets = [
+            Target("vigil (SQLite, uvicorn)", vigil_collection, vigil_auth),
+            Target(
+                "medallion 3.0 (memory)",
+                f"http://127.0.0.1:{medallion_port}/api1/collections/{collection_id}/",
+                medallion_auth,
+            ),
+        ]
+        results = {t.name: measure(t, ids, args) for t in targets}
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=30)
+
+    print(
+        f"\nTAXII reads, {len(ids)} objects, pages of {args.page}, {args.concurrency} concurrent clients, "
+        f"{args.passes} listings each, {args.gets} get-by-id"
+    )
+    columns = ("list objects/s", "s per listing", "get-by-id req/s", "ms per get")
+    header = f"{'server':<26} {columns[0]:>15} {columns[1]:>14} {columns[2]:>16} {columns[3]:>11}"
+    print(header)
+    print("-" * len(header))
+    for name, r in results.items():
+        print(
+            f"{name:<26} {r['listing_objects_per_s']:>15,.0f} {r['listing_seconds_per_pass']:>14.2f} "
+            f"{r['gets_per_s']:>16,.1f} {r['get_ms']:>11.1f}"
+        )
+    vigil_r, medallion_r = results[targets[0].name], results[targets[1].name]
+    listing_ratio = vigil_r["listing_objects_per_s"] / medallion_r["listing_objects_per_s"]
+    get_ratio = vigil_r["gets_per_s"] / medallion_r["gets_per_s"]
+    print(f"{'ratio vigil / medallion':<26} {listing_ratio:>14.1f}x {'':>14} {get_ratio:>15.1f}x")
+
+
+if __name__ == "__main__":
+    main()
