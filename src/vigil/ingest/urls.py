@@ -67,6 +67,7 @@ _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_PLAIN = re.compile(r"^[A-Za-z0-9\-._~/:@!$&'()*+,;=]*$")  # only characters every component keeps
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Characters left as they are in a path / in a query key or value (sub-delims, ':' and '@').
 _PATH_SAFE = "/:@!$&'()*+,;=%"
@@ -134,6 +135,8 @@ def _is_ip(host: str) -> bool:
 
 def _normalize_escapes(text: str, safe: str) -> str:
     """Percent-encode what must be, decode escaped unreserved characters, upper-case the rest."""
+    if _PLAIN.match(text):
+        return text  # fast path: nothing escaped, nothing to escape
     text = _LONE_PERCENT.sub("%25", text)
     text = quote(text, safe=safe, encoding="utf-8", errors="strict")
 
@@ -146,6 +149,8 @@ def _normalize_escapes(text: str, safe: str) -> str:
 
 def _remove_dot_segments(path: str) -> str:
     """RFC 3986 section 5.2.4, on a path that starts with '/' (or is empty)."""
+    if "/." not in path:
+        return path if path.startswith("/") or not path else "/" + path
     output: list[str] = []
     segments = path.split("/")
     for index, segment in enumerate(segments):
