@@ -170,6 +170,8 @@ def _plan(config: GeneratorConfig) -> _Plan:
     )
     order = np.lexsort((np.arange(len(filler_t)), filler_t))
     filler_t, filler_acct = filler_t[order], filler_acct[order]
+    for d in drafts:
+        d.release()
 
     # Organic posts: event bursts first, the rest spread over (group, hour) by each group's size and
     # the daily rhythm in its timezone.
@@ -459,8 +461,8 @@ def _describe_campaigns(plan: _Plan, writer: _ChunkWriter) -> list[dict[str, obj
                 "summary": STYLES[d.style].summary,
                 "platforms": platforms,
                 "accounts": len(d.member_platform),
-                "posts": len(d.t_us) + len(d.filler_t_us),
-                "coordinated_posts": len(d.t_us),
+                "posts": d.coordinated_count + d.filler_count,
+                "coordinated_posts": d.coordinated_count,
                 "first_post": _iso(int(t.min())) if len(t) else None,
                 "last_post": _iso(int(t.max())) if len(t) else None,
                 "items": items,

@@ -88,6 +88,18 @@ class Draft:
         self.image_ids.append(list(image_ids or []))
         return len(self.t_us) - 1
 
+    coordinated_count: int = 0
+    filler_count: int = 0
+
+    def release(self) -> None:
+        """Drop the per-post lists once they are materialized (they dominate memory at 10M posts),
+        keeping the counts campaigns.json reports."""
+        self.coordinated_count = len(self.t_us)
+        self.filler_count = len(self.filler_t_us)
+        for name in ("t_us", "member", "text", "lang", "urls", "hashtags", "reshare_of", "image_pdq",
+                     "image_ids", "filler_t_us", "filler_member"):  # fmt: skip
+            setattr(self, name, [])
+
     def record(self, kind: str, value: str) -> None:
         """Note an item the campaign pushed (kept in first-use order, without repeats)."""
         values = self.items.setdefault(kind, [])
@@ -213,7 +225,7 @@ class PlanContext:
 
     def new_article(self, rng: np.random.Generator, domain: str) -> str:
         words = world()["path_words"]
-        slug = "-".join(words[int(i)] for i in rng.integers(0, len(words), size=3))
+        slug = "-".join(words[int(i)] for i in rng.choice(len(words), size=3, replace=False))
         return f"https://{domain}/{slug}-{int(rng.integers(10_000, 99_999))}"
 
     def new_hashtag(self, rng: np.random.Generator, lang: str) -> str:
