@@ -305,6 +305,7 @@ def test_revoke_versions_and_campaigns(world: World) -> None:
 def test_audit_log_over_http(live: LiveServer, world: World) -> None:
     world.org("p", "platform", roles=("analyst", "admin"))
     world.org("q", "platform", roles=("analyst", "admin"))
+    p_id, q_id = world.orgs["p"]["id"], world.orgs["q"]["id"]
     with world.client("p") as p, world.client("q") as q:
         amber = _ok(
             p.post(
@@ -314,13 +315,20 @@ def test_audit_log_over_http(live: LiveServer, world: World) -> None:
             201,
         )
         _ok(q.get(f"/api/v1/signals/{amber['id']}"))
+    read = ("signal.read", "AMBER", q_id, p_id)
+
+    def trail(entries: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+        return [(e["action"], e["tlp"], e["actor_org_id"], e["subject_org_id"]) for e in entries]
+
     with world.client("q", "admin") as qa:
-        entries = _ok(qa.get("/api/v1/audit", params={"target": amber["id"]}))
-        assert [(e["action"], e["tlp"], e["actor_org_id"]) for e in entries] == [
-            ("signal.read", "AMBER", world.orgs["q"]["id"])
-        ]
-        # an org admin cannot read another organisation's trail
-        assert qa.get("/api/v1/audit", params={"org": world.orgs["p"]["id"]}).status_code == 403
+        # q's admin sees what q's keys did
+        assert trail(_ok(qa.get("/api/v1/audit", params={"target": amber["id"]}))) == [read]
+        # ... but not entries that involve only another organisation
+        assert qa.get("/api/v1/audit", params={"involving": p_id}).status_code == 403
+    with world.client("p", "admin") as pa:
+        # p's admin sees its own submission and who read its AMBER signal
+        entries = trail(_ok(pa.get("/api/v1/audit", params={"target": amber["id"]})))
+        assert entries[0] == read and entries[1][0] == "signal.submit" and len(entries) == 2
     everything = _ok(world.op.get("/api/v1/audit", params={"target": amber["id"]}))
     assert {e["action"] for e in everything} == {"signal.submit", "signal.read"}
 

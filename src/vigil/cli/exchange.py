@@ -177,6 +177,9 @@ def register(app: typer.Typer) -> None:
     @app.command("audit")
     def audit_cmd(
         org: str | None = typer.Option(None, "--org", help="Acting organisation id."),
+        involving: str | None = typer.Option(
+            None, "--involving", help="Organisation id: its actions and reads of its AMBER/RED material."
+        ),
         action: str | None = typer.Option(None, "--action", help="e.g. signal.read, key.revoke."),
         target: str | None = typer.Option(None, "--target", help="Target id."),
         since: str | None = typer.Option(None, "--since", help="ISO 8601 instant."),
@@ -188,6 +191,7 @@ def register(app: typer.Typer) -> None:
         """The exchange's audit log, newest first."""
         filters = AuditFilter(
             actor_org_id=org,
+            involving_org_id=involving,
             action=action,
             target_id=target,
             since=parse_instant(since) if since else None,
@@ -195,5 +199,5 @@ def register(app: typer.Typer) -> None:
         )
         with _store(data_dir, database_url) as store:
             entries = store.query_audit(None, filters)
-        columns = ["id", "at", "actor_key_id", "actor_org_id", "action", "target_id", "tlp"]
+        columns = ["id", "at", "actor_key_id", "actor_org_id", "action", "target_id", "tlp", "subject_org_id"]
         _print([asdict(e) for e in entries], columns, "Audit log", as_json)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from vigil.exchange.models import AuditRow
@@ -20,7 +20,12 @@ from vigil.exchange.models import AuditRow
 if TYPE_CHECKING:
     from vigil.exchange.access import Principal
 
-LOCAL_ADMIN = "local-admin"  # actor_key_id of the CLI acting with direct database access
+LOCAL_ADMIN = "local-admin"
+
+# (target_type, target_id, tlp) or (target_type, target_id, tlp, subject_org_id)
+Target = (
+    tuple[str, str, str | None] | tuple[str, str, str | None, str | None]
+)  # actor_key_id of the CLI acting with direct database access
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class AuditEntry:
     target_id: str | None
     tlp: str | None
     detail: dict[str, Any] = field(default_factory=dict)
+    subject_org_id: str | None = None  # whose AMBER/RED material a read touched
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class AuditFilter:
     """Filters for ``query``; ``before_id`` pages backwards (entries come newest first)."""
 
     actor_org_id: str | None = None
+    involving_org_id: str | None = None  # entries this org did, or reads of this org's material
     actor_key_id: str | None = None
     action: str | None = None
     target_id: str | None = None
@@ -66,6 +73,7 @@ def record(
     target_id: str | None = None,
     tlp: str | None = None,
     detail: dict[str, Any] | None = None,
+    subject_org_id: str | None = None,
 ) -> None:
     """Append one entry (``principal`` None means the local administrator)."""
     key_id, org_id = _actor(principal)
@@ -79,6 +87,7 @@ def record(
             target_id=target_id,
             tlp=tlp,
             detail=detail or {},
+            subject_org_id=subject_org_id,
         )
     )
 
@@ -87,11 +96,12 @@ def record_many(
     session: Session,
     principal: Principal | None,
     action: str,
-    targets: Sequence[tuple[str, str, str | None]],
+    targets: Sequence[Target],
     *,
     at: datetime,
 ) -> None:
-    """Append one entry per (target_type, target_id, tlp), in one statement (used for listings)."""
+    """Append one entry per target, in one statement (used for listings). A target is
+    ``(target_type, target_id, tlp)`` or ``(target_type, target_id, tlp, subject_org_id)``."""
     if not targets:
         return
     key_id, org_id = _actor(principal)
@@ -103,12 +113,13 @@ def record_many(
                 "actor_key_id": key_id,
                 "actor_org_id": org_id,
                 "action": action,
-                "target_type": target_type,
-                "target_id": target_id,
-                "tlp": tlp,
+                "target_type": target[0],
+                "target_id": target[1],
+                "tlp": target[2],
                 "detail": {},
+                "subject_org_id": target[3] if len(target) > 3 else None,
             }
-            for target_type, target_id, tlp in targets
+            for target in targets
         ],
     )
 
@@ -118,6 +129,13 @@ def query(session: Session, filters: AuditFilter) -> list[AuditEntry]:
     stmt = select(AuditRow)
     if filters.actor_org_id is not None:
         stmt = stmt.where(AuditRow.actor_org_id == filters.actor_org_id)
+    if filters.involving_org_id is not None:
+        stmt = stmt.where(
+            or_(
+                AuditRow.actor_org_id == filters.involving_org_id,
+                AuditRow.subject_org_id == filters.involving_org_id,
+            )
+        )
     if filters.actor_key_id is not None:
         stmt = stmt.where(AuditRow.actor_key_id == filters.actor_key_id)
     if filters.action is not None:
@@ -142,6 +160,7 @@ def query(session: Session, filters: AuditFilter) -> list[AuditEntry]:
             target_id=row.target_id,
             tlp=row.tlp,
             detail=dict(row.detail or {}),
+            subject_org_id=row.subject_org_id,
         )
         for row in session.scalars(stmt)
     ]

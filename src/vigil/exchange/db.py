@@ -76,6 +76,18 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
         raise ExternalServiceError(f"cannot reach database {engine.url!r}: {exc.orig}") from exc
 
 
+def head_revision() -> str:
+    """The newest revision shipped with this version of Vigil."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
 def current_revision(engine: Engine) -> str | None:
     """The Alembic revision the database is at (None for an empty database)."""
     from alembic.runtime.migration import MigrationContext

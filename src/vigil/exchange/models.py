@@ -231,3 +231,6 @@ class AuditRow(Base):
     target_id: Mapped[str | None] = mapped_column(ID, index=True)
     tlp: Mapped[str | None] = mapped_column(String(20))
     detail: Mapped[dict[str, Any]]
+    # Whose material a read touched (the source org of an AMBER/RED contribution or campaign), so
+    # an organisation's admins can see who read what it shared. Added in revision 0002.
+    subject_org_id: Mapped[str | None] = mapped_column(ID, index=True)

@@ -56,7 +56,6 @@ from vigil.exchange.access import (
     Principal,
     can_manage_org,
     can_see,
-    most_restrictive,
     permissions,
     require,
     visible_clause,
@@ -484,7 +483,9 @@ class ExchangeStore:
             )
         )
         result = self._campaigns(rows)
-        self._audit_reads(principal, "campaign.read", [("campaign", c.id, c.marking.tlp) for c in result])
+        self._audit_reads(
+            principal, "campaign.read", [("campaign", c.id, c.marking.tlp, c.org_id) for c in result]
+        )
         return result
 
     def get_campaign(self, principal: Principal, campaign_id: str) -> Campaign:
@@ -495,7 +496,9 @@ class ExchangeStore:
         if row is None:
             raise NotFound(f"no campaign {campaign_id!r}", campaign=campaign_id)
         (result,) = self._campaigns([row])
-        self._audit_reads(principal, "campaign.read", [("campaign", result.id, result.marking.tlp)])
+        self._audit_reads(
+            principal, "campaign.read", [("campaign", result.id, result.marking.tlp, result.org_id)]
+        )
         return result
 
     def _campaigns(self, rows: list[CampaignRow]) -> list[Campaign]:
@@ -752,7 +755,8 @@ class ExchangeStore:
         self._audit_reads(
             principal,
             "signal.read",
-            [("signal", s.id, most_restrictive(c.marking.tlp for c in s.contributions)) for s in items],
+            # one entry per restricted contribution read, naming whose material it was
+            [("signal", s.id, c.marking.tlp, c.org_id) for s in items for c in s.contributions],
         )
         next_cursor = encode_cursor(rows[-1].modified_at, rows[-1].id) if more else None
         return SignalPage(items=items, next_cursor=next_cursor, more=more)
@@ -1013,20 +1017,23 @@ class ExchangeStore:
     # audit
 
     def _audit_reads(
-        self, principal: Principal, action: str, targets: Sequence[tuple[str, str, TLP | None]]
+        self, principal: Principal, action: str, targets: Sequence[tuple[str, str, TLP, str]]
     ) -> None:
-        audited = [(kind, tid, tlp.value) for kind, tid, tlp in targets if tlp in AUDITED_TLPS]
+        audited: list[audit.Target] = [
+            (kind, tid, tlp.value, owner) for kind, tid, tlp, owner in targets if tlp in AUDITED_TLPS
+        ]
         audit.record_many(self.session, principal, action, audited, at=self.now())
 
     def query_audit(self, actor: Principal | None, filters: audit.AuditFilter) -> list[audit.AuditEntry]:
-        """Audit entries, newest first: an org admin sees its own organisation's; the operator's
+        """Audit entries, newest first. An org admin sees the entries involving its organisation
+        (what its keys did, and every read of its AMBER/RED material by anyone); the operator's
         admins and the local administrator see everything."""
         if actor is not None:
             require(actor, Permission.READ_AUDIT)
             if Permission.OPERATE not in permissions(actor):
-                if filters.actor_org_id not in (None, actor.org_id):
-                    raise PermissionDenied("admins may read only their own organisation's audit entries")
-                filters = _replace_org(filters, actor.org_id)
+                if filters.involving_org_id not in (None, actor.org_id):
+                    raise PermissionDenied("admins may read only audit entries involving their organisation")
+                filters = replace(filters, involving_org_id=actor.org_id)
         if not 1 <= filters.limit <= MAX_PAGE:
             raise InputError(f"limit must be 1-{MAX_PAGE}", field="limit")
         return audit.query(self.session, filters)
@@ -1034,10 +1041,6 @@ class ExchangeStore:
 
 # ---------------------------------------------------------------------------------------------
 # row -> record
-
-
-def _replace_org(filters: audit.AuditFilter, org_id: str) -> audit.AuditFilter:
-    return replace(filters, actor_org_id=org_id)
 
 
 def _org(row: OrgRow) -> Organisation:

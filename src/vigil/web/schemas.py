@@ -193,6 +193,7 @@ class AuditEntryOut(Out):
     target_id: str | None
     tlp: str | None
     detail: dict[str, Any]
+    subject_org_id: str | None = Field(description="Whose AMBER/RED material a read touched.")
 
     @classmethod
     def of(cls, entry: AuditEntry) -> AuditEntryOut:

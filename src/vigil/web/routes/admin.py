@@ -88,12 +88,15 @@ def revoke_key(key_id: str, principal: PrincipalDep, store: StoreDep) -> KeyOut:
     "/audit",
     response_model=list[AuditEntryOut],
     tags=["audit"],
-    summary="Audit log, newest first (admins: own organisation; operator admins: all)",
+    summary="Audit log, newest first (admins: entries involving their org; operator admins: all)",
 )
 def audit_log(
     principal: PrincipalDep,
     store: StoreDep,
     org: str | None = Query(default=None, description="Acting organisation id."),
+    involving: str | None = Query(
+        default=None, description="Organisation id: what it did, or reads of its AMBER/RED material."
+    ),
     key: str | None = Query(default=None, description="Acting key id."),
     action: str | None = Query(default=None, description="e.g. signal.submit, signal.read, key.revoke"),
     target: str | None = Query(default=None, description="Target id (signal, campaign, key, org)."),
@@ -104,6 +107,7 @@ def audit_log(
 ) -> list[AuditEntryOut]:
     filters = AuditFilter(
         actor_org_id=org,
+        involving_org_id=involving,
         actor_key_id=key,
         action=action,
         target_id=target,
