@@ -13,6 +13,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from vigil.core.time import ensure_utc
@@ -21,6 +22,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 _TWITTER_API_TIME = "%a %b %d %H:%M:%S %z %Y"  # "Wed Oct 10 20:19:24 +0000 2018"
+_NUMERIC_SPECS = frozenset({"auto", "unix", "unix_ms"})
 
 
 class BadValue(ValueError):
@@ -36,8 +38,8 @@ def is_missing(value: Any) -> bool:
     """None, an empty or blank string, or a float NaN (pandas' null) count as no value."""
     if value is None:
         return True
-    if isinstance(value, str):
-        return not value.strip()
+    if type(value) is str:
+        return not value or value.isspace()
     return isinstance(value, float) and math.isnan(value)
 
 
@@ -57,7 +59,7 @@ class TimeFormat:
                 f"unknown time format {self.spec!r}; use auto, iso, unix, unix_ms or a strptime pattern"
             )
 
-    @property
+    @cached_property
     def expected(self) -> str:
         return {
             "auto": "ISO 8601 or POSIX seconds",
@@ -92,7 +94,7 @@ def parse_time(value: Any, fmt: TimeFormat) -> datetime:
     if not isinstance(value, str):
         raise BadValue(f"not a timestamp: {value!r}", expected)
     text = value.strip()
-    if fmt.spec in {"auto", "unix", "unix_ms"} and _NUMBER.match(text):
+    if fmt.spec in _NUMERIC_SPECS and _NUMBER.match(text):
         return _from_number(float(text), 1000.0 if fmt.spec == "unix_ms" else 1.0, value, expected)
     if fmt.spec in {"auto", "iso"}:
         try:
@@ -173,6 +175,8 @@ def parse_id(value: Any) -> str | None:
 
 def as_text(value: Any) -> str | None:
     """A source value as text for ``extra`` and free-text columns; None if missing."""
+    if type(value) is str:  # the common case first
+        return None if not value or value.isspace() else value
     if is_missing(value):
         return None
     if isinstance(value, str):

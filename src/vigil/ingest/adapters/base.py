@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -120,9 +121,15 @@ def url_structs(urls: Iterable[str]) -> list[dict[str, object]]:
     """URL structs (url, canonical, domain, is_shortener) of the given URLs, without repeats."""
     seen: dict[str, dict[str, object]] = {}
     for url in urls:
-        info = canonicalize(url)
-        seen.setdefault(info.canonical, info.as_dict())
+        struct = _url_struct(url)
+        seen.setdefault(str(struct["canonical"]), struct)
     return list(seen.values())
+
+
+@lru_cache(maxsize=1 << 16)
+def _url_struct(url: str) -> dict[str, object]:
+    # Shared, read-only dicts: reshared links are converted to Arrow many times.
+    return canonicalize(url).as_dict()
 
 
 class TableBuilder:

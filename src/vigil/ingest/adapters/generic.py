@@ -116,6 +116,7 @@ class GenericAdapter(Adapter):
         none = [None] * batch.num_rows
         col = {name: batch.column(present[name]) if name in present else none for name in POST_FIELDS}
         c = self.columns
+        has_pdq, has_ids = "image_pdq" in present, "image_ids" in present
         builder = posts_builder()
         for i in range(batch.num_rows):
             # One try per row, not per cell: ``where`` names the column being read when it fails.
@@ -136,7 +137,9 @@ class GenericAdapter(Adapter):
                 # A list value ("[]" included) is trusted; no value (or no column): read the text.
                 urls, hashtags, mentions = col["urls"][i], col["hashtags"][i], col["mentions"][i]
                 where = c["image_pdq"]
-                pdq = [_pdq(item) for item in parse_list(col["image_pdq"][i], separator=sep)]
+                pdq = (
+                    [_pdq(item) for item in parse_list(col["image_pdq"][i], separator=sep)] if has_pdq else []
+                )
                 where = c["reshare_of"]
                 reshare_of = parse_id(col["reshare_of"][i])
                 where = c["reply_to"]
@@ -163,7 +166,9 @@ class GenericAdapter(Adapter):
                 reshare_of=reshare_of,
                 reply_to=reply_to,
                 image_pdq=list(dict.fromkeys(pdq)),
-                image_ids=list(dict.fromkeys(parse_list(col["image_ids"][i], separator=sep))),
+                image_ids=list(dict.fromkeys(parse_list(col["image_ids"][i], separator=sep)))
+                if has_ids
+                else [],
                 extra={name: v for name, values in extras if (v := as_text(values[i])) is not None},
             )
         return builder.build()
