@@ -12,6 +12,7 @@ wrapper, so nothing of this script's own memory counts):
 * Vigil: ``ingest(--layout generic --map ...)`` to posts.parquet + accounts.parquet: URL
   canonicalization, hashtag/mention extraction, language identification of every post, account
   deduplication;
+* the same with ``detect_language=False`` (``vigil-nolang``), to show what language id costs;
 * the toolkit: ``preprocess_csv_files`` into its SQLite database (no canonicalization, no language).
 
 Constant memory shows as Vigil's peak RSS staying flat while the row count grows.
@@ -95,7 +96,7 @@ def measure(argv: list[str]) -> dict[str, Any]:
 
 def worker(args: argparse.Namespace) -> None:
     """One side of the comparison, inside a measured subprocess."""
-    if args.worker == "vigil":
+    if args.worker.startswith("vigil"):
         from vigil.core.settings import load_settings
         from vigil.ingest.pipeline import ingest
 
@@ -107,6 +108,7 @@ def worker(args: argparse.Namespace) -> None:
             mapping=MAPPING,
             platform="twitter",
             settings=load_settings(duckdb_threads=2, duckdb_memory_limit="1GB", temp_dir=Path(args.out)),
+            detect_language=args.worker == "vigil",
         )
         print(
             json.dumps(
@@ -126,7 +128,7 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, nargs="+", default=[200_000, 1_000_000])
     parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--worker", choices=["vigil", "toolkit"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["vigil", "vigil-nolang", "toolkit"], help=argparse.SUPPRESS)
     parser.add_argument("--csv", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -136,35 +138,33 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vigil-ingest-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     here = str(Path(__file__).resolve())
-    print(f"{'rows':>10} {'tool':>8} {'seconds':>8} {'rows/s':>9} {'peak RSS MB':>12}  notes")
+    print(f"{'rows':>10} {'tool':>12} {'seconds':>8} {'rows/s':>9} {'peak RSS MB':>12}  notes", flush=True)
     for rows in args.rows:
         source = workdir / f"posts-{rows}.csv"
         started = time.perf_counter()
         generate_csv(source, rows)
         size_mb = source.stat().st_size / 2**20
-        print(f"# generated {rows:,} rows ({size_mb:.0f} MB) in {time.perf_counter() - started:.1f} s")
-        vigil = measure(
-            [
-                sys.executable,
-                here,
-                "--worker",
-                "vigil",
-                "--csv",
-                str(source),
-                "--out",
-                str(workdir / f"vigil-{rows}"),
-            ]
+        print(
+            f"# generated {rows:,} rows ({size_mb:.0f} MB) in {time.perf_counter() - started:.1f} s",
+            flush=True,
         )
+        runs: dict[str, dict[str, Any]] = {}
+        for name in ("vigil", "vigil-nolang"):
+            out = workdir / f"{name}-{rows}"
+            runs[name] = measure(
+                [sys.executable, here, "--worker", name, "--csv", str(source), "--out", str(out)]
+            )
         db = workdir / f"toolkit-{rows}.db"
         db.unlink(missing_ok=True)
-        toolkit = measure(
+        runs["toolkit"] = measure(
             [sys.executable, here, "--worker", "toolkit", "--csv", str(source), "--out", str(db)]
         )
-        for name, result in (("vigil", vigil), ("toolkit", toolkit)):
+        for name, result in runs.items():
             note = result["out"].splitlines()[-1] if result["out"] else ""
             print(
-                f"{rows:>10,} {name:>8} {result['seconds']:>8.1f} {rows / result['seconds']:>9,.0f} "
-                f"{result['rss_mb']:>12.0f}  {note}"
+                f"{rows:>10,} {name:>12} {result['seconds']:>8.1f} {rows / result['seconds']:>9,.0f} "
+                f"{result['rss_mb']:>12.0f}  {note}",
+                flush=True,
             )
 
 
