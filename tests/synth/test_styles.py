@@ -44,7 +44,8 @@ def _median_gap(groups: list[list[dict[str, Any]]]) -> timedelta:
         for group in groups
         for a, b in pairwise(group)
     )  # fmt: skip
-    return gaps[len(gaps) // 2]
+    middle: timedelta = gaps[len(gaps) // 2]
+    return middle
 
 
 def test_link_burst_members_post_the_same_links_within_minutes(
