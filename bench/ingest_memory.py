@@ -15,7 +15,9 @@ wrapper, so nothing of this script's own memory counts):
 * the same with ``detect_language=False`` (``vigil-nolang``), to show what language id costs;
 * the toolkit: ``preprocess_csv_files`` into its SQLite database (no canonicalization, no language).
 
-Constant memory shows as Vigil's peak RSS staying flat while the row count grows.
+Constant memory shows as Vigil's peak RSS staying flat while the row count grows: Python holds
+one batch at a time, and the DuckDB steps (account dedup, duplicate count) stay within
+``--duckdb-memory`` (default 256MB here), spilling to disk beyond it.
 """
 
 from __future__ import annotations
@@ -107,7 +109,9 @@ def worker(args: argparse.Namespace) -> None:
             out_dir=args.out,
             mapping=MAPPING,
             platform="twitter",
-            settings=load_settings(duckdb_threads=2, duckdb_memory_limit="1GB", temp_dir=Path(args.out)),
+            settings=load_settings(
+                duckdb_threads=2, duckdb_memory_limit=args.duckdb_memory, temp_dir=Path(args.out)
+            ),
             detect_language=args.worker == "vigil",
         )
         print(
@@ -128,6 +132,9 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, nargs="+", default=[200_000, 1_000_000])
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--duckdb-memory", default="256MB", help="DuckDB memory limit of the account dedup (it spills beyond)"
+    )
     parser.add_argument("--worker", choices=["vigil", "vigil-nolang", "toolkit"], help=argparse.SUPPRESS)
     parser.add_argument("--csv", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -151,9 +158,8 @@ def main() -> None:
         runs: dict[str, dict[str, Any]] = {}
         for name in ("vigil", "vigil-nolang"):
             out = workdir / f"{name}-{rows}"
-            runs[name] = measure(
-                [sys.executable, here, "--worker", name, "--csv", str(source), "--out", str(out)]
-            )
+            argv = [sys.executable, here, "--worker", name, "--csv", str(source), "--out", str(out)]
+            runs[name] = measure([*argv, "--duckdb-memory", args.duckdb_memory])
         db = workdir / f"toolkit-{rows}.db"
         db.unlink(missing_ok=True)
         runs["toolkit"] = measure(
