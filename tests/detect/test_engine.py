@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from vigil.core.errors import ConfigError, InputError, SchemaError
+from vigil.core.errors import ConfigError, DataError, InputError, SchemaError
 from vigil.core.settings import load_settings
 from vigil.detect import duck
 from vigil.detect.contract import EDGES, EVIDENCE
@@ -301,3 +301,22 @@ def test_crowded_windows_are_left_out_but_quiet_ones_kept(con: duckdb.DuckDBPyCo
     )
     assert open_.edges.num_rows == 1 + 12 * 11 // 2
     assert open_.stats.n_windows_crowded == 0
+
+
+def test_posts_from_a_directory_of_parquet_files(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    pq.write_table(posts_table([post("a", 0, urls=[U1], post_id="a1")]), folder / "part-0.parquet")
+    pq.write_table(posts_table([post("b", 1, urls=[U1], post_id="b1")]), folder / "part-1.parquet")
+    result = run_traces(con, [CO_LINK], EngineParams(min_items=1), out_dir=tmp_path / "out", posts=folder)
+    assert result.stats[0].n_edges == 1
+    with pytest.raises(DataError, match="no such file"):
+        duck.register_posts(con, tmp_path / "missing")
+    with pytest.raises(DataError, match=r"no \.parquet files"):
+        duck.register_posts(con, _empty_dir(tmp_path))
+
+
+def _empty_dir(tmp_path: Path) -> Path:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    return empty
