@@ -43,7 +43,8 @@ def generated_posts(seed: int = 7, n: int = 400) -> list[dict[str, Any]]:
                 post_id=f"m{i}",
                 urls=picked,
                 reshare_of=f"m{rng.randrange(8)}" if kind < 0.35 else None,
-                reply_to=f"m{rng.randrange(5)}" if 0.35 <= kind < 0.45 else None,
+                # some replies are also reshares: the toolkit's co_reply must leave those out
+                reply_to=f"m{rng.randrange(5)}" if 0.3 <= kind < 0.6 else None,
             )
         )
     return rows
@@ -68,7 +69,7 @@ def run_toolkit(db: Path, *args: str) -> None:
 
 def toolkit_rows(db: Path, command: str) -> list[tuple[str, str, int, str]]:
     with sqlite3.connect(db) as sql:
-        table = {"co_link": "co_link_network", "co_retweet": "co_retweet_network"}[command]
+        table = f"{command}_network"
         rows = sql.execute(
             f"SELECT user_1, user_2, weight FROM {table} WHERE user_1 != user_2 ORDER BY user_1, user_2"
         ).fetchall()
@@ -90,6 +91,7 @@ def test_compat_edges_equal_the_toolkits(con: duckdb.DuckDBPyConnection, tmp_pat
         ("co_link", 0, 1),
         ("co_retweet", 60, 1),
         ("co_retweet", 15, 2),
+        ("co_reply", 120, 1),
     ]:
         run_toolkit(
             db, "compute", command, "--time_window", str(window), "--min_edge_weight", str(min_weight),
@@ -126,5 +128,5 @@ def test_compat_hand_example_and_loops(con: duckdb.DuckDBPyConnection) -> None:
         ("x:b", "x:a", 1),
         ("x:b", "x:b", 2),
     ]
-    with pytest.raises(InputError, match="co_link, co_retweet"):
+    with pytest.raises(InputError, match="co_link, co_reply, co_retweet"):
         toolkit_edges(con, "co_tweet", time_window=1)

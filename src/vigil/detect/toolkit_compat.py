@@ -10,8 +10,9 @@ join (:func:`vigil.detect.engine.windowed_pairs_sql`):
 * no popularity cap and no item weighting;
 * self-pairs (``u1 = u2``) are stored and dropped on export (``loops=False``, the export default).
 
-``co_link`` leaves URLs of reposts out (as the toolkit's preprocessing does) and ``co_retweet``
-pairs reposts of the same message. Known toolkit quirk: its CSV preprocessing stores a message
+``co_link`` leaves URLs of reposts out (as the toolkit's preprocessing does), ``co_retweet``
+pairs reposts of the same message and ``co_reply`` replies (that are not reposts) to the same
+message. Known toolkit quirk: its CSV preprocessing stores a message
 without URLs under the URL ``""``, which links every URL-less message in a window; delete those
 rows from its ``message_url`` table before computing (``DELETE FROM message_url WHERE url = ''``)
 for a fair comparison. Vigil never has empty items.
@@ -27,10 +28,23 @@ import pyarrow as pa
 from vigil.core.errors import InputError
 from vigil.detect.duck import register_posts
 from vigil.detect.engine import index_events, materialize_events, windowed_pairs_sql
-from vigil.detect.traces import CO_LINK, CO_RESHARE, TraceSpec
+from vigil.detect.traces import CO_LINK, CO_RESHARE, TraceSpec, posts_events
+
+# The toolkit's co_reply leaves replies that are also reposts out; Vigil's co_reply keeps them.
+_TOOLKIT_CO_REPLY = TraceSpec(
+    name="co_reply",
+    description="replied to the same post within the window (reposts left out, as the toolkit does)",
+    events_sql=posts_events(
+        "platform || ':' || reply_to", where="reply_to IS NOT NULL AND reshare_of IS NULL"
+    ),
+)
 
 # The toolkit's command name -> the Vigil trace with the same items.
-TOOLKIT_TRACES: dict[str, TraceSpec] = {"co_link": CO_LINK, "co_retweet": CO_RESHARE}
+TOOLKIT_TRACES: dict[str, TraceSpec] = {
+    "co_link": CO_LINK,
+    "co_retweet": CO_RESHARE,
+    "co_reply": _TOOLKIT_CO_REPLY,
+}
 
 TOOLKIT_EDGES = pa.schema(
     [
