@@ -78,3 +78,29 @@ def test_real_file(shared_data: Path, tmp_path: Path) -> None:
         f"SELECT count(*), count(DISTINCT (platform, post_id)) FROM '{tmp_path / 'posts.parquet'}'"
     ).fetchall()[0]
     assert written == (posts, posts)
+
+
+def test_same_posts_from_jsonl_and_parquet(fixtures: Path, tmp_path: Path) -> None:
+    import csv
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def typed(key: str, value: str) -> object:
+        if key == "account_id" or not value:
+            return value or None
+        return float(value) if key == "timestamp" else int(value)
+
+    with (fixtures / "german_small.csv").open() as handle:
+        rows = [{k: typed(k, v) for k, v in r.items()} for r in csv.DictReader(handle)]
+    jsonl = tmp_path / "g.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    parquet = tmp_path / "g.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), parquet)
+    results = []
+    for source in (fixtures / "german_small.csv", jsonl, parquet):
+        ingest([source], layout="german-elections", out_dir=tmp_path / source.suffix)
+        results.append(read_rows(tmp_path / source.suffix / "posts.parquet"))
+    assert results[0] == results[1] == results[2]
+    assert len(results[0]) == 2

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 import tldextract
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vigil.ingest import urls
 from vigil.ingest.urls import UrlInfo, canonicalize, registrable_domain
@@ -189,3 +191,34 @@ def test_registrable_domain_never_touches_the_network(
         registrable_domain.cache_clear()
         canonicalize.cache_clear()
     assert attempts == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_never_raises_on_any_text(text: str) -> None:
+    info = canonicalize(text)
+    assert info.url == text
+    assert info.domain is None or info.canonical.startswith("https://")
+
+
+_LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(_LABEL, min_size=1, max_size=3),
+    st.sampled_from(["com", "co.uk", "de", "github.io"]),
+    st.lists(st.text(min_size=1, max_size=6), max_size=3),
+    st.dictionaries(st.text(min_size=1, max_size=5), st.text(max_size=5), max_size=3),
+)
+def test_canonical_form_is_stable(
+    labels: list[str], suffix: str, path: list[str], query: dict[str, str]
+) -> None:
+    from urllib.parse import quote, urlencode
+
+    url = f"http://{'.'.join(labels)}.{suffix}/" + "/".join(quote(p, safe="") for p in path)
+    if query:
+        url += "?" + urlencode(query)
+    info = canonicalize(url)
+    assert info.domain is not None
+    assert canonicalize(info.canonical).canonical == info.canonical
