@@ -104,5 +104,8 @@ def signals() -> list[Signal]:
     domain.contributions.append(
         contribution(PLATFORM_B, TLP.AMBER, hours=2, marking=Marking(TLP.AMBER, (GOVERNMENT.id,)))
     )
+    hashtag = next(s for s in result if s.kind is SignalKind.HASHTAG)
+    hashtag.contributions[0].revoked = True
+    hashtag.contributions[0].valid_until = T0 + timedelta(days=30)
     domain.opinions.append(Opinion(PLATFORM_B.id, OpinionValue.FALSE_POSITIVE, None, T0 + timedelta(hours=6)))
     return result

@@ -140,6 +140,10 @@ def test_import_of_an_export_gives_back_the_same_contributions() -> None:
         for d in plan.signals
     }
     assert got == expected
+    hashtag = next(d for d in plan.signals if d.kind is SignalKind.HASHTAG)
+    original = next(s for s in originals if s.kind is SignalKind.HASHTAG).contributions[0]
+    assert (hashtag.revoked, hashtag.valid_until) == (True, original.valid_until)
+    assert not any(d.revoked for d in plan.signals if d.kind is not SignalKind.HASHTAG)
     narrative = next(d for d in plan.signals if d.kind is SignalKind.NARRATIVE)
     assert narrative.language == "de"
     green = [d for d in plan.signals if d.tlp is TLP.GREEN]

@@ -90,7 +90,9 @@ def _paged(body: dict[str, Any], page: Page) -> Response:
 @router.get("/", summary="TAXII discovery")
 def get_discovery(request: Request, principal: PrincipalDep) -> Response:
     del principal  # discovery needs a valid key like everything else
-    return taxii_response(discovery(str(request.base_url).rstrip("/") + PREFIX))
+    # Behind a proxy the address clients use is configured (public_url), not the one we were asked on.
+    base = get_settings_dep(request).public_url or str(request.base_url)
+    return taxii_response(discovery(base.rstrip("/") + PREFIX))
 
 
 @router.get(ROOT + "/", summary="API root information")
