@@ -54,19 +54,23 @@ def _classify(cleaned: str) -> str | None:
 
 def detect_language(text: str | None) -> str | None:
     """The ISO 639-1 language of ``text``, or None for empty, too short or unclear text."""
+    if not text:
+        return None
+    return _detect_cached(text) if len(text) <= _CACHED_LENGTH else _detect(text)
+
+
+# Reshares and copypasta repeat texts across a whole file: remember recent short texts.
+_CACHED_LENGTH = 1000
+
+
+def _detect(text: str) -> str | None:
     cleaned = _prepare(text)
     return None if cleaned is None else _classify(cleaned)
 
 
+_detect_cached = lru_cache(maxsize=1 << 15)(_detect)
+
+
 def detect_languages(texts: Iterable[str | None] | Sequence[str | None]) -> list[str | None]:
     """``detect_language`` for a batch; identical texts (reshares, copypasta) are classified once."""
-    seen: dict[str, str | None] = {}
-    result: list[str | None] = []
-    for text in texts:
-        if text is None:
-            result.append(None)
-            continue
-        if text not in seen:
-            seen[text] = detect_language(text)
-        result.append(seen[text])
-    return result
+    return [detect_language(text) for text in texts]
