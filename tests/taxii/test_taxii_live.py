@@ -333,3 +333,32 @@ def test_collections_are_also_reachable_by_alias(world: World) -> None:
     )
     assert response.status_code == 200
     assert response.json()["objects"]
+
+
+def test_a_version_is_served_only_to_readers_its_own_marking_allows(world: World) -> None:
+    from vigil.exchange.records import Marking
+
+    p1 = world.principals["p1"]
+    world.store(lambda s: s.submit_signal(p1, "domain", "was-secret.info", marking=Marking(TLP.RED)))
+    world.store(lambda s: s.submit_signal(p1, "domain", "was-secret.info", marking=Marking(TLP.GREEN)))
+    object_id = contribution_object_id(SignalKind.DOMAIN, "was-secret.info", world.orgs["p1"])
+    assert len(collection(world, "p1", "coalition").object_versions(object_id)["versions"]) == 1
+    assert len(collection(world, "p1", "direct").object_versions(object_id)["versions"]) == 1
+    gov = collection(world, "gov", "coalition")
+    (only,) = gov.get_object(object_id, version="all")["objects"]
+    assert only["object_marking_refs"] == [TLP2_MARKING_IDS[TLP.GREEN]]
+    with pytest.raises(requests.HTTPError):
+        collection(world, "gov", "direct").object_versions(object_id)
+
+
+def test_added_after_returns_new_sightings_and_opinions_of_old_signals(world: World) -> None:
+    col = collection(world, "lab", "coalition")
+    last = max(parse_instant(m["date_added"]) for m in col.get_manifest()["objects"])
+    lab = world.principals["lab"]
+    signal_id = world.signals["green_domain"].id
+    world.store(lambda s: s.add_sighting(lab, signal_id, count=2, first_seen=last, last_seen=last))
+    world.store(lambda s: s.set_opinion(lab, signal_id, "disputed", "not in our data"))
+    fresh = col.get_objects(added_after=last)["objects"]
+    assert sorted(o["type"] for o in fresh) == ["opinion", "sighting"]
+    assert {o["created_by_ref"] for o in fresh} == {world.orgs["lab"]}
+    assert next(o for o in fresh if o["type"] == "opinion")["opinion"] == "disagree"
