@@ -6,6 +6,7 @@ import base64
 import itertools
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -384,3 +385,36 @@ def test_tlp_matrix_every_role_kind_and_marking(world: World) -> None:
                 assert got.status_code == (200 if expected else 404), (viewer, role, source, tlp)
                 assert (signal_id in listed_ids) is expected, (viewer, role, source, tlp)
     assert kinds["g1"] == OrgKind.GOVERNMENT.value
+
+
+def test_concurrent_submissions_lose_nothing(live: LiveServer, world: World) -> None:
+    """Several clients submitting the same values at once: every request succeeds, every version
+    is kept, and each organisation's final version counts its submissions."""
+    for label in ("c1", "c2", "c3"):
+        world.org(label, "platform")
+    marker = uuid.uuid4().hex[:8]
+    rounds = 12
+
+    def worker(index: int) -> list[int]:
+        label = ("c1", "c2", "c3")[index % 3]
+        codes = []
+        with world.client(label) as c:
+            for j in range(rounds):
+                body = {"kind": "hashtag", "value": f"race{marker}{j % 3}", "marking": {"tlp": "AMBER"}}
+                codes.append(c.post("/api/v1/signals", json=body).status_code)
+                codes.append(
+                    c.put("/api/v1/signals/lookup-missing/opinion", json={"value": "confirmed"}).status_code
+                )
+        return codes
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        codes = [code for result in pool.map(worker, range(6)) for code in result]
+    assert codes.count(201) == 6 * rounds and codes.count(404) == 6 * rounds
+    with world.client("c1") as c:
+        items = _ok(c.get("/api/v1/signals", params={"q": f"race{marker}"}))["items"]
+        assert len(items) == 3
+        for item in items:
+            # two workers per org, each submitting every value rounds/3 times
+            assert sorted(x["version"] for x in item["contributions"]) == [2 * rounds // 3] * 3
+            versions = _ok(c.get(f"/api/v1/signals/{item['id']}/versions"))["versions"]
+            assert len(versions) == 3 * 2 * rounds // 3

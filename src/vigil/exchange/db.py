@@ -5,8 +5,10 @@ commits when the block ends normally and rolls back on any exception, so a faile
 nothing. ``upgrade(url)`` brings a database to the newest Alembic revision shipped in
 ``vigil/exchange/migrations`` (run by ``vigil db upgrade`` and on ``vigil serve`` start).
 
-SQLite (the embedded default) runs with WAL, foreign keys on and a busy timeout, so the API's
-worker threads can share one file.
+SQLite (the embedded default) runs with WAL, foreign keys on, a busy timeout, and every
+transaction started with ``BEGIN IMMEDIATE``, so the API's worker threads share one file safely
+(one writer at a time). PostgreSQL serves concurrent writers; the store locks the signal row it
+changes (``SELECT ... FOR UPDATE``) so concurrent submissions of one value cannot lose updates.
 """
 
 from __future__ import annotations
@@ -27,11 +29,21 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control away from the sqlite3 module (which would run SELECTs outside any
+    # transaction) and begin every transaction ourselves, below.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # IMMEDIATE takes the write lock at the start: concurrent requests queue on the busy timeout
+    # instead of reading a snapshot and failing (or losing an update) when they later write.
+    # Most transactions write anyway (reads of AMBER/RED material add audit entries).
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
@@ -45,6 +57,7 @@ def make_engine(url: str) -> Engine:
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in {"psycopg2", "default"}:
         parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3 is what Vigil installs

@@ -275,7 +275,10 @@ class ExchangeStore:
             created_at=self.now(),
         )
         self.session.add(row)
-        self.session.flush()
+        try:
+            self.session.flush()
+        except IntegrityError as exc:  # a concurrent request took the name first
+            raise Conflict(f"an organisation named {clean!r} already exists", field="name") from exc
         audit.record(
             self.session,
             actor,
@@ -563,9 +566,9 @@ class ExchangeStore:
         # Strictly increasing change times, so versions stay distinct even within one clock tick.
         stamp = max(now, signal.modified_at + timedelta(microseconds=1))
         contribution = self.session.scalar(
-            select(ContributionRow).where(
-                ContributionRow.signal_id == signal_id, ContributionRow.org_id == principal.org_id
-            )
+            select(ContributionRow)
+            .where(ContributionRow.signal_id == signal_id, ContributionRow.org_id == principal.org_id)
+            .execution_options(populate_existing=True)
         )
         if contribution is None:
             contribution = ContributionRow(
@@ -601,9 +604,8 @@ class ExchangeStore:
     def _get_or_create_signal(
         self, signal_id: str, kind: SignalKind, value: str, language: str | None, now: datetime
     ) -> SignalRow:
-        signal = self.session.get(SignalRow, signal_id)
-        if signal is not None:
-            return signal
+        if self.session.get(SignalRow, signal_id) is not None:
+            return self._lock_signal(signal_id)
         values = {
             "id": signal_id,
             "kind": kind.value,
@@ -626,8 +628,20 @@ class ExchangeStore:
                     self.session.add(SignalRow(**values))
             except IntegrityError:
                 pass
-        signal = self.session.get(SignalRow, signal_id)
-        assert signal is not None
+        return self._lock_signal(signal_id)
+
+    def _lock_signal(self, signal_id: str) -> SignalRow:
+        """The signal row, locked until the transaction ends (PostgreSQL ``FOR UPDATE``; SQLite
+        transactions are already exclusive): changes to one signal's contributions and opinions
+        are serialized, so versions and upserts never race."""
+        signal = self.session.scalar(
+            select(SignalRow)
+            .where(SignalRow.id == signal_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if signal is None:
+            raise NotFound(f"no signal {signal_id!r}", signal=signal_id)
         return signal
 
     def _bump(self, signal: SignalRow, contribution: ContributionRow, stamp: datetime) -> None:
@@ -679,10 +693,10 @@ class ExchangeStore:
         )
         if contribution is None:
             raise NotFound(f"your organisation has no contribution to signal {signal_id!r}", signal=signal_id)
+        signal = self._lock_signal(signal_id)
+        self.session.refresh(contribution)  # the state after any change we waited for
         if contribution.revoked_at is not None:
             raise Conflict(f"your contribution to {signal_id!r} is already revoked")
-        signal = self.session.get(SignalRow, signal_id)
-        assert signal is not None
         stamp = max(self.now(), signal.modified_at + timedelta(microseconds=1))
         contribution.revoked_at = stamp
         self._bump(signal, contribution, stamp)
@@ -926,8 +940,9 @@ class ExchangeStore:
         require(principal, Permission.WRITE)
         parsed = parse_opinion(value)
         self._require_visible(principal, signal_id)
+        self._lock_signal(signal_id)
         now = self.now()
-        row = self.session.get(OpinionRow, (signal_id, principal.org_id))
+        row = self.session.get(OpinionRow, (signal_id, principal.org_id), populate_existing=True)
         if row is None:
             row = OpinionRow(signal_id=signal_id, org_id=principal.org_id)
             self.session.add(row)
