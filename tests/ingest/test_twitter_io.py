@@ -121,3 +121,16 @@ def test_missing_tweet_id(tmp_path: Path) -> None:
     with pytest.raises(DataError) as info:
         ingest([path], layout="twitter-io", out_dir=tmp_path / "out")
     assert str(info.value) == f"{path}, row 2, column 'tweetid': missing value; expected a tweet id"
+
+
+def test_bad_profile_value(tmp_path: Path) -> None:
+    path = tmp_path / "users.csv"
+    path.write_text(
+        "userid,user_screen_name,follower_count,account_creation_date\n1,a,10,2020-01-01\n2,b,many,2020-01-01\n"
+    )
+    with pytest.raises(DataError) as info:
+        ingest([path], layout="twitter-io", out_dir=tmp_path / "out")
+    assert (
+        str(info.value)
+        == f"{path}, row 2, column 'follower_count': not an integer: 'many'; expected a whole number"
+    )

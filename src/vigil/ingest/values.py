@@ -114,6 +114,11 @@ def parse_time(value: Any, fmt: TimeFormat) -> datetime:
     raise BadValue(f"not a timestamp: {value!r}", expected)
 
 
+def parse_optional_time(value: Any, fmt: TimeFormat) -> datetime | None:
+    """``parse_time``, or None for a missing value."""
+    return None if is_missing(value) else parse_time(value, fmt)
+
+
 def to_micros(value: datetime) -> int:
     """Microseconds since the epoch of an aware datetime (what Arrow stores for timestamp[us])."""
     return (value - EPOCH) // _ONE_US

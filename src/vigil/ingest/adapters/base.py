@@ -9,7 +9,7 @@ and report any bad value as a DataError naming the file, row and column.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +21,7 @@ from vigil.core.errors import DataError
 from vigil.core.settings import Settings
 from vigil.ingest.readers import DEFAULT_BATCH_SIZE, FORMATS, SourceBatch, parquet_rows, read_batches
 from vigil.ingest.urls import canonicalize
-from vigil.ingest.values import BadValue, TimeFormat, is_missing, to_micros
+from vigil.ingest.values import BadValue, TimeFormat, to_micros
 from vigil.schema.tables import ACCOUNTS, POSTS, TIMESTAMP, TableSpec
 
 T = TypeVar("T")
@@ -86,35 +86,15 @@ class Adapter(ABC):
         return None
 
 
-def cell(batch: SourceBatch, index: int, column: str, value: Any, parse: Callable[..., T], *args: Any) -> T:
-    """``parse(value, *args)``, turning BadValue into a DataError at (file, row, column)."""
-    try:
-        return parse(value, *args)
-    except BadValue as exc:
-        raise batch.error(index, column, exc.message, exc.expected) from None
-
-
-def required(batch: SourceBatch, index: int, column: str, value: T | None, expected: str) -> T:
-    """``value``, or a DataError saying the required cell is empty."""
-    if value is None or value == "":
-        raise batch.error(index, column, "missing value", expected)
-    return value
-
-
 def need(value: T | None, expected: str) -> T:
-    """``value``, or BadValue("missing value") when it is None or empty (inside a row-level try)."""
+    """``value``, or BadValue("missing value") when it is None or empty.
+
+    Adapters read a row inside one ``try`` that turns BadValue into a DataError at (file, row,
+    column): one try per row is much cheaper than one per cell.
+    """
     if value is None or value == "":
         raise BadValue("missing value", expected)
     return value
-
-
-def required_cell(
-    batch: SourceBatch, index: int, column: str, value: Any, parse: Callable[..., T | None], expected: str
-) -> T:
-    """A required cell: a DataError if it is empty, else ``parse(value)`` (which must give a value)."""
-    if is_missing(value):
-        raise batch.error(index, column, "missing value", expected)
-    return required(batch, index, column, cell(batch, index, column, value, parse), expected)
 
 
 def url_structs(urls: Iterable[str]) -> list[dict[str, object]]:

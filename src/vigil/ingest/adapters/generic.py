@@ -22,7 +22,6 @@ from vigil.ingest.adapters.base import (
     Adapter,
     AdapterOptions,
     accounts_builder,
-    cell,
     need,
     posts_builder,
     url_structs,
@@ -38,6 +37,7 @@ from vigil.ingest.values import (
     parse_id,
     parse_int,
     parse_list,
+    parse_optional_time,
     parse_time,
 )
 
@@ -184,19 +184,30 @@ class GenericAdapter(Adapter):
             return batch.column(column) if column is not None else [None] * batch.num_rows
 
         get = {name: values(name) for name in ("platform", "account_id", "account_handle", *ACCOUNT_FIELDS)}
+        fmt = self.options.time_format
         builder = accounts_builder()
         for i in range(batch.num_rows):
-            created = get["account_created_at"][i]
+            where = c["platform"]
+            try:
+                platform = need(as_text(get["platform"][i]) or self.options.platform, "a platform name")
+                where = c["account_id"]
+                account_id = need(parse_id(get["account_id"][i]), "an account id")
+                where = c["account_created_at"]
+                created_at = parse_optional_time(get["account_created_at"][i], fmt)
+                where = c["followers"]
+                followers = parse_int(get["followers"][i])
+                where = c["following"]
+                following = parse_int(get["following"][i])
+            except BadValue as exc:
+                raise batch.error(i, where, exc.message, exc.expected) from None
             builder.add(
-                platform=as_text(get["platform"][i]) or self.options.platform,
-                account_id=cell(batch, i, c["account_id"], get["account_id"][i], parse_id),
+                platform=platform,
+                account_id=account_id,
                 handle=as_text(get["account_handle"][i]),
                 display_name=as_text(get["display_name"][i]),
-                created_at=None
-                if is_missing(created)
-                else cell(batch, i, c["account_created_at"], created, parse_time, self.options.time_format),
-                followers=cell(batch, i, c["followers"], get["followers"][i], parse_int),
-                following=cell(batch, i, c["following"], get["following"][i], parse_int),
+                created_at=created_at,
+                followers=followers,
+                following=following,
                 lang=normalize_lang(get["account_lang"][i]),
             )
         return builder.build()

@@ -22,10 +22,8 @@ import pyarrow as pa
 from vigil.ingest.adapters.base import (
     Adapter,
     accounts_builder,
-    cell,
     need,
     posts_builder,
-    required_cell,
     url_structs,
 )
 from vigil.ingest.entities import extract_hashtags, extract_mentions, extract_urls
@@ -40,6 +38,7 @@ from vigil.ingest.values import (
     parse_id,
     parse_int,
     parse_list,
+    parse_optional_time,
     parse_time,
 )
 
@@ -138,24 +137,32 @@ class TwitterIOAdapter(Adapter):
         names = set(batch.column_names)
         if not names.intersection(ACCOUNT_COLUMNS):
             return None
-        col = batch.column
+        col = {name: batch.column(name) for name in ("userid", "user_screen_name", *ACCOUNT_COLUMNS)}
+        auto = TimeFormat("auto")
         # The profile repeats on every tweet: keep one row per account per batch (the last).
         rows: dict[str, dict[str, Any]] = {}
-        for i, userid in enumerate(col("userid")):
-            account_id = required_cell(batch, i, "userid", userid, parse_id, "a user id")
-            created = col("account_creation_date")[i]
+        for i in range(batch.num_rows):
+            where = "userid"
+            try:
+                account_id = need(parse_id(col["userid"][i]), "a user id")
+                where = "account_creation_date"
+                created_at = parse_optional_time(col["account_creation_date"][i], auto)
+                where = "follower_count"
+                followers = parse_int(col["follower_count"][i])
+                where = "following_count"
+                following = parse_int(col["following_count"][i])
+            except BadValue as exc:
+                raise batch.error(i, where, exc.message, exc.expected) from None
             rows[account_id] = {
                 "platform": self.platform,
                 "account_id": account_id,
-                "handle": as_text(col("user_screen_name")[i]),
-                "display_name": as_text(col("user_display_name")[i]),
-                "created_at": None
-                if is_missing(created)
-                else cell(batch, i, "account_creation_date", created, parse_time, TimeFormat("auto")),
-                "followers": cell(batch, i, "follower_count", col("follower_count")[i], parse_int),
-                "following": cell(batch, i, "following_count", col("following_count")[i], parse_int),
-                "lang": normalize_lang(col("account_language")[i]),
-                "extra": {c: v for c in ACCOUNT_EXTRA if (v := as_text(col(c)[i])) is not None},
+                "handle": as_text(col["user_screen_name"][i]),
+                "display_name": as_text(col["user_display_name"][i]),
+                "created_at": created_at,
+                "followers": followers,
+                "following": following,
+                "lang": normalize_lang(col["account_language"][i]),
+                "extra": {c: v for c in ACCOUNT_EXTRA if (v := as_text(col[c][i])) is not None},
             }
         builder = accounts_builder()
         for row in rows.values():
