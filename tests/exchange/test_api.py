@@ -418,3 +418,28 @@ def test_concurrent_submissions_lose_nothing(live: LiveServer, world: World) -> 
             assert sorted(x["version"] for x in item["contributions"]) == [2 * rounds // 3] * 3
             versions = _ok(c.get(f"/api/v1/signals/{item['id']}/versions"))["versions"]
             assert len(versions) == 3 * 2 * rounds // 3
+
+
+def test_campaign_update_by_its_owner_only(world: World) -> None:
+    world.org("p", "platform")
+    world.org("q", "platform")
+    world.org("g", "government")
+    with world.client("p") as p, world.client("q") as q, world.client("g") as g:
+        camp = _ok(p.post("/api/v1/campaigns", json={"name": "Op A", "marking": {"tlp": "AMBER"}}), 201)
+        url = f"/api/v1/campaigns/{camp['id']}"
+        assert g.get(url).status_code == 404
+        assert q.patch(url, json={"name": "hijacked"}).status_code == 403
+        assert p.patch(url, json={"marking": {"tlp": "MAUVE"}}).status_code == 400
+        changed = _ok(
+            p.patch(
+                url,
+                json={
+                    "description": "fake news sites",
+                    "techniques": ["t0049.001"],
+                    "marking": {"tlp": "AMBER", "shared_with": [world.orgs["g"]["id"]]},
+                },
+            )
+        )
+        assert changed["name"] == "Op A" and changed["techniques"] == ["T0049.001"]
+        assert changed["modified_at"] > camp["modified_at"]
+        assert _ok(g.get(url))["description"] == "fake news sites"  # now shared with g

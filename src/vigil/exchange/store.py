@@ -476,6 +476,64 @@ class ExchangeStore:
         self.session.flush()
         return _campaign(row, shared)
 
+    def update_campaign(
+        self,
+        principal: Principal,
+        campaign_id: str,
+        *,
+        name: str | None = None,
+        marking: Marking | None = None,
+        description: str | None = None,
+        attribution: str | None = None,
+        techniques: Sequence[str] | None = None,
+    ) -> Campaign:
+        """Change a campaign of the caller's own organisation (fields left None stay as they are)."""
+        require(principal, Permission.WRITE)
+        row = self.session.scalar(
+            select(CampaignRow)
+            .where(CampaignRow.id == campaign_id, self._campaign_visible(principal))
+            .with_for_update()
+        )
+        if row is None:
+            raise NotFound(f"no campaign {campaign_id!r}", campaign=campaign_id)
+        if row.org_id != principal.org_id:
+            raise PermissionDenied("only the organisation that created a campaign may change it")
+        if name is not None:
+            clean = name.strip()
+            if not clean or len(clean) > 300:
+                raise InputError("campaign name must be 1-300 characters", field="name")
+            row.name = clean
+        if description is not None:
+            row.description = description
+        if attribution is not None:
+            row.attribution = attribution
+        if techniques is not None:
+            row.techniques = list(
+                dict.fromkeys(normalize_value(SignalKind.TECHNIQUE, t)[1] for t in techniques)
+            )
+        if marking is not None:
+            tlp, shared = self._check_marking(marking)
+            row.tlp = tlp.value
+            for share in self.session.scalars(
+                select(CampaignShareRow).where(CampaignShareRow.campaign_id == row.id)
+            ):
+                self.session.delete(share)
+            self.session.flush()
+            self.session.add_all(CampaignShareRow(campaign_id=row.id, org_id=o) for o in shared)
+        row.modified_at = max(self.now(), row.modified_at + timedelta(microseconds=1))
+        audit.record(
+            self.session,
+            principal,
+            "campaign.update",
+            at=row.modified_at,
+            target_type="campaign",
+            target_id=row.id,
+            tlp=row.tlp,
+        )
+        self.session.flush()
+        (result,) = self._campaigns([row])
+        return result
+
     def list_campaigns(self, principal: Principal) -> list[Campaign]:
         require(principal, Permission.READ)
         rows = list(

@@ -171,6 +171,16 @@ class CampaignIn(In):
     techniques: list[str] = Field(default_factory=list)
 
 
+class CampaignPatch(In):
+    """Fields to change; absent ones stay as they are."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=300)
+    marking: MarkingIn | None = None
+    description: str | None = Field(default=None, max_length=20_000)
+    attribution: str | None = Field(default=None, max_length=300)
+    techniques: list[str] | None = None
+
+
 class CampaignOut(Out):
     id: str
     name: str

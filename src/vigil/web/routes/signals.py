@@ -12,6 +12,7 @@ from vigil.web.deps import PrincipalDep, StoreDep
 from vigil.web.schemas import (
     CampaignIn,
     CampaignOut,
+    CampaignPatch,
     ContributionOut,
     MarkingIn,
     OpinionIn,
@@ -212,3 +213,24 @@ def create_campaign(body: CampaignIn, principal: PrincipalDep, store: StoreDep) 
 )
 def get_campaign(campaign_id: str, principal: PrincipalDep, store: StoreDep) -> CampaignOut:
     return CampaignOut.model_validate(store.get_campaign(principal, campaign_id))
+
+
+@router.patch(
+    "/campaigns/{campaign_id}",
+    response_model=CampaignOut,
+    tags=["campaigns"],
+    summary="Change your organisation's campaign",
+)
+def update_campaign(
+    campaign_id: str, body: CampaignPatch, principal: PrincipalDep, store: StoreDep
+) -> CampaignOut:
+    campaign = store.update_campaign(
+        principal,
+        campaign_id,
+        name=body.name,
+        marking=_marking(body.marking) if body.marking else None,
+        description=body.description,
+        attribution=body.attribution,
+        techniques=body.techniques,
+    )
+    return CampaignOut.model_validate(campaign)
