@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -18,37 +17,18 @@ import pytest
 from vigil.detect.evidence import campaign_platform_counts
 from vigil.detect.params import DetectParams
 from vigil.detect.pipeline import DetectResult, detect
-from vigil.schema.tables import POSTS, conform
-
-
-def german_elections_posts(source: Path) -> pa.Table:
-    """The archive as a posts table: one row per post, its anonymized objects as URL/hashtag/image keys."""
-    table = duckdb.sql(
-        f"""
-        SELECT CASE WHEN account_id LIKE 'fb\\_%' ESCAPE '\\' THEN 'fb' ELSE 'tw' END AS platform,
-               CAST(post_id AS VARCHAR) AS post_id, any_value(account_id) AS account_id,
-               make_timestamptz(CAST(min(timestamp) * 1000000 AS BIGINT)) AS created_at,
-               list(DISTINCT {{'url': 'url:' || url_id, 'canonical': 'url:' || url_id,
-                              'domain': 'domain:' || domain_id, 'is_shortener': false}})
-                 FILTER (WHERE url_id IS NOT NULL) AS urls,
-               list(DISTINCT 'hashtag:' || hashtag_id) FILTER (WHERE hashtag_id IS NOT NULL) AS hashtags,
-               list(DISTINCT 'phash:' || phash_id) FILTER (WHERE phash_id IS NOT NULL) AS image_ids
-          FROM read_parquet('{source}')
-         WHERE post_id IS NOT NULL
-         GROUP BY ALL
-        """
-    ).to_arrow_table()
-    return conform(table, POSTS)
+from vigil.ingest.pipeline import ingest
 
 
 @pytest.fixture(scope="module")
 def real_posts(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The archive through the ingest layout ``german-elections``: one post per post id, its
+    anonymized objects as URL/domain/hashtag/image keys, platforms facebook and twitter."""
     source = shared_data / "german-elections-2021" / "posts.parquet"
     if not source.is_file():
         pytest.skip(f"{source} not found")
-    path = tmp_path_factory.mktemp("german") / "posts.parquet"
-    pq.write_table(german_elections_posts(source), path)
-    return path
+    summary = ingest([source], layout="german-elections", out_dir=tmp_path_factory.mktemp("german"))
+    return summary.posts_path
 
 
 @pytest.fixture(scope="module")
@@ -71,11 +51,11 @@ def test_real_election_data(real_posts: Path, real_run: tuple[Path, DetectResult
     assert pc.max(campaigns.column("n_accounts")).as_py() >= 5
     members = _members(tmp_path)
     platforms = {a.split(":")[0] for accounts in members.values() for a in accounts}
-    assert platforms == {"fb", "tw"}  # campaigns are found on both platforms
+    assert platforms == {"facebook", "twitter"}  # campaigns are found on both platforms
     counts = campaign_platform_counts(campaigns)
     assert counts["cross_platform"] >= 1  # e.g. accounts on fb and tw pushing the same URLs together
     cross = [c for c in campaigns.to_pylist() if len(c["platforms"]) > 1]
-    assert all({"fb", "tw"} == {a.split(":")[0] for a in members[c["campaign_id"]]} for c in cross)
+    assert all({"facebook", "twitter"} == {a.split(":")[0] for a in members[c["campaign_id"]]} for c in cross)
     report = (tmp_path / "report.md").read_text()
     assert cross[0]["campaign_id"] in report
 

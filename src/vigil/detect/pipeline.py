@@ -31,6 +31,7 @@ from vigil.detect.params import DetectParams
 from vigil.detect.report import render_report
 from vigil.detect.traces import STRUCTURAL_TRACES, select_traces
 from vigil.detect.traces.base import TraceSpec
+from vigil.detect.traces.crosslingual import CO_TEXT_CROSSLINGUAL, co_text_crosslingual
 from vigil.detect.traces.image import CO_IMAGE, co_image
 from vigil.detect.traces.links import CO_DOMAIN, LOW_TRAFFIC_DOMAIN_ACCOUNTS
 from vigil.detect.traces.text import CO_TEXT_EXACT, CO_TEXT_NEAR, text_traces
@@ -73,11 +74,13 @@ def _wanted(params: DetectParams, names: tuple[str, ...]) -> bool:
 def text_traces_provider(
     con: duckdb.DuckDBPyConnection, params: DetectParams, progress: Progress
 ) -> dict[str, TraceSpec]:
-    """Exact and near-duplicate text (clusters computed here, registered as event tables)."""
-    if not _wanted(params, (CO_TEXT_EXACT, CO_TEXT_NEAR)):
+    """Exact, near-duplicate and cross-lingual text (clusters computed here, registered as event
+    tables; the cross-lingual trace starts from the near-duplicate groups)."""
+    if not _wanted(params, (CO_TEXT_EXACT, CO_TEXT_NEAR, CO_TEXT_CROSSLINGUAL)):
         return {}
     exact, near, _ = text_traces(con, progress=progress)
-    return {exact.name: exact.spec, near.name: near.spec}
+    crosslingual = co_text_crosslingual(con, progress=progress)
+    return {trace.name: trace.spec for trace in (exact, near, crosslingual)}
 
 
 def image_trace_provider(
