@@ -134,3 +134,31 @@ def test_bad_profile_value(tmp_path: Path) -> None:
         str(info.value)
         == f"{path}, row 2, column 'follower_count': not an integer: 'many'; expected a whole number"
     )
+
+
+def test_archive_shaped_rows(fixtures: Path, tmp_path: Path) -> None:
+    # As published: base64-hashed ids, Python-repr lists, counts written as floats, "absent" geo,
+    # a retweet whose retweet_tweetid was withheld.
+    summary = ingest([fixtures / "twitter_io_archive_shape.csv"], layout="twitter-io", out_dir=tmp_path)
+    assert (summary.posts, summary.accounts, summary.shorteners) == (2, 2, 1)
+    first, second = read_rows(tmp_path / "posts.parquet")
+    assert first["account_id"] == "Qk3x9VtYp2Lr8aZ0cWmN4sDfGh7JkLzXcVbNm1QwErT="
+    assert first["lang"] == "bn"
+    assert first["urls"] == [
+        {
+            "url": "http://dlvr.it/PgB3PP",
+            "canonical": "https://dlvr.it/PgB3PP",
+            "domain": "dlvr.it",
+            "is_shortener": True,
+        }
+    ]
+    assert first["extra"]["like_count"] == "0.0"  # type: ignore[index]  # extra keeps the text as written
+    assert second["hashtags"] == ["uno", "dos"]
+    assert second["reshare_of"] is None
+    assert second["mentions"] == ["someone"]
+    accounts = by_key(read_rows(tmp_path / "accounts.parquet"), "account_id")
+    assert accounts["Qk3x9VtYp2Lr8aZ0cWmN4sDfGh7JkLzXcVbNm1QwErT="]["followers"] == 17
+    assert accounts["Qk3x9VtYp2Lr8aZ0cWmN4sDfGh7JkLzXcVbNm1QwErT="]["extra"] == {
+        "user_reported_location": "Dhaka, Bangladesh",
+        "user_profile_description": "Only news portal",
+    }
