@@ -44,12 +44,15 @@ class Difficulty:
     slow_spread_h: float  # slow_covert: a push is spread over this many hours
     camouflage: float  # share of pushes timed inside organic event bursts
     url_variants: float  # share of campaign links posted with tracking params / www / shortener
+    amplification: float  # share of campaign originals that organic accounts may reshare (go viral)
 
 
 DIFFICULTIES = {
-    "easy": Difficulty("easy", 0.06, (25, 60), 0.9, 20.0, 0.2, (0, 1), (0, 4), 3.0, 6.0, 0.0, 0.1),
-    "normal": Difficulty("normal", 0.04, (12, 40), 0.75, 90.0, 0.5, (1, 3), (2, 8), 14.0, 24.0, 0.15, 0.3),
-    "hard": Difficulty("hard", 0.03, (6, 25), 0.6, 300.0, 0.7, (2, 5), (4, 12), 90.0, 72.0, 0.35, 0.5),
+    "easy": Difficulty("easy", 0.06, (25, 60), 0.9, 20.0, 0.2, (0, 1), (0, 4), 3.0, 6.0, 0.0, 0.1, 0.0),
+    "normal": Difficulty(
+        "normal", 0.04, (12, 40), 0.75, 90.0, 0.5, (1, 3), (2, 8), 14.0, 24.0, 0.15, 0.3, 0.03
+    ),
+    "hard": Difficulty("hard", 0.03, (6, 25), 0.6, 300.0, 0.7, (2, 5), (4, 12), 90.0, 72.0, 0.35, 0.5, 0.1),
 }
 
 

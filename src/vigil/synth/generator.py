@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from vigil.core.errors import InputError
 from vigil.core.progress import NoProgress, Progress
@@ -324,6 +325,10 @@ class _ChunkWriter:
             viral_table = viral_table.append_column("_p", pa.array(platform[originals][vr].astype(np.int8)))
             self.pool = pa.concat_tables([self.pool, viral_table.select(_POOL_SCHEMA.names)])
 
+        if len(camp_rows):
+            pieces.append(self._campaign_piece(crow[camp_rows], pids.take(pa.array(camp_rows)), camp_rows))
+            self._amplify(rng, pieces[-1], t[camp_rows], platform[camp_rows], acct[camp_rows])
+
         shares = np.flatnonzero(kind == 1)
         replies = np.flatnonzero(kind == 2)
         share_target = pick_targets(rng, self.pool, platform[shares], t[shares], len(names))
@@ -354,13 +359,29 @@ class _ChunkWriter:
             )
             pieces.append(_piece(cols, pids.take(pa.array(rest)), rest))
 
-        if len(camp_rows):
-            pieces.append(self._campaign_piece(crow[camp_rows], pids.take(pa.array(camp_rows)), camp_rows))
-
         table = pa.concat_tables(pieces)
         table = table.sort_by("_row").drop_columns(["_row"])
         self.pool = self.pool.filter(pa.array(self.pool.column("_t").to_numpy() >= t1 - POOL_HOURS * HOUR_US))
         return table
+
+    def _amplify(
+        self, rng: np.random.Generator, piece: pa.Table, t: np.ndarray, platform: np.ndarray, acct: np.ndarray
+    ) -> None:
+        """Some campaign originals reach organic accounts, who reshare them like any viral post
+        (organic amplification: the resharers are not coordinated, though they share campaign items)."""
+        share = self.plan.config.profile.amplification
+        original = np.asarray(piece.column("reshare_of").is_null())
+        chosen = np.flatnonzero(original & (rng.random(len(t)) < share))
+        if not len(chosen):
+            return
+        followers = self.plan.world.accounts.followers[acct[chosen]]
+        weight = (1 + rng.pareto(1.3, size=len(chosen))) * np.log(2 + followers)
+        rows = piece.take(pa.array(chosen)).drop_columns(["_row"])
+        rows = rows.append_column("_t", pa.array(t[chosen], type=pa.int64()))
+        rows = rows.append_column("_w", pa.array(weight))
+        rows = rows.append_column("_p", pa.array(platform[chosen].astype(np.int8)))
+        pool = pa.concat_tables([self.pool, rows.select(_POOL_SCHEMA.names)])
+        self.pool = pool.take(pc.sort_indices(pool, [("_t", "ascending")]))
 
     def _campaign_piece(self, crow: np.ndarray, pid: pa.Array, rows: np.ndarray) -> pa.Table:
         camp = self.plan.campaign
