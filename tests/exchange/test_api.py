@@ -75,6 +75,9 @@ def test_health_and_openapi(live: LiveServer) -> None:
         assert _ok(c.get("/api/v1/health")) == {"status": "ok"}
         spec = _ok(c.get("/openapi.json"))
     assert "/api/v1/signals" in spec["paths"] and "/api/v1/audit" in spec["paths"]
+    submit = spec["paths"]["/api/v1/signals"]["post"]["responses"]
+    assert {"201", "400", "401", "403", "413"} <= set(submit) and "422" not in submit
+    assert submit["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
 
 
 def test_authentication(live: LiveServer, world: World) -> None:

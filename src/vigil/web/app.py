@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
 from vigil import __version__
@@ -31,6 +33,24 @@ def _include_routers(app: FastAPI) -> None:
     from vigil.web.routes import taxii
 
     taxii.install(app)  # TAXII 2.1 under /taxii2
+
+
+def _describe_errors_as_400(app: FastAPI) -> None:
+    """Validation failures answer 400 (web/errors.py), so drop FastAPI's automatic 422 entries."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    if isinstance(operation, dict):
+                        operation.get("responses", {}).pop("422", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -57,6 +77,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         ),
         lifespan=lifespan,
     )
+    _describe_errors_as_400(app)
     app.state.settings = settings
     app.state.db = db
     register_error_handlers(app)

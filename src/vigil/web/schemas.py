@@ -23,6 +23,27 @@ class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+class ErrorOut(BaseModel):
+    """Every error answer (see docs/api.md)."""
+
+    error: str = Field(description="Error type, e.g. InputError, AuthenticationError, NotFound.")
+    message: str = Field(description="What was wrong, for humans.")
+    details: dict[str, Any] | None = None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": text}
+    for status, text in {
+        400: "Invalid input (malformed JSON, unknown value, invalid field)",
+        401: "Missing, unknown, revoked or expired API key",
+        403: "The key's role may not do this",
+        404: "Not found, or not visible to you",
+        409: "Conflicts with stored state",
+        413: "Request body too large",
+    }.items()
+}
+
+
 class MarkingIn(In):
     tlp: TLP = Field(description="TLP 2.0 level: CLEAR, GREEN, AMBER, AMBER+STRICT or RED.")
     shared_with: list[str] = Field(

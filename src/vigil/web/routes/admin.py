@@ -9,9 +9,18 @@ from fastapi import APIRouter, Query
 from vigil.exchange.access import permissions
 from vigil.exchange.audit import AuditFilter
 from vigil.web.deps import PrincipalDep, StoreDep
-from vigil.web.schemas import AuditEntryOut, KeyCreatedOut, KeyIn, KeyOut, MeOut, OrgIn, OrgOut
+from vigil.web.schemas import (
+    ERROR_RESPONSES,
+    AuditEntryOut,
+    KeyCreatedOut,
+    KeyIn,
+    KeyOut,
+    MeOut,
+    OrgIn,
+    OrgOut,
+)
 
-router = APIRouter()
+router = APIRouter(responses=ERROR_RESPONSES)
 
 
 @router.get("/health", tags=["service"], summary="Liveness check (no authentication)")

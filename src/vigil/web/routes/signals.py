@@ -10,6 +10,7 @@ from vigil.exchange.records import TLP, Marking, SignalKind
 from vigil.exchange.store import SignalFilter
 from vigil.web.deps import PrincipalDep, StoreDep
 from vigil.web.schemas import (
+    ERROR_RESPONSES,
     CampaignIn,
     CampaignOut,
     CampaignPatch,
@@ -25,7 +26,7 @@ from vigil.web.schemas import (
     VersionsOut,
 )
 
-router = APIRouter()
+router = APIRouter(responses=ERROR_RESPONSES)
 
 
 def _marking(body: MarkingIn) -> Marking:
