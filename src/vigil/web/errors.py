@@ -10,15 +10,19 @@ messages) register a formatter for their path prefix with ``add_error_formatter`
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vigil.core.errors import VigilError
+
+logger = logging.getLogger(__name__)
 
 # (status, body) -> response, for requests under one path prefix.
 ErrorFormatter = Callable[[int, dict[str, Any]], Response]
@@ -91,8 +95,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def _database_down(request: Request, exc: Exception) -> Response:
+    # Connection refused, server gone, lock wait exhausted: nothing was committed; retry later.
+    logger.error("database unavailable: %s", exc)
+    body = {"error": "ServiceUnavailable", "message": "the database is unavailable; try again later"}
+    response = error_response(request, 503, body)
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def register_error_handlers(app: FastAPI) -> None:
     app.state.error_formatters = []
+    app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(VigilError, _vigil_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
