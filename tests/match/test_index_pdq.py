@@ -206,3 +206,27 @@ def test_loading_checks_the_kind_and_counts(tmp_path: Path) -> None:
     manifest.write_text(manifest.read_text().replace('"count": 1', '"count": 2'))
     with pytest.raises(DataError, match="manifest says 2"):
         load_index(tmp_path / "i")
+
+
+def test_shared_between_threads() -> None:
+    """Concurrent adds and queries (which merge segments) leave a consistent, exact index."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(11)
+    codes = rng.integers(0, 256, (6000, 32), dtype=np.uint8)
+    index = PdqIndex(threads=2)
+    index.merge_at = 500  # force merges while other threads query
+
+    def work(part: int) -> None:
+        for start in range(part * 1500, (part + 1) * 1500, 250):
+            index.add_encoded(codes[start : start + 250], [f"e{i}" for i in range(start, start + 250)])
+            index.search_encoded(codes[start : start + 20])
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(work, range(4)))
+    assert len(index) == 6000
+    queries = np.stack([flip_bits(rng, codes[i], 20) for i in range(0, 6000, 300)])
+    q, r, d = index.search_encoded(queries)
+    got = {(int(a), name, int(c)) for a, name, c in zip(q, index.entry_ids(r), d, strict=True)}
+    expected = {(qi, f"e{row}", dist) for qi, row, dist in brute_force(codes, queries, 31)}
+    assert got == expected

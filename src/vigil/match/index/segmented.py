@@ -3,18 +3,24 @@ searched by brute force, tombstones for removals, and the on-disk layout.
 
 Adding values appends them to the pending segment (O(1)); once it outgrows ``merge_at`` rows (or a
 quarter of the main segment), the next query folds it into the main segment and rebuilds the
-tables, so a stream of small additions costs amortized O(log n) per value instead of a rebuild each
-time. Removing marks rows dead; dead rows are filtered from results and dropped at the next merge
-or save. Both segments store fixed-width rows of one numpy dtype (PDQ: 32 bytes; MinHash: 128
-uint32), written to disk as ``.npy`` with entry ids in an Arrow file beside it.
+tables (a linear-time radix sort), so a stream of small additions costs amortized O(1) table work
+per value instead of a rebuild each time. Removing marks rows dead; dead rows are filtered from
+results and dropped at the next merge or save. Both segments store fixed-width rows of one numpy
+dtype (PDQ: 32 bytes; MinHash: 128 uint32), written to disk as ``.npy`` with entry ids in an Arrow
+file beside it.
+
+Public methods hold one re-entrant lock, so an index may be shared between threads (a query can
+merge segments, so queries serialize; each query batch uses the index's own worker threads).
 """
 
 from __future__ import annotations
 
+import functools
+import threading
 from abc import abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +32,22 @@ from vigil.signals.index import IndexMatch, SignalIndex, read_manifest, write_in
 
 Hits = tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.float64]]
 # (query position, row position, distance) triples.
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_I = TypeVar("_I", bound="SegmentedIndex")
+
+
+def _locked(method: Callable[Concatenate[_I, _P], _R]) -> Callable[Concatenate[_I, _P], _R]:
+    """Run ``method`` holding the index's lock: a query may merge segments, so even readers write."""
+
+    def wrapper(self: _I, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    functools.update_wrapper(wrapper, method)
+    return wrapper
 
 
 def empty_hits() -> Hits:
@@ -42,6 +64,7 @@ class SegmentedIndex(SignalIndex):
 
     def __init__(self, signal_type: SignalType, threshold: float | None = None) -> None:
         super().__init__(signal_type, signal_type.check_threshold(threshold))
+        self._lock = threading.RLock()
         self._main = np.zeros((0, self.width), dtype=self.dtype)
         # Arrow keeps a million ids in ~10 MB where a list of str objects takes ~60 MB.
         self._main_ids: pa.Array = pa.array([], pa.large_string())
@@ -81,6 +104,7 @@ class SegmentedIndex(SignalIndex):
         codes = self.encode(self.signal_type.normalize_many(values))
         self.add_encoded(codes, entry_ids)
 
+    @_locked
     def add_encoded(self, codes: npt.NDArray[Any], entry_ids: Sequence[str]) -> None:
         """Add rows already in the index's array form (the fast path for bulk loads)."""
         codes = np.ascontiguousarray(codes, dtype=self.dtype)
@@ -94,6 +118,7 @@ class SegmentedIndex(SignalIndex):
         self._pending.append(codes)
         self._pending_ids.extend(entry_ids)
 
+    @_locked
     def remove(self, entry_ids: Iterable[str]) -> int:
         if self._pending_ids:
             self._merge(flush=True)  # rows are addressed in the main segment only
@@ -117,6 +142,7 @@ class SegmentedIndex(SignalIndex):
         codes, ids = self.live_rows()
         return self.decode(codes), ids
 
+    @_locked
     def compact(self) -> None:
         """Fold pending rows into the main segment and drop removed ones now (rebuilds the tables).
 
@@ -124,6 +150,7 @@ class SegmentedIndex(SignalIndex):
         """
         self._merge(flush=True)
 
+    @_locked
     def live_rows(self) -> tuple[npt.NDArray[Any], list[str]]:
         """All live rows and their entry ids, main then pending."""
         self._merge(flush=True)
@@ -151,6 +178,7 @@ class SegmentedIndex(SignalIndex):
 
     # --- searching --------------------------------------------------------------------------------
 
+    @_locked
     def search_encoded(self, queries: npt.NDArray[Any]) -> Hits:
         """Matches of encoded queries: (query positions, row positions, distances), sorted by query
         then distance, without duplicates. ``entry_ids(rows)`` names the rows; row positions are
@@ -182,6 +210,7 @@ class SegmentedIndex(SignalIndex):
         order = np.lexsort((r, d, q))
         return q[order], r[order], d[order]
 
+    @_locked
     def entry_ids(self, rows: npt.NDArray[np.intp] | Sequence[int]) -> list[str]:
         """Entry ids of row positions returned by ``search_encoded``."""
         positions = np.asarray(rows, dtype=np.intp)
@@ -197,6 +226,7 @@ class SegmentedIndex(SignalIndex):
             out[at] = self._pending_ids[int(positions[at]) - split]
         return out
 
+    @_locked
     def query_many(self, values: Sequence[str]) -> list[list[IndexMatch]]:
         normalized = self.signal_type.normalize_many(values)
         q, r, d = self.search_encoded(self.encode(normalized))
@@ -220,6 +250,7 @@ class SegmentedIndex(SignalIndex):
 
     # --- persistence ------------------------------------------------------------------------------
 
+    @_locked
     def save(self, directory: Path) -> None:
         self._merge(flush=True)
         codes, ids = self._main, self._main_ids
