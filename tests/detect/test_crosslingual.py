@@ -117,6 +117,20 @@ def test_only_candidates_are_embedded(tmp_path: Path) -> None:
     flagged = co_text_crosslingual(con, CrossLingualParams(candidate_accounts=frozenset({"x:a", "x:b"})))
     assert flagged.stats["embedded"] == 2
     assert sorted(flagged.events.column("account").to_pylist()) == ["x:a", "x:b"]
+    # Two accounts five hours apart are not a burst: the French version is no candidate, so the
+    # English one is alone in its language and nothing is embedded.
+    slow = _rows(
+        [
+            ("a", m["fr"], "fr", 0),
+            ("b", m["fr"], "fr", 5 * 3600),
+            ("c", m["en"], "en", 0),
+            ("d", m["en"], "en", 40),
+        ]
+    )
+    con_slow = connection(posts(slow), tmp_path)
+    text_traces(con_slow)
+    lone = co_text_crosslingual(con_slow)
+    assert lone.stats["candidate_groups"] == 1 and lone.stats["embedded"] == 0
     # A bucket in one language only is never embedded.
     same_lang = _rows([(f"e{i}", MESSAGES[i % 2]["en"], "en", i * 10) for i in range(4)])
     con2 = connection(posts(same_lang), tmp_path)

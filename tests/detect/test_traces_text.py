@@ -202,3 +202,18 @@ def test_no_texts_give_empty_traces(tmp_path: Path) -> None:
     assert prepared["posts_kept"] == 0
     assert exact.events.num_rows == near.events.num_rows == 0
     assert exact.events.schema.equals(EVENTS) and near.members.schema.equals(MEMBERS)
+
+
+def test_reshares_are_left_out_unless_asked(tmp_path: Path) -> None:
+    text = words(0, 10)
+    table = posts(
+        [
+            {"account": "a", "text": text, "at": 0},
+            {"account": "b", "text": text, "reshare_of": "p0", "at": 30},
+            {"account": "c", "text": text, "reshare_of": "p0", "at": 60},
+        ]
+    )
+    exact, _, prepared = text_traces(connection(table, tmp_path))
+    assert prepared["posts_with_text"] == 1 and exact.events.num_rows == 0
+    exact, _, _ = text_traces(connection(table, tmp_path), TextTraceParams(include_reshares=True))
+    assert sorted(exact.events.column("account").to_pylist()) == ["x:a", "x:b", "x:c"]

@@ -86,6 +86,7 @@ class TextTraceParams:
     bucket_seconds: float = DEFAULT_BUCKET_SECONDS
     batch_rows: int = 100_000
     min_accounts: int = 2
+    include_reshares: bool = False
     window: WindowPolicy = DEFAULT_CONTENT_WINDOW
     temp_dir: Path | None = None
 
@@ -123,7 +124,10 @@ def prepare_texts(
     params = params or TextTraceParams()
     progress = progress or NoProgress()
     timer = Timer()
-    total = _scalar(con, f"SELECT count(*) FROM {posts} WHERE text IS NOT NULL")
+    # A reshare carries the original's text: co-resharing is its own trace, so by default reshares
+    # are left out here (as the co-link trace leaves out their URLs).
+    where = "text IS NOT NULL" if params.include_reshares else "text IS NOT NULL AND reshare_of IS NULL"
+    total = _scalar(con, f"SELECT count(*) FROM {posts} WHERE {where}")
     progress.start("normalizing texts", total=float(total or 0))
 
     def transform(batch: pa.RecordBatch) -> pa.Table:
@@ -135,7 +139,7 @@ def prepare_texts(
 
     query = (
         f"SELECT platform, post_id, {ACCOUNT_SQL} AS account, {TS_SQL} AS ts, lang, text "
-        f"FROM {posts} WHERE text IS NOT NULL"
+        f"FROM {posts} WHERE {where}"
     )
     kept = stream_to_table(
         con,
