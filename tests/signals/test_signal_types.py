@@ -87,6 +87,8 @@ class TestEverySignalType:
         assert signal_type.compare(first, first).matched
         assert signal_type.compare(first, first).distance == 0
         assert not signal_type.compare(first, second).matched
+        # Values are normalized before comparing: surrounding space and case of hex do not matter.
+        assert signal_type.compare(f" {first} ", first).matched
 
     @pytest.mark.parametrize("bad", ["", "   ", "\u200b", "two words\ttab" * 300])
     def test_garbage_is_refused_with_the_type_name(self, signal_type: SignalType, bad: str) -> None:

@@ -73,10 +73,10 @@ class SignalType(ABC):
         return value
 
     def compare(self, a: str, b: str, threshold: float | None = None) -> Comparison:
-        """Compare two normalized values. Exact types match on equal keys and take no threshold."""
+        """Compare two values (normalized first). Exact types match on equal keys, take no threshold."""
         if threshold is not None:
             raise InputError(f"{self.name} signals match exactly and take no threshold, got {threshold}")
-        return Comparison.exact(self.key(a) == self.key(b))
+        return Comparison.exact(self.key(self.normalize(a)) == self.key(self.normalize(b)))
 
     def check_threshold(self, threshold: float | None) -> float | None:
         """The threshold to use: the default when None; InputError if this type takes none or it is bad."""
