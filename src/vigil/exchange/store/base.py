@@ -1,0 +1,283 @@
+"""Shared machinery of the store: parsing helpers, visibility clauses, row locks, record mapping.
+
+Each part of ``ExchangeStore`` (members, campaigns, signals, feedback) is a mixin over ``StoreBase``;
+see ``vigil.exchange.store`` for the whole API.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from functools import lru_cache
+
+from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy.orm import Session
+
+from vigil.core.errors import InputError, NotFound
+from vigil.core.time import ensure_utc, isoformat_z, utcnow
+from vigil.exchange import audit
+from vigil.exchange.access import (
+    AUDITED_TLPS,
+    Principal,
+    visible_clause,
+)
+from vigil.exchange.models import (
+    CampaignRow,
+    CampaignShareRow,
+    ContributionRow,
+    ContributionShareRow,
+    OpinionRow,
+    OrgRow,
+    SightingRow,
+    SignalRow,
+)
+from vigil.exchange.records import (
+    TLP,
+    Campaign,
+    Marking,
+    Opinion,
+    OpinionValue,
+    Organisation,
+    OrgKind,
+    Role,
+    Sighting,
+)
+
+MAX_TAGS = 50
+MAX_TAG_CHARS = 200
+MAX_PAGE = 10_000
+
+# ---------------------------------------------------------------------------------------------
+# parsing helpers (raise InputError naming the field)
+
+
+def parse_tlp(value: str | TLP) -> TLP:
+    try:
+        return TLP(str(value).upper())
+    except ValueError:
+        known = ", ".join(t.value for t in TLP)
+        raise InputError(f"unknown TLP {value!r}; known: {known}", field="tlp") from None
+
+
+def parse_org_kind(value: str | OrgKind) -> OrgKind:
+    try:
+        return OrgKind(str(value).lower())
+    except ValueError:
+        known = ", ".join(k.value for k in OrgKind)
+        raise InputError(f"unknown organisation kind {value!r}; known: {known}", field="kind") from None
+
+
+def parse_role(value: str | Role) -> Role:
+    try:
+        return Role(str(value).lower())
+    except ValueError:
+        known = ", ".join(r.value for r in Role)
+        raise InputError(f"unknown role {value!r}; known: {known}", field="role") from None
+
+
+def parse_opinion(value: str | OpinionValue) -> OpinionValue:
+    try:
+        return OpinionValue(str(value).lower())
+    except ValueError:
+        known = ", ".join(v.value for v in OpinionValue)
+        raise InputError(f"unknown opinion {value!r}; known: {known}", field="value") from None
+
+
+def clean_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    cleaned: list[str] = []
+    for tag in tags:
+        text = str(tag).strip()
+        if not text:
+            raise InputError("tags must not be empty", field="tags")
+        if len(text) > MAX_TAG_CHARS:
+            raise InputError(f"tag longer than {MAX_TAG_CHARS} characters: {text[:40]!r}...", field="tags")
+        if text not in cleaned:
+            cleaned.append(text)
+    if len(cleaned) > MAX_TAGS:
+        raise InputError(f"at most {MAX_TAGS} tags per contribution, got {len(cleaned)}", field="tags")
+    return tuple(cleaned)
+
+
+def check_range(first: datetime | None, last: datetime | None, what: str) -> None:
+    if first is not None and last is not None and ensure_utc(first) > ensure_utc(last):
+        raise InputError(f"{what}: first_seen {isoformat_z(first)} is after last_seen {isoformat_z(last)}")
+
+
+def like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped.lower()}%"
+
+
+# Building a visibility clause costs milliseconds of Python; the expression is immutable and
+# reusable across sessions, so it is built once per viewer.
+@lru_cache(maxsize=1024)
+def _contribution_clause(org_id: str, org_kind: OrgKind) -> ColumnElement[bool]:
+    source_kind = select(OrgRow.kind).where(OrgRow.id == ContributionRow.org_id).scalar_subquery()
+    listed = exists().where(
+        ContributionShareRow.contribution_id == ContributionRow.id, ContributionShareRow.org_id == org_id
+    )
+    return visible_clause(
+        org_id,
+        org_kind,
+        tlp_col=ContributionRow.tlp,
+        source_org_col=ContributionRow.org_id,
+        source_kind_col=source_kind,
+        listed=listed,
+    )
+
+
+@lru_cache(maxsize=1024)
+def _campaign_clause(org_id: str, org_kind: OrgKind) -> ColumnElement[bool]:
+    source_kind = select(OrgRow.kind).where(OrgRow.id == CampaignRow.org_id).scalar_subquery()
+    listed = exists().where(CampaignShareRow.campaign_id == CampaignRow.id, CampaignShareRow.org_id == org_id)
+    return visible_clause(
+        org_id,
+        org_kind,
+        tlp_col=CampaignRow.tlp,
+        source_org_col=CampaignRow.org_id,
+        source_kind_col=source_kind,
+        listed=listed,
+    )
+
+
+class StoreBase:
+    """The session, the clock, and the helpers every part of the store shares."""
+
+    def __init__(self, session: Session, *, now: datetime | None = None) -> None:
+        self.session = session
+        self._now = now  # fixed clock for tests; None means the real clock
+
+    def now(self) -> datetime:
+        return self._now if self._now is not None else utcnow()
+
+    # -----------------------------------------------------------------------------------------
+    # markings
+
+    def _check_marking(self, marking: Marking) -> tuple[TLP, tuple[str, ...]]:
+        tlp = parse_tlp(marking.tlp)
+        if tlp in (TLP.CLEAR, TLP.GREEN):
+            return tlp, ()  # every member sees it anyway; keep the record honest
+        shared = tuple(dict.fromkeys(str(s) for s in marking.shared_with))
+        if shared:
+            found = set(self.session.scalars(select(OrgRow.id).where(OrgRow.id.in_(shared))))
+            missing = [s for s in shared if s not in found]
+            if missing:
+                raise InputError(f"shared_with names unknown organisations: {', '.join(missing)}")
+        return tlp, shared
+
+    def _contribution_visible(self, principal: Principal) -> ColumnElement[bool]:
+        return _contribution_clause(principal.org_id, principal.org_kind)
+
+    def _campaign_visible(self, principal: Principal) -> ColumnElement[bool]:
+        return _campaign_clause(principal.org_id, principal.org_kind)
+
+    def _campaigns(self, rows: list[CampaignRow]) -> list[Campaign]:
+        shares: dict[str, list[str]] = defaultdict(list)
+        if rows:
+            for share in self.session.scalars(
+                select(CampaignShareRow).where(CampaignShareRow.campaign_id.in_([r.id for r in rows]))
+            ):
+                shares[share.campaign_id].append(share.org_id)
+        return [campaign_record(r, tuple(sorted(shares[r.id]))) for r in rows]
+
+    def _visible_campaign_ids(self, principal: Principal, ids: Iterable[str]) -> set[str]:
+        wanted = set(ids)
+        if not wanted:
+            return set()
+        return set(
+            self.session.scalars(
+                select(CampaignRow.id).where(CampaignRow.id.in_(wanted), self._campaign_visible(principal))
+            )
+        )
+
+    def _lock_signal(self, signal_id: str) -> SignalRow:
+        """The signal row, locked until the transaction ends (PostgreSQL ``FOR UPDATE``; SQLite
+        transactions are already exclusive): changes to one signal's contributions and opinions
+        are serialized, so versions and upserts never race."""
+        signal = self.session.scalar(
+            select(SignalRow)
+            .where(SignalRow.id == signal_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if signal is None:
+            raise NotFound(f"no signal {signal_id!r}", signal=signal_id)
+        return signal
+
+    def _opinions(self, signal_ids: Sequence[str]) -> dict[str, list[Opinion]]:
+        result: dict[str, list[Opinion]] = defaultdict(list)
+        for row in self.session.scalars(
+            select(OpinionRow).where(OpinionRow.signal_id.in_(signal_ids)).order_by(OpinionRow.created_at)
+        ):
+            result[row.signal_id].append(opinion_record(row))
+        return result
+
+    def _sightings(self, signal_ids: Sequence[str]) -> dict[str, list[Sighting]]:
+        result: dict[str, list[Sighting]] = defaultdict(list)
+        for row in self.session.scalars(
+            select(SightingRow).where(SightingRow.signal_id.in_(signal_ids)).order_by(SightingRow.id)
+        ):
+            result[row.signal_id].append(sighting_record(row))
+        return result
+
+    def _require_visible(self, principal: Principal, signal_id: str) -> None:
+        visible = self.session.scalar(
+            select(ContributionRow.id)
+            .where(ContributionRow.signal_id == signal_id, self._contribution_visible(principal))
+            .limit(1)
+        )
+        if visible is None:
+            raise NotFound(f"no signal {signal_id!r}", signal=signal_id)
+
+    # -----------------------------------------------------------------------------------------
+    # audit
+
+    def _audit_reads(
+        self, principal: Principal, action: str, targets: Sequence[tuple[str, str, TLP, str]]
+    ) -> None:
+        audited: list[audit.Target] = [
+            (kind, tid, tlp.value, owner) for kind, tid, tlp, owner in targets if tlp in AUDITED_TLPS
+        ]
+        audit.record_many(self.session, principal, action, audited, at=self.now())
+
+
+# ---------------------------------------------------------------------------------------------
+# row -> record
+
+
+def org_record(row: OrgRow) -> Organisation:
+    return Organisation(
+        id=row.id, name=row.name, kind=OrgKind(row.kind), created_at=row.created_at, operator=row.operator
+    )
+
+
+def campaign_record(row: CampaignRow, shared: tuple[str, ...]) -> Campaign:
+    return Campaign(
+        id=row.id,
+        name=row.name,
+        description=row.description,
+        attribution=row.attribution,
+        org_id=row.org_id,
+        marking=Marking(TLP(row.tlp), shared),
+        techniques=tuple(row.techniques or ()),
+        created_at=row.created_at,
+        modified_at=row.modified_at,
+    )
+
+
+def opinion_record(row: OpinionRow) -> Opinion:
+    return Opinion(
+        org_id=row.org_id, value=OpinionValue(row.value), comment=row.comment, created_at=row.created_at
+    )
+
+
+def sighting_record(row: SightingRow) -> Sighting:
+    return Sighting(
+        org_id=row.org_id,
+        count=row.count,
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        platform=row.platform,
+        created_at=row.created_at,
+    )

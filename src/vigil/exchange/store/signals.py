@@ -1,0 +1,453 @@
+"""Signals and their contributions: submission (dedup by normalized value), revocation, the
+caller's view, search and paging, versions. The signal part of ``ExchangeStore``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+
+from vigil.core.errors import Conflict, InputError, NotFound
+from vigil.core.ids import stable_id
+from vigil.core.time import ensure_utc, isoformat_z, parse_instant
+from vigil.exchange import audit
+from vigil.exchange.access import (
+    Permission,
+    Principal,
+    require,
+)
+from vigil.exchange.models import (
+    ContributionRow,
+    ContributionShareRow,
+    ContributionTagRow,
+    ContributionVersionRow,
+    SignalRow,
+)
+from vigil.exchange.records import (
+    TLP,
+    Contribution,
+    Marking,
+    Signal,
+    SignalKind,
+)
+from vigil.exchange.store.base import MAX_PAGE, StoreBase, check_range, clean_tags, like_pattern, parse_tlp
+from vigil.exchange.values import normalize_value
+
+
+@dataclass(frozen=True)
+class SignalFilter:
+    """What ``list_signals`` keeps. Every field narrows; the empty filter keeps all visible signals.
+
+    ``tlps``, ``tag``, ``org_id`` and ``campaign_id`` must hold for one and the same *visible*
+    contribution; ``text`` matches the value or a visible contribution's description
+    (case-insensitive substring).
+    """
+
+    kinds: tuple[SignalKind, ...] = ()
+    tlps: tuple[TLP, ...] = ()
+    tag: str | None = None
+    campaign_id: str | None = None
+    org_id: str | None = None
+    text: str | None = None
+    ids: tuple[str, ...] = ()
+    modified_after: datetime | None = None
+    include_revoked: bool = True
+
+
+@dataclass
+class SignalPage:
+    items: list[Signal]
+    next_cursor: str | None  # pass back as ``cursor`` for the next page; None on the last page
+    more: bool = field(default=False)
+
+
+def encode_cursor(modified_at: datetime, signal_id: str) -> str:
+    raw = f"{ensure_utc(modified_at).isoformat()}|{signal_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        instant, signal_id = raw.split("|", 1)
+        return parse_instant(instant), signal_id
+    except (ValueError, binascii.Error, InputError, UnicodeDecodeError):
+        raise InputError(f"invalid cursor {cursor!r}", field="cursor") from None
+
+
+class SignalsStore(StoreBase):
+    # -----------------------------------------------------------------------------------------
+    # signals
+
+    def submit_signal(
+        self,
+        principal: Principal,
+        kind: str | SignalKind,
+        value: str,
+        *,
+        marking: Marking,
+        confidence: int = 50,
+        tags: Sequence[str] = (),
+        first_seen: datetime | None = None,
+        last_seen: datetime | None = None,
+        campaign_id: str | None = None,
+        description: str | None = None,
+        language: str | None = None,
+        valid_until: datetime | None = None,
+    ) -> Signal:
+        """Add or update the caller organisation's contribution to the signal (kind, value).
+
+        The value is normalized first, so the same indicator from two members is one signal with
+        two contributions. Resubmitting replaces the caller's contribution (new version) and
+        un-revokes it. Returns the caller's view of the signal.
+        """
+        require(principal, Permission.WRITE)
+        parsed_kind, normalized = normalize_value(kind, value)
+        tlp, shared = self._check_marking(marking)
+        if isinstance(confidence, bool) or not isinstance(confidence, int) or not 0 <= confidence <= 100:
+            raise InputError(f"confidence must be an integer 0-100, got {confidence!r}", field="confidence")
+        tag_list = clean_tags(tags)
+        check_range(first_seen, last_seen, "signal")
+        if campaign_id is not None and not self._visible_campaign_ids(principal, [campaign_id]):
+            raise InputError(f"no campaign {campaign_id!r} visible to you", field="campaign_id")
+        if language is not None and not (0 < len(language.strip()) <= 16):
+            raise InputError("language must be a short code such as 'en' or 'ar'", field="language")
+
+        signal_id = stable_id("indicator", parsed_kind.value, normalized)
+        now = self.now()
+        signal = self._get_or_create_signal(signal_id, parsed_kind, normalized, language, now)
+        # Strictly increasing change times, so versions stay distinct even within one clock tick.
+        stamp = max(now, signal.modified_at + timedelta(microseconds=1))
+        contribution = self.session.scalar(
+            select(ContributionRow)
+            .where(ContributionRow.signal_id == signal_id, ContributionRow.org_id == principal.org_id)
+            .execution_options(populate_existing=True)
+        )
+        if contribution is None:
+            contribution = ContributionRow(
+                signal_id=signal_id, org_id=principal.org_id, version=0, created_at=stamp, modified_at=stamp
+            )
+            self.session.add(contribution)
+        contribution.tlp = tlp.value
+        contribution.confidence = confidence
+        contribution.first_seen = ensure_utc(first_seen) if first_seen else None
+        contribution.last_seen = ensure_utc(last_seen) if last_seen else None
+        contribution.campaign_id = campaign_id
+        contribution.description = description
+        contribution.valid_until = ensure_utc(valid_until) if valid_until else None
+        contribution.revoked_at = None
+        self._bump(signal, contribution, stamp)
+        self._replace_children(contribution.id, shared, tag_list)
+        self._snapshot(contribution, shared, tag_list)
+        if language and not signal.language:
+            signal.language = language.strip()
+        audit.record(
+            self.session,
+            principal,
+            "signal.submit",
+            at=stamp,
+            target_type="signal",
+            target_id=signal_id,
+            tlp=tlp.value,
+            detail={"kind": parsed_kind.value, "version": contribution.version},
+        )
+        self.session.flush()
+        return self._views(principal, [signal])[0]
+
+    def _get_or_create_signal(
+        self, signal_id: str, kind: SignalKind, value: str, language: str | None, now: datetime
+    ) -> SignalRow:
+        if self.session.get(SignalRow, signal_id) is not None:
+            return self._lock_signal(signal_id)
+        values = {
+            "id": signal_id,
+            "kind": kind.value,
+            "value": value,
+            "language": language.strip() if language else None,
+            "created_at": now,
+            "modified_at": now - timedelta(microseconds=1),
+        }
+        dialect = self.session.get_bind().dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            # INSERT ... ON CONFLICT DO NOTHING: if another transaction inserted the same signal
+            # first, reuse theirs (cheaper than a savepoint per submission).
+            insert = sqlite_insert if dialect == "sqlite" else pg_insert
+            self.session.execute(
+                insert(SignalRow).values(**values).on_conflict_do_nothing(index_elements=["id"])
+            )
+        else:  # pragma: no cover - other databases: a savepoint does the same
+            try:
+                with self.session.begin_nested():
+                    self.session.add(SignalRow(**values))
+            except IntegrityError:
+                pass
+        return self._lock_signal(signal_id)
+
+    def _bump(self, signal: SignalRow, contribution: ContributionRow, stamp: datetime) -> None:
+        contribution.version = (contribution.version or 0) + 1
+        contribution.modified_at = stamp
+        signal.modified_at = stamp
+        self.session.flush()
+
+    def _replace_children(self, contribution_id: int, shared: tuple[str, ...], tags: tuple[str, ...]) -> None:
+        for model in (ContributionShareRow, ContributionTagRow):
+            for child in self.session.scalars(select(model).where(model.contribution_id == contribution_id)):
+                self.session.delete(child)
+        self.session.flush()
+        self.session.add_all(ContributionShareRow(contribution_id=contribution_id, org_id=o) for o in shared)
+        self.session.add_all(ContributionTagRow(contribution_id=contribution_id, tag=t) for t in tags)
+
+    def _snapshot(self, row: ContributionRow, shared: Sequence[str], tags: Sequence[str]) -> None:
+        def iso(value: datetime | None) -> str | None:
+            return isoformat_z(value) if value else None
+
+        self.session.add(
+            ContributionVersionRow(
+                contribution_id=row.id,
+                version=row.version,
+                modified_at=row.modified_at,
+                snapshot={
+                    "org_id": row.org_id,
+                    "tlp": row.tlp,
+                    "shared_with": list(shared),
+                    "confidence": row.confidence,
+                    "tags": list(tags),
+                    "first_seen": iso(row.first_seen),
+                    "last_seen": iso(row.last_seen),
+                    "campaign_id": row.campaign_id,
+                    "description": row.description,
+                    "valid_until": iso(row.valid_until),
+                    "revoked": row.revoked_at is not None,
+                },
+            )
+        )
+
+    def revoke_signal(self, principal: Principal, signal_id: str) -> Signal:
+        """Withdraw the caller organisation's contribution (STIX ``revoked``); others' stay."""
+        require(principal, Permission.WRITE)
+        contribution = self.session.scalar(
+            select(ContributionRow).where(
+                ContributionRow.signal_id == signal_id, ContributionRow.org_id == principal.org_id
+            )
+        )
+        if contribution is None:
+            raise NotFound(f"your organisation has no contribution to signal {signal_id!r}", signal=signal_id)
+        signal = self._lock_signal(signal_id)
+        self.session.refresh(contribution)  # the state after any change we waited for
+        if contribution.revoked_at is not None:
+            raise Conflict(f"your contribution to {signal_id!r} is already revoked")
+        stamp = max(self.now(), signal.modified_at + timedelta(microseconds=1))
+        contribution.revoked_at = stamp
+        self._bump(signal, contribution, stamp)
+        shared = tuple(
+            self.session.scalars(
+                select(ContributionShareRow.org_id).where(
+                    ContributionShareRow.contribution_id == contribution.id
+                )
+            )
+        )
+        tags = tuple(
+            self.session.scalars(
+                select(ContributionTagRow.tag).where(ContributionTagRow.contribution_id == contribution.id)
+            )
+        )
+        self._snapshot(contribution, shared, tags)
+        audit.record(
+            self.session,
+            principal,
+            "signal.revoke",
+            at=stamp,
+            target_type="signal",
+            target_id=signal_id,
+            tlp=contribution.tlp,
+            detail={"version": contribution.version},
+        )
+        self.session.flush()
+        return self._views(principal, [signal])[0]
+
+    def get_signal(self, principal: Principal, signal_id: str) -> Signal:
+        """The caller's view of one signal; NotFound if it does not exist *or* is invisible to it."""
+        page = self.list_signals(principal, SignalFilter(ids=(signal_id,)), limit=1)
+        if not page.items:
+            raise NotFound(f"no signal {signal_id!r}", signal=signal_id)
+        return page.items[0]
+
+    def find_signal(self, principal: Principal, kind: str | SignalKind, value: str) -> Signal:
+        """The caller's view of the signal for (kind, value), normalizing the value first."""
+        parsed, normalized = normalize_value(kind, value)
+        return self.get_signal(principal, stable_id("indicator", parsed.value, normalized))
+
+    def list_signals(
+        self,
+        principal: Principal,
+        filters: SignalFilter | None = None,
+        *,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> SignalPage:
+        """One page of signals visible to the caller, oldest change first (see module docstring)."""
+        require(principal, Permission.READ)
+        if not 1 <= limit <= MAX_PAGE:
+            raise InputError(f"limit must be 1-{MAX_PAGE}, got {limit}", field="limit")
+        f = filters or SignalFilter()
+        stmt = self._signal_query(principal, f)
+        if stmt is None:
+            return SignalPage(items=[], next_cursor=None)
+        if cursor:
+            after_time, after_id = decode_cursor(cursor)
+            stmt = stmt.where(
+                or_(
+                    SignalRow.modified_at > after_time,
+                    and_(SignalRow.modified_at == after_time, SignalRow.id > after_id),
+                )
+            )
+        rows = list(self.session.scalars(stmt.order_by(SignalRow.modified_at, SignalRow.id).limit(limit + 1)))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = self._views(principal, rows)
+        self._audit_reads(
+            principal,
+            "signal.read",
+            # one entry per restricted contribution read, naming whose material it was
+            [("signal", s.id, c.marking.tlp, c.org_id) for s in items for c in s.contributions],
+        )
+        next_cursor = encode_cursor(rows[-1].modified_at, rows[-1].id) if more else None
+        return SignalPage(items=items, next_cursor=next_cursor, more=more)
+
+    def count_signals(self, principal: Principal, filters: SignalFilter | None = None) -> int:
+        """How many signals ``list_signals`` would page through (no audit entry: no content read)."""
+        require(principal, Permission.READ)
+        stmt = self._signal_query(principal, filters or SignalFilter())
+        if stmt is None:
+            return 0
+        return int(self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+
+    def _signal_query(self, principal: Principal, f: SignalFilter) -> Select[SignalRow] | None:
+        visible = self._contribution_visible(principal)
+        mine = ContributionRow.signal_id == SignalRow.id
+        same: list[ColumnElement[bool]] = [mine, visible]
+        if f.tlps:
+            same.append(ContributionRow.tlp.in_([parse_tlp(t).value for t in f.tlps]))
+        if f.org_id:
+            same.append(ContributionRow.org_id == f.org_id)
+        if f.campaign_id:
+            if not self._visible_campaign_ids(principal, [f.campaign_id]):
+                return None  # filtering by an invisible campaign must not reveal its signals
+            same.append(ContributionRow.campaign_id == f.campaign_id)
+        if f.tag:
+            same.append(
+                exists().where(
+                    ContributionTagRow.contribution_id == ContributionRow.id, ContributionTagRow.tag == f.tag
+                )
+            )
+        stmt = select(SignalRow).where(exists().where(*same))
+        if f.kinds:
+            stmt = stmt.where(SignalRow.kind.in_([SignalKind(k).value for k in f.kinds]))
+        if f.ids:
+            stmt = stmt.where(SignalRow.id.in_(list(f.ids)))
+        if f.modified_after is not None:
+            stmt = stmt.where(exists().where(mine, visible, ContributionRow.modified_at > f.modified_after))
+        if not f.include_revoked:
+            stmt = stmt.where(exists().where(mine, visible, ContributionRow.revoked_at.is_(None)))
+        if f.text:
+            pattern = like_pattern(f.text)
+            stmt = stmt.where(
+                or_(
+                    func.lower(SignalRow.value).like(pattern, escape="\\"),
+                    exists().where(
+                        mine, visible, func.lower(ContributionRow.description).like(pattern, escape="\\")
+                    ),
+                )
+            )
+        return stmt
+
+    def _views(self, principal: Principal, signals: Sequence[SignalRow]) -> list[Signal]:
+        """Build the caller's view of each signal: visible contributions only, derived times."""
+        if not signals:
+            return []
+        ids = [s.id for s in signals]
+        contributions = list(
+            self.session.scalars(
+                select(ContributionRow)
+                .where(ContributionRow.signal_id.in_(ids), self._contribution_visible(principal))
+                .order_by(ContributionRow.created_at, ContributionRow.id)
+            )
+        )
+        cids = [c.id for c in contributions]
+        shares: dict[int, list[str]] = defaultdict(list)
+        tags: dict[int, list[str]] = defaultdict(list)
+        if cids:
+            for sh in self.session.scalars(
+                select(ContributionShareRow).where(ContributionShareRow.contribution_id.in_(cids))
+            ):
+                shares[sh.contribution_id].append(sh.org_id)
+            for tg in self.session.scalars(
+                select(ContributionTagRow).where(ContributionTagRow.contribution_id.in_(cids))
+            ):
+                tags[tg.contribution_id].append(tg.tag)
+        campaigns = self._visible_campaign_ids(
+            principal, {c.campaign_id for c in contributions if c.campaign_id}
+        )
+        by_signal: dict[str, list[Contribution]] = defaultdict(list)
+        for c in contributions:
+            by_signal[c.signal_id].append(
+                Contribution(
+                    org_id=c.org_id,
+                    marking=Marking(TLP(c.tlp), tuple(sorted(shares[c.id]))),
+                    confidence=c.confidence,
+                    tags=tuple(sorted(tags[c.id])),
+                    first_seen=c.first_seen,
+                    last_seen=c.last_seen,
+                    campaign_id=c.campaign_id if c.campaign_id in campaigns else None,
+                    description=c.description,
+                    created_at=c.created_at,
+                    modified_at=c.modified_at,
+                    valid_until=c.valid_until,
+                    revoked=c.revoked_at is not None,
+                    version=c.version,
+                )
+            )
+        opinions = self._opinions(ids)
+        sightings = self._sightings(ids)
+        views = []
+        for s in signals:
+            mine = by_signal.get(s.id, [])
+            if not mine:
+                continue  # defensive: callers only pass signals with a visible contribution
+            until = [c.valid_until for c in mine]
+            views.append(
+                Signal(
+                    id=s.id,
+                    kind=SignalKind(s.kind),
+                    value=s.value,
+                    language=s.language,
+                    contributions=mine,
+                    opinions=opinions.get(s.id, []),
+                    sightings=sightings.get(s.id, []),
+                    revoked=all(c.revoked for c in mine),
+                    valid_until=None if any(u is None for u in until) else max(u for u in until if u),
+                    created_at=min(c.created_at for c in mine),
+                    modified_at=max(c.modified_at for c in mine),
+                )
+            )
+        return views
+
+    def list_versions(self, principal: Principal, signal_id: str) -> list[datetime]:
+        """Modification instants of every version of the caller's visible contributions, oldest first."""
+        require(principal, Permission.READ)
+        self._require_visible(principal, signal_id)
+        stmt = (
+            select(ContributionVersionRow.modified_at)
+            .join(ContributionRow, ContributionRow.id == ContributionVersionRow.contribution_id)
+            .where(ContributionRow.signal_id == signal_id, self._contribution_visible(principal))
+            .order_by(ContributionVersionRow.modified_at)
+        )
+        return list(dict.fromkeys(self.session.scalars(stmt)))
