@@ -145,20 +145,21 @@ class PdqIndex(SegmentedIndex):
         chunk_of, mask_of = plan
         count = len(queries)
         q_chunks = queries.view(np.uint16)  # (Q, 16)
+        # Indices below are in range by construction; mode="wrap" skips numpy's bounds checks (~10%).
         # Bucket of each (query, probe): chunk value XOR mask, offset into that chunk's table.
         keys = (q_chunks[:, chunk_of] ^ mask_of).astype(np.intp) + chunk_of * (CHUNK_VALUES + 1)
-        lo = np.take(self._starts, keys).reshape(-1)
-        sizes = np.take(self._starts, keys + 1).reshape(-1) - lo
+        lo = np.take(self._starts, keys, mode="wrap").reshape(-1)
+        sizes = np.take(self._starts, keys + 1, mode="wrap").reshape(-1) - lo
         total = int(sizes.sum())
         if total == 0:
             return empty_hits()
         # Positions lo..lo+size of every bucket, concatenated, without a Python loop.
         pos = np.arange(total, dtype=np.intp)
         pos -= np.repeat(np.cumsum(sizes) - sizes - lo, sizes)
-        rows = np.take(self._order, pos).astype(np.intp)
+        rows = np.take(self._order, pos, mode="wrap").astype(np.intp)
         q_of = np.repeat(np.repeat(np.arange(count, dtype=np.intp), len(chunk_of)), sizes)
-        x = np.take(self._main.view(np.uint64), rows, axis=0)
-        x ^= np.take(queries.view(np.uint64), q_of, axis=0)
+        x = np.take(self._main.view(np.uint64), rows, axis=0, mode="wrap")
+        x ^= np.take(queries.view(np.uint64), q_of, axis=0, mode="wrap")
         return self._keep_within(q_of, rows, x)
 
     def _keep_within(
