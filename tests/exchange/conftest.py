@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,22 +131,10 @@ def db(db_url: str) -> Iterator[Database]:
     database.dispose()
 
 
-MAX_BODY = 64 * 1024  # the live servers' max_request_bytes, small so 413 tests stay cheap
-
-
-@pytest.fixture
-def in_tx(db: Database) -> Callable[[Callable[[ExchangeStore], object]], object]:
-    """Run ``fn(store)`` in one committed transaction and return its result."""
-
-    def run(fn: Callable[[ExchangeStore], object]) -> object:
-        with db.session() as session:
-            return fn(ExchangeStore(session))
-
-    return run
-
-
 # ---------------------------------------------------------------------------------------------
 # a real server over HTTP
+
+MAX_BODY = 64 * 1024  # the live servers' max_request_bytes, small so 413 tests stay cheap
 
 
 @dataclass
