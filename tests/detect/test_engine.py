@@ -11,6 +11,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from vigil.core.errors import ConfigError, DataError, InputError, SchemaError
 from vigil.core.settings import load_settings
@@ -320,3 +322,45 @@ def _empty_dir(tmp_path: Path) -> Path:
     empty = tmp_path / "empty"
     empty.mkdir()
     return empty
+
+
+event_rows = st.lists(
+    st.tuples(
+        st.sampled_from(["x:a", "x:b", "x:c", "y:a"]),  # account
+        st.sampled_from(["i1", "i2", "i3"]),  # item
+        st.integers(0, 400).map(lambda t: t / 2),  # ts, half seconds, many ties
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=event_rows, window=st.sampled_from([0.0, 0.5, 1.0, 7.5, 60.0]))
+def test_engine_equals_brute_force_on_random_events(
+    con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, float]], window: float
+) -> None:
+    events = pa.table(
+        {
+            "account": [r[0] for r in rows],
+            "platform": [r[0][0] for r in rows],
+            "post_id": [f"p{n}" for n in range(len(rows))],
+            "item": [r[1] for r in rows],
+            "ts": [r[2] for r in rows],
+        },
+        schema=pa.schema([("account", pa.string()), ("platform", pa.string()), ("post_id", pa.string()),
+                          ("item", pa.string()), ("ts", pa.float64())]),
+    )  # fmt: skip
+    con.register("random_events", events)
+    expected: dict[tuple[str, str], tuple[set[str], int]] = {}
+    for i, (a, item_a, ta) in enumerate(rows):
+        for b, item_b, tb in rows[i + 1 :]:
+            if a != b and item_a == item_b and abs(ta - tb) <= window:
+                pair = (min(a, b), max(a, b))
+                items, n = expected.get(pair, (set(), 0))
+                expected[pair] = (items | {item_a}, n + 1)
+    params = EngineParams(window=FixedWindow(window), min_items=1, weighting=UNIT)
+    result = run_trace(con, TraceSpec.from_relation("co_random", "random_events"), params)
+    got = {
+        (e["account_a"], e["account_b"]): (e["n_items"], e["n_coactions"]) for e in result.edges.to_pylist()
+    }
+    assert got == {pair: (len(items), n) for pair, (items, n) in expected.items()}
