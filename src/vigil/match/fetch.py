@@ -1,0 +1,344 @@
+"""Fetch the signals a member may see from a TAXII 2.1 server into a match index, incrementally.
+
+Two parts, kept apart on purpose: :class:`TaxiiClient` speaks raw TAXII 2.1 over HTTP (discovery,
+collections, object pages with ``added_after`` and ``next``) and knows nothing of Vigil's records;
+:func:`fetch_signals` adapts what it receives (STIX indicators, campaigns, ``indicates``
+relationships) to the match index and saves it with the new checkpoints.
+
+Checkpoints: for each collection, the ``X-TAXII-Date-Added-Last`` header of the last page received
+(the server's own ``date_added`` clock, microsecond precision). The next fetch asks
+``added_after=<it>``, so it downloads only object versions added since, including new versions
+that revoke a contribution. Checkpoints are saved together with the index in one atomic switch
+(see :mod:`vigil.match.state`), so a fetch that fails half-way changes nothing and is simply run
+again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from vigil.core.errors import (
+    AuthenticationError,
+    Conflict,
+    ExternalServiceError,
+    InputError,
+    NotFound,
+    PermissionDenied,
+    VigilError,
+)
+from vigil.core.progress import NoProgress, Progress
+from vigil.core.settings import Settings
+from vigil.core.time import isoformat_z, parse_instant, utcnow
+from vigil.exchange.stix_apply import signal_id_for
+from vigil.exchange.stix_markings import TLP_BY_MARKING_ID, most_restrictive
+from vigil.exchange.stix_patterns import signal_of_pattern
+from vigil.match.state import ContributionRecord, MatchIndex, locked, matchable_types, open_index
+
+TAXII_ACCEPT = "application/taxii+json;version=2.1"
+DEFAULT_PAGE = 1000
+
+
+def server_root(server: str) -> str:
+    """The server's base URL (``http://host:port``), also when given its TAXII discovery URL."""
+    url = server.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise InputError(f"server must be an http(s) URL, got {server!r}")
+    if url.endswith("/taxii2"):
+        url = url[: -len("/taxii2")]
+    return url
+
+
+@dataclass
+class ObjectPage:
+    objects: list[dict[str, Any]]
+    date_added_last: str | None  # X-TAXII-Date-Added-Last, verbatim
+
+
+class TaxiiClient:
+    """A minimal TAXII 2.1 reader over httpx (HTTP Basic with the API key as password)."""
+
+    def __init__(
+        self,
+        server: str,
+        api_key: str,
+        *,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.server = server_root(server)
+        self._http = httpx.Client(
+            auth=("taxii", api_key),
+            headers={"Accept": TAXII_ACCEPT},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> TaxiiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _get(self, url: str, params: dict[str, str] | None = None) -> httpx.Response:
+        try:
+            response = self._http.get(url, params=params)
+        except httpx.HTTPError as exc:
+            raise ExternalServiceError(f"TAXII server {self.server} unreachable: {exc}", url=url) from exc
+        if response.status_code >= 400:
+            raise _taxii_error(response, url)
+        return response
+
+    def api_root(self) -> str:
+        """The default API root named by discovery (``…/taxii2/api1/``)."""
+        body = self._get(f"{self.server}/taxii2/").json()
+        root = body.get("default") or next(iter(body.get("api_roots") or []), None)
+        if not isinstance(root, str):
+            raise ExternalServiceError(f"TAXII discovery at {self.server}/taxii2/ names no API root")
+        return root if root.endswith("/") else root + "/"
+
+    def collections(self, api_root: str) -> list[dict[str, Any]]:
+        body = self._get(f"{api_root}collections/").json()
+        return [c for c in body.get("collections") or [] if isinstance(c, dict)]
+
+    def object_pages(
+        self, api_root: str, collection_id: str, *, added_after: str | None, limit: int = DEFAULT_PAGE
+    ) -> Iterator[ObjectPage]:
+        """Every page of the collection's objects added after ``added_after`` (latest versions)."""
+        url = f"{api_root}collections/{collection_id}/objects/"
+        params: dict[str, str] = {"limit": str(limit)}
+        if added_after:
+            params["added_after"] = added_after
+        while True:
+            response = self._get(url, params)
+            body = response.json()
+            last = response.headers.get("X-TAXII-Date-Added-Last")
+            yield ObjectPage(list(body.get("objects") or []), last)
+            if not body.get("more"):
+                return
+            if body.get("next"):
+                params["next"] = str(body["next"])
+            elif last:  # servers that page by date only
+                params.pop("next", None)
+                params["added_after"] = last
+            else:
+                raise ExternalServiceError(
+                    f"TAXII server says more objects follow at {url} but gives no way on"
+                )
+
+
+def _taxii_error(response: httpx.Response, url: str) -> VigilError:
+    try:
+        body = response.json()
+        text = body.get("description") or body.get("message") or body.get("title") or response.text
+    except ValueError:
+        text = response.text[:300]
+    message = f"TAXII {response.status_code} from {url}: {text}"
+    status = response.status_code
+    if status == 401:
+        return AuthenticationError(message)
+    if status == 403:
+        return PermissionDenied(message)
+    if status == 404:
+        return NotFound(message)
+    return ExternalServiceError(message, status=status)
+
+
+# ---------------------------------------------------------------------------------------------
+# STIX objects -> match index records
+
+
+def contribution_of(obj: dict[str, Any], collection: str | None) -> ContributionRecord | str:
+    """The contribution an indicator (or attack-pattern) stands for, or why it cannot be used."""
+    kind, value = obj.get("x_vigil_kind"), obj.get("x_vigil_value")
+    if not (isinstance(kind, str) and isinstance(value, str)):
+        parsed = signal_of_pattern(str(obj.get("pattern", "")))
+        if parsed is None:
+            return f"pattern not understood: {str(obj.get('pattern'))[:80]!r}"
+        kind, value = parsed[0].value, parsed[1]
+    try:
+        signal_id = signal_id_for(kind, value)
+        modified = parse_instant(str(obj.get("modified") or obj.get("created")))
+        valid_until = parse_instant(obj["valid_until"]) if obj.get("valid_until") else None
+    except VigilError as exc:
+        return f"{kind}: {exc.message}"
+    from vigil.signals.registry import normalize
+
+    levels = [
+        TLP_BY_MARKING_ID[ref] for ref in obj.get("object_marking_refs") or [] if ref in TLP_BY_MARKING_ID
+    ]
+    confidence = obj.get("confidence")
+    labels = obj.get("labels") or []
+    return ContributionRecord(
+        stix_id=str(obj["id"]),
+        signal_id=signal_id,
+        kind=kind,
+        value=normalize(kind, value),
+        org_id=obj.get("created_by_ref"),
+        tlp=most_restrictive(levels).value if levels else None,
+        confidence=int(confidence) if isinstance(confidence, int) else None,
+        labels=[str(label) for label in labels],
+        modified=modified,
+        valid_until=valid_until,
+        revoked=bool(obj.get("revoked", False)),
+        collection=collection,
+    )
+
+
+@dataclass
+class FetchReport:
+    """What one fetch transferred and what it changed. Counts of contributions are STIX indicator
+    versions; counts of signals are index entries (a signal contributed by two members is one)."""
+
+    server: str
+    collections: dict[str, int] = field(default_factory=dict)  # alias -> objects received
+    objects_received: int = 0
+    objects_by_type: Counter[str] = field(default_factory=Counter)
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    revoked: int = 0  # contributions that arrived revoked (newly, or a revocation of one we held)
+    not_matchable: int = 0  # narratives, techniques: kept out of the index
+    unusable: list[str] = field(default_factory=list)
+    index_added: int = 0
+    index_removed_revoked: int = 0
+    index_removed_expired: int = 0
+    signals_indexed: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)  # signals in the index per type
+    checkpoints: dict[str, str] = field(default_factory=dict)  # alias -> added_after for next time
+    first_fetch: bool = False
+
+
+def fetch_signals(
+    index_dir: Path,
+    server: str,
+    api_key: str,
+    *,
+    collections: Sequence[str] = (),
+    page_size: int = DEFAULT_PAGE,
+    now: datetime | None = None,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> FetchReport:
+    """Bring the index in ``index_dir`` up to date with what ``api_key`` may read on ``server``.
+
+    ``collections`` (ids or aliases) default to every collection the key can read. Creates the
+    index on first use. Revoked and expired signals leave the index, and the report counts them.
+    """
+    root = server_root(server)
+    progress = progress or NoProgress()
+    report = FetchReport(server=root)
+    with locked(index_dir, exclusive=True):
+        index = open_index(index_dir, create=True, settings=settings)
+        if index.server is not None and index.server != root:
+            raise Conflict(
+                f"match index {index_dir} was built from {index.server}; use another --index for {root}"
+            )
+        report.first_fetch = not index.checkpoints
+        received: list[tuple[str, dict[str, Any]]] = []
+        with TaxiiClient(root, api_key, transport=transport) as client:
+            api_root = client.api_root()
+            chosen = _choose(client.collections(api_root), collections)
+            progress.start("fetching signals", total=None)
+            for spec in chosen:
+                alias = str(spec.get("alias") or spec["id"])
+                checkpoint = index.checkpoints.get(spec["id"])
+                count = 0
+                for page in client.object_pages(
+                    api_root, spec["id"], added_after=checkpoint, limit=page_size
+                ):
+                    received.extend((spec["id"], obj) for obj in page.objects)
+                    count += len(page.objects)
+                    progress.advance(len(page.objects))
+                    if page.date_added_last:
+                        checkpoint = _later(checkpoint, page.date_added_last)
+                report.collections[alias] = count
+                if checkpoint:
+                    index.checkpoints[spec["id"]] = checkpoint
+                    report.checkpoints[alias] = checkpoint
+                index.collections[spec["id"]] = alias
+            progress.finish()
+        _apply(index, received, report)
+        changes = index.reconcile(now)
+        report.index_added = changes.added
+        report.index_removed_revoked = changes.removed_revoked
+        report.index_removed_expired = changes.removed_expired
+        report.by_type = index.indexed_count()
+        report.signals_indexed = sum(report.by_type.values())
+        index.server = root
+        index.last_fetch = isoformat_z(now or utcnow())
+        index.save()
+    return report
+
+
+def _later(a: str | None, b: str) -> str:
+    if a is None:
+        return b
+    return b if parse_instant(b) > parse_instant(a) else a
+
+
+def _choose(listed: list[dict[str, Any]], wanted: Sequence[str]) -> list[dict[str, Any]]:
+    readable = [c for c in listed if c.get("can_read", True) and isinstance(c.get("id"), str)]
+    if not wanted:
+        return readable
+    chosen = []
+    for name in wanted:
+        spec = next((c for c in readable if name in (c["id"], c.get("alias"))), None)
+        if spec is None:
+            names = ", ".join(str(c.get("alias") or c["id"]) for c in readable)
+            raise InputError(
+                f"no readable collection {name!r} for this key; readable: {names}", collection=name
+            )
+        if spec not in chosen:
+            chosen.append(spec)
+    return chosen
+
+
+def _apply(index: MatchIndex, received: list[tuple[str, dict[str, Any]]], report: FetchReport) -> None:
+    """Indicators first, then campaigns, then the links between them (within one fetch a link and
+    its indicator always arrive together: the exchange dates both by the indicator's version)."""
+    matchable = set(matchable_types())
+    links = []
+    for collection_id, obj in received:
+        stix_type = str(obj.get("type"))
+        report.objects_received += 1
+        report.objects_by_type[stix_type] += 1
+        if stix_type in ("indicator", "attack-pattern") and (
+            stix_type == "indicator" or obj.get("x_vigil_kind")
+        ):
+            record = contribution_of(obj, index.collections.get(collection_id, collection_id))
+            if isinstance(record, str):
+                report.unusable.append(f"{obj.get('id')}: {record}")
+                continue
+            if record.kind not in matchable:
+                report.not_matchable += 1
+                continue
+            before = index.contributions.get(record.stix_id)
+            outcome = index.upsert(record)
+            if outcome == "new":
+                report.new += 1
+            elif outcome == "updated":
+                report.updated += 1
+            else:
+                report.unchanged += 1
+            if outcome != "stale" and record.revoked and (before is None or not before.revoked):
+                report.revoked += 1
+        elif stix_type == "campaign":
+            modified = parse_instant(str(obj.get("modified") or obj.get("created")))
+            index.set_campaign(str(obj["id"]), str(obj.get("name") or ""), modified)
+        elif stix_type == "relationship" and obj.get("relationship_type") == "indicates":
+            links.append(obj)
+    for obj in links:
+        source, target = str(obj.get("source_ref")), str(obj.get("target_ref"))
+        if target.startswith("campaign--"):
+            index.link_campaign(source, target, parse_instant(str(obj.get("modified") or obj.get("created"))))

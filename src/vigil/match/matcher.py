@@ -1,0 +1,298 @@
+"""Run a platform's posts through the match index: which posts carry a partner's signal.
+
+Posts (the POSTS table, one Parquet file or a directory of them) are streamed in batches
+(``schema.io.iter_table``). For each batch the signal values of every indexed type are derived
+(``vigil.signals.derive_post_signals``: canonical URLs, domains, hashtags, accounts, text hashes,
+MinHash signatures, PDQ hashes, MD5s), each distinct value is looked up once in its type's index,
+and every hit becomes one *match row per active contribution* of the matched signal, so each row
+carries exactly one TLP, confidence, contributor and campaign (what the actioner's rules decide
+on). Rows stream into ``matches.parquet``; ``summary.parquet`` aggregates them per signal and
+platform (posts, accounts, first and last time seen), which is what sightings report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from vigil.core.errors import DataError, InputError
+from vigil.core.ids import new_id
+from vigil.core.progress import NoProgress, Progress
+from vigil.core.time import utcnow
+from vigil.match.state import ContributionRecord, MatchIndex
+from vigil.schema.io import ParquetSink, iter_table
+from vigil.schema.tables import POSTS, TIMESTAMP, TableSpec
+from vigil.signals.derive import derive_post_signals
+from vigil.signals.registry import get_signal_type
+
+BATCH_ROWS = 20_000
+PDQ_BITS = 256
+
+MATCHES = TableSpec(
+    name="matches",
+    key=("platform", "post_id", "stix_id", "post_value"),
+    schema=pa.schema(
+        [
+            pa.field("platform", pa.string(), nullable=False),
+            pa.field("post_id", pa.string(), nullable=False),
+            pa.field("account_id", pa.string()),
+            pa.field("account_handle", pa.string()),
+            pa.field("created_at", TIMESTAMP),
+            pa.field("signal_type", pa.string(), nullable=False),
+            pa.field("post_value", pa.string(), nullable=False),  # the value found in the post
+            pa.field("signal_id", pa.string(), nullable=False),  # the exchange's signal id
+            pa.field("signal_value", pa.string(), nullable=False),
+            pa.field("stix_id", pa.string(), nullable=False),  # the contribution's indicator id
+            pa.field("org_id", pa.string()),  # who contributed it
+            pa.field("tlp", pa.string()),
+            pa.field("confidence", pa.int32()),
+            pa.field("campaign_id", pa.string()),
+            pa.field("campaign_name", pa.string()),
+            pa.field("distance", pa.float64(), nullable=False),  # type's distance (0 = identical)
+            pa.field("similarity", pa.float64(), nullable=False),  # 1 = identical
+        ]
+    ),
+)
+SUMMARY = TableSpec(
+    name="match_summary",
+    key=("signal_id", "platform"),
+    schema=pa.schema(
+        [
+            pa.field("signal_id", pa.string(), nullable=False),
+            pa.field("signal_type", pa.string(), nullable=False),
+            pa.field("signal_value", pa.string(), nullable=False),
+            pa.field("platform", pa.string(), nullable=False),
+            pa.field("posts", pa.int64(), nullable=False),
+            pa.field("accounts", pa.int64(), nullable=False),
+            pa.field("first_seen", TIMESTAMP),
+            pa.field("last_seen", TIMESTAMP),
+            pa.field("min_distance", pa.float64()),
+            pa.field("stix_ids", pa.list_(pa.string())),
+            pa.field("campaigns", pa.list_(pa.string())),  # campaign names (ids when unnamed)
+            pa.field("tlps", pa.list_(pa.string())),
+        ]
+    ),
+)
+MATCHES_FILE = "matches.parquet"
+SUMMARY_FILE = "summary.parquet"
+
+
+def similarity(kind: str, distance: float) -> float:
+    """A 0-1 similarity from a type's distance: Hamming bits for PDQ, 1 - Jaccard for MinHash."""
+    if kind == "image_pdq":
+        return 1.0 - distance / PDQ_BITS
+    if get_signal_type(kind).default_threshold is None:
+        return 1.0 if distance == 0 else 0.0
+    return 1.0 - distance
+
+
+@dataclass
+class _Seen:
+    kind: str
+    value: str
+    posts: set[str] = field(default_factory=set)
+    accounts: set[str] = field(default_factory=set)
+    first: datetime | None = None
+    last: datetime | None = None
+    min_distance: float | None = None
+    stix_ids: set[str] = field(default_factory=set)
+    campaigns: set[str] = field(default_factory=set)
+    tlps: set[str] = field(default_factory=set)
+
+
+@dataclass
+class MatchRun:
+    """What a run read and found. Paths are None when nothing was written (no index types)."""
+
+    run_id: str
+    posts_read: int = 0
+    posts_matched: int = 0
+    matches: int = 0  # rows of matches.parquet
+    by_type: dict[str, int] = field(default_factory=dict)  # match rows per signal type
+    signals_matched: int = 0
+    skipped_expired: int = 0  # hits on signals whose every contribution expired since the fetch
+    matches_path: Path | None = None
+    summary_path: Path | None = None
+
+
+def post_files(posts: Path) -> list[Path]:
+    """A posts Parquet file, or every ``*.parquet`` in a directory (sorted)."""
+    posts = Path(posts)
+    if posts.is_dir():
+        files = sorted(p for p in posts.rglob("*.parquet") if not p.name.startswith("."))
+        if not files:
+            raise DataError("no .parquet files in the posts directory", file=str(posts))
+        return files
+    if not posts.is_file():
+        raise InputError(f"posts file {posts} does not exist", file=str(posts))
+    return [posts]
+
+
+def _row_count(path: Path) -> int:
+    try:
+        return int(pq.ParquetFile(str(path)).metadata.num_rows)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise DataError(f"not a readable Parquet file: {exc}", file=str(path)) from exc
+
+
+def match_posts(
+    posts: Path | Sequence[Path],
+    index: MatchIndex,
+    out_dir: Path,
+    *,
+    batch_rows: int = BATCH_ROWS,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> MatchRun:
+    """Match every post against ``index``; write ``matches.parquet`` and ``summary.parquet`` to
+    ``out_dir`` (each atomically) and return the counts."""
+    files = [f for p in ([posts] if isinstance(posts, Path | str) else posts) for f in post_files(Path(p))]
+    progress = progress or NoProgress()
+    run = MatchRun(run_id=new_id("match-run"))
+    active = index.active_contributions(now or utcnow())
+    types = [kind for kind, idx in sorted(index.indexes.items()) if len(idx)]
+    seen: dict[tuple[str, str], _Seen] = {}
+    matched_posts: set[tuple[str, str]] = set()
+    total = sum(_row_count(f) for f in files)
+    out_dir = Path(out_dir)
+    progress.start(
+        f"matching {total:,} posts against {sum(len(index.indexes[t]) for t in types):,} signals", total
+    )
+    with ParquetSink(out_dir / MATCHES_FILE, MATCHES) as sink:
+        for path in files:
+            for batch in iter_table(path, POSTS, batch_size=batch_rows):
+                table = pa.Table.from_batches([batch])
+                run.posts_read += table.num_rows
+                rows = _match_batch(table, types, index, active, run) if types else None
+                if rows is not None and rows.num_rows:
+                    sink.write(rows)
+                    _accumulate(rows, seen, matched_posts)
+                progress.advance(table.num_rows)
+    progress.finish()
+    run.matches = sink.rows
+    run.matches_path = out_dir / MATCHES_FILE
+    run.posts_matched = len(matched_posts)
+    run.signals_matched = len({signal_id for signal_id, _ in seen})
+    with ParquetSink(out_dir / SUMMARY_FILE, SUMMARY) as summary:
+        summary.write(_summary_table(seen))
+    run.summary_path = out_dir / SUMMARY_FILE
+    return run
+
+
+def _match_batch(
+    table: pa.Table,
+    types: list[str],
+    index: MatchIndex,
+    active: dict[str, list[ContributionRecord]],
+    run: MatchRun,
+) -> pa.Table | None:
+    derived = derive_post_signals(table, types)
+    if not derived.num_rows:
+        return None
+    out: dict[str, list[object]] = {name: [] for name in MATCHES.schema.names}
+    where: dict[tuple[str, str], int] = {}
+    platforms = table.column("platform").to_pylist()
+    post_ids = table.column("post_id").to_pylist()
+    for i, key in enumerate(zip(platforms, post_ids, strict=True)):
+        where.setdefault(key, i)
+    accounts = table.column("account_id")
+    handles = table.column("account_handle")
+    created = table.column("created_at")
+    for kind in types:
+        subset = derived.filter(pc.equal(derived.column("signal_type"), kind))
+        if not subset.num_rows:
+            continue
+        values = subset.column("value").to_pylist()
+        distinct = list(dict.fromkeys(values))
+        hits = {
+            v: found
+            for v, found in zip(distinct, index.indexes[kind].query_many(distinct), strict=True)
+            if found
+        }
+        if not hits:
+            continue
+        for platform, post_id, value in zip(
+            subset.column("platform").to_pylist(), subset.column("post_id").to_pylist(), values, strict=True
+        ):
+            for hit in hits.get(value, ()):
+                contributions = active.get(hit.entry_id)
+                if not contributions:
+                    run.skipped_expired += 1
+                    continue
+                row = where[(platform, post_id)]
+                for c in contributions:
+                    campaign = c.campaign
+                    out["platform"].append(platform)
+                    out["post_id"].append(post_id)
+                    out["account_id"].append(accounts[row].as_py())
+                    out["account_handle"].append(handles[row].as_py())
+                    out["created_at"].append(created[row].as_py())
+                    out["signal_type"].append(kind)
+                    out["post_value"].append(value)
+                    out["signal_id"].append(hit.entry_id)
+                    out["signal_value"].append(c.value)
+                    out["stix_id"].append(c.stix_id)
+                    out["org_id"].append(c.org_id)
+                    out["tlp"].append(c.tlp)
+                    out["confidence"].append(c.confidence)
+                    out["campaign_id"].append(campaign)
+                    out["campaign_name"].append(index.campaigns.get(campaign) if campaign else None)
+                    out["distance"].append(float(hit.distance))
+                    out["similarity"].append(similarity(kind, float(hit.distance)))
+                    run.by_type[kind] = run.by_type.get(kind, 0) + 1
+    return pa.table(out, schema=MATCHES.schema)
+
+
+def _accumulate(
+    rows: pa.Table, seen: dict[tuple[str, str], _Seen], matched_posts: set[tuple[str, str]]
+) -> None:
+    for row in rows.to_pylist():
+        key = (row["signal_id"], row["platform"])
+        entry = seen.get(key)
+        if entry is None:
+            entry = seen[key] = _Seen(kind=row["signal_type"], value=row["signal_value"])
+        entry.posts.add(row["post_id"])
+        if row["account_id"] is not None:
+            entry.accounts.add(row["account_id"])
+        at = row["created_at"]
+        if at is not None:
+            entry.first = at if entry.first is None else min(entry.first, at)
+            entry.last = at if entry.last is None else max(entry.last, at)
+        d = row["distance"]
+        entry.min_distance = d if entry.min_distance is None else min(entry.min_distance, d)
+        entry.stix_ids.add(row["stix_id"])
+        if row["campaign_id"]:
+            entry.campaigns.add(row["campaign_name"] or row["campaign_id"])
+        if row["tlp"]:
+            entry.tlps.add(row["tlp"])
+        matched_posts.add((row["platform"], row["post_id"]))
+
+
+def _summary_table(seen: dict[tuple[str, str], _Seen]) -> pa.Table:
+    ordered = sorted(seen.items(), key=lambda item: (-len(item[1].posts), item[0]))
+    return pa.Table.from_pylist(
+        [
+            {
+                "signal_id": signal_id,
+                "signal_type": entry.kind,
+                "signal_value": entry.value,
+                "platform": platform,
+                "posts": len(entry.posts),
+                "accounts": len(entry.accounts),
+                "first_seen": entry.first,
+                "last_seen": entry.last,
+                "min_distance": entry.min_distance,
+                "stix_ids": sorted(entry.stix_ids),
+                "campaigns": sorted(entry.campaigns),
+                "tlps": sorted(entry.tlps),
+            }
+            for (signal_id, platform), entry in ordered
+        ],
+        schema=SUMMARY.schema,
+    )
