@@ -135,33 +135,47 @@ def register(app: typer.Typer) -> None:
         accounts: Path | None = typer.Option(
             None, "--accounts", help="Accounts table (creation dates feed the creation-clustering score)."
         ),
-        min_items: int = typer.Option(2, "--min-items", help="Distinct shared items an edge needs."),
-        min_edge_weight: float = typer.Option(0.3, "--min-edge-weight", help="Combined weight a pair needs."),
-        resolution: float = typer.Option(0.05, "--resolution", help="Leiden resolution."),
-        objective: str = typer.Option("CPM", "--objective", help="Leiden objective: CPM or modularity."),
-        min_size: int = typer.Option(3, "--min-size", help="Smallest campaign (accounts)."),
-        min_score: float = typer.Option(0.5, "--min-score", help="Drop campaigns scoring below this."),
-        popularity_cap: int | None = typer.Option(
-            1000, "--popularity-cap", help="Skip items acted on by more accounts than this."
+        min_items: int | None = typer.Option(
+            None, "--min-items", help="Distinct shared items an edge needs."
         ),
-        seed: int = typer.Option(42, "--seed", help="Seed of Leiden."),
+        min_repeats: int | None = typer.Option(
+            None, "--min-repeats", help="...or this many co-actions on fewer items."
+        ),
+        min_edge_weight: float | None = typer.Option(
+            None, "--min-edge-weight", help="Combined weight a pair needs."
+        ),
+        resolution: float | None = typer.Option(None, "--resolution", help="Leiden resolution."),
+        objective: str | None = typer.Option(
+            None, "--objective", help="Leiden objective: CPM or modularity."
+        ),
+        min_size: int | None = typer.Option(None, "--min-size", help="Smallest campaign (accounts)."),
+        min_score: float | None = typer.Option(
+            None, "--min-score", help="Drop campaigns scoring below this."
+        ),
+        popularity_cap: int | None = typer.Option(
+            None, "--popularity-cap", help="Skip items acted on by more accounts than this."
+        ),
+        seed: int | None = typer.Option(None, "--seed", help="Seed of Leiden."),
     ) -> None:
         """Detect coordinated campaigns in POSTS and write ranked campaigns with evidence to --out."""
+        # Unset options keep DetectParams' defaults (documented in docs/detection.md).
+        graph = {
+            "min_items": min_items,
+            "min_repeats": min_repeats,
+            "min_edge_weight": min_edge_weight,
+            "resolution": resolution,
+            "objective": objective,
+            "min_campaign_size": min_size,
+            "min_score": min_score,
+            "seed": seed,
+        }
         values: dict[str, Any] = {
             "traces": _split(traces),
+            "window": window,
             "popularity_cap": popularity_cap,
-            "graph": {
-                "min_items": min_items,
-                "min_edge_weight": min_edge_weight,
-                "resolution": resolution,
-                "objective": objective,
-                "min_campaign_size": min_size,
-                "min_score": min_score,
-                "seed": seed,
-            },
+            "graph": {k: v for k, v in graph.items() if v is not None},
         }
-        if window is not None:
-            values["window"] = window
+        values = {k: v for k, v in values.items() if v is not None}
         params = make_params(**values)
         with RichProgress() as progress:
             result = detect(posts, out, params, progress, accounts_path=accounts)

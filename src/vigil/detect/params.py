@@ -43,14 +43,14 @@ class GraphParams(BaseModel):
         default="CPM", description="Leiden quality function on the combined graph."
     )
     resolution: float = Field(
-        default=0.05,
+        default=0.03,
         gt=0.0,
         description="Leiden resolution: for CPM the internal density (in combined weight) a community "
         "must exceed; for modularity the usual gamma.",
     )
     min_campaign_size: int = Field(default=3, ge=2, description="Smallest community kept as a campaign.")
     min_score: float = Field(
-        default=0.5, ge=0.0, le=1.0, description="Campaigns scoring below this are dropped."
+        default=0.55, ge=0.0, le=1.0, description="Campaigns scoring below this are dropped."
     )
     seed: int = Field(default=42, description="Seed of Leiden's random choices (same seed, same result).")
 
