@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.detect._posts import small_posts
-from vigil.core.errors import DataError, InputError
+from vigil.core.errors import DataError, InputError, SchemaError
 from vigil.detect.params import DetectParams, make_params
 from vigil.detect.pipeline import detect
 from vigil.schema.tables import POSTS
@@ -89,6 +89,13 @@ def test_bad_inputs_fail_clearly(tmp_path: Path, posts_file: tuple[Path, dict[st
         make_params(window="soon")
     with pytest.raises(InputError, match="min_campaign_size"):
         make_params(graph={"min_campaign_size": 1})
+    with pytest.raises(DataError, match="accounts file not found"):
+        detect(posts_file[0], tmp_path / "out", accounts_path=tmp_path / "accounts.parquet")
+    # A table that is not a posts table is refused with the missing column named.
+    not_posts = tmp_path / "labels.parquet"
+    pq.write_table(pq.read_table(posts_file[0]).select(["platform", "account_id"]), not_posts)
+    with pytest.raises(SchemaError, match="post_id"):
+        detect(not_posts, tmp_path / "out")
     assert not (tmp_path / "out" / "campaigns.parquet").exists()
 
 
