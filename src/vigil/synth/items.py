@@ -324,10 +324,16 @@ def flip_bits(rng: np.random.Generator, codes: np.ndarray, flips: np.ndarray) ->
     most = int(flips.max()) if n else 0
     if most == 0:
         return out
-    # Distinct positions per row: the first ``most`` entries of a random ranking of the 256 bits.
-    keys = rng.random((n, 256))
-    positions = np.argpartition(keys, most, axis=1)[:, :most] if most < 256 else np.argsort(keys, axis=1)
     use = np.arange(most)[None, :] < flips[:, None]
+    # Draw positions independently; the few rows that drew a position twice get distinct positions
+    # from a random ranking of all 256 bits instead (cheap because they are few).
+    positions = rng.integers(0, 256, size=(n, most))
+    marked = np.where(use, positions, 256 + np.arange(most)[None, :])
+    ordered = np.sort(marked, axis=1)
+    clash = np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))
+    if len(clash):
+        ranking = np.argsort(rng.random((len(clash), 256)), axis=1)[:, :most]
+        positions[clash] = ranking
     rows = np.repeat(np.arange(n), most).reshape(n, most)[use]
     bits = positions[use]
     np.bitwise_xor.at(out, (rows, bits // 8), (1 << (7 - bits % 8)).astype(np.uint8))

@@ -90,8 +90,8 @@ def compose_posts(
     k = np.searchsorted(np.cumsum(HASHTAG_COUNT_P), rng.random(n), side="right")
     tags = np.full((n, 3), -1, dtype=np.int64)
     for j in range(3):
-        drawn = world.tags.sample(rng, lang)
-        tags[:, j] = np.where(k > j, drawn, -1)
+        sel = np.flatnonzero(k > j)  # draw only the tags posts have
+        tags[sel, j] = world.tags.sample(rng, lang[sel])
     if is_event.any():
         ev_tag = np.array([e.hashtag for e in events])  # (events, langs)
         lead = is_event & (rng.random(n) < EVENT_TAG_P)
@@ -103,7 +103,8 @@ def compose_posts(
     # Links: one per post at most, in one of several spellings.
     link_p = np.array([LINK_P[p] for p in names])[platform]
     has_link = rng.random(n) < link_p
-    article = world.links.sample(rng, lang)
+    article = np.zeros(n, dtype=np.int64)
+    article[has_link] = world.links.sample(rng, lang[has_link])
     if is_event.any():
         ev_article = np.array([e.article for e in events])
         live = is_event & (rng.random(n) < EVENT_LINK_P)
