@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "vigil.cli.data",
     "vigil.cli.detect",
     "vigil.cli.exchange",
+    "vigil.cli.match",
     "vigil.cli.serve",
     "vigil.cli.signals",
     "vigil.cli.stix",

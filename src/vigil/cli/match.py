@@ -1,0 +1,269 @@
+"""Matching commands: ``vigil match fetch | run | queue | status``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vigil.cli.progress import RichProgress
+from vigil.core.errors import ExternalServiceError, InputError
+from vigil.core.settings import load_settings
+from vigil.match.actioner import ReviewQueue, run_actions
+from vigil.match.fetch import fetch_signals
+from vigil.match.matcher import match_posts
+from vigil.match.rules import load_rules
+from vigil.match.sightings import report_sightings, sightings_from_summary
+from vigil.match.state import locked, open_index, read_state
+
+console = Console()
+group = typer.Typer(help="Match our posts against partners' signals fetched over TAXII; act and report.")
+
+INDEX = typer.Option(..., "--index", help="Match index directory (created by the first fetch).")
+SERVER_HELP = "Vigil exchange base URL, e.g. https://vigil.example.org (its TAXII root also works)."
+KEY_HELP = "API key of your organisation (or set VIGIL_API_KEY)."
+
+
+def register(app: typer.Typer) -> None:
+    """Attach this group's commands to the root app."""
+    app.add_typer(group, name="match")
+
+
+@group.command("fetch")
+def fetch_command(
+    server: str = typer.Option(..., "--server", help=SERVER_HELP),
+    key: str = typer.Option(..., "--key", envvar="VIGIL_API_KEY", help=KEY_HELP),
+    index: Path = INDEX,
+    collection: list[str] = typer.Option(
+        [], "--collection", "-c", help="Collection alias or id (repeatable); default: all you can read."
+    ),
+    page_size: int = typer.Option(1000, "--page-size", min=1, max=100_000, help="Objects per TAXII page."),
+) -> None:
+    """Download what is new since the last fetch (added_after checkpoints) and update the index."""
+    with RichProgress() as progress:
+        report = fetch_signals(
+            index,
+            server,
+            key,
+            collections=collection,
+            page_size=page_size,
+            settings=load_settings(),
+            progress=progress,
+        )
+    kind = "first fetch" if report.first_fetch else "incremental fetch"
+    console.print(f"{kind} from {report.server}: {report.objects_received:,} objects received")
+    table = Table(title="Collections")
+    table.add_column("collection")
+    table.add_column("objects", justify="right")
+    table.add_column("next added_after")
+    for alias, count in report.collections.items():
+        table.add_row(alias, f"{count:,}", report.checkpoints.get(alias, "-"))
+    console.print(table)
+    console.print(
+        f"contributions: {report.new:,} new, {report.updated:,} updated, {report.revoked:,} revoked, "
+        f"{report.unchanged:,} unchanged, {report.not_matchable:,} not matchable (narrative/technique)"
+    )
+    console.print(
+        f"index: +{report.index_added:,} signals, -{report.index_removed_revoked:,} revoked, "
+        f"-{report.index_removed_expired:,} expired; {report.signals_indexed:,} signals indexed "
+        + "("
+        + ", ".join(f"{k} {v:,}" for k, v in report.by_type.items())
+        + ")"
+    )
+    for problem in report.unusable[:20]:
+        console.print(f"[yellow]skipped[/] {problem}", highlight=False)
+    if len(report.unusable) > 20:
+        console.print(f"[yellow]... and {len(report.unusable) - 20} more skipped objects[/]")
+
+
+@group.command("run")
+def run_command(
+    posts: Path = typer.Argument(..., help="Posts Parquet file (POSTS schema) or a directory of them."),
+    index: Path = INDEX,
+    out: Path = typer.Option(..., "--out", help="Output directory for matches.parquet and summary.parquet."),
+    rules: Path | None = typer.Option(None, "--rules", help="Actioner rule file (YAML)."),
+    report: bool = typer.Option(False, "--report", help="Post sightings of matched signals to the exchange."),
+    server: str | None = typer.Option(None, "--server", help=SERVER_HELP + " Needed with --report."),
+    key: str | None = typer.Option(None, "--key", envvar="VIGIL_API_KEY", help=KEY_HELP),
+    top: int = typer.Option(20, "--top", min=0, help="Summary rows to print."),
+) -> None:
+    """Match posts against the index; write matches, apply rules, optionally report sightings."""
+    ruleset = load_rules(rules) if rules is not None else None  # a bad rule file fails before any work
+    if report and (not server or not key):
+        raise InputError("--report needs --server and --key (or VIGIL_API_KEY)")
+    with locked(index, exclusive=False):
+        loaded = open_index(index, settings=load_settings())
+        with RichProgress() as progress:
+            run = match_posts(posts, loaded, out, progress=progress)
+    console.print(
+        f"{run.posts_read:,} posts read, {run.posts_matched:,} matched {run.signals_matched:,} signals "
+        f"({run.matches:,} match rows: "
+        + (", ".join(f"{k} {v:,}" for k, v in sorted(run.by_type.items())) or "none")
+        + ")"
+    )
+    if run.skipped_expired:
+        console.print(f"{run.skipped_expired:,} hits on signals expired since the last fetch were ignored")
+    console.print(f"matches: {run.matches_path}\nsummary: {run.summary_path}")
+    _print_summary(run.summary_path, top)
+    failed = False
+    if ruleset is not None and run.matches_path is not None:
+        with ReviewQueue.of_index(index) as queue:
+            actions = run_actions(run.matches_path, ruleset, run_id=run.run_id, queue=queue)
+        table = Table(title="Rules")
+        for column in (
+            "rule",
+            "selected",
+            "not RED",
+            "low conf.",
+            "queued",
+            "already",
+            "webhook sent",
+            "failed",
+        ):
+            table.add_column(column, justify="left" if column == "rule" else "right")
+        for name, o in actions.rules.items():
+            table.add_row(
+                name,
+                f"{o.selected:,}",
+                f"{o.excluded_red:,}",
+                f"{o.excluded_low_confidence:,}",
+                f"{o.queued_new:,}",
+                f"{o.queued_before:,}",
+                f"{o.webhook_delivered:,}",
+                f"{o.webhook_failed + o.webhook_undelivered:,}",
+            )
+        console.print(table)
+        for o in actions.rules.values():
+            for error in o.errors:
+                console.print(f"[red]webhook failed:[/] {error}", highlight=False)
+        failed = actions.failed
+    if report and run.summary_path is not None:
+        assert server is not None and key is not None
+        result = report_sightings(server, key, sightings_from_summary(run.summary_path))
+        console.print(
+            f"sightings reported: {result.reported:,} (covering {result.posts:,} posts); "
+            f"{len(result.not_visible):,} signals no longer visible; {len(result.failed):,} failed"
+        )
+        for problem in result.failed:
+            console.print(f"[red]sighting failed:[/] {problem}", highlight=False)
+        failed = failed or bool(result.failed)
+    if failed:
+        raise ExternalServiceError("some actions or sightings failed; see above (matches were written)")
+
+
+def _print_summary(path: Path | None, top: int) -> None:
+    import pyarrow.parquet as pq
+
+    if path is None or top == 0:
+        return
+    rows = pq.read_table(str(path)).slice(0, top).to_pylist()
+    if not rows:
+        return
+    table = Table(title=f"Matched signals (top {len(rows)})")
+    for column in (
+        "type",
+        "value",
+        "platform",
+        "posts",
+        "accounts",
+        "first seen",
+        "last seen",
+        "campaign",
+        "TLP",
+    ):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        value = row["signal_value"]
+        table.add_row(
+            row["signal_type"],
+            value if len(value) <= 48 else value[:45] + "...",
+            row["platform"],
+            f"{row['posts']:,}",
+            f"{row['accounts']:,}",
+            row["first_seen"].strftime("%Y-%m-%d %H:%M") if row["first_seen"] else "-",
+            row["last_seen"].strftime("%Y-%m-%d %H:%M") if row["last_seen"] else "-",
+            ", ".join(row["campaigns"]) or "-",
+            ", ".join(row["tlps"]) or "-",
+        )
+    console.print(table)
+
+
+@group.command("queue")
+def queue_command(
+    index: Path = INDEX,
+    status: str = typer.Option("open", "--status", help="open, closed or all."),
+    rule: str | None = typer.Option(None, "--rule", help="Only this rule's items."),
+    limit: int = typer.Option(50, "--limit", min=1, help="Items to show."),
+    close: list[int] = typer.Option([], "--close", help="Mark these item ids closed (repeatable)."),
+) -> None:
+    """Show the review queue (and close items an analyst has dealt with)."""
+    if not (Path(index) / "queue.sqlite").exists():
+        raise InputError(f"no review queue in {index} (run `vigil match run --rules ...` with a queue rule)")
+    with ReviewQueue.of_index(index) as queue:
+        if close:
+            changed = queue.set_status(close, "closed")
+            console.print(f"closed {changed} item(s)")
+        items = queue.items(status=None if status == "all" else status, rule=rule, limit=limit)
+        counts = queue.counts()
+    table = Table(
+        title=f"Review queue ({', '.join(f'{k} {v}' for k, v in sorted(counts.items())) or 'empty'})"
+    )
+    for column in (
+        "id",
+        "rule",
+        "status",
+        "post",
+        "account",
+        "posted",
+        "type",
+        "signal",
+        "dist.",
+        "campaign",
+        "TLP",
+        "conf.",
+    ):
+        table.add_column(column, overflow="fold")
+    for item in items:
+        value = str(item["signal_value"])
+        table.add_row(
+            str(item["id"]),
+            item["rule"],
+            item["status"],
+            f"{item['platform']}:{item['post_id']}",
+            item["account_handle"] or item["account_id"] or "-",
+            (item["created_at"] or "-")[:16],
+            item["signal_type"],
+            value if len(value) <= 40 else value[:37] + "...",
+            f"{item['distance']:g}",
+            item["campaign_name"] or item["campaign_id"] or "-",
+            item["tlp"] or "-",
+            "-" if item["confidence"] is None else str(item["confidence"]),
+        )
+    console.print(table)
+
+
+@group.command("status")
+def status_command(index: Path = INDEX) -> None:
+    """Where the index comes from, its checkpoints, and what it holds."""
+    state = read_state(index)
+    console.print(f"server: {state.get('server')}\nlast fetch: {state.get('last_fetch')}")
+    table = Table(title="Checkpoints (next fetch asks added_after)")
+    table.add_column("collection")
+    table.add_column("added_after")
+    collections = state.get("collections") or {}
+    for collection_id, checkpoint in sorted((state.get("checkpoints") or {}).items()):
+        table.add_row(collections.get(collection_id, collection_id), checkpoint)
+    console.print(table)
+    counts = state.get("counts") or {}
+    by_type = Table(title="Indexed signals")
+    by_type.add_column("type")
+    by_type.add_column("signals", justify="right")
+    for name, count in (counts.get("by_type") or {}).items():
+        by_type.add_row(name, f"{count:,}")
+    console.print(by_type)
+    console.print(
+        f"{counts.get('signals_indexed', 0):,} signals indexed from {counts.get('contributions', 0):,} "
+        "contributions (revoked and expired ones are kept on record, out of the index)"
+    )
