@@ -59,7 +59,11 @@ def render_report(
     out += [f"- {key}: {_cell(value)}" for key, value in run.items()]
     out += [f"- graph: {', '.join(f'{k} {v}' for k, v in campaign_set.graph.items())}"]
     window = params.get("window")
-    out += [f"- window: {window}{' s' if isinstance(window, int | float) else ''}", ""]
+    if window is None:
+        shown = "each trace's own (see windows)"
+    else:
+        shown = f"{window} s" if isinstance(window, int | float) else str(window)
+    out += [f"- window: {shown}", ""]
     out += [
         "Scores are weighted means of components in [0, 1] (see docs/detection.md, Scoring). Every edge "
         "below is backed by rows of campaign_evidence.parquet naming the two posts and their timestamps.",
