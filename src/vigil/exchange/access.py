@@ -155,14 +155,22 @@ def visible_clause(
     *,
     tlp_col: Column,
     source_org_col: Column,
-    source_kind_col: Column,
     listed: ColumnElement[bool],
+    source_kind_col: Column | None = None,
+    same_kind: ColumnElement[bool] | None = None,
 ) -> ColumnElement[bool]:
     """The SQL form of ``can_see`` for one row of a marked table.
 
     ``listed`` is a boolean SQL expression that is true when the viewer is in the row's
-    ``shared_with`` (an EXISTS over the share table), so this stays independent of table names.
+    ``shared_with`` (an EXISTS or IN over the share table), so this stays independent of table names.
+    Give either ``source_kind_col`` (the source org's kind) or ``same_kind``, a boolean expression
+    that is true when the source org has the viewer's kind (for example an uncorrelated
+    ``source_org IN (orgs of that kind)``, which databases evaluate once).
     """
+    if same_kind is None:
+        if source_kind_col is None:
+            raise ValueError("visible_clause needs source_kind_col or same_kind")
+        same_kind = source_kind_col == viewer_kind.value
     terms: list[ColumnElement[bool]] = []
     for tlp, grants in TLP_GRANTS.items():
         reasons: list[ColumnElement[bool]] = []
@@ -172,7 +180,7 @@ def visible_clause(
             elif grant is Grant.SOURCE:
                 reasons.append(source_org_col == viewer_org_id)
             elif grant is Grant.SAME_KIND:
-                reasons.append(source_kind_col == viewer_kind.value)
+                reasons.append(same_kind)
             elif grant is Grant.LISTED:
                 reasons.append(listed)
         terms.append(and_(tlp_col == tlp.value, or_(*reasons) if reasons else false()))
