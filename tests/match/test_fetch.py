@@ -117,3 +117,20 @@ def test_failures_change_nothing(sqlite_exchange: Coalition, tmp_path: Path) -> 
     (index_dir / STATE_FILE).write_text(json.dumps(state))
     with pytest.raises(DataError, match="version 99"):
         read_state(index_dir)
+
+
+def test_full_resync_drops_what_is_no_longer_visible(sqlite_exchange: Coalition, tmp_path: Path) -> None:
+    ex = sqlite_exchange
+    kept = ex.submit("source", "domain", "stays-green.info", TLP.GREEN)
+    tightened = ex.submit("source", "domain", "goes-red.info", TLP.GREEN)
+    first = fetch_signals(tmp_path / "i", ex.base_url, ex.keys["us"])
+    assert first.signals_indexed == 2
+    ex.submit("source", "domain", "goes-red.info", TLP.RED)  # the source tightens its marking
+    incremental = fetch_signals(tmp_path / "i", ex.base_url, ex.keys["us"])
+    assert incremental.objects_by_type.get("indicator", 0) == 0  # nothing new that we may see
+    full = fetch_signals(tmp_path / "i", ex.base_url, ex.keys["us"], full=True)
+    assert full.full and full.index_removed_invisible == 1 and full.forgotten == 1
+    index = open_index(tmp_path / "i")
+    assert index.indexes["domain"].query("goes-red.info") == []
+    assert [m.entry_id for m in index.indexes["domain"].query("stays-green.info")] == [kept.id]
+    assert tightened.id not in {r.signal_id for r in index.contributions.values()}

@@ -40,6 +40,9 @@ def fetch_command(
         [], "--collection", "-c", help="Collection alias or id (repeatable); default: all you can read."
     ),
     page_size: int = typer.Option(1000, "--page-size", min=1, max=100_000, help="Objects per TAXII page."),
+    full: bool = typer.Option(
+        False, "--full", help="Ignore checkpoints: download everything and drop what is no longer visible."
+    ),
 ) -> None:
     """Download what is new since the last fetch (added_after checkpoints) and update the index."""
     with RichProgress() as progress:
@@ -49,10 +52,11 @@ def fetch_command(
             key,
             collections=collection,
             page_size=page_size,
+            full=full,
             settings=load_settings(),
             progress=progress,
         )
-    kind = "first fetch" if report.first_fetch else "incremental fetch"
+    kind = "full re-sync" if report.full else "first fetch" if report.first_fetch else "incremental fetch"
     console.print(f"{kind} from {report.server}: {report.objects_received:,} objects received")
     table = Table(title="Collections")
     table.add_column("collection")
@@ -67,7 +71,9 @@ def fetch_command(
     )
     console.print(
         f"index: +{report.index_added:,} signals, -{report.index_removed_revoked:,} revoked, "
-        f"-{report.index_removed_expired:,} expired; {report.signals_indexed:,} signals indexed "
+        f"-{report.index_removed_expired:,} expired"
+        + (f", -{report.index_removed_invisible:,} no longer visible" if report.full else "")
+        + f"; {report.signals_indexed:,} signals indexed "
         + "("
         + ", ".join(f"{k} {v:,}" for k, v in report.by_type.items())
         + ")"

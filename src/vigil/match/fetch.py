@@ -212,6 +212,9 @@ class FetchReport:
     index_added: int = 0
     index_removed_revoked: int = 0
     index_removed_expired: int = 0
+    index_removed_invisible: int = 0  # full re-sync: signals the key no longer sees
+    full: bool = False
+    forgotten: int = 0  # full re-sync: contributions no longer visible, dropped from the record
     signals_indexed: int = 0
     by_type: dict[str, int] = field(default_factory=dict)  # signals in the index per type
     checkpoints: dict[str, str] = field(default_factory=dict)  # alias -> added_after for next time
@@ -229,15 +232,20 @@ def fetch_signals(
     settings: Settings | None = None,
     progress: Progress | None = None,
     transport: httpx.BaseTransport | None = None,
+    full: bool = False,
 ) -> FetchReport:
     """Bring the index in ``index_dir`` up to date with what ``api_key`` may read on ``server``.
 
     ``collections`` (ids or aliases) default to every collection the key can read. Creates the
     index on first use. Revoked and expired signals leave the index, and the report counts them.
+
+    ``full`` ignores the checkpoints and downloads everything again; contributions the server no
+    longer shows (their marking was tightened past us, or our organisation lost access) are then
+    dropped too. Incremental polling cannot see those: nothing new is added for us to receive.
     """
     root = server_root(server)
     progress = progress or NoProgress()
-    report = FetchReport(server=root)
+    report = FetchReport(server=root, full=full)
     with locked(index_dir, exclusive=True):
         index = open_index(index_dir, create=True, settings=settings)
         if index.server is not None and index.server != root:
@@ -252,7 +260,7 @@ def fetch_signals(
             progress.start("fetching signals", total=None)
             for spec in chosen:
                 alias = str(spec.get("alias") or spec["id"])
-                checkpoint = index.checkpoints.get(spec["id"])
+                checkpoint = None if full else index.checkpoints.get(spec["id"])
                 count = 0
                 for page in client.object_pages(
                     api_root, spec["id"], added_after=checkpoint, limit=page_size
@@ -269,7 +277,16 @@ def fetch_signals(
                 index.collections[spec["id"]] = alias
             progress.finish()
         _apply(index, received, report)
+        if full:
+            report.forgotten = index.forget_except(
+                {
+                    str(obj.get("id"))
+                    for _, obj in received
+                    if obj.get("type") in ("indicator", "attack-pattern")
+                }
+            )
         changes = index.reconcile(now)
+        report.index_removed_invisible = changes.removed_invisible
         report.index_added = changes.added
         report.index_removed_revoked = changes.removed_revoked
         report.index_removed_expired = changes.removed_expired

@@ -124,6 +124,7 @@ class Reconciled:
     added: int = 0
     removed_revoked: int = 0
     removed_expired: int = 0
+    removed_invisible: int = 0  # no contribution left on record (dropped by a full re-sync)
     by_type: dict[str, int] = field(default_factory=dict)  # net change per type
 
 
@@ -183,6 +184,14 @@ class MatchIndex:
             record.campaign_id, record.campaign_modified = campaign_id, modified
         return True
 
+    def forget_except(self, kept: set[str]) -> int:
+        """Drop every contribution whose STIX id is not in ``kept`` (after a full re-sync: what the
+        server no longer shows us); returns how many were dropped."""
+        gone = [stix_id for stix_id in self.contributions if stix_id not in kept]
+        for stix_id in gone:
+            del self.contributions[stix_id]
+        return len(gone)
+
     def set_campaign(self, campaign_id: str, name: str, modified: datetime) -> None:
         known = self.campaign_versions.get(campaign_id)
         if known is None or modified >= known:
@@ -206,7 +215,9 @@ class MatchIndex:
             if signal_id in active:
                 continue
             records = by_signal.get(signal_id, [])
-            if records and all(r.revoked for r in records):
+            if not records:
+                result.removed_invisible += 1
+            elif all(r.revoked for r in records):
                 result.removed_revoked += 1
             else:
                 result.removed_expired += 1
