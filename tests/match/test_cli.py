@@ -49,6 +49,18 @@ def test_fetch_run_queue_status(sqlite_exchange: Coalition, tmp_path: Path) -> N
     } == expected
     with ex.api("source") as owner:
         assert owner.get(f"/signals/{ids['pdq']}/sightings").json()[0]["count"] == 1
+    # The same run again: matches rewritten, queue and sightings unchanged.
+    result = runner.invoke(
+        app,
+        [
+            *("match", "run", str(posts), "--index", str(index), "--out", str(out), "--rules", str(rules)),
+            *("--report", "--server", ex.base_url, "--key", ex.keys["us"]),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "sightings reported: 0" in result.output and "7 reported before" in result.output
+    with ex.api("source") as owner:
+        assert len(owner.get(f"/signals/{ids['pdq']}/sightings").json()) == 1
 
     result = runner.invoke(app, ["match", "queue", "--index", str(index)])
     assert result.exit_code == 0, result.output

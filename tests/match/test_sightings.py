@@ -12,7 +12,7 @@ from tests.match.conftest import T0, Coalition
 from vigil.core.errors import PermissionDenied
 from vigil.match.fetch import fetch_signals
 from vigil.match.matcher import match_posts
-from vigil.match.sightings import report_sightings, sightings_from_summary
+from vigil.match.sightings import SightingLedger, report_sightings, sightings_from_summary
 from vigil.match.state import open_index
 
 
@@ -64,3 +64,22 @@ def test_a_read_only_key_cannot_report_and_nothing_is_half_reported(
         report_sightings(ex.base_url, reader, sightings_from_summary(run.summary_path))
     with ex.api("source") as owner:
         assert owner.get(f"/signals/{ids['url']}/sightings").json() == []
+
+
+def test_the_ledger_keeps_a_repeated_run_from_reporting_twice(
+    sqlite_exchange: Coalition, tmp_path: Path
+) -> None:
+    ex = sqlite_exchange
+    ids = plant_signals(ex)
+    fetch_signals(tmp_path / "index", ex.base_url, ex.keys["us"])
+    posts, _ = plant_posts(tmp_path / "posts.parquet")
+    run = match_posts(posts, open_index(tmp_path / "index"), tmp_path / "out")
+    assert run.summary_path is not None
+    drafts = sightings_from_summary(run.summary_path)
+    with SightingLedger.of_index(tmp_path / "index") as ledger:
+        assert report_sightings(ex.base_url, ex.keys["us"], drafts, ledger=ledger).reported == 7
+    with SightingLedger.of_index(tmp_path / "index") as ledger:
+        again = report_sightings(ex.base_url, ex.keys["us"], drafts, ledger=ledger)
+    assert (again.reported, again.already_reported) == (0, 7)
+    with ex.api("source") as owner:
+        assert [s["count"] for s in owner.get(f"/signals/{ids['url']}/sightings").json()] == [3]

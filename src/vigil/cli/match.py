@@ -15,7 +15,7 @@ from vigil.match.actioner import ReviewQueue, run_actions
 from vigil.match.fetch import fetch_signals
 from vigil.match.matcher import match_posts
 from vigil.match.rules import load_rules
-from vigil.match.sightings import report_sightings, sightings_from_summary
+from vigil.match.sightings import SightingLedger, report_sightings, sightings_from_summary
 from vigil.match.state import locked, open_index, read_state
 
 console = Console()
@@ -147,9 +147,11 @@ def run_command(
         failed = actions.failed
     if report and run.summary_path is not None:
         assert server is not None and key is not None
-        result = report_sightings(server, key, sightings_from_summary(run.summary_path))
+        with SightingLedger.of_index(index) as ledger:
+            result = report_sightings(server, key, sightings_from_summary(run.summary_path), ledger=ledger)
         console.print(
             f"sightings reported: {result.reported:,} (covering {result.posts:,} posts); "
+            f"{result.already_reported:,} reported before; "
             f"{len(result.not_visible):,} signals no longer visible; {len(result.failed):,} failed"
         )
         for problem in result.failed:

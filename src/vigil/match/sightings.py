@@ -7,6 +7,11 @@ directly: it checks the caller may see the signal, records and audits the sighti
 to everyone who can see the signal (the contributor included) and to nobody else; TAXII readers
 receive it as a STIX ``sighting`` on their next poll.
 
+Reporting the same matches twice must not double the counts the owner sees: every sighting
+reported is written to a ledger (``DIR/sightings.sqlite`` beside the index), and a draft identical
+to one already reported (signal, platform, count, first and last seen) is skipped. Overlapping
+runs over *different* post files are each reported; run ``vigil match`` on new posts only.
+
 A signal that is no longer visible to the reporting key (revoked everywhere, or its marking
 changed) answers 404; it is counted and skipped. A bad key or a role that may not write stops the
 report at the first request, before anything is half-reported.
@@ -14,6 +19,7 @@ report at the first request, before anything is half-reported.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +29,7 @@ import httpx
 import pyarrow.parquet as pq
 
 from vigil.core.errors import AuthenticationError, DataError, ExternalServiceError, PermissionDenied
-from vigil.core.time import isoformat_z
+from vigil.core.time import isoformat_z, utcnow
 from vigil.match.fetch import server_root
 
 
@@ -46,9 +52,63 @@ class SightingDraft:
         }
 
 
+LEDGER_FILE = "sightings.sqlite"
+
+
+class SightingLedger:
+    """Sightings already reported, so a repeated run reports nothing twice."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(str(self.path), timeout=30)
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS reported_sightings (signal_id TEXT NOT NULL, "
+                "platform TEXT NOT NULL, count INTEGER NOT NULL, first_seen TEXT NOT NULL, "
+                "last_seen TEXT NOT NULL, reported_at TEXT NOT NULL, "
+                "UNIQUE (signal_id, platform, count, first_seen, last_seen))"
+            )
+        except sqlite3.DatabaseError as exc:
+            raise DataError(f"not a usable sightings ledger: {exc}", file=str(self.path)) from exc
+
+    @classmethod
+    def of_index(cls, index_dir: Path) -> SightingLedger:
+        return cls(Path(index_dir) / LEDGER_FILE)
+
+    def _key(self, draft: SightingDraft) -> tuple[str, str, int, str, str]:
+        body = draft.body()
+        return draft.signal_id, draft.platform, draft.count, body["first_seen"], body["last_seen"]
+
+    def seen(self, draft: SightingDraft) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM reported_sightings WHERE signal_id = ? AND platform = ? AND count = ? "
+            "AND first_seen = ? AND last_seen = ?",
+            self._key(draft),
+        ).fetchone()
+        return row is not None
+
+    def record(self, draft: SightingDraft) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO reported_sightings VALUES (?, ?, ?, ?, ?, ?)",
+                (*self._key(draft), isoformat_z(utcnow())),
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> SightingLedger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @dataclass
 class SightingsReport:
     reported: int = 0
+    already_reported: int = 0  # skipped: the ledger holds an identical sighting
     posts: int = 0  # sum of counts reported
     not_visible: list[str] = field(default_factory=list)  # signal ids answering 404
     failed: list[str] = field(default_factory=list)  # "signal id: error"
@@ -85,14 +145,19 @@ def report_sightings(
     *,
     timeout: float = 30.0,
     transport: httpx.BaseTransport | None = None,
+    ledger: SightingLedger | None = None,
 ) -> SightingsReport:
-    """POST each draft as a sighting of its signal, as the organisation owning ``api_key``."""
+    """POST each draft as a sighting of its signal, as the organisation owning ``api_key``; with a
+    ``ledger``, skip drafts reported before and record the ones reported now."""
     base = f"{server_root(server)}/api/v1"
     report = SightingsReport()
     with httpx.Client(
         base_url=base, headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout, transport=transport
     ) as client:
         for draft in drafts:
+            if ledger is not None and ledger.seen(draft):
+                report.already_reported += 1
+                continue
             url = f"/signals/{draft.signal_id}/sightings"
             try:
                 response = client.post(url, json=draft.body())
@@ -101,6 +166,8 @@ def report_sightings(
             if response.status_code == 201:
                 report.reported += 1
                 report.posts += draft.count
+                if ledger is not None:
+                    ledger.record(draft)
             elif response.status_code == 404:
                 report.not_visible.append(draft.signal_id)
             elif response.status_code == 401:
