@@ -182,10 +182,10 @@ def lsh_candidates(sigs: U32, params: MinHashParams) -> tuple[I64, I64]:
     """Candidate pairs (a < b) of texts equal on at least one band; each bucket paired with its first text."""
     n = sigs.shape[0]
     found: list[U64] = []
-    wide = sigs.astype(np.uint64)
     with np.errstate(over="ignore"):
         for band in range(params.bands):
-            cols = wide[:, band * params.rows : (band + 1) * params.rows]
+            # One band at a time: a 64-bit copy of the whole signature matrix would double memory.
+            cols = sigs[:, band * params.rows : (band + 1) * params.rows].astype(np.uint64)
             key = np.full(n, np.uint64(band), dtype=np.uint64)
             for c in range(cols.shape[1]):
                 key = _mix(key * _GOLDEN + cols[:, c])
