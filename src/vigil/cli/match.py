@@ -121,12 +121,12 @@ def run_command(
         for column in (
             "rule",
             "selected",
-            "not RED",
-            "low conf.",
+            "held: RED",
+            "held: low conf.",
             "queued",
-            "already",
-            "webhook sent",
-            "failed",
+            "queued before",
+            "posted",
+            "not posted",
         ):
             table.add_column(column, justify="left" if column == "rule" else "right")
         for name, o in actions.rules.items():
@@ -161,6 +161,10 @@ def run_command(
         raise ExternalServiceError("some actions or sightings failed; see above (matches were written)")
 
 
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _print_summary(path: Path | None, top: int) -> None:
     import pyarrow.parquet as pq
 
@@ -181,12 +185,12 @@ def _print_summary(path: Path | None, top: int) -> None:
         "campaign",
         "TLP",
     ):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=column in ("type", "value", "first seen", "last seen"))
     for row in rows:
         value = row["signal_value"]
         table.add_row(
             row["signal_type"],
-            value if len(value) <= 48 else value[:45] + "...",
+            _short(value, 30),
             row["platform"],
             f"{row['posts']:,}",
             f"{row['accounts']:,}",
@@ -229,25 +233,22 @@ def queue_command(
         "signal",
         "dist.",
         "campaign",
-        "TLP",
-        "conf.",
+        "TLP conf.",
     ):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=column in ("id", "posted", "signal", "dist."))
     for item in items:
-        value = str(item["signal_value"])
         table.add_row(
             str(item["id"]),
             item["rule"],
             item["status"],
             f"{item['platform']}:{item['post_id']}",
             item["account_handle"] or item["account_id"] or "-",
-            (item["created_at"] or "-")[:16],
+            (item["created_at"] or "-")[5:16].replace("T", " "),
             item["signal_type"],
-            value if len(value) <= 40 else value[:37] + "...",
-            f"{item['distance']:g}",
+            _short(str(item["signal_value"]), 20),
+            f"{item['distance']:.3g}",
             item["campaign_name"] or item["campaign_id"] or "-",
-            item["tlp"] or "-",
-            "-" if item["confidence"] is None else str(item["confidence"]),
+            f"{item['tlp'] or '-'} {'' if item['confidence'] is None else item['confidence']}",
         )
     console.print(table)
 
