@@ -125,9 +125,10 @@ class PlanContext:
     message_order: list[int] = field(default_factory=list)
     messages_taken: int = 0
 
-    @property
-    def profile(self) -> Difficulty:
-        return self.config.profile
+    profile: Difficulty = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.profile = self.config.profile  # read per post while planning: keep it an attribute
 
     # --- members and sizes ------------------------------------------------------------------------
 
@@ -162,11 +163,8 @@ class PlanContext:
     def participants(self, rng: np.random.Generator, members: list[int], push: int, pushes: int) -> list[int]:
         """Members joining push ``push``: each with the participation probability, and every member
         at least in push ``member % pushes`` so that nobody is a member without posting."""
-        chosen = [
-            m
-            for i, m in enumerate(members)
-            if i % pushes == push or rng.random() < self.profile.participation
-        ]
+        joins = rng.random(len(members)) < self.profile.participation
+        chosen = [m for i, m in enumerate(members) if i % pushes == push or joins[i]]
         if len(chosen) < 2:
             extra = [m for m in members if m not in chosen]
             chosen += extra[: 2 - len(chosen)]
