@@ -37,8 +37,12 @@ def test_exact_index_uses_the_type_key() -> None:
     assert isinstance(index, ExactIndex)
     index.add("The postal votes were COUNTED twice!", "n1")
     assert [m.entry_id for m in index.query("the postal votes were counted twice")] == ["n1"]
-    assert index.remove(["n1", "n1"]) == 1
+    index.add("the postal votes were counted twice", "n1")  # same key, same id: still one entry
+    index.add("Another claim entirely", "n1")
+    assert len(index) == 2
+    assert index.remove(["n1", "n1"]) == 2
     assert len(index) == 0
+    assert index.query("another claim entirely") == []
 
 
 def test_linear_index_is_the_default_for_distance_types() -> None:

@@ -122,13 +122,16 @@ class ExactIndex(SignalIndex):
         super().__init__(signal_type, signal_type.check_threshold(threshold))
         self._by_key: dict[str, dict[str, str]] = {}  # key -> {entry id: value}
         self._keys_of: dict[str, set[str]] = {}  # entry id -> keys, for removal
+        self._count = 0
 
     def add_many(self, values: Sequence[str], entry_ids: Sequence[str]) -> None:
         self._check_lengths(values, entry_ids)
         normalized = self.signal_type.normalize_many(values)
         for value, entry_id in zip(normalized, entry_ids, strict=True):
             key = self.signal_type.key(value)
-            self._by_key.setdefault(key, {})[entry_id] = value
+            bucket = self._by_key.setdefault(key, {})
+            self._count += entry_id not in bucket
+            bucket[entry_id] = value
             self._keys_of.setdefault(entry_id, set()).add(key)
 
     def remove(self, entry_ids: Iterable[str]) -> int:
@@ -138,6 +141,7 @@ class ExactIndex(SignalIndex):
                 bucket = self._by_key[key]
                 del bucket[entry_id]
                 removed += 1
+                self._count -= 1
                 if not bucket:
                     del self._by_key[key]
         return removed
@@ -150,7 +154,7 @@ class ExactIndex(SignalIndex):
         return out
 
     def __len__(self) -> int:
-        return sum(len(bucket) for bucket in self._by_key.values())
+        return self._count
 
     def entries(self) -> tuple[list[str], list[str]]:
         values, ids = [], []
