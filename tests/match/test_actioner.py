@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 
 from tests.match.conftest import T0
+from vigil.core.errors import ConfigError
 from vigil.match.actioner import ReviewQueue, WebhookSender, run_actions
 from vigil.match.matcher import MATCHES
 from vigil.match.rules import parse_rules
@@ -201,3 +202,34 @@ rules:
     assert slow.webhook_failed == 1 and "timed out" in slow.errors[0] and "2 attempt" in slow.errors[0]
     assert report.failed
     assert waits[:2] == [0.5, 1.0]  # exponential back-off between attempts
+
+
+def test_secret_headers_come_from_the_environment(
+    receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = parse_rules(
+        f"""
+rules:
+  - name: queued-first
+    when: {{min_confidence: 0}}
+    actions: {{queue: true}}
+  - name: signed
+    when: {{signal_types: [url]}}
+    actions:
+      webhook:
+        url: "{receiver.url}/signed"
+        headers: {{X-Team: trust-and-safety}}
+        headers_from_env: {{Authorization: VIGIL_TEST_HOOK_TOKEN}}
+"""
+    )
+    matches = matches_file(tmp_path / "m.parquet")
+    monkeypatch.delenv("VIGIL_TEST_HOOK_TOKEN", raising=False)
+    with ReviewQueue(tmp_path / "queue.sqlite") as queue:
+        with pytest.raises(ConfigError, match="VIGIL_TEST_HOOK_TOKEN"):
+            run_actions(matches, rules, run_id="r", queue=queue, sender=WebhookSender(sleep=no_wait))
+        assert queue.counts() == {}  # nothing was queued before the error
+        monkeypatch.setenv("VIGIL_TEST_HOOK_TOKEN", "Bearer s3cret")
+        run_actions(matches, rules, run_id="r", queue=queue, sender=WebhookSender(sleep=no_wait))
+    ((_, headers, body),) = receiver.requests
+    assert headers["Authorization"] == "Bearer s3cret" and headers["X-Team"] == "trust-and-safety"
+    assert [m["post_id"] for m in body["matches"]] == ["p1"]

@@ -11,6 +11,7 @@ import pytest
 from tests.match._planted import PDQ, flip, plant_posts, plant_signals
 from tests.match.conftest import T0, Coalition, post, write_posts
 from vigil.core.errors import DataError, InputError
+from vigil.core.settings import load_settings
 from vigil.match.fetch import fetch_signals
 from vigil.match.matcher import match_posts
 from vigil.match.state import open_index
@@ -74,3 +75,20 @@ def test_a_directory_of_posts_and_one_file_give_the_same_matches(
     with pytest.raises(DataError, match=r"bad\.parquet"):
         match_posts(tmp_path / "bad.parquet", index, tmp_path / "out3")
     assert not (tmp_path / "out3" / "matches.parquet").exists()
+
+
+def test_thresholds_configured_now_apply_to_an_index_built_earlier(
+    sqlite_exchange: Coalition, tmp_path: Path
+) -> None:
+    ex = sqlite_exchange
+    ex.submit("source", "image_pdq", PDQ)
+    fetch_signals(tmp_path / "index", ex.base_url, ex.keys["us"])  # built at the default radius, 31
+    posts = write_posts(
+        tmp_path / "p.parquet", [post("near", pdq=[flip(PDQ, 20)]), post("far", pdq=[flip(PDQ, 31)])]
+    )
+    default = match_posts(posts, open_index(tmp_path / "index"), tmp_path / "a")
+    assert sorted(r["post_id"] for r in pq.read_table(default.matches_path).to_pylist()) == ["far", "near"]
+    strict = open_index(tmp_path / "index", settings=load_settings(signal_thresholds={"image_pdq": 24}))
+    assert strict.indexes["image_pdq"].threshold == 24
+    run = match_posts(posts, strict, tmp_path / "b")
+    assert [r["post_id"] for r in pq.read_table(run.matches_path).to_pylist()] == ["near"]

@@ -99,6 +99,7 @@ def run_command(
     ruleset = load_rules(rules) if rules is not None else None  # a bad rule file fails before any work
     if report and (not server or not key):
         raise InputError("--report needs --server and --key (or VIGIL_API_KEY)")
+    read_state(index)  # no index here: say so before anything is created
     with locked(index, exclusive=False):
         loaded = open_index(index, settings=load_settings())
         with RichProgress() as progress:

@@ -182,7 +182,7 @@ class WebhookSender:
     def post(self, hook: Webhook, body: dict[str, Any]) -> Delivery:
         payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
         headers = {
-            **hook.headers,
+            **hook.resolved_headers(),
             "Content-Type": "application/json",
             "X-Vigil-Delivery": str(body.get("delivery", "")),
         }
@@ -266,6 +266,9 @@ def run_actions(
     sender: WebhookSender | None = None,
 ) -> ActionReport:
     """Apply every rule to every row of ``matches_path`` (a matcher output file)."""
+    for rule in rules.rules:  # a missing secret fails before anything is queued or sent
+        if rule.actions.webhook is not None:
+            rule.actions.webhook.resolved_headers()
     report = ActionReport(run_id=run_id, rules={r.name: RuleOutcome() for r in rules.rules})
     own_sender = sender is None
     sender = sender or WebhookSender()

@@ -40,6 +40,7 @@ from vigil.exchange.stix_apply import signal_id_for
 from vigil.exchange.stix_markings import TLP_BY_MARKING_ID, most_restrictive
 from vigil.exchange.stix_patterns import signal_of_pattern
 from vigil.match.state import ContributionRecord, MatchIndex, locked, matchable_types, open_index
+from vigil.signals.registry import normalize
 
 TAXII_ACCEPT = "application/taxii+json;version=2.1"
 DEFAULT_PAGE = 1000
@@ -171,8 +172,6 @@ def contribution_of(obj: dict[str, Any], collection: str | None) -> Contribution
         valid_until = parse_instant(obj["valid_until"]) if obj.get("valid_until") else None
     except VigilError as exc:
         return f"{kind}: {exc.message}"
-    from vigil.signals.registry import normalize
-
     levels = [
         TLP_BY_MARKING_ID[ref] for ref in obj.get("object_marking_refs") or [] if ref in TLP_BY_MARKING_ID
     ]

@@ -102,6 +102,24 @@ class Webhook(_Strict):
     retries: int = Field(default=3, ge=0, le=10)  # further attempts after the first
     batch_size: int = Field(default=100, ge=1, le=10_000)  # matches per POST
     headers: dict[str, str] = Field(default_factory=dict)
+    # Header name -> environment variable holding its value, so tokens stay out of the rule file.
+    headers_from_env: dict[str, str] = Field(default_factory=dict)
+
+    def resolved_headers(self) -> dict[str, str]:
+        """``headers`` plus those read from the environment; ConfigError naming a missing variable."""
+        import os
+
+        from vigil.core.errors import ConfigError
+
+        out = dict(self.headers)
+        for header, variable in self.headers_from_env.items():
+            value = os.environ.get(variable)
+            if value is None:
+                raise ConfigError(
+                    f"webhook {self.url}: environment variable {variable} (for {header}) is not set"
+                )
+            out[header] = value
+        return out
 
     @field_validator("url")
     @classmethod

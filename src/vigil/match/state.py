@@ -355,10 +355,18 @@ def open_index(directory: Path, *, create: bool = False, settings: Settings | No
     if index_root.is_dir():
         for sub in sorted(index_root.iterdir()):
             loaded = load_index(sub)
-            get_signal_type(loaded.signal_type.name)  # a type this Vigil knows
-            index.indexes[loaded.signal_type.name] = loaded
-            for signal_id in loaded.entries()[1]:
-                index._indexed[signal_id] = loaded.signal_type.name
+            name = loaded.signal_type.name
+            get_signal_type(name)  # a type this Vigil knows
+            values, ids = loaded.entries()
+            if settings is not None:
+                # Thresholds come from the settings in force now, not from when the index was built.
+                wanted = new_index(name, settings=settings)
+                if wanted.threshold != loaded.threshold:
+                    wanted.add_many(values, ids)
+                    loaded = wanted
+            index.indexes[name] = loaded
+            for signal_id in ids:
+                index._indexed[signal_id] = name
     return index
 
 
