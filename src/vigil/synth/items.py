@@ -21,6 +21,7 @@ from vigil.synth.banks import LANGS, world
 
 URL_VARIANTS = 4  # plain, http+www toggled, tracking parameters, shortener
 ORGANIC_VARIANT_P = np.array([0.55, 0.15, 0.2, 0.1])
+ARTICLE_AGE_DAYS = 30  # articles were published up to this many days before the period
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -90,7 +91,8 @@ class LinkPool:
             sel = self.lang == li
             dw = zipf_weights(len(self.domains[li]), 0.8)
             self.domain[sel] = weighted_pick(rng, np.cumsum(dw), int(sel.sum()))
-        self.day = rng.integers(-3, max(days, 1), size=count)
+        # Publication day, before the period starts, so that no post links an article from its future.
+        self.day = rng.integers(-ARTICLE_AGE_DAYS, 0, size=count)
         self.word_a = rng.integers(0, len(self.words), size=count)
         self.word_b = (self.word_a + rng.integers(1, len(self.words), size=count)) % len(self.words)
         self.salt = rng.integers(0, 62**7, size=count)
@@ -190,12 +192,12 @@ class LinkPool:
 
     def _paths(self, article: np.ndarray, variant: np.ndarray) -> pa.Array:
         first_day = np.datetime64(self.start_us, "us").astype("datetime64[D]")
-        day_values = np.arange(-3, max(self.days, 1))
+        day_values = np.arange(-ARTICLE_AGE_DAYS, 0)
         dates = pa.array([str(first_day + np.timedelta64(int(d), "D")).replace("-", "/") for d in day_values])
         words = pa.array(self.words)
         news = pc.binary_join_element_wise(
             "/",
-            dates.take(pa.array(self.day[article] + 3)),
+            dates.take(pa.array(self.day[article] + ARTICLE_AGE_DAYS)),
             "/",
             words.take(pa.array(self.word_a[article])),
             "-",
