@@ -45,13 +45,17 @@ def test_exact_index_uses_the_type_key() -> None:
     assert index.query("another claim entirely") == []
 
 
-def test_linear_index_is_the_default_for_distance_types() -> None:
+def test_linear_index_is_the_default_for_distance_types(tmp_path: Path) -> None:
     pdq = get_signal_type("image_pdq")
     index = pdq.new_index(threshold=4)
     assert isinstance(index, LinearIndex)
     index.add("0" * 64, "zero")
     assert [m.distance for m in index.query("0" * 63 + "f")] == [4.0]
     assert index.query("0" * 62 + "1f") == []
+    index.save(tmp_path)
+    loaded = load_index(tmp_path)
+    assert isinstance(loaded, LinearIndex) and loaded.threshold == 4
+    assert [m.entry_id for m in loaded.query("0" * 63 + "f")] == ["zero"]
 
 
 def test_thresholds_are_checked() -> None:
