@@ -29,7 +29,8 @@ def test_first_fetch_gets_everything_visible_then_only_what_is_new(
     exchange.submit("source", "hashtag", "platformsonly", TLP.AMBER)  # platforms collection
     exchange.submit("gov", "url", "https://gov-only.org/a", TLP.AMBER)  # not for platforms
 
-    first = fetch_signals(index_dir, exchange.base_url, exchange.keys["us"])
+    # Pages of 2 objects: the client follows TAXII's ``next`` through every collection.
+    first = fetch_signals(index_dir, exchange.base_url, exchange.keys["us"], page_size=2)
     assert first.first_fetch
     assert first.objects_by_type["indicator"] == 6
     assert first.new == 6 and first.updated == 0
