@@ -61,6 +61,10 @@ class ParquetSink:
         if self._writer is not None:
             self._writer.close()
         if exc_type is None:
+            # mkstemp creates 0600 files; give the result the permissions of any file the user writes.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self._tmp, 0o666 & ~umask)
             os.replace(self._tmp, self.path)
         else:
             self._tmp.unlink(missing_ok=True)
