@@ -14,7 +14,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from vigil.cli.app import app
+from vigil.cli.app import app, main
 from vigil.exchange.db import head_revision
 
 from .conftest import free_port
@@ -48,17 +48,21 @@ def test_org_key_revoke_audit_round_trip(db_url: str) -> None:
     assert f"{head_revision()} -> {head_revision()}" in _run("db", "upgrade", *url).replace("\n", "")
 
 
-def test_cli_errors_exit_non_zero_with_a_message(tmp_path: Path) -> None:
-    vigil = [sys.executable, "-m", "vigil.cli.app"]
-    env = {**os.environ, "VIGIL_DATA_DIR": str(tmp_path)}
-    bad_kind = subprocess.run(
-        [*vigil, "org", "create", "X", "--kind", "alien"], capture_output=True, text=True, env=env, timeout=60
-    )
-    assert bad_kind.returncode == 2 and "unknown organisation kind 'alien'" in bad_kind.stderr
-    missing = subprocess.run(
-        [*vigil, "key", "revoke", "nope"], capture_output=True, text=True, env=env, timeout=60
-    )
-    assert missing.returncode == 3 and "no key 'nope'" in missing.stderr
+def test_cli_errors_exit_non_zero_with_a_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``main()`` (the console script) turns VigilError into its exit code and a message."""
+    monkeypatch.setenv("VIGIL_DATA_DIR", str(tmp_path))
+    for argv, code, message in [
+        (["org", "create", "X", "--kind", "alien"], 2, "unknown organisation kind 'alien'"),
+        (["key", "revoke", "nope"], 3, "no key 'nope'"),
+        (["key", "create", "--org", "ghost"], 3, "no organisation 'ghost'"),
+    ]:
+        monkeypatch.setattr(sys, "argv", ["vigil", *argv])
+        with pytest.raises(SystemExit) as exited:
+            main()
+        assert exited.value.code == code, argv
+        assert message in " ".join(capsys.readouterr().err.split()), argv
 
 
 def test_vigil_serve_runs_the_api(tmp_path: Path) -> None:
