@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -358,3 +359,31 @@ def test_near_duplicates_just_above_and_below_the_threshold(base: str, variant: 
     assert 0.55 <= estimate < 0.8
     assert abs(estimate - true) < 0.12
     assert (true >= 0.7) is matches or abs(true - 0.7) < 0.05
+
+
+def test_every_disarm_technique_id_is_a_valid_value(shared_data: Path) -> None:
+    """The real DISARM framework bundle: all 391 technique ids are values as they stand."""
+    import json
+
+    bundle = json.loads((shared_data / "disarm" / "DISARM.json").read_text(encoding="utf-8"))
+    ids = [
+        ref["external_id"]
+        for obj in bundle["objects"]
+        if obj["type"] == "attack-pattern"
+        for ref in obj.get("external_references", [])
+        if "external_id" in ref
+    ]
+    technique = get_signal_type("technique")
+    assert len(ids) == 391
+    assert [technique.normalize(i) for i in ids] == ids
+    assert [technique.normalize(i.lower()) for i in ids] == ids
+    tactics = [
+        ref["external_id"]
+        for obj in bundle["objects"]
+        if obj["type"] == "x-mitre-tactic"
+        for ref in obj.get("external_references", [])
+        if "external_id" in ref
+    ]
+    for tactic in tactics:  # TA01...: tactics are not techniques
+        with pytest.raises(InputError):
+            technique.normalize(tactic)
