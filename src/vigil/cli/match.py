@@ -148,8 +148,10 @@ def run_command(
         failed = actions.failed
     if report and run.summary_path is not None:
         assert server is not None and key is not None
-        with SightingLedger.of_index(index) as ledger:
-            result = report_sightings(server, key, sightings_from_summary(run.summary_path), ledger=ledger)
+        with SightingLedger.of_index(index) as ledger, RichProgress() as progress:
+            result = report_sightings(
+                server, key, sightings_from_summary(run.summary_path), ledger=ledger, progress=progress
+            )
         console.print(
             f"sightings reported: {result.reported:,} (covering {result.posts:,} posts); "
             f"{result.already_reported:,} reported before; "

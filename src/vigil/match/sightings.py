@@ -29,6 +29,7 @@ import httpx
 import pyarrow.parquet as pq
 
 from vigil.core.errors import AuthenticationError, DataError, ExternalServiceError, PermissionDenied
+from vigil.core.progress import NoProgress, Progress
 from vigil.core.time import isoformat_z, utcnow
 from vigil.match.fetch import server_root
 
@@ -146,15 +147,19 @@ def report_sightings(
     timeout: float = 30.0,
     transport: httpx.BaseTransport | None = None,
     ledger: SightingLedger | None = None,
+    progress: Progress | None = None,
 ) -> SightingsReport:
     """POST each draft as a sighting of its signal, as the organisation owning ``api_key``; with a
     ``ledger``, skip drafts reported before and record the ones reported now."""
     base = f"{server_root(server)}/api/v1"
     report = SightingsReport()
+    progress = progress or NoProgress()
+    progress.start("reporting sightings", total=len(drafts))
     with httpx.Client(
         base_url=base, headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout, transport=transport
     ) as client:
         for draft in drafts:
+            progress.advance(1)
             if ledger is not None and ledger.seen(draft):
                 report.already_reported += 1
                 continue
@@ -176,6 +181,7 @@ def report_sightings(
                 raise PermissionDenied(f"this key may not report sightings: {_message(response)}")
             else:
                 report.failed.append(f"{draft.signal_id}: HTTP {response.status_code} {_message(response)}")
+    progress.finish()
     return report
 
 
