@@ -252,19 +252,20 @@ def fetch_signals(
                 f"match index {index_dir} was built from {index.server}; use another --index for {root}"
             )
         report.first_fetch = not index.checkpoints
-        received: list[tuple[str, dict[str, Any]]] = []
+        applier = _Applier(index, report)
         with TaxiiClient(root, api_key, transport=transport) as client:
             api_root = client.api_root()
             chosen = _choose(client.collections(api_root), collections)
             progress.start("fetching signals", total=None)
             for spec in chosen:
                 alias = str(spec.get("alias") or spec["id"])
+                index.collections[spec["id"]] = alias
                 checkpoint = None if full else index.checkpoints.get(spec["id"])
                 count = 0
                 for page in client.object_pages(
                     api_root, spec["id"], added_after=checkpoint, limit=page_size
                 ):
-                    received.extend((spec["id"], obj) for obj in page.objects)
+                    applier.page(alias, page.objects)  # per page: memory stays bounded on big feeds
                     count += len(page.objects)
                     progress.advance(len(page.objects))
                     if page.date_added_last:
@@ -273,17 +274,10 @@ def fetch_signals(
                 if checkpoint:
                     index.checkpoints[spec["id"]] = checkpoint
                     report.checkpoints[alias] = checkpoint
-                index.collections[spec["id"]] = alias
             progress.finish()
-        _apply(index, received, report)
+        applier.finish()
         if full:
-            report.forgotten = index.forget_except(
-                {
-                    str(obj.get("id"))
-                    for _, obj in received
-                    if obj.get("type") in ("indicator", "attack-pattern")
-                }
-            )
+            report.forgotten = index.forget_except(applier.seen_ids)
         changes = index.reconcile(now)
         report.index_removed_invisible = changes.removed_invisible
         report.index_added = changes.added
@@ -320,41 +314,57 @@ def _choose(listed: list[dict[str, Any]], wanted: Sequence[str]) -> list[dict[st
     return chosen
 
 
-def _apply(index: MatchIndex, received: list[tuple[str, dict[str, Any]]], report: FetchReport) -> None:
-    """Indicators first, then campaigns, then the links between them (within one fetch a link and
-    its indicator always arrive together: the exchange dates both by the indicator's version)."""
-    matchable = set(matchable_types())
-    links = []
-    for collection_id, obj in received:
-        stix_type = str(obj.get("type"))
-        report.objects_received += 1
-        report.objects_by_type[stix_type] += 1
-        if stix_type in ("indicator", "attack-pattern") and (
-            stix_type == "indicator" or obj.get("x_vigil_kind")
-        ):
-            record = contribution_of(obj, index.collections.get(collection_id, collection_id))
-            if isinstance(record, str):
-                report.unusable.append(f"{obj.get('id')}: {record}")
-                continue
-            if record.kind not in matchable:
-                report.not_matchable += 1
-                continue
-            before = index.contributions.get(record.stix_id)
-            outcome = index.upsert(record)
-            if outcome == "new":
-                report.new += 1
-            elif outcome == "updated":
-                report.updated += 1
-            else:
-                report.unchanged += 1
-            if outcome != "stale" and record.revoked and (before is None or not before.revoked):
-                report.revoked += 1
-        elif stix_type == "campaign":
-            modified = parse_instant(str(obj.get("modified") or obj.get("created")))
-            index.set_campaign(str(obj["id"]), str(obj.get("name") or ""), modified)
-        elif stix_type == "relationship" and obj.get("relationship_type") == "indicates":
-            links.append(obj)
-    for obj in links:
-        source, target = str(obj.get("source_ref")), str(obj.get("target_ref"))
-        if target.startswith("campaign--"):
-            index.link_campaign(source, target, parse_instant(str(obj.get("modified") or obj.get("created"))))
+class _Applier:
+    """Applies received objects page by page. Contributions and campaigns go in at once; the
+    ``indicates`` links wait for the end of the fetch, since a link may arrive on an earlier page
+    than its indicator (the exchange dates both by the indicator's version, and within a fetch
+    they always both arrive)."""
+
+    def __init__(self, index: MatchIndex, report: FetchReport) -> None:
+        self.index = index
+        self.report = report
+        self.matchable = set(matchable_types())
+        self.links: list[tuple[str, str, datetime]] = []
+        self.seen_ids: set[str] = set()  # every contribution object received (for --full)
+
+    def page(self, collection: str, objects: list[dict[str, Any]]) -> None:
+        report = self.report
+        for obj in objects:
+            stix_type = str(obj.get("type"))
+            report.objects_received += 1
+            report.objects_by_type[stix_type] += 1
+            if stix_type == "indicator" or (stix_type == "attack-pattern" and obj.get("x_vigil_kind")):
+                self.seen_ids.add(str(obj.get("id")))
+                self._contribution(obj, collection)
+            elif stix_type == "campaign":
+                modified = parse_instant(str(obj.get("modified") or obj.get("created")))
+                self.index.set_campaign(str(obj["id"]), str(obj.get("name") or ""), modified)
+            elif stix_type == "relationship" and obj.get("relationship_type") == "indicates":
+                target = str(obj.get("target_ref"))
+                if target.startswith("campaign--"):
+                    when = parse_instant(str(obj.get("modified") or obj.get("created")))
+                    self.links.append((str(obj.get("source_ref")), target, when))
+
+    def _contribution(self, obj: dict[str, Any], collection: str) -> None:
+        report = self.report
+        record = contribution_of(obj, collection)
+        if isinstance(record, str):
+            report.unusable.append(f"{obj.get('id')}: {record}")
+            return
+        if record.kind not in self.matchable:
+            report.not_matchable += 1
+            return
+        before = self.index.contributions.get(record.stix_id)
+        outcome = self.index.upsert(record)
+        if outcome == "new":
+            report.new += 1
+        elif outcome == "updated":
+            report.updated += 1
+        else:
+            report.unchanged += 1
+        if outcome != "stale" and record.revoked and (before is None or not before.revoked):
+            report.revoked += 1
+
+    def finish(self) -> None:
+        for source, target, when in self.links:
+            self.index.link_campaign(source, target, when)
