@@ -135,3 +135,15 @@ def test_full_resync_drops_what_is_no_longer_visible(sqlite_exchange: Coalition,
     assert index.indexes["domain"].query("goes-red.info") == []
     assert [m.entry_id for m in index.indexes["domain"].query("stays-green.info")] == [kept.id]
     assert tightened.id not in {r.signal_id for r in index.contributions.values()}
+
+
+def test_one_fetch_at_a_time_and_no_run_during_a_fetch(tmp_path: Path) -> None:
+    from vigil.match.state import locked
+
+    with locked(tmp_path / "i", exclusive=True):
+        with pytest.raises(Conflict, match="in use"):
+            fetch_signals(tmp_path / "i", "http://127.0.0.1:9", "vigil_x")
+        with pytest.raises(Conflict, match="in use"), locked(tmp_path / "i", exclusive=False):
+            pass
+    with locked(tmp_path / "i", exclusive=False), locked(tmp_path / "i", exclusive=False):
+        pass  # readers share
