@@ -25,6 +25,7 @@ from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from vigil.core.errors import DataError, InputError
 from vigil.signals.base import SignalType
@@ -71,7 +72,6 @@ class SegmentedIndex(SignalIndex):
         self._alive = np.zeros(0, dtype=bool)
         self._pending: list[npt.NDArray[Any]] = []
         self._pending_ids: list[str] = []
-        self._rows_of: dict[str, list[int]] | None = None  # entry id -> rows, built on first removal
         self._dead = 0
         self._build_tables()
 
@@ -122,18 +122,15 @@ class SegmentedIndex(SignalIndex):
     def remove(self, entry_ids: Iterable[str]) -> int:
         if self._pending_ids:
             self._merge(flush=True)  # rows are addressed in the main segment only
-        if self._rows_of is None:
-            self._rows_of = {}
-            for row, entry_id in enumerate(self._main_ids.to_pylist()):
-                self._rows_of.setdefault(entry_id, []).append(row)
-        removed = 0
-        for entry_id in entry_ids:
-            for row in self._rows_of.pop(entry_id, ()):
-                if self._alive[row]:
-                    self._alive[row] = False
-                    removed += 1
-        self._dead += removed
-        return removed
+        wanted = pa.array(list(dict.fromkeys(entry_ids)), pa.large_string())
+        if not len(wanted) or not len(self._main_ids):
+            return 0
+        # One vectorized pass over the ids (~20 ms per million) instead of a Python dict of them.
+        hit = pc.is_in(self._main_ids, value_set=wanted).to_numpy(zero_copy_only=False)
+        rows = np.flatnonzero(hit & self._alive)
+        self._alive[rows] = False
+        self._dead += len(rows)
+        return len(rows)
 
     def __len__(self) -> int:
         return len(self._main_ids) - self._dead + len(self._pending_ids)
@@ -173,7 +170,6 @@ class SegmentedIndex(SignalIndex):
         self._alive = np.ones(len(self._main_ids), dtype=bool)
         self._pending, self._pending_ids = [], []
         self._dead = 0
-        self._rows_of = None
         self._build_tables()
 
     # --- searching --------------------------------------------------------------------------------
