@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pytest
 
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
@@ -61,3 +63,21 @@ def post() -> dict[str, Any]:
 @pytest.fixture
 def account() -> dict[str, Any]:
     return sample_account()
+
+
+def synthetic_image(seed: int = 7, size: int = 128) -> np.ndarray:
+    """A synthetic photo-like image: coloured blocks under a diagonal wave (edges give PDQ quality)."""
+    rng = np.random.default_rng(seed)
+    blocks = np.kron(rng.uniform(0, 255, (8, 8, 3)), np.ones((size // 8, size // 8, 1)))
+    y, x = np.mgrid[0:size, 0:size] / size
+    wave = 60 * np.sin(rng.uniform(5, 15) * x + rng.uniform(5, 15) * y)
+    return np.clip(0.7 * blocks + wave[:, :, None], 0, 255).astype(np.uint8)
+
+
+def png_bytes(seed: int = 7) -> bytes:
+    """``synthetic_image`` encoded as PNG (Pillow is a test dependency)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(synthetic_image(seed)).save(buffer, format="PNG")
+    return buffer.getvalue()

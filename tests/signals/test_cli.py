@@ -65,3 +65,15 @@ def test_derive_writes_a_signals_file(tmp_path: Path) -> None:
         ("url", "https://example.com/news"),
     ]
     assert set(table["post_id"].to_pylist()) == {"1001"}
+
+
+def test_hash_image_file_with_pdq(tmp_path: Path) -> None:
+    from .conftest import png_bytes
+
+    image = tmp_path / "image.png"
+    image.write_bytes(png_bytes())
+    result = runner.invoke(app, ["signals", "hash", "image_pdq", "--file", str(image)])
+    assert result.exit_code == 0, result.output
+    value = result.output.strip()
+    assert value == get_signal_type("image_pdq").hash_bytes(png_bytes())  # type: ignore[attr-defined]
+    assert len(value) == 64

@@ -22,6 +22,8 @@ from vigil.signals import (
 from vigil.signals.registry import validate_signal_types
 from vigil.signals.technique import TechniqueSignal
 
+from .conftest import png_bytes
+
 TYPES = list(signal_types().values())
 ids = [t.name for t in TYPES]
 
@@ -144,5 +146,5 @@ class TestEverySignalType:
             value = signal_type.hash_text("Un texte d'exemple assez long pour être haché")
             assert signal_type.normalize(value) == value
         if isinstance(signal_type, HashesBytes):
-            value = signal_type.hash_bytes(b"\x89PNG...")
+            value = signal_type.hash_bytes(png_bytes())
             assert signal_type.normalize(value) == value

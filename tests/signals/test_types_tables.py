@@ -13,7 +13,7 @@ from vigil.signals import get_signal_type
 from vigil.signals.image_pdq import pdq_from_pixels
 from vigil.signals.text_minhash import TextMinhashSignal
 
-from .conftest import sample_account, sample_post
+from .conftest import png_bytes, sample_account, sample_post, synthetic_image
 
 
 @pytest.mark.parametrize(
@@ -165,25 +165,16 @@ def test_pdq_threshold_edge() -> None:
         pdq.compare(base, base, threshold=2.5)
 
 
-def _image(seed: int = 7, size: int = 128) -> np.ndarray:
-    """A synthetic photo-like image: coloured blocks under a diagonal wave (edges give PDQ quality)."""
-    rng = np.random.default_rng(seed)
-    blocks = np.kron(rng.uniform(0, 255, (8, 8, 3)), np.ones((size // 8, size // 8, 1)))
-    y, x = np.mgrid[0:size, 0:size] / size
-    wave = 60 * np.sin(rng.uniform(5, 15) * x + rng.uniform(5, 15) * y)
-    return np.clip(0.7 * blocks + wave[:, :, None], 0, 255).astype(np.uint8)
-
-
 def test_pdq_of_an_image_and_its_noisy_resized_copy_match() -> None:
     pdq = get_signal_type("image_pdq")
-    original = _image()
+    original = synthetic_image()
     # Down-scale by 2 (block average), back up, and add JPEG-like noise.
     small = original.reshape(64, 2, 64, 2, 3).mean(axis=(1, 3))
     rng = np.random.default_rng(1)
     noisy = np.clip(np.repeat(np.repeat(small, 2, 0), 2, 1) + rng.normal(0, 6, original.shape), 0, 255)
     first = pdq_from_pixels(original)
     second = pdq_from_pixels(noisy.astype(np.uint8))
-    other = pdq_from_pixels(_image(seed=99))
+    other = pdq_from_pixels(synthetic_image(seed=99))
     assert first.quality >= 50
     assert pdq.compare(first.value, second.value).matched
     assert pdq.compare(first.value, second.value).distance <= 31
@@ -387,3 +378,22 @@ def test_every_disarm_technique_id_is_a_valid_value(shared_data: Path) -> None:
     for tactic in tactics:  # TA01...: tactics are not techniques
         with pytest.raises(InputError):
             technique.normalize(tactic)
+
+
+def test_pdq_of_image_files_png_against_resized_jpeg() -> None:
+    """Real encoders: the PNG of an image and a half-size JPEG (quality 60) of it match."""
+    import io
+
+    from PIL import Image
+
+    pdq = get_signal_type("image_pdq")
+    original = png_bytes()
+    buffer = io.BytesIO()
+    Image.fromarray(synthetic_image()).resize((64, 64)).save(buffer, format="JPEG", quality=60)
+    jpeg = buffer.getvalue()
+    a, b = pdq.hash_bytes(original), pdq.hash_bytes(jpeg)  # type: ignore[attr-defined]
+    assert pdq.compare(a, b).matched, pdq.compare(a, b)
+    assert not pdq.compare(a, pdq.hash_bytes(png_bytes(seed=99))).matched  # type: ignore[attr-defined]
+    assert get_signal_type("image_md5").hash_bytes(original) != get_signal_type("image_md5").hash_bytes(jpeg)  # type: ignore[attr-defined]
+    with pytest.raises(InputError, match="not an image Pillow can decode"):
+        pdq.hash_bytes(b"GIF89a but not really")  # type: ignore[attr-defined]

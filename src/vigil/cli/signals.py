@@ -64,7 +64,7 @@ def normalize_command(
 
 @group.command("hash")
 def hash_command(
-    signal_type: str = typer.Argument(..., help="text_exact, text_minhash or image_md5."),
+    signal_type: str = typer.Argument(..., help="text_exact, text_minhash, image_md5 or image_pdq."),
     text: str | None = typer.Option(None, "--text", help="Text to hash (text types)."),
     file: Path | None = typer.Option(None, "--file", exists=True, dir_okay=False, help="File to hash."),
 ) -> None:

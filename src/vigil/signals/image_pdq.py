@@ -3,7 +3,8 @@
 Two images are near-duplicates when their hashes differ in at most ``threshold`` bits (31 by
 default, the value PDQ's authors recommend: resizing, re-encoding and light edits stay well under
 it, unrelated images land near 128). ``hash_pixels`` computes a hash from decoded pixels with the
-``pdqhash`` package; decoding image files is left to the caller (no imaging library is required).
+``pdqhash`` package; ``hash_bytes`` decodes an image file first with Pillow when the ``images``
+extra is installed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from vigil.core.errors import InputError
+from vigil.core.errors import ConfigError, InputError
 from vigil.signals.base import DistanceSignalType, Row, dedupe, normalize_hex
 
 BITS = 256
@@ -45,6 +46,25 @@ def pdq_from_pixels(pixels: npt.NDArray[np.uint8]) -> PdqHash:
         raise InputError(f"PDQ needs a non-empty image, got shape {array.shape}")
     bits, quality = pdqhash.compute(np.ascontiguousarray(array))
     return PdqHash(bits_to_hex(np.asarray(bits, dtype=np.uint8)), int(quality))
+
+
+def pdq_from_image_bytes(data: bytes) -> PdqHash:
+    """PDQ of an encoded image (JPEG, PNG, GIF, WebP...), decoded with Pillow (the ``images`` extra).
+
+    Frames after the first and any alpha channel are ignored; the image is hashed as RGB.
+    """
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ConfigError("decoding image files needs Pillow: pip install 'vigil[images]'") from exc
+    import io
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InputError(f"not an image Pillow can decode: {exc}") from exc
+    return pdq_from_pixels(pixels)
 
 
 def bits_to_hex(bits: npt.NDArray[np.uint8]) -> str:
@@ -93,6 +113,10 @@ class ImagePdqSignal(DistanceSignalType):
 
     def hash_pixels(self, pixels: npt.NDArray[np.uint8]) -> PdqHash:
         return pdq_from_pixels(pixels)
+
+    def hash_bytes(self, data: bytes) -> str:
+        """PDQ of an encoded image file's bytes (needs Pillow, the ``images`` extra)."""
+        return pdq_from_image_bytes(data).value
 
     def derive_from_post(self, post: Row) -> list[str]:
         found = []
