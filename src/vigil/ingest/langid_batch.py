@@ -22,7 +22,7 @@ from py3langid.langid import LanguageIdentifier
 from scipy import sparse
 
 MAX_BYTES = 4096
-WALK_CHUNK = 2048  # texts advanced together through the automaton
+WALK_CHUNK = 1024  # texts advanced together through the automaton
 
 
 def _encode(text: str) -> bytes:
@@ -37,7 +37,9 @@ class BatchIdentifier:
 
     def __init__(self, identifier: LanguageIdentifier) -> None:
         self._identifier = identifier
-        self._nextmove = np.frombuffer(identifier.tk_nextmove, dtype=np.uint32).astype(np.int64)
+        # A view of py3langid's own transition table (no copy: it is 10 million entries).
+        table = identifier.tk_nextmove
+        self._nextmove = np.frombuffer(table, dtype=np.dtype(f"u{table.itemsize}"))
         self._rowbase = np.asarray(identifier._rowbase, dtype=np.int64)
         self._output = np.asarray(identifier.tk_output, dtype=np.int64)
         self._ptc = identifier.nb_ptc
@@ -66,7 +68,7 @@ class BatchIdentifier:
         """(row, feature) of every feature visit; ``data`` sorted by length, longest first."""
         lengths = np.fromiter((len(d) for d in data), dtype=np.int64, count=len(data))
         width = int(lengths[0]) if len(data) else 0
-        matrix = np.zeros((len(data), max(width, 1)), dtype=np.int64)
+        matrix = np.zeros((len(data), max(width, 1)), dtype=np.uint8)
         for row, item in enumerate(data):
             matrix[row, : len(item)] = np.frombuffer(item, dtype=np.uint8)
         # active[p]: how many texts are longer than p (a prefix, since lengths decrease)
@@ -76,7 +78,7 @@ class BatchIdentifier:
         features: list[np.ndarray] = []
         for position in range(width):
             k = int(active[position])
-            current = self._nextmove[self._rowbase[states[:k]] + matrix[:k, position]]
+            current = self._nextmove[self._rowbase[states[:k]] + matrix[:k, position]].astype(np.int64)
             states[:k] = current
             emitted = self._output[current]
             hit = np.flatnonzero(emitted >= 0)
