@@ -19,6 +19,7 @@ from vigil.core.errors import VigilError
 # Add a command group by writing cli/<name>.py with a ``register(app)`` function and listing it here.
 COMMAND_MODULES = [
     "vigil.cli.data",
+    "vigil.cli.demo",
     "vigil.cli.detect",
     "vigil.cli.exchange",
     "vigil.cli.match",

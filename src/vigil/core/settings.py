@@ -59,6 +59,15 @@ class Settings(BaseSettings):
         '{"image_pdq": 24, "text_minhash": 0.8} (see docs/signals.md).',
     )
 
+    session_secret: str | None = Field(
+        default=None,
+        description="Key signing the dashboard's session cookies; default: generated once and kept "
+        "in data_dir/session_secret.",
+    )
+    session_max_age_s: int = Field(
+        default=12 * 3600, ge=60, description="How long a dashboard sign-in lasts (seconds)."
+    )
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:

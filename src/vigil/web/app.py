@@ -33,6 +33,9 @@ def _include_routers(app: FastAPI) -> None:
     from vigil.web.routes import taxii
 
     taxii.install(app)  # TAXII 2.1 under /taxii2
+    from vigil.web import pages
+
+    pages.install(app)  # dashboard pages under /
 
 
 def _describe_errors_as_400(app: FastAPI) -> None:

@@ -1,0 +1,416 @@
+"""``vigil demo``: the whole flow in one command, on embedded defaults.
+
+1. generate a labelled multi-platform, multilingual data set (``vigil.synth``);
+2. set up a coalition: an operator, two member platforms (Examplebook, Chirper) and a government
+   partner (Electoral Commission), each with admin, analyst and read-only keys;
+3. Examplebook detects campaigns (``vigil.detect``) and opens a case per campaign
+   (``vigil.cases.from_detection``: exchange campaign + signals + case), under markings that vary
+   (GREEN; AMBER shared with the government; AMBER for platforms only);
+4. the government partner shares an Arabic narrative and gives opinions; cases move along;
+5. the server starts on 127.0.0.1; Chirper fetches what it may see over TAXII, matches its own
+   posts (``vigil.match``) and reports sightings through the API;
+6. the dashboard keeps serving (unless ``--no-serve``) and the address and demo keys are printed.
+
+The CLI is the top layer, so this module may orchestrate every package; each step calls the same
+service the corresponding ``vigil`` command calls. A data directory holding a demo is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vigil.core.errors import Conflict, InputError, VigilError
+from vigil.core.settings import Settings, load_settings
+from vigil.core.time import utcnow
+
+console = Console()
+
+MARKER = "demo.json"
+KEYS_FILE = "demo-keys.json"
+OPERATOR, EXAMPLEBOOK, CHIRPER, GOVERNMENT = (
+    "Vigil Coalition",
+    "Examplebook",
+    "Chirper",
+    "Electoral Commission",
+)
+CHIRPER_PLATFORM = "telegram"  # Chirper's own posts are the data set's telegram posts
+
+
+@dataclass
+class DemoResult:
+    data_dir: Path
+    url: str
+    keys: dict[str, dict[str, str]]  # org name -> role -> key
+    orgs: dict[str, str]  # org name -> id
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _refuse_existing(data_dir: Path) -> None:
+    if (data_dir / MARKER).exists():
+        raise Conflict(
+            f"{data_dir} already holds a demo ({MARKER}); serve it again with "
+            f"`vigil serve --data-dir {data_dir}`, or choose another --data-dir"
+        )
+    if (data_dir / "vigil.db").exists():
+        raise Conflict(
+            f"{data_dir} already holds an exchange database (vigil.db); choose an empty --data-dir"
+        )
+
+
+class _Server:
+    """uvicorn in a background thread, so the demo can talk to its own server over HTTP."""
+
+    def __init__(self, settings: Settings) -> None:
+        import uvicorn
+
+        from vigil.web.app import create_app
+
+        config = uvicorn.Config(
+            create_app(settings), host=settings.host, port=settings.port, log_level="warning", lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="vigil-demo-server", daemon=True)
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise VigilError("the demo server did not start (is the port free?)")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def _coalition(db: Any) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    from vigil.exchange.store import ExchangeStore
+
+    orgs: dict[str, str] = {}
+    keys: dict[str, dict[str, str]] = {}
+    with db.session() as session:
+        store = ExchangeStore(session)
+        for name, kind, operator in (
+            (OPERATOR, "research", True),
+            (EXAMPLEBOOK, "platform", False),
+            (CHIRPER, "platform", False),
+            (GOVERNMENT, "government", False),
+        ):
+            org = store.create_org(None, name, kind, operator=operator)
+            orgs[name] = org.id
+            roles = ("admin",) if operator else ("admin", "analyst", "read-only")
+            keys[name] = {
+                role: store.create_key(None, org.id, role, name=f"demo {role}")[1] for role in roles
+            }
+    return orgs, keys
+
+
+def _principal(db: Any, key: str) -> Any:
+    from vigil.exchange.store import ExchangeStore
+
+    with db.session() as session:
+        return ExchangeStore(session).authenticate(key)
+
+
+def _open_cases(
+    db: Any, detect_dir: Path, orgs: dict[str, str], keys: dict[str, dict[str, str]]
+) -> list[Any]:
+    """Examplebook opens one case per detected campaign, under varying markings, and moves them on."""
+    from vigil.cases.from_detection import load_detected, open_case
+    from vigil.cases.service import CaseService
+    from vigil.exchange.records import TLP, Marking
+
+    document = json.loads((detect_dir / "campaigns.json").read_text("utf-8"))
+    analyst = _principal(db, keys[EXAMPLEBOOK]["analyst"])
+    markings = [
+        Marking(TLP.GREEN),
+        Marking(TLP.AMBER, (orgs[GOVERNMENT],)),  # the government partner is named
+        Marking(TLP.AMBER),  # platforms only: the government never sees it
+    ]
+    cases = []
+    for i, campaign in enumerate(document.get("campaigns", [])):
+        detected = load_detected(detect_dir, campaign["campaign_id"])
+        top = next(
+            (t["item"] for t in campaign.get("top_items", []) if not t["item"].startswith("txt:")), None
+        )
+        title = f"Campaign #{campaign['rank']}: {', '.join(detected.platforms)}" + (
+            f" · {top}" if top else ""
+        )
+        with db.session() as session:
+            service = CaseService(session, analyst)
+            case = open_case(service, detected, markings[i % len(markings)], title=title, confidence=70)
+            if i % 3 != 2:
+                service.transition(case.id, "investigating", reason="detection evidence reviewed")
+            if i == 0:
+                service.add_comment(case.id, "Same links pushed on two platforms within minutes.")
+                service.set_embargo(case.id, utcnow() + timedelta(days=2))
+            cases.append(service.get_case(case.id))
+    return cases
+
+
+def _government_input(db: Any, keys: dict[str, dict[str, str]], detect_dir: Path) -> dict[str, int]:
+    """The government partner shares a narrative (Arabic when the data has one) and gives opinions."""
+    from vigil.exchange.records import TLP, Marking, SignalKind
+    from vigil.exchange.store import ExchangeStore, SignalFilter
+
+    document = json.loads((detect_dir / "campaigns.json").read_text("utf-8"))
+    posts = [p for c in document.get("campaigns", []) for p in c.get("sample_posts", []) if p.get("text")]
+    chosen = next((p for p in posts if p.get("lang") == "ar"), posts[0] if posts else None)
+    gov = _principal(db, keys[GOVERNMENT]["analyst"])
+    opinions = 0
+    with db.session() as session:
+        store = ExchangeStore(session)
+        if chosen is not None:
+            store.submit_signal(
+                gov,
+                SignalKind.NARRATIVE,
+                chosen["text"],
+                marking=Marking(TLP.GREEN),
+                confidence=60,
+                tags=("election-integrity",),
+                language=chosen.get("lang"),
+                description="Narrative reported to the commission's hotline; seen in coordinated posts.",
+            )
+        page = store.list_signals(gov, SignalFilter(tlps=(TLP.GREEN,)), limit=20)
+        for n, signal in enumerate(s for s in page.items if s.kind is not SignalKind.NARRATIVE):
+            if n >= 6:
+                break
+            store.set_opinion(
+                gov, signal.id, "confirmed" if n % 3 else "disputed", "checked against hotline reports"
+            )
+            opinions += 1
+    return {"narratives": 1 if chosen is not None else 0, "opinions": opinions}
+
+
+def _chirper_posts(posts: Path, out: Path) -> Path:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(str(posts))
+    table = table.filter(pc.equal(table.column("platform"), CHIRPER_PLATFORM))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, str(out))
+    return out
+
+
+def _match(
+    data_dir: Path, url: str, key: str, posts: Path, settings: Settings, progress: Any
+) -> dict[str, Any]:
+    """Chirper: fetch over TAXII, match its posts, report sightings (as ``vigil match`` does)."""
+    from vigil.match.fetch import fetch_signals
+    from vigil.match.matcher import match_posts
+    from vigil.match.sightings import SightingLedger, report_sightings, sightings_from_summary
+    from vigil.match.state import open_index
+
+    index_dir = data_dir / "chirper" / "match-index"
+    fetched = fetch_signals(index_dir, url, key, settings=settings, progress=progress)
+    index = open_index(index_dir, settings=settings)
+    run = match_posts(posts, index, data_dir / "chirper" / "matches", progress=progress)
+    reported = 0
+    if run.summary_path is not None:
+        with SightingLedger.of_index(index_dir) as ledger:
+            result = report_sightings(url, key, sightings_from_summary(run.summary_path), ledger=ledger)
+        reported = result.reported
+    return {
+        "signals_fetched": fetched.signals_indexed,
+        "posts_read": run.posts_read,
+        "posts_matched": run.posts_matched,
+        "signals_matched": run.signals_matched,
+        "sightings_reported": reported,
+    }
+
+
+def _chirper_opinions(db: Any, keys: dict[str, dict[str, str]]) -> int:
+    from vigil.exchange.store import ExchangeStore, SignalFilter
+
+    chirper = _principal(db, keys[CHIRPER]["analyst"])
+    done = 0
+    with db.session() as session:
+        store = ExchangeStore(session)
+        page = store.list_signals(chirper, SignalFilter(), limit=500)
+        for signal in page.items:
+            if any(s.org_id == chirper.org_id for s in signal.sightings) and done < 10:
+                store.set_opinion(chirper, signal.id, "confirmed", "sighted on Chirper")
+                done += 1
+    return done
+
+
+def run_demo(
+    data_dir: Path, *, posts: int, seed: int, port: int | None, serve: bool, progress: Any
+) -> tuple[DemoResult, _Server]:
+    """Every step of the demo; returns the result and the running server (the caller stops it)."""
+    from vigil.detect.pipeline import detect
+    from vigil.exchange.db import Database, upgrade
+    from vigil.synth.config import GeneratorConfig
+    from vigil.synth.generator import generate
+    from vigil.web.pages.detections import detections_dir
+
+    started = time.monotonic()
+    data_dir = data_dir.resolve()
+    _refuse_existing(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = load_settings(
+        data_dir=data_dir,
+        database_url=f"sqlite:///{data_dir / 'vigil.db'}",
+        host="127.0.0.1",
+        port=port or (free_port() if not serve else 8000),
+    )
+    summary: dict[str, Any] = {}
+
+    gen = generate(GeneratorConfig(posts=posts, seed=seed), data_dir / "generated", progress)
+    summary["generated"] = {
+        "posts": gen.posts,
+        "accounts": gen.accounts,
+        "planted_campaigns": len(gen.campaigns),
+        "posts_by_platform": gen.posts_by_platform,
+    }
+
+    db = Database(settings.effective_database_url)
+    try:
+        upgrade(db.engine)
+        orgs, keys = _coalition(db)
+        detect_dir = detections_dir(settings, orgs[EXAMPLEBOOK]) / "demo"
+        found = detect(
+            data_dir / "generated" / "posts.parquet",
+            detect_dir,
+            progress=progress,
+            accounts_path=data_dir / "generated" / "accounts.parquet",
+            settings=settings,
+        )
+        summary["detected_campaigns"] = found.campaign_set.campaigns.num_rows
+        cases = _open_cases(db, detect_dir, orgs, keys)
+        summary["cases"] = len(cases)
+        summary["case_markings"] = [
+            {
+                "id": c.id,
+                "title": c.title,
+                "status": c.status.value,
+                "tlp": c.marking.tlp.value,
+                "shared_with": list(c.marking.shared_with),
+            }
+            for c in cases
+        ]
+        summary["government"] = _government_input(db, keys, detect_dir)
+    finally:
+        db.dispose()
+
+    server = _Server(settings)
+    server.start()
+    url = f"http://{settings.host}:{settings.port}"
+    try:
+        chirper_posts = _chirper_posts(
+            data_dir / "generated" / "posts.parquet", data_dir / "chirper" / "posts.parquet"
+        )
+        summary["chirper"] = _match(
+            data_dir, url, keys[CHIRPER]["analyst"], chirper_posts, settings, progress
+        )
+        db = Database(settings.effective_database_url)
+        try:
+            summary["chirper"]["opinions"] = _chirper_opinions(db, keys)
+        finally:
+            db.dispose()
+    except BaseException:
+        server.stop()
+        raise
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    result = DemoResult(data_dir=data_dir, url=url, keys=keys, orgs=orgs, summary=summary)
+    _write_files(result)
+    return result, server
+
+
+def _write_files(result: DemoResult) -> None:
+    keys_path = result.data_dir / KEYS_FILE
+    fd = os.open(keys_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump({"url": result.url, "keys": result.keys}, handle, indent=2)
+    marker = {"url": result.url, "orgs": result.orgs, "summary": result.summary, "keys_file": KEYS_FILE}
+    (result.data_dir / MARKER).write_text(json.dumps(marker, indent=2, ensure_ascii=False) + "\n", "utf-8")
+
+
+def print_result(result: DemoResult) -> None:
+    s = result.summary
+    table = Table(title="Vigil demo", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    gen = s["generated"]
+    table.add_row(
+        "data set",
+        f"{gen['posts']:,} posts, {gen['accounts']:,} accounts, "
+        f"{gen['planted_campaigns']} planted campaigns ({', '.join(gen['posts_by_platform'])})",
+    )
+    table.add_row("detected campaigns (Examplebook)", str(s["detected_campaigns"]))
+    table.add_row("cases opened", str(s["cases"]))
+    gov = s["government"]
+    table.add_row("government partner", f"{gov['narratives']} narrative shared, {gov['opinions']} opinions")
+    ch = s["chirper"]
+    table.add_row(
+        "Chirper matching",
+        f"{ch['signals_fetched']} signals fetched over TAXII, "
+        f"{ch['posts_matched']:,} of {ch['posts_read']:,} posts matched {ch['signals_matched']} signals, "
+        f"{ch['sightings_reported']} sightings reported",
+    )
+    table.add_row("took", f"{s['seconds']} s")
+    table.add_row("data directory", str(result.data_dir))
+    console.print(table)
+    keys = Table(title=f"Demo keys (also in {result.data_dir / KEYS_FILE})")
+    keys.add_column("organisation")
+    keys.add_column("role")
+    keys.add_column("API key", overflow="fold", no_wrap=False, min_width=60)
+    for org, roles in result.keys.items():
+        for role, key in roles.items():
+            keys.add_row(org, role, key)
+    console.print(keys)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo(
+        posts: int = typer.Option(60_000, "--posts", help="Posts to generate."),
+        data_dir: Path = typer.Option(Path("vigil-demo"), "--data-dir", help="Directory for everything."),
+        port: int | None = typer.Option(
+            None, "--port", help="Dashboard port (default 8000; free with --no-serve)."
+        ),
+        seed: int = typer.Option(7, "--seed", help="Seed of the generated data set."),
+        serve: bool = typer.Option(True, "--serve/--no-serve", help="Keep serving the dashboard afterwards."),
+    ) -> None:
+        """The whole flow: generate, detect, open cases, share, match, report sightings, serve."""
+        from vigil.cli.progress import RichProgress
+
+        if posts < 1:
+            raise InputError(f"--posts must be positive, got {posts}")
+        with RichProgress() as progress:
+            result, server = run_demo(
+                data_dir, posts=posts, seed=seed, port=port, serve=serve, progress=progress
+            )
+        print_result(result)
+        if not serve:
+            server.stop()
+            return
+        console.print(f"[bold]Dashboard: {result.url}/[/]  (sign in with a key above; Ctrl-C stops)")
+        try:
+            while server.thread.is_alive():
+                server.thread.join(timeout=0.5)
+        except KeyboardInterrupt:
+            console.print("stopping")
+        finally:
+            server.stop()

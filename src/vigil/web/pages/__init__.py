@@ -1,0 +1,42 @@
+"""The web dashboard: server-rendered pages over the same services as the REST API.
+
+``install(app)`` mounts the static files, the page routers and the HTML error pages; ``create_app``
+calls it. Pages: sign-in (``auth``), overview, signals, shared campaigns and the audit log
+(``exchange``, ``signals``), the organisation's own detection runs (``detections``). See
+docs/dashboard.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import HTMLResponse, Response
+
+from vigil.web.errors import add_error_formatter
+from vigil.web.pages import auth, cases, detections, exchange, signals
+from vigil.web.pages.common import STATIC_DIR, SignInRequired, sign_in_redirect, templates
+
+# Path prefixes answered with HTML error pages instead of the API's JSON errors.
+PAGE_PREFIXES = ("/signals", "/campaigns", "/detections", "/audit", "/login", "/logout", "/cases")
+
+
+def _html_error(status: int, body: dict[str, Any]) -> Response:
+    template = templates.env.get_template("error.html")
+    html = template.render(status=status, error=body.get("error", "Error"), message=body.get("message", ""))
+    return HTMLResponse(html, status_code=status)
+
+
+async def _sign_in(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SignInRequired)
+    return sign_in_redirect(exc)
+
+
+def install(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    for module in (auth, exchange, signals, detections, cases):
+        app.include_router(module.router)
+    app.add_exception_handler(SignInRequired, _sign_in)
+    for prefix in PAGE_PREFIXES:
+        add_error_formatter(app, prefix, _html_error)

@@ -1,0 +1,153 @@
+"""Case pages: the list, one case with its timeline, account network, linked signals, member
+actions and embargo, and the forms that move it along (status, comment, action, embargo).
+
+Every read and write goes through ``CaseService`` with the viewer's principal, so TLP visibility,
+roles (read-only cannot edit) and the workflow's allowed moves are the service's decisions.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import HTMLResponse, Response
+
+from vigil.cases.records import ActionKind, ActionTarget, Status
+from vigil.cases.service import CaseService
+from vigil.cases.workflow import TRANSITIONS
+from vigil.core.errors import InputError
+from vigil.core.time import parse_instant
+from vigil.exchange.access import Permission, permissions
+from vigil.exchange.records import TLP, Marking
+from vigil.web.deps import SessionDep
+from vigil.web.pages.common import ViewerDep, check_form, redirect, render
+from vigil.web.pages.signals import _row
+from vigil.web.pages.svg import Link, Node, network_svg
+
+router = APIRouter(include_in_schema=False)
+
+STATUS_ORDER = list(Status)
+
+
+@router.get("/cases", response_class=HTMLResponse)
+def cases_page(
+    request: Request, viewer: ViewerDep, session: SessionDep, status: str | None = None, q: str | None = None
+) -> Response:
+    service = CaseService(session, viewer.principal)
+    cases = service.list_cases(status=[status] if status else (), text=q or None)
+    return render(
+        request,
+        "cases.html",
+        viewer,
+        cases=cases,
+        statuses=STATUS_ORDER,
+        chosen={"status": status or "", "q": q or ""},
+    )
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+def case_page(request: Request, case_id: str, viewer: ViewerDep, session: SessionDep) -> Response:
+    service = CaseService(session, viewer.principal)
+    case = service.get_case(case_id)
+    network = service.network(case_id)
+    picture = network_svg(
+        [Node(n.id, n.platform, f"{n.id} · {n.posts} posts") for n in network.nodes],
+        [Link(e.a, e.b, e.weight) for e in network.edges],
+    )
+    return render(
+        request,
+        "case.html",
+        viewer,
+        case=case,
+        timeline=list(reversed(service.timeline(case_id))),
+        network=picture,
+        network_size=(len(network.nodes), len(network.edges)),
+        signals=[_row(s) for s in service.linked_signals(case_id)],
+        actions=service.actions(case_id),
+        embargo=service.embargo(case_id),
+        moves=sorted(TRANSITIONS[case.status], key=STATUS_ORDER.index),
+        is_admin=Permission.MANAGE_KEYS in permissions(viewer.principal),
+        action_kinds=list(ActionKind),
+        action_targets=list(ActionTarget),
+        tlps=list(TLP),
+    )
+
+
+@router.post("/cases/{case_id}/status")
+def move_case(
+    request: Request,
+    case_id: str,
+    viewer: ViewerDep,
+    session: SessionDep,
+    status: Annotated[str, Form()],
+    reason: Annotated[str, Form()] = "",
+    override_reason: Annotated[str, Form()] = "",
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    check_form(request, viewer, csrf)
+    CaseService(session, viewer.principal).transition(
+        case_id, status, reason=reason.strip() or None, override_reason=override_reason.strip() or None
+    )
+    return redirect(f"/cases/{case_id}")
+
+
+@router.post("/cases/{case_id}/comment")
+def comment(
+    request: Request,
+    case_id: str,
+    viewer: ViewerDep,
+    session: SessionDep,
+    text: Annotated[str, Form()],
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    check_form(request, viewer, csrf)
+    CaseService(session, viewer.principal).add_comment(case_id, text)
+    return redirect(f"/cases/{case_id}")
+
+
+@router.post("/cases/{case_id}/action")
+def record_action(
+    request: Request,
+    case_id: str,
+    viewer: ViewerDep,
+    session: SessionDep,
+    action: Annotated[str, Form()],
+    target: Annotated[str, Form()],
+    count: Annotated[str, Form()],
+    platform: Annotated[str, Form()] = "",
+    tlp: Annotated[str, Form()] = "AMBER",
+    note: Annotated[str, Form()] = "",
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    check_form(request, viewer, csrf)
+    try:
+        number = int(count)
+        marking = Marking(TLP(tlp))
+    except ValueError:
+        raise InputError(f"count must be a whole number and tlp a TLP, got {count!r} / {tlp!r}") from None
+    CaseService(session, viewer.principal).record_action(
+        case_id,
+        action,
+        target,
+        number,
+        platform=platform.strip() or None,
+        note=note.strip() or None,
+        marking=marking,
+    )
+    return redirect(f"/cases/{case_id}")
+
+
+@router.post("/cases/{case_id}/embargo")
+def set_embargo(
+    request: Request,
+    case_id: str,
+    viewer: ViewerDep,
+    session: SessionDep,
+    until: Annotated[str, Form()] = "",
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    check_form(request, viewer, csrf)
+    CaseService(session, viewer.principal).set_embargo(
+        case_id, parse_instant(until) if until.strip() else None
+    )
+    return redirect(f"/cases/{case_id}")

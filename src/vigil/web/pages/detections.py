@@ -1,0 +1,122 @@
+"""Detection pages: the campaigns an organisation's own detection runs found, with each campaign's
+account network, activity over time, top items and sample posts.
+
+Detection results are internal to the organisation that ran them, so they are read from
+``data_dir/detections/<org id>/<run name>/`` (the output directory of ``vigil detect``, as
+``vigil demo`` places it) and a viewer sees only their own organisation's runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from fastapi import APIRouter, Request
+from starlette.responses import HTMLResponse, Response
+
+from vigil.core.errors import DataError, NotFound
+from vigil.core.settings import Settings
+from vigil.web.pages.common import ViewerDep, render
+from vigil.web.pages.svg import Link, Node, bars_svg, network_svg
+
+router = APIRouter(include_in_schema=False)
+
+_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+MAX_NODES = 300  # larger campaigns are drawn by their strongest accounts
+
+
+def detections_dir(settings: Settings, org_id: str) -> Path:
+    """Where an organisation's detection runs live (one ``vigil detect`` output directory each)."""
+    return Path(settings.data_dir) / "detections" / org_id
+
+
+def list_runs(settings: Settings, org_id: str) -> list[dict[str, Any]]:
+    root = detections_dir(settings, org_id)
+    runs = []
+    for path in sorted(root.glob("*/campaigns.json")) if root.is_dir() else []:
+        doc = _load(path)
+        runs.append(
+            {"name": path.parent.name, "run": doc.get("run", {}), "campaigns": doc.get("campaigns", [])}
+        )
+    return runs
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read detection output: {exc}", file=str(path)) from exc
+    if not isinstance(doc, dict):
+        raise DataError("detection output is not a JSON object", file=str(path))
+    return doc
+
+
+def _run_dir(settings: Settings, org_id: str, run: str) -> Path:
+    if not _NAME.match(run):
+        raise NotFound(f"no detection run {run!r}", run=run)
+    path = detections_dir(settings, org_id) / run
+    if not (path / "campaigns.json").is_file():
+        raise NotFound(f"no detection run {run!r}", run=run)
+    return path
+
+
+def campaign_network(run_dir: Path, campaign_id: str, accounts: list[dict[str, Any]]) -> str:
+    """The campaign's account network drawn from the run's edges (all traces merged per pair)."""
+    edges_path = run_dir / "edges.parquet"
+    strongest = sorted(accounts, key=lambda a: -float(a.get("strength") or 0))[:MAX_NODES]
+    nodes = [
+        Node(a["account"], a.get("platform") or a["account"].split(":", 1)[0], a["account"])
+        for a in strongest
+    ]
+    links: list[Link] = []
+    if edges_path.is_file():
+        table = pq.read_table(str(edges_path), columns=["account_a", "account_b", "weight", "campaign_id"])
+        table = table.filter(pc.equal(table.column("campaign_id"), campaign_id))
+        merged: dict[tuple[str, str], float] = {}
+        for a, b, w in zip(
+            table.column("account_a").to_pylist(),
+            table.column("account_b").to_pylist(),
+            table.column("weight").to_pylist(),
+            strict=True,
+        ):
+            pair = (a, b) if a < b else (b, a)
+            merged[pair] = merged.get(pair, 0.0) + float(w)
+        links = [Link(a, b, w) for (a, b), w in merged.items()]
+    return network_svg(nodes, links)
+
+
+def activity_svg(campaign: dict[str, Any]) -> str:
+    """Sample posts per day, as a bar chart (from the run's evidence of this campaign)."""
+    days = Counter(str(p.get("ts", ""))[:10] for p in campaign.get("sample_posts", []) if p.get("ts"))
+    return bars_svg(sorted(days.items()), label="sample posts per day")
+
+
+@router.get("/detections", response_class=HTMLResponse)
+def detections_page(request: Request, viewer: ViewerDep) -> Response:
+    runs = list_runs(request.app.state.settings, viewer.principal.org_id)
+    return render(request, "detections.html", viewer, runs=runs)
+
+
+@router.get("/detections/{run}/{campaign_id}", response_class=HTMLResponse)
+def detection_page(request: Request, run: str, campaign_id: str, viewer: ViewerDep) -> Response:
+    run_dir = _run_dir(request.app.state.settings, viewer.principal.org_id, run)
+    doc = _load(run_dir / "campaigns.json")
+    campaign = next((c for c in doc.get("campaigns", []) if c.get("campaign_id") == campaign_id), None)
+    if campaign is None:
+        raise NotFound(f"no campaign {campaign_id!r} in run {run!r}", campaign=campaign_id)
+    accounts = list(campaign.get("accounts", []))
+    return render(
+        request,
+        "detection.html",
+        viewer,
+        run=run,
+        campaign=campaign,
+        accounts=accounts,
+        network=campaign_network(run_dir, campaign_id, accounts),
+        activity=activity_svg(campaign),
+    )

@@ -1,0 +1,177 @@
+"""Signal pages: search with filters, one signal's detail, and the opinion form."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from starlette.responses import HTMLResponse, Response
+
+from vigil.core.errors import InputError
+from vigil.exchange.records import TLP, OpinionValue, Signal, SignalKind
+from vigil.exchange.store import SignalFilter
+from vigil.web.deps import StoreDep
+from vigil.web.pages.common import ViewerDep, check_form, redirect, render
+
+router = APIRouter(include_in_schema=False)
+
+E = TypeVar("E", SignalKind, TLP)
+
+PAGE = 50  # rows shown per page
+SCAN_LIMIT = 5000  # signals read at most per page when platform/language filters drop some
+
+
+def signal_platforms(signal: Signal) -> set[str]:
+    """Platforms a signal is tied to: an account's platform, and where it was sighted."""
+    found = {s.platform for s in signal.sightings if s.platform}
+    if signal.kind is SignalKind.ACCOUNT and ":" in signal.value:
+        found.add(signal.value.split(":", 1)[0])
+    return found
+
+
+def opinion_counts(signal: Signal) -> dict[str, int]:
+    counts = Counter(o.value.value for o in signal.opinions)
+    return {v.value: counts.get(v.value, 0) for v in OpinionValue}
+
+
+@dataclass
+class Row:
+    signal: Signal
+    tlp: TLP | None
+    opinions: dict[str, int]
+    sightings: int
+    platforms: list[str]
+
+
+def _row(signal: Signal) -> Row:
+    tlps = [c.marking.tlp for c in signal.contributions]
+    order = list(TLP)
+    return Row(
+        signal=signal,
+        tlp=max(tlps, key=order.index) if tlps else None,
+        opinions=opinion_counts(signal),
+        sightings=sum(s.count for s in signal.sightings),
+        platforms=sorted(signal_platforms(signal)),
+    )
+
+
+def _parse_enum(kind: type[E], values: list[str], field: str) -> tuple[E, ...]:
+    parsed = []
+    for value in values:
+        if not value:
+            continue
+        try:
+            parsed.append(kind(value))
+        except ValueError:
+            known = ", ".join(v.value for v in kind)
+            raise InputError(f"unknown {field} {value!r}; known: {known}", field=field) from None
+    return tuple(parsed)
+
+
+def _page_url(request: Request, cursor: str) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+    return "/signals?" + urlencode([*params, ("cursor", cursor)])
+
+
+@router.get("/signals", response_class=HTMLResponse)
+def signals_page(
+    request: Request,
+    viewer: ViewerDep,
+    store: StoreDep,
+    q: str | None = None,
+    kind: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+    tlp: Annotated[list[str], Query()] = [],  # noqa: B006
+    platform: str | None = None,
+    language: str | None = None,
+    campaign: str | None = None,
+    org: str | None = None,
+    tag: str | None = None,
+    cursor: str | None = None,
+) -> Response:
+    filters = SignalFilter(
+        kinds=_parse_enum(SignalKind, kind, "kind"),
+        tlps=_parse_enum(TLP, tlp, "tlp"),
+        text=q or None,
+        campaign_id=campaign or None,
+        org_id=org or None,
+        tag=tag or None,
+    )
+    platform = (platform or "").strip().lower() or None
+    language = (language or "").strip().lower() or None
+    rows: list[Row] = []
+    scanned = 0
+    next_cursor = cursor or None
+    more = True
+    # platform and language are not store filters: read pages until a screenful passes them
+    while more and len(rows) < PAGE and scanned < SCAN_LIMIT:
+        page = store.list_signals(viewer.principal, filters, limit=PAGE, cursor=next_cursor)
+        scanned += len(page.items)
+        for signal in page.items:
+            if platform and platform not in signal_platforms(signal):
+                continue
+            if language and (signal.language or "").lower() != language:
+                continue
+            rows.append(_row(signal))
+        next_cursor, more = page.next_cursor, page.more
+    total = store.count_signals(viewer.principal, filters)
+    campaigns = store.list_campaigns(viewer.principal)
+    template = "signals_results.html" if request.headers.get("hx-request") else "signals.html"
+    return render(
+        request,
+        template,
+        viewer,
+        rows=rows,
+        total=total,
+        next_url=_page_url(request, next_cursor) if more and next_cursor else None,
+        kinds=list(SignalKind),
+        tlps=list(TLP),
+        campaigns=campaigns,
+        chosen={
+            "q": q or "",
+            "kind": set(kind),
+            "tlp": set(tlp),
+            "platform": platform or "",
+            "language": language or "",
+            "campaign": campaign or "",
+            "org": org or "",
+            "tag": tag or "",
+        },
+    )
+
+
+@router.get("/signals/{signal_id}", response_class=HTMLResponse)
+def signal_page(request: Request, signal_id: str, viewer: ViewerDep, store: StoreDep) -> Response:
+    signal = store.get_signal(viewer.principal, signal_id)
+    campaign_ids = {c.campaign_id for c in signal.contributions if c.campaign_id}
+    campaigns = {c.id: c for c in store.list_campaigns(viewer.principal) if c.id in campaign_ids}
+    history = store.list_opinions(viewer.principal, signal_id, history=True)
+    mine = next((o for o in signal.opinions if o.org_id == viewer.principal.org_id), None)
+    return render(
+        request,
+        "signal.html",
+        viewer,
+        signal=signal,
+        row=_row(signal),
+        campaigns=campaigns,
+        history=history,
+        mine=mine,
+        opinion_values=list(OpinionValue),
+    )
+
+
+@router.post("/signals/{signal_id}/opinion")
+def set_opinion(
+    request: Request,
+    signal_id: str,
+    viewer: ViewerDep,
+    store: StoreDep,
+    value: Annotated[str, Form()],
+    comment: Annotated[str, Form()] = "",
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    check_form(request, viewer, csrf)
+    store.set_opinion(viewer.principal, signal_id, value, comment=comment.strip() or None)
+    return redirect(f"/signals/{signal_id}")
