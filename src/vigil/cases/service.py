@@ -121,7 +121,7 @@ def _event_record(row: CaseEventRow) -> TimelineEvent:
     )
 
 
-def _action_record(row: CaseActionRow) -> Action:
+def action_record(row: CaseActionRow) -> Action:
     return Action(
         id=row.id,
         case_id=row.case_id,
@@ -527,7 +527,7 @@ class CaseService:
             },
             marking,
         )
-        return _action_record(action_row)
+        return action_record(action_row)
 
     def actions(self, case_id: str) -> list[Action]:
         """Members' actions on the case that the principal may see."""
@@ -536,7 +536,7 @@ class CaseService:
         rows = self.session.scalars(
             select(CaseActionRow).where(CaseActionRow.case_id == row.id).order_by(CaseActionRow.id)
         )
-        return [a for a in map(_action_record, rows) if self.sees(a.org_id, a.marking)]
+        return [a for a in map(action_record, rows) if self.sees(a.org_id, a.marking)]
 
     # -----------------------------------------------------------------------------------------
     # embargo, timeline

@@ -1,0 +1,249 @@
+"""The periodic trend briefing for partners (for example government members), built for one reader.
+
+``BriefingService(session, principal).build(since)`` gathers, in the reader's own view only:
+new and active cases, signals by type, platform and language and per day, top domains and
+narratives, sightings per member, and what changed since the last briefing *issued* to the reader's
+organisation. ``issue(since)`` also stores the snapshot that the next briefing compares against.
+
+TLP: cases through ``CaseService`` (the exchange's ``can_see``), signals, sightings and
+contributions through the exchange store's view for the principal, so a briefing holds nothing the
+reader's organisation may not see. Rendering is ``vigil.cases.render``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vigil.cases.models import BriefingRow
+from vigil.cases.records import Status
+from vigil.cases.service import CaseService
+from vigil.core.errors import InputError
+from vigil.core.ids import new_id
+from vigil.core.time import ensure_utc, isoformat_z, utcnow
+from vigil.exchange.access import Permission, Principal, require
+from vigil.exchange.models import OrgRow
+from vigil.exchange.records import Signal, SignalKind
+from vigil.exchange.store import SignalFilter
+
+TOP = 10
+
+
+@dataclass
+class CaseLine:
+    id: str
+    title: str
+    status: str
+    attribution: str | None
+    tlp: str
+    created_at: datetime
+    modified_at: datetime
+    techniques: tuple[str, ...]
+
+
+@dataclass
+class Changes:
+    """Differences from the last briefing issued to the same organisation."""
+
+    previous_issued_at: datetime | None
+    new_case_ids: list[str] = field(default_factory=list)
+    status_changes: list[tuple[str, str, str]] = field(default_factory=list)  # (case id, before, now)
+    signal_delta: dict[str, int] = field(default_factory=dict)  # by kind, vs the last briefing's window
+
+
+@dataclass
+class Briefing:
+    reader_org_id: str
+    reader_org_name: str
+    since: datetime
+    until: datetime
+    new_cases: list[CaseLine]
+    active_cases: list[CaseLine]
+    signals_total: int
+    signals_by_kind: dict[str, int]
+    signals_by_platform: dict[str, int]
+    signals_by_language: dict[str, int]
+    days: list[str]
+    daily_by_kind: dict[str, list[int]]
+    top_domains: list[tuple[str, int]]
+    top_narratives: list[tuple[str, int]]
+    sightings_by_member: list[tuple[str, int]]
+    changes: Changes
+    id: str | None = None  # set once issued
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the next briefing compares against."""
+        return {
+            "cases": {c.id: c.status for c in [*self.new_cases, *self.active_cases]},
+            "signals_by_kind": dict(self.signals_by_kind),
+        }
+
+    def title(self) -> str:
+        return (
+            f"Vigil trend briefing for {self.reader_org_name}: {self.since:%Y-%m-%d} to {self.until:%Y-%m-%d}"
+        )
+
+
+def _line(case: Any) -> CaseLine:
+    return CaseLine(
+        id=case.id,
+        title=case.title,
+        status=case.status.value,
+        attribution=case.attribution,
+        tlp=case.marking.tlp.value,
+        created_at=case.created_at,
+        modified_at=case.modified_at,
+        techniques=case.techniques,
+    )
+
+
+def _platform(signal: Signal) -> str | None:
+    if signal.kind is SignalKind.ACCOUNT and ":" in signal.value:
+        return signal.value.split(":", 1)[0]
+    return None
+
+
+def _domain(signal: Signal) -> str | None:
+    if signal.kind is SignalKind.DOMAIN:
+        return signal.value
+    if signal.kind is SignalKind.URL:
+        host = urlsplit(signal.value).hostname
+        return host.removeprefix("www.") if host else None
+    return None
+
+
+class BriefingService:
+    """Builds and issues briefings for one reader principal (analyst or read-only are enough)."""
+
+    def __init__(self, session: Session, principal: Principal, *, now: datetime | None = None) -> None:
+        self.session = session
+        self.principal = principal
+        self._now = now
+        self.cases = CaseService(session, principal, now=now)
+
+    def now(self) -> datetime:
+        return ensure_utc(self._now) if self._now is not None else utcnow()
+
+    def _signals(self, since: datetime) -> list[Signal]:
+        found: list[Signal] = []
+        cursor: str | None = None
+        while True:
+            page = self.cases.store.list_signals(
+                self.principal, SignalFilter(modified_after=since), limit=1000, cursor=cursor
+            )
+            found.extend(page.items)
+            if not page.more or page.next_cursor is None:
+                return found
+            cursor = page.next_cursor
+
+    def last_issued(self) -> BriefingRow | None:
+        stmt = (
+            select(BriefingRow)
+            .where(BriefingRow.org_id == self.principal.org_id)
+            .order_by(BriefingRow.issued_at.desc(), BriefingRow.id.desc())
+            .limit(1)
+        )
+        return self.session.scalars(stmt).first()
+
+    def build(self, since: datetime | timedelta) -> Briefing:
+        """The briefing from ``since`` (an instant, or a period back from now) until now."""
+        require(self.principal, Permission.READ)
+        until = self.now()
+        start = until - since if isinstance(since, timedelta) else ensure_utc(since)
+        if start >= until:
+            raise InputError(f"since ({isoformat_z(start)}) must be before now", field="since")
+        cases = self.cases.list_cases(modified_after=start)
+        new_cases = [_line(c) for c in cases if c.created_at >= start]
+        active = [_line(c) for c in cases if c.created_at < start and c.status is not Status.CLOSED]
+
+        signals = self._signals(start)
+        by_kind = Counter(s.kind.value for s in signals)
+        by_platform: Counter[str] = Counter()
+        by_language: Counter[str] = Counter()
+        domains: Counter[str] = Counter()
+        narratives: Counter[str] = Counter()
+        sightings: Counter[str] = Counter()
+        n_days = max(1, (until.date() - start.date()).days + 1)
+        days = [(start.date() + timedelta(days=i)).isoformat() for i in range(n_days)]
+        daily: dict[str, list[int]] = {}
+        for s in signals:
+            weight = len(s.contributions) + sum(x.count for x in s.sightings)
+            # A signal counts once for each platform it is on: an account's own, and where sighted.
+            platforms = {p for p in [_platform(s), *(x.platform for x in s.sightings)] if p}
+            by_platform.update(platforms)
+            for sighting in s.sightings:
+                sightings[sighting.org_id] += sighting.count
+            if s.language:
+                by_language[s.language] += 1
+            domain = _domain(s)
+            if domain:
+                domains[domain] += weight
+            if s.kind is SignalKind.NARRATIVE:
+                narratives[s.value] += weight
+            stamp = s.modified_at or s.created_at
+            if stamp is not None and start <= stamp <= until:
+                series = daily.setdefault(s.kind.value, [0] * n_days)
+                series[min(n_days - 1, (stamp.date() - start.date()).days)] += 1
+        names = {r.id: r.name for r in self.session.scalars(select(OrgRow))}
+        changes = self._changes(new_cases + active, dict(by_kind), start, until)
+        return Briefing(
+            reader_org_id=self.principal.org_id,
+            reader_org_name=names.get(self.principal.org_id, self.principal.org_id),
+            since=start,
+            until=until,
+            new_cases=new_cases,
+            active_cases=active,
+            signals_total=len(signals),
+            signals_by_kind=dict(by_kind.most_common()),
+            signals_by_platform={k: v for k, v in by_platform.most_common() if v},
+            signals_by_language=dict(by_language.most_common()),
+            days=days,
+            daily_by_kind=daily,
+            top_domains=domains.most_common(TOP),
+            top_narratives=narratives.most_common(TOP),
+            sightings_by_member=[(names.get(o, o), n) for o, n in sightings.most_common()],
+            changes=changes,
+        )
+
+    def _changes(
+        self, cases: list[CaseLine], by_kind: dict[str, int], start: datetime, until: datetime
+    ) -> Changes:
+        last = self.last_issued()
+        if last is None:
+            return Changes(previous_issued_at=None)
+        before: dict[str, str] = dict(last.snapshot.get("cases", {}))
+        kinds_before: dict[str, int] = dict(last.snapshot.get("signals_by_kind", {}))
+        # Cases the reader could see then but that did not change since are not in ``cases``;
+        # only what appears or moves counts as a change.
+        return Changes(
+            previous_issued_at=last.issued_at,
+            new_case_ids=[c.id for c in cases if c.id not in before],
+            status_changes=[
+                (c.id, before[c.id], c.status) for c in cases if c.id in before and before[c.id] != c.status
+            ],
+            signal_delta={
+                k: by_kind.get(k, 0) - kinds_before.get(k, 0) for k in sorted({*by_kind, *kinds_before})
+            },
+        )
+
+    def issue(self, since: datetime | timedelta) -> Briefing:
+        """Build the briefing and store its snapshot, so the next one reports what changed since."""
+        briefing = self.build(since)
+        row = BriefingRow(
+            id=new_id("briefing"),
+            org_id=self.principal.org_id,
+            issued_at=briefing.until,
+            since=briefing.since,
+            key_id=self.principal.key_id,
+            snapshot=briefing.snapshot(),
+        )
+        self.session.add(row)
+        self.session.flush()
+        briefing.id = row.id
+        return briefing

@@ -1,0 +1,133 @@
+"""The public disclosure report of a case, in the style of platform takedown announcements.
+
+It contains ONLY TLP:CLEAR material, whoever asks for it:
+
+* the case's title, summary, attribution and techniques only if the case itself is marked CLEAR
+  (otherwise the report says they are withheld);
+* member actions marked CLEAR (accounts/pages/channels removed per platform, statement links);
+* linked signals some member contributed as CLEAR (sample accounts, URLs, domains, hashtags,
+  narratives) and sample posts from detection only if the detection was shared as CLEAR;
+* the network picture of CLEAR accounts and (CLEAR) detection edges.
+
+Comments are never published. Rendering the final report respects the embargo (an admin may
+override with a reason, which goes on the timeline); a ``draft`` is always allowed and watermarked.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vigil.cases import charts
+from vigil.cases.disarm import ATTRIBUTION, technique_label
+from vigil.cases.embargo import check_disclosure
+from vigil.cases.models import CaseActionRow, CaseSignalRow
+from vigil.cases.records import Action
+from vigil.cases.service import CaseService, action_record, clear_values
+from vigil.core.errors import InputError
+from vigil.exchange.access import Principal
+from vigil.exchange.records import TLP, SignalKind
+
+SAMPLE = 10
+PUBLIC_KINDS = (
+    SignalKind.ACCOUNT,
+    SignalKind.URL,
+    SignalKind.DOMAIN,
+    SignalKind.HASHTAG,
+    SignalKind.NARRATIVE,
+)
+
+
+@dataclass
+class DisclosureReport:
+    case_id: str
+    title: str
+    summary: str | None
+    attribution: str | None
+    techniques: list[str]  # "T0049 Flood Information Space"
+    withheld: bool  # case details withheld (the case is not CLEAR)
+    actions_by_platform: list[dict[str, Any]]
+    statements: list[str]
+    samples: dict[str, list[str]]
+    sample_posts: list[dict[str, Any]]
+    network_svg: str
+    accounts_shown: int
+    generated_at: datetime
+    draft: bool
+    embargo_until: datetime | None
+    disarm_attribution: str = ATTRIBUTION
+    notes: list[str] = field(default_factory=list)
+
+
+def _clear_actions(actions: list[Action]) -> list[Action]:
+    return [a for a in actions if a.marking.tlp is TLP.CLEAR]
+
+
+class DisclosureService:
+    """Builds and renders disclosure reports; ``principal`` must be able to see the case."""
+
+    def __init__(self, session: Session, principal: Principal | None, *, now: datetime | None = None) -> None:
+        self.cases = CaseService(session, principal, now=now)
+        self.session = session
+
+    def build(
+        self, case_id: str, *, draft: bool = False, override_reason: str | None = None
+    ) -> DisclosureReport:
+        case = self.cases.get_case(case_id)
+        if not draft and check_disclosure(
+            case.embargo_until, self.cases.now(), self.cases.principal, override_reason
+        ):
+            self.cases.record_disclosure(case_id, {"report": "final", "embargo_override": override_reason})
+        clear_case = case.marking.tlp is TLP.CLEAR
+        # Actions: CLEAR ones only, read without the viewer's wider view.
+        rows = self.session.scalars(select(CaseActionRow).where(CaseActionRow.case_id == case.id))
+        actions = _clear_actions([action_record(r) for r in rows])
+        per: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for a in actions:
+            per[a.platform or "unspecified"][f"{a.target.value} {a.action.value}"] += a.count
+        signal_ids = list(
+            self.session.scalars(select(CaseSignalRow.signal_id).where(CaseSignalRow.case_id == case.id))
+        )
+        values = clear_values(self.session, signal_ids, PUBLIC_KINDS)
+        detection_clear = (case.detection or {}).get("tlp") == TLP.CLEAR.value
+        posts = list((case.detection or {}).get("sample_posts", [])) if detection_clear else []
+        network = self.cases.network(case.id, clear_only=True)
+        notes = []
+        if not clear_case:
+            notes.append(f"Case details are withheld: the case is marked TLP:{case.marking.tlp.value}.")
+        return DisclosureReport(
+            case_id=case.id,
+            title=case.title if clear_case else f"Coordinated inauthentic behaviour report {case.id[-8:]}",
+            summary=case.summary if clear_case else None,
+            attribution=case.attribution if clear_case else None,
+            techniques=[technique_label(t) for t in case.techniques] if clear_case else [],
+            withheld=not clear_case,
+            actions_by_platform=[{"platform": p, "counts": dict(c)} for p, c in sorted(per.items())],
+            statements=sorted({a.statement_url for a in actions if a.statement_url}),
+            samples={k.value: v[:SAMPLE] for k, v in values.items()},
+            sample_posts=[
+                {"ts": p.get("ts"), "lang": p.get("lang"), "text": p.get("text")} for p in posts[:SAMPLE]
+            ],
+            network_svg=charts.network_svg(network, title="Network of accounts (public material)"),
+            accounts_shown=len(network.nodes),
+            generated_at=self.cases.now(),
+            draft=draft,
+            embargo_until=case.embargo_until,
+            notes=notes,
+        )
+
+    def render(
+        self, case_id: str, fmt: str = "html", *, draft: bool = False, override_reason: str | None = None
+    ) -> bytes:
+        """The report as ``html`` or ``pdf`` bytes."""
+        from vigil.cases import render
+
+        if fmt not in {"html", "pdf"}:
+            raise InputError(f"unknown report format {fmt!r}; use html or pdf", field="format")
+        html = render.disclosure_html(self.build(case_id, draft=draft, override_reason=override_reason))
+        return html.encode("utf-8") if fmt == "html" else render.html_to_pdf(html)
