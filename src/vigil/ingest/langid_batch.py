@@ -22,7 +22,8 @@ from py3langid.langid import LanguageIdentifier
 from scipy import sparse
 
 MAX_BYTES = 4096
-WALK_CHUNK = 1024  # texts advanced together through the automaton
+WALK_CHUNK = 1024  # texts advanced together through the automaton...
+WALK_BYTES = 1 << 19  # ...holding at most this many bytes (feature visits are about one per byte)
 
 
 def _encode(text: str) -> bytes:
@@ -30,6 +31,22 @@ def _encode(text: str) -> bytes:
     if text.isupper():
         text = text.lower()
     return unicodedata.normalize("NFC", text).encode("utf8", errors="surrogatepass")
+
+
+def _chunks(items: list[int], sizes: list[int]) -> list[list[int]]:
+    """Consecutive runs of ``items`` of at most WALK_CHUNK items and WALK_BYTES bytes (at least one)."""
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    total = 0
+    for item, size in zip(items, sizes, strict=True):
+        if current and (len(current) >= WALK_CHUNK or total + size > WALK_BYTES):
+            chunks.append(current)
+            current, total = [], 0
+        current.append(item)
+        total += size
+    if current:
+        chunks.append(current)
+    return chunks
 
 
 class BatchIdentifier:
@@ -58,8 +75,7 @@ class BatchIdentifier:
                 code, confidence = self._identifier.classify(texts[i])
                 results[i] = (str(code), float(confidence))
         short.sort(key=lambda i: len(encoded[i]), reverse=True)
-        for start in range(0, len(short), WALK_CHUNK):
-            chunk = short[start : start + WALK_CHUNK]
+        for chunk in _chunks(short, [len(encoded[i]) for i in short]):
             for index, result in zip(chunk, self._classify_chunk([encoded[i] for i in chunk]), strict=True):
                 results[index] = result
         return [r for r in results if r is not None]
