@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = Field(default="4GB", description="DuckDB memory_limit for detection.")
     duckdb_threads: int = Field(default=2, ge=1, description="DuckDB worker threads.")
     temp_dir: Path | None = Field(default=None, description="Where DuckDB may spill; default: system temp.")
+    playbook_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Directories of coalition playbooks (YAML), loaded after the shipped ones.",
+    )
     signal_thresholds: dict[str, float] = Field(
         default_factory=dict,
         description="Match thresholds by signal type, overriding the type's default, e.g. "

@@ -29,6 +29,9 @@ def _include_routers(app: FastAPI) -> None:
 
     app.include_router(admin.router, prefix=API_PREFIX)
     app.include_router(signals.router, prefix=API_PREFIX)
+    from vigil.web.routes import cases
+
+    app.include_router(cases.router, prefix=API_PREFIX)
     # Other routers (TAXII, dashboard) are included here, one line each.
     from vigil.web.routes import taxii
 
