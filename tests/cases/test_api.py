@@ -12,7 +12,7 @@ import pytest
 
 from vigil.cases.from_detection import DetectedCampaign
 
-from .conftest import LiveServer
+from ..exchange.conftest import LiveServer
 
 
 def _ok(response: httpx.Response, status: int = 200) -> Any:
