@@ -25,6 +25,7 @@ from vigil.core.errors import DataError, InputError
 from vigil.core.ids import new_id
 from vigil.core.progress import NoProgress, Progress
 from vigil.core.time import utcnow
+from vigil.match.index.segmented import SegmentedIndex
 from vigil.match.state import ContributionRecord, MatchIndex
 from vigil.schema.io import ParquetSink, iter_table
 from vigil.schema.tables import POSTS, TIMESTAMP, TableSpec
@@ -157,6 +158,12 @@ def match_posts(
     run = MatchRun(run_id=new_id("match-run"))
     active = index.active_contributions(now or utcnow())
     types = [kind for kind, idx in sorted(index.indexes.items()) if len(idx)]
+    for kind in types:
+        found = index.indexes[kind]
+        if isinstance(found, SegmentedIndex):
+            # Fold rows still pending since the fetch into the search tables once, up front:
+            # otherwise every batch would scan them by brute force.
+            found.compact()
     seen: dict[tuple[str, str], _Seen] = {}
     matched_posts: set[tuple[str, str]] = set()
     total = sum(_row_count(f) for f in files)
