@@ -51,3 +51,17 @@ def test_migrated_schema_matches_the_models(empty_db: Database) -> None:
     with empty_db.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": False})
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_servers_starting_together_migrate_once(empty_db: Database) -> None:
+    """Several processes upgrading one empty database at the same moment all succeed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    engines = [Database(empty_db.url) for _ in range(3)]
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            revisions = list(pool.map(lambda d: upgrade(d.engine), engines))
+    finally:
+        for d in engines:
+            d.dispose()
+    assert revisions == [head_revision()] * 3

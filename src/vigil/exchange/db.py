@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from vigil.core.errors import ConfigError, ExternalServiceError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+_MIGRATION_LOCK = 0x5649_4731  # an arbitrary constant naming Vigil's migration advisory lock
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -81,6 +82,10 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
     config = _alembic_config(engine)
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Several servers starting at once on one database: one migrates, the others wait
+                # here and then find nothing left to do. (SQLite's BEGIN IMMEDIATE does the same.)
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
         with engine.connect() as connection:
