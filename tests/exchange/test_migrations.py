@@ -53,6 +53,7 @@ def test_migrated_schema_matches_the_models(empty_db: Database) -> None:
         assert compare_metadata(context, Base.metadata) == []
 
 
+@pytest.mark.timeout(90)  # without the lock the upgrades interfere and hang
 def test_servers_starting_together_migrate_once(empty_db: Database) -> None:
     """Several processes upgrading one empty database at the same moment all succeed."""
     from concurrent.futures import ThreadPoolExecutor
