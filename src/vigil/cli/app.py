@@ -18,11 +18,14 @@ from vigil.core.errors import VigilError
 
 # Add a command group by writing cli/<name>.py with a ``register(app)`` function and listing it here.
 COMMAND_MODULES = [
+    "vigil.cli.brief",
+    "vigil.cli.case",
     "vigil.cli.data",
     "vigil.cli.demo",
     "vigil.cli.detect",
     "vigil.cli.exchange",
     "vigil.cli.match",
+    "vigil.cli.playbook",
     "vigil.cli.serve",
     "vigil.cli.signals",
     "vigil.cli.stix",
