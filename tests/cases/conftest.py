@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +58,18 @@ def make_coalition(database: Database) -> Coalition:
 @pytest.fixture
 def coalition(db: Database) -> Iterator[Coalition]:  # noqa: F811  (the exchange's fixture)
     yield make_coalition(db)
+
+
+@pytest.fixture(scope="session")
+def detected_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real ``vigil detect`` output on a small generated data set (5,000 posts, 2 campaigns)."""
+    from vigil.detect.params import DetectParams
+    from vigil.detect.pipeline import detect
+    from vigil.synth.config import GeneratorConfig
+    from vigil.synth.generator import generate
+
+    data = tmp_path_factory.mktemp("gen")
+    generate(GeneratorConfig(posts=5000, seed=5, campaigns=2), data)
+    out = tmp_path_factory.mktemp("det")
+    detect(data / "posts.parquet", out, DetectParams(), accounts_path=data / "accounts.parquet")
+    return out

@@ -100,20 +100,6 @@ def test_exercise_records_who_checked_what_when(coalition: Coalition) -> None:
     ]
 
 
-@pytest.fixture(scope="module")
-def detected_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from vigil.detect.params import DetectParams
-    from vigil.detect.pipeline import detect
-    from vigil.synth.config import GeneratorConfig
-    from vigil.synth.generator import generate
-
-    data = tmp_path_factory.mktemp("gen")
-    generate(GeneratorConfig(posts=5000, seed=5, campaigns=2), data)
-    out = tmp_path_factory.mktemp("det")
-    detect(data / "posts.parquet", out, DetectParams(), accounts_path=data / "accounts.parquet")
-    return out
-
-
 def test_from_detection_publishes_signals_and_opens_a_case(coalition: Coalition, detected_dir: Path) -> None:
     detected = load_detected(detected_dir, "1")
     assert detected.accounts and detected.edges
