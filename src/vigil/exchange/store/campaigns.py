@@ -29,8 +29,7 @@ from vigil.exchange.values import normalize_value
 
 
 class CampaignsStore(StoreBase):
-    # -----------------------------------------------------------------------------------------
-    # campaigns
+    """Campaigns: create, change (owner only), read what the caller may see."""
 
     def create_campaign(
         self,

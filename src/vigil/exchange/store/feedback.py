@@ -29,8 +29,7 @@ from vigil.exchange.store.base import StoreBase, check_range, opinion_record, pa
 
 
 class FeedbackStore(StoreBase):
-    # -----------------------------------------------------------------------------------------
-    # opinions and sightings
+    """Opinions (one current per organisation, history kept) and sightings of visible signals."""
 
     def set_opinion(
         self, principal: Principal, signal_id: str, value: str | OpinionValue, comment: str | None = None

@@ -53,6 +53,8 @@ class ApiKey:
 
 
 class MembersStore(StoreBase):
+    """Organisations, API keys, authentication, audit queries."""
+
     # -----------------------------------------------------------------------------------------
     # organisations
 

@@ -84,8 +84,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 class SignalsStore(StoreBase):
-    # -----------------------------------------------------------------------------------------
-    # signals
+    """Signals: submit, revoke, read (the caller's view), search, versions."""
 
     def submit_signal(
         self,
