@@ -94,3 +94,18 @@ def test_case_marking_decides_who_sees_it(coalition: Coalition) -> None:
         assert CaseService(s, coalition.principal("res")).list_cases() == []
         with pytest.raises(NotFound):
             CaseService(s, coalition.principal("res")).get_case(amber.id)
+
+
+def test_a_partner_listed_on_a_case_acts_and_every_case_reader_sees_it(coalition: Coalition) -> None:
+    """Status entries are under the case's marking (source: the opening org), whoever made them."""
+    gov = coalition.orgs["gov"]
+    with coalition.db.session() as s:
+        case = CaseService(s, coalition.principal("plat_a")).create_case(
+            "c", marking=Marking(TLP.AMBER, (gov,))
+        )
+        CaseService(s, coalition.principal("gov")).transition(case.id, "investigating")
+    with coalition.db.session() as s:
+        for reader in ("plat_a", "plat_b", "gov"):
+            events = CaseService(s, coalition.principal(reader)).timeline(case.id)
+            assert [e.kind for e in events] == [EventKind.CREATED, EventKind.STATUS], reader
+            assert events[1].actor_org_id == gov

@@ -79,10 +79,13 @@ class DisclosureService:
         self, case_id: str, *, draft: bool = False, override_reason: str | None = None
     ) -> DisclosureReport:
         case = self.cases.get_case(case_id)
-        if not draft and check_disclosure(
-            case.embargo_until, self.cases.now(), self.cases.principal, override_reason
-        ):
-            self.cases.record_disclosure(case_id, {"report": "final", "embargo_override": override_reason})
+        if not draft:
+            overridden = check_disclosure(
+                case.embargo_until, self.cases.now(), self.cases.principal, override_reason
+            )
+            self.cases.record_disclosure(
+                case_id, {"report": "final", "embargo_override": override_reason if overridden else None}
+            )
         clear_case = case.marking.tlp is TLP.CLEAR
         # Actions: CLEAR ones only, read without the viewer's wider view.
         rows = self.session.scalars(select(CaseActionRow).where(CaseActionRow.case_id == case.id))

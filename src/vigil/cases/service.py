@@ -56,6 +56,7 @@ from vigil.exchange.records import TLP, Marking, OrgKind, Signal, SignalKind
 from vigil.exchange.store import ExchangeStore, SignalFilter, parse_tlp
 
 MAX_TEXT = 20_000
+OWN_MARKING = frozenset({EventKind.COMMENT, EventKind.ACTION})
 MAX_LINKS = 10_000
 
 
@@ -563,7 +564,13 @@ class CaseService:
         rows = self.session.scalars(
             select(CaseEventRow).where(CaseEventRow.case_id == row.id).order_by(CaseEventRow.id)
         )
-        return [e for e in map(_event_record, rows) if self.sees(e.actor_org_id or row.org_id, e.marking)]
+        # Comments and actions carry their writer's marking; every other entry is under the case's
+        # marking, whose source is the organisation that opened the case.
+        return [
+            e
+            for e in map(_event_record, rows)
+            if self.sees(e.actor_org_id if e.kind in OWN_MARKING else row.org_id, e.marking)
+        ]
 
     def record_disclosure(self, case_id: str, detail: dict[str, Any]) -> TimelineEvent:
         """Note on the timeline that a public report was produced (CLEAR: the report is public)."""
