@@ -77,6 +77,7 @@ def test_disclosure_report_holds_only_clear_material(coalition: Coalition, tmp_p
     for value in MATERIAL[TLP.CLEAR]:
         assert value in html  # the CLEAR material is there
     assert "Operation Clearwater" in html and "T0049 Flood Information Space" in html
+    assert html.count("<circle") == 1  # the network: only the CLEAR account
     assert pdf.startswith(b"%PDF") and len(pdf) > 2000
     if shutil.which("pdftotext"):
         (tmp_path / "r.pdf").write_bytes(pdf)
@@ -138,3 +139,6 @@ def test_changed_since_last_briefing_and_pdf(coalition: Coalition) -> None:
     assert second.changes.status_changes == [(case.id, "triage", "investigating")]
     assert len(second.changes.new_case_ids) == 1
     assert pdf.startswith(b"%PDF") and len(pdf) > 2000
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True).stdout.decode()
+        assert "Vigil trend briefing" in text and "Signals by type" in text  # chart text is in the PDF
