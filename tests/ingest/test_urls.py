@@ -52,6 +52,7 @@ CASES = [
     ),
     ("https://mobile.twitter.com/user/status/1", "https://twitter.com/user/status/1", "twitter.com", False),
     ("https://m.co/x", "https://m.co/x", "m.co", False),  # 'm.' kept when only a suffix would remain
+    ("https://www.m.example.com/x", "https://example.com/x", "example.com", False),
     # no scheme, scheme-relative
     ("example.com/x", "https://example.com/x", "example.com", False),
     ("www.example.com", "https://example.com", "example.com", False),
@@ -220,5 +221,8 @@ def test_canonical_form_is_stable(
     if query:
         url += "?" + urlencode(query)
     info = canonicalize(url)
-    assert info.domain is not None
-    assert canonicalize(info.canonical).canonical == info.canonical
+    # (the domain may be None: some names, such as x0.com, are themselves private suffixes)
+    assert info.canonical.startswith("https://")
+    assert canonicalize(info.canonical) == UrlInfo(
+        info.canonical, info.canonical, info.domain, info.is_shortener
+    )

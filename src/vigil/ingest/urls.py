@@ -181,8 +181,8 @@ def _canonical_host(raw_host: str) -> str | None:
         return None
     if not all(_LABEL.match(label) for label in host.split(".")):
         return None
-    stripped = _HOST_PREFIXES.sub("", host, count=1)
-    if stripped != host and registrable_domain(stripped) is not None:
+    # Repeatedly ("www.m.example.com"), so that the canonical form is a fixed point.
+    while (stripped := _HOST_PREFIXES.sub("", host, count=1)) != host and registrable_domain(stripped):
         host = stripped
     return host
 
