@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.web.conftest import screenshot, sign_in
 
@@ -182,9 +183,10 @@ def test_arabic_renders_right_to_left(page: Any, server: str, demo_run: dict[str
         "[...document.querySelectorAll('[data-testid=signals-table] td:nth-child(5)')]"
         ".every(t => t.textContent === 'ar')"
     )
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')")
     link = page.locator("[data-testid=signals-table] td.value a").first
     assert re.search(r"[\u0600-\u06FF]", link.inner_text())
-    assert link.evaluate("e => getComputedStyle(e).direction") == "rtl"
+    expect(link).to_have_css("direction", "rtl")
     link.click()
     value = page.locator("[data-testid=signal-value]")
     assert value.evaluate("e => getComputedStyle(e).direction") == "rtl"

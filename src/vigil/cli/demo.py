@@ -150,9 +150,7 @@ def _open_cases(
     cases = []
     for i, campaign in enumerate(document.get("campaigns", [])):
         detected = load_detected(detect_dir, campaign["campaign_id"])
-        top = next(
-            (t["item"] for t in campaign.get("top_items", []) if not t["item"].startswith("txt:")), None
-        )
+        top = detected.items[0]["value"] if detected.items else None  # a domain, URL, hashtag or hash
         title = f"Campaign #{campaign['rank']}: {', '.join(detected.platforms)}" + (
             f" · {top}" if top else ""
         )
@@ -405,6 +403,7 @@ def register(app: typer.Typer) -> None:
         print_result(result)
         if not serve:
             server.stop()
+            console.print(f"Serve it later with: vigil serve --data-dir {result.data_dir}")
             return
         console.print(f"[bold]Dashboard: {result.url}/[/]  (sign in with a key above; Ctrl-C stops)")
         try:

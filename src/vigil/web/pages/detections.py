@@ -90,10 +90,31 @@ def campaign_network(run_dir: Path, campaign_id: str, accounts: list[dict[str, A
     return network_svg(nodes, links)
 
 
-def activity_svg(campaign: dict[str, Any]) -> str:
-    """Sample posts per day, as a bar chart (from the run's evidence of this campaign)."""
-    days = Counter(str(p.get("ts", ""))[:10] for p in campaign.get("sample_posts", []) if p.get("ts"))
-    return bars_svg(sorted(days.items()), label="sample posts per day")
+def activity_svg(run_dir: Path, campaign_id: str) -> str:
+    """Distinct coordinated posts per day (both sides of every evidence pair of the campaign)."""
+    path = run_dir / "campaign_evidence.parquet"
+    if not path.is_file():
+        return bars_svg([], label="coordinated posts per day")
+    table = pq.read_table(str(path), columns=["campaign_id", "post_a", "ts_a", "post_b", "ts_b"])
+    table = table.filter(pc.equal(table.column("campaign_id"), campaign_id))
+    posts: dict[str, str] = {}
+    for side in ("a", "b"):
+        days = pc.strftime(table.column(f"ts_{side}"), format="%Y-%m-%d").to_pylist()
+        posts.update(zip(table.column(f"post_{side}").to_pylist(), days, strict=True))
+    per_day = Counter(posts.values())
+    return bars_svg(sorted(per_day.items()), label="coordinated posts per day")
+
+
+def unique_posts(campaign: dict[str, Any]) -> list[dict[str, Any]]:
+    """Sample posts once each (a post can be evidence of several items or traces)."""
+    seen: set[str] = set()
+    kept = []
+    for post in campaign.get("sample_posts", []):
+        key = str(post.get("post_id") or post.get("text"))
+        if key not in seen:
+            seen.add(key)
+            kept.append(post)
+    return kept
 
 
 @router.get("/detections", response_class=HTMLResponse)
@@ -118,5 +139,6 @@ def detection_page(request: Request, run: str, campaign_id: str, viewer: ViewerD
         campaign=campaign,
         accounts=accounts,
         network=campaign_network(run_dir, campaign_id, accounts),
-        activity=activity_svg(campaign),
+        activity=activity_svg(run_dir, campaign_id),
+        sample_posts=unique_posts(campaign),
     )
