@@ -15,7 +15,7 @@ override with a reason, which goes on the timeline); a ``draft`` is always allow
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -57,11 +57,24 @@ class DisclosureReport:
     sample_posts: list[dict[str, Any]]
     network_svg: str
     accounts_shown: int
+    accounts_by_platform: dict[str, int]
     generated_at: datetime
     draft: bool
     embargo_until: datetime | None
     disarm_attribution: str = ATTRIBUTION
     notes: list[str] = field(default_factory=list)
+
+
+def _distinct_posts(posts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sample posts once each (a post can be quoted for several of the campaign's items)."""
+    seen: set[tuple[Any, Any]] = set()
+    found = []
+    for p in posts:
+        key = (p.get("account"), p.get("post_id"))
+        if key not in seen:
+            seen.add(key)
+            found.append({"ts": p.get("ts"), "lang": p.get("lang"), "text": p.get("text")})
+    return found
 
 
 def _clear_actions(actions: list[Action]) -> list[Action]:
@@ -113,11 +126,10 @@ class DisclosureService:
             actions_by_platform=[{"platform": p, "counts": dict(c)} for p, c in sorted(per.items())],
             statements=sorted({a.statement_url for a in actions if a.statement_url}),
             samples={k.value: v[:SAMPLE] for k, v in values.items()},
-            sample_posts=[
-                {"ts": p.get("ts"), "lang": p.get("lang"), "text": p.get("text")} for p in posts[:SAMPLE]
-            ],
+            sample_posts=_distinct_posts(posts)[:SAMPLE],
             network_svg=charts.network_svg(network, title="Network of accounts (public material)"),
             accounts_shown=len(network.nodes),
+            accounts_by_platform=dict(Counter(n.platform for n in network.nodes).most_common()),
             generated_at=self.cases.now(),
             draft=draft,
             embargo_until=case.embargo_until,
