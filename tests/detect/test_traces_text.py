@@ -217,3 +217,21 @@ def test_reshares_are_left_out_unless_asked(tmp_path: Path) -> None:
     assert prepared["posts_with_text"] == 1 and exact.events.num_rows == 0
     exact, _, _ = text_traces(connection(table, tmp_path), TextTraceParams(include_reshares=True))
     assert sorted(exact.events.column("account").to_pylist()) == ["x:a", "x:b", "x:c"]
+
+
+def test_member_scores_do_not_depend_on_the_slice_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vigil.detect.traces.text as text_module
+
+    base = words(0, 14)
+    rows = [(f"u{i}", base + " " + words(30, i), 10.0 * i) for i in range(5)]
+    table = posts(_rows(rows))
+    _, whole, _ = text_traces(connection(table, tmp_path))
+    monkeypatch.setattr(text_module, "_SCORE_SLICE", 2)
+    _, sliced, _ = text_traces(connection(table, tmp_path))
+    assert whole.members.num_rows == 5
+    assert sliced.members.equals(whole.members)
+    assert sorted(whole.members.column("score").to_pylist()) == pytest.approx(
+        sorted(python_jaccard(base, text) for _, text, _ in rows)
+    )

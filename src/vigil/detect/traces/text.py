@@ -9,8 +9,10 @@ Pipeline (docs/detection-content.md has the parameters and measured figures):
    cost one row in the next steps, however many accounts posted them.
 3. **near** (only distinct texts): per time bucket (with the previous bucket carried over), word
    shingles -> MinHash -> LSH candidates -> exact Jaccard >= ``near_threshold`` -> clusters
-   (:mod:`vigil.detect.similarity.clusters`). A near item is named after its representative (the
-   earliest text of the cluster): ``txt:<md5 of the representative>``.
+   (:mod:`vigil.detect.similarity.clusters`, leader clustering by default: connected components
+   chained generic template phrases into one item of 68,243 posts on 1M generated posts, where
+   leaders' largest item has 613). A near item is named after its representative (the earliest
+   text of the cluster): ``txt:<md5 of the representative>``.
 
 Events are emitted only for items that at least ``min_accounts`` distinct accounts acted on.
 ``co_text_near`` only has items with at least two distinct texts: identical copies alone are
@@ -61,6 +63,8 @@ POSTS_TABLE = "_vg_txt_posts"
 TEXTS_TABLE = "_vg_txt_x"
 BUCKETS_TABLE = "_vg_txt_xb"
 GROUPS_TABLE = "_vg_txt_group"
+# Members scored per slice in the near trace (bounds memory on large groups).
+_SCORE_SLICE = 200_000
 
 _NORMALIZED = pa.schema(
     [
@@ -82,7 +86,7 @@ class TextTraceParams:
     fold_accents: bool = True
     near_threshold: float = 0.6
     minhash: MinHashParams = field(default_factory=MinHashParams)
-    clustering: ClusterPolicy = "components"
+    clustering: ClusterPolicy = "leader"
     bucket_seconds: float = DEFAULT_BUCKET_SECONDS
     batch_rows: int = 100_000
     min_accounts: int = 2
@@ -321,36 +325,56 @@ def co_text_near(
     con.register("_vg_txt_labels", pa.table({"xid": np.arange(n_texts, dtype=np.int64), "gid": labels}))
     con.execute(f"CREATE OR REPLACE TEMP TABLE {GROUPS_TABLE} AS SELECT * FROM _vg_txt_labels")
     con.unregister("_vg_txt_labels")
-    # Score every member of a multi-text group against its representative (exact Jaccard).
-    multi = con.sql(
+    # Groups of at least two distinct texts that enough accounts posted: the trace's items.
+    con.execute(
         f"""
-        SELECT g.xid, g.gid, x.norm, r.norm AS rep_norm, r.item
-        FROM {GROUPS_TABLE} AS g
-        JOIN (SELECT gid FROM {GROUPS_TABLE} GROUP BY gid HAVING count(*) >= 2) USING (gid)
-        JOIN {TEXTS_TABLE} AS x ON x.xid = g.xid JOIN {TEXTS_TABLE} AS r ON r.xid = g.gid
-        ORDER BY g.xid
+        CREATE OR REPLACE TEMP TABLE _vg_txt_near AS
+        WITH multi AS (SELECT gid FROM {GROUPS_TABLE} GROUP BY gid HAVING count(*) >= 2),
+             ok AS (SELECT g.gid FROM {POSTS_TABLE} AS p JOIN {GROUPS_TABLE} AS g USING (xid)
+                    WHERE g.gid IN (SELECT gid FROM multi) GROUP BY g.gid
+                    HAVING count(DISTINCT p.account) >= {int(params.min_accounts)})
+        SELECT row_number() OVER (ORDER BY g.xid) AS rn, g.xid, g.gid
+        FROM {GROUPS_TABLE} AS g WHERE g.gid IN (SELECT gid FROM ok)
+        ORDER BY rn
         """
-    ).to_arrow_table()
-    both = pa.concat_arrays(
-        [multi.column("norm").combine_chunks(), multi.column("rep_norm").combine_chunks()]
     )
-    sets = shingle_sets(both, params.minhash.shingle_size)
-    n = multi.num_rows
-    scores = jaccard(sets, np.arange(n, dtype=np.int64), np.arange(n, 2 * n, dtype=np.int64))
-    con.register("_vg_txt_near", multi.append_column("score", pa.array(scores, pa.float64())))
+    # Score each member against its representative (exact Jaccard), a slice at a time so that only
+    # one slice's texts and shingles are in memory.
+    n_members = int(_scalar(con, "SELECT count(*) FROM _vg_txt_near") or 0)
+    score_parts: list[pa.Table] = []
+    for lo in range(0, n_members, _SCORE_SLICE):
+        rows = con.sql(
+            f"""
+            SELECT n.xid, x.norm, r.norm AS rep_norm FROM _vg_txt_near AS n
+            JOIN {TEXTS_TABLE} AS x ON x.xid = n.xid JOIN {TEXTS_TABLE} AS r ON r.xid = n.gid
+            WHERE n.rn > {lo} AND n.rn <= {lo + _SCORE_SLICE}
+            """
+        ).to_arrow_table()
+        both = pa.concat_arrays(
+            [rows.column("norm").combine_chunks(), rows.column("rep_norm").combine_chunks()]
+        )
+        sets = shingle_sets(both, params.minhash.shingle_size)
+        k = rows.num_rows
+        scores = jaccard(sets, np.arange(k, dtype=np.int64), np.arange(k, 2 * k, dtype=np.int64))
+        score_parts.append(pa.table({"xid": rows.column("xid"), "score": pa.array(scores, pa.float64())}))
+    scored = (
+        pa.concat_tables(score_parts)
+        if score_parts
+        else pa.table({"xid": pa.array([], pa.int64()), "score": pa.array([], pa.float64())})
+    )
+    con.register("_vg_txt_scores", scored)
     members = con.sql(
         f"""
-        WITH m AS (SELECT p.*, n.gid, n.item, n.norm, n.rep_norm, n.score
-                   FROM {POSTS_TABLE} AS p JOIN _vg_txt_near AS n USING (xid)),
-             ok AS (SELECT gid FROM m GROUP BY gid
-                    HAVING count(DISTINCT account) >= {int(params.min_accounts)})
-        SELECT '{CO_TEXT_NEAR}' AS trace, item, platform, post_id, account, ts, norm AS key,
-               rep_norm AS representative, 'jaccard' AS measure, score
-        FROM m JOIN ok USING (gid)
-        ORDER BY item, ts, platform, post_id
+        SELECT '{CO_TEXT_NEAR}' AS trace, r.item, p.platform, p.post_id, p.account, p.ts, x.norm AS key,
+               r.norm AS representative, 'jaccard' AS measure, s.score
+        FROM {POSTS_TABLE} AS p JOIN _vg_txt_near AS n USING (xid)
+        JOIN _vg_txt_scores AS s ON s.xid = n.xid
+        JOIN {TEXTS_TABLE} AS x ON x.xid = n.xid JOIN {TEXTS_TABLE} AS r ON r.xid = n.gid
+        ORDER BY r.item, p.ts, p.platform, p.post_id
         """
     ).to_arrow_table()
-    con.unregister("_vg_txt_near")
+    con.unregister("_vg_txt_scores")
+    con.execute("DROP TABLE IF EXISTS _vg_txt_near")
     events = members.select(["trace", "account", "platform", "post_id", "item", "ts"])
     timer.lap("events")
     progress.finish()
