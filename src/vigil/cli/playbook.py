@@ -14,6 +14,7 @@ from vigil.cases.exercises import run_exercise
 from vigil.cases.playbooks import PlaybookLibrary, playbook_dict, validate_files
 from vigil.cases.service import CaseService, parse_marking
 from vigil.cli.case import AsOrgOpt, DataDirOpt, DbUrlOpt, JsonOpt, ShareOpt, acting, print_case
+from vigil.core.errors import InputError
 from vigil.core.settings import load_settings
 
 console = Console()
@@ -61,7 +62,8 @@ def register(app: typer.Typer) -> None:
             else:
                 console.print(f"[green]ok[/] {escape(name)}: {result.id} ({len(result.checklist)} steps)")
         if failed:
-            raise typer.Exit(2)
+            # An error (not typer.Exit) so `main()` ends with the InputError exit code, 2.
+            raise InputError(f"{failed} invalid playbook file(s)")
 
     @books.command("exercise")
     def exercise(
