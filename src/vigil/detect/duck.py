@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from vigil.core.errors import DataError, InputError
 from vigil.core.settings import Settings, get_settings
+from vigil.detect.engines.base import SqlConnection
 from vigil.schema.tables import POSTS, validate_schema
 
 # The name under which the engine and every trace's SQL see the posts table.
@@ -85,14 +86,14 @@ def register_posts(con: duckdb.DuckDBPyConnection, source: PostsSource, *, name:
     con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet([{listing}])")
 
 
-def first_row(con: duckdb.DuckDBPyConnection, query: str) -> tuple[object, ...] | None:
+def first_row(con: SqlConnection, query: str) -> tuple[object, ...] | None:
     """The first row of ``query``, or None. Reads the whole result: DuckDB 2 refuses further work on
     a connection whose last result was only partly fetched."""
     rows = con.execute(query).fetchall()
     return tuple(rows[0]) if rows else None
 
 
-def count_rows(con: duckdb.DuckDBPyConnection, relation: str) -> int:
+def count_rows(con: SqlConnection, relation: str) -> int:
     """The number of rows of a table, view or parenthesised query."""
     rows = con.execute(f"SELECT count(*) FROM {relation}").fetchall()
     return int(rows[0][0])

@@ -19,6 +19,12 @@ DuckDB (each is one SQL statement, so the pipeline maps one to one onto Spark la
    earliest items of each edge, and per item the ``evidence_per_item`` closest-in-time post pairs.
 
 Output tables follow :mod:`vigil.detect.contract` (EDGES, EVIDENCE).
+
+The SQL is written once, in DuckDB's dialect, against :class:`~vigil.detect.engines.base.SqlConnection`:
+a DuckDB connection runs it as is, :class:`~vigil.detect.engines.spark.SparkConnection` transpiles
+it to Spark SQL (docs/scale-out.md). So it uses no engine-private feature (no ``rowid``: events get
+an explicit ``eid``), and edge weights are summed in fixed point (integer nano-units of weight) so
+the sum is exact and the same whatever order an engine adds the items in.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from vigil.core.errors import InputError
 from vigil.core.progress import NoProgress, Progress
 from vigil.detect.contract import EDGES, EVIDENCE
 from vigil.detect.duck import PostsSource, count_rows, first_row, register_posts
+from vigil.detect.engines.base import SqlConnection
 from vigil.detect.traces.base import TraceSpec, registry
 from vigil.detect.weights import IDF, ItemWeighting
 from vigil.detect.window import WindowChoice, WindowPolicy
@@ -152,7 +159,7 @@ def _sql_error(trace: str, step: str, exc: duckdb.Error) -> InputError:
     return InputError(f"trace {trace}: {step} failed: {exc}")
 
 
-def materialize_events(con: duckdb.DuckDBPyConnection, trace: TraceSpec, table: str = "_vg_ev") -> int:
+def materialize_events(con: SqlConnection, trace: TraceSpec, table: str = "_vg_ev") -> int:
     """Run ``trace``'s events SQL into the temporary ``table`` (typed, empty items dropped); return its rows.
 
     Duplicate rows (a post naming the same item twice) are kept here and removed by
@@ -200,14 +207,14 @@ def windowed_pairs_sql(events: str, window: float, mode: PairMode = "ordered") -
 
 
 def index_events(
-    con: duckdb.DuckDBPyConnection,
+    con: SqlConnection,
     window: float,
     *,
     items: str,
     events: str = "_vg_ev",
 ) -> None:
-    """Give kept events integer keys for the join: ``_vg_evk`` (deduplicated, with post ids; its
-    ``rowid`` is the event id ``eid``), ``_vg_acc`` (account ids) and ``_vg_evj`` (the join input).
+    """Give kept events integer keys for the join: ``_vg_evk`` (deduplicated, with post ids and
+    the event id ``eid``), ``_vg_acc`` (account ids) and ``_vg_evj`` (the join input).
 
     ``items`` is a relation ``(iid, item)`` of the items to keep. Account ids ``aid`` are numbered
     in account order, so ``a1 < a2`` is the same as ``account_a < account_b``.
@@ -215,8 +222,10 @@ def index_events(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _vg_evk AS
-        SELECT DISTINCT k.iid, e.account, e.platform, e.post_id, e.ts
-        FROM {events} AS e JOIN {items} AS k USING (item)
+        SELECT row_number() OVER () AS eid, d.* FROM (
+            SELECT DISTINCT k.iid, e.account, e.platform, e.post_id, e.ts
+            FROM {events} AS e JOIN {items} AS k USING (item)
+        ) AS d
         """
     )
     con.execute(
@@ -229,13 +238,13 @@ def index_events(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _vg_evj AS
-        SELECT e.rowid AS eid, e.iid, a.aid, e.ts, {bucket_sql(window, "e.ts")} AS b
+        SELECT e.eid, e.iid, a.aid, e.ts, {bucket_sql(window, "e.ts")} AS b
         FROM _vg_evk AS e JOIN _vg_acc AS a USING (account)
         """
     )
 
 
-def _drop_crowded(con: duckdb.DuckDBPyConnection, cap: int | None) -> tuple[int, int]:
+def _drop_crowded(con: SqlConnection, cap: int | None) -> tuple[int, int]:
     """Remove from ``_vg_evj`` the events of (item, bucket) cells with more than ``cap`` accounts."""
     if cap is None:
         return 0, 0
@@ -257,9 +266,7 @@ def _drop_crowded(con: duckdb.DuckDBPyConnection, cap: int | None) -> tuple[int,
     return cells, events
 
 
-def _compute(
-    con: duckdb.DuckDBPyConnection, trace: TraceSpec, params: EngineParams, progress: Progress
-) -> TraceStats:
+def _compute(con: SqlConnection, trace: TraceSpec, params: EngineParams, progress: Progress) -> TraceStats:
     """Run steps 1-6 for one trace, leaving the results in ``_vg_edges_out``/``_vg_evidence_out``."""
     started = time.perf_counter()
     n_events = materialize_events(con, trace)
@@ -308,7 +315,9 @@ def _compute(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _vg_e AS
-        SELECT a1, a2, sum(k.w) AS weight, count(*) AS n_items, CAST(sum(p.nco) AS BIGINT) AS n_coactions,
+        SELECT a1, a2,
+               CAST(sum(CAST(round(k.w * {_WEIGHT_UNITS}) AS BIGINT)) AS DOUBLE) / {_WEIGHT_UNITS} AS weight,
+               count(*) AS n_items, CAST(sum(p.nco) AS BIGINT) AS n_coactions,
                min(p.ft) AS first_ts, max(p.lt) AS last_ts
         FROM _vg_pi AS p JOIN _vg_kept AS k USING (iid)
         GROUP BY a1, a2
@@ -343,7 +352,7 @@ def _compute(
                        PARTITION BY p.a1, p.a2, p.iid ORDER BY abs(p.t1 - p.t2), p.t1, E1.post_id, E2.post_id
                    ) AS r
             FROM _vg_pairs AS p SEMI JOIN top_items USING (a1, a2, iid)
-            JOIN _vg_evk AS E1 ON E1.rowid = p.x1 JOIN _vg_evk AS E2 ON E2.rowid = p.x2
+            JOIN _vg_evk AS E1 ON E1.eid = p.x1 JOIN _vg_evk AS E2 ON E2.eid = p.x2
         )
         SELECT '{name}' AS trace, A.account AS account_a, B.account AS account_b, k.item,
                r.post_a, r.post_b, r.t1 AS ts_a, r.t2 AS ts_b
@@ -374,17 +383,20 @@ def _compute(
 
 
 _STEPS = 6
+# Edge weights are sums of item weights rounded to 1e-9: integers add exactly in any order, so
+# DuckDB and Spark (or one engine run twice in parallel) give bit-identical weights.
+_WEIGHT_UNITS = "1000000000.0"
 _EDGES_ORDER = "ORDER BY account_a, account_b"
 _EVIDENCE_ORDER = "ORDER BY account_a, account_b, item, ts_a, ts_b, post_a, post_b"
 
 
-def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
+def _drop_temp(con: SqlConnection) -> None:
     for table in (*_TEMP_TABLES, "_vg_edges_out", "_vg_evidence_out"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def run_trace(
-    con: duckdb.DuckDBPyConnection,
+    con: SqlConnection,
     trace: TraceSpec,
     params: EngineParams | None = None,
     *,
@@ -409,7 +421,7 @@ def run_trace(
 
 
 def run_traces(
-    con: duckdb.DuckDBPyConnection,
+    con: SqlConnection,
     traces: Sequence[TraceSpec],
     params: EngineParams | None = None,
     *,
@@ -426,6 +438,8 @@ def run_traces(
     params = params or EngineParams()
     progress = progress or NoProgress()
     if posts is not None:
+        if not isinstance(con, duckdb.DuckDBPyConnection):
+            raise InputError("run_traces registers posts on DuckDB only; register them on the engine first")
         register_posts(con, posts)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

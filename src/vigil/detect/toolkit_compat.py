@@ -91,7 +91,7 @@ def toolkit_edges(
                    count(DISTINCT E1.platform || chr(31) || E1.post_id) AS weight,
                    '{command}' AS edge_type
             FROM ({pairs}) AS p
-            JOIN _vg_evk AS E1 ON E1.rowid = p.x1
+            JOIN _vg_evk AS E1 ON E1.eid = p.x1
             JOIN _vg_acc AS A ON A.aid = p.a1 JOIN _vg_acc AS B ON B.aid = p.a2
             GROUP BY A.account, B.account
             HAVING count(DISTINCT E1.platform || chr(31) || E1.post_id) >= {int(min_edge_weight)}

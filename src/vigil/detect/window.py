@@ -13,11 +13,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import duckdb
-
 from vigil.core.errors import InputError
 from vigil.core.time import parse_duration
 from vigil.detect.duck import first_row
+from vigil.detect.engines.base import SqlConnection
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ class FixedWindow:
         if not (self.seconds >= 0 and math.isfinite(self.seconds)):
             raise InputError(f"window must be a finite number of seconds >= 0, not {self.seconds!r}")
 
-    def resolve(self, con: duckdb.DuckDBPyConnection, events: str) -> WindowChoice:
+    def resolve(self, con: SqlConnection, events: str) -> WindowChoice:
         return WindowChoice(float(self.seconds), "fixed")
 
 
@@ -71,7 +70,7 @@ class AutoWindow:
         if not self.min_seconds >= 0:
             raise InputError(f"automatic window: min_seconds must be >= 0, not {self.min_seconds!r}")
 
-    def resolve(self, con: duckdb.DuckDBPyConnection, events: str) -> WindowChoice:
+    def resolve(self, con: SqlConnection, events: str) -> WindowChoice:
         estimate = estimate_coord_interval(con, events, q=self.q, p=self.p)
         if estimate is None:
             return WindowChoice(self.min_seconds, "auto-fallback", {"q": self.q, "p": self.p})
@@ -100,7 +99,7 @@ def parse_window(value: float | str) -> WindowPolicy:
 
 
 def estimate_coord_interval(
-    con: duckdb.DuckDBPyConnection, events: str, *, q: float = 0.1, p: float = 0.5
+    con: SqlConnection, events: str, *, q: float = 0.1, p: float = 0.5
 ) -> IntervalEstimate | None:
     """CooRnet's ``estimate_coord_interval`` over an events relation ``(post_id, platform, item, ts)``.
 

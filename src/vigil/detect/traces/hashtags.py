@@ -21,6 +21,7 @@ CO_HASHTAG = TraceSpec(
 CO_HASHTAG_SEQUENCE = TraceSpec(
     name="co_hashtag_seq",
     description="same ordered sequence of two or more hashtags within the window",
-    # Hashtags are stored lower-case without '#', so ' ' cannot occur inside one.
-    events_sql=posts_events("array_to_string(hashtags, ' ')", where="len(hashtags) >= 2"),
+    # Hashtags are stored lower-case without '#', so ' ' cannot occur inside one. array_length, not
+    # len: the same SQL runs on Spark, where sqlglot would read len as a string length.
+    events_sql=posts_events("array_to_string(hashtags, ' ')", where="array_length(hashtags) >= 2"),
 )
