@@ -108,3 +108,23 @@ def test_bad_time_with_custom_format(tmp_path: Path) -> None:
         f"{path}, row 1, column 'created_at': not a timestamp: '2021-01-01'; "
         "expected the time format '%d/%m/%Y'"
     )
+
+
+def test_list_field_that_is_not_a_list(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text(
+        '{"post_id": 1, "account_id": "a", "created_at": 1, "platform": "x", "image_ids": [7, 8.0]}\n'
+        '{"post_id": 2, "account_id": "a", "created_at": 1, "platform": "x", "hashtags": {"a": 1}}\n'
+    )
+    with pytest.raises(DataError) as info:
+        ingest([path], layout="generic", out_dir=tmp_path / "out")
+    assert str(info.value) == (
+        f"{path}, row 2, column 'hashtags': not a list: {{'a': 1}}; "
+        "expected a list, a JSON array or separated text"
+    )
+    path.write_text(
+        '{"post_id": 1, "account_id": "a", "created_at": 1, "platform": "x", "image_ids": [7, 8.0]}\n'
+    )
+    ingest([path], layout="generic", out_dir=tmp_path / "out")
+    (post,) = read_rows(tmp_path / "out" / "posts.parquet")
+    assert post["image_ids"] == ["7", "8"]

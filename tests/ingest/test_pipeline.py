@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.ingest.conftest import read_rows
-from vigil.core.errors import DataError, InputError
+from vigil.core.errors import DataError, InputError, VigilError
 from vigil.ingest.pipeline import ingest
 from vigil.schema.io import read_table
 from vigil.schema.tables import ACCOUNTS, POSTS
@@ -98,3 +101,22 @@ def test_out_is_a_file(tmp_path: Path) -> None:
     source = _posts_csv(tmp_path / "in.csv", ["x,1,a,,2021-01-01,hi"])
     with pytest.raises(InputError, match="is a file; give a directory"):
         ingest([source], layout="generic", out_dir=source)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    content=st.one_of(
+        st.binary(max_size=200),
+        st.text(max_size=200).map(lambda t: ("post_id,account_id,created_at,platform\n" + t).encode()),
+    ),
+    suffix=st.sampled_from([".csv", ".jsonl", ".parquet", ".csv.gz"]),
+)
+def test_garbage_input_gives_a_vigil_error_never_a_crash(tmp_path: Path, content: bytes, suffix: str) -> None:
+    here = Path(tempfile.mkdtemp(dir=tmp_path))  # tmp_path is shared by all examples
+    path = here / f"in{suffix}"
+    path.write_bytes(content)
+    out = here / "out"
+    try:
+        ingest([path], layout="generic", out_dir=out)
+    except VigilError:
+        assert not (out / "posts.parquet").exists()

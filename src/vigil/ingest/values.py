@@ -199,6 +199,17 @@ _SPLIT = re.compile(r"[\s,;|]+")
 _URL_SPLIT = re.compile(r"[\s,;|]+(?=[a-zA-Z][a-zA-Z0-9+.-]*://|www\.)|\s+")
 
 
+_LIST_EXPECTED = "a list, a JSON array or separated text"
+
+
+def _item(item: Any) -> str:
+    if isinstance(item, dict | list | tuple | bool):
+        raise BadValue(f"not a list of strings: contains {item!r}", _LIST_EXPECTED)
+    if isinstance(item, float) and item.is_integer():
+        return str(int(item))
+    return str(item).strip()
+
+
 def parse_list(value: Any, *, separator: str | None = None, urls: bool = False) -> list[str]:
     """A list of strings from a list, a JSON array, a Python-style list (``[a, b]``, ``['a', 'b']``)
     or a separated string. Without ``separator``, items are split on spaces, ``,``, ``;`` and ``|``;
@@ -207,9 +218,11 @@ def parse_list(value: Any, *, separator: str | None = None, urls: bool = False) 
     if is_missing(value):
         return []
     if isinstance(value, list | tuple):
-        return [str(item).strip() for item in value if not is_missing(item)]
+        return [_item(item) for item in value if not is_missing(item)]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return [_item(value)]  # a single numeric id
     if not isinstance(value, str):
-        return [str(value)]
+        raise BadValue(f"not a list: {value!r}", _LIST_EXPECTED)
     text = value.strip()
     if text.startswith("[") and text.endswith("]"):
         inner = text[1:-1].strip()
@@ -221,7 +234,7 @@ def parse_list(value: Any, *, separator: str | None = None, urls: bool = False) 
             except (ValueError, SyntaxError, MemoryError, RecursionError):
                 continue
             if isinstance(parsed, list):
-                return [str(item).strip() for item in parsed if not is_missing(item)]
+                return [_item(item) for item in parsed if not is_missing(item)]
         text = inner  # "[vote, usa]": items without quotes
     splitter = _URL_SPLIT if urls else _SPLIT
     items = text.split(separator) if separator is not None else splitter.split(text)

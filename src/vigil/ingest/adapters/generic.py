@@ -135,7 +135,25 @@ class GenericAdapter(Adapter):
                 created_at = parse_time(created, fmt)
                 text = as_text(col["text"][i])
                 # A list value ("[]" included) is trusted; no value (or no column): read the text.
-                urls, hashtags, mentions = col["urls"][i], col["hashtags"][i], col["mentions"][i]
+                where = c["urls"]
+                urls = col["urls"][i]
+                urls = extract_urls(text) if is_missing(urls) else _url_items(urls, sep)
+                where = c["hashtags"]
+                hashtags = col["hashtags"][i]
+                hashtags = (
+                    extract_hashtags(text)
+                    if is_missing(hashtags)
+                    else _sigil_free(parse_list(hashtags, separator=sep), "#＃")
+                )
+                where = c["mentions"]
+                mentions = col["mentions"][i]
+                mentions = (
+                    extract_mentions(text)
+                    if is_missing(mentions)
+                    else _sigil_free(parse_list(mentions, separator=sep), "@＠")
+                )
+                where = c["image_ids"]
+                image_ids = parse_list(col["image_ids"][i], separator=sep) if has_ids else []
                 where = c["image_pdq"]
                 pdq = (
                     [_pdq(item) for item in parse_list(col["image_pdq"][i], separator=sep)] if has_pdq else []
@@ -156,19 +174,13 @@ class GenericAdapter(Adapter):
                 text=text,
                 lang=lang,
                 lang_detected=False if lang else None,
-                urls=url_structs(extract_urls(text) if is_missing(urls) else _url_items(urls, sep)),
-                hashtags=extract_hashtags(text)
-                if is_missing(hashtags)
-                else _sigil_free(parse_list(hashtags, separator=sep), "#＃"),
-                mentions=extract_mentions(text)
-                if is_missing(mentions)
-                else _sigil_free(parse_list(mentions, separator=sep), "@＠"),
+                urls=url_structs(urls),
+                hashtags=hashtags,
+                mentions=mentions,
                 reshare_of=reshare_of,
                 reply_to=reply_to,
                 image_pdq=list(dict.fromkeys(pdq)),
-                image_ids=list(dict.fromkeys(parse_list(col["image_ids"][i], separator=sep)))
-                if has_ids
-                else [],
+                image_ids=list(dict.fromkeys(image_ids)),
                 extra={name: v for name, values in extras if (v := as_text(values[i])) is not None},
             )
         return builder.build()

@@ -56,7 +56,7 @@ class GermanElectionsAdapter(Adapter):
         try:
             names = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()]
         except duckdb.Error as exc:
-            raise DataError(f"cannot read as {fmt}: {exc}", file=str(path)) from exc
+            raise DataError(f"cannot read as {fmt}: {_first_line(exc)}", file=str(path)) from exc
         self.check_columns(str(path), names)
         objects = ", ".join(name if name in names else f"NULL::BIGINT AS {name}" for name in OBJECTS)
         con.execute(
@@ -137,7 +137,7 @@ class GermanElectionsAdapter(Adapter):
                     column_names=list(table.column_names), table=table,
                 )  # fmt: skip
         except duckdb.Error as exc:
-            raise DataError(f"cannot read as {fmt}: {exc}", file=str(path)) from exc
+            raise DataError(f"cannot read as {fmt}: {_first_line(exc)}", file=str(path)) from exc
         finally:
             con.close()
 
@@ -163,6 +163,11 @@ class GermanElectionsAdapter(Adapter):
                 image_ids=_ids("phash", phashes),
             )
         return builder.build()
+
+
+def _first_line(exc: Exception) -> str:
+    # DuckDB appends the failing SQL on further lines; the user needs only the reason.
+    return str(exc).strip().splitlines()[0]
 
 
 def _ids(kind: str, values: list[Any] | None) -> list[str]:

@@ -109,11 +109,16 @@ class TwitterIOAdapter(Adapter):
                 retweet_of = parse_id(col["retweet_tweetid"][i])
                 where = "in_reply_to_tweetid"
                 reply_to = parse_id(col["in_reply_to_tweetid"][i])
+                text = as_text(col["tweet_text"][i])
+                # A list cell ("[]" included) is trusted; an empty cell or no column: read the text.
+                where = "hashtags"
+                hashtags = col["hashtags"][i]
+                hashtags = extract_hashtags(text) if is_missing(hashtags) else _unique(parse_list(hashtags))
+                where = "urls"
+                urls = col["urls"][i]
+                urls = extract_urls(text) if is_missing(urls) else parse_list(urls, urls=True)
             except BadValue as exc:
                 raise batch.error(i, where, exc.message, exc.expected) from None
-            text = as_text(col["tweet_text"][i])
-            # A list cell ("[]" included) is trusted; an empty cell or no column: read the text.
-            hashtags, urls = col["hashtags"][i], col["urls"][i]
             lang = normalize_lang(col["tweet_language"][i])
             builder.add(
                 platform=self.platform,
@@ -124,8 +129,8 @@ class TwitterIOAdapter(Adapter):
                 text=text,
                 lang=lang,
                 lang_detected=False if lang else None,
-                urls=url_structs(extract_urls(text) if is_missing(urls) else parse_list(urls, urls=True)),
-                hashtags=extract_hashtags(text) if is_missing(hashtags) else _unique(parse_list(hashtags)),
+                urls=url_structs(urls),
+                hashtags=hashtags,
                 mentions=extract_mentions(text),
                 reshare_of=retweet_of if is_retweet is not False else None,
                 reply_to=reply_to,
