@@ -109,3 +109,23 @@ def test_refuses_csv_and_labels(tmp_path: Path) -> None:
     pq.write_table(empty_table(LABELS), labels)
     with pytest.raises(InputError, match="holds Vigil's labels table"):
         ingest([labels], layout="vigil", out_dir=tmp_path / "out")
+
+
+def test_accounts_beside_posts_are_read_too(tmp_path: Path) -> None:
+    _write(tmp_path / "posts.parquet", [POST], POSTS.with_metadata())
+    _write(
+        tmp_path / "accounts.parquet",
+        [{"platform": "facebook", "account_id": "a1", "followers": 42}],
+        ACCOUNTS.with_metadata(),
+    )
+    summary = ingest([tmp_path / "posts.parquet"], layout="vigil", out_dir=tmp_path / "out")
+    assert summary.rows_read == 2
+    (account,) = read_rows(tmp_path / "out" / "accounts.parquet")
+    assert (account["handle"], account["followers"]) == ("Alice", 42)
+    # given explicitly as well: read once
+    again = ingest(
+        [tmp_path / "posts.parquet", tmp_path / "accounts.parquet"],
+        layout="vigil",
+        out_dir=tmp_path / "again",
+    )
+    assert again.rows_read == 2

@@ -231,7 +231,7 @@ def ingest(
         settings=settings,
     )
     adapter = make_adapter(layout, options)
-    sources = _check_inputs(inputs, fmt, adapter)
+    sources = _check_inputs([*inputs, *adapter.companions([Path(p) for p in inputs])], fmt, adapter)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: is a file; give a directory for posts.parquet and accounts.parquet")

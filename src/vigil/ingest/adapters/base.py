@@ -69,6 +69,10 @@ class Adapter(ABC):
             self.check_columns(batch.file, batch.column_names)
             yield batch
 
+    def companions(self, inputs: list[Path]) -> list[Path]:
+        """Files to read besides ``inputs`` (e.g. the accounts table next to a posts table)."""
+        return []
+
     def total_rows(self, path: Path, fmt: str) -> int | None:
         """Rows the source holds, if cheap to know (for the progress bar)."""
         return parquet_rows(path) if fmt == "parquet" else None

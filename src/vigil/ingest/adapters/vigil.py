@@ -3,6 +3,7 @@ partner running Vigil): validated and re-conformed, not re-mapped.
 
 A file's table (posts or accounts) is read from its ``vigil.table`` metadata, or from its columns
 when a foreign writer left no metadata. A file written with another schema version is refused.
+Given ``DIR/posts.parquet``, the ``DIR/accounts.parquet`` beside it is read too.
 """
 
 from __future__ import annotations
@@ -31,6 +32,18 @@ class VigilAdapter(Adapter):
     def __init__(self, options: AdapterOptions) -> None:
         super().__init__(options)
         self._kind: dict[str, TableSpec] = {}
+
+    def companions(self, inputs: list[Path]) -> list[Path]:
+        """The ``accounts.parquet`` beside each ``posts.parquet`` given (Vigil writes them as a
+        pair), unless it is given too: profiles (followers, creation dates) are not lost."""
+        given = {path.resolve() for path in inputs}
+        found: list[Path] = []
+        for path in inputs:
+            sibling = path.with_name("accounts.parquet")
+            if path.name == "posts.parquet" and sibling.is_file() and sibling.resolve() not in given:
+                given.add(sibling.resolve())
+                found.append(sibling)
+        return found
 
     def batches(self, path: Path, fmt: str) -> Iterator[SourceBatch]:
         if fmt != "parquet":
