@@ -1,7 +1,8 @@
 """End to end on generated data: every planted campaign style is found, few organic accounts are
 flagged. Detection never sees the labels; only the evaluation reads them.
 
-The seed (11) was not used while tuning the parameters (seeds 1-3 were), so this is a held-out check.
+The seed (29) was not looked at while tuning the parameters (seeds 1-4 at 100k posts and seed 7 at
+1M were), so this is a held-out check.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from vigil.detect.pipeline import detect
 from vigil.synth.config import STYLE_NAMES, GeneratorConfig
 from vigil.synth.generator import generate
 
-SEED = 11
+SEED = 29
 POSTS = 60_000
 
 

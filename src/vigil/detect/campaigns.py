@@ -236,6 +236,39 @@ def _top_items(table: pa.Table, community: np.ndarray) -> dict[int, list[dict[st
     return out
 
 
+def trim_members(graph: AccountGraph, membership: np.ndarray, share: float, rounds: int = 3) -> np.ndarray:
+    """Detach members with fewer links inside their community than ``share`` x its median member's.
+
+    A community optimiser adds an ordinary account to a campaign when it has a few ties to members
+    (it used the campaign's hashtag, posted one of its images); a member of the campaign is linked
+    about as much as its fellow members. Relative to the median, so sparse campaigns (members who
+    each co-act with a few others) keep their members. Detached accounts become communities of
+    their own; repeated because the medians move.
+    """
+    if share <= 0 or len(membership) == 0:
+        return membership
+    a = graph.edges.column("a").to_numpy().astype(np.int64)
+    b = graph.edges.column("b").to_numpy().astype(np.int64)
+    membership = membership.copy()
+    for _ in range(rounds):
+        inside = membership[a] == membership[b]
+        degree = np.bincount(np.concatenate([a[inside], b[inside]]), minlength=len(membership))
+        sizes = np.bincount(membership)
+        # The community's median member degree: a sparse campaign sets a lower bar than a dense one.
+        order = np.argsort(membership, kind="stable")
+        starts = np.searchsorted(membership[order], np.arange(len(sizes)))
+        medians = np.array(
+            [np.median(degree[order[s : s + n]]) if n else 0.0 for s, n in zip(starts, sizes, strict=True)]
+        )
+        needed = np.floor(share * medians[membership])
+        weak = np.flatnonzero((degree < needed) & (sizes[membership] > 1))
+        if len(weak) == 0:
+            break
+        membership[weak] = membership.max() + 1 + np.arange(len(weak))
+    # Renumber densely so community ids index arrays of community statistics.
+    return np.unique(membership, return_inverse=True)[1].astype(np.int64)
+
+
 def find_campaigns(
     edges: pa.Table,
     evidence: pa.Table,
@@ -246,7 +279,7 @@ def find_campaigns(
     """Combine traces, find communities, score and rank them. ``accounts`` (optional) gives creation dates."""
     gp = params.graph
     graph = combine(edges, gp)
-    membership = leiden(graph, gp)
+    membership = trim_members(graph, leiden(graph, gp), gp.min_member_links)
     sizes = np.bincount(membership) if len(membership) else np.zeros(0, dtype=np.int64)
     keep = sizes >= gp.min_campaign_size
     ev = _internal_evidence(_check_evidence(evidence), graph, membership, keep)

@@ -48,6 +48,13 @@ class GraphParams(BaseModel):
         description="Leiden resolution: for CPM the internal density (in combined weight) a community "
         "must exceed; for modularity the usual gamma.",
     )
+    min_member_links: float = Field(
+        default=0.35,
+        ge=0.0,
+        le=1.0,
+        description="A member needs at least this share of the links its community's median member "
+        "has inside it (0: keep every member Leiden assigned).",
+    )
     min_campaign_size: int = Field(default=3, ge=2, description="Smallest community kept as a campaign.")
     min_score: float = Field(
         default=0.55, ge=0.0, le=1.0, description="Campaigns scoring below this are dropped."
