@@ -166,6 +166,14 @@ def test_walk_a_case_from_triage_to_disclosure(page: Any, server: str, demo_run:
     ):
         assert step in timeline
     assert "escalating" in timeline and "removed 17 accounts" in timeline
+    with page.context.expect_page() as opened:
+        page.click("[data-testid=report-final] button")  # the final public report, in a new tab
+    report = opened.value
+    report.wait_for_load_state()
+    assert "withheld" in report.content().lower()  # the case is AMBER: no details in public
+    report.close()
+    page.reload()
+    assert "disclosure" in page.locator("[data-testid=timeline]").inner_text()
     screenshot(page, "case-disclosed")
     # another platform sees the same case disclosed
     sign_in(page, server, demo_run["keys"]["Chirper"]["read-only"], f"/cases/{case['id']}")
@@ -230,3 +238,48 @@ def test_opinion_through_the_form(page: Any, server: str, demo_run: dict[str, An
     assert "a news site, not the operation's" in page.locator("main").inner_text()
     assert "✘ 0" not in page.locator("dl.facts").inner_text()
     screenshot(page, "signal-detail")
+
+
+def test_briefing_with_charts_for_the_government(page: Any, server: str, demo_run: dict[str, Any]) -> None:
+    sign_in(page, server, demo_run["keys"]["Electoral Commission"]["read-only"], "/briefings?since=3650d")
+    frame = page.frame_locator("[data-testid=briefing-frame]")
+    expect(frame.locator("svg").first).to_be_visible()
+    text = frame.locator("body").inner_text()
+    # the briefing is the government's view: platform-only cases are not in it
+    for case in demo_run["demo"]["summary"]["case_markings"]:
+        if case["tlp"] == "AMBER" and not case["shared_with"]:
+            assert case["title"] not in text
+    assert page.locator("form[action='/briefings/issue']").count() == 0  # read-only
+    screenshot(page, "briefing-government")
+    pdf = page.request.get(f"{server}/briefings/document?since=3650d&format=pdf")
+    assert pdf.status == 200 and pdf.body().startswith(b"%PDF")
+
+
+def test_playbook_exercise_with_checklist(page: Any, server: str, demo_run: dict[str, Any]) -> None:
+    sign_in(page, server, demo_run["keys"]["Chirper"]["analyst"], "/playbooks")
+    assert page.locator("[data-testid=playbooks-table] tbody tr").count() >= 3
+    screenshot(page, "playbooks")
+    page.locator("[data-testid=playbooks-table] a").first.click()
+    page.fill("[data-testid=exercise-form] input[name=title]", "Tabletop: browser test")
+    page.click("[data-testid=exercise-form] button")
+    page.wait_for_url(re.compile(r"/cases/case--"))
+    assert page.locator("h1").inner_text() == "Tabletop: browser test"
+    items = page.locator("[data-testid=checklist] tbody tr")
+    assert items.count() >= 2
+    page.locator("[data-testid=checklist] button[data-check]").first.click()
+    first = page.locator("[data-testid=checklist] tbody tr").first.inner_text()
+    assert "✔" in first and "Chirper" in first
+    assert "checked" in page.locator("[data-testid=timeline]").inner_text()
+    screenshot(page, "case-exercise-checklist")
+
+
+def test_disclosure_report_holds_only_clear_material(
+    page: Any, server: str, demo_run: dict[str, Any]
+) -> None:
+    case = next(c for c in demo_run["demo"]["summary"]["case_markings"] if c["tlp"] == "AMBER")
+    sign_in(page, server, demo_run["keys"]["Examplebook"]["analyst"], f"/cases/{case['id']}")
+    draft = page.request.get(f"{server}/cases/{case['id']}/report?format=html")
+    assert draft.status == 200
+    html = draft.text()
+    assert "withheld" in html.lower()  # an AMBER case's details stay out of a public report
+    assert case["title"] not in html

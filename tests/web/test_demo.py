@@ -61,13 +61,16 @@ def test_every_page_answers_and_shows_the_planted_campaigns(server: str, demo_ru
             "/cases",
             "/audit",
             "/signals?language=ar",
+            "/briefings",
+            "/briefings/document?since=3650d",
+            "/playbooks",
         ):
             answer = c.get(path)
             assert answer.status_code == 200, (path, answer.text[:300])
             pages[path] = answer.text
         links = set()
         for html in pages.values():
-            links |= set(re.findall(r'href="(/(?:cases|detections|campaigns)/[^"]+)"', html))
+            links |= set(re.findall(r'href="(/(?:cases|detections|campaigns|playbooks)/[^"]+)"', html))
         assert any(link.startswith("/cases/") for link in links)
         detection_html = []
         for link in sorted(links):

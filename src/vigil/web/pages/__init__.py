@@ -15,11 +15,21 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse, Response
 
 from vigil.web.errors import add_error_formatter
-from vigil.web.pages import auth, cases, detections, exchange, signals
+from vigil.web.pages import auth, cases, detections, exchange, reports, signals
 from vigil.web.pages.common import STATIC_DIR, SignInRequired, sign_in_redirect, templates
 
 # Path prefixes answered with HTML error pages instead of the API's JSON errors.
-PAGE_PREFIXES = ("/signals", "/campaigns", "/detections", "/audit", "/login", "/logout", "/cases")
+PAGE_PREFIXES = (
+    "/signals",
+    "/campaigns",
+    "/detections",
+    "/audit",
+    "/login",
+    "/logout",
+    "/cases",
+    "/briefings",
+    "/playbooks",
+)
 
 
 def _html_error(status: int, body: dict[str, Any]) -> Response:
@@ -35,7 +45,7 @@ async def _sign_in(_request: Request, exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
-    for module in (auth, exchange, signals, detections, cases):
+    for module in (auth, exchange, signals, detections, cases, reports):
         app.include_router(module.router)
     app.add_exception_handler(SignInRequired, _sign_in)
     for prefix in PAGE_PREFIXES:

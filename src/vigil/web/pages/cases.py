@@ -64,6 +64,7 @@ def case_page(request: Request, case_id: str, viewer: ViewerDep, session: Sessio
         network_size=(len(network.nodes), len(network.edges)),
         signals=[_row(s) for s in service.linked_signals(case_id)],
         actions=service.actions(case_id),
+        checklist=service.checklist(case_id),
         embargo=service.embargo(case_id),
         moves=sorted(TRANSITIONS[case.status], key=STATUS_ORDER.index),
         is_admin=Permission.MANAGE_KEYS in permissions(viewer.principal),
