@@ -149,3 +149,22 @@ def test_score_components() -> None:
     parts = {name: 1.0 for name in score.COMPONENTS} | {"creation": None, "density": 0.0}
     expected = 1 - score.COMPONENT_WEIGHTS["density"] / (1 - score.COMPONENT_WEIGHTS["creation"])
     assert score.total(parts) == pytest.approx(expected)
+
+
+def test_weakly_tied_accounts_are_detached_but_sparse_campaigns_keep_their_members() -> None:
+    dense = accounts("d", 8)
+    ring = accounts("r", 8)
+    groups = [Group(dense, "co_link", ["u1", "u2", "u3"])]
+    # An ordinary account that co-acted with one member only (the median member has 7 links).
+    groups += [Group([dense[0], "tw:outsider"], "co_hashtag", ["h1", "h2"])]
+    # A sparse campaign: each member co-acts with its two neighbours only (a ring).
+    groups += [Group([ring[i], ring[(i + 1) % 8]], "co_reshare", ["p1", "p2", "p3"]) for i in range(8)]
+    edges, evidence = build(groups)
+    params = DetectParams(graph=GraphParams(min_score=0.0))
+    members = _members(find_campaigns(edges, evidence, params))
+    assert frozenset(dense) in map(frozenset, members.values())
+    assert frozenset(ring) in map(frozenset, members.values())
+    untrimmed = DetectParams(graph=GraphParams(min_score=0.0, min_member_links=0.0))
+    assert frozenset([*dense, "tw:outsider"]) in map(
+        frozenset, _members(find_campaigns(edges, evidence, untrimmed)).values()
+    )
