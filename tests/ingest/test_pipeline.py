@@ -66,9 +66,27 @@ def test_several_formats_in_one_run(tmp_path: Path) -> None:
     assert summary.accounts == 2
 
 
-def test_duplicate_posts_are_counted(tmp_path: Path) -> None:
-    source = _posts_csv(tmp_path / "in.csv", ["x,1,a,,2021-01-01,hi", "x,1,a,,2021-01-01,hi"])
-    assert ingest([source], layout="generic", out_dir=tmp_path / "out").duplicate_posts == 1
+def test_duplicate_posts_are_dropped_or_kept(tmp_path: Path) -> None:
+    source = _posts_csv(
+        tmp_path / "in.csv",
+        [
+            "x,1,a,,2021-01-01,first",
+            "y,1,a,,2021-01-01,other platform",
+            "x,2,b,,2021-01-02,",
+            "x,1,a,,2021-01-03,again",
+        ],
+    )
+    summary = ingest([source], layout="generic", out_dir=tmp_path / "out", batch_size=2)
+    assert (summary.duplicate_posts, summary.posts) == (1, 3)
+    rows = read_rows(summary.posts_path)
+    assert [(r["platform"], r["post_id"], r["text"]) for r in rows] == [
+        ("x", "1", "first"),
+        ("y", "1", "other platform"),
+        ("x", "2", None),
+    ]
+    assert read_table(summary.posts_path, POSTS).schema.equals(POSTS.schema, check_metadata=False)
+    kept = ingest([source], layout="generic", out_dir=tmp_path / "kept", keep_duplicates=True)
+    assert (kept.duplicate_posts, kept.posts) == (1, 4)
 
 
 @pytest.mark.parametrize(

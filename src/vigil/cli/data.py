@@ -35,7 +35,7 @@ def _parse_mapping(items: list[str] | None) -> dict[str, str]:
     return mapping
 
 
-def print_ingest_summary(summary: IngestSummary) -> None:
+def print_ingest_summary(summary: IngestSummary, *, keep_duplicates: bool = False) -> None:
     """What was read and written, as a Rich table."""
     top_languages = ", ".join(f"{code} {n:,}" for code, n in list(summary.languages.items())[:6])
     table = Table(title="Ingested", show_header=False)
@@ -53,7 +53,8 @@ def print_ingest_summary(summary: IngestSummary) -> None:
         ("shortened URLs", f"{summary.shorteners:,}"),
     ]  # fmt: skip
     if summary.duplicate_posts:
-        rows.append(("duplicate (platform, post_id)", f"{summary.duplicate_posts:,}"))
+        label = "duplicate posts kept" if keep_duplicates else "duplicate posts dropped"
+        rows.append((label, f"{summary.duplicate_posts:,}"))
     rows.extend((f"skipped: {reason}", f"{count:,}") for reason, count in summary.skipped.items())
     rows.append(("seconds", f"{summary.seconds:.1f}"))
     rows.append(("posts file", str(summary.posts_path)))
@@ -93,6 +94,9 @@ def _register_ingest(app: typer.Typer) -> None:
         detect_language: bool = typer.Option(
             True, "--detect-language/--no-detect-language", help="Identify languages of posts without one."
         ),
+        keep_duplicates: bool = typer.Option(
+            False, "--keep-duplicates", help="Keep posts whose (platform, post_id) was already read."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of a table."),
     ) -> None:
         """Read posts in any supported layout and write Vigil's posts and accounts tables."""
@@ -107,12 +111,13 @@ def _register_ingest(app: typer.Typer) -> None:
                 time_format=time_format,
                 list_separator=list_separator,
                 detect_language=detect_language,
+                keep_duplicates=keep_duplicates,
                 progress=progress,
             )
         if as_json:
             typer.echo(json.dumps(summary.as_dict(), indent=2, ensure_ascii=False))
         else:
-            print_ingest_summary(summary)
+            print_ingest_summary(summary, keep_duplicates=keep_duplicates)
 
 
 # --- vigil generate -----------------------------------------------------------------------------

@@ -7,6 +7,9 @@ directory beside the output. Accounts are deduplicated at the end by DuckDB, out
 per (platform, account_id), each attribute taken from the last row that had it, rows the layout
 gave explicitly (profiles) winning over what the posts imply (id and handle).
 
+Posts are keyed by (platform, post_id): a row repeating a key already read (overlapping exports,
+re-collected posts) is dropped at the end, the first copy kept, unless ``keep_duplicates``.
+
 Nothing is written to the output directory until every input was read without error: then both
 files are moved into place. On any error the staging directory is removed and an existing output
 stays as it was.
@@ -45,7 +48,8 @@ ACCOUNTS_FILE = "accounts.parquet"
 
 @dataclass
 class IngestSummary:
-    """What one ingest run read and wrote."""
+    """What one ingest run read and wrote. ``posts`` and ``accounts`` count rows written; the other
+    figures (platforms, languages, URLs) describe the posts read, duplicates included."""
 
     posts_path: Path
     accounts_path: Path
@@ -58,7 +62,7 @@ class IngestSummary:
     languages_detected: int = 0
     urls: int = 0
     shorteners: int = 0
-    duplicate_posts: int = 0
+    duplicate_posts: int = 0  # rows whose (platform, post_id) came earlier: dropped unless kept
     skipped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -176,6 +180,22 @@ def _duplicate_posts(path: Path, settings: Settings | None) -> int:
     return int(row[0]) if row else 0
 
 
+def _drop_duplicates(path: Path, sink: ParquetSink, settings: Settings | None, batch_size: int) -> None:
+    """Copy the posts of ``path`` to ``sink`` keeping the first row of each (platform, post_id)."""
+    query = f"""
+        SELECT * EXCLUDE (file_row_number, copy) FROM (
+            SELECT *, row_number() OVER (PARTITION BY platform, post_id ORDER BY file_row_number) AS copy
+            FROM read_parquet({sql_string(path)}, file_row_number = true)
+        ) WHERE copy = 1 ORDER BY file_row_number
+    """
+    con = connect(settings)
+    try:
+        for record_batch in con.sql(query).to_arrow_reader(batch_size):
+            sink.write(record_batch)
+    finally:
+        con.close()
+
+
 def _check_inputs(inputs: Sequence[str | Path], fmt: str, adapter: Adapter) -> list[tuple[Path, str]]:
     if not inputs:
         raise InputError("no input files given")
@@ -207,14 +227,16 @@ def ingest(
     time_format: str = "auto",
     list_separator: str | None = None,
     detect_language: bool = True,
+    keep_duplicates: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
     settings: Settings | None = None,
     progress: Progress | None = None,
 ) -> IngestSummary:
     """Read ``inputs`` (one layout) and write ``out_dir``/posts.parquet and accounts.parquet atomically.
 
-    Raises InputError / DataError (file, row, column, expected) on bad input; then nothing in
-    ``out_dir`` has changed.
+    A post whose (platform, post_id) was already read is dropped (the first copy is kept and
+    ``duplicate_posts`` counts the others) unless ``keep_duplicates``. Raises InputError /
+    DataError (file, row, column, expected) on bad input; then nothing in ``out_dir`` has changed.
     """
     started = time.perf_counter()
     progress = progress or NoProgress()
@@ -271,7 +293,13 @@ def ingest(
         with ParquetSink(stage / ACCOUNTS_FILE, ACCOUNTS) as accounts_sink:
             summary.accounts = _dedupe_accounts(stage, accounts_sink, settings, batch_size)
         summary.duplicate_posts = _duplicate_posts(stage / POSTS_FILE, settings)
-        os.replace(stage / POSTS_FILE, summary.posts_path)
+        posts_file = stage / POSTS_FILE
+        if summary.duplicate_posts and not keep_duplicates:
+            posts_file = stage / "posts-unique.parquet"
+            with ParquetSink(posts_file, POSTS) as unique_sink:
+                _drop_duplicates(stage / POSTS_FILE, unique_sink, settings, batch_size)
+            summary.posts -= summary.duplicate_posts
+        os.replace(posts_file, summary.posts_path)
         os.replace(stage / ACCOUNTS_FILE, summary.accounts_path)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
