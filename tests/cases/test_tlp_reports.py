@@ -13,7 +13,7 @@ from vigil.cases.briefing import BriefingService
 from vigil.cases.disclosure import DisclosureService
 from vigil.cases.render import briefing_html, briefing_markdown, render_briefing
 from vigil.cases.service import CaseService
-from vigil.exchange.records import TLP, Marking
+from vigil.exchange.records import TLP, Marking, Role
 from vigil.exchange.store import ExchangeStore
 
 from .conftest import Coalition
@@ -98,20 +98,22 @@ def test_a_restricted_case_withholds_its_own_details(coalition: Coalition) -> No
 
 
 @pytest.mark.parametrize(
-    ("reader", "visible"),
+    ("reader", "role", "visible"),
     [
-        ("plat_a", {TLP.CLEAR, TLP.GREEN, TLP.AMBER, TLP.AMBER_STRICT, TLP.RED}),
-        ("plat_b", {TLP.CLEAR, TLP.GREEN, TLP.AMBER}),
-        ("gov", {TLP.CLEAR, TLP.GREEN}),
-        ("res", {TLP.CLEAR, TLP.GREEN}),
+        ("plat_a", Role.ANALYST, {TLP.CLEAR, TLP.GREEN, TLP.AMBER, TLP.AMBER_STRICT, TLP.RED}),
+        ("plat_b", Role.ANALYST, {TLP.CLEAR, TLP.GREEN, TLP.AMBER}),
+        ("gov", Role.ANALYST, {TLP.CLEAR, TLP.GREEN}),
+        ("gov", Role.READ_ONLY, {TLP.CLEAR, TLP.GREEN}),
+        ("gov", Role.ADMIN, {TLP.CLEAR, TLP.GREEN}),
+        ("res", Role.ANALYST, {TLP.CLEAR, TLP.GREEN}),
     ],
 )
 def test_briefing_holds_only_what_the_reader_may_see(
-    coalition: Coalition, reader: str, visible: set[TLP]
+    coalition: Coalition, reader: str, role: Role, visible: set[TLP]
 ) -> None:
     _world(coalition, TLP.GREEN)
     with coalition.db.session() as s:
-        briefing = BriefingService(s, coalition.principal(reader)).build(timedelta(days=7))
+        briefing = BriefingService(s, coalition.principal(reader, role)).build(timedelta(days=7))
         outputs = [briefing_html(briefing), briefing_markdown(briefing)]
     for text in outputs:
         for tlp, (domain, _account, platform) in MATERIAL.items():
