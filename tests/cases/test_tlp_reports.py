@@ -122,6 +122,8 @@ def test_briefing_holds_only_what_the_reader_may_see(
             assert (platform in text) == (tlp in visible), (reader, tlp, platform)
     assert briefing.signals_total == 2 * len(visible)
     assert sum(briefing.signals_by_kind.values()) == briefing.signals_total
+    assert sum(sum(series) for series in briefing.daily_by_kind.values()) == briefing.signals_total
+    assert {k: sum(v) for k, v in briefing.daily_by_platform.items()} == briefing.signals_by_platform
 
 
 def test_changed_since_last_briefing_and_pdf(coalition: Coalition) -> None:

@@ -71,6 +71,8 @@ class Briefing:
     signals_by_language: dict[str, int]
     days: list[str]
     daily_by_kind: dict[str, list[int]]
+    daily_by_platform: dict[str, list[int]]
+    daily_by_language: dict[str, list[int]]
     top_domains: list[tuple[str, int]]
     top_narratives: list[tuple[str, int]]
     sightings_by_member: list[tuple[str, int]]
@@ -172,6 +174,8 @@ class BriefingService:
         n_days = max(1, (until.date() - start.date()).days + 1)
         days = [(start.date() + timedelta(days=i)).isoformat() for i in range(n_days)]
         daily: dict[str, list[int]] = {}
+        daily_platform: dict[str, list[int]] = {}
+        daily_language: dict[str, list[int]] = {}
         for s in signals:
             weight = len(s.contributions) + sum(x.count for x in s.sightings)
             # A signal counts once for each platform it is on: an account's own, and where sighted.
@@ -188,8 +192,12 @@ class BriefingService:
                 narratives[s.value] += weight
             stamp = s.modified_at or s.created_at
             if stamp is not None and start <= stamp <= until:
-                series = daily.setdefault(s.kind.value, [0] * n_days)
-                series[min(n_days - 1, (stamp.date() - start.date()).days)] += 1
+                day = min(n_days - 1, (stamp.date() - start.date()).days)
+                daily.setdefault(s.kind.value, [0] * n_days)[day] += 1
+                for platform in platforms:
+                    daily_platform.setdefault(platform, [0] * n_days)[day] += 1
+                if s.language:
+                    daily_language.setdefault(s.language, [0] * n_days)[day] += 1
         names = {r.id: r.name for r in self.session.scalars(select(OrgRow))}
         changes = self._changes(new_cases + active, dict(by_kind), start, until)
         return Briefing(
@@ -205,6 +213,8 @@ class BriefingService:
             signals_by_language=dict(by_language.most_common()),
             days=days,
             daily_by_kind=daily,
+            daily_by_platform=daily_platform,
+            daily_by_language=daily_language,
             top_domains=domains.most_common(TOP),
             top_narratives=narratives.most_common(TOP),
             sightings_by_member=[(names.get(o, o), n) for o, n in sightings.most_common()],

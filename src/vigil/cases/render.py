@@ -44,6 +44,8 @@ def briefing_charts(b: Briefing) -> dict[str, str]:
         "by_platform": charts.bar_chart("Signals by platform", list(b.signals_by_platform.items())),
         "by_language": charts.bar_chart("Signals by language", list(b.signals_by_language.items())),
         "daily": charts.line_chart("Signals per day by type", b.days, b.daily_by_kind),
+        "daily_platform": charts.line_chart("Signals per day by platform", b.days, b.daily_by_platform),
+        "daily_language": charts.line_chart("Signals per day by language", b.days, b.daily_by_language),
         "domains": charts.bar_chart("Top domains (contributions + sightings)", b.top_domains),
         "sightings": charts.bar_chart("Sightings by member", b.sightings_by_member),
     }
