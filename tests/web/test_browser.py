@@ -241,7 +241,7 @@ def test_opinion_through_the_form(page: Any, server: str, demo_run: dict[str, An
 
 
 def test_briefing_with_charts_for_the_government(page: Any, server: str, demo_run: dict[str, Any]) -> None:
-    sign_in(page, server, demo_run["keys"]["Electoral Commission"]["read-only"], "/briefings?since=3650d")
+    sign_in(page, server, demo_run["keys"]["Electoral Commission"]["read-only"], "/briefings?since=7d")
     frame = page.frame_locator("[data-testid=briefing-frame]")
     expect(frame.locator("svg").first).to_be_visible()
     text = frame.locator("body").inner_text()

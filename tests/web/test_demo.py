@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import stat
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -110,3 +111,18 @@ def test_sign_in_redirects_only_to_local_paths(server: str, demo_run: dict[str, 
         assert answer.status_code == 303 and answer.headers["location"] == "/"
         answer = c.post("/login", data={"api_key": key, "next": "//evil.example/"})
         assert answer.headers["location"] == "/"
+
+
+def test_a_failed_demo_leaves_no_half_built_directory(tmp_path: Path) -> None:
+    target = tmp_path / "fresh"
+    failed = run_vigil("demo", "--no-serve", "--posts", "100", "--data-dir", str(target))
+    assert failed.returncode == 2
+    assert "at least 5,000" in failed.stderr
+    assert not target.exists()
+    # a directory holding something else is never removed
+    keep = tmp_path / "busy"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("mine")
+    failed = run_vigil("demo", "--no-serve", "--posts", "100", "--data-dir", str(keep))
+    assert failed.returncode == 2
+    assert (keep / "notes.txt").read_text() == "mine"

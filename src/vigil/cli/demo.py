@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import threading
 import time
@@ -134,7 +135,7 @@ def _principal(db: Any, key: str) -> Any:
 
 def _open_cases(
     db: Any, detect_dir: Path, orgs: dict[str, str], keys: dict[str, dict[str, str]]
-) -> list[Any]:
+) -> tuple[list[Any], int]:
     """Examplebook opens one case per detected campaign, under varying markings, and moves them on."""
     from vigil.cases.from_detection import load_detected, open_case
     from vigil.cases.service import CaseService
@@ -148,13 +149,16 @@ def _open_cases(
         Marking(TLP.AMBER),  # platforms only: the government never sees it
     ]
     cases = []
+    skipped = 0
     for i, campaign in enumerate(document.get("campaigns", [])):
         detected = load_detected(detect_dir, campaign["campaign_id"])
-        top = detected.items[0]["value"] if detected.items else None  # a domain, URL, hashtag or hash
+        readable = [i["value"] for i in detected.items if i["kind"] in {"domain", "hashtag", "url"}]
+        top = readable[0] if readable else None
         title = f"Campaign #{campaign['rank']}: {', '.join(detected.platforms)}" + (
             f" · {top}" if top else ""
         )
         with db.session() as session:
+            skipped += _drop_blocked(session, detected)
             service = CaseService(session, analyst)
             case = open_case(service, detected, markings[i % len(markings)], title=title, confidence=70)
             if i % 3 != 2:
@@ -163,7 +167,25 @@ def _open_cases(
                 service.add_comment(case.id, "Same links pushed on two platforms within minutes.")
                 service.set_embargo(case.id, utcnow() + timedelta(days=2))
             cases.append(service.get_case(case.id))
-    return cases
+    return cases, skipped
+
+
+def _drop_blocked(session: Any, detected: Any) -> int:
+    """Leave out items on a blocking warning list (a news site a campaign linked to is no signal);
+    a real analyst would review them, the demo just does not share them."""
+    from vigil.exchange import warninglists
+    from vigil.exchange.records import SignalKind
+    from vigil.exchange.values import normalize_value
+
+    kept = []
+    for item in detected.items:
+        kind, value = normalize_value(SignalKind(item["kind"]), item["value"])
+        hits = warninglists.hits(session, kind, value)
+        if not any(h.action is warninglists.Action.BLOCK for h in hits):
+            kept.append(item)
+    dropped = len(detected.items) - len(kept)
+    detected.items = kept
+    return dropped
 
 
 def _government_input(db: Any, keys: dict[str, dict[str, str]], detect_dir: Path) -> dict[str, int]:
@@ -256,7 +278,25 @@ def _chirper_opinions(db: Any, keys: dict[str, dict[str, str]]) -> int:
 def run_demo(
     data_dir: Path, *, posts: int, seed: int, port: int | None, serve: bool, progress: Any
 ) -> tuple[DemoResult, _Server]:
-    """Every step of the demo; returns the result and the running server (the caller stops it)."""
+    """Every step of the demo; returns the result and the running server (the caller stops it).
+
+    If a step fails in a directory the demo created (or found empty), the directory is removed so
+    the next run starts clean; a directory that held anything else is never touched.
+    """
+    data_dir = data_dir.resolve()
+    _refuse_existing(data_dir)
+    fresh = not data_dir.exists() or not any(data_dir.iterdir())
+    try:
+        return _run_steps(data_dir, posts=posts, seed=seed, port=port, serve=serve, progress=progress)
+    except BaseException:
+        if fresh and data_dir.is_dir():
+            shutil.rmtree(data_dir, ignore_errors=True)
+        raise
+
+
+def _run_steps(
+    data_dir: Path, *, posts: int, seed: int, port: int | None, serve: bool, progress: Any
+) -> tuple[DemoResult, _Server]:
     from vigil.detect.pipeline import detect
     from vigil.exchange.db import Database, upgrade
     from vigil.synth.config import GeneratorConfig
@@ -264,8 +304,6 @@ def run_demo(
     from vigil.web.pages.detections import detections_dir
 
     started = time.monotonic()
-    data_dir = data_dir.resolve()
-    _refuse_existing(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = load_settings(
         data_dir=data_dir,
@@ -296,7 +334,8 @@ def run_demo(
             settings=settings,
         )
         summary["detected_campaigns"] = found.campaign_set.campaigns.num_rows
-        cases = _open_cases(db, detect_dir, orgs, keys)
+        cases, skipped = _open_cases(db, detect_dir, orgs, keys)
+        summary["warninglisted_items_left_out"] = skipped
         summary["cases"] = len(cases)
         summary["case_markings"] = [
             {
@@ -357,7 +396,10 @@ def print_result(result: DemoResult) -> None:
         f"{gen['planted_campaigns']} planted campaigns ({', '.join(gen['posts_by_platform'])})",
     )
     table.add_row("detected campaigns (Examplebook)", str(s["detected_campaigns"]))
-    table.add_row("cases opened", str(s["cases"]))
+    table.add_row(
+        "cases opened",
+        f"{s['cases']} ({s['warninglisted_items_left_out']} items on a blocking warning list not shared)",
+    )
     gov = s["government"]
     table.add_row("government partner", f"{gov['narratives']} narrative shared, {gov['opinions']} opinions")
     ch = s["chirper"]
