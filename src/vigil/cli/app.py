@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "vigil.cli.demo",
     "vigil.cli.detect",
     "vigil.cli.exchange",
+    "vigil.cli.interop",
     "vigil.cli.match",
     "vigil.cli.playbook",
     "vigil.cli.serve",
