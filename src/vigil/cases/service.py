@@ -595,6 +595,8 @@ class CaseService:
         return [_item_record(r) for r in rows]
 
     def checklist(self, case_id: str) -> list[ChecklistItem]:
+        """The case's checklist in order (empty unless opened from a playbook)."""
+        require(self.principal, Permission.READ)
         row = self._row(case_id)
         rows = self.session.scalars(
             select(ChecklistItemRow)
@@ -640,6 +642,7 @@ class CaseService:
         was opened from detection) and from linked account signals the principal can see.
         ``clear_only`` keeps only TLP:CLEAR material (for public reports).
         """
+        require(self.principal, Permission.READ)
         row = self._row(case_id)
         graph = (row.detection or {}).get("graph") or {}
         graph_marking = Marking(TLP((row.detection or {}).get("tlp", row.tlp)), tuple(row.shared_with or ()))
