@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, Response
 
+from vigil.cases.service import CaseService
 from vigil.core.errors import PermissionDenied
 from vigil.core.time import parse_instant
 from vigil.exchange.audit import AuditFilter
@@ -24,6 +26,7 @@ AUDIT_PAGE = 100
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request, viewer: ViewerDep, store: StoreDep) -> Response:
     campaigns = store.list_campaigns(viewer.principal)
+    cases = CaseService(store.session, viewer.principal).list_cases()
     runs = list_runs(request.app.state.settings, viewer.principal.org_id)
     return render(
         request,
@@ -32,6 +35,8 @@ def overview(request: Request, viewer: ViewerDep, store: StoreDep) -> Response:
         signals=store.count_signals(viewer.principal),
         campaigns=campaigns,
         detected=sum(len(r["campaigns"]) for r in runs),
+        cases=cases,
+        by_status=Counter(c.status.value for c in cases),
         runs=runs,
     )
 
