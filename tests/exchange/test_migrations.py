@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 import vigil.cases.models  # noqa: F401  (cases tables share the exchange's metadata and history)
 from vigil.core.time import utcnow
 from vigil.exchange import audit
+from vigil.exchange import lifecycle_models as _lifecycle  # noqa: F401  (revision 0004's tables)
 from vigil.exchange.db import Database, current_revision, head_revision, upgrade
 from vigil.exchange.models import AuditRow, Base
 
