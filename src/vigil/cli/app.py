@@ -24,12 +24,15 @@ COMMAND_MODULES = [
     "vigil.cli.demo",
     "vigil.cli.detect",
     "vigil.cli.exchange",
+    "vigil.cli.federation",
     "vigil.cli.interop",
     "vigil.cli.match",
     "vigil.cli.playbook",
+    "vigil.cli.push",
     "vigil.cli.serve",
     "vigil.cli.signals",
     "vigil.cli.stix",
+    "vigil.cli.warninglist",
 ]
 
 app = typer.Typer(
@@ -64,7 +67,8 @@ for _name in COMMAND_MODULES:
 def main() -> None:
     """Entry point of the ``vigil`` script: run the app, turning VigilError into an exit code."""
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode click returns (not raises) the code of ``typer.Exit(n)``.
+        result = app(standalone_mode=False)
     except VigilError as exc:
         # escape: messages quote user data such as STIX patterns, whose [brackets] are not markup
         err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
@@ -77,13 +81,15 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:
+        # Usage errors (unknown command, bad option). Typer vendors click, so these are not
+        # click.ClickException; they still carry show() and an exit code.
+        show = getattr(exc, "show", None)
+        if show is None:
+            raise
+        show()
+        sys.exit(int(getattr(exc, "exit_code", 2)))
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,16 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Directories of coalition playbooks (YAML), loaded after the shipped ones.",
     )
+    warninglist_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Directories of extra warning lists (YAML), read after the shipped ones "
+        "(see docs/lifecycle.md).",
+    )
+    push_max_attempts: int = Field(default=8, ge=1, description="Webhook attempts before a dead letter.")
+    push_backoff_s: float = Field(
+        default=30.0, gt=0, description="First webhook retry delay (seconds), doubled each attempt."
+    )
+    push_timeout_s: float = Field(default=10.0, gt=0, description="Webhook request timeout (seconds).")
     signal_thresholds: dict[str, float] = Field(
         default_factory=dict,
         description="Match thresholds by signal type, overriding the type's default, e.g. "

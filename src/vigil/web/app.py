@@ -32,6 +32,10 @@ def _include_routers(app: FastAPI) -> None:
     from vigil.web.routes import cases
 
     app.include_router(cases.router, prefix=API_PREFIX)
+    from vigil.web.routes import federation, subscriptions, warninglists
+
+    for lifecycle in (federation, subscriptions, warninglists):  # signal lifecycle (docs/lifecycle.md)
+        app.include_router(lifecycle.router, prefix=API_PREFIX)
     # Other routers (TAXII, dashboard) are included here, one line each.
     from vigil.web.routes import taxii
 

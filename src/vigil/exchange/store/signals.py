@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from vigil.core.errors import Conflict, InputError, NotFound
 from vigil.core.ids import stable_id
 from vigil.core.time import ensure_utc, isoformat_z, parse_instant
-from vigil.exchange import audit
+from vigil.exchange import audit, warninglists
 from vigil.exchange.access import (
     Permission,
     Principal,
@@ -113,7 +113,10 @@ class SignalsStore(StoreBase):
         tlp, shared = self._check_marking(marking)
         if isinstance(confidence, bool) or not isinstance(confidence, int) or not 0 <= confidence <= 100:
             raise InputError(f"confidence must be an integer 0-100, got {confidence!r}", field="confidence")
-        tag_list = clean_tags(tags)
+        # Known-benign values (warning lists) are refused with a 409 naming the list unless the
+        # organisation recorded an override; broad values get a warninglist:<name> tag.
+        flags = warninglists.screen(self.session, principal, parsed_kind, normalized, at=self.now())
+        tag_list = clean_tags([*tags, *flags])
         check_range(first_seen, last_seen, "signal")
         if campaign_id is not None and not self._visible_campaign_ids(principal, [campaign_id]):
             raise InputError(f"no campaign {campaign_id!r} visible to you", field="campaign_id")

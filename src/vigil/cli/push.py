@@ -1,0 +1,125 @@
+"""``vigil push``: webhook subscriptions, deliveries, the dead-letter list, and the delivery worker
+(``run``). Logic in ``vigil.exchange.push``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from vigil.cli.exchange import DataDirOpt, DbUrlOpt, JsonOpt, _database, _print, _store
+from vigil.core.settings import load_settings
+from vigil.core.time import parse_duration, utcnow
+from vigil.exchange import push
+from vigil.exchange.stix_service import local_principal
+
+console = Console()
+
+
+def register(app: typer.Typer) -> None:
+    push_app = typer.Typer(help="Signed webhooks for new, changed and revoked signals.", no_args_is_help=True)
+    app.add_typer(push_app, name="push")
+
+    @push_app.command("subscribe")
+    def subscribe(
+        url: str = typer.Argument(..., help="Receiver URL (http or https)."),
+        org: str = typer.Option(..., "--org", help="Subscribing organisation (id or name)."),
+        name: str = typer.Option("webhook", "--name"),
+        kind: list[str] = typer.Option([], "--kind", help="Signal kind (repeat); default all."),
+        tlp: list[str] = typer.Option([], "--tlp", help="TLP (repeat); default all the org may see."),
+        campaign: str | None = typer.Option(None, "--campaign", help="Only this campaign's signals."),
+        data_dir: Path | None = DataDirOpt,
+        database_url: str | None = DbUrlOpt,
+    ) -> None:
+        """Create a subscription; prints its secret once."""
+        with _store(data_dir, database_url) as store:
+            principal = local_principal(store, org)
+            sub, secret = push.create_subscription(
+                store, principal, name, url, kinds=tuple(kind), tlps=tuple(tlp), campaign_id=campaign
+            )
+        console.print(f"subscription {sub.id} -> {sub.url}")
+        console.print(f"secret (shown once; verify X-Vigil-Signature with it): [bold]{secret}[/]")
+
+    @push_app.command("list")
+    def list_subs(
+        data_dir: Path | None = DataDirOpt, database_url: str | None = DbUrlOpt, as_json: bool = JsonOpt
+    ) -> None:
+        """Every subscription (secrets are never shown again)."""
+        with _store(data_dir, database_url) as store:
+            rows = [s.to_dict() for s in push.list_subscriptions(store.session, None)]
+        _print(rows, ["id", "org_id", "name", "url", "kinds", "tlps", "active"], "Subscriptions", as_json)
+
+    @push_app.command("deliveries")
+    def deliveries(
+        status: str | None = typer.Option(None, "--status", help="pending, delivered or dead."),
+        limit: int = typer.Option(50, "--limit", min=1, max=10_000),
+        data_dir: Path | None = DataDirOpt,
+        database_url: str | None = DbUrlOpt,
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Deliveries, newest first."""
+        with _store(data_dir, database_url) as store:
+            rows = [
+                d.to_dict() for d in push.list_deliveries(store.session, None, status=status, limit=limit)
+            ]
+        columns = ["id", "event_type", "signal_id", "status", "attempts", "next_attempt_at", "last_error"]
+        _print(rows, columns, "Deliveries", as_json)
+
+    @push_app.command("dead-letters")
+    def dead_letters(
+        data_dir: Path | None = DataDirOpt, database_url: str | None = DbUrlOpt, as_json: bool = JsonOpt
+    ) -> None:
+        """Deliveries that failed every attempt (their payload is kept: `vigil push retry ID`)."""
+        with _store(data_dir, database_url) as store:
+            rows = [d.to_dict() for d in push.list_deliveries(store.session, None, status=push.DEAD)]
+        _print(
+            rows,
+            ["id", "subscription_id", "event_type", "signal_id", "attempts", "last_error"],
+            "Dead letters",
+            as_json,
+        )
+
+    @push_app.command("retry")
+    def retry(
+        delivery: int = typer.Argument(..., help="Delivery id of a dead letter."),
+        data_dir: Path | None = DataDirOpt,
+        database_url: str | None = DbUrlOpt,
+    ) -> None:
+        """Queue a dead letter again."""
+        with _store(data_dir, database_url) as store:
+            push.requeue(store.session, None, delivery, at=utcnow())
+        console.print(f"delivery {delivery} queued again")
+
+    @push_app.command("run")
+    def run(
+        interval: str = typer.Option("10s", "--interval", help="Time between rounds."),
+        rounds: int = typer.Option(0, "--rounds", min=0, help="Stop after this many rounds (0: never)."),
+        data_dir: Path | None = DataDirOpt,
+        database_url: str | None = DbUrlOpt,
+    ) -> None:
+        """Turn changes into deliveries and send what is due, every interval."""
+        overrides = {
+            k: v for k, v in (("data_dir", data_dir), ("database_url", database_url)) if v is not None
+        }
+        settings = load_settings(**overrides)
+        seconds = parse_duration(interval).total_seconds()
+        db = _database(data_dir, database_url)
+        done = 0
+        try:
+            while True:
+                queued, sent = push.run_once(db, settings)
+                if queued.enqueued or sent.attempted:
+                    console.print(
+                        f"queued {queued.enqueued}; sent {sent.attempted}: delivered {sent.delivered}, "
+                        f"retrying {sent.retrying}, dead letters {sent.dead}"
+                    )
+                    for line in sent.errors:
+                        console.print(f"  [yellow]{line}[/]")
+                done += 1
+                if rounds and done >= rounds:
+                    return
+                time.sleep(seconds)
+        finally:
+            db.dispose()

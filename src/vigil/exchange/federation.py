@@ -1,0 +1,585 @@
+"""Federation: this Vigil pulls another one (or any TAXII 2.1 server) into its own exchange.
+
+A **peer** is a TAXII server, an API key there, the collections to read, and the *local*
+organisation everything received is contributed as (for example "International coalition" on a
+national instance). ``pull`` downloads what changed since the last pull and applies it:
+
+* **Checkpoint.** Per collection, the peer's ``X-TAXII-Date-Added-Last``; the next pull asks
+  ``added_after=<it>``, so it transfers only object versions added since. Checkpoints are saved in
+  the same transaction as the changes they cover: a pull that fails half-way stores nothing and is
+  simply run again.
+* **Merging.** On the peer, each member's contribution to a signal is its own indicator. The latest
+  version of each is kept (``federation_objects``); the local organisation's contribution is the
+  newest one that is not revoked. When every indicator a peer sent for a signal is revoked (or its
+  marking was tightened past ``max_tlp``), the local contribution is revoked too, so revocation
+  reaches this instance's TAXII clients, match indexes and push subscribers in turn.
+* **Markings.** Objects keep their TLP. Objects marked above the peer's ``max_tlp`` (default GREEN)
+  are not re-shared: counted as ``withheld``. ``shared_with`` lists name the peer's organisations and
+  are dropped, so an AMBER object reaches the local organisation and members of its kind.
+* **Never silent.** Objects Vigil cannot represent (an unknown STIX type, an invalid object) are
+  listed in the report and written to the audit log (``federation.reject``); values refused by a
+  warning list are counted as ``blocked`` with the list named; opinions and sightings are counted as
+  ``feedback_skipped``. Everything else in the same pull is applied.
+
+The raw TAXII client (:class:`TaxiiReader`) is kept apart from the adapter (:func:`pull`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vigil.core.errors import (
+    AuthenticationError,
+    Conflict,
+    ExternalServiceError,
+    InputError,
+    NotFound,
+    PermissionDenied,
+    VigilError,
+)
+from vigil.core.ids import new_id
+from vigil.core.time import isoformat_z, parse_instant, utcnow
+from vigil.exchange import audit
+from vigil.exchange.access import Permission, Principal, require
+from vigil.exchange.db import Database
+from vigil.exchange.lifecycle_models import FederationCheckpointRow, FederationObjectRow, FederationPeerRow
+from vigil.exchange.models import ContributionRow
+from vigil.exchange.records import TLP, Marking, Role
+from vigil.exchange.stix_apply import signal_id_for
+from vigil.exchange.stix_import import SignalDraft, plan_import
+from vigil.exchange.stix_markings import tlp_rank
+from vigil.exchange.store import ExchangeStore, parse_tlp
+
+log = logging.getLogger(__name__)
+
+TAXII_ACCEPT = "application/taxii+json;version=2.1"
+PAGE = 1000
+
+
+# ---------------------------------------------------------------------------------------------
+# the raw TAXII 2.1 client
+
+
+@dataclass
+class ObjectPage:
+    objects: list[dict[str, Any]]
+    date_added_last: str | None
+
+
+class TaxiiReader:
+    """Discovery, collections and object pages of one TAXII 2.1 server (HTTP Basic, key as password)."""
+
+    def __init__(
+        self, url: str, api_key: str, *, timeout: float = 60.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self.server = base_url(url)
+        self._http = httpx.Client(
+            auth=("taxii", api_key), headers={"Accept": TAXII_ACCEPT}, timeout=timeout, transport=transport
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> TaxiiReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _get(self, url: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        try:
+            response = self._http.get(url, params=params)
+        except httpx.HTTPError as exc:
+            raise ExternalServiceError(f"peer {self.server} unreachable: {exc}", url=url) from exc
+        if response.status_code >= 400:
+            message = f"peer answered {response.status_code} at {url}: {response.text[:200]}"
+            errors: dict[int, type[VigilError]] = {
+                401: AuthenticationError,
+                403: PermissionDenied,
+                404: NotFound,
+            }
+            raise errors.get(response.status_code, ExternalServiceError)(message)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ExternalServiceError(f"peer sent something that is not JSON at {url}") from exc
+        if not isinstance(body, dict):
+            raise ExternalServiceError(f"peer sent a JSON {type(body).__name__}, not an object, at {url}")
+        body["__date_added_last"] = response.headers.get("X-TAXII-Date-Added-Last")
+        return body
+
+    def api_root(self) -> str:
+        body = self._get(f"{self.server}/taxii2/")
+        root = body.get("default") or next(iter(body.get("api_roots") or []), None)
+        if not isinstance(root, str):
+            raise ExternalServiceError(f"TAXII discovery at {self.server}/taxii2/ names no API root")
+        if root.startswith("/"):
+            root = self.server + root
+        return root if root.endswith("/") else root + "/"
+
+    def collections(self, api_root: str) -> list[dict[str, Any]]:
+        body = self._get(f"{api_root}collections/")
+        return [c for c in body.get("collections") or [] if isinstance(c, dict)]
+
+    def pages(self, api_root: str, collection_id: str, added_after: str | None) -> Iterator[ObjectPage]:
+        url = f"{api_root}collections/{collection_id}/objects/"
+        params: dict[str, str] = {"limit": str(PAGE)}
+        if added_after:
+            params["added_after"] = added_after
+        while True:
+            body = self._get(url, params)
+            last = body.get("__date_added_last")
+            objects = body.get("objects") or []
+            yield ObjectPage(list(objects) if isinstance(objects, list) else [], last)
+            if not body.get("more"):
+                return
+            if body.get("next"):
+                params["next"] = str(body["next"])
+            elif last:
+                params.pop("next", None)
+                params["added_after"] = str(last)
+            else:
+                raise ExternalServiceError(f"peer says more objects follow at {url} but gives no way on")
+
+
+def base_url(url: str) -> str:
+    text = url.strip().rstrip("/")
+    if not text.startswith(("http://", "https://")):
+        raise InputError(f"peer url must be an http(s) URL, got {url!r}", field="url")
+    return text[: -len("/taxii2")] if text.endswith("/taxii2") else text
+
+
+# ---------------------------------------------------------------------------------------------
+# peers
+
+
+@dataclass(frozen=True)
+class Peer:
+    id: str
+    name: str
+    url: str
+    collections: tuple[str, ...]
+    as_org_id: str
+    max_tlp: TLP
+    enabled: bool
+    created_at: datetime
+    last_pull_at: datetime | None
+    last_error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the peer's API key, which never leaves the database."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "url": self.url,
+            "collections": list(self.collections),
+            "as_org_id": self.as_org_id,
+            "max_tlp": self.max_tlp.value,
+            "enabled": self.enabled,
+            "created_at": isoformat_z(self.created_at),
+            "last_pull_at": isoformat_z(self.last_pull_at) if self.last_pull_at else None,
+            "last_error": self.last_error,
+        }
+
+
+def _peer(row: FederationPeerRow) -> Peer:
+    return Peer(
+        row.id,
+        row.name,
+        row.url,
+        tuple(row.collections),
+        row.as_org_id,
+        TLP(row.max_tlp),
+        row.enabled,
+        row.created_at,
+        row.last_pull_at,
+        row.last_error,
+    )
+
+
+def add_peer(
+    store: ExchangeStore,
+    principal: Principal | None,
+    name: str,
+    url: str,
+    api_key: str,
+    *,
+    as_org: str,
+    collections: Sequence[str] = (),
+    max_tlp: str | TLP = TLP.GREEN,
+) -> Peer:
+    """Register a peer (operator admins or the local administrator only)."""
+    require(principal, Permission.OPERATE)
+    if not name.strip() or len(name) > 200:
+        raise InputError("peer name must be 1-200 characters", field="name")
+    if not api_key.strip():
+        raise InputError("the peer's API key is required", field="key")
+    if store.session.scalar(select(FederationPeerRow).where(FederationPeerRow.name == name.strip())):
+        raise Conflict(f"a peer named {name.strip()!r} exists already")
+    org = store.get_org(None, as_org)
+    row = FederationPeerRow(
+        id=new_id("peer"),
+        name=name.strip(),
+        url=base_url(url),
+        api_key=api_key.strip(),
+        collections=[str(c) for c in collections],
+        as_org_id=org.id,
+        max_tlp=parse_tlp(max_tlp).value,
+        enabled=True,
+        created_at=store.now(),
+    )
+    store.session.add(row)
+    store.session.flush()
+    audit.record(
+        store.session,
+        principal,
+        "federation.add_peer",
+        at=store.now(),
+        target_type="peer",
+        target_id=row.id,
+        detail={"name": row.name, "url": row.url, "as_org": org.id, "max_tlp": row.max_tlp},
+    )
+    return _peer(row)
+
+
+def list_peers(session: Session, principal: Principal | None) -> list[Peer]:
+    require(principal, Permission.OPERATE)
+    return [_peer(r) for r in session.scalars(select(FederationPeerRow).order_by(FederationPeerRow.name))]
+
+
+def _peer_row(session: Session, name_or_id: str) -> FederationPeerRow:
+    row = session.scalar(
+        select(FederationPeerRow).where(
+            (FederationPeerRow.name == name_or_id) | (FederationPeerRow.id == name_or_id)
+        )
+    )
+    if row is None:
+        raise NotFound(f"no federation peer {name_or_id!r}", peer=name_or_id)
+    return row
+
+
+def remove_peer(store: ExchangeStore, principal: Principal | None, name_or_id: str) -> Peer:
+    """Stop pulling from a peer. What it sent stays (revoke it by hand if needed)."""
+    require(principal, Permission.OPERATE)
+    row = _peer_row(store.session, name_or_id)
+    row.enabled = False
+    audit.record(
+        store.session,
+        principal,
+        "federation.disable_peer",
+        at=store.now(),
+        target_type="peer",
+        target_id=row.id,
+    )
+    return _peer(row)
+
+
+# ---------------------------------------------------------------------------------------------
+# pulling
+
+
+@dataclass
+class PullReport:
+    peer: str
+    collections: dict[str, int] = field(default_factory=dict)  # collection -> objects received
+    objects_received: int = 0
+    by_type: Counter[str] = field(default_factory=Counter)
+    new: int = 0  # local contributions created
+    updated: int = 0
+    revoked: int = 0  # local contributions revoked because the peer revoked (or withheld) all
+    unchanged: int = 0  # indicator versions we already had
+    expired: int = 0  # applied signals whose valid_until has passed
+    withheld: int = 0  # marked above max_tlp: not re-shared here
+    blocked: list[str] = field(default_factory=list)  # refused by a warning list (value, list)
+    rejected: list[str] = field(default_factory=list)  # unknown type, invalid, unusable
+    feedback_skipped: int = 0  # opinions and sightings are not federated
+    checkpoints: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "peer": self.peer,
+            "collections": self.collections,
+            "objects_received": self.objects_received,
+            "by_type": dict(self.by_type),
+            "new": self.new,
+            "updated": self.updated,
+            "revoked": self.revoked,
+            "unchanged": self.unchanged,
+            "expired": self.expired,
+            "withheld": self.withheld,
+            "blocked": self.blocked,
+            "rejected": self.rejected,
+            "feedback_skipped": self.feedback_skipped,
+            "checkpoints": self.checkpoints,
+        }
+
+
+def _draft_record(draft: SignalDraft, tlp: TLP) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return isoformat_z(value) if value else None
+
+    return {
+        "kind": draft.kind.value,
+        "value": draft.value,
+        "tlp": tlp.value,
+        "confidence": draft.confidence,
+        "tags": list(draft.tags),
+        "description": draft.description,
+        "language": draft.language,
+        "first_seen": iso(draft.first_seen),
+        "last_seen": iso(draft.last_seen),
+        "valid_until": iso(draft.valid_until),
+    }
+
+
+def _time(value: Any) -> datetime | None:
+    return parse_instant(value) if isinstance(value, str) else None
+
+
+def fetch(
+    peer: Peer, api_key: str, checkpoints: dict[str, str], *, transport: httpx.BaseTransport | None = None
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
+    """Objects added since the checkpoints, per collection id, and the new checkpoints."""
+    received: dict[str, list[dict[str, Any]]] = {}
+    new_checkpoints = dict(checkpoints)
+    with TaxiiReader(peer.url, api_key, transport=transport) as reader:
+        root = reader.api_root()
+        readable = [c for c in reader.collections(root) if c.get("can_read")]
+        if peer.collections:
+            wanted = set(peer.collections)
+            chosen = [c for c in readable if c.get("id") in wanted or c.get("alias") in wanted]
+            missing = wanted - {c.get("id") for c in chosen} - {c.get("alias") for c in chosen}
+            if missing:
+                raise NotFound(
+                    f"peer {peer.name} has no readable collection {', '.join(sorted(map(str, missing)))}"
+                )
+        else:
+            chosen = readable
+        for collection in chosen:
+            cid = str(collection["id"])
+            objects: list[dict[str, Any]] = []
+            for page in reader.pages(root, cid, checkpoints.get(cid)):
+                objects.extend(page.objects)
+                if page.date_added_last:
+                    new_checkpoints[cid] = page.date_added_last
+            received[cid] = objects
+    return received, new_checkpoints
+
+
+def pull(
+    db: Database,
+    peer_name: str,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    now: datetime | None = None,
+    full: bool = False,
+) -> PullReport:
+    """Bring this instance up to date with one peer; see the module docstring. ``full`` ignores
+    the checkpoints and re-applies everything the peer serves (after a warning-list override)."""
+    with db.session() as session:
+        row = _peer_row(session, peer_name)
+        if not row.enabled:
+            raise Conflict(f"peer {row.name!r} is disabled")
+        peer, api_key = _peer(row), row.api_key
+        checkpoints = {
+            c.collection_id: c.added_after
+            for c in session.scalars(
+                select(FederationCheckpointRow).where(FederationCheckpointRow.peer_id == row.id)
+            )
+        }
+    try:
+        received, new_checkpoints = fetch(peer, api_key, {} if full else checkpoints, transport=transport)
+    except VigilError as exc:
+        with db.session() as session:
+            failed = _peer_row(session, peer.id)
+            failed.last_error = exc.message
+            audit.record(
+                session,
+                None,
+                "federation.pull_failed",
+                at=utcnow(),
+                target_type="peer",
+                target_id=peer.id,
+                detail={"error": exc.message},
+            )
+        raise
+    with db.session() as session:
+        report = apply(ExchangeStore(session, now=now), peer, received, full=full)
+        for cid, added_after in new_checkpoints.items():
+            checkpoint = session.get(FederationCheckpointRow, (peer.id, cid))
+            if checkpoint is None:
+                checkpoint = FederationCheckpointRow(peer_id=peer.id, collection_id=cid)
+                session.add(checkpoint)
+            checkpoint.added_after = added_after
+            checkpoint.updated_at = utcnow()
+        report.checkpoints = new_checkpoints
+        stored = _peer_row(session, peer.id)
+        stored.last_pull_at = utcnow()
+        stored.last_error = None
+        summary = report.to_dict()
+        summary.pop("checkpoints")
+        summary["rejected"] = summary["rejected"][:20]
+        audit.record(
+            session,
+            None,
+            "federation.pull",
+            at=utcnow(),
+            target_type="peer",
+            target_id=peer.id,
+            detail=summary,
+        )
+    if report.rejected or report.blocked:
+        log.warning(
+            "federation pull from %s: %d object(s) rejected, %d blocked by warning lists",
+            peer.name,
+            len(report.rejected),
+            len(report.blocked),
+        )
+    return report
+
+
+def apply(
+    store: ExchangeStore, peer: Peer, received: dict[str, list[dict[str, Any]]], *, full: bool = False
+) -> PullReport:
+    """Record what the peer sent and bring the local organisation's contributions in line."""
+    session = store.session
+    report = PullReport(peer=peer.name)
+    org = store.get_org(None, peer.as_org_id)
+    principal = Principal(
+        key_id=f"federation:{peer.name}"[:32], org_id=org.id, org_kind=org.kind, role=Role.ANALYST
+    )
+    now = store.now()
+    objects: dict[str, dict[str, Any]] = {}
+    for cid, items in received.items():
+        report.collections[cid] = len(items)
+        for obj in items:
+            report.objects_received += 1
+            report.by_type[str(obj.get("type")) if isinstance(obj, dict) else "?"] += 1
+            if isinstance(obj, dict) and isinstance(obj.get("id"), str):
+                objects.setdefault(obj["id"], obj)  # an object may be in several collections
+    plan = plan_import(list(objects.values()))
+    for problem in plan.problems():
+        report.rejected.append(str(problem))
+        audit.record(
+            session,
+            principal,
+            "federation.reject",
+            at=now,
+            target_type="peer",
+            target_id=peer.id,
+            detail={
+                "object": problem.object_id,
+                "type": problem.object_type,
+                "reason": problem.message[:500],
+            },
+        )
+    report.feedback_skipped = len(plan.opinions) + len(plan.sightings)
+    affected: set[str] = set()
+    for draft in plan.signals:
+        tlp = draft.tlp or TLP.GREEN
+        withheld = tlp_rank(tlp) > tlp_rank(peer.max_tlp)
+        if withheld:
+            report.withheld += 1
+        try:
+            signal_id = signal_id_for(draft.kind.value, draft.value)
+        except VigilError as exc:
+            report.rejected.append(f"{draft.source_id}: {exc.message}")
+            continue
+        modified = _time(objects[draft.source_id].get("modified")) or now
+        row = session.get(FederationObjectRow, (peer.id, draft.source_id))
+        if row is not None and row.modified >= modified:
+            report.unchanged += 1
+            if full:
+                affected.add(row.signal_id)  # e.g. a value a warning list refused, now overridden
+            continue
+        if row is None:
+            row = FederationObjectRow(peer_id=peer.id, stix_id=draft.source_id)
+            session.add(row)
+        row.signal_id = signal_id
+        row.modified = modified
+        # A marking tightened past what we re-share counts as a withdrawal here.
+        row.revoked = draft.revoked or withheld
+        row.obj = _draft_record(draft, tlp)
+        row.received_at = now
+        affected.add(signal_id)
+    session.flush()
+    for signal_id in sorted(affected):
+        _reconcile(store, principal, peer, signal_id, report)
+    return report
+
+
+def _reconcile(
+    store: ExchangeStore, principal: Principal, peer: Peer, signal_id: str, report: PullReport
+) -> None:
+    session = store.session
+    rows = list(
+        session.scalars(
+            select(FederationObjectRow).where(
+                FederationObjectRow.peer_id == peer.id, FederationObjectRow.signal_id == signal_id
+            )
+        )
+    )
+    active = [r for r in rows if not r.revoked]
+    mine = session.scalar(
+        select(ContributionRow).where(
+            ContributionRow.signal_id == signal_id, ContributionRow.org_id == principal.org_id
+        )
+    )
+    try:
+        with session.begin_nested():
+            if active:
+                latest = max(active, key=lambda r: r.modified).obj
+                valid_until = _time(latest.get("valid_until"))
+                store.submit_signal(
+                    principal,
+                    latest["kind"],
+                    latest["value"],
+                    marking=Marking(TLP(latest["tlp"])),
+                    confidence=50 if latest.get("confidence") is None else int(latest["confidence"]),
+                    tags=[t for t in latest.get("tags") or [] if not str(t).startswith("warninglist:")],
+                    first_seen=_time(latest.get("first_seen")),
+                    last_seen=_time(latest.get("last_seen")),
+                    description=latest.get("description"),
+                    language=latest.get("language"),
+                    valid_until=valid_until,
+                )
+                if mine is None:
+                    report.new += 1
+                else:
+                    report.updated += 1
+                if valid_until is not None and valid_until <= store.now():
+                    report.expired += 1
+            elif mine is not None and mine.revoked_at is None:
+                store.revoke_signal(principal, signal_id)
+                report.revoked += 1
+    except Conflict as exc:
+        value = rows[0].obj.get("value") if rows else signal_id
+        report.blocked.append(f"{value}: on warning list {exc.details.get('warninglist')!r}")
+    except InputError as exc:
+        report.rejected.append(f"{signal_id}: {exc.message}")
+
+
+def pull_all(db: Database, *, transport: httpx.BaseTransport | None = None) -> list[PullReport | VigilError]:
+    """Pull every enabled peer once; a failing peer is reported and does not stop the others."""
+    with db.session() as session:
+        names = [
+            r.name
+            for r in session.scalars(select(FederationPeerRow).where(FederationPeerRow.enabled.is_(True)))
+        ]
+    results: list[PullReport | VigilError] = []
+    for name in names:
+        try:
+            results.append(pull(db, name, transport=transport))
+        except VigilError as exc:
+            log.error("federation pull from %s failed: %s", name, exc.message)
+            results.append(exc)
+    return results

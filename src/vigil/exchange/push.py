@@ -1,0 +1,573 @@
+"""Push: members subscribe to new, changed and revoked signals and receive signed webhooks.
+
+Three steps, each safe to run again:
+
+1. ``create_subscription`` stores a URL, filters (signal kinds, TLPs, a campaign) and a random
+   secret, returned **once**.
+2. ``enqueue`` turns changes into deliveries. For every active subscription it lists what the
+   subscriber's organisation may see (the store's own access rule, re-checked per contribution
+   with ``access.can_see``) changed since the subscription's ``scanned_until`` minus a safety
+   overlap, and inserts one delivery per (signal, contributor, version). The unique key makes the
+   overlap harmless, and the overlap catches transactions that committed late with an earlier stamp.
+3. ``deliver_due`` POSTs due deliveries outside any database transaction. A 2xx answer marks one
+   delivered; anything else (error status, timeout, refused connection) schedules a retry after
+   ``push_backoff_s * 2**(attempt-1)`` seconds; after ``push_max_attempts`` the delivery becomes a
+   **dead letter**: kept with its payload and last error, listed by the API/CLI, and re-queued by
+   ``requeue``. Nothing is dropped.
+
+Signature: ``X-Vigil-Signature: sha256=<hex HMAC-SHA256(secret, f"{timestamp}." + raw body)>``
+with ``X-Vigil-Timestamp`` (Unix seconds). Signing the timestamp with the body means a replayed
+request cannot be given a fresh timestamp; receivers reject timestamps older than a few minutes
+(``verify_signature`` does both checks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vigil.core.errors import AuthenticationError, InputError, NotFound
+from vigil.core.ids import new_id
+from vigil.core.settings import Settings
+from vigil.core.time import isoformat_z, utcnow
+from vigil.exchange import audit
+from vigil.exchange.access import Permission, Principal, can_see, require
+from vigil.exchange.db import Database
+from vigil.exchange.lifecycle_models import DeliveryRow, SubscriptionRow
+from vigil.exchange.models import OrgRow
+from vigil.exchange.records import TLP, OrgKind, Role, SignalKind
+from vigil.exchange.stix_export import contribution_object
+from vigil.exchange.store import ExchangeStore, SignalFilter, parse_tlp
+from vigil.exchange.values import parse_kind
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Vigil-Signature"
+TIMESTAMP_HEADER = "X-Vigil-Timestamp"
+EVENT_HEADER = "X-Vigil-Event"
+DELIVERY_HEADER = "X-Vigil-Delivery"
+SCAN_OVERLAP = timedelta(seconds=60)
+MAX_URL_CHARS = 1000
+
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    org_id: str
+    name: str
+    url: str
+    kinds: tuple[str, ...]
+    tlps: tuple[str, ...]
+    campaign_id: str | None
+    active: bool
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "org_id": self.org_id,
+            "name": self.name,
+            "url": self.url,
+            "kinds": list(self.kinds),
+            "tlps": list(self.tlps),
+            "campaign_id": self.campaign_id,
+            "active": self.active,
+            "created_at": isoformat_z(self.created_at),
+        }
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    subscription_id: str
+    event_id: str
+    event_type: str
+    signal_id: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "subscription_id": self.subscription_id,
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "signal_id": self.signal_id,
+            "status": self.status,
+            "attempts": self.attempts,
+            "next_attempt_at": isoformat_z(self.next_attempt_at),
+            "last_error": self.last_error,
+            "created_at": isoformat_z(self.created_at),
+            "delivered_at": isoformat_z(self.delivered_at) if self.delivered_at else None,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# signatures (pure)
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``X-Vigil-Signature`` value for ``body`` sent at ``timestamp``."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"sha256={mac.hexdigest()}"
+
+
+def verify_signature(
+    secret: str,
+    body: bytes,
+    timestamp: str,
+    signature: str,
+    *,
+    now: datetime | None = None,
+    tolerance_s: int = 300,
+) -> None:
+    """What a receiver does: AuthenticationError unless the signature matches and is fresh."""
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        raise AuthenticationError(f"bad {TIMESTAMP_HEADER} {timestamp!r}") from None
+    current = int((now or utcnow()).timestamp())
+    if abs(current - sent) > tolerance_s:
+        raise AuthenticationError(f"{TIMESTAMP_HEADER} is {current - sent} s old; possible replay")
+    if not hmac.compare_digest(sign(secret, sent, body), signature):
+        raise AuthenticationError(f"{SIGNATURE_HEADER} does not match the body")
+
+
+def body_of(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def backoff(attempts: int, base_s: float) -> timedelta:
+    """Delay before the next attempt after ``attempts`` failures: base, 2x base, 4x base, ..."""
+    return timedelta(seconds=base_s * 2 ** max(0, attempts - 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# subscriptions
+
+
+def _subscription(row: SubscriptionRow) -> Subscription:
+    return Subscription(
+        row.id,
+        row.org_id,
+        row.name,
+        row.url,
+        tuple(row.kinds),
+        tuple(row.tlps),
+        row.campaign_id,
+        row.active,
+        row.created_at,
+    )
+
+
+def _delivery(row: DeliveryRow) -> Delivery:
+    return Delivery(
+        row.id,
+        row.subscription_id,
+        row.event_id,
+        row.event_type,
+        row.signal_id,
+        row.status,
+        row.attempts,
+        row.next_attempt_at,
+        row.last_error,
+        row.created_at,
+        row.delivered_at,
+    )
+
+
+def _check_url(url: str) -> str:
+    text = (url or "").strip()
+    if not text.startswith(("http://", "https://")) or len(text) > MAX_URL_CHARS or " " in text:
+        raise InputError(
+            f"webhook url must be an http(s) URL of at most {MAX_URL_CHARS} characters", field="url"
+        )
+    return text
+
+
+def create_subscription(
+    store: ExchangeStore,
+    principal: Principal,
+    name: str,
+    url: str,
+    *,
+    kinds: tuple[str, ...] = (),
+    tlps: tuple[str, ...] = (),
+    campaign_id: str | None = None,
+) -> tuple[Subscription, str]:
+    """A new subscription of the caller's organisation and its secret (shown only now)."""
+    require(principal, Permission.WRITE)
+    if not name.strip() or len(name) > 200:
+        raise InputError("name must be 1-200 characters", field="name")
+    kind_values = tuple(parse_kind(k).value for k in kinds)
+    tlp_values = tuple(parse_tlp(t).value for t in tlps)
+    if campaign_id is not None:
+        store.get_campaign(principal, campaign_id)  # NotFound unless visible
+    now = store.now()
+    secret = secrets.token_urlsafe(32)
+    row = SubscriptionRow(
+        id=new_id("subscription"),
+        org_id=principal.org_id,
+        name=name.strip(),
+        url=_check_url(url),
+        secret=secret,
+        kinds=list(kind_values),
+        tlps=list(tlp_values),
+        campaign_id=campaign_id,
+        active=True,
+        created_at=now,
+        created_by=principal.key_id,
+        scanned_until=now,
+    )
+    store.session.add(row)
+    store.session.flush()
+    audit.record(
+        store.session,
+        principal,
+        "push.subscribe",
+        at=now,
+        target_type="subscription",
+        target_id=row.id,
+        detail={"url": row.url, "kinds": row.kinds, "tlps": row.tlps, "campaign_id": campaign_id},
+    )
+    return _subscription(row), secret
+
+
+def _own_subscription(session: Session, principal: Principal | None, subscription_id: str) -> SubscriptionRow:
+    row = session.get(SubscriptionRow, subscription_id)
+    if row is None or (principal is not None and not principal.operator and row.org_id != principal.org_id):
+        raise NotFound(f"no subscription {subscription_id!r}", subscription=subscription_id)
+    return row
+
+
+def list_subscriptions(session: Session, principal: Principal | None) -> list[Subscription]:
+    """The caller organisation's subscriptions (all of them for the operator or local admin)."""
+    if principal is not None:
+        require(principal, Permission.READ)
+    stmt = select(SubscriptionRow).order_by(SubscriptionRow.created_at)
+    if principal is not None and not principal.operator:
+        stmt = stmt.where(SubscriptionRow.org_id == principal.org_id)
+    return [_subscription(r) for r in session.scalars(stmt)]
+
+
+def cancel_subscription(
+    session: Session, principal: Principal | None, subscription_id: str, *, at: datetime
+) -> Subscription:
+    """Stop a subscription; its deliveries (and dead letters) stay listed."""
+    if principal is not None:
+        require(principal, Permission.WRITE)
+    row = _own_subscription(session, principal, subscription_id)
+    row.active = False
+    audit.record(session, principal, "push.unsubscribe", at=at, target_type="subscription", target_id=row.id)
+    return _subscription(row)
+
+
+# ---------------------------------------------------------------------------------------------
+# changes -> deliveries
+
+
+@dataclass
+class EnqueueReport:
+    subscriptions: int = 0
+    enqueued: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+
+
+def _event_type(version: int, revoked: bool) -> str:
+    if revoked:
+        return "signal.revoked"
+    return "signal.created" if version == 1 else "signal.updated"
+
+
+def enqueue(session: Session, *, now: datetime | None = None) -> EnqueueReport:
+    """Create deliveries for every active subscription from the changes it has not yet scanned."""
+    now = now or utcnow()
+    report = EnqueueReport()
+    kinds_of_org = {o.id: OrgKind(o.kind) for o in session.scalars(select(OrgRow))}
+    store = ExchangeStore(session, now=now)
+    for sub in session.scalars(select(SubscriptionRow).where(SubscriptionRow.active.is_(True))).all():
+        report.subscriptions += 1
+        viewer = Principal(
+            key_id=f"push:{sub.id[-20:]}",
+            org_id=sub.org_id,
+            org_kind=kinds_of_org[sub.org_id],
+            role=Role.READ_ONLY,
+        )
+        since = sub.scanned_until - SCAN_OVERLAP
+        filters = SignalFilter(
+            kinds=tuple(SignalKind(k) for k in sub.kinds),
+            tlps=tuple(TLP(t) for t in sub.tlps),
+            campaign_id=sub.campaign_id,
+            modified_after=since,
+        )
+        existing = set(
+            session.scalars(
+                select(DeliveryRow.event_key).where(
+                    DeliveryRow.subscription_id == sub.id, DeliveryRow.created_at >= since - SCAN_OVERLAP
+                )
+            )
+        )
+        cursor: str | None = None
+        while True:
+            page = store.list_signals(viewer, filters, limit=500, cursor=cursor)
+            for signal in page.items:
+                for c in signal.contributions:
+                    if c.modified_at <= since:
+                        continue
+                    if sub.tlps and c.marking.tlp.value not in sub.tlps:
+                        continue
+                    if sub.campaign_id and c.campaign_id != sub.campaign_id:
+                        continue
+                    # The listing already applied the access rule; check each item again with the
+                    # pure rule before anything leaves the exchange.
+                    if not can_see(
+                        viewer.org_id,
+                        viewer.org_kind,
+                        source_org_id=c.org_id,
+                        source_kind=kinds_of_org[c.org_id],
+                        tlp=c.marking.tlp,
+                        shared_with=c.marking.shared_with,
+                    ):
+                        continue
+                    key = f"{signal.id}|{c.org_id}|{c.version}"
+                    if key in existing:
+                        continue
+                    existing.add(key)
+                    event_type = _event_type(c.version, c.revoked)
+                    event_id = new_id("event")
+                    payload = {
+                        "id": event_id,
+                        "type": event_type,
+                        "created": isoformat_z(now),
+                        "subscription_id": sub.id,
+                        "signal": {
+                            "id": signal.id,
+                            "kind": signal.kind.value,
+                            "value": signal.value,
+                            "revoked": signal.revoked,
+                            "valid_until": isoformat_z(signal.valid_until) if signal.valid_until else None,
+                        },
+                        "object": contribution_object(signal, c),
+                    }
+                    session.add(
+                        DeliveryRow(
+                            subscription_id=sub.id,
+                            event_key=key,
+                            event_id=event_id,
+                            event_type=event_type,
+                            signal_id=signal.id,
+                            payload=payload,
+                            status=PENDING,
+                            attempts=0,
+                            next_attempt_at=now,
+                            created_at=now,
+                        )
+                    )
+                    report.enqueued += 1
+                    report.by_type[event_type] = report.by_type.get(event_type, 0) + 1
+            if not page.next_cursor:
+                break
+            cursor = page.next_cursor
+        sub.scanned_until = now
+    session.flush()
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# delivery
+
+
+@dataclass
+class DeliveryReport:
+    attempted: int = 0
+    delivered: int = 0
+    retrying: int = 0
+    dead: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Job:
+    id: int
+    url: str
+    secret: str
+    event_id: str
+    event_type: str
+    body: bytes
+
+
+def deliver_due(
+    db: Database,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    limit: int = 100,
+    transport: httpx.BaseTransport | None = None,
+) -> DeliveryReport:
+    """Send every due delivery once; see the module docstring for retries and dead letters."""
+    now = now or utcnow()
+    lease = timedelta(seconds=settings.push_timeout_s + 60)
+    with db.session() as session:
+        rows = session.scalars(
+            select(DeliveryRow)
+            .where(DeliveryRow.status == PENDING, DeliveryRow.next_attempt_at <= now)
+            .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        jobs: list[_Job] = []
+        for row in rows:
+            sub = session.get(SubscriptionRow, row.subscription_id)
+            assert sub is not None
+            # Claimed: another worker skips it until the lease ends (if we die, it is retried).
+            row.next_attempt_at = now + lease
+            jobs.append(_Job(row.id, sub.url, sub.secret, row.event_id, row.event_type, body_of(row.payload)))
+    report = DeliveryReport()
+    outcomes: dict[int, str | None] = {}
+    with httpx.Client(timeout=settings.push_timeout_s, transport=transport) as client:
+        for job in jobs:
+            report.attempted += 1
+            outcomes[job.id] = _post(client, job)
+    with db.session() as session:
+        finished = utcnow() if now is None else now
+        for job in jobs:
+            done = session.get(DeliveryRow, job.id)
+            assert done is not None
+            row = done
+            error = outcomes[job.id]
+            row.attempts += 1
+            if error is None:
+                row.status = DELIVERED
+                row.delivered_at = finished
+                row.last_error = None
+                report.delivered += 1
+                continue
+            row.last_error = error
+            if row.attempts >= settings.push_max_attempts:
+                row.status = DEAD
+                report.dead += 1
+                log.warning(
+                    "webhook %s to %s is a dead letter after %d attempts: %s",
+                    job.event_id,
+                    job.url,
+                    row.attempts,
+                    error,
+                )
+                audit.record(
+                    session,
+                    None,
+                    "push.dead_letter",
+                    at=finished,
+                    target_type="subscription",
+                    target_id=row.subscription_id,
+                    detail={"delivery": row.id, "event": job.event_id, "error": error},
+                )
+            else:
+                row.next_attempt_at = finished + backoff(row.attempts, settings.push_backoff_s)
+                report.retrying += 1
+                log.info(
+                    "webhook %s to %s failed (attempt %d): %s", job.event_id, job.url, row.attempts, error
+                )
+            report.errors.append(f"{job.event_id} -> {job.url}: {error}")
+    return report
+
+
+def _post(client: httpx.Client, job: _Job) -> str | None:
+    """None on a 2xx answer, else what went wrong (for the retry record)."""
+    timestamp = int(utcnow().timestamp())
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: sign(job.secret, timestamp, job.body),
+        TIMESTAMP_HEADER: str(timestamp),
+        EVENT_HEADER: job.event_type,
+        DELIVERY_HEADER: job.event_id,
+        "User-Agent": "vigil-push/1",
+    }
+    try:
+        response = client.post(job.url, content=job.body, headers=headers)
+    except httpx.TimeoutException:
+        return "timed out"
+    except httpx.HTTPError as exc:
+        return f"request failed: {exc}"
+    if 200 <= response.status_code < 300:
+        return None
+    return f"HTTP {response.status_code}: {response.text[:200]}"
+
+
+def run_once(
+    db: Database, settings: Settings, *, transport: httpx.BaseTransport | None = None
+) -> tuple[EnqueueReport, DeliveryReport]:
+    """Enqueue new changes, then send what is due (what ``vigil push run`` does each round)."""
+    with db.session() as session:
+        queued = enqueue(session)
+    return queued, deliver_due(db, settings, transport=transport)
+
+
+# ---------------------------------------------------------------------------------------------
+# deliveries and dead letters
+
+
+def list_deliveries(
+    session: Session,
+    principal: Principal | None,
+    *,
+    status: str | None = None,
+    subscription_id: str | None = None,
+    limit: int = 100,
+) -> list[Delivery]:
+    """Deliveries of the caller organisation's subscriptions, newest first (``status='dead'``:
+    the dead-letter list)."""
+    if principal is not None:
+        require(principal, Permission.READ)
+    if status is not None and status not in (PENDING, DELIVERED, DEAD):
+        raise InputError(f"status must be one of pending, delivered, dead; got {status!r}", field="status")
+    stmt = select(DeliveryRow).join(SubscriptionRow, SubscriptionRow.id == DeliveryRow.subscription_id)
+    if principal is not None and not principal.operator:
+        stmt = stmt.where(SubscriptionRow.org_id == principal.org_id)
+    if status is not None:
+        stmt = stmt.where(DeliveryRow.status == status)
+    if subscription_id is not None:
+        _own_subscription(session, principal, subscription_id)
+        stmt = stmt.where(DeliveryRow.subscription_id == subscription_id)
+    return [_delivery(r) for r in session.scalars(stmt.order_by(DeliveryRow.id.desc()).limit(limit))]
+
+
+def requeue(session: Session, principal: Principal | None, delivery_id: int, *, at: datetime) -> Delivery:
+    """Put a dead letter back in the queue (attempts start again)."""
+    if principal is not None:
+        require(principal, Permission.WRITE)
+    row = session.get(DeliveryRow, delivery_id)
+    if row is None:
+        raise NotFound(f"no delivery {delivery_id}", delivery=delivery_id)
+    _own_subscription(session, principal, row.subscription_id)
+    if row.status != DEAD:
+        raise InputError(f"delivery {delivery_id} is {row.status}, not a dead letter")
+    row.status = PENDING
+    row.attempts = 0
+    row.next_attempt_at = at
+    audit.record(
+        session,
+        principal,
+        "push.requeue",
+        at=at,
+        target_type="subscription",
+        target_id=row.subscription_id,
+        detail={"delivery": row.id},
+    )
+    return _delivery(row)

@@ -1,0 +1,78 @@
+"""Push subscriptions, their deliveries and the dead-letter list (``/api/v1/subscriptions``).
+
+Routes only translate HTTP; ``vigil.exchange.push`` does the work. A subscription's secret is in
+the creation response only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from vigil.exchange import push
+from vigil.web.deps import PrincipalDep, StoreDep
+from vigil.web.schemas import ERROR_RESPONSES
+
+router = APIRouter(prefix="/subscriptions", tags=["push"], responses=ERROR_RESPONSES)
+
+
+class SubscriptionIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    url: str = Field(description="http(s) URL that receives POSTed events")
+    kinds: list[str] = Field(default_factory=list, description="signal kinds; empty: all")
+    tlps: list[str] = Field(default_factory=list, description="TLPs of the changed contribution; empty: all")
+    campaign_id: str | None = None
+
+
+@router.post("", status_code=201, summary="Subscribe to new, changed and revoked signals (secret shown once)")
+def create(body: SubscriptionIn, principal: PrincipalDep, store: StoreDep) -> dict[str, Any]:
+    sub, secret = push.create_subscription(
+        store,
+        principal,
+        body.name,
+        body.url,
+        kinds=tuple(body.kinds),
+        tlps=tuple(body.tlps),
+        campaign_id=body.campaign_id,
+    )
+    return {**sub.to_dict(), "secret": secret}
+
+
+@router.get("", summary="Your organisation's subscriptions")
+def list_all(principal: PrincipalDep, store: StoreDep) -> list[dict[str, Any]]:
+    return [s.to_dict() for s in push.list_subscriptions(store.session, principal)]
+
+
+@router.get("/deliveries", summary="Deliveries of your subscriptions, newest first")
+def deliveries(
+    principal: PrincipalDep,
+    store: StoreDep,
+    status: str | None = Query(None, description="pending, delivered or dead"),
+    subscription_id: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[dict[str, Any]]:
+    found = push.list_deliveries(
+        store.session, principal, status=status, subscription_id=subscription_id, limit=limit
+    )
+    return [d.to_dict() for d in found]
+
+
+@router.get("/dead-letters", summary="Deliveries that failed every attempt (payload kept; retry them)")
+def dead_letters(
+    principal: PrincipalDep, store: StoreDep, limit: int = Query(100, ge=1, le=1000)
+) -> list[dict[str, Any]]:
+    return [
+        d.to_dict() for d in push.list_deliveries(store.session, principal, status=push.DEAD, limit=limit)
+    ]
+
+
+@router.post("/dead-letters/{delivery_id}/retry", summary="Put a dead letter back in the queue")
+def retry(delivery_id: int, principal: PrincipalDep, store: StoreDep) -> dict[str, Any]:
+    return push.requeue(store.session, principal, delivery_id, at=store.now()).to_dict()
+
+
+@router.delete("/{subscription_id}", summary="Stop a subscription (its deliveries stay listed)")
+def cancel(subscription_id: str, principal: PrincipalDep, store: StoreDep) -> dict[str, Any]:
+    return push.cancel_subscription(store.session, principal, subscription_id, at=store.now()).to_dict()

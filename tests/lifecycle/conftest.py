@@ -1,0 +1,210 @@
+"""Lifecycle fixtures: the exchange tests' real databases and live servers (reused), a coalition
+seeded through the store, and a real webhook receiver (an HTTP server thread on a free port) that
+checks every request's signature the way a member's receiver would."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.exchange.conftest import (  # noqa: F401  (fixtures are found by name)
+    BACKENDS,
+    LiveServer,
+    _make_url,
+    db,
+    db_url,
+    free_port,
+    live,
+    postgres_cluster,
+    start_server,
+)
+from vigil.core.errors import AuthenticationError
+from vigil.exchange import push
+from vigil.exchange.access import Principal
+from vigil.exchange.records import Role
+from vigil.exchange.store import ExchangeStore
+
+
+@dataclass
+class Coalition:
+    principals: dict[str, Principal] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    orgs: dict[str, str] = field(default_factory=dict)
+
+
+def seed(store: ExchangeStore) -> Coalition:
+    """Two platforms and a government partner, each with an analyst key (and admin for p1)."""
+    c = Coalition()
+    for name, kind in (("p1", "platform"), ("p2", "platform"), ("gov", "government")):
+        org = store.create_org(None, f"Org {name}", kind)
+        key_row, key = store.create_key(None, org.id, "analyst", name=f"{name}-analyst")
+        c.orgs[name] = org.id
+        c.keys[name] = key
+        c.principals[name] = Principal(key_row.id, org.id, org.kind, Role.ANALYST)
+    return c
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    verified: bool
+
+
+class Receiver:
+    """A webhook receiver: verifies signatures with ``secret``; ``fail_next`` requests answer 500,
+    ``slow_next`` requests sleep past the sender's timeout before answering."""
+
+    def __init__(self) -> None:
+        self.secret = ""
+        self.received: list[Received] = []
+        self.fail_next = 0
+        self.slow_next = 0
+        self.slow_s = 1.5
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                try:
+                    push.verify_signature(
+                        receiver.secret,
+                        body,
+                        headers.get("x-vigil-timestamp", ""),
+                        headers.get("x-vigil-signature", ""),
+                    )
+                    verified = True
+                except AuthenticationError:
+                    verified = False
+                with receiver.lock:
+                    slow = receiver.slow_next > 0
+                    receiver.slow_next -= 1 if slow else 0
+                    fail = not slow and receiver.fail_next > 0
+                    receiver.fail_next -= 1 if fail else 0
+                    if not slow and not fail:
+                        receiver.received.append(Received(headers, body, verified))
+                if slow:
+                    time.sleep(receiver.slow_s)
+                status = 500 if fail or slow else (204 if verified else 401)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+MEDALLION_KEY = "medallion-password"
+TAXII = "application/taxii+json;version=2.1"
+
+
+@contextmanager
+def medallion(tmp_path: Path, objects: list[dict[str, Any]]) -> Iterator[str]:
+    """medallion 3.0 (the OASIS reference TAXII server, memory backend) in its own process on a
+    free port, serving ``objects`` in one readable collection; yields its base URL."""
+    if importlib.util.find_spec("medallion") is None:
+        pytest.skip("medallion is not installed (pip install -e '.[bench]')")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    manifest = [
+        {
+            "id": o["id"],
+            "date_added": f"2026-03-0{i + 1}T00:00:00.000000Z",
+            "version": o["modified"],
+            "media_type": "application/stix+json;version=2.1",
+        }
+        for i, o in enumerate(objects)
+    ]
+    data = {
+        "/discovery": {"title": "medallion", "default": f"{base}/api1/", "api_roots": [f"{base}/api1/"]},
+        "api1": {
+            "information": {"title": "api1", "versions": [TAXII], "max_content_length": 10_000_000},
+            "status": [],
+            "collections": [
+                {
+                    "id": "91a7b528-80eb-42ed-a74d-c6fbd5a26116",
+                    "title": "partners",
+                    "can_read": True,
+                    "can_write": False,
+                    "media_types": ["application/stix+json;version=2.1"],
+                    "objects": objects,
+                    "manifest": manifest,
+                }
+            ],
+        },
+    }
+    (tmp_path / "data.json").write_text(json.dumps(data))
+    config = {
+        "backend": {
+            "module": "medallion.backends.memory_backend",
+            "module_class": "MemoryBackend",
+            "filename": str(tmp_path / "data.json"),
+        },
+        "users": {"taxii": MEDALLION_KEY},
+        "taxii": {"max_page_size": 100},
+    }
+    (tmp_path / "medallion.json").write_text(json.dumps(config))
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "medallion.scripts.run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            str(tmp_path / "medallion.json"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.get(
+                    f"{base}/taxii2/", auth=("taxii", MEDALLION_KEY), headers={"Accept": TAXII}
+                )
+                if response.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("medallion did not start")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
