@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from stix2validator import ValidationOptions, validate_string
 
+from tests.interop.conftest import Coalition
 from vigil.core.errors import InputError, NotFound
 from vigil.exchange import disarm
+from vigil.exchange.stix_service import export_for
 
 BUNDLE = Path("/work/shared/data/disarm/DISARM.json")
 DATA = Path(disarm.__file__).parent / "data" / "disarm"
@@ -100,3 +103,27 @@ def test_malformed_bundles_are_refused(bundle: dict[str, object], mutate: object
 
 def _first(b: dict[str, list[dict[str, object]]], kind: str) -> int:
     return next(i for i, o in enumerate(b["objects"]) if o["type"] == kind)
+
+
+def test_stix_export_names_the_techniques_a_campaign_uses(coalition: Coalition) -> None:
+    bundle = coalition.run(lambda s: export_for(s, coalition.principals["p2"]))
+    objects = {o["id"]: o for o in bundle["objects"]}
+    campaign = next(o for o in objects.values() if o["type"] == "campaign")
+    used = [
+        objects[o["target_ref"]]
+        for o in objects.values()
+        if o["type"] == "relationship"
+        and o["relationship_type"] == "uses"
+        and o["source_ref"] == campaign["id"]
+    ]
+    by_id = {p["external_references"][0]["external_id"]: p for p in used}
+    assert set(by_id) == {"T0049", "T0015"}
+    assert by_id["T0049"]["name"] == "T0049 Flood Information Space"
+    assert by_id["T0049"]["kill_chain_phases"] == [
+        {"kill_chain_name": "disarm", "phase_name": "maximise-exposure"}
+    ]
+    assert "DISARM Foundation" in by_id["T0049"]["description"]
+    result = validate_string(json.dumps(bundle), ValidationOptions(version="2.1"))
+    assert result.is_valid, [str(e) for e in result.errors]
+    # (indicators without a description draw {303} warnings; the DISARM references must draw none)
+    assert [str(w) for w in result.warnings if str(w).startswith("attack-pattern--")] == []

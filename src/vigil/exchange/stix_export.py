@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vigil.core.time import isoformat_z, parse_instant
+from vigil.exchange import disarm
 from vigil.exchange.records import (
     TLP,
     Campaign,
@@ -366,8 +367,10 @@ def campaign_entries(campaign: Campaign) -> list[StixEntry]:
 
 
 def technique_reference(technique: str) -> dict[str, Any]:
-    """The public DISARM technique as an attack-pattern (TLP:CLEAR; DISARM is CC BY-SA 4.0)."""
-    return {
+    """The public DISARM technique as an attack-pattern (TLP:CLEAR; DISARM is CC BY-SA 4.0), named,
+    described and placed in its tactics from the shipped catalogue (``vigil.exchange.disarm``) under
+    DISARM's own kill-chain name; an id the catalogue does not know keeps just the id."""
+    obj: dict[str, Any] = {
         "type": "attack-pattern",
         "spec_version": "2.1",
         "id": technique_reference_id(technique),
@@ -377,6 +380,18 @@ def technique_reference(technique: str) -> dict[str, Any]:
         "external_references": [{"source_name": DISARM_SOURCE, "external_id": technique}],
         "object_marking_refs": [marking_id(TLP.CLEAR)],
     }
+    cat = disarm.catalogue()
+    found = cat.find(technique)
+    if found is not None:
+        obj["name"] = f"{found.id} {found.name}"
+        if found.description:
+            obj["description"] = f"{found.description}\n\n{disarm.ATTRIBUTION}."
+        # no url in external_references: without a hash of the page stix2-validator warns {302}
+        tactics = cat.tactic_of(found)
+        phases = [{"kill_chain_name": disarm.KILL_CHAIN_NAME, "phase_name": t.shortname} for t in tactics]
+        if phases:
+            obj["kill_chain_phases"] = phases
+    return obj
 
 
 def supporting_entries(
