@@ -155,3 +155,28 @@ def test_bad_subscription_input(db: Database) -> None:
             push.create_subscription(store, c.principals["p1"], "x", "http://127.0.0.1:1/", kinds=("nope",))
         with pytest.raises(InputError, match="unknown TLP"):
             push.create_subscription(store, c.principals["p1"], "x", "http://127.0.0.1:1/", tlps=("PINK",))
+
+
+def test_expiry_is_pushed_once(db: Database, receiver: Receiver, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    settings = _settings(tmp_path)
+    with db.session() as s:
+        store = ExchangeStore(s)
+        c = seed(store)
+        _, receiver.secret = push.create_subscription(store, c.principals["p2"], "hook", receiver.url)
+        store.submit_signal(
+            c.principals["p1"],
+            "domain",
+            "short-lived.info",
+            marking=Marking(TLP.GREEN),
+            valid_until=utcnow() + timedelta(seconds=1),
+        )
+    _flush(db, settings)
+    time.sleep(1.2)
+    ((queued, sent),) = _flush(db, settings)
+    assert queued.by_type == {"signal.expired": 1} and sent.delivered == 1
+    ((queued, _),) = _flush(db, settings)
+    assert queued.enqueued == 0
+    types = [json.loads(r.body)["type"] for r in receiver.received]
+    assert types == ["signal.created", "signal.expired"]

@@ -28,7 +28,8 @@ import hmac
 import json
 import logging
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,8 +45,8 @@ from vigil.exchange import audit
 from vigil.exchange.access import Permission, Principal, can_see, require
 from vigil.exchange.db import Database
 from vigil.exchange.lifecycle_models import DeliveryRow, SubscriptionRow
-from vigil.exchange.models import OrgRow
-from vigil.exchange.records import TLP, OrgKind, Role, SignalKind
+from vigil.exchange.models import ContributionRow, OrgRow
+from vigil.exchange.records import TLP, Contribution, OrgKind, Role, Signal, SignalKind
 from vigil.exchange.stix_export import contribution_object
 from vigil.exchange.store import ExchangeStore, SignalFilter, parse_tlp
 from vigil.exchange.values import parse_kind
@@ -296,97 +297,127 @@ def _event_type(version: int, revoked: bool) -> str:
 
 
 def enqueue(session: Session, *, now: datetime | None = None) -> EnqueueReport:
-    """Create deliveries for every active subscription from the changes it has not yet scanned."""
+    """Create deliveries for every active subscription from the changes it has not yet scanned:
+    new versions of contributions (created, updated, revoked) and contributions whose
+    ``valid_until`` passed (expired) since the last scan."""
     now = now or utcnow()
     report = EnqueueReport()
     kinds_of_org = {o.id: OrgKind(o.kind) for o in session.scalars(select(OrgRow))}
     store = ExchangeStore(session, now=now)
     for sub in session.scalars(select(SubscriptionRow).where(SubscriptionRow.active.is_(True))).all():
         report.subscriptions += 1
-        viewer = Principal(
-            key_id=f"push:{sub.id[-20:]}",
-            org_id=sub.org_id,
-            org_kind=kinds_of_org[sub.org_id],
-            role=Role.READ_ONLY,
-        )
-        since = sub.scanned_until - SCAN_OVERLAP
-        filters = SignalFilter(
-            kinds=tuple(SignalKind(k) for k in sub.kinds),
-            tlps=tuple(TLP(t) for t in sub.tlps),
-            campaign_id=sub.campaign_id,
-            modified_after=since,
-        )
-        existing = set(
-            session.scalars(
-                select(DeliveryRow.event_key).where(
-                    DeliveryRow.subscription_id == sub.id, DeliveryRow.created_at >= since - SCAN_OVERLAP
-                )
-            )
-        )
-        cursor: str | None = None
-        while True:
-            page = store.list_signals(viewer, filters, limit=500, cursor=cursor)
-            for signal in page.items:
-                for c in signal.contributions:
-                    if c.modified_at <= since:
-                        continue
-                    if sub.tlps and c.marking.tlp.value not in sub.tlps:
-                        continue
-                    if sub.campaign_id and c.campaign_id != sub.campaign_id:
-                        continue
-                    # The listing already applied the access rule; check each item again with the
-                    # pure rule before anything leaves the exchange.
-                    if not can_see(
-                        viewer.org_id,
-                        viewer.org_kind,
-                        source_org_id=c.org_id,
-                        source_kind=kinds_of_org[c.org_id],
-                        tlp=c.marking.tlp,
-                        shared_with=c.marking.shared_with,
-                    ):
-                        continue
-                    key = f"{signal.id}|{c.org_id}|{c.version}"
-                    if key in existing:
-                        continue
-                    existing.add(key)
-                    event_type = _event_type(c.version, c.revoked)
-                    event_id = new_id("event")
-                    payload = {
-                        "id": event_id,
-                        "type": event_type,
-                        "created": isoformat_z(now),
-                        "subscription_id": sub.id,
-                        "signal": {
-                            "id": signal.id,
-                            "kind": signal.kind.value,
-                            "value": signal.value,
-                            "revoked": signal.revoked,
-                            "valid_until": isoformat_z(signal.valid_until) if signal.valid_until else None,
-                        },
-                        "object": contribution_object(signal, c),
-                    }
-                    session.add(
-                        DeliveryRow(
-                            subscription_id=sub.id,
-                            event_key=key,
-                            event_id=event_id,
-                            event_type=event_type,
-                            signal_id=signal.id,
-                            payload=payload,
-                            status=PENDING,
-                            attempts=0,
-                            next_attempt_at=now,
-                            created_at=now,
-                        )
-                    )
-                    report.enqueued += 1
-                    report.by_type[event_type] = report.by_type.get(event_type, 0) + 1
-            if not page.next_cursor:
-                break
-            cursor = page.next_cursor
-        sub.scanned_until = now
+        _scan(store, sub, kinds_of_org, report)
     session.flush()
     return report
+
+
+def _scan(
+    store: ExchangeStore, sub: SubscriptionRow, kinds_of_org: dict[str, OrgKind], report: EnqueueReport
+) -> None:
+    """Enqueue one subscription's events since its last scan."""
+    session, now = store.session, store.now()
+    viewer = Principal(
+        key_id=f"push:{sub.id[-20:]}",
+        org_id=sub.org_id,
+        org_kind=kinds_of_org[sub.org_id],
+        role=Role.READ_ONLY,
+    )
+    since = sub.scanned_until - SCAN_OVERLAP
+    base = SignalFilter(
+        kinds=tuple(SignalKind(k) for k in sub.kinds),
+        tlps=tuple(TLP(t) for t in sub.tlps),
+        campaign_id=sub.campaign_id,
+    )
+    existing = set(
+        session.scalars(
+            select(DeliveryRow.event_key).where(
+                DeliveryRow.subscription_id == sub.id, DeliveryRow.created_at >= since - SCAN_OVERLAP
+            )
+        )
+    )
+
+    def emit(signal: Signal, c: Contribution, event_type: str, key: str) -> None:
+        if key in existing:
+            return
+        if sub.tlps and c.marking.tlp.value not in sub.tlps:
+            return
+        if sub.campaign_id and c.campaign_id != sub.campaign_id:
+            return
+        # The listing already applied the access rule; check each item again with the pure
+        # rule before anything leaves the exchange.
+        if not can_see(
+            viewer.org_id,
+            viewer.org_kind,
+            source_org_id=c.org_id,
+            source_kind=kinds_of_org[c.org_id],
+            tlp=c.marking.tlp,
+            shared_with=c.marking.shared_with,
+        ):
+            return
+        existing.add(key)
+        event_id = new_id("event")
+        payload = {
+            "id": event_id,
+            "type": event_type,
+            "created": isoformat_z(now),
+            "subscription_id": sub.id,
+            "signal": {
+                "id": signal.id,
+                "kind": signal.kind.value,
+                "value": signal.value,
+                "revoked": signal.revoked,
+                "valid_until": isoformat_z(signal.valid_until) if signal.valid_until else None,
+            },
+            "object": contribution_object(signal, c),
+        }
+        session.add(
+            DeliveryRow(
+                subscription_id=sub.id,
+                event_key=key,
+                event_id=event_id,
+                event_type=event_type,
+                signal_id=signal.id,
+                payload=payload,
+                status=PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        report.enqueued += 1
+        report.by_type[event_type] = report.by_type.get(event_type, 0) + 1
+
+    for signal in _visible(store, viewer, replace(base, modified_after=since)):
+        for c in signal.contributions:
+            if c.modified_at > since:
+                emit(signal, c, _event_type(c.version, c.revoked), f"{signal.id}|{c.org_id}|{c.version}")
+    expiring = tuple(
+        session.scalars(
+            select(ContributionRow.signal_id)
+            .where(
+                ContributionRow.valid_until > since,
+                ContributionRow.valid_until <= now,
+                ContributionRow.revoked_at.is_(None),
+            )
+            .distinct()
+        )
+    )
+    if expiring:
+        for signal in _visible(store, viewer, replace(base, ids=expiring)):
+            for c in signal.contributions:
+                if c.valid_until and since < c.valid_until <= now and not c.revoked:
+                    emit(signal, c, "signal.expired", f"{signal.id}|{c.org_id}|{c.version}|expired")
+    sub.scanned_until = now
+
+
+def _visible(store: ExchangeStore, viewer: Principal, filters: SignalFilter) -> Iterator[Signal]:
+    cursor: str | None = None
+    while True:
+        page = store.list_signals(viewer, filters, limit=500, cursor=cursor)
+        yield from page.items
+        if not page.next_cursor:
+            return
+        cursor = page.next_cursor
 
 
 # ---------------------------------------------------------------------------------------------
