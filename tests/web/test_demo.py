@@ -126,3 +126,10 @@ def test_a_failed_demo_leaves_no_half_built_directory(tmp_path: Path) -> None:
     failed = run_vigil("demo", "--no-serve", "--posts", "100", "--data-dir", str(keep))
     assert failed.returncode == 2
     assert (keep / "notes.txt").read_text() == "mine"
+
+
+def test_htmx_requests_without_a_session_are_sent_to_sign_in(server: str) -> None:
+    answer = httpx.get(f"{server}/signals?kind=url", headers={"HX-Request": "true"}, timeout=30)
+    assert answer.status_code == 200
+    assert answer.headers["HX-Redirect"].startswith("/login?next=")
+    assert "<table" not in answer.text

@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, Response
 from vigil.web.errors import add_error_formatter
 from vigil.web.pages import auth, cases, detections, exchange, reports, signals
 from vigil.web.pages.common import STATIC_DIR, SignInRequired, sign_in_redirect, templates
+from vigil.web.session import SessionCodec
 
 # Path prefixes answered with HTML error pages instead of the API's JSON errors.
 PAGE_PREFIXES = (
@@ -38,9 +39,15 @@ def _html_error(status: int, body: dict[str, Any]) -> Response:
     return HTMLResponse(html, status_code=status)
 
 
-async def _sign_in(_request: Request, exc: Exception) -> Response:
+async def _sign_in(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SignInRequired)
-    return sign_in_redirect(exc)
+    response = sign_in_redirect(exc)
+    if request.headers.get("hx-request"):
+        # htmx would swap the sign-in page into the results box: make it load the whole page
+        response = Response(status_code=200, headers={"HX-Redirect": response.headers["location"]})
+        if exc.message:
+            SessionCodec.sign_out(response)
+    return response
 
 
 def install(app: FastAPI) -> None:
