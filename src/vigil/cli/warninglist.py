@@ -140,3 +140,44 @@ def register(app: typer.Typer) -> None:
         _print(
             rows, ["id", "org_id", "kind", "value", "list_name", "reason", "created_at"], "Overrides", as_json
         )
+
+    @wl.command("breadth")
+    def breadth(
+        posts: Path = typer.Option(..., "--posts", help="Our posts (Vigil's posts table, Parquet)."),
+        org: str = typer.Option(..., "--org", help="Organisation whose visible signals are checked."),
+        threshold: float = typer.Option(
+            0.01, "--threshold", help="Share of posts above which a value is too broad."
+        ),
+        data_dir: Path | None = DataDirOpt,
+        database_url: str | None = DbUrlOpt,
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Which domain/hashtag signals would match more than THRESHOLD of these posts (exit 1 if any)."""
+        from vigil.exchange.records import SignalKind
+        from vigil.exchange.store import SignalFilter
+
+        with _store(data_dir, database_url) as store:
+            viewer = local_principal(store, org)
+            values: list[tuple[str, str]] = []
+            cursor: str | None = None
+            while True:
+                page = store.list_signals(
+                    viewer,
+                    SignalFilter(kinds=(SignalKind.DOMAIN, SignalKind.HASHTAG), include_revoked=False),
+                    limit=1000,
+                    cursor=cursor,
+                )
+                values += [(s.kind.value, s.value) for s in page.items]
+                if not page.next_cursor:
+                    break
+                cursor = page.next_cursor
+        report = warninglists.breadth(values, posts, threshold)
+        rows = [{"kind": k, "value": v, "share": f"{share:.2%}"} for k, v, share in report.too_broad]
+        if not as_json:
+            console.print(
+                f"{len(values)} domain/hashtag signal(s) checked against {report.posts} post(s); "
+                f"{len(rows)} above {threshold:.2%}"
+            )
+        _print(rows, ["kind", "value", "share"], "Too broad for these posts", as_json)
+        if rows:
+            raise typer.Exit(1)

@@ -378,20 +378,50 @@ class BreadthReport:
         )
 
 
-def breadth(
-    values: Iterable[tuple[str, str]], posts: Iterable[tuple[Sequence[str], Sequence[str]]], threshold: float
-) -> BreadthReport:
-    """The share of ``posts`` (each: its domains, its hashtags, normalized) that each domain or
-    hashtag value appears in; values above ``threshold`` (a fraction) are too broad to share."""
-    wanted = {(k, v) for k, v in values if k in (SignalKind.DOMAIN.value, SignalKind.HASHTAG.value)}
-    counts: dict[tuple[str, str], int] = dict.fromkeys(wanted, 0)
-    total = 0
-    for domains, hashtags in posts:
-        total += 1
-        for key in {("domain", d) for d in domains} | {("hashtag", h) for h in hashtags}:
-            if key in counts:
-                counts[key] += 1
+def breadth(values: Iterable[tuple[str, str]], posts_file: Path, threshold: float) -> BreadthReport:
+    """The share of the posts in ``posts_file`` (Vigil's posts table, Parquet) that each domain or
+    hashtag value appears in; values above ``threshold`` (a fraction) match too broadly to share.
+
+    Runs in DuckDB over the file (no full load): one pass over ``urls.domain`` and ``hashtags``.
+    """
+    import duckdb
+
+    if not 0 < threshold < 1:
+        raise InputError(f"threshold must be a fraction between 0 and 1, got {threshold}", field="threshold")
+    if not posts_file.is_file():
+        raise InputError(f"{posts_file}: no such file", file=str(posts_file))
+    wanted = sorted({(k, v) for k, v in values if k in (SignalKind.DOMAIN.value, SignalKind.HASHTAG.value)})
+    con = duckdb.connect()
+    try:
+        con.execute("CREATE TEMP TABLE wanted (kind VARCHAR, value VARCHAR)")
+        if wanted:
+            con.executemany("INSERT INTO wanted VALUES (?, ?)", wanted)
+        source = "read_parquet(?)"
+        total_row = con.execute(f"SELECT count(*) FROM {source}", [str(posts_file)]).fetchone()
+        total = int(total_row[0]) if total_row else 0
+        rows = con.execute(
+            f"""
+            WITH posts AS (SELECT row_number() OVER () AS n, urls, hashtags FROM {source}),
+            terms AS (
+                SELECT DISTINCT n, 'domain' AS kind, lower(u.domain) AS value
+                FROM posts, unnest(urls) AS t(u) WHERE u.domain IS NOT NULL
+                UNION
+                SELECT DISTINCT n, 'hashtag', lower(ltrim(h, '#')) FROM posts, unnest(hashtags) AS t(h)
+            )
+            SELECT w.kind, w.value, count(t.n) FROM wanted w
+            LEFT JOIN terms t ON t.kind = w.kind AND t.value = w.value
+            GROUP BY w.kind, w.value
+            """,
+            [str(posts_file)],
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise InputError(
+            f"{posts_file}: cannot read urls/hashtags as Vigil's posts table: {str(exc).splitlines()[0]}",
+            file=str(posts_file),
+        ) from exc
+    finally:
+        con.close()
     report = BreadthReport(posts=total, threshold=threshold)
     if total:
-        report.shares = {key: n / total for key, n in counts.items()}
+        report.shares = {(k, v): n / total for k, v, n in rows}
     return report
