@@ -168,3 +168,11 @@ def test_weakly_tied_accounts_are_detached_but_sparse_campaigns_keep_their_membe
     assert frozenset([*dense, "tw:outsider"]) in map(
         frozenset, _members(find_campaigns(edges, evidence, untrimmed)).values()
     )
+
+
+def test_no_edges_no_campaigns() -> None:
+    edges, evidence = build([])
+    result = find_campaigns(edges, evidence, DetectParams())
+    assert result.campaigns.num_rows == 0 and result.accounts.num_rows == 0
+    assert result.evidence.num_rows == 0 and result.edges.num_rows == 0
+    assert result.campaigns.schema.equals(CAMPAIGNS)

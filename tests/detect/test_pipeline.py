@@ -144,3 +144,13 @@ def test_cli_detect_and_evaluate(posts_file: tuple[Path, dict[str, set[str]]], t
     assert bad.returncode == 2 and "nope.parquet" in bad.stderr
     bad = _vigil("detect", str(path), "--out", str(out), "--window", "never")
     assert bad.returncode == 2 and "window" in bad.stderr
+
+
+def test_a_run_without_edges_writes_empty_outputs(
+    posts_file: tuple[Path, dict[str, set[str]]], tmp_path: Path
+) -> None:
+    result = detect(posts_file[0], tmp_path, DetectParams(traces=("co_reply",)))
+    assert result.campaign_set.campaigns.num_rows == 0
+    assert pq.read_table(tmp_path / "campaigns.parquet").num_rows == 0
+    assert json.loads((tmp_path / "campaigns.json").read_text())["campaigns"] == []
+    assert "No campaign was found" in (tmp_path / "report.md").read_text()

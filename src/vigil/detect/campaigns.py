@@ -129,7 +129,7 @@ def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
     values, starts = np.unique(sorted_keys, return_index=True)
-    ends = np.append(starts[1:], len(sorted_keys))
+    ends = np.append(starts[1:], len(sorted_keys)) if len(starts) else starts
     return order, values, np.column_stack([starts, ends])
 
 
