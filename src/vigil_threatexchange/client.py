@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 
 class VigilAPIError(Exception):
@@ -16,8 +17,12 @@ class VigilAPIError(Exception):
 
 class VigilClient:
     def __init__(self, server: str, key: str, *, timeout: float = 30.0) -> None:
+        # imported here: the threatexchange CLI imports extensions on every command, and httpx costs
+        # ~0.2 s that only commands talking to Vigil need
+        import httpx
+
         self.base = server.rstrip("/") + "/api/v1"
-        self._http = httpx.Client(
+        self._http: httpx.Client = httpx.Client(
             headers={"Authorization": f"Bearer {key}", "User-Agent": "vigil-threatexchange"}, timeout=timeout
         )
 
@@ -25,6 +30,8 @@ class VigilClient:
         self._http.close()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
         try:
             response = self._http.request(method, self.base + path, **kwargs)
         except httpx.HTTPError as exc:

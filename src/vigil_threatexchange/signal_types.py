@@ -11,6 +11,7 @@ The hashing and normalization are Vigil's (``vigil.signals``), not re-implemente
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
 from threatexchange.content_type.content_base import ContentType
@@ -19,12 +20,23 @@ from threatexchange.content_type.url import URLContent
 from threatexchange.signal_type import signal_base
 
 from vigil.core.errors import VigilError
-from vigil.ingest.urls import registrable_domain
-from vigil.signals.registry import get_signal_type
-from vigil.signals.text_exact import TextExactSignal
 
-_TEXT_EXACT = TextExactSignal()
 _URL_HOST = re.compile(r"(?:https?://)?(?:[\w-]+\.)+[\w-]+", re.IGNORECASE)
+
+
+# Vigil's signal code is imported on first use, not at import: the threatexchange CLI imports every
+# extension on every command, and vigil.signals pulls in pyarrow and numpy (~0.3 s).
+@cache
+def _vigil_type(name: str) -> Any:
+    from vigil.signals.registry import get_signal_type
+
+    return get_signal_type(name)
+
+
+def _registrable_domain(host: str) -> str | None:
+    from vigil.ingest.urls import registrable_domain
+
+    return registrable_domain(host)
 
 
 class VigilTextExactSignal(signal_base.SimpleSignalType, signal_base.TextHasher):
@@ -47,14 +59,14 @@ class VigilTextExactSignal(signal_base.SimpleSignalType, signal_base.TextHasher)
     @classmethod
     def validate_signal_str(cls, signal_str: str) -> str:
         try:
-            return get_signal_type("text_exact").normalize(signal_str)
+            return str(_vigil_type("text_exact").normalize(signal_str))
         except VigilError as exc:
             raise ValueError(exc.message) from exc
 
     @classmethod
     def hash_from_str(cls, text: str) -> str:
         try:
-            return _TEXT_EXACT.hash_text(text)
+            return str(_vigil_type("text_exact").hash_text(text))
         except VigilError:
             return ""  # nothing left to hash: python-threatexchange skips empty hashes
 
@@ -81,7 +93,7 @@ class VigilDomainSignal(signal_base.SignalType, signal_base.MatchesStr):
     @classmethod
     def validate_signal_str(cls, signal_str: str) -> str:
         try:
-            return get_signal_type("domain").normalize(signal_str)
+            return str(_vigil_type("domain").normalize(signal_str))
         except VigilError as exc:
             raise ValueError(exc.message) from exc
 
@@ -89,7 +101,7 @@ class VigilDomainSignal(signal_base.SignalType, signal_base.MatchesStr):
     def matches_str(cls, signal: str, haystack: str) -> signal_base.SignalComparisonResult:
         for found in _URL_HOST.finditer(haystack):
             host = found.group(0).split("://", 1)[-1]
-            if registrable_domain(host) == signal:
+            if _registrable_domain(host) == signal:
                 return signal_base.SignalComparisonResult.from_match_only()
         return signal_base.SignalComparisonResult.from_no_match_only()
 

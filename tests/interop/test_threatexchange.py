@@ -71,7 +71,10 @@ def vigil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vigil]:
     home = tmp / "home"
     home.mkdir()
     try:
-        yield Vigil(url, world, home)
+        found = Vigil(url, world, home)
+        found.tx("config", "extensions", "add", "vigil_threatexchange")
+        found.tx("config", "collab", "edit", "vigil_exchange", "coalition", "--create", "--server", url)
+        yield found
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -79,8 +82,6 @@ def vigil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vigil]:
 
 
 def test_fetch_match_and_report_back(vigil: Vigil, tmp_path: Path) -> None:
-    vigil.tx("config", "extensions", "add", "vigil_threatexchange")
-    vigil.tx("config", "collab", "edit", "vigil_exchange", "coalition", "--create", "--server", vigil.url)
     fetched = vigil.tx("fetch")
     assert "coalition" in fetched.stdout + fetched.stderr
 
@@ -125,19 +126,13 @@ def test_fetch_match_and_report_back(vigil: Vigil, tmp_path: Path) -> None:
     assert "vigil_text_exact" in vigil.tx("match", "text", str(post)).stdout
 
 
-def test_bad_key_is_reported_clearly(vigil: Vigil, tmp_path: Path) -> None:
-    home = tmp_path / "other"
-    home.mkdir()
-    other = Vigil(vigil.url, vigil.world, home)
-    other.world.keys["bad"] = "not-a-real-key"
-    other.tx("config", "extensions", "add", "vigil_threatexchange")
-    other.tx("config", "collab", "edit", "vigil_exchange", "coalition", "--create", "--server", vigil.url)
+def test_bad_key_is_reported_clearly(vigil: Vigil) -> None:
+    vigil.world.keys["bad"] = "not-a-real-key"
+    vigil.world.keys["none"] = ""
     # the CLI prints only "failed to fetch!" and exits 3; with -v it logs Vigil's own message
-    done = other.tx("-v", "fetch", key="bad", ok=False)
+    done = vigil.tx("-v", "fetch", key="bad", ok=False)
     assert done.returncode == 3
-    output = done.stdout + done.stderr
-    assert "Vigil answered 401" in output
+    assert "Vigil answered 401" in done.stdout + done.stderr
     # no key at all: the CLI's own hint names where the extension looks for one
-    other.world.keys["none"] = ""
-    missing = other.tx("-v", "fetch", key="none", ok=False)
+    missing = vigil.tx("-v", "fetch", key="none", ok=False)
     assert missing.returncode != 0 and "VIGIL_API_KEY" in missing.stdout + missing.stderr
