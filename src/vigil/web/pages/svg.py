@@ -1,7 +1,7 @@
 """Server-side pictures for the dashboard: a campaign's account network and a bar chart, as SVG.
 
 Rendering on the server keeps the pages free of JavaScript chart libraries and makes the pictures
-identical in screenshots, PDFs and browsers. Layouts are deterministic (seeded from a circle), so
+identical in screenshots, PDFs and browsers. Layouts are deterministic (Kamada-Kawai from a circle), so
 the same campaign always looks the same.
 """
 
@@ -58,7 +58,8 @@ def network_svg(nodes: Sequence[Node], links: Sequence[Link], *, size: int = 560
         [math.cos(2 * math.pi * i / len(nodes)), math.sin(2 * math.pi * i / len(nodes))]
         for i in range(len(nodes))
     ]
-    layout = graph.layout_fruchterman_reingold(seed=start, weights=weights or None, niter=500)
+    # Kamada-Kawai from a circle is deterministic (Fruchterman-Reingold draws random moves)
+    layout = graph.layout_kamada_kawai(seed=start)
     xs = [p[0] for p in layout.coords]
     ys = [p[1] for p in layout.coords]
     pad = 24
