@@ -35,6 +35,7 @@ def test_shipped_catalogue_is_the_normalized_upstream_bundle(bundle: dict[str, o
 def test_quirks_are_normalized_away() -> None:
     text = (DATA / "catalogue.json").read_text("utf-8")
     assert "mitre-attack" not in text and "x_mitre" not in text and "Windows" not in text
+    assert "<br" not in text and "<b>" not in text
     t = disarm.catalogue().get("T0049.001")
     assert t.name == "Trolls Amplify and Manipulate"
     assert t.parent == "T0049" and t.is_subtechnique

@@ -32,6 +32,14 @@ PAGE_URL = "https://github.com/DISARMFoundation/DISARMframeworks/blob/main/gener
 _TECHNIQUE_ID = re.compile(r"T\d{4}(?:\.\d{3})?")
 _TACTIC_ID = re.compile(r"TA\d{2}")
 _CATALOGUE_FILE = "data/disarm/catalogue.json"
+# DISARM descriptions are Markdown-ish text with stray HTML: <br> line breaks and <b> emphasis.
+_BREAK = re.compile(r"\s*<\s*/?\s*br\s*/?\s*>\s*", re.IGNORECASE)
+_BOLD = re.compile(r"<\s*/?\s*b\s*>", re.IGNORECASE)
+
+
+def _plain(text: object) -> str:
+    """Description text without DISARM's HTML line breaks and bold tags."""
+    return _BOLD.sub("", _BREAK.sub("\n", str(text or ""))).strip()
 
 
 @dataclass(frozen=True)
@@ -168,9 +176,10 @@ def _external_id(obj: Mapping[str, Any]) -> str | None:
 def normalize_bundle(bundle: Mapping[str, Any], source: Mapping[str, str] | None = None) -> Catalogue:
     """Read a DISARM STIX 2.1 bundle into a catalogue (InputError if it is not one).
 
-    Kept: technique/tactic ids, names, descriptions, tactic membership (from kill-chain phases,
-    whatever the kill-chain is called), parent of a sub-technique (from the id, checked against
-    ``subtechnique-of`` relationships when present). Dropped: ATT&CK leftovers (x_mitre_*)."""
+    Kept: technique/tactic ids, names, descriptions (HTML breaks made newlines, bold tags dropped),
+    tactic membership (from kill-chain phases, whatever the kill-chain is called), the parent of a
+    sub-technique (from its id; every parent must be in the bundle). Dropped: ATT&CK leftovers
+    (x_mitre_*), STIX ids and timestamps."""
     if bundle.get("type") != "bundle" or not isinstance(bundle.get("objects"), list):
         raise InputError("not a STIX bundle: expected {'type': 'bundle', 'objects': [...]}")
     objects = [o for o in bundle["objects"] if isinstance(o, Mapping)]
@@ -184,7 +193,7 @@ def normalize_bundle(bundle: Mapping[str, Any], source: Mapping[str, str] | None
                 str(obj.get("x_mitre_shortname") or obj.get("name", "")).strip().lower().replace(" ", "-")
             )
             tactics[tid] = Tactic(
-                tid, str(obj.get("name", "")).strip(), shortname, str(obj.get("description", "")).strip()
+                tid, str(obj.get("name", "")).strip(), shortname, _plain(obj.get("description"))
             )
     by_phase = {t.shortname: t.id for t in tactics.values()}
     techniques: dict[str, Technique] = {}
@@ -206,7 +215,7 @@ def normalize_bundle(bundle: Mapping[str, Any], source: Mapping[str, str] | None
         techniques[tid] = Technique(
             id=tid,
             name=str(obj.get("name", "")).strip(),
-            description=str(obj.get("description", "")).strip(),
+            description=_plain(obj.get("description")),
             tactics=tuple(dict.fromkeys(by_phase[p] for p in phases)),
             parent=tid.split(".")[0] if "." in tid else None,
             url=next((u for u in urls if isinstance(u, str)), None),
