@@ -322,7 +322,8 @@ def _scan(
         org_kind=kinds_of_org[sub.org_id],
         role=Role.READ_ONLY,
     )
-    since = sub.scanned_until - SCAN_OVERLAP
+    # Re-scan a little of what was scanned (late commits); never before the subscription existed.
+    since = max(sub.scanned_until - SCAN_OVERLAP, sub.created_at)
     base = SignalFilter(
         kinds=tuple(SignalKind(k) for k in sub.kinds),
         tlps=tuple(TLP(t) for t in sub.tlps),
@@ -538,7 +539,7 @@ def _post(client: httpx.Client, job: _Job) -> str | None:
         return f"request failed: {exc}"
     if 200 <= response.status_code < 300:
         return None
-    return f"HTTP {response.status_code}: {response.text[:200]}"
+    return f"HTTP {response.status_code}: {' '.join(response.text.split())[:200]}"
 
 
 def run_once(
