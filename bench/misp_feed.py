@@ -1,0 +1,131 @@
+"""MISP feed export at scale, against PyMISP as the peer in the same run.
+
+    python bench/misp_feed.py                  # 5,000 signals in 10 campaigns, SQLite
+    python bench/misp_feed.py --signals 20000
+
+Vigil's "export" reads everything one member may see from the store and builds the feed
+(``vigil.exchange.misp.export_feed``: events, manifest, hashes); "serialize" writes its files' text.
+The peer builds the same events with PyMISP objects (``MISPEvent.add_attribute``, tags, then
+``to_json``), the way a PyMISP script would produce a feed from the same records. "load" parses
+every event file back with PyMISP's ``MISPEvent.load`` (what a consumer pays). "import" reads the
+events into a fresh database (``import_event``). Attribute counts must agree (checked).
+Figures depend on the machine; on a shared machine, say so next to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from pymisp import MISPEvent
+
+from vigil.exchange import misp
+from vigil.exchange.db import Database
+from vigil.exchange.records import TLP, Marking
+from vigil.exchange.store import ExchangeStore
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--signals", type=int, default=5000)
+    parser.add_argument("--campaigns", type=int, default=10)
+    args = parser.parse_args()
+    rng = random.Random(7)
+    tmp = Path(tempfile.mkdtemp(prefix="misp-bench-"))
+    db = Database(f"sqlite:///{tmp / 'a.db'}", auto_upgrade=True)
+    with db.session() as session:
+        store = ExchangeStore(session)
+        org = store.create_org(None, "platform-a", "platform")
+        key = store.create_key(None, org.id, "analyst")[1]
+    with db.session() as session:
+        principal = ExchangeStore(session).authenticate(key)
+    t0 = time.perf_counter()
+    with db.session() as session:
+        store = ExchangeStore(session)
+        campaigns = [
+            store.create_campaign(principal, f"op {i}", marking=Marking(TLP.GREEN), techniques=["T0049"]).id
+            for i in range(args.campaigns)
+        ]
+        for i in range(args.signals):
+            kind, value = rng.choice(
+                [
+                    ("domain", f"site-{i}.info"),
+                    ("url", f"https://news-{i}.org/a/{i}"),
+                    ("hashtag", f"tag{i}"),
+                    ("image_pdq", f"{rng.getrandbits(256):064x}"),
+                ]
+            )
+            tlp = rng.choice([TLP.CLEAR, TLP.GREEN, TLP.AMBER])
+            campaign = rng.choice([*campaigns, None])
+            store.submit_signal(principal, kind, value, marking=Marking(tlp), campaign_id=campaign)
+    print(f"seeded {args.signals:,} signals in {time.perf_counter() - t0:.1f} s")
+
+    t0 = time.perf_counter()
+    with db.session() as session:
+        feed = misp.export_feed(ExchangeStore(session), principal)
+    t_export = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    files = dict(feed.files())
+    t_serialize = time.perf_counter() - t0
+    attributes = sum(len(e["Event"]["Attribute"]) for e in feed.events.values())
+
+    # peer: the same events built with PyMISP objects
+    t0 = time.perf_counter()
+    peer_attributes = 0
+    for event in feed.events.values():
+        e = MISPEvent()
+        e.info = event["Event"]["info"]
+        e.uuid = event["Event"]["uuid"]
+        for tag in event["Event"]["Tag"]:
+            e.add_tag(tag["name"])
+        for a in event["Event"]["Attribute"]:
+            attr = e.add_attribute(a["type"], a["value"], category=a["category"], comment=a["comment"])
+            for tag in a["Tag"]:
+                attr.add_tag(tag["name"])
+            peer_attributes += 1
+        e.to_json()
+    t_peer = time.perf_counter() - t0
+    assert peer_attributes == attributes, (peer_attributes, attributes)
+
+    t0 = time.perf_counter()
+    for name, text in files.items():
+        if name.endswith(".json") and name != "manifest.json":
+            MISPEvent().load(text)
+    t_load = time.perf_counter() - t0
+
+    fresh = Database(f"sqlite:///{tmp / 'b.db'}", auto_upgrade=True)
+    with fresh.session() as session:
+        store = ExchangeStore(session)
+        org = store.create_org(None, "platform-b", "platform")
+        key = store.create_key(None, org.id, "analyst")[1]
+    with fresh.session() as session:
+        other = ExchangeStore(session).authenticate(key)
+    t0 = time.perf_counter()
+    with fresh.session() as session:
+        store = ExchangeStore(session)
+        for name, text in files.items():
+            if name.endswith(".json") and name != "manifest.json":
+                misp.import_event(store, other, json.loads(text))
+    t_import = time.perf_counter() - t0
+
+    size = sum(len(t.encode()) for t in files.values())
+    print(f"{len(feed.events)} events, {attributes:,} attributes, {size / 1e6:.1f} MB of feed files")
+    print(f"{'step':<34}{'seconds':>9}{'attributes/s':>14}")
+    for label, seconds in [
+        ("vigil export_feed (store -> feed)", t_export),
+        ("vigil serialize files", t_serialize),
+        ("peer: PyMISP build + to_json", t_peer),
+        ("PyMISP MISPEvent.load (consumer)", t_load),
+        ("vigil import_event (fresh db)", t_import),
+    ]:
+        print(f"{label:<34}{seconds:>9.2f}{attributes / seconds:>14,.0f}")
+    db.dispose()
+    fresh.dispose()
+
+
+if __name__ == "__main__":
+    main()
