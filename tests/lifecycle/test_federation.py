@@ -17,6 +17,7 @@ from vigil.exchange.access import Principal
 from vigil.exchange.db import Database
 from vigil.exchange.records import TLP, Marking, Role
 from vigil.exchange.store import ExchangeStore
+from vigil.match.fetch import fetch_signals
 
 from .conftest import BACKENDS, _make_url, medallion, seed, start_server
 
@@ -64,7 +65,9 @@ def _b_view(b: Instance, value: str) -> dict[str, object]:
         return {"revoked": signal.revoked, "confidence": c.confidence, "org": c.org_id, "version": c.version}
 
 
-def test_two_instances_pull_update_revoke_checkpoint(peer_a: Instance, local_b: Instance) -> None:
+def test_two_instances_pull_update_revoke_checkpoint(
+    peer_a: Instance, local_b: Instance, tmp_path: Path
+) -> None:
     with peer_a.db.session() as s:
         store = ExchangeStore(s)
         a = seed(store)  # p1, p2 (platforms), gov (government partner: the key B pulls with)
@@ -90,6 +93,11 @@ def test_two_instances_pull_update_revoke_checkpoint(peer_a: Instance, local_b: 
         store = ExchangeStore(s)
         viewer = Principal("k", intl.id, intl.kind, Role.READ_ONLY)
         assert store.count_signals(viewer) == 3  # red.info withheld (above max_tlp GREEN)
+        member = store.create_org(None, "B platform", "platform")
+        _, key = store.create_key(None, member.id, "read-only", name="k")
+    # A platform on B matches its posts against B's signals, pulled from A.
+    index = tmp_path / "index"
+    assert fetch_signals(index, local_b.url, key).signals_indexed == 3
 
     with peer_a.db.session() as s:
         store = ExchangeStore(s)
@@ -105,10 +113,9 @@ def test_two_instances_pull_update_revoke_checkpoint(peer_a: Instance, local_b: 
     one = _b_view(local_b, "one.info")
     assert one["revoked"] is False and one["confidence"] == 70
 
-    # B's own TAXII server now serves the revocation to B's members.
-    with local_b.db.session() as s:
-        member = ExchangeStore(s).create_org(None, "B platform", "platform")
-        _, key = ExchangeStore(s).create_key(None, member.id, "read-only", name="k")
+    # B's own TAXII server now serves the revocation to B's members, and their match index drops it.
+    refetch = fetch_signals(index, local_b.url, key)
+    assert refetch.index_removed_revoked == 1 and refetch.signals_indexed == 2
     with httpx.Client(auth=("taxii", key), headers={"Accept": TAXII}, timeout=30) as http:
         body = http.get(f"{local_b.url}/taxii2/api1/collections/coalition/objects/").json()
     revoked = [o for o in body["objects"] if o.get("x_vigil_value") == "stolenvote"]
