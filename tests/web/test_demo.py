@@ -4,6 +4,7 @@ answers 200 and the planted campaigns are on the detection pages (real processes
 from __future__ import annotations
 
 import re
+import socket
 import stat
 from collections import defaultdict
 from pathlib import Path
@@ -133,3 +134,15 @@ def test_htmx_requests_without_a_session_are_sent_to_sign_in(server: str) -> Non
     assert answer.status_code == 200
     assert answer.headers["HX-Redirect"].startswith("/login?next=")
     assert "<table" not in answer.text
+
+
+def test_a_busy_port_is_refused_before_any_work(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        target = tmp_path / "never"
+        failed = run_vigil("demo", "--port", str(port), "--data-dir", str(target))
+    assert failed.returncode == 5
+    assert f"port {port}" in failed.stderr and "not free" in failed.stderr
+    assert not target.exists()

@@ -65,6 +65,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def _check_port(port: int, host: str = "127.0.0.1") -> None:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise Conflict(
+                f"port {port} on {host} is not free ({exc.strerror}); pass another --port"
+            ) from None
+
+
 def _refuse_existing(data_dir: Path) -> None:
     if (data_dir / MARKER).exists():
         raise Conflict(
@@ -285,6 +295,8 @@ def run_demo(
     """
     data_dir = data_dir.resolve()
     _refuse_existing(data_dir)
+    if port is not None or serve:
+        _check_port(port or 8000)  # before minutes of work, not after
     fresh = not data_dir.exists() or not any(data_dir.iterdir())
     try:
         return _run_steps(data_dir, posts=posts, seed=seed, port=port, serve=serve, progress=progress)
