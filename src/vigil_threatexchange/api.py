@@ -133,6 +133,10 @@ class VigilSignalExchangeAPI(
         self.collab = collab
         self.client = client
 
+    def close(self) -> None:
+        """Close the HTTP connections (the CLI's process just ends; library users call this)."""
+        self.client.close()
+
     @classmethod
     def get_name(cls) -> str:
         return "vigil_exchange"

@@ -13,11 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from threatexchange.signal_type.raw_text import RawTextSignal
 
 from tests.exchange.conftest import start_server
 from tests.interop.conftest import Coalition, make_coalition, new_database, seed
 from vigil.exchange.records import TLP, Marking
 from vigil.signals.text_exact import TextExactSignal
+from vigil_threatexchange import (
+    VigilCollabConfig,
+    VigilCredentials,
+    VigilDomainSignal,
+    VigilSignalExchangeAPI,
+    VigilTextExactSignal,
+)
+from vigil_threatexchange.client import VigilAPIError
 
 POST = "Die Briefwahl wurde MANIPULIERT, teilt das bevor sie es löschen!"
 TX = shutil.which("threatexchange") or str(Path(sys.executable).parent / "threatexchange")
@@ -136,3 +145,34 @@ def test_bad_key_is_reported_clearly(vigil: Vigil) -> None:
     # no key at all: the CLI's own hint names where the extension looks for one
     missing = vigil.tx("-v", "fetch", key="none", ok=False)
     assert missing.returncode != 0 and "VIGIL_API_KEY" in missing.stdout + missing.stderr
+
+
+def test_api_in_process_checkpoints_and_negative_opinions(vigil: Vigil) -> None:
+    """The same extension used as a library (as Hasher-Matcher-Actioner would): a fetch resumed from
+    its checkpoint returns only what changed; a false positive and a sighting reach Vigil."""
+    collab = VigilCollabConfig(name="lib", server=vigil.url)
+    api = VigilSignalExchangeAPI.for_collab(collab, VigilCredentials(vigil.world.keys["gov"]))
+    try:
+        types = [VigilDomainSignal, VigilTextExactSignal]
+        first = list(api.fetch_iter(types, None))
+        fetched = {k: v for d in first for k, v in d.updates.items()}
+        assert ("vigil_domain", "cloned-news.info") in fetched
+        assert all(k[0] in {"vigil_domain", "vigil_text_exact"} for k in fetched)
+        checkpoint = first[-1].checkpoint
+        again = {k for d in api.fetch_iter(types, checkpoint) for k in d.updates}
+        assert ("vigil_domain", "cloned-news.info") not in again  # unchanged since the checkpoint
+
+        api.report_false_positive(VigilDomainSignal, "cloned-news.info")
+        api.report_seen(VigilDomainSignal, "cloned-news.info", count=3)
+        gov = vigil.world.principals["gov"]
+        signal = vigil.world.run(lambda s: s.find_signal(gov, "domain", "cloned-news.info"))
+        assert (gov.org_id, "false_positive") in [(o.org_id, o.value.value) for o in signal.opinions]
+        assert (gov.org_id, 3) in [(x.org_id, x.count) for x in signal.sightings]
+        # a fresh fetch shows the coalition's view: p1 contributed it, gov says false positive
+        full = {k: v for d in api.fetch_iter(types, None) for k, v in d.updates.items()}
+        meta = full[("vigil_domain", "cloned-news.info")]
+        assert meta is not None and str(meta).startswith("DISPUTED")
+        with pytest.raises(VigilAPIError, match="no signal kind"):
+            api.report_seen(RawTextSignal, "some text")
+    finally:
+        api.close()
