@@ -400,7 +400,7 @@ def _machine_value(tags: Iterable[str], prefix: str) -> list[str]:
     return out
 
 
-def _tlp_of(tags: Iterable[str], where: str) -> TLP | None:
+def _tlp_of(tags: Iterable[str]) -> TLP | None:
     found = {_TLP_BY_TAG[t.lower()] for t in tags if t.lower() in _TLP_BY_TAG}
     if not found:
         return None
@@ -496,7 +496,7 @@ def parse_event(data: Any, *, default_tlp: TLP = TLP.GREEN, cat: Catalogue | Non
     if not isinstance(info, str) or not info.strip():
         raise _fail("Event.info", "must be a non-empty string")
     event_tags = _tag_names(data, "Event")
-    event_tlp = _tlp_of(event_tags, "Event.Tag") or default_tlp
+    event_tlp = _tlp_of(event_tags) or default_tlp
     warnings: list[str] = []
     techniques = _techniques(data, event_tags, cat, warnings)
     attributes: list[tuple[str, Any]] = []
@@ -558,7 +558,7 @@ def parse_event(data: Any, *, default_tlp: TLP = TLP.GREEN, cat: Catalogue | Non
             MispSignal(
                 kind=kind,
                 value=normalized,
-                marking=Marking(_tlp_of(tags, f"{where}.Tag") or event_tlp),
+                marking=Marking(_tlp_of(tags) or event_tlp),
                 description=description or None,
                 tags=tuple(_machine_value(tags, "vigil:tag")),
                 first_seen=_instant(attr.get("first_seen"), f"{where}.first_seen"),
