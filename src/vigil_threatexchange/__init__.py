@@ -18,10 +18,10 @@ installed with the ``tx`` extra, and python-threatexchange finds it by its ``TX_
 from threatexchange.extensions.manifest import ThreatExchangeExtensionManifest
 
 from vigil_threatexchange.api import VigilCollabConfig, VigilCredentials, VigilSignalExchangeAPI
-from vigil_threatexchange.signal_types import VigilDomainSignal, VigilTextExactSignal
+from vigil_threatexchange.signal_types import VigilDomainSignal, VigilTextExactSignal, VigilUrlSignal
 
 TX_MANIFEST = ThreatExchangeExtensionManifest(
-    signal_types=(VigilTextExactSignal, VigilDomainSignal),
+    signal_types=(VigilTextExactSignal, VigilDomainSignal, VigilUrlSignal),
     apis=(VigilSignalExchangeAPI,),
 )
 
@@ -32,4 +32,5 @@ __all__ = [
     "VigilDomainSignal",
     "VigilSignalExchangeAPI",
     "VigilTextExactSignal",
+    "VigilUrlSignal",
 ]

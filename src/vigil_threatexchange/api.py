@@ -26,14 +26,15 @@ from threatexchange.signal_type.signal_base import SignalType
 
 from vigil_threatexchange.client import VigilAPIError, VigilClient
 
-# Vigil signal kind -> threatexchange signal type name
-KIND_TO_TX: Mapping[str, str] = {
-    "url": "url",
-    "image_pdq": "pdq",
-    "text_exact": "vigil_text_exact",
-    "domain": "vigil_domain",
+# Vigil signal kind -> threatexchange signal type names. A URL goes out twice: as threatexchange's own
+# ``url`` (exact strings, what other tools index) and as ``vigil_url`` (Vigil's canonical form).
+KIND_TO_TX: Mapping[str, tuple[str, ...]] = {
+    "url": ("url", "vigil_url"),
+    "image_pdq": ("pdq",),
+    "text_exact": ("vigil_text_exact",),
+    "domain": ("vigil_domain",),
 }
-TX_TO_KIND: Mapping[str, str] = {v: k for k, v in KIND_TO_TX.items()}
+TX_TO_KIND: Mapping[str, str] = {tx: kind for kind, names in KIND_TO_TX.items() for tx in names}
 _POSITIVE = state.SignalOpinionCategory.POSITIVE_CLASS
 _NEGATIVE = state.SignalOpinionCategory.NEGATIVE_CLASS
 _SEED = state.SignalOpinionCategory.INVESTIGATION_SEED
@@ -102,18 +103,16 @@ def _parse(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def signal_update(
-    item: Mapping[str, t.Any], my_org: str
-) -> tuple[tuple[str, str], VigilSignalMetadata | None] | None:
-    """One fetched Vigil signal as a threatexchange update (None value: revoked; None: not shareable)."""
-    tx_type = KIND_TO_TX.get(item["kind"])
-    if tx_type is None:
-        return None
-    key = (tx_type, str(item["value"]))
-    if item.get("revoked"):
-        return key, None
+def signal_updates(
+    item: Mapping[str, t.Any], my_org: str, wanted: t.Collection[str]
+) -> dict[tuple[str, str], VigilSignalMetadata | None]:
+    """One fetched Vigil signal as threatexchange updates, one per wanted signal type it maps to
+    (value None: revoked, i.e. a deletion)."""
+    keys = [(tx, str(item["value"])) for tx in KIND_TO_TX.get(item["kind"], ()) if tx in wanted]
+    if not keys or item.get("revoked"):
+        return dict.fromkeys(keys)
     live = [c for c in item.get("contributions", []) if not c.get("revoked")]
-    return key, VigilSignalMetadata(
+    meta = VigilSignalMetadata(
         signal_id=item["id"],
         kind=item["kind"],
         contributors=tuple(sorted({c["org_id"] for c in live})),
@@ -121,6 +120,7 @@ def signal_update(
         opinions=tuple(sorted((o["org_id"], o["value"]) for o in item.get("opinions", []))),
         my_org=my_org,
     )
+    return dict.fromkeys(keys, meta)
 
 
 class VigilSignalExchangeAPI(
@@ -170,7 +170,7 @@ class VigilSignalExchangeAPI(
         checkpoint: VigilCheckpoint | None,
     ) -> Iterator[_Delta]:
         names = {s.get_name() for s in supported_signal_types}
-        kinds = sorted(k for k, tx in KIND_TO_TX.items() if tx in names)
+        kinds = sorted(k for k, txs in KIND_TO_TX.items() if names.intersection(txs))
         start = checkpoint or VigilCheckpoint()
         # Re-read the last instant (1 µs back): updates are idempotent, a skipped change is not.
         after = _parse(start.modified_at) - timedelta(microseconds=1) if start.modified_at else None
@@ -181,9 +181,7 @@ class VigilSignalExchangeAPI(
         for i, items in enumerate(pages):
             updates: dict[tuple[str, str], VigilSignalMetadata | None] = {}
             for item in items:
-                converted = signal_update(item, my_org)
-                if converted is not None:
-                    updates[converted[0]] = converted[1]
+                updates.update(signal_updates(item, my_org, names))
                 if item.get("modified_at") and (not latest or _parse(item["modified_at"]) > _parse(latest)):
                     latest = item["modified_at"]
             fetched += len(updates)

@@ -2,6 +2,9 @@
 
 * ``vigil_text_exact``: SHA-256 of a text's Vigil normal form, so ``threatexchange match text`` hashes
   the text exactly as Vigil does (case, accents, URLs, mentions, spacing folded) and finds copies.
+* ``vigil_url``: a canonical URL (Vigil kind ``url``); matches a URL or text containing a link whose
+  Vigil canonical form is the same (tracking parameters, ``www.``, case and fragments folded), where
+  threatexchange's own ``url`` type compares strings exactly.
 * ``vigil_domain``: a registrable domain; matches a URL or text that links to that domain (any
   sub-domain), as Vigil's own matcher does.
 
@@ -21,6 +24,7 @@ from threatexchange.signal_type import signal_base
 
 from vigil.core.errors import VigilError
 
+_URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 _URL_HOST = re.compile(r"(?:https?://)?(?:[\w-]+\.)+[\w-]+", re.IGNORECASE)
 
 
@@ -31,6 +35,13 @@ def _vigil_type(name: str) -> Any:
     from vigil.signals.registry import get_signal_type
 
     return get_signal_type(name)
+
+
+def _canonical_url(url: str) -> str | None:
+    from vigil.ingest.urls import canonicalize
+
+    info = canonicalize(url)
+    return info.canonical if info.domain is not None else None
 
 
 def _registrable_domain(host: str) -> str | None:
@@ -114,3 +125,41 @@ class DomainIndex(signal_base.TrivialLinearSearchMatchIndex[Any]):
     """Linear scan of domains (a module-level class: python-threatexchange pickles indexes)."""
 
     _SIGNAL_TYPE = VigilDomainSignal
+
+
+class VigilUrlSignal(signal_base.SignalType, signal_base.MatchesStr):
+    """A canonical URL (Vigil kind ``url``); matches links with the same Vigil canonical form."""
+
+    @classmethod
+    def get_name(cls) -> str:
+        return "vigil_url"
+
+    @classmethod
+    def get_content_types(cls) -> list[type[ContentType]]:
+        return [URLContent, TextContent]
+
+    @classmethod
+    def get_index_cls(cls) -> type[UrlIndex]:
+        return UrlIndex
+
+    @classmethod
+    def validate_signal_str(cls, signal_str: str) -> str:
+        try:
+            return str(_vigil_type("url").normalize(signal_str))
+        except VigilError as exc:
+            raise ValueError(exc.message) from exc
+
+    @classmethod
+    def matches_str(cls, signal: str, haystack: str) -> signal_base.SignalComparisonResult:
+        for found in _URL.finditer(haystack):
+            if _canonical_url(found.group(0).rstrip(".,;:!?)")) == signal:
+                return signal_base.SignalComparisonResult.from_match_only()
+        return signal_base.SignalComparisonResult.from_no_match_only()
+
+    @staticmethod
+    def get_examples() -> list[str]:
+        return ["https://cloned-news.info/ballots"]
+
+
+class UrlIndex(signal_base.TrivialLinearSearchMatchIndex[Any]):
+    _SIGNAL_TYPE = VigilUrlSignal

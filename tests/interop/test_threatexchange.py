@@ -103,6 +103,10 @@ def test_fetch_match_and_report_back(vigil: Vigil, tmp_path: Path) -> None:
     assert "vigil_domain" in vigil.tx("match", "text", "--", "see https://www.cloned-news.info/a").stdout
     by_url = vigil.tx("match", "url", "--", "https://cloned-news.info/ballots").stdout
     assert "url" in by_url and "(coalition)" in by_url
+    # vigil_url compares Vigil's canonical forms: tracking parameters, www. and fragments folded
+    variant = vigil.tx("match", "url", "--", "https://WWW.cloned-news.info/ballots?utm_source=tw#top").stdout
+    assert [line for line in variant.splitlines() if line.startswith("vigil_url ")]
+    assert not [line for line in variant.splitlines() if line.startswith("url ")]
     # nothing for unrelated content, nor for the RED URL p2 may not see
     assert vigil.tx("match", "text", "--", "ein ganz anderer Text ohne Bezug").stdout.strip() == ""
     assert vigil.tx("match", "url", "--", "https://red-only.info/x").stdout.strip() == ""
@@ -130,7 +134,7 @@ def test_fetch_match_and_report_back(vigil: Vigil, tmp_path: Path) -> None:
     vigil.world.run(lambda s: s.revoke_signal(p1, seen.id))
     vigil.tx("fetch")
     after = vigil.tx("match", "url", "--", "https://cloned-news.info/ballots").stdout.splitlines()
-    assert [line for line in after if line.startswith("url ")] == []
+    assert [line for line in after if line.startswith(("url ", "vigil_url "))] == []
     assert [line for line in after if line.startswith("vigil_domain ")]  # the domain is still shared
     assert "vigil_text_exact" in vigil.tx("match", "text", str(post)).stdout
 
