@@ -107,7 +107,8 @@ def test_two_instances_pull_update_revoke_checkpoint(
 
     second = federation.pull(local_b.db, "intl")
     assert second.by_type["indicator"] == 3  # only what changed crossed the wire
-    assert second.revoked == 1 and second.updated == 2 and second.new == 0
+    # one.info: p2's indicator was already the one shown, so no new version on B
+    assert second.revoked == 1 and second.updated == 1 and second.new == 0
     assert _b_view(local_b, "two.info")["confidence"] == 90
     assert _b_view(local_b, "stolenvote")["revoked"] is True
     one = _b_view(local_b, "one.info")
@@ -123,9 +124,17 @@ def test_two_instances_pull_update_revoke_checkpoint(
 
     third = federation.pull(local_b.db, "intl")
     assert third.by_type["indicator"] == 0 and (third.new, third.updated, third.revoked) == (0, 0, 0)
+
+    # A tightens two.info to AMBER: the government key B pulls with no longer sees it, so an
+    # incremental pull cannot notice; a full pull withdraws it.
+    with peer_a.db.session() as s:
+        ExchangeStore(s).submit_signal(p1, "domain", "two.info", marking=Marking(TLP.AMBER))
+    assert federation.pull(local_b.db, "intl").revoked == 0
+    full = federation.pull(local_b.db, "intl", full=True)
+    assert full.revoked == 1 and _b_view(local_b, "two.info")["revoked"] is True
     with local_b.db.session() as s:
         pulls = audit.query(s, audit.AuditFilter(action="federation.pull"))
-        assert [e.detail["revoked"] for e in pulls] == [0, 1, 0]  # newest first
+        assert [e.detail["revoked"] for e in pulls] == [1, 0, 0, 1, 0]  # newest first
         peers = federation.list_peers(s, None)
         assert peers[0].last_pull_at is not None and "api_key" not in json.dumps(peers[0].to_dict())
 

@@ -384,7 +384,8 @@ def pull(
     full: bool = False,
 ) -> PullReport:
     """Bring this instance up to date with one peer; see the module docstring. ``full`` ignores
-    the checkpoints and re-applies everything the peer serves (after a warning-list override)."""
+    the checkpoints, re-applies everything the peer serves (after a warning-list override) and
+    withdraws what the peer no longer shows us."""
     with db.session() as session:
         row = _peer_row(session, peer_name)
         if not row.enabled:
@@ -511,6 +512,21 @@ def apply(
         row.obj = _draft_record(draft, tlp)
         row.received_at = now
         affected.add(signal_id)
+    if full:
+        # Everything the peer still shows us was just received: what it no longer shows (a marking
+        # tightened past our key, access withdrawn) is withdrawn here too. Incremental pulls cannot
+        # see this, as nothing new is added for us to receive.
+        gone = session.scalars(
+            select(FederationObjectRow).where(
+                FederationObjectRow.peer_id == peer.id,
+                FederationObjectRow.revoked.is_(False),
+                FederationObjectRow.stix_id.not_in(list(objects)),
+            )
+        ).all()
+        for row in gone:
+            row.revoked = True
+            row.received_at = now
+            affected.add(row.signal_id)
     session.flush()
     for signal_id in sorted(affected):
         _reconcile(store, principal, peer, signal_id, report)
@@ -539,6 +555,8 @@ def _reconcile(
             if active:
                 latest = max(active, key=lambda r: r.modified).obj
                 valid_until = _time(latest.get("valid_until"))
+                if mine is not None and _same(mine, latest):
+                    return  # e.g. a full pull, or another member's indicator revoked: no new version
                 store.submit_signal(
                     principal,
                     latest["kind"],
@@ -566,6 +584,20 @@ def _reconcile(
         report.blocked.append(f"{value}: on warning list {exc.details.get('warninglist')!r}")
     except InputError as exc:
         report.rejected.append(f"{signal_id}: {exc.message}")
+
+
+def _same(mine: ContributionRow, latest: dict[str, Any]) -> bool:
+    """Whether the local contribution already says what the peer's latest indicator says."""
+    confidence = 50 if latest.get("confidence") is None else int(latest["confidence"])
+    return (
+        mine.revoked_at is None
+        and mine.tlp == latest["tlp"]
+        and mine.confidence == confidence
+        and mine.description == latest.get("description")
+        and mine.valid_until == _time(latest.get("valid_until"))
+        and mine.first_seen == _time(latest.get("first_seen"))
+        and mine.last_seen == _time(latest.get("last_seen"))
+    )
 
 
 def pull_all(db: Database, *, transport: httpx.BaseTransport | None = None) -> list[PullReport | VigilError]:
