@@ -45,12 +45,6 @@ def test_campaign_level_f1_and_organic_accounts(evaluation: Evaluation) -> None:
     assert evaluation.detected_matching_nothing <= 1
 
 
-@pytest.mark.xfail(
-    raises=IndexError,
-    strict=False,
-    reason="co_text_crosslingual fails when its candidate buckets yield no pair (np.r_ on an empty "
-    "stack in crosslingual_pairs); reported to the content-trace owner",
-)
 def test_no_detection_of_a_purely_organic_data_set(tmp_path: Path) -> None:
     data = tmp_path / "organic"
     generate(GeneratorConfig(posts=20_000, seed=SEED, campaigns=0), data)

@@ -181,10 +181,11 @@ def crosslingual_pairs(
         current = set(gids)
         vectors = {g: v for g, v in vectors.items() if g in current or g in involved}
     con.execute(f"DROP TABLE IF EXISTS {_BUCKETS}")
-    if not found:
+    # Buckets whose candidates all fall below the threshold append empty arrays: test rows, not list length.
+    triples = np.vstack(found) if found else np.zeros((0, 3))
+    if not len(triples):
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty.copy(), np.zeros(0), vectors, embedded
-    triples = np.vstack(found)
     order = np.lexsort((-triples[:, 2], triples[:, 1], triples[:, 0]))
     triples = triples[order]
     first = np.r_[True, (triples[1:, 0] != triples[:-1, 0]) | (triples[1:, 1] != triples[:-1, 1])]
