@@ -1,0 +1,624 @@
+"""``MeetingService``: coalition meetings, member updates, agendas, minutes, decisions and action
+items, and the election calendar, for the CLI, the REST routes and the dashboard.
+
+Usage::
+
+    with db.session() as session:
+        meetings = MeetingService(session, principal)
+        [m] = meetings.create_meeting("Weekly sync", starts_at, invited={gov_id: "member"})
+        meetings.file_update(m.id, sees={"notes": "..."}, asks="...", marking=Marking(TLP.AMBER))
+        agenda = meetings.agenda(m.id)        # updates, briefing, embargoes, action items, dates
+        meetings.add_action(m.id, "Share the seed list", owner_org_id=gov_id, due=...)
+        meetings.record_minutes(m.id, "...", marking=Marking(TLP.GREEN))
+
+Visibility: a meeting is visible to its convening organisation and the invited ones (the local
+administrator, ``principal=None``, sees all). Updates, action items and minutes carry their own TLP
+marking and are filtered with the exchange's one rule, ``can_see``, through ``CaseService.sees``
+(the source is the organisation that wrote the item). So a government reader of a pack never
+receives a platform's AMBER update unless the platform listed it in ``shared_with``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from vigil.cases.briefing import BriefingService
+from vigil.cases.meetings_models import ElectionDateRow, MeetingActionRow, MeetingRow, MeetingUpdateRow
+from vigil.cases.models import CaseActionRow, CaseRow
+from vigil.cases.records import Case, Status
+from vigil.cases.service import CaseService
+from vigil.core.errors import InputError, NotFound
+from vigil.core.ids import new_id
+from vigil.core.time import ensure_utc, utcnow
+from vigil.exchange.access import Permission, Principal, require
+from vigil.exchange.models import ContributionRow, OrgRow, SignalRow
+from vigil.exchange.records import TLP, Marking
+
+ELECTION_KINDS = (
+    "registration_deadline",
+    "convention",
+    "debate",
+    "early_voting",
+    "election_day",
+    "certification",
+    "other",
+)
+MEETING_ROLES = ("chair", "member", "observer")
+ACTION_KINDS = ("action", "decision")
+ACTION_STATUSES = ("open", "done", "dropped")
+RECURRENCES = {"weekly": timedelta(weeks=1), "fortnightly": timedelta(weeks=2)}
+DEFAULT_LOOKBACK = timedelta(days=7)  # "since the last meeting" when there was none
+EMBARGO_HORIZON = timedelta(days=7)  # cases whose embargo ends within this of the meeting
+DATES_HORIZON = timedelta(days=60)  # election dates an agenda lists
+MAX_TEXT = 50_000
+MAX_OCCURRENCES = 104
+
+
+@dataclass(frozen=True)
+class ElectionDate:
+    id: int
+    election: str
+    kind: str
+    at: datetime
+    title: str | None
+
+    def days_left(self, now: datetime) -> int:
+        """Whole days from ``now`` to this date (negative once passed)."""
+        return (self.at.date() - now.date()).days
+
+
+@dataclass(frozen=True)
+class Meeting:
+    id: str
+    series_id: str | None
+    org_id: str
+    title: str
+    starts_at: datetime
+    recurrence: str | None
+    invited: dict[str, str]  # org id -> role
+    minutes: str | None  # None when there are none or the reader may not see them
+    minutes_marking: Marking
+
+
+@dataclass(frozen=True)
+class MemberUpdate:
+    id: int
+    meeting_id: str
+    org_id: str
+    sees: dict[str, Any]
+    figures: dict[str, Any]
+    expects: list[dict[str, Any]]
+    asks: str | None
+    marking: Marking
+    modified_at: datetime
+
+
+@dataclass(frozen=True)
+class ActionItem:
+    id: int
+    meeting_id: str
+    kind: str
+    text: str
+    owner_org_id: str | None
+    due: datetime | None
+    status: str
+    marking: Marking
+    created_at: datetime
+    overdue: bool
+
+
+@dataclass
+class Agenda:
+    meeting: Meeting
+    since: datetime
+    updates: list[MemberUpdate]
+    missing_updates: list[str]  # invited org ids with no update visible to the reader or filed
+    briefing: dict[str, Any] | None  # the reader's trend briefing since the last meeting (summary)
+    embargo_cases: list[Case]
+    exercises_due: list[Case]  # open exercise cases (playbooks being practised)
+    action_items: list[ActionItem]
+    election_dates: list[ElectionDate]
+    items: list[str] = field(default_factory=list)  # the agenda's numbered headings
+
+
+def _text(value: str | None, name: str, *, required: bool = False) -> str | None:
+    clean = (value or "").strip()
+    if required and not clean:
+        raise InputError(f"{name} must not be empty", field=name)
+    if len(clean) > MAX_TEXT:
+        raise InputError(f"{name} longer than {MAX_TEXT} characters", field=name)
+    return clean or None
+
+
+def _choice(value: str, allowed: tuple[str, ...], name: str) -> str:
+    clean = str(value).strip().lower().replace("-", "_")
+    if clean not in allowed:
+        raise InputError(f"unknown {name} {value!r}; known: {', '.join(allowed)}", field=name)
+    return clean
+
+
+def _date_record(row: ElectionDateRow) -> ElectionDate:
+    return ElectionDate(id=row.id, election=row.election, kind=row.kind, at=row.at, title=row.title)
+
+
+class MeetingService:
+    """Meetings for one principal in one session (``None``: the trusted local administrator)."""
+
+    def __init__(self, session: Session, principal: Principal | None, *, now: datetime | None = None) -> None:
+        self.session = session
+        self.principal = principal
+        self._now = now
+        self.cases = CaseService(session, principal, now=now)
+
+    def now(self) -> datetime:
+        return ensure_utc(self._now) if self._now is not None else utcnow()
+
+    # -----------------------------------------------------------------------------------------
+    # helpers
+
+    def _acting_org(self) -> str:
+        if self.principal is None:
+            raise InputError("this operation needs an acting organisation (--as-org)", field="org")
+        return self.principal.org_id
+
+    def _attends(self, row: MeetingRow) -> bool:
+        if self.principal is None:
+            return True
+        return self.principal.org_id == row.org_id or self.principal.org_id in (row.invited or {})
+
+    def _row(self, meeting_id: str) -> MeetingRow:
+        row = self.session.get(MeetingRow, meeting_id)
+        if row is None or not self._attends(row):
+            raise NotFound(f"no meeting {meeting_id!r}", meeting_id=meeting_id)
+        return row
+
+    def _check_orgs(self, org_ids: list[str], name: str) -> None:
+        known = set(self.session.scalars(select(OrgRow.id).where(OrgRow.id.in_(org_ids))))
+        unknown = [o for o in org_ids if o not in known]
+        if unknown:
+            raise InputError(f"{name} names unknown organisations: {', '.join(unknown)}", field=name)
+
+    def _meeting(self, row: MeetingRow) -> Meeting:
+        marking = Marking(TLP(row.minutes_tlp), tuple(row.minutes_shared_with or ()))
+        minutes = row.minutes if self.cases.sees(row.org_id, marking) else None
+        return Meeting(
+            id=row.id,
+            series_id=row.series_id,
+            org_id=row.org_id,
+            title=row.title,
+            starts_at=row.starts_at,
+            recurrence=row.recurrence,
+            invited={str(k): str(v) for k, v in (row.invited or {}).items()},
+            minutes=minutes,
+            minutes_marking=marking,
+        )
+
+    def _update(self, row: MeetingUpdateRow) -> MemberUpdate:
+        return MemberUpdate(
+            id=row.id,
+            meeting_id=row.meeting_id,
+            org_id=row.org_id,
+            sees=dict(row.sees or {}),
+            figures=dict(row.figures or {}),
+            expects=list((row.expects or {}).get("events", [])),
+            asks=row.asks,
+            marking=Marking(TLP(row.tlp), tuple(row.shared_with or ())),
+            modified_at=row.modified_at,
+        )
+
+    def _action(self, row: MeetingActionRow) -> ActionItem:
+        now = self.now()
+        overdue = row.status == "open" and row.due is not None and ensure_utc(row.due) < now
+        return ActionItem(
+            id=row.id,
+            meeting_id=row.meeting_id,
+            kind=row.kind,
+            text=row.text,
+            owner_org_id=row.owner_org_id,
+            due=row.due,
+            status=row.status,
+            marking=Marking(TLP(row.tlp), tuple(row.shared_with or ())),
+            created_at=row.created_at,
+            overdue=overdue,
+        )
+
+    # -----------------------------------------------------------------------------------------
+    # election calendar
+
+    def add_election_date(
+        self, election: str, kind: str, at: datetime, title: str | None = None
+    ) -> ElectionDate:
+        """Record one key date of an election (coalition-wide, not marked: the calendar is public)."""
+        require(self.principal, Permission.WRITE)
+        row = ElectionDateRow(
+            election=_text(election, "election", required=True),
+            kind=_choice(kind, ELECTION_KINDS, "kind"),
+            at=ensure_utc(at),
+            title=_text(title, "title"),
+            created_at=self.now(),
+        )
+        self.session.add(row)
+        self.session.flush()
+        return _date_record(row)
+
+    def election_dates(
+        self, *, election: str | None = None, after: datetime | None = None, before: datetime | None = None
+    ) -> list[ElectionDate]:
+        """Key dates in time order, optionally of one election and within a window."""
+        require(self.principal, Permission.READ)
+        stmt = select(ElectionDateRow).order_by(ElectionDateRow.at, ElectionDateRow.id)
+        if election:
+            stmt = stmt.where(ElectionDateRow.election == election)
+        if after is not None:
+            stmt = stmt.where(ElectionDateRow.at >= after)
+        if before is not None:
+            stmt = stmt.where(ElectionDateRow.at <= before)
+        return [_date_record(r) for r in self.session.scalars(stmt)]
+
+    def countdown(self, limit: int = 5) -> list[tuple[ElectionDate, int]]:
+        """The next key dates from now with the days left to each (the dashboard's countdown)."""
+        now = self.now()
+        start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        return [(d, d.days_left(now)) for d in self.election_dates(after=start)[:limit]]
+
+    # -----------------------------------------------------------------------------------------
+    # meetings
+
+    def create_meeting(
+        self,
+        title: str,
+        starts_at: datetime,
+        *,
+        invited: dict[str, str] | None = None,
+        recurrence: str | None = None,
+        occurrences: int = 1,
+    ) -> list[Meeting]:
+        """Schedule an ad hoc meeting, or ``occurrences`` of a recurring one (one series)."""
+        require(self.principal, Permission.WRITE)
+        org = self._acting_org()
+        clean_title = _text(title, "title", required=True)
+        assert clean_title is not None
+        roles = {str(k): _choice(v, MEETING_ROLES, "role") for k, v in (invited or {}).items()}
+        roles.setdefault(org, "chair")
+        self._check_orgs(list(roles), "invited")
+        step: timedelta | None = None
+        if recurrence:
+            recurrence = _choice(recurrence, tuple(RECURRENCES), "recurrence")
+            step = RECURRENCES[recurrence]
+        if occurrences < 1 or occurrences > MAX_OCCURRENCES or (step is None and occurrences != 1):
+            raise InputError(
+                f"occurrences must be 1 for an ad hoc meeting, 1-{MAX_OCCURRENCES} for a recurring one",
+                field="occurrences",
+            )
+        series = new_id("series") if step is not None else None
+        now = self.now()
+        made = []
+        for i in range(occurrences):
+            row = MeetingRow(
+                id=new_id("meeting"),
+                series_id=series,
+                org_id=org,
+                title=clean_title,
+                starts_at=ensure_utc(starts_at) + (step * i if step else timedelta(0)),
+                recurrence=recurrence,
+                invited=roles,
+                minutes=None,
+                minutes_tlp=TLP.AMBER.value,
+                minutes_shared_with=[],
+                created_at=now,
+                modified_at=now,
+            )
+            self.session.add(row)
+            made.append(row)
+        self.session.flush()
+        return [self._meeting(r) for r in made]
+
+    def invite(self, meeting_id: str, org_id: str, role: str = "member") -> Meeting:
+        """Invite one more organisation (or change its role); the convening organisation only."""
+        require(self.principal, Permission.WRITE)
+        row = self._row(meeting_id)
+        if self.principal is not None and self.principal.org_id != row.org_id:
+            raise InputError("only the convening organisation invites", field="org")
+        self._check_orgs([org_id], "org")
+        row.invited = {**(row.invited or {}), org_id: _choice(role, MEETING_ROLES, "role")}
+        row.modified_at = self.now()
+        self.session.flush()
+        return self._meeting(row)
+
+    def get_meeting(self, meeting_id: str) -> Meeting:
+        require(self.principal, Permission.READ)
+        return self._meeting(self._row(meeting_id))
+
+    def list_meetings(self, *, after: datetime | None = None) -> list[Meeting]:
+        """Meetings the principal's organisation convenes or is invited to, in time order."""
+        require(self.principal, Permission.READ)
+        stmt = select(MeetingRow).order_by(MeetingRow.starts_at, MeetingRow.id)
+        if after is not None:
+            stmt = stmt.where(MeetingRow.starts_at >= after)
+        return [self._meeting(r) for r in self.session.scalars(stmt) if self._attends(r)]
+
+    def since_last(self, meeting_id: str) -> datetime:
+        """When the previous meeting of the series started (any earlier meeting for an ad hoc one)."""
+        row = self._row(meeting_id)
+        stmt = select(func.max(MeetingRow.starts_at)).where(MeetingRow.starts_at < row.starts_at)
+        if row.series_id is not None:
+            stmt = stmt.where(MeetingRow.series_id == row.series_id)
+        previous = self.session.scalar(stmt)
+        return ensure_utc(previous) if previous is not None else ensure_utc(row.starts_at) - DEFAULT_LOOKBACK
+
+    # -----------------------------------------------------------------------------------------
+    # member updates
+
+    def prefill(self, meeting_id: str, org_id: str | None = None) -> dict[str, Any]:
+        """Figures of one organisation's own activity in Vigil since the last meeting."""
+        require(self.principal, Permission.READ)
+        org = org_id or self._acting_org()
+        since = self.since_last(meeting_id)
+        # up to the meeting's start (a past meeting's figures stay what they were), or now
+        until = min(self.now(), ensure_utc(self._row(meeting_id).starts_at))
+        kinds = Counter(
+            dict(
+                self.session.execute(
+                    select(SignalRow.kind, func.count())
+                    .join(ContributionRow, ContributionRow.signal_id == SignalRow.id)
+                    .where(
+                        ContributionRow.org_id == org,
+                        ContributionRow.created_at >= since,
+                        ContributionRow.created_at <= until,
+                    )
+                    .group_by(SignalRow.kind)
+                ).all()
+            )
+        )
+        languages = Counter(
+            dict(
+                self.session.execute(
+                    select(SignalRow.language, func.count())
+                    .join(ContributionRow, ContributionRow.signal_id == SignalRow.id)
+                    .where(
+                        ContributionRow.org_id == org,
+                        ContributionRow.created_at >= since,
+                        ContributionRow.created_at <= until,
+                        SignalRow.language.is_not(None),
+                    )
+                    .group_by(SignalRow.language)
+                ).all()
+            )
+        )
+        signal_ids = list(
+            self.session.scalars(
+                select(ContributionRow.signal_id)
+                .where(
+                    ContributionRow.org_id == org,
+                    ContributionRow.created_at >= since,
+                    ContributionRow.created_at <= until,
+                )
+                .order_by(ContributionRow.created_at.desc())
+                .limit(20)
+            )
+        )
+        case_rows = list(
+            self.session.scalars(
+                select(CaseRow)
+                .where(CaseRow.org_id == org, CaseRow.created_at >= since, CaseRow.created_at <= until)
+                .order_by(CaseRow.created_at)
+            )
+        )
+        actions = Counter(
+            dict(
+                self.session.execute(
+                    select(CaseActionRow.action, func.sum(CaseActionRow.count))
+                    .where(
+                        CaseActionRow.org_id == org,
+                        CaseActionRow.created_at >= since,
+                        CaseActionRow.created_at <= until,
+                    )
+                    .group_by(CaseActionRow.action)
+                ).all()
+            )
+        )
+        techniques = sorted({t for r in case_rows for t in (r.techniques or [])})
+        return {
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            "signals_total": sum(kinds.values()),
+            "signals_by_kind": {str(k): int(v) for k, v in sorted(kinds.items())},
+            "signals_by_language": {str(k): int(v) for k, v in languages.most_common()},
+            "signal_ids": signal_ids,
+            "cases_opened": [{"id": r.id, "title": r.title} for r in case_rows],
+            "techniques": techniques,
+            "actions": {str(k): int(v or 0) for k, v in sorted(actions.items())},
+        }
+
+    def file_update(
+        self,
+        meeting_id: str,
+        *,
+        sees: dict[str, Any] | None = None,
+        expects: list[dict[str, Any]] | None = None,
+        asks: str | None = None,
+        marking: Marking | None = None,
+    ) -> MemberUpdate:
+        """File (or replace) the acting organisation's update; figures are pre-filled afresh."""
+        require(self.principal, Permission.WRITE)
+        org = self._acting_org()
+        row = self._row(meeting_id)
+        marking = marking or Marking(TLP.AMBER)
+        self._check_orgs(list(marking.shared_with), "shared_with")
+        events = []
+        for i, event in enumerate(expects or []):
+            if not isinstance(event, dict) or not str(event.get("event", "")).strip():
+                raise InputError(f"expects[{i}] needs an 'event'", field=f"expects[{i}]")
+            events.append({k: str(v) for k, v in event.items() if k in ("on", "event", "risk")})
+        now = self.now()
+        figures = self.prefill(row.id, org)  # before any pending row could autoflush half-filled
+        update = self.session.scalar(
+            select(MeetingUpdateRow).where(
+                MeetingUpdateRow.meeting_id == row.id, MeetingUpdateRow.org_id == org
+            )
+        )
+        if update is None:
+            update = MeetingUpdateRow(meeting_id=row.id, org_id=org, created_at=now)
+            self.session.add(update)
+        update.sees = dict(sees or {})
+        update.figures = figures
+        update.expects = {"events": events}
+        update.asks = _text(asks, "asks")
+        update.tlp = marking.tlp.value
+        update.shared_with = list(marking.shared_with)
+        update.modified_at = now
+        self.session.flush()
+        return self._update(update)
+
+    def updates(self, meeting_id: str) -> list[MemberUpdate]:
+        """The updates of one meeting the principal may see."""
+        require(self.principal, Permission.READ)
+        row = self._row(meeting_id)
+        rows = self.session.scalars(
+            select(MeetingUpdateRow)
+            .where(MeetingUpdateRow.meeting_id == row.id)
+            .order_by(MeetingUpdateRow.id)
+        )
+        found = [self._update(r) for r in rows]
+        return [u for u in found if self.cases.sees(u.org_id, u.marking)]
+
+    # -----------------------------------------------------------------------------------------
+    # decisions and action items
+
+    def add_action(
+        self,
+        meeting_id: str,
+        text: str,
+        *,
+        owner_org_id: str | None = None,
+        due: datetime | None = None,
+        kind: str = "action",
+        marking: Marking | None = None,
+    ) -> ActionItem:
+        require(self.principal, Permission.WRITE)
+        row = self._row(meeting_id)
+        marking = marking or Marking(TLP.AMBER)
+        self._check_orgs([*([owner_org_id] if owner_org_id else []), *marking.shared_with], "owner")
+        item = MeetingActionRow(
+            meeting_id=row.id,
+            kind=_choice(kind, ACTION_KINDS, "kind"),
+            text=_text(text, "text", required=True),
+            owner_org_id=owner_org_id,
+            due=ensure_utc(due) if due is not None else None,
+            status="open" if kind == "action" else "done",
+            source_org_id=self.principal.org_id if self.principal else row.org_id,
+            tlp=marking.tlp.value,
+            shared_with=list(marking.shared_with),
+            created_at=self.now(),
+            closed_at=None,
+        )
+        self.session.add(item)
+        self.session.flush()
+        return self._action(item)
+
+    def _visible_action(self, row: MeetingActionRow) -> bool:
+        meeting = self.session.get(MeetingRow, row.meeting_id)
+        if meeting is None or not self._attends(meeting):
+            return False
+        return self.cases.sees(row.source_org_id, Marking(TLP(row.tlp), tuple(row.shared_with or ())))
+
+    def set_action_status(self, action_id: int, status: str) -> ActionItem:
+        require(self.principal, Permission.WRITE)
+        row = self.session.get(MeetingActionRow, action_id)
+        if row is None or not self._visible_action(row):
+            raise NotFound(f"no action item {action_id}", action_id=action_id)
+        row.status = _choice(status, ACTION_STATUSES, "status")
+        row.closed_at = self.now() if row.status != "open" else None
+        self.session.flush()
+        return self._action(row)
+
+    def action_items(self, *, meeting_id: str | None = None, open_only: bool = False) -> list[ActionItem]:
+        """Decisions and action items the principal may see, due first (undated last)."""
+        require(self.principal, Permission.READ)
+        stmt = select(MeetingActionRow).order_by(MeetingActionRow.id)
+        if meeting_id is not None:
+            stmt = stmt.where(MeetingActionRow.meeting_id == self._row(meeting_id).id)
+        if open_only:
+            stmt = stmt.where(MeetingActionRow.status == "open")
+        found = [self._action(r) for r in self.session.scalars(stmt) if self._visible_action(r)]
+        far = datetime.max.replace(tzinfo=self.now().tzinfo)
+        return sorted(found, key=lambda a: (ensure_utc(a.due) if a.due else far, a.id))
+
+    # -----------------------------------------------------------------------------------------
+    # minutes and the agenda
+
+    def record_minutes(self, meeting_id: str, text: str, *, marking: Marking | None = None) -> Meeting:
+        """Write the minutes (the convening organisation is their source for the marking)."""
+        require(self.principal, Permission.WRITE)
+        row = self._row(meeting_id)
+        if self.principal is not None and self.principal.org_id != row.org_id:
+            raise InputError("only the convening organisation takes the minutes", field="org")
+        marking = marking or Marking(TLP.AMBER)
+        self._check_orgs(list(marking.shared_with), "shared_with")
+        row.minutes = _text(text, "minutes", required=True)
+        row.minutes_tlp = marking.tlp.value
+        row.minutes_shared_with = list(marking.shared_with)
+        row.modified_at = self.now()
+        self.session.flush()
+        return self._meeting(row)
+
+    def agenda(self, meeting_id: str) -> Agenda:
+        """The agenda as the principal sees it: assembled from updates, briefing, cases, items, dates."""
+        require(self.principal, Permission.READ)
+        row = self._row(meeting_id)
+        meeting = self._meeting(row)
+        since = self.since_last(meeting_id)
+        updates = self.updates(meeting_id)
+        filed = set(
+            self.session.scalars(select(MeetingUpdateRow.org_id).where(MeetingUpdateRow.meeting_id == row.id))
+        )
+        missing = [o for o in meeting.invited if o not in filed]
+        briefing: dict[str, Any] | None = None
+        if self.principal is not None:
+            b = BriefingService(self.session, self.principal, now=self._now).build(since)
+            briefing = {
+                "title": b.title(),
+                "signals_total": b.signals_total,
+                "signals_by_kind": dict(b.signals_by_kind),
+                "new_cases": [(c.id, c.title) for c in b.new_cases],
+                "active_cases": [(c.id, c.title) for c in b.active_cases],
+                "top_narratives": list(b.top_narratives),
+            }
+        starts = ensure_utc(row.starts_at)
+        open_cases = [c for c in self.cases.list_cases() if c.status is not Status.CLOSED]
+        embargo_cases = [
+            c
+            for c in open_cases
+            if c.embargo_until is not None
+            and self.now() <= ensure_utc(c.embargo_until) <= starts + EMBARGO_HORIZON
+        ]
+        exercises = [c for c in open_cases if c.exercise]
+        actions = self.action_items(open_only=True)
+        dates = self.election_dates(after=starts - timedelta(days=1), before=starts + DATES_HORIZON)
+        items = [
+            "Member updates",
+            "Trend briefing since the last meeting",
+            "Cases near their embargo",
+            "Playbook exercises",
+            "Open action items",
+            "Election calendar",
+            "Decisions and new action items",
+        ]
+        return Agenda(
+            meeting=meeting,
+            since=since,
+            updates=updates,
+            missing_updates=missing,
+            briefing=briefing,
+            embargo_cases=embargo_cases,
+            exercises_due=exercises,
+            action_items=actions,
+            election_dates=dates,
+            items=items,
+        )

@@ -1,0 +1,6 @@
+"""Meetings tests reuse the cases tests' coalition (real databases on both backends)."""
+
+from __future__ import annotations
+
+from ..cases.conftest import coalition  # noqa: F401  (fixtures reused as they are)
+from ..exchange.conftest import db, db_url, live, postgres_cluster  # noqa: F401
