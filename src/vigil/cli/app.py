@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "vigil.cli.federation",
     "vigil.cli.interop",
     "vigil.cli.match",
+    "vigil.cli.meeting",
     "vigil.cli.playbook",
     "vigil.cli.push",
     "vigil.cli.serve",
