@@ -32,6 +32,9 @@ def _include_routers(app: FastAPI) -> None:
     from vigil.web.routes import cases
 
     app.include_router(cases.router, prefix=API_PREFIX)
+    from vigil.web.routes import meetings
+
+    app.include_router(meetings.router, prefix=API_PREFIX)
     from vigil.web.routes import federation, subscriptions, warninglists
 
     for lifecycle in (federation, subscriptions, warninglists):  # signal lifecycle (docs/lifecycle.md)
