@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vigil.cli.progress import RichProgress
+from vigil.detect.engines import engine_name
 from vigil.detect.evaluate import Evaluation, evaluate, load_detections, load_labels
 from vigil.detect.params import make_params
 from vigil.detect.pipeline import DetectResult, detect
@@ -156,6 +157,14 @@ def register(app: typer.Typer) -> None:
             None, "--popularity-cap", help="Skip items acted on by more accounts than this."
         ),
         seed: int | None = typer.Option(None, "--seed", help="Seed of Leiden."),
+        engine: str = typer.Option(
+            "duckdb",
+            "--engine",
+            help="Engine running the traces: duckdb (embedded) or spark (docs/scale-out.md).",
+        ),
+        spark_master: str | None = typer.Option(
+            None, "--spark-master", help="Spark master URL for --engine spark (default local[2])."
+        ),
     ) -> None:
         """Detect coordinated campaigns in POSTS and write ranked campaigns with evidence to --out."""
         # Unset options keep DetectParams' defaults (documented in docs/detection.md).
@@ -178,7 +187,15 @@ def register(app: typer.Typer) -> None:
         values = {k: v for k, v in values.items() if v is not None}
         params = make_params(**values)
         with RichProgress() as progress:
-            result = detect(posts, out, params, progress, accounts_path=accounts)
+            result = detect(
+                posts,
+                out,
+                params,
+                progress,
+                accounts_path=accounts,
+                engine=engine_name(engine),
+                spark_master=spark_master,
+            )
         print_detection(result)
 
     @app.command("evaluate")

@@ -219,6 +219,9 @@ def _top_items(table: pa.Table, community: np.ndarray) -> dict[int, list[dict[st
             ("community", "ascending"),
             ("account_count_distinct", "descending"),
             ("post_count_distinct", "descending"),
+            # Ties by name: group_by's order varies between runs (threads), the output must not.
+            ("trace", "ascending"),
+            ("item", "ascending"),
         ]
     )
     out: dict[int, list[dict[str, Any]]] = {}

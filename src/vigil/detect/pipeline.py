@@ -26,6 +26,8 @@ from vigil.core.settings import Settings, get_settings
 from vigil.detect.campaigns import CampaignSet, find_campaigns
 from vigil.detect.duck import PostsSource, connect, count_rows, register_posts
 from vigil.detect.engine import EngineParams, RunResult, TraceStats, run_traces
+from vigil.detect.engines import EngineName
+from vigil.detect.engines.spark import is_local, run_on_spark
 from vigil.detect.evidence import POST_DETAILS, campaigns_document, enrich, write_outputs
 from vigil.detect.params import DetectParams
 from vigil.detect.report import render_report
@@ -194,8 +196,16 @@ def detect(
     accounts_path: str | Path | None = None,
     settings: Settings | None = None,
     providers: list[TraceProvider] | None = None,
+    engine: EngineName = "duckdb",
+    spark_master: str | None = None,
+    spark_session: Any = None,
 ) -> DetectResult:
-    """Run every enabled trace on ``posts_path`` and write ranked campaigns with evidence to ``out_dir``."""
+    """Run every enabled trace on ``posts_path`` and write ranked campaigns with evidence to ``out_dir``.
+
+    ``engine="spark"`` runs the same engine SQL on Spark (``spark_master``, or an existing
+    ``spark_session``); posts may then be a Hadoop-compatible URI, in which case only the
+    structural traces run (the content traces cluster on the driver from local posts).
+    """
     params = params or DetectParams()
     progress = progress or NoProgress()
     settings = settings or get_settings()
@@ -204,13 +214,28 @@ def detect(
     started = time.perf_counter()
     con = connect(settings)
     try:
-        register_posts(con, posts_path)
-        n_posts = count_rows(con, "posts")
+        local = engine == "duckdb" or is_local(posts_path)
+        chosen = providers if providers is not None else TRACE_PROVIDERS
+        if local:
+            register_posts(con, posts_path)
+            n_posts = count_rows(con, "posts")
         available: dict[str, TraceSpec] = {}
-        for provider in providers if providers is not None else TRACE_PROVIDERS:
+        for provider in chosen if local else [structural_traces]:
             available.update(provider(con, params, progress))
         traces = select_traces(params.traces, available)
-        run = run_traces(con, traces, engine_params(params), out_dir=out, progress=progress)
+        if engine == "spark":
+            run, n_posts = run_on_spark(
+                con,
+                traces,
+                engine_params(params),
+                posts=posts_path,
+                out_dir=out,
+                progress=progress,
+                session=spark_session,
+                master=spark_master,
+            )
+        else:
+            run = run_traces(con, traces, engine_params(params), out_dir=out, progress=progress)
     finally:
         con.close()
     engine_seconds = time.perf_counter() - started

@@ -10,9 +10,19 @@ table as a checkpointed DataFrame. docs/scale-out.md explains the split.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
+
+from vigil.core.errors import InputError
 
 ENGINES = ("duckdb", "spark")
 EngineName = Literal["duckdb", "spark"]
 
-__all__ = ["ENGINES", "EngineName"]
+
+def engine_name(value: str) -> EngineName:
+    """Validate an engine's name (from the command line or a config)."""
+    if value not in ENGINES:
+        raise InputError(f"unknown engine {value!r}; known: {', '.join(ENGINES)}")
+    return cast(EngineName, value)
+
+
+__all__ = ["ENGINES", "EngineName", "engine_name"]

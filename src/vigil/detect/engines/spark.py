@@ -26,9 +26,12 @@ import sqlglot
 from sqlglot import exp
 
 from vigil.core.errors import ConfigError, DataError, InputError
-from vigil.detect.duck import POSTS_VIEW, PostsSource
+from vigil.core.progress import Progress
+from vigil.detect.duck import POSTS_VIEW, PostsSource, count_rows
+from vigil.detect.engine import EngineParams, RunResult, run_traces
 from vigil.detect.engines.base import Fetchable, SqlConnection
 from vigil.detect.engines.transpile import to_spark
+from vigil.detect.traces.base import TraceSpec
 from vigil.schema.tables import POSTS, validate_schema
 
 if TYPE_CHECKING:
@@ -59,15 +62,19 @@ def make_session(
     app_name: str = "vigil-detect",
     config: dict[str, str] | None = None,
 ) -> SparkSession:
-    """A Spark session on ``master`` (``local[2]`` by default; ``spark://host:7077``, ``yarn``, ...).
+    """A Spark session on ``master`` (``local[2]`` by default; ``spark://host:7077``, ``yarn``, ...;
+    under ``spark-submit`` with no ``master``, the submitted one).
 
     A local master binds the driver to 127.0.0.1 and runs without the web UI; every session uses UTC
     (timestamps are read as instants either way, this only keeps logs and casts unambiguous).
     ``config`` adds or overrides Spark settings.
     """
+    # Under spark-submit the JVM launched this process (it sets PYSPARK_GATEWAY_PORT) and already
+    # holds the master and resources given on its command line: keep them unless told otherwise.
+    submitted = master is None and "PYSPARK_GATEWAY_PORT" in os.environ
     master = master or DEFAULT_MASTER
     conf: dict[str, str] = {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false"}
-    if master.startswith("local"):
+    if master.startswith("local") and not submitted:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         conf.update(
             {
@@ -78,7 +85,9 @@ def make_session(
             }
         )
     conf.update(config or {})
-    builder = _pyspark().SparkSession.builder.master(master).appName(app_name)
+    builder = _pyspark().SparkSession.builder.appName(app_name)
+    if not submitted:
+        builder = builder.master(master)
     for key, value in conf.items():
         builder = builder.config(key, value)
     try:
@@ -145,6 +154,8 @@ class SparkConnection:
         if statement.kind == "create":
             frame = self._frame(statement.query)
             with _spark_errors(f"creating {statement.table}", statement.query):
+                # Eager, like DuckDB's CREATE TABLE; measured faster here than lazy persist(), whose
+                # plans were recomputed by the several count queries that follow each step.
                 frame = frame.localCheckpoint(eager=True)
             self._drop(statement.table)
             frame.createOrReplaceTempView(statement.table)
@@ -188,17 +199,18 @@ class SparkConnection:
 
 
 def is_local(source: PostsSource) -> bool:
-    """Whether ``source`` is on the local file system (DuckDB and the content traces can read it)."""
+    """Whether ``source`` is plain local paths (DuckDB and the content traces can read them); any
+    URI, ``file://`` included, is left to Spark's Hadoop file systems."""
     if isinstance(source, pa.Table):
         return True
     items = [source] if isinstance(source, str | Path) else list(source)
-    return all("://" not in str(item) or str(item).startswith("file://") for item in items)
+    return all("://" not in str(item) for item in items)
 
 
 def _local_files(paths: Sequence[str]) -> list[Path]:
     files: list[Path] = []
     for raw in paths:
-        path = Path(raw.removeprefix("file://"))
+        path = Path(raw)
         if path.is_dir():
             found = sorted(path.rglob("*.parquet"))
             if not found:
@@ -258,3 +270,37 @@ def copy_relations(source: SqlConnection, target: SparkConnection, names: Sequen
     """Copy relations (content traces' events computed on DuckDB) into Spark as Arrow."""
     for name in names:
         target.register(name, source.sql(f"SELECT * FROM {name}").to_arrow_table())
+
+
+def run_on_spark(
+    local: SqlConnection,
+    traces: Sequence[TraceSpec],
+    params: EngineParams,
+    *,
+    posts: PostsSource,
+    out_dir: str | Path,
+    progress: Progress | None = None,
+    session: SparkSession | None = None,
+    master: str | None = None,
+) -> tuple[RunResult, int]:
+    """Run ``traces`` through the engine on Spark; return the run and the number of posts.
+
+    Posts are read by Spark from ``posts`` (local or Hadoop-compatible URI). Relations other than
+    ``posts`` that a trace reads (the content traces' events, clustered in Python on ``local``)
+    are copied into Spark first. ``session``: an existing session (kept running); otherwise one is
+    started on ``master`` and stopped at the end.
+    """
+    own = session is None
+    spark = session if session is not None else make_session(master)
+    con = SparkConnection(spark)
+    try:
+        register_posts(con, posts)
+        extra = sorted({name for trace in traces for name in relations_read(trace.events_sql)} - {POSTS_VIEW})
+        copy_relations(local, con, extra)
+        n_posts = count_rows(con, POSTS_VIEW)
+        run = run_traces(con, traces, params, out_dir=out_dir, progress=progress)
+    finally:
+        con.close()
+        if own:
+            spark.stop()
+    return run, n_posts
