@@ -1,0 +1,229 @@
+"""Meeting pages: the calendar (meetings, election countdown, open action items with overdue
+reminders), one meeting (agenda, this organisation's pre-filled update form, decisions and action
+items, minutes) and the pack and minutes documents for the signed-in organisation.
+
+Every read and write goes through ``MeetingService`` with the viewer's principal, so who attends
+and what each reader may see under TLP are the service's decisions.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import HTMLResponse, Response
+
+from vigil.cases.meetings import ELECTION_KINDS, MEETING_ROLES, MeetingService
+from vigil.cases.meetings_render import render_minutes, render_pack
+from vigil.core.errors import InputError
+from vigil.core.time import parse_instant
+from vigil.exchange.records import TLP, Marking
+from vigil.web.deps import SessionDep
+from vigil.web.pages.common import ViewerDep, check_form, redirect, render
+
+router = APIRouter(include_in_schema=False)
+
+
+def _marking(tlp: str, shared_with: list[str]) -> Marking:
+    try:
+        level = TLP(tlp)
+    except ValueError:
+        raise InputError(f"unknown TLP {tlp!r}", field="tlp") from None
+    return Marking(level, tuple(o for o in shared_with if o))
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+@router.get("/meetings", response_class=HTMLResponse)
+def meetings_page(request: Request, viewer: ViewerDep, session: SessionDep) -> Response:
+    service = MeetingService(session, viewer.principal)
+    return render(
+        request,
+        "meetings.html",
+        viewer,
+        meetings=service.list_meetings(),
+        countdown=service.countdown(limit=8),
+        actions=service.action_items(open_only=True),
+        election_kinds=ELECTION_KINDS,
+        roles=MEETING_ROLES,
+    )
+
+
+@router.post("/meetings")
+def new_meeting(
+    request: Request,
+    viewer: ViewerDep,
+    session: SessionDep,
+    title: Annotated[str, Form()],
+    starts_at: Annotated[str, Form()],
+    invite: Annotated[list[str] | None, Form()] = None,
+    recurrence: Annotated[str, Form()] = "",
+    occurrences: Annotated[int, Form()] = 1,
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    check_form(request, viewer, csrf)
+    made = MeetingService(session, viewer.principal).create_meeting(
+        title,
+        parse_instant(starts_at),
+        invited={o: "member" for o in (invite or []) if o},
+        recurrence=recurrence or None,
+        occurrences=occurrences,
+    )
+    return redirect(f"/meetings/{made[0].id}")
+
+
+@router.post("/meetings/election-dates")
+def add_election_date(
+    request: Request,
+    viewer: ViewerDep,
+    session: SessionDep,
+    election: Annotated[str, Form()],
+    kind: Annotated[str, Form()],
+    at: Annotated[str, Form()],
+    title: Annotated[str, Form()] = "",
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    check_form(request, viewer, csrf)
+    MeetingService(session, viewer.principal).add_election_date(
+        election, kind, parse_instant(at), title or None
+    )
+    return redirect("/meetings")
+
+
+@router.get("/meetings/{meeting_id}", response_class=HTMLResponse)
+def meeting_page(request: Request, meeting_id: str, viewer: ViewerDep, session: SessionDep) -> Response:
+    service = MeetingService(session, viewer.principal)
+    agenda = service.agenda(meeting_id)
+    mine = next((u for u in agenda.updates if u.org_id == viewer.principal.org_id), None)
+    return render(
+        request,
+        "meeting.html",
+        viewer,
+        a=agenda,
+        m=agenda.meeting,
+        mine=mine,
+        prefill=service.prefill(meeting_id) if viewer.can_write else None,
+        items=service.action_items(meeting_id=meeting_id),
+        tlps=list(TLP),
+        roles=MEETING_ROLES,
+        is_convener=viewer.principal.org_id == agenda.meeting.org_id,
+    )
+
+
+@router.post("/meetings/{meeting_id}/invite")
+def invite(
+    request: Request,
+    meeting_id: str,
+    viewer: ViewerDep,
+    session: SessionDep,
+    org_id: Annotated[str, Form()],
+    role: Annotated[str, Form()] = "member",
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    check_form(request, viewer, csrf)
+    MeetingService(session, viewer.principal).invite(meeting_id, org_id, role)
+    return redirect(f"/meetings/{meeting_id}")
+
+
+@router.post("/meetings/{meeting_id}/update")
+def file_update(
+    request: Request,
+    meeting_id: str,
+    viewer: ViewerDep,
+    session: SessionDep,
+    campaigns: Annotated[str, Form()] = "",
+    narratives: Annotated[str, Form()] = "",
+    notes: Annotated[str, Form()] = "",
+    expects: Annotated[str, Form()] = "",
+    asks: Annotated[str, Form()] = "",
+    tlp: Annotated[str, Form()] = "AMBER",
+    shared_with: Annotated[list[str] | None, Form()] = None,
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    check_form(request, viewer, csrf)
+    sees: dict[str, str | list[str]] = {}
+    if _lines(campaigns):
+        sees["campaigns"] = _lines(campaigns)
+    if _lines(narratives):
+        sees["narratives"] = _lines(narratives)
+    if notes.strip():
+        sees["notes"] = notes.strip()
+    # one expected event a line: "2026-12-01 | debate | deepfake clips"
+    events = []
+    for line in _lines(expects):
+        parts = [p.strip() for p in line.split("|")]
+        on, event, risk = [*parts, "", "", ""][:3] if len(parts) > 1 else ("", parts[0], "")
+        events.append({"on": on, "event": event, "risk": risk})
+    MeetingService(session, viewer.principal).file_update(
+        meeting_id, sees=sees, expects=events, asks=asks, marking=_marking(tlp, shared_with or [])
+    )
+    return redirect(f"/meetings/{meeting_id}")
+
+
+@router.post("/meetings/{meeting_id}/actions")
+def add_action(
+    request: Request,
+    meeting_id: str,
+    viewer: ViewerDep,
+    session: SessionDep,
+    text: Annotated[str, Form()],
+    kind: Annotated[str, Form()] = "action",
+    owner_org_id: Annotated[str, Form()] = "",
+    due: Annotated[str, Form()] = "",
+    tlp: Annotated[str, Form()] = "AMBER",
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    check_form(request, viewer, csrf)
+    MeetingService(session, viewer.principal).add_action(
+        meeting_id,
+        text,
+        owner_org_id=owner_org_id or None,
+        due=parse_instant(due) if due.strip() else None,
+        kind=kind,
+        marking=_marking(tlp, []),
+    )
+    return redirect(f"/meetings/{meeting_id}")
+
+
+@router.post("/meetings/{meeting_id}/actions/{action_id}")
+def set_action_status(
+    request: Request,
+    meeting_id: str,
+    action_id: int,
+    viewer: ViewerDep,
+    session: SessionDep,
+    status: Annotated[str, Form()],
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    check_form(request, viewer, csrf)
+    MeetingService(session, viewer.principal).set_action_status(action_id, status)
+    return redirect(f"/meetings/{meeting_id}")
+
+
+@router.post("/meetings/{meeting_id}/minutes")
+def record_minutes(
+    request: Request,
+    meeting_id: str,
+    viewer: ViewerDep,
+    session: SessionDep,
+    text: Annotated[str, Form()],
+    tlp: Annotated[str, Form()] = "AMBER",
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    check_form(request, viewer, csrf)
+    MeetingService(session, viewer.principal).record_minutes(meeting_id, text, marking=_marking(tlp, []))
+    return redirect(f"/meetings/{meeting_id}")
+
+
+@router.get("/meetings/{meeting_id}/pack.{fmt}")
+def pack(meeting_id: str, fmt: str, viewer: ViewerDep, session: SessionDep) -> Response:
+    body = render_pack(MeetingService(session, viewer.principal), meeting_id, fmt, viewer.org.name)
+    return Response(body, media_type="application/pdf" if fmt == "pdf" else "text/html; charset=utf-8")
+
+
+@router.get("/meetings/{meeting_id}/minutes.{fmt}")
+def minutes(meeting_id: str, fmt: str, viewer: ViewerDep, session: SessionDep) -> Response:
+    body = render_minutes(MeetingService(session, viewer.principal), meeting_id, fmt, viewer.org.name)
+    return Response(body, media_type="application/pdf" if fmt == "pdf" else "text/html; charset=utf-8")
