@@ -27,7 +27,6 @@ from vigil.detect.campaigns import CampaignSet, find_campaigns
 from vigil.detect.duck import PostsSource, connect, count_rows, register_posts
 from vigil.detect.engine import EngineParams, RunResult, TraceStats, run_traces
 from vigil.detect.engines import EngineName
-from vigil.detect.engines.spark import is_local, run_on_spark
 from vigil.detect.evidence import POST_DETAILS, campaigns_document, enrich, write_outputs
 from vigil.detect.params import DetectParams
 from vigil.detect.report import render_report
@@ -214,6 +213,9 @@ def detect(
     started = time.perf_counter()
     con = connect(settings)
     try:
+        if engine == "spark":
+            # Imported here: sqlglot and pyspark come with the optional 'spark' extra.
+            from vigil.detect.engines.spark import is_local, run_on_spark
         local = engine == "duckdb" or is_local(posts_path)
         chosen = providers if providers is not None else TRACE_PROVIDERS
         if local:
