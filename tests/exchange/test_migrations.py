@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-import vigil.cases.meetings_models  # noqa: F401  (revision 0005's tables)
+import vigil.cases.meetings_models
 import vigil.cases.models  # noqa: F401  (cases tables share the exchange's metadata and history)
 from vigil.core.time import utcnow
 from vigil.exchange import audit
