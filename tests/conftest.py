@@ -7,6 +7,11 @@ from pathlib import Path
 
 import pytest
 
+# The dashboard fixtures (demo data, a live `vigil serve`, one Chromium) are session-wide and shared by
+# tests/web and tests/meetings. Loading them once as a plugin keeps one instance per worker: importing
+# them into a second test module would start a second sync Playwright, which refuses to run.
+pytest_plugins = ["tests.web.fixtures"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 

@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import browser, demo_run, page, screenshot, server, sign_in  # noqa: F401
+from tests.web.fixtures import screenshot, sign_in
 from vigil.core.time import utcnow
 
 pytestmark = pytest.mark.browser
 
 
 def test_walk_one_meeting_from_invitation_to_minutes(
-    page: Any,  # noqa: F811
-    server: str,  # noqa: F811
-    demo_run: dict[str, Any],  # noqa: F811
+    page: Any,
+    server: str,
+    demo_run: dict[str, Any],
 ) -> None:
     keys = demo_run["keys"]
     tag = uuid.uuid4().hex[:6]

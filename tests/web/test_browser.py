@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import screenshot, sign_in
+from tests.web.fixtures import screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 

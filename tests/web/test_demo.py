@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pyarrow.parquet as pq
 
-from tests.web.conftest import run_vigil
+from tests.web.fixtures import run_vigil
 
 
 def client(url: str, key: str) -> httpx.Client:
