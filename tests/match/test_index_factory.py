@@ -98,3 +98,34 @@ def test_thresholds_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setenv("VIGIL_SIGNAL_THRESHOLDS", '{"image_pdq": 20}')
     assert new_index("image_pdq", settings=load_settings()).threshold == 20
+
+
+class _CountingType:
+    """Wraps a signal type and counts calls of ``normalize_many`` (the pass ``normalized`` skips)."""
+
+    def __init__(self, inner: SignalType) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def normalize_many(self, values: list[str]) -> list[str]:
+        self.calls += 1
+        return self.inner.normalize_many(values)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize("signal_type", TYPES, ids=[t.name for t in TYPES])
+def test_normalized_queries_skip_the_normalize_pass_with_the_same_answer(signal_type: SignalType) -> None:
+    for index in (new_index(signal_type.name), LinearIndex(signal_type, None)):
+        examples = list(signal_type.examples)
+        index.add_many(examples, [f"id{i}" for i in range(len(examples))])
+        normal = signal_type.normalize_many(examples)
+        counting = _CountingType(signal_type)
+        index.signal_type = counting  # type: ignore[assignment]
+        plain = index.query_many(examples)
+        assert counting.calls == 1
+        trusted = index.query_many(normal, normalized=True)
+        assert counting.calls == 1, f"{type(index).__name__} normalized values it was told are normal"
+        assert trusted == plain
+        assert all(row for row in trusted)  # every example finds itself

@@ -219,7 +219,9 @@ def _match_batch(
         distinct = list(dict.fromkeys(values))
         hits = {
             v: found
-            for v, found in zip(distinct, index.indexes[kind].query_many(distinct), strict=True)
+            for v, found in zip(
+                distinct, index.indexes[kind].query_many(distinct, normalized=True), strict=True
+            )
             if found
         }
         if not hits:

@@ -223,9 +223,10 @@ class SegmentedIndex(SignalIndex):
         return out
 
     @_locked
-    def query_many(self, values: Sequence[str]) -> list[list[IndexMatch]]:
-        normalized = self.signal_type.normalize_many(values)
-        q, r, d = self.search_encoded(self.encode(normalized))
+    def query_many(self, values: Sequence[str], *, normalized: bool = False) -> list[list[IndexMatch]]:
+        q, r, d = self.search_encoded(
+            self.encode(list(values) if normalized else self.signal_type.normalize_many(values))
+        )
         names = self.entry_ids(r)
         rows = self._row_values(r)
         out: list[list[IndexMatch]] = [[] for _ in values]
