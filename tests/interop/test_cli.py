@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,6 +60,11 @@ def test_misp_export_then_import(vigil: Callable[..., Run], coalition: Coalition
     done = vigil("misp", "export", str(out), "--as-org", "p1-org", "--database-url", url)
     assert done.returncode == 0, done.stderr
     manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+    umask = os.umask(0o022)
+    os.umask(umask)
+    # the feed directory and its files get the user's normal permissions, not mkdtemp's 0700
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~umask
+    assert stat.S_IMODE((out / "manifest.json").stat().st_mode) == 0o666 & ~umask
     assert (out / "hashes.csv").read_text("utf-8").count("\n") > 5
     for event_uuid in manifest:
         event = MISPEvent()

@@ -4,6 +4,8 @@ database gives back the same signals, and a bad bundle stores nothing."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -199,3 +201,23 @@ def test_bad_bundles_store_nothing(tmp_path: Path, vigil: Callable[..., Run]) ->
     assert done.returncode == 0, done.stderr
     assert "skipped" in done.stderr and ip["id"] in done.stderr
     assert contributions(target) == 1
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_exported_bundle_gets_the_users_normal_permissions(
+    umask: int, tmp_path: Path, vigil: Callable[..., Run]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    db = Database(url)
+    upgrade(db.engine)
+    db.dispose()
+    seed(url)
+    out = tmp_path / "out" / "p1.json"
+    previous = os.umask(umask)
+    try:
+        done = vigil("stix", "export", "--as-org", "p1", "--out", str(out), "--database-url", url)
+    finally:
+        os.umask(previous)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+    assert [p.name for p in out.parent.iterdir()] == ["p1.json"]  # no temporary file left behind

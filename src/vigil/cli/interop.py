@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
+import uuid
 from pathlib import Path
 
 import typer
@@ -28,7 +28,9 @@ def _write_feed(feed: misp.MispFeed, out: Path) -> None:
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out} exists and is not empty; give a new directory for the feed", file=str(out))
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    # Not tempfile.mkdtemp: its 0700 would stay on the feed; os.mkdir applies the user's umask.
+    tmp = out.parent / f".{out.name}.{uuid.uuid4().hex}"
+    os.mkdir(tmp, 0o777)
     try:
         for name, text in feed.files():
             (tmp / name).write_text(text, "utf-8")

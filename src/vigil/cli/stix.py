@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,15 +41,18 @@ def _store(data_dir: Path | None, database_url: str | None) -> Iterator[Exchange
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """The file appears complete or not at all."""
+    """The file appears complete or not at all, with the permissions of any file the user writes
+    (0666 less the umask). ``tempfile.mkstemp`` would make it 0600: an exported bundle is meant to
+    be handed on, and TLP, not file modes, says who may read it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
