@@ -21,14 +21,15 @@ national instance). ``pull`` downloads what changed since the last pull and appl
   warning list are counted as ``blocked`` with the list named; opinions and sightings are counted as
   ``feedback_skipped``. Everything else in the same pull is applied.
 
-The raw TAXII client (:class:`TaxiiReader`) is kept apart from the adapter (:func:`pull`).
+The raw TAXII client is :class:`vigil.exchange.taxii_client.TaxiiClient`, shared with the match
+fetch; this module is the adapter (:func:`fetch` reads, :func:`apply` merges).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -38,12 +39,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigil.core.errors import (
-    AuthenticationError,
     Conflict,
-    ExternalServiceError,
     InputError,
     NotFound,
-    PermissionDenied,
     VigilError,
 )
 from vigil.core.ids import new_id
@@ -58,104 +56,14 @@ from vigil.exchange.stix_apply import signal_id_for
 from vigil.exchange.stix_import import SignalDraft, plan_import
 from vigil.exchange.stix_markings import tlp_rank
 from vigil.exchange.store import ExchangeStore, parse_tlp
+from vigil.exchange.taxii_client import TaxiiClient, server_root
 
 log = logging.getLogger(__name__)
 
-TAXII_ACCEPT = "application/taxii+json;version=2.1"
-PAGE = 1000
-
-
-# ---------------------------------------------------------------------------------------------
-# the raw TAXII 2.1 client
-
-
-@dataclass
-class ObjectPage:
-    objects: list[dict[str, Any]]
-    date_added_last: str | None
-
-
-class TaxiiReader:
-    """Discovery, collections and object pages of one TAXII 2.1 server (HTTP Basic, key as password)."""
-
-    def __init__(
-        self, url: str, api_key: str, *, timeout: float = 60.0, transport: httpx.BaseTransport | None = None
-    ) -> None:
-        self.server = base_url(url)
-        self._http = httpx.Client(
-            auth=("taxii", api_key), headers={"Accept": TAXII_ACCEPT}, timeout=timeout, transport=transport
-        )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> TaxiiReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _get(self, url: str, params: dict[str, str] | None = None) -> dict[str, Any]:
-        try:
-            response = self._http.get(url, params=params)
-        except httpx.HTTPError as exc:
-            raise ExternalServiceError(f"peer {self.server} unreachable: {exc}", url=url) from exc
-        if response.status_code >= 400:
-            message = f"peer answered {response.status_code} at {url}: {response.text[:200]}"
-            errors: dict[int, type[VigilError]] = {
-                401: AuthenticationError,
-                403: PermissionDenied,
-                404: NotFound,
-            }
-            raise errors.get(response.status_code, ExternalServiceError)(message)
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise ExternalServiceError(f"peer sent something that is not JSON at {url}") from exc
-        if not isinstance(body, dict):
-            raise ExternalServiceError(f"peer sent a JSON {type(body).__name__}, not an object, at {url}")
-        body["__date_added_last"] = response.headers.get("X-TAXII-Date-Added-Last")
-        return body
-
-    def api_root(self) -> str:
-        body = self._get(f"{self.server}/taxii2/")
-        root = body.get("default") or next(iter(body.get("api_roots") or []), None)
-        if not isinstance(root, str):
-            raise ExternalServiceError(f"TAXII discovery at {self.server}/taxii2/ names no API root")
-        if root.startswith("/"):
-            root = self.server + root
-        return root if root.endswith("/") else root + "/"
-
-    def collections(self, api_root: str) -> list[dict[str, Any]]:
-        body = self._get(f"{api_root}collections/")
-        return [c for c in body.get("collections") or [] if isinstance(c, dict)]
-
-    def pages(self, api_root: str, collection_id: str, added_after: str | None) -> Iterator[ObjectPage]:
-        url = f"{api_root}collections/{collection_id}/objects/"
-        params: dict[str, str] = {"limit": str(PAGE)}
-        if added_after:
-            params["added_after"] = added_after
-        while True:
-            body = self._get(url, params)
-            last = body.get("__date_added_last")
-            objects = body.get("objects") or []
-            yield ObjectPage(list(objects) if isinstance(objects, list) else [], last)
-            if not body.get("more"):
-                return
-            if body.get("next"):
-                params["next"] = str(body["next"])
-            elif last:
-                params.pop("next", None)
-                params["added_after"] = str(last)
-            else:
-                raise ExternalServiceError(f"peer says more objects follow at {url} but gives no way on")
-
 
 def base_url(url: str) -> str:
-    text = url.strip().rstrip("/")
-    if not text.startswith(("http://", "https://")):
-        raise InputError(f"peer url must be an http(s) URL, got {url!r}", field="url")
-    return text[: -len("/taxii2")] if text.endswith("/taxii2") else text
+    """A peer's base URL (also when given its ``…/taxii2/`` discovery URL)."""
+    return server_root(url, field="url")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -351,7 +259,7 @@ def fetch(
     """Objects added since the checkpoints, per collection id, and the new checkpoints."""
     received: dict[str, list[dict[str, Any]]] = {}
     new_checkpoints = dict(checkpoints)
-    with TaxiiReader(peer.url, api_key, transport=transport) as reader:
+    with TaxiiClient(peer.url, api_key, transport=transport) as reader:
         root = reader.api_root()
         readable = [c for c in reader.collections(root) if c.get("can_read")]
         if peer.collections:
@@ -367,7 +275,7 @@ def fetch(
         for collection in chosen:
             cid = str(collection["id"])
             objects: list[dict[str, Any]] = []
-            for page in reader.pages(root, cid, checkpoints.get(cid)):
+            for page in reader.object_pages(root, cid, added_after=checkpoints.get(cid)):
                 objects.extend(page.objects)
                 if page.date_added_last:
                     new_checkpoints[cid] = page.date_added_last

@@ -1,9 +1,10 @@
 """Fetch the signals a member may see from a TAXII 2.1 server into a match index, incrementally.
 
-Two parts, kept apart on purpose: :class:`TaxiiClient` speaks raw TAXII 2.1 over HTTP (discovery,
-collections, object pages with ``added_after`` and ``next``) and knows nothing of Vigil's records;
-:func:`fetch_signals` adapts what it receives (STIX indicators, campaigns, ``indicates``
-relationships) to the match index and saves it with the new checkpoints.
+Two parts, kept apart on purpose: :class:`vigil.exchange.taxii_client.TaxiiClient` (shared with
+federation) speaks raw TAXII 2.1 over HTTP (discovery, collections, object pages with
+``added_after`` and ``next``) and knows nothing of Vigil's records; :func:`fetch_signals` adapts
+what it receives (STIX indicators, campaigns, ``indicates`` relationships) to the match index and
+saves it with the new checkpoints.
 
 Checkpoints: for each collection, the ``X-TAXII-Date-Added-Last`` header of the last page received
 (the server's own ``date_added`` clock, microsecond precision). The next fetch asks
@@ -16,7 +17,7 @@ again.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,12 +26,8 @@ from typing import Any
 import httpx
 
 from vigil.core.errors import (
-    AuthenticationError,
     Conflict,
-    ExternalServiceError,
     InputError,
-    NotFound,
-    PermissionDenied,
     VigilError,
 )
 from vigil.core.progress import NoProgress, Progress
@@ -39,119 +36,11 @@ from vigil.core.time import isoformat_z, parse_instant, utcnow
 from vigil.exchange.stix_apply import signal_id_for
 from vigil.exchange.stix_markings import TLP_BY_MARKING_ID, most_restrictive
 from vigil.exchange.stix_patterns import signal_of_pattern
+from vigil.exchange.taxii_client import DEFAULT_PAGE, TaxiiClient, server_root
 from vigil.match.state import ContributionRecord, MatchIndex, locked, matchable_types, open_index
 from vigil.signals.registry import normalize
 
-TAXII_ACCEPT = "application/taxii+json;version=2.1"
-DEFAULT_PAGE = 1000
-
-
-def server_root(server: str) -> str:
-    """The server's base URL (``http://host:port``), also when given its TAXII discovery URL."""
-    url = server.strip().rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise InputError(f"server must be an http(s) URL, got {server!r}")
-    if url.endswith("/taxii2"):
-        url = url[: -len("/taxii2")]
-    return url
-
-
-@dataclass
-class ObjectPage:
-    objects: list[dict[str, Any]]
-    date_added_last: str | None  # X-TAXII-Date-Added-Last, verbatim
-
-
-class TaxiiClient:
-    """A minimal TAXII 2.1 reader over httpx (HTTP Basic with the API key as password)."""
-
-    def __init__(
-        self,
-        server: str,
-        api_key: str,
-        *,
-        timeout: float = 60.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.server = server_root(server)
-        self._http = httpx.Client(
-            auth=("taxii", api_key),
-            headers={"Accept": TAXII_ACCEPT},
-            timeout=timeout,
-            transport=transport,
-        )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> TaxiiClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _get(self, url: str, params: dict[str, str] | None = None) -> httpx.Response:
-        try:
-            response = self._http.get(url, params=params)
-        except httpx.HTTPError as exc:
-            raise ExternalServiceError(f"TAXII server {self.server} unreachable: {exc}", url=url) from exc
-        if response.status_code >= 400:
-            raise _taxii_error(response, url)
-        return response
-
-    def api_root(self) -> str:
-        """The default API root named by discovery (``…/taxii2/api1/``)."""
-        body = self._get(f"{self.server}/taxii2/").json()
-        root = body.get("default") or next(iter(body.get("api_roots") or []), None)
-        if not isinstance(root, str):
-            raise ExternalServiceError(f"TAXII discovery at {self.server}/taxii2/ names no API root")
-        return root if root.endswith("/") else root + "/"
-
-    def collections(self, api_root: str) -> list[dict[str, Any]]:
-        body = self._get(f"{api_root}collections/").json()
-        return [c for c in body.get("collections") or [] if isinstance(c, dict)]
-
-    def object_pages(
-        self, api_root: str, collection_id: str, *, added_after: str | None, limit: int = DEFAULT_PAGE
-    ) -> Iterator[ObjectPage]:
-        """Every page of the collection's objects added after ``added_after`` (latest versions)."""
-        url = f"{api_root}collections/{collection_id}/objects/"
-        params: dict[str, str] = {"limit": str(limit)}
-        if added_after:
-            params["added_after"] = added_after
-        while True:
-            response = self._get(url, params)
-            body = response.json()
-            last = response.headers.get("X-TAXII-Date-Added-Last")
-            yield ObjectPage(list(body.get("objects") or []), last)
-            if not body.get("more"):
-                return
-            if body.get("next"):
-                params["next"] = str(body["next"])
-            elif last:  # servers that page by date only
-                params.pop("next", None)
-                params["added_after"] = last
-            else:
-                raise ExternalServiceError(
-                    f"TAXII server says more objects follow at {url} but gives no way on"
-                )
-
-
-def _taxii_error(response: httpx.Response, url: str) -> VigilError:
-    try:
-        body = response.json()
-        text = body.get("description") or body.get("message") or body.get("title") or response.text
-    except ValueError:
-        text = response.text[:300]
-    message = f"TAXII {response.status_code} from {url}: {text}"
-    status = response.status_code
-    if status == 401:
-        return AuthenticationError(message)
-    if status == 403:
-        return PermissionDenied(message)
-    if status == 404:
-        return NotFound(message)
-    return ExternalServiceError(message, status=status)
+__all__ = ["DEFAULT_PAGE", "FetchReport", "TaxiiClient", "contribution_of", "fetch_signals", "server_root"]
 
 
 # ---------------------------------------------------------------------------------------------
