@@ -22,7 +22,7 @@ list within a minute). Figures depend on the machine; on a shared machine say so
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import random
 import socket
 import subprocess
@@ -36,6 +36,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+# The medallion helper is shared with the tests (python bench/taxii_load.py puts bench/ on sys.path).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.medallion import run_medallion
 
 TAXII = "application/taxii+json;version=2.1"
 SUPPORTING_OBJECTS = 8  # 5 TLP markings, Vigil's identity and extension, the member's identity
@@ -169,47 +173,10 @@ def measure(target: Target, ids: list[str], args: argparse.Namespace) -> dict[st
     }
 
 
-def medallion_files(
-    workdir: Path, objects: list[dict[str, Any]], manifest: list[dict[str, Any]], port: int, page: int
-) -> Path:
-    collection_id = str(uuid.uuid4())
-    data = {
-        "/discovery": {
-            "title": "medallion bench",
-            "default": f"http://127.0.0.1:{port}/api1/",
-            "api_roots": [f"http://127.0.0.1:{port}/api1/"],
-        },
-        "api1": {
-            "information": {"title": "bench", "versions": [TAXII], "max_content_length": 10_000_000},
-            "status": [],
-            "collections": [
-                {
-                    "id": collection_id,
-                    "title": "coalition",
-                    "can_read": True,
-                    "can_write": True,
-                    "media_types": ["application/stix+json;version=2.1"],
-                    "objects": objects,
-                    "manifest": manifest,
-                }
-            ],
-        },
-    }
-    data_path = workdir / "medallion-data.json"
-    data_path.write_text(json.dumps(data))
-    config = {
-        "backend": {
-            "module": "medallion.backends.memory_backend",
-            "module_class": "MemoryBackend",
-            "filename": str(data_path),
-        },
-        "users": {"bench": "bench-password"},
-        "taxii": {"max_page_size": page},
-    }
-    config_path = workdir / "medallion.json"
-    config_path.write_text(json.dumps(config))
-    (workdir / "collection-id").write_text(collection_id)
-    return config_path
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def main() -> None:
@@ -235,7 +202,8 @@ def main() -> None:
     )
 
     processes: list[subprocess.Popen[bytes]] = []
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(_stop, processes)
         vigil_port = free_port()
         processes.append(
             subprocess.Popen([sys.executable, "-c", VIGIL_SERVER, url, str(workdir), str(vigil_port)])
@@ -255,32 +223,23 @@ def main() -> None:
         ids = [o["id"] for o in objects]
         print(f"both servers get the same {len(ids)} objects (not given to medallion: {len(unservable)})")
 
-        medallion_port = free_port()
-        config = medallion_files(workdir, objects, manifest, medallion_port, args.page)
-        collection_id = (workdir / "collection-id").read_text()
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "medallion.scripts.run", "--port", str(medallion_port), str(config)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+        medallion = stack.enter_context(
+            run_medallion(
+                workdir / "medallion",
+                objects,
+                manifest=manifest,
+                collection_id=str(uuid.uuid4()),
+                title="coalition",
+                can_write=True,
+                users={"bench": "bench-password"},
+                page_size=args.page,
             )
         )
-        medallion_auth = ("bench", "bench-password")
-        wait_until_up(f"http://127.0.0.1:{medallion_port}/taxii2/", medallion_auth, processes[-1])
-
         targets = [
             Target("vigil (SQLite, uvicorn)", vigil_collection, vigil_auth),
-            Target(
-                "medallion 3.0 (memory)",
-                f"http://127.0.0.1:{medallion_port}/api1/collections/{collection_id}/",
-                medallion_auth,
-            ),
+            Target("medallion 3.0 (memory)", medallion.collection_url, medallion.auth),
         ]
         results = {t.name: measure(t, ids, args) for t in targets}
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=30)
 
     print(
         f"\nTAXII reads, {len(ids)} objects, pages of {args.page}, {args.concurrency} concurrent clients, "

@@ -4,10 +4,6 @@ checks every request's signature the way a member's receiver would."""
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +13,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.exchange.conftest import (  # noqa: F401  (fixtures are found by name)
@@ -31,6 +26,7 @@ from tests.exchange.conftest import (  # noqa: F401  (fixtures are found by name
     postgres_cluster,
     start_server,
 )
+from tests.support.medallion import run_medallion
 from vigil.core.errors import AuthenticationError
 from vigil.exchange import push
 from vigil.exchange.access import Principal
@@ -126,85 +122,10 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-MEDALLION_KEY = "medallion-password"
-TAXII = "application/taxii+json;version=2.1"
-
-
 @contextmanager
 def medallion(tmp_path: Path, objects: list[dict[str, Any]]) -> Iterator[str]:
-    """medallion 3.0 (the OASIS reference TAXII server, memory backend) in its own process on a
-    free port, serving ``objects`` in one readable collection; yields its base URL."""
-    if importlib.util.find_spec("medallion") is None:
-        pytest.skip("medallion is not installed (pip install -e '.[bench]')")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    manifest = [
-        {
-            "id": o["id"],
-            "date_added": f"2026-03-0{i + 1}T00:00:00.000000Z",
-            "version": o["modified"],
-            "media_type": "application/stix+json;version=2.1",
-        }
-        for i, o in enumerate(objects)
-    ]
-    data = {
-        "/discovery": {"title": "medallion", "default": f"{base}/api1/", "api_roots": [f"{base}/api1/"]},
-        "api1": {
-            "information": {"title": "api1", "versions": [TAXII], "max_content_length": 10_000_000},
-            "status": [],
-            "collections": [
-                {
-                    "id": "91a7b528-80eb-42ed-a74d-c6fbd5a26116",
-                    "title": "partners",
-                    "can_read": True,
-                    "can_write": False,
-                    "media_types": ["application/stix+json;version=2.1"],
-                    "objects": objects,
-                    "manifest": manifest,
-                }
-            ],
-        },
-    }
-    (tmp_path / "data.json").write_text(json.dumps(data))
-    config = {
-        "backend": {
-            "module": "medallion.backends.memory_backend",
-            "module_class": "MemoryBackend",
-            "filename": str(tmp_path / "data.json"),
-        },
-        "users": {"taxii": MEDALLION_KEY},
-        "taxii": {"max_page_size": 100},
-    }
-    (tmp_path / "medallion.json").write_text(json.dumps(config))
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "medallion.scripts.run",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            str(tmp_path / "medallion.json"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                response = httpx.get(
-                    f"{base}/taxii2/", auth=("taxii", MEDALLION_KEY), headers={"Accept": TAXII}
-                )
-                if response.status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("medallion did not start")
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    """medallion (the OASIS reference TAXII server) serving ``objects`` in one readable collection;
+    yields its base URL (see ``tests.support.medallion``)."""
+    pytest.importorskip("medallion", reason="medallion is not installed (pip install -e '.[bench]')")
+    with run_medallion(tmp_path, objects) as server:
+        yield server.base
