@@ -167,14 +167,15 @@ class MeetingService:
             raise InputError("this operation needs an acting organisation (--as-org)", field="org")
         return self.principal.org_id
 
-    def _attends(self, row: MeetingRow) -> bool:
+    def attends(self, row: MeetingRow) -> bool:
+        """Whether the principal's organisation convenes or is invited to the meeting."""
         if self.principal is None:
             return True
         return self.principal.org_id == row.org_id or self.principal.org_id in (row.invited or {})
 
     def _row(self, meeting_id: str) -> MeetingRow:
         row = self.session.get(MeetingRow, meeting_id)
-        if row is None or not self._attends(row):
+        if row is None or not self.attends(row):
             raise NotFound(f"no meeting {meeting_id!r}", meeting_id=meeting_id)
         return row
 
@@ -341,7 +342,7 @@ class MeetingService:
         stmt = select(MeetingRow).order_by(MeetingRow.starts_at, MeetingRow.id)
         if after is not None:
             stmt = stmt.where(MeetingRow.starts_at >= after)
-        return [self._meeting(r) for r in self.session.scalars(stmt) if self._attends(r)]
+        return [self._meeting(r) for r in self.session.scalars(stmt) if self.attends(r)]
 
     def since_last(self, meeting_id: str) -> datetime:
         """When the previous meeting of the series started (any earlier meeting for an ad hoc one)."""
@@ -522,16 +523,17 @@ class MeetingService:
         self.session.flush()
         return self._action(item)
 
-    def _visible_action(self, row: MeetingActionRow) -> bool:
+    def visible_action(self, row: MeetingActionRow) -> bool:
+        """The one rule for action items: the reader attends the meeting and the marking allows it."""
         meeting = self.session.get(MeetingRow, row.meeting_id)
-        if meeting is None or not self._attends(meeting):
+        if meeting is None or not self.attends(meeting):
             return False
         return self.cases.sees(row.source_org_id, Marking(TLP(row.tlp), tuple(row.shared_with or ())))
 
     def set_action_status(self, action_id: int, status: str) -> ActionItem:
         require(self.principal, Permission.WRITE)
         row = self.session.get(MeetingActionRow, action_id)
-        if row is None or not self._visible_action(row):
+        if row is None or not self.visible_action(row):
             raise NotFound(f"no action item {action_id}", action_id=action_id)
         row.status = _choice(status, ACTION_STATUSES, "status")
         row.closed_at = self.now() if row.status != "open" else None
@@ -546,7 +548,7 @@ class MeetingService:
             stmt = stmt.where(MeetingActionRow.meeting_id == self._row(meeting_id).id)
         if open_only:
             stmt = stmt.where(MeetingActionRow.status == "open")
-        found = [self._action(r) for r in self.session.scalars(stmt) if self._visible_action(r)]
+        found = [self._action(r) for r in self.session.scalars(stmt) if self.visible_action(r)]
         far = datetime.max.replace(tzinfo=self.now().tzinfo)
         return sorted(found, key=lambda a: (ensure_utc(a.due) if a.due else far, a.id))
 

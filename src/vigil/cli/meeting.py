@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from vigil.cases.meetings import MeetingService
+from vigil.cases.meetings_reminders import scan_reminders
 from vigil.cases.meetings_render import EXPORT_FORMATS, render_minutes, render_pack
 from vigil.cases.service import parse_marking
 from vigil.cli.case import (
@@ -29,8 +31,10 @@ from vigil.cli.case import (
     plain,
     write_atomic,
 )
+from vigil.cli.exchange import _database
 from vigil.core.errors import InputError
-from vigil.core.time import isoformat_z, parse_instant
+from vigil.core.settings import load_settings
+from vigil.core.time import isoformat_z, parse_duration, parse_instant
 from vigil.exchange.store import ExchangeStore
 
 console = Console()
@@ -277,6 +281,40 @@ def done(
     with acting(data_dir, database_url, as_org) as (session, principal):
         item = MeetingService(session, principal).set_action_status(action_id, status)
     console.print(f"action {item.id}: {item.status}")
+
+
+@meeting_app.command("remind")
+def remind(
+    lead: str | None = typer.Option(
+        None, "--lead", help="Due-soon lead time, e.g. 24h or 2d (default: VIGIL_MEETING_REMINDER_LEAD_H)."
+    ),
+    data_dir: Path | None = DataDirOpt,
+    database_url: str | None = DbUrlOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Queue action_item.due_soon / action_item.overdue webhooks for the owner organisations
+    (each item once per kind; `vigil push run` sends them, and runs this scan itself each round)."""
+    overrides = {k: v for k, v in (("data_dir", data_dir), ("database_url", database_url)) if v is not None}
+    window = (
+        parse_duration(lead)
+        if lead is not None
+        else timedelta(hours=load_settings(**overrides).meeting_reminder_lead_h)
+    )
+    db = _database(data_dir, database_url)
+    try:
+        with db.session() as session:
+            report = scan_reminders(session, lead=window)
+    finally:
+        db.dispose()
+    if as_json:
+        typer.echo(json.dumps(asdict(report), indent=2))
+        return
+    console.print(
+        f"{report.considered} open action items due within {window} or overdue: "
+        f"{report.overdue} overdue, {report.due_soon} due soon, "
+        f"{report.withheld} not visible to their owner; "
+        f"{report.enqueued} new webhook deliveries queued"
+    )
 
 
 @election_app.command("add")

@@ -1,14 +1,17 @@
 """``vigil push``: webhook subscriptions, deliveries, the dead-letter list, and the delivery worker
-(``run``). Logic in ``vigil.exchange.push``."""
+(``run``). Logic in ``vigil.exchange.push``; ``run`` also queues the meetings' action-item
+reminders (``vigil.cases.meetings_reminders``) each round, which only the CLI layer may combine."""
 
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
+from vigil.cases.meetings_reminders import scan_reminders
 from vigil.cli.exchange import DataDirOpt, DbUrlOpt, JsonOpt, _database, _print, _store
 from vigil.core.settings import load_settings
 from vigil.core.time import parse_duration, utcnow
@@ -16,10 +19,19 @@ from vigil.exchange import push
 from vigil.exchange.stix_service import local_principal
 
 console = Console()
+EventOpt = typer.Option(
+    [],
+    "--event",
+    help="Event type or family (repeat): signal, action_item, all, or e.g. action_item.overdue; "
+    "default: the signal events.",
+)
 
 
 def register(app: typer.Typer) -> None:
-    push_app = typer.Typer(help="Signed webhooks for new, changed and revoked signals.", no_args_is_help=True)
+    push_app = typer.Typer(
+        help="Signed webhooks for new, changed and revoked signals and action-item reminders.",
+        no_args_is_help=True,
+    )
     app.add_typer(push_app, name="push")
 
     @push_app.command("subscribe")
@@ -30,6 +42,7 @@ def register(app: typer.Typer) -> None:
         kind: list[str] = typer.Option([], "--kind", help="Signal kind (repeat); default all."),
         tlp: list[str] = typer.Option([], "--tlp", help="TLP (repeat); default all the org may see."),
         campaign: str | None = typer.Option(None, "--campaign", help="Only this campaign's signals."),
+        event: list[str] = EventOpt,
         data_dir: Path | None = DataDirOpt,
         database_url: str | None = DbUrlOpt,
     ) -> None:
@@ -37,9 +50,16 @@ def register(app: typer.Typer) -> None:
         with _store(data_dir, database_url) as store:
             principal = local_principal(store, org)
             sub, secret = push.create_subscription(
-                store, principal, name, url, kinds=tuple(kind), tlps=tuple(tlp), campaign_id=campaign
+                store,
+                principal,
+                name,
+                url,
+                kinds=tuple(kind),
+                tlps=tuple(tlp),
+                campaign_id=campaign,
+                events=tuple(event),
             )
-        console.print(f"subscription {sub.id} -> {sub.url}")
+        console.print(f"subscription {sub.id} -> {sub.url} (events: {', '.join(sub.events)})")
         console.print(f"secret (shown once; verify X-Vigil-Signature with it): [bold]{secret}[/]")
 
     @push_app.command("list")
@@ -49,7 +69,24 @@ def register(app: typer.Typer) -> None:
         """Every subscription (secrets are never shown again)."""
         with _store(data_dir, database_url) as store:
             rows = [s.to_dict() for s in push.list_subscriptions(store.session, None)]
-        _print(rows, ["id", "org_id", "name", "url", "kinds", "tlps", "active"], "Subscriptions", as_json)
+        _print(
+            rows,
+            ["id", "org_id", "name", "url", "events", "kinds", "tlps", "active"],
+            "Subscriptions",
+            as_json,
+        )
+
+    @push_app.command("events")
+    def events_cmd(
+        subscription: str = typer.Argument(..., help="Subscription id."),
+        event: list[str] = EventOpt,
+        data_dir: Path | None = DataDirOpt,
+        database_url: str | None = DbUrlOpt,
+    ) -> None:
+        """Choose the event types a subscription receives (e.g. opt into action-item reminders)."""
+        with _store(data_dir, database_url) as store:
+            sub = push.set_subscription_events(store.session, None, subscription, tuple(event), at=utcnow())
+        console.print(f"subscription {sub.id} receives: {', '.join(sub.events)}")
 
     @push_app.command("deliveries")
     def deliveries(
@@ -99,20 +136,24 @@ def register(app: typer.Typer) -> None:
         data_dir: Path | None = DataDirOpt,
         database_url: str | None = DbUrlOpt,
     ) -> None:
-        """Turn changes into deliveries and send what is due, every interval."""
+        """Turn changes and action-item reminders into deliveries and send what is due, every interval."""
         overrides = {
             k: v for k, v in (("data_dir", data_dir), ("database_url", database_url)) if v is not None
         }
         settings = load_settings(**overrides)
         seconds = parse_duration(interval).total_seconds()
+        lead = timedelta(hours=settings.meeting_reminder_lead_h)
         db = _database(data_dir, database_url)
         done = 0
         try:
             while True:
+                with db.session() as session:
+                    reminders = scan_reminders(session, lead=lead)
                 queued, sent = push.run_once(db, settings)
-                if queued.enqueued or sent.attempted:
+                if queued.enqueued or reminders.enqueued or sent.attempted:
                     console.print(
-                        f"queued {queued.enqueued}; sent {sent.attempted}: delivered {sent.delivered}, "
+                        f"queued {queued.enqueued} signal events, {reminders.enqueued} reminders; "
+                        f"sent {sent.attempted}: delivered {sent.delivered}, "
                         f"retrying {sent.retrying}, dead letters {sent.dead}"
                     )
                     for line in sent.errors:

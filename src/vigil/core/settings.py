@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="First webhook retry delay (seconds), doubled each attempt."
     )
     push_timeout_s: float = Field(default=10.0, gt=0, description="Webhook request timeout (seconds).")
+    meeting_reminder_lead_h: float = Field(
+        default=24.0,
+        ge=0,
+        description="Action items due within this many hours are 'due soon' (dashboard, "
+        "action_item.due_soon webhooks).",
+    )
     signal_thresholds: dict[str, float] = Field(
         default_factory=dict,
         description="Match thresholds by signal type, overriding the type's default, e.g. "

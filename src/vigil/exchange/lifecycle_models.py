@@ -74,6 +74,8 @@ class SubscriptionRow(Base):
     kinds: Mapped[list[str]]
     tlps: Mapped[list[str]]
     campaign_id: Mapped[str | None] = mapped_column(ID)
+    # Event types it receives (revision 0006); existing subscriptions kept the signal events only.
+    events: Mapped[list[str]]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
     created_by: Mapped[str | None] = mapped_column(String(32))
@@ -91,10 +93,11 @@ class DeliveryRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     subscription_id: Mapped[str] = mapped_column(ForeignKey("push_subscriptions.id", ondelete="CASCADE"))
-    event_key: Mapped[str] = mapped_column(String(200))  # signal, contributor and version: no duplicates
+    # signal, contributor and version (or the caller's key for other events): no duplicates
+    event_key: Mapped[str] = mapped_column(String(200))
     event_id: Mapped[str] = mapped_column(String(64))
     event_type: Mapped[str] = mapped_column(String(32))
-    signal_id: Mapped[str] = mapped_column(ID, index=True)
+    signal_id: Mapped[str | None] = mapped_column(ID, index=True)  # None: not a signal event (0006)
     payload: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -2,13 +2,18 @@
 
 Three steps, each safe to run again:
 
-1. ``create_subscription`` stores a URL, filters (signal kinds, TLPs, a campaign) and a random
-   secret, returned **once**.
+1. ``create_subscription`` stores a URL, filters (event types, signal kinds, TLPs, a campaign)
+   and a random secret, returned **once**. ``events`` defaults to the signal events: other event
+   types (action-item reminders) reach only subscriptions that opted into them.
 2. ``enqueue`` turns changes into deliveries. For every active subscription it lists what the
    subscriber's organisation may see (the store's own access rule, re-checked per contribution
    with ``access.can_see``) changed since the subscription's ``scanned_until`` minus a safety
    overlap, and inserts one delivery per (signal, contributor, version). The unique key makes the
    overlap harmless, and the overlap catches transactions that committed late with an earlier stamp.
+   ``enqueue_event`` is the entry point for every other event: a higher layer (the meetings'
+   reminder scan in ``vigil.cases``) hands over an organisation, an event type, a dedup key and a
+   payload it has already cut to what that organisation may see; the exchange stays unaware of
+   what the event is about.
 3. ``deliver_due`` POSTs due deliveries outside any database transaction. A 2xx answer marks one
    delivered; anything else (error status, timeout, refused connection) schedules a retry after
    ``push_backoff_s * 2**(attempt-1)`` seconds; after ``push_max_attempts`` the delivery becomes a
@@ -62,6 +67,11 @@ MAX_URL_CHARS = 1000
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 
+SIGNAL_EVENTS = ("signal.created", "signal.updated", "signal.revoked", "signal.expired")
+ACTION_ITEM_EVENTS = ("action_item.due_soon", "action_item.overdue")
+EVENT_TYPES = SIGNAL_EVENTS + ACTION_ITEM_EVENTS
+MAX_KEY_CHARS = 200
+
 
 @dataclass(frozen=True)
 class Subscription:
@@ -74,6 +84,7 @@ class Subscription:
     campaign_id: str | None
     active: bool
     created_at: datetime
+    events: tuple[str, ...] = SIGNAL_EVENTS
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +92,7 @@ class Subscription:
             "org_id": self.org_id,
             "name": self.name,
             "url": self.url,
+            "events": list(self.events),
             "kinds": list(self.kinds),
             "tlps": list(self.tlps),
             "campaign_id": self.campaign_id,
@@ -95,7 +107,7 @@ class Delivery:
     subscription_id: str
     event_id: str
     event_type: str
-    signal_id: str
+    signal_id: str | None  # None for events that are not about a signal (reminders)
     status: str
     attempts: int
     next_attempt_at: datetime
@@ -174,6 +186,7 @@ def _subscription(row: SubscriptionRow) -> Subscription:
         row.campaign_id,
         row.active,
         row.created_at,
+        tuple(row.events),
     )
 
 
@@ -191,6 +204,30 @@ def _delivery(row: DeliveryRow) -> Delivery:
         row.created_at,
         row.delivered_at,
     )
+
+
+def parse_events(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Event types from names or families: ``signal.created``, ``signal`` / ``signal.*`` (the four
+    signal events), ``action_item`` / ``action_item.*``, ``all``. Empty: the signal events."""
+    if not values:
+        return SIGNAL_EVENTS
+    found: list[str] = []
+    for value in values:
+        name = str(value).strip().lower().removesuffix(".*")
+        if name == "all":
+            expanded: tuple[str, ...] = EVENT_TYPES
+        elif name in EVENT_TYPES:
+            expanded = (name,)
+        else:
+            expanded = tuple(e for e in EVENT_TYPES if e.split(".")[0] == name)
+        if not expanded:
+            raise InputError(
+                f"unknown event type {value!r}; known: {', '.join(EVENT_TYPES)} "
+                "(or a family: signal, action_item, all)",
+                field="events",
+            )
+        found.extend(e for e in expanded if e not in found)
+    return tuple(e for e in EVENT_TYPES if e in found)
 
 
 def _check_url(url: str) -> str:
@@ -211,11 +248,14 @@ def create_subscription(
     kinds: tuple[str, ...] = (),
     tlps: tuple[str, ...] = (),
     campaign_id: str | None = None,
+    events: tuple[str, ...] = (),
 ) -> tuple[Subscription, str]:
-    """A new subscription of the caller's organisation and its secret (shown only now)."""
+    """A new subscription of the caller's organisation and its secret (shown only now).
+    ``events`` (see ``parse_events``) defaults to the signal events."""
     require(principal, Permission.WRITE)
     if not name.strip() or len(name) > 200:
         raise InputError("name must be 1-200 characters", field="name")
+    event_values = parse_events(events)
     kind_values = tuple(parse_kind(k).value for k in kinds)
     tlp_values = tuple(parse_tlp(t).value for t in tlps)
     if campaign_id is not None:
@@ -231,6 +271,7 @@ def create_subscription(
         kinds=list(kind_values),
         tlps=list(tlp_values),
         campaign_id=campaign_id,
+        events=list(event_values),
         active=True,
         created_at=now,
         created_by=principal.key_id,
@@ -245,7 +286,13 @@ def create_subscription(
         at=now,
         target_type="subscription",
         target_id=row.id,
-        detail={"url": row.url, "kinds": row.kinds, "tlps": row.tlps, "campaign_id": campaign_id},
+        detail={
+            "url": row.url,
+            "events": row.events,
+            "kinds": row.kinds,
+            "tlps": row.tlps,
+            "campaign_id": campaign_id,
+        },
     )
     return _subscription(row), secret
 
@@ -265,6 +312,36 @@ def list_subscriptions(session: Session, principal: Principal | None) -> list[Su
     if principal is not None and not principal.operator:
         stmt = stmt.where(SubscriptionRow.org_id == principal.org_id)
     return [_subscription(r) for r in session.scalars(stmt)]
+
+
+def set_subscription_events(
+    session: Session,
+    principal: Principal | None,
+    subscription_id: str,
+    events: tuple[str, ...],
+    *,
+    at: datetime,
+) -> Subscription:
+    """Change which event types a subscription receives (how an existing subscriber opts into
+    reminders). Signal events it newly receives start from now, not from its past."""
+    if principal is not None:
+        require(principal, Permission.WRITE)
+    row = _own_subscription(session, principal, subscription_id)
+    new = parse_events(events)
+    if not set(row.events) & set(SIGNAL_EVENTS):
+        # It skipped signal changes until now: do not replay them when it opts in.
+        row.scanned_until = at
+    row.events = list(new)
+    audit.record(
+        session,
+        principal,
+        "push.events",
+        at=at,
+        target_type="subscription",
+        target_id=row.id,
+        detail={"events": row.events},
+    )
+    return _subscription(row)
 
 
 def cancel_subscription(
@@ -337,8 +414,10 @@ def _scan(
         )
     )
 
+    wanted = set(sub.events)
+
     def emit(signal: Signal, c: Contribution, event_type: str, key: str) -> None:
-        if key in existing:
+        if key in existing or event_type not in wanted:
             return
         if sub.tlps and c.marking.tlp.value not in sub.tlps:
             return
@@ -388,6 +467,9 @@ def _scan(
         report.enqueued += 1
         report.by_type[event_type] = report.by_type.get(event_type, 0) + 1
 
+    if not wanted & set(SIGNAL_EVENTS):
+        sub.scanned_until = now  # a reminders-only subscription: no signal listing at all
+        return
     for signal in _visible(store, viewer, replace(base, modified_after=since)):
         for c in signal.contributions:
             if c.modified_at > since:
@@ -409,6 +491,69 @@ def _scan(
                 if c.valid_until and since < c.valid_until <= now and not c.revoked:
                     emit(signal, c, "signal.expired", f"{signal.id}|{c.org_id}|{c.version}|expired")
     sub.scanned_until = now
+
+
+def enqueue_event(
+    session: Session,
+    *,
+    org_id: str,
+    event_type: str,
+    key: str,
+    payload: dict[str, Any],
+    now: datetime | None = None,
+) -> int:
+    """Queue one event that is not a signal change for the active subscriptions of ``org_id``
+    that opted into ``event_type``; returns how many deliveries were created.
+
+    ``key`` makes it idempotent: a subscription never gets two deliveries with the same key, so
+    a caller that scans repeatedly sends each event once. ``payload`` goes out as given under
+    the envelope (``id``, ``type``, ``created``, ``subscription_id``): the caller has already
+    reduced it to what ``org_id`` may see. Nothing here knows what the event is about.
+    """
+    if event_type not in EVENT_TYPES or event_type in SIGNAL_EVENTS:
+        allowed = ", ".join(e for e in EVENT_TYPES if e not in SIGNAL_EVENTS)
+        raise InputError(f"enqueue_event takes {allowed}; got {event_type!r}", field="event_type")
+    if not key or len(key) > MAX_KEY_CHARS:
+        raise InputError(f"event key must be 1-{MAX_KEY_CHARS} characters", field="key")
+    now = now or utcnow()
+    subs = session.scalars(
+        select(SubscriptionRow)
+        .where(SubscriptionRow.org_id == org_id, SubscriptionRow.active.is_(True))
+        .order_by(SubscriptionRow.created_at, SubscriptionRow.id)
+    ).all()
+    made = 0
+    for sub in subs:
+        if event_type not in (sub.events or ()):
+            continue
+        seen = session.scalar(
+            select(DeliveryRow.id).where(DeliveryRow.subscription_id == sub.id, DeliveryRow.event_key == key)
+        )
+        if seen is not None:
+            continue
+        event_id = new_id("event")
+        envelope = {
+            "id": event_id,
+            "type": event_type,
+            "created": isoformat_z(now),
+            "subscription_id": sub.id,
+        }
+        session.add(
+            DeliveryRow(
+                subscription_id=sub.id,
+                event_key=key,
+                event_id=event_id,
+                event_type=event_type,
+                signal_id=None,
+                payload={**payload, **envelope},
+                status=PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        made += 1
+    session.flush()
+    return made
 
 
 def _visible(store: ExchangeStore, viewer: Principal, filters: SignalFilter) -> Iterator[Signal]:

@@ -24,9 +24,17 @@ class SubscriptionIn(BaseModel):
     kinds: list[str] = Field(default_factory=list, description="signal kinds; empty: all")
     tlps: list[str] = Field(default_factory=list, description="TLPs of the changed contribution; empty: all")
     campaign_id: str | None = None
+    events: list[str] = Field(
+        default_factory=list,
+        description="event types or families (signal, action_item, all); empty: the signal events",
+    )
 
 
-@router.post("", status_code=201, summary="Subscribe to new, changed and revoked signals (secret shown once)")
+class EventsIn(BaseModel):
+    events: list[str] = Field(description="event types or families (signal, action_item, all)")
+
+
+@router.post("", status_code=201, summary="Subscribe to signal changes or reminders (secret shown once)")
 def create(body: SubscriptionIn, principal: PrincipalDep, store: StoreDep) -> dict[str, Any]:
     sub, secret = push.create_subscription(
         store,
@@ -36,6 +44,7 @@ def create(body: SubscriptionIn, principal: PrincipalDep, store: StoreDep) -> di
         kinds=tuple(body.kinds),
         tlps=tuple(body.tlps),
         campaign_id=body.campaign_id,
+        events=tuple(body.events),
     )
     return {**sub.to_dict(), "secret": secret}
 
@@ -71,6 +80,15 @@ def dead_letters(
 @router.post("/dead-letters/{delivery_id}/retry", summary="Put a dead letter back in the queue")
 def retry(delivery_id: int, principal: PrincipalDep, store: StoreDep) -> dict[str, Any]:
     return push.requeue(store.session, principal, delivery_id, at=store.now()).to_dict()
+
+
+@router.patch("/{subscription_id}", summary="Choose the event types a subscription receives")
+def set_events(
+    subscription_id: str, body: EventsIn, principal: PrincipalDep, store: StoreDep
+) -> dict[str, Any]:
+    return push.set_subscription_events(
+        store.session, principal, subscription_id, tuple(body.events), at=store.now()
+    ).to_dict()
 
 
 @router.delete("/{subscription_id}", summary="Stop a subscription (its deliveries stay listed)")
