@@ -235,15 +235,37 @@ def _override(session: Session, org_id: str, kind: SignalKind, value: str) -> Wa
     )
 
 
-def screen(
-    session: Session, principal: Principal, kind: SignalKind, normalized: str, *, at: datetime
-) -> list[str]:
-    """Called by ``submit_signal``: Conflict if a blocking list holds the value and the caller's
-    organisation has no override; otherwise the tags to add for flagging lists."""
-    found = hits(session, kind, normalized)
-    blocking = [h for h in found if h.action is Action.BLOCK]
-    if blocking:
-        override = _override(session, principal.org_id, kind, normalized)
+class Screener:
+    """Warning-list screening of many values for one organisation: the lists in force and the
+    organisation's overrides are read once (``submit_signals`` screens a whole batch with one)."""
+
+    def __init__(self, session: Session, org_id: str, values: Iterable[tuple[SignalKind, str]]) -> None:
+        self.lists = current_lists(session)
+        candidates = {
+            (kind, value)
+            for kind, value in values
+            if any(w.action is Action.BLOCK and w.hit(kind, value) for w in self.lists.values())
+        }
+        self.overrides: dict[tuple[str, str], WarningListOverrideRow] = {}
+        wanted = sorted({value for _, value in candidates})
+        for start in range(0, len(wanted), 500):
+            for row in session.scalars(
+                select(WarningListOverrideRow).where(
+                    WarningListOverrideRow.org_id == org_id,
+                    WarningListOverrideRow.value.in_(wanted[start : start + 500]),
+                )
+            ):
+                self.overrides[(row.kind, row.value)] = row
+
+    def check(self, kind: SignalKind, normalized: str) -> tuple[list[str], Hit | None, int | None]:
+        """(tags to add for flagging lists, the blocking list overridden, the override's id);
+        Conflict naming the list if a blocking list holds the value and there is no override."""
+        found = [Hit(w.name, w.title, w.action) for w in self.lists.values() if w.hit(kind, normalized)]
+        blocking = [h for h in found if h.action is Action.BLOCK]
+        flags = [f"{FLAG_TAG_PREFIX}{h.list_name}" for h in found if h.action is Action.FLAG]
+        if not blocking:
+            return flags, None, None
+        override = self.overrides.get((kind.value, normalized))
         if override is None:
             names = ", ".join(f"'{h.list_name}' ({h.title})" for h in blocking)
             raise Conflict(
@@ -254,16 +276,40 @@ def screen(
                 kind=kind.value,
                 value=normalized,
             )
+        return flags, blocking[0], override.id
+
+
+def override_used_entry(kind: SignalKind, normalized: str, hit: Hit, override_id: int) -> dict[str, Any]:
+    """The ``warninglist.override_used`` audit entry's target and detail (see ``screen``)."""
+    return {
+        "action": "warninglist.override_used",
+        "target_type": "warninglist",
+        "target_id": hit.list_name,
+        "detail": {"kind": kind.value, "value": normalized, "override": override_id},
+    }
+
+
+def screen(
+    session: Session, principal: Principal, kind: SignalKind, normalized: str, *, at: datetime
+) -> list[str]:
+    """Called by ``submit_signal``: Conflict if a blocking list holds the value and the caller's
+    organisation has no override; otherwise the tags to add for flagging lists. A use of an
+    override is written to the audit log."""
+    flags, hit, override_id = Screener(session, principal.org_id, [(kind, normalized)]).check(
+        kind, normalized
+    )
+    if hit is not None and override_id is not None:
+        entry = override_used_entry(kind, normalized, hit, override_id)
         audit.record(
             session,
             principal,
-            "warninglist.override_used",
+            entry["action"],
             at=at,
-            target_type="warninglist",
-            target_id=blocking[0].list_name,
-            detail={"kind": kind.value, "value": normalized, "override": override.id},
+            target_type=entry["target_type"],
+            target_id=entry["target_id"],
+            detail=entry["detail"],
         )
-    return [f"{FLAG_TAG_PREFIX}{h.list_name}" for h in found if h.action is Action.FLAG]
+    return flags
 
 
 def add_override(

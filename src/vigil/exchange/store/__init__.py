@@ -4,7 +4,8 @@ call it; it maps rows to ``vigil.exchange.records`` and enforces ``vigil.exchang
 
 The parts live beside this file: ``members`` (organisations, keys, authentication, audit
 queries), ``campaigns``, ``signals`` (submission, views, search, versions), ``feedback``
-(opinions, sightings) and ``base`` (visibility clauses, locks, parsing, row-to-record mapping).
+(opinions, sightings), ``bulk`` (``submit_signals``: many submissions in batched SQL, the same
+checks, versions and audit entries) and ``base`` (visibility clauses, locks, parsing, row-to-record mapping).
 
 Usage::
 
@@ -46,13 +47,14 @@ from vigil.exchange.store.base import (
     parse_role,
     parse_tlp,
 )
+from vigil.exchange.store.bulk import BulkItem, BulkReport, BulkSignalsStore, SignalSubmission
 from vigil.exchange.store.campaigns import CampaignsStore
 from vigil.exchange.store.feedback import FeedbackStore
 from vigil.exchange.store.members import ApiKey, MembersStore
 from vigil.exchange.store.signals import SignalFilter, SignalPage, SignalsStore, decode_cursor, encode_cursor
 
 
-class ExchangeStore(MembersStore, CampaignsStore, SignalsStore, FeedbackStore, StoreBase):
+class ExchangeStore(MembersStore, CampaignsStore, BulkSignalsStore, SignalsStore, FeedbackStore, StoreBase):
     """All exchange operations on one session (one transaction; the caller commits)."""
 
 
@@ -71,9 +73,12 @@ def visible_to(principal: Principal, contribution: Contribution, source_kind: Or
 __all__ = [
     "MAX_PAGE",
     "ApiKey",
+    "BulkItem",
+    "BulkReport",
     "ExchangeStore",
     "SignalFilter",
     "SignalPage",
+    "SignalSubmission",
     "decode_cursor",
     "encode_cursor",
     "parse_opinion",

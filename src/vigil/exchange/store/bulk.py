@@ -1,0 +1,433 @@
+"""Submitting many signals at once: the same checks, versions and audit entries as
+``submit_signal`` for every item, in batched SQL. The bulk part of ``ExchangeStore``.
+
+``submit_signals(principal, items)`` gives the same stored state and the same audit log as calling
+``submit_signal`` for each item in order (tests compare them on SQLite and PostgreSQL). The
+difference is the number of statements: values are checked in Python, the warning lists and the
+organisation's overrides are read once, existing signals and contributions are read (and locked)
+with one query per 500 ids, and contributions, children, versions and audit entries are written
+with a handful of multi-row statements instead of about fifteen statements per item.
+
+Bad items. Every item is checked before anything is written. With ``atomic=True`` (the default)
+one bad item rejects the batch: the error is raised, names each bad item (position, kind, value,
+what is wrong) and nothing of the batch is written. With ``atomic=False`` the good items are
+stored and the report lists the bad ones with their errors. Either way, what was stored before
+stays: the call runs in the caller's transaction, and nothing is written until every item passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from vigil.core.errors import Conflict, InputError, VigilError
+from vigil.core.ids import stable_id
+from vigil.core.time import ensure_utc, isoformat_z
+from vigil.exchange import warninglists
+from vigil.exchange.access import Permission, Principal, require
+from vigil.exchange.models import (
+    AuditRow,
+    ContributionRow,
+    ContributionShareRow,
+    ContributionTagRow,
+    ContributionVersionRow,
+    OrgRow,
+    SignalRow,
+)
+from vigil.exchange.records import TLP, Marking, SignalKind
+from vigil.exchange.store.base import check_range, clean_tags, parse_tlp
+from vigil.exchange.store.signals import SignalsStore
+from vigil.exchange.values import normalize_value
+
+CHUNK = 500  # ids per IN list (well under every backend's parameter limit)
+MAX_BULK = 10_000  # items per call
+
+
+@dataclass(frozen=True)
+class SignalSubmission:
+    """One item of ``submit_signals``: the arguments of ``submit_signal``."""
+
+    kind: str | SignalKind
+    value: str
+    marking: Marking
+    confidence: int = 50
+    tags: Sequence[str] = ()
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    campaign_id: str | None = None
+    description: str | None = None
+    language: str | None = None
+    valid_until: datetime | None = None
+
+
+@dataclass
+class BulkItem:
+    """What happened to one item: stored (``signal_id``, ``version``) or rejected (``error``)."""
+
+    index: int
+    kind: str
+    value: str  # normalized when it could be
+    signal_id: str | None = None
+    version: int | None = None
+    created: bool = False  # the organisation had no contribution to this signal before
+    error: VigilError | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "kind": self.kind, "value": self.value}
+        if self.error is None:
+            out.update(signal_id=self.signal_id, version=self.version, created=self.created)
+        else:
+            out["error"] = {
+                "error": type(self.error).__name__,
+                "message": self.error.message,
+                "details": self.error.details,
+            }
+        return out
+
+
+@dataclass
+class BulkReport:
+    items: list[BulkItem] = field(default_factory=list)
+
+    @property
+    def stored(self) -> int:
+        return sum(1 for i in self.items if i.error is None)
+
+    @property
+    def rejected(self) -> list[BulkItem]:
+        return [i for i in self.items if i.error is not None]
+
+
+@dataclass
+class _Checked:
+    """An item that passed every check, ready to write."""
+
+    index: int
+    kind: SignalKind
+    value: str
+    signal_id: str
+    tlp: TLP
+    shared: tuple[str, ...]
+    confidence: int
+    tags: tuple[str, ...]
+    item: SignalSubmission
+    override: dict[str, Any] | None  # the warninglist.override_used audit entry, if one was used
+
+
+def _describe(index: int, kind: object, value: object) -> str:
+    text = str(value)
+    return f"item {index} ({getattr(kind, 'value', kind)} {text[:80]!r}{'...' if len(text) > 80 else ''})"
+
+
+def _language(item: SignalSubmission) -> str | None:
+    return item.language.strip() if item.language else None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return isoformat_z(value) if value else None
+
+
+def batch_error(
+    report: BulkReport, total: int, *, name: Callable[[BulkItem], str] | None = None
+) -> VigilError:
+    """One error for the rejected items of a batch: a 409 Conflict if every one was refused by a
+    warning list, else a 400 InputError; its message names every bad item (the first 20), by
+    ``name(item)`` (default: position, kind and value)."""
+    bad = report.rejected
+    label = name or (lambda b: _describe(b.index, b.kind, b.value))
+    lines = [f"{label(b)}: {b.error.message}" for b in bad[:20] if b.error]
+    if len(bad) > 20:
+        lines.append(f"... and {len(bad) - 20} more")
+    first = bad[0].error
+    assert first is not None
+    message = f"{len(bad)} of {total} signal(s) rejected, nothing of the batch stored: " + "; ".join(lines)
+    details = dict(first.details)
+    details["rejected"] = [b.index for b in bad]
+    same = all(type(b.error) is type(first) for b in bad)
+    return (
+        Conflict(message, **details)
+        if same and isinstance(first, Conflict)
+        else InputError(message, **details)
+    )
+
+
+class BulkSignalsStore(SignalsStore):
+    """``submit_signals``: ``submit_signal`` for many items in batched SQL (see module docstring)."""
+
+    def submit_signals(
+        self, principal: Principal, items: Sequence[SignalSubmission], *, atomic: bool = True
+    ) -> BulkReport:
+        """Add or update the caller organisation's contribution for every item, in order.
+
+        Returns a report with one entry per item. ``atomic`` (default): any bad item raises (the
+        class of the first, message naming each bad item) and nothing is written; otherwise the
+        good items are stored and the bad ones reported."""
+        require(principal, Permission.WRITE)
+        if len(items) > MAX_BULK:
+            raise InputError(f"at most {MAX_BULK:,} signals per bulk submission, got {len(items):,}")
+        report = BulkReport()
+        checked = self._check_items(principal, items, report)
+        if atomic and report.rejected:
+            raise batch_error(report, len(items))
+        if checked:
+            self._write(principal, checked, report)
+        return report
+
+    # -----------------------------------------------------------------------------------------
+    # checks (the same, in the same order, as submit_signal)
+
+    def _check_items(
+        self, principal: Principal, items: Sequence[SignalSubmission], report: BulkReport
+    ) -> list[_Checked]:
+        normalized: list[tuple[SignalKind, str] | VigilError] = []
+        for item in items:
+            try:
+                normalized.append(normalize_value(item.kind, item.value))
+            except VigilError as exc:
+                normalized.append(exc)
+        known_orgs = self._known_orgs(items)
+        screener = warninglists.Screener(
+            self.session, principal.org_id, [n for n in normalized if not isinstance(n, VigilError)]
+        )
+        campaigns = self._visible_campaign_ids(principal, {i.campaign_id for i in items if i.campaign_id})
+        out: list[_Checked] = []
+        for index, (item, found) in enumerate(zip(items, normalized, strict=True)):
+            entry = BulkItem(index=index, kind=str(getattr(item.kind, "value", item.kind)), value=item.value)
+            report.items.append(entry)
+            try:
+                if isinstance(found, VigilError):
+                    raise found
+                kind, value = found
+                entry.kind, entry.value = kind.value, value
+                out.append(self._check_one(index, item, kind, value, known_orgs, screener, campaigns))
+            except VigilError as exc:
+                entry.error = exc
+        return out
+
+    def _known_orgs(self, items: Sequence[SignalSubmission]) -> set[str]:
+        wanted = sorted({str(o) for i in items for o in i.marking.shared_with})
+        found: set[str] = set()
+        for start in range(0, len(wanted), CHUNK):
+            found.update(
+                self.session.scalars(select(OrgRow.id).where(OrgRow.id.in_(wanted[start : start + CHUNK])))
+            )
+        return found
+
+    def _check_one(
+        self,
+        index: int,
+        item: SignalSubmission,
+        kind: SignalKind,
+        value: str,
+        known_orgs: set[str],
+        screener: warninglists.Screener,
+        campaigns: set[str],
+    ) -> _Checked:
+        tlp = parse_tlp(item.marking.tlp)
+        shared: tuple[str, ...] = ()
+        if tlp not in (TLP.CLEAR, TLP.GREEN):
+            shared = tuple(dict.fromkeys(str(s) for s in item.marking.shared_with))
+            missing = [s for s in shared if s not in known_orgs]
+            if missing:
+                raise InputError(f"shared_with names unknown organisations: {', '.join(missing)}")
+        confidence = item.confidence
+        if isinstance(confidence, bool) or not isinstance(confidence, int) or not 0 <= confidence <= 100:
+            raise InputError(f"confidence must be an integer 0-100, got {confidence!r}", field="confidence")
+        flags, hit, override_id = screener.check(kind, value)
+        tags = clean_tags([*item.tags, *flags])
+        check_range(item.first_seen, item.last_seen, "signal")
+        if item.campaign_id is not None and item.campaign_id not in campaigns:
+            raise InputError(f"no campaign {item.campaign_id!r} visible to you", field="campaign_id")
+        if item.language is not None and not (0 < len(item.language.strip()) <= 16):
+            raise InputError("language must be a short code such as 'en' or 'ar'", field="language")
+        override = None
+        if hit is not None and override_id is not None:
+            override = warninglists.override_used_entry(kind, value, hit, override_id)
+        return _Checked(
+            index=index,
+            kind=kind,
+            value=value,
+            signal_id=stable_id("indicator", kind.value, value),
+            tlp=tlp,
+            shared=shared,
+            confidence=confidence,
+            tags=tags,
+            item=item,
+            override=override,
+        )
+
+    # -----------------------------------------------------------------------------------------
+    # writing
+
+    def _write(self, principal: Principal, checked: list[_Checked], report: BulkReport) -> None:
+        now = self.now()
+        signals = self._lock_or_create_signals(checked, now)
+        contributions = self._own_contributions(principal.org_id, sorted(signals))
+        created_ids: set[str] = set()
+        versions: list[tuple[ContributionRow, dict[str, Any]]] = []
+        audits: list[dict[str, Any]] = []
+        final: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}  # signal id -> shared, tags
+        for c in checked:
+            item = c.item
+            signal = signals[c.signal_id]
+            stamp = max(now, signal.modified_at + timedelta(microseconds=1))
+            contribution = contributions.get(c.signal_id)
+            if contribution is None:
+                contribution = ContributionRow(
+                    signal_id=c.signal_id,
+                    org_id=principal.org_id,
+                    version=0,
+                    created_at=stamp,
+                    modified_at=stamp,
+                )
+                self.session.add(contribution)
+                contributions[c.signal_id] = contribution
+                created_ids.add(c.signal_id)
+                report.items[c.index].created = True
+            contribution.tlp = c.tlp.value
+            contribution.confidence = c.confidence
+            contribution.first_seen = ensure_utc(item.first_seen) if item.first_seen else None
+            contribution.last_seen = ensure_utc(item.last_seen) if item.last_seen else None
+            contribution.campaign_id = item.campaign_id
+            contribution.description = item.description
+            contribution.valid_until = ensure_utc(item.valid_until) if item.valid_until else None
+            contribution.revoked_at = None
+            contribution.version = (contribution.version or 0) + 1
+            contribution.modified_at = stamp
+            signal.modified_at = stamp
+            if item.language and not signal.language:
+                signal.language = item.language.strip()
+            final[c.signal_id] = (c.shared, c.tags)
+            versions.append(
+                (
+                    contribution,
+                    {
+                        "version": contribution.version,
+                        "modified_at": stamp,
+                        "snapshot": {
+                            "org_id": principal.org_id,
+                            "tlp": contribution.tlp,
+                            "shared_with": list(c.shared),
+                            "confidence": contribution.confidence,
+                            "tags": list(c.tags),
+                            "first_seen": _iso(contribution.first_seen),
+                            "last_seen": _iso(contribution.last_seen),
+                            "campaign_id": contribution.campaign_id,
+                            "description": contribution.description,
+                            "valid_until": _iso(contribution.valid_until),
+                            "revoked": False,
+                        },
+                    },
+                )
+            )
+            actor = {
+                "actor_key_id": principal.key_id,
+                "actor_org_id": principal.org_id,
+                "subject_org_id": None,
+            }
+            if c.override is not None:
+                audits.append({**actor, **c.override, "at": now, "tlp": None})
+            audits.append(
+                {
+                    **actor,
+                    "action": "signal.submit",
+                    "at": stamp,
+                    "target_type": "signal",
+                    "target_id": c.signal_id,
+                    "tlp": c.tlp.value,
+                    "detail": {"kind": c.kind.value, "version": contribution.version},
+                }
+            )
+            entry = report.items[c.index]
+            entry.signal_id, entry.version = c.signal_id, contribution.version
+        self.session.flush()  # contributions get their ids; signal and contribution changes are written
+        touched = [contributions[s].id for s in final]
+        for model in (ContributionShareRow, ContributionTagRow):
+            for start in range(0, len(touched), CHUNK):
+                # an ORM-enabled delete: loaded copies of the deleted rows leave the session too
+                self.session.execute(
+                    delete(model).where(model.contribution_id.in_(touched[start : start + CHUNK]))
+                )
+        shares = [
+            {"contribution_id": contributions[s].id, "org_id": o}
+            for s, (shared, _) in final.items()
+            for o in shared
+        ]
+        tags = [
+            {"contribution_id": contributions[s].id, "tag": t} for s, (_, ts) in final.items() for t in ts
+        ]
+        if shares:
+            self.session.execute(insert(ContributionShareRow), shares)
+        if tags:
+            self.session.execute(insert(ContributionTagRow), tags)
+        self.session.execute(
+            insert(ContributionVersionRow), [{"contribution_id": row.id, **v} for row, v in versions]
+        )
+        self.session.execute(insert(AuditRow), audits)
+
+    def _lock_or_create_signals(self, checked: list[_Checked], now: datetime) -> dict[str, SignalRow]:
+        """Every signal of the batch, locked until the transaction ends (in id order, so two bulk
+        submissions cannot deadlock); the missing ones are inserted first, with the language of the
+        first item naming them (as ``submit_signal`` would)."""
+        first: dict[str, _Checked] = {}
+        for c in checked:
+            first.setdefault(c.signal_id, c)
+        ids = sorted(first)
+        existing: set[str] = set()
+        for start in range(0, len(ids), CHUNK):
+            existing.update(
+                self.session.scalars(select(SignalRow.id).where(SignalRow.id.in_(ids[start : start + CHUNK])))
+            )
+        missing = [
+            {
+                "id": s,
+                "kind": first[s].kind.value,
+                "value": first[s].value,
+                "language": _language(first[s].item),
+                "created_at": now,
+                "modified_at": now - timedelta(microseconds=1),
+            }
+            for s in ids
+            if s not in existing
+        ]
+        if missing:
+            dialect = self.session.get_bind().dialect.name
+            make = pg_insert if dialect == "postgresql" else sqlite_insert
+            for start in range(0, len(missing), CHUNK):
+                # ON CONFLICT DO NOTHING: a concurrent transaction may have inserted one first.
+                self.session.execute(
+                    make(SignalRow)
+                    .values(missing[start : start + CHUNK])
+                    .on_conflict_do_nothing(index_elements=["id"])
+                )
+        rows: dict[str, SignalRow] = {}
+        for start in range(0, len(ids), CHUNK):
+            for row in self.session.scalars(
+                select(SignalRow)
+                .where(SignalRow.id.in_(ids[start : start + CHUNK]))
+                .order_by(SignalRow.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ):
+                rows[row.id] = row
+        return rows
+
+    def _own_contributions(self, org_id: str, signal_ids: list[str]) -> dict[str, ContributionRow]:
+        found: dict[str, ContributionRow] = {}
+        for start in range(0, len(signal_ids), CHUNK):
+            for row in self.session.scalars(
+                select(ContributionRow)
+                .where(
+                    ContributionRow.org_id == org_id,
+                    ContributionRow.signal_id.in_(signal_ids[start : start + CHUNK]),
+                )
+                .execution_options(populate_existing=True)
+            ):
+                found[row.signal_id] = row
+        return found

@@ -1,0 +1,265 @@
+"""``submit_signals`` (bulk) against ``submit_signal`` (one at a time) on both backends: the same
+batch from the same starting database gives the same rows in every table and the same audit log;
+bad items are rejected naming the item, and nothing stored before is lost."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from vigil.core.errors import Conflict, InputError
+from vigil.exchange import warninglists
+from vigil.exchange.access import Principal
+from vigil.exchange.db import Database
+from vigil.exchange.models import (
+    AuditRow,
+    ContributionRow,
+    ContributionShareRow,
+    ContributionTagRow,
+    ContributionVersionRow,
+    SignalRow,
+)
+from vigil.exchange.records import TLP, Marking, Role
+from vigil.exchange.store import ExchangeStore, SignalSubmission
+
+T0 = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
+T1 = T0 + timedelta(hours=1)
+
+
+@dataclass
+class Setup:
+    p1: Principal
+    p2_id: str
+    gov_id: str
+    campaign_id: str
+
+
+def _setup(db: Database) -> Setup:
+    """Three organisations, a campaign, an override for a blocked value, and contributions the
+    batch will update, un-revoke, or leave alone."""
+    with db.session() as s:
+        store = ExchangeStore(s, now=T0)
+        p1 = store.create_org(None, "p1", "platform")
+        p2 = store.create_org(None, "p2", "platform")
+        gov = store.create_org(None, "gov", "government")
+        key_row, _ = store.create_key(None, p1.id, "analyst", name="p1")
+        principal = Principal(key_row.id, p1.id, p1.kind, Role.ANALYST)
+        campaign = store.create_campaign(principal, "Cloned outlets", marking=Marking(TLP.GREEN))
+        warninglists.add_override(s, principal, "domain", "bit.ly", "campaign uses it", at=T0)
+        store.submit_signal(principal, "domain", "old.info", marking=Marking(TLP.GREEN), tags=["x", "y"])
+        store.submit_signal(principal, "hashtag", "stolenvote", marking=Marking(TLP.AMBER, (p2.id,)))
+        revoked = store.submit_signal(principal, "url", "https://gone-news.org/a", marking=Marking(TLP.GREEN))
+        store.revoke_signal(principal, revoked.id)
+        p2_principal = Principal("k2", p2.id, p2.kind, principal.role)
+        store.submit_signal(p2_principal, "domain", "old.info", marking=Marking(TLP.CLEAR), confidence=90)
+        return Setup(principal, p2.id, gov.id, campaign.id)
+
+
+def _batch(setup: Setup) -> list[SignalSubmission]:
+    amber = Marking(TLP.AMBER, (setup.p2_id, setup.gov_id))
+    return [
+        SignalSubmission("domain", "New-Site.INFO", Marking(TLP.GREEN), confidence=70, tags=["ops"]),
+        SignalSubmission("domain", "old.info", Marking(TLP.RED, (setup.gov_id,)), tags=["y", "z"]),
+        SignalSubmission("hashtag", "#StolenVote", amber, description="rising", language="en"),
+        SignalSubmission("url", "https://gone-news.org/a", Marking(TLP.GREEN)),  # un-revoked
+        SignalSubmission("domain", "bit.ly", Marking(TLP.GREEN)),  # blocked, but overridden
+        SignalSubmission("domain", "youtube.com", Marking(TLP.CLEAR)),  # flagged: warninglist tag
+        SignalSubmission(
+            "account",
+            "twitter:@cloned_news",
+            Marking(TLP.GREEN),
+            campaign_id=setup.campaign_id,
+            first_seen=T0 - timedelta(days=3),
+            last_seen=T0 - timedelta(days=1),
+            valid_until=T0 + timedelta(days=30),
+        ),
+        SignalSubmission("domain", "new-site.info", Marking(TLP.AMBER), confidence=20),  # same signal again
+        SignalSubmission("narrative", "Ballots were burned", Marking(TLP.GREEN), language="en"),
+        SignalSubmission("narrative", "Ballots were burned", Marking(TLP.AMBER), language="fr"),
+    ]
+
+
+def _submit_one_by_one(store: ExchangeStore, principal: Principal, items: list[SignalSubmission]) -> None:
+    for i in items:
+        store.submit_signal(
+            principal,
+            i.kind,
+            i.value,
+            marking=i.marking,
+            confidence=i.confidence,
+            tags=i.tags,
+            first_seen=i.first_seen,
+            last_seen=i.last_seen,
+            campaign_id=i.campaign_id,
+            description=i.description,
+            language=i.language,
+            valid_until=i.valid_until,
+        )
+
+
+def _state(db: Database) -> dict[str, Any]:
+    """Every row the submission paths write, without the surrogate ids of child rows."""
+    with db.session() as s:
+        cid = {c.id: (c.signal_id, c.org_id) for c in s.scalars(select(ContributionRow))}
+
+        def rows(model: type, *columns: str, order: Any = None) -> list[tuple[Any, ...]]:
+            found = s.scalars(select(model).order_by(order) if order is not None else select(model))
+            out = []
+            for r in found:
+                values = tuple(getattr(r, c) for c in columns)
+                if hasattr(r, "contribution_id"):
+                    values = (cid[r.contribution_id], *values)
+                out.append(values)
+            return out if order is not None else sorted(out, key=repr)
+
+        return {
+            "signals": rows(SignalRow, "id", "kind", "value", "language", "created_at", "modified_at"),
+            "contributions": rows(
+                ContributionRow,
+                "signal_id",
+                "org_id",
+                "tlp",
+                "confidence",
+                "first_seen",
+                "last_seen",
+                "campaign_id",
+                "description",
+                "valid_until",
+                "revoked_at",
+                "version",
+                "created_at",
+                "modified_at",
+            ),
+            "shares": rows(ContributionShareRow, "org_id"),
+            "tags": rows(ContributionTagRow, "tag"),
+            "versions": rows(ContributionVersionRow, "version", "modified_at", "snapshot"),
+            "audit": rows(
+                AuditRow,
+                "at",
+                "actor_key_id",
+                "actor_org_id",
+                "action",
+                "target_type",
+                "target_id",
+                "tlp",
+                "detail",
+                "subject_org_id",
+                order=AuditRow.id,
+            ),
+        }
+
+
+def _clone(url: str, tmp_path: Path) -> str:
+    """A copy of the database at ``url`` (same ids everywhere), on the same backend."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        target = tmp_path / f"clone-{uuid.uuid4().hex[:8]}.db"
+        shutil.copy(str(parsed.database), target)
+        return f"sqlite:///{target}"
+    name = f"c_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{parsed.database}"'))
+    admin.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def twins(db_url: str, tmp_path: Path) -> Iterator[tuple[Database, Database, Setup]]:
+    first = Database(db_url)
+    setup = _setup(first)
+    first.dispose()
+    second_url = _clone(db_url, tmp_path)
+    a, b = Database(db_url), Database(second_url)
+    yield a, b, setup
+    a.dispose()
+    b.dispose()
+
+
+def test_bulk_and_single_submit_store_the_same_rows_and_audit_log(
+    twins: tuple[Database, Database, Setup],
+) -> None:
+    single, bulk, setup = twins
+    assert _state(single) == _state(bulk)  # the clone is exact
+    items = _batch(setup)
+    with single.session() as s:
+        _submit_one_by_one(ExchangeStore(s, now=T1), setup.p1, items)
+    with bulk.session() as s:
+        report = ExchangeStore(s, now=T1).submit_signals(setup.p1, items)
+    assert report.stored == len(items) and report.rejected == []
+    assert [i.version for i in report.items] == [1, 2, 2, 3, 1, 1, 1, 2, 1, 2]
+    assert [i.created for i in report.items] == [
+        True,
+        False,
+        False,
+        False,
+        True,
+        True,
+        True,
+        False,
+        True,
+        False,
+    ]
+    expected, got = _state(single), _state(bulk)
+    for table in expected:
+        assert got[table] == expected[table], table
+    actions = [a[3] for a in got["audit"]]
+    assert actions.count("signal.submit") == 10 + 4  # the batch and the setup's four submissions
+    assert "warninglist.override_used" in actions
+
+
+def test_a_bad_item_rejects_the_batch_naming_it_and_loses_nothing(
+    twins: tuple[Database, Database, Setup],
+) -> None:
+    _, db, setup = twins
+    before = _state(db)
+    items = _batch(setup)
+    items.insert(3, SignalSubmission("domain", "not a domain", Marking(TLP.GREEN)))
+    items.append(SignalSubmission("hashtag", "fine", Marking(TLP.GREEN), confidence=101))
+    with db.session() as s, pytest.raises(InputError) as caught:
+        ExchangeStore(s, now=T1).submit_signals(setup.p1, items)
+    message = caught.value.message
+    assert message.startswith("2 of 12 signal(s) rejected, nothing of the batch stored")
+    assert "item 3 (domain 'not a domain')" in message
+    assert "item 11 (hashtag 'fine'): confidence must be an integer 0-100, got 101" in message
+    assert caught.value.details["rejected"] == [3, 11]
+    assert _state(db) == before
+
+
+def test_a_blocked_value_is_a_409_and_per_item_mode_stores_the_rest(
+    twins: tuple[Database, Database, Setup],
+) -> None:
+    _, db, setup = twins
+    items = [
+        SignalSubmission("domain", "fresh.info", Marking(TLP.GREEN)),
+        SignalSubmission("hashtag", "breaking", Marking(TLP.GREEN)),  # trending-hashtags, no override
+        SignalSubmission("account", "twitter:@x", Marking(TLP.GREEN), campaign_id="campaign--nope"),
+    ]
+    with db.session() as s, pytest.raises(InputError):
+        ExchangeStore(s, now=T1).submit_signals(setup.p1, items)  # two different error classes
+    with (
+        db.session() as s,
+        pytest.raises(Conflict, match=r"item 1 \(hashtag 'breaking'\).*trending-hashtags"),
+    ):
+        ExchangeStore(s, now=T1).submit_signals(setup.p1, items[:2])
+    with db.session() as s:
+        store = ExchangeStore(s, now=T1)
+        report = store.submit_signals(setup.p1, items, atomic=False)
+        assert report.stored == 1
+        assert [(b.index, type(b.error).__name__) for b in report.rejected] == [
+            (1, "Conflict"),
+            (2, "InputError"),
+        ]
+        assert report.rejected[0].to_dict()["error"]["details"]["warninglist"] == "trending-hashtags"
+        assert store.find_signal(setup.p1, "domain", "fresh.info").contributions[0].version == 1
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(SignalRow).where(SignalRow.value == "breaking")) == 0
