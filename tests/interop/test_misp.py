@@ -13,7 +13,7 @@ import pytest
 from pymisp import MISPEvent
 
 from tests.interop.conftest import Coalition, make_coalition, new_database
-from vigil.core.errors import InputError
+from vigil.core.errors import Conflict, InputError
 from vigil.exchange import misp
 from vigil.exchange.records import TLP, Signal
 from vigil.exchange.store import ExchangeStore, SignalFilter
@@ -253,4 +253,26 @@ def test_store_is_used_only_inside_the_transaction(coalition: Coalition) -> None
     before = _count(coalition)
     with pytest.raises(InputError, match="boom"):
         coalition.run(failing)
+    assert _count(coalition) == before
+
+
+def test_a_refused_attribute_rejects_the_event_naming_it(coalition: Coalition) -> None:
+    event = {
+        "Event": {
+            "uuid": "5c6f1b0e-0000-4000-8000-000000000004",
+            "info": "mixed",
+            "Attribute": [
+                {"type": "domain", "value": "fine-site.org"},
+                {"type": "domain", "value": "bit.ly"},  # url-shorteners: blocked
+                {"type": "text", "value": "#breaking"},  # trending-hashtags: blocked
+            ],
+        }
+    }
+    before = _count(coalition)
+    with pytest.raises(Conflict) as caught:
+        coalition.run(lambda s: misp.import_event(s, coalition.principals["gov"], event))
+    message = caught.value.message
+    assert message.startswith("2 of 3 signal(s) rejected")
+    assert "Event.Attribute[1] (domain 'bit.ly')" in message and "url-shorteners" in message
+    assert "Event.Attribute[2] (hashtag 'breaking')" in message
     assert _count(coalition) == before
