@@ -29,12 +29,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vigil.cases.briefing import BriefingService
+from vigil.cases.exercises import PlaybookSchedule, exercise_records, exercise_schedule
 from vigil.cases.meetings_models import ElectionDateRow, MeetingActionRow, MeetingRow, MeetingUpdateRow
 from vigil.cases.models import CaseActionRow, CaseRow
+from vigil.cases.playbooks import PlaybookLibrary
 from vigil.cases.records import Case, Status
 from vigil.cases.service import CaseService
 from vigil.core.errors import InputError, NotFound
 from vigil.core.ids import new_id
+from vigil.core.settings import get_settings
 from vigil.core.time import ensure_utc, utcnow
 from vigil.exchange.access import Permission, Principal, require
 from vigil.exchange.models import ContributionRow, OrgRow, SignalRow
@@ -121,10 +124,22 @@ class Agenda:
     missing_updates: list[str]  # invited org ids with no update visible to the reader or filed
     briefing: dict[str, Any] | None  # the reader's trend briefing since the last meeting (summary)
     embargo_cases: list[Case]
-    exercises_due: list[Case]  # open exercise cases (playbooks being practised)
+    exercises_due: list[PlaybookSchedule]  # playbooks due for an exercise, each with why
+    exercises_in_progress: list[Case]  # open exercise cases (playbooks being practised)
     action_items: list[ActionItem]
     election_dates: list[ElectionDate]
     items: list[str] = field(default_factory=list)  # the agenda's numbered headings
+
+
+@dataclass
+class Reminders:
+    """What the dashboard's overview reminds the reader's organisation of."""
+
+    countdown: list[tuple[ElectionDate, int]]  # next key dates, days left
+    overdue: list[ActionItem]  # its open action items past due
+    due_soon: list[ActionItem]  # its open action items due within the lead time
+    exercises_due: list[PlaybookSchedule]  # playbooks due for an exercise, with why
+    lead: timedelta
 
 
 def _text(value: str | None, name: str, *, required: bool = False) -> str | None:
@@ -150,10 +165,18 @@ def _date_record(row: ElectionDateRow) -> ElectionDate:
 class MeetingService:
     """Meetings for one principal in one session (``None``: the trusted local administrator)."""
 
-    def __init__(self, session: Session, principal: Principal | None, *, now: datetime | None = None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        principal: Principal | None,
+        *,
+        now: datetime | None = None,
+        playbooks: PlaybookLibrary | None = None,
+    ) -> None:
         self.session = session
         self.principal = principal
         self._now = now
+        self._playbooks = playbooks
         self.cases = CaseService(session, principal, now=now)
 
     def now(self) -> datetime:
@@ -261,6 +284,21 @@ class MeetingService:
         if before is not None:
             stmt = stmt.where(ElectionDateRow.at <= before)
         return [_date_record(r) for r in self.session.scalars(stmt)]
+
+    def playbooks(self) -> PlaybookLibrary:
+        """The playbook library given to the service, else the configured one (loaded once)."""
+        if self._playbooks is None:
+            self._playbooks = PlaybookLibrary.load(get_settings().playbook_dirs)
+        return self._playbooks
+
+    def exercise_schedule(self) -> list[PlaybookSchedule]:
+        """Every playbook's exercise schedule for this reader: last exercise (from the exercise
+        cases it may see), due or not and why, counting down to the coming election dates."""
+        require(self.principal, Permission.READ)
+        now = self.now()
+        start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        dates = [(d.kind, d.at) for d in self.election_dates(after=start)]
+        return exercise_schedule(self.cases, self.playbooks(), dates, now=now)
 
     def countdown(self, limit: int = 5) -> list[tuple[ElectionDate, int]]:
         """The next key dates from now with the days left to each (the dashboard's countdown)."""
@@ -552,6 +590,28 @@ class MeetingService:
         far = datetime.max.replace(tzinfo=self.now().tzinfo)
         return sorted(found, key=lambda a: (ensure_utc(a.due) if a.due else far, a.id))
 
+    def reminders(self, lead: timedelta, *, dates: int = 3) -> Reminders:
+        """The overview's reminders: the countdown to the next ``dates`` key dates, the action
+        items the reader's organisation owns that are overdue or due within ``lead`` (only those
+        it may see), and the playbooks due for an exercise."""
+        require(self.principal, Permission.READ)
+        now = self.now()
+        org = self.principal.org_id if self.principal is not None else None
+        mine = [
+            a
+            for a in self.action_items(open_only=True)
+            if a.kind == "action" and a.due is not None and (org is None or a.owner_org_id == org)
+        ]
+        return Reminders(
+            countdown=self.countdown(limit=dates),
+            overdue=[a for a in mine if a.overdue],
+            due_soon=[
+                a for a in mine if not a.overdue and a.due is not None and ensure_utc(a.due) <= now + lead
+            ],
+            exercises_due=[s for s in self.exercise_schedule() if s.due],
+            lead=lead,
+        )
+
     # -----------------------------------------------------------------------------------------
     # minutes and the agenda
 
@@ -600,7 +660,11 @@ class MeetingService:
             if c.embargo_until is not None
             and self.now() <= ensure_utc(c.embargo_until) <= starts + EMBARGO_HORIZON
         ]
-        exercises = [c for c in open_cases if c.exercise]
+        schedule = self.exercise_schedule()
+        due = [s for s in schedule if s.due]
+        # under way: open exercise cases not yet completed (a finished one may stay open)
+        completed = {r.case_id for r in exercise_records(self.cases) if r.completed_at is not None}
+        exercises = [c for c in open_cases if c.exercise and c.id not in completed]
         actions = self.action_items(open_only=True)
         dates = self.election_dates(after=starts - timedelta(days=1), before=starts + DATES_HORIZON)
         items = [
@@ -619,7 +683,8 @@ class MeetingService:
             missing_updates=missing,
             briefing=briefing,
             embargo_cases=embargo_cases,
-            exercises_due=exercises,
+            exercises_due=due,
+            exercises_in_progress=exercises,
             action_items=actions,
             election_dates=dates,
             items=items,

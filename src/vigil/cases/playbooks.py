@@ -6,7 +6,8 @@ its own; a playbook in a configured directory replaces a shipped one with the sa
 
 A bad file is an error naming the file, the line and the field (``DataError``), e.g.
 ``mine.yaml, row 12, column 'checklist.2.owner.kind': Input should be 'platform', ...``.
-See docs/cases.md for the format.
+See docs/cases.md for the format, and docs/meetings.md for the exercise schedule
+(``exercise: {every: 90d, before_elections: 30d}``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vigil.cases.disarm import normalize_techniques
 from vigil.core.errors import DataError, InputError, NotFound, VigilError
+from vigil.core.time import parse_duration
 from vigil.exchange.records import OrgKind, Role
 
 _ID = re.compile(r"[a-z0-9][a-z0-9-]{1,63}")
@@ -54,6 +57,41 @@ class Contact(BaseModel):
     channel: str = Field(min_length=1, max_length=500)
 
 
+def _positive_duration(value: str) -> str:
+    try:
+        span = parse_duration(str(value).strip())
+    except InputError as exc:
+        raise ValueError(exc.message) from None
+    if span <= timedelta(0):
+        raise ValueError(f"must be longer than zero, got {value!r}")
+    return str(value).strip()
+
+
+class ExerciseSchedule(BaseModel):
+    """When a playbook should be practised: at least ``every`` (e.g. ``90d``) and, optionally,
+    within ``before_elections`` (e.g. ``30d``) before each election day or early-voting start of
+    the election calendar. Durations as ``vigil.core.time.parse_duration`` reads them (h, d, w)."""
+
+    model_config = ConfigDict(extra="forbid")
+    every: str = Field(description="Longest time between two exercises, e.g. 90d or 12w.")
+    before_elections: str | None = Field(
+        default=None, description="Exercise again within this lead before an election, e.g. 30d."
+    )
+
+    @field_validator("every", "before_elections")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        return None if value is None else _positive_duration(value)
+
+    @property
+    def interval(self) -> timedelta:
+        return parse_duration(self.every)
+
+    @property
+    def election_lead(self) -> timedelta | None:
+        return parse_duration(self.before_elections) if self.before_elections else None
+
+
 class Playbook(BaseModel):
     """One scenario: when it applies (triggers), what to do (checklist) and who to call (contacts)."""
 
@@ -65,6 +103,7 @@ class Playbook(BaseModel):
     techniques: list[str] = Field(default_factory=list)
     checklist: list[Step] = Field(min_length=1)
     contacts: list[Contact] = Field(default_factory=list)
+    exercise: ExerciseSchedule | None = None  # no schedule: never listed as due for an exercise
 
     @field_validator("id")
     @classmethod

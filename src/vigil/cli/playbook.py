@@ -1,7 +1,10 @@
-"""``vigil playbook list|show|validate|exercise``: the election scenario playbooks."""
+"""``vigil playbook list|show|validate|exercise``: the election scenario playbooks, and when each
+is next due for an exercise (``vigil playbook list``)."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -10,12 +13,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from vigil.cases.exercises import run_exercise
+from vigil.cases.exercises import PlaybookSchedule, run_exercise
+from vigil.cases.meetings import MeetingService
 from vigil.cases.playbooks import PlaybookLibrary, playbook_dict, validate_files
 from vigil.cases.service import CaseService, parse_marking
-from vigil.cli.case import AsOrgOpt, DataDirOpt, DbUrlOpt, JsonOpt, ShareOpt, acting, print_case
+from vigil.cli.case import AsOrgOpt, DataDirOpt, DbUrlOpt, JsonOpt, ShareOpt, acting, plain, print_case
+from vigil.cli.exchange import _database
 from vigil.core.errors import InputError
 from vigil.core.settings import load_settings
+from vigil.core.time import isoformat_z
 
 console = Console()
 err = Console(stderr=True)
@@ -27,20 +33,70 @@ def _library(dirs: list[Path]) -> PlaybookLibrary:
     return PlaybookLibrary.load([*load_settings().playbook_dirs, *dirs])
 
 
+def _schedule(
+    library: PlaybookLibrary, as_org: str | None, data_dir: Path | None, database_url: str | None
+) -> list[PlaybookSchedule]:
+    """The exercise schedule as ``as_org`` sees it, or from every exercise (local administrator)."""
+    if as_org is not None:
+        with acting(data_dir, database_url, as_org) as (session, principal):
+            return MeetingService(session, principal, playbooks=library).exercise_schedule()
+    db = _database(data_dir, database_url)
+    try:
+        with db.session() as session:
+            return MeetingService(session, None, playbooks=library).exercise_schedule()
+    finally:
+        db.dispose()
+
+
+def _next(s: PlaybookSchedule) -> str:
+    if s.due:
+        return "[red]DUE[/red]"
+    return isoformat_z(s.next_due)[:10] if s.next_due else "-"
+
+
 def register(app: typer.Typer) -> None:
     books = typer.Typer(help="Election scenario playbooks and tabletop exercises.", no_args_is_help=True)
     app.add_typer(books, name="playbook")
 
     @books.command("list")
-    def list_cmd(dirs: list[Path] = DirOpt) -> None:
-        """Every playbook: shipped ones and those of the configured directories."""
+    def list_cmd(
+        dirs: list[Path] = DirOpt,
+        as_org: str | None = typer.Option(
+            None, "--as-org", help="See the exercise schedule as this organisation (default: every exercise)."
+        ),
+        data_dir: Path | None = DataDirOpt,
+        database_url: str | None = DbUrlOpt,
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Every playbook (shipped and configured), its exercise cadence, last exercise and next due date."""
+        library = _library(dirs)
+        schedule = {s.playbook_id: s for s in _schedule(library, as_org, data_dir, database_url)}
+        if as_json:
+            typer.echo(
+                json.dumps([plain(asdict(s)) for s in schedule.values()], indent=2, ensure_ascii=False)
+            )
+            return
         table = Table(title="Playbooks")
-        for column in ("id", "name", "techniques", "steps", "source"):
+        for column in ("id", "name", "steps", "every", "before elections", "last exercised", "next due"):
             table.add_column(column)
-        for loaded in _library(dirs).all():
-            p = loaded.playbook
-            table.add_row(p.id, escape(p.name), ", ".join(p.techniques), str(len(p.checklist)), loaded.source)
+        for loaded in library.all():
+            p, s = loaded.playbook, schedule[loaded.playbook.id]
+            table.add_row(
+                p.id,
+                escape(p.name),
+                str(len(p.checklist)),
+                s.every or "-",
+                s.before_elections or "-",
+                isoformat_z(s.last_exercised)[:10] if s.last_exercised else "never",
+                _next(s) if s.every else "no schedule",
+            )
         console.print(table)
+        # the reasons are sentences: below the table, where no column width cuts them
+        for s in (x for x in schedule.values() if x.due):
+            console.print(f"[red]due[/red] {s.playbook_id}: {escape(s.reason)}")
+        for loaded in library.all():
+            if loaded.source != "package":
+                console.print(f"{loaded.playbook.id} from {escape(loaded.source)}")
 
     @books.command("show")
     def show(playbook_id: str = typer.Argument(...), dirs: list[Path] = DirOpt) -> None:

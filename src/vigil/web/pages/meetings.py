@@ -11,15 +11,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
+from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, Response
 
 from vigil.cases.meetings import ELECTION_KINDS, MEETING_ROLES, MeetingService
 from vigil.cases.meetings_render import render_minutes, render_pack
+from vigil.cases.playbooks import PlaybookLibrary
 from vigil.core.errors import InputError
 from vigil.core.time import parse_instant
 from vigil.exchange.records import TLP, Marking
 from vigil.web.deps import SessionDep
-from vigil.web.pages.common import ViewerDep, check_form, redirect, render
+from vigil.web.pages.common import Viewer, ViewerDep, check_form, redirect, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -30,6 +32,12 @@ def _marking(tlp: str, shared_with: list[str]) -> Marking:
     except ValueError:
         raise InputError(f"unknown TLP {tlp!r}", field="tlp") from None
     return Marking(level, tuple(o for o in shared_with if o))
+
+
+def _scheduled(request: Request, session: Session, viewer: Viewer) -> MeetingService:
+    """A service that knows the server's playbook library (agenda and pack list due exercises)."""
+    library = PlaybookLibrary.load(request.app.state.settings.playbook_dirs)
+    return MeetingService(session, viewer.principal, playbooks=library)
 
 
 def _lines(text: str) -> list[str]:
@@ -94,7 +102,7 @@ def add_election_date(
 
 @router.get("/meetings/{meeting_id}", response_class=HTMLResponse)
 def meeting_page(request: Request, meeting_id: str, viewer: ViewerDep, session: SessionDep) -> Response:
-    service = MeetingService(session, viewer.principal)
+    service = _scheduled(request, session, viewer)
     agenda = service.agenda(meeting_id)
     mine = next((u for u in agenda.updates if u.org_id == viewer.principal.org_id), None)
     return render(
@@ -218,8 +226,8 @@ def record_minutes(
 
 
 @router.get("/meetings/{meeting_id}/pack.{fmt}")
-def pack(meeting_id: str, fmt: str, viewer: ViewerDep, session: SessionDep) -> Response:
-    body = render_pack(MeetingService(session, viewer.principal), meeting_id, fmt, viewer.org.name)
+def pack(request: Request, meeting_id: str, fmt: str, viewer: ViewerDep, session: SessionDep) -> Response:
+    body = render_pack(_scheduled(request, session, viewer), meeting_id, fmt, viewer.org.name)
     return Response(body, media_type="application/pdf" if fmt == "pdf" else "text/html; charset=utf-8")
 
 

@@ -11,12 +11,13 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from pydantic import Field
 
 from vigil.cases.meetings import MeetingService
 from vigil.cases.meetings_render import org_names, render_minutes, render_pack
+from vigil.cases.playbooks import PlaybookLibrary
 from vigil.exchange.records import TLP, Marking
 from vigil.web.deps import PrincipalDep, SessionDep
 from vigil.web.schemas import ERROR_RESPONSES, In, MarkingIn
@@ -31,6 +32,12 @@ def _marking(body: MarkingIn | None) -> Marking:
 
 def _out(value: Any) -> Any:
     return jsonable_encoder(asdict(value))
+
+
+def _scheduled(request: Request, session: Any, principal: Any) -> MeetingService:
+    """A service that knows the server's playbook library (agenda, pack, exercise schedule)."""
+    library = PlaybookLibrary.load(request.app.state.settings.playbook_dirs)
+    return MeetingService(session, principal, playbooks=library)
 
 
 class MeetingIn(In):
@@ -133,8 +140,15 @@ def list_updates(meeting_id: str, principal: PrincipalDep, session: SessionDep) 
 
 
 @router.get("/meetings/{meeting_id}/agenda", summary="The agenda as you see it")
-def agenda(meeting_id: str, principal: PrincipalDep, session: SessionDep) -> Any:
-    return _out(MeetingService(session, principal).agenda(meeting_id))
+def agenda(meeting_id: str, request: Request, principal: PrincipalDep, session: SessionDep) -> Any:
+    return _out(_scheduled(request, session, principal).agenda(meeting_id))
+
+
+@router.get(
+    "/exercise-schedule", tags=["playbooks"], summary="Each playbook's last exercise and next due date"
+)
+def exercise_schedule(request: Request, principal: PrincipalDep, session: SessionDep) -> list[Any]:
+    return [_out(s) for s in _scheduled(request, session, principal).exercise_schedule()]
 
 
 @router.post("/meetings/{meeting_id}/actions", status_code=201, summary="Record a decision or action item")
@@ -175,12 +189,13 @@ def _reader(session: Any, org_id: str) -> str:
 @router.get("/meetings/{meeting_id}/pack", summary="The meeting pack (agenda, updates, briefing)")
 def pack(
     meeting_id: str,
+    request: Request,
     principal: PrincipalDep,
     session: SessionDep,
     fmt: Literal["html", "pdf"] = Query("html", alias="format"),
 ) -> Response:
     body = render_pack(
-        MeetingService(session, principal), meeting_id, fmt, _reader(session, principal.org_id)
+        _scheduled(request, session, principal), meeting_id, fmt, _reader(session, principal.org_id)
     )
     return Response(body, media_type=MEDIA[fmt])
 
