@@ -28,7 +28,7 @@ fetch; this module is the adapter (:func:`fetch` reads, :func:`apply` merges).
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,10 +55,11 @@ from vigil.exchange.records import TLP, Marking, Role
 from vigil.exchange.stix_apply import signal_id_for
 from vigil.exchange.stix_import import SignalDraft, plan_import
 from vigil.exchange.stix_markings import tlp_rank
-from vigil.exchange.store import ExchangeStore, parse_tlp
+from vigil.exchange.store import ExchangeStore, SignalSubmission, parse_tlp
 from vigil.exchange.taxii_client import TaxiiClient, server_root
 
 log = logging.getLogger(__name__)
+CHUNK = 500  # ids per IN list
 
 
 def base_url(url: str) -> str:
@@ -393,6 +394,14 @@ def apply(
         )
     report.feedback_skipped = len(plan.opinions) + len(plan.sightings)
     affected: set[str] = set()
+    known = [d.source_id for d in plan.signals]
+    for start in range(0, len(known), CHUNK):  # loaded once: session.get below finds them in the session
+        session.scalars(
+            select(FederationObjectRow).where(
+                FederationObjectRow.peer_id == peer.id,
+                FederationObjectRow.stix_id.in_(known[start : start + CHUNK]),
+            )
+        ).all()
     for draft in plan.signals:
         tlp = draft.tlp or TLP.GREEN
         withheld = tlp_rank(tlp) > tlp_rank(peer.max_tlp)
@@ -436,62 +445,87 @@ def apply(
             row.received_at = now
             affected.add(row.signal_id)
     session.flush()
-    for signal_id in sorted(affected):
-        _reconcile(store, principal, peer, signal_id, report)
+    _reconcile(store, principal, peer, sorted(affected), report)
     return report
 
 
 def _reconcile(
-    store: ExchangeStore, principal: Principal, peer: Peer, signal_id: str, report: PullReport
+    store: ExchangeStore, principal: Principal, peer: Peer, signal_ids: list[str], report: PullReport
 ) -> None:
+    """Bring the local organisation's contribution to each signal in line with the peer's
+    indicators for it: one bulk submission for the new and changed ones (the store checks each as
+    ``submit_signal`` would; refused ones are reported, the rest stored), then the revocations."""
     session = store.session
-    rows = list(
-        session.scalars(
+    rows: dict[str, list[FederationObjectRow]] = defaultdict(list)
+    mine: dict[str, ContributionRow] = {}
+    for start in range(0, len(signal_ids), CHUNK):
+        chunk = signal_ids[start : start + CHUNK]
+        for row in session.scalars(
             select(FederationObjectRow).where(
-                FederationObjectRow.peer_id == peer.id, FederationObjectRow.signal_id == signal_id
+                FederationObjectRow.peer_id == peer.id, FederationObjectRow.signal_id.in_(chunk)
             )
-        )
-    )
-    active = [r for r in rows if not r.revoked]
-    mine = session.scalar(
-        select(ContributionRow).where(
-            ContributionRow.signal_id == signal_id, ContributionRow.org_id == principal.org_id
-        )
-    )
-    try:
-        with session.begin_nested():
-            if active:
-                latest = max(active, key=lambda r: r.modified).obj
-                valid_until = _time(latest.get("valid_until"))
-                if mine is not None and _same(mine, latest):
-                    return  # e.g. a full pull, or another member's indicator revoked: no new version
-                store.submit_signal(
-                    principal,
-                    latest["kind"],
-                    latest["value"],
-                    marking=Marking(TLP(latest["tlp"])),
-                    confidence=50 if latest.get("confidence") is None else int(latest["confidence"]),
-                    tags=[t for t in latest.get("tags") or [] if not str(t).startswith("warninglist:")],
-                    first_seen=_time(latest.get("first_seen")),
-                    last_seen=_time(latest.get("last_seen")),
-                    description=latest.get("description"),
-                    language=latest.get("language"),
-                    valid_until=valid_until,
-                )
-                if mine is None:
-                    report.new += 1
-                else:
-                    report.updated += 1
-                if valid_until is not None and valid_until <= store.now():
+        ):
+            rows[row.signal_id].append(row)
+        for contribution in session.scalars(
+            select(ContributionRow).where(
+                ContributionRow.org_id == principal.org_id, ContributionRow.signal_id.in_(chunk)
+            )
+        ):
+            mine[contribution.signal_id] = contribution
+    wanted: list[tuple[str, SignalSubmission]] = []
+    revoke: list[str] = []
+    for signal_id in signal_ids:
+        active = [r for r in rows[signal_id] if not r.revoked]
+        current = mine.get(signal_id)
+        if active:
+            latest = max(active, key=lambda r: r.modified).obj
+            if current is not None and _same(current, latest):
+                continue  # e.g. a full pull, or another member's indicator revoked: no new version
+            wanted.append((signal_id, _submission(latest)))
+        elif current is not None and current.revoked_at is None:
+            revoke.append(signal_id)
+    if wanted:
+        result = store.submit_signals(principal, [w for _, w in wanted], atomic=False)
+        for (signal_id, submission), item in zip(wanted, result.items, strict=True):
+            if item.error is None:
+                report.new += item.created
+                report.updated += not item.created
+                if submission.valid_until is not None and submission.valid_until <= store.now():
                     report.expired += 1
-            elif mine is not None and mine.revoked_at is None:
+            else:
+                _refused(report, signal_id, rows[signal_id], item.error)
+    for signal_id in revoke:
+        try:
+            with session.begin_nested():
                 store.revoke_signal(principal, signal_id)
-                report.revoked += 1
-    except Conflict as exc:
+            report.revoked += 1
+        except VigilError as exc:
+            _refused(report, signal_id, rows[signal_id], exc)
+
+
+def _submission(latest: dict[str, Any]) -> SignalSubmission:
+    return SignalSubmission(
+        latest["kind"],
+        latest["value"],
+        Marking(TLP(latest["tlp"])),
+        confidence=50 if latest.get("confidence") is None else int(latest["confidence"]),
+        tags=[t for t in latest.get("tags") or [] if not str(t).startswith("warninglist:")],
+        first_seen=_time(latest.get("first_seen")),
+        last_seen=_time(latest.get("last_seen")),
+        description=latest.get("description"),
+        language=latest.get("language"),
+        valid_until=_time(latest.get("valid_until")),
+    )
+
+
+def _refused(report: PullReport, signal_id: str, rows: list[FederationObjectRow], exc: VigilError) -> None:
+    if isinstance(exc, Conflict):
         value = rows[0].obj.get("value") if rows else signal_id
         report.blocked.append(f"{value}: on warning list {exc.details.get('warninglist')!r}")
-    except InputError as exc:
+    elif isinstance(exc, InputError):
         report.rejected.append(f"{signal_id}: {exc.message}")
+    else:
+        raise exc
 
 
 def _same(mine: ContributionRow, latest: dict[str, Any]) -> bool:
