@@ -31,6 +31,9 @@ from vigil.exchange.models import (
 from vigil.exchange.records import TLP, Marking, Role
 from vigil.exchange.store import ExchangeStore, SignalSubmission
 
+from .conftest import LiveServer, live  # noqa: F401  (the module-scoped server, found by name)
+from .test_api import World, _ok
+
 T0 = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
 T1 = T0 + timedelta(hours=1)
 
@@ -112,7 +115,7 @@ def _state(db: Database) -> dict[str, Any]:
         cid = {c.id: (c.signal_id, c.org_id) for c in s.scalars(select(ContributionRow))}
 
         def rows(model: type, *columns: str, order: Any = None) -> list[tuple[Any, ...]]:
-            found = s.scalars(select(model).order_by(order) if order is not None else select(model))
+            found: Any = s.scalars(select(model).order_by(order) if order is not None else select(model))
             out = []
             for r in found:
                 values = tuple(getattr(r, c) for c in columns)
@@ -263,3 +266,36 @@ def test_a_blocked_value_is_a_409_and_per_item_mode_stores_the_rest(
         assert store.find_signal(setup.p1, "domain", "fresh.info").contributions[0].version == 1
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(SignalRow).where(SignalRow.value == "breaking")) == 0
+
+
+@pytest.fixture
+def api(live: LiveServer) -> Iterator[World]:  # noqa: F811  (live is the fixture parameter)
+    w = World(live)
+    yield w
+    w.close()
+
+
+def test_bulk_route_over_http(api: World) -> None:
+    world = api
+    world.org("bulk", "platform", roles=("analyst", "read-only"))
+    signals: list[dict[str, Any]] = [
+        {"kind": "domain", "value": f"bulk-{uuid.uuid4().hex[:8]}.info", "marking": {"tlp": "GREEN"}}
+        for _ in range(3)
+    ]
+    with world.client("bulk") as c:
+        body = _ok(c.post("/api/v1/signals/bulk", json={"signals": signals}))
+        assert body["stored"] == 3 and body["rejected"] == 0
+        assert [i["version"] for i in body["items"]] == [1, 1, 1]
+        again = _ok(c.post("/api/v1/signals/bulk", json={"signals": signals[:1]}))
+        assert again["items"][0]["version"] == 2 and again["items"][0]["created"] is False
+        bad = [*signals, {"kind": "hashtag", "value": "breaking", "marking": {"tlp": "GREEN"}}]
+        refused = c.post("/api/v1/signals/bulk", json={"signals": bad})
+        assert refused.status_code == 409, refused.text
+        assert "item 3 (hashtag 'breaking')" in refused.json()["message"]
+        listed = _ok(c.get("/api/v1/signals/lookup", params={"kind": "domain", "value": signals[1]["value"]}))
+        assert listed["contributions"][0]["version"] == 1  # the refused batch stored nothing
+        partial = _ok(c.post("/api/v1/signals/bulk", json={"signals": bad, "atomic": False}))
+        assert partial["stored"] == 3 and partial["rejected"] == 1
+        assert partial["items"][3]["error"]["error"] == "Conflict"
+    with world.client("bulk", "read-only") as c:
+        assert c.post("/api/v1/signals/bulk", json={"signals": signals}).status_code == 403

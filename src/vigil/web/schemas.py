@@ -115,6 +115,31 @@ class SignalIn(In):
     valid_until: datetime | None = None
 
 
+class SignalBulkIn(In):
+    signals: list[SignalIn] = Field(min_length=1, max_length=10_000)
+    atomic: bool = Field(
+        default=True,
+        description="true: one bad item rejects the batch (400/409 naming each bad item, nothing stored); "
+        "false: the good items are stored and the bad ones listed with their errors.",
+    )
+
+
+class BulkItemOut(BaseModel):
+    index: int
+    kind: str
+    value: str
+    signal_id: str | None = None
+    version: int | None = None
+    created: bool = False
+    error: ErrorOut | None = None
+
+
+class SignalBulkOut(BaseModel):
+    stored: int
+    rejected: int
+    items: list[BulkItemOut]
+
+
 class ContributionOut(Out):
     org_id: str
     marking: MarkingOut

@@ -7,10 +7,11 @@ from datetime import datetime
 from fastapi import APIRouter, Query
 
 from vigil.exchange.records import TLP, Marking, SignalKind
-from vigil.exchange.store import SignalFilter
+from vigil.exchange.store import SignalFilter, SignalSubmission
 from vigil.web.deps import PrincipalDep, StoreDep
 from vigil.web.schemas import (
     ERROR_RESPONSES,
+    BulkItemOut,
     CampaignIn,
     CampaignOut,
     CampaignPatch,
@@ -20,6 +21,8 @@ from vigil.web.schemas import (
     OpinionOut,
     SightingIn,
     SightingOut,
+    SignalBulkIn,
+    SignalBulkOut,
     SignalIn,
     SignalOut,
     SignalPageOut,
@@ -89,6 +92,40 @@ def submit_signal(body: SignalIn, principal: PrincipalDep, store: StoreDep) -> S
         valid_until=body.valid_until,
     )
     return SignalOut.model_validate(signal)
+
+
+@router.post(
+    "/signals/bulk",
+    response_model=SignalBulkOut,
+    tags=["signals"],
+    summary="Submit many signals in one request (same checks, versions and audit entries as one by one)",
+)
+def submit_signals(body: SignalBulkIn, principal: PrincipalDep, store: StoreDep) -> SignalBulkOut:
+    report = store.submit_signals(
+        principal,
+        [
+            SignalSubmission(
+                s.kind,
+                s.value,
+                _marking(s.marking),
+                confidence=s.confidence,
+                tags=s.tags,
+                first_seen=s.first_seen,
+                last_seen=s.last_seen,
+                campaign_id=s.campaign_id,
+                description=s.description,
+                language=s.language,
+                valid_until=s.valid_until,
+            )
+            for s in body.signals
+        ],
+        atomic=body.atomic,
+    )
+    return SignalBulkOut(
+        stored=report.stored,
+        rejected=len(report.rejected),
+        items=[BulkItemOut.model_validate(item.to_dict()) for item in report.items],
+    )
 
 
 @router.get(
