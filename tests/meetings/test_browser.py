@@ -85,3 +85,68 @@ def test_walk_one_meeting_from_invitation_to_minutes(
     record = page.request.get(f"{meeting_url}/minutes.html").text()
     assert f"Agreed joint statement {tag}." in record and f"Send seed list {tag}" in record
     assert page.locator("[data-testid=update-form]").count() == 0  # read-only files nothing
+
+
+def test_overview_reminds_the_owner_org_and_keeps_others_items_under_tlp(
+    page: Any,
+    server: str,
+    demo_run: dict[str, Any],
+) -> None:
+    import httpx
+
+    keys = demo_run["keys"]
+    tag = uuid.uuid4().hex[:6]
+    now = utcnow()
+
+    def api(org: str) -> httpx.Client:
+        return httpx.Client(
+            base_url=f"{server}/api/v1",
+            headers={"Authorization": f"Bearer {keys[org]['analyst']}"},
+            timeout=30,
+        )
+
+    with api("Examplebook") as plat, api("Electoral Commission") as gov:
+        orgs = {o["name"]: o["id"] for o in gov.get("/orgs").raise_for_status().json()}
+        made = plat.post("/meetings", json={
+            "title": f"Overview sync {tag}", "starts_at": (now - timedelta(days=2)).isoformat(),
+            "invited": {orgs["Electoral Commission"]: "member", orgs["Chirper"]: "member"},
+        }).raise_for_status().json()  # fmt: skip
+        mid = made[0]["id"]
+
+        def action(text: str, owner: str, due: Any, tlp: str) -> None:
+            plat.post(f"/meetings/{mid}/actions", json={
+                "text": text, "owner_org_id": orgs[owner], "due": due.isoformat(), "marking": {"tlp": tlp},
+            }).raise_for_status()  # fmt: skip
+
+        action(f"Gov overdue {tag}", "Electoral Commission", now - timedelta(days=1), "GREEN")
+        action(f"Gov due soon {tag}", "Electoral Commission", now + timedelta(hours=3), "GREEN")
+        # owned by the government but marked platform-only AMBER: TLP keeps it from the government
+        action(f"PLATFORM-AMBER {tag}", "Electoral Commission", now - timedelta(days=1), "AMBER")
+        action(f"Chirper overdue {tag}", "Chirper", now - timedelta(days=1), "GREEN")  # another org's
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        polling = (day + timedelta(days=9)).isoformat()
+        gov.post("/elections/dates", json={
+            "election": f"Overview {tag}", "kind": "election_day", "at": polling, "title": f"Day {tag}",
+        }).raise_for_status()  # fmt: skip
+
+    sign_in(page, server, keys["Electoral Commission"]["analyst"], "/")
+    actions = page.locator("[data-testid=overview-actions]").inner_text()
+    assert f"OVERDUE Gov overdue {tag}" in actions and f"Due soon: Gov due soon {tag}" in actions
+    assert f"PLATFORM-AMBER {tag}" not in page.content() and f"Chirper overdue {tag}" not in actions
+    countdown = page.locator("[data-testid=overview-countdown]").inner_text()
+    if f"Overview {tag}" in countdown:  # other tests may add earlier dates to the shared demo
+        assert "9 days to election day" in countdown
+    assert page.locator("[data-testid=overview-countdown] p").count() >= 1
+    exercises = page.locator("[data-testid=overview-exercises] a")
+    assert exercises.count() >= 1  # the demo exercises no playbook to completion
+    screenshot(page, "overview-reminders")
+    page.locator("[data-testid=overview-actions] a", has_text=f"Gov overdue {tag}").click()
+    page.wait_for_url(f"{server}/meetings/{mid}")
+    assert f"Gov overdue {tag}" in page.locator("[data-testid=actions-table]").inner_text()
+    page.goto(f"{server}/")
+    exercises.first.click()
+    page.wait_for_url(f"{server}/playbooks/*")
+
+    # the platform that wrote them is not their owner: its overview reminds it of none of them
+    sign_in(page, server, keys["Examplebook"]["analyst"], "/")
+    assert tag not in page.locator("[data-testid=overview-actions]").inner_text()

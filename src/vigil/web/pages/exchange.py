@@ -16,6 +16,7 @@ from vigil.exchange.store import SignalFilter
 from vigil.web.deps import StoreDep
 from vigil.web.pages.common import ViewerDep, render
 from vigil.web.pages.detections import list_runs
+from vigil.web.pages.meetings import overview_reminders
 from vigil.web.pages.signals import _row
 
 router = APIRouter(include_in_schema=False)
@@ -38,6 +39,7 @@ def overview(request: Request, viewer: ViewerDep, store: StoreDep) -> Response:
         cases=cases,
         by_status=Counter(c.status.value for c in cases),
         runs=runs,
+        reminders=overview_reminders(request, store.session, viewer),
     )
 
 

@@ -8,13 +8,14 @@ and what each reader may see under TLP are the service's decisions.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, Response
 
-from vigil.cases.meetings import ELECTION_KINDS, MEETING_ROLES, MeetingService
+from vigil.cases.meetings import ELECTION_KINDS, MEETING_ROLES, MeetingService, Reminders
 from vigil.cases.meetings_render import render_minutes, render_pack
 from vigil.cases.playbooks import PlaybookLibrary
 from vigil.core.errors import InputError
@@ -38,6 +39,12 @@ def _scheduled(request: Request, session: Session, viewer: Viewer) -> MeetingSer
     """A service that knows the server's playbook library (agenda and pack list due exercises)."""
     library = PlaybookLibrary.load(request.app.state.settings.playbook_dirs)
     return MeetingService(session, viewer.principal, playbooks=library)
+
+
+def overview_reminders(request: Request, session: Session, viewer: Viewer) -> Reminders:
+    """The overview page's reminders for the signed-in organisation (see ``MeetingService.reminders``)."""
+    lead = timedelta(hours=request.app.state.settings.meeting_reminder_lead_h)
+    return _scheduled(request, session, viewer).reminders(lead)
 
 
 def _lines(text: str) -> list[str]:
