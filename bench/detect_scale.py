@@ -33,9 +33,18 @@ import pyarrow.parquet as pq
 
 from vigil.schema.io import ParquetSink
 from vigil.schema.tables import POSTS, URL_STRUCT
+from vigil.synth.arrowkit import hex_strings
+from vigil.synth.items import flip_bits
 
 T0 = 1_700_000_000
 SPAN = 7 * 24 * 3600  # one week of posts
+# Pictures, after the real 2021 German election archive (4% of tweets and 15% of Facebook posts
+# carry one; a distinct image hash per 1.4 and 2.9 image posts): 8% of originals (5.6% of posts),
+# a distinct hash per about 1.5 image posts.
+IMAGE_P = 0.08
+MEME_P = 0.5  # share of pictures that re-post a popular meme (skewed popularity)
+EXACT_COPY_P = 0.7  # of meme re-posts, the same file (same hash); others re-encoded, 1-8 bits flipped
+CAMPAIGN_IMAGE_P = 0.5  # share of planted link bursts that also post one picture (0-10 bits flipped)
 
 
 def _prefixed(prefix: str, values: np.ndarray) -> pa.Array:
@@ -53,7 +62,26 @@ def _lists(counts: np.ndarray, values: pa.Array) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets), values)
 
 
-def _chunk(rng: np.random.Generator, start: int, size: int, n_total: int) -> pa.Table:
+def _images(rng: np.random.Generator, original: np.ndarray, memes: np.ndarray) -> pa.Array:
+    """image_pdq lists: fresh pictures and re-posted memes on ``IMAGE_P`` of the original posts."""
+    has = original & (rng.random(len(original)) < IMAGE_P)
+    m = int(has.sum())
+    codes = rng.integers(0, 256, (m, 32), dtype=np.uint8)
+    meme = rng.random(m) < MEME_P
+    k = int(meme.sum())
+    flips = np.where(rng.random(k) < EXACT_COPY_P, 0, rng.integers(1, 9, k))
+    codes[meme] = flip_bits(rng, memes[_skewed(rng, k, len(memes), 3.0)], flips)
+    return _lists(has.astype(np.int32), hex_strings(codes))
+
+
+def _chunk(
+    rng: np.random.Generator,
+    start: int,
+    size: int,
+    n_total: int,
+    img_rng: np.random.Generator,
+    memes: np.ndarray,
+) -> pa.Table:
     n_accounts = max(100, n_total // 20)
     url_pool, tag_pool, reshare_pool = max(50, n_total // 4), max(20, n_total // 100), max(50, n_total // 10)
     ids = np.arange(start, start + size)
@@ -95,20 +123,30 @@ def _chunk(rng: np.random.Generator, start: int, size: int, n_total: int) -> pa.
             "mentions": mentions,
             "reshare_of": reshare_of,
             "reply_to": reply_to,
+            "image_pdq": _images(img_rng, original, memes),
         }
     )
 
 
-def _campaigns(rng: np.random.Generator, start: int, n_total: int) -> pa.Table:
-    """Planted coordination: groups of 8 accounts posting the same fresh link and hashtag pair, or
-    resharing the same post, within 20 s of each other, 30 times per group."""
+def _campaigns(rng: np.random.Generator, start: int, n_total: int, img_rng: np.random.Generator) -> pa.Table:
+    """Planted coordination: groups of 8 accounts posting the same fresh link and hashtag pair (half
+    of these bursts with one picture, re-encoded per account), or resharing the same post, within
+    20 s of each other, 30 times per group. ``img_rng`` draws the pictures, so the other columns
+    are those of a run without pictures."""
     groups, members, bursts = max(1, n_total // 20_000), 8, 30
-    rows: dict[str, list[Any]] = {k: [] for k in ("post_id", "account_id", "ts", "url", "tags", "reshare")}
+    rows: dict[str, list[Any]] = {
+        k: [] for k in ("post_id", "account_id", "ts", "url", "tags", "reshare", "pdq")
+    }
     n = start
     for g in range(groups):
         for b in range(bursts):
             at = T0 + int(rng.integers(0, SPAN - 60))
             reshare = rng.random() < 0.3
+            pictures: list[list[str]] = [[] for _ in range(members)]
+            if not reshare and img_rng.random() < CAMPAIGN_IMAGE_P:
+                base = np.repeat(img_rng.integers(0, 256, (1, 32), dtype=np.uint8), members, axis=0)
+                copies = flip_bits(img_rng, base, img_rng.integers(0, 11, members))
+                pictures = [[h] for h in hex_strings(copies).to_pylist()]
             for m in range(members):
                 rows["post_id"].append(f"p{n}")
                 rows["account_id"].append(f"camp{g}_{m}")
@@ -116,6 +154,7 @@ def _campaigns(rng: np.random.Generator, start: int, n_total: int) -> pa.Table:
                 rows["url"].append(None if reshare else f"https://camp{g}.example/{b}")
                 rows["tags"].append([f"camp{g}", f"burst{b}"])
                 rows["reshare"].append(f"camp{g}_{b}" if reshare else None)
+                rows["pdq"].append(pictures[m])
                 n += 1
 
     def link(u: str) -> dict[str, Any]:
@@ -133,6 +172,7 @@ def _campaigns(rng: np.random.Generator, start: int, n_total: int) -> pa.Table:
             "urls": pa.array(urls, pa.list_(URL_STRUCT)),
             "hashtags": rows["tags"],
             "reshare_of": rows["reshare"],
+            "image_pdq": pa.array(rows["pdq"], pa.list_(pa.string())),
         }
     )
 
@@ -159,10 +199,13 @@ def generate_posts(path: Path, n: int, *, seed: int = 1, chunk: int = 1_000_000,
     if path.is_file():
         return path
     rng = np.random.default_rng(seed)
+    # Pictures come from their own generator: every other column is what it was before they existed.
+    img_rng = np.random.default_rng([seed, 1])
+    memes = img_rng.integers(0, 256, (max(20, n // 2000), 32), dtype=np.uint8)
     with ParquetSink(path, POSTS) as sink:
         for start in range(0, n, chunk):
-            sink.write(_chunk(rng, start, min(chunk, n - start), n))
-        sink.write(_campaigns(rng, n, n))
+            sink.write(_chunk(rng, start, min(chunk, n - start), n, img_rng, memes))
+        sink.write(_campaigns(rng, n, n, img_rng))
         if viral:
             sink.write(_viral(2 * n, viral))
     return path
@@ -182,7 +225,7 @@ def measure(argv: list[str]) -> dict[str, Any]:
         "sys.stderr.write(r.stderr.decode()[-2000:]) if r.returncode else None;"
         "u=resource.getrusage(resource.RUSAGE_CHILDREN);"
         "print(json.dumps({'rc':r.returncode,'seconds':s,'out':r.stdout.decode().strip()[-4000:],"
-        "'cpu':u.ru_utime+u.ru_stime,'rss_mb':u.ru_maxrss/1024}))"
+        "'cpu':u.ru_utime+u.ru_stime,'rss_mb':u.ru_maxrss/1024,'load':__import__('os').getloadavg()[0]}))"
     )
     out = subprocess.run([sys.executable, "-c", wrapper, *argv], capture_output=True, text=True, check=True)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -203,10 +246,18 @@ def worker(args: argparse.Namespace) -> None:
         windowed_pairs_sql,
     )
     from vigil.detect.traces import select_traces
+    from vigil.detect.traces.image import CO_IMAGE, ImageTraceParams, co_image
 
     con = duck.connect(load_settings(temp_dir=Path(args.workdir) / "spill"))
     duck.register_posts(con, args.posts)
-    traces = select_traces(args.traces.split(","))
+    names = args.traces.split(",")
+    traces = select_traces([name for name in names if name != CO_IMAGE])
+    image_stats: dict[str, float] = {}
+    if CO_IMAGE in names:
+        # The content trace clusters the pictures first, then runs through the engine like the others.
+        image = co_image(con, ImageTraceParams(search=args.pdq_search))
+        image_stats = image.stats
+        traces.append(image.spec)
     if args.pairs:
         # Only the pair step of the first trace (no popularity cap), bucketed or as a plain range join.
         materialize_events(con, traces[0])
@@ -223,7 +274,8 @@ def worker(args: argparse.Namespace) -> None:
         return
     params = EngineParams(max_window_accounts=None) if args.no_crowd_cap else EngineParams()
     result = run_traces(con, traces, params, out_dir=Path(args.workdir) / "out")
-    print(json.dumps([{"trace": s.trace, "edges": s.n_edges, "pairs": s.n_pairs} for s in result.stats]))
+    stats = [{"trace": s.trace, "edges": s.n_edges, "pairs": s.n_pairs} for s in result.stats]
+    print(json.dumps({"traces": stats, "image": image_stats}))
 
 
 def main() -> None:
@@ -232,8 +284,26 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="1000000,10000000")
     parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "vigil-bench"))
-    parser.add_argument("--traces", default="co_link,co_reshare,co_hashtag")
+    parser.add_argument("--traces", default="co_link,co_reshare,co_hashtag,co_image")
+    parser.add_argument(
+        "--pdq-search",
+        choices=["mih", "flat"],
+        default="mih",
+        help="co_image's radius search (flat: faiss IndexBinaryFlat brute force, the peer)",
+    )
     parser.add_argument("--posts", help="benchmark this posts file instead of generated ones")
+    parser.add_argument(
+        "--no-image-peer",
+        dest="image_peer",
+        action="store_false",
+        help="skip co_image with faiss IndexBinaryFlat (the peer of the multi-index search)",
+    )
+    parser.add_argument(
+        "--no-pair-peer",
+        dest="pair_peer",
+        action="store_false",
+        help="skip the bucket-join vs range-join pair step at the smallest size",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--pairs", choices=["bucket", "range"], help=argparse.SUPPRESS)
     parser.add_argument("--no-crowd-cap", action="store_true", help=argparse.SUPPRESS)
@@ -259,18 +329,31 @@ def main() -> None:
             posts = Path(args.posts)
         else:
             started = time.perf_counter()
-            posts = generate_posts(workdir / f"posts-{n}.parquet", n)
+            posts = generate_posts(workdir / f"posts-{n}-img.parquet", n)
             print(f"  posts ready: {posts} ({time.perf_counter() - started:.1f} s)")
         rows = pq.ParquetFile(posts).metadata.num_rows
         base = [sys.executable, __file__, "--worker", "--workdir", str(workdir), "--posts", str(posts)]
-        for traces in [*args.traces.split(","), args.traces]:
-            m = measure([*base, "--traces", traces])
-            print(
-                f"  {rows:>11,} posts  {traces:<32} {m['seconds']:7.1f} s  "
-                f"{rows / m['seconds']:>10,.0f} posts/s  CPU {m['cpu']:6.1f} s  "
-                f"peak RSS {m['rss_mb']:7.0f} MB"
+        runs: list[tuple[str, list[str]]] = [(t, []) for t in args.traces.split(",")]
+        if "co_image" in args.traces.split(",") and args.image_peer:
+            runs.append(("co_image", ["--pdq-search", "flat"]))
+        runs.append((args.traces, []))
+        for traces, extra in runs:
+            m = measure([*base, "--traces", traces, *extra])
+            label = traces if len(traces) < 40 else f"all {len(traces.split(','))}"
+            label += " (faiss flat)" if extra else ""
+            image = json.loads(m["out"])["image"]
+            found = (
+                f"  ({image['distinct_pdq']:,.0f} distinct PDQ, {image['similar_pdq_pairs']:,.0f} pairs, "
+                f"search {image['seconds_pdq']:.1f} s)"
+                if image
+                else ""
             )
-        if i == 0:
+            print(
+                f"  {rows:>11,} posts  {label:<32} {m['seconds']:7.1f} s  "
+                f"{rows / m['seconds']:>10,.0f} posts/s  CPU {m['cpu']:6.1f} s  "
+                f"peak RSS {m['rss_mb']:7.0f} MB  load {m['load']:.1f}{found}"
+            )
+        if i == 0 and args.pair_peer:
             for how in ("bucket", "range"):
                 m = measure([*base, "--traces", "co_link", "--pairs", how])
                 pairs = json.loads(m["out"])["pairs"]
@@ -279,11 +362,11 @@ def main() -> None:
                     f"peak RSS {m['rss_mb']:7.0f} MB  ({pairs:,} pairs)"
                 )
         if i == 0 and args.viral and not args.posts:
-            viral = generate_posts(workdir / f"posts-{n}-viral{args.viral}.parquet", n, viral=args.viral)
+            viral = generate_posts(workdir / f"posts-{n}-img-viral{args.viral}.parquet", n, viral=args.viral)
             vbase = [sys.executable, __file__, "--worker", "--workdir", str(workdir), "--posts", str(viral)]
             for label, extra in (("crowd cap 1000", []), ("no crowd cap", ["--no-crowd-cap"])):
                 m = measure([*vbase, "--traces", "co_link", *extra])
-                pairs = json.loads(m["out"])[0]["pairs"]
+                pairs = json.loads(m["out"])["traces"][0]["pairs"]
                 print(
                     f"  + viral link x{args.viral:,}, co_link, {label:<15} {m['seconds']:7.1f} s  "
                     f"peak RSS {m['rss_mb']:7.0f} MB  ({pairs:,} pairs)"

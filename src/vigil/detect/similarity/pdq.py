@@ -1,13 +1,35 @@
-"""PDQ perceptual hashes: parsing, exact Hamming distances, and radius search with faiss.
+"""PDQ perceptual hashes: parsing, exact Hamming distances, and exact radius search.
 
 A PDQ hash is 256 bits written as 64 hex characters. Two images are "the same picture" for Vigil
 when their hashes differ in at most :data:`PDQ_MATCH_DISTANCE` bits (31, the threshold the PDQ
-authors recommend). faiss ``range_search`` on binary indexes keeps distances *strictly below* its
-radius, so :func:`radius_pairs` passes ``max_distance + 1`` and re-checks every distance with an
-exact popcount, so the boundary (31 in, 32 out) never depends on a library's convention.
+authors recommend).
+
+:func:`radius_pairs` finds every (query, code) pair within the radius, by one of two exact methods:
+
+* ``"mih"`` (default): multi-index hashing (Norouzi, Punjani & Fleet, 2012). The 256 bits are cut
+  into 16 chunks of 16 bits. Write the radius ``r = 16 s + a`` (0 <= a < 16): two codes within
+  ``r`` bits differ in at most ``s`` bits on one of the first ``a + 1`` chunks or in at most
+  ``s - 1`` on one of the others (otherwise they would differ in at least ``(a + 1)(s + 1) +
+  (15 - a) s = r + 1`` bits). At 31 that is "some chunk within 1 bit" (16 x 16-bit chunks cannot
+  promise an *equal* chunk beyond 15 bits). The codes are counting-sorted by each chunk's value; a
+  query looks up its 16 chunk values and their one-bit neighbours (272 buckets), and every code
+  found is checked with an exact popcount. A pair found through several chunks is kept only from
+  the first chunk that can find it, so each pair comes out once without a sort. Candidates are
+  processed in blocks of bounded size, so memory does not grow with crowded buckets (a meme's
+  near-duplicates share most chunk values).
+* ``"flat"``: faiss ``IndexBinaryFlat.range_search`` (brute force, the peer). faiss keeps distances
+  *strictly below* its radius, so ``max_distance + 1`` is passed and every distance is re-checked
+  with a popcount, so the boundary (31 in, 32 out) never depends on a library's convention.
+
+The match layer has its own MIH index (``vigil.match.index.pdq``: a persistent, updatable index
+with tombstones and threads); detection sits below it in the layers and needs a one-shot batch
+join instead, so this module has its own small numpy version.
 """
 
 from __future__ import annotations
+
+from functools import cache
+from typing import Literal
 
 import faiss
 import numpy as np
@@ -22,6 +44,15 @@ _HEX64 = r"^[0-9a-f]{64}$"
 
 Codes = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
+SearchMethod = Literal["mih", "flat"]
+
+CHUNKS = 16
+CHUNK_VALUES = 1 << 16
+# Above this many buckets per query a scan is as cheap as multi-index hashing (radius >= 51).
+MAX_PROBES = 4096
+# Candidates checked per step: bounds the temporaries (about 100 bytes per candidate).
+BLOCK_CANDIDATES = 1 << 20
+QUERY_BLOCK = 4096
 
 
 def invalid_hashes(hashes: pa.Array) -> pa.Array:
@@ -45,13 +76,32 @@ def hamming(a: Codes, b: Codes) -> I64:
     return result
 
 
+def _empty() -> tuple[I64, I64, I64]:
+    empty = np.zeros(0, dtype=np.int64)
+    return empty, empty.copy(), empty.copy()
+
+
 def radius_pairs(
+    queries: Codes,
+    index_codes: Codes,
+    max_distance: int = PDQ_MATCH_DISTANCE,
+    *,
+    method: SearchMethod = "mih",
+) -> tuple[I64, I64, I64]:
+    """All (query row, index row, distance) with Hamming distance <= ``max_distance``, exactly.
+
+    Each pair once; the order of the pairs depends on the method."""
+    if method == "flat" or probe_plan(max_distance) is None:
+        return flat_radius_pairs(queries, index_codes, max_distance)
+    return MultiIndex(index_codes, max_distance).search(queries)
+
+
+def flat_radius_pairs(
     queries: Codes, index_codes: Codes, max_distance: int = PDQ_MATCH_DISTANCE
 ) -> tuple[I64, I64, I64]:
-    """All (query row, index row, distance) with Hamming distance <= ``max_distance`` (exact, brute force)."""
-    empty = np.zeros(0, dtype=np.int64)
+    """:func:`radius_pairs` by faiss brute force (``IndexBinaryFlat``)."""
     if len(queries) == 0 or len(index_codes) == 0:
-        return empty, empty.copy(), empty.copy()
+        return _empty()
     index = faiss.IndexBinaryFlat(PDQ_BITS)
     index.add(np.ascontiguousarray(index_codes))
     # Strictly-below semantics: radius max_distance + 1 keeps distance == max_distance.
@@ -61,3 +111,120 @@ def radius_pairs(
     distance = hamming(queries[query_rows], index_codes[found])
     keep = distance <= max_distance
     return query_rows[keep], found[keep], distance[keep]
+
+
+@cache
+def probe_plan(
+    radius: int,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint16], npt.NDArray[np.int8]] | None:
+    """(chunk, mask) of every bucket a query probes at ``radius``, and each chunk's own radius
+    (-1: the chunk is not probed); None when so many probes would cost more than a scan."""
+    s, a = divmod(radius, CHUNKS)
+    chunk_radius = np.array([s if chunk <= a else s - 1 for chunk in range(CHUNKS)], dtype=np.int8)
+    every = np.arange(CHUNK_VALUES, dtype=np.uint32)
+    weight = np.bitwise_count(every)
+    chunks, masks = [], []
+    for chunk in range(CHUNKS):
+        found = every[weight <= chunk_radius[chunk]].astype(np.uint16)
+        chunks.append(np.full(len(found), chunk, dtype=np.intp))
+        masks.append(found)
+    chunk_of = np.concatenate(chunks)
+    if len(chunk_of) > MAX_PROBES:
+        return None
+    return chunk_of, np.concatenate(masks), chunk_radius
+
+
+class MultiIndex:
+    """Codes counting-sorted by each of their 16 chunks, for exact radius search (module docstring).
+
+    Memory: the codes (32 bytes each), 16 row orders (64 bytes per code) and 16 tables of 65,537
+    bucket starts (8 MB)."""
+
+    def __init__(self, codes: Codes, radius: int = PDQ_MATCH_DISTANCE) -> None:
+        plan = probe_plan(radius)
+        if plan is None:
+            raise ValueError(f"radius {radius} is beyond multi-index hashing; use the flat search")
+        self.chunk_of, self.mask_of, self.chunk_radius = plan
+        self.radius = radius
+        self.codes = np.ascontiguousarray(codes, dtype=np.uint8).reshape(-1, PDQ_BYTES)
+        n = len(self.codes)
+        chunks = self.codes.view(np.uint16)  # (n, 16): the byte order is the same for codes and queries
+        # order[c * n + k]: the k-th row in chunk c's value order; starts[c * (V + 1) + v] is where
+        # chunk c's value v begins in it (so one flat lookup serves every chunk).
+        self.order = np.empty(CHUNKS * n, dtype=np.int32 if n < 2**31 else np.int64)
+        self.starts = np.empty(CHUNKS * (CHUNK_VALUES + 1), dtype=np.int64)
+        for c in range(CHUNKS):
+            values = chunks[:, c]
+            self.order[c * n : (c + 1) * n] = np.argsort(values, kind="stable")  # radix sort: O(n)
+            starts = self.starts[c * (CHUNK_VALUES + 1) : (c + 1) * (CHUNK_VALUES + 1)]
+            starts[0] = c * n
+            np.cumsum(np.bincount(values, minlength=CHUNK_VALUES), out=starts[1:])
+            starts[1:] += c * n
+        self._probe_base = (self.chunk_of * (CHUNK_VALUES + 1)).astype(np.int64)
+
+    def search(self, queries: Codes) -> tuple[I64, I64, I64]:
+        """All (query row, code row, distance) within the radius, each pair once."""
+        queries = np.ascontiguousarray(queries, dtype=np.uint8).reshape(-1, PDQ_BYTES)
+        if len(queries) == 0 or len(self.codes) == 0:
+            return _empty()
+        parts: list[tuple[I64, I64, I64]] = []
+        for start in range(0, len(queries), QUERY_BLOCK):
+            parts.extend(self._search_block(queries, start, min(len(queries), start + QUERY_BLOCK)))
+        if not parts:
+            return _empty()
+        q, x, d = (np.concatenate([p[i] for p in parts]) for i in range(3))
+        return q, x, d
+
+    def _search_block(self, queries: Codes, start: int, end: int) -> list[tuple[I64, I64, I64]]:
+        # Bucket of each (query, probe): the query's chunk value XOR the probe's mask.
+        keys = (queries[start:end].view(np.uint16)[:, self.chunk_of] ^ self.mask_of).astype(np.int64)
+        keys += self._probe_base
+        # Keys are in range by construction: mode="wrap" skips numpy's bounds checks.
+        lo = np.take(self.starts, keys, mode="wrap").reshape(-1)
+        sizes = np.take(self.starts, keys + 1, mode="wrap").reshape(-1) - lo
+        # Most buckets of a sparse index are empty: carry on with the others only.
+        probed = np.flatnonzero(sizes)
+        lo, sizes = lo[probed], sizes[probed]
+        ends = np.cumsum(sizes)
+        out: list[tuple[I64, I64, I64]] = []
+        # Steps of at most BLOCK_CANDIDATES candidates (one probe of a crowded bucket may exceed it).
+        first = 0
+        while first < len(probed):
+            done = int(ends[first - 1]) if first else 0
+            last = max(first + 1, int(np.searchsorted(ends, done + BLOCK_CANDIDATES, side="right")))
+            out.append(self._check(queries, start, probed[first:last], lo[first:last], sizes[first:last]))
+            first = last
+        return out
+
+    def _check(self, queries: Codes, start: int, probed: I64, lo: I64, sizes: I64) -> tuple[I64, I64, I64]:
+        n_probes = len(self.chunk_of)
+        ends = np.cumsum(sizes)
+        total = int(ends[-1])
+        # Positions lo .. lo + size of every probed bucket, concatenated without a Python loop.
+        pos = np.arange(total, dtype=np.int64)
+        pos += np.repeat(lo - (ends - sizes), sizes)
+        rows = np.take(self.order, pos, mode="wrap").astype(np.int64)
+        query = np.repeat(probed // n_probes, sizes) + start
+        x = np.take(self.codes.view(np.uint64), rows, axis=0, mode="wrap")
+        x ^= np.take(queries.view(np.uint64), query, axis=0, mode="wrap")
+        distance = hamming_sums(x)
+        keep = np.flatnonzero(distance <= self.radius)
+        if len(keep) == 0:
+            return _empty()
+        # hamming_sums reads 256 (every bit differs) as 0: drop those.
+        keep = keep[(distance[keep] > 0) | ~x[keep].any(axis=1)]
+        # A pair is found through every chunk within its chunk radius: keep it from the first only.
+        per_chunk = np.bitwise_count(x[keep].view(np.uint16))  # (kept, 16)
+        first_chunk = np.argmax(per_chunk <= self.chunk_radius, axis=1)
+        probe = probed[np.searchsorted(ends, keep, side="right")] % n_probes
+        keep = keep[first_chunk == self.chunk_of[probe]]
+        return query[keep], rows[keep], distance[keep].astype(np.int64)
+
+
+def hamming_sums(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint32]:
+    """Popcount of each (n, 4) row of XORs: exact for 0..255, and 256 (every bit differs) reads 0."""
+    per_word = np.bitwise_count(x)  # (n, 4) uint8
+    packed = np.ascontiguousarray(per_word).view(np.uint32).reshape(-1)
+    # Multiplying by 0x01010101 sums the four bytes into the top byte (no lower byte can carry).
+    total: npt.NDArray[np.uint32] = (packed * np.uint32(0x01010101)) >> np.uint32(24)
+    return total

@@ -28,7 +28,16 @@ import pyarrow.compute as pc
 from vigil.core.errors import DataError, InputError
 from vigil.core.progress import NoProgress, Progress
 from vigil.detect.similarity.clusters import ClusterPolicy, cluster
-from vigil.detect.similarity.pdq import PDQ_BITS, PDQ_MATCH_DISTANCE, hamming, radius_pairs, to_codes
+from vigil.detect.similarity.pdq import (
+    PDQ_BITS,
+    PDQ_MATCH_DISTANCE,
+    MultiIndex,
+    SearchMethod,
+    hamming,
+    probe_plan,
+    radius_pairs,
+    to_codes,
+)
 from vigil.detect.traces.base import ACCOUNT_SQL, TS_SQL
 from vigil.detect.traces.content import (
     DEFAULT_BUCKET_SECONDS,
@@ -43,6 +52,7 @@ from vigil.detect.traces.content import (
 from vigil.detect.window import WindowPolicy
 
 CO_IMAGE = "co_image"
+LEADER_BATCH = 16_384  # hash ids per step of the leader search
 
 _POSTS_TABLE = "_vg_img_posts"
 _CODES_TABLE = "_vg_img_codes"
@@ -61,6 +71,7 @@ class ImageTraceParams:
     min_accounts: int = 2
     use_image_ids: bool = True
     window: WindowPolicy = DEFAULT_CONTENT_WINDOW
+    search: SearchMethod = "mih"
 
     def __post_init__(self) -> None:
         if not 0 <= self.max_distance < PDQ_BITS:
@@ -70,6 +81,8 @@ class ImageTraceParams:
         if self.clustering not in ("components", "leader"):
             raise InputError(f"clustering must be 'components' or 'leader', not {self.clustering!r}")
         check_bucket(self.bucket_seconds)
+        if self.search not in ("mih", "flat"):
+            raise InputError(f"search must be 'mih' or 'flat', not {self.search!r}")
 
 
 def _check_hashes(con: duckdb.DuckDBPyConnection, posts: str) -> None:
@@ -108,7 +121,7 @@ def pdq_pairs(
             union_cids = np.concatenate([prev[1], cids[fresh]])
             union_codes = np.vstack([prev[2], codes[fresh]])
         queries = np.flatnonzero(fresh)
-        q, x, d = radius_pairs(codes[queries], union_codes, params.max_distance)
+        q, x, d = radius_pairs(codes[queries], union_codes, params.max_distance, method=params.search)
         qa, xb = cids[queries][q], union_cids[x]
         other = qa != xb
         qa, xb, d = qa[other], xb[other], d[other]
@@ -119,8 +132,124 @@ def pdq_pairs(
     if not found:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty.copy(), empty.copy()
-    triples = np.unique(np.vstack(found), axis=0)
+    triples = np.vstack(found)
+    # A pair can be found in two windows (both hashes posted again after a gap): keep it once.
+    # One int64 key per pair sorts far faster than np.unique(axis=0) on rows.
+    n = int(triples[:, 1].max()) + 1
+    _, first = np.unique(triples[:, 0] * n + triples[:, 1], return_index=True)
+    triples = triples[first]
     return triples[:, 0], triples[:, 1], triples[:, 2]
+
+
+class BucketSets:
+    """The time buckets each hash id was posted in, to tell whether two hashes were ever posted
+    within one bucket of each other (the pairs the bucket-by-bucket search compares)."""
+
+    def __init__(self, cids: I64, buckets: I64, n: int) -> None:
+        order = np.lexsort((buckets, cids))
+        cids, buckets = cids[order], buckets[order]
+        self.offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(cids, minlength=n), out=self.offsets[1:])
+        self.base = int(buckets.min()) - 1 if len(buckets) else 0
+        self.buckets = buckets - self.base  # >= 1, so bucket - 1 stays >= 0
+        self.width = int(self.buckets.max()) + 2 if len(buckets) else 2
+        self.keys = cids * self.width + self.buckets  # sorted: by hash id, then bucket
+        self.first = self.buckets[self.offsets[:-1]] if n else np.zeros(0, dtype=np.int64)
+        self.last = self.buckets[self.offsets[1:] - 1] if n else np.zeros(0, dtype=np.int64)
+
+    def near(self, a: I64, b: I64) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        """For each pair (a[i], b[i]): was a posted in a bucket within one of a bucket of b's?"""
+        counts = self.offsets[a + 1] - self.offsets[a]
+        pair = np.repeat(np.arange(len(a), dtype=np.int64), counts)
+        pos = np.arange(len(pair), dtype=np.int64) - np.repeat(
+            np.cumsum(counts) - counts - self.offsets[a], counts
+        )
+        bucket = self.buckets[pos]
+        other = b[pair] * self.width
+        hit = np.zeros(len(pair), dtype=bool)
+        for delta in (-1, 0, 1):
+            key = other + bucket + delta
+            at = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
+            hit |= self.keys[at] == key
+        return np.bincount(pair[hit], minlength=len(a)) > 0
+
+
+def _assign_leaders(
+    later: I64, earlier: I64, distance: I64, labels: I64, is_leader: np.ndarray[Any, np.dtype[np.bool_]]
+) -> None:
+    """Leader clustering of nodes ``later`` (in increasing order) given their earlier similar nodes:
+    each joins its closest earlier leader (ties: the earlier one) or stays a leader. In place."""
+    if len(later) == 0:
+        return
+    order = np.lexsort((earlier, distance, later))
+    later, earlier = later[order], earlier[order]
+    starts = np.flatnonzero(np.r_[True, later[1:] != later[:-1]])
+    ends = np.r_[starts[1:], len(later)]
+    # Nodes are visited in priority order, so every earlier node's status is final when it is read.
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        candidates = earlier[start:end]
+        leaders = candidates[is_leader[candidates]]
+        if len(leaders):
+            node = int(later[start])
+            labels[node] = leaders[0]
+            is_leader[node] = False
+
+
+def pdq_leaders(
+    codes: np.ndarray[Any, np.dtype[np.uint8]],
+    buckets: BucketSets,
+    max_distance: int,
+    progress: Progress,
+    batch: int = LEADER_BATCH,
+) -> tuple[I64, int]:
+    """Leader labels of hash ids 0..n-1 (first-seen order), and the number of pairs it checked.
+
+    The same labels as leader clustering of every pair :func:`pdq_pairs` finds, without finding
+    them all: only pairs with a *leader* matter, and a meme's near-duplicates are many times more
+    numerous than its leaders. Hash ids are taken ``batch`` at a time, in order:
+
+    1. each is searched (exactly, multi-index hashing) among the earlier batches' leaders still
+       posted at the batch's time; a match posted within one bucket makes it a member;
+    2. the batch is searched among its own remaining hashes (the only possible new leaders);
+    3. in order, each joins its closest leader among those matches, or leads.
+    """
+    n = len(codes)
+    labels = np.arange(n, dtype=np.int64)
+    is_leader = np.ones(n, dtype=bool)
+    checked = 0
+    for lo in range(0, n, batch):
+        hi = min(n, lo + batch)
+        ids = np.arange(lo, hi, dtype=np.int64)
+        # Earlier leaders last posted before this batch's first bucket - 1 cannot be near it.
+        alive = np.flatnonzero(is_leader[:lo] & (buckets.last[:lo] >= int(buckets.first[lo:hi].min()) - 1))
+        later_parts, earlier_parts, distance_parts = [], [], []
+        member = np.zeros(hi - lo, dtype=bool)
+        if len(alive):
+            q, x, d = MultiIndex(codes[alive], max_distance).search(codes[lo:hi])
+            a, b = ids[q], alive[x]
+            near = buckets.near(a, b)
+            later_parts.append(a[near])
+            earlier_parts.append(b[near])
+            distance_parts.append(d[near])
+            member[q[near]] = True
+        rest = ids[~member]
+        if len(rest):
+            q, x, d = MultiIndex(codes[rest], max_distance).search(codes[lo:hi])
+            a, b = ids[q], rest[x]
+            earlier = b < a
+            a, b, d = a[earlier], b[earlier], d[earlier]
+            near = buckets.near(a, b)
+            later_parts.append(a[near])
+            earlier_parts.append(b[near])
+            distance_parts.append(d[near])
+        if later_parts:
+            later = np.concatenate(later_parts)
+            checked += len(later)
+            _assign_leaders(
+                later, np.concatenate(earlier_parts), np.concatenate(distance_parts), labels, is_leader
+            )
+        progress.advance(hi - lo)
+    return labels, checked
 
 
 def _pdq_members(
@@ -149,9 +278,27 @@ def _pdq_members(
     )
     n_codes = int(con.execute(f"SELECT count(*) FROM {_CODES_TABLE}").fetchall()[0][0])
     progress.start("image hashes", total=float(n_codes))
-    a, b, d = pdq_pairs(con, params, progress)
+    stats: dict[str, float] = {"distinct_pdq": float(n_codes)}
+    if params.clustering == "leader" and params.search == "mih" and probe_plan(params.max_distance):
+        codes = to_codes(
+            con.sql(f"SELECT pdq FROM {_CODES_TABLE} ORDER BY cid")
+            .to_arrow_table()
+            .column(0)
+            .combine_chunks()
+        )
+        cb = con.sql(f"SELECT cid, bucket FROM {_BUCKETS_TABLE}").to_arrow_table()
+        sets = BucketSets(
+            cb.column("cid").to_numpy().astype(np.int64),
+            cb.column("bucket").to_numpy().astype(np.int64),
+            n_codes,
+        )
+        labels, checked = pdq_leaders(codes, sets, params.max_distance, progress)
+        stats["leader_pairs"] = float(checked)
+    else:
+        a, b, d = pdq_pairs(con, params, progress)
+        labels = cluster(n_codes, a, b, d.astype(np.float64), params.clustering)
+        stats["similar_pdq_pairs"] = float(len(a))
     progress.finish()
-    labels = cluster(n_codes, a, b, d.astype(np.float64), params.clustering)
     cids = np.arange(n_codes, dtype=np.int64)
     con.register("_vg_img_labels", pa.table({"cid": cids, "rep": labels}))
     pairs = con.sql(
@@ -186,7 +333,6 @@ def _pdq_members(
     con.unregister("_vg_img_dist")
     for table in (_POSTS_TABLE, _CODES_TABLE, _BUCKETS_TABLE):
         con.execute(f"DROP TABLE IF EXISTS {table}")
-    stats = {"distinct_pdq": float(n_codes), "similar_pdq_pairs": float(len(a))}
     return members, stats
 
 
