@@ -64,6 +64,7 @@ _TEMP_TABLES = (
     "_vg_crowded",
     "_vg_ev",
     "_vg_items",
+    "_vg_shared",
     "_vg_kept",
     "_vg_evk",
     "_vg_acc",
@@ -206,52 +207,65 @@ def windowed_pairs_sql(events: str, window: float, mode: PairMode = "ordered") -
     """
 
 
+def number_accounts(con: SqlConnection, events: str = "_vg_ev") -> int:
+    """Number the distinct accounts of ``events`` in account order into ``_vg_acc (account, aid)``
+    (so ``a1 < a2`` is the same as ``account_a < account_b``); return how many there are."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _vg_acc AS
+        SELECT account, row_number() OVER (ORDER BY account) AS aid
+        FROM (SELECT DISTINCT account FROM {events})
+        """
+    )
+    return count_rows(con, "_vg_acc")
+
+
 def index_events(
     con: SqlConnection,
     window: float,
     *,
     items: str,
     events: str = "_vg_ev",
+    accounts_numbered: bool = False,
 ) -> None:
-    """Give kept events integer keys for the join: ``_vg_evk`` (deduplicated, with post ids and
-    the event id ``eid``), ``_vg_acc`` (account ids) and ``_vg_evj`` (the join input).
+    """Give kept events integer keys for the join: ``_vg_evk`` (deduplicated, with the event id
+    ``eid``, item id ``iid``, account id ``aid``, post ids, ``ts`` and time bucket ``b``),
+    ``_vg_acc`` (account ids, see :func:`number_accounts`) and ``_vg_evj`` (the join input
+    ``eid, iid, aid, ts, b``).
 
-    ``items`` is a relation ``(iid, item)`` of the items to keep. Account ids ``aid`` are numbered
-    in account order, so ``a1 < a2`` is the same as ``account_a < account_b``.
+    ``items`` is a relation ``(iid, item)`` of the items to keep. ``accounts_numbered``: ``_vg_acc``
+    already numbers every account of ``events`` (the engine does that first, as it needs the count).
     """
+    if not accounts_numbered:
+        number_accounts(con, events)
+    # One pass gives each kept event its item and account ids and removes duplicates (a post naming
+    # the same item twice): strings are hashed here once, everything after works on integers.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _vg_evk AS
-        SELECT row_number() OVER () AS eid, d.* FROM (
-            SELECT DISTINCT k.iid, e.account, e.platform, e.post_id, e.ts
-            FROM {events} AS e JOIN {items} AS k USING (item)
+        SELECT row_number() OVER () AS eid, d.*, {bucket_sql(window, "d.ts")} AS b FROM (
+            SELECT DISTINCT k.iid, a.aid, e.platform, e.post_id, e.ts
+            FROM {events} AS e JOIN {items} AS k USING (item) JOIN _vg_acc AS a USING (account)
         ) AS d
         """
     )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _vg_acc AS
-        SELECT account, row_number() OVER (ORDER BY account) AS aid
-        FROM (SELECT DISTINCT account FROM _vg_evk)
-        """
-    )
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _vg_evj AS
-        SELECT e.eid, e.iid, a.aid, e.ts, {bucket_sql(window, "e.ts")} AS b
-        FROM _vg_evk AS e JOIN _vg_acc AS a USING (account)
-        """
-    )
+    con.execute("CREATE OR REPLACE TEMP TABLE _vg_evj AS SELECT eid, iid, aid, ts, b FROM _vg_evk")
 
 
 def _drop_crowded(con: SqlConnection, cap: int | None) -> tuple[int, int]:
-    """Remove from ``_vg_evj`` the events of (item, bucket) cells with more than ``cap`` accounts."""
+    """Remove from ``_vg_evj`` the events of (item, bucket) cells with more than ``cap`` accounts.
+
+    A cell cannot hold more accounts than its item has (``_vg_kept.n``), so only items above the
+    cap are examined: usually none, and the check costs nothing.
+    """
     if cap is None:
         return 0, 0
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _vg_crowded AS
-        SELECT iid, b, count(*) AS n FROM _vg_evj GROUP BY iid, b HAVING count(DISTINCT aid) > {int(cap)}
+        SELECT iid, b, count(*) AS n
+        FROM _vg_evj SEMI JOIN (SELECT iid FROM _vg_kept WHERE n > {int(cap)}) AS big USING (iid)
+        GROUP BY iid, b HAVING count(DISTINCT aid) > {int(cap)}
         """
     )
     row = first_row(con, "SELECT count(*), coalesce(sum(n), 0) FROM _vg_crowded")
@@ -280,24 +294,37 @@ def _compute(con: SqlConnection, trace: TraceSpec, params: EngineParams, progres
     progress.advance()
 
     cap = params.cap_for(trace)
-    row = first_row(con, "SELECT count(DISTINCT account) FROM _vg_ev")
-    n_accounts = int(row[0]) if row else 0  # type: ignore[call-overload]
+    n_accounts = number_accounts(con)
+    # Which items two accounts acted on: the least and greatest account differ. Cheaper than
+    # counting distinct accounts per item over every event; the count is taken below on integers,
+    # for the shared items only.
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _vg_items AS "
-        "SELECT item, count(DISTINCT account) AS n FROM _vg_ev GROUP BY item"
+        "SELECT item, min(account) <> max(account) AS shared FROM _vg_ev GROUP BY item"
     )
-    cap_filter = "WHERE n >= 2" + ("" if cap is None else f" AND n <= {int(cap)}")
-    weight = params.weighting.sql("n", str(max(n_accounts, 2)))
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _vg_shared AS "
+        "SELECT row_number() OVER () AS iid, item FROM _vg_items WHERE shared"
+    )
+    n_items = count_rows(con, "_vg_items")
+    n_shared = count_rows(con, "_vg_shared")
+    index_events(con, window.seconds, items="_vg_shared", accounts_numbered=True)
+    cap_filter = "" if cap is None else f"WHERE c.n <= {int(cap)}"
+    weight = params.weighting.sql("c.n", str(max(n_accounts, 2)))
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _vg_kept AS
-        SELECT row_number() OVER () AS iid, item, n, CAST({weight} AS DOUBLE) AS w FROM _vg_items {cap_filter}
+        SELECT s.iid, s.item, c.n, CAST({weight} AS DOUBLE) AS w
+        FROM _vg_shared AS s JOIN (SELECT iid, count(DISTINCT aid) AS n FROM _vg_evj GROUP BY iid) AS c
+          USING (iid)
+        {cap_filter}
         """
     )
-    n_items = count_rows(con, "_vg_items")
-    n_shared = count_rows(con, "(SELECT 1 FROM _vg_items WHERE n >= 2)")
     n_kept = count_rows(con, "_vg_kept")
-    index_events(con, window.seconds, items="_vg_kept")
+    if n_kept < n_shared:  # the popularity cap skipped some items: their events leave the join
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _vg_evj AS SELECT * FROM _vg_evj SEMI JOIN _vg_kept USING (iid)"
+        )
     n_crowded, n_crowded_events = _drop_crowded(con, params.max_window_accounts)
     progress.advance()
 

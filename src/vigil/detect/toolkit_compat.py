@@ -78,26 +78,28 @@ def toolkit_edges(
     trace = TOOLKIT_TRACES[command]
     try:
         materialize_events(con, trace)
-        # Without self-pairs only items acted on by two accounts can pair: keeping just those
-        # makes the deduplication and the join inputs several times smaller (same edges).
-        shared = "" if loops else " HAVING count(DISTINCT account) >= 2"
+        # Without self-pairs only items acted on by two accounts (least and greatest account
+        # differ) can pair: keeping just those makes the deduplication and join inputs smaller.
+        shared = "" if loops else " HAVING min(account) <> max(account)"
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _vg_kept AS SELECT row_number() OVER () AS iid, item "
             f"FROM (SELECT item FROM _vg_ev GROUP BY item{shared})"
         )
         index_events(con, time_window, items="_vg_kept")
         pairs = windowed_pairs_sql("_vg_evj", time_window, "all" if loops else "distinct")
+        # The weight counts distinct messages of user_1. Grouping on the integer account ids and
+        # naming the (few) edges afterwards keeps account strings out of the aggregation.
         return (
             con.sql(
                 f"""
-            SELECT A.account AS user_1, B.account AS user_2,
-                   count(DISTINCT E1.platform || chr(31) || E1.post_id) AS weight,
-                   '{command}' AS edge_type
-            FROM ({pairs}) AS p
-            JOIN _vg_evk AS E1 ON E1.eid = p.x1
-            JOIN _vg_acc AS A ON A.aid = p.a1 JOIN _vg_acc AS B ON B.aid = p.a2
-            GROUP BY A.account, B.account
-            HAVING count(DISTINCT E1.platform || chr(31) || E1.post_id) >= {int(min_edge_weight)}
+            WITH w AS (
+                SELECT p.a1, p.a2, count(DISTINCT E1.platform || chr(31) || E1.post_id) AS weight
+                FROM ({pairs}) AS p JOIN _vg_evk AS E1 ON E1.eid = p.x1
+                GROUP BY p.a1, p.a2
+                HAVING count(DISTINCT E1.platform || chr(31) || E1.post_id) >= {int(min_edge_weight)}
+            )
+            SELECT A.account AS user_1, B.account AS user_2, w.weight, '{command}' AS edge_type
+            FROM w JOIN _vg_acc AS A ON A.aid = w.a1 JOIN _vg_acc AS B ON B.aid = w.a2
             ORDER BY user_1, user_2
             """
             )
