@@ -83,3 +83,44 @@ def test_meeting_over_http_with_tlp_for_every_reader(members: Members) -> None: 
             "/api/v1/elections/dates", json={"election": "G", "kind": "parade", "at": now.isoformat()}
         )
         assert bad.status_code == 400 and "parade" in bad.text
+
+
+def test_subscription_event_filter_and_exercise_schedule_over_http(members: Members) -> None:  # noqa: F811
+    ids = members.ids
+    now = datetime.now(UTC)
+    with members.client("plat_a") as a, members.client("gov") as gov:
+        default = _ok(
+            gov.post("/api/v1/subscriptions", json={"name": "s", "url": "http://127.0.0.1:9/h"}), 201
+        )
+        assert default["events"] == ["signal.created", "signal.updated", "signal.revoked", "signal.expired"]
+        sub = _ok(
+            gov.post(
+                "/api/v1/subscriptions",
+                json={"name": "r", "url": "http://127.0.0.1:9/h", "events": ["action_item"]},
+            ),
+            201,
+        )
+        assert sub["events"] == ["action_item.due_soon", "action_item.overdue"] and sub["secret"]
+        bad = gov.post(
+            "/api/v1/subscriptions", json={"name": "x", "url": "http://127.0.0.1:9/h", "events": ["nope"]}
+        )
+        assert bad.status_code == 400 and "unknown event type 'nope'" in bad.text
+        changed = _ok(gov.patch(f"/api/v1/subscriptions/{default['id']}", json={"events": ["all"]}))
+        assert len(changed["events"]) == 6
+        assert a.patch(f"/api/v1/subscriptions/{default['id']}", json={"events": ["all"]}).status_code == 404
+        listed = {s["id"]: s["events"] for s in _ok(gov.get("/api/v1/subscriptions"))}
+        assert listed[sub["id"]] == sub["events"] and listed[default["id"]] == changed["events"]
+
+        schedule = _ok(gov.get("/api/v1/exercise-schedule"))
+        assert {s["playbook_id"] for s in schedule} >= {"hack-and-leak", "candidate-deepfake"}
+        assert all(s["every"] for s in schedule) and [s["due"] for s in schedule] == sorted(
+            (s["due"] for s in schedule), reverse=True
+        )
+        starts = (now + timedelta(hours=1)).isoformat()
+        [meeting] = _ok(a.post("/api/v1/meetings", json={
+            "title": "Sync", "starts_at": starts, "invited": {ids["gov"]: "member"},
+        }), 201)  # fmt: skip
+        agenda = _ok(gov.get(f"/api/v1/meetings/{meeting['id']}/agenda"))
+        due = {s["playbook_id"]: s["reason"] for s in agenda["exercises_due"]}
+        assert due == {s["playbook_id"]: s["reason"] for s in schedule if s["due"]}
+        assert isinstance(agenda["exercises_in_progress"], list)
