@@ -21,6 +21,7 @@ Figures depend on the machine; on a shared machine note the contention next to t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -32,7 +33,43 @@ import pyarrow as pa
 
 
 def peak_rss_mb() -> float:
+    """The process's peak RSS since start, or since the last :func:`reset_peak_rss` (Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def current_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
+def reset_peak_rss() -> None:
+    """Reset the kernel's peak-RSS mark so each stage reports its own peak (Linux; no-op elsewhere)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def duckdb_mb(con: Any) -> tuple[float, float]:
+    """DuckDB's buffer-pool memory and its temporary (spilled) storage, in MB."""
+    row = con.execute(
+        "SELECT sum(memory_usage_bytes), sum(temporary_storage_bytes) FROM duckdb_memory()"
+    ).fetchall()[0]
+    return (row[0] or 0) / 2**20, (row[1] or 0) / 2**20
 
 
 def ensure_posts(args: argparse.Namespace) -> Path:
@@ -124,20 +161,31 @@ def main() -> None:
     stages: list[dict[str, Any]] = []
 
     def stage(name: str, run: Any, n: float | None) -> Any:
+        reset_peak_rss()
+        cpu = cpu_seconds()
         start = time.perf_counter()
         result = run()
         seconds = time.perf_counter() - start
+        cpu = cpu_seconds() - cpu
         if n is None:  # the normalize stage counts the posts with text itself
             n = result["posts_with_text"]
+        duck_mem, duck_tmp = duckdb_mb(con)
         row = {
             "stage": name,
             "seconds": round(seconds, 2),
+            "cpu_seconds": round(cpu, 2),
             "posts_per_s": round(n / seconds),
-            "rss_mb": round(peak_rss_mb()),
+            "stage_peak_rss_mb": round(peak_rss_mb()),
+            "rss_after_mb": round(current_rss_mb()),
+            "duckdb_mb": round(duck_mem),
+            "duckdb_spilled_mb": round(duck_tmp),
+            "load_avg": os.getloadavg()[0],
         }
         stages.append(row)
         print(
-            f"{name:<28} {seconds:8.1f} s  {n / seconds:>10,.0f} posts/s  peak RSS {peak_rss_mb():,.0f} MB",
+            f"{name:<28} {seconds:8.1f} s (CPU {cpu:7.1f} s) {n / seconds:>10,.0f} posts/s  "
+            f"peak RSS {row['stage_peak_rss_mb']:,} MB (after {row['rss_after_mb']:,} MB; DuckDB "
+            f"{duck_mem:,.0f} MB + {duck_tmp:,.0f} MB spilled)  load {row['load_avg']:.1f}",
             flush=True,
         )
         return result

@@ -15,6 +15,7 @@ Nodes are numbered 0..n-1 in priority order; labels are node numbers of the clus
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 import igraph
@@ -42,17 +43,43 @@ def connected_components(n: int, a: IntArray, b: IntArray) -> IntArray:
 
 def leader_clusters(n: int, a: IntArray, b: IntArray, distance: FloatArray) -> IntArray:
     """Label of every node: the leader it joined (itself for leaders). Lower ``distance`` is closer."""
-    labels = np.arange(n, dtype=np.int64)
     if len(a) == 0:
-        return labels
+        return np.arange(n, dtype=np.int64)
     # Each pair as (later node, earlier node): a node may only join a leader that came before it.
     later = np.maximum(a, b)
     earlier = np.minimum(a, b)
     order = np.lexsort((earlier, distance, later))
-    later, earlier, distance = later[order], earlier[order], distance[order]
+    return leader_clusters_sorted(n, [(later[order], earlier[order])])
+
+
+def leader_clusters_sorted(n: int, batches: Iterable[tuple[IntArray, IntArray]]) -> IntArray:
+    """:func:`leader_clusters` from pairs ``(later, earlier)`` (later > earlier) already sorted by later
+    node, then distance, then earlier node, arriving in batches (e.g. streamed from a database sort):
+    memory holds one batch and the labels, never all pairs. A node's pairs may span batches."""
+    labels = np.arange(n, dtype=np.int64)
+    is_leader = np.ones(n, dtype=bool)
+    tail_later = np.zeros(0, dtype=np.int64)
+    tail_earlier = np.zeros(0, dtype=np.int64)
+    for batch_later, batch_earlier in batches:
+        later = np.concatenate([tail_later, np.asarray(batch_later, dtype=np.int64)])
+        earlier = np.concatenate([tail_earlier, np.asarray(batch_earlier, dtype=np.int64)])
+        if len(later) == 0:
+            continue
+        # The last node's pairs may continue in the next batch: keep them for it.
+        cut = int(np.searchsorted(later, later[-1], side="left"))
+        _join_leaders(later[:cut], earlier[:cut], labels, is_leader)
+        tail_later, tail_earlier = later[cut:], earlier[cut:]
+    _join_leaders(tail_later, tail_earlier, labels, is_leader)
+    return labels
+
+
+def _join_leaders(
+    later: IntArray, earlier: IntArray, labels: IntArray, is_leader: npt.NDArray[np.bool_]
+) -> None:
+    if len(later) == 0:
+        return
     starts = np.flatnonzero(np.r_[True, later[1:] != later[:-1]])
     ends = np.r_[starts[1:], len(later)]
-    is_leader = np.ones(n, dtype=bool)
     # Nodes are visited in priority order, so every earlier node's status is final when it is read.
     for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
         node = int(later[start])
@@ -61,7 +88,6 @@ def leader_clusters(n: int, a: IntArray, b: IntArray, distance: FloatArray) -> I
         if len(leaders):
             labels[node] = leaders[0]
             is_leader[node] = False
-    return labels
 
 
 def cluster(n: int, a: IntArray, b: IntArray, distance: FloatArray, policy: ClusterPolicy) -> IntArray:

@@ -178,10 +178,14 @@ def signatures(sets: ShingleSets, params: MinHashParams) -> U32:
     return out
 
 
-def lsh_candidates(sigs: U32, params: MinHashParams) -> tuple[I64, I64]:
-    """Candidate pairs (a < b) of texts equal on at least one band; each bucket paired with its first text."""
+def band_keys(sigs: U32, params: MinHashParams) -> U64:
+    """One 64-bit key per band and text, shape (bands, n_texts): texts equal on a band share its key.
+
+    Half the size of the signatures they come from, and all LSH needs: a text's signature can be
+    dropped once its band keys exist.
+    """
     n = sigs.shape[0]
-    found: list[U64] = []
+    keys = np.empty((params.bands, n), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for band in range(params.bands):
             # One band at a time: a 64-bit copy of the whole signature matrix would double memory.
@@ -189,22 +193,89 @@ def lsh_candidates(sigs: U32, params: MinHashParams) -> tuple[I64, I64]:
             key = np.full(n, np.uint64(band), dtype=np.uint64)
             for c in range(cols.shape[1]):
                 key = _mix(key * _GOLDEN + cols[:, c])
-            order = np.argsort(key, kind="stable")
-            sorted_keys = key[order]
-            same = np.r_[False, sorted_keys[1:] == sorted_keys[:-1]]
-            if not same.any():
-                continue
-            run_start = np.maximum.accumulate(np.where(~same, np.arange(n), 0))
-            members = order[same]
-            leaders = order[run_start[same]]
-            found.append((leaders.astype(np.uint64) << np.uint64(32)) | members.astype(np.uint64))
+            keys[band] = key
+    return keys
+
+
+def sketch(
+    normalized: pa.Array | pa.ChunkedArray, params: MinHashParams, *, block: int = 50_000
+) -> tuple[ShingleSets, U64]:
+    """Shingle sets and LSH band keys of normal forms, ``block`` texts at a time.
+
+    Equal to ``shingle_sets`` then ``band_keys(signatures(...))`` on all texts at once; working in
+    blocks bounds the temporaries (token arrays, the signature matrix) to one block's.
+    """
+    values = normalized.combine_chunks() if isinstance(normalized, pa.ChunkedArray) else normalized
+    n = len(values)
+    if n <= block:
+        sets = shingle_sets(values, params.shingle_size)
+        return sets, band_keys(signatures(sets, params), params)
+    parts: list[ShingleSets] = []
+    keys = np.empty((params.bands, n), dtype=np.uint64)
+    for lo in range(0, n, block):
+        part = shingle_sets(values.slice(lo, block), params.shingle_size)
+        keys[:, lo : lo + len(part)] = band_keys(signatures(part, params), params)
+        parts.append(part)
+    return concat_sets(parts), keys
+
+
+def concat_sets(parts: list[ShingleSets]) -> ShingleSets:
+    """The texts of several ShingleSets, one after the other."""
+    if not parts:
+        return ShingleSets(np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.uint32))
+    shifts = np.cumsum([0] + [int(p.offsets[-1]) for p in parts[:-1]])
+    offsets = np.concatenate(
+        [parts[0].offsets[:1]] + [p.offsets[1:] + shift for p, shift in zip(parts, shifts, strict=True)]
+    )
+    return ShingleSets(offsets.astype(np.int64), np.concatenate([p.values for p in parts]))
+
+
+def subset(sets: ShingleSets, rows: I64) -> ShingleSets:
+    """The texts ``rows`` of ``sets``, in that order."""
+    sizes = sets.sizes[rows]
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    _, values = _gather(sets, rows)
+    return ShingleSets(offsets, values)
+
+
+def lsh_candidates_from_keys(keys: U64, *, compact_every: int = 8) -> tuple[I64, I64]:
+    """Candidate pairs (a < b) of texts sharing a band key; each key's texts paired with its first text.
+
+    ``keys`` has shape (bands, n_texts) (see :func:`band_keys`). Pairs found so far are deduplicated
+    every ``compact_every`` bands, so memory holds the distinct pairs rather than one copy per band.
+    """
+    n = keys.shape[1]
+    found: list[U64] = []
+    pending = 0
+    for band in range(keys.shape[0]):
+        key = keys[band]
+        order = np.argsort(key, kind="stable")
+        sorted_keys = key[order]
+        same = np.r_[False, sorted_keys[1:] == sorted_keys[:-1]]
+        if not same.any():
+            continue
+        run_start = np.maximum.accumulate(np.where(~same, np.arange(n), 0))
+        members = order[same]
+        leaders = order[run_start[same]]
+        found.append((leaders.astype(np.uint64) << np.uint64(32)) | members.astype(np.uint64))
+        pending += 1
+        if pending >= compact_every:
+            found = [_sorted_unique(np.concatenate(found))]
+            pending = 0
     if not found:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty.copy()
     pairs = _sorted_unique(np.concatenate(found))
+    del found
     first = (pairs >> np.uint64(32)).astype(np.int64)
     second = (pairs & _MASK32).astype(np.int64)
     return np.minimum(first, second), np.maximum(first, second)
+
+
+def lsh_candidates(sigs: U32, params: MinHashParams) -> tuple[I64, I64]:
+    """Candidate pairs (a < b) of texts equal on at least one band; each bucket paired with its first text."""
+    return lsh_candidates_from_keys(band_keys(sigs, params))
 
 
 def _gather(sets: ShingleSets, docs: I64) -> tuple[I64, U32]:

@@ -14,12 +14,12 @@ two buckets at a time rather than the whole dataset.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeAlias
 
 import duckdb
 import pyarrow as pa
@@ -52,18 +52,37 @@ DEFAULT_BUCKET_SECONDS = 86_400.0
 DEFAULT_CONTENT_WINDOW: WindowPolicy = FixedWindow(3600.0)
 
 
+# A table, or a query that builds it when asked (large traces keep their rows in DuckDB).
+TableSource: TypeAlias = pa.Table | Callable[[], pa.Table]
+
+
 @dataclass(frozen=True)
 class ContentTrace:
-    """A content trace's output: its spec for the engine, its events and its cluster membership."""
+    """A content trace's output: its spec for the engine, its events and its cluster membership.
+
+    ``events`` and ``members`` are Arrow tables. A trace built by :func:`register_trace_sql` keeps
+    them in DuckDB and materializes them only when read (each read runs the query again), so a
+    10M-post run does not hold millions of member rows in Python while the engine works.
+    """
 
     spec: TraceSpec
-    events: pa.Table
-    members: pa.Table
+    events_source: TableSource
+    members_source: TableSource
     stats: dict[str, float] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def events(self) -> pa.Table:
+        source = self.events_source
+        return source if isinstance(source, pa.Table) else source()
+
+    @property
+    def members(self) -> pa.Table:
+        source = self.members_source
+        return source if isinstance(source, pa.Table) else source()
 
 
 def events_relation(trace: str) -> str:
@@ -92,6 +111,40 @@ def register_trace(
     return ContentTrace(spec, events, members, stats)
 
 
+def register_trace_sql(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    description: str,
+    events_sql: str,
+    members_sql: str,
+    stats: dict[str, float],
+    *,
+    window: WindowPolicy = DEFAULT_CONTENT_WINDOW,
+    max_item_accounts: int | None = None,
+) -> ContentTrace:
+    """Like :func:`register_trace`, with events and members left in DuckDB as queries.
+
+    ``events_sql`` becomes the view the engine reads (EVENTS columns); ``members_sql`` (MEMBERS
+    columns, ordered) runs only when ``members`` is read. Both read the connection's tables as they
+    are at that time.
+    """
+    relation = events_relation(name)
+    con.unregister(relation)  # a previous run may have registered an Arrow table under this name
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {relation} AS {events_sql}")
+    spec = TraceSpec.from_relation(
+        name, relation, description=description, window=window, max_item_accounts=max_item_accounts
+    )
+
+    def events() -> pa.Table:
+        query = f"SELECT * FROM {relation} ORDER BY item, ts, platform, post_id"
+        return con.sql(query).to_arrow_table().select(EVENTS.names).cast(EVENTS)
+
+    def members() -> pa.Table:
+        return con.sql(members_sql).to_arrow_table().select(MEMBERS.names).cast(MEMBERS)
+
+    return ContentTrace(spec, events, members, stats)
+
+
 def check_bucket(bucket_seconds: float) -> float:
     if not bucket_seconds > 0:
         raise InputError(f"bucket_seconds must be > 0, not {bucket_seconds!r}")
@@ -114,16 +167,34 @@ def stream_to_table(
     transformed batches go to a temporary Parquet file first; memory holds one batch at a time.
     """
     with tempfile.TemporaryDirectory(prefix="vigil-content-", dir=temp_dir) as tmp:
-        path = os.path.join(tmp, "part.parquet")
-        rows = 0
-        reader = con.sql(query).to_arrow_reader(batch_rows)
-        with pq.ParquetWriter(path, schema) as writer:
-            for batch in reader:
-                out = transform(batch).cast(schema)
-                if out.num_rows:
-                    writer.write_table(out)
-                    rows += out.num_rows
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_parquet(?)", [path])
+        path = Path(tmp) / "part.parquet"
+        rows = stream_to_parquet(con, query, path, transform, schema, batch_rows=batch_rows)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_parquet(?)", [str(path)])
+    return rows
+
+
+def stream_to_parquet(
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    path: Path,
+    transform: Callable[[pa.RecordBatch], pa.Table],
+    schema: pa.Schema,
+    *,
+    batch_rows: int,
+) -> int:
+    """Run ``query``, ``transform`` each record batch and write the results to the Parquet ``path``.
+
+    Memory holds one batch; the caller reads ``path`` back with ``read_parquet`` (compressed on
+    disk, streamed by DuckDB) and deletes it.
+    """
+    rows = 0
+    reader = con.sql(query).to_arrow_reader(batch_rows)
+    with pq.ParquetWriter(str(path), schema) as writer:
+        for batch in reader:
+            out = transform(batch).cast(schema)
+            if out.num_rows:
+                writer.write_table(out)
+                rows += out.num_rows
     return rows
 
 

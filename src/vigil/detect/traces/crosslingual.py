@@ -47,7 +47,7 @@ from vigil.detect.traces.content import (
     iter_buckets,
     register_trace,
 )
-from vigil.detect.traces.text import GROUPS_TABLE, POSTS_TABLE, TEXTS_TABLE
+from vigil.detect.traces.text import GROUPS_TABLE, META_TABLE, POSTS_TABLE, TEXTS_TABLE
 from vigil.detect.window import WindowPolicy
 from vigil.ingest.entities import strip_entities
 from vigil.ingest.lang import detect_languages
@@ -115,10 +115,10 @@ def _candidates(con: duckdb.DuckDBPyConnection, params: CrossLingualParams, post
     con.unregister("_vg_xl_accounts")
     return con.sql(
         f"""
-        WITH first AS (SELECT DISTINCT ON (xid) xid, platform, post_id, lang
+        WITH first AS (SELECT DISTINCT ON (xid) xid, platform, post_id
                        FROM {POSTS_TABLE} WHERE xid IN (SELECT gid FROM {_CANDIDATES})
                        ORDER BY xid, ts, platform, post_id)
-        SELECT f.xid AS gid, po.text, f.lang
+        SELECT f.xid AS gid, po.text, po.lang
         FROM first AS f JOIN {posts} AS po ON po.platform = f.platform AND po.post_id = f.post_id
         ORDER BY gid
         """
@@ -136,7 +136,8 @@ def crosslingual_pairs(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {_BUCKETS} AS
-        SELECT DISTINCT p.bucket, g.gid FROM {POSTS_TABLE} AS p JOIN {GROUPS_TABLE} AS g USING (xid)
+        SELECT DISTINCT floor(p.ts / m.bucket_seconds)::BIGINT AS bucket, g.gid
+        FROM {POSTS_TABLE} AS p JOIN {GROUPS_TABLE} AS g USING (xid) CROSS JOIN {META_TABLE} AS m
         WHERE g.gid IN (SELECT gid FROM {_CANDIDATES}) ORDER BY bucket, gid
         """
     )

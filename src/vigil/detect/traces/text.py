@@ -17,10 +17,17 @@ Pipeline (docs/detection-content.md has the parameters and measured figures):
 Events are emitted only for items that at least ``min_accounts`` distinct accounts acted on.
 ``co_text_near`` only has items with at least two distinct texts: identical copies alone are
 ``co_text_exact``'s, so the two traces do not repeat each other's single-variant items.
+
+Memory is bounded by one batch of posts, one pair of time buckets and DuckDB's ``memory_limit``,
+not by the number of posts: normalized posts are spooled to Parquet and grouped by DuckDB from
+disk; per bucket only shingle sets and LSH band keys (never a full signature matrix) are held,
+and verified pairs go to a DuckDB table at once; the leader clustering reads the pairs back
+sorted, a batch at a time; events and members stay in DuckDB as views, materialized on demand.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,14 +39,19 @@ import pyarrow.compute as pc
 
 from vigil.core.errors import InputError
 from vigil.core.progress import NoProgress, Progress
-from vigil.detect.similarity.clusters import ClusterPolicy, cluster
+from vigil.detect.similarity.clusters import ClusterPolicy, cluster, leader_clusters_sorted
 from vigil.detect.similarity.minhash import (
+    F64,
+    I64,
+    U64,
     MinHashParams,
     ShingleSets,
+    concat_sets,
     jaccard,
-    lsh_candidates,
+    lsh_candidates_from_keys,
     shingle_sets,
-    signatures,
+    sketch,
+    subset,
 )
 from vigil.detect.traces.base import ACCOUNT_SQL, TS_SQL
 from vigil.detect.traces.content import (
@@ -48,9 +60,8 @@ from vigil.detect.traces.content import (
     ContentTrace,
     Timer,
     check_bucket,
-    iter_buckets,
-    register_trace,
-    stream_to_table,
+    register_trace_sql,
+    stream_to_parquet,
 )
 from vigil.detect.window import WindowPolicy
 from vigil.ingest.text import MIN_TOKENS, normalize_texts, token_counts
@@ -58,13 +69,22 @@ from vigil.ingest.text import MIN_TOKENS, normalize_texts, token_counts
 CO_TEXT_EXACT = "co_text_exact"
 CO_TEXT_NEAR = "co_text_near"
 
-# Temporary tables: normalized posts, distinct texts, distinct texts per bucket, text -> group.
-POSTS_TABLE = "_vg_txt_posts"
+# Temporary tables on the connection (kept compact: strings once per distinct text or post):
+# distinct texts (xid, norm, first_ts, n_posts, n_accounts); posts (platform, post_id, account, ts,
+# xid); the bucket size used (one row); every distinct text's near-duplicate group (xid, gid);
+# the traces' items (exact: xid, item; near: xid, gid, item, score).
 TEXTS_TABLE = "_vg_txt_x"
-BUCKETS_TABLE = "_vg_txt_xb"
+POSTS_TABLE = "_vg_txt_posts"
+META_TABLE = "_vg_txt_meta"
 GROUPS_TABLE = "_vg_txt_group"
+EXACT_TABLE = "_vg_txt_exact"
+NEAR_TABLE = "_vg_txt_near"
+BUCKETS_TABLE = "_vg_txt_xb"
+PAIRS_TABLE = "_vg_txt_pairs"
 # Members scored per slice in the near trace (bounds memory on large groups).
 _SCORE_SLICE = 200_000
+# Similar pairs read back per batch by the leader clustering (sorted by DuckDB, which spills).
+_PAIR_BATCH = 1_000_000
 
 _NORMALIZED = pa.schema(
     [
@@ -72,10 +92,11 @@ _NORMALIZED = pa.schema(
         ("post_id", pa.string()),
         ("account", pa.string()),
         ("ts", pa.float64()),
-        ("lang", pa.string()),
         ("norm", pa.string()),
     ]
 )
+_PAIRS = pa.schema([("a", pa.int64()), ("b", pa.int64()), ("sim", pa.float64())])
+_ITEM_SQL = "'txt:' || substr(md5({norm}), 1, 16)"
 
 
 @dataclass(frozen=True)
@@ -122,8 +143,10 @@ def prepare_texts(
 ) -> dict[str, float]:
     """Normalize the posts' texts and group exact duplicates (steps 1-2) into temporary tables.
 
-    Creates ``_vg_txt_x (xid, norm, first_ts, n_posts, n_accounts, item)`` and
-    ``_vg_txt_posts (platform, post_id, account, ts, lang, xid, bucket)``; returns counts and timings.
+    Creates ``_vg_txt_x (xid, norm, first_ts, n_posts, n_accounts)`` and
+    ``_vg_txt_posts (platform, post_id, account, ts, xid)``; returns counts and timings.
+    The normalized posts are spooled to a compressed Parquet file that DuckDB groups and joins
+    straight from disk, so neither Python nor DuckDB holds all normalized posts at once.
     """
     params = params or TextTraceParams()
     progress = progress or NoProgress()
@@ -142,39 +165,36 @@ def prepare_texts(
         return pa.Table.from_arrays([*columns, norm], schema=_NORMALIZED).filter(keep)
 
     query = (
-        f"SELECT platform, post_id, {ACCOUNT_SQL} AS account, {TS_SQL} AS ts, lang, text "
-        f"FROM {posts} WHERE {where}"
+        f"SELECT platform, post_id, {ACCOUNT_SQL} AS account, {TS_SQL} AS ts, text FROM {posts} WHERE {where}"
     )
-    kept = stream_to_table(
-        con,
-        query,
-        "_vg_txt_raw",
-        transform,
-        _NORMALIZED,
-        batch_rows=params.batch_rows,
-        temp_dir=params.temp_dir,
-    )
-    progress.finish()
-    timer.lap("normalize")
+    with tempfile.TemporaryDirectory(prefix="vigil-text-", dir=params.temp_dir) as tmp:
+        spool = Path(tmp) / "normalized.parquet"
+        kept = stream_to_parquet(con, query, spool, transform, _NORMALIZED, batch_rows=params.batch_rows)
+        progress.finish()
+        timer.lap("normalize")
+        raw = f"read_parquet('{_sql_path(spool)}')"
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {TEXTS_TABLE} AS
+            SELECT (row_number() OVER (ORDER BY first_ts, norm) - 1)::BIGINT AS xid, norm, first_ts,
+                   n_posts, n_accounts
+            FROM (SELECT norm, min(ts) AS first_ts, count(*) AS n_posts,
+                         count(DISTINCT account) AS n_accounts
+                  FROM {raw} GROUP BY norm)
+            ORDER BY xid
+            """
+        )
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {POSTS_TABLE} AS
+            SELECT r.platform, r.post_id, r.account, r.ts, x.xid
+            FROM {raw} AS r JOIN {TEXTS_TABLE} AS x USING (norm)
+            """
+        )
     con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {TEXTS_TABLE} AS
-        SELECT (row_number() OVER (ORDER BY first_ts, norm) - 1)::BIGINT AS xid, norm, first_ts,
-               n_posts, n_accounts, 'txt:' || substr(md5(norm), 1, 16) AS item
-        FROM (SELECT norm, min(ts) AS first_ts, count(*) AS n_posts, count(DISTINCT account) AS n_accounts
-              FROM _vg_txt_raw GROUP BY norm)
-        ORDER BY xid
-        """
+        f"CREATE OR REPLACE TEMP TABLE {META_TABLE} AS "
+        f"SELECT {float(params.bucket_seconds)!r}::DOUBLE AS bucket_seconds"
     )
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {POSTS_TABLE} AS
-        SELECT r.platform, r.post_id, r.account, r.ts, r.lang, x.xid,
-               floor(r.ts / {params.bucket_seconds!r})::BIGINT AS bucket
-        FROM _vg_txt_raw AS r JOIN {TEXTS_TABLE} AS x USING (norm)
-        """
-    )
-    con.execute("DROP TABLE IF EXISTS _vg_txt_raw")
     timer.lap("exact")
     distinct = _scalar(con, f"SELECT count(*) FROM {TEXTS_TABLE}")
     return {
@@ -185,85 +205,94 @@ def prepare_texts(
     }
 
 
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
 def co_text_exact(con: duckdb.DuckDBPyConnection, params: TextTraceParams | None = None) -> ContentTrace:
-    """The exact-duplicate trace from the tables of :func:`prepare_texts`."""
+    """The exact-duplicate trace from the tables of :func:`prepare_texts`.
+
+    Its items are a small table (one row per distinct text that enough accounts posted); events and
+    members are queries over it, materialized only when read.
+    """
     params = params or TextTraceParams()
     timer = Timer()
-    members = con.sql(
+    con.execute(
         f"""
-        SELECT '{CO_TEXT_EXACT}' AS trace, x.item, p.platform, p.post_id, p.account, p.ts,
-               x.norm AS key, x.norm AS representative, 'exact' AS measure, 1.0::DOUBLE AS score
-        FROM {POSTS_TABLE} AS p JOIN {TEXTS_TABLE} AS x USING (xid)
-        WHERE x.n_accounts >= {int(params.min_accounts)}
-        ORDER BY x.item, p.ts, p.platform, p.post_id
+        CREATE OR REPLACE TEMP TABLE {EXACT_TABLE} AS
+        SELECT xid, {_ITEM_SQL.format(norm="norm")} AS item FROM {TEXTS_TABLE}
+        WHERE n_accounts >= {int(params.min_accounts)}
         """
-    ).to_arrow_table()
-    events = members.select(["trace", "account", "platform", "post_id", "item", "ts"])
+    )
+    events_sql = (
+        f"SELECT '{CO_TEXT_EXACT}' AS trace, p.account, p.platform, p.post_id, e.item, p.ts "
+        f"FROM {POSTS_TABLE} AS p JOIN {EXACT_TABLE} AS e USING (xid)"
+    )
+    members_sql = f"""
+        SELECT '{CO_TEXT_EXACT}' AS trace, e.item, p.platform, p.post_id, p.account, p.ts,
+               x.norm AS key, x.norm AS representative, 'exact' AS measure, 1.0::DOUBLE AS score
+        FROM {POSTS_TABLE} AS p JOIN {EXACT_TABLE} AS e USING (xid) JOIN {TEXTS_TABLE} AS x USING (xid)
+        ORDER BY e.item, p.ts, p.platform, p.post_id
+        """
+    items, events = con.execute(
+        f"SELECT count(DISTINCT e.item), count(*) FROM {POSTS_TABLE} AS p JOIN {EXACT_TABLE} AS e USING (xid)"
+    ).fetchall()[0]
     timer.lap("events")
-    stats = {
-        "items": float(pc.count_distinct(members.column("item")).as_py()),
-        "events": float(members.num_rows),
-        **timer.seconds,
-    }
-    return register_trace(
+    stats = {"items": float(items), "events": float(events), **timer.seconds}
+    return register_trace_sql(
         con,
         CO_TEXT_EXACT,
         "same normalized text (at least min_tokens tokens) posted within the window",
-        events,
-        members,
+        events_sql,
+        members_sql,
         stats,
         window=params.window,
     )
 
 
 @dataclass
-class _Chunk:
-    """Distinct texts of one bucket with their shingles and signatures (carried to the next bucket)."""
+class _Carry:
+    """Distinct texts of one bucket with their shingles and LSH band keys (carried to the next bucket)."""
 
     bucket: int
-    xids: np.ndarray[Any, np.dtype[np.int64]]
+    xids: I64
     sets: ShingleSets
-    sigs: np.ndarray[Any, np.dtype[np.uint32]]
+    keys: U64  # (bands, len(xids))
 
 
-def _subset(sets: ShingleSets, rows: np.ndarray[Any, np.dtype[np.int64]]) -> ShingleSets:
-    sizes = sets.sizes[rows]
-    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(sizes, out=offsets[1:])
-    if len(rows) == 0:
-        return ShingleSets(offsets, sets.values[:0])
-    pieces = [sets.values[sets.offsets[r] : sets.offsets[r + 1]] for r in rows.tolist()]
-    return ShingleSets(offsets, np.concatenate(pieces))
+def _bucket_texts(con: duckdb.DuckDBPyConnection, bucket: int) -> pa.Table:
+    return con.sql(
+        f"""
+        SELECT b.xid, x.norm FROM {BUCKETS_TABLE} AS b JOIN {TEXTS_TABLE} AS x USING (xid)
+        WHERE b.bucket = {int(bucket)} ORDER BY b.xid
+        """
+    ).to_arrow_table()
 
 
-def _concat(first: ShingleSets, second: ShingleSets) -> ShingleSets:
-    offsets = np.concatenate([first.offsets, second.offsets[1:] + first.offsets[-1]])
-    return ShingleSets(offsets, np.concatenate([first.values, second.values]))
+def near_pairs(con: duckdb.DuckDBPyConnection, params: TextTraceParams) -> tuple[int, int]:
+    """Verified near-duplicate pairs of distinct texts into ``_vg_txt_pairs (a, b, sim)``, a < b.
 
-
-def near_pairs(
-    con: duckdb.DuckDBPyConnection, params: TextTraceParams
-) -> tuple[
-    np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, Any], int
-]:
-    """Verified near-duplicate pairs of distinct texts (xid_a < xid_b, Jaccard), bucket by bucket.
-
-    Returns the pairs and the number of LSH candidate pairs that were checked.
+    One time bucket at a time, the previous bucket's texts carried over with their shingle sets and
+    band keys (never the whole signature matrix); each bucket's verified pairs go to DuckDB before
+    the next bucket is read. Returns (LSH candidate pairs checked, similar pairs found).
     """
+    bucket_seconds = float(params.bucket_seconds)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {BUCKETS_TABLE} AS
-        SELECT b.bucket, b.xid, x.norm
-        FROM (SELECT DISTINCT bucket, xid FROM {POSTS_TABLE}) AS b JOIN {TEXTS_TABLE} AS x USING (xid)
-        ORDER BY b.bucket, b.xid
+        SELECT DISTINCT floor(ts / {bucket_seconds!r})::BIGINT AS bucket, xid FROM {POSTS_TABLE}
+        ORDER BY bucket, xid
         """
     )
-    found_a: list[np.ndarray[Any, np.dtype[np.int64]]] = []
-    found_b: list[np.ndarray[Any, np.dtype[np.int64]]] = []
-    found_s: list[np.ndarray[Any, Any]] = []
-    candidates = 0
-    prev: _Chunk | None = None
-    for bucket, rows in iter_buckets(con, BUCKETS_TABLE, "xid, norm", "xid"):
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {PAIRS_TABLE} (a BIGINT, b BIGINT, sim DOUBLE)")
+    buckets = [
+        int(r[0]) for r in con.execute(f"SELECT DISTINCT bucket FROM {BUCKETS_TABLE} ORDER BY 1").fetchall()
+    ]
+    candidates = similar = 0
+    prev: _Carry | None = None
+    mh = params.minhash
+    for bucket in buckets:
+        rows = _bucket_texts(con, bucket)
         xids = rows.column("xid").to_numpy().astype(np.int64)
         if prev is not None and prev.bucket != bucket - 1:
             prev = None
@@ -273,15 +302,17 @@ def near_pairs(
         else:
             new_rows = np.flatnonzero(~np.isin(xids, prev.xids)).astype(np.int64)
             old_xids = prev.xids
-        new_sets = shingle_sets(rows.column("norm").take(pa.array(new_rows)), params.minhash.shingle_size)
-        new_sigs = signatures(new_sets, params.minhash)
+        new_sets, new_keys = sketch(rows.column("norm").take(pa.array(new_rows)), mh)
+        del rows
+        union_xids = np.concatenate([old_xids, xids[new_rows]])
         if prev is None:
-            union_xids, union_sets, union_sigs = xids[new_rows], new_sets, new_sigs
+            union_sets, union_keys = new_sets, new_keys
         else:
-            union_xids = np.concatenate([old_xids, xids[new_rows]])
-            union_sets = _concat(prev.sets, new_sets)
-            union_sigs = np.vstack([prev.sigs, new_sigs])
-        a, b = lsh_candidates(union_sigs, params.minhash)
+            union_sets = concat_sets([prev.sets, new_sets])
+            union_keys = np.hstack([prev.keys, new_keys])
+        prev = None
+        del new_sets, new_keys
+        a, b = lsh_candidates_from_keys(union_keys)
         # Pairs of two carried-over texts were checked with the previous bucket.
         fresh = b >= len(old_xids)
         a, b = a[fresh], b[fresh]
@@ -289,18 +320,43 @@ def near_pairs(
         sim = jaccard(union_sets, a, b)
         keep = sim >= params.near_threshold
         xa, xb = union_xids[a[keep]], union_xids[b[keep]]
-        found_a.append(np.minimum(xa, xb))
-        found_b.append(np.maximum(xa, xb))
-        found_s.append(sim[keep])
+        found = pa.table({"a": np.minimum(xa, xb), "b": np.maximum(xa, xb), "sim": sim[keep]}, schema=_PAIRS)
+        del a, b, sim, keep, xa, xb
+        similar += found.num_rows
+        if found.num_rows:
+            con.register("_vg_txt_found", found)
+            con.execute(f"INSERT INTO {PAIRS_TABLE} SELECT a, b, sim FROM _vg_txt_found")
+            con.unregister("_vg_txt_found")
+        del found
         # Carry this bucket's texts (old ones included) to the next bucket.
-        position = {int(x): i for i, x in enumerate(union_xids.tolist())}
-        rows_in_union = np.array([position[int(x)] for x in xids.tolist()], dtype=np.int64)
-        prev = _Chunk(bucket, xids, _subset(union_sets, rows_in_union), union_sigs[rows_in_union])
+        order = np.argsort(union_xids, kind="stable")
+        rows_in_union = order[np.searchsorted(union_xids, xids, sorter=order)]
+        prev = _Carry(bucket, xids, subset(union_sets, rows_in_union), union_keys[:, rows_in_union])
+        del union_sets, union_keys
     con.execute(f"DROP TABLE IF EXISTS {BUCKETS_TABLE}")
-    if not found_a:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty.copy(), np.zeros(0), candidates
-    return np.concatenate(found_a), np.concatenate(found_b), np.concatenate(found_s), candidates
+    return candidates, similar
+
+
+def _cluster_pairs(con: duckdb.DuckDBPyConnection, n_texts: int, policy: ClusterPolicy) -> I64:
+    """Cluster labels of the distinct texts from ``_vg_txt_pairs``."""
+    if policy == "leader":
+        # DuckDB sorts the pairs (spilling if it must); the leader pass reads them a batch at a time.
+        reader = con.sql(
+            f"SELECT b AS later, a AS earlier FROM {PAIRS_TABLE} ORDER BY b, 1.0 - sim, a"
+        ).to_arrow_reader(_PAIR_BATCH)
+        batches = (
+            (
+                batch.column(0).to_numpy().astype(np.int64),
+                batch.column(1).to_numpy().astype(np.int64),
+            )
+            for batch in reader
+        )
+        return leader_clusters_sorted(n_texts, batches)
+    pairs = con.sql(f"SELECT a, b, sim FROM {PAIRS_TABLE}").to_arrow_table()
+    a = pairs.column("a").to_numpy().astype(np.int64)
+    b = pairs.column("b").to_numpy().astype(np.int64)
+    sim = pairs.column("sim").to_numpy()
+    return cluster(n_texts, a, b, 1.0 - sim, policy)
 
 
 def co_text_near(
@@ -319,80 +375,90 @@ def co_text_near(
     timer = Timer()
     n_texts = int(_scalar(con, f"SELECT count(*) FROM {TEXTS_TABLE}") or 0)
     progress.start("near-duplicate texts", total=None)
-    a, b, sim, candidates = near_pairs(con, params)
+    candidates, similar = near_pairs(con, params)
     timer.lap("lsh")
-    labels = cluster(n_texts, a, b, 1.0 - sim, params.clustering)
+    labels = _cluster_pairs(con, n_texts, params.clustering)
+    con.execute(f"DROP TABLE IF EXISTS {PAIRS_TABLE}")
     con.register("_vg_txt_labels", pa.table({"xid": np.arange(n_texts, dtype=np.int64), "gid": labels}))
     con.execute(f"CREATE OR REPLACE TEMP TABLE {GROUPS_TABLE} AS SELECT * FROM _vg_txt_labels")
     con.unregister("_vg_txt_labels")
+    del labels
+    timer.lap("cluster")
     # Groups of at least two distinct texts that enough accounts posted: the trace's items.
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE _vg_txt_near AS
+        CREATE OR REPLACE TEMP TABLE _vg_txt_near_x AS
         WITH multi AS (SELECT gid FROM {GROUPS_TABLE} GROUP BY gid HAVING count(*) >= 2),
              ok AS (SELECT g.gid FROM {POSTS_TABLE} AS p JOIN {GROUPS_TABLE} AS g USING (xid)
                     WHERE g.gid IN (SELECT gid FROM multi) GROUP BY g.gid
                     HAVING count(DISTINCT p.account) >= {int(params.min_accounts)})
-        SELECT row_number() OVER (ORDER BY g.xid) AS rn, g.xid, g.gid
-        FROM {GROUPS_TABLE} AS g WHERE g.gid IN (SELECT gid FROM ok)
-        ORDER BY rn
+        SELECT g.xid, g.gid FROM {GROUPS_TABLE} AS g WHERE g.gid IN (SELECT gid FROM ok)
         """
     )
     # Score each member against its representative (exact Jaccard), a slice at a time so that only
-    # one slice's texts and shingles are in memory.
-    n_members = int(_scalar(con, "SELECT count(*) FROM _vg_txt_near") or 0)
-    score_parts: list[pa.Table] = []
-    for lo in range(0, n_members, _SCORE_SLICE):
-        rows = con.sql(
-            f"""
-            SELECT n.xid, x.norm, r.norm AS rep_norm FROM _vg_txt_near AS n
-            JOIN {TEXTS_TABLE} AS x ON x.xid = n.xid JOIN {TEXTS_TABLE} AS r ON r.xid = n.gid
-            WHERE n.rn > {lo} AND n.rn <= {lo + _SCORE_SLICE}
-            """
-        ).to_arrow_table()
-        both = pa.concat_arrays(
-            [rows.column("norm").combine_chunks(), rows.column("rep_norm").combine_chunks()]
-        )
+    # one slice's texts and shingles are in memory; only the scores (16 bytes a text) are kept.
+    reader = con.sql(
+        f"""
+        SELECT n.xid, x.norm, r.norm AS rep_norm FROM _vg_txt_near_x AS n
+        JOIN {TEXTS_TABLE} AS x ON x.xid = n.xid JOIN {TEXTS_TABLE} AS r ON r.xid = n.gid
+        """
+    ).to_arrow_reader(_SCORE_SLICE)
+    score_xids: list[I64] = []
+    score_values: list[F64] = []
+    for rows in reader:
+        both = pa.concat_arrays([rows.column("norm"), rows.column("rep_norm")])
         sets = shingle_sets(both, params.minhash.shingle_size)
         k = rows.num_rows
-        scores = jaccard(sets, np.arange(k, dtype=np.int64), np.arange(k, 2 * k, dtype=np.int64))
-        score_parts.append(pa.table({"xid": rows.column("xid"), "score": pa.array(scores, pa.float64())}))
-    scored = (
-        pa.concat_tables(score_parts)
-        if score_parts
-        else pa.table({"xid": pa.array([], pa.int64()), "score": pa.array([], pa.float64())})
+        score_values.append(jaccard(sets, np.arange(k, dtype=np.int64), np.arange(k, 2 * k, dtype=np.int64)))
+        score_xids.append(rows.column("xid").to_numpy().astype(np.int64))
+    scored = pa.table(
+        {
+            "xid": pa.array(np.concatenate(score_xids) if score_xids else np.zeros(0, np.int64), pa.int64()),
+            "score": pa.array(np.concatenate(score_values) if score_values else np.zeros(0), pa.float64()),
+        }
     )
     con.register("_vg_txt_scores", scored)
-    members = con.sql(
+    con.execute(
         f"""
-        SELECT '{CO_TEXT_NEAR}' AS trace, r.item, p.platform, p.post_id, p.account, p.ts, x.norm AS key,
-               r.norm AS representative, 'jaccard' AS measure, s.score
-        FROM {POSTS_TABLE} AS p JOIN _vg_txt_near AS n USING (xid)
-        JOIN _vg_txt_scores AS s ON s.xid = n.xid
-        JOIN {TEXTS_TABLE} AS x ON x.xid = n.xid JOIN {TEXTS_TABLE} AS r ON r.xid = n.gid
-        ORDER BY r.item, p.ts, p.platform, p.post_id
+        CREATE OR REPLACE TEMP TABLE {NEAR_TABLE} AS
+        SELECT n.xid, n.gid, {_ITEM_SQL.format(norm="r.norm")} AS item, s.score
+        FROM _vg_txt_near_x AS n JOIN _vg_txt_scores AS s USING (xid) JOIN {TEXTS_TABLE} AS r ON r.xid = n.gid
         """
-    ).to_arrow_table()
+    )
     con.unregister("_vg_txt_scores")
-    con.execute("DROP TABLE IF EXISTS _vg_txt_near")
-    events = members.select(["trace", "account", "platform", "post_id", "item", "ts"])
+    con.execute("DROP TABLE IF EXISTS _vg_txt_near_x")
+    del scored, score_xids, score_values
+    events_sql = (
+        f"SELECT '{CO_TEXT_NEAR}' AS trace, p.account, p.platform, p.post_id, m.item, p.ts "
+        f"FROM {POSTS_TABLE} AS p JOIN {NEAR_TABLE} AS m USING (xid)"
+    )
+    members_sql = f"""
+        SELECT '{CO_TEXT_NEAR}' AS trace, m.item, p.platform, p.post_id, p.account, p.ts, x.norm AS key,
+               r.norm AS representative, 'jaccard' AS measure, m.score
+        FROM {POSTS_TABLE} AS p JOIN {NEAR_TABLE} AS m USING (xid)
+        JOIN {TEXTS_TABLE} AS x ON x.xid = m.xid JOIN {TEXTS_TABLE} AS r ON r.xid = m.gid
+        ORDER BY m.item, p.ts, p.platform, p.post_id
+        """
+    items, events = con.execute(
+        f"SELECT count(DISTINCT m.item), count(*) FROM {POSTS_TABLE} AS p JOIN {NEAR_TABLE} AS m USING (xid)"
+    ).fetchall()[0]
     timer.lap("events")
     progress.finish()
     stats = {
         "distinct_texts": float(n_texts),
         "candidate_pairs": float(candidates),
-        "similar_pairs": float(len(a)),
-        "items": float(pc.count_distinct(members.column("item")).as_py()),
-        "events": float(members.num_rows),
+        "similar_pairs": float(similar),
+        "items": float(items),
+        "events": float(events),
         **timer.seconds,
     }
-    return register_trace(
+    return register_trace_sql(
         con,
         CO_TEXT_NEAR,
         f"near-duplicate texts (word {params.minhash.shingle_size}-shingle Jaccard >= "
         f"{params.near_threshold}) posted within the window",
-        events,
-        members,
+        events_sql,
+        members_sql,
         stats,
         window=params.window,
     )
