@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -47,7 +48,14 @@ def posts_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out / "posts.parquet"
 
 
-def _reference(posts_file: Path, tmp_path: Path, params: TextTraceParams) -> dict[str, object]:
+class Reference(NamedTuple):
+    distinct: list[str]
+    labels: list[int]
+    pairs: int
+    exact: set[str]
+
+
+def _reference(posts_file: Path, tmp_path: Path, params: TextTraceParams) -> Reference:
     """Distinct texts, their near-duplicate labels and exact items, all computed in memory."""
     con = connect(load_settings(temp_dir=tmp_path, duckdb_threads=1))
     register_posts(con, posts_file)
@@ -91,7 +99,7 @@ def _reference(posts_file: Path, tmp_path: Path, params: TextTraceParams) -> dic
     pa_, pb_, ps_ = (np.array(col) for col in zip(*found, strict=True))
     labels = leader_clusters(len(distinct), pa_.astype(np.int64), pb_.astype(np.int64), 1.0 - ps_)
     exact = {t for t in distinct if len(posters[t]) >= params.min_accounts}
-    return {"distinct": distinct, "labels": labels.tolist(), "pairs": len(found), "exact": exact}
+    return Reference(distinct, labels.tolist(), len(found), exact)
 
 
 def test_streamed_traces_equal_the_in_memory_computation(
@@ -109,10 +117,10 @@ def test_streamed_traces_equal_the_in_memory_computation(
     expected = _reference(posts_file, tmp_path, params)
 
     distinct = [r[0] for r in con.execute(f"SELECT norm FROM {TEXTS_TABLE} ORDER BY xid").fetchall()]
-    assert distinct == expected["distinct"]
+    assert distinct == expected.distinct
     labels = [r[0] for r in con.execute(f"SELECT gid FROM {GROUPS_TABLE} ORDER BY xid").fetchall()]
-    assert labels == expected["labels"]
-    assert near.stats["similar_pairs"] == expected["pairs"] > 100  # the data has real near duplicates
+    assert labels == expected.labels
+    assert near.stats["similar_pairs"] == expected.pairs > 100  # the data has real near duplicates
 
     # Near items: groups of 2+ distinct texts; every member text maps to its representative.
     sizes = Counter(labels)
@@ -126,7 +134,7 @@ def test_streamed_traces_equal_the_in_memory_computation(
     for key, rep in key_to_rep.items():
         assert distinct[labels[position[key]]] == rep
         assert labels[position[key]] in multi
-    assert set(exact.members.column("key").to_pylist()) == expected["exact"]
+    assert set(exact.members.column("key").to_pylist()) == expected.exact
     assert prepared["distinct_texts"] == len(distinct)
     # Events read back equal the members (same posts and items).
     assert near.events.num_rows == members.num_rows
