@@ -310,7 +310,7 @@ def remind(
         typer.echo(json.dumps(asdict(report), indent=2))
         return
     console.print(
-        f"{report.considered} open action items due within {window} or overdue: "
+        f"{report.considered} open action items due within {window.total_seconds() / 3600:g} h or overdue: "
         f"{report.overdue} overdue, {report.due_soon} due soon, "
         f"{report.withheld} not visible to their owner; "
         f"{report.enqueued} new webhook deliveries queued"
