@@ -342,12 +342,14 @@ def main() -> None:
             label = traces if len(traces) < 40 else f"all {len(traces.split(','))}"
             label += " (faiss flat)" if extra else ""
             image = json.loads(m["out"])["image"]
-            found = (
-                f"  ({image['distinct_pdq']:,.0f} distinct PDQ, {image['similar_pdq_pairs']:,.0f} pairs, "
-                f"search {image['seconds_pdq']:.1f} s)"
-                if image
-                else ""
-            )
+            found = ""
+            if image:
+                pairs = image.get("leader_pairs", image.get("similar_pdq_pairs", 0.0))
+                kind = "leader" if "leader_pairs" in image else "similar"
+                found = (
+                    f"  ({image['distinct_pdq']:,.0f} distinct PDQ, {pairs:,.0f} {kind} pairs, "
+                    f"{image['items']:,.0f} items, co_image clustering {image['seconds_pdq']:.1f} s)"
+                )
             print(
                 f"  {rows:>11,} posts  {label:<32} {m['seconds']:7.1f} s  "
                 f"{rows / m['seconds']:>10,.0f} posts/s  CPU {m['cpu']:6.1f} s  "

@@ -28,8 +28,9 @@ join instead, so this module has its own small numpy version.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 import faiss
 import numpy as np
@@ -51,7 +52,7 @@ CHUNK_VALUES = 1 << 16
 # Above this many buckets per query a scan is as cheap as multi-index hashing (radius >= 51).
 MAX_PROBES = 4096
 # Candidates checked per step: bounds the temporaries (about 100 bytes per candidate).
-BLOCK_CANDIDATES = 1 << 20
+BLOCK_CANDIDATES = 1 << 18
 QUERY_BLOCK = 4096
 
 
@@ -140,36 +141,51 @@ class MultiIndex:
     Memory: the codes (32 bytes each), 16 row orders (64 bytes per code) and 16 tables of 65,537
     bucket starts (8 MB)."""
 
-    def __init__(self, codes: Codes, radius: int = PDQ_MATCH_DISTANCE) -> None:
+    def __init__(self, codes: Codes, radius: int = PDQ_MATCH_DISTANCE, *, threads: int = 1) -> None:
         plan = probe_plan(radius)
         if plan is None:
             raise ValueError(f"radius {radius} is beyond multi-index hashing; use the flat search")
         self.chunk_of, self.mask_of, self.chunk_radius = plan
         self.radius = radius
+        self.threads = max(1, threads)
         self.codes = np.ascontiguousarray(codes, dtype=np.uint8).reshape(-1, PDQ_BYTES)
         n = len(self.codes)
         chunks = self.codes.view(np.uint16)  # (n, 16): the byte order is the same for codes and queries
         # order[c * n + k]: the k-th row in chunk c's value order; starts[c * (V + 1) + v] is where
         # chunk c's value v begins in it (so one flat lookup serves every chunk).
-        self.order = np.empty(CHUNKS * n, dtype=np.int32 if n < 2**31 else np.int64)
-        self.starts = np.empty(CHUNKS * (CHUNK_VALUES + 1), dtype=np.int64)
+        # 32-bit tables while they fit: half the memory traffic of the lookups.
+        table: type[np.signedinteger[Any]] = np.int32 if CHUNKS * n < 2**31 else np.int64
+        self.order: npt.NDArray[np.signedinteger[Any]] = np.empty(CHUNKS * n, dtype=table)
+        self.starts: npt.NDArray[np.signedinteger[Any]] = np.empty(CHUNKS * (CHUNK_VALUES + 1), dtype=table)
         for c in range(CHUNKS):
             values = chunks[:, c]
             self.order[c * n : (c + 1) * n] = np.argsort(values, kind="stable")  # radix sort: O(n)
             starts = self.starts[c * (CHUNK_VALUES + 1) : (c + 1) * (CHUNK_VALUES + 1)]
             starts[0] = c * n
             np.cumsum(np.bincount(values, minlength=CHUNK_VALUES), out=starts[1:])
-            starts[1:] += c * n
-        self._probe_base = (self.chunk_of * (CHUNK_VALUES + 1)).astype(np.int64)
+            starts[1:] += np.asarray(c * n, dtype=table)
+        self._probe_base = (self.chunk_of * (CHUNK_VALUES + 1)).astype(np.int32)
+        self._ends = self.starts[1:]  # where each bucket ends: the next one's start (a view)
 
     def search(self, queries: Codes) -> tuple[I64, I64, I64]:
         """All (query row, code row, distance) within the radius, each pair once."""
         queries = np.ascontiguousarray(queries, dtype=np.uint8).reshape(-1, PDQ_BYTES)
         if len(queries) == 0 or len(self.codes) == 0:
             return _empty()
+        starts = range(0, len(queries), QUERY_BLOCK)
+
+        def block(start: int) -> list[tuple[I64, I64, I64]]:
+            return self._search_block(queries, start, min(len(queries), start + QUERY_BLOCK))
+
         parts: list[tuple[I64, I64, I64]] = []
-        for start in range(0, len(queries), QUERY_BLOCK):
-            parts.extend(self._search_block(queries, start, min(len(queries), start + QUERY_BLOCK)))
+        if self.threads > 1 and len(starts) > 1:
+            # numpy releases the GIL in its gathers and arithmetic: blocks run side by side.
+            with ThreadPoolExecutor(min(self.threads, len(starts))) as pool:
+                for found in pool.map(block, starts):
+                    parts.extend(found)
+        else:
+            for start in starts:
+                parts.extend(block(start))
         if not parts:
             return _empty()
         q, x, d = (np.concatenate([p[i] for p in parts]) for i in range(3))
@@ -177,15 +193,15 @@ class MultiIndex:
 
     def _search_block(self, queries: Codes, start: int, end: int) -> list[tuple[I64, I64, I64]]:
         # Bucket of each (query, probe): the query's chunk value XOR the probe's mask.
-        keys = (queries[start:end].view(np.uint16)[:, self.chunk_of] ^ self.mask_of).astype(np.int64)
+        keys = (queries[start:end].view(np.uint16)[:, self.chunk_of] ^ self.mask_of).astype(np.int32)
         keys += self._probe_base
         # Keys are in range by construction: mode="wrap" skips numpy's bounds checks.
         lo = np.take(self.starts, keys, mode="wrap").reshape(-1)
-        sizes = np.take(self.starts, keys + 1, mode="wrap").reshape(-1) - lo
+        sizes = np.take(self._ends, keys, mode="wrap").reshape(-1) - lo
         # Most buckets of a sparse index are empty: carry on with the others only.
         probed = np.flatnonzero(sizes)
         lo, sizes = lo[probed], sizes[probed]
-        ends = np.cumsum(sizes)
+        ends = np.cumsum(sizes, dtype=np.int64)
         out: list[tuple[I64, I64, I64]] = []
         # Steps of at most BLOCK_CANDIDATES candidates (one probe of a crowded bucket may exceed it).
         first = 0
@@ -198,11 +214,11 @@ class MultiIndex:
 
     def _check(self, queries: Codes, start: int, probed: I64, lo: I64, sizes: I64) -> tuple[I64, I64, I64]:
         n_probes = len(self.chunk_of)
-        ends = np.cumsum(sizes)
+        ends = np.cumsum(sizes, dtype=np.int64)
         total = int(ends[-1])
         # Positions lo .. lo + size of every probed bucket, concatenated without a Python loop.
         pos = np.arange(total, dtype=np.int64)
-        pos += np.repeat(lo - (ends - sizes), sizes)
+        pos += np.repeat(lo.astype(np.int64) - (ends - sizes), sizes)
         rows = np.take(self.order, pos, mode="wrap").astype(np.int64)
         query = np.repeat(probed // n_probes, sizes) + start
         x = np.take(self.codes.view(np.uint64), rows, axis=0, mode="wrap")

@@ -72,6 +72,7 @@ class ImageTraceParams:
     use_image_ids: bool = True
     window: WindowPolicy = DEFAULT_CONTENT_WINDOW
     search: SearchMethod = "mih"
+    threads: int = 2  # of the multi-index search (numpy releases the GIL in its gathers)
 
     def __post_init__(self) -> None:
         if not 0 <= self.max_distance < PDQ_BITS:
@@ -83,6 +84,8 @@ class ImageTraceParams:
         check_bucket(self.bucket_seconds)
         if self.search not in ("mih", "flat"):
             raise InputError(f"search must be 'mih' or 'flat', not {self.search!r}")
+        if self.threads < 1:
+            raise InputError(f"threads must be >= 1, not {self.threads!r}")
 
 
 def _check_hashes(con: duckdb.DuckDBPyConnection, posts: str) -> None:
@@ -201,6 +204,7 @@ def pdq_leaders(
     max_distance: int,
     progress: Progress,
     batch: int = LEADER_BATCH,
+    threads: int = 1,
 ) -> tuple[I64, int]:
     """Leader labels of hash ids 0..n-1 (first-seen order), and the number of pairs it checked.
 
@@ -225,7 +229,7 @@ def pdq_leaders(
         later_parts, earlier_parts, distance_parts = [], [], []
         member = np.zeros(hi - lo, dtype=bool)
         if len(alive):
-            q, x, d = MultiIndex(codes[alive], max_distance).search(codes[lo:hi])
+            q, x, d = MultiIndex(codes[alive], max_distance, threads=threads).search(codes[lo:hi])
             a, b = ids[q], alive[x]
             near = buckets.near(a, b)
             later_parts.append(a[near])
@@ -234,7 +238,7 @@ def pdq_leaders(
             member[q[near]] = True
         rest = ids[~member]
         if len(rest):
-            q, x, d = MultiIndex(codes[rest], max_distance).search(codes[lo:hi])
+            q, x, d = MultiIndex(codes[rest], max_distance, threads=threads).search(codes[lo:hi])
             a, b = ids[q], rest[x]
             earlier = b < a
             a, b, d = a[earlier], b[earlier], d[earlier]
@@ -292,7 +296,7 @@ def _pdq_members(
             cb.column("bucket").to_numpy().astype(np.int64),
             n_codes,
         )
-        labels, checked = pdq_leaders(codes, sets, params.max_distance, progress)
+        labels, checked = pdq_leaders(codes, sets, params.max_distance, progress, threads=params.threads)
         stats["leader_pairs"] = float(checked)
     else:
         a, b, d = pdq_pairs(con, params, progress)
