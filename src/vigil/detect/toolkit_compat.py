@@ -87,14 +87,15 @@ def toolkit_edges(
         )
         index_events(con, time_window, items="_vg_kept")
         pairs = windowed_pairs_sql("_vg_evj", time_window, "all" if loops else "distinct")
-        # The weight counts distinct messages of user_1. Grouping on the integer account ids and
-        # naming the (few) edges afterwards keeps account strings out of the aggregation.
+        # The weight counts distinct messages of user_1. Matched events are deduplicated on integers
+        # first (an event matched by several of user_2's events counts once anyway), then grouped
+        # on the account ids; the (few) edges are named afterwards.
         return (
             con.sql(
                 f"""
             WITH w AS (
                 SELECT p.a1, p.a2, count(DISTINCT E1.platform || chr(31) || E1.post_id) AS weight
-                FROM ({pairs}) AS p JOIN _vg_evk AS E1 ON E1.eid = p.x1
+                FROM (SELECT DISTINCT a1, a2, x1 FROM ({pairs})) AS p JOIN _vg_evk AS E1 ON E1.eid = p.x1
                 GROUP BY p.a1, p.a2
                 HAVING count(DISTINCT E1.platform || chr(31) || E1.post_id) >= {int(min_edge_weight)}
             )
