@@ -8,7 +8,9 @@ Vigil's "export" reads everything one member may see from the store and builds t
 The peer builds the same events with PyMISP objects (``MISPEvent.add_attribute``, tags, then
 ``to_json``), the way a PyMISP script would produce a feed from the same records. "load" parses
 every event file back with PyMISP's ``MISPEvent.load`` (what a consumer pays). "import" reads the
-events into a fresh database (``import_event``). Attribute counts must agree (checked).
+events into a fresh database (``import_event``, one bulk submission per event), and again with one
+``submit_signal`` per attribute (what import did before the bulk path) for comparison. Attribute
+and stored contribution counts must agree (checked).
 Figures depend on the machine; on a shared machine, say so next to them.
 """
 
@@ -26,7 +28,7 @@ from pymisp import MISPEvent
 from vigil.exchange import misp
 from vigil.exchange.db import Database
 from vigil.exchange.records import TLP, Marking
-from vigil.exchange.store import ExchangeStore
+from vigil.exchange.store import ExchangeStore, SignalSubmission
 
 
 def main() -> None:
@@ -50,6 +52,7 @@ def main() -> None:
             store.create_campaign(principal, f"op {i}", marking=Marking(TLP.GREEN), techniques=["T0049"]).id
             for i in range(args.campaigns)
         ]
+        seeds: list[SignalSubmission] = []
         for i in range(args.signals):
             kind, value = rng.choice(
                 [
@@ -61,7 +64,8 @@ def main() -> None:
             )
             tlp = rng.choice([TLP.CLEAR, TLP.GREEN, TLP.AMBER])
             campaign = rng.choice([*campaigns, None])
-            store.submit_signal(principal, kind, value, marking=Marking(tlp), campaign_id=campaign)
+            seeds.append(SignalSubmission(kind, value, Marking(tlp), campaign_id=campaign))
+        store.submit_signals(principal, seeds)
     print(f"seeded {args.signals:,} signals in {time.perf_counter() - t0:.1f} s")
 
     t0 = time.perf_counter()
@@ -112,6 +116,45 @@ def main() -> None:
                 misp.import_event(store, other, json.loads(text))
     t_import = time.perf_counter() - t0
 
+    # The same events stored the way import_event did before the bulk path: one submit_signal per
+    # attribute (same checks, versions and audit entries), into another fresh database.
+    single = Database(f"sqlite:///{tmp / 'c.db'}", auto_upgrade=True)
+    with single.session() as session:
+        store = ExchangeStore(session)
+        org = store.create_org(None, "platform-c", "platform")
+        key = store.create_key(None, org.id, "analyst")[1]
+    with single.session() as session:
+        third = ExchangeStore(session).authenticate(key)
+    t0 = time.perf_counter()
+    with single.session() as session:
+        store = ExchangeStore(session)
+        for name, text in files.items():
+            if name.endswith(".json") and name != "manifest.json":
+                parsed = misp.parse_event(json.loads(text))
+                campaign_id = None
+                if parsed.campaign:
+                    campaign_id = store.create_campaign(
+                        third, parsed.info[:300], marking=parsed.marking, techniques=parsed.techniques
+                    ).id
+                for sig in parsed.signals:
+                    store.submit_signal(
+                        third,
+                        sig.kind,
+                        sig.value,
+                        marking=sig.marking,
+                        tags=sig.tags,
+                        description=sig.description,
+                        first_seen=sig.first_seen,
+                        last_seen=sig.last_seen,
+                        campaign_id=campaign_id,
+                    )
+    t_single = time.perf_counter() - t0
+    with fresh.session() as a, single.session() as b:
+        bulk_count = ExchangeStore(a).count_signals(other)
+        single_count = ExchangeStore(b).count_signals(third)
+    assert bulk_count == single_count, (bulk_count, single_count)
+    single.dispose()
+
     size = sum(len(t.encode()) for t in files.values())
     print(f"{len(feed.events)} events, {attributes:,} attributes, {size / 1e6:.1f} MB of feed files")
     print(f"{'step':<34}{'seconds':>9}{'attributes/s':>14}")
@@ -121,8 +164,10 @@ def main() -> None:
         ("peer: PyMISP build + to_json", t_peer),
         ("PyMISP MISPEvent.load (consumer)", t_load),
         ("vigil import_event (fresh db)", t_import),
+        ("  same, one submit_signal each", t_single),
     ]:
         print(f"{label:<34}{seconds:>9.2f}{attributes / seconds:>14,.0f}")
+    print(f"import_event (bulk) vs one submit_signal per attribute: {t_single / t_import:.1f}x faster")
     db.dispose()
     fresh.dispose()
 
