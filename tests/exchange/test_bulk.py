@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -299,3 +300,32 @@ def test_bulk_route_over_http(api: World) -> None:
         assert partial["items"][3]["error"]["error"] == "Conflict"
     with world.client("bulk", "read-only") as c:
         assert c.post("/api/v1/signals/bulk", json={"signals": signals}).status_code == 403
+
+
+def test_concurrent_bulk_submissions_of_overlapping_values_lose_nothing(db: Database) -> None:
+    with db.session() as s:
+        store = ExchangeStore(s)
+        principals = []
+        for n in range(3):
+            org = store.create_org(None, f"org{n}", "platform")
+            principals.append(Principal(f"k{n}", org.id, org.kind, Role.ANALYST))
+    values = [f"shared-{i}.info" for i in range(120)]
+
+    def submit(n: int) -> int:
+        # each organisation sends the same values in its own order, in batches of 40
+        mine = values[n::1] + values[:n] if n else list(reversed(values))
+        for start in range(0, len(mine), 40):
+            with db.session() as s:
+                items = [SignalSubmission("domain", v, Marking(TLP.GREEN)) for v in mine[start : start + 40]]
+                ExchangeStore(s).submit_signals(principals[n], items)
+        return n
+
+    with ThreadPoolExecutor(3) as pool:
+        assert sorted(pool.map(submit, range(3))) == [0, 1, 2]
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(SignalRow)) == len(values)
+        assert s.scalar(select(func.count()).select_from(ContributionRow)) == 3 * len(values)
+        submits = s.scalar(
+            select(func.count()).select_from(AuditRow).where(AuditRow.action == "signal.submit")
+        )
+        assert submits == 3 * len(values)
