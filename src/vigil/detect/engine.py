@@ -64,7 +64,6 @@ _TEMP_TABLES = (
     "_vg_crowded",
     "_vg_ev",
     "_vg_items",
-    "_vg_shared",
     "_vg_kept",
     "_vg_evk",
     "_vg_acc",
@@ -295,36 +294,22 @@ def _compute(con: SqlConnection, trace: TraceSpec, params: EngineParams, progres
 
     cap = params.cap_for(trace)
     n_accounts = number_accounts(con)
-    # Which items two accounts acted on: the least and greatest account differ. Cheaper than
-    # counting distinct accounts per item over every event; the count is taken below on integers,
-    # for the shared items only.
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _vg_items AS "
-        "SELECT item, min(account) <> max(account) AS shared FROM _vg_ev GROUP BY item"
+        "SELECT item, count(DISTINCT account) AS n FROM _vg_ev GROUP BY item"
     )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _vg_shared AS "
-        "SELECT row_number() OVER () AS iid, item FROM _vg_items WHERE shared"
-    )
-    n_items = count_rows(con, "_vg_items")
-    n_shared = count_rows(con, "_vg_shared")
-    index_events(con, window.seconds, items="_vg_shared", accounts_numbered=True)
-    cap_filter = "" if cap is None else f"WHERE c.n <= {int(cap)}"
-    weight = params.weighting.sql("c.n", str(max(n_accounts, 2)))
+    cap_filter = "WHERE n >= 2" + ("" if cap is None else f" AND n <= {int(cap)}")
+    weight = params.weighting.sql("n", str(max(n_accounts, 2)))
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _vg_kept AS
-        SELECT s.iid, s.item, c.n, CAST({weight} AS DOUBLE) AS w
-        FROM _vg_shared AS s JOIN (SELECT iid, count(DISTINCT aid) AS n FROM _vg_evj GROUP BY iid) AS c
-          USING (iid)
-        {cap_filter}
+        SELECT row_number() OVER () AS iid, item, n, CAST({weight} AS DOUBLE) AS w FROM _vg_items {cap_filter}
         """
     )
+    n_items = count_rows(con, "_vg_items")
+    n_shared = count_rows(con, "(SELECT 1 FROM _vg_items WHERE n >= 2)")
     n_kept = count_rows(con, "_vg_kept")
-    if n_kept < n_shared:  # the popularity cap skipped some items: their events leave the join
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _vg_evj AS SELECT * FROM _vg_evj SEMI JOIN _vg_kept USING (iid)"
-        )
+    index_events(con, window.seconds, items="_vg_kept", accounts_numbered=True)
     n_crowded, n_crowded_events = _drop_crowded(con, params.max_window_accounts)
     progress.advance()
 
