@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -31,8 +32,9 @@ WINDOW, MIN_WEIGHT, CPUS = 60, 2, 2
 
 
 def worker(args: argparse.Namespace) -> None:
-    """Vigil's side, inside a measured subprocess; also prints its in-process compute time."""
-    started = time.perf_counter()
+    """Vigil's side, inside a measured subprocess; also prints its import and compute times (wall and
+    CPU of this process: the CPU figures are the ones a loaded machine distorts least)."""
+    started, started_cpu = time.perf_counter(), time.process_time()
     import pyarrow.parquet as pq
 
     from vigil.core.settings import load_settings
@@ -42,7 +44,7 @@ def worker(args: argparse.Namespace) -> None:
     from vigil.detect.traces import select_traces
     from vigil.detect.window import FixedWindow
 
-    imported = time.perf_counter()
+    imported, imported_cpu = time.perf_counter(), time.process_time()
     workdir = Path(args.workdir)
     con = duck.connect(load_settings(duckdb_threads=CPUS, temp_dir=workdir / "spill"))
     duck.register_posts(con, args.posts)
@@ -58,8 +60,28 @@ def worker(args: argparse.Namespace) -> None:
             table = toolkit_edges(con, command, time_window=WINDOW, min_edge_weight=MIN_WEIGHT)
             pq.write_table(table, workdir / f"compat-{command}.parquet")
             counts[command] = table.num_rows
-    done = time.perf_counter()
-    print(json.dumps({"edges": counts, "import_s": imported - started, "compute_s": done - imported}))
+    done, done_cpu = time.perf_counter(), time.process_time()
+    print(
+        json.dumps(
+            {
+                "edges": counts,
+                "start_cpu": started_cpu,
+                "import_s": imported - started,
+                "import_cpu": imported_cpu - started_cpu,
+                "compute_s": done - imported,
+                "compute_cpu": done_cpu - imported_cpu,
+            }
+        )
+    )
+
+
+def measured(argv: list[str]) -> dict[str, Any]:
+    """:func:`detect_scale.measure` plus the 1-minute load average before and after the step."""
+    from detect_scale import measure
+
+    before = os.getloadavg()[0]
+    result = measure(argv)
+    return {**result, "load_before": before, "load_after": os.getloadavg()[0]}
 
 
 def toolkit_rows(db: Path, command: str) -> list[tuple[str, str, int]]:
@@ -87,7 +109,7 @@ def main() -> None:
     # Imported here, not at the top: the measured worker subprocesses load only what they use.
     import pyarrow.parquet as pq
 
-    from detect_scale import generate_posts, measure
+    from detect_scale import generate_posts
     from vigil.detect import duck
     from vigil.detect.toolkit_compat import export_toolkit_csv
 
@@ -109,27 +131,28 @@ def main() -> None:
           f"({os.cpu_count()} on this shared machine: figures are indicative)")  # fmt: skip
 
     toolkit_cli = [sys.executable, "-m", "coordination_network_toolkit", str(db)]
-    steps = {"preprocess": measure([*toolkit_cli, "preprocess", "--format", "csv", str(csv_path)])}
+    steps = {"preprocess": measured([*toolkit_cli, "preprocess", "--format", "csv", str(csv_path)])}
     started = time.perf_counter()
     with sqlite3.connect(db) as sql:
         removed = sql.execute("DELETE FROM message_url WHERE url = ''").rowcount
     fix_seconds = time.perf_counter() - started
     for command in COMMANDS:
-        steps[command] = measure(
+        steps[command] = measured(
             [*toolkit_cli, "compute", command, "--time_window", str(WINDOW), "--min_edge_weight",
              str(MIN_WEIGHT), "--n_cpus", str(CPUS)]
         )  # fmt: skip
     base = [sys.executable, __file__, "--workdir", str(workdir), "--posts", str(posts), "--worker"]
-    engine, compat = measure([*base, "engine"]), measure([*base, "compat"])
+    engine, compat = measured([*base, "engine"]), measured([*base, "compat"])
 
     for name, m in steps.items():
         print(
             f"  toolkit {name:<12} {m['seconds']:8.1f} s   CPU {m['cpu']:7.1f} s   "
-            f"peak RSS {m['rss_mb']:7.0f} MB"
+            f"peak RSS {m['rss_mb']:7.0f} MB   load {m['load_before']:4.1f} -> {m['load_after']:4.1f}"
         )
     print(f"  (toolkit: deleting its {removed:,} empty-URL rows took {fix_seconds:.1f} s, not counted)")
     toolkit_total = sum(m["seconds"] for m in steps.values())
     toolkit_compute = steps["co_link"]["seconds"] + steps["co_retweet"]["seconds"]
+    toolkit_compute_cpu = steps["co_link"]["cpu"] + steps["co_retweet"]["cpu"]
     toolkit_rss = max(m["rss_mb"] for m in steps.values())
     toolkit_cpu = sum(m["cpu"] for m in steps.values())
     print(
@@ -139,12 +162,16 @@ def main() -> None:
     for label, m in (("vigil engine", engine), ("vigil compat", compat)):
         inner = json.loads(m["out"].splitlines()[-1])
         print(
-            f"  {label:<20} {m['seconds']:8.1f} s   CPU {m['cpu']:7.1f} s   peak RSS {m['rss_mb']:7.0f} MB\n"
+            f"  {label:<20} {m['seconds']:8.1f} s   CPU {m['cpu']:7.1f} s   peak RSS {m['rss_mb']:7.0f} MB   "
+            f"load {m['load_before']:4.1f} -> {m['load_after']:4.1f}\n"
             f"      end to end: {toolkit_total / m['seconds']:5.1f}x faster (wall), "
             f"{toolkit_cpu / m['cpu']:5.1f}x less CPU; vs toolkit compute only: "
             f"{toolkit_compute / m['seconds']:5.1f}x (wall); edges {inner['edges']}\n"
-            f"      in process: imports {inner['import_s']:.2f} s, compute {inner['compute_s']:.2f} s "
-            f"(toolkit compute / Vigil compute: {toolkit_compute / inner['compute_s']:5.1f}x)"
+            f"      in process: interpreter start {inner['start_cpu']:.2f} s CPU; imports "
+            f"{inner['import_s']:.2f} s ({inner['import_cpu']:.2f} s CPU); compute "
+            f"{inner['compute_s']:.2f} s ({inner['compute_cpu']:.2f} s CPU); toolkit / Vigil compute: "
+            f"{toolkit_compute / inner['compute_s']:5.1f}x wall, "
+            f"{toolkit_compute_cpu / inner['compute_cpu']:5.1f}x CPU"
         )
 
     equal = True
