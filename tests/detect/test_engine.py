@@ -305,6 +305,25 @@ def test_crowded_windows_are_left_out_but_quiet_ones_kept(con: duckdb.DuckDBPyCo
     assert open_.stats.n_windows_crowded == 0
 
 
+def test_crowd_cap_counts_accounts_per_cell_not_per_item(con: duckdb.DuckDBPyConnection) -> None:
+    # The crowd check only examines items with more accounts than the cap: such an item may still
+    # have no crowded cell, and a cell exactly at the cap is kept. Minute buckets start at T0 + 40 s.
+    spread = [
+        post(f"s{k}{side}", 7000 + 300 * k + 5 * (side == "b"), urls=[U1]) for k in range(6) for side in "ab"
+    ]
+    at_cap = [post(f"c{i:02d}", 4000 + i, urls=[U2]) for i in range(10)]
+    over_cap = [post(f"o{i:02d}", 1000 + i, urls=[U3]) for i in range(11)]
+    duck.register_posts(con, posts_table([*spread, *at_cap, *over_cap]))
+    params = {"window": FixedWindow(60), "min_items": 1}
+    capped = run_trace(con, CO_LINK, EngineParams(**params, max_window_accounts=10))
+    found = pairs(capped.edges.to_pylist())
+    assert {(f"x:s{k}a", f"x:s{k}b") for k in range(6)} <= found  # 12 accounts on U1, 2 per cell
+    assert len(found) == 6 + 10 * 9 // 2 and not any(a.startswith("x:o") for a, _ in found)
+    assert (capped.stats.n_windows_crowded, capped.stats.n_events_crowded) == (1, 11)
+    open_ = run_trace(con, CO_LINK, EngineParams(**params, max_window_accounts=None))
+    assert open_.edges.num_rows == 6 + 10 * 9 // 2 + 11 * 10 // 2
+
+
 def test_posts_from_a_directory_of_parquet_files(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     folder = tmp_path / "posts"
     folder.mkdir()
