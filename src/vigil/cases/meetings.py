@@ -596,12 +596,19 @@ class MeetingService:
         it may see), and the playbooks due for an exercise."""
         require(self.principal, Permission.READ)
         now = self.now()
-        org = self.principal.org_id if self.principal is not None else None
-        mine = [
-            a
-            for a in self.action_items(open_only=True)
-            if a.kind == "action" and a.due is not None and (org is None or a.owner_org_id == org)
-        ]
+        stmt = (
+            select(MeetingActionRow)
+            .where(
+                MeetingActionRow.status == "open",
+                MeetingActionRow.kind == "action",
+                MeetingActionRow.due.is_not(None),
+                MeetingActionRow.due <= now + lead,
+            )
+            .order_by(MeetingActionRow.due, MeetingActionRow.id)
+        )
+        if self.principal is not None:
+            stmt = stmt.where(MeetingActionRow.owner_org_id == self.principal.org_id)
+        mine = [self._action(r) for r in self.session.scalars(stmt) if self.visible_action(r)]
         return Reminders(
             countdown=self.countdown(limit=dates),
             overdue=[a for a in mine if a.overdue],

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,13 @@ def _shipped() -> Iterable[tuple[str, str]]:
             yield f"vigil/cases/playbooks/{entry.name}", entry.read_text("utf-8")
 
 
+@cache
+def _shipped_playbooks() -> tuple[Playbook, ...]:
+    """The package's playbooks, parsed once per process: they cannot change while it runs, and
+    parsing them (~50 ms) would otherwise be paid by every dashboard page that lists them."""
+    return tuple(parse_playbook(text, name) for name, text in _shipped())
+
+
 class PlaybookLibrary:
     """Playbooks by id. ``PlaybookLibrary.load(dirs)`` reads the package's then each directory's."""
 
@@ -188,8 +196,7 @@ class PlaybookLibrary:
     def load(cls, dirs: Iterable[str | Path] = (), *, include_package: bool = True) -> PlaybookLibrary:
         found: dict[str, LoadedPlaybook] = {}
         if include_package:
-            for name, text in _shipped():
-                book = parse_playbook(text, name)
+            for book in _shipped_playbooks():
                 found[book.id] = LoadedPlaybook(book, "package")
         for directory in dirs:
             path = Path(directory)
