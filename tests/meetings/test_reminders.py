@@ -233,6 +233,19 @@ def test_migration_0006_keeps_existing_subscribers_on_signal_events(
         with db.session() as s:
             [d] = push.list_deliveries(s, None)
             assert d.signal_id is None and d.event_type == "action_item.overdue"
+        # and back: reminder deliveries (no signal) go, the subscription stays
+        from alembic import command
+
+        from vigil.exchange.db import _alembic_config
+
+        config = _alembic_config(db.engine)
+        with db.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0005")
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM push_deliveries")).scalar() == 0
+            assert conn.execute(text("SELECT id FROM push_subscriptions")).scalars().all() == [old.id]
+        assert upgrade(db.engine) == head_revision()
     finally:
         db.dispose()
 
