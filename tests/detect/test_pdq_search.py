@@ -74,6 +74,9 @@ def test_multi_index_equals_brute_force(radius: int) -> None:
     assert len(q) == len(truth), "every pair exactly once"
     assert as_set((q, x, d)) == truth
     assert as_set(flat_radius_pairs(queries, codes, radius)) == truth
+    if radius <= 32:  # filing every near chunk value: the same pairs, each once
+        expanded = MultiIndex(codes, radius, expand=True).search(queries)
+        assert len(expanded[0]) == len(truth) and as_set(expanded) == truth
 
 
 def test_boundary_31_in_32_out_with_every_chunk_two_bits_off() -> None:

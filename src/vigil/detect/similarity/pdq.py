@@ -139,32 +139,55 @@ class MultiIndex:
     """Codes counting-sorted by each of their 16 chunks, for exact radius search (module docstring).
 
     Memory: the codes (32 bytes each), 16 row orders (64 bytes per code) and 16 tables of 65,537
-    bucket starts (8 MB)."""
+    bucket starts (4 MB). With ``expand``, each code is also filed under every chunk value within
+    its chunk radius (17 per chunk at radius 31: about 1.1 kB per code), so a query looks up its 16
+    chunk values only: for small indexes searched by many queries, where the 272 lookups per query
+    cost more than the candidates found."""
 
-    def __init__(self, codes: Codes, radius: int = PDQ_MATCH_DISTANCE, *, threads: int = 1) -> None:
+    def __init__(
+        self,
+        codes: Codes,
+        radius: int = PDQ_MATCH_DISTANCE,
+        *,
+        threads: int = 1,
+        expand: bool = False,
+    ) -> None:
         plan = probe_plan(radius)
         if plan is None:
             raise ValueError(f"radius {radius} is beyond multi-index hashing; use the flat search")
-        self.chunk_of, self.mask_of, self.chunk_radius = plan
+        chunk_of, mask_of, self.chunk_radius = plan
         self.radius = radius
         self.threads = max(1, threads)
         self.codes = np.ascontiguousarray(codes, dtype=np.uint8).reshape(-1, PDQ_BYTES)
         n = len(self.codes)
         chunks = self.codes.view(np.uint16)  # (n, 16): the byte order is the same for codes and queries
-        # order[c * n + k]: the k-th row in chunk c's value order; starts[c * (V + 1) + v] is where
-        # chunk c's value v begins in it (so one flat lookup serves every chunk).
+        zero = np.zeros(1, dtype=np.uint16)
+        if expand:
+            # The masks move from the query's side to the index's: same pairs, 16 lookups a query.
+            self.probe_chunk = np.flatnonzero(self.chunk_radius >= 0).astype(np.intp)
+            self.probe_mask = np.zeros(len(self.probe_chunk), dtype=np.uint16)
+            filed = [mask_of[chunk_of == c] for c in range(CHUNKS)]
+        else:
+            self.probe_chunk, self.probe_mask = chunk_of, mask_of
+            filed = [zero] * CHUNKS
+        # order[base_c + k]: the row of chunk c's k-th entry in key order; starts[c * (V + 1) + v]
+        # is where chunk c's key v begins in it (so one flat lookup serves every chunk).
+        entries = n * sum(len(masks) for masks in filed)
         # 32-bit tables while they fit: half the memory traffic of the lookups.
-        table: type[np.signedinteger[Any]] = np.int32 if CHUNKS * n < 2**31 else np.int64
-        self.order: npt.NDArray[np.signedinteger[Any]] = np.empty(CHUNKS * n, dtype=table)
+        table: type[np.signedinteger[Any]] = np.int32 if entries < 2**31 else np.int64
+        self.order: npt.NDArray[np.signedinteger[Any]] = np.empty(entries, dtype=table)
         self.starts: npt.NDArray[np.signedinteger[Any]] = np.empty(CHUNKS * (CHUNK_VALUES + 1), dtype=table)
+        base = 0
         for c in range(CHUNKS):
-            values = chunks[:, c]
-            self.order[c * n : (c + 1) * n] = np.argsort(values, kind="stable")  # radix sort: O(n)
+            keys = (chunks[:, c][:, None] ^ filed[c][None, :]).reshape(-1)
+            rows = np.repeat(np.arange(n, dtype=table), len(filed[c]))
+            self.order[base : base + len(keys)] = rows[np.argsort(keys, kind="stable")]  # radix sort
             starts = self.starts[c * (CHUNK_VALUES + 1) : (c + 1) * (CHUNK_VALUES + 1)]
-            starts[0] = c * n
-            np.cumsum(np.bincount(values, minlength=CHUNK_VALUES), out=starts[1:])
-            starts[1:] += np.asarray(c * n, dtype=table)
-        self._probe_base = (self.chunk_of * (CHUNK_VALUES + 1)).astype(np.int32)
+            starts[0] = base
+            np.cumsum(np.bincount(keys, minlength=CHUNK_VALUES), out=starts[1:])
+            starts[1:] += np.asarray(base, dtype=table)
+            base += len(keys)
+        self._probe_base = (self.probe_chunk * (CHUNK_VALUES + 1)).astype(np.int32)
         self._ends = self.starts[1:]  # where each bucket ends: the next one's start (a view)
 
     def search(self, queries: Codes) -> tuple[I64, I64, I64]:
@@ -193,7 +216,7 @@ class MultiIndex:
 
     def _search_block(self, queries: Codes, start: int, end: int) -> list[tuple[I64, I64, I64]]:
         # Bucket of each (query, probe): the query's chunk value XOR the probe's mask.
-        keys = (queries[start:end].view(np.uint16)[:, self.chunk_of] ^ self.mask_of).astype(np.int32)
+        keys = (queries[start:end].view(np.uint16)[:, self.probe_chunk] ^ self.probe_mask).astype(np.int32)
         keys += self._probe_base
         # Keys are in range by construction: mode="wrap" skips numpy's bounds checks.
         lo = np.take(self.starts, keys, mode="wrap").reshape(-1)
@@ -213,7 +236,7 @@ class MultiIndex:
         return out
 
     def _check(self, queries: Codes, start: int, probed: I64, lo: I64, sizes: I64) -> tuple[I64, I64, I64]:
-        n_probes = len(self.chunk_of)
+        n_probes = len(self.probe_chunk)
         ends = np.cumsum(sizes, dtype=np.int64)
         total = int(ends[-1])
         # Positions lo .. lo + size of every probed bucket, concatenated without a Python loop.
@@ -233,7 +256,7 @@ class MultiIndex:
         per_chunk = np.bitwise_count(x[keep].view(np.uint16))  # (kept, 16)
         first_chunk = np.argmax(per_chunk <= self.chunk_radius, axis=1)
         probe = probed[np.searchsorted(ends, keep, side="right")] % n_probes
-        keep = keep[first_chunk == self.chunk_of[probe]]
+        keep = keep[first_chunk == self.probe_chunk[probe]]
         return query[keep], rows[keep], distance[keep].astype(np.int64)
 
 
