@@ -90,16 +90,17 @@ class ImageTraceParams:
             raise InputError(f"threads must be >= 1, not {self.threads!r}")
 
 
-def _check_hashes(con: duckdb.DuckDBPyConnection, posts: str) -> None:
+def _check_hashes(con: duckdb.DuckDBPyConnection) -> None:
+    """Fail on the first value of the (lower-cased) image posts that is not a PDQ hash, before any
+    result is stored; checked on the image posts table, so the posts are read once."""
     rows = con.execute(
         f"""
-        SELECT platform, post_id, h
-        FROM (SELECT platform, post_id, unnest(image_pdq) AS h FROM {posts} WHERE len(image_pdq) > 0)
-        WHERE h IS NOT NULL AND NOT regexp_full_match(lower(h), '[0-9a-f]{{64}}')
-        LIMIT 1
+        SELECT platform, post_id, pdq FROM {_POSTS_TABLE}
+        WHERE NOT regexp_full_match(pdq, '[0-9a-f]{{64}}') ORDER BY platform, post_id LIMIT 1
         """
     ).fetchall()
     if rows:
+        con.execute(f"DROP TABLE IF EXISTS {_POSTS_TABLE}")
         platform, post_id, value = rows[0]
         raise DataError(
             f"post {platform}:{post_id} has {value!r}, which is not a PDQ hash",
@@ -272,6 +273,7 @@ def _pdq_members(
         WHERE h IS NOT NULL
         """
     )
+    _check_hashes(con)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {_CODES_TABLE} AS
@@ -373,7 +375,6 @@ def co_image(
     params = params or ImageTraceParams()
     progress = progress or NoProgress()
     timer = Timer()
-    _check_hashes(con, posts)
     pdq_members, stats = _pdq_members(con, params, posts, progress)
     timer.lap("pdq")
     parts = [pdq_members.cast(MEMBERS)]
