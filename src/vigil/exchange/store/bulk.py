@@ -46,7 +46,6 @@ from vigil.exchange.store.signals import SignalsStore
 from vigil.exchange.values import normalize_value
 
 CHUNK = 500  # ids per IN list (well under every backend's parameter limit)
-MAX_BULK = 10_000  # items per call
 
 
 @dataclass(frozen=True)
@@ -165,12 +164,11 @@ class BulkSignalsStore(SignalsStore):
     ) -> BulkReport:
         """Add or update the caller organisation's contribution for every item, in order.
 
-        Returns a report with one entry per item. ``atomic`` (default): any bad item raises (the
-        class of the first, message naming each bad item) and nothing is written; otherwise the
-        good items are stored and the bad ones reported."""
+        Returns a report with one entry per item. ``atomic`` (default): any bad item raises (see
+        ``batch_error``: the message names each bad item) and nothing is written; otherwise the
+        good items are stored and the bad ones reported. No size limit here (a MISP event or a
+        federation pull is one call); the REST route takes at most 10,000 items per request."""
         require(principal, Permission.WRITE)
-        if len(items) > MAX_BULK:
-            raise InputError(f"at most {MAX_BULK:,} signals per bulk submission, got {len(items):,}")
         report = BulkReport()
         checked = self._check_items(principal, items, report)
         if atomic and report.rejected:
