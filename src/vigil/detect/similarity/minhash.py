@@ -287,7 +287,7 @@ def _gather(sets: ShingleSets, docs: I64) -> tuple[I64, U32]:
     return owner, sets.values[sets.offsets[docs][owner] + within]
 
 
-def jaccard(sets: ShingleSets, a: I64, b: I64, *, batch: int = 200_000) -> F64:
+def jaccard(sets: ShingleSets, a: I64, b: I64, *, batch: int = 50_000) -> F64:
     """Exact Jaccard similarity of the shingle sets of each pair (a[i], b[i])."""
     result = np.zeros(len(a), dtype=np.float64)
     for lo in range(0, len(a), batch):

@@ -47,7 +47,7 @@ from vigil.detect.traces.content import (
     iter_buckets,
     register_trace,
 )
-from vigil.detect.traces.text import GROUPS_TABLE, META_TABLE, POSTS_TABLE, TEXTS_TABLE
+from vigil.detect.traces.text import ACCOUNTS_TABLE, GROUPS_TABLE, META_TABLE, POSTS_TABLE, TEXTS_TABLE
 from vigil.detect.window import WindowPolicy
 from vigil.ingest.entities import strip_entities
 from vigil.ingest.lang import detect_languages
@@ -100,13 +100,14 @@ def _candidates(con: duckdb.DuckDBPyConnection, params: CrossLingualParams, post
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {_CANDIDATES} AS
-        WITH gp AS (SELECT g.gid, p.account, p.ts
+        WITH gp AS (SELECT g.gid, p.aid, p.ts
                     FROM {POSTS_TABLE} AS p JOIN {GROUPS_TABLE} AS g USING (xid)),
-             burst AS (SELECT gid FROM (SELECT gid, account, floor(ts / {width!r}) AS b FROM gp
+             burst AS (SELECT gid FROM (SELECT gid, aid, floor(ts / {width!r}) AS b FROM gp
                                         UNION ALL
-                                        SELECT gid, account, floor(ts / {width!r} + 0.5) AS b FROM gp)
-                       GROUP BY gid, b HAVING count(DISTINCT account) >= {int(params.min_group_accounts)}),
-             flagged AS (SELECT gid FROM gp WHERE account IN (SELECT account FROM _vg_xl_accounts))
+                                        SELECT gid, aid, floor(ts / {width!r} + 0.5) AS b FROM gp)
+                       GROUP BY gid, b HAVING count(DISTINCT aid) >= {int(params.min_group_accounts)}),
+             flagged AS (SELECT gid FROM gp WHERE aid IN (SELECT a.aid FROM {ACCOUNTS_TABLE} AS a
+                                                          JOIN _vg_xl_accounts USING (account)))
         SELECT DISTINCT c.gid FROM (SELECT gid FROM burst UNION SELECT gid FROM flagged) AS c
         JOIN {TEXTS_TABLE} AS x ON x.xid = c.gid
         WHERE length(x.norm) - length(replace(x.norm, ' ', '')) + 1 >= {int(params.min_tokens)}
@@ -116,7 +117,8 @@ def _candidates(con: duckdb.DuckDBPyConnection, params: CrossLingualParams, post
     return con.sql(
         f"""
         WITH first AS (SELECT DISTINCT ON (xid) xid, platform, post_id
-                       FROM {POSTS_TABLE} WHERE xid IN (SELECT gid FROM {_CANDIDATES})
+                       FROM {POSTS_TABLE} JOIN {ACCOUNTS_TABLE} USING (aid)
+                       WHERE xid IN (SELECT gid FROM {_CANDIDATES})
                        ORDER BY xid, ts, platform, post_id)
         SELECT f.xid AS gid, po.text, po.lang
         FROM first AS f JOIN {posts} AS po ON po.platform = f.platform AND po.post_id = f.post_id
@@ -252,8 +254,9 @@ def co_text_crosslingual(
     )
     members = con.sql(
         f"""
-        WITH m AS (SELECT p.platform, p.post_id, p.account, p.ts, x.norm, l.rep, l.score
+        WITH m AS (SELECT a.platform, p.post_id, a.account, p.ts, x.norm, l.rep, l.score
                    FROM {POSTS_TABLE} AS p JOIN {GROUPS_TABLE} AS g USING (xid)
+                   JOIN {ACCOUNTS_TABLE} AS a USING (aid)
                    JOIN _vg_xl_map AS l ON l.gid = g.gid JOIN {TEXTS_TABLE} AS x ON x.xid = p.xid),
              ok AS (SELECT rep FROM m GROUP BY rep
                     HAVING count(DISTINCT account) >= {int(params.min_accounts)})

@@ -70,10 +70,11 @@ CO_TEXT_EXACT = "co_text_exact"
 CO_TEXT_NEAR = "co_text_near"
 
 # Temporary tables on the connection (kept compact: strings once per distinct text or post):
-# distinct texts (xid, norm, first_ts, n_posts, n_accounts); posts (platform, post_id, account, ts,
-# xid); the bucket size used (one row); every distinct text's near-duplicate group (xid, gid);
+# distinct texts (xid, norm, n_accounts); accounts (aid, account, platform); posts (post_id, aid,
+# ts, xid); the bucket size used (one row); every distinct text's near-duplicate group (xid, gid);
 # the traces' items (exact: xid, item; near: xid, gid, item, score).
 TEXTS_TABLE = "_vg_txt_x"
+ACCOUNTS_TABLE = "_vg_txt_accounts"
 POSTS_TABLE = "_vg_txt_posts"
 META_TABLE = "_vg_txt_meta"
 GROUPS_TABLE = "_vg_txt_group"
@@ -82,7 +83,7 @@ NEAR_TABLE = "_vg_txt_near"
 BUCKETS_TABLE = "_vg_txt_xb"
 PAIRS_TABLE = "_vg_txt_pairs"
 # Members scored per slice in the near trace (bounds memory on large groups).
-_SCORE_SLICE = 200_000
+_SCORE_SLICE = 25_000
 # Similar pairs read back per batch by the leader clustering (sorted by DuckDB, which spills).
 _PAIR_BATCH = 1_000_000
 
@@ -143,8 +144,9 @@ def prepare_texts(
 ) -> dict[str, float]:
     """Normalize the posts' texts and group exact duplicates (steps 1-2) into temporary tables.
 
-    Creates ``_vg_txt_x (xid, norm, first_ts, n_posts, n_accounts)`` and
-    ``_vg_txt_posts (platform, post_id, account, ts, xid)``; returns counts and timings.
+    Creates ``_vg_txt_x (xid, norm, n_accounts)`` (xid in first-seen order),
+    ``_vg_txt_accounts (aid, account, platform)`` and ``_vg_txt_posts (post_id, aid, ts, xid)``
+    (accounts and platforms stored once, not once per post); returns counts and timings.
     The normalized posts are spooled to a compressed Parquet file that DuckDB groups and joins
     straight from disk, so neither Python nor DuckDB holds all normalized posts at once.
     """
@@ -154,6 +156,9 @@ def prepare_texts(
     # A reshare carries the original's text: co-resharing is its own trace, so by default reshares
     # are left out here (as the co-link trace leaves out their URLs).
     where = "text IS NOT NULL" if params.include_reshares else "text IS NOT NULL AND reshare_of IS NULL"
+    # DuckDB's allocator otherwise keeps the memory its aggregations and joins freed (about 1 GB
+    # after grouping 10M posts); background threads hand it back to the system within seconds.
+    con.execute("SET allocator_background_threads = true")
     total = _scalar(con, f"SELECT count(*) FROM {posts} WHERE {where}")
     progress.start("normalizing texts", total=float(total or 0))
 
@@ -170,25 +175,32 @@ def prepare_texts(
     with tempfile.TemporaryDirectory(prefix="vigil-text-", dir=params.temp_dir) as tmp:
         spool = Path(tmp) / "normalized.parquet"
         kept = stream_to_parquet(con, query, spool, transform, _NORMALIZED, batch_rows=params.batch_rows)
+        # Arrow's allocator keeps the batches' memory for reuse; nothing in Arrow needs it now.
+        pa.default_memory_pool().release_unused()
         progress.finish()
         timer.lap("normalize")
         raw = f"read_parquet('{_sql_path(spool)}')"
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {TEXTS_TABLE} AS
-            SELECT (row_number() OVER (ORDER BY first_ts, norm) - 1)::BIGINT AS xid, norm, first_ts,
-                   n_posts, n_accounts
-            FROM (SELECT norm, min(ts) AS first_ts, count(*) AS n_posts,
-                         count(DISTINCT account) AS n_accounts
+            SELECT (row_number() OVER (ORDER BY first_ts, norm) - 1)::BIGINT AS xid, norm, n_accounts
+            FROM (SELECT norm, min(ts) AS first_ts, count(DISTINCT account)::INTEGER AS n_accounts
                   FROM {raw} GROUP BY norm)
             ORDER BY xid
             """
         )
         con.execute(
             f"""
+            CREATE OR REPLACE TEMP TABLE {ACCOUNTS_TABLE} AS
+            SELECT (row_number() OVER (ORDER BY account))::INTEGER AS aid, account, platform
+            FROM (SELECT DISTINCT account, platform FROM {raw})
+            """
+        )
+        con.execute(
+            f"""
             CREATE OR REPLACE TEMP TABLE {POSTS_TABLE} AS
-            SELECT r.platform, r.post_id, r.account, r.ts, x.xid
-            FROM {raw} AS r JOIN {TEXTS_TABLE} AS x USING (norm)
+            SELECT r.post_id, a.aid, r.ts, x.xid
+            FROM {raw} AS r JOIN {TEXTS_TABLE} AS x USING (norm) JOIN {ACCOUNTS_TABLE} AS a USING (account)
             """
         )
     con.execute(
@@ -225,14 +237,15 @@ def co_text_exact(con: duckdb.DuckDBPyConnection, params: TextTraceParams | None
         """
     )
     events_sql = (
-        f"SELECT '{CO_TEXT_EXACT}' AS trace, p.account, p.platform, p.post_id, e.item, p.ts "
-        f"FROM {POSTS_TABLE} AS p JOIN {EXACT_TABLE} AS e USING (xid)"
+        f"SELECT '{CO_TEXT_EXACT}' AS trace, a.account, a.platform, p.post_id, e.item, p.ts "
+        f"FROM {POSTS_TABLE} AS p JOIN {EXACT_TABLE} AS e USING (xid) JOIN {ACCOUNTS_TABLE} AS a USING (aid)"
     )
     members_sql = f"""
-        SELECT '{CO_TEXT_EXACT}' AS trace, e.item, p.platform, p.post_id, p.account, p.ts,
+        SELECT '{CO_TEXT_EXACT}' AS trace, e.item, a.platform, p.post_id, a.account, p.ts,
                x.norm AS key, x.norm AS representative, 'exact' AS measure, 1.0::DOUBLE AS score
         FROM {POSTS_TABLE} AS p JOIN {EXACT_TABLE} AS e USING (xid) JOIN {TEXTS_TABLE} AS x USING (xid)
-        ORDER BY e.item, p.ts, p.platform, p.post_id
+        JOIN {ACCOUNTS_TABLE} AS a USING (aid)
+        ORDER BY e.item, p.ts, a.platform, p.post_id
         """
     items, events = con.execute(
         f"SELECT count(DISTINCT e.item), count(*) FROM {POSTS_TABLE} AS p JOIN {EXACT_TABLE} AS e USING (xid)"
@@ -391,7 +404,7 @@ def co_text_near(
         WITH multi AS (SELECT gid FROM {GROUPS_TABLE} GROUP BY gid HAVING count(*) >= 2),
              ok AS (SELECT g.gid FROM {POSTS_TABLE} AS p JOIN {GROUPS_TABLE} AS g USING (xid)
                     WHERE g.gid IN (SELECT gid FROM multi) GROUP BY g.gid
-                    HAVING count(DISTINCT p.account) >= {int(params.min_accounts)})
+                    HAVING count(DISTINCT p.aid) >= {int(params.min_accounts)})
         SELECT g.xid, g.gid FROM {GROUPS_TABLE} AS g WHERE g.gid IN (SELECT gid FROM ok)
         """
     )
@@ -429,15 +442,15 @@ def co_text_near(
     con.execute("DROP TABLE IF EXISTS _vg_txt_near_x")
     del scored, score_xids, score_values
     events_sql = (
-        f"SELECT '{CO_TEXT_NEAR}' AS trace, p.account, p.platform, p.post_id, m.item, p.ts "
-        f"FROM {POSTS_TABLE} AS p JOIN {NEAR_TABLE} AS m USING (xid)"
+        f"SELECT '{CO_TEXT_NEAR}' AS trace, a.account, a.platform, p.post_id, m.item, p.ts "
+        f"FROM {POSTS_TABLE} AS p JOIN {NEAR_TABLE} AS m USING (xid) JOIN {ACCOUNTS_TABLE} AS a USING (aid)"
     )
     members_sql = f"""
-        SELECT '{CO_TEXT_NEAR}' AS trace, m.item, p.platform, p.post_id, p.account, p.ts, x.norm AS key,
+        SELECT '{CO_TEXT_NEAR}' AS trace, m.item, a.platform, p.post_id, a.account, p.ts, x.norm AS key,
                r.norm AS representative, 'jaccard' AS measure, m.score
-        FROM {POSTS_TABLE} AS p JOIN {NEAR_TABLE} AS m USING (xid)
+        FROM {POSTS_TABLE} AS p JOIN {NEAR_TABLE} AS m USING (xid) JOIN {ACCOUNTS_TABLE} AS a USING (aid)
         JOIN {TEXTS_TABLE} AS x ON x.xid = m.xid JOIN {TEXTS_TABLE} AS r ON r.xid = m.gid
-        ORDER BY m.item, p.ts, p.platform, p.post_id
+        ORDER BY m.item, p.ts, a.platform, p.post_id
         """
     items, events = con.execute(
         f"SELECT count(DISTINCT m.item), count(*) FROM {POSTS_TABLE} AS p JOIN {NEAR_TABLE} AS m USING (xid)"
