@@ -1,6 +1,11 @@
-"""Lifecycle fixtures: the exchange tests' real databases and live servers (reused), a coalition
-seeded through the store, and a real webhook receiver (an HTTP server thread on a free port) that
-checks every request's signature the way a member's receiver would."""
+"""Lifecycle fixtures: the exchange tests' real databases (reused), a live server whose settings let
+webhooks reach local receivers, a coalition seeded through the store, and a real webhook receiver
+(an HTTP server thread on a free port) that checks every request's signature the way a member's
+receiver would.
+
+The receivers listen on http://127.0.0.1, which the default destination policy refuses (https
+only, public addresses only): tests opt in with ``push_settings`` (``push_allow_http`` and
+``push_allow_private``), as an operator running receivers on their own network would."""
 
 from __future__ import annotations
 
@@ -17,21 +22,56 @@ import pytest
 
 from tests.exchange.conftest import (  # noqa: F401  (fixtures are found by name)
     BACKENDS,
+    MAX_BODY,
     LiveServer,
     _make_url,
     db,
     db_url,
     free_port,
-    live,
     postgres_cluster,
     start_server,
 )
 from tests.support.medallion import run_medallion
 from vigil.core.errors import AuthenticationError
+from vigil.core.settings import Settings, load_settings
 from vigil.exchange import push
 from vigil.exchange.access import Principal
+from vigil.exchange.db import Database
 from vigil.exchange.records import Role
+from vigil.exchange.secrets_box import generate_key
 from vigil.exchange.store import ExchangeStore
+
+# One key per test process, shared by a module's live server and the tests' own settings (the
+# server seals a subscription's secret that the test's push worker then opens).
+LIVE_KEY = generate_key()
+LOCAL_RECEIVERS: dict[str, object] = {"push_allow_http": True, "push_allow_private": True}
+
+
+def push_settings(tmp_path: Path, **overrides: object) -> Settings:
+    """Settings for tests whose webhooks go to local receivers; the key file is under tmp_path."""
+    return load_settings(**{"data_dir": tmp_path, **LOCAL_RECEIVERS, **overrides})
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The exchange tests' live server (one per backend per module), with local webhook receivers
+    allowed and ``LIVE_KEY`` as its secret key."""
+    tmp = tmp_path_factory.mktemp("live")
+    url = _make_url(request.param, request, tmp)
+    database = Database(url, auto_upgrade=True)
+    with database.session() as session:
+        store = ExchangeStore(session)
+        operator = store.create_org(None, "Coalition operator", "research", operator=True)
+        _, key = store.create_key(None, operator.id, "admin", name="bootstrap")
+    server, thread, base_url = start_server(
+        url, tmp, max_request_bytes=MAX_BODY, secret_key=LIVE_KEY, **LOCAL_RECEIVERS
+    )
+    try:
+        yield LiveServer(base_url=base_url, db=database, operator_key=key, operator_org_id=operator.id)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        database.dispose()
 
 
 @dataclass

@@ -16,7 +16,7 @@ from vigil.exchange import warninglists
 from vigil.exchange.db import Database
 from vigil.exchange.store import ExchangeStore
 
-from .conftest import LiveServer, Receiver, seed
+from .conftest import LIVE_KEY, LiveServer, Receiver, push_settings, seed
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,6 @@ def test_warning_list_refuses_then_override_with_reason(live: LiveServer, keys: 
 def test_subscription_endpoints_and_dead_letters(
     live: LiveServer, keys: dict[str, str], receiver: Receiver, tmp_path: Path
 ) -> None:
-    from vigil.core.settings import load_settings
     from vigil.exchange import push
 
     with live.client(keys["gov"]) as http:
@@ -115,7 +114,7 @@ def test_subscription_endpoints_and_dead_letters(
         )
     receiver.secret = secret
     receiver.fail_next = 10
-    settings = load_settings(data_dir=tmp_path, push_max_attempts=1, push_backoff_s=0.01)
+    settings = push_settings(tmp_path, secret_key=LIVE_KEY, push_max_attempts=1, push_backoff_s=0.01)
     _, sent = push.run_once(live.db, settings)
     assert sent.dead == 1
     with live.client(keys["gov"]) as http:
@@ -150,7 +149,12 @@ def test_federation_peer_endpoints_are_for_the_operator(live: LiveServer, keys: 
 
 def test_cli_federation_push_warninglist(tmp_path: Path, db: Database, receiver: Receiver) -> None:
     runner = CliRunner()
-    env = {"VIGIL_DATABASE_URL": db.url, "VIGIL_DATA_DIR": str(tmp_path)}
+    env = {
+        "VIGIL_DATABASE_URL": db.url,
+        "VIGIL_DATA_DIR": str(tmp_path),
+        "VIGIL_PUSH_ALLOW_HTTP": "true",  # the receiver is http://127.0.0.1
+        "VIGIL_PUSH_ALLOW_PRIVATE": "true",
+    }
     with db.session() as s:
         seed(ExchangeStore(s))
 

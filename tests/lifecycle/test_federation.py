@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from vigil.core.settings import Settings, load_settings
 from vigil.exchange import audit, federation, warninglists
 from vigil.exchange.access import Principal
 from vigil.exchange.db import Database
@@ -79,12 +80,15 @@ def test_two_instances_pull_update_revoke_checkpoint(
         store.submit_signal(p1, "hashtag", "stolenvote", marking=Marking(TLP.CLEAR))
         store.submit_signal(p1, "domain", "red.info", marking=Marking(TLP.RED, (a.orgs["gov"],)))
         store.submit_signal(p1, "domain", "amber.info", marking=Marking(TLP.AMBER))  # gov cannot see it
+    mine = load_settings(data_dir=tmp_path)  # B's key seals the API key it pulls A with
     with local_b.db.session() as s:
         store = ExchangeStore(s)
         intl = store.create_org(None, "International coalition", "research")
-        federation.add_peer(store, None, "intl", peer_a.url, gov_reader, as_org="International coalition")
+        federation.add_peer(
+            store, None, "intl", peer_a.url, gov_reader, as_org="International coalition", settings=mine
+        )
 
-    first = federation.pull(local_b.db, "intl")
+    first = federation.pull(local_b.db, "intl", settings=mine)
     assert first.by_type["indicator"] == 5  # one.info twice, two.info, stolenvote, red.info
     assert (first.new, first.updated, first.revoked, first.withheld) == (3, 0, 0, 1)
     assert first.rejected == [] and first.blocked == []
@@ -105,7 +109,7 @@ def test_two_instances_pull_update_revoke_checkpoint(
         store.revoke_signal(p1, store.find_signal(p1, "hashtag", "stolenvote").id)
         store.revoke_signal(p1, store.find_signal(p1, "domain", "one.info").id)  # p2's stays
 
-    second = federation.pull(local_b.db, "intl")
+    second = federation.pull(local_b.db, "intl", settings=mine)
     assert second.by_type["indicator"] == 3  # only what changed crossed the wire
     # one.info: p2's indicator was already the one shown, so no new version on B
     assert second.revoked == 1 and second.updated == 1 and second.new == 0
@@ -122,15 +126,15 @@ def test_two_instances_pull_update_revoke_checkpoint(
     revoked = [o for o in body["objects"] if o.get("x_vigil_value") == "stolenvote"]
     assert revoked and revoked[0]["revoked"] is True
 
-    third = federation.pull(local_b.db, "intl")
+    third = federation.pull(local_b.db, "intl", settings=mine)
     assert third.by_type["indicator"] == 0 and (third.new, third.updated, third.revoked) == (0, 0, 0)
 
     # A tightens two.info to AMBER: the government key B pulls with no longer sees it, so an
     # incremental pull cannot notice; a full pull withdraws it.
     with peer_a.db.session() as s:
         ExchangeStore(s).submit_signal(p1, "domain", "two.info", marking=Marking(TLP.AMBER))
-    assert federation.pull(local_b.db, "intl").revoked == 0
-    full = federation.pull(local_b.db, "intl", full=True)
+    assert federation.pull(local_b.db, "intl", settings=mine).revoked == 0
+    full = federation.pull(local_b.db, "intl", full=True, settings=mine)
     assert full.revoked == 1 and _b_view(local_b, "two.info")["revoked"] is True
     with local_b.db.session() as s:
         pulls = audit.query(s, audit.AuditFilter(action="federation.pull"))
@@ -139,15 +143,16 @@ def test_two_instances_pull_update_revoke_checkpoint(
         assert peers[0].last_pull_at is not None and "api_key" not in json.dumps(peers[0].to_dict())
 
 
-def test_unreachable_peer_is_reported_and_changes_nothing(local_b: Instance) -> None:
+def test_unreachable_peer_is_reported_and_changes_nothing(local_b: Instance, tmp_path: Path) -> None:
+    mine = load_settings(data_dir=tmp_path)
     with local_b.db.session() as s:
         store = ExchangeStore(s)
         store.create_org(None, "Intl", "research")
-        federation.add_peer(store, None, "down", "http://127.0.0.1:9", "key", as_org="Intl")
+        federation.add_peer(store, None, "down", "http://127.0.0.1:9", "key", as_org="Intl", settings=mine)
     from vigil.core.errors import ExternalServiceError
 
     with pytest.raises(ExternalServiceError, match="unreachable"):
-        federation.pull(local_b.db, "down")
+        federation.pull(local_b.db, "down", settings=mine)
     with local_b.db.session() as s:
         (peer,) = federation.list_peers(s, None)
         assert peer.last_error and "unreachable" in peer.last_error
@@ -186,12 +191,15 @@ MEDALLION_OBJECTS = [
 
 
 def test_peer_that_is_not_vigil_unknown_type_and_warning_list(tmp_path: Path, db: Database) -> None:
+    mine: Settings = load_settings(data_dir=tmp_path)
     with medallion(tmp_path, MEDALLION_OBJECTS) as base:
         with db.session() as s:
             store = ExchangeStore(s)
             org = store.create_org(None, "Partners via medallion", "research")
-            federation.add_peer(store, None, "medallion", base, "medallion-password", as_org=org.id)
-        report = federation.pull(db, "medallion")
+            federation.add_peer(
+                store, None, "medallion", base, "medallion-password", as_org=org.id, settings=mine
+            )
+        report = federation.pull(db, "medallion", settings=mine)
         assert report.new == 1
         assert len(report.rejected) == 1 and "x-acme-widget" in report.rejected[0]
         assert len(report.blocked) == 1 and "url-shorteners" in report.blocked[0]
@@ -202,5 +210,5 @@ def test_peer_that_is_not_vigil_unknown_type_and_warning_list(tmp_path: Path, db
             store = ExchangeStore(s)
             viewer = Principal("k", org.id, org.kind, Role.ANALYST)
             warninglists.add_override(s, viewer, "domain", "bit.ly", "campaign-specific", at=store.now())
-        again = federation.pull(db, "medallion", full=True)
+        again = federation.pull(db, "medallion", full=True, settings=mine)
         assert again.blocked == [] and again.new == 1

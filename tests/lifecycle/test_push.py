@@ -8,18 +8,17 @@ from datetime import timedelta
 import pytest
 
 from vigil.core.errors import AuthenticationError, InputError
-from vigil.core.settings import load_settings
 from vigil.core.time import utcnow
 from vigil.exchange import audit, push
 from vigil.exchange.db import Database
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 
-from .conftest import Receiver, seed
+from .conftest import Receiver, push_settings, seed
 
 
 def _settings(tmp_path, **kw):  # type: ignore[no-untyped-def]
-    return load_settings(data_dir=tmp_path, push_backoff_s=0.01, push_timeout_s=0.5, **kw)
+    return push_settings(tmp_path, push_backoff_s=0.01, push_timeout_s=0.5, **kw)
 
 
 def _flush(db: Database, settings, rounds: int = 1):  # type: ignore[no-untyped-def]
@@ -40,7 +39,9 @@ def test_signed_webhooks_respect_tlp_and_report_changes(db: Database, receiver: 
         c = seed(store)
         # Changed before the subscription existed: never sent, although within the re-scan overlap.
         store.submit_signal(c.principals["p1"], "domain", "before.info", marking=Marking(TLP.GREEN))
-        sub, secret = push.create_subscription(store, c.principals["gov"], "gov hook", receiver.url)
+        sub, secret = push.create_subscription(
+            store, c.principals["gov"], "gov hook", receiver.url, settings=settings
+        )
     receiver.secret = secret
     with db.session() as s:
         store = ExchangeStore(s)
@@ -96,7 +97,7 @@ def test_failing_receiver_is_retried_then_dead_lettered_and_requeued(
         store = ExchangeStore(s)
         c = seed(store)
         _, secret = push.create_subscription(
-            store, c.principals["p2"], "hook", receiver.url, kinds=("domain",)
+            store, c.principals["p2"], "hook", receiver.url, kinds=("domain",), settings=settings
         )
         store.submit_signal(c.principals["p1"], "domain", "flaky.info", marking=Marking(TLP.GREEN))
         store.submit_signal(c.principals["p1"], "hashtag", "notdomain", marking=Marking(TLP.GREEN))
@@ -166,7 +167,9 @@ def test_expiry_is_pushed_once(db: Database, receiver: Receiver, tmp_path) -> No
     with db.session() as s:
         store = ExchangeStore(s)
         c = seed(store)
-        _, receiver.secret = push.create_subscription(store, c.principals["p2"], "hook", receiver.url)
+        _, receiver.secret = push.create_subscription(
+            store, c.principals["p2"], "hook", receiver.url, settings=settings
+        )
         store.submit_signal(
             c.principals["p1"],
             "domain",

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.lifecycle.conftest import Receiver
+from tests.lifecycle.conftest import LOCAL_RECEIVERS, Receiver
 from vigil.cases.meetings import MeetingService
 from vigil.cases.meetings_reminders import DUE_SOON, OVERDUE, reminder_kind, scan_reminders
 from vigil.core.errors import InputError
@@ -70,7 +70,7 @@ def test_reminders_arrive_signed_once_only_at_the_owners_opted_in_subscription(
     coalition: Coalition, receivers: dict[str, Receiver], tmp_path: Path
 ) -> None:
     c = coalition
-    settings = load_settings(data_dir=tmp_path, push_backoff_s=0.01, push_timeout_s=2)
+    settings = load_settings(data_dir=tmp_path, push_backoff_s=0.01, push_timeout_s=2, **LOCAL_RECEIVERS)
     now = utcnow()
     with c.db.session() as s:
         store = ExchangeStore(s)
@@ -80,7 +80,7 @@ def test_reminders_arrive_signed_once_only_at_the_owners_opted_in_subscription(
             ("plat_b_reminders", "plat_b", ("action_item.overdue", "action_item.due_soon")),
         ):
             sub, secret = push.create_subscription(
-                store, c.principal(org), name, receivers[name].url, events=events
+                store, c.principal(org), name, receivers[name].url, events=events, settings=settings
             )
             receivers[name].secret = secret
         assert sub.events == push.ACTION_ITEM_EVENTS
@@ -156,12 +156,12 @@ def test_opting_in_later_and_signal_scans_honour_the_event_filter(
     coalition: Coalition, receivers: dict[str, Receiver], tmp_path: Path
 ) -> None:
     c = coalition
-    settings = load_settings(data_dir=tmp_path, push_backoff_s=0.01, push_timeout_s=2)
+    settings = load_settings(data_dir=tmp_path, push_backoff_s=0.01, push_timeout_s=2, **LOCAL_RECEIVERS)
     now = utcnow()
     r = receivers["gov_reminders"]
     with c.db.session() as s:
         store = ExchangeStore(s)
-        sub, r.secret = push.create_subscription(store, c.principal("gov"), "hook", r.url)
+        sub, r.secret = push.create_subscription(store, c.principal("gov"), "hook", r.url, settings=settings)
         m = MeetingService(s, c.principal("plat_a"))
         [meeting] = m.create_meeting("Sync", now, invited={c.orgs["gov"]: "member"})
         m.add_action(meeting.id, "Late item", owner_org_id=c.orgs["gov"],
@@ -266,6 +266,8 @@ def test_cli_meeting_remind_and_push_run_send_reminders(
         return " ".join(result.output.split())  # Rich may wrap lines at its console's width
 
     monkeypatch.setenv("VIGIL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("VIGIL_PUSH_ALLOW_HTTP", "true")  # the receivers are http://127.0.0.1
+    monkeypatch.setenv("VIGIL_PUSH_ALLOW_PRIVATE", "true")
     monkeypatch.setenv("COLUMNS", "200")
     run("org", "create", "Examplebook", "--kind", "platform")
     run("org", "create", "Electoral Commission", "--kind", "government")

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from vigil.cli.exchange import DataDirOpt, DbUrlOpt, JsonOpt, _database, _print, _store
 from vigil.core.errors import VigilError
+from vigil.core.settings import Settings, load_settings
 from vigil.core.time import parse_duration
 from vigil.exchange import federation
 
@@ -37,6 +38,12 @@ def _show(report: federation.PullReport, as_json: bool) -> None:
         err.print(f"  rejected: {line}")
 
 
+def _settings(data_dir: Path | None, database_url: str | None) -> Settings:
+    """The settings of this command (their key opens and seals peers' API keys)."""
+    overrides = {k: v for k, v in (("data_dir", data_dir), ("database_url", database_url)) if v is not None}
+    return load_settings(**overrides)
+
+
 def register(app: typer.Typer) -> None:
     fed = typer.Typer(help="Pull signals from other Vigil instances (TAXII 2.1).", no_args_is_help=True)
     app.add_typer(fed, name="federation")
@@ -45,7 +52,7 @@ def register(app: typer.Typer) -> None:
     def add_peer(
         name: str = typer.Argument(..., help="A name for the peer."),
         url: str = typer.Option(..., "--url", help="The peer's base URL (or its /taxii2/ URL)."),
-        key: str = typer.Option(..., "--key", help="API key on the peer (stored in the database)."),
+        key: str = typer.Option(..., "--key", help="API key on the peer (stored sealed in the database)."),
         as_org: str = typer.Option(
             ..., "--as-org", help="Local organisation its signals are contributed as."
         ),
@@ -59,7 +66,15 @@ def register(app: typer.Typer) -> None:
         """Register a peer."""
         with _store(data_dir, database_url) as store:
             peer = federation.add_peer(
-                store, None, name, url, key, as_org=as_org, collections=collection, max_tlp=max_tlp
+                store,
+                None,
+                name,
+                url,
+                key,
+                as_org=as_org,
+                collections=collection,
+                max_tlp=max_tlp,
+                settings=_settings(data_dir, database_url),
             )
         console.print(f"peer [bold]{peer.name}[/] ({peer.id}) added: {peer.url} as {peer.as_org_id}")
 
@@ -99,13 +114,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Pull what changed since the last checkpoint; prints counts per peer."""
         del once  # kept for the documented `--once`; `run` is the loop
+        settings = _settings(data_dir, database_url)
         db = _database(data_dir, database_url)
         try:
             if peer is not None:
-                _show(federation.pull(db, peer, full=full), as_json)
+                _show(federation.pull(db, peer, full=full, settings=settings), as_json)
                 return
             failed = False
-            for result in federation.pull_all(db):
+            for result in federation.pull_all(db, settings=settings):
                 if isinstance(result, VigilError):
                     err.print(f"[red]pull failed:[/] {result.message}")
                     failed = True
@@ -125,11 +141,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Pull every enabled peer, then wait, forever: a failing peer is reported and retried."""
         seconds = parse_duration(interval).total_seconds()
+        settings = _settings(data_dir, database_url)
         db = _database(data_dir, database_url)
         done = 0
         try:
             while True:
-                for result in federation.pull_all(db):
+                for result in federation.pull_all(db, settings=settings):
                     if isinstance(result, VigilError):
                         err.print(f"[red]pull failed:[/] {result.message}")
                     else:

@@ -1,6 +1,8 @@
 """``vigil push``: webhook subscriptions, deliveries, the dead-letter list, and the delivery worker
 (``run``). Logic in ``vigil.exchange.push``; ``run`` also queues the meetings' action-item
-reminders (``vigil.cases.meetings_reminders``) each round, which only the CLI layer may combine."""
+reminders (``vigil.cases.meetings_reminders``) each round, which only the CLI layer may combine.
+``generate-key``, ``rotate-key`` and ``rekey`` manage the key sealing webhook secrets and peer API
+keys (``vigil.exchange.secrets_box``)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ from rich.console import Console
 
 from vigil.cases.meetings_reminders import scan_reminders
 from vigil.cli.exchange import DataDirOpt, DbUrlOpt, JsonOpt, _database, _print, _store
-from vigil.core.settings import load_settings
+from vigil.core.settings import Settings, load_settings
 from vigil.core.time import parse_duration, utcnow
-from vigil.exchange import push
+from vigil.exchange import push, secrets_box
 from vigil.exchange.stix_service import local_principal
 
 console = Console()
@@ -27,6 +29,11 @@ EventOpt = typer.Option(
 )
 
 
+def _settings(data_dir: Path | None, database_url: str | None) -> Settings:
+    overrides = {k: v for k, v in (("data_dir", data_dir), ("database_url", database_url)) if v is not None}
+    return load_settings(**overrides)
+
+
 def register(app: typer.Typer) -> None:
     push_app = typer.Typer(
         help="Signed webhooks for new, changed and revoked signals and action-item reminders.",
@@ -36,7 +43,9 @@ def register(app: typer.Typer) -> None:
 
     @push_app.command("subscribe")
     def subscribe(
-        url: str = typer.Argument(..., help="Receiver URL (http or https)."),
+        url: str = typer.Argument(
+            ..., help="Receiver URL: https, public addresses (see push_allow_http, push_allow_private)."
+        ),
         org: str = typer.Option(..., "--org", help="Subscribing organisation (id or name)."),
         name: str = typer.Option("webhook", "--name"),
         kind: list[str] = typer.Option([], "--kind", help="Signal kind (repeat); default all."),
@@ -58,6 +67,7 @@ def register(app: typer.Typer) -> None:
                 tlps=tuple(tlp),
                 campaign_id=campaign,
                 events=tuple(event),
+                settings=_settings(data_dir, database_url),
             )
         console.print(f"subscription {sub.id} -> {sub.url} (events: {', '.join(sub.events)})")
         console.print(f"secret (shown once; verify X-Vigil-Signature with it): [bold]{secret}[/]")
@@ -137,10 +147,7 @@ def register(app: typer.Typer) -> None:
         database_url: str | None = DbUrlOpt,
     ) -> None:
         """Turn changes and action-item reminders into deliveries and send what is due, every interval."""
-        overrides = {
-            k: v for k, v in (("data_dir", data_dir), ("database_url", database_url)) if v is not None
-        }
-        settings = load_settings(**overrides)
+        settings = _settings(data_dir, database_url)
         seconds = parse_duration(interval).total_seconds()
         lead = timedelta(hours=settings.meeting_reminder_lead_h)
         db = _database(data_dir, database_url)
@@ -164,3 +171,34 @@ def register(app: typer.Typer) -> None:
                 time.sleep(seconds)
         finally:
             db.dispose()
+
+    @push_app.command("generate-key")
+    def generate_key() -> None:
+        """Print a new random key (for VIGIL_SECRET_KEY or a line of the key file)."""
+        typer.echo(secrets_box.generate_key())
+
+    @push_app.command("rekey")
+    def rekey(data_dir: Path | None = DataDirOpt, database_url: str | None = DbUrlOpt) -> None:
+        """Seal every webhook secret and peer API key again with the first key (after adding one)."""
+        box = secrets_box.load_box(_settings(data_dir, database_url))
+        with _store(data_dir, database_url) as store:
+            done = secrets_box.reseal_all(store.session, box)
+        console.print(
+            f"sealed {done.subscriptions} webhook secret(s) and {done.peers} peer API key(s) "
+            f"with the first of {box.key_count} key(s) in {box.source}"
+        )
+
+    @push_app.command("rotate-key")
+    def rotate_key(data_dir: Path | None = DataDirOpt, database_url: str | None = DbUrlOpt) -> None:
+        """Put a new key first in the key file and re-seal everything with it (old keys stay after
+        it until you delete them)."""
+        settings = _settings(data_dir, database_url)
+        path = secrets_box.add_key(settings)
+        box = secrets_box.load_box(settings)
+        with _store(data_dir, database_url) as store:
+            done = secrets_box.reseal_all(store.session, box)
+        console.print(
+            f"new key first in {path}; sealed {done.subscriptions} webhook secret(s) and "
+            f"{done.peers} peer API key(s) with it. Old keys stay after it: delete them once every "
+            "process runs with the new file."
+        )

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -67,6 +67,29 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="First webhook retry delay (seconds), doubled each attempt."
     )
     push_timeout_s: float = Field(default=10.0, gt=0, description="Webhook request timeout (seconds).")
+    push_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names webhooks may go to (exact or wildcard, e.g. *.example.org); "
+        "empty: any host that resolves to public addresses only.",
+    )
+    push_allow_private: bool = Field(
+        default=False,
+        description="Allow webhooks to loopback, link-local, private (RFC 1918), multicast and "
+        "reserved addresses (off: refused at subscription and at delivery).",
+    )
+    push_allow_http: bool = Field(
+        default=False, description="Allow webhook URLs over plain http (off: https only)."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key(s) sealing webhook secrets and peer API keys in the database, "
+        "comma-separated: the first seals, every one opens (rotation). Default: secret_key_file.",
+    )
+    secret_key_file: Path | None = Field(
+        default=None,
+        description="File of Fernet keys, one a line (first seals); default data_dir/secret.key, "
+        "created with mode 0600 on first use.",
+    )
     meeting_reminder_lead_h: float = Field(
         default=24.0,
         ge=0,

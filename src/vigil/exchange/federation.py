@@ -45,6 +45,7 @@ from vigil.core.errors import (
     VigilError,
 )
 from vigil.core.ids import new_id
+from vigil.core.settings import Settings, get_settings
 from vigil.core.time import isoformat_z, parse_instant, utcnow
 from vigil.exchange import audit
 from vigil.exchange.access import Permission, Principal, require
@@ -52,6 +53,7 @@ from vigil.exchange.db import Database
 from vigil.exchange.lifecycle_models import FederationCheckpointRow, FederationObjectRow, FederationPeerRow
 from vigil.exchange.models import ContributionRow
 from vigil.exchange.records import TLP, Marking, Role
+from vigil.exchange.secrets_box import load_box, seal_legacy
 from vigil.exchange.stix_apply import signal_id_for
 from vigil.exchange.stix_import import SignalDraft, plan_import
 from vigil.exchange.stix_markings import tlp_rank
@@ -125,8 +127,10 @@ def add_peer(
     as_org: str,
     collections: Sequence[str] = (),
     max_tlp: str | TLP = TLP.GREEN,
+    settings: Settings | None = None,
 ) -> Peer:
-    """Register a peer (operator admins or the local administrator only)."""
+    """Register a peer (operator admins or the local administrator only). Its API key is stored
+    sealed with the key of ``settings`` (default: the process settings)."""
     require(principal, Permission.OPERATE)
     if not name.strip() or len(name) > 200:
         raise InputError("peer name must be 1-200 characters", field="name")
@@ -139,7 +143,7 @@ def add_peer(
         id=new_id("peer"),
         name=name.strip(),
         url=base_url(url),
-        api_key=api_key.strip(),
+        api_key=load_box(settings or get_settings()).seal(api_key.strip()),
         collections=[str(c) for c in collections],
         as_org_id=org.id,
         max_tlp=parse_tlp(max_tlp).value,
@@ -291,15 +295,19 @@ def pull(
     transport: httpx.BaseTransport | None = None,
     now: datetime | None = None,
     full: bool = False,
+    settings: Settings | None = None,
 ) -> PullReport:
     """Bring this instance up to date with one peer; see the module docstring. ``full`` ignores
     the checkpoints, re-applies everything the peer serves (after a warning-list override) and
-    withdraws what the peer no longer shows us."""
+    withdraws what the peer no longer shows us. The peer's API key is opened with the key of
+    ``settings`` (default: the process settings)."""
+    box = load_box(settings or get_settings())
     with db.session() as session:
         row = _peer_row(session, peer_name)
         if not row.enabled:
             raise Conflict(f"peer {row.name!r} is disabled")
-        peer, api_key = _peer(row), row.api_key
+        seal_legacy(session, box)  # values stored before revision 0007 are sealed now
+        peer, api_key = _peer(row), box.open(row.api_key, what=f"the API key of peer {row.name!r}")
         checkpoints = {
             c.collection_id: c.added_after
             for c in session.scalars(
@@ -542,7 +550,9 @@ def _same(mine: ContributionRow, latest: dict[str, Any]) -> bool:
     )
 
 
-def pull_all(db: Database, *, transport: httpx.BaseTransport | None = None) -> list[PullReport | VigilError]:
+def pull_all(
+    db: Database, *, transport: httpx.BaseTransport | None = None, settings: Settings | None = None
+) -> list[PullReport | VigilError]:
     """Pull every enabled peer once; a failing peer is reported and does not stop the others."""
     with db.session() as session:
         names = [
@@ -552,7 +562,7 @@ def pull_all(db: Database, *, transport: httpx.BaseTransport | None = None) -> l
     results: list[PullReport | VigilError] = []
     for name in names:
         try:
-            results.append(pull(db, name, transport=transport))
+            results.append(pull(db, name, transport=transport, settings=settings))
         except VigilError as exc:
             log.error("federation pull from %s failed: %s", name, exc.message)
             results.append(exc)

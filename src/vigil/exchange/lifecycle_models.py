@@ -24,7 +24,8 @@ class FederationPeerRow(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     url: Mapped[str] = mapped_column(String(500))
-    # The peer's API key is needed in clear to call it; it is never returned by the API or CLI.
+    # The peer's API key, sealed (``secrets_box``, revision 0007): opened only to call the peer,
+    # never returned by the API or CLI.
     api_key: Mapped[str] = mapped_column(Text)
     collections: Mapped[list[str]]  # ids or aliases; empty: every readable collection
     as_org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
@@ -69,8 +70,9 @@ class SubscriptionRow(Base):
     org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     url: Mapped[str] = mapped_column(String(1000))
-    # HMAC key: must be kept in clear to sign; shown to the subscriber once, never listed.
-    secret: Mapped[str] = mapped_column(String(100))
+    # HMAC key, sealed (``secrets_box``, revision 0007: Text, as a sealed value is longer than
+    # the clear one): opened only to sign; shown to the subscriber once, never listed.
+    secret: Mapped[str] = mapped_column(Text)
     kinds: Mapped[list[str]]
     tlps: Mapped[list[str]]
     campaign_id: Mapped[str | None] = mapped_column(ID)

@@ -20,6 +20,12 @@ Three steps, each safe to run again:
    **dead letter**: kept with its payload and last error, listed by the API/CLI, and re-queued by
    ``requeue``. Nothing is dropped.
 
+Secrets and destinations: a subscription's secret is stored sealed (``secrets_box``; opened only to
+sign), and its URL must pass the destination policy (``destinations``: no loopback, private,
+link-local... addresses, https only, unless the settings allow them) when it is made and again
+before every delivery, which connects to an address that passed. A refused delivery is a failed
+attempt whose error says why; it never crashes the worker.
+
 Signature: ``X-Vigil-Signature: sha256=<hex HMAC-SHA256(secret, f"{timestamp}." + raw body)>``
 with ``X-Vigil-Timestamp`` (Unix seconds). Signing the timestamp with the body means a replayed
 request cannot be given a fresh timestamp; receivers reject timestamps older than a few minutes
@@ -44,14 +50,22 @@ from sqlalchemy.orm import Session
 
 from vigil.core.errors import AuthenticationError, InputError, NotFound
 from vigil.core.ids import new_id
-from vigil.core.settings import Settings
+from vigil.core.settings import Settings, get_settings
 from vigil.core.time import isoformat_z, utcnow
 from vigil.exchange import audit
 from vigil.exchange.access import Permission, Principal, can_see, require
 from vigil.exchange.db import Database
+from vigil.exchange.destinations import (
+    Destination,
+    DestinationPolicy,
+    Resolver,
+    check_destination,
+    resolve_host,
+)
 from vigil.exchange.lifecycle_models import DeliveryRow, SubscriptionRow
 from vigil.exchange.models import ContributionRow, OrgRow
 from vigil.exchange.records import TLP, Contribution, OrgKind, Role, Signal, SignalKind
+from vigil.exchange.secrets_box import load_box, seal_legacy
 from vigil.exchange.stix_export import contribution_object
 from vigil.exchange.store import ExchangeStore, SignalFilter, parse_tlp
 from vigil.exchange.values import parse_kind
@@ -249,10 +263,14 @@ def create_subscription(
     tlps: tuple[str, ...] = (),
     campaign_id: str | None = None,
     events: tuple[str, ...] = (),
+    settings: Settings | None = None,
+    resolve: Resolver = resolve_host,
 ) -> tuple[Subscription, str]:
-    """A new subscription of the caller's organisation and its secret (shown only now).
-    ``events`` (see ``parse_events``) defaults to the signal events."""
+    """A new subscription of the caller's organisation and its secret (shown only now, stored
+    sealed). ``events`` (see ``parse_events``) defaults to the signal events. ``settings`` (default:
+    the process settings) give the destination policy and the key; ``resolve`` looks hosts up."""
     require(principal, Permission.WRITE)
+    settings = settings or get_settings()
     if not name.strip() or len(name) > 200:
         raise InputError("name must be 1-200 characters", field="name")
     event_values = parse_events(events)
@@ -260,14 +278,16 @@ def create_subscription(
     tlp_values = tuple(parse_tlp(t).value for t in tlps)
     if campaign_id is not None:
         store.get_campaign(principal, campaign_id)  # NotFound unless visible
+    target = check_destination(_check_url(url), DestinationPolicy.from_settings(settings), resolve=resolve)
+    box = load_box(settings)
     now = store.now()
     secret = secrets.token_urlsafe(32)
     row = SubscriptionRow(
         id=new_id("subscription"),
         org_id=principal.org_id,
         name=name.strip(),
-        url=_check_url(url),
-        secret=secret,
+        url=target.url,
+        secret=box.seal(secret),
         kinds=list(kind_values),
         tlps=list(tlp_values),
         campaign_id=campaign_id,
@@ -596,11 +616,16 @@ def deliver_due(
     now: datetime | None = None,
     limit: int = 100,
     transport: httpx.BaseTransport | None = None,
+    resolve: Resolver = resolve_host,
 ) -> DeliveryReport:
-    """Send every due delivery once; see the module docstring for retries and dead letters."""
+    """Send every due delivery once; see the module docstring for retries and dead letters.
+    A key that cannot open a secret raises ConfigError before anything is claimed or sent."""
     now = now or utcnow()
     lease = timedelta(seconds=settings.push_timeout_s + 60)
+    box = load_box(settings)
+    policy = DestinationPolicy.from_settings(settings)
     with db.session() as session:
+        seal_legacy(session, box)  # values stored before revision 0007 are sealed now
         rows = session.scalars(
             select(DeliveryRow)
             .where(DeliveryRow.status == PENDING, DeliveryRow.next_attempt_at <= now)
@@ -614,13 +639,19 @@ def deliver_due(
             assert sub is not None
             # Claimed: another worker skips it until the lease ends (if we die, it is retried).
             row.next_attempt_at = now + lease
-            jobs.append(_Job(row.id, sub.url, sub.secret, row.event_id, row.event_type, body_of(row.payload)))
+            secret = box.open(sub.secret, what=f"the secret of subscription {sub.id}")
+            jobs.append(_Job(row.id, sub.url, secret, row.event_id, row.event_type, body_of(row.payload)))
     report = DeliveryReport()
     outcomes: dict[int, str | None] = {}
     with httpx.Client(timeout=settings.push_timeout_s, transport=transport) as client:
         for job in jobs:
             report.attempted += 1
-            outcomes[job.id] = _post(client, job)
+            try:
+                destination = check_destination(job.url, policy, resolve=resolve)
+            except InputError as exc:
+                outcomes[job.id] = f"destination refused: {exc.details.get('reason', exc.message)}"
+                continue
+            outcomes[job.id] = _post(client, job, destination)
     with db.session() as session:
         finished = utcnow() if now is None else now
         for job in jobs:
@@ -665,8 +696,10 @@ def deliver_due(
     return report
 
 
-def _post(client: httpx.Client, job: _Job) -> str | None:
-    """None on a 2xx answer, else what went wrong (for the retry record)."""
+def _post(client: httpx.Client, job: _Job, destination: Destination) -> str | None:
+    """None on a 2xx answer, else what went wrong (for the retry record). Connects to the
+    addresses that passed the check (in order, on refused connections), naming the host in the
+    Host header and TLS SNI, so a DNS answer changed since the check is never used."""
     timestamp = int(utcnow().timestamp())
     headers = {
         "Content-Type": "application/json",
@@ -676,24 +709,41 @@ def _post(client: httpx.Client, job: _Job) -> str | None:
         DELIVERY_HEADER: job.event_id,
         "User-Agent": "vigil-push/1",
     }
-    try:
-        response = client.post(job.url, content=job.body, headers=headers)
-    except httpx.TimeoutException:
-        return "timed out"
-    except httpx.HTTPError as exc:
-        return f"request failed: {exc}"
+    url = httpx.URL(job.url)
+    headers["Host"] = url.netloc.decode("ascii")
+    sni = url.raw_host.decode("ascii").strip("[]")
+    extensions = {"sni_hostname": sni} if destination.scheme == "https" else {}
+    response: httpx.Response | None = None
+    for address in destination.addresses:
+        try:
+            response = client.post(
+                url.copy_with(host=address), content=job.body, headers=headers, extensions=extensions
+            )
+            break
+        except httpx.ConnectError as exc:
+            if address == destination.addresses[-1]:
+                return f"request failed: {exc}"
+        except httpx.TimeoutException:
+            return "timed out"
+        except httpx.HTTPError as exc:
+            return f"request failed: {exc}"
+    assert response is not None
     if 200 <= response.status_code < 300:
         return None
     return f"HTTP {response.status_code}: {' '.join(response.text.split())[:200]}"
 
 
 def run_once(
-    db: Database, settings: Settings, *, transport: httpx.BaseTransport | None = None
+    db: Database,
+    settings: Settings,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    resolve: Resolver = resolve_host,
 ) -> tuple[EnqueueReport, DeliveryReport]:
     """Enqueue new changes, then send what is due (what ``vigil push run`` does each round)."""
     with db.session() as session:
         queued = enqueue(session)
-    return queued, deliver_due(db, settings, transport=transport)
+    return queued, deliver_due(db, settings, transport=transport, resolve=resolve)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from vigil.exchange import federation
 from vigil.exchange.access import Permission, Principal, require
 from vigil.exchange.store import ExchangeStore
-from vigil.web.deps import PrincipalDep, StoreDep, credentials, get_database
+from vigil.web.deps import PrincipalDep, StoreDep, credentials, get_database, get_settings_dep
 from vigil.web.schemas import ERROR_RESPONSES
 
 router = APIRouter(prefix="/federation", tags=["federation"], responses=ERROR_RESPONSES)
@@ -32,7 +32,7 @@ def peers(principal: PrincipalDep, store: StoreDep) -> list[dict[str, Any]]:
 
 
 @router.post("/peers", status_code=201, summary="Add a peer")
-def add_peer(body: PeerIn, principal: PrincipalDep, store: StoreDep) -> dict[str, Any]:
+def add_peer(body: PeerIn, principal: PrincipalDep, store: StoreDep, request: Request) -> dict[str, Any]:
     peer = federation.add_peer(
         store,
         principal,
@@ -42,6 +42,7 @@ def add_peer(body: PeerIn, principal: PrincipalDep, store: StoreDep) -> dict[str
         as_org=body.as_org,
         collections=body.collections,
         max_tlp=body.max_tlp,
+        settings=get_settings_dep(request),
     )
     return peer.to_dict()
 
@@ -61,4 +62,5 @@ def _operator(request: Request) -> Principal:
 @router.post("/peers/{name}/pull", summary="Pull changes from a peer now; returns the counts")
 def pull(name: str, request: Request, full: bool = Query(False)) -> dict[str, Any]:
     _operator(request)
-    return federation.pull(get_database(request), name, full=full).to_dict()
+    settings = get_settings_dep(request)
+    return federation.pull(get_database(request), name, full=full, settings=settings).to_dict()

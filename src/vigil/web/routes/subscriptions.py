@@ -1,18 +1,19 @@
 """Push subscriptions, their deliveries and the dead-letter list (``/api/v1/subscriptions``).
 
 Routes only translate HTTP; ``vigil.exchange.push`` does the work. A subscription's secret is in
-the creation response only.
+the creation response only; the URL must pass the server's destination policy (400 naming the URL
+and the reason: https only, no loopback/private/link-local addresses unless the settings allow).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from vigil.exchange import push
-from vigil.web.deps import PrincipalDep, StoreDep
+from vigil.web.deps import PrincipalDep, StoreDep, get_settings_dep
 from vigil.web.schemas import ERROR_RESPONSES
 
 router = APIRouter(prefix="/subscriptions", tags=["push"], responses=ERROR_RESPONSES)
@@ -20,7 +21,10 @@ router = APIRouter(prefix="/subscriptions", tags=["push"], responses=ERROR_RESPO
 
 class SubscriptionIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    url: str = Field(description="http(s) URL that receives POSTed events")
+    url: str = Field(
+        description="https URL that receives POSTed events (public addresses only, unless the "
+        "server's push_allow_http / push_allow_private / push_allowed_hosts say otherwise)"
+    )
     kinds: list[str] = Field(default_factory=list, description="signal kinds; empty: all")
     tlps: list[str] = Field(default_factory=list, description="TLPs of the changed contribution; empty: all")
     campaign_id: str | None = None
@@ -35,7 +39,9 @@ class EventsIn(BaseModel):
 
 
 @router.post("", status_code=201, summary="Subscribe to signal changes or reminders (secret shown once)")
-def create(body: SubscriptionIn, principal: PrincipalDep, store: StoreDep) -> dict[str, Any]:
+def create(
+    body: SubscriptionIn, principal: PrincipalDep, store: StoreDep, request: Request
+) -> dict[str, Any]:
     sub, secret = push.create_subscription(
         store,
         principal,
@@ -45,6 +51,7 @@ def create(body: SubscriptionIn, principal: PrincipalDep, store: StoreDep) -> di
         tlps=tuple(body.tlps),
         campaign_id=body.campaign_id,
         events=tuple(body.events),
+        settings=get_settings_dep(request),
     )
     return {**sub.to_dict(), "secret": secret}
 
