@@ -15,6 +15,7 @@ from vigil.detect.similarity.clusters import leader_clusters
 from vigil.detect.similarity.pdq import (
     PDQ_BYTES,
     MultiIndex,
+    chunk_collisions,
     flat_radius_pairs,
     probe_plan,
     radius_pairs,
@@ -163,6 +164,30 @@ def test_leader_search_equals_leader_clustering_of_every_pair(batch: int) -> Non
     assert labels.tolist() == expected.tolist()
     assert (labels != np.arange(n)).sum() > 300  # memes did cluster
     assert checked < (expected != np.arange(n)).sum() * 20
+
+
+def test_crowded_new_hashes_are_split_and_stay_exact() -> None:
+    # One batch, no earlier leaders: 1,800 re-encodings (up to 14 bits) of 4 memes among 600
+    # spread-out hashes, all in one bucket. The group is crowded, so it is solved half by half.
+    rng = np.random.default_rng(9)
+    n = 2400
+    codes = rng.integers(0, 256, (n, PDQ_BYTES), dtype=np.uint8)
+    memes = rng.integers(0, 256, (4, PDQ_BYTES), dtype=np.uint8)
+    rows = rng.choice(n, 1800, replace=False)
+    codes[rows] = flip(rng, memes[rng.integers(0, 4, 1800)], rng.integers(0, 15, 1800))
+    assert chunk_collisions(codes) > 100 * chunk_collisions(codes[np.setdiff1d(np.arange(n), rows)])
+    sets = BucketSets(np.arange(n), np.zeros(n, dtype=np.int64), n)
+    labels, checked = pdq_leaders(codes, sets, 31, NoProgress(), batch=n)
+    assert labels.tolist() == leaders_from_all_pairs(codes, sets, 31).tolist()
+    similar = len(flat_radius_pairs(codes, codes, 31)[0]) // 2
+    assert checked < similar / 20  # the pairs among a meme's re-encodings were not all checked
+
+
+def test_chunk_collisions_counts_pairs_with_an_equal_chunk() -> None:
+    codes = np.zeros((3, PDQ_BYTES), dtype=np.uint8)
+    codes[1, 0] = 1  # differs from row 0 in chunk 0 only
+    codes[2, :] = 255  # shares no chunk with the others
+    assert chunk_collisions(codes) == 15 + 0 + 0  # rows 0 and 1 share 15 chunks
 
 
 def generated_posts(seed: int) -> pa.Table:

@@ -214,13 +214,18 @@ class MultiIndex:
         q, x, d = (np.concatenate([p[i] for p in parts]) for i in range(3))
         return q, x, d
 
-    def _search_block(self, queries: Codes, start: int, end: int) -> list[tuple[I64, I64, I64]]:
+    def _lookup(self, queries: Codes, start: int, end: int) -> tuple[I64, I64]:
+        """Start and size of every probed bucket of queries ``start:end``, (query, probe) flat."""
         # Bucket of each (query, probe): the query's chunk value XOR the probe's mask.
         keys = (queries[start:end].view(np.uint16)[:, self.probe_chunk] ^ self.probe_mask).astype(np.int32)
         keys += self._probe_base
         # Keys are in range by construction: mode="wrap" skips numpy's bounds checks.
         lo = np.take(self.starts, keys, mode="wrap").reshape(-1)
         sizes = np.take(self._ends, keys, mode="wrap").reshape(-1) - lo
+        return lo, sizes
+
+    def _search_block(self, queries: Codes, start: int, end: int) -> list[tuple[I64, I64, I64]]:
+        lo, sizes = self._lookup(queries, start, end)
         # Most buckets of a sparse index are empty: carry on with the others only.
         probed = np.flatnonzero(sizes)
         lo, sizes = lo[probed], sizes[probed]
@@ -266,4 +271,17 @@ def hamming_sums(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint32]:
     packed = np.ascontiguousarray(per_word).view(np.uint32).reshape(-1)
     # Multiplying by 0x01010101 sums the four bytes into the top byte (no lower byte can carry).
     total: npt.NDArray[np.uint32] = (packed * np.uint32(0x01010101)) >> np.uint32(24)
+    return total
+
+
+def chunk_collisions(codes: Codes) -> int:
+    """Pairs of distinct rows of ``codes`` with an equal 16-bit chunk, summed over the 16 chunks.
+
+    Spread-out codes give about ``16 n**2 / 2**17``; near-duplicates share most chunks, so far more
+    says the codes are crowded (cheap: one count per chunk, no index)."""
+    chunks = np.ascontiguousarray(codes, dtype=np.uint8).reshape(-1, PDQ_BYTES).view(np.uint16)
+    total = 0
+    for c in range(CHUNKS):
+        counts = np.bincount(chunks[:, c], minlength=CHUNK_VALUES).astype(np.int64)
+        total += int((counts * (counts - 1)).sum()) // 2
     return total

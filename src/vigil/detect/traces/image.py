@@ -35,6 +35,7 @@ from vigil.detect.similarity.pdq import (
     PDQ_MATCH_DISTANCE,
     MultiIndex,
     SearchMethod,
+    chunk_collisions,
     hamming,
     probe_plan,
     radius_pairs,
@@ -55,6 +56,10 @@ from vigil.detect.window import WindowPolicy
 
 CO_IMAGE = "co_image"
 LEADER_BATCH = 32_768  # hash ids per step of the leader search (fastest of 8k-64k at 10M posts)
+# A group of new hashes is crowded (split in halves) above this many chunk collisions per hash,
+# beyond what spread-out hashes have; groups up to SMALL_GROUP are solved directly.
+CROWDED_COLLISIONS = 4
+SMALL_GROUP = 512
 
 _POSTS_TABLE = "_vg_img_posts"
 _CODES_TABLE = "_vg_img_codes"
@@ -218,47 +223,98 @@ def pdq_leaders(
 
     1. each is searched (exactly, multi-index hashing) among the earlier batches' leaders still
        posted at the batch's time; a match posted within one bucket makes it a member;
-    2. the batch is searched among its own remaining hashes (the only possible new leaders; a
-       small index, so filed under every near chunk value: 16 lookups a query instead of 272);
-    3. in order, each joins its closest leader among those matches, or leads.
+    2. the leaders among the batch's remaining hashes (the only possible new leaders) are found
+       by :meth:`_LeaderSearch.leaders_among`, which splits them in halves while they are crowded;
+    3. the members are searched among the batch's new leaders, and each joins its closest leader
+       (ties: the earlier one).
     """
+    search = _LeaderSearch(codes, buckets, max_distance, threads)
     n = len(codes)
-    labels = np.arange(n, dtype=np.int64)
-    is_leader = np.ones(n, dtype=bool)
-    checked = 0
     for lo in range(0, n, batch):
         hi = min(n, lo + batch)
         ids = np.arange(lo, hi, dtype=np.int64)
         # Earlier leaders last posted before this batch's first bucket - 1 cannot be near it.
-        alive = np.flatnonzero(is_leader[:lo] & (buckets.last[:lo] >= int(buckets.first[lo:hi].min()) - 1))
-        later_parts, earlier_parts, distance_parts = [], [], []
-        member = np.zeros(hi - lo, dtype=bool)
-        if len(alive):
-            q, x, d = MultiIndex(codes[alive], max_distance, threads=threads).search(codes[lo:hi])
-            a, b = ids[q], alive[x]
-            near = buckets.near(a, b)
-            later_parts.append(a[near])
-            earlier_parts.append(b[near])
-            distance_parts.append(d[near])
-            member[q[near]] = True
-        rest = ids[~member]
-        if len(rest):
-            q, x, d = MultiIndex(codes[rest], max_distance, threads=threads, expand=True).search(codes[lo:hi])
-            a, b = ids[q], rest[x]
-            earlier = b < a
-            a, b, d = a[earlier], b[earlier], d[earlier]
-            near = buckets.near(a, b)
-            later_parts.append(a[near])
-            earlier_parts.append(b[near])
-            distance_parts.append(d[near])
-        if later_parts:
-            later = np.concatenate(later_parts)
-            checked += len(later)
-            _assign_leaders(
-                later, np.concatenate(earlier_parts), np.concatenate(distance_parts), labels, is_leader
-            )
+        first = int(buckets.first[lo:hi].min())
+        alive = np.flatnonzero(search.is_leader[:lo] & (buckets.last[:lo] >= first - 1))
+        a, b, d = search.pairs(ids, alive, expand=False)
+        member = np.zeros(n, dtype=bool)
+        member[a] = True
+        search.leaders_among(ids[~member[ids]])
+        members = ids[member[ids]]
+        new = ids[~member[ids] & search.is_leader[ids]]
+        a2, b2, d2 = search.pairs(members, new, expand=True, earlier_only=True)
+        search.assign(np.concatenate([a, a2]), np.concatenate([b, b2]), np.concatenate([d, d2]))
         progress.advance(hi - lo)
-    return labels, checked
+    return search.labels, search.checked
+
+
+class _LeaderSearch:
+    """State of :func:`pdq_leaders`: labels and leader flags of every hash id, and pairs checked."""
+
+    def __init__(
+        self, codes: np.ndarray[Any, np.dtype[np.uint8]], buckets: BucketSets, radius: int, threads: int
+    ) -> None:
+        self.codes, self.buckets, self.radius, self.threads = codes, buckets, radius, threads
+        self.labels = np.arange(len(codes), dtype=np.int64)
+        self.is_leader = np.ones(len(codes), dtype=bool)
+        self.checked = 0
+
+    def pairs(
+        self, queries: I64, indexed: I64, *, expand: bool, earlier_only: bool = False
+    ) -> tuple[I64, I64, I64]:
+        """(query id, indexed id, distance) within the radius and posted within one bucket."""
+        if len(queries) == 0 or len(indexed) == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty.copy(), empty.copy()
+        index = MultiIndex(self.codes[indexed], self.radius, threads=self.threads, expand=expand)
+        q, x, d = index.search(self.codes[queries])
+        a, b = queries[q], indexed[x]
+        keep = b < a if earlier_only else np.ones(len(a), dtype=bool)
+        a, b, d = a[keep], b[keep], d[keep]
+        near = self.buckets.near(a, b)
+        return a[near], b[near], d[near]
+
+    def assign(self, later: I64, earlier: I64, distance: I64) -> None:
+        self.checked += len(later)
+        _assign_leaders(later, earlier, distance, self.labels, self.is_leader)
+
+    def leaders_among(self, ids: I64) -> None:
+        """Leader clustering of ``ids`` (in order) by their pairs among themselves alone: right when
+        no earlier leader is near any of them. Sets their labels and leader flags.
+
+        A meme first seen in this batch has all its re-encodings here, and their pairs grow with
+        the square of their number: while the ids' candidate count says they are crowded, the
+        first half is solved first, the second half's hashes near one of its leaders are members,
+        the rest of the second half is solved the same way, and then the members join their
+        closest leader of either half."""
+        if len(ids) == 0:
+            return
+        queries = self.codes[ids]
+        n = len(ids)
+        # Spread-out hashes share a chunk value in about 16 n^2 / 2^17 pairs; a meme's re-encodings
+        # share most of their chunks.
+        crowded = chunk_collisions(queries) > 1.25 * 16 * n * n / 2**17 + CROWDED_COLLISIONS * n
+        if crowded and n > SMALL_GROUP:
+            half = len(ids) // 2
+            self.leaders_among(ids[:half])
+            second = ids[half:]
+            leaders = ids[:half][self.is_leader[ids[:half]]]
+            a, b, d = self.pairs(second, leaders, expand=True)
+            member = np.isin(second, a)
+            self.leaders_among(second[~member])
+            # The members join their closest leader, of either half.
+            rest = second[~member]
+            a2, b2, d2 = self.pairs(
+                second[member], rest[self.is_leader[rest]], expand=True, earlier_only=True
+            )
+            self.assign(np.concatenate([a, a2]), np.concatenate([b, b2]), np.concatenate([d, d2]))
+            return
+        q, x, d = MultiIndex(queries, self.radius, threads=self.threads, expand=True).search(queries)
+        a, b = ids[q], ids[x]
+        earlier = b < a
+        a, b, d = a[earlier], b[earlier], d[earlier]
+        near = self.buckets.near(a, b)
+        self.assign(a[near], b[near], d[near])
 
 
 def _pdq_members(
