@@ -1,17 +1,22 @@
-"""Scale benchmark of the detection engine: structural traces over 1M and 10M generated posts.
+"""Scale benchmark of the detection engine: link, reshare, hashtag and image traces over 1M and 10M
+generated posts.
 
     python bench/detect_scale.py                         # 1M and 10M posts
     python bench/detect_scale.py --sizes 1000000 --workdir /tmp/vigil-bench
+    python bench/detect_scale.py --sizes 1 --posts posts.parquet --traces co_image
 
-Prints, per size and trace set, wall time, posts/second and the peak RSS of the process that ran
-the engine (a fresh subprocess per run, measured with getrusage(RUSAGE_CHILDREN) in a wrapper).
-Peer in the same run: the pair step written as a plain range join (what the bucket trick replaces),
-at the smallest size only. Targets (issue 4): link + reshare + hashtag traces over 10M posts in
-< 2 minutes on 2 cores with < 4 GB RSS.
+Prints, per size and trace set, wall time, posts/second, CPU seconds (user + system) and the peak
+RSS of the process that ran the engine (a fresh subprocess per run, measured with
+getrusage(RUSAGE_CHILDREN) in a wrapper), and the 1-minute load average at its end. Peers in the
+same run: co_image with faiss ``IndexBinaryFlat`` brute force per time bucket (the search the
+multi-index leader search replaces; same items), and at the smallest size the pair step written as
+a plain range join (what the bucket trick replaces). Targets (issue 4): link + reshare + hashtag +
+image traces over 10M posts in < 2 minutes on 2 cores with < 4 GB RSS.
 
 Posts come from a small vectorised generator here (skewed item popularity, reshares, replies,
-hashtags, mentions, planted bursts of coordinated accounts) until ``vigil generate`` exists; pass
-``--posts FILE`` to benchmark any posts table instead.
+hashtags, mentions, pictures with re-posted and re-encoded memes, planted bursts of coordinated
+accounts, some with one picture); pass ``--posts FILE`` to benchmark any posts table instead
+(for example ``vigil generate`` output).
 """
 
 from __future__ import annotations
