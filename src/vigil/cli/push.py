@@ -34,6 +34,19 @@ def _settings(data_dir: Path | None, database_url: str | None) -> Settings:
     return load_settings(**overrides)
 
 
+def _reseal(
+    box: secrets_box.SecretBox, data_dir: Path | None, database_url: str | None
+) -> secrets_box.ResealReport:
+    db = _database(data_dir, database_url)
+    try:
+        with db.session() as session:
+            done = secrets_box.reseal_all(session, box)
+        secrets_box.truncate_wal(db)
+        return done
+    finally:
+        db.dispose()
+
+
 def register(app: typer.Typer) -> None:
     push_app = typer.Typer(
         help="Signed webhooks for new, changed and revoked signals and action-item reminders.",
@@ -181,8 +194,7 @@ def register(app: typer.Typer) -> None:
     def rekey(data_dir: Path | None = DataDirOpt, database_url: str | None = DbUrlOpt) -> None:
         """Seal every webhook secret and peer API key again with the first key (after adding one)."""
         box = secrets_box.load_box(_settings(data_dir, database_url))
-        with _store(data_dir, database_url) as store:
-            done = secrets_box.reseal_all(store.session, box)
+        done = _reseal(box, data_dir, database_url)
         console.print(
             f"sealed {done.subscriptions} webhook secret(s) and {done.peers} peer API key(s) "
             f"with the first of {box.key_count} key(s) in {box.source}"
@@ -194,9 +206,7 @@ def register(app: typer.Typer) -> None:
         it until you delete them)."""
         settings = _settings(data_dir, database_url)
         path = secrets_box.add_key(settings)
-        box = secrets_box.load_box(settings)
-        with _store(data_dir, database_url) as store:
-            done = secrets_box.reseal_all(store.session, box)
+        done = _reseal(secrets_box.load_box(settings), data_dir, database_url)
         console.print(
             f"new key first in {path}; sealed {done.subscriptions} webhook secret(s) and "
             f"{done.peers} peer API key(s) with it. Old keys stay after it: delete them once every "

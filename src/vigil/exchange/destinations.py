@@ -72,8 +72,8 @@ def refusal(address: str) -> str | None:
         ("unspecified", ip.is_unspecified),
         ("link-local", ip.is_link_local),
         ("multicast", ip.is_multicast),
-        ("private", ip.is_private),
         ("reserved", ip.is_reserved),
+        ("private", ip.is_private),
     ):
         if flagged:
             return f"{address} is a {reason} address"
@@ -112,7 +112,12 @@ def check_destination(
     if policy.allowed_hosts and not _host_allowed(host, policy.allowed_hosts):
         raise _refuse(url, f"host {host} is not in push_allowed_hosts")
     try:
-        addresses = tuple(resolve(host, port))
+        # An address in the URL is used as it is; a name is looked up (now: DNS may change later).
+        addresses: tuple[str, ...] = (str(ipaddress.ip_address(host)),)
+    except ValueError:
+        addresses = ()
+    try:
+        addresses = addresses or tuple(resolve(host, port))
     except (OSError, UnicodeError) as exc:
         raise _refuse(url, f"host {host} does not resolve ({exc})") from None
     if not addresses:

@@ -53,7 +53,7 @@ from vigil.exchange.db import Database
 from vigil.exchange.lifecycle_models import FederationCheckpointRow, FederationObjectRow, FederationPeerRow
 from vigil.exchange.models import ContributionRow
 from vigil.exchange.records import TLP, Marking, Role
-from vigil.exchange.secrets_box import load_box, seal_legacy
+from vigil.exchange.secrets_box import load_box, seal_legacy, truncate_wal
 from vigil.exchange.stix_apply import signal_id_for
 from vigil.exchange.stix_import import SignalDraft, plan_import
 from vigil.exchange.stix_markings import tlp_rank
@@ -306,7 +306,7 @@ def pull(
         row = _peer_row(session, peer_name)
         if not row.enabled:
             raise Conflict(f"peer {row.name!r} is disabled")
-        seal_legacy(session, box)  # values stored before revision 0007 are sealed now
+        legacy = seal_legacy(session, box)  # values stored before revision 0007 are sealed now
         peer, api_key = _peer(row), box.open(row.api_key, what=f"the API key of peer {row.name!r}")
         checkpoints = {
             c.collection_id: c.added_after
@@ -314,6 +314,8 @@ def pull(
                 select(FederationCheckpointRow).where(FederationCheckpointRow.peer_id == row.id)
             )
         }
+    if legacy.changed:
+        truncate_wal(db)
     try:
         received, new_checkpoints = fetch(peer, api_key, {} if full else checkpoints, transport=transport)
     except VigilError as exc:

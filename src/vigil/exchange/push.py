@@ -65,7 +65,7 @@ from vigil.exchange.destinations import (
 from vigil.exchange.lifecycle_models import DeliveryRow, SubscriptionRow
 from vigil.exchange.models import ContributionRow, OrgRow
 from vigil.exchange.records import TLP, Contribution, OrgKind, Role, Signal, SignalKind
-from vigil.exchange.secrets_box import load_box, seal_legacy
+from vigil.exchange.secrets_box import load_box, seal_legacy, truncate_wal
 from vigil.exchange.stix_export import contribution_object
 from vigil.exchange.store import ExchangeStore, SignalFilter, parse_tlp
 from vigil.exchange.values import parse_kind
@@ -625,7 +625,7 @@ def deliver_due(
     box = load_box(settings)
     policy = DestinationPolicy.from_settings(settings)
     with db.session() as session:
-        seal_legacy(session, box)  # values stored before revision 0007 are sealed now
+        legacy = seal_legacy(session, box)  # values stored before revision 0007 are sealed now
         rows = session.scalars(
             select(DeliveryRow)
             .where(DeliveryRow.status == PENDING, DeliveryRow.next_attempt_at <= now)
@@ -641,6 +641,8 @@ def deliver_due(
             row.next_attempt_at = now + lease
             secret = box.open(sub.secret, what=f"the secret of subscription {sub.id}")
             jobs.append(_Job(row.id, sub.url, secret, row.event_id, row.event_type, body_of(row.payload)))
+    if legacy.changed:
+        truncate_wal(db)
     report = DeliveryReport()
     outcomes: dict[int, str | None] = {}
     with httpx.Client(timeout=settings.push_timeout_s, transport=transport) as client:

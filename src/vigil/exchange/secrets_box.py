@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from vigil.core.errors import ConfigError
 from vigil.core.settings import Settings
+from vigil.exchange.db import Database
 from vigil.exchange.lifecycle_models import FederationPeerRow, SubscriptionRow
 
 SEALED = "fernet:"
@@ -142,16 +143,45 @@ class ResealReport:
     subscriptions: int = 0
     peers: int = 0
 
+    @property
+    def changed(self) -> int:
+        return self.subscriptions + self.peers
+
+
+def _overwrite_freed_space(session: Session) -> None:
+    # SQLite leaves an overwritten value's old bytes in the page's free space (and a dropped
+    # table's pages on the free list): a clear secret would survive its sealing in the file.
+    # secure_delete zeroes freed space on this connection from now on.
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("PRAGMA secure_delete = ON"))
+
+
+def truncate_wal(db: Database) -> None:
+    """After sealing on SQLite: copy the WAL into the database file and empty it, so the page
+    images written before the sealing (clear values) do not stay in the ``-wal`` file. Best
+    effort: a reader holding an old snapshot makes SQLite skip the truncation; the next one does it."""
+    if db.engine.dialect.name != "sqlite":
+        return
+    with db.engine.connect() as connection:
+        # On the DB-API connection: no BEGIN (a checkpoint cannot run inside a transaction).
+        connection.connection.dbapi_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+
 
 def seal_legacy(session: Session, box: SecretBox) -> ResealReport:
-    """Seal every value still stored as ``clear:`` (written before revision 0007)."""
+    """Seal every value still stored as ``clear:`` (written before revision 0007). When it sealed
+    anything on SQLite, call ``truncate_wal`` once the transaction is committed."""
     report = ResealReport()
-    for sub in session.scalars(select(SubscriptionRow).where(SubscriptionRow.secret.startswith(LEGACY))):
+    subs = session.scalars(select(SubscriptionRow).where(SubscriptionRow.secret.startswith(LEGACY))).all()
+    peers = session.scalars(
+        select(FederationPeerRow).where(FederationPeerRow.api_key.startswith(LEGACY))
+    ).all()
+    if not subs and not peers:
+        return report
+    _overwrite_freed_space(session)
+    for sub in subs:
         sub.secret = box.seal(box.open(sub.secret))
         report.subscriptions += 1
-    for peer in session.scalars(
-        select(FederationPeerRow).where(FederationPeerRow.api_key.startswith(LEGACY))
-    ):
+    for peer in peers:
         peer.api_key = box.seal(box.open(peer.api_key))
         report.peers += 1
     session.flush()
@@ -162,6 +192,7 @@ def reseal_all(session: Session, box: SecretBox) -> ResealReport:
     """Seal every stored secret again with the first key (the rotation step). All or nothing: a
     value no key opens raises ConfigError and the caller's transaction changes nothing."""
     report = ResealReport()
+    _overwrite_freed_space(session)
     for sub in session.scalars(select(SubscriptionRow)):
         sub.secret = box.reseal(sub.secret, what=f"the secret of subscription {sub.id}")
         report.subscriptions += 1

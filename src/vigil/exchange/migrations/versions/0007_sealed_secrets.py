@@ -38,7 +38,15 @@ SEALED, LEGACY = "fernet:", "clear:"
 COLUMNS = (("push_subscriptions", "secret"), ("federation_peers", "api_key"))
 
 
+def _scrub_freed_space() -> None:
+    # SQLite keeps old bytes in freed space: the table batch mode copies and drops, and the
+    # values rewritten below, would leave the clear secrets in the file. Zero what is freed.
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(sa.text("PRAGMA secure_delete = ON"))
+
+
 def upgrade() -> None:
+    _scrub_freed_space()
     with op.batch_alter_table("push_subscriptions", schema=None) as batch_op:
         batch_op.alter_column("secret", existing_type=sa.String(length=100), type_=sa.Text())
     for table, column in COLUMNS:
@@ -51,6 +59,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    _scrub_freed_space()
     connection = op.get_bind()
     for table, column in COLUMNS:
         connection.execute(
