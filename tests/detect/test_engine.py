@@ -314,13 +314,16 @@ def test_crowd_cap_counts_accounts_per_cell_not_per_item(con: duckdb.DuckDBPyCon
     at_cap = [post(f"c{i:02d}", 4000 + i, urls=[U2]) for i in range(10)]
     over_cap = [post(f"o{i:02d}", 1000 + i, urls=[U3]) for i in range(11)]
     duck.register_posts(con, posts_table([*spread, *at_cap, *over_cap]))
-    params = {"window": FixedWindow(60), "min_items": 1}
-    capped = run_trace(con, CO_LINK, EngineParams(**params, max_window_accounts=10))
+    capped = run_trace(
+        con, CO_LINK, EngineParams(window=FixedWindow(60), min_items=1, max_window_accounts=10)
+    )
     found = pairs(capped.edges.to_pylist())
     assert {(f"x:s{k}a", f"x:s{k}b") for k in range(6)} <= found  # 12 accounts on U1, 2 per cell
     assert len(found) == 6 + 10 * 9 // 2 and not any(a.startswith("x:o") for a, _ in found)
     assert (capped.stats.n_windows_crowded, capped.stats.n_events_crowded) == (1, 11)
-    open_ = run_trace(con, CO_LINK, EngineParams(**params, max_window_accounts=None))
+    open_ = run_trace(
+        con, CO_LINK, EngineParams(window=FixedWindow(60), min_items=1, max_window_accounts=None)
+    )
     assert open_.edges.num_rows == 6 + 10 * 9 // 2 + 11 * 10 // 2
 
 
