@@ -9,6 +9,7 @@ only, public addresses only): tests opt in with ``push_settings`` (``push_allow_
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -104,7 +105,7 @@ class Receiver:
     """A webhook receiver: verifies signatures with ``secret``; ``fail_next`` requests answer 500,
     ``slow_next`` requests sleep past the sender's timeout before answering."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.secret = ""
         self.received: list[Received] = []
         self.fail_next = 0
@@ -146,7 +147,10 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        if tls is not None:  # an https receiver (the certificate is the caller's)
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

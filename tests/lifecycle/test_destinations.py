@@ -6,6 +6,7 @@ refusal is an error recorded on the delivery; a delivery connects to the address
 from __future__ import annotations
 
 import os
+import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -202,3 +203,88 @@ def test_delivery_rechecks_dns_and_connects_to_the_checked_address(
     _, sent = push.run_once(db, allowed, resolve=two)
     assert sent.delivered == 1 and len(receiver.received) == 2
     assert sub.url == url
+
+
+def _certificates(tmp_path: Path, host: str) -> tuple[Path, ssl.SSLContext]:
+    """A throw-away CA (its PEM file, for SSL_CERT_FILE) and a server context for ``host``."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+
+    Key = ec.EllipticCurvePrivateKey
+
+    def cert(subject: str, key: Key, issuer: x509.Name, signer: Key, ca: bool) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False
+            )
+        else:
+            builder = builder.add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            ).add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, host_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Vigil test CA")])
+    ca_cert = cert("Vigil test CA", ca_key, ca_name, ca_key, True)
+    host_cert = cert(host, host_key, ca_name, ca_key, False)
+    pem = serialization.Encoding.PEM
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(ca_cert.public_bytes(pem))
+    chain = tmp_path / "host.pem"
+    chain.write_bytes(
+        host_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        + host_cert.public_bytes(pem)
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(chain)
+    return ca_file, context
+
+
+def test_https_delivery_to_the_checked_address_verifies_the_host_name(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca_file, context = _certificates(tmp_path, "hooks.example.org")
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # httpx trusts the test CA
+    receiver = Receiver(tls=context)
+    try:
+        port = receiver.server.server_address[1]
+        # https only (the default); the receiver's address is private, which the operator allows
+        settings = push_settings(tmp_path, push_allow_http=False, push_timeout_s=5)
+        here = dns({"hooks.example.org": ["127.0.0.1"], "other.example.org": ["127.0.0.1"]})
+        with db.session() as s:
+            store = ExchangeStore(s)
+            c = seed(store)
+            _, receiver.secret = push.create_subscription(
+                store, c.principals["gov"], "tls", f"https://hooks.example.org:{port}/hook",
+                settings=settings, resolve=here,
+            )  # fmt: skip
+            # same address, a name the certificate does not cover: must fail verification
+            push.create_subscription(
+                store, c.principals["gov"], "wrong name", f"https://other.example.org:{port}/hook",
+                settings=settings, resolve=here,
+            )  # fmt: skip
+            store.submit_signal(c.principals["p1"], "domain", "tls.info", marking=Marking(TLP.GREEN))
+        _, sent = push.run_once(db, settings, resolve=here)
+        assert (sent.attempted, sent.delivered, sent.retrying) == (2, 1, 1)
+        assert [r.headers["host"] for r in receiver.received] == [f"hooks.example.org:{port}"]
+        assert receiver.received[0].verified
+        [error] = sent.errors
+        assert "other.example.org" in error and "certificate" in error.lower()
+    finally:
+        receiver.close()

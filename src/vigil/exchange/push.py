@@ -40,6 +40,7 @@ import json
 import logging
 import secrets
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -645,7 +646,10 @@ def deliver_due(
         truncate_wal(db)
     report = DeliveryReport()
     outcomes: dict[int, str | None] = {}
-    with httpx.Client(timeout=settings.push_timeout_s, transport=transport) as client:
+    # One client per host name: connections are pooled by the address connected to, and a TLS
+    # connection verified for one name must not carry another name's requests.
+    with ExitStack() as clients:
+        by_host: dict[str, httpx.Client] = {}
         for job in jobs:
             report.attempted += 1
             try:
@@ -653,6 +657,12 @@ def deliver_due(
             except InputError as exc:
                 outcomes[job.id] = f"destination refused: {exc.details.get('reason', exc.message)}"
                 continue
+            client = by_host.get(destination.host)
+            if client is None:
+                client = clients.enter_context(
+                    httpx.Client(timeout=settings.push_timeout_s, transport=transport)
+                )
+                by_host[destination.host] = client
             outcomes[job.id] = _post(client, job, destination)
     with db.session() as session:
         finished = utcnow() if now is None else now
