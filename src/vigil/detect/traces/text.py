@@ -36,6 +36,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from vigil.core.errors import InputError
 from vigil.core.progress import NoProgress, Progress
@@ -180,14 +181,11 @@ def prepare_texts(
         progress.finish()
         timer.lap("normalize")
         raw = f"read_parquet('{_sql_path(spool)}')"
+        texts = Path(tmp) / "texts.parquet"
+        _number_texts(con, raw, texts, batch_rows=params.batch_rows)
         con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE {TEXTS_TABLE} AS
-            SELECT (row_number() OVER (ORDER BY first_ts, norm) - 1)::BIGINT AS xid, norm, n_accounts
-            FROM (SELECT norm, min(ts) AS first_ts, count(DISTINCT account)::INTEGER AS n_accounts
-                  FROM {raw} GROUP BY norm)
-            ORDER BY xid
-            """
+            f"CREATE OR REPLACE TEMP TABLE {TEXTS_TABLE} AS "
+            f"SELECT xid, norm, n_accounts FROM read_parquet('{_sql_path(texts)}') ORDER BY xid"
         )
         con.execute(
             f"""
@@ -196,11 +194,16 @@ def prepare_texts(
             FROM (SELECT DISTINCT account, platform FROM {raw})
             """
         )
+        # Posts find their text's xid through the 128-bit MD5 of the normal form: the join's hash
+        # table then holds 24 bytes a text instead of the text itself.
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {POSTS_TABLE} AS
             SELECT r.post_id, a.aid, r.ts, x.xid
-            FROM {raw} AS r JOIN {TEXTS_TABLE} AS x USING (norm) JOIN {ACCOUNTS_TABLE} AS a USING (account)
+            FROM {raw} AS r
+            JOIN (SELECT h1, h2, xid FROM read_parquet('{_sql_path(texts)}')) AS x
+              ON md5_number_upper(r.norm) = x.h1 AND md5_number_lower(r.norm) = x.h2
+            JOIN {ACCOUNTS_TABLE} AS a USING (account)
             """
         )
     con.execute(
@@ -215,6 +218,43 @@ def prepare_texts(
         "distinct_texts": float(distinct or 0),
         **timer.seconds,
     }
+
+
+_NUMBERED = pa.schema(
+    [
+        ("xid", pa.int64()),
+        ("norm", pa.string()),
+        ("n_accounts", pa.int32()),
+        ("h1", pa.uint64()),
+        ("h2", pa.uint64()),
+    ]
+)
+
+
+def _number_texts(con: duckdb.DuckDBPyConnection, raw: str, out: Path, *, batch_rows: int) -> None:
+    """Distinct normal forms numbered in first-seen order (ties: by text) into the Parquet ``out``.
+
+    The number is counted here while DuckDB streams the sorted texts: a window ``row_number()`` over
+    millions of strings made DuckDB hold the input and its sorted copy at once (3.1 GB at 10M posts
+    against 1.8 GB this way). Accounts per text are counted by grouping (text, account) pairs first,
+    which takes less memory than ``count(DISTINCT account)``.
+    """
+    reader = con.sql(
+        f"""
+        SELECT norm, n_accounts, md5_number_upper(norm) AS h1, md5_number_lower(norm) AS h2
+        FROM (SELECT norm, min(first_ts) AS first_ts, count(*)::INTEGER AS n_accounts
+              FROM (SELECT norm, account, min(ts) AS first_ts FROM {raw} GROUP BY norm, account)
+              GROUP BY norm)
+        ORDER BY first_ts, norm
+        """
+    ).to_arrow_reader(batch_rows)
+    xid = 0
+    with pq.ParquetWriter(str(out), _NUMBERED) as writer:
+        for batch in reader:
+            n = batch.num_rows
+            ids = pa.array(np.arange(xid, xid + n, dtype=np.int64))
+            writer.write_table(pa.Table.from_arrays([ids, *batch.columns], schema=_NUMBERED))
+            xid += n
 
 
 def _sql_path(path: Path) -> str:
