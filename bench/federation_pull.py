@@ -58,6 +58,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="vigil-fed-bench-"))
     a_url, b_url = f"sqlite:///{tmp / 'a.db'}", f"sqlite:///{tmp / 'b.db'}"
     a, b = Database(a_url, auto_upgrade=True), Database(b_url, auto_upgrade=True)
+    # Peer keys are sealed with a key kept in the data directory: the bench's own, not the user's.
+    bench_settings = load_settings(data_dir=tmp / "b-data")
     with a.session() as s:
         store = ExchangeStore(s)
         store.create_org(None, "Platform", "platform")
@@ -71,7 +73,16 @@ def main() -> None:
         store = ExchangeStore(s)
         store.create_org(None, "Coalition A", "research")
         server, thread, base = serve(a_url, tmp)
-        federation.add_peer(store, None, "a", base, key, as_org="Coalition A", collections=["coalition"])
+        federation.add_peer(
+            store,
+            None,
+            "a",
+            base,
+            key,
+            as_org="Coalition A",
+            collections=["coalition"],
+            settings=bench_settings,
+        )
     # Time stix2-validator apart (federation validates every object it receives), and load it
     # before the timings: its first use imports grammars for about 3 s.
     validating = [0.0]
@@ -89,7 +100,7 @@ def main() -> None:
     try:
         rows = []
         t = time.perf_counter()
-        first = federation.pull(b, "a")
+        first = federation.pull(b, "a", settings=bench_settings)
         first_validation = validating[0]
         rows.append(("federation pull, first", time.perf_counter() - t, first.new))
         t = time.perf_counter()
@@ -102,7 +113,7 @@ def main() -> None:
                 store.submit_signal(p, "domain", f"site-{i}.info", marking=Marking(TLP.GREEN), confidence=90)
                 store.revoke_signal(p, store.find_signal(p, "domain", f"site-{args.changes + i}.info").id)
         t = time.perf_counter()
-        again = federation.pull(b, "a")
+        again = federation.pull(b, "a", settings=bench_settings)
         rows.append(("federation pull, incremental", time.perf_counter() - t, again.updated + again.revoked))
         t = time.perf_counter()
         refetch = fetch_signals(tmp / "index", base, key, collections=["coalition"])
