@@ -292,3 +292,11 @@ def test_migration_0007_marks_clear_values_and_the_worker_seals_them(
 
 def _principal(org_id: str) -> Principal:
     return Principal("test", org_id, OrgKind.PLATFORM, Role.ANALYST)
+
+
+def test_app_refuses_to_start_with_a_malformed_secret_key(tmp_path: Path) -> None:
+    from vigil.web.app import create_app
+
+    with pytest.raises(ConfigError, match=r"VIGIL_SECRET_KEY \(secret_key\)"):
+        create_app(load_settings(data_dir=tmp_path, secret_key="not-a-key"))
+    assert create_app(load_settings(data_dir=tmp_path, secret_key=generate_key())) is not None

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from vigil import __version__
 from vigil.core.settings import Settings, get_settings
 from vigil.exchange.db import Database, upgrade
+from vigil.exchange.secrets_box import load_box
 from vigil.web.errors import register_error_handlers
 from vigil.web.limits import BodySizeLimit
 
@@ -69,6 +70,9 @@ def _describe_errors_as_400(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
     """A new application bound to ``settings`` (default: the process settings) and its database."""
     settings = settings or get_settings()
+    if settings.secret_key is not None:
+        # A malformed VIGIL_SECRET_KEY fails the start, not the first webhook or federation pull.
+        load_box(settings)
     db = database or Database(settings.effective_database_url)
 
     @asynccontextmanager
