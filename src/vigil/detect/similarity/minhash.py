@@ -20,6 +20,7 @@ The probability that a pair of true Jaccard ``s`` becomes a candidate is ``1 - (
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -239,17 +240,20 @@ def subset(sets: ShingleSets, rows: I64) -> ShingleSets:
     return ShingleSets(offsets, values)
 
 
-def lsh_candidates_from_keys(keys: U64, *, compact_every: int = 8) -> tuple[I64, I64]:
+def lsh_candidates_from_keys(keys: U64 | Sequence[U64], *, compact_every: int = 8) -> tuple[I64, I64]:
     """Candidate pairs (a < b) of texts sharing a band key; each key's texts paired with its first text.
 
-    ``keys`` has shape (bands, n_texts) (see :func:`band_keys`). Pairs found so far are deduplicated
-    every ``compact_every`` bands, so memory holds the distinct pairs rather than one copy per band.
+    ``keys`` has shape (bands, n_texts) (see :func:`band_keys`), or is a list of such blocks of
+    consecutive texts (joined one band at a time, so the whole matrix is never copied). Pairs found
+    so far are deduplicated every ``compact_every`` bands, so memory holds the distinct pairs rather
+    than one copy per band.
     """
-    n = keys.shape[1]
+    blocks = [keys] if isinstance(keys, np.ndarray) else list(keys)
+    n = sum(block.shape[1] for block in blocks)
     found: list[U64] = []
     pending = 0
-    for band in range(keys.shape[0]):
-        key = keys[band]
+    for band in range(blocks[0].shape[0]):
+        key = blocks[0][band] if len(blocks) == 1 else np.concatenate([block[band] for block in blocks])
         order = np.argsort(key, kind="stable")
         sorted_keys = key[order]
         same = np.r_[False, sorted_keys[1:] == sorted_keys[:-1]]

@@ -82,7 +82,6 @@ GROUPS_TABLE = "_vg_txt_group"
 EXACT_TABLE = "_vg_txt_exact"
 NEAR_TABLE = "_vg_txt_near"
 BUCKETS_TABLE = "_vg_txt_xb"
-PAIRS_TABLE = "_vg_txt_pairs"
 # Members scored per slice in the near trace (bounds memory on large groups).
 _SCORE_SLICE = 25_000
 # Similar pairs read back per batch by the leader clustering (sorted by DuckDB, which spills).
@@ -322,12 +321,12 @@ def _bucket_texts(con: duckdb.DuckDBPyConnection, bucket: int) -> pa.Table:
     ).to_arrow_table()
 
 
-def near_pairs(con: duckdb.DuckDBPyConnection, params: TextTraceParams) -> tuple[int, int]:
-    """Verified near-duplicate pairs of distinct texts into ``_vg_txt_pairs (a, b, sim)``, a < b.
+def near_pairs(con: duckdb.DuckDBPyConnection, params: TextTraceParams, pairs_path: Path) -> tuple[int, int]:
+    """Verified near-duplicate pairs of distinct texts (a < b, sim) into the Parquet file ``pairs_path``.
 
     One time bucket at a time, the previous bucket's texts carried over with their shingle sets and
-    band keys (never the whole signature matrix); each bucket's verified pairs go to DuckDB before
-    the next bucket is read. Returns (LSH candidate pairs checked, similar pairs found).
+    band keys (never the whole signature matrix); each bucket's verified pairs are written out
+    before the next bucket is read. Returns (LSH candidate pairs checked, similar pairs found).
     """
     bucket_seconds = float(params.bucket_seconds)
     con.execute(
@@ -337,7 +336,8 @@ def near_pairs(con: duckdb.DuckDBPyConnection, params: TextTraceParams) -> tuple
         ORDER BY bucket, xid
         """
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {PAIRS_TABLE} (a BIGINT, b BIGINT, sim DOUBLE)")
+    # Pairs go to Parquet on disk as they are found: DuckDB sorts them from there for the clustering.
+    writer = pq.ParquetWriter(str(pairs_path), _PAIRS)
     buckets = [
         int(r[0]) for r in con.execute(f"SELECT DISTINCT bucket FROM {BUCKETS_TABLE} ORDER BY 1").fetchall()
     ]
@@ -358,14 +358,11 @@ def near_pairs(con: duckdb.DuckDBPyConnection, params: TextTraceParams) -> tuple
         new_sets, new_keys = sketch(rows.column("norm").take(pa.array(new_rows)), mh)
         del rows
         union_xids = np.concatenate([old_xids, xids[new_rows]])
-        if prev is None:
-            union_sets, union_keys = new_sets, new_keys
-        else:
-            union_sets = concat_sets([prev.sets, new_sets])
-            union_keys = np.hstack([prev.keys, new_keys])
-        prev = None
+        union_sets = new_sets if prev is None else concat_sets([prev.sets, new_sets])
+        # The union's band keys stay in two blocks (carried, new): never copied into one matrix.
+        key_blocks = [new_keys] if prev is None else [prev.keys, new_keys]
         del new_sets, new_keys
-        a, b = lsh_candidates_from_keys(union_keys)
+        a, b = lsh_candidates_from_keys(key_blocks)
         # Pairs of two carried-over texts were checked with the previous bucket.
         fresh = b >= len(old_xids)
         a, b = a[fresh], b[fresh]
@@ -377,25 +374,34 @@ def near_pairs(con: duckdb.DuckDBPyConnection, params: TextTraceParams) -> tuple
         del a, b, sim, keep, xa, xb
         similar += found.num_rows
         if found.num_rows:
-            con.register("_vg_txt_found", found)
-            con.execute(f"INSERT INTO {PAIRS_TABLE} SELECT a, b, sim FROM _vg_txt_found")
-            con.unregister("_vg_txt_found")
+            writer.write_table(found)
         del found
         # Carry this bucket's texts (old ones included) to the next bucket.
         order = np.argsort(union_xids, kind="stable")
         rows_in_union = order[np.searchsorted(union_xids, xids, sorter=order)]
-        prev = _Carry(bucket, xids, subset(union_sets, rows_in_union), union_keys[:, rows_in_union])
-        del union_sets, union_keys
+        carry_keys = np.empty((mh.bands, len(xids)), dtype=np.uint64)
+        from_old = rows_in_union < len(old_xids)
+        if from_old.any():
+            carry_keys[:, from_old] = key_blocks[0][:, rows_in_union[from_old]]
+        carry_keys[:, ~from_old] = key_blocks[-1][:, rows_in_union[~from_old] - len(old_xids)]
+        carry_sets = subset(union_sets, rows_in_union)
+        prev = None
+        del key_blocks, union_sets
+        prev = _Carry(bucket, xids, carry_sets, carry_keys)
+    writer.close()
     con.execute(f"DROP TABLE IF EXISTS {BUCKETS_TABLE}")
     return candidates, similar
 
 
-def _cluster_pairs(con: duckdb.DuckDBPyConnection, n_texts: int, policy: ClusterPolicy) -> I64:
-    """Cluster labels of the distinct texts from ``_vg_txt_pairs``."""
+def _cluster_pairs(
+    con: duckdb.DuckDBPyConnection, pairs_path: Path, n_texts: int, policy: ClusterPolicy
+) -> I64:
+    """Cluster labels of the distinct texts from the pairs written by :func:`near_pairs`."""
+    pairs = f"read_parquet('{_sql_path(pairs_path)}')"
     if policy == "leader":
         # DuckDB sorts the pairs (spilling if it must); the leader pass reads them a batch at a time.
         reader = con.sql(
-            f"SELECT b AS later, a AS earlier FROM {PAIRS_TABLE} ORDER BY b, 1.0 - sim, a"
+            f"SELECT b AS later, a AS earlier FROM {pairs} ORDER BY b, 1.0 - sim, a"
         ).to_arrow_reader(_PAIR_BATCH)
         batches = (
             (
@@ -405,10 +411,10 @@ def _cluster_pairs(con: duckdb.DuckDBPyConnection, n_texts: int, policy: Cluster
             for batch in reader
         )
         return leader_clusters_sorted(n_texts, batches)
-    pairs = con.sql(f"SELECT a, b, sim FROM {PAIRS_TABLE}").to_arrow_table()
-    a = pairs.column("a").to_numpy().astype(np.int64)
-    b = pairs.column("b").to_numpy().astype(np.int64)
-    sim = pairs.column("sim").to_numpy()
+    found = con.sql(f"SELECT a, b, sim FROM {pairs}").to_arrow_table()
+    a = found.column("a").to_numpy().astype(np.int64)
+    b = found.column("b").to_numpy().astype(np.int64)
+    sim = found.column("sim").to_numpy()
     return cluster(n_texts, a, b, 1.0 - sim, policy)
 
 
@@ -428,10 +434,11 @@ def co_text_near(
     timer = Timer()
     n_texts = int(_scalar(con, f"SELECT count(*) FROM {TEXTS_TABLE}") or 0)
     progress.start("near-duplicate texts", total=None)
-    candidates, similar = near_pairs(con, params)
-    timer.lap("lsh")
-    labels = _cluster_pairs(con, n_texts, params.clustering)
-    con.execute(f"DROP TABLE IF EXISTS {PAIRS_TABLE}")
+    with tempfile.TemporaryDirectory(prefix="vigil-text-", dir=params.temp_dir) as tmp:
+        pairs_path = Path(tmp) / "pairs.parquet"
+        candidates, similar = near_pairs(con, params, pairs_path)
+        timer.lap("lsh")
+        labels = _cluster_pairs(con, pairs_path, n_texts, params.clustering)
     con.register("_vg_txt_labels", pa.table({"xid": np.arange(n_texts, dtype=np.int64), "gid": labels}))
     con.execute(f"CREATE OR REPLACE TEMP TABLE {GROUPS_TABLE} AS SELECT * FROM _vg_txt_labels")
     con.unregister("_vg_txt_labels")
