@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from vigil.cases.briefing import BriefingService
 from vigil.cases.render import FORMATS, render_briefing
 from vigil.cli.case import AsOrgOpt, DataDirOpt, DbUrlOpt, acting, write_atomic
+from vigil.cli.console import VigilConsole
 from vigil.core.errors import InputError
 from vigil.core.time import isoformat_z, parse_duration
 
-console = Console()
+console = VigilConsole()
 
 
 def register(app: typer.Typer) -> None:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -23,6 +22,7 @@ from vigil.cases.disclosure import DisclosureService
 from vigil.cases.from_detection import load_detected, open_case
 from vigil.cases.records import Case
 from vigil.cases.service import CaseService, parse_marking
+from vigil.cli.console import VigilConsole
 from vigil.core.settings import load_settings
 from vigil.core.time import isoformat_z, parse_duration, parse_instant, utcnow
 from vigil.exchange.access import Principal
@@ -31,7 +31,7 @@ from vigil.exchange.db import Database
 from vigil.exchange.records import Role
 from vigil.exchange.store import ExchangeStore
 
-console = Console()
+console = VigilConsole()
 
 DataDirOpt = typer.Option(None, "--data-dir", help="Data directory (default: VIGIL_DATA_DIR).")
 DbUrlOpt = typer.Option(None, "--database-url", help="SQLAlchemy URL (default: SQLite under the data dir).")

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from vigil.cli.console import VigilConsole
 from vigil.cli.progress import RichProgress
 from vigil.core.errors import InputError
 from vigil.core.time import parse_instant
@@ -16,7 +16,7 @@ from vigil.ingest.adapters import ADAPTERS
 from vigil.ingest.pipeline import IngestSummary, ingest
 from vigil.synth import PLATFORMS, STYLE_NAMES, GenerationSummary, GeneratorConfig, generate
 
-console = Console()
+console = VigilConsole()
 
 
 def register(app: typer.Typer) -> None:

@@ -29,14 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from vigil.cli.console import VigilConsole
 from vigil.core.errors import Conflict, InputError, VigilError
 from vigil.core.settings import Settings, load_settings
 from vigil.core.time import utcnow
 
-console = Console()
+console = VigilConsole()
 
 MARKER = "demo.json"
 KEYS_FILE = "demo-keys.json"

@@ -7,16 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from vigil.cli.console import VigilConsole
 from vigil.cli.progress import RichProgress
 from vigil.detect.engines import engine_name
 from vigil.detect.evaluate import Evaluation, evaluate, load_detections, load_labels
 from vigil.detect.params import make_params
 from vigil.detect.pipeline import DetectResult, detect
 
-console = Console()
+console = VigilConsole()
 
 SHOWN_CAMPAIGNS = 15
 

@@ -14,17 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from vigil.cli.console import VigilConsole
 from vigil.core.settings import load_settings
 from vigil.core.time import isoformat_z, parse_duration, parse_instant, utcnow
 from vigil.exchange.audit import AuditFilter
 from vigil.exchange.db import Database, current_revision, upgrade
 from vigil.exchange.store import ExchangeStore
 
-console = Console()
-err = Console(stderr=True)
+console = VigilConsole()
+err = VigilConsole(stderr=True)
 
 DataDirOpt = typer.Option(None, "--data-dir", help="Data directory (default: VIGIL_DATA_DIR).")
 DbUrlOpt = typer.Option(None, "--database-url", help="SQLAlchemy URL (default: SQLite under the data dir).")

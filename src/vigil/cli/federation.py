@@ -8,16 +8,16 @@ import time
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
+from vigil.cli.console import VigilConsole
 from vigil.cli.exchange import DataDirOpt, DbUrlOpt, JsonOpt, _database, _print, _store
 from vigil.core.errors import VigilError
 from vigil.core.settings import Settings, load_settings
 from vigil.core.time import parse_duration
 from vigil.exchange import federation
 
-console = Console()
-err = Console(stderr=True)
+console = VigilConsole()
+err = VigilConsole(stderr=True)
 
 
 def _show(report: federation.PullReport, as_json: bool) -> None:

@@ -10,17 +10,17 @@ import uuid
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from vigil.cli.console import VigilConsole
 from vigil.cli.stix import _store
 from vigil.core.errors import InputError
 from vigil.exchange import disarm, misp
 from vigil.exchange.stix_service import local_principal
 from vigil.exchange.store import parse_tlp
 
-console = Console()
-err = Console(stderr=True)
+console = VigilConsole()
+err = VigilConsole(stderr=True)
 
 
 def _write_feed(feed: misp.MispFeed, out: Path) -> None:

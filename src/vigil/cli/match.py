@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from vigil.cli.console import VigilConsole
 from vigil.cli.progress import RichProgress
 from vigil.core.errors import ExternalServiceError, InputError
 from vigil.core.settings import load_settings
@@ -18,7 +18,7 @@ from vigil.match.rules import load_rules
 from vigil.match.sightings import SightingLedger, report_sightings, sightings_from_summary
 from vigil.match.state import locked, open_index, read_state
 
-console = Console()
+console = VigilConsole()
 group = typer.Typer(help="Match our posts against partners' signals fetched over TAXII; act and report.")
 
 INDEX = typer.Option(..., "--index", help="Match index directory (created by the first fetch).")

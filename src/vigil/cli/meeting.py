@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -31,13 +30,14 @@ from vigil.cli.case import (
     plain,
     write_atomic,
 )
+from vigil.cli.console import VigilConsole
 from vigil.cli.exchange import _database
 from vigil.core.errors import InputError
 from vigil.core.settings import load_settings
 from vigil.core.time import isoformat_z, parse_duration, parse_instant
 from vigil.exchange.store import ExchangeStore
 
-console = Console()
+console = VigilConsole()
 meeting_app = typer.Typer(help="Coalition meetings: updates, agenda pack, minutes, action items.")
 election_app = typer.Typer(
     help="The election calendar: key dates that agendas and the dashboard count down to."

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import typer
 import yaml
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -18,13 +17,14 @@ from vigil.cases.meetings import MeetingService
 from vigil.cases.playbooks import PlaybookLibrary, playbook_dict, validate_files
 from vigil.cases.service import CaseService, parse_marking
 from vigil.cli.case import AsOrgOpt, DataDirOpt, DbUrlOpt, JsonOpt, ShareOpt, acting, plain, print_case
+from vigil.cli.console import VigilConsole
 from vigil.cli.exchange import _database
 from vigil.core.errors import InputError
 from vigil.core.settings import load_settings
 from vigil.core.time import isoformat_z
 
-console = Console()
-err = Console(stderr=True)
+console = VigilConsole()
+err = VigilConsole(stderr=True)
 
 DirOpt = typer.Option([], "--dir", help="Extra playbook directory (repeatable; adds to VIGIL_PLAYBOOK_DIRS).")
 

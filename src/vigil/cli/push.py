@@ -11,16 +11,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from vigil.cases.meetings_reminders import scan_reminders
+from vigil.cli.console import VigilConsole
 from vigil.cli.exchange import DataDirOpt, DbUrlOpt, JsonOpt, _database, _print, _store
 from vigil.core.settings import Settings, load_settings
 from vigil.core.time import parse_duration, utcnow
 from vigil.exchange import push, secrets_box
 from vigil.exchange.stix_service import local_principal
 
-console = Console()
+console = VigilConsole()
 EventOpt = typer.Option(
     [],
     "--event",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from vigil.cli.console import VigilConsole
 from vigil.cli.progress import RichProgress
 from vigil.core.errors import InputError
 from vigil.signals import (
@@ -20,7 +20,7 @@ from vigil.signals import (
 )
 from vigil.signals.derive import derive_post_signals_file
 
-console = Console()
+console = VigilConsole()
 group = typer.Typer(help="Signal types: list them, normalize and hash values, derive them from posts.")
 
 

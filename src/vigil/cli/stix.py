@@ -12,17 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from vigil.cli.console import VigilConsole
 from vigil.core.errors import InputError
 from vigil.core.settings import load_settings
 from vigil.exchange.db import Database
 from vigil.exchange.stix_service import export_for, import_bundle, local_principal
 from vigil.exchange.store import ExchangeStore, parse_tlp
 
-console = Console()
-err = Console(stderr=True)
+console = VigilConsole()
+err = VigilConsole(stderr=True)
 
 
 @contextmanager

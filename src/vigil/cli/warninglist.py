@@ -6,15 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
+from vigil.cli.console import VigilConsole
 from vigil.cli.exchange import DataDirOpt, DbUrlOpt, JsonOpt, _print, _store
 from vigil.core.time import utcnow
 from vigil.exchange import warninglists
 from vigil.exchange.stix_service import local_principal
 from vigil.exchange.values import normalize_value
 
-console = Console()
+console = VigilConsole()
 
 
 def register(app: typer.Typer) -> None:
