@@ -25,9 +25,11 @@ from vigil.detect.similarity.clusters import leader_clusters, leader_clusters_so
 from vigil.detect.similarity.minhash import (
     MinHashParams,
     band_keys,
+    decode_pairs,
     jaccard,
     lsh_candidates,
     lsh_candidates_from_keys,
+    lsh_pairs,
     shingle_sets,
     signatures,
     sketch,
@@ -107,9 +109,10 @@ def test_streamed_traces_equal_the_in_memory_computation(
 ) -> None:
     import vigil.detect.traces.text as text_module
 
-    # Small batches everywhere: normalization, pair read-back, member scoring.
+    # Small batches everywhere: normalization, candidate checks, pair read-back, member scoring.
     monkeypatch.setattr(text_module, "_PAIR_BATCH", 97)
     monkeypatch.setattr(text_module, "_SCORE_SLICE", 101)
+    monkeypatch.setattr(text_module, "_CANDIDATE_CHUNK", 499)
     params = TextTraceParams(batch_rows=5_000, temp_dir=tmp_path)
     con = connect(load_settings(temp_dir=tmp_path, duckdb_threads=1, duckdb_memory_limit="1GB"))
     register_posts(con, posts_file)
@@ -153,6 +156,9 @@ def test_sketch_in_blocks_equals_whole_signatures() -> None:
     a, b = lsh_candidates_from_keys(keys, compact_every=1)
     a2, b2 = lsh_candidates(signatures(whole, params), params)
     assert np.array_equal(a, a2) and np.array_equal(b, b2) and len(a) > 0
+    # Split into blocks and keeping only pairs that reach the second block: the same pairs, filtered.
+    fresh = decode_pairs(lsh_pairs([keys[:, :600], keys[:, 600:]], fresh_from=600))
+    assert np.array_equal(fresh[0], a[b >= 600]) and np.array_equal(fresh[1], b[b >= 600])
 
 
 def test_leader_clusters_from_sorted_batches_equal_the_in_memory_pass() -> None:

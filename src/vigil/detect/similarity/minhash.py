@@ -240,13 +240,14 @@ def subset(sets: ShingleSets, rows: I64) -> ShingleSets:
     return ShingleSets(offsets, values)
 
 
-def lsh_candidates_from_keys(keys: U64 | Sequence[U64], *, compact_every: int = 8) -> tuple[I64, I64]:
-    """Candidate pairs (a < b) of texts sharing a band key; each key's texts paired with its first text.
+def lsh_pairs(keys: U64 | Sequence[U64], *, fresh_from: int = 0, compact_every: int = 8) -> U64:
+    """Candidate pairs of texts sharing a band key, encoded ``first << 32 | second``, sorted, distinct.
 
-    ``keys`` has shape (bands, n_texts) (see :func:`band_keys`), or is a list of such blocks of
-    consecutive texts (joined one band at a time, so the whole matrix is never copied). Pairs found
-    so far are deduplicated every ``compact_every`` bands, so memory holds the distinct pairs rather
-    than one copy per band.
+    Each key's texts are paired with its first text. ``keys`` has shape (bands, n_texts) (see
+    :func:`band_keys`), or is a list of such blocks of consecutive texts (joined one band at a time,
+    so the whole matrix is never copied). Only pairs with a text at position ``>= fresh_from`` are
+    kept (the others were checked before), and the pairs found so far are deduplicated every
+    ``compact_every`` bands: memory holds the distinct new pairs, not one copy per band.
     """
     blocks = [keys] if isinstance(keys, np.ndarray) else list(keys)
     n = sum(block.shape[1] for block in blocks)
@@ -262,19 +263,29 @@ def lsh_candidates_from_keys(keys: U64 | Sequence[U64], *, compact_every: int = 
         run_start = np.maximum.accumulate(np.where(~same, np.arange(n), 0))
         members = order[same]
         leaders = order[run_start[same]]
+        if fresh_from:
+            fresh = np.maximum(members, leaders) >= fresh_from
+            members, leaders = members[fresh], leaders[fresh]
         found.append((leaders.astype(np.uint64) << np.uint64(32)) | members.astype(np.uint64))
         pending += 1
         if pending >= compact_every:
             found = [_sorted_unique(np.concatenate(found))]
             pending = 0
     if not found:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty.copy()
-    pairs = _sorted_unique(np.concatenate(found))
-    del found
+        return np.zeros(0, dtype=np.uint64)
+    return _sorted_unique(np.concatenate(found))
+
+
+def decode_pairs(pairs: U64) -> tuple[I64, I64]:
+    """(a, b) with a < b from pairs encoded by :func:`lsh_pairs`."""
     first = (pairs >> np.uint64(32)).astype(np.int64)
     second = (pairs & _MASK32).astype(np.int64)
     return np.minimum(first, second), np.maximum(first, second)
+
+
+def lsh_candidates_from_keys(keys: U64 | Sequence[U64], *, compact_every: int = 8) -> tuple[I64, I64]:
+    """Candidate pairs (a < b) of texts sharing a band key (see :func:`lsh_pairs`)."""
+    return decode_pairs(lsh_pairs(keys, compact_every=compact_every))
 
 
 def lsh_candidates(sigs: U32, params: MinHashParams) -> tuple[I64, I64]:

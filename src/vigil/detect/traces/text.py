@@ -48,8 +48,9 @@ from vigil.detect.similarity.minhash import (
     MinHashParams,
     ShingleSets,
     concat_sets,
+    decode_pairs,
     jaccard,
-    lsh_candidates_from_keys,
+    lsh_pairs,
     shingle_sets,
     sketch,
     subset,
@@ -86,6 +87,8 @@ BUCKETS_TABLE = "_vg_txt_xb"
 _SCORE_SLICE = 25_000
 # Similar pairs read back per batch by the leader clustering (sorted by DuckDB, which spills).
 _PAIR_BATCH = 1_000_000
+# LSH candidate pairs verified (exact Jaccard) per chunk.
+_CANDIDATE_CHUNK = 1_000_000
 
 _NORMALIZED = pa.schema(
     [
@@ -362,20 +365,22 @@ def near_pairs(con: duckdb.DuckDBPyConnection, params: TextTraceParams, pairs_pa
         # The union's band keys stay in two blocks (carried, new): never copied into one matrix.
         key_blocks = [new_keys] if prev is None else [prev.keys, new_keys]
         del new_sets, new_keys
-        a, b = lsh_candidates_from_keys(key_blocks)
         # Pairs of two carried-over texts were checked with the previous bucket.
-        fresh = b >= len(old_xids)
-        a, b = a[fresh], b[fresh]
-        candidates += len(a)
-        sim = jaccard(union_sets, a, b)
-        keep = sim >= params.near_threshold
-        xa, xb = union_xids[a[keep]], union_xids[b[keep]]
-        found = pa.table({"a": np.minimum(xa, xb), "b": np.maximum(xa, xb), "sim": sim[keep]}, schema=_PAIRS)
-        del a, b, sim, keep, xa, xb
-        similar += found.num_rows
-        if found.num_rows:
-            writer.write_table(found)
-        del found
+        encoded = lsh_pairs(key_blocks, fresh_from=len(old_xids))
+        candidates += len(encoded)
+        # Candidates are verified a chunk at a time: a dense day has tens of millions.
+        for lo in range(0, len(encoded), _CANDIDATE_CHUNK):
+            a, b = decode_pairs(encoded[lo : lo + _CANDIDATE_CHUNK])
+            sim = jaccard(union_sets, a, b)
+            keep = sim >= params.near_threshold
+            xa, xb = union_xids[a[keep]], union_xids[b[keep]]
+            found = pa.table(
+                {"a": np.minimum(xa, xb), "b": np.maximum(xa, xb), "sim": sim[keep]}, schema=_PAIRS
+            )
+            similar += found.num_rows
+            if found.num_rows:
+                writer.write_table(found)
+        del encoded
         # Carry this bucket's texts (old ones included) to the next bucket.
         order = np.argsort(union_xids, kind="stable")
         rows_in_union = order[np.searchsorted(union_xids, xids, sorter=order)]
