@@ -237,11 +237,11 @@ def pdq_leaders(
         first = int(buckets.first[lo:hi].min())
         alive = np.flatnonzero(search.is_leader[:lo] & (buckets.last[:lo] >= first - 1))
         a, b, d = search.pairs(ids, alive, expand=False)
-        member = np.zeros(n, dtype=bool)
-        member[a] = True
-        search.leaders_among(ids[~member[ids]])
-        members = ids[member[ids]]
-        new = ids[~member[ids] & search.is_leader[ids]]
+        member = np.zeros(hi - lo, dtype=bool)
+        member[a - lo] = True
+        search.leaders_among(ids[~member])
+        members = ids[member]
+        new = ids[~member & search.is_leader[ids]]
         a2, b2, d2 = search.pairs(members, new, expand=True, earlier_only=True)
         search.assign(np.concatenate([a, a2]), np.concatenate([b, b2]), np.concatenate([d, d2]))
         progress.advance(hi - lo)
@@ -283,7 +283,7 @@ class _LeaderSearch:
         no earlier leader is near any of them. Sets their labels and leader flags.
 
         A meme first seen in this batch has all its re-encodings here, and their pairs grow with
-        the square of their number: while the ids' candidate count says they are crowded, the
+        the square of their number: while their chunk collisions say they are crowded, the
         first half is solved first, the second half's hashes near one of its leaders are members,
         the rest of the second half is solved the same way, and then the members join their
         closest leader of either half."""
