@@ -189,6 +189,15 @@ def test_bad_input_is_4xx_and_changes_nothing(live: LiveServer, world: World) ->
             400,
             "malformed JSON",
         ),
+        (
+            "JSON labelled as a form (curl -d)",
+            {
+                "content": b'{"kind": "domain"}',
+                "headers": {"content-type": "application/x-www-form-urlencoded"},
+            },
+            400,
+            "Content-Type: application/json",
+        ),
         ("unknown TLP", {"json": {**good, "marking": {"tlp": "PURPLE"}}}, 400, "marking.tlp"),
         ("unknown kind", {"json": {**good, "kind": "phone"}}, 400, "kind"),
         ("bad value", {"json": {**good, "kind": "image_pdq", "value": "xyz"}}, 400, "image_pdq"),

@@ -72,6 +72,15 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     problems = [_describe(e) for e in errors]
+    content_type = request.headers.get("content-type", "")
+    if any(tuple(e.get("loc", ())) == ("body",) for e in errors) and "json" not in content_type:
+        # FastAPI reads a body as JSON only when it is labelled so; `curl -d` labels it a form, and
+        # "not a valid dictionary" alone does not tell the caller that the header is what is wrong.
+        problems.insert(
+            0,
+            "the body must be JSON sent with 'Content-Type: application/json'"
+            f" (got {content_type or 'none'!r})",
+        )
     body = {
         "error": "InputError",
         "message": "invalid request: " + "; ".join(problems),
