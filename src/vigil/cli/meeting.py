@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,14 @@ meeting_app = typer.Typer(help="Coalition meetings: updates, agenda pack, minute
 election_app = typer.Typer(
     help="The election calendar: key dates that agendas and the dashboard count down to."
 )
+
+
+def _instant(value: str, option: str) -> datetime:
+    """``parse_instant`` whose error names the option, so a user knows which value to fix."""
+    try:
+        return parse_instant(value)
+    except InputError as exc:
+        raise InputError(f"{option}: {exc.message}", field=option, value=value) from exc
 
 
 def _org_id(session: Any, org: str) -> str:
@@ -94,7 +102,7 @@ def new(
     with acting(data_dir, database_url, as_org) as (session, principal):
         made = MeetingService(session, principal).create_meeting(
             title,
-            parse_instant(starts_at),
+            _instant(starts_at, "--at"),
             invited=_invited(session, invite),
             recurrence=recurrence,
             occurrences=occurrences,
@@ -236,7 +244,7 @@ def action(
             meeting_id,
             text,
             owner_org_id=_org_id(session, owner) if owner else None,
-            due=parse_instant(due) if due else None,
+            due=_instant(due, "--due") if due else None,
             kind="decision" if decision else "action",
             marking=parse_marking(tlp, shared),
         )
@@ -332,7 +340,7 @@ def election_add(
 ) -> None:
     """Add a key date to the election calendar."""
     with acting(data_dir, database_url, as_org) as (session, principal):
-        d = MeetingService(session, principal).add_election_date(election, kind, parse_instant(at), title)
+        d = MeetingService(session, principal).add_election_date(election, kind, _instant(at, "AT"), title)
     console.print(f"{d.election}: {d.kind} on {isoformat_z(d.at)}")
 
 
