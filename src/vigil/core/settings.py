@@ -8,6 +8,7 @@ Nothing is read at import time, so tests can build their own ``Settings`` freely
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -149,6 +151,15 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"VIGIL_CONFIG names {config_file!r}, which is not a file")
     try:
         return Settings(**overrides)
+    except SettingsError as exc:
+        # A list or dict setting whose environment value is not JSON: pydantic-settings names the
+        # field but not the variable, nor that JSON is expected.
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = f"VIGIL_{found.group(1).upper()}" if found else "a VIGIL_* variable"
+        raise ConfigError(
+            f"invalid settings: {name} must be JSON (a list such as '[\"a.example\"]' or an object "
+            f"such as '{{\"image_pdq\": 24}}')"
+        ) from exc
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
