@@ -164,7 +164,10 @@ def validation_errors(obj: Any) -> list[str]:
         result = validate_instance(obj, ValidationOptions(version="2.1"))
     except ValidatorError as exc:
         return [str(exc)]
-    return [str(error) for error in result.errors]
+    # The validator starts every message with the object's id, which the caller's listing already
+    # shows: keep one, so "id: created: ..." reads once per object instead of once per error.
+    prefix = f"{obj.get('id')}: "
+    return [str(error).removeprefix(prefix) for error in result.errors]
 
 
 def _time(obj: dict[str, Any], key: str) -> datetime | None:
