@@ -127,6 +127,17 @@ def _candidates(con: duckdb.DuckDBPyConnection, params: CrossLingualParams, post
     ).to_arrow_table()
 
 
+def _row_dots(matrix: np.ndarray[Any, Any], q: I64, x: I64, *, chunk: int = 65_536) -> np.ndarray[Any, Any]:
+    """``matrix[q[i]] . matrix[x[i]]`` for every i, a chunk of rows at a time: generic phrases give
+    hundreds of thousands of neighbours per bucket, and gathering both sides at once took 2 KB each
+    (1.7 GB peak at 1M posts)."""
+    out = np.empty(len(q), dtype=np.float64)
+    for lo in range(0, len(q), chunk):
+        hi = lo + chunk
+        out[lo:hi] = np.einsum("ij,ij->i", matrix[q[lo:hi]], matrix[x[lo:hi]])
+    return out
+
+
 def crosslingual_pairs(
     con: duckdb.DuckDBPyConnection,
     params: CrossLingualParams,
@@ -170,7 +181,7 @@ def crosslingual_pairs(
         lims, _, found_rows = index.range_search(queries, float(np.nextafter(params.threshold, -2.0)))
         q = np.repeat(np.arange(len(new), dtype=np.int64), np.diff(lims).astype(np.int64)) + len(carried)
         x = found_rows.astype(np.int64)
-        cos = np.einsum("ij,ij->i", matrix[q], matrix[x]).astype(np.float64)
+        cos = _row_dots(matrix, q, x)
         union_arr = np.asarray(union, dtype=np.int64)
         lang_arr = np.asarray([langs[g] or "" for g in union], dtype=object)
         keep = (q != x) & (cos >= params.threshold) & (lang_arr[q] != lang_arr[x]) & (lang_arr[q] != "")
