@@ -6,8 +6,9 @@
 
 1. generates posts with the synthetic generator (skipped with --posts-file or when the workdir
    already holds them);
-2. runs each text stage in turn on one DuckDB connection and reports its wall time, posts/second
-   (posts with text, reshares excluded) and the process's peak RSS after the stage:
+2. runs each text stage in turn on one DuckDB connection and reports its wall time, CPU seconds,
+   posts/second (posts with text, reshares excluded), the stage's own peak RSS (Linux: the
+   kernel's high-water mark is reset before each stage), the RSS after it and DuckDB's share:
    normalize + exact grouping, exact events, near duplicates (MinHash LSH + exact Jaccard),
    cross-lingual (embedding of candidates + per-bucket search);
 3. peers in the same run: datasketch (``MinHash.bulk`` + ``MinHashLSH``) against Vigil's
@@ -190,9 +191,7 @@ def main() -> None:
         )
         return result
 
-    prepared: dict[str, float] = stage(
-        "normalize + exact grouping", lambda: prepare_texts(con, params), total_posts
-    )
+    prepared: dict[str, float] = stage("normalize + exact grouping", lambda: prepare_texts(con, params), None)
     n_text = prepared["posts_with_text"]
     print(
         f"  posts with text (no reshares) {n_text:,.0f}, kept (>= {params.min_tokens} tokens) "
