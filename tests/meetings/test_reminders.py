@@ -285,7 +285,7 @@ def test_cli_meeting_remind_and_push_run_send_reminders(
     run("meeting", "action", mid, "Send seed list", "--owner", "Electoral Commission", "--due",
         isoformat_z(now - timedelta(hours=2)), "--tlp", "GREEN", "--as-org", "Examplebook")  # fmt: skip
     out = run("meeting", "remind")
-    assert "1 overdue, 0 due soon" in out and "1 new webhook deliveries queued" in out
+    assert "1 overdue, 0 due soon" in out and "1 new webhook delivery queued" in out
     assert "0 new webhook deliveries" in run("meeting", "remind")  # once per item and kind
     run("push", "run", "--rounds", "1")
     assert [json.loads(x.body)["action_item"]["text"] for x in r.received] == ["Send seed list"]

@@ -13,10 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
-ID_HEADERS = frozenset({"id", "api key", "key id", "signal", "case"})
+ID_HEADERS = frozenset({"id", "api key", "key id", "signal", "case", "campaign", "event"})
 
 
 def is_id_header(header: object) -> bool:
@@ -24,21 +24,30 @@ def is_id_header(header: object) -> bool:
     return name in ID_HEADERS or name.endswith(("_id", " id"))
 
 
+def _cell_len(value: object) -> int:
+    return Text.from_markup(value).cell_len if isinstance(value, str) else len(str(value))
+
+
+def _readable_width(column: Column) -> int:
+    """The width at which a column still reads: its header and longest word, up to 12 cells."""
+    words = (
+        w for v in column.cells for w in (Text.from_markup(v).plain if isinstance(v, str) else str(v)).split()
+    )
+    return min(max([_cell_len(column.header), *(len(w) for w in words)]), 12)
+
+
 def keep_ids(table: Table, width: int) -> Table:
     """Keep ``table``'s id columns whole on a console ``width`` cells wide (in place)."""
     ids = [c for c in table.columns if is_id_header(c.header)]
     if not ids:
         return table
-    longest = {
-        id(c): max(
-            (Text.from_markup(v).cell_len if isinstance(v, str) else len(str(v)) for v in c.cells), default=0
-        )
-        for c in ids
-    }
-    # Borders and padding take 3 cells a column (+1); leave the other columns 4 cells each.
-    needed = sum(longest.values()) + 3 * len(table.columns) + 1 + 4 * (len(table.columns) - len(ids))
+    longest = {id(c): max((_cell_len(v) for v in c.cells), default=0) for c in ids}
+    # Whole ids on one line when the other columns can still be read beside them (borders and
+    # padding take 3 cells a column, +1); otherwise the ids fold: whole, over several lines.
+    others = sum(_readable_width(c) for c in table.columns if id(c) not in longest)
+    fits = sum(longest.values()) + others + 3 * len(table.columns) + 1 <= width
     for column in ids:
-        if needed <= width:
+        if fits:
             column.no_wrap = True
             column.min_width = max(column.min_width or 0, longest[id(column)])
         else:

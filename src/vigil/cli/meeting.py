@@ -317,11 +317,16 @@ def remind(
     if as_json:
         typer.echo(json.dumps(asdict(report), indent=2))
         return
+
+    def n(count: int, one: str, many: str) -> str:
+        return f"{count} {one if count == 1 else many}"
+
     console.print(
-        f"{report.considered} open action items due within {window.total_seconds() / 3600:g} h or overdue: "
+        f"{n(report.considered, 'open action item', 'open action items')} due within "
+        f"{window.total_seconds() / 3600:g} h or overdue: "
         f"{report.overdue} overdue, {report.due_soon} due soon, "
         f"{report.withheld} not visible to their owner; "
-        f"{report.enqueued} new webhook deliveries queued"
+        f"{n(report.enqueued, 'new webhook delivery', 'new webhook deliveries')} queued"
     )
 
 
