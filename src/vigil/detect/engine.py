@@ -340,7 +340,7 @@ def _compute(con: SqlConnection, trace: TraceSpec, params: EngineParams, progres
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _vg_edges_out AS
-        SELECT '{name}' AS trace, A.account AS account_a, B.account AS account_b,
+        SELECT e.a1, e.a2, '{name}' AS trace, A.account AS account_a, B.account AS account_b,
                CAST(e.weight AS DOUBLE) AS weight, CAST(e.n_items AS BIGINT) AS n_items,
                e.n_coactions, e.first_ts, e.last_ts
         FROM _vg_e AS e JOIN _vg_acc AS A ON A.aid = e.a1 JOIN _vg_acc AS B ON B.aid = e.a2
@@ -348,29 +348,44 @@ def _compute(con: SqlConnection, trace: TraceSpec, params: EngineParams, progres
     )
     progress.advance()
 
+    # Integers only until the kept rows are known: ranking is needed only where there is a choice
+    # (an edge with more items than the cap, an item with more post pairs than the cap), and the
+    # post ids are looked up for the kept rows alone. The same rows as ranking every pair.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _vg_evidence_out AS
-        WITH top_items AS (
-            SELECT a1, a2, iid FROM (
-                SELECT p.a1, p.a2, p.iid,
-                       row_number() OVER (PARTITION BY p.a1, p.a2 ORDER BY p.ft, k.item) AS r
-                FROM _vg_pi AS p SEMI JOIN _vg_e USING (a1, a2) JOIN _vg_kept AS k USING (iid)
-            ) WHERE r <= {params.evidence_items_per_edge}
+        WITH pe AS (
+            SELECT p.a1, p.a2, p.iid, p.nco, p.ft, e.n_items FROM _vg_pi AS p JOIN _vg_e AS e USING (a1, a2)
         ),
-        ranked AS (
-            SELECT p.a1, p.a2, p.iid, E1.post_id AS post_a, E2.post_id AS post_b, p.t1, p.t2,
-                   row_number() OVER (
-                       PARTITION BY p.a1, p.a2, p.iid ORDER BY abs(p.t1 - p.t2), p.t1, E1.post_id, E2.post_id
-                   ) AS r
-            FROM _vg_pairs AS p SEMI JOIN top_items USING (a1, a2, iid)
-            JOIN _vg_evk AS E1 ON E1.eid = p.x1 JOIN _vg_evk AS E2 ON E2.eid = p.x2
+        top_items AS (
+            SELECT a1, a2, iid, nco FROM pe WHERE n_items <= {params.evidence_items_per_edge}
+            UNION ALL
+            SELECT a1, a2, iid, nco FROM (
+                SELECT pe.a1, pe.a2, pe.iid, pe.nco,
+                       row_number() OVER (PARTITION BY pe.a1, pe.a2 ORDER BY pe.ft, k.item) AS r
+                FROM pe JOIN _vg_kept AS k USING (iid)
+                WHERE pe.n_items > {params.evidence_items_per_edge}
+            ) AS t WHERE r <= {params.evidence_items_per_edge}
+        ),
+        candidates AS (
+            SELECT p.a1, p.a2, p.iid, t.nco, p.x1, p.x2, p.t1, p.t2
+            FROM _vg_pairs AS p JOIN top_items AS t USING (a1, a2, iid)
+        ),
+        kept AS (
+            SELECT a1, a2, iid, x1, x2, t1, t2 FROM candidates WHERE nco <= {params.evidence_per_item}
+            UNION ALL
+            SELECT a1, a2, iid, x1, x2, t1, t2 FROM (
+                SELECT c.a1, c.a2, c.iid, c.x1, c.x2, c.t1, c.t2,
+                       row_number() OVER (
+                           PARTITION BY c.a1, c.a2, c.iid
+                           ORDER BY abs(c.t1 - c.t2), c.t1, E1.post_id, E2.post_id
+                       ) AS r
+                FROM candidates AS c JOIN _vg_evk AS E1 ON E1.eid = c.x1 JOIN _vg_evk AS E2 ON E2.eid = c.x2
+                WHERE c.nco > {params.evidence_per_item}
+            ) AS ranked WHERE r <= {params.evidence_per_item}
         )
-        SELECT '{name}' AS trace, A.account AS account_a, B.account AS account_b, k.item,
-               r.post_a, r.post_b, r.t1 AS ts_a, r.t2 AS ts_b
-        FROM ranked AS r JOIN _vg_acc AS A ON A.aid = r.a1 JOIN _vg_acc AS B ON B.aid = r.a2
-        JOIN _vg_kept AS k USING (iid)
-        WHERE r.r <= {params.evidence_per_item}
+        SELECT k.a1, k.a2, k.iid, E1.post_id AS post_a, E2.post_id AS post_b, k.t1 AS ts_a, k.t2 AS ts_b
+        FROM kept AS k JOIN _vg_evk AS E1 ON E1.eid = k.x1 JOIN _vg_evk AS E2 ON E2.eid = k.x2
         """
     )
     progress.advance()
@@ -398,8 +413,23 @@ _STEPS = 6
 # Edge weights are sums of item weights rounded to 1e-9: integers add exactly in any order, so
 # DuckDB and Spark (or one engine run twice in parallel) give bit-identical weights.
 _WEIGHT_UNITS = "1000000000.0"
-_EDGES_ORDER = "ORDER BY account_a, account_b"
-_EVIDENCE_ORDER = "ORDER BY account_a, account_b, item, ts_a, ts_b, post_a, post_b"
+# The output queries. Account ids are numbered in account order, so ordering by them is ordering
+# by account (integers compare far faster than strings); the account and item strings are joined
+# to the evidence only here, for the rows kept.
+_EDGES_QUERY = """
+    SELECT trace, account_a, account_b, weight, n_items, n_coactions, first_ts, last_ts
+    FROM _vg_edges_out ORDER BY a1, a2
+"""
+
+
+def _evidence_query(trace: str) -> str:
+    return f"""
+        SELECT '{trace}' AS trace, A.account AS account_a, B.account AS account_b, k.item,
+               v.post_a, v.post_b, v.ts_a, v.ts_b
+        FROM _vg_evidence_out AS v JOIN _vg_acc AS A ON A.aid = v.a1 JOIN _vg_acc AS B ON B.aid = v.a2
+        JOIN _vg_kept AS k USING (iid)
+        ORDER BY v.a1, v.a2, k.item, v.ts_a, v.ts_b, v.post_a, v.post_b
+    """
 
 
 def _drop_temp(con: SqlConnection) -> None:
@@ -424,8 +454,8 @@ def run_trace(
     progress.start(f"trace {trace.name}", total=_STEPS)
     try:
         stats = _compute(con, trace, params, progress)
-        edges = con.sql(f"SELECT * FROM _vg_edges_out {_EDGES_ORDER}").to_arrow_table()
-        evidence = con.sql(f"SELECT * FROM _vg_evidence_out {_EVIDENCE_ORDER}").to_arrow_table()
+        edges = con.sql(_EDGES_QUERY).to_arrow_table()
+        evidence = con.sql(_evidence_query(trace.name)).to_arrow_table()
     finally:
         _drop_temp(con)
         progress.finish()
@@ -465,8 +495,8 @@ def run_traces(
             try:
                 all_stats.append(_compute(con, trace, params, progress))
                 for sink, query in (
-                    (edges, f"SELECT * FROM _vg_edges_out {_EDGES_ORDER}"),
-                    (evidence, f"SELECT * FROM _vg_evidence_out {_EVIDENCE_ORDER}"),
+                    (edges, _EDGES_QUERY),
+                    (evidence, _evidence_query(trace.name)),
                 ):
                     for batch in con.sql(query).to_arrow_reader(128 * 1024):
                         sink.write(batch)
