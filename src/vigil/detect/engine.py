@@ -280,7 +280,8 @@ def _drop_crowded(con: SqlConnection, cap: int | None) -> tuple[int, int]:
 
 
 def _compute(con: SqlConnection, trace: TraceSpec, params: EngineParams, progress: Progress) -> TraceStats:
-    """Run steps 1-6 for one trace, leaving the results in ``_vg_edges_out``/``_vg_evidence_out``."""
+    """Run steps 1-6 for one trace, leaving the results in ``_vg_e``/``_vg_evidence_out``
+    (read with :func:`_edges_query` / :func:`_evidence_query`)."""
     started = time.perf_counter()
     n_events = materialize_events(con, trace)
     progress.advance()
@@ -311,10 +312,14 @@ def _compute(con: SqlConnection, trace: TraceSpec, params: EngineParams, progres
     n_kept = count_rows(con, "_vg_kept")
     index_events(con, window.seconds, items="_vg_kept", accounts_numbered=True)
     n_crowded, n_crowded_events = _drop_crowded(con, params.max_window_accounts)
+    # Each table is dropped as soon as no later step reads it: they all live in DuckDB's memory
+    # budget, and at 10M posts the pairs, edges and evidence need it.
+    _drop(con, "_vg_ev", "_vg_items", "_vg_crowded")
     progress.advance()
 
     con.execute(f"CREATE OR REPLACE TEMP TABLE _vg_pairs AS {windowed_pairs_sql('_vg_evj', window.seconds)}")
     n_pairs = count_rows(con, "_vg_pairs")
+    _drop(con, "_vg_evj")
     progress.advance()
 
     con.execute(
@@ -334,16 +339,6 @@ def _compute(con: SqlConnection, trace: TraceSpec, params: EngineParams, progres
         FROM _vg_pi AS p JOIN _vg_kept AS k USING (iid)
         GROUP BY a1, a2
         HAVING count(*) >= {params.min_items} AND sum(p.nco) >= {params.min_coactions}
-        """
-    )
-    name = trace.name  # validated: [a-z0-9_] only, safe inside a SQL literal
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _vg_edges_out AS
-        SELECT e.a1, e.a2, '{name}' AS trace, A.account AS account_a, B.account AS account_b,
-               CAST(e.weight AS DOUBLE) AS weight, CAST(e.n_items AS BIGINT) AS n_items,
-               e.n_coactions, e.first_ts, e.last_ts
-        FROM _vg_e AS e JOIN _vg_acc AS A ON A.aid = e.a1 JOIN _vg_acc AS B ON B.aid = e.a2
         """
     )
     progress.advance()
@@ -388,8 +383,9 @@ def _compute(con: SqlConnection, trace: TraceSpec, params: EngineParams, progres
         FROM kept AS k JOIN _vg_evk AS E1 ON E1.eid = k.x1 JOIN _vg_evk AS E2 ON E2.eid = k.x2
         """
     )
+    _drop(con, "_vg_pairs", "_vg_pi")
     progress.advance()
-    n_edges = count_rows(con, "_vg_edges_out")
+    n_edges = count_rows(con, "_vg_e")
     n_evidence = count_rows(con, "_vg_evidence_out")
     return TraceStats(
         trace=trace.name,
@@ -413,13 +409,20 @@ _STEPS = 6
 # Edge weights are sums of item weights rounded to 1e-9: integers add exactly in any order, so
 # DuckDB and Spark (or one engine run twice in parallel) give bit-identical weights.
 _WEIGHT_UNITS = "1000000000.0"
+
+
 # The output queries. Account ids are numbered in account order, so ordering by them is ordering
 # by account (integers compare far faster than strings); the account and item strings are joined
 # to the evidence only here, for the rows kept.
-_EDGES_QUERY = """
-    SELECT trace, account_a, account_b, weight, n_items, n_coactions, first_ts, last_ts
-    FROM _vg_edges_out ORDER BY a1, a2
-"""
+def _edges_query(trace: str) -> str:
+    # trace names are validated ([a-z0-9_] only), safe inside a SQL literal
+    return f"""
+        SELECT '{trace}' AS trace, A.account AS account_a, B.account AS account_b,
+               CAST(e.weight AS DOUBLE) AS weight, CAST(e.n_items AS BIGINT) AS n_items,
+               e.n_coactions, e.first_ts, e.last_ts
+        FROM _vg_e AS e JOIN _vg_acc AS A ON A.aid = e.a1 JOIN _vg_acc AS B ON B.aid = e.a2
+        ORDER BY e.a1, e.a2
+    """
 
 
 def _evidence_query(trace: str) -> str:
@@ -432,9 +435,13 @@ def _evidence_query(trace: str) -> str:
     """
 
 
-def _drop_temp(con: SqlConnection) -> None:
-    for table in (*_TEMP_TABLES, "_vg_edges_out", "_vg_evidence_out"):
+def _drop(con: SqlConnection, *tables: str) -> None:
+    for table in tables:
         con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _drop_temp(con: SqlConnection) -> None:
+    _drop(con, *_TEMP_TABLES, "_vg_edges_out", "_vg_evidence_out")
 
 
 def run_trace(
@@ -454,7 +461,7 @@ def run_trace(
     progress.start(f"trace {trace.name}", total=_STEPS)
     try:
         stats = _compute(con, trace, params, progress)
-        edges = con.sql(_EDGES_QUERY).to_arrow_table()
+        edges = con.sql(_edges_query(trace.name)).to_arrow_table()
         evidence = con.sql(_evidence_query(trace.name)).to_arrow_table()
     finally:
         _drop_temp(con)
@@ -495,7 +502,7 @@ def run_traces(
             try:
                 all_stats.append(_compute(con, trace, params, progress))
                 for sink, query in (
-                    (edges, _EDGES_QUERY),
+                    (edges, _edges_query(trace.name)),
                     (evidence, _evidence_query(trace.name)),
                 ):
                     for batch in con.sql(query).to_arrow_reader(128 * 1024):
