@@ -345,7 +345,8 @@ def _compute(con: SqlConnection, trace: TraceSpec, params: EngineParams, progres
 
     # Integers only until the kept rows are known: ranking is needed only where there is a choice
     # (an edge with more items than the cap, an item with more post pairs than the cap), and the
-    # post ids are looked up for the kept rows alone. The same rows as ranking every pair.
+    # strings (account, item, post ids) are joined to the kept rows only when they are written.
+    # The same rows as ranking every pair.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _vg_evidence_out AS
@@ -379,8 +380,7 @@ def _compute(con: SqlConnection, trace: TraceSpec, params: EngineParams, progres
                 WHERE c.nco > {params.evidence_per_item}
             ) AS ranked WHERE r <= {params.evidence_per_item}
         )
-        SELECT k.a1, k.a2, k.iid, E1.post_id AS post_a, E2.post_id AS post_b, k.t1 AS ts_a, k.t2 AS ts_b
-        FROM kept AS k JOIN _vg_evk AS E1 ON E1.eid = k.x1 JOIN _vg_evk AS E2 ON E2.eid = k.x2
+        SELECT a1, a2, iid, x1, x2, t1 AS ts_a, t2 AS ts_b FROM kept
         """
     )
     _drop(con, "_vg_pairs", "_vg_pi")
@@ -428,10 +428,10 @@ def _edges_query(trace: str) -> str:
 def _evidence_query(trace: str) -> str:
     return f"""
         SELECT '{trace}' AS trace, A.account AS account_a, B.account AS account_b, k.item,
-               v.post_a, v.post_b, v.ts_a, v.ts_b
+               E1.post_id AS post_a, E2.post_id AS post_b, v.ts_a, v.ts_b
         FROM _vg_evidence_out AS v JOIN _vg_acc AS A ON A.aid = v.a1 JOIN _vg_acc AS B ON B.aid = v.a2
-        JOIN _vg_kept AS k USING (iid)
-        ORDER BY v.a1, v.a2, k.item, v.ts_a, v.ts_b, v.post_a, v.post_b
+        JOIN _vg_kept AS k USING (iid) JOIN _vg_evk AS E1 ON E1.eid = v.x1 JOIN _vg_evk AS E2 ON E2.eid = v.x2
+        ORDER BY v.a1, v.a2, k.item, v.ts_a, v.ts_b, E1.post_id, E2.post_id
     """
 
 
