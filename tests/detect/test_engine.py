@@ -386,3 +386,65 @@ def test_engine_equals_brute_force_on_random_events(
         (e["account_a"], e["account_b"]): (e["n_items"], e["n_coactions"]) for e in result.edges.to_pylist()
     }
     assert got == {pair: (len(items), n) for pair, (items, n) in expected.items()}
+
+
+# Few accounts and items, many events close in time: edges with several items, items with several pairs.
+dense_rows = st.lists(
+    st.tuples(
+        st.sampled_from(["x:a", "x:b", "y:a"]),
+        st.sampled_from(["i1", "i2", "i3", "i4"]),
+        st.integers(0, 40).map(lambda t: t / 2),
+    ),
+    min_size=15,
+    max_size=40,
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=dense_rows,
+    window=st.sampled_from([1.0, 7.5, 60.0]),
+    caps=st.sampled_from([(1, 1), (2, 2), (3, 1)]),
+)
+def test_evidence_equals_brute_force_ranking_on_random_events(
+    con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, float]], window: float, caps: tuple[int, int]
+) -> None:
+    """Small caps make edges with more items, and items with more pairs, than are kept: the
+    engine ranks only those, and must keep the same rows as ranking every pair, in output order."""
+    per_item, items_per_edge = caps
+    events = pa.table(
+        {
+            "account": [r[0] for r in rows],
+            "platform": [r[0][0] for r in rows],
+            "post_id": [f"p{n}" for n in range(len(rows))],
+            "item": [r[1] for r in rows],
+            "ts": [r[2] for r in rows],
+        },
+        schema=pa.schema([("account", pa.string()), ("platform", pa.string()), ("post_id", pa.string()),
+                          ("item", pa.string()), ("ts", pa.float64())]),
+    )  # fmt: skip
+    con.register("random_events", events)
+    found: dict[tuple[str, str], dict[str, list[tuple[str, str, float, float]]]] = {}
+    for i, (a, item_a, ta) in enumerate(rows):
+        for j, (b, item_b, tb) in enumerate(rows):
+            if a < b and item_a == item_b and abs(ta - tb) <= window:
+                found.setdefault((a, b), {}).setdefault(item_a, []).append((f"p{i}", f"p{j}", ta, tb))
+    expected = []
+    for (a, b), items in found.items():
+        first = sorted(items, key=lambda item: (min(min(p[2], p[3]) for p in items[item]), item))
+        for item in first[:items_per_edge]:
+            ranked = sorted(items[item], key=lambda p: (abs(p[2] - p[3]), p[2], p[0], p[1]))
+            expected += [(a, b, item, *p) for p in ranked[:per_item]]
+    expected.sort(key=lambda r: (r[0], r[1], r[2], r[5], r[6], r[3], r[4]))
+    params = EngineParams(
+        window=FixedWindow(window),
+        min_items=1,
+        evidence_per_item=per_item,
+        evidence_items_per_edge=items_per_edge,
+    )
+    result = run_trace(con, TraceSpec.from_relation("co_random", "random_events"), params)
+    got = [
+        (r["account_a"], r["account_b"], r["item"], r["post_a"], r["post_b"], r["ts_a"], r["ts_b"])
+        for r in result.evidence.to_pylist()
+    ]
+    assert got == expected
