@@ -159,3 +159,74 @@ def test_needs_the_text_traces_first(tmp_path: Path) -> None:
         co_text_crosslingual(con)
     with pytest.raises(InputError, match="threshold"):
         CrossLingualParams(threshold=1.5)
+
+
+def _brute_force_pairs(
+    matrix: np.ndarray[Any, Any], langs: list[str], n_carried: int, threshold: float
+) -> set[tuple[int, int]]:
+    """Every (query, target) with query a new row, both languages known and different, cosine >= threshold."""
+    sims = matrix @ matrix.T
+    return {
+        (q, x)
+        for q in range(n_carried, len(langs))
+        for x in range(len(langs))
+        if langs[q] and langs[x] and langs[q] != langs[x] and sims[q, x] >= threshold
+    }
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 512])
+def test_per_language_search_finds_exactly_the_cross_language_pairs(
+    monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    # Clustered random vectors so that many pairs are near the threshold, in three languages and
+    # some unknown; the per-language indexes, searched a slice of queries at a time, must return
+    # the same pairs as comparing every row with every other.
+    from vigil.detect.traces import crosslingual
+
+    monkeypatch.setattr(crosslingual, "QUERY_CHUNK", chunk)
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(5, 32))
+    matrix = centres[rng.integers(0, 5, 120)] + rng.normal(scale=0.6, size=(120, 32))
+    matrix = (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)).astype(np.float32)
+    langs = [["ar", "fr", "en", ""][i] for i in rng.integers(0, 4, 120)]
+    for n_carried in (0, 40):
+        q, x, cos = crosslingual._cross_pairs(matrix, np.asarray(langs, dtype=object), n_carried, 0.55)
+        found = set(zip(q.tolist(), x.tolist(), strict=True))
+        expected = _brute_force_pairs(matrix, langs, n_carried, 0.55)
+        assert len(expected) > 50
+        assert found == expected
+        assert len(found) == len(q)  # no pair twice
+        assert np.allclose(cos, np.einsum("ij,ij->i", matrix[q], matrix[x]))
+
+
+def test_pairs_are_deduplicated_across_buckets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vigil.detect.traces import crosslingual
+
+    monkeypatch.setattr(crosslingual, "PAIR_COMPACT", 3)
+    pairs = crosslingual._Pairs()
+    pairs.add(np.array([5, 1]), np.array([2, 9]), np.array([0.7, 0.8]))
+    pairs.add(np.array([2, 9, 4]), np.array([5, 1, 3]), np.array([0.7, 0.8, 0.6]))  # compacts here
+    assert pairs.pending == 0 and len(pairs.a) == 1
+    pairs.add(np.array([3]), np.array([4]), np.array([0.6]))
+    a, b, cos = pairs.compact()
+    assert list(zip(a.tolist(), b.tolist(), strict=True)) == [(1, 9), (2, 5), (3, 4)]
+    assert np.allclose(cos, [0.8, 0.7, 0.6])
+
+
+def test_member_scores_come_from_the_pairs_or_are_embedded_again() -> None:
+    from vigil.detect.traces.crosslingual import _member_scores
+
+    embedder = default_embedder()
+    texts = {0: MESSAGES[0]["en"], 1: MESSAGES[0]["fr"], 2: MESSAGES[0]["ar"], 3: UNRELATED["en"]}
+    gids = np.array([0, 1, 2, 3])
+    reps = np.array([0, 0, 0, 0])
+    # (0, 1) is a known pair with a recorded cosine; (0, 2) and (0, 3) are not (components chaining).
+    scores = _member_scores(
+        gids, reps, np.array([0, 1]), np.array([1, 2]), np.array([0.9, 0.8]), texts, embedder
+    )
+    vectors = embedder.encode([texts[i] for i in range(4)])
+    assert scores[0] == 1.0
+    assert scores[1] == pytest.approx(0.9)
+    assert scores[2] == pytest.approx(float(vectors[0] @ vectors[2]), abs=1e-5)
+    assert scores[3] == pytest.approx(float(vectors[0] @ vectors[3]), abs=1e-5)
+    assert scores[3] < DEFAULT_THRESHOLD <= scores[2]

@@ -13,8 +13,14 @@ candidates are embedded, once each:
    time, or 153,025 distinct texts;
 3. per time bucket (previous bucket carried over), the search runs only when the bucket's
    candidates span at least two languages; neighbours are found with an exact inner-product range
-   search (faiss) on L2-normalized vectors, and only pairs in *different* languages are kept:
-   same-language similarity is the near-duplicate trace's business.
+   search (faiss) on L2-normalized vectors, one index per language searched only by the other
+   languages' texts, a slice of queries at a time: same-language similarity is the near-duplicate
+   trace's business, and generic phrases have tens of thousands of same-language neighbours.
+
+Memory stays bounded at any number of posts: two buckets' embeddings plus a cache of recent ones,
+one slice of neighbours, and the distinct similar pairs (20 bytes each, de-duplicated as they
+accumulate). A member's score is the cosine of its pair with its leader, so no embedding is kept
+for the end.
 
 Pairs with cosine >= ``threshold`` are clustered with **leaders** by default: in first-seen order
 a group joins the most similar earlier leader, so every member is within the threshold of its
@@ -127,15 +133,88 @@ def _candidates(con: duckdb.DuckDBPyConnection, params: CrossLingualParams, post
     ).to_arrow_table()
 
 
-def _row_dots(matrix: np.ndarray[Any, Any], q: I64, x: I64, *, chunk: int = 65_536) -> np.ndarray[Any, Any]:
-    """``matrix[q[i]] . matrix[x[i]]`` for every i, a chunk of rows at a time: generic phrases give
-    hundreds of thousands of neighbours per bucket, and gathering both sides at once took 2 KB each
-    (1.7 GB peak at 1M posts)."""
-    out = np.empty(len(q), dtype=np.float64)
-    for lo in range(0, len(q), chunk):
-        hi = lo + chunk
-        out[lo:hi] = np.einsum("ij,ij->i", matrix[q[lo:hi]], matrix[x[lo:hi]])
-    return out
+# Queries searched at once: a query's neighbours in a generic-phrase bucket can number tens of
+# thousands, so the range search's result is bounded by searching a slice of queries at a time.
+QUERY_CHUNK = 512
+# Embeddings kept between buckets beyond the carried-over bucket (512-d float32: 2 KB each), so a
+# message posted again a few buckets later is not embedded twice; the oldest go first.
+VECTOR_CACHE = 65_536
+# Similar pairs are de-duplicated (the same pair recurs in consecutive buckets) once this many
+# accumulate, so their list grows with the distinct pairs, not with the buckets.
+PAIR_COMPACT = 4_000_000
+
+
+@dataclass
+class _Pairs:
+    """Different-language similar pairs ``(a < b, cosine)``, accumulated and de-duplicated in place."""
+
+    a: list[I64] = field(default_factory=list)
+    b: list[I64] = field(default_factory=list)
+    cos: list[np.ndarray[Any, Any]] = field(default_factory=list)
+    pending: int = 0
+
+    def add(self, a: I64, b: I64, cos: np.ndarray[Any, Any]) -> None:
+        if not len(a):
+            return
+        self.a.append(np.minimum(a, b))
+        self.b.append(np.maximum(a, b))
+        self.cos.append(cos.astype(np.float32))
+        self.pending += len(a)
+        if self.pending >= PAIR_COMPACT:
+            self.compact()
+
+    def compact(self) -> tuple[I64, I64, np.ndarray[Any, Any]]:
+        """The distinct pairs sorted by ``(a, b)``; a pair found twice has the same cosine both times."""
+        if not self.a:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty.copy(), np.zeros(0, dtype=np.float32)
+        a, b, cos = np.concatenate(self.a), np.concatenate(self.b), np.concatenate(self.cos)
+        order = np.lexsort((b, a))
+        a, b, cos = a[order], b[order], cos[order]
+        first = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1])]
+        a, b, cos = a[first], b[first], cos[first]
+        self.a, self.b, self.cos, self.pending = [a], [b], [cos], 0
+        return a, b, cos
+
+
+def _cross_pairs(
+    matrix: np.ndarray[Any, Any], langs: np.ndarray[Any, Any], n_carried: int, threshold: float
+) -> tuple[I64, I64, np.ndarray[Any, Any]]:
+    """Row pairs ``(query, target)`` of ``matrix`` in different, known languages with inner product
+    >= ``threshold``, for every query row at or after ``n_carried``.
+
+    One exact index per language, searched only by queries of the *other* languages: same-language
+    neighbours (most of them, and the near-duplicate trace's business) are never materialised.
+    """
+    qs: list[I64] = []
+    xs: list[I64] = []
+    cs: list[np.ndarray[Any, Any]] = []
+    # faiss keeps inner products strictly above the radius; re-check >= threshold exactly below.
+    radius = float(np.nextafter(np.float32(threshold), np.float32(-2.0)))
+    known = sorted({str(lang) for lang in langs.tolist() if lang})
+    for target_lang in known:
+        targets = np.flatnonzero(langs == target_lang)
+        queries = np.flatnonzero((langs != target_lang) & (langs != ""))
+        queries = queries[queries >= n_carried]
+        if not len(targets) or not len(queries):
+            continue
+        index = faiss.IndexFlatIP(matrix.shape[1])
+        index.add(np.ascontiguousarray(matrix[targets]))
+        for lo in range(0, len(queries), QUERY_CHUNK):
+            chunk = queries[lo : lo + QUERY_CHUNK]
+            lims, _, found = index.range_search(np.ascontiguousarray(matrix[chunk]), radius)
+            q = np.repeat(chunk, np.diff(lims).astype(np.int64))
+            x = targets[found.astype(np.int64)]
+            # Cosines recomputed (faiss's are approximate near the radius) and tested against the threshold.
+            cos = np.einsum("ij,ij->i", matrix[q], matrix[x])
+            keep = cos >= threshold
+            qs.append(q[keep])
+            xs.append(x[keep])
+            cs.append(cos[keep])
+    if not qs:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty.copy(), np.zeros(0)
+    return np.concatenate(qs), np.concatenate(xs), np.concatenate(cs)
 
 
 def crosslingual_pairs(
@@ -144,8 +223,13 @@ def crosslingual_pairs(
     texts: dict[int, str],
     langs: dict[int, str | None],
     embedder: SentenceEmbedder,
-) -> tuple[I64, I64, np.ndarray[Any, Any], dict[int, Vectors], int]:
-    """Different-language pairs of candidate groups with cosine >= threshold, bucket by bucket."""
+) -> tuple[I64, I64, np.ndarray[Any, Any], int]:
+    """Different-language pairs ``(a < b)`` of candidate groups with cosine >= threshold, found bucket
+    by bucket, sorted by ``(a, b)``; and how many texts were embedded.
+
+    Memory: the embeddings of the current and previous bucket plus a bounded cache, one slice of
+    queries' neighbours, and the distinct pairs found (20 bytes each).
+    """
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {_BUCKETS} AS
@@ -155,9 +239,8 @@ def crosslingual_pairs(
         """
     )
     vectors: dict[int, Vectors] = {}
-    involved: set[int] = set()
     embedded = 0
-    found: list[np.ndarray[Any, Any]] = []
+    pairs = _Pairs()
     prev: tuple[int, list[int]] | None = None
     for bucket, rows in iter_buckets(con, _BUCKETS, "gid", "gid"):
         gids = [int(g) for g in rows.column("gid").to_pylist()]
@@ -170,47 +253,64 @@ def crosslingual_pairs(
             continue
         missing = [g for g in union if g not in vectors]
         if missing:
-            for g, vec in zip(missing, embedder.encode([texts[g] for g in missing]), strict=True):
-                vectors[g] = vec
+            encoded = embedder.encode([texts[g] for g in missing])
+            # Copies: a row view would keep its whole encoding batch alive as long as the row.
+            for g, vec in zip(missing, encoded, strict=True):
+                vectors[g] = vec.copy()
             embedded += len(missing)
+            del encoded
         matrix = np.vstack([vectors[g] for g in union]).astype(np.float32)
-        index = faiss.IndexFlatIP(matrix.shape[1])
-        index.add(matrix)
-        queries = matrix[len(carried) :]
-        # faiss keeps inner products strictly above the radius; re-check >= threshold exactly below.
-        lims, _, found_rows = index.range_search(queries, float(np.nextafter(params.threshold, -2.0)))
-        q = np.repeat(np.arange(len(new), dtype=np.int64), np.diff(lims).astype(np.int64)) + len(carried)
-        x = found_rows.astype(np.int64)
-        cos = _row_dots(matrix, q, x)
-        union_arr = np.asarray(union, dtype=np.int64)
         lang_arr = np.asarray([langs[g] or "" for g in union], dtype=object)
-        keep = (q != x) & (cos >= params.threshold) & (lang_arr[q] != lang_arr[x]) & (lang_arr[q] != "")
-        keep &= lang_arr[x] != ""
-        a, b = union_arr[q[keep]], union_arr[x[keep]]
-        found.append(np.column_stack([np.minimum(a, b), np.maximum(a, b), cos[keep]]))
-        involved.update(a.tolist())
-        involved.update(b.tolist())
-        # Bound memory: keep the vectors of this bucket (the next one's carry-over) and of matched
-        # groups (they score the cluster members at the end).
-        current = set(gids)
-        vectors = {g: v for g, v in vectors.items() if g in current or g in involved}
+        q, x, cos = _cross_pairs(matrix, lang_arr, len(carried), params.threshold)
+        union_arr = np.asarray(union, dtype=np.int64)
+        pairs.add(union_arr[q], union_arr[x], cos)
+        del matrix
+        # Keep this bucket's vectors (the next one's carry-over) and the newest others up to the cap.
+        if len(vectors) > VECTOR_CACHE + len(gids):
+            current = set(gids)
+            surplus = len(vectors) - VECTOR_CACHE - len(gids)
+            for g in [g for g in vectors if g not in current][:surplus]:
+                del vectors[g]
     con.execute(f"DROP TABLE IF EXISTS {_BUCKETS}")
-    # Buckets whose candidates all fall below the threshold append empty arrays: test rows, not list length.
-    triples = np.vstack(found) if found else np.zeros((0, 3))
-    if not len(triples):
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty.copy(), np.zeros(0), vectors, embedded
-    order = np.lexsort((-triples[:, 2], triples[:, 1], triples[:, 0]))
-    triples = triples[order]
-    first = np.r_[True, (triples[1:, 0] != triples[:-1, 0]) | (triples[1:, 1] != triples[:-1, 1])]
-    triples = triples[first]
-    return (
-        triples[:, 0].astype(np.int64),
-        triples[:, 1].astype(np.int64),
-        triples[:, 2],
-        vectors,
-        embedded,
-    )
+    a, b, cos = pairs.compact()
+    return a, b, cos.astype(np.float64), embedded
+
+
+def _member_scores(
+    gids: I64,
+    reps: I64,
+    a: I64,
+    b: I64,
+    cos: np.ndarray[Any, Any],
+    texts: dict[int, str],
+    embedder: SentenceEmbedder,
+) -> np.ndarray[Any, Any]:
+    """Cosine of every member group with its cluster's representative (1 for the representative).
+
+    Under leader clustering a member joined its leader through a similar pair, so the cosine is
+    looked up among the pairs; under components a member may be linked to its representative only
+    through others, and those few pairs are embedded again (a slice at a time) rather than keeping
+    every matched group's vector for the whole run.
+    """
+    scores = np.ones(len(gids), dtype=np.float64)
+    differs = gids != reps
+    missing = np.flatnonzero(differs)
+    if len(a) and len(missing):
+        # Pairs are sorted by (a, b): as one integer key (group ids are row numbers, far below 2**31)
+        # each member's pair with its representative is a binary search away.
+        width = int(max(a.max(), b.max(), gids.max(), reps.max())) + 1
+        keys = a * width + b
+        wanted = np.minimum(gids, reps)[missing] * width + np.maximum(gids, reps)[missing]
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        hit = keys[at] == wanted
+        scores[missing[hit]] = cos[at[hit]]
+        missing = missing[~hit]
+    for lo_i in range(0, len(missing), 4096):
+        rows = missing[lo_i : lo_i + 4096]
+        left = embedder.encode([texts[int(g)] for g in gids[rows].tolist()])
+        right = embedder.encode([texts[int(r)] for r in reps[rows].tolist()])
+        scores[rows] = np.einsum("ij,ij->i", left, right)
+    return scores
 
 
 def co_text_crosslingual(
@@ -238,7 +338,7 @@ def co_text_crosslingual(
     timer.lap("candidates")
     progress.start("cross-lingual texts", total=None)
     embedder = params.embedder or default_embedder()
-    a, b, cos, vectors, embedded = crosslingual_pairs(con, params, texts, langs, embedder)
+    a, b, cos, embedded = crosslingual_pairs(con, params, texts, langs, embedder)
     progress.finish()
     timer.lap("embed_search")
     # Cluster in first-seen order (gid order), on compact node numbers.
@@ -249,10 +349,7 @@ def co_text_crosslingual(
     rep = nodes[labels]
     multi = np.isin(labels, labels[labels != np.arange(len(nodes))])
     members_gid, members_rep = nodes[multi], rep[multi]
-    scores = [
-        float(np.dot(vectors[int(g)], vectors[int(r)])) if g != r else 1.0
-        for g, r in zip(members_gid.tolist(), members_rep.tolist(), strict=True)
-    ]
+    scores = _member_scores(members_gid, members_rep, a, b, cos, texts, embedder)
     con.register(
         "_vg_xl_map",
         pa.table(
