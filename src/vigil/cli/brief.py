@@ -8,9 +8,10 @@ import typer
 
 from vigil.cases.briefing import BriefingService
 from vigil.cases.render import FORMATS, render_briefing
-from vigil.cli.case import AsOrgOpt, DataDirOpt, DbUrlOpt, acting, write_atomic
+from vigil.cli.case import AsOrgOpt, DataDirOpt, DbUrlOpt, acting
 from vigil.cli.console import VigilConsole
 from vigil.core.errors import InputError
+from vigil.core.files import write_atomic
 from vigil.core.time import isoformat_z, parse_duration
 
 console = VigilConsole()

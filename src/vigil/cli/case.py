@@ -23,6 +23,7 @@ from vigil.cases.from_detection import load_detected, open_case
 from vigil.cases.records import Case
 from vigil.cases.service import CaseService, parse_marking
 from vigil.cli.console import VigilConsole
+from vigil.core.files import write_atomic
 from vigil.core.settings import load_settings
 from vigil.core.time import isoformat_z, parse_duration, parse_instant, utcnow
 from vigil.exchange.access import Principal
@@ -427,11 +428,3 @@ def register(app: typer.Typer) -> None:
             )
         write_atomic(out, body)
         console.print(f"wrote {out} ({len(body):,} bytes, {fmt})")
-
-
-def write_atomic(path: Path, body: bytes) -> None:
-    """Write ``body`` to ``path`` so the file appears only complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(body)
-    tmp.replace(path)

@@ -28,11 +28,11 @@ from vigil.cli.case import (
     acting,
     org_names,
     plain,
-    write_atomic,
 )
 from vigil.cli.console import VigilConsole
 from vigil.cli.exchange import _database
 from vigil.core.errors import InputError
+from vigil.core.files import write_atomic
 from vigil.core.settings import load_settings
 from vigil.core.time import isoformat_z, parse_duration, parse_instant
 from vigil.exchange.store import ExchangeStore

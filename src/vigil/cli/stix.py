@@ -4,8 +4,6 @@ database, acting for one member organisation (what it may see; as its contributi
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +14,7 @@ from rich.table import Table
 
 from vigil.cli.console import VigilConsole
 from vigil.core.errors import InputError
+from vigil.core.files import write_atomic
 from vigil.core.settings import load_settings
 from vigil.exchange.db import Database
 from vigil.exchange.stix_service import export_for, import_bundle, local_principal
@@ -40,22 +39,6 @@ def _store(data_dir: Path | None, database_url: str | None) -> Iterator[Exchange
         db.dispose()
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """The file appears complete or not at all, with the permissions of any file the user writes
-    (0666 less the umask). ``tempfile.mkstemp`` would make it 0600: an exported bundle is meant to
-    be handed on, and TLP, not file modes, says who may read it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def register(app: typer.Typer) -> None:
     stix_app = typer.Typer(help="STIX 2.1 bundles: export what an organisation sees, import as it.")
 
@@ -77,7 +60,7 @@ def register(app: typer.Typer) -> None:
         if out is None:
             typer.echo(text)
             return
-        _write_atomically(out, text + "\n")
+        write_atomic(out, text + "\n")
         counts: dict[str, int] = {}
         for obj in bundle["objects"]:
             counts[obj["type"]] = counts.get(obj["type"], 0) + 1

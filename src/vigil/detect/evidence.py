@@ -14,8 +14,6 @@ top shared items with their timestamps. ``write_outputs`` writes the run's table
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -28,6 +26,7 @@ import pyarrow.compute as pc
 
 from vigil import __version__
 from vigil.core.errors import DataError
+from vigil.core.files import write_atomic
 from vigil.core.settings import Settings, get_settings
 from vigil.core.time import isoformat_z
 from vigil.detect.campaigns import CAMPAIGN_ACCOUNTS, CAMPAIGN_EVIDENCE, CAMPAIGNS, CampaignSet
@@ -200,17 +199,6 @@ def campaigns_document(
     return dict(_json_value(document))
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_outputs(
     out_dir: str | Path,
     campaign_set: CampaignSet,
@@ -232,9 +220,9 @@ def write_outputs(
         with ParquetSink(out / name, OUTPUT_SPECS[name]) as sink:
             sink.write(table)
         paths[name] = out / name
-    _atomic_text(out / "campaigns.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(out / "campaigns.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     paths["campaigns.json"] = out / "campaigns.json"
-    _atomic_text(out / "report.md", report)
+    write_atomic(out / "report.md", report)
     paths["report.md"] = out / "report.md"
     return paths
 
