@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 from rich.table import Table
 
-from vigil.cli.console import VigilConsole, is_id_header
+from vigil.cli.console import PIPE_WIDTH, VigilConsole, is_id_header
 
 MEETING_ID = "meeting--d04b9662-e484-4fd1-98fe-10fd417e63c9"
 
@@ -47,3 +48,24 @@ def test_ids_fold_whole_when_they_cannot_fit() -> None:
     VigilConsole(file=out, width=24, color_system=None).print(table)
     assert "…" not in out.getvalue()
     assert MEETING_ID in "".join(ch for ch in out.getvalue() if ch not in "│─┏┓┗┛┃━┡┩└┘┌┐ \n")
+
+
+def test_output_to_a_pipe_is_wide_unless_columns_says_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert VigilConsole(file=io.StringIO()).width == PIPE_WIDTH
+    assert Console(file=io.StringIO()).width == 80  # what Rich alone assumes
+    assert VigilConsole(file=io.StringIO(), width=70).width == 70
+    monkeypatch.setenv("COLUMNS", "90")
+    assert VigilConsole(file=io.StringIO()).width == 90
+    # A campaign table of `vigil detect` keeps its ids and its other columns whole in a log.
+    monkeypatch.delenv("COLUMNS")
+    out = io.StringIO()
+    table = Table()
+    headers = ("rank", "score", "accounts", "platforms", "traces", "items", "posts", "languages", "campaign")
+    for column in headers:
+        table.add_column(column)
+    campaign = "campaign--0d9bb443-739e-556c-bddd-7b73123a049b"
+    row = ("1", "0.818", "27", "facebook, telegram", "co_link, co_image", "149", "2595", "en, fr", campaign)
+    table.add_row(*row)
+    VigilConsole(file=out, color_system=None).print(table)
+    assert campaign in out.getvalue() and "facebook, telegram" in out.getvalue() and "…" not in out.getvalue()

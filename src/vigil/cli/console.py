@@ -10,11 +10,16 @@ in an ellipsis.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from rich.console import Console
 from rich.table import Column, Table
 from rich.text import Text
+
+# Width of output that goes to a pipe or a file (Rich would assume 80 columns): wide enough for a
+# campaign table with whole ids, so `vigil detect ... > run.log` and CI logs stay readable.
+PIPE_WIDTH = 160
 
 ID_HEADERS = frozenset({"id", "api key", "key id", "signal", "case", "campaign", "event"})
 
@@ -56,7 +61,16 @@ def keep_ids(table: Table, width: int) -> Table:
 
 
 class VigilConsole(Console):
-    """A Rich console whose tables keep their ids whole (see the module's docstring)."""
+    """A Rich console whose tables keep their ids whole (see the module's docstring).
+
+    Output to a pipe or a file is :data:`PIPE_WIDTH` wide unless ``COLUMNS`` or ``width`` says
+    otherwise.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if kwargs.get("width") is None and not self.is_terminal and not os.environ.get("COLUMNS"):
+            self.width = PIPE_WIDTH
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
         for obj in objects:
