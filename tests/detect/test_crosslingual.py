@@ -199,31 +199,20 @@ def test_per_language_search_finds_exactly_the_cross_language_pairs(
         assert np.allclose(cos, np.einsum("ij,ij->i", matrix[q], matrix[x]))
 
 
-def test_pairs_are_deduplicated_across_buckets(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vigil.detect.traces import crosslingual
-
-    monkeypatch.setattr(crosslingual, "PAIR_COMPACT", 3)
-    pairs = crosslingual._Pairs()
-    pairs.add(np.array([5, 1]), np.array([2, 9]), np.array([0.7, 0.8]))
-    pairs.add(np.array([2, 9, 4]), np.array([5, 1, 3]), np.array([0.7, 0.8, 0.6]))  # compacts here
-    assert pairs.pending == 0 and len(pairs.a) == 1
-    pairs.add(np.array([3]), np.array([4]), np.array([0.6]))
-    a, b, cos = pairs.compact()
-    assert list(zip(a.tolist(), b.tolist(), strict=True)) == [(1, 9), (2, 5), (3, 4)]
-    assert np.allclose(cos, [0.8, 0.7, 0.6])
-
-
 def test_member_scores_come_from_the_pairs_or_are_embedded_again() -> None:
-    from vigil.detect.traces.crosslingual import _member_scores
+    import duckdb
+    import pyarrow as pa
+
+    from vigil.detect.traces.crosslingual import _PAIRS, _member_scores
 
     embedder = default_embedder()
     texts = {0: MESSAGES[0]["en"], 1: MESSAGES[0]["fr"], 2: MESSAGES[0]["ar"], 3: UNRELATED["en"]}
-    gids = np.array([0, 1, 2, 3])
-    reps = np.array([0, 0, 0, 0])
+    con = duckdb.connect()
     # (0, 1) is a known pair with a recorded cosine; (0, 2) and (0, 3) are not (components chaining).
-    scores = _member_scores(
-        gids, reps, np.array([0, 1]), np.array([1, 2]), np.array([0.9, 0.8]), texts, embedder
-    )
+    pairs = pa.table({"a": [0, 1], "b": [1, 2], "cos": pa.array([0.9, 0.8], pa.float32())})
+    con.register("_pairs_in", pairs)
+    con.execute(f"CREATE TEMP TABLE {_PAIRS} AS SELECT * FROM _pairs_in")
+    scores = _member_scores(con, np.array([0, 1, 2, 3]), np.array([0, 0, 0, 0]), texts, embedder)
     vectors = embedder.encode([texts[i] for i in range(4)])
     assert scores[0] == 1.0
     assert scores[1] == pytest.approx(0.9)

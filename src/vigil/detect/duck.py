@@ -51,6 +51,17 @@ def connect(settings: Settings | None = None, *, database: str = ":memory:") -> 
     return con
 
 
+def spool_dir(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """Where a step may spool its own temporary files: the connection's spill directory
+    (``VIGIL_TEMP_DIR``), or None (the system's temporary directory) when it has none."""
+    try:
+        rows = con.execute("SELECT current_setting('temp_directory')").fetchall()
+    except duckdb.Error:
+        return None
+    path = Path(str(rows[0][0])) if rows and rows[0][0] else None
+    return path if path is not None and path.is_absolute() and path.is_dir() else None
+
+
 def _parquet_files(source: str | Path | Sequence[str | Path]) -> list[Path]:
     paths = [Path(source)] if isinstance(source, str | Path) else [Path(p) for p in source]
     files: list[Path] = []

@@ -33,25 +33,28 @@ The language of a group is its earliest post's ``lang`` or, if missing, py3langi
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import faiss
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from vigil.core.errors import InputError
 from vigil.core.progress import NoProgress, Progress
-from vigil.detect.similarity.clusters import ClusterPolicy, cluster
+from vigil.detect.duck import spool_dir
+from vigil.detect.similarity.clusters import ClusterPolicy, cluster, leader_clusters_sorted
 from vigil.detect.similarity.embed import SentenceEmbedder, Vectors, default_embedder
 from vigil.detect.traces.content import (
     DEFAULT_CONTENT_WINDOW,
     ContentTrace,
     Timer,
     iter_buckets,
-    register_trace,
+    register_trace_sql,
 )
 from vigil.detect.traces.text import ACCOUNTS_TABLE, GROUPS_TABLE, META_TABLE, POSTS_TABLE, TEXTS_TABLE
 from vigil.detect.window import WindowPolicy
@@ -84,6 +87,7 @@ class CrossLingualParams:
     min_accounts: int = 2
     window: WindowPolicy = DEFAULT_CONTENT_WINDOW
     embedder: SentenceEmbedder | None = field(default=None, compare=False)
+    temp_dir: Path | None = None  # where the similar pairs are spooled (default: DuckDB's spill directory)
 
     def __post_init__(self) -> None:
         if not -1.0 < self.threshold <= 1.0:
@@ -139,42 +143,12 @@ QUERY_CHUNK = 512
 # Embeddings kept between buckets beyond the carried-over bucket (512-d float32: 2 KB each), so a
 # message posted again a few buckets later is not embedded twice; the oldest go first.
 VECTOR_CACHE = 65_536
-# Similar pairs are de-duplicated (the same pair recurs in consecutive buckets) once this many
-# accumulate, so their list grows with the distinct pairs, not with the buckets.
-PAIR_COMPACT = 4_000_000
-
-
-@dataclass
-class _Pairs:
-    """Different-language similar pairs ``(a < b, cosine)``, accumulated and de-duplicated in place."""
-
-    a: list[I64] = field(default_factory=list)
-    b: list[I64] = field(default_factory=list)
-    cos: list[np.ndarray[Any, Any]] = field(default_factory=list)
-    pending: int = 0
-
-    def add(self, a: I64, b: I64, cos: np.ndarray[Any, Any]) -> None:
-        if not len(a):
-            return
-        self.a.append(np.minimum(a, b))
-        self.b.append(np.maximum(a, b))
-        self.cos.append(cos.astype(np.float32))
-        self.pending += len(a)
-        if self.pending >= PAIR_COMPACT:
-            self.compact()
-
-    def compact(self) -> tuple[I64, I64, np.ndarray[Any, Any]]:
-        """The distinct pairs sorted by ``(a, b)``; a pair found twice has the same cosine both times."""
-        if not self.a:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty.copy(), np.zeros(0, dtype=np.float32)
-        a, b, cos = np.concatenate(self.a), np.concatenate(self.b), np.concatenate(self.cos)
-        order = np.lexsort((b, a))
-        a, b, cos = a[order], b[order], cos[order]
-        first = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1])]
-        a, b, cos = a[first], b[first], cos[first]
-        self.a, self.b, self.cos, self.pending = [a], [b], [cos], 0
-        return a, b, cos
+# Similar pairs go to Parquet as each bucket finds them (the same pair recurs in consecutive
+# buckets; DuckDB de-duplicates and sorts them from disk); the leader pass reads this many at a time.
+_PAIR_BATCH = 1_000_000
+_PAIRS_SCHEMA = pa.schema([("a", pa.int64()), ("b", pa.int64()), ("cos", pa.float32())])
+_PAIRS = "_vg_xl_pairs"
+_MAP = "_vg_xl_map"
 
 
 def _cross_pairs(
@@ -223,12 +197,15 @@ def crosslingual_pairs(
     texts: dict[int, str],
     langs: dict[int, str | None],
     embedder: SentenceEmbedder,
-) -> tuple[I64, I64, np.ndarray[Any, Any], int]:
-    """Different-language pairs ``(a < b)`` of candidate groups with cosine >= threshold, found bucket
-    by bucket, sorted by ``(a, b)``; and how many texts were embedded.
+    pairs_path: Path,
+) -> int:
+    """Write the different-language pairs ``(a < b, cos)`` of candidate groups with cosine >= threshold
+    to the Parquet file ``pairs_path``, bucket by bucket (a pair may appear in two consecutive
+    buckets); return how many texts were embedded.
 
-    Memory: the embeddings of the current and previous bucket plus a bounded cache, one slice of
-    queries' neighbours, and the distinct pairs found (20 bytes each).
+    Memory: the embeddings of the current and previous bucket plus a bounded cache, and one slice of
+    queries' neighbours. The pairs themselves (30 million at 10M generated posts, where generic
+    phrases recur in every language) stay on disk.
     """
     con.execute(
         f"""
@@ -240,76 +217,109 @@ def crosslingual_pairs(
     )
     vectors: dict[int, Vectors] = {}
     embedded = 0
-    pairs = _Pairs()
     prev: tuple[int, list[int]] | None = None
-    for bucket, rows in iter_buckets(con, _BUCKETS, "gid", "gid"):
-        gids = [int(g) for g in rows.column("gid").to_pylist()]
-        carried = prev[1] if prev is not None and prev[0] == bucket - 1 else []
-        seen = set(carried)
-        new = [g for g in gids if g not in seen]
-        union = carried + new
-        prev = (bucket, gids)
-        if len({langs[g] for g in union if langs[g] is not None}) < 2 or not new:
-            continue
-        missing = [g for g in union if g not in vectors]
-        if missing:
-            encoded = embedder.encode([texts[g] for g in missing])
-            # Copies: a row view would keep its whole encoding batch alive as long as the row.
-            for g, vec in zip(missing, encoded, strict=True):
-                vectors[g] = vec.copy()
-            embedded += len(missing)
-            del encoded
-        matrix = np.vstack([vectors[g] for g in union]).astype(np.float32)
-        lang_arr = np.asarray([langs[g] or "" for g in union], dtype=object)
-        q, x, cos = _cross_pairs(matrix, lang_arr, len(carried), params.threshold)
-        union_arr = np.asarray(union, dtype=np.int64)
-        pairs.add(union_arr[q], union_arr[x], cos)
-        del matrix
-        # Keep this bucket's vectors (the next one's carry-over) and the newest others up to the cap.
-        if len(vectors) > VECTOR_CACHE + len(gids):
-            current = set(gids)
-            surplus = len(vectors) - VECTOR_CACHE - len(gids)
-            for g in [g for g in vectors if g not in current][:surplus]:
-                del vectors[g]
+    with pq.ParquetWriter(str(pairs_path), _PAIRS_SCHEMA) as writer:
+        for bucket, rows in iter_buckets(con, _BUCKETS, "gid", "gid"):
+            gids = [int(g) for g in rows.column("gid").to_pylist()]
+            carried = prev[1] if prev is not None and prev[0] == bucket - 1 else []
+            seen = set(carried)
+            new = [g for g in gids if g not in seen]
+            union = carried + new
+            prev = (bucket, gids)
+            if len({langs[g] for g in union if langs[g] is not None}) < 2 or not new:
+                continue
+            missing = [g for g in union if g not in vectors]
+            if missing:
+                encoded = embedder.encode([texts[g] for g in missing])
+                # Copies: a row view would keep its whole encoding batch alive as long as the row.
+                for g, vec in zip(missing, encoded, strict=True):
+                    vectors[g] = vec.copy()
+                embedded += len(missing)
+                del encoded
+            matrix = np.vstack([vectors[g] for g in union]).astype(np.float32)
+            lang_arr = np.asarray([langs[g] or "" for g in union], dtype=object)
+            q, x, cos = _cross_pairs(matrix, lang_arr, len(carried), params.threshold)
+            if len(q):
+                union_arr = np.asarray(union, dtype=np.int64)
+                a, b = union_arr[q], union_arr[x]
+                writer.write_table(
+                    pa.table(
+                        [np.minimum(a, b), np.maximum(a, b), cos.astype(np.float32)], schema=_PAIRS_SCHEMA
+                    )
+                )
+            del matrix
+            # Keep this bucket's vectors (the next one's carry-over) and the newest others up to the cap.
+            if len(vectors) > VECTOR_CACHE + len(gids):
+                current = set(gids)
+                surplus = len(vectors) - VECTOR_CACHE - len(gids)
+                for g in [g for g in vectors if g not in current][:surplus]:
+                    del vectors[g]
     con.execute(f"DROP TABLE IF EXISTS {_BUCKETS}")
-    a, b, cos = pairs.compact()
-    return a, b, cos.astype(np.float64), embedded
+    return embedded
+
+
+def _sql_literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _cluster_pairs(con: duckdb.DuckDBPyConnection, nodes: I64, policy: ClusterPolicy) -> I64:
+    """Cluster labels of the candidate groups ``nodes`` (sorted gids: node i is ``nodes[i]``, in
+    first-seen order) from the distinct pairs in ``_vg_xl_pairs``."""
+    if policy == "leader":
+        # DuckDB sorts the pairs (spilling if it must): per later node, the most similar first.
+        reader = con.sql(f"SELECT b, a FROM {_PAIRS} ORDER BY b, cos DESC, a").to_arrow_reader(_PAIR_BATCH)
+        batches = (
+            (
+                np.searchsorted(nodes, batch.column(0).to_numpy().astype(np.int64)),
+                np.searchsorted(nodes, batch.column(1).to_numpy().astype(np.int64)),
+            )
+            for batch in reader
+        )
+        return leader_clusters_sorted(len(nodes), batches)
+    found = con.sql(f"SELECT a, b, cos FROM {_PAIRS}").to_arrow_table()
+    a = np.searchsorted(nodes, found.column("a").to_numpy().astype(np.int64))
+    b = np.searchsorted(nodes, found.column("b").to_numpy().astype(np.int64))
+    return cluster(len(nodes), a, b, 1.0 - found.column("cos").to_numpy().astype(np.float64), policy)
 
 
 def _member_scores(
-    gids: I64,
-    reps: I64,
-    a: I64,
-    b: I64,
-    cos: np.ndarray[Any, Any],
-    texts: dict[int, str],
-    embedder: SentenceEmbedder,
+    con: duckdb.DuckDBPyConnection, gids: I64, reps: I64, texts: dict[int, str], embedder: SentenceEmbedder
 ) -> np.ndarray[Any, Any]:
     """Cosine of every member group with its cluster's representative (1 for the representative).
 
     Under leader clustering a member joined its leader through a similar pair, so the cosine is
     looked up among the pairs; under components a member may be linked to its representative only
-    through others, and those few pairs are embedded again (a slice at a time) rather than keeping
+    through others, and those pairs are embedded again (a slice at a time) rather than keeping
     every matched group's vector for the whole run.
     """
+    con.register(
+        "_vg_xl_want",
+        pa.table(
+            {
+                "i": np.arange(len(gids), dtype=np.int64),
+                "lo": np.minimum(gids, reps),
+                "hi": np.maximum(gids, reps),
+            }
+        ),
+    )
+    found = con.sql(
+        f"""
+        SELECT w.i, p.cos FROM _vg_xl_want AS w JOIN {_PAIRS} AS p ON p.a = w.lo AND p.b = w.hi
+        WHERE w.lo <> w.hi
+        """
+    ).to_arrow_table()
+    con.unregister("_vg_xl_want")
     scores = np.ones(len(gids), dtype=np.float64)
-    differs = gids != reps
-    missing = np.flatnonzero(differs)
-    if len(a) and len(missing):
-        # Pairs are sorted by (a, b): as one integer key (group ids are row numbers, far below 2**31)
-        # each member's pair with its representative is a binary search away.
-        width = int(max(a.max(), b.max(), gids.max(), reps.max())) + 1
-        keys = a * width + b
-        wanted = np.minimum(gids, reps)[missing] * width + np.maximum(gids, reps)[missing]
-        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-        hit = keys[at] == wanted
-        scores[missing[hit]] = cos[at[hit]]
-        missing = missing[~hit]
-    for lo_i in range(0, len(missing), 4096):
-        rows = missing[lo_i : lo_i + 4096]
-        left = embedder.encode([texts[int(g)] for g in gids[rows].tolist()])
-        right = embedder.encode([texts[int(r)] for r in reps[rows].tolist()])
-        scores[rows] = np.einsum("ij,ij->i", left, right)
+    hit = np.zeros(len(gids), dtype=bool)
+    rows = found.column("i").to_numpy().astype(np.int64)
+    scores[rows] = found.column("cos").to_numpy().astype(np.float64)
+    hit[rows] = True
+    missing = np.flatnonzero((gids != reps) & ~hit)
+    for lo in range(0, len(missing), 4096):
+        part = missing[lo : lo + 4096]
+        left = embedder.encode([texts[int(g)] for g in gids[part].tolist()])
+        right = embedder.encode([texts[int(r)] for r in reps[part].tolist()])
+        scores[part] = np.einsum("ij,ij->i", left, right)
     return scores
 
 
@@ -338,20 +348,32 @@ def co_text_crosslingual(
     timer.lap("candidates")
     progress.start("cross-lingual texts", total=None)
     embedder = params.embedder or default_embedder()
-    a, b, cos, embedded = crosslingual_pairs(con, params, texts, langs, embedder)
+    # Candidates come ordered by gid (first seen first): node i of the clustering is nodes[i].
+    nodes = np.asarray(gids, dtype=np.int64)
+    with tempfile.TemporaryDirectory(prefix="vigil-xl-", dir=params.temp_dir or spool_dir(con)) as tmp:
+        pairs_path = Path(tmp) / "pairs.parquet"
+        embedded = crosslingual_pairs(con, params, texts, langs, embedder, pairs_path)
+        # A pair found in two consecutive buckets counts once (its cosine is the same both times,
+        # up to the last bit if its texts were embedded twice: keep the larger).
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {_PAIRS} AS
+            SELECT a, b, max(cos) AS cos FROM read_parquet({_sql_literal(pairs_path)}) GROUP BY a, b
+            """
+        )
     progress.finish()
     timer.lap("embed_search")
-    # Cluster in first-seen order (gid order), on compact node numbers.
-    nodes = np.asarray(gids, dtype=np.int64)
-    labels = cluster(
-        len(nodes), np.searchsorted(nodes, a), np.searchsorted(nodes, b), 1.0 - cos, params.clustering
-    )
+    n_pairs = int(con.execute(f"SELECT count(*) FROM {_PAIRS}").fetchall()[0][0])
+    labels = _cluster_pairs(con, nodes, params.clustering)
     rep = nodes[labels]
     multi = np.isin(labels, labels[labels != np.arange(len(nodes))])
     members_gid, members_rep = nodes[multi], rep[multi]
-    scores = _member_scores(members_gid, members_rep, a, b, cos, texts, embedder)
+    del labels, rep, multi
+    scores = _member_scores(con, members_gid, members_rep, texts, embedder)
+    con.execute(f"DROP TABLE IF EXISTS {_PAIRS}")
+    del texts
     con.register(
-        "_vg_xl_map",
+        "_vg_xl_map_in",
         pa.table(
             {
                 "gid": pa.array(members_gid, pa.int64()),
@@ -360,40 +382,51 @@ def co_text_crosslingual(
             }
         ),
     )
-    members = con.sql(
+    # Members stay in DuckDB (2.6 million rows with their texts at 10M generated posts): the engine
+    # reads the events view, and the members query runs only when a caller reads them.
+    con.execute(
         f"""
-        WITH m AS (SELECT a.platform, p.post_id, a.account, p.ts, x.norm, l.rep, l.score
+        CREATE OR REPLACE TEMP TABLE {_MAP} AS
+        WITH m AS (SELECT l.gid, l.rep, l.score, p.aid
                    FROM {POSTS_TABLE} AS p JOIN {GROUPS_TABLE} AS g USING (xid)
-                   JOIN {ACCOUNTS_TABLE} AS a USING (aid)
-                   JOIN _vg_xl_map AS l ON l.gid = g.gid JOIN {TEXTS_TABLE} AS x ON x.xid = p.xid),
-             ok AS (SELECT rep FROM m GROUP BY rep
-                    HAVING count(DISTINCT account) >= {int(params.min_accounts)})
-        SELECT '{CO_TEXT_CROSSLINGUAL}' AS trace, 'xl:' || substr(md5(r.norm), 1, 16) AS item,
-               m.platform, m.post_id, m.account, m.ts, m.norm AS key, r.norm AS representative,
-               'cosine' AS measure, m.score
-        FROM m JOIN ok USING (rep) JOIN {TEXTS_TABLE} AS r ON r.xid = m.rep
-        ORDER BY item, m.ts, m.platform, m.post_id
+                   JOIN _vg_xl_map_in AS l ON l.gid = g.gid),
+             ok AS (SELECT rep FROM m GROUP BY rep HAVING count(DISTINCT aid) >= {int(params.min_accounts)})
+        SELECT l.gid, l.rep, l.score, 'xl:' || substr(md5(r.norm), 1, 16) AS item
+        FROM _vg_xl_map_in AS l JOIN ok USING (rep) JOIN {TEXTS_TABLE} AS r ON r.xid = l.rep
         """
-    ).to_arrow_table()
-    con.unregister("_vg_xl_map")
+    )
+    con.unregister("_vg_xl_map_in")
     con.execute(f"DROP TABLE IF EXISTS {_CANDIDATES}")
-    events = members.select(["trace", "account", "platform", "post_id", "item", "ts"])
+    joined = f"""
+        FROM {POSTS_TABLE} AS p JOIN {GROUPS_TABLE} AS g USING (xid) JOIN {_MAP} AS l ON l.gid = g.gid
+        JOIN {ACCOUNTS_TABLE} AS a USING (aid)
+    """
+    events_sql = f"""
+        SELECT '{CO_TEXT_CROSSLINGUAL}' AS trace, a.account, a.platform, p.post_id, l.item, p.ts {joined}
+    """
+    members_sql = f"""
+        SELECT '{CO_TEXT_CROSSLINGUAL}' AS trace, l.item, a.platform, p.post_id, a.account, p.ts,
+               x.norm AS key, r.norm AS representative, 'cosine' AS measure, l.score
+        {joined} JOIN {TEXTS_TABLE} AS x ON x.xid = p.xid JOIN {TEXTS_TABLE} AS r ON r.xid = l.rep
+        ORDER BY l.item, p.ts, a.platform, p.post_id
+    """
+    items, events = con.execute(f"SELECT count(DISTINCT l.item), count(*) {joined}").fetchall()[0]
     timer.lap("events")
     stats = {
         "candidate_groups": float(len(gids)),
         "embedded": float(embedded),
-        "similar_pairs": float(len(a)),
-        "items": float(pc.count_distinct(members.column("item")).as_py()),
-        "events": float(members.num_rows),
+        "similar_pairs": float(n_pairs),
+        "items": float(items),
+        "events": float(events),
         **timer.seconds,
     }
-    return register_trace(
+    return register_trace_sql(
         con,
         CO_TEXT_CROSSLINGUAL,
         f"the same message in different languages (multilingual embedding cosine >= {params.threshold}) "
         "posted within the window",
-        events,
-        members,
+        events_sql,
+        members_sql,
         stats,
         window=params.window,
     )

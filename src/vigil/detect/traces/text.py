@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 
 from vigil.core.errors import InputError
 from vigil.core.progress import NoProgress, Progress
+from vigil.detect.duck import spool_dir
 from vigil.detect.similarity.clusters import ClusterPolicy, cluster, leader_clusters_sorted
 from vigil.detect.similarity.minhash import (
     F64,
@@ -175,7 +176,7 @@ def prepare_texts(
     query = (
         f"SELECT platform, post_id, {ACCOUNT_SQL} AS account, {TS_SQL} AS ts, text FROM {posts} WHERE {where}"
     )
-    with tempfile.TemporaryDirectory(prefix="vigil-text-", dir=params.temp_dir) as tmp:
+    with tempfile.TemporaryDirectory(prefix="vigil-text-", dir=params.temp_dir or spool_dir(con)) as tmp:
         spool = Path(tmp) / "normalized.parquet"
         kept = stream_to_parquet(con, query, spool, transform, _NORMALIZED, batch_rows=params.batch_rows)
         # Arrow's allocator keeps the batches' memory for reuse; nothing in Arrow needs it now.
@@ -439,7 +440,7 @@ def co_text_near(
     timer = Timer()
     n_texts = int(_scalar(con, f"SELECT count(*) FROM {TEXTS_TABLE}") or 0)
     progress.start("near-duplicate texts", total=None)
-    with tempfile.TemporaryDirectory(prefix="vigil-text-", dir=params.temp_dir) as tmp:
+    with tempfile.TemporaryDirectory(prefix="vigil-text-", dir=params.temp_dir or spool_dir(con)) as tmp:
         pairs_path = Path(tmp) / "pairs.parquet"
         candidates, similar = near_pairs(con, params, pairs_path)
         timer.lap("lsh")
