@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from tests.detect._edges import Group, accounts, build
 from vigil.core.errors import SchemaError
-from vigil.detect.graph import combine, leiden, normalise_weights, support_filter
+from vigil.detect.contract import EDGES
+from vigil.detect.graph import COMBINED_EDGES, combine, leiden, normalise_weights, support_filter
 from vigil.detect.params import GraphParams
 
 
@@ -107,3 +110,136 @@ def test_empty_and_malformed_inputs() -> None:
     assert graph.n_vertices == 0 and len(leiden(graph, GraphParams())) == 0
     with pytest.raises(SchemaError, match="n_items"):
         combine(edges.drop_columns(["n_items"]), GraphParams())
+
+
+def _edge_rows(rows: list[tuple[str, str, str, float, int, int, float, float]]) -> pa.Table:
+    names = ["trace", "account_a", "account_b", "weight", "n_items", "n_coactions", "first_ts", "last_ts"]
+    return pa.Table.from_pylist([dict(zip(names, row, strict=True)) for row in rows], schema=EDGES)
+
+
+def test_combine_sums_traces_per_pair_and_numbers_vertices_by_first_appearance() -> None:
+    edges = _edge_rows(
+        [
+            ("co_reshare", "tw:b", "tw:c", 3.0, 3, 4, 50.0, 60.0),
+            ("co_link", "tw:a", "tw:d", 2.0, 2, 2, 10.0, 20.0),
+            ("co_link", "tw:b", "tw:c", 2.0, 2, 2, 40.0, 70.0),
+            ("co_reshare", "tw:a", "tw:d", 1.0, 2, 2, 5.0, 15.0),
+        ]
+    )
+    graph = combine(edges, GraphParams(min_edge_weight=0.0))
+    # Pairs in name order; vertices by first appearance in (a ends, then b ends): a, b, d, c.
+    assert graph.accounts.to_pylist() == ["tw:a", "tw:b", "tw:d", "tw:c"]
+    rows = graph.edges.to_pylist()
+    link, reshare = 1 - math.exp(-1.0), (1 - math.exp(-0.5), 1 - math.exp(-1.5))  # medians 2 and 2
+    assert rows == [
+        {
+            "account_a": "tw:a",
+            "account_b": "tw:d",
+            "weight": round(link + reshare[0], 9),
+            "n_traces": 2,
+            "traces": ["co_link", "co_reshare"],  # in input order
+            "n_items": 4,
+            "n_coactions": 4,
+            "first_ts": 5.0,
+            "last_ts": 20.0,
+            "a": 0,
+            "b": 2,
+        },
+        {
+            "account_a": "tw:b",
+            "account_b": "tw:c",
+            "weight": round(reshare[1] + link, 9),
+            "n_traces": 2,
+            "traces": ["co_reshare", "co_link"],
+            "n_items": 5,
+            "n_coactions": 6,
+            "first_ts": 40.0,
+            "last_ts": 70.0,
+            "a": 1,
+            "b": 3,
+        },
+    ]
+    assert graph.edges.schema.remove(10).remove(9).equals(COMBINED_EDGES)
+    # Each supported row knows its ends' vertices.
+    assert graph.supported_a.tolist() == [1, 0, 1, 0] and graph.supported_b.tolist() == [3, 2, 3, 2]
+
+
+def _reference_combine(edges: pa.Table, min_edge_weight: float) -> tuple[list[str], list[dict[str, Any]]]:
+    """combine() spelled out row by row: a group-by on (account_a, account_b) in input order."""
+    w_norm = normalise_weights(edges).to_pylist()
+    pairs: dict[tuple[str, str], dict[str, Any]] = {}
+    for row, w in zip(edges.to_pylist(), w_norm, strict=True):
+        pair = pairs.setdefault(
+            (row["account_a"], row["account_b"]),
+            {
+                "weight": 0.0,
+                "traces": [],
+                "n_items": 0,
+                "n_coactions": 0,
+                "first_ts": math.inf,
+                "last_ts": -math.inf,
+            },
+        )
+        pair["weight"] += w
+        if row["trace"] not in pair["traces"]:
+            pair["traces"].append(row["trace"])
+        pair["n_items"] += row["n_items"]
+        pair["n_coactions"] += row["n_coactions"]
+        pair["first_ts"] = min(pair["first_ts"], row["first_ts"])
+        pair["last_ts"] = max(pair["last_ts"], row["last_ts"])
+    kept = sorted((k, v) for k, v in pairs.items() if v["weight"] >= min_edge_weight)
+    vertices: dict[str, int] = {}
+    for name in [a for (a, _), _ in kept] + [b for (_, b), _ in kept]:
+        vertices.setdefault(name, len(vertices))
+    rows = [
+        {
+            "account_a": a,
+            "account_b": b,
+            "weight": v["weight"],
+            "n_traces": len(v["traces"]),
+            "traces": v["traces"],
+            "n_items": v["n_items"],
+            "n_coactions": v["n_coactions"],
+            "first_ts": v["first_ts"],
+            "last_ts": v["last_ts"],
+            "a": vertices[a],
+            "b": vertices[b],
+        }
+        for (a, b), v in kept
+    ]
+    return list(vertices), rows
+
+
+def test_combine_equals_a_row_by_row_group_by_on_random_multi_trace_edges() -> None:
+    rng = np.random.default_rng(7)
+    names = [f"{p}:{rng.integers(10**6)}" for p in rng.choice(["tw", "fb", "tg"], 60)]
+    traces = ["co_link", "co_reshare", "co_hashtag", "co_image", "co_text_near"]
+    rows: dict[tuple[str, str, str], tuple[str, str, str, float, int, int, float, float]] = {}
+    for _ in range(1500):  # at most one edge per (trace, pair), as the EDGES contract says
+        x, y = sorted(rng.choice(len(names), 2, replace=False))
+        a, b = sorted([names[x], names[y]])
+        trace = str(rng.choice(traces))
+        t0 = float(rng.uniform(0, 1e6))
+        rows[(trace, a, b)] = (
+            trace, a, b, float(rng.exponential(2.0)), int(rng.integers(1, 5)), int(rng.integers(1, 9)),
+            t0, t0 + float(rng.uniform(0, 1e4)),
+        )  # fmt: skip
+    edges = _edge_rows(list(rows.values()))
+    params = GraphParams(min_items=1, min_edge_weight=0.8)
+    graph = combine(edges, params)
+    accounts_, expected = _reference_combine(support_filter(edges, params), params.min_edge_weight)
+    assert graph.accounts.to_pylist() == accounts_
+    got = graph.edges.to_pylist()
+    assert len(got) == len(expected) and any(r["n_traces"] > 2 for r in got)
+    for row, want in zip(got, expected, strict=True):
+        assert row == {**want, "weight": row["weight"]}
+        assert row["weight"] == pc.round(pa.scalar(want["weight"]), 9).as_py()
+    # Pruned accounts have no vertex; kept ones map back to their names.
+    vertex = dict(zip(accounts_, range(len(accounts_)), strict=True))
+    for i, row in enumerate(graph.supported.to_pylist()):
+        assert graph.supported_a[i] == vertex.get(row["account_a"], -1)
+        assert graph.supported_b[i] == vertex.get(row["account_b"], -1)
+    # igraph gets the same edges and weights.
+    g = graph.to_igraph()
+    assert g.get_edgelist() == [(r["a"], r["b"]) for r in got]
+    assert g.es["weight"] == [r["weight"] for r in got]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import cached_property
 
 import igraph as ig
 import numpy as np
@@ -28,6 +29,8 @@ import pyarrow.compute as pc
 from vigil.core.errors import SchemaError
 from vigil.detect.contract import EDGES
 from vigil.detect.params import GraphParams
+
+IGRAPH_SLICE = 1 << 20  # edges handed to igraph per call
 
 # The combined graph's edge table: one row per account pair over all traces.
 COMBINED_EDGES = pa.schema(
@@ -47,21 +50,55 @@ COMBINED_EDGES = pa.schema(
 
 @dataclass(frozen=True)
 class AccountGraph:
-    """The combined account graph: vertex ``i`` is ``accounts[i]``; ``edges`` rows are its edges."""
+    """The combined account graph: vertex ``i`` is ``accounts[i]``; ``pairs`` rows are its edges.
+
+    Kept as integers (vertex numbers, trace codes) so that graphs of millions of edges stay small;
+    ``edges`` spells the pairs out as the COMBINED_EDGES table when someone needs the names.
+    """
 
     accounts: pa.Array  # string, one per vertex
-    edges: pa.Table  # COMBINED_EDGES plus int32 columns ``a`` and ``b`` (vertex indices)
+    # One row per edge, sorted by (account_a, account_b): int32 ``a`` and ``b`` (vertex numbers,
+    # a's name < b's), ``weight``, ``n_traces``, ``traces`` (list of dictionary-encoded trace names,
+    # in order of first appearance in the input), ``n_items``, ``n_coactions``, ``first_ts``, ``last_ts``.
+    pairs: pa.Table
     supported: pa.Table  # the per-trace EDGES rows that passed the support filter
+    # Per supported row, the vertices of its account_a and account_b (-1: pruned from the graph).
+    supported_a: np.ndarray
+    supported_b: np.ndarray
 
     @property
     def n_vertices(self) -> int:
         return len(self.accounts)
 
+    @cached_property
+    def edges(self) -> pa.Table:
+        """COMBINED_EDGES plus int32 columns ``a`` and ``b`` (vertex numbers), built on first use."""
+        p = self.pairs
+        table = pa.table(
+            {
+                "account_a": self.accounts.take(p.column("a")),
+                "account_b": self.accounts.take(p.column("b")),
+                "weight": p.column("weight"),
+                "n_traces": p.column("n_traces"),
+                "traces": p.column("traces").cast(pa.list_(pa.string())),
+                "n_items": p.column("n_items"),
+                "n_coactions": p.column("n_coactions"),
+                "first_ts": p.column("first_ts"),
+                "last_ts": p.column("last_ts"),
+            }
+        ).cast(COMBINED_EDGES)
+        return table.append_column("a", p.column("a")).append_column("b", p.column("b"))
+
     def to_igraph(self) -> ig.Graph:
-        a = self.edges.column("a").to_numpy()
-        b = self.edges.column("b").to_numpy()
-        graph = ig.Graph(n=self.n_vertices, edges=np.column_stack([a, b]).tolist(), directed=False)
-        graph.es["weight"] = self.edges.column("weight").to_pylist()
+        graph = ig.Graph(n=self.n_vertices, directed=False)
+        a = self.pairs.column("a").to_numpy()
+        b = self.pairs.column("b").to_numpy()
+        # igraph converts edges one Python pair at a time: from lists of a bounded slice, so the
+        # millions of pairs of a large graph never exist as Python objects at once (1.1 GB at 5.6M).
+        for start in range(0, len(a), IGRAPH_SLICE):
+            stop = start + IGRAPH_SLICE
+            graph.add_edges(np.column_stack([a[start:stop], b[start:stop]]).tolist())
+        graph.es["weight"] = self.pairs.column("weight").to_pylist()
         return graph
 
 
@@ -82,18 +119,26 @@ def support_filter(edges: pa.Table, params: GraphParams) -> pa.Table:
     needed = pc.take(thresholds, pc.index_in(edges.column("trace"), value_set=pa.array(traces)))
     enough_items = pc.greater_equal(edges.column("n_items"), needed)
     repeated = pc.greater_equal(edges.column("n_coactions"), params.min_repeats)
-    return edges.filter(pc.or_(enough_items, repeated))
+    keep = pc.or_(enough_items, repeated)
+    # Usually every edge passes: then no copy of a table of millions of rows.
+    return edges if pc.all(keep).as_py() else edges.filter(keep)
 
 
 def normalise_weights(edges: pa.Table) -> pa.Array:
     """Each edge's weight mapped to [0, 1) by ``1 - exp(-w / median of its trace's weights)``."""
-    trace = edges.column("trace").to_numpy(zero_copy_only=False)
+    # Trace codes, not a NumPy array of millions of Python strings.
+    encoded = edges.column("trace").dictionary_encode()
+    trace = (
+        np.concatenate([c.indices.to_numpy() for c in encoded.chunks])
+        if encoded.num_chunks
+        else np.zeros(0, dtype=np.int32)
+    )
     # Engines sum weights in parallel, so the last bits vary from run to run; rounding them keeps
     # the graph, and hence Leiden's seeded result, identical across runs.
     weight = np.round(edges.column("weight").to_numpy(), 9)
     out = np.zeros(len(weight), dtype=np.float64)
-    for name in np.unique(trace):
-        mask = trace == name
+    for code in np.unique(trace):
+        mask = trace == code
         scale = float(np.median(weight[mask]))
         if scale <= 0:
             scale = 1.0
@@ -101,57 +146,132 @@ def normalise_weights(edges: pa.Table) -> pa.Array:
     return pa.array(out)
 
 
+def _empty_graph(supported: pa.Table) -> AccountGraph:
+    pairs = pa.table(
+        {
+            "a": pa.array([], pa.int32()),
+            "b": pa.array([], pa.int32()),
+            "weight": pa.array([], pa.float64()),
+            "n_traces": pa.array([], pa.int64()),
+            "traces": pa.array([], pa.list_(pa.dictionary(pa.int32(), pa.string()))),
+            "n_items": pa.array([], pa.int64()),
+            "n_coactions": pa.array([], pa.int64()),
+            "first_ts": pa.array([], pa.float64()),
+            "last_ts": pa.array([], pa.float64()),
+        }
+    )
+    no_vertex = np.full(supported.num_rows, -1, dtype=np.int32)
+    return AccountGraph(
+        accounts=pa.array([], pa.string()),
+        pairs=pairs,
+        supported=supported,
+        supported_a=no_vertex,
+        supported_b=no_vertex,
+    )
+
+
+def _sorted_codes(supported: pa.Table) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """Every account of ``supported`` once, sorted, and each row's account_a and account_b as an
+    index into that list: comparing codes then compares names, so integers stand in for strings."""
+    n = supported.num_rows
+    ends = pa.chunked_array(
+        supported.column("account_a").chunks + supported.column("account_b").chunks, type=pa.string()
+    )
+    encoded = ends.dictionary_encode()  # one dictionary shared by every chunk
+    dictionary = encoded.chunk(0).dictionary if encoded.num_chunks else pa.array([], pa.string())
+    order = pc.array_sort_indices(dictionary).to_numpy()  # Arrow's string order, as sort_by uses
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    indices = np.concatenate([chunk.indices.to_numpy() for chunk in encoded.chunks]) if n else np.zeros(0)
+    codes = rank[indices.astype(np.int64)]
+    return dictionary.take(pa.array(order)), codes[:n], codes[n:]
+
+
 def combine(edges: pa.Table, params: GraphParams) -> AccountGraph:
-    """Support-filter, normalise and sum per-trace edges into the combined account graph."""
+    """Support-filter, normalise and sum per-trace edges into the combined account graph.
+
+    Works on integer codes throughout (accounts ranked by name, traces by first appearance): a
+    grouping on two string columns of millions of rows took several GB. The result is the one a
+    group-by on (account_a, account_b) over the rows in input order gives: each pair's weight is
+    summed in input row order, its traces listed distinct in order of first appearance.
+    """
     edges = check_edges(edges)
     supported = support_filter(edges, params)
     if supported.num_rows == 0:
-        empty = COMBINED_EDGES.empty_table()
-        empty = empty.append_column("a", pa.array([], pa.int32())).append_column(
-            "b", pa.array([], pa.int32())
-        )
-        return AccountGraph(accounts=pa.array([], pa.string()), edges=empty, supported=supported)
-    normed = supported.append_column("w_norm", normalise_weights(supported))
-    grouped = normed.group_by(["account_a", "account_b"]).aggregate(
-        [
-            ("w_norm", "sum"),
-            ("trace", "count_distinct"),
-            ("trace", "distinct"),
-            ("n_items", "sum"),
-            ("n_coactions", "sum"),
-            ("first_ts", "min"),
-            ("last_ts", "max"),
-        ]
-    )
-    combined = pa.table(
+        return _empty_graph(supported)
+    w_norm = normalise_weights(supported).to_numpy()
+    names, code_a, code_b = _sorted_codes(supported)
+    n_codes = len(names)
+    trace_codes = supported.column("trace").dictionary_encode()
+    trace_names = trace_codes.chunk(0).dictionary
+    trace = np.concatenate([chunk.indices.to_numpy() for chunk in trace_codes.chunks]).astype(np.int64)
+
+    # Rows grouped by pair, in input order within a pair (stable sort); groups in name order.
+    key = code_a * n_codes + code_b
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    sizes = np.diff(np.r_[starts, len(order)])
+    n_pairs = len(starts)
+
+    # Weight summed row by row in input order (as a hash aggregation adds them) so the float sum,
+    # hence the graph and Leiden's partition, come out the same; distinct traces by a seen-matrix.
+    weight = np.zeros(n_pairs, dtype=np.float64)
+    seen = np.zeros((n_pairs, len(trace_names)), dtype=bool)
+    first_of_trace = np.zeros(len(order), dtype=bool)  # per sorted row: its trace is new to the pair
+    # One step per rank k within a pair (a pair has a row per trace, so only a few steps).
+    for k in range(int(sizes.max())):
+        groups = np.flatnonzero(sizes > k)
+        pos = starts[groups] + k
+        rows = order[pos]
+        weight[groups] += w_norm[rows]
+        t = trace[rows]
+        first_of_trace[pos] = ~seen[groups, t]
+        seen[groups, t] = True
+    del seen
+    n_traces = np.add.reduceat(first_of_trace.astype(np.int64), starts)
+    n_items = np.add.reduceat(supported.column("n_items").to_numpy()[order], starts)
+    n_coactions = np.add.reduceat(supported.column("n_coactions").to_numpy()[order], starts)
+    first_ts = np.minimum.reduceat(supported.column("first_ts").to_numpy()[order], starts)
+    last_ts = np.maximum.reduceat(supported.column("last_ts").to_numpy()[order], starts)
+    trace_values = trace[order][first_of_trace]
+    trace_offsets = np.r_[0, np.cumsum(n_traces)]
+
+    kept = weight >= params.min_edge_weight
+    pair_a = code_a[order[starts]][kept]
+    pair_b = code_b[order[starts]][kept]
+    # Vertices numbered by first appearance in (all a ends, then all b ends) of the sorted pairs:
+    # a canonical numbering, on which Leiden's seeded result depends.
+    ends = np.concatenate([pair_a, pair_b])
+    codes, first = np.unique(ends, return_index=True)
+    by_appearance = codes[np.argsort(first, kind="stable")]
+    vertex_of = np.full(n_codes, -1, dtype=np.int32)
+    vertex_of[by_appearance] = np.arange(len(by_appearance), dtype=np.int32)
+
+    traces = pa.ListArray.from_arrays(
+        pa.array(trace_offsets.astype(np.int32)),
+        pa.DictionaryArray.from_arrays(pa.array(trace_values.astype(np.int32)), trace_names),
+    ).filter(pa.array(kept))
+    pairs = pa.table(
         {
-            "account_a": grouped.column("account_a"),
-            "account_b": grouped.column("account_b"),
-            "weight": grouped.column("w_norm_sum"),
-            "n_traces": grouped.column("trace_count_distinct"),
-            "traces": grouped.column("trace_distinct"),
-            "n_items": grouped.column("n_items_sum"),
-            "n_coactions": grouped.column("n_coactions_sum"),
-            "first_ts": grouped.column("first_ts_min"),
-            "last_ts": grouped.column("last_ts_max"),
+            "a": pa.array(vertex_of[pair_a]),
+            "b": pa.array(vertex_of[pair_b]),
+            "weight": pc.round(pa.array(weight[kept]), 9),
+            "n_traces": pa.array(n_traces[kept]),
+            "traces": traces,
+            "n_items": pa.array(n_items[kept]),
+            "n_coactions": pa.array(n_coactions[kept]),
+            "first_ts": pa.array(first_ts[kept]),
+            "last_ts": pa.array(last_ts[kept]),
         }
     )
-    combined = combined.filter(pc.greater_equal(combined.column("weight"), params.min_edge_weight))
-    # A canonical order (and so canonical vertex numbers): Leiden's result depends on both.
-    combined = combined.cast(COMBINED_EDGES).sort_by([("account_a", "ascending"), ("account_b", "ascending")])
-    combined = combined.set_column(
-        combined.schema.get_field_index("weight"),
-        COMBINED_EDGES.field("weight"),
-        pc.round(combined.column("weight"), 9),
+    return AccountGraph(
+        accounts=names.take(pa.array(by_appearance)),
+        pairs=pairs,
+        supported=supported,
+        supported_a=vertex_of[code_a],
+        supported_b=vertex_of[code_b],
     )
-    ends = pa.chunked_array(
-        combined.column("account_a").chunks + combined.column("account_b").chunks, type=pa.string()
-    )
-    encoded = ends.combine_chunks().dictionary_encode()
-    indices = encoded.indices.cast(pa.int32())
-    n = combined.num_rows
-    combined = combined.append_column("a", indices.slice(0, n)).append_column("b", indices.slice(n))
-    return AccountGraph(accounts=encoded.dictionary, edges=combined, supported=supported)
 
 
 def leiden(graph: AccountGraph, params: GraphParams) -> np.ndarray:
