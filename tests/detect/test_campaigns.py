@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tests.detect._edges import Group, accounts, build
-from vigil.detect import score
+from vigil.core.errors import DataError, SchemaError
+from vigil.detect import campaigns, score
 from vigil.detect.campaigns import CAMPAIGN_ACCOUNTS, CAMPAIGN_EVIDENCE, CAMPAIGNS, find_campaigns
+from vigil.detect.contract import EVIDENCE
 from vigil.detect.params import DetectParams, GraphParams
 from vigil.schema.tables import ACCOUNTS
 
@@ -176,3 +180,90 @@ def test_no_edges_no_campaigns() -> None:
     assert result.campaigns.num_rows == 0 and result.accounts.num_rows == 0
     assert result.evidence.num_rows == 0 and result.edges.num_rows == 0
     assert result.campaigns.schema.equals(CAMPAIGNS)
+
+
+def _random_evidence(rng: np.random.Generator, n: int) -> pa.Table:
+    names = [f"tw:u{i}" for i in range(30)]
+    rows = []
+    for _ in range(n):
+        x, y = sorted(rng.choice(len(names), 2, replace=False))
+        trace = str(rng.choice(["co_image", "co_link", "co_reshare"]))
+        item = f"i{rng.integers(12)}"
+        pa_, pb = int(rng.integers(6)), int(rng.integers(6))
+        rows.append(
+            {
+                "trace": trace,
+                "account_a": names[x],
+                "account_b": names[y],
+                "item": item,
+                # A post's timestamp follows from its id, as in real evidence.
+                "post_a": f"p{pa_}",
+                "post_b": f"p{pb}",
+                "ts_a": float(x * 100 + pa_),
+                "ts_b": float(y * 100 + pb),
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=EVIDENCE)
+
+
+def test_evidence_is_read_in_batches_keeping_exactly_the_rows_inside_one_community(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(campaigns, "EVIDENCE_BATCH", 7)
+    monkeypatch.setattr(campaigns, "_COMPACT_ROWS", 5)
+    rng = np.random.default_rng(3)
+    evidence = _random_evidence(rng, 400)
+    path = tmp_path / "evidence.parquet"
+    pq.write_table(evidence, path, row_group_size=50)
+    # Members of communities 0..2; u20.. belong to no community passed in.
+    member = {f"tw:u{i}": i % 3 for i in range(20)}
+    names, comm = pa.array(list(member)), np.array(list(member.values()))
+    inside = [
+        (i, member[r["account_a"]])
+        for i, r in enumerate(evidence.to_pylist())
+        if r["account_a"] in member
+        and r["account_b"] in member
+        and member[r["account_a"]] == member[r["account_b"]]
+    ]
+    for source in (evidence, path):
+        table, community = campaigns.internal_evidence_rows(campaigns._evidence_batches(source), names, comm)
+        assert table.equals(evidence.take([i for i, _ in inside]))
+        assert community.tolist() == [c for _, c in inside]
+        stats = campaigns.community_evidence(campaigns._evidence_batches(source), names, comm, 4)
+        rows = evidence.take([i for i, _ in inside]).to_pylist()
+        assert stats.trace_names == list(dict.fromkeys(r["trace"] for r in rows))
+        for c in range(4):
+            mine = [r for r, (_, k) in zip(rows, inside, strict=True) if k == c]
+            assert stats.n_rows[c] == len(mine)
+            per_trace = {t: sum(r["trace"] == t for r in mine) for t in stats.trace_names}
+            assert stats.per_trace[c].tolist() == list(per_trace.values())
+            assert stats.n_items[c] == len({(r["trace"], r["item"]) for r in mine})
+            assert sorted(stats.lags[c].tolist()) == sorted(abs(r["ts_a"] - r["ts_b"]) for r in mine)
+            posts = {(r[f"account_{s}"], r[f"post_{s}"]): r[f"ts_{s}"] for r in mine for s in "ab"}
+            assert sorted(stats.post_times[c].tolist()) == sorted(posts.values())
+
+
+def test_campaigns_from_an_evidence_file_equal_those_from_the_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    groups = [Group(accounts(p, 6), "co_link", [f"{p}{k}" for k in range(3)]) for p in "abc"]
+    groups += [
+        Group(accounts("a", 6), "co_reshare", ["r1", "r2"]),
+        Group(["tw:x", "tw:y"], "co_link", ["u8", "u9"]),
+    ]
+    edges, evidence = build(groups)
+    path = tmp_path / "evidence.parquet"
+    pq.write_table(evidence, path, row_group_size=16)
+    whole = find_campaigns(edges, evidence, DetectParams())
+    monkeypatch.setattr(campaigns, "EVIDENCE_BATCH", 5)
+    monkeypatch.setattr(campaigns, "_COMPACT_ROWS", 3)
+    for source in (evidence, path):
+        batched = find_campaigns(edges, source, DetectParams())
+        assert batched.campaigns.num_rows == 3
+        for name in ("campaigns", "accounts", "evidence", "edges"):
+            assert getattr(batched, name).equals(getattr(whole, name)), name
+    with pytest.raises(SchemaError, match="item"):
+        pq.write_table(evidence.drop_columns(["item"]), path)
+        find_campaigns(edges, path, DetectParams())
+    with pytest.raises(DataError):
+        find_campaigns(edges, tmp_path / "missing.parquet", DetectParams())

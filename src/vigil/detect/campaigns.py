@@ -9,14 +9,17 @@ campaign they fall in. Nothing here reads or writes files.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from vigil.core.errors import SchemaError
+from vigil.core.errors import DataError, SchemaError
 from vigil.core.ids import stable_id
 from vigil.detect import score
 from vigil.detect.contract import EVIDENCE
@@ -26,6 +29,10 @@ from vigil.detect.params import DetectParams
 TS = pa.timestamp("us", tz="UTC")
 DEFAULT_TAU_S = 60.0  # synchrony's time scale when the window is chosen per trace ("auto")
 TOP_ITEMS = 10
+EVIDENCE_BATCH = 1 << 17  # evidence rows read from a file at a time
+
+# Evidence as a table, or as the Parquet file the engine wrote (read in batches: it can be GBs).
+EvidenceSource: TypeAlias = pa.Table | str | Path
 
 TOP_ITEM = pa.struct(
     [
@@ -140,55 +147,193 @@ def _check_evidence(evidence: pa.Table) -> pa.Table:
     return evidence.select(EVIDENCE.names).cast(EVIDENCE)
 
 
+def _evidence_batches(evidence: EvidenceSource) -> Iterator[pa.Table]:
+    """The evidence in row order, a bounded slice at a time, with exactly the EVIDENCE columns."""
+    if isinstance(evidence, pa.Table):
+        checked = _check_evidence(evidence)
+        for start in range(0, checked.num_rows, EVIDENCE_BATCH):
+            yield checked.slice(start, EVIDENCE_BATCH)
+        return
+    try:
+        parquet = pq.ParquetFile(str(evidence))
+        names = parquet.schema_arrow.names
+        for field in EVIDENCE:
+            if field.name not in names:
+                raise SchemaError(
+                    "missing column of the EVIDENCE table", file=str(evidence), column=field.name
+                )
+        for batch in parquet.iter_batches(batch_size=EVIDENCE_BATCH, columns=EVIDENCE.names):
+            yield _check_evidence(pa.Table.from_batches([batch]))
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise DataError(f"cannot read the evidence: {exc}", file=str(evidence)) from exc
+
+
+def _inside(
+    batch: pa.Table, member_names: pa.Array, member_community: np.ndarray
+) -> tuple[pa.Table, np.ndarray]:
+    """The rows of ``batch`` whose two accounts are members of one community, and that community."""
+    xa = pc.fill_null(pc.index_in(batch.column("account_a"), value_set=member_names), -1).to_numpy()
+    xb = pc.fill_null(pc.index_in(batch.column("account_b"), value_set=member_names), -1).to_numpy()
+    both = (xa >= 0) & (xb >= 0)
+    inside = np.zeros(len(xa), dtype=bool)
+    inside[both] = member_community[xa[both]] == member_community[xb[both]]
+    return batch.filter(pa.array(inside)), member_community[xa[inside]].astype(np.int64)
+
+
+def internal_evidence_rows(
+    batches: Iterable[pa.Table], member_names: pa.Array, member_community: np.ndarray
+) -> tuple[pa.Table, np.ndarray]:
+    """The evidence rows (in input order) whose two accounts are members of the same community,
+    and that community; ``member_names[i]`` belongs to community ``member_community[i]``.
+
+    Only the members of the communities asked about are passed, so each batch shrinks to their
+    rows and the whole evidence (11.7M rows, 2 GB of Arrow at 10M posts) is never held at once.
+    """
+    tables: list[pa.Table] = []
+    communities: list[np.ndarray] = []
+    for batch in batches:
+        rows, community = _inside(batch, member_names, member_community)
+        if rows.num_rows:
+            tables.append(rows)
+            communities.append(community)
+    if not tables:
+        return EVIDENCE.empty_table(), np.zeros(0, dtype=np.int64)
+    return pa.concat_tables(tables).combine_chunks(), np.concatenate(communities)
+
+
+@dataclass(frozen=True)
+class CommunityEvidence:
+    """What scoring needs from the evidence inside each community (arrays indexed by community)."""
+
+    n_rows: np.ndarray  # evidence rows (matched post pairs)
+    per_trace: np.ndarray  # rows per community and trace, shape (communities, len(trace_names))
+    trace_names: list[str]  # in order of first appearance in the evidence inside communities
+    n_items: np.ndarray  # distinct (trace, item)
+    lags: list[np.ndarray]  # |ts_a - ts_b| of each row
+    post_times: list[np.ndarray]  # timestamp of each distinct (account, post) on either side
+
+
+_COMPACT_ROWS = 1 << 20  # distinct-key rows gathered from batches before they are de-duplicated again
+
+
+_ITEM_KEYS = ["community", "trace", "item"]
+_POST_KEYS = ["community", "account", "post"]
+_POST_TS = [("ts", "max")]  # a post has one timestamp; "max" only merges the rows naming it
+
+
+def _distinct(parts: list[pa.Table], keys: list[str], aggregates: list[tuple[str, str]]) -> pa.Table:
+    """``parts`` reduced to one table of distinct keys (aggregates re-applied to merge duplicates)."""
+    merged = pa.concat_tables(parts).group_by(keys).aggregate(aggregates)
+    # group_by puts the keys last and names aggregates "<column>_<function>": restore the layout.
+    return merged.select(keys + [f"{column}_{function}" for column, function in aggregates]).rename_columns(
+        keys + [column for column, _ in aggregates]
+    )
+
+
+def community_evidence(
+    batches: Iterable[pa.Table], member_names: pa.Array, member_community: np.ndarray, n_communities: int
+) -> CommunityEvidence:
+    """Per community, scoring's statistics of the evidence rows inside it, a batch at a time.
+
+    At 10M posts 8.4M of the 11.7M evidence rows lie inside communities large enough to become
+    campaigns, but they name only 44k items and 239k posts: so each batch keeps its rows' numbers
+    (community, trace, lag) and its distinct items and posts, never the rows' strings.
+    """
+    trace_code: dict[str, int] = {}
+    communities: list[np.ndarray] = []
+    traces: list[np.ndarray] = []
+    lags: list[np.ndarray] = []
+    items: list[pa.Table] = []
+    posts: list[pa.Table] = []
+    n_items = n_posts = 0
+    for batch in batches:
+        rows, community = _inside(batch, member_names, member_community)
+        if rows.num_rows == 0:
+            continue
+        encoded = rows.column("trace").combine_chunks().dictionary_encode()
+        for name in encoded.dictionary.to_pylist():
+            trace_code.setdefault(name, len(trace_code))
+        to_global = np.array([trace_code[name] for name in encoded.dictionary.to_pylist()], dtype=np.int64)
+        traces.append(to_global[encoded.indices.to_numpy()])
+        communities.append(community)
+        lags.append(np.abs(rows.column("ts_a").to_numpy() - rows.column("ts_b").to_numpy()))
+        comm = pa.array(community)
+        items.append(
+            _distinct(
+                [pa.table({"community": comm, "trace": rows.column("trace"), "item": rows.column("item")})],
+                _ITEM_KEYS,
+                [],
+            )
+        )
+        sides = [
+            pa.table(
+                {
+                    "community": comm,
+                    "account": rows.column(f"account_{s}"),
+                    "post": rows.column(f"post_{s}"),
+                    "ts": rows.column(f"ts_{s}"),
+                }
+            )
+            for s in ("a", "b")
+        ]
+        posts.append(_distinct(sides, _POST_KEYS, _POST_TS))
+        n_items += items[-1].num_rows
+        n_posts += posts[-1].num_rows
+        if n_items > _COMPACT_ROWS:
+            items = [_distinct(items, _ITEM_KEYS, [])]
+            n_items = items[0].num_rows
+        if n_posts > _COMPACT_ROWS:
+            posts = [_distinct(posts, _POST_KEYS, _POST_TS)]
+            n_posts = posts[0].num_rows
+    community = np.concatenate(communities) if communities else np.zeros(0, dtype=np.int64)
+    trace = np.concatenate(traces) if traces else np.zeros(0, dtype=np.int64)
+    lag = np.concatenate(lags) if lags else np.zeros(0, dtype=np.float64)
+    n_traces = len(trace_code)
+    per_trace = np.bincount(community * n_traces + trace, minlength=n_communities * n_traces)
+    if items:
+        items = [_distinct(items, _ITEM_KEYS, [])]
+        posts = [_distinct(posts, _POST_KEYS, _POST_TS)]
+    item_comm = items[0].column("community").to_numpy() if items else np.zeros(0, dtype=np.int64)
+    post_comm = posts[0].column("community").to_numpy() if posts else np.zeros(0, dtype=np.int64)
+    post_ts = posts[0].column("ts").to_numpy() if posts else np.zeros(0, dtype=np.float64)
+    return CommunityEvidence(
+        n_rows=np.bincount(community, minlength=n_communities),
+        per_trace=per_trace.reshape(n_communities, n_traces),
+        trace_names=list(trace_code),
+        n_items=np.bincount(item_comm, minlength=n_communities),
+        lags=_split(lag, community, n_communities),
+        post_times=_split(post_ts, post_comm, n_communities),
+    )
+
+
+def _split(values: np.ndarray, community: np.ndarray, n_communities: int) -> list[np.ndarray]:
+    """``values`` cut into one array per community, each in input order."""
+    order = np.argsort(community, kind="stable")
+    bounds = np.searchsorted(community[order], np.arange(n_communities + 1))
+    ordered = values[order]
+    return [ordered[bounds[c] : bounds[c + 1]] for c in range(n_communities)]
+
+
 @dataclass(frozen=True)
 class _Evidence:
-    """Evidence rows inside kept communities, with integer codes for fast per-campaign statistics."""
+    """Evidence rows inside campaigns, with (account, post) codes for per-account statistics."""
 
     table: pa.Table
     community: np.ndarray
-    item_code: np.ndarray  # code of (trace, item)
-    trace_code: np.ndarray
-    trace_names: list[str]
-    lags: np.ndarray
     post_a: np.ndarray  # code of (account, post) of side a
     post_b: np.ndarray
-    post_ts: np.ndarray  # timestamp per post code
 
 
-def _internal_evidence(
-    evidence: pa.Table, graph: AccountGraph, membership: np.ndarray, keep: np.ndarray
+def _campaign_evidence(
+    evidence: EvidenceSource, member_names: pa.Array, member_community: np.ndarray
 ) -> _Evidence:
-    ia = pc.index_in(evidence.column("account_a"), value_set=graph.accounts)
-    ib = pc.index_in(evidence.column("account_b"), value_set=graph.accounts)
-    valid = pc.and_(pc.is_valid(ia), pc.is_valid(ib))
-    evidence, ia, ib = evidence.filter(valid), ia.filter(valid), ib.filter(valid)
-    ca = membership[ia.to_numpy(zero_copy_only=False).astype(np.int64)]
-    cb = membership[ib.to_numpy(zero_copy_only=False).astype(np.int64)]
-    inside = (ca == cb) & keep[ca] if len(ca) else np.zeros(0, dtype=bool)
-    table = evidence.filter(pa.array(inside))
-    community = ca[inside]
-    items = pc.binary_join_element_wise(table.column("trace"), table.column("item"), "\x1f")
-    item_code = items.combine_chunks().dictionary_encode().indices.to_numpy().astype(np.int64)
-    traces = table.column("trace").combine_chunks().dictionary_encode()
+    table, community = internal_evidence_rows(_evidence_batches(evidence), member_names, member_community)
     keys_a = pc.binary_join_element_wise(table.column("account_a"), table.column("post_a"), "\x1f")
     keys_b = pc.binary_join_element_wise(table.column("account_b"), table.column("post_b"), "\x1f")
     both = pa.chunked_array(keys_a.chunks + keys_b.chunks, type=pa.string()).combine_chunks()
     codes = both.dictionary_encode().indices.to_numpy().astype(np.int64)
     n = table.num_rows
-    ts = np.concatenate([table.column("ts_a").to_numpy(), table.column("ts_b").to_numpy()])
-    post_ts = np.zeros(int(codes.max()) + 1 if len(codes) else 0, dtype=np.float64)
-    post_ts[codes] = ts
-    return _Evidence(
-        table=table,
-        community=community,
-        item_code=item_code,
-        trace_code=traces.indices.to_numpy().astype(np.int64),
-        trace_names=traces.dictionary.to_pylist(),
-        lags=np.abs(table.column("ts_a").to_numpy() - table.column("ts_b").to_numpy()),
-        post_a=codes[:n],
-        post_b=codes[n:],
-        post_ts=post_ts,
-    )
+    return _Evidence(table=table, community=community, post_a=codes[:n], post_b=codes[n:])
 
 
 def _top_items(table: pa.Table, community: np.ndarray) -> dict[int, list[dict[str, Any]]]:
@@ -250,8 +395,8 @@ def trim_members(graph: AccountGraph, membership: np.ndarray, share: float, roun
     """
     if share <= 0 or len(membership) == 0:
         return membership
-    a = graph.edges.column("a").to_numpy().astype(np.int64)
-    b = graph.edges.column("b").to_numpy().astype(np.int64)
+    a = graph.pairs.column("a").to_numpy().astype(np.int64)
+    b = graph.pairs.column("b").to_numpy().astype(np.int64)
     membership = membership.copy()
     for _ in range(rounds):
         inside = membership[a] == membership[b]
@@ -274,27 +419,39 @@ def trim_members(graph: AccountGraph, membership: np.ndarray, share: float, roun
 
 def find_campaigns(
     edges: pa.Table,
-    evidence: pa.Table,
+    evidence: EvidenceSource,
     params: DetectParams,
     *,
     accounts: pa.Table | None = None,
 ) -> CampaignSet:
-    """Combine traces, find communities, score and rank them. ``accounts`` (optional) gives creation dates."""
+    """Combine traces, find communities, score and rank them. ``accounts`` (optional) gives creation dates.
+
+    ``evidence`` is the EVIDENCE table or its Parquet file; a file is read a batch at a time,
+    keeping only the rows inside communities large enough to be campaigns.
+    """
     gp = params.graph
     graph = combine(edges, gp)
     membership = trim_members(graph, leiden(graph, gp), gp.min_member_links)
     sizes = np.bincount(membership) if len(membership) else np.zeros(0, dtype=np.int64)
     keep = sizes >= gp.min_campaign_size
-    ev = _internal_evidence(_check_evidence(evidence), graph, membership, keep)
+    # Scoring's statistics of the evidence in every candidate community, then (second reading)
+    # the rows themselves only for the communities that become campaigns: few at any scale.
+    candidates = np.flatnonzero(keep[membership]) if len(membership) else np.zeros(0, dtype=np.int64)
+    stats_of = community_evidence(
+        _evidence_batches(evidence),
+        graph.accounts.take(pa.array(candidates)),
+        membership[candidates],
+        len(sizes),
+    )
     created_by_account, all_created = _creation_times(accounts)
     # Synchrony's time scale: the run's fixed window, else a minute (windows then vary by trace).
     tau = params.window if isinstance(params.window, float) and params.window > 0 else DEFAULT_TAU_S
 
     names = graph.accounts.to_pylist()
     platform_of = [name.split(":", 1)[0] for name in names]
-    a = graph.edges.column("a").to_numpy().astype(np.int64)
-    b = graph.edges.column("b").to_numpy().astype(np.int64)
-    w = graph.edges.column("weight").to_numpy()
+    a = graph.pairs.column("a").to_numpy().astype(np.int64)
+    b = graph.pairs.column("b").to_numpy().astype(np.int64)
+    w = graph.pairs.column("weight").to_numpy()
     ea = membership[a] if len(a) else np.zeros(0, dtype=np.int64)
     internal = (ea == membership[b]) & keep[ea] if len(a) else np.zeros(0, dtype=bool)
     degree = np.bincount(np.concatenate([a[internal], b[internal]]), minlength=len(names))
@@ -304,31 +461,13 @@ def find_campaigns(
         minlength=len(names),
     )
     edges_per_comm = np.bincount(ea[internal], minlength=len(sizes))
-    coactions = graph.edges.column("n_coactions").to_numpy().astype(np.float64)
+    coactions = graph.pairs.column("n_coactions").to_numpy().astype(np.float64)
     coactions_per_comm = np.bincount(ea[internal], weights=coactions[internal], minlength=len(sizes))
 
     member_order, member_comms, member_bounds = _groups(membership)
-    ev_order, ev_comms, ev_bounds = _groups(ev.community)
-    ev_slices = {int(c): ev_order[s:e] for c, (s, e) in zip(ev_comms, ev_bounds, strict=True)}
-    top = _top_items(ev.table, ev.community)
     # Traces seen inside each community, from its per-trace edges (vectorised: edges can be many).
     edge_comm = _edge_communities(graph, membership)
-    inside_edges = edge_comm >= 0
-    trace_pairs = (
-        pa.table(
-            {
-                "community": pa.array(edge_comm[inside_edges]),
-                "trace": graph.supported.column("trace").filter(pa.array(inside_edges)),
-            }
-        )
-        .group_by(["community", "trace"])
-        .aggregate([])
-    )
-    traces_by_comm: dict[int, set[str]] = {}
-    for comm_id, trace in zip(
-        trace_pairs.column("community").to_pylist(), trace_pairs.column("trace").to_pylist(), strict=True
-    ):
-        traces_by_comm.setdefault(int(comm_id), set()).add(trace)
+    traces_by_comm = _traces_by_community(graph.supported, edge_comm)
 
     rows: list[dict[str, Any]] = []
     members: dict[int, np.ndarray] = {}
@@ -338,19 +477,19 @@ def find_campaigns(
             continue
         verts = member_order[start:end]
         members[c] = verts
-        sl = ev_slices.get(c, np.zeros(0, dtype=np.int64))
-        posts = np.unique(np.concatenate([ev.post_a[sl], ev.post_b[sl]]))
-        per_trace = np.bincount(ev.trace_code[sl], minlength=len(ev.trace_names))
+        times = stats_of.post_times[c]
         member_names = [names[v] for v in verts]
         created = np.array([created_by_account[m] for m in member_names if m in created_by_account])
         stats = score.CampaignStats(
             n_accounts=len(verts),
             n_edges=int(edges_per_comm[c]),
-            n_items=len(np.unique(ev.item_code[sl])),
-            coactions_per_trace={t: int(n) for t, n in zip(ev.trace_names, per_trace, strict=True)},
+            n_items=int(stats_of.n_items[c]),
+            coactions_per_trace={
+                t: int(n) for t, n in zip(stats_of.trace_names, stats_of.per_trace[c], strict=True)
+            },
             coactions_per_pair=float(coactions_per_comm[c]) / max(1, int(edges_per_comm[c])),
-            lags=ev.lags[sl],
-            post_times=ev.post_ts[posts],
+            lags=stats_of.lags[c],
+            post_times=times,
             n_platforms=len({platform_of[v] for v in verts}),
             created=created if len(created) else None,
             all_created=all_created,
@@ -359,7 +498,6 @@ def find_campaigns(
         total = score.total(parts)
         if total < gp.min_score:
             continue
-        times = ev.post_ts[posts]
         rows.append(
             {
                 "community": c,
@@ -369,21 +507,30 @@ def find_campaigns(
                 "n_accounts": len(verts),
                 "n_edges": int(edges_per_comm[c]),
                 "n_items": stats.n_items,
-                "n_posts": len(posts),
-                "n_coactions": len(sl),
+                "n_posts": len(times),
+                "n_coactions": int(stats_of.n_rows[c]),
                 "traces": sorted(traces_by_comm.get(c, set())),
                 "platforms": sorted({platform_of[v] for v in verts}),
                 "languages": None,
                 "first_seen": float(times.min()) if len(times) else None,
                 "last_seen": float(times.max()) if len(times) else None,
                 "median_lag_s": float(np.median(stats.lags)) if len(stats.lags) else None,
-                "top_items": top.get(c, []),
+                "top_items": [],
             }
         )
     rows.sort(key=lambda r: (-r["score"], -r["n_accounts"], r["campaign_id"]))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     id_of = {int(r["community"]): str(r["campaign_id"]) for r in rows}
+    in_campaign = (
+        np.flatnonzero(np.isin(membership, np.array(list(id_of), dtype=np.int64)))
+        if id_of
+        else np.zeros(0, dtype=np.int64)
+    )
+    ev = _campaign_evidence(evidence, graph.accounts.take(pa.array(in_campaign)), membership[in_campaign])
+    top = _top_items(ev.table, ev.community)
+    for row in rows:
+        row["top_items"] = top.get(row["community"], [])
 
     campaigns = _campaigns_table(rows)
     accounts_table = _accounts_table(id_of, members, names, degree, strength, ev, created_by_account)
@@ -398,7 +545,7 @@ def find_campaigns(
             "trace_edges": edges.num_rows,
             "supported_edges": graph.supported.num_rows,
             "graph_accounts": graph.n_vertices,
-            "graph_edges": graph.edges.num_rows,
+            "graph_edges": graph.pairs.num_rows,
             "communities": len(sizes),
             "campaigns": len(rows),
         },
@@ -501,15 +648,27 @@ def _evidence_table(ev: _Evidence, id_of: dict[int, str]) -> pa.Table:
 
 def _edge_communities(graph: AccountGraph, membership: np.ndarray) -> np.ndarray:
     """For each supported per-trace edge, the community holding both its ends (-1: none)."""
-    supported = graph.supported
-    ia = pc.fill_null(pc.index_in(supported.column("account_a"), value_set=graph.accounts), -1)
-    ib = pc.fill_null(pc.index_in(supported.column("account_b"), value_set=graph.accounts), -1)
-    xa = ia.to_numpy().astype(np.int64)
-    xb = ib.to_numpy().astype(np.int64)
+    xa = graph.supported_a.astype(np.int64)
+    xb = graph.supported_b.astype(np.int64)
     both = (xa >= 0) & (xb >= 0)
     comm = np.full(len(xa), -1, dtype=np.int64)
     comm[both] = np.where(membership[xa[both]] == membership[xb[both]], membership[xa[both]], -1)
     return comm
+
+
+def _traces_by_community(supported: pa.Table, edge_comm: np.ndarray) -> dict[int, set[str]]:
+    """The traces of the per-trace edges inside each community (on trace codes: edges can be many)."""
+    inside = np.flatnonzero(edge_comm >= 0)
+    out: dict[int, set[str]] = {}
+    if len(inside) == 0:
+        return out
+    encoded = supported.column("trace").dictionary_encode()
+    names = encoded.chunk(0).dictionary.to_pylist()
+    codes = np.concatenate([chunk.indices.to_numpy() for chunk in encoded.chunks]).astype(np.int64)
+    keys = np.unique(edge_comm[inside] * len(names) + codes[inside])
+    for comm, code in zip((keys // len(names)).tolist(), (keys % len(names)).tolist(), strict=True):
+        out.setdefault(comm, set()).add(names[code])
+    return out
 
 
 def _tag_edges(graph: AccountGraph, comm: np.ndarray, n_communities: int, id_of: dict[int, str]) -> pa.Table:
