@@ -209,8 +209,9 @@ def combine(edges: pa.Table, params: GraphParams) -> AccountGraph:
     # Rows grouped by pair, in input order within a pair (stable sort); groups in name order.
     key = code_a * n_codes + code_b
     order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    key = key[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    del key  # temporaries of a row each are freed as soon as possible: there can be millions
     sizes = np.diff(np.r_[starts, len(order)])
     n_pairs = len(starts)
 
@@ -228,7 +229,7 @@ def combine(edges: pa.Table, params: GraphParams) -> AccountGraph:
         t = trace[rows]
         first_of_trace[pos] = ~seen[groups, t]
         seen[groups, t] = True
-    del seen
+    del seen, w_norm
     n_traces = np.add.reduceat(first_of_trace.astype(np.int64), starts)
     n_items = np.add.reduceat(supported.column("n_items").to_numpy()[order], starts)
     n_coactions = np.add.reduceat(supported.column("n_coactions").to_numpy()[order], starts)
