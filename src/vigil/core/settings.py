@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     )
     taxii_page_size: int = Field(default=1000, ge=1, le=100_000, description="Largest TAXII page.")
     log_level: str = Field(default="INFO", description="Python logging level.")
-    duckdb_memory_limit: str = Field(default="4GB", description="DuckDB memory_limit for detection.")
+    duckdb_memory_limit: str = Field(default="3GB", description="DuckDB memory_limit for detection.")
     duckdb_threads: int = Field(default=2, ge=1, description="DuckDB worker threads.")
     temp_dir: Path | None = Field(default=None, description="Where DuckDB may spill; default: system temp.")
     playbook_dirs: list[Path] = Field(
