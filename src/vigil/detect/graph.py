@@ -180,10 +180,10 @@ def _sorted_codes(supported: pa.Table) -> tuple[pa.Array, np.ndarray, np.ndarray
     encoded = ends.dictionary_encode()  # one dictionary shared by every chunk
     dictionary = encoded.chunk(0).dictionary if encoded.num_chunks else pa.array([], pa.string())
     order = pc.array_sort_indices(dictionary).to_numpy()  # Arrow's string order, as sort_by uses
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order), dtype=np.int64)
-    indices = np.concatenate([chunk.indices.to_numpy() for chunk in encoded.chunks]) if n else np.zeros(0)
-    codes = rank[indices.astype(np.int64)]
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    # int32 codes: row-sized arrays are what costs memory here.
+    codes = rank[np.concatenate([chunk.indices.to_numpy() for chunk in encoded.chunks])]
     return dictionary.take(pa.array(order)), codes[:n], codes[n:]
 
 
@@ -204,15 +204,15 @@ def combine(edges: pa.Table, params: GraphParams) -> AccountGraph:
     n_codes = len(names)
     trace_codes = supported.column("trace").dictionary_encode()
     trace_names = trace_codes.chunk(0).dictionary
-    trace = np.concatenate([chunk.indices.to_numpy() for chunk in trace_codes.chunks]).astype(np.int64)
+    trace = np.concatenate([chunk.indices.to_numpy() for chunk in trace_codes.chunks])
 
     # Rows grouped by pair, in input order within a pair (stable sort); groups in name order.
-    key = code_a * n_codes + code_b
+    key = code_a.astype(np.int64) * n_codes + code_b
     order = np.argsort(key, kind="stable")
     key = key[order]
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     del key  # temporaries of a row each are freed as soon as possible: there can be millions
-    sizes = np.diff(np.r_[starts, len(order)])
+    sizes = np.diff(np.r_[starts, len(order)]).astype(np.int32)
     n_pairs = len(starts)
 
     # Weight summed row by row in input order (as a hash aggregation adds them) so the float sum,
@@ -229,7 +229,8 @@ def combine(edges: pa.Table, params: GraphParams) -> AccountGraph:
         t = trace[rows]
         first_of_trace[pos] = ~seen[groups, t]
         seen[groups, t] = True
-    del seen, w_norm
+        del groups, pos, rows, t
+    del seen, w_norm, sizes
     n_traces = np.add.reduceat(first_of_trace.astype(np.int64), starts)
     n_items = np.add.reduceat(supported.column("n_items").to_numpy()[order], starts)
     n_coactions = np.add.reduceat(supported.column("n_coactions").to_numpy()[order], starts)
@@ -237,15 +238,22 @@ def combine(edges: pa.Table, params: GraphParams) -> AccountGraph:
     last_ts = np.maximum.reduceat(supported.column("last_ts").to_numpy()[order], starts)
     trace_values = trace[order][first_of_trace]
     trace_offsets = np.r_[0, np.cumsum(n_traces)]
+    del trace, first_of_trace
 
     kept = weight >= params.min_edge_weight
-    pair_a = code_a[order[starts]][kept]
-    pair_b = code_b[order[starts]][kept]
+    leaders = order[starts]  # each pair's first row
+    del order, starts
+    pair_a = code_a[leaders][kept]
+    pair_b = code_b[leaders][kept]
+    del leaders
     # Vertices numbered by first appearance in (all a ends, then all b ends) of the sorted pairs:
     # a canonical numbering, on which Leiden's seeded result depends.
-    ends = np.concatenate([pair_a, pair_b])
-    codes, first = np.unique(ends, return_index=True)
-    by_appearance = codes[np.argsort(first, kind="stable")]
+    n_kept = len(pair_a)
+    first = np.full(n_codes, 2 * n_kept, dtype=np.int64)
+    np.minimum.at(first, pair_a, np.arange(n_kept, dtype=np.int64))
+    np.minimum.at(first, pair_b, np.arange(n_kept, 2 * n_kept, dtype=np.int64))
+    present = np.flatnonzero(first < 2 * n_kept)
+    by_appearance = present[np.argsort(first[present], kind="stable")]
     vertex_of = np.full(n_codes, -1, dtype=np.int32)
     vertex_of[by_appearance] = np.arange(len(by_appearance), dtype=np.int32)
 
