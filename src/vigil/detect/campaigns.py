@@ -240,8 +240,8 @@ def community_evidence(
     (community, trace, lag) and its distinct items and posts, never the rows' strings.
     """
     trace_code: dict[str, int] = {}
+    per_trace = np.zeros((n_communities, 0), dtype=np.int64)
     communities: list[np.ndarray] = []
-    traces: list[np.ndarray] = []
     lags: list[np.ndarray] = []
     items: list[pa.Table] = []
     posts: list[pa.Table] = []
@@ -254,8 +254,15 @@ def community_evidence(
         for name in encoded.dictionary.to_pylist():
             trace_code.setdefault(name, len(trace_code))
         to_global = np.array([trace_code[name] for name in encoded.dictionary.to_pylist()], dtype=np.int64)
-        traces.append(to_global[encoded.indices.to_numpy()])
-        communities.append(community)
+        trace = to_global[encoded.indices.to_numpy()]
+        n_traces = len(trace_code)
+        if per_trace.shape[1] < n_traces:
+            per_trace = np.pad(per_trace, ((0, 0), (0, n_traces - per_trace.shape[1])))
+        # Counted as the batches go: only the lags are kept per row (int32 community beside them).
+        per_trace += np.bincount(community * n_traces + trace, minlength=n_communities * n_traces).reshape(
+            n_communities, n_traces
+        )
+        communities.append(community.astype(np.int32))
         lags.append(np.abs(rows.column("ts_a").to_numpy() - rows.column("ts_b").to_numpy()))
         comm = pa.array(community)
         items.append(
@@ -285,11 +292,9 @@ def community_evidence(
         if n_posts > _COMPACT_ROWS:
             posts = [_distinct(posts, _POST_KEYS, _POST_TS)]
             n_posts = posts[0].num_rows
-    community = np.concatenate(communities) if communities else np.zeros(0, dtype=np.int64)
-    trace = np.concatenate(traces) if traces else np.zeros(0, dtype=np.int64)
+    community = np.concatenate(communities) if communities else np.zeros(0, dtype=np.int32)
     lag = np.concatenate(lags) if lags else np.zeros(0, dtype=np.float64)
-    n_traces = len(trace_code)
-    per_trace = np.bincount(community * n_traces + trace, minlength=n_communities * n_traces)
+    del communities, lags
     if items:
         items = [_distinct(items, _ITEM_KEYS, [])]
         posts = [_distinct(posts, _POST_KEYS, _POST_TS)]
@@ -297,8 +302,8 @@ def community_evidence(
     post_comm = posts[0].column("community").to_numpy() if posts else np.zeros(0, dtype=np.int64)
     post_ts = posts[0].column("ts").to_numpy() if posts else np.zeros(0, dtype=np.float64)
     return CommunityEvidence(
-        n_rows=np.bincount(community, minlength=n_communities),
-        per_trace=per_trace.reshape(n_communities, n_traces),
+        n_rows=per_trace.sum(axis=1),
+        per_trace=per_trace,
         trace_names=list(trace_code),
         n_items=np.bincount(item_comm, minlength=n_communities),
         lags=_split(lag, community, n_communities),
