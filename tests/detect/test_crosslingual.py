@@ -219,3 +219,17 @@ def test_member_scores_come_from_the_pairs_or_are_embedded_again() -> None:
     assert scores[2] == pytest.approx(float(vectors[0] @ vectors[2]), abs=1e-5)
     assert scores[3] == pytest.approx(float(vectors[0] @ vectors[3]), abs=1e-5)
     assert scores[3] < DEFAULT_THRESHOLD <= scores[2]
+
+
+def test_cache_keeps_only_vectors_a_later_bucket_needs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vigil.detect.traces import crosslingual
+
+    monkeypatch.setattr(crosslingual, "VECTOR_CACHE", 2)
+    v = np.zeros(4, dtype=np.float32)
+    # Group g appears in the buckets appears[g]; the run is at bucket 5, whose groups are 1 and 2.
+    appears = {1: [5], 2: [4, 5, 9], 3: [3], 4: [2, 6], 5: [1, 8], 6: [7], 7: [5, 20]}
+    vectors = {g: v for g in appears}
+    crosslingual._evict(vectors, appears, 5, {1, 2, 7})
+    # 1, 2 and 7 are the current bucket's (carried to bucket 6); 3 has no later bucket; of 4 (next
+    # in 6), 5 (in 8) and 6 (in 7) the cap of 2 keeps the two needed soonest.
+    assert sorted(vectors) == [1, 2, 4, 6, 7]

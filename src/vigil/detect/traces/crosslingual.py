@@ -33,6 +33,7 @@ The language of a group is its earliest post's ``lang`` or, if missing, py3langi
 
 from __future__ import annotations
 
+import bisect
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,9 +141,10 @@ def _candidates(con: duckdb.DuckDBPyConnection, params: CrossLingualParams, post
 # Queries searched at once: a query's neighbours in a generic-phrase bucket can number tens of
 # thousands, so the range search's result is bounded by searching a slice of queries at a time.
 QUERY_CHUNK = 512
-# Embeddings kept between buckets beyond the carried-over bucket (512-d float32: 2 KB each), so a
-# message posted again a few buckets later is not embedded twice; the oldest go first.
-VECTOR_CACHE = 65_536
+# Embeddings kept between buckets beyond the current bucket (512-d float32: 2 KB each) for messages
+# posted again in a later bucket, so they are not embedded twice. A vector goes as soon as its
+# message has no later bucket; above the cap, those needed furthest ahead go first (Belady's rule).
+VECTOR_CACHE = 131_072
 # Similar pairs go to Parquet as each bucket finds them (the same pair recurs in consecutive
 # buckets; DuckDB de-duplicates and sorts them from disk); the leader pass reads this many at a time.
 _PAIR_BATCH = 1_000_000
@@ -203,7 +205,8 @@ def crosslingual_pairs(
     to the Parquet file ``pairs_path``, bucket by bucket (a pair may appear in two consecutive
     buckets); return how many texts were embedded.
 
-    Memory: the embeddings of the current and previous bucket plus a bounded cache, and one slice of
+    Memory: the embeddings of the current and previous bucket plus a bounded cache of those a later
+    bucket needs (each candidate is embedded once unless the cache overflows), and one slice of
     queries' neighbours. The pairs themselves (30 million at 10M generated posts, where generic
     phrases recur in every language) stay on disk.
     """
@@ -215,6 +218,13 @@ def crosslingual_pairs(
         WHERE g.gid IN (SELECT gid FROM {_CANDIDATES}) ORDER BY bucket, gid
         """
     )
+    # Every candidate's buckets in order: when it will be needed again decides what the cache keeps.
+    appears = {
+        int(gid): buckets
+        for gid, buckets in con.execute(
+            f"SELECT gid, list(bucket ORDER BY bucket) FROM {_BUCKETS} GROUP BY gid"
+        ).fetchall()
+    }
     vectors: dict[int, Vectors] = {}
     embedded = 0
     prev: tuple[int, list[int]] | None = None
@@ -248,14 +258,30 @@ def crosslingual_pairs(
                     )
                 )
             del matrix
-            # Keep this bucket's vectors (the next one's carry-over) and the newest others up to the cap.
-            if len(vectors) > VECTOR_CACHE + len(gids):
-                current = set(gids)
-                surplus = len(vectors) - VECTOR_CACHE - len(gids)
-                for g in [g for g in vectors if g not in current][:surplus]:
-                    del vectors[g]
+            _evict(vectors, appears, bucket, set(gids))
     con.execute(f"DROP TABLE IF EXISTS {_BUCKETS}")
     return embedded
+
+
+def _evict(
+    vectors: dict[int, Vectors], appears: dict[int, list[int]], bucket: int, current: set[int]
+) -> None:
+    """Drop cached vectors no later bucket needs; above :data:`VECTOR_CACHE`, those needed furthest
+    ahead. The current bucket's vectors stay: the next bucket carries them over."""
+    upcoming: list[tuple[int, int]] = []
+    for g in list(vectors):
+        if g in current:
+            continue
+        later = appears[g]
+        i = bisect.bisect_right(later, bucket)
+        if i == len(later):
+            del vectors[g]
+        else:
+            upcoming.append((later[i], g))
+    if len(upcoming) > VECTOR_CACHE:
+        upcoming.sort(reverse=True)
+        for _, g in upcoming[: len(upcoming) - VECTOR_CACHE]:
+            del vectors[g]
 
 
 def _sql_literal(path: Path) -> str:
