@@ -59,6 +59,7 @@ from vigil.detect.traces.content import (
 )
 from vigil.detect.traces.text import ACCOUNTS_TABLE, GROUPS_TABLE, META_TABLE, POSTS_TABLE, TEXTS_TABLE
 from vigil.detect.window import WindowPolicy
+from vigil.ingest.duck import sql_string
 from vigil.ingest.entities import strip_entities
 from vigil.ingest.lang import detect_languages
 from vigil.ingest.text import MIN_TOKENS
@@ -284,10 +285,6 @@ def _evict(
             del vectors[g]
 
 
-def _sql_literal(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def _cluster_pairs(con: duckdb.DuckDBPyConnection, nodes: I64, policy: ClusterPolicy) -> I64:
     """Cluster labels of the candidate groups ``nodes`` (sorted gids: node i is ``nodes[i]``, in
     first-seen order) from the distinct pairs in ``_vg_xl_pairs``."""
@@ -384,7 +381,7 @@ def co_text_crosslingual(
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {_PAIRS} AS
-            SELECT a, b, max(cos) AS cos FROM read_parquet({_sql_literal(pairs_path)}) GROUP BY a, b
+            SELECT a, b, max(cos) AS cos FROM read_parquet({sql_string(pairs_path)}) GROUP BY a, b
             """
         )
     progress.finish()

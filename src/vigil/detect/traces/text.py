@@ -67,6 +67,7 @@ from vigil.detect.traces.content import (
     stream_to_parquet,
 )
 from vigil.detect.window import WindowPolicy
+from vigil.ingest.duck import sql_string
 from vigil.ingest.text import MIN_TOKENS, normalize_texts, token_counts
 
 CO_TEXT_EXACT = "co_text_exact"
@@ -183,12 +184,12 @@ def prepare_texts(
         pa.default_memory_pool().release_unused()
         progress.finish()
         timer.lap("normalize")
-        raw = f"read_parquet('{_sql_path(spool)}')"
+        raw = f"read_parquet({sql_string(spool)})"
         texts = Path(tmp) / "texts.parquet"
         _number_texts(con, raw, texts, batch_rows=params.batch_rows)
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {TEXTS_TABLE} AS "
-            f"SELECT xid, norm, n_accounts FROM read_parquet('{_sql_path(texts)}') ORDER BY xid"
+            f"SELECT xid, norm, n_accounts FROM read_parquet({sql_string(texts)}) ORDER BY xid"
         )
         con.execute(
             f"""
@@ -204,7 +205,7 @@ def prepare_texts(
             CREATE OR REPLACE TEMP TABLE {POSTS_TABLE} AS
             SELECT r.post_id, a.aid, r.ts, x.xid
             FROM {raw} AS r
-            JOIN (SELECT h1, h2, xid FROM read_parquet('{_sql_path(texts)}')) AS x
+            JOIN (SELECT h1, h2, xid FROM read_parquet({sql_string(texts)})) AS x
               ON md5_number_upper(r.norm) = x.h1 AND md5_number_lower(r.norm) = x.h2
             JOIN {ACCOUNTS_TABLE} AS a USING (account)
             """
@@ -258,10 +259,6 @@ def _number_texts(con: duckdb.DuckDBPyConnection, raw: str, out: Path, *, batch_
             ids = pa.array(np.arange(xid, xid + n, dtype=np.int64))
             writer.write_table(pa.Table.from_arrays([ids, *batch.columns], schema=_NUMBERED))
             xid += n
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 def co_text_exact(con: duckdb.DuckDBPyConnection, params: TextTraceParams | None = None) -> ContentTrace:
@@ -403,7 +400,7 @@ def _cluster_pairs(
     con: duckdb.DuckDBPyConnection, pairs_path: Path, n_texts: int, policy: ClusterPolicy
 ) -> I64:
     """Cluster labels of the distinct texts from the pairs written by :func:`near_pairs`."""
-    pairs = f"read_parquet('{_sql_path(pairs_path)}')"
+    pairs = f"read_parquet({sql_string(pairs_path)})"
     if policy == "leader":
         # DuckDB sorts the pairs (spilling if it must); the leader pass reads them a batch at a time.
         reader = con.sql(
