@@ -23,7 +23,7 @@ from vigil.core.errors import DataError, SchemaError
 from vigil.core.ids import stable_id
 from vigil.detect import score
 from vigil.detect.contract import EVIDENCE
-from vigil.detect.graph import AccountGraph, combine, leiden
+from vigil.detect.graph import AccountGraph, combine, dictionary_codes, leiden
 from vigil.detect.params import DetectParams
 
 TS = pa.timestamp("us", tz="UTC")
@@ -667,9 +667,9 @@ def _traces_by_community(supported: pa.Table, edge_comm: np.ndarray) -> dict[int
     out: dict[int, set[str]] = {}
     if len(inside) == 0:
         return out
-    encoded = supported.column("trace").dictionary_encode()
-    names = encoded.chunk(0).dictionary.to_pylist()
-    codes = np.concatenate([chunk.indices.to_numpy() for chunk in encoded.chunks]).astype(np.int64)
+    dictionary, codes32 = dictionary_codes(supported.column("trace"))
+    names = dictionary.to_pylist()
+    codes = codes32.astype(np.int64)
     keys = np.unique(edge_comm[inside] * len(names) + codes[inside])
     for comm, code in zip((keys // len(names)).tolist(), (keys % len(names)).tolist(), strict=True):
         out.setdefault(comm, set()).add(names[code])

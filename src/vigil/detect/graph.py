@@ -124,15 +124,20 @@ def support_filter(edges: pa.Table, params: GraphParams) -> pa.Table:
     return edges if pc.all(keep).as_py() else edges.filter(keep)
 
 
+def dictionary_codes(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """``column``'s distinct values (in order of first appearance) and each row's int32 index into
+    them: integers that stand in for millions of strings. Arrow encodes every chunk of a chunked
+    array against one shared dictionary."""
+    encoded = column.dictionary_encode()
+    if not encoded.num_chunks:
+        return pa.array([], column.type), np.zeros(0, dtype=np.int32)
+    return encoded.chunk(0).dictionary, np.concatenate([chunk.indices.to_numpy() for chunk in encoded.chunks])
+
+
 def normalise_weights(edges: pa.Table) -> pa.Array:
     """Each edge's weight mapped to [0, 1) by ``1 - exp(-w / median of its trace's weights)``."""
     # Trace codes, not a NumPy array of millions of Python strings.
-    encoded = edges.column("trace").dictionary_encode()
-    trace = (
-        np.concatenate([c.indices.to_numpy() for c in encoded.chunks])
-        if encoded.num_chunks
-        else np.zeros(0, dtype=np.int32)
-    )
+    _, trace = dictionary_codes(edges.column("trace"))
     # Engines sum weights in parallel, so the last bits vary from run to run; rounding them keeps
     # the graph, and hence Leiden's seeded result, identical across runs.
     weight = np.round(edges.column("weight").to_numpy(), 9)
@@ -177,13 +182,13 @@ def _sorted_codes(supported: pa.Table) -> tuple[pa.Array, np.ndarray, np.ndarray
     ends = pa.chunked_array(
         supported.column("account_a").chunks + supported.column("account_b").chunks, type=pa.string()
     )
-    encoded = ends.dictionary_encode()  # one dictionary shared by every chunk
-    dictionary = encoded.chunk(0).dictionary if encoded.num_chunks else pa.array([], pa.string())
+    dictionary, first_seen = dictionary_codes(ends)
     order = pc.array_sort_indices(dictionary).to_numpy()  # Arrow's string order, as sort_by uses
     rank = np.empty(len(order), dtype=np.int32)
     rank[order] = np.arange(len(order), dtype=np.int32)
     # int32 codes: row-sized arrays are what costs memory here.
-    codes = rank[np.concatenate([chunk.indices.to_numpy() for chunk in encoded.chunks])]
+    codes = rank[first_seen]
+    del first_seen
     return dictionary.take(pa.array(order)), codes[:n], codes[n:]
 
 
@@ -202,9 +207,7 @@ def combine(edges: pa.Table, params: GraphParams) -> AccountGraph:
     w_norm = normalise_weights(supported).to_numpy()
     names, code_a, code_b = _sorted_codes(supported)
     n_codes = len(names)
-    trace_codes = supported.column("trace").dictionary_encode()
-    trace_names = trace_codes.chunk(0).dictionary
-    trace = np.concatenate([chunk.indices.to_numpy() for chunk in trace_codes.chunks])
+    trace_names, trace = dictionary_codes(supported.column("trace"))
 
     # Rows grouped by pair, in input order within a pair (stable sort); groups in name order.
     key = code_a.astype(np.int64) * n_codes + code_b
