@@ -16,40 +16,22 @@ same inputs; the outputs can then be compared table by table.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import resource
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
+# Same measurements as the text bench (the kernel's VmHWM reset per stage, user + system CPU).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from detect_text import cpu_seconds, current_rss_mb, peak_rss_mb, reset_peak_rss
 from vigil.core.settings import get_settings
 from vigil.detect.engine import RunResult
 from vigil.detect.params import DetectParams
 from vigil.detect.pipeline import campaigns_from_run
-
-
-def _status(key: str) -> int:
-    """A /proc/self/status value in MB (VmRSS, VmHWM)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) // 1024
-    return 0
-
-
-def _reset_peak() -> None:
-    # Writing 5 to clear_refs resets VmHWM to the current RSS (Linux >= 4.0).
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 class StageClock:
@@ -62,8 +44,8 @@ class StageClock:
         self._mark()
 
     def _mark(self) -> None:
-        self._wall, self._cpu = time.perf_counter(), _cpu()
-        _reset_peak()
+        self._wall, self._cpu = time.perf_counter(), cpu_seconds()
+        reset_peak_rss()
 
     def start(self, description: str, total: float | None = None) -> None:
         self._current = list(self.names.get(description, []))
@@ -75,9 +57,9 @@ class StageClock:
             {
                 "stage": name,
                 "seconds": round(time.perf_counter() - self._wall, 2),
-                "cpu_seconds": round(_cpu() - self._cpu, 2),
-                "peak_rss_mb": _status("VmHWM"),
-                "rss_after_mb": _status("VmRSS"),
+                "cpu_seconds": round(cpu_seconds() - self._cpu, 2),
+                "peak_rss_mb": round(peak_rss_mb()),
+                "rss_after_mb": round(current_rss_mb()),
             }
         )
         self._mark()
@@ -121,8 +103,8 @@ def main() -> None:
     clock = StageClock(
         {"graph and campaigns": ["read", "find_campaigns", "enrich"], "writing outputs": ["write"]}
     )
-    wall, cpu = time.perf_counter(), _cpu()
-    start_rss = _status("VmRSS")
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    start_rss = round(current_rss_mb())
     campaign_set, _ = campaigns_from_run(
         run,
         args.posts if args.posts is not None else args.out / "no-posts.parquet",
@@ -136,7 +118,7 @@ def main() -> None:
     total = {
         "stage": "total",
         "seconds": round(time.perf_counter() - wall, 2),
-        "cpu_seconds": round(_cpu() - cpu, 2),
+        "cpu_seconds": round(cpu_seconds() - cpu, 2),
         "peak_rss_mb": max(s["peak_rss_mb"] for s in clock.stages),
         "rss_before_mb": start_rss,
     }
