@@ -107,10 +107,11 @@ def _reference(posts_file: Path, tmp_path: Path, params: TextTraceParams) -> Ref
 def test_streamed_traces_equal_the_in_memory_computation(
     posts_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import vigil.detect.traces.content as content_module
     import vigil.detect.traces.text as text_module
 
     # Small batches everywhere: normalization, candidate checks, pair read-back, member scoring.
-    monkeypatch.setattr(text_module, "_PAIR_BATCH", 97)
+    monkeypatch.setattr(content_module, "PAIR_BATCH", 97)
     monkeypatch.setattr(text_module, "_SCORE_SLICE", 101)
     monkeypatch.setattr(text_module, "_CANDIDATE_CHUNK", 499)
     params = TextTraceParams(batch_rows=5_000, temp_dir=tmp_path)

@@ -22,11 +22,14 @@ from pathlib import Path
 from typing import TypeAlias
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vigil.core.errors import InputError
 from vigil.detect.contract import EVENTS
+from vigil.detect.similarity.clusters import ClusterPolicy, cluster, leader_clusters_sorted
 from vigil.detect.traces.base import TraceSpec
 from vigil.detect.window import FixedWindow, WindowPolicy
 
@@ -212,6 +215,45 @@ def iter_buckets(
     for bucket in buckets:
         rows = con.sql(f"SELECT {columns} FROM {table} WHERE bucket = {bucket} ORDER BY {order}")
         yield bucket, rows.to_arrow_table()
+
+
+# Similar pairs read back per batch by the leader clustering (sorted by DuckDB, which spills).
+PAIR_BATCH = 1_000_000
+
+
+def cluster_pair_relation(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    similarity: str,
+    n_nodes: int,
+    policy: ClusterPolicy,
+    *,
+    nodes: npt.NDArray[np.int64] | None = None,
+) -> npt.NDArray[np.int64]:
+    """Cluster labels of ``n_nodes`` nodes from the similar pairs ``(a < b, <similarity>)`` of a
+    DuckDB ``relation`` (a table, or ``read_parquet(...)``).
+
+    ``a`` and ``b`` are node numbers, or ids that ``nodes`` (sorted: node i is ``nodes[i]``) maps
+    to them. Under leader clustering DuckDB sorts the pairs (spilling if it must) by later node,
+    then distance ``1 - similarity``, then earlier node, and the leader pass reads them a batch at a
+    time: memory holds one batch, never all pairs.
+    """
+
+    def node_of(ids: pa.Array) -> npt.NDArray[np.int64]:
+        values: npt.NDArray[np.int64] = ids.to_numpy().astype(np.int64)
+        if nodes is not None:
+            values = np.searchsorted(nodes, values).astype(np.int64)
+        return values
+
+    if policy == "leader":
+        reader = con.sql(
+            f"SELECT b AS later, a AS earlier FROM {relation} ORDER BY b, 1.0 - {similarity}, a"
+        ).to_arrow_reader(PAIR_BATCH)
+        batches = ((node_of(batch.column(0)), node_of(batch.column(1))) for batch in reader)
+        return leader_clusters_sorted(n_nodes, batches)
+    found = con.sql(f"SELECT a, b, 1.0 - {similarity} AS distance FROM {relation}").to_arrow_table()
+    distance = found.column("distance").to_numpy().astype(np.float64)
+    return cluster(n_nodes, node_of(found.column("a")), node_of(found.column("b")), distance, policy)
 
 
 class Timer:

@@ -48,12 +48,13 @@ import pyarrow.parquet as pq
 from vigil.core.errors import InputError
 from vigil.core.progress import NoProgress, Progress
 from vigil.detect.duck import spool_dir
-from vigil.detect.similarity.clusters import ClusterPolicy, cluster, leader_clusters_sorted
+from vigil.detect.similarity.clusters import ClusterPolicy
 from vigil.detect.similarity.embed import SentenceEmbedder, Vectors, default_embedder
 from vigil.detect.traces.content import (
     DEFAULT_CONTENT_WINDOW,
     ContentTrace,
     Timer,
+    cluster_pair_relation,
     iter_buckets,
     register_trace_sql,
 )
@@ -147,8 +148,7 @@ QUERY_CHUNK = 512
 # message has no later bucket; above the cap, those needed furthest ahead go first (Belady's rule).
 VECTOR_CACHE = 131_072
 # Similar pairs go to Parquet as each bucket finds them (the same pair recurs in consecutive
-# buckets; DuckDB de-duplicates and sorts them from disk); the leader pass reads this many at a time.
-_PAIR_BATCH = 1_000_000
+# buckets; DuckDB de-duplicates them, then sorts them from disk for the leader pass).
 _PAIRS_SCHEMA = pa.schema([("a", pa.int64()), ("b", pa.int64()), ("cos", pa.float32())])
 _PAIRS = "_vg_xl_pairs"
 _MAP = "_vg_xl_map"
@@ -285,26 +285,6 @@ def _evict(
             del vectors[g]
 
 
-def _cluster_pairs(con: duckdb.DuckDBPyConnection, nodes: I64, policy: ClusterPolicy) -> I64:
-    """Cluster labels of the candidate groups ``nodes`` (sorted gids: node i is ``nodes[i]``, in
-    first-seen order) from the distinct pairs in ``_vg_xl_pairs``."""
-    if policy == "leader":
-        # DuckDB sorts the pairs (spilling if it must): per later node, the most similar first.
-        reader = con.sql(f"SELECT b, a FROM {_PAIRS} ORDER BY b, cos DESC, a").to_arrow_reader(_PAIR_BATCH)
-        batches = (
-            (
-                np.searchsorted(nodes, batch.column(0).to_numpy().astype(np.int64)),
-                np.searchsorted(nodes, batch.column(1).to_numpy().astype(np.int64)),
-            )
-            for batch in reader
-        )
-        return leader_clusters_sorted(len(nodes), batches)
-    found = con.sql(f"SELECT a, b, cos FROM {_PAIRS}").to_arrow_table()
-    a = np.searchsorted(nodes, found.column("a").to_numpy().astype(np.int64))
-    b = np.searchsorted(nodes, found.column("b").to_numpy().astype(np.int64))
-    return cluster(len(nodes), a, b, 1.0 - found.column("cos").to_numpy().astype(np.float64), policy)
-
-
 def _member_scores(
     con: duckdb.DuckDBPyConnection, gids: I64, reps: I64, texts: dict[int, str], embedder: SentenceEmbedder
 ) -> np.ndarray[Any, Any]:
@@ -387,7 +367,7 @@ def co_text_crosslingual(
     progress.finish()
     timer.lap("embed_search")
     n_pairs = int(con.execute(f"SELECT count(*) FROM {_PAIRS}").fetchall()[0][0])
-    labels = _cluster_pairs(con, nodes, params.clustering)
+    labels = cluster_pair_relation(con, _PAIRS, "cos", len(nodes), params.clustering, nodes=nodes)
     rep = nodes[labels]
     multi = np.isin(labels, labels[labels != np.arange(len(nodes))])
     members_gid, members_rep = nodes[multi], rep[multi]

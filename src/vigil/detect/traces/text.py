@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 from vigil.core.errors import InputError
 from vigil.core.progress import NoProgress, Progress
 from vigil.detect.duck import spool_dir
-from vigil.detect.similarity.clusters import ClusterPolicy, cluster, leader_clusters_sorted
+from vigil.detect.similarity.clusters import ClusterPolicy
 from vigil.detect.similarity.minhash import (
     F64,
     I64,
@@ -63,6 +63,7 @@ from vigil.detect.traces.content import (
     ContentTrace,
     Timer,
     check_bucket,
+    cluster_pair_relation,
     register_trace_sql,
     stream_to_parquet,
 )
@@ -87,8 +88,6 @@ NEAR_TABLE = "_vg_txt_near"
 BUCKETS_TABLE = "_vg_txt_xb"
 # Members scored per slice in the near trace (bounds memory on large groups).
 _SCORE_SLICE = 25_000
-# Similar pairs read back per batch by the leader clustering (sorted by DuckDB, which spills).
-_PAIR_BATCH = 1_000_000
 # LSH candidate pairs verified (exact Jaccard) per chunk.
 _CANDIDATE_CHUNK = 1_000_000
 
@@ -396,31 +395,6 @@ def near_pairs(con: duckdb.DuckDBPyConnection, params: TextTraceParams, pairs_pa
     return candidates, similar
 
 
-def _cluster_pairs(
-    con: duckdb.DuckDBPyConnection, pairs_path: Path, n_texts: int, policy: ClusterPolicy
-) -> I64:
-    """Cluster labels of the distinct texts from the pairs written by :func:`near_pairs`."""
-    pairs = f"read_parquet({sql_string(pairs_path)})"
-    if policy == "leader":
-        # DuckDB sorts the pairs (spilling if it must); the leader pass reads them a batch at a time.
-        reader = con.sql(
-            f"SELECT b AS later, a AS earlier FROM {pairs} ORDER BY b, 1.0 - sim, a"
-        ).to_arrow_reader(_PAIR_BATCH)
-        batches = (
-            (
-                batch.column(0).to_numpy().astype(np.int64),
-                batch.column(1).to_numpy().astype(np.int64),
-            )
-            for batch in reader
-        )
-        return leader_clusters_sorted(n_texts, batches)
-    found = con.sql(f"SELECT a, b, sim FROM {pairs}").to_arrow_table()
-    a = found.column("a").to_numpy().astype(np.int64)
-    b = found.column("b").to_numpy().astype(np.int64)
-    sim = found.column("sim").to_numpy()
-    return cluster(n_texts, a, b, 1.0 - sim, policy)
-
-
 def co_text_near(
     con: duckdb.DuckDBPyConnection,
     params: TextTraceParams | None = None,
@@ -441,7 +415,8 @@ def co_text_near(
         pairs_path = Path(tmp) / "pairs.parquet"
         candidates, similar = near_pairs(con, params, pairs_path)
         timer.lap("lsh")
-        labels = _cluster_pairs(con, pairs_path, n_texts, params.clustering)
+        pairs = f"read_parquet({sql_string(pairs_path)})"
+        labels = cluster_pair_relation(con, pairs, "sim", n_texts, params.clustering)
     con.register("_vg_txt_labels", pa.table({"xid": np.arange(n_texts, dtype=np.int64), "gid": labels}))
     con.execute(f"CREATE OR REPLACE TEMP TABLE {GROUPS_TABLE} AS SELECT * FROM _vg_txt_labels")
     con.unregister("_vg_txt_labels")
