@@ -196,6 +196,15 @@ class MembersStore(StoreBase):
         row = self.session.get(ApiKeyRow, key_id)
         if row is None or not keys.matches(key.strip(), row.secret_hash):
             raise AuthenticationError("unknown API key")
+        return self.principal_of_key(key_id)
+
+    def principal_of_key(self, key_id: str) -> Principal:
+        """The principal key ``key_id`` acts as *now*, with no secret: for a dashboard session opened
+        with that key (vigil.web.session), re-checked on every page. Every rule that stops a key
+        (revoked, expired, and any later one) belongs here, so a session ends with its key."""
+        row = self.session.get(ApiKeyRow, key_id)
+        if row is None:
+            raise AuthenticationError("unknown API key")
         if row.revoked_at is not None:
             raise AuthenticationError(f"API key {key_id} was revoked at {isoformat_z(row.revoked_at)}")
         if row.expires_at is not None and row.expires_at <= self.now():
