@@ -104,13 +104,22 @@ class Settings(BaseSettings):
         '{"image_pdq": 24, "text_minhash": 0.8} (see docs/signals.md).',
     )
 
-    session_secret: str | None = Field(
-        default=None,
-        description="Key signing the dashboard's session cookies; default: generated once and kept "
-        "in data_dir/session_secret.",
-    )
     session_max_age_s: int = Field(
-        default=12 * 3600, ge=60, description="How long a dashboard sign-in lasts (seconds)."
+        default=12 * 3600,
+        ge=60,
+        le=30 * 86400,
+        description="A dashboard session ends this long after sign-in, whatever the activity (seconds).",
+    )
+    session_idle_s: int = Field(
+        default=30 * 60,
+        ge=60,
+        le=30 * 86400,
+        description="A dashboard session ends after this long without a page view (seconds).",
+    )
+    session_cookie_secure: bool | None = Field(
+        default=None,
+        description="Mark the dashboard's session cookie Secure; default: when the request came over "
+        "https or public_url is https (set true behind a TLS proxy that forwards plain http).",
     )
 
     @field_validator("log_level")

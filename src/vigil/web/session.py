@@ -1,124 +1,217 @@
-"""Dashboard sign-in: an API key becomes a signed, expiring session cookie.
+"""Dashboard sessions: signing in with an API key opens a server-side session; the cookie holds
+only the session's random id.
 
-The cookie holds the key itself (signed with ``itsdangerous``, not encrypted), so every page
-re-authenticates it against the store: a key revoked or expired after sign-in stops working at once.
-The cookie is ``HttpOnly`` and ``SameSite=Lax`` (and ``Secure`` when ``public_url`` is https);
-forms also carry a CSRF token derived from the session, checked on every POST.
-
-The signing secret is ``Settings.session_secret``, or a random one generated on first use and kept
-in ``data_dir/session_secret`` (mode 0600) so sessions survive a restart.
+* **What the cookie is.** 256 random bits (``secrets.token_urlsafe(32)``), nothing else: no key,
+  no signature to forge, nothing to decode. The database keeps only its SHA-256 (``web_sessions``,
+  ``vigil.web.sessions_models``), so a copy of the database opens no browser's session either.
+* **When it ends.** Logout revokes the row (a cookie saved before logout is then worthless); a
+  session also ends after ``session_idle_s`` without a page view and ``session_max_age_s`` after
+  sign-in, whatever the activity. The key it was opened with is re-checked on every page through
+  the store's ``principal_of_key`` (revoked, expired, suspended...): a key that stops ends its
+  sessions at once.
+* **The cookie's flags.** ``HttpOnly`` (no script reads it), ``SameSite=Strict`` (no other site's
+  page, link or form sends it), and ``Secure`` when the request came over https, when
+  ``public_url`` is https, or when ``session_cookie_secure`` says so.
+* **CSRF.** Each session has its own random token; every dashboard request with an unsafe method
+  carries it (form field ``csrf`` or header ``X-CSRF-Token``) or is refused with 403 before the
+  page runs. The sign-in form has no session yet: it refuses posts that a browser marks as coming
+  from another site (``Sec-Fetch-Site``/``Origin``), while a script that posts the key (no such
+  headers) still signs in.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import delete, or_
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vigil.core.errors import ConfigError, PermissionDenied
+from vigil.core.errors import PermissionDenied
 from vigil.core.settings import Settings
+from vigil.core.time import ensure_utc, utcnow
+from vigil.web.sessions_models import WebSessionRow
 
 COOKIE_NAME = "vigil_session"
-SECRET_FILE = "session_secret"
-_SALT = "vigil.dashboard.session"
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# last_seen_at is written at most this often: a page view then costs no write, and the idle
+# timeout is still exact to within a minute.
+TOUCH_EVERY = timedelta(seconds=60)
 
 
-def session_secret(settings: Settings) -> str:
-    """The configured secret, or the one persisted under ``data_dir`` (created on first use)."""
-    if settings.session_secret:
-        return settings.session_secret
-    path = Path(settings.data_dir) / SECRET_FILE
-    try:
-        if path.is_file():
-            secret = path.read_text(encoding="utf-8").strip()
-            if secret:
-                return secret
-        path.parent.mkdir(parents=True, exist_ok=True)
-        secret = secrets.token_urlsafe(48)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(secret + "\n")
-        # another worker may have won the race: keep whichever file landed first
-        if path.exists():
-            tmp.unlink()
-            return path.read_text(encoding="utf-8").strip()
-        tmp.replace(path)
-        return secret
-    except OSError as exc:
-        raise ConfigError(f"cannot read or create the session secret {path}: {exc}") from exc
+def _digest(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
 class SessionData:
-    api_key: str
+    """One live session, as a page sees it (never the id itself)."""
+
+    id_hash: str
+    key_id: str
     csrf: str
+    created_at: datetime
+    last_seen_at: datetime
 
 
-class SessionCodec:
-    """Encodes and checks session cookies for one secret and lifetime."""
+@dataclass(frozen=True)
+class Ended:
+    """Why a presented cookie opens no session (shown on the sign-in page)."""
 
-    def __init__(self, secret: str, max_age_s: int, *, secure: bool = False) -> None:
-        self._serializer = URLSafeTimedSerializer(secret, salt=_SALT)
-        self._secret = secret.encode()
-        self.max_age_s = max_age_s
-        self.secure = secure
+    reason: str
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SessionCodec:
-        secure = bool(settings.public_url and settings.public_url.startswith("https://"))
-        return cls(session_secret(settings), settings.session_max_age_s, secure=secure)
 
-    def csrf_for(self, api_key: str) -> str:
-        return hmac.new(self._secret, b"csrf:" + api_key.encode(), hashlib.sha256).hexdigest()[:32]
+class Sessions:
+    """The dashboard sessions table, inside the caller's transaction."""
 
-    def sign_in(self, response: Response, api_key: str) -> None:
-        value = self._serializer.dumps({"k": api_key})
-        response.set_cookie(
-            COOKIE_NAME,
-            value,
-            max_age=self.max_age_s,
-            httponly=True,
-            samesite="lax",
-            secure=self.secure,
-            path="/",
+    def __init__(self, session: Session, settings: Settings, *, now: datetime | None = None) -> None:
+        self.session = session
+        self.idle = timedelta(seconds=settings.session_idle_s)
+        self.absolute = timedelta(seconds=settings.session_max_age_s)
+        self._now = now
+
+    def now(self) -> datetime:
+        return ensure_utc(self._now) if self._now is not None else utcnow()
+
+    def open(self, key_id: str) -> tuple[str, SessionData]:
+        """A new session for key ``key_id``: its id (for the cookie, never stored) and its data."""
+        now = self.now()
+        self.purge()
+        session_id = secrets.token_urlsafe(32)
+        row = WebSessionRow(
+            id_hash=_digest(session_id),
+            key_id=key_id,
+            csrf=secrets.token_urlsafe(24),
+            created_at=now,
+            last_seen_at=now,
+            revoked_at=None,
         )
+        self.session.add(row)
+        self.session.flush()
+        return session_id, _data(row)
 
-    @staticmethod
-    def sign_out(response: Response) -> None:
-        response.delete_cookie(COOKIE_NAME, path="/")
+    def resolve(self, session_id: str) -> SessionData | Ended:
+        """The live session behind a cookie value, or why there is none; notes the page view."""
+        row = self.session.get(WebSessionRow, _digest(session_id))
+        if row is None:
+            return Ended("unknown session")
+        now = self.now()
+        if row.revoked_at is not None:
+            return Ended("you signed out")
+        if now - row.created_at >= self.absolute:
+            return Ended(f"sessions last at most {_span(self.absolute)}")
+        if now - row.last_seen_at >= self.idle:
+            return Ended(f"no activity for {_span(self.idle)}")
+        if now - row.last_seen_at >= TOUCH_EVERY:
+            row.last_seen_at = now
+        return _data(row)
 
-    def read(self, request: Request) -> SessionData | None:
-        """The session of ``request``, or None when absent, tampered with or expired."""
-        raw = request.cookies.get(COOKIE_NAME)
-        if not raw:
-            return None
-        try:
-            data = self._serializer.loads(raw, max_age=self.max_age_s)
-        except BadSignature:  # also SignatureExpired
-            return None
-        key = data.get("k") if isinstance(data, dict) else None
-        if not isinstance(key, str) or not key:
-            return None
-        return SessionData(api_key=key, csrf=self.csrf_for(key))
+    def revoke(self, id_hash: str) -> None:
+        row = self.session.get(WebSessionRow, id_hash)
+        if row is not None and row.revoked_at is None:
+            row.revoked_at = self.now()
+            self.session.flush()
 
-    def check_csrf(self, session: SessionData, token: str | None) -> None:
-        if not token or not hmac.compare_digest(token, session.csrf):
-            raise PermissionDenied("the form's CSRF token is missing or wrong: reload the page and retry")
+    def purge(self) -> int:
+        """Delete sessions that can no longer be used (keeps the table small); returns how many."""
+        now = self.now()
+        result = self.session.execute(
+            delete(WebSessionRow).where(
+                or_(
+                    WebSessionRow.revoked_at.is_not(None),
+                    WebSessionRow.last_seen_at <= now - self.idle,
+                    WebSessionRow.created_at <= now - self.absolute,
+                )
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
-def codec(request: Request) -> SessionCodec:
-    """The app's codec, built once per application on first use."""
-    state = request.app.state
-    existing: SessionCodec | None = getattr(state, "session_codec", None)
-    if existing is None:
-        existing = SessionCodec.from_settings(state.settings)
-        state.session_codec = existing
-    return existing
+def _data(row: WebSessionRow) -> SessionData:
+    return SessionData(
+        id_hash=row.id_hash,
+        key_id=row.key_id,
+        csrf=row.csrf,
+        created_at=row.created_at,
+        last_seen_at=row.last_seen_at,
+    )
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
+# ---------------------------------------------------------------------------------------------
+# the cookie
+
+
+def cookie_secure(request: Request, settings: Settings) -> bool:
+    """Whether the cookie gets ``Secure``: configured, or the site is reached over https."""
+    if settings.session_cookie_secure is not None:
+        return settings.session_cookie_secure
+    if settings.public_url and settings.public_url.startswith("https://"):
+        return True
+    return request.url.scheme == "https"
+
+
+def set_cookie(request: Request, response: Response, settings: Settings, session_id: str) -> None:
+    response.set_cookie(
+        COOKIE_NAME,
+        session_id,
+        max_age=settings.session_max_age_s,
+        httponly=True,
+        samesite="strict",
+        secure=cookie_secure(request, settings),
+        path="/",
+    )
+
+
+def clear_cookie(response: Response) -> None:
+    response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
+
+
+def session_id_of(request: Request) -> str | None:
+    value = request.cookies.get(COOKIE_NAME)
+    return value or None
+
+
+# ---------------------------------------------------------------------------------------------
+# cross-site request forgery
+
+
+def check_csrf(session: SessionData, token: str | None) -> None:
+    """PermissionDenied (403) unless ``token`` is the session's CSRF token."""
+    if not token or not hmac.compare_digest(token.encode("utf-8"), session.csrf.encode("utf-8")):
+        raise PermissionDenied("the form's CSRF token is missing or wrong: reload the page and retry")
+
+
+def check_same_origin(request: Request, settings: Settings) -> None:
+    """PermissionDenied when a browser says the request comes from another site.
+
+    Browsers send ``Sec-Fetch-Site`` and ``Origin`` with every POST; scripts send neither and pass.
+    ``Origin`` may name the host the request reached, or ``public_url`` (behind a proxy that
+    rewrites ``Host``)."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site not in {"same-origin", "none"}:
+        raise PermissionDenied(f"cross-site form posts are refused (Sec-Fetch-Site: {fetch_site})")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    allowed = {request.url.netloc.lower()}
+    if settings.public_url:
+        allowed.add(urlsplit(settings.public_url).netloc.lower())
+    if urlsplit(origin).netloc.lower() not in allowed:
+        raise PermissionDenied(f"cross-site form posts are refused (Origin: {origin})")

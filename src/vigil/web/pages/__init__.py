@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse, Response
 from vigil.web.errors import add_error_formatter
 from vigil.web.pages import auth, cases, detections, exchange, meetings, reports, signals
 from vigil.web.pages.common import STATIC_DIR, SignInRequired, sign_in_redirect, templates
-from vigil.web.session import SessionCodec
+from vigil.web.session import clear_cookie
 
 # Path prefixes answered with HTML error pages instead of the API's JSON errors.
 PAGE_PREFIXES = (
@@ -47,7 +47,7 @@ async def _sign_in(request: Request, exc: Exception) -> Response:
         # htmx would swap the sign-in page into the results box: make it load the whole page
         response = Response(status_code=200, headers={"HX-Redirect": response.headers["location"]})
         if exc.message:
-            SessionCodec.sign_out(response)
+            clear_cookie(response)
     return response
 
 

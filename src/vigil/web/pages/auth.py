@@ -1,4 +1,9 @@
-"""Sign-in and sign-out pages: an API key in a form becomes a session cookie."""
+"""Sign-in and sign-out pages: an API key in a form opens a server-side session (web/session.py).
+
+A script can sign in too, over plain http on localhost: POST ``api_key`` (and optionally
+``next``) as a form to ``/login``, keep the ``vigil_session`` cookie of the 303 answer, and send
+the page's ``csrf`` value (hidden field of every form) with each later POST.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,8 @@ from starlette.responses import HTMLResponse, Response
 
 from vigil.core.errors import AuthenticationError
 from vigil.web.deps import StoreDep
-from vigil.web.pages.common import ViewerDep, check_form, redirect, render
-from vigil.web.session import SessionCodec, codec
+from vigil.web.pages.common import ViewerDep, redirect, render, settings_of
+from vigil.web.session import Ended, Sessions, check_same_origin, clear_cookie, session_id_of, set_cookie
 
 router = APIRouter(include_in_schema=False)
 
@@ -32,26 +37,38 @@ def login_form(request: Request, next: str | None = None, reason: str | None = N
 def login(
     request: Request,
     store: StoreDep,
-    api_key: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "/",
+    api_key: Annotated[str, Form(max_length=500)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
+    settings = settings_of(request)
+    # No session yet, so no CSRF token: refuse what a browser says another site posted, or a
+    # page elsewhere could sign a visitor in under the attacker's key.
+    check_same_origin(request, settings)
     key = api_key.strip()
     try:
         if not key:
             raise AuthenticationError("enter an API key")
-        store.authenticate(key)
+        principal = store.authenticate(key)
     except AuthenticationError as exc:
         return render(
             request, "login.html", None, status_code=401, next=safe_next(next), error=exc.message, notice=None
         )
+    sessions = Sessions(store.session, settings)
+    previous = session_id_of(request)
+    if previous is not None:
+        found = sessions.resolve(previous)
+        if not isinstance(found, Ended):
+            sessions.revoke(found.id_hash)  # one browser, one session
+    session_id, _ = sessions.open(principal.key_id)
     response = redirect(safe_next(next))
-    codec(request).sign_in(response, key)
+    set_cookie(request, response, settings, session_id)
     return response
 
 
 @router.post("/logout")
-def logout(request: Request, viewer: ViewerDep, csrf: Annotated[str | None, Form()] = None) -> Response:
-    check_form(request, viewer, csrf)
+def logout(viewer: ViewerDep, store: StoreDep, request: Request) -> Response:
+    """Ends the session in the database (the viewer dependency checked its CSRF token)."""
+    Sessions(store.session, settings_of(request)).revoke(viewer.session.id_hash)
     response = redirect("/login")
-    SessionCodec.sign_out(response)
+    clear_cookie(response)
     return response

@@ -20,7 +20,7 @@ from vigil.core.time import parse_instant
 from vigil.exchange.access import Permission, permissions
 from vigil.exchange.records import TLP, Marking
 from vigil.web.deps import SessionDep
-from vigil.web.pages.common import ViewerDep, check_form, redirect, render
+from vigil.web.pages.common import ViewerDep, redirect, render
 from vigil.web.pages.signals import _row
 from vigil.web.pages.svg import Link, Node, network_svg
 
@@ -83,9 +83,7 @@ def move_case(
     status: Annotated[str, Form()],
     reason: Annotated[str, Form()] = "",
     override_reason: Annotated[str, Form()] = "",
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    check_form(request, viewer, csrf)
     CaseService(session, viewer.principal).transition(
         case_id, status, reason=reason.strip() or None, override_reason=override_reason.strip() or None
     )
@@ -99,9 +97,7 @@ def comment(
     viewer: ViewerDep,
     session: SessionDep,
     text: Annotated[str, Form()],
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    check_form(request, viewer, csrf)
     CaseService(session, viewer.principal).add_comment(case_id, text)
     return redirect(f"/cases/{case_id}")
 
@@ -118,9 +114,7 @@ def record_action(
     platform: Annotated[str, Form()] = "",
     tlp: Annotated[str, Form()] = "AMBER",
     note: Annotated[str, Form()] = "",
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    check_form(request, viewer, csrf)
     try:
         number = int(count)
         marking = Marking(TLP(tlp))
@@ -145,9 +139,7 @@ def set_embargo(
     viewer: ViewerDep,
     session: SessionDep,
     until: Annotated[str, Form()] = "",
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    check_form(request, viewer, csrf)
     CaseService(session, viewer.principal).set_embargo(
         case_id, parse_instant(until) if until.strip() else None
     )

@@ -20,10 +20,21 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from vigil import __version__
 from vigil.core.errors import AuthenticationError
+from vigil.core.settings import Settings
 from vigil.exchange.access import Permission, Principal, permissions
 from vigil.exchange.records import Organisation
 from vigil.web.deps import StoreDep
-from vigil.web.session import SessionCodec, SessionData, codec
+from vigil.web.session import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SAFE_METHODS,
+    Ended,
+    SessionData,
+    Sessions,
+    check_csrf,
+    clear_cookie,
+    session_id_of,
+)
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -82,16 +93,48 @@ def _next_url(request: Request) -> str:
     return path + ("?" + request.url.query if request.url.query else "")
 
 
-def get_viewer(request: Request, store: StoreDep) -> Viewer:
-    session = codec(request).read(request)
-    if session is None:
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def posted_csrf(request: Request) -> str | None:
+    """The CSRF token an unsafe request carries (header, or the form's ``csrf`` field)."""
+    if request.method in SAFE_METHODS:
+        return None
+    header = request.headers.get(CSRF_HEADER)
+    if header:
+        return header
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        # Starlette keeps the parsed form on the request: the page's own Form() fields reuse it.
+        value = (await request.form()).get(CSRF_FIELD)
+        return value if isinstance(value, str) else None
+    return None
+
+
+def get_viewer(
+    request: Request, store: StoreDep, csrf: Annotated[str | None, Depends(posted_csrf)]
+) -> Viewer:
+    """The signed-in viewer; SignInRequired without a live session, PermissionDenied (403) for an
+    unsafe request without the session's CSRF token. Every page and form depends on this, so no
+    page can forget either check."""
+    session_id = session_id_of(request)
+    if session_id is None:
         raise SignInRequired(_next_url(request))
+    sessions = Sessions(store.session, settings_of(request))
+    found = sessions.resolve(session_id)
+    if isinstance(found, Ended):
+        raise SignInRequired(_next_url(request), f"your session ended: {found.reason}")
     try:
-        principal = store.authenticate(session.api_key)
+        principal = store.principal_of_key(found.key_id)
     except AuthenticationError as exc:
+        # The key stopped (revoked, expired, suspended): the session has ended with it.
         raise SignInRequired(_next_url(request), f"your session ended: {exc.message}") from None
+    if request.method not in SAFE_METHODS:
+        check_csrf(found, csrf)
     orgs = {o.id: o for o in store.list_orgs(principal)}
-    return Viewer(principal=principal, org=orgs[principal.org_id], session=session, orgs=orgs)
+    return Viewer(principal=principal, org=orgs[principal.org_id], session=found, orgs=orgs)
 
 
 ViewerDep = Annotated[Viewer, Depends(get_viewer)]
@@ -105,10 +148,6 @@ def render(
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
-def check_form(request: Request, viewer: Viewer, token: str | None) -> None:
-    codec(request).check_csrf(viewer.session, token)
-
-
 def redirect(url: str) -> RedirectResponse:
     """After a POST: 303 so the browser GETs the next page."""
     return RedirectResponse(url, status_code=303)
@@ -120,5 +159,5 @@ def sign_in_redirect(exc: SignInRequired) -> Response:
         target += "&reason=expired"
     response = RedirectResponse(target, status_code=303)
     if exc.message:
-        SessionCodec.sign_out(response)  # the key behind the cookie no longer works
+        clear_cookie(response)  # the session behind the cookie has ended
     return response

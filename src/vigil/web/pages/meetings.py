@@ -22,7 +22,7 @@ from vigil.core.errors import InputError
 from vigil.core.time import parse_instant
 from vigil.exchange.records import TLP, Marking
 from vigil.web.deps import SessionDep
-from vigil.web.pages.common import Viewer, ViewerDep, check_form, redirect, render
+from vigil.web.pages.common import Viewer, ViewerDep, redirect, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -76,9 +76,7 @@ def new_meeting(
     invite: Annotated[list[str] | None, Form()] = None,
     recurrence: Annotated[str, Form()] = "",
     occurrences: Annotated[int, Form()] = 1,
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    check_form(request, viewer, csrf)
     made = MeetingService(session, viewer.principal).create_meeting(
         title,
         parse_instant(starts_at),
@@ -98,9 +96,7 @@ def add_election_date(
     kind: Annotated[str, Form()],
     at: Annotated[str, Form()],
     title: Annotated[str, Form()] = "",
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    check_form(request, viewer, csrf)
     MeetingService(session, viewer.principal).add_election_date(
         election, kind, parse_instant(at), title or None
     )
@@ -135,9 +131,7 @@ def invite(
     session: SessionDep,
     org_id: Annotated[str, Form()],
     role: Annotated[str, Form()] = "member",
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    check_form(request, viewer, csrf)
     MeetingService(session, viewer.principal).invite(meeting_id, org_id, role)
     return redirect(f"/meetings/{meeting_id}")
 
@@ -155,9 +149,7 @@ def file_update(
     asks: Annotated[str, Form()] = "",
     tlp: Annotated[str, Form()] = "AMBER",
     shared_with: Annotated[list[str] | None, Form()] = None,
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    check_form(request, viewer, csrf)
     sees: dict[str, str | list[str]] = {}
     if _lines(campaigns):
         sees["campaigns"] = _lines(campaigns)
@@ -188,9 +180,7 @@ def add_action(
     owner_org_id: Annotated[str, Form()] = "",
     due: Annotated[str, Form()] = "",
     tlp: Annotated[str, Form()] = "AMBER",
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    check_form(request, viewer, csrf)
     MeetingService(session, viewer.principal).add_action(
         meeting_id,
         text,
@@ -210,9 +200,7 @@ def set_action_status(
     viewer: ViewerDep,
     session: SessionDep,
     status: Annotated[str, Form()],
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    check_form(request, viewer, csrf)
     MeetingService(session, viewer.principal).set_action_status(action_id, status)
     return redirect(f"/meetings/{meeting_id}")
 
@@ -225,9 +213,7 @@ def record_minutes(
     session: SessionDep,
     text: Annotated[str, Form()],
     tlp: Annotated[str, Form()] = "AMBER",
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    check_form(request, viewer, csrf)
     MeetingService(session, viewer.principal).record_minutes(meeting_id, text, marking=_marking(tlp, []))
     return redirect(f"/meetings/{meeting_id}")
 

@@ -24,7 +24,7 @@ from vigil.core.settings import Settings
 from vigil.core.time import parse_duration
 from vigil.exchange.records import TLP, Marking
 from vigil.web.deps import SessionDep
-from vigil.web.pages.common import ViewerDep, check_form, redirect, render
+from vigil.web.pages.common import ViewerDep, redirect, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -59,9 +59,7 @@ def issue_briefing(
     viewer: ViewerDep,
     session: SessionDep,
     since: Annotated[str, Form()] = "7d",
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    check_form(request, viewer, csrf)
     BriefingService(session, viewer.principal).issue(parse_duration(since))
     return redirect(f"/briefings?since={since}")
 
@@ -86,10 +84,8 @@ def final_disclosure_report(
     session: SessionDep,
     format: Annotated[str, Form(pattern="^(html|pdf)$")] = "html",
     override_reason: Annotated[str, Form()] = "",
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
     """The final report: respects the embargo (admins may override) and goes on the timeline."""
-    check_form(request, viewer, csrf)
     body = DisclosureService(session, viewer.principal).render(
         case_id, format, draft=False, override_reason=override_reason.strip() or None
     )
@@ -119,9 +115,7 @@ def exercise(
     session: SessionDep,
     title: Annotated[str, Form()] = "",
     real: Annotated[str, Form()] = "",
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    check_form(request, viewer, csrf)
     book = _library(request.app.state.settings).get(playbook_id)
     case = run_exercise(
         CaseService(session, viewer.principal),
@@ -141,8 +135,6 @@ def check_item(
     viewer: ViewerDep,
     session: SessionDep,
     done: Annotated[str, Form()] = "1",
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    check_form(request, viewer, csrf)
     CaseService(session, viewer.principal).check_item(case_id, item_id, done=done == "1")
     return redirect(f"/cases/{case_id}")

@@ -14,7 +14,7 @@ from vigil.core.errors import InputError
 from vigil.exchange.records import TLP, OpinionValue, Signal, SignalKind
 from vigil.exchange.store import SignalFilter
 from vigil.web.deps import StoreDep
-from vigil.web.pages.common import ViewerDep, check_form, redirect, render
+from vigil.web.pages.common import ViewerDep, redirect, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -170,8 +170,6 @@ def set_opinion(
     store: StoreDep,
     value: Annotated[str, Form()],
     comment: Annotated[str, Form()] = "",
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    check_form(request, viewer, csrf)
     store.set_opinion(viewer.principal, signal_id, value, comment=comment.strip() or None)
     return redirect(f"/signals/{signal_id}")
