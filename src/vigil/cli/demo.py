@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import socket
 import threading
@@ -32,6 +34,7 @@ import typer
 from rich.table import Table
 
 from vigil.cli.console import VigilConsole
+from vigil.cli.serve import check_port
 from vigil.core.errors import Conflict, InputError, VigilError
 from vigil.core.settings import Settings, load_settings
 from vigil.core.time import utcnow
@@ -40,12 +43,15 @@ console = VigilConsole()
 
 MARKER = "demo.json"
 KEYS_FILE = "demo-keys.json"
+ENV_FILE = "demo.env"  # the URL and keys as shell variables
 OPERATOR, EXAMPLEBOOK, CHIRPER, GOVERNMENT = (
     "Vigil Coalition",
     "Examplebook",
     "Chirper",
     "Electoral Commission",
 )
+ELECTION = "General election"
+DISCLOSURE_FILE = "disclosure-report.html"  # the public report of the case taken to disclosure
 CHIRPER_PLATFORM = "telegram"  # Chirper's own posts are the data set's telegram posts
 
 
@@ -63,16 +69,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         s.bind((host, 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def _check_port(port: int, host: str = "127.0.0.1") -> None:
-    with socket.socket() as s:
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            raise Conflict(
-                f"port {port} on {host} is not free ({exc.strerror}); pass another --port"
-            ) from None
 
 
 def _refuse_existing(data_dir: Path) -> None:
@@ -175,6 +171,7 @@ def _open_cases(
                 service.transition(case.id, "investigating", reason="detection evidence reviewed")
             if i == 0:
                 service.add_comment(case.id, "Same links pushed on two platforms within minutes.")
+            if i == 1:  # case 0 goes through to disclosure (_disclose), so the embargo is on case 1
                 service.set_embargo(case.id, utcnow() + timedelta(days=2))
             cases.append(service.get_case(case.id))
     return cases, skipped
@@ -285,6 +282,205 @@ def _chirper_opinions(db: Any, keys: dict[str, dict[str, str]]) -> int:
     return done
 
 
+def _election_calendar(db: Any, keys: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """The government partner's election calendar, counting down from today."""
+    from vigil.cases.meetings import MeetingService
+
+    gov = _principal(db, keys[GOVERNMENT]["analyst"])
+    today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    dates = (
+        ("registration_deadline", 9, "Voter registration closes"),
+        ("debate", 12, "Televised leaders' debate"),
+        ("early_voting", 16, "Early and postal voting opens"),
+        ("election_day", 23, "Polling day"),
+        ("certification", 37, "Results certified"),
+    )
+    with db.session() as session:
+        service = MeetingService(session, gov)
+        for kind, days, title in dates:
+            service.add_election_date(ELECTION, kind, today + timedelta(days=days), title)
+        countdown = service.countdown(limit=len(dates))
+    return {
+        "election": ELECTION,
+        "dates": len(dates),
+        "next": countdown[0][0].title if countdown else None,
+        "days_to_polling_day": next((days for d, days in countdown if d.kind == "election_day"), None),
+    }
+
+
+def _meetings(db: Any, orgs: dict[str, str], keys: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """A weekly sync convened by Examplebook: two held (updates, minutes, decisions, action items,
+    one overdue) and two to come."""
+    from vigil.cases.meetings import MeetingService
+    from vigil.exchange.records import TLP, Marking
+
+    convener = _principal(db, keys[EXAMPLEBOOK]["analyst"])
+    members = {org: _principal(db, keys[org]["analyst"]) for org in (CHIRPER, GOVERNMENT)}
+    now = utcnow()
+    first = now.replace(hour=14, minute=0, second=0, microsecond=0) - timedelta(days=8)
+    green, platforms_only = Marking(TLP.GREEN), Marking(TLP.AMBER)
+    with db.session() as session:
+        chair = MeetingService(session, convener)
+        series = chair.create_meeting(
+            "Weekly coalition sync",
+            first,
+            invited={orgs[CHIRPER]: "member", orgs[GOVERNMENT]: "member"},
+            recurrence="weekly",
+            occurrences=4,
+        )
+        held = series[:2]
+        services = {EXAMPLEBOOK: chair} | {
+            org: MeetingService(session, principal) for org, principal in members.items()
+        }
+        updates = 0
+        for n, meeting in enumerate(held):
+            services[EXAMPLEBOOK].file_update(
+                meeting.id,
+                sees={"narratives": ["postal voting fraud", "foreign observers barred"]},
+                asks="Seed accounts of the channels resharing the campaign links",
+                marking=platforms_only,  # platforms only: the government's pack never shows it
+            )
+            services[CHIRPER].file_update(
+                meeting.id,
+                sees={"narratives": ["postal voting fraud"]},
+                asks="Hash lists for the reused images" if n == 0 else None,
+                marking=green,
+            )
+            services[GOVERNMENT].file_update(
+                meeting.id,
+                expects=[
+                    {"on": "registration deadline", "event": "Spike in deadline rumours", "risk": "high"}
+                ],
+                asks="Early warning of false polling-place information",
+                marking=green,
+            )
+            updates += 3
+            chair.record_minutes(
+                meeting.id,
+                (
+                    "Examplebook presented the detected campaigns and the cases opened from them. "
+                    "Chirper matched the shared signals against its channels. The Electoral Commission "
+                    "walked through the calendar up to polling day."
+                )
+                if n == 0
+                else (
+                    "Campaign #1 was taken down on Examplebook and Chirper; the public disclosure "
+                    "report is out. Sightings on Chirper are being confirmed."
+                ),
+                marking=green,
+            )
+        actions = [
+            # (meeting, text, owner, due in days, kind, status)
+            (held[0], "Share the hotline's postal-voting reports", GOVERNMENT, -2, "action", "open"),
+            (held[0], "Review the image-reuse network", EXAMPLEBOOK, -4, "action", "done"),
+            (held[0], "Release campaign #1's accounts as TLP:CLEAR after the takedown", None, None,
+             "decision", "done"),
+            (held[1], "Check the fetched signals against Chirper's channels", CHIRPER, 1, "action", "open"),
+            (held[1], "Brief the commission on the week's trends", EXAMPLEBOOK, 5, "action", "open"),
+        ]
+        overdue = 0
+        for meeting, text, owner, due_days, kind, status in actions:
+            item = chair.add_action(
+                meeting.id,
+                text,
+                owner_org_id=orgs[owner] if owner else None,
+                due=now + timedelta(days=due_days) if due_days is not None else None,
+                kind=kind,
+                marking=green,
+            )
+            if kind == "action" and status != "open":
+                item = chair.set_action_status(item.id, status)
+            overdue += int(item.overdue)
+    return {
+        "held": len(held),
+        "to_come": len(series) - len(held),
+        "updates": updates,
+        "action_items": len(actions),
+        "overdue": overdue,
+    }
+
+
+def _disclose(
+    db: Any, data_dir: Path, orgs: dict[str, str], keys: dict[str, dict[str, str]], case_id: str
+) -> dict[str, Any]:
+    """Case 1 taken through to disclosure: both platforms record CLEAR takedowns, Examplebook
+    releases the case's accounts, domains, URLs and hashtags as TLP:CLEAR, the final public report
+    is written and the case is marked disclosed."""
+    from vigil.cases.disclosure import DisclosureService
+    from vigil.cases.service import CaseService
+    from vigil.core.files import write_atomic
+    from vigil.exchange.records import TLP, Marking, SignalKind
+    from vigil.exchange.store import ExchangeStore
+
+    clear = Marking(TLP.CLEAR)
+    analyst = _principal(db, keys[EXAMPLEBOOK]["analyst"])
+    chirper = _principal(db, keys[CHIRPER]["analyst"])
+    public = {SignalKind.ACCOUNT, SignalKind.DOMAIN, SignalKind.URL, SignalKind.HASHTAG}
+    with db.session() as session:
+        cases = CaseService(session, analyst)
+        store = ExchangeStore(session)
+        case = cases.get_case(case_id)
+        if case.status.value == "triage":
+            cases.transition(case_id, "investigating", reason="detection evidence reviewed")
+        cases.transition(case_id, "coordinated-action", reason="takedowns agreed at the weekly sync")
+        released = 0
+        for signal in cases.linked_signals(case_id):
+            if signal.kind not in public:
+                continue
+            mine = next((c for c in signal.contributions if c.org_id == analyst.org_id), None)
+            if mine is None:
+                continue
+            store.submit_signal(  # the same contribution, released: its TLP becomes CLEAR
+                analyst,
+                signal.kind,
+                signal.value,
+                marking=clear,
+                confidence=mine.confidence,
+                tags=mine.tags,
+                first_seen=mine.first_seen,
+                last_seen=mine.last_seen,
+                campaign_id=mine.campaign_id,
+                description=mine.description,
+            )
+            released += 1
+        accounts = sum(1 for s in cases.linked_signals(case_id) if s.kind is SignalKind.ACCOUNT)
+        cases.record_action(
+            case_id,
+            "removed",
+            "accounts",
+            accounts,
+            platform=EXAMPLEBOOK,
+            statement_url="https://examplebook.example/newsroom/coordinated-inauthentic-behaviour",
+            note="Removed for coordinated inauthentic behaviour",
+            marking=clear,
+        )
+        CaseService(session, chirper).record_action(
+            case_id,
+            "removed",
+            "channels",
+            max(1, accounts // 4),
+            platform=CHIRPER,
+            statement_url="https://chirper.example/transparency/takedowns",
+            marking=clear,
+        )
+        cases.transition(case_id, "disclosed", reason="public report published")
+        report = DisclosureService(session, analyst).render(case_id, "html")
+    path = data_dir / DISCLOSURE_FILE
+    write_atomic(path, report)
+    return {"case": case_id, "released": released, "actions": 2, "report": DISCLOSURE_FILE}
+
+
+def _government_briefing(db: Any, keys: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """The weekly briefing issued to the government partner (what its analysts may see)."""
+    from vigil.cases.briefing import BriefingService
+
+    gov = _principal(db, keys[GOVERNMENT]["analyst"])
+    with db.session() as session:
+        briefing = BriefingService(session, gov).issue(timedelta(days=7))
+    cases = {c.id for c in [*briefing.new_cases, *briefing.active_cases]}
+    return {"id": briefing.id, "cases": len(cases), "signals": briefing.signals_total}
+
+
 def run_demo(
     data_dir: Path, *, posts: int, seed: int, port: int | None, serve: bool, progress: Any
 ) -> tuple[DemoResult, _Server]:
@@ -296,7 +492,7 @@ def run_demo(
     data_dir = data_dir.resolve()
     _refuse_existing(data_dir)
     if port is not None or serve:
-        _check_port(port or 8000)  # before minutes of work, not after
+        check_port("127.0.0.1", port or 8000)  # before minutes of work, not after
     fresh = not data_dir.exists() or not any(data_dir.iterdir())
     try:
         return _run_steps(data_dir, posts=posts, seed=seed, port=port, serve=serve, progress=progress)
@@ -376,6 +572,11 @@ def _run_steps(
         db = Database(settings.effective_database_url)
         try:
             summary["chirper"]["opinions"] = _chirper_opinions(db, keys)
+            summary["calendar"] = _election_calendar(db, keys)
+            if cases:
+                summary["disclosure"] = _disclose(db, data_dir, orgs, keys, cases[0].id)
+            summary["meetings"] = _meetings(db, orgs, keys)
+            summary["briefing"] = _government_briefing(db, keys)
         finally:
             db.dispose()
     except BaseException:
@@ -392,6 +593,16 @@ def _write_files(result: DemoResult) -> None:
     fd = os.open(keys_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump({"url": result.url, "keys": result.keys}, handle, indent=2)
+    # The same as shell variables, for the README's tour: `. vigil-demo/demo.env`, then
+    # $DEMO_URL and $CHIRPER_ANALYST_KEY (ORGANISATION_ROLE_KEY, upper case, _ for other characters).
+    lines = [f"DEMO_URL={shlex.quote(result.url)}"]
+    for org, roles in result.keys.items():
+        for role, key in roles.items():
+            name = re.sub(r"[^A-Z0-9]+", "_", f"{org}_{role}_key".upper())
+            lines.append(f"{name}={shlex.quote(key)}")
+    fd = os.open(result.data_dir / ENV_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
     marker = {"url": result.url, "orgs": result.orgs, "summary": result.summary, "keys_file": KEYS_FILE}
     (result.data_dir / MARKER).write_text(json.dumps(marker, indent=2, ensure_ascii=False) + "\n", "utf-8")
 
@@ -421,10 +632,32 @@ def print_result(result: DemoResult) -> None:
         f"{ch['posts_matched']:,} of {ch['posts_read']:,} posts matched {ch['signals_matched']} signals, "
         f"{ch['sightings_reported']} sightings reported",
     )
+    cal = s["calendar"]
+    table.add_row(
+        "election calendar",
+        f"{cal['election']}: {cal['dates']} key dates, polling day in {cal['days_to_polling_day']} days",
+    )
+    m = s["meetings"]
+    table.add_row(
+        "meetings",
+        f"{m['held']} held ({m['updates']} member updates, minutes, {m['action_items']} action items, "
+        f"{m['overdue']} overdue), {m['to_come']} to come",
+    )
+    if "disclosure" in s:
+        d = s["disclosure"]
+        table.add_row(
+            "disclosure",
+            f"case 1 disclosed: {d['released']} items released as TLP:CLEAR, "
+            f"{d['actions']} takedowns; report in {d['report']}",
+        )
+    b = s["briefing"]
+    table.add_row(
+        "government briefing", f"issued to {GOVERNMENT}: {b['cases']} cases, {b['signals']} signals"
+    )
     table.add_row("took", f"{s['seconds']} s")
     table.add_row("data directory", str(result.data_dir))
     console.print(table)
-    keys = Table(title=f"Demo keys (also in {result.data_dir / KEYS_FILE})")
+    keys = Table(title=f"Demo keys (also in {result.data_dir / KEYS_FILE} and, for a shell, {ENV_FILE})")
     keys.add_column("organisation")
     keys.add_column("role")
     keys.add_column("API key", overflow="fold", no_wrap=False, min_width=60)

@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 from typing import Any
 
 import typer
+
+from vigil.core.errors import Conflict
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse, in one line naming the port and the option, a port another process listens on.
+
+    Checked before start-up: uvicorn would otherwise log its raw ``[Errno 98]`` and exit 1.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        # As uvicorn binds: SO_REUSEADDR, so a port left in TIME_WAIT by a stopped server is free.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            why = "already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+            raise Conflict(
+                f"port {port} on {host} is not free ({why}): stop what holds it, or choose "
+                f"another port with --port (or VIGIL_PORT)",
+                port=port,
+                host=host,
+            ) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -36,6 +61,7 @@ def register(app: typer.Typer) -> None:
                 overrides[name] = value
         settings = load_settings(**overrides)
         database = make_url(settings.effective_database_url)  # repr hides any password
+        check_port(settings.host, settings.port)
         typer.echo(f"vigil exchange on http://{settings.host}:{settings.port} (database: {database!r})")
         uvicorn.run(
             create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower()
