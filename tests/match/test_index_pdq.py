@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from vigil.core.errors import DataError, InputError
 from vigil.match.index import PdqIndex, load_index, new_index
-from vigil.match.index.pdq import hamming_sums, probe_plan
+from vigil.match.index.pdq import Layout, choose_layout, hamming_sums
 from vigil.signals.image_pdq import bytes_to_hex
 
 
@@ -126,12 +126,35 @@ def test_complement_is_not_a_match() -> None:
         assert [m.entry_id for m in index.query(bytes_to_hex(code)[0])] == ["self"]
 
 
-def test_probe_plan_counts() -> None:
-    plan = probe_plan(31)
-    assert plan is not None and len(plan[0]) == 16 * 17
-    small = probe_plan(10)
-    assert small is not None and len(small[0]) == 11  # 11 exact chunk lookups suffice for r = 10
-    assert probe_plan(60) is None  # a scan is cheaper
+def test_layout_follows_the_pigeonhole_bound_and_the_bank_size() -> None:
+    layout = Layout(16, 16, 31)
+    assert layout.radii == (1,) * 16 and layout.probes == 16 * 17
+    assert Layout(11, 23, 31).radii == (2,) * 10 + (1,)  # 31 = 11 * 2 + 9: ten chunks within 2
+    assert Layout(16, 16, 10).used == tuple(range(11))  # 11 exact chunk lookups suffice for r = 10
+    assert choose_layout(1000, 31) is None  # a scan is cheaper than any table
+    small, large = choose_layout(100_000, 31), choose_layout(10_000_000, 31)
+    assert small is not None and large is not None
+    # Longer chunks (fewer candidates per probe) as the bank grows, within the table budget.
+    assert large.bits > small.bits and large.probes > small.probes
+    assert large.candidates(10_000_000) < small.candidates(10_000_000) / 5
+    assert choose_layout(1_000_000, 60) is None  # a scan is cheaper
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [Layout(16, 16, 31), Layout(12, 21, 31), Layout(11, 23, 31), Layout(13, 19, 31), Layout(10, 20, 31)],
+    ids=lambda layout: f"{layout.chunks}x{layout.bits}",
+)
+def test_every_layout_is_exact(layout: Layout) -> None:
+    """Chunks that straddle 64-bit words, leave bits uncovered, or have uneven radii: same as a scan."""
+    codes, queries = planted(seed=layout.bits, bases=60, copies=6, radius=31)
+    index = PdqIndex(threshold=31, threads=2, layout=layout)
+    index.add_encoded(codes, [f"e{i}" for i in range(len(codes))])
+    index.compact()
+    assert index.layouts == [layout.describe()]
+    expected = brute_force(codes, queries, 31)
+    assert results(index, queries) == expected
+    assert any(d == 31 for _, _, d in expected)
 
 
 def test_add_remove_and_save_load_round_trip(tmp_path: Path) -> None:
@@ -167,10 +190,11 @@ def test_add_remove_and_save_load_round_trip(tmp_path: Path) -> None:
     assert "late" in {m.entry_id for m in loaded.query(bytes_to_hex(queries[:1])[0])}
     loaded.save(tmp_path / "pdq")
     assert sorted(p.name.split("-")[0] for p in (tmp_path / "pdq").iterdir()) == [
-        "codes",
-        "ids",
         "manifest.json",
-    ]
+        "s0alive",
+        "s0codes",
+        "s0ids",
+    ]  # a few hundred codes: a scan segment, no tables; the previous save's files are gone
     assert len(load_index(tmp_path / "pdq")) == len(index) + 1
 
 

@@ -161,9 +161,9 @@ def match_posts(
     for kind in types:
         found = index.indexes[kind]
         if isinstance(found, SegmentedIndex):
-            # Fold rows still pending since the fetch into the search tables once, up front:
-            # otherwise every batch would scan them by brute force.
-            found.compact()
+            # Give rows still pending since the fetch search tables once, up front (a new segment,
+            # not a rebuild): otherwise every batch would scan them by brute force.
+            found.seal()
     seen: dict[tuple[str, str], _Seen] = {}
     matched_posts: set[tuple[str, str]] = set()
     total = sum(_row_count(f) for f in files)

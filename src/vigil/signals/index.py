@@ -247,10 +247,16 @@ def read_entries(path: Path) -> tuple[list[str], list[str]]:
 
 def write_index_dir(
     directory: Path, manifest: dict[str, Any], writers: Mapping[str, Callable[[Path], None]]
-) -> None:
-    """Write data files under fresh names, then atomically replace the manifest, then drop old files."""
+) -> dict[str, str]:
+    """Write data files under fresh names, then atomically replace the manifest, then drop old files.
+    Returns the file name written for each role."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    try:  # the files the manifest being replaced lists (their roles may differ from this save's)
+        previous = json.loads((directory / MANIFEST).read_text(encoding="utf-8")).get("files") or {}
+        listed = {name for name in previous.values() if isinstance(name, str) and "/" not in name}
+    except (OSError, ValueError, AttributeError):
+        listed = set()
     token = uuid.uuid4().hex[:12]
     files: dict[str, str] = {}
     for role, write in writers.items():
@@ -265,10 +271,11 @@ def write_index_dir(
     keep = set(files.values()) | {MANIFEST}
     for old in directory.iterdir():
         # Only files an earlier save wrote (role-token.ext); anything else in the folder is not ours.
-        if old.name not in keep and any(
-            old.name.startswith(role.partition(".")[0] + "-") for role in writers
+        if old.name not in keep and (
+            old.name in listed or any(old.name.startswith(role.partition(".")[0] + "-") for role in writers)
         ):
             old.unlink(missing_ok=True)
+    return files
 
 
 def read_manifest(directory: Path, expected_index: str | None = None) -> dict[str, Any]:

@@ -101,35 +101,40 @@ class MinHashLshIndex(SegmentedIndex):
             keys[:, band] = acc
         return keys
 
-    def _build_tables(self) -> None:
-        keys = self._band_keys(self._main)
-        self._sorted: list[npt.NDArray[np.uint64]] = []
-        self._order: list[npt.NDArray[np.intp]] = []
+    def _build_tables(self, rows: npt.NDArray[Any]) -> tuple[list[Any], list[Any]]:
+        """Per band: the band hashes sorted, and the row order beside them."""
+        keys = self._band_keys(np.asarray(rows))
+        ordered: list[npt.NDArray[np.uint64]] = []
+        orders: list[npt.NDArray[np.intp]] = []
         for band in range(self.bands):
             order = np.argsort(keys[:, band], kind="stable")
-            self._order.append(order)
-            self._sorted.append(keys[order, band])
+            orders.append(order)
+            ordered.append(keys[order, band])
+        return ordered, orders
 
-    def _search_main(self, queries: npt.NDArray[Any]) -> Hits:
+    def _search_tables(
+        self, tables: tuple[list[Any], list[Any]], rows: npt.NDArray[Any], queries: npt.NDArray[Any]
+    ) -> Hits:
+        ordered, orders = tables
         keys = self._band_keys(queries)
         q_parts, r_parts = [], []
         for band in range(self.bands):
-            lo = np.searchsorted(self._sorted[band], keys[:, band], side="left")
-            hi = np.searchsorted(self._sorted[band], keys[:, band], side="right")
+            lo = np.searchsorted(ordered[band], keys[:, band], side="left")
+            hi = np.searchsorted(ordered[band], keys[:, band], side="right")
             sizes = hi - lo
             total = int(sizes.sum())
             if not total:
                 continue
             pos = np.arange(total, dtype=np.intp) - np.repeat(np.cumsum(sizes) - sizes - lo, sizes)
-            r_parts.append(self._order[band][pos])
+            r_parts.append(orders[band][pos])
             q_parts.append(np.repeat(np.arange(len(queries), dtype=np.intp), sizes))
         if not r_parts:
             return empty_hits()
-        q_of, rows = np.concatenate(q_parts), np.concatenate(r_parts)
+        q_of, found = np.concatenate(q_parts), np.concatenate(r_parts)
         # Verify each distinct (query, row) once.
-        _, first = np.unique(q_of.astype(np.int64) * max(len(self._main), 1) + rows, return_index=True)
-        q_of, rows = q_of[first], rows[first]
-        return self._verify(q_of, rows, queries, self._main)
+        _, first = np.unique(q_of.astype(np.int64) * max(len(rows), 1) + found, return_index=True)
+        q_of, found = q_of[first], found[first]
+        return self._verify(q_of, found, queries, np.asarray(rows))
 
     def _verify(
         self,

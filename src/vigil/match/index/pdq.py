@@ -1,73 +1,184 @@
 """An exact Hamming-radius index for PDQ hashes: multi-index hashing (Norouzi, Punjani & Fleet, 2012)
-in numpy.
+in numpy, with the substring layout chosen from the size of each segment.
 
-Each 256-bit code is cut into 16 chunks of 16 bits. If two codes are within distance ``r``, write
-``r = 16 s + a`` (0 <= a < 16): then one of the first ``a + 1`` chunks differs in at most ``s`` bits,
-or one of the other chunks in at most ``s - 1`` (otherwise the distance would be at least
-``(a + 1)(s + 1) + (15 - a) s = r + 1``). At the default radius 31 that is "some chunk within 1
-bit". So for every chunk the index keeps the rows sorted by that chunk's value, with the start of
-each of the 65,536 possible values (a counting sort); a query looks up each of its chunk values and
-their 16 one-bit neighbours (16 x 17 = 272 probes), gathers the rows found there (about 16 per probe
-per million codes on random data) and checks each candidate's true distance with a vectorized
-popcount. Every code within the radius is a candidate, so results are exact: the same set as a
-brute-force scan, in about 4,200 distance computations per query on a million codes instead of a
-million.
+**Why it is exact.** Cut a 256-bit code into ``m`` disjoint chunks of ``b`` bits (``m * b <= 256``;
+bits outside every chunk are only compared at the end). If two codes are within distance ``r``,
+write ``r = m s + a`` (0 <= a < m): then one of the first ``a + 1`` chunks differs in at most ``s``
+bits, or one of the others in at most ``s - 1``; otherwise the distance would be at least
+``(a + 1)(s + 1) + (m - a - 1) s = r + 1``. So for each chunk the index keeps the rows sorted by that
+chunk's value and where each of the ``2**b`` values starts (a counting sort); a query looks up each
+of its chunk values and every neighbour within that chunk's radius (the *probes*), gathers the rows
+found there (the *candidates*) and keeps those whose true distance, a vectorized popcount over all
+256 bits, is within ``r``. Every code within ``r`` is a candidate, so the result is the same set as
+a brute-force scan.
 
-Queries run in batches (all of a batch's probes, gathers and popcounts are single numpy calls that
-release the GIL), split over ``threads`` threads. Memory is the codes (32 bytes each) plus 16 sorted
-row tables (64 bytes per code) plus 8 MB of bucket offsets. Radii whose probe count would approach a
-scan (``r >= 51``, far beyond any useful PDQ threshold) fall back to a blocked brute-force scan.
+**Choosing the layout.** Longer chunks mean fewer candidates per probe (``n / 2**b`` on random
+codes) but more probes (the chunk radius is reached by more bit flips). At radius 31:
+
+==========  =============  ======  ==========================  ==========================
+rows        layout         probes  candidates/query (random)   tables
+==========  =============  ======  ==========================  ==========================
+100,000     16 x 16 bits     272     415                        4 MB + 6.4 MB
+1M          12 x 21 bits   1,944     927                        100 MB + 48 MB
+3M-10M+     11 x 23 bits   2,794   1,000 (3M), 3,330 (10M)      352 MB + 44 bytes/row
+==========  =============  ======  ==========================  ==========================
+
+:func:`choose_layout` minimizes ``probes + candidates`` (each costs one random memory access and a
+few vector operations, measured within 20% of each other) under a table-memory budget, and picks a
+plain scan when that is cheaper (small segments). Clustered banks (many near-duplicates) only add
+candidates that are true or near matches; a chunk value shared by very many unrelated codes (a
+degenerate image hashed many times) adds candidates to the queries that probe it, never misses.
+
+**Cost.** Queries run in batches: all of a batch's probes, gathers and popcounts are single numpy
+calls that release the GIL, split over ``threads`` threads. Memory per segment: the codes (32 bytes
+a row), one ``uint32`` row number per row and used chunk, and ``2**b + 1`` bucket starts per chunk.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import cache
+from dataclasses import dataclass
+from functools import cache, cached_property
+from itertools import combinations
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from vigil.core.errors import InputError
+from vigil.core.errors import DataError, InputError
 from vigil.match.index.segmented import Hits, SegmentedIndex, empty_hits
 from vigil.signals.base import SignalType
 from vigil.signals.image_pdq import BITS, bytes_to_hex, hex_to_bytes
 
-CHUNKS = 16
-CHUNK_VALUES = 1 << 16
-# Above this many probes per query, a scan is cheaper than multi-index hashing.
-MAX_PROBES = 4096
-BATCH = 16  # queries per vectorized step: keeps the ~2 MB of temporaries per thread in cache at 1M codes
+BATCH = 64  # queries per vectorized step: ~1.5 MB of probe keys at 2,800 probes
 BRUTE_BLOCK = 1 << 20  # query x row pairs per brute-force step (32 MB of XORs)
+# Relative costs per query of one probe, one candidate and one scanned row (measured on 1M-10M
+# random codes: a probe and a candidate each cost one random memory access plus a few numpy passes;
+# a scanned row is a sequential XOR and popcount).
+PROBE_COST, CANDIDATE_COST, SCAN_COST = 1.0, 1.0, 0.04
+TABLE_BUDGET = 768 << 20  # bytes of bucket starts a layout may use (tables are memory-mapped)
+MAX_PROBES = 50_000
+
+
+@dataclass(frozen=True)
+class Layout:
+    """``chunks`` disjoint chunks of ``bits`` bits covering the low ``chunks * bits`` bits."""
+
+    chunks: int
+    bits: int
+    radius: int
+
+    @property
+    def radii(self) -> tuple[int, ...]:
+        """Each chunk's search radius (-1: the chunk is not needed at this radius)."""
+        s, a = divmod(self.radius, self.chunks)
+        return tuple(s if c <= a else s - 1 for c in range(self.chunks))
+
+    @property
+    def used(self) -> tuple[int, ...]:
+        """Chunks searched at all (with fewer than ``chunks`` bits of radius, only ``radius + 1``)."""
+        return tuple(c for c, k in enumerate(self.radii) if k >= 0)
+
+    @property
+    def probes(self) -> int:
+        return sum(_ball(self.bits, k) for k in self.radii if k >= 0)
+
+    def candidates(self, rows: int) -> float:
+        """Expected candidates per query among ``rows`` uniformly random codes."""
+        return float(self.probes * rows / (1 << self.bits))
+
+    def cost(self, rows: int) -> float:
+        return self.probes * PROBE_COST + self.candidates(rows) * CANDIDATE_COST
+
+    def starts_bytes(self, rows: int) -> int:
+        return len(self.used) * ((1 << self.bits) + 1) * _offset_dtype(self, rows).itemsize
+
+    @cached_property
+    def plan(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(table slot, XOR mask, bucket base) of every probe, in table order."""
+        slots, masks = [], []
+        for slot, chunk in enumerate(self.used):
+            found = _masks_within(self.bits, self.radii[chunk])
+            slots.append(np.full(len(found), slot, dtype=np.int64))
+            masks.append(found)
+        slot_of = np.concatenate(slots)
+        return slot_of, np.concatenate(masks), slot_of * ((1 << self.bits) + 1)
+
+    def describe(self) -> str:
+        return f"{self.chunks} x {self.bits} bits, {self.probes:,} probes"
+
+
+def _ball(bits: int, radius: int) -> int:
+    return sum(math.comb(bits, i) for i in range(min(radius, bits) + 1))
 
 
 @cache
-def masks_within(bits: int) -> npt.NDArray[np.uint16]:
-    """Every 16-bit mask with at most ``bits`` bits set (the probe offsets of one chunk)."""
-    every = np.arange(CHUNK_VALUES, dtype=np.uint32)
-    counts = np.bitwise_count(every)
-    order = np.argsort(counts, kind="stable")
-    return every[order][counts[order] <= bits].astype(np.uint16)
+def _masks_within(bits: int, radius: int) -> npt.NDArray[np.int64]:
+    """Every ``bits``-bit mask with at most ``radius`` bits set, fewest bits first."""
+    out = [np.zeros(1, dtype=np.int64)]
+    for k in range(1, min(radius, bits) + 1):
+        positions = np.array(list(combinations(range(bits), k)), dtype=np.int64)
+        out.append(np.bitwise_or.reduce(np.left_shift(np.int64(1), positions), axis=1))
+    return np.concatenate(out)
+
+
+def _offset_dtype(layout: Layout, rows: int) -> np.dtype[Any]:
+    return np.dtype(np.uint32) if len(layout.used) * rows < 2**32 else np.dtype(np.int64)
 
 
 @cache
-def probe_plan(radius: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint16]] | None:
-    """(chunk, mask) of every probe for ``radius``, or None when a scan is cheaper."""
-    s, a = divmod(radius, CHUNKS)
-    chunks, masks = [], []
-    for chunk in range(CHUNKS):
-        chunk_radius = s if chunk <= a else s - 1
-        if chunk_radius < 0:
-            continue
-        found = masks_within(min(chunk_radius, 16))
-        chunks.append(np.full(len(found), chunk, dtype=np.intp))
-        masks.append(found)
-    chunk_of = np.concatenate(chunks)
-    if len(chunk_of) > MAX_PROBES:
+def choose_layout(rows: int, radius: int, budget: int = TABLE_BUDGET) -> Layout | None:
+    """The cheapest exact layout for ``rows`` codes at ``radius``, or None when a scan is cheaper."""
+    best: tuple[float, Layout] | None = None
+    # Bucket tables at most ~4x the rows (or 64k buckets): memory stays proportional to the data.
+    longest = min(24, max(16, math.ceil(math.log2(max(rows, 2))) + 2))
+    for chunks in range(2, 33):
+        for bits in range(8, longest + 1):
+            if chunks * bits > BITS:
+                break
+            layout = Layout(chunks, bits, radius)
+            if layout.probes > MAX_PROBES or layout.starts_bytes(rows) > budget:
+                continue
+            cost = layout.cost(rows)
+            if best is None or cost < best[0]:
+                best = (cost, layout)
+    if best is None or best[0] >= rows * SCAN_COST:
         return None
-    return chunk_of, np.concatenate(masks)
+    return best[1]
+
+
+def chunk_value(words: npt.NDArray[np.uint64], bits: int, chunk: int) -> npt.NDArray[np.int64]:
+    """Value of chunk ``chunk`` (bits ``chunk * bits`` onwards) of each (n, 4)-word code."""
+    word, shift = divmod(chunk * bits, 64)
+    value = words[:, word] >> np.uint64(shift)
+    if shift + bits > 64:  # the chunk continues in the next word
+        value = value | (words[:, word + 1] << np.uint64(64 - shift))
+    return (value & np.uint64((1 << bits) - 1)).view(np.int64)
+
+
+def chunk_values(words: npt.NDArray[np.uint64], layout: Layout) -> npt.NDArray[np.int64]:
+    """(n, used chunks) values of each used chunk of (n, 4)-word codes."""
+    out = np.empty((len(words), len(layout.used)), dtype=np.int64)
+    for slot, chunk in enumerate(layout.used):
+        out[:, slot] = chunk_value(words, layout.bits, chunk)
+    return out
+
+
+@dataclass
+class PdqTables:
+    """A segment's search tables: per used chunk, the row numbers sorted by chunk value and the
+    start of each value's run (offsets into the concatenated ``order``). None layout: scan."""
+
+    layout: Layout | None
+    starts: npt.NDArray[Any]
+    order: npt.NDArray[Any]
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.starts.nbytes + self.order.nbytes)
 
 
 def hamming_sums(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint32]:
@@ -92,6 +203,7 @@ class PdqIndex(SegmentedIndex):
         threshold: float | None = None,
         *,
         threads: int | None = None,
+        layout: Layout | None = None,
     ) -> None:
         from vigil.signals.registry import get_signal_type
 
@@ -101,66 +213,137 @@ class PdqIndex(SegmentedIndex):
             raise InputError(f"a PDQ index holds image_pdq signals, not {self.signal_type.name}")
         assert self.threshold is not None
         self.radius = int(self.threshold)
+        if layout is not None and layout.radius != self.radius:
+            raise InputError(f"layout is for radius {layout.radius}, the index searches {self.radius}")
+        self.fixed_layout = layout  # tests force a layout; otherwise each segment's size chooses
 
     def encode(self, values: Sequence[str]) -> npt.NDArray[np.uint8]:
         return hex_to_bytes(list(values))
 
     def decode(self, rows: npt.NDArray[Any]) -> list[str]:
-        return bytes_to_hex(rows)
+        return bytes_to_hex(np.asarray(rows))
 
-    def _build_tables(self) -> None:
-        n = len(self._main)
-        chunks = self._main.view(np.uint16)  # (n, 16)
-        self._order = np.empty(CHUNKS * n, dtype=np.uint32 if n < 2**32 else np.uint64)
-        self._starts = np.empty(CHUNKS * (CHUNK_VALUES + 1), dtype=np.intp)
-        for c in range(CHUNKS):
-            values = chunks[:, c]
-            # Stable sort of 16-bit keys is a radix sort in numpy: O(n).
-            self._order[c * n : (c + 1) * n] = np.argsort(values, kind="stable")
-            starts = self._starts[c * (CHUNK_VALUES + 1) : (c + 1) * (CHUNK_VALUES + 1)]
-            starts[0] = c * n
-            np.cumsum(np.bincount(values, minlength=CHUNK_VALUES), out=starts[1:])
-            starts[1:] += c * n
+    # --- tables -----------------------------------------------------------------------------------
+
+    def layout_for(self, rows: int) -> Layout | None:
+        return self.fixed_layout or choose_layout(rows, self.radius)
+
+    def _build_tables(self, rows: npt.NDArray[Any]) -> PdqTables:
+        n = len(rows)
+        layout = self.layout_for(n) if n else None
+        if layout is None:
+            return PdqTables(None, np.zeros(0, np.uint32), np.zeros(0, np.uint32))
+        dtype = _offset_dtype(layout, n)
+        size = (1 << layout.bits) + 1
+        used = len(layout.used)
+        starts = np.empty(used * size, dtype=dtype)
+        order = np.empty(used * n, dtype=np.uint32 if n < 2**32 else np.int64)
+        words = np.ascontiguousarray(rows).view(np.uint64)
+
+        def build(slot: int) -> None:
+            values = chunk_value(words, layout.bits, layout.used[slot])
+            # Row order within a bucket is irrelevant: the unstable sort is the fastest.
+            order[slot * n : (slot + 1) * n] = np.argsort(values, kind="quicksort")
+            run = starts[slot * size : (slot + 1) * size]
+            run[0] = slot * n
+            np.cumsum(np.bincount(values, minlength=1 << layout.bits), out=run[1:])
+            run[1:] += slot * n
+
+        if self.threads > 1 and used > 1:
+            with ThreadPoolExecutor(min(self.threads, used)) as pool:
+                list(pool.map(build, range(used)))
+        else:
+            for slot in range(used):
+                build(slot)
+        return PdqTables(layout, starts, order)
+
+    def _scan_only(self, rows: int) -> bool:
+        return self.layout_for(rows) is None
+
+    def _table_arrays(self, tables: PdqTables) -> dict[str, npt.NDArray[Any]]:
+        return {} if tables.layout is None else {"starts": tables.starts, "order": tables.order}
+
+    def _table_meta(self, tables: PdqTables) -> dict[str, Any]:
+        layout = tables.layout
+        if layout is None:
+            return {"scan": True}
+        return {"chunks": layout.chunks, "bits": layout.bits, "radius": layout.radius}
+
+    def _tables_from_arrays(
+        self, rows: npt.NDArray[Any], arrays: dict[str, npt.NDArray[Any]], meta: dict[str, Any]
+    ) -> PdqTables:
+        if meta.get("scan") or meta.get("radius") != self.radius:
+            return self._build_tables(rows)  # saved for another radius (a changed threshold)
+        layout = Layout(int(meta["chunks"]), int(meta["bits"]), self.radius)
+        starts, order = arrays.get("starts"), arrays.get("order")
+        used = len(layout.used)
+        if (
+            starts is None
+            or order is None
+            or starts.shape != (used * ((1 << layout.bits) + 1),)
+            or order.shape != (used * len(rows),)
+        ):
+            raise DataError(f"saved search tables do not fit {layout.describe()} over {len(rows)} rows")
+        return PdqTables(layout, starts, order)
 
     @property
     def table_bytes(self) -> int:
         """Bytes held by the codes and search tables (not the entry ids)."""
-        return int(self._main.nbytes + self._order.nbytes + self._starts.nbytes)
+        return sum(int(np.asarray(seg.rows).nbytes) + seg.tables.nbytes for seg in self._segments)
 
-    def _search_main(self, queries: npt.NDArray[Any]) -> Hits:
-        plan = probe_plan(self.radius)
-        if plan is None:
-            return self._search_brute(queries, self._main)
-        blocks = [queries[i : i + BATCH] for i in range(0, len(queries), BATCH)]
-        offsets = range(0, len(queries), BATCH)
+    @property
+    def layouts(self) -> list[str]:
+        """Each segment's layout, oldest first (for reports)."""
+        return [seg.tables.layout.describe() if seg.tables.layout else "scan" for seg in self._segments]
+
+    # --- searching --------------------------------------------------------------------------------
+
+    def _search_tables(self, tables: PdqTables, rows: npt.NDArray[Any], queries: npt.NDArray[Any]) -> Hits:
+        if tables.layout is None:
+            return self._search_brute(queries, rows)
+        step = BATCH
+        blocks = [queries[i : i + step] for i in range(0, len(queries), step)]
         if self.threads > 1 and len(blocks) > 1:
             with ThreadPoolExecutor(min(self.threads, len(blocks))) as pool:
-                parts = list(pool.map(lambda b: self._probe(b, plan), blocks))
+                parts = list(pool.map(lambda b: self._probe(tables, rows, b), blocks))
         else:
-            parts = [self._probe(b, plan) for b in blocks]
-        q = np.concatenate([p[0] + start for p, start in zip(parts, offsets, strict=True)])
+            parts = [self._probe(tables, rows, b) for b in blocks]
+        q = np.concatenate([p[0] + i * step for i, p in enumerate(parts)])
         return q, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
 
-    def _probe(self, queries: npt.NDArray[np.uint8], plan: tuple[npt.NDArray[np.intp], Any]) -> Hits:
-        chunk_of, mask_of = plan
-        count = len(queries)
-        q_chunks = queries.view(np.uint16)  # (Q, 16)
-        # Indices below are in range by construction; mode="wrap" skips numpy's bounds checks (~10%).
-        # Bucket of each (query, probe): chunk value XOR mask, offset into that chunk's table.
-        keys = (q_chunks[:, chunk_of] ^ mask_of).astype(np.intp) + chunk_of * (CHUNK_VALUES + 1)
-        lo = np.take(self._starts, keys, mode="wrap").reshape(-1)
-        sizes = np.take(self._starts, keys + 1, mode="wrap").reshape(-1) - lo
-        total = int(sizes.sum())
-        if total == 0:
+    def _probe(self, tables: PdqTables, rows: npt.NDArray[Any], queries: npt.NDArray[np.uint8]) -> Hits:
+        layout = tables.layout
+        assert layout is not None
+        slot_of, mask_of, base_of = layout.plan
+        probes = len(slot_of)
+        asked = queries.view(np.uint64)
+        # Bucket of each (query, probe): chunk value XOR mask, offset into that chunk's starts.
+        keys = chunk_values(asked, layout)[:, slot_of]
+        keys ^= mask_of
+        keys += base_of
+        keys = keys.reshape(-1)
+        # Indices are in range by construction; mode="wrap" skips numpy's bounds checks (~10%).
+        lo = np.take(tables.starts, keys, mode="wrap")
+        keys += 1
+        sizes = np.take(tables.starts, keys, mode="wrap") - lo
+        hit = np.flatnonzero(sizes)
+        if not len(hit):
             return empty_hits()
-        # Positions lo..lo+size of every bucket, concatenated, without a Python loop.
-        pos = np.arange(total, dtype=np.intp)
-        pos -= np.repeat(np.cumsum(sizes) - sizes - lo, sizes)
-        rows = np.take(self._order, pos, mode="wrap").astype(np.intp)
-        q_of = np.repeat(np.repeat(np.arange(count, dtype=np.intp), len(chunk_of)), sizes)
-        x = np.take(self._main.view(np.uint64), rows, axis=0, mode="wrap")
-        x ^= np.take(queries.view(np.uint64), q_of, axis=0, mode="wrap")
-        return self._keep_within(q_of, rows, x)
+        lo = lo[hit].astype(np.intp)
+        sizes = sizes[hit].astype(np.intp)
+        q_of = hit // probes
+        total = int(sizes.sum())
+        if total == len(hit):  # one row per non-empty bucket: no expansion needed
+            pos = lo
+        else:
+            # Positions lo..lo+size of every bucket, concatenated, without a Python loop.
+            pos = np.arange(total, dtype=np.intp)
+            pos -= np.repeat(np.cumsum(sizes) - sizes - lo, sizes)
+            q_of = np.repeat(q_of, sizes)
+        found = np.take(tables.order, pos, mode="wrap").astype(np.intp)
+        x = np.take(np.asarray(rows).view(np.uint64), found, axis=0, mode="wrap")
+        x ^= np.take(asked, q_of, axis=0, mode="wrap")
+        return self._keep_within(q_of, found, x)
 
     def _keep_within(
         self, q_of: npt.NDArray[np.intp], rows: npt.NDArray[np.intp], x: npt.NDArray[np.uint64]
@@ -178,7 +361,7 @@ class PdqIndex(SegmentedIndex):
     def _search_brute(self, queries: npt.NDArray[Any], rows: npt.NDArray[Any]) -> Hits:
         if not len(rows) or not len(queries):
             return empty_hits()
-        stored = rows.view(np.uint64)
+        stored = np.asarray(rows).view(np.uint64)
         asked = queries.view(np.uint64)
         step = max(1, BRUTE_BLOCK // len(stored))
         parts = []
