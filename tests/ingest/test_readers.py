@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from vigil.core.errors import DataError, InputError
-from vigil.ingest.readers import format_of, read_batches, read_csv, read_jsonl
+from vigil.ingest.readers import format_of, read_batches, read_csv, read_jsonl, zip_members
 
 
 @pytest.mark.parametrize(
@@ -134,3 +134,29 @@ def test_parquet_batches(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         list(read_batches(tmp_path / "nope.csv", "csv"))
+
+
+def test_zip_members_in_name_order_gzip_members_too(tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "a.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("b.csv.gz", gzip.compress(b"x,y\n3,4\n"))
+        zf.writestr("a.csv", "x,y\n1,2\n")
+        zf.writestr("notes.txt", "not data")
+    assert zip_members(path) == ["a.csv", "b.csv.gz"]
+    assert format_of(path) == "csv"
+    batches = list(read_batches(path, "auto"))
+    assert [b.columns["x"] for b in batches] == [["1"], ["3"]]
+    assert [b.file for b in batches] == [f"{path}!a.csv", f"{path}!b.csv.gz"]
+    empty = tmp_path / "empty.zip"
+    with zipfile.ZipFile(empty, "w") as zf:
+        zf.writestr("notes.txt", "nothing")
+    with pytest.raises(DataError, match="holds no data file"):
+        format_of(empty)
+    mixed = tmp_path / "mixed.zip"
+    with zipfile.ZipFile(mixed, "w") as zf:
+        zf.writestr("a.csv", "x\n1\n")
+        zf.writestr("b.jsonl", "{}\n")
+    with pytest.raises(InputError, match="mixes formats"):
+        format_of(mixed)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,6 +12,10 @@ import pytest
 from tests.ingest.conftest import by_key, read_rows
 from vigil.core.errors import DataError
 from vigil.ingest.pipeline import ingest
+
+
+def _digest(normal_form: str) -> str:
+    return hashlib.sha1(normal_form.encode(), usedforsecurity=False).hexdigest()[:16]
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +160,9 @@ def test_archive_shaped_rows(fixtures: Path, tmp_path: Path) -> None:
     ]
     assert first["extra"]["like_count"] == "0.0"  # type: ignore[index]  # extra keeps the text as written
     assert second["hashtags"] == ["uno", "dos"]
-    assert second["reshare_of"] is None
+    # retweet_tweetid withheld: keyed on the "RT @someone:" prefix and the text's normal form
+    assert second["reshare_of"] == f"rt:@someone:{_digest('another post')}"
+    assert second["extra"]["is_retweet"] == "true"  # type: ignore[index]
     assert second["mentions"] == ["someone"]
     accounts = by_key(read_rows(tmp_path / "accounts.parquet"), "account_id")
     assert accounts["Qk3x9VtYp2Lr8aZ0cWmN4sDfGh7JkLzXcVbNm1QwErT="]["followers"] == 17
@@ -162,3 +170,56 @@ def test_archive_shaped_rows(fixtures: Path, tmp_path: Path) -> None:
         "user_reported_location": "Dhaka, Bangladesh",
         "user_profile_description": "Only news portal",
     }
+
+
+HEADER = (
+    "tweetid,userid,user_screen_name,tweet_language,tweet_text,tweet_time,"
+    "is_retweet,retweet_userid,retweet_tweetid"
+)
+RETWEETS = f"""{HEADER}
+1,u1,a,en,"Vote NOW! https://t.co/x",2017-01-01 00:00,True,,
+2,u2,b,en,"vote now https://t.co/y",2017-01-01 00:01,True,,
+3,u3,c,en,"RT @Origin: Vote now!",2017-01-01 00:02,true,,
+4,u4,d,en,"Vote now!",2017-01-01 00:03,True,u9,
+5,u5,e,english,"Vote now!",2017-01-01 00:04,False,,
+6,u6,f,en,,2017-01-01 00:05,True,,
+7,u7,g,xx-klingon,"RT @x: hi",2017-01-01 00:06,True,u8,77
+"""
+
+
+def test_retweets_without_ids_are_keyed_on_what_was_retweeted(tmp_path: Path) -> None:
+    path = tmp_path / "tweets.csv"
+    path.write_text(RETWEETS)
+    summary = ingest([path], layout="twitter-io", out_dir=tmp_path / "out")
+    posts = by_key(read_rows(tmp_path / "out" / "posts.parquet"))
+    key = f"rt::{_digest('vote now')}"
+    # the same text, however cased and whatever link: one key, so they co-reshare
+    assert posts["1"]["reshare_of"] == posts["2"]["reshare_of"] == key
+    assert posts["3"]["reshare_of"] == f"rt:@origin:{_digest('vote now')}"
+    assert posts["4"]["reshare_of"] == f"rt:u9:{_digest('vote now')}"
+    assert posts["5"]["reshare_of"] is None and "is_retweet" not in (posts["5"]["extra"] or {})
+    assert posts["6"]["reshare_of"] is None and posts["6"]["extra"] == {"is_retweet": "true"}
+    assert posts["7"]["reshare_of"] == "77"  # an id wins
+    assert all(posts[i]["extra"]["is_retweet"] == "true" for i in "12346")  # type: ignore[index]
+    # every value no field could take is counted and reported
+    assert summary.unmapped == {
+        "tweet_language": {"english": 1, "xx-klingon": 1},
+        "is_retweet": {"retweet without retweet_tweetid or text": 1},
+    }
+    assert summary.as_dict()["unmapped"]["tweet_language"] == {"english": 1, "xx-klingon": 1}
+
+
+def test_zip_and_gzip_archives(tmp_path: Path) -> None:
+    archive = tmp_path / "release.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("release/tweets_1.csv", RETWEETS)
+        zf.writestr("release/tweets_2.csv", RETWEETS.replace("\n1,u1", "\n101,u1"))
+        zf.writestr("__MACOSX/release/._tweets_1.csv", "junk")
+    summary = ingest([archive], layout="twitter-io", out_dir=tmp_path / "out", keep_duplicates=True)
+    assert summary.posts == 14
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("t.csv", RETWEETS.replace("2017-01-01 00:03", "soon"))
+    with pytest.raises(DataError) as info:
+        ingest([bad], layout="twitter-io", out_dir=tmp_path / "out2")
+    assert str(info.value).startswith(f"{bad}!t.csv, row 4, column 'tweet_time'")

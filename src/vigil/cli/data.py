@@ -56,6 +56,10 @@ def print_ingest_summary(summary: IngestSummary, *, keep_duplicates: bool = Fals
         label = "duplicate posts kept" if keep_duplicates else "duplicate posts dropped"
         rows.append((label, f"{summary.duplicate_posts:,}"))
     rows.extend((f"skipped: {reason}", f"{count:,}") for reason, count in summary.skipped.items())
+    for column, values in summary.unmapped.items():
+        shown = ", ".join(f"{value!r} {n:,}" for value, n in list(values.items())[:5])
+        more = f" (+{len(values) - 5} more values)" if len(values) > 5 else ""
+        rows.append((f"unmapped: {column}", f"{sum(values.values()):,}: {shown}{more}"))
     rows.append(("seconds", f"{summary.seconds:.1f}"))
     rows.append(("posts file", str(summary.posts_path)))
     rows.append(("accounts file", str(summary.accounts_path)))

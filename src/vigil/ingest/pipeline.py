@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -32,6 +31,7 @@ import pyarrow.compute as pc
 
 from vigil.core.errors import InputError
 from vigil.core.progress import NoProgress, Progress
+from vigil.core.scratch import make_scratch, sweep
 from vigil.core.settings import Settings
 from vigil.ingest.adapters import AdapterOptions, make_adapter
 from vigil.ingest.adapters.base import Adapter
@@ -43,6 +43,7 @@ from vigil.schema.io import ParquetSink
 from vigil.schema.tables import ACCOUNTS, POSTS
 
 POSTS_FILE = "posts.parquet"
+STAGE_PREFIX = ".vigil-ingest-"  # + pid-host-random (vigil.core.scratch), inside --out
 ACCOUNTS_FILE = "accounts.parquet"
 
 
@@ -64,6 +65,8 @@ class IngestSummary:
     shorteners: int = 0
     duplicate_posts: int = 0  # rows whose (platform, post_id) came earlier: dropped unless kept
     skipped: dict[str, int] = field(default_factory=dict)
+    # Source values no Vigil field could take, per column and value (the adapter's count).
+    unmapped: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -81,6 +84,7 @@ class IngestSummary:
             "shorteners": self.shorteners,
             "duplicate_posts": self.duplicate_posts,
             "skipped": dict(self.skipped),
+            "unmapped": {column: dict(values) for column, values in self.unmapped.items()},
             "seconds": round(self.seconds, 3),
         }
 
@@ -264,7 +268,9 @@ def ingest(
     summary = IngestSummary(posts_path=out / POSTS_FILE, accounts_path=out / ACCOUNTS_FILE)
     platforms: Counter[str] = Counter()
     langs: Counter[str] = Counter()
-    stage = Path(tempfile.mkdtemp(prefix=".vigil-ingest-", dir=out))
+    # The stage names its process: this run first removes what a killed earlier run left in out.
+    sweep(out, STAGE_PREFIX)
+    stage = make_scratch(out, STAGE_PREFIX)
     try:
         totals = [adapter.total_rows(path, resolved) for path, resolved in sources]
         total = sum(t for t in totals if t is not None) if all(t is not None for t in totals) else None
@@ -306,6 +312,10 @@ def ingest(
     summary.platforms = dict(platforms.most_common())
     summary.languages = dict(langs.most_common())
     summary.skipped = dict(adapter.skipped)
+    summary.unmapped = {
+        column: dict(sorted(values.items(), key=lambda kv: (-kv[1], kv[0])))
+        for column, values in adapter.unmapped.items()
+    }
     summary.rows_read += sum(summary.skipped.values())  # read, though not turned into posts
     summary.seconds = time.perf_counter() - started
     return summary

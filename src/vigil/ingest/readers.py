@@ -9,6 +9,11 @@ the line number; blank lines are skipped but counted in both; for Parquet it is 
 The format comes from the extension (``--format auto``): ``.csv``, ``.jsonl``/``.ndjson``,
 ``.parquet``/``.pq``, each optionally followed by ``.gz``. The first bytes are checked too, so a
 Parquet file named ``.csv`` (or a CSV given with ``--format parquet``) gets a clear error.
+
+A ``.zip`` archive (how Twitter's information-operations releases ship) is read member by member,
+in name order, without unpacking it to disk: every member with a known extension is read (folders
+and ``__MACOSX`` entries are skipped), and all of them must be of one format. Errors name the member
+as ``archive.zip!member.csv``; row numbers count from each member's first row.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import gzip
 import io
 import json
 import sys
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +38,7 @@ FORMATS = ("csv", "jsonl", "parquet")
 _EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 _PARQUET_MAGIC = b"PAR1"
 _GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = b"PK\x03\x04"
 DEFAULT_BATCH_SIZE = 20_000
 
 # Post texts and profile descriptions may be long; the csv module's default limit is 128 KiB.
@@ -81,8 +88,47 @@ class SourceBatch:
         )
 
 
+def is_zip(path: str | Path) -> bool:
+    """Whether ``path`` names a .zip archive (by extension)."""
+    return Path(path).suffix.lower() == ".zip"
+
+
+def zip_members(path: str | Path) -> list[str]:
+    """The data members of a .zip archive, in name order (folders and macOS metadata left out)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [info.filename for info in archive.infolist() if not info.is_dir()]
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DataError(f"not a readable zip archive: {exc}", file=str(path)) from None
+    members = sorted(
+        name for name in names
+        if not name.startswith("__MACOSX/") and not Path(name).name.startswith(".") and _member_format(name)
+    )  # fmt: skip
+    if not members:
+        raise DataError(
+            "the zip archive holds no data file", file=str(path),
+            expected="members named .csv, .jsonl, .ndjson, .parquet or .pq (optionally .gz)",
+        )  # fmt: skip
+    return members
+
+
+def _member_format(name: str) -> str | None:
+    suffixes = [s.lower() for s in Path(name).suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return _EXTENSIONS.get(suffixes[-1]) if suffixes else None
+
+
 def format_of(path: str | Path) -> str:
-    """The format named by a file's extension (``.gz`` allowed after it)."""
+    """The format named by a file's extension (``.gz`` allowed after it); for a .zip archive the
+    one format of its data members."""
+    if is_zip(path):
+        formats = sorted({fmt for name in zip_members(path) if (fmt := _member_format(name))})
+        if len(formats) > 1:
+            raise InputError(f"{path}: the zip archive mixes formats ({', '.join(formats)}); give --format")
+        return formats[0]
     suffixes = [s.lower() for s in Path(path).suffixes]
     if suffixes and suffixes[-1] == ".gz":
         suffixes = suffixes[:-1]
@@ -90,7 +136,7 @@ def format_of(path: str | Path) -> str:
     if fmt is None:
         raise InputError(
             f"{path}: cannot tell the format from the file name; give --format csv, jsonl or parquet "
-            "(extensions understood: .csv, .jsonl, .ndjson, .parquet, each optionally .gz)"
+            "(extensions understood: .csv, .jsonl, .ndjson, .parquet, each optionally .gz, and .zip)"
         )
     return fmt
 
@@ -119,6 +165,8 @@ def _head(path: Path) -> bytes:
 def check_kind(path: str | Path, fmt: str) -> None:
     """Raise DataError if the file's first bytes contradict ``fmt`` (Parquet vs text)."""
     head = _head(Path(path))
+    if head.startswith(_ZIP_MAGIC) and is_zip(path):
+        return  # each member is checked when it is read
     is_parquet = head.startswith(_PARQUET_MAGIC)
     if fmt == "parquet" and not is_parquet:
         raise DataError(
@@ -134,8 +182,19 @@ def check_kind(path: str | Path, fmt: str) -> None:
 def _open_text(path: Path) -> IO[str]:
     compressed = _head(path).startswith(_GZIP_MAGIC)
     raw = cast(IO[bytes], gzip.GzipFile(path, "rb")) if compressed else path.open("rb")
+    return _text(raw)
+
+
+def _text(raw: IO[bytes]) -> IO[str]:
     # utf-8-sig: spreadsheets often start CSV files with a byte-order mark.
     return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline="")
+
+
+def _peek_gzip(raw: IO[bytes]) -> IO[bytes]:
+    """``raw`` itself, or a gzip reader over it when it starts with gzip's magic bytes."""
+    buffered = io.BufferedReader(cast(io.RawIOBase, raw)) if not hasattr(raw, "peek") else raw
+    head = cast(io.BufferedReader, buffered).peek(2)[:2]
+    return cast(IO[bytes], gzip.GzipFile(fileobj=buffered, mode="rb")) if head == _GZIP_MAGIC else buffered
 
 
 def _decode_error(path: Path, row: int, exc: Exception, what: str) -> DataError:
@@ -151,42 +210,47 @@ def read_csv(path: str | Path, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator
     path = Path(path)
     check_kind(path, "csv")
     with _open_text(path) as handle:
-        reader = csv.reader(handle)
-        row = 0
-        try:
-            header = next(reader, None)
-            if header is None:
-                raise DataError("empty file", file=str(path), expected="a header row naming the columns")
-            header = [name.strip() for name in header]
-            duplicates = sorted({name for name in header if header.count(name) > 1})
-            if duplicates:
+        yield from _csv_rows(handle, str(path), batch_size)
+
+
+def _csv_rows(handle: IO[str], label: str, batch_size: int) -> Iterator[SourceBatch]:
+    path = Path(label)
+    reader = csv.reader(handle)
+    row = 0
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise DataError("empty file", file=str(path), expected="a header row naming the columns")
+        header = [name.strip() for name in header]
+        duplicates = sorted({name for name in header if header.count(name) > 1})
+        if duplicates:
+            raise DataError(
+                f"the header names column {duplicates[0]!r} twice", file=str(path), row=0,
+                expected="unique column names",
+            )  # fmt: skip
+        width = len(header)
+        rows: list[list[str]] = []
+        numbers: list[int] = []
+        for record in reader:
+            row += 1
+            if len(record) != width:
+                if not any(cell.strip() for cell in record):
+                    continue  # a blank line: skipped, but counted so later row numbers stay true
                 raise DataError(
-                    f"the header names column {duplicates[0]!r} twice", file=str(path), row=0,
-                    expected="unique column names",
+                    f"has {len(record)} fields, the header has {width}",
+                    file=str(path), row=row, expected="one value per header column",
                 )  # fmt: skip
-            width = len(header)
-            rows: list[list[str]] = []
-            numbers: list[int] = []
-            for record in reader:
-                row += 1
-                if len(record) != width:
-                    if not any(cell.strip() for cell in record):
-                        continue  # a blank line: skipped, but counted so later row numbers stay true
-                    raise DataError(
-                        f"has {len(record)} fields, the header has {width}",
-                        file=str(path), row=row, expected="one value per header column",
-                    )  # fmt: skip
-                rows.append(record)
-                numbers.append(row)
-                if len(rows) >= batch_size:
-                    yield _csv_batch(str(path), numbers, header, rows)
-                    rows, numbers = [], []
-            if rows:
+            rows.append(record)
+            numbers.append(row)
+            if len(rows) >= batch_size:
                 yield _csv_batch(str(path), numbers, header, rows)
-        except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:
-            raise _decode_error(path, row + 1, exc, "a UTF-8 CSV file") from exc
-        except csv.Error as exc:
-            raise DataError(f"not valid CSV: {exc}", file=str(path), row=row + 1) from exc
+                rows, numbers = [], []
+        if rows:
+            yield _csv_batch(str(path), numbers, header, rows)
+    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:
+        raise _decode_error(path, row + 1, exc, "a UTF-8 CSV file") from exc
+    except csv.Error as exc:
+        raise DataError(f"not valid CSV: {exc}", file=str(path), row=row + 1) from exc
 
 
 def _csv_batch(file: str, numbers: list[int], header: list[str], rows: list[list[str]]) -> SourceBatch:
@@ -205,35 +269,40 @@ def read_jsonl(path: str | Path, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterat
     path = Path(path)
     check_kind(path, "jsonl")
     with _open_text(path) as handle:
-        line_no = 0
-        objects: list[dict[str, Any]] = []
-        lines: list[int] = []
-        try:
-            for line in handle:
-                line_no += 1
-                if not line.strip():
-                    continue
-                try:
-                    value = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(
-                        f"not valid JSON: {exc.msg} at character {exc.pos + 1}",
-                        file=str(path), row=line_no, expected="one JSON object per line",
-                    ) from None  # fmt: skip
-                if not isinstance(value, dict):
-                    raise DataError(
-                        f"a JSON {type(value).__name__}, not an object",
-                        file=str(path), row=line_no, expected="one JSON object per line",
-                    )  # fmt: skip
-                objects.append(value)
-                lines.append(line_no)
-                if len(objects) >= batch_size:
-                    yield _json_batch(str(path), lines, objects)
-                    objects, lines = [], []
-            if objects:
+        yield from _jsonl_rows(handle, str(path), batch_size)
+
+
+def _jsonl_rows(handle: IO[str], label: str, batch_size: int) -> Iterator[SourceBatch]:
+    path = Path(label)
+    line_no = 0
+    objects: list[dict[str, Any]] = []
+    lines: list[int] = []
+    try:
+        for line in handle:
+            line_no += 1
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(
+                    f"not valid JSON: {exc.msg} at character {exc.pos + 1}",
+                    file=str(path), row=line_no, expected="one JSON object per line",
+                ) from None  # fmt: skip
+            if not isinstance(value, dict):
+                raise DataError(
+                    f"a JSON {type(value).__name__}, not an object",
+                    file=str(path), row=line_no, expected="one JSON object per line",
+                )  # fmt: skip
+            objects.append(value)
+            lines.append(line_no)
+            if len(objects) >= batch_size:
                 yield _json_batch(str(path), lines, objects)
-        except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:
-            raise _decode_error(path, line_no + 1, exc, "a UTF-8 JSON Lines file") from exc
+                objects, lines = [], []
+        if objects:
+            yield _json_batch(str(path), lines, objects)
+    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:
+        raise _decode_error(path, line_no + 1, exc, "a UTF-8 JSON Lines file") from exc
 
 
 def _json_batch(file: str, lines: list[int], objects: list[dict[str, Any]]) -> SourceBatch:
@@ -255,8 +324,13 @@ def read_parquet(path: str | Path, batch_size: int = DEFAULT_BATCH_SIZE) -> Iter
     """Stream a Parquet file by row groups (iter_batches)."""
     path = Path(path)
     check_kind(path, "parquet")
+    yield from _parquet_rows(str(path), str(path), batch_size)
+
+
+def _parquet_rows(source: str | IO[bytes], label: str, batch_size: int) -> Iterator[SourceBatch]:
+    path = label
     try:
-        parquet = pq.ParquetFile(str(path))
+        parquet = pq.ParquetFile(source)
     except (OSError, pa.ArrowInvalid) as exc:
         raise DataError(f"not a readable Parquet file: {exc}", file=str(path)) from exc
     names = list(parquet.schema_arrow.names)
@@ -280,8 +354,30 @@ def parquet_rows(path: str | Path) -> int | None:
 def read_batches(path: str | Path, fmt: str, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[SourceBatch]:
     """Stream ``path`` in format ``fmt`` (``auto`` resolves by extension)."""
     fmt = resolve_format(path, fmt)
+    if is_zip(path):
+        return read_zip(path, fmt, batch_size)
     if fmt == "csv":
         return read_csv(path, batch_size)
     if fmt == "jsonl":
         return read_jsonl(path, batch_size)
     return read_parquet(path, batch_size)
+
+
+def read_zip(path: str | Path, fmt: str, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[SourceBatch]:
+    """Stream every data member of a .zip archive in ``fmt``, in name order, without unpacking."""
+    path = Path(path)
+    members = zip_members(path)
+    with zipfile.ZipFile(path) as archive:
+        for member in members:
+            label = f"{path}!{member}"
+            with archive.open(member) as raw:
+                if fmt == "parquet":
+                    # Parquet reads its footer first: members are seekable (slowly when deflated).
+                    yield from _parquet_rows(raw, label, batch_size)
+                    continue
+                handle = _text(_peek_gzip(raw))
+                rows = _csv_rows if fmt == "csv" else _jsonl_rows
+                try:
+                    yield from rows(handle, label, batch_size)
+                except zipfile.BadZipFile as exc:
+                    raise DataError(f"broken zip member: {exc}", file=label) from exc

@@ -228,7 +228,9 @@ def parse_list(value: Any, *, separator: str | None = None, urls: bool = False) 
         inner = text[1:-1].strip()
         if not inner:
             return []
-        for loader in (json.loads, ast.literal_eval):
+        # Python-style lists only when quoted: ast warns (SyntaxWarning) on every "[a, b]" it cannot read.
+        loaders = (json.loads, ast.literal_eval) if "'" in inner or '"' in inner else (json.loads,)
+        for loader in loaders:
             try:
                 parsed = loader(text)
             except (ValueError, SyntaxError, MemoryError, RecursionError):

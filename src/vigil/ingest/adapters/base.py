@@ -50,6 +50,13 @@ class Adapter(ABC):
         self.options = options
         # Rows the layout documents as skippable, by reason (e.g. "no post id"), for the summary.
         self.skipped: dict[str, int] = {}
+        # Values present in the source that no Vigil field could take, per column and value
+        # (e.g. a language that is no ISO 639-1 code): reported by ``vigil ingest``.
+        self.unmapped: dict[str, dict[str, int]] = {}
+
+    def count_unmapped(self, column: str, value: str, count: int = 1) -> None:
+        values = self.unmapped.setdefault(column, {})
+        values[value] = values.get(value, 0) + count
 
     def required_columns(self, column_names: list[str]) -> tuple[str, ...]:
         """Source columns a file must have (may depend on which columns it has)."""
@@ -134,6 +141,10 @@ class TableBuilder:
 
     def add(self, **values: Any) -> None:
         self._rows.append(values)
+
+    def set(self, row: int, name: str, value: Any) -> None:
+        """Change one field of a row already added (a value computed for many rows at once)."""
+        self._rows[row][name] = value
 
     def build(self) -> pa.Table:
         rows = self._rows

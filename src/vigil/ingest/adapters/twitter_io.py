@@ -8,13 +8,27 @@ few followers; the hashes are kept as they are (equal hash, same account).
 
 Mapping (docs/schema.md has the full table): hashtags and urls come from their list columns where
 a row has a value there (``[]`` meaning none), else from the text; mentions are the handles
-written in the text (the archive's user_mentions holds user ids, kept in ``extra``); reshare_of
-is retweet_tweetid, reply_to is in_reply_to_tweetid; every other tweet column, known or not, goes
-to ``extra``.
+written in the text (the archive's user_mentions holds user ids, kept in ``extra``); reply_to is
+in_reply_to_tweetid; every other tweet column, known or not, goes to ``extra``.
+
+Retweets: ``reshare_of`` is retweet_tweetid. Releases also ship retweets without it (withheld, or
+lost on the way, as in the FiveThirtyEight IRA release); such a row keeps ``is_retweet`` in
+``extra`` and its reshare is keyed on *what* was retweeted, so that accounts retweeting the same
+tweet still share a key: ``rt:<retweet_userid>:<digest>`` when the retweeted account's id is given,
+else ``rt:@<handle>:<digest>`` from an ``RT @handle:`` prefix of the text, else ``rt::<digest>``;
+``<digest>`` is 16 hex digits of the SHA-1 of the text's normal form (vigil.ingest.text, prefix
+removed). A retweet with neither id nor text has no key and is counted as unmapped.
+
+Values that are present but cannot be mapped onto a field (a language that is no ISO 639-1 code,
+a retweet without any key) are counted per column and value in ``unmapped`` and reported by
+``vigil ingest``; bad values of typed fields (times, ids, counts, booleans) stop the run with an
+error naming file, row and column.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -28,6 +42,7 @@ from vigil.ingest.adapters.base import (
 )
 from vigil.ingest.entities import extract_hashtags, extract_mentions, extract_urls
 from vigil.ingest.readers import SourceBatch
+from vigil.ingest.text import normalize_texts
 from vigil.ingest.values import (
     BadValue,
     TimeFormat,
@@ -69,6 +84,10 @@ POST_COLUMNS = (
     "retweet_tweetid",
     "in_reply_to_tweetid",
 )
+# "RT @handle: original text", as the API wrote retweets' text.
+_RT_PREFIX = re.compile(r"^\s*RT @(\w{1,50}):?\s*")
+# Language codes that mean "no language given": not worth reporting as unmapped.
+_NO_LANGUAGE = frozenset({"und", "zxx", "mul", "mis", "xx", "unknown", "none"})
 
 
 class TwitterIOAdapter(Adapter):
@@ -92,6 +111,10 @@ class TwitterIOAdapter(Adapter):
         time_format = self.options.time_format
         col = {name: batch.column(name) for name in POST_COLUMNS}
         extras = [(name, batch.column(name)) for name in extra_columns]
+        retweet_userids = batch.column("retweet_userid")
+        # Retweets without retweet_tweetid: (builder row, retweeted user id or None, text), keyed
+        # after the loop so the texts are normalised in one vectorised call.
+        pending: list[tuple[int, str | None, str]] = []
         for i in range(batch.num_rows):
             # One try per row, not per cell: ``where`` names the column being read when it fails.
             where = "tweetid"
@@ -107,6 +130,8 @@ class TwitterIOAdapter(Adapter):
                 is_retweet = parse_bool(col["is_retweet"][i])
                 where = "retweet_tweetid"
                 retweet_of = parse_id(col["retweet_tweetid"][i])
+                where = "retweet_userid"
+                retweeted_user = parse_id(retweet_userids[i])
                 where = "in_reply_to_tweetid"
                 reply_to = parse_id(col["in_reply_to_tweetid"][i])
                 text = as_text(col["tweet_text"][i])
@@ -119,7 +144,18 @@ class TwitterIOAdapter(Adapter):
                 urls = extract_urls(text) if is_missing(urls) else parse_list(urls, urls=True)
             except BadValue as exc:
                 raise batch.error(i, where, exc.message, exc.expected) from None
-            lang = normalize_lang(col["tweet_language"][i])
+            lang = normalize_lang(raw_lang := col["tweet_language"][i])
+            if lang is None and raw_lang is not None:
+                self._unmapped_language("tweet_language", raw_lang)
+            extra = {name: v for name, values in extras if (v := as_text(values[i])) is not None}
+            reshare_of = retweet_of if is_retweet is not False else None
+            if is_retweet:
+                extra["is_retweet"] = "true"
+                if retweet_of is None:
+                    if text is None or not text.strip():
+                        self.count_unmapped("is_retweet", "retweet without retweet_tweetid or text")
+                    else:
+                        pending.append((builder.num_rows, retweeted_user, text))
             builder.add(
                 platform=self.platform,
                 post_id=post_id,
@@ -132,11 +168,19 @@ class TwitterIOAdapter(Adapter):
                 urls=url_structs(urls),
                 hashtags=hashtags,
                 mentions=extract_mentions(text),
-                reshare_of=retweet_of if is_retweet is not False else None,
+                reshare_of=reshare_of,
                 reply_to=reply_to,
-                extra={name: v for name, values in extras if (v := as_text(values[i])) is not None},
+                extra=extra,
             )
+        if pending:
+            for (row, _, _), key in zip(pending, retweet_keys(pending), strict=True):
+                builder.set(row, "reshare_of", key)
         return builder.build()
+
+    def _unmapped_language(self, column: str, value: Any) -> None:
+        text = as_text(value)
+        if text is not None and text.strip().lower() not in _NO_LANGUAGE:
+            self.count_unmapped(column, text)
 
     def to_accounts(self, batch: SourceBatch) -> pa.Table | None:
         names = set(batch.column_names)
@@ -166,13 +210,43 @@ class TwitterIOAdapter(Adapter):
                 "created_at": created_at,
                 "followers": followers,
                 "following": following,
-                "lang": normalize_lang(col["account_language"][i]),
+                "lang": self._account_lang(col["account_language"][i]),
                 "extra": {c: v for c in ACCOUNT_EXTRA if (v := as_text(col[c][i])) is not None},
             }
         builder = accounts_builder()
         for row in rows.values():
             builder.add(**row)
         return builder.build()
+
+    def _account_lang(self, value: Any) -> str | None:
+        lang = normalize_lang(value)
+        if lang is None and value is not None:
+            self._unmapped_language("account_language", value)
+        return lang
+
+
+def retweet_keys(retweets: list[tuple[int, str | None, str]]) -> list[str]:
+    """Reshare keys of retweets without retweet_tweetid: (row, retweeted user id, text) each.
+
+    ``rt:<userid>:<digest>``, ``rt:@<handle>:<digest>`` (from an ``RT @handle:`` prefix) or
+    ``rt::<digest>``; the digest is of the text's normal form without the prefix (the raw text
+    when nothing is left of it, e.g. a retweet of a bare link).
+    """
+    authors: list[str] = []
+    bodies: list[str] = []
+    for _, userid, text in retweets:
+        match = _RT_PREFIX.match(text)
+        if match is not None:
+            text = text[match.end() :]
+        authors.append(userid if userid else f"@{match.group(1).lower()}" if match else "")
+        bodies.append(text)
+    normal = normalize_texts(pa.array(bodies, pa.string())).to_pylist()
+    keys = []
+    for author, body, form in zip(authors, bodies, normal, strict=True):
+        basis = form if form else body.strip()
+        digest = hashlib.sha1(basis.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
+        keys.append(f"rt:{author}:{digest}")
+    return keys
 
 
 def _unique(items: list[str]) -> list[str]:
