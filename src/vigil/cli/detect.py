@@ -12,7 +12,7 @@ from rich.table import Table
 from vigil.cli.console import VigilConsole
 from vigil.cli.progress import RichProgress
 from vigil.detect.engines import engine_name
-from vigil.detect.evaluate import Evaluation, evaluate, load_detections, load_labels
+from vigil.detect.evaluate import Evaluation, evaluate, load_detections, load_label_file, load_labels
 from vigil.detect.params import make_params
 from vigil.detect.pipeline import DetectResult, detect
 
@@ -103,6 +103,13 @@ def print_evaluation(result: Evaluation) -> None:
         ),
         ("flagged accounts not in the labels", str(result.unlabelled_flagged)),
     ]
+    if (a := result.agreement) is not None:
+        rows += [
+            ("NMI with the labels (covered accounts)", f"{a.nmi:.3f}"),
+            ("ARI with the labels (covered accounts)", f"{a.ari:.3f}"),
+            ("purity", f"{a.purity:.3f}"),
+            ("coverage", f"{a.covered_accounts} of {a.labelled_accounts} ({_pct(a.coverage)})"),
+        ]
     for name, value in rows:
         overall.add_row(name, value)
     console.print(overall)
@@ -201,13 +208,46 @@ def register(app: typer.Typer) -> None:
     @app.command("evaluate")
     def evaluate_command(
         detections: Path = typer.Argument(..., help="A `vigil detect` output directory."),
-        labels: Path = typer.Argument(..., help="labels.parquet of the generated data."),
+        labels: Path = typer.Argument(
+            ..., help="labels.parquet of the generated data, or any CSV/Parquet of account labels."
+        ),
         json_out: Path | None = typer.Option(
             None, "--json", help="Also write the figures as JSON to this file ('-' for stdout)."
         ),
+        account_column: str | None = typer.Option(
+            None, "--account-column", help="Labels column holding the account id (e.g. userid)."
+        ),
+        label_column: str | None = typer.Option(
+            None, "--label-column", help="Labels column holding the campaign or category."
+        ),
+        platform: str | None = typer.Option(
+            None, "--platform", help="Platform of the labelled accounts (default: the detections' own)."
+        ),
+        platform_column: str | None = typer.Option(
+            None, "--platform-column", help="Labels column holding the platform, if any."
+        ),
+        organic: list[str] | None = typer.Option(
+            None, "--organic", help="Label value meaning 'not part of any operation' (repeatable)."
+        ),
     ) -> None:
-        """Compare detected campaigns with planted ones: precision, recall, F1, organic accounts flagged."""
-        result = evaluate(load_detections(detections), load_labels(labels))
+        """Compare detected campaigns with labels: precision, recall, F1, organic accounts flagged;
+        with category labels (no organic account) also NMI, ARI, purity and coverage."""
+        detected = load_detections(detections)
+        if account_column is None and label_column is None:
+            table = load_labels(labels)
+        else:
+            if account_column is None or label_column is None:
+                raise typer.BadParameter("give both --account-column and --label-column")
+            platforms = {account.split(":", 1)[0] for members in detected.values() for account in members}
+            table = load_label_file(
+                labels,
+                account_column=account_column,
+                label_column=label_column,
+                platform=platform or (platforms.pop() if len(platforms) == 1 else None),
+                platform_column=platform_column,
+                organic_values=tuple(organic or ()),
+            )
+        result = evaluate(detected, table)
         if json_out is not None and str(json_out) == "-":
             typer.echo(json.dumps(result.to_dict(), indent=2))
             return

@@ -13,6 +13,13 @@ Definitions (docs/detection.md, "Evaluation"), with accounts written ``platform:
 - **organic flagged share** = |flagged ∩ organic| / |organic|.
 - Per style: planted campaigns of that style, their mean best-match F1, and the account recall over
   the style's planted accounts.
+
+Real archives are labelled by *category* (a persona, a network) rather than by planted campaign.
+:func:`load_label_file` reads such labels from CSV or Parquet with a column mapping, and
+:func:`clustering_agreement` scores the detected partition against them on the accounts both
+cover: normalised mutual information (arithmetic mean of the entropies, as scikit-learn's
+default), adjusted Rand index (Hubert and Arabie), purity (each campaign counted as its majority
+category) and coverage (labelled accounts in some campaign / labelled accounts).
 """
 
 from __future__ import annotations
@@ -22,11 +29,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from vigil.core.errors import DataError
+from vigil.core.errors import DataError, InputError
 from vigil.schema.io import read_table
 from vigil.schema.tables import LABELS
 
@@ -55,6 +64,20 @@ class CampaignMatch:
 
 
 @dataclass(frozen=True)
+class Agreement:
+    """How a detected partition agrees with category labels, on the accounts both cover."""
+
+    labelled_accounts: int
+    covered_accounts: int
+    coverage: float
+    nmi: float
+    ari: float
+    purity: float
+    campaigns: int
+    categories: int
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """Every figure `vigil evaluate` prints; ``to_dict`` is its --json output."""
 
@@ -73,6 +96,7 @@ class Evaluation:
     detected_matching_nothing: int
     by_style: list[StyleResult] = field(default_factory=list)
     matches: list[CampaignMatch] = field(default_factory=list)
+    agreement: Agreement | None = None  # with category labels (labels without organic accounts)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,8 +106,91 @@ def _f1(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r else 0.0
 
 
+def contingency(truth: list[str], found: list[str]) -> np.ndarray:
+    """Counts of accounts per (true class, found cluster): rows classes, columns clusters."""
+    _, t = np.unique(np.asarray(truth, dtype=object).astype(str), return_inverse=True)
+    _, f = np.unique(np.asarray(found, dtype=object).astype(str), return_inverse=True)
+    table = np.zeros((int(t.max(initial=-1)) + 1, int(f.max(initial=-1)) + 1), dtype=np.int64)
+    np.add.at(table, (t, f), 1)
+    return table
+
+
+def _entropy(counts: np.ndarray) -> float:
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def nmi(truth: list[str], found: list[str]) -> float:
+    """Normalised mutual information, MI / mean(H(truth), H(found)); 1.0 when both are one class."""
+    table = contingency(truth, found)
+    n = table.sum()
+    if n == 0:
+        return 0.0
+    h_t, h_f = _entropy(table.sum(axis=1)), _entropy(table.sum(axis=0))
+    if h_t == 0.0 and h_f == 0.0:
+        return 1.0
+    nz = table > 0
+    outer = np.outer(table.sum(axis=1), table.sum(axis=0))
+    mi = float((table[nz] / n * np.log(table[nz] * n / outer[nz])).sum())
+    return max(0.0, mi / ((h_t + h_f) / 2)) if h_t + h_f > 0 else 0.0
+
+
+def ari(truth: list[str], found: list[str]) -> float:
+    """Adjusted Rand index (Hubert and Arabie 1985); 1.0 for identical partitions."""
+    table = contingency(truth, found)
+    n = int(table.sum())
+    if n < 2:
+        return 1.0
+
+    def pairs(x: np.ndarray) -> float:
+        return float((x * (x - 1) // 2).sum())
+
+    index, rows, cols = pairs(table), pairs(table.sum(axis=1)), pairs(table.sum(axis=0))
+    expected = rows * cols / (n * (n - 1) / 2)
+    maximum = (rows + cols) / 2
+    if maximum == expected:
+        return 1.0
+    return (index - expected) / (maximum - expected)
+
+
+def purity(truth: list[str], found: list[str]) -> float:
+    """Share of accounts in their cluster's majority class."""
+    table = contingency(truth, found)
+    n = table.sum()
+    return float(table.max(axis=0).sum() / n) if n else 0.0
+
+
+def clustering_agreement(detected: Mapping[str, set[str]], categories: Mapping[str, str]) -> Agreement:
+    """Agreement of detected campaigns with per-account categories (account -> category).
+
+    An account in several campaigns counts in the first by campaign id. Accounts outside any
+    campaign are not covered; unlabelled campaign members are left out of the scores.
+    """
+    found_of: dict[str, str] = {}
+    for cid in sorted(detected):
+        for account in detected[cid]:
+            found_of.setdefault(account, cid)
+    covered = sorted(a for a in found_of if a in categories)
+    truth = [categories[a] for a in covered]
+    found = [found_of[a] for a in covered]
+    return Agreement(
+        labelled_accounts=len(categories),
+        covered_accounts=len(covered),
+        coverage=len(covered) / len(categories) if categories else 0.0,
+        nmi=nmi(truth, found) if covered else 0.0,
+        ari=ari(truth, found) if covered else 0.0,
+        purity=purity(truth, found) if covered else 0.0,
+        campaigns=len(set(found)),
+        categories=len(set(truth)),
+    )
+
+
 def evaluate(detected: Mapping[str, set[str]], labels: pa.Table) -> Evaluation:
-    """Score detected campaigns (id -> member accounts) against a LABELS table."""
+    """Score detected campaigns (id -> member accounts) against a LABELS table.
+
+    When no account is labelled organic (category labels of a real operation), the result also
+    carries the clustering agreement with the labels (``campaign_id`` as the category).
+    """
     keys = pc.binary_join_element_wise(
         labels.column("platform"), labels.column("account_id"), ":"
     ).to_pylist()
@@ -169,6 +276,9 @@ def evaluate(detected: Mapping[str, set[str]], labels: pa.Table) -> Evaluation:
         detected_matching_nothing=sum(1 for f in best_f1_of_detected.values() if f < MATCH_F1),
         by_style=by_style,
         matches=matches,
+        agreement=None
+        if organic
+        else clustering_agreement(detected, {a: cid for cid, members in planted.items() for a in members}),
     )
 
 
@@ -202,3 +312,71 @@ def load_labels(path: str | Path) -> pa.Table:
         return read_table(target, LABELS)
     except (OSError, pa.ArrowInvalid) as exc:
         raise DataError(f"not a readable labels table: {exc}", file=str(target)) from exc
+
+
+def load_label_file(
+    path: str | Path,
+    *,
+    account_column: str,
+    label_column: str,
+    platform: str | None = None,
+    platform_column: str | None = None,
+    organic_values: tuple[str, ...] = (),
+) -> pa.Table:
+    """A LABELS table from any CSV or Parquet file of account labels (a real archive's, say).
+
+    ``account_column`` holds the account id (as in the posts' ``account_id``), ``label_column`` the
+    campaign or category; rows whose label is empty or one of ``organic_values`` are organic. The
+    platform comes from ``platform_column`` or ``platform`` (default ``twitter``).
+    """
+    target = Path(path)
+    if not target.is_file():
+        raise DataError("labels file not found", file=str(target))
+    name = target.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")):
+            table = pq.read_table(str(target))
+        elif name.endswith((".csv", ".csv.gz")):
+            # Ids as strings: a numeric id must not become a float.
+            table = pa_csv.read_csv(
+                str(target),
+                convert_options=pa_csv.ConvertOptions(
+                    strings_can_be_null=True,
+                    column_types={account_column: pa.string(), label_column: pa.string()},
+                ),
+            )
+        else:
+            raise InputError(f"{target}: labels must be .csv, .csv.gz or .parquet")
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise DataError(f"not a readable labels file: {exc}", file=str(target)) from exc
+    for column in (account_column, label_column, platform_column):
+        if column is not None and column not in table.column_names:
+            raise DataError(
+                f"no column {column!r} (columns: {', '.join(table.column_names)})",
+                file=str(target), column=column,
+            )  # fmt: skip
+    accounts = [None if v is None else str(v) for v in table.column(account_column).to_pylist()]
+    labels = [None if v is None else str(v) for v in table.column(label_column).to_pylist()]
+    platforms = (
+        [str(v) for v in table.column(platform_column).to_pylist()]
+        if platform_column
+        else [platform or "twitter"] * table.num_rows
+    )
+    organic = set(organic_values)
+    rows: dict[tuple[str, str], str | None] = {}
+    for row, (account, label, plat) in enumerate(zip(accounts, labels, platforms, strict=True), start=1):
+        if account is None or not account.strip():
+            raise DataError("missing account id", file=str(target), row=row, column=account_column)
+        value = None if label is None or not label.strip() or label in organic else label
+        rows[(plat, account.strip())] = value
+    keys = list(rows)
+    values = list(rows.values())
+    return pa.Table.from_arrays(
+        [
+            pa.array([k[0] for k in keys], pa.string()),
+            pa.array([k[1] for k in keys], pa.string()),
+            pa.array(values, pa.string()),
+            pa.array(values, pa.string()),
+        ],
+        schema=LABELS.schema,
+    )
