@@ -27,9 +27,9 @@ from vigil.cases.service import CaseService
 from vigil.core.errors import InputError
 from vigil.core.ids import new_id
 from vigil.core.time import ensure_utc, isoformat_z, utcnow
-from vigil.exchange.access import Permission, Principal, require
+from vigil.exchange.access import Permission, Principal, most_restrictive, require
 from vigil.exchange.models import OrgRow
-from vigil.exchange.records import Signal, SignalKind
+from vigil.exchange.records import TLP, Signal, SignalKind
 from vigil.exchange.store import SignalFilter
 
 TOP = 10
@@ -78,6 +78,10 @@ class Briefing:
     sightings_by_member: list[tuple[str, int]]
     changes: Changes
     id: str | None = None  # set once issued
+    # The document's marking for this reader: the most restrictive case or contribution it was
+    # built from (counts, charts and top values included); GREEN at least, as a briefing is
+    # coalition-internal.
+    tlp: TLP = TLP.GREEN
 
     def snapshot(self) -> dict[str, Any]:
         """What the next briefing compares against."""
@@ -200,6 +204,8 @@ class BriefingService:
                     daily_language.setdefault(s.language, [0] * n_days)[day] += 1
         names = {r.id: r.name for r in self.session.scalars(select(OrgRow))}
         changes = self._changes(new_cases + active, dict(by_kind), start, until)
+        marks = [TLP(c.tlp) for c in [*new_cases, *active]]
+        marks += [c.marking.tlp for s in signals for c in s.contributions]
         return Briefing(
             reader_org_id=self.principal.org_id,
             reader_org_name=names.get(self.principal.org_id, self.principal.org_id),
@@ -219,6 +225,7 @@ class BriefingService:
             top_narratives=narratives.most_common(TOP),
             sightings_by_member=[(names.get(o, o), n) for o, n in sightings.most_common()],
             changes=changes,
+            tlp=most_restrictive([TLP.GREEN, *marks]) or TLP.GREEN,
         )
 
     def _changes(

@@ -115,7 +115,8 @@ class DisclosureService:
         network = self.cases.network(case.id, clear_only=True)
         notes = []
         if not clear_case:
-            notes.append(f"Case details are withheld: the case is marked TLP:{case.marking.tlp.value}.")
+            marked = case.marking.tlp.value  # named without "TLP:": the report itself is TLP:CLEAR
+            notes.append(f"Case details are withheld: the case is marked {marked}, not CLEAR.")
         return DisclosureReport(
             case_id=case.id,
             title=case.title if clear_case else f"Coordinated inauthentic behaviour report {case.id[-8:]}",
@@ -139,10 +140,13 @@ class DisclosureService:
     def render(
         self, case_id: str, fmt: str = "html", *, draft: bool = False, override_reason: str | None = None
     ) -> bytes:
-        """The report as ``html`` or ``pdf`` bytes."""
+        """The report as ``html``, ``pdf`` or ``md`` bytes (always marked TLP:CLEAR)."""
         from vigil.cases import render
 
-        if fmt not in {"html", "pdf"}:
-            raise InputError(f"unknown report format {fmt!r}; use html or pdf", field="format")
-        html = render.disclosure_html(self.build(case_id, draft=draft, override_reason=override_reason))
+        if fmt not in {"html", "pdf", "md"}:
+            raise InputError(f"unknown report format {fmt!r}; use html, pdf or md", field="format")
+        report = self.build(case_id, draft=draft, override_reason=override_reason)
+        if fmt == "md":
+            return render.disclosure_markdown(report).encode("utf-8")
+        html = render.disclosure_html(report)
         return html.encode("utf-8") if fmt == "html" else render.html_to_pdf(html)

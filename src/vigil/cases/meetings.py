@@ -21,7 +21,7 @@ receives a platform's AMBER update unless the platform listed it in ``shared_wit
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,8 +39,8 @@ from vigil.core.errors import InputError, NotFound
 from vigil.core.ids import new_id
 from vigil.core.settings import get_settings
 from vigil.core.time import ensure_utc, utcnow
-from vigil.exchange.access import Permission, Principal, require
-from vigil.exchange.models import ContributionRow, OrgRow, SignalRow
+from vigil.exchange.access import Permission, Principal, most_restrictive, require
+from vigil.exchange.models import ContributionRow, ContributionShareRow, OrgRow, SignalRow
 from vigil.exchange.records import TLP, Marking
 
 ELECTION_KINDS = (
@@ -129,6 +129,9 @@ class Agenda:
     action_items: list[ActionItem]
     election_dates: list[ElectionDate]
     items: list[str] = field(default_factory=list)  # the agenda's numbered headings
+    # The pack's marking for this reader: the most restrictive item it holds (GREEN at least:
+    # a pack is coalition-internal even when everything in it is CLEAR).
+    tlp: TLP = TLP.GREEN
 
 
 @dataclass
@@ -394,85 +397,72 @@ class MeetingService:
     # -----------------------------------------------------------------------------------------
     # member updates
 
-    def prefill(self, meeting_id: str, org_id: str | None = None) -> dict[str, Any]:
-        """Figures of one organisation's own activity in Vigil since the last meeting."""
+    def prefill(
+        self, meeting_id: str, org_id: str | None = None, *, until: datetime | None = None
+    ) -> dict[str, Any]:
+        """Figures of one organisation's own activity in Vigil since the last meeting, counted
+        over what the principal may see: the filer sees all its own activity, another reader only
+        the contributions, cases and case actions whose marking lets it see them (so no figure,
+        count, technique or id reveals an item hidden from that reader). ``until`` (default now)
+        is capped at the meeting's start: a past meeting's figures stay what they were."""
         require(self.principal, Permission.READ)
         org = org_id or self._acting_org()
         since = self.since_last(meeting_id)
-        # up to the meeting's start (a past meeting's figures stay what they were), or now
-        until = min(self.now(), ensure_utc(self._row(meeting_id).starts_at))
-        kinds = Counter(
-            dict(
-                self.session.execute(
-                    select(SignalRow.kind, func.count())
-                    .join(ContributionRow, ContributionRow.signal_id == SignalRow.id)
-                    .where(
-                        ContributionRow.org_id == org,
-                        ContributionRow.created_at >= since,
-                        ContributionRow.created_at <= until,
-                    )
-                    .group_by(SignalRow.kind)
-                ).all()
+        end = min(ensure_utc(until) if until else self.now(), ensure_utc(self._row(meeting_id).starts_at))
+        contributions = self.session.execute(
+            select(ContributionRow.id, ContributionRow.tlp, ContributionRow.signal_id, SignalRow.kind)
+            .add_columns(SignalRow.language)
+            .join(SignalRow, ContributionRow.signal_id == SignalRow.id)
+            .where(
+                ContributionRow.org_id == org,
+                ContributionRow.created_at >= since,
+                ContributionRow.created_at <= end,
             )
-        )
-        languages = Counter(
-            dict(
-                self.session.execute(
-                    select(SignalRow.language, func.count())
-                    .join(ContributionRow, ContributionRow.signal_id == SignalRow.id)
-                    .where(
-                        ContributionRow.org_id == org,
-                        ContributionRow.created_at >= since,
-                        ContributionRow.created_at <= until,
-                        SignalRow.language.is_not(None),
-                    )
-                    .group_by(SignalRow.language)
-                ).all()
-            )
-        )
-        signal_ids = list(
-            self.session.scalars(
-                select(ContributionRow.signal_id)
-                .where(
-                    ContributionRow.org_id == org,
-                    ContributionRow.created_at >= since,
-                    ContributionRow.created_at <= until,
+            .order_by(ContributionRow.created_at.desc(), ContributionRow.id.desc())
+        ).all()
+        shares: dict[int, list[str]] = {}
+        if self.principal is not None and self.principal.org_id != org:
+            for contribution_id, share_org in self.session.execute(
+                select(ContributionShareRow.contribution_id, ContributionShareRow.org_id).where(
+                    ContributionShareRow.contribution_id.in_([r[0] for r in contributions])
                 )
-                .order_by(ContributionRow.created_at.desc())
-                .limit(20)
-            )
-        )
-        case_rows = list(
-            self.session.scalars(
+            ):
+                shares.setdefault(contribution_id, []).append(share_org)
+        seen = [
+            r for r in contributions if self.cases.sees(org, Marking(TLP(r[1]), tuple(shares.get(r[0], ()))))
+        ]
+        kinds = Counter(str(r[3]) for r in seen)
+        languages = Counter(str(r[4]) for r in seen if r[4] is not None)
+        case_rows = [
+            r
+            for r in self.session.scalars(
                 select(CaseRow)
-                .where(CaseRow.org_id == org, CaseRow.created_at >= since, CaseRow.created_at <= until)
+                .where(CaseRow.org_id == org, CaseRow.created_at >= since, CaseRow.created_at <= end)
                 .order_by(CaseRow.created_at)
             )
-        )
-        actions = Counter(
-            dict(
-                self.session.execute(
-                    select(CaseActionRow.action, func.sum(CaseActionRow.count))
-                    .where(
-                        CaseActionRow.org_id == org,
-                        CaseActionRow.created_at >= since,
-                        CaseActionRow.created_at <= until,
-                    )
-                    .group_by(CaseActionRow.action)
-                ).all()
+            if self.cases.sees(r.org_id, Marking(TLP(r.tlp), tuple(r.shared_with or ())))
+        ]
+        actions: Counter[str] = Counter()
+        for action in self.session.scalars(
+            select(CaseActionRow).where(
+                CaseActionRow.org_id == org,
+                CaseActionRow.created_at >= since,
+                CaseActionRow.created_at <= end,
             )
-        )
+        ):
+            if self.cases.sees(action.org_id, Marking(TLP(action.tlp), tuple(action.shared_with or ()))):
+                actions[action.action] += action.count
         techniques = sorted({t for r in case_rows for t in (r.techniques or [])})
         return {
             "since": since.isoformat(),
-            "until": until.isoformat(),
-            "signals_total": sum(kinds.values()),
-            "signals_by_kind": {str(k): int(v) for k, v in sorted(kinds.items())},
-            "signals_by_language": {str(k): int(v) for k, v in languages.most_common()},
-            "signal_ids": signal_ids,
-            "cases_opened": [{"id": r.id, "title": r.title} for r in case_rows],
+            "until": end.isoformat(),
+            "signals_total": len(seen),
+            "signals_by_kind": dict(sorted(kinds.items())),
+            "signals_by_language": dict(languages.most_common()),
+            "signal_ids": [r[2] for r in seen[:20]],
+            "cases_opened": [{"id": r.id, "title": r.title, "tlp": r.tlp} for r in case_rows],
             "techniques": techniques,
-            "actions": {str(k): int(v or 0) for k, v in sorted(actions.items())},
+            "actions": dict(sorted(actions.items())),
         }
 
     def file_update(
@@ -525,7 +515,15 @@ class MeetingService:
             .order_by(MeetingUpdateRow.id)
         )
         found = [self._update(r) for r in rows]
-        return [u for u in found if self.cases.sees(u.org_id, u.marking)]
+        return [self._for_reader(u) for u in found if self.cases.sees(u.org_id, u.marking)]
+
+    def _for_reader(self, update: MemberUpdate) -> MemberUpdate:
+        """The update with its pre-filled figures as the reader may see them. The figures are
+        taken from the filer's whole activity when it files, whatever the update's own marking;
+        each reader's copy is counted again over the same period (up to the filing) from only the
+        contributions, cases (each listed with its own TLP) and actions that reader may see."""
+        figures = self.prefill(update.meeting_id, update.org_id, until=update.modified_at)
+        return replace(update, figures=figures)
 
     # -----------------------------------------------------------------------------------------
     # decisions and action items
@@ -653,6 +651,7 @@ class MeetingService:
             b = BriefingService(self.session, self.principal, now=self._now).build(since)
             briefing = {
                 "title": b.title(),
+                "tlp": b.tlp.value,
                 "signals_total": b.signals_total,
                 "signals_by_kind": dict(b.signals_by_kind),
                 "new_cases": [(c.id, c.title) for c in b.new_cases],
@@ -683,7 +682,14 @@ class MeetingService:
             "Election calendar",
             "Decisions and new action items",
         ]
+        marks = [u.marking.tlp for u in updates]
+        marks += [TLP(c["tlp"]) for u in updates for c in u.figures["cases_opened"]]
+        marks += [c.marking.tlp for c in [*embargo_cases, *exercises]]
+        marks += [a.marking.tlp for a in actions]
+        if briefing is not None:
+            marks.append(TLP(briefing["tlp"]))
         return Agenda(
+            tlp=most_restrictive([TLP.GREEN, *marks]) or TLP.GREEN,
             meeting=meeting,
             since=since,
             updates=updates,

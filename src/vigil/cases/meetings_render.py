@@ -1,8 +1,10 @@
-"""The meeting pack (agenda, member updates, trend briefing) and the minutes as HTML or PDF.
+"""The meeting pack (agenda, member updates, trend briefing) and the minutes as HTML, PDF or
+Markdown.
 
 Both are rendered from what ``MeetingService`` returns for one reader, so a reader's copy holds
-only what that reader's organisation may see; the document is headed with the most restrictive
-marking it contains.
+only what that reader's organisation may see; the document's TLP is the most restrictive item of
+that copy (GREEN at least, as both are coalition-internal), on every PDF page's header and footer,
+as an HTML banner and as Markdown front matter (``templates/_marking.*``).
 """
 
 from __future__ import annotations
@@ -18,31 +20,39 @@ from vigil.exchange.access import most_restrictive
 from vigil.exchange.models import OrgRow
 from vigil.exchange.records import TLP
 
-EXPORT_FORMATS = ("html", "pdf")
+EXPORT_FORMATS = ("html", "pdf", "md")
 
 
 def org_names(session: Session) -> dict[str, str]:
     return {r.id: r.name for r in session.scalars(select(OrgRow))}
 
 
-def pack_html(agenda: Agenda, names: dict[str, str], reader: str, *, now_iso: str) -> str:
-    marks = [u.marking.tlp for u in agenda.updates] + [a.marking.tlp for a in agenda.action_items]
-    tlp = most_restrictive(marks) or TLP.GREEN
+def _pack(agenda: Agenda, names: dict[str, str], reader: str, now_iso: str, template: str) -> str:
     return (
         environment()
-        .get_template("meeting_pack.html")
-        .render(a=agenda, names=names, reader=reader, tlp=tlp.value, generated=now_iso)
+        .get_template(template)
+        .render(a=agenda, names=names, reader=reader, tlp=agenda.tlp.value, generated=now_iso)
     )
 
 
-def minutes_html(service: MeetingService, meeting_id: str, names: dict[str, str], reader: str) -> str:
+def pack_html(agenda: Agenda, names: dict[str, str], reader: str, *, now_iso: str) -> str:
+    return _pack(agenda, names, reader, now_iso, "meeting_pack.html")
+
+
+def pack_markdown(agenda: Agenda, names: dict[str, str], reader: str, *, now_iso: str) -> str:
+    return _pack(agenda, names, reader, now_iso, "meeting_pack.md")
+
+
+def _minutes(
+    service: MeetingService, meeting_id: str, names: dict[str, str], reader: str, template: str
+) -> str:
     meeting = service.get_meeting(meeting_id)
     items = service.action_items(meeting_id=meeting_id)
     marks = [a.marking.tlp for a in items] + ([meeting.minutes_marking.tlp] if meeting.minutes else [])
-    tlp = most_restrictive(marks) or TLP.GREEN
+    tlp = most_restrictive([TLP.GREEN, *marks]) or TLP.GREEN
     return (
         environment()
-        .get_template("meeting_minutes.html")
+        .get_template(template)
         .render(
             m=meeting,
             decisions=[i for i in items if i.kind == "decision"],
@@ -55,21 +65,38 @@ def minutes_html(service: MeetingService, meeting_id: str, names: dict[str, str]
     )
 
 
+def minutes_html(service: MeetingService, meeting_id: str, names: dict[str, str], reader: str) -> str:
+    return _minutes(service, meeting_id, names, reader, "meeting_minutes.html")
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in EXPORT_FORMATS:
+        raise InputError(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}", field="format")
+
+
 def to_format(html: str, fmt: str) -> bytes:
     if fmt == "html":
         return html.encode("utf-8")
     if fmt == "pdf":
         return html_to_pdf(html)
-    raise InputError(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}", field="format")
+    raise InputError(f"unknown format {fmt!r}; use one of html, pdf", field="format")
 
 
 def render_pack(service: MeetingService, meeting_id: str, fmt: str, reader: str) -> bytes:
-    """The meeting pack for the service's principal, as html or pdf bytes."""
+    """The meeting pack for the service's principal, as html, pdf or md bytes."""
+    _check_format(fmt)
     names = org_names(service.session)
     agenda = service.agenda(meeting_id)
-    return to_format(pack_html(agenda, names, reader, now_iso=isoformat_z(service.now())), fmt)
+    now_iso = isoformat_z(service.now())
+    if fmt == "md":
+        return pack_markdown(agenda, names, reader, now_iso=now_iso).encode("utf-8")
+    return to_format(pack_html(agenda, names, reader, now_iso=now_iso), fmt)
 
 
 def render_minutes(service: MeetingService, meeting_id: str, fmt: str, reader: str) -> bytes:
-    """The minutes, decisions and action items for the service's principal, as html or pdf bytes."""
-    return to_format(minutes_html(service, meeting_id, org_names(service.session), reader), fmt)
+    """The minutes, decisions and action items for the service's principal, as html, pdf or md."""
+    _check_format(fmt)
+    names = org_names(service.session)
+    if fmt == "md":
+        return _minutes(service, meeting_id, names, reader, "meeting_minutes.md").encode("utf-8")
+    return to_format(minutes_html(service, meeting_id, names, reader), fmt)

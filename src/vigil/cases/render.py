@@ -1,6 +1,11 @@
 """Rendering of briefings and disclosure reports: HTML and Markdown through Jinja2 templates
 (``vigil/cases/templates``, autoescaped HTML), PDF from the same HTML through WeasyPrint (offline:
 charts are inline SVG, fonts are the system's).
+
+Every document carries its TLP, the most restrictive content it holds for its reader (a
+briefing: ``Briefing.tlp``; a disclosure report: CLEAR, as it holds only CLEAR material): in the
+header and footer of every PDF page (CSS ``@page`` margin boxes), as a banner above and below the
+HTML, and as Markdown front matter plus a line above and below (``templates/_marking.*``).
 """
 
 from __future__ import annotations
@@ -65,6 +70,10 @@ def briefing_markdown(b: Briefing) -> str:
 
 def disclosure_html(report: DisclosureReport) -> str:
     return environment().get_template("disclosure.html").render(r=report)
+
+
+def disclosure_markdown(report: DisclosureReport) -> str:
+    return environment().get_template("disclosure.md").render(r=report)
 
 
 def html_to_pdf(html: str) -> bytes:

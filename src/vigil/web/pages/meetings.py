@@ -24,6 +24,9 @@ from vigil.exchange.records import TLP, Marking
 from vigil.web.deps import SessionDep
 from vigil.web.pages.common import Viewer, ViewerDep, redirect, render
 
+# Document formats (the renderers refuse any other with a 400).
+MEDIA = {"html": "text/html; charset=utf-8", "pdf": "application/pdf", "md": "text/markdown; charset=utf-8"}
+
 router = APIRouter(include_in_schema=False)
 
 
@@ -221,10 +224,10 @@ def record_minutes(
 @router.get("/meetings/{meeting_id}/pack.{fmt}")
 def pack(request: Request, meeting_id: str, fmt: str, viewer: ViewerDep, session: SessionDep) -> Response:
     body = render_pack(_scheduled(request, session, viewer), meeting_id, fmt, viewer.org.name)
-    return Response(body, media_type="application/pdf" if fmt == "pdf" else "text/html; charset=utf-8")
+    return Response(body, media_type=MEDIA.get(fmt, "text/html; charset=utf-8"))
 
 
 @router.get("/meetings/{meeting_id}/minutes.{fmt}")
 def minutes(meeting_id: str, fmt: str, viewer: ViewerDep, session: SessionDep) -> Response:
     body = render_minutes(MeetingService(session, viewer.principal), meeting_id, fmt, viewer.org.name)
-    return Response(body, media_type="application/pdf" if fmt == "pdf" else "text/html; charset=utf-8")
+    return Response(body, media_type=MEDIA.get(fmt, "text/html; charset=utf-8"))

@@ -69,7 +69,7 @@ def disclosure_report(
     case_id: str,
     viewer: ViewerDep,
     session: SessionDep,
-    format: Annotated[str, Query(pattern="^(html|pdf)$")] = "html",
+    format: Annotated[str, Query(pattern="^(html|pdf|md)$")] = "html",
 ) -> Response:
     """The watermarked draft (always allowed; nothing recorded)."""
     body = DisclosureService(session, viewer.principal).render(case_id, format, draft=True)
@@ -82,7 +82,7 @@ def final_disclosure_report(
     case_id: str,
     viewer: ViewerDep,
     session: SessionDep,
-    format: Annotated[str, Form(pattern="^(html|pdf)$")] = "html",
+    format: Annotated[str, Form(pattern="^(html|pdf|md)$")] = "html",
     override_reason: Annotated[str, Form()] = "",
 ) -> Response:
     """The final report: respects the embargo (admins may override) and goes on the timeline."""
