@@ -415,7 +415,7 @@ def register(app: typer.Typer) -> None:
         case_id: str = typer.Argument(...),
         as_org: str = AsOrgOpt,
         out: Path = typer.Option(..., "--out", help="Output file."),
-        fmt: str = typer.Option("html", "--format", help="html or pdf."),
+        fmt: str = typer.Option("html", "--format", help="html, pdf or md."),
         draft: bool = typer.Option(False, "--draft", help="Watermarked draft (allowed during the embargo)."),
         override_reason: str | None = typer.Option(None, "--override-reason"),
         data_dir: Path | None = DataDirOpt,

@@ -172,7 +172,7 @@ def update(
 @meeting_app.command("pack")
 def pack(
     meeting_id: str = typer.Argument(...),
-    fmt: str = typer.Option("html", "--format", help="html or pdf."),
+    fmt: str = typer.Option("html", "--format", help="html, pdf or md."),
     out: Path = typer.Option(..., "--out", help="Output file."),
     as_org: str = AsOrgOpt,
     data_dir: Path | None = DataDirOpt,
@@ -195,7 +195,7 @@ def minutes(
     text: str | None = typer.Option(None, "--text", help="Record these minutes (the convener only)."),
     tlp: str = TlpOpt,
     share_with: list[str] = ShareOpt,
-    fmt: str = typer.Option("html", "--format", help="html or pdf."),
+    fmt: str = typer.Option("html", "--format", help="html, pdf or md."),
     out: Path | None = typer.Option(None, "--out", help="Write the minutes document here."),
     as_org: str = AsOrgOpt,
     data_dir: Path | None = DataDirOpt,
