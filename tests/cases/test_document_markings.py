@@ -119,7 +119,10 @@ EXPECTED = {
 
 
 def _pdf_pages(pdf: bytes) -> list[list[str]]:
-    text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout
+    # -layout: lines in their place on the page, so the margin boxes come first and last
+    text = subprocess.run(
+        ["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True
+    ).stdout
     pages = text.decode("utf-8").split("\f")
     found = [[line.strip() for line in page.splitlines() if line.strip()] for page in pages]
     return [lines for lines in found if lines]
