@@ -360,6 +360,7 @@ class SegmentedIndex(SignalIndex):
                 roles[name] = role
             writers[f"s{s}ids.arrow"] = _ids_writer(seg.ids, seg.files.get("ids"))
             writers[f"s{s}alive.npy"] = _array_writer(seg.alive, None)  # changes: always written
+            saved_roles.append(roles)
             described.append({"rows": len(seg.rows), "arrays": roles, "meta": self._table_meta(seg.tables)})
         files = write_index_dir(
             directory,
