@@ -18,12 +18,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vigil.core.errors import DataError, InputError
+from vigil.core.scratch import process_scratch
 from vigil.core.settings import Settings, get_settings
 from vigil.detect.engines.base import SqlConnection
 from vigil.schema.tables import POSTS, validate_schema
 
 # The name under which the engine and every trace's SQL see the posts table.
 POSTS_VIEW = "posts"
+SPOOL_PREFIX = "vigil-detect-"  # + pid-host-random: one spill directory per process
 
 PostsSource: TypeAlias = str | Path | Sequence[str | Path] | pa.Table
 
@@ -31,8 +33,10 @@ PostsSource: TypeAlias = str | Path | Sequence[str | Path] | pa.Table
 def connect(settings: Settings | None = None, *, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
     """A DuckDB connection configured from ``settings`` (default: the process settings)."""
     settings = settings or get_settings()
-    temp_dir = settings.temp_dir or Path(tempfile.gettempdir()) / "vigil-duckdb"
-    temp_dir.mkdir(parents=True, exist_ok=True)
+    base = settings.temp_dir or Path(tempfile.gettempdir()) / "vigil-duckdb"
+    # This process's own spill directory (the traces' spools go inside it, see spool_dir): removed
+    # at exit, and by the next run if this one is killed (vigil.core.scratch).
+    temp_dir = process_scratch(base, SPOOL_PREFIX)
     con = duckdb.connect(database)
     try:
         con.execute(f"SET threads = {int(settings.duckdb_threads)}")
