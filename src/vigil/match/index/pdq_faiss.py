@@ -57,9 +57,7 @@ class PdqIvfIndex(PdqIndex):
         # sampled code serves as well as a trained centroid (the recall is measured, not assumed).
         picks = np.random.default_rng(0).choice(n, nlist, replace=False)
         quantizer.add(np.ascontiguousarray(np.asarray(rows)[np.sort(picks)]))
-        index = faiss.IndexBinaryIVF(quantizer, 256, nlist)
-        index.own_fields = True
-        quantizer.this.disown()
+        index = faiss.IndexBinaryIVF(quantizer, 256, nlist)  # faiss's wrapper keeps the quantizer alive
         index.is_trained = True
         index.add(np.ascontiguousarray(rows))
         return index
