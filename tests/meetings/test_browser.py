@@ -84,6 +84,14 @@ def test_walk_one_meeting_from_invitation_to_minutes(
     assert f"GOV-NOTE-{tag}" in pack and f"Send seed list {tag}" in pack and secret not in pack
     record = page.request.get(f"{meeting_url}/minutes.html").text()
     assert f"Agreed joint statement {tag}." in record and f"Send seed list {tag}" in record
+    # each copy shows its marking as a banner above and below (issue #15, failure 4)
+    for document in ("pack", "minutes"):
+        page.goto(f"{meeting_url}/{document}.html")
+        banners = page.locator(".tlp-banner")
+        assert banners.count() == 2 and banners.first.is_visible()
+        assert banners.first.inner_text().startswith("TLP:")
+        assert banners.last.inner_text() == banners.first.inner_text()
+    page.goto(meeting_url)
     assert page.locator("[data-testid=update-form]").count() == 0  # read-only files nothing
 
 

@@ -245,6 +245,13 @@ def test_briefing_with_charts_for_the_government(page: Any, server: str, demo_ru
     frame = page.frame_locator("[data-testid=briefing-frame]")
     expect(frame.locator("svg").first).to_be_visible()
     text = frame.locator("body").inner_text()
+    # the document's marking, shown as a banner above and below it (issue #15, failure 4)
+    banners = frame.locator(".tlp-banner")
+    expect(banners.first).to_be_visible()
+    assert banners.count() == 2
+    marking = banners.first.inner_text()
+    assert re.fullmatch(r"TLP:(GREEN|AMBER|AMBER\+STRICT|RED)", marking)
+    assert banners.last.inner_text() == marking
     # the briefing is the government's view: platform-only cases are not in it
     for case in demo_run["demo"]["summary"]["case_markings"]:
         if case["tlp"] == "AMBER" and not case["shared_with"]:
