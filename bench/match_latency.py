@@ -159,14 +159,13 @@ def main() -> None:
             for step in ("add", "revoke"):
                 start = time.perf_counter()
                 if step == "add":
+                    value = hexes(new_code[None, :])[0]
                     signal = store_call(
-                        lambda s: s.submit_signal(
-                            source, "image_pdq", hexes(new_code[None, :])[0], marking=Marking(TLP.GREEN)
-                        )
+                        lambda s, v=value: s.submit_signal(source, "image_pdq", v, marking=Marking(TLP.GREEN))
                     )
                     signal_id = signal.id
                 else:
-                    store_call(lambda s: s.revoke_signal(source, signal_id))
+                    store_call(lambda s, sid=signal_id: s.revoke_signal(source, sid))
                 shared = time.perf_counter()
                 timings = timed_fetch(directory, base_url, keys["us"])
                 index: MatchIndex = timings["index"]  # type: ignore[assignment]

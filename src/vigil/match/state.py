@@ -30,17 +30,19 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from vigil.core.errors import Conflict, DataError
 from vigil.core.settings import Settings
 from vigil.core.time import utcnow
 from vigil.match.index import load_index, new_index
+from vigil.match.index.segmented import SegmentedIndex
 from vigil.signals.base import DerivesFromPost
 from vigil.signals.index import SignalIndex
 from vigil.signals.registry import get_signal_type, signal_types
@@ -298,9 +300,33 @@ class MatchIndex:
                 shutil.rmtree(old, ignore_errors=True)
 
 
+_RECORD_FIELDS = [f.name for f in fields(ContributionRecord)]
+
+
 def _contributions_table(records: Any) -> pa.Table:
-    rows = [{f.name: getattr(r, f.name) for f in fields(ContributionRecord)} for r in records]
-    return pa.Table.from_pylist(rows, schema=CONTRIBUTIONS)
+    # Column by column: dataclasses.fields() per record cost most of a save at 100k contributions.
+    listed = list(records)
+    return pa.table(
+        {name: [getattr(r, name) for r in listed] for name in _RECORD_FIELDS}, schema=CONTRIBUTIONS
+    )
+
+
+def _column_values(table: pa.Table, name: str) -> list[Any]:
+    """A column as Python values, fast for the big ones: tz-aware timestamps convert ~50x faster
+    as naive UTC then tagged, and lists of labels (mostly empty) from their flat values."""
+    column = table.column(name).combine_chunks()
+    if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+        naive = pc.cast(column, pa.timestamp(column.type.unit)).to_pylist()
+        return [None if d is None else d.replace(tzinfo=UTC) for d in naive]
+    if pa.types.is_list(column.type):
+        offsets = column.offsets.to_numpy().tolist()
+        flat = column.flatten().to_pylist()
+        valid = column.is_valid().to_numpy(zero_copy_only=False).tolist()
+        if not flat:
+            return [[] if v else None for v in valid]
+        return [flat[offsets[i] : offsets[i + 1]] if valid[i] else None for i in range(len(column))]
+    values: list[Any] = column.to_pylist()
+    return values
 
 
 def read_state(directory: Path) -> dict[str, Any]:
@@ -344,8 +370,10 @@ def open_index(directory: Path, *, create: bool = False, settings: Settings | No
         generation=state["generation"],
         settings=settings,
     )
-    for row in _read_parquet(generation / "contributions.parquet", CONTRIBUTIONS).to_pylist():
-        record = ContributionRecord(**row)
+    table = _read_parquet(generation / "contributions.parquet", CONTRIBUTIONS)
+    columns = [_column_values(table, name) for name in _RECORD_FIELDS]
+    for values in zip(*columns, strict=True):
+        record = ContributionRecord(*values)
         index.contributions[record.stix_id] = record
     for row in _read_parquet(generation / "campaigns.parquet", CAMPAIGNS).to_pylist():
         index.campaigns[row["campaign_id"]] = row["name"]
@@ -357,13 +385,14 @@ def open_index(directory: Path, *, create: bool = False, settings: Settings | No
             loaded = load_index(sub)
             name = loaded.signal_type.name
             get_signal_type(name)  # a type this Vigil knows
-            values, ids = loaded.entries()
             if settings is not None:
                 # Thresholds come from the settings in force now, not from when the index was built.
                 wanted = new_index(name, settings=settings)
                 if wanted.threshold != loaded.threshold:
-                    wanted.add_many(values, ids)
+                    wanted.add_many(*loaded.entries())
                     loaded = wanted
+            # Only the ids: decoding every value (10M PDQ hashes to hex) would cost seconds.
+            ids = loaded.entry_id_list() if isinstance(loaded, SegmentedIndex) else loaded.entries()[1]
             index.indexes[name] = loaded
             for signal_id in ids:
                 index._indexed[signal_id] = name
