@@ -141,6 +141,22 @@ def test_revoking_the_key_ends_its_sessions(live: LiveServer) -> None:  # noqa: 
     client.close()
 
 
+def test_suspending_the_organisation_ends_its_sessions(live: LiveServer) -> None:  # noqa: F811
+    if not hasattr(ExchangeStore, "suspend_org"):
+        pytest.skip("organisation suspension (issue #15, the access-policy part) is not in this tree")
+    with live.db.session() as session:
+        store = ExchangeStore(session)
+        org = store.create_org(None, "Suspended platform", "platform")
+        _, key = store.create_key(None, org.id, "analyst", name="to suspend")
+    client = _signed_in(live, key)
+    assert client.get("/cases").status_code == 200
+    with live.db.session() as session:
+        ExchangeStore(session).suspend_org(None, org.id, reason="sessions test")
+    answer = client.get("/cases")
+    assert _sent_to_sign_in(answer)
+    client.close()
+
+
 def _all_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, set[str]]]:
     """(path, methods) of every endpoint, through included routers (FastAPI keeps them nested)."""
     for route in routes:
