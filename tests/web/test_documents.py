@@ -5,6 +5,7 @@ the disclosure report, in HTML, Markdown and PDF, for a government reader and th
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import timedelta
 
@@ -66,6 +67,11 @@ def test_dashboard_documents_are_marked_for_their_reader(
     m = world["meeting"]
     client = _client(live, world[reader])
     try:
+        # the meeting page says which marking the viewer's copy of the pack carries
+        page = client.get(f"/meetings/{m}")
+        assert page.status_code == 200
+        badge = re.search(r'data-testid="pack-tlp"[^>]*><span class="tlp[^"]*">TLP:([A-Z+]+)<', page.text)
+        assert badge and badge.group(1) == pack.value, badge
         for fmt in formats:
             documents = {
                 "pack": (f"/meetings/{m}/pack.{fmt}", pack),
