@@ -24,6 +24,7 @@ from vigil.core.settings import load_settings
 from vigil.core.time import utcnow
 from vigil.exchange.store import ExchangeStore
 from vigil.web.app import create_app
+from vigil.web.pages.common import TEMPLATES_DIR
 from vigil.web.session import COOKIE_NAME, SAFE_METHODS
 from vigil.web.sessions_models import WebSessionRow
 
@@ -201,6 +202,22 @@ def test_every_unsafe_dashboard_request_needs_the_csrf_token(
         else:
             assert _csrf(client) == token, (method, path)  # the session survived
     client.close()
+
+
+def test_every_post_form_in_the_templates_carries_the_token() -> None:
+    """So that a real person's form posts pass the check above (sign-in has no session yet)."""
+    forms = []
+    for template in sorted(TEMPLATES_DIR.glob("*.html")):
+        for form in re.findall(r"<form\b[^>]*>.*?</form>", template.read_text(encoding="utf-8"), re.S):
+            if re.search(r'method="post"', form, re.I):
+                forms.append((template.name, form))
+    assert len(forms) >= 15
+    for name, form in forms:
+        if 'action="/login"' in form:
+            assert "csrf" not in form
+            continue
+        token = '<input type="hidden" name="csrf" value="{{ viewer.session.csrf }}">'
+        assert token in form, (name, form[:200])
 
 
 def test_a_forged_post_changes_nothing(live: LiveServer, analyst_key: str) -> None:  # noqa: F811
