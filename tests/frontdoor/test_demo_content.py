@@ -26,7 +26,9 @@ from vigil.exchange.store import ExchangeStore
 def _signed_in(server: str, key: str) -> httpx.Client:
     client = httpx.Client(base_url=server, timeout=30, follow_redirects=False)
     answer = client.post("/login", data={"api_key": key, "next": "/"})
-    assert answer.status_code == 303, answer.text[:300]
+    if answer.status_code != 303:
+        client.close()
+        raise AssertionError(f"sign-in answered {answer.status_code}: {answer.text[:300]}")
     return client
 
 
@@ -83,12 +85,13 @@ def test_the_demo_fills_meetings_calendar_disclosure_and_briefing(demo_run: dict
 
 
 def test_the_dashboard_pages_show_them(server: str, demo_run: dict[str, Any]) -> None:
-    client = _signed_in(server, demo_run["keys"]["Electoral Commission"]["analyst"])
-    page = client.get("/meetings").text
-    assert "Weekly coalition sync" in page and "Polling day" in page
-    assert re.search(r'data-kind="election_day"><strong class="num">\d+</strong> days', page)
-    case_id = demo_run["demo"]["summary"]["disclosure"]["case"]
-    report = client.get(f"/cases/{case_id}/report")
-    assert report.status_code == 200 and "Examplebook" in report.text and "accounts removed" in report.text
-    briefings = client.get("/briefings")
-    assert briefings.status_code == 200 and "Electoral Commission" in briefings.text
+    with _signed_in(server, demo_run["keys"]["Electoral Commission"]["analyst"]) as client:
+        page = client.get("/meetings").text
+        assert "Weekly coalition sync" in page and "Polling day" in page
+        assert re.search(r'data-kind="election_day"><strong class="num">\d+</strong> days', page)
+        case_id = demo_run["demo"]["summary"]["disclosure"]["case"]
+        report = client.get(f"/cases/{case_id}/report")
+        assert report.status_code == 200
+        assert "Examplebook" in report.text and "accounts removed" in report.text
+        briefings = client.get("/briefings")
+        assert briefings.status_code == 200 and "Electoral Commission" in briefings.text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -65,7 +66,15 @@ def test_a_command_that_fails_or_prints_other_lines_is_reported() -> None:
 def served_copy(demo_run: dict[str, Any], tmp_path: Path) -> Iterator[Path]:
     """A copy of the demo in tmp_path/vigil-demo, served on a free port named in its demo.env."""
     copy = tmp_path / "vigil-demo"
-    shutil.copytree(demo_run["data_dir"], copy)
+    # The database through SQLite's backup API: other tests' servers may be writing to it.
+    shutil.copytree(demo_run["data_dir"], copy, ignore=shutil.ignore_patterns("vigil.db*"))
+    source = sqlite3.connect(demo_run["data_dir"] / "vigil.db")
+    target = sqlite3.connect(copy / "vigil.db")
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
     port = _free_port()
     env_file = copy / "demo.env"
     text, n = re.subn(r"(?m)^DEMO_URL=.*$", f"DEMO_URL=http://127.0.0.1:{port}", env_file.read_text())

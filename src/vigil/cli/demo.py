@@ -575,6 +575,7 @@ def _run_steps(
             summary["calendar"] = _election_calendar(db, keys)
             if cases:
                 summary["disclosure"] = _disclose(db, data_dir, orgs, keys, cases[0].id)
+                summary["case_markings"][0]["status"] = "disclosed"
             summary["meetings"] = _meetings(db, orgs, keys)
             summary["briefing"] = _government_briefing(db, keys)
         finally:
