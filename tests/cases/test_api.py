@@ -66,7 +66,12 @@ def test_case_lifecycle_over_http(members: Members) -> None:
             and "cannot move from 'triage' to 'disclosed'" in conflict.json()["message"]
         )
         _ok(a.post(f"/api/v1/cases/{cid}/transition", json={"status": "investigating"}))
-        _ok(b.post(f"/api/v1/cases/{cid}/transition", json={"status": "coordinated-action"}))
+        # only the owner moves the case; a partner that sees it takes part (actions, comments)
+        assert (
+            b.post(f"/api/v1/cases/{cid}/transition", json={"status": "coordinated-action"}).status_code
+            == 403
+        )
+        _ok(a.post(f"/api/v1/cases/{cid}/transition", json={"status": "coordinated-action"}))
         _ok(
             b.post(
                 f"/api/v1/cases/{cid}/actions",

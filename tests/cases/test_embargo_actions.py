@@ -49,8 +49,11 @@ def test_countdown_and_block_before_the_embargo(coalition: Coalition) -> None:
             is Status.COORDINATED_ACTION
         )
     with coalition.db.session() as s:
-        after = CaseService(s, coalition.principal("plat_b"), now=T0 + timedelta(hours=2, seconds=1))
-        assert after.embargo(case_id).seconds_remaining == 0
+        partner = CaseService(s, coalition.principal("plat_b"), now=T0 + timedelta(hours=2, seconds=1))
+        assert partner.embargo(case_id).seconds_remaining == 0
+        with pytest.raises(PermissionDenied, match="only the organisation that owns the case"):
+            partner.transition(case_id, "disclosed")  # the owner's move, even after the embargo
+        after = CaseService(s, coalition.principal("plat_a"), now=T0 + timedelta(hours=2, seconds=1))
         assert after.transition(case_id, "disclosed").status is Status.DISCLOSED
 
 

@@ -97,15 +97,19 @@ def test_case_marking_decides_who_sees_it(coalition: Coalition) -> None:
 
 
 def test_a_partner_listed_on_a_case_acts_and_every_case_reader_sees_it(coalition: Coalition) -> None:
-    """Status entries are under the case's marking (source: the opening org), whoever made them."""
+    """Status entries are under the case's marking (source: the opening org). A listed partner may
+    not move the case (the owner's), but its comment under the case's marking reaches every reader."""
     gov = coalition.orgs["gov"]
     with coalition.db.session() as s:
         case = CaseService(s, coalition.principal("plat_a")).create_case(
             "c", marking=Marking(TLP.AMBER, (gov,))
         )
-        CaseService(s, coalition.principal("gov")).transition(case.id, "investigating")
+        with pytest.raises(PermissionDenied):
+            CaseService(s, coalition.principal("gov")).transition(case.id, "investigating")
+        CaseService(s, coalition.principal("plat_a")).transition(case.id, "investigating")
+        CaseService(s, coalition.principal("gov")).add_comment(case.id, "seen on our side too")
     with coalition.db.session() as s:
         for reader in ("plat_a", "plat_b", "gov"):
             events = CaseService(s, coalition.principal(reader)).timeline(case.id)
-            assert [e.kind for e in events] == [EventKind.CREATED, EventKind.STATUS], reader
-            assert events[1].actor_org_id == gov
+            assert [e.kind for e in events][:2] == [EventKind.CREATED, EventKind.STATUS], reader
+            assert events[1].actor_org_id == coalition.orgs["plat_a"]

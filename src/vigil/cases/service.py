@@ -16,7 +16,13 @@ Visibility: the case, each action and each timeline entry carries a TLP marking;
 sees is decided by the exchange's one rule, ``vigil.exchange.access.can_see`` (the source
 organisation is the one that wrote the item). A case the principal may not see is NotFound.
 Linked signals are shown through the exchange store, i.e. the principal's own view of them.
-Writes need the exchange's WRITE permission (analyst or admin); overriding an embargo needs admin.
+Writes need the exchange's WRITE permission (analyst or admin) and follow
+``vigil.exchange.policy``: the owning organisation (the one that opened the case) alone edits its
+fields, moves its status and adds checklist items; any member that sees the case may comment,
+record its own actions, link signals it sees and check checklist items (exercises are joint). The
+embargo is the owner's; another member changes it only with an admin key and a reason. Disclosing
+before the embargo needs an admin and a reason. Every change goes in the exchange's append-only
+audit log (``case.*`` actions) as well as on the case timeline.
 """
 
 from __future__ import annotations
@@ -52,7 +58,8 @@ from vigil.core.time import ensure_utc, isoformat_z, utcnow
 from vigil.exchange import audit
 from vigil.exchange.access import Permission, Principal, can_see, require
 from vigil.exchange.models import ContributionRow, OrgRow, SignalRow
-from vigil.exchange.records import TLP, Marking, OrgKind, Signal, SignalKind
+from vigil.exchange.policy import AuditTargets, embargo_change, require_case_owner
+from vigil.exchange.records import MAX_DB_INT, TLP, Marking, OrgKind, Signal, SignalKind
 from vigil.exchange.store import ExchangeStore, SignalFilter, parse_tlp
 
 MAX_TEXT = 20_000
@@ -346,9 +353,10 @@ class CaseService:
         techniques: Sequence[str] | None = None,
         owners: Sequence[str] | None = None,
     ) -> Case:
-        """Change descriptive fields; each change is a timeline entry listing the fields."""
+        """Change descriptive fields (owner only); each change is a timeline entry listing the fields."""
         require(self.principal, Permission.WRITE)
         row = self._row(case_id)
+        require_case_owner(self.principal, row.org_id, "edit the case")
         changed: dict[str, Any] = {}
         if title is not None:
             row.title = _text(title, "title", limit=300, required=True) or row.title
@@ -372,6 +380,7 @@ class CaseService:
             changed["owners"] = row.owners
         if changed:
             self._event(row, EventKind.UPDATED, changed)
+            self._audit("case.update", row, {"fields": sorted(changed)})
         return case_record(row)
 
     def transition(
@@ -388,6 +397,7 @@ class CaseService:
         """
         require(self.principal, Permission.WRITE)
         row = self._row(case_id)
+        require_case_owner(self.principal, row.org_id, "change its status")
         new = parse_status(target)
         current = Status(row.status)
         check_transition(current, new)
@@ -413,9 +423,11 @@ class CaseService:
         require(self.principal, Permission.WRITE)
         row = self._row(case_id)
         body = _text(text, "text", required=True)
-        return self._event(
+        event = self._event(
             row, EventKind.COMMENT, {"text": body}, self._check_marking(marking) if marking else None
         )
+        self._audit("case.comment", row, {"event_id": event.id, "tlp": event.marking.tlp.value})
+        return event
 
     def link_signals(self, case_id: str, signal_ids: Sequence[str]) -> int:
         """Link exchange signals the principal can see; returns how many were newly linked."""
@@ -444,6 +456,7 @@ class CaseService:
         )
         if new:
             self._event(row, EventKind.SIGNALS_LINKED, {"count": len(new)})
+            self._audit("case.link_signals", row, {"count": len(new)})
         return len(new)
 
     def _signals(self, ids: Sequence[str]) -> list[Signal]:
@@ -492,8 +505,8 @@ class CaseService:
         row = self._row(case_id)
         kind = _enum(ActionKind, str(action), "action")
         what = _enum(ActionTarget, str(target), "target")
-        if int(count) < 0:
-            raise InputError(f"count must be >= 0, got {count}", field="count")
+        if not 0 <= int(count) <= MAX_DB_INT:
+            raise InputError(f"count must be 0-{MAX_DB_INT}, got {count}", field="count")
         url = _text(statement_url, "statement_url", limit=2000)
         if url and not url.startswith(("https://", "http://")):
             raise InputError(f"statement_url must be an http(s) URL, got {url[:80]!r}", field="statement_url")
@@ -528,6 +541,7 @@ class CaseService:
             },
             marking,
         )
+        self._audit("case.action", row, {"action_id": action_row.id, "tlp": marking.tlp.value})
         return action_record(action_row)
 
     def actions(self, case_id: str) -> list[Action]:
@@ -542,14 +556,27 @@ class CaseService:
     # -----------------------------------------------------------------------------------------
     # embargo, timeline
 
-    def set_embargo(self, case_id: str, until: datetime | None) -> Case:
-        """Set (or clear with None) the agreed joint-disclosure instant."""
+    def set_embargo(self, case_id: str, until: datetime | None, *, reason: str | None = None) -> Case:
+        """Set (or clear with None) the agreed joint-disclosure instant.
+
+        The owner changes it freely; another member needs an admin key and ``reason`` (an
+        override, recorded on the timeline and in the audit log like every embargo change).
+        """
         require(self.principal, Permission.WRITE)
         row = self._row(case_id)
+        overridden = embargo_change(self.principal, row.org_id, reason)
         if Status(row.status) in {Status.DISCLOSED, Status.CLOSED}:
             raise Conflict(f"the case is already {row.status}; its embargo can no longer change")
+        previous = row.embargo_until
         row.embargo_until = ensure_utc(until) if until else None
-        self._event(row, EventKind.EMBARGO, {"until": isoformat_z(until) if until else None})
+        detail: dict[str, Any] = {
+            "until": isoformat_z(until) if until else None,
+            "previous": isoformat_z(previous) if previous else None,
+        }
+        if overridden:
+            detail["override_reason"] = reason
+        self._event(row, EventKind.EMBARGO, detail)
+        self._audit("case.embargo", row, {**detail, "override": overridden})
         return case_record(row)
 
     def embargo(self, case_id: str) -> Embargo:
@@ -575,7 +602,9 @@ class CaseService:
     def record_disclosure(self, case_id: str, detail: dict[str, Any]) -> TimelineEvent:
         """Note on the timeline that a public report was produced (CLEAR: the report is public)."""
         row = self._row(case_id)
-        return self._event(row, EventKind.DISCLOSURE, detail, Marking(TLP.CLEAR))
+        event = self._event(row, EventKind.DISCLOSURE, detail, Marking(TLP.CLEAR))
+        self._audit("case.disclosure", row, {"event_id": event.id, **detail})
+        return event
 
     # -----------------------------------------------------------------------------------------
     # checklist (playbooks and exercises)
@@ -584,6 +613,7 @@ class CaseService:
         """Append checklist items ``(text, owner)`` to the case."""
         require(self.principal, Permission.WRITE)
         row = self._row(case_id)
+        require_case_owner(self.principal, row.org_id, "add checklist items")
         start = len(self.checklist(case_id))
         rows = [
             ChecklistItemRow(case_id=row.id, position=start + i, text=text, owner=owner)
@@ -592,6 +622,7 @@ class CaseService:
         self.session.add_all(rows)
         self.session.flush()
         self._event(row, EventKind.CHECKLIST, {"added": len(rows)})
+        self._audit("case.checklist_add", row, {"added": len(rows)})
         return [_item_record(r) for r in rows]
 
     def checklist(self, case_id: str) -> list[ChecklistItem]:
@@ -611,7 +642,7 @@ class CaseService:
         """Check (or uncheck) a checklist item: the principal and the time go on the item and the timeline."""
         require(self.principal, Permission.WRITE)
         row = self._row(case_id)
-        item = self.session.get(ChecklistItemRow, item_id)
+        item = self.session.get(ChecklistItemRow, item_id) if 1 <= item_id <= MAX_DB_INT else None
         if item is None or item.case_id != row.id:
             raise NotFound(f"case {case_id!r} has no checklist item {item_id}")
         now = self.now()
@@ -630,6 +661,7 @@ class CaseService:
         if note:
             detail["note"] = _text(note, "note", limit=2000)
         self._event(row, EventKind.CHECKED, detail, at=now)
+        self._audit("case.check_item", row, {"item_id": item.id, "done": done})
         return _item_record(item)
 
     # -----------------------------------------------------------------------------------------
@@ -677,6 +709,16 @@ class CaseService:
             )
             return list(self.session.scalars(stmt))
         return [s.value for s in self._signals(ids) if s.kind is SignalKind.ACCOUNT]
+
+
+def _visible_cases(session: Session, principal: Principal, ids: Sequence[str]) -> set[str]:
+    """Audit-log resolver: the case ids among ``ids`` that ``principal`` may see."""
+    service = CaseService(session, principal)
+    rows = session.scalars(select(CaseRow).where(CaseRow.id.in_(list(ids))))
+    return {r.id for r in rows if service.sees(r.org_id, Marking(TLP(r.tlp), tuple(r.shared_with or ())))}
+
+
+AuditTargets.register("case", _visible_cases)
 
 
 def clear_values(

@@ -107,10 +107,36 @@ def register(app: typer.Typer) -> None:
             orgs = store.list_orgs(None)
         _print(
             [asdict(o) for o in orgs],
-            ["id", "name", "kind", "operator", "created_at"],
+            ["id", "name", "kind", "operator", "status", "created_at"],
             "Organisations",
             as_json,
         )
+
+    def _lifecycle(verb: str, help_text: str) -> None:
+        @org_app.command(verb, help=help_text)
+        def move(
+            org: str = typer.Argument(..., help="Organisation id or name."),
+            reason: str = typer.Option(..., "--reason", help="Why (recorded in the audit log)."),
+            data_dir: Path | None = DataDirOpt,
+            database_url: str | None = DbUrlOpt,
+            as_json: bool = JsonOpt,
+        ) -> None:
+            with _store(data_dir, database_url) as store:
+                method = {
+                    "suspend": store.suspend_org,
+                    "reactivate": store.reactivate_org,
+                    "offboard": store.offboard_org,
+                }[verb]
+                changed = method(None, org, reason=reason)
+            _print(
+                [asdict(changed)], ["id", "name", "kind", "status"], f"Organisation {changed.status}", as_json
+            )
+
+    _lifecycle("suspend", "Suspend an organisation: its keys stop at once; its contributions stay as marked.")
+    _lifecycle(
+        "reactivate", "Reactivate a suspended organisation (its unrevoked, unexpired keys work again)."
+    )
+    _lifecycle("offboard", "Offboard an organisation (final): every key and contribution revoked.")
 
     @key_app.command("create")
     def key_create(

@@ -40,6 +40,9 @@ class AuditEntry:
     tlp: str | None
     detail: dict[str, Any] = field(default_factory=dict)
     subject_org_id: str | None = None  # whose AMBER/RED material a read touched
+    # True when the entry is about an object the reader may not see: its id and detail are
+    # withheld (vigil.exchange.policy), the action, actor, time and TLP remain.
+    redacted: bool = False
 
 
 @dataclass(frozen=True)

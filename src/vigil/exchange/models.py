@@ -76,6 +76,18 @@ class OrgRow(Base):
     created_at: Mapped[datetime]
 
 
+class OrgStatusRow(Base):
+    """An organisation's membership status when it is not ``active``: ``suspended`` (keys refused,
+    contributions kept) or ``offboarded`` (final). No row means active. Revision 0009 (a table of
+    its own, so ``orgs`` keeps the shape every earlier revision wrote)."""
+
+    __tablename__ = "org_status"
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))
+    changed_at: Mapped[datetime]
+
+
 class ApiKeyRow(Base):
     __tablename__ = "api_keys"
 
@@ -189,6 +201,9 @@ class OpinionRow(Base):
     value: Mapped[str] = mapped_column(String(20))
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+    # The contributions it was given on, with their markings then (vigil.exchange.policy.Basis):
+    # it is visible only as they were. Revision 0009.
+    basis: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
 
 
 class OpinionHistoryRow(Base):
@@ -202,6 +217,9 @@ class OpinionHistoryRow(Base):
     value: Mapped[str] = mapped_column(String(20))
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+    # The contributions it was given on, with their markings then (vigil.exchange.policy.Basis):
+    # it is visible only as they were. Revision 0009.
+    basis: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
 
 
 class SightingRow(Base):
@@ -215,6 +233,9 @@ class SightingRow(Base):
     last_seen: Mapped[datetime]
     platform: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime]
+    # The contributions it was given on, with their markings then (vigil.exchange.policy.Basis):
+    # it is visible only as they were. Revision 0009.
+    basis: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
 
 
 class AuditRow(Base):

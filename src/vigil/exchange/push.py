@@ -65,7 +65,7 @@ from vigil.exchange.destinations import (
 )
 from vigil.exchange.lifecycle_models import DeliveryRow, SubscriptionRow
 from vigil.exchange.models import ContributionRow, OrgRow
-from vigil.exchange.records import TLP, Contribution, OrgKind, Role, Signal, SignalKind
+from vigil.exchange.records import MAX_DB_INT, TLP, Contribution, OrgKind, Role, Signal, SignalKind
 from vigil.exchange.secrets_box import load_box, seal_legacy, truncate_wal
 from vigil.exchange.stix_export import contribution_object
 from vigil.exchange.store import ExchangeStore, SignalFilter, parse_tlp
@@ -791,7 +791,7 @@ def requeue(session: Session, principal: Principal | None, delivery_id: int, *, 
     """Put a dead letter back in the queue (attempts start again)."""
     if principal is not None:
         require(principal, Permission.WRITE)
-    row = session.get(DeliveryRow, delivery_id)
+    row = session.get(DeliveryRow, delivery_id) if 1 <= delivery_id <= MAX_DB_INT else None
     if row is None:
         raise NotFound(f"no delivery {delivery_id}", delivery=delivery_id)
     _own_subscription(session, principal, row.subscription_id)

@@ -11,6 +11,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+# The largest value an SQL ``integer`` column holds on every backend (PostgreSQL: 2^31-1). Every
+# integer that reaches the database from outside is checked against it (an InputError, not a 500).
+MAX_DB_INT = 2_147_483_647
+
+
+class OrgStatus(StrEnum):
+    """An organisation's membership: ``suspended`` refuses its keys at once (its contributions stay
+    visible as marked); ``offboarded`` is final (keys revoked, contributions revoked)."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    OFFBOARDED = "offboarded"
+
 
 class OrgKind(StrEnum):
     PLATFORM = "platform"
@@ -70,6 +83,7 @@ class Organisation:
     kind: OrgKind
     created_at: datetime
     operator: bool = False  # the coalition operator: its admins onboard members and read all audit
+    status: OrgStatus = OrgStatus.ACTIVE
 
 
 @dataclass

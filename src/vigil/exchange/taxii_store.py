@@ -36,6 +36,7 @@ from vigil.exchange.models import (
     SightingRow,
     SignalRow,
 )
+from vigil.exchange.policy import Basis, may_see_feedback
 from vigil.exchange.records import (
     TLP,
     Campaign,
@@ -226,7 +227,10 @@ def load_catalog(session: Session, principal: Principal) -> Catalog:
             signals[signal_id] = Signal(id=signal_id, kind=SignalKind(kind), value=value, language=language)
     for signal_id, contribution in latest.values():
         signals[signal_id].contributions.append(contribution)
-    _attach_opinions_and_sightings(session, signals)
+    seen: dict[str, set[int]] = defaultdict(set)
+    for contribution_id, (signal_id, _) in latest.items():
+        seen[signal_id].add(contribution_id)
+    _attach_opinions_and_sightings(session, principal, signals, seen, orgs)
 
     # Keyed by (id, version): STIX versions have millisecond precision, so two stored versions in
     # the same millisecond are one STIX version, and the later one (current last) wins.
@@ -288,21 +292,40 @@ class CatalogCache:
         return catalog
 
 
-def _attach_opinions_and_sightings(session: Session, signals: dict[str, Signal]) -> None:
+def _attach_opinions_and_sightings(
+    session: Session,
+    principal: Principal,
+    signals: dict[str, Signal],
+    seen: dict[str, set[int]],
+    orgs: dict[str, Organisation],
+) -> None:
+    """Attach the feedback the caller may see (``vigil.exchange.policy.may_see_feedback``):
+    ``seen`` maps each signal to the contributions the caller sees."""
     if not signals:
         return
+
+    def kind_of(org_id: str) -> OrgKind:
+        org = orgs.get(org_id)
+        return org.kind if org is not None else OrgKind.RESEARCH
+
+    def visible(signal_id: str, giver: str, basis: list[dict[str, Any]] | None) -> bool:
+        parsed = [Basis.from_json(b) for b in basis or ()]
+        return may_see_feedback(principal, giver, parsed, seen.get(signal_id, set()), kind_of)
+
     ids = list(signals)
     for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
         for op in session.scalars(select(OpinionRow).where(OpinionRow.signal_id.in_(chunk))):
-            signals[op.signal_id].opinions.append(
-                Opinion(op.org_id, OpinionValue(op.value), op.comment, op.created_at)
-            )
+            if visible(op.signal_id, op.org_id, op.basis):
+                signals[op.signal_id].opinions.append(
+                    Opinion(op.org_id, OpinionValue(op.value), op.comment, op.created_at)
+                )
         for si in session.scalars(
             select(SightingRow).where(SightingRow.signal_id.in_(chunk)).order_by(SightingRow.id)
         ):
-            signals[si.signal_id].sightings.append(
-                Sighting(si.org_id, si.count, si.first_seen, si.last_seen, si.platform, si.created_at)
-            )
+            if visible(si.signal_id, si.org_id, si.basis):
+                signals[si.signal_id].sightings.append(
+                    Sighting(si.org_id, si.count, si.first_seen, si.last_seen, si.platform, si.created_at)
+                )
 
 
 def audit_delivered(session: Session, principal: Principal, entries: list[StixEntry], at: datetime) -> None:

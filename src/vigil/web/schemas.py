@@ -7,12 +7,18 @@ silently ignored); ``*Out`` models are what the API answers, built from ``vigil.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from vigil.exchange.audit import AuditEntry
-from vigil.exchange.records import TLP, OpinionValue, OrgKind, Role, SignalKind
+from vigil.exchange.records import MAX_DB_INT as MAX_DB_INT  # re-exported for the routes
+from vigil.exchange.records import TLP, OpinionValue, OrgKind, OrgStatus, Role, SignalKind
+
+# Every integer a request carries is bounded to what an SQL ``integer`` column holds (PostgreSQL
+# fails above 2^31-1, SQLite above 2^63-1): larger values are a 400 naming the field, never a 500.
+DbId = Annotated[int, Path(ge=1, le=MAX_DB_INT, description="A row id (1 to 2^31-1).")]
 
 
 class In(BaseModel):
@@ -68,6 +74,11 @@ class OrgOut(Out):
     kind: OrgKind
     operator: bool
     created_at: datetime
+    status: OrgStatus = OrgStatus.ACTIVE
+
+
+class OrgStatusIn(In):
+    reason: str = Field(min_length=1, max_length=2000, description="Why; recorded in the audit log.")
 
 
 class KeyIn(In):
@@ -169,7 +180,7 @@ class OpinionOut(Out):
 
 
 class SightingIn(In):
-    count: int = Field(ge=1)
+    count: int = Field(ge=1, le=MAX_DB_INT)
     first_seen: datetime
     last_seen: datetime
     platform: str | None = Field(default=None, max_length=100)
@@ -250,6 +261,10 @@ class AuditEntryOut(Out):
     tlp: str | None
     detail: dict[str, Any]
     subject_org_id: str | None = Field(description="Whose AMBER/RED material a read touched.")
+    redacted: bool = Field(
+        default=False,
+        description="About an object you may not see: its id and detail are withheld (docs/exchange.md).",
+    )
 
     @classmethod
     def of(cls, entry: AuditEntry) -> AuditEntryOut:

@@ -3,9 +3,10 @@ sightings and the audit log goes through ``ExchangeStore``. REST routes, TAXII r
 call it; it maps rows to ``vigil.exchange.records`` and enforces ``vigil.exchange.access``.
 
 The parts live beside this file: ``members`` (organisations, keys, authentication, audit
-queries), ``campaigns``, ``signals`` (submission, views, search, versions), ``feedback``
-(opinions, sightings), ``bulk`` (``submit_signals``: many submissions in batched SQL, the same
-checks, versions and audit entries) and ``base`` (visibility clauses, locks, parsing, row-to-record mapping).
+queries), ``orgs`` (suspend, reactivate, offboard), ``campaigns``, ``signals`` (submission,
+views, search, versions), ``feedback`` (opinions, sightings), ``bulk`` (``submit_signals``: many
+submissions in batched SQL, the same checks, versions and audit entries) and ``base`` (visibility
+clauses, locks, parsing, row-to-record mapping).
 
 Usage::
 
@@ -51,10 +52,13 @@ from vigil.exchange.store.bulk import BulkItem, BulkReport, BulkSignalsStore, Si
 from vigil.exchange.store.campaigns import CampaignsStore
 from vigil.exchange.store.feedback import FeedbackStore
 from vigil.exchange.store.members import ApiKey, MembersStore
+from vigil.exchange.store.orgs import OrgLifecycleStore
 from vigil.exchange.store.signals import SignalFilter, SignalPage, SignalsStore, decode_cursor, encode_cursor
 
 
-class ExchangeStore(MembersStore, CampaignsStore, BulkSignalsStore, SignalsStore, FeedbackStore, StoreBase):
+class ExchangeStore(
+    OrgLifecycleStore, MembersStore, CampaignsStore, BulkSignalsStore, SignalsStore, FeedbackStore, StoreBase
+):
     """All exchange operations on one session (one transaction; the caller commits)."""
 
 

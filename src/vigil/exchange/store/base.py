@@ -7,7 +7,7 @@ see ``vigil.exchange.store`` for the whole API.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 
@@ -29,9 +29,11 @@ from vigil.exchange.models import (
     ContributionShareRow,
     OpinionRow,
     OrgRow,
+    OrgStatusRow,
     SightingRow,
     SignalRow,
 )
+from vigil.exchange.policy import Basis, may_see_feedback
 from vigil.exchange.records import (
     TLP,
     Campaign,
@@ -40,6 +42,7 @@ from vigil.exchange.records import (
     OpinionValue,
     Organisation,
     OrgKind,
+    OrgStatus,
     Role,
     Sighting,
 )
@@ -147,6 +150,7 @@ class StoreBase:
     def __init__(self, session: Session, *, now: datetime | None = None) -> None:
         self.session = session
         self._now = now  # fixed clock for tests; None means the real clock
+        self._kinds: dict[str, OrgKind] | None = None
 
     def now(self) -> datetime:
         return self._now if self._now is not None else utcnow()
@@ -205,21 +209,74 @@ class StoreBase:
             raise NotFound(f"no signal {signal_id!r}", signal=signal_id)
         return signal
 
-    def _opinions(self, signal_ids: Sequence[str]) -> dict[str, list[Opinion]]:
+    def _org_kind(self, org_id: str) -> OrgKind:
+        if self._kinds is None or org_id not in self._kinds:
+            self._kinds = {r.id: OrgKind(r.kind) for r in self.session.scalars(select(OrgRow))}
+        return self._kinds.get(org_id, OrgKind.RESEARCH)
+
+    def _org_statuses(self, org_ids: Iterable[str] | None = None) -> dict[str, OrgStatus]:
+        """Statuses of organisations that are not active (absent: active)."""
+        stmt = select(OrgStatusRow)
+        if org_ids is not None:
+            stmt = stmt.where(OrgStatusRow.org_id.in_(list(org_ids)))
+        return {r.org_id: OrgStatus(r.status) for r in self.session.scalars(stmt)}
+
+    def _org_status(self, org_id: str) -> OrgStatus:
+        row = self.session.get(OrgStatusRow, org_id, populate_existing=True)
+        return OrgStatus(row.status) if row is not None else OrgStatus.ACTIVE
+
+    def _feedback_visible(
+        self,
+        principal: Principal,
+        giver: str,
+        basis: list[dict[str, object]] | None,
+        visible: Collection[int],
+    ) -> bool:
+        parsed = [Basis.from_json(b) for b in basis or ()]
+        return may_see_feedback(principal, giver, parsed, visible, self._org_kind)
+
+    def _opinions(
+        self, principal: Principal, visible: Mapping[str, Collection[int]]
+    ) -> dict[str, list[Opinion]]:
+        """Current opinions on these signals that ``principal`` may see; ``visible`` maps each
+        signal id to the ids of its contributions the principal sees."""
         result: dict[str, list[Opinion]] = defaultdict(list)
         for row in self.session.scalars(
-            select(OpinionRow).where(OpinionRow.signal_id.in_(signal_ids)).order_by(OpinionRow.created_at)
+            select(OpinionRow).where(OpinionRow.signal_id.in_(list(visible))).order_by(OpinionRow.created_at)
         ):
-            result[row.signal_id].append(opinion_record(row))
+            if self._feedback_visible(principal, row.org_id, row.basis, visible[row.signal_id]):
+                result[row.signal_id].append(opinion_record(row))
         return result
 
-    def _sightings(self, signal_ids: Sequence[str]) -> dict[str, list[Sighting]]:
+    def _sightings(
+        self, principal: Principal, visible: Mapping[str, Collection[int]]
+    ) -> dict[str, list[Sighting]]:
         result: dict[str, list[Sighting]] = defaultdict(list)
         for row in self.session.scalars(
-            select(SightingRow).where(SightingRow.signal_id.in_(signal_ids)).order_by(SightingRow.id)
+            select(SightingRow).where(SightingRow.signal_id.in_(list(visible))).order_by(SightingRow.id)
         ):
-            result[row.signal_id].append(sighting_record(row))
+            if self._feedback_visible(principal, row.org_id, row.basis, visible[row.signal_id]):
+                result[row.signal_id].append(sighting_record(row))
         return result
+
+    def _visible_basis(self, principal: Principal, signal_id: str) -> list[Basis]:
+        """The contributions of one signal ``principal`` sees, with their current markings; NotFound
+        (the same answer as for a signal that does not exist) when there is none."""
+        rows = list(
+            self.session.scalars(
+                select(ContributionRow)
+                .where(ContributionRow.signal_id == signal_id, self._contribution_visible(principal))
+                .order_by(ContributionRow.id)
+            )
+        )
+        if not rows:
+            raise NotFound(f"no signal {signal_id!r}", signal=signal_id)
+        shares: dict[int, list[str]] = defaultdict(list)
+        for share in self.session.scalars(
+            select(ContributionShareRow).where(ContributionShareRow.contribution_id.in_([r.id for r in rows]))
+        ):
+            shares[share.contribution_id].append(share.org_id)
+        return [Basis(r.id, r.org_id, TLP(r.tlp), tuple(sorted(shares[r.id]))) for r in rows]
 
     def _require_visible(self, principal: Principal, signal_id: str) -> None:
         visible = self.session.scalar(
@@ -246,9 +303,14 @@ class StoreBase:
 # row -> record
 
 
-def org_record(row: OrgRow) -> Organisation:
+def org_record(row: OrgRow, status: OrgStatus = OrgStatus.ACTIVE) -> Organisation:
     return Organisation(
-        id=row.id, name=row.name, kind=OrgKind(row.kind), created_at=row.created_at, operator=row.operator
+        id=row.id,
+        name=row.name,
+        kind=OrgKind(row.kind),
+        created_at=row.created_at,
+        operator=row.operator,
+        status=status,
     )
 
 

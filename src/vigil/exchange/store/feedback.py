@@ -1,5 +1,12 @@
 """Opinions and sightings: what members say about each other's signals. The feedback part of
-``ExchangeStore``."""
+``ExchangeStore``.
+
+Each piece of feedback records its *basis* (``vigil.exchange.policy.feedback_basis``): the giver's
+own contribution to the signal when it has one, otherwise the contributions it saw, each with its
+marking at that moment. Readers see it only through a basis contribution they may see, under the
+marking it had then (``may_see_feedback``); so another member submitting the same value later, or a
+contribution widened later, never widens feedback already given.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +27,9 @@ from vigil.exchange.models import (
     OpinionRow,
     SightingRow,
 )
+from vigil.exchange.policy import feedback_basis
 from vigil.exchange.records import (
+    MAX_DB_INT,
     Opinion,
     OpinionValue,
     Sighting,
@@ -37,14 +46,16 @@ class FeedbackStore(StoreBase):
         """Set the caller organisation's current opinion of a visible signal (history is kept)."""
         require(principal, Permission.WRITE)
         parsed = parse_opinion(value)
-        self._require_visible(principal, signal_id)
+        basis = [
+            b.to_json() for b in feedback_basis(principal.org_id, self._visible_basis(principal, signal_id))
+        ]
         self._lock_signal(signal_id)
         now = self.now()
         row = self.session.get(OpinionRow, (signal_id, principal.org_id), populate_existing=True)
         if row is None:
             row = OpinionRow(signal_id=signal_id, org_id=principal.org_id)
             self.session.add(row)
-        row.value, row.comment, row.created_at = parsed.value, comment, now
+        row.value, row.comment, row.created_at, row.basis = parsed.value, comment, now, basis
         self.session.add(
             OpinionHistoryRow(
                 signal_id=signal_id,
@@ -52,6 +63,7 @@ class FeedbackStore(StoreBase):
                 value=parsed.value,
                 comment=comment,
                 created_at=now,
+                basis=basis,
             )
         )
         audit.record(
@@ -69,9 +81,9 @@ class FeedbackStore(StoreBase):
     def list_opinions(self, principal: Principal, signal_id: str, *, history: bool = False) -> list[Opinion]:
         """Current opinions of every organisation (or the full history, oldest first)."""
         require(principal, Permission.READ)
-        self._require_visible(principal, signal_id)
+        seen = {b.contribution_id for b in self._visible_basis(principal, signal_id)}
         if not history:
-            return self._opinions([signal_id]).get(signal_id, [])
+            return self._opinions(principal, {signal_id: seen}).get(signal_id, [])
         rows = self.session.scalars(
             select(OpinionHistoryRow)
             .where(OpinionHistoryRow.signal_id == signal_id)
@@ -80,6 +92,7 @@ class FeedbackStore(StoreBase):
         return [
             Opinion(org_id=r.org_id, value=OpinionValue(r.value), comment=r.comment, created_at=r.created_at)
             for r in rows
+            if self._feedback_visible(principal, r.org_id, r.basis, seen)
         ]
 
     def add_sighting(
@@ -94,10 +107,12 @@ class FeedbackStore(StoreBase):
     ) -> Sighting:
         """Report that the caller organisation saw a visible signal ``count`` times in a time range."""
         require(principal, Permission.WRITE)
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise InputError(f"count must be a positive integer, got {count!r}", field="count")
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_DB_INT:
+            raise InputError(f"count must be an integer 1-{MAX_DB_INT}, got {count!r}", field="count")
         check_range(first_seen, last_seen, "sighting")
-        self._require_visible(principal, signal_id)
+        basis = [
+            b.to_json() for b in feedback_basis(principal.org_id, self._visible_basis(principal, signal_id))
+        ]
         now = self.now()
         row = SightingRow(
             signal_id=signal_id,
@@ -107,6 +122,7 @@ class FeedbackStore(StoreBase):
             last_seen=ensure_utc(last_seen),
             platform=platform,
             created_at=now,
+            basis=basis,
         )
         self.session.add(row)
         audit.record(
@@ -123,5 +139,5 @@ class FeedbackStore(StoreBase):
 
     def list_sightings(self, principal: Principal, signal_id: str) -> list[Sighting]:
         require(principal, Permission.READ)
-        self._require_visible(principal, signal_id)
-        return self._sightings([signal_id]).get(signal_id, [])
+        seen = {b.contribution_id for b in self._visible_basis(principal, signal_id)}
+        return self._sightings(principal, {signal_id: seen}).get(signal_id, [])

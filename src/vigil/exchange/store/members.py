@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from vigil.core.errors import AuthenticationError, Conflict, InputError, NotFound, PermissionDenied
-from vigil.core.ids import new_id
+from vigil.core.ids import new_id, stable_id
 from vigil.core.time import ensure_utc, isoformat_z
 from vigil.exchange import audit, keys
 from vigil.exchange.access import (
@@ -22,11 +24,14 @@ from vigil.exchange.access import (
 )
 from vigil.exchange.models import (
     ApiKeyRow,
+    ContributionRow,
     OrgRow,
 )
+from vigil.exchange.policy import AuditTargets
 from vigil.exchange.records import (
     Organisation,
     OrgKind,
+    OrgStatus,
     Role,
 )
 from vigil.exchange.store.base import (
@@ -96,12 +101,17 @@ class MembersStore(StoreBase):
         """Every member organisation (members need the directory to address AMBER/RED shares)."""
         if actor is not None:
             require(actor, Permission.READ)
-        return [org_record(r) for r in self.session.scalars(select(OrgRow).order_by(OrgRow.name))]
+        statuses = self._org_statuses()
+        return [
+            org_record(r, statuses.get(r.id, OrgStatus.ACTIVE))
+            for r in self.session.scalars(select(OrgRow).order_by(OrgRow.name))
+        ]
 
     def get_org(self, actor: Principal | None, id_or_name: str) -> Organisation:
         if actor is not None:
             require(actor, Permission.READ)
-        return org_record(self._org_row(id_or_name))
+        row = self._org_row(id_or_name)
+        return org_record(row, self._org_status(row.id))
 
     def _org_row(self, id_or_name: str) -> OrgRow:
         row = self.session.get(OrgRow, id_or_name) or self.session.scalar(
@@ -183,12 +193,35 @@ class MembersStore(StoreBase):
             raise NotFound(f"no key {key_id!r} in your organisation", key=key_id)
         if row.revoked_at is not None:
             raise Conflict(f"key {key_id!r} was already revoked at {isoformat_z(row.revoked_at)}")
+        if row.role == Role.ADMIN.value and not self._other_admin_keys(row):
+            raise Conflict(
+                f"key {key_id!r} is its organisation's last working admin key: create another admin key "
+                "first, or offboard the organisation",
+                key=key_id,
+                org=row.org_id,
+            )
         row.revoked_at = self.now()
         audit.record(
             self.session, actor, "key.revoke", at=row.revoked_at, target_type="key", target_id=key_id
         )
         self.session.flush()
         return key_record(row)
+
+    def _other_admin_keys(self, row: ApiKeyRow) -> list[str]:
+        """Admin keys of ``row``'s organisation other than ``row`` that still work (locked, so two
+        concurrent revocations cannot each see the other's key as the remaining one)."""
+        now = self.now()
+        stmt = (
+            select(ApiKeyRow)
+            .where(
+                ApiKeyRow.org_id == row.org_id,
+                ApiKeyRow.role == Role.ADMIN.value,
+                ApiKeyRow.id != row.id,
+                ApiKeyRow.revoked_at.is_(None),
+            )
+            .with_for_update()
+        )
+        return [k.id for k in self.session.scalars(stmt) if k.expires_at is None or k.expires_at > now]
 
     def authenticate(self, key: str) -> Principal:
         """The principal a presented key acts as; AuthenticationError if unknown, revoked or expired."""
@@ -211,6 +244,9 @@ class MembersStore(StoreBase):
             raise AuthenticationError(f"API key {key_id} expired at {isoformat_z(row.expires_at)}")
         org = self.session.get(OrgRow, row.org_id)
         assert org is not None  # foreign key
+        status = self._org_status(org.id)
+        if status is not OrgStatus.ACTIVE:
+            raise AuthenticationError(f"API key {key_id}: its organisation is {status.value}")
         return Principal(
             key_id=row.id,
             org_id=org.id,
@@ -231,7 +267,63 @@ class MembersStore(StoreBase):
                 filters = replace(filters, involving_org_id=actor.org_id)
         if not 1 <= filters.limit <= MAX_PAGE:
             raise InputError(f"limit must be 1-{MAX_PAGE}", field="limit")
-        return audit.query(self.session, filters)
+        entries = audit.query(self.session, filters)
+        if actor is None:
+            return entries
+        shown = self._audit_view(actor, entries)
+        if filters.target_id is not None:
+            # Asking for a target id one cannot see must not confirm that entries about it exist
+            # (signal ids are hashes of their values, so they can be guessed).
+            shown = [e for e in shown if not e.redacted]
+        return shown
+
+    def _audit_view(self, reader: Principal, entries: list[audit.AuditEntry]) -> list[audit.AuditEntry]:
+        """The entries as ``reader`` may see them (``vigil.exchange.policy``): its own
+        organisation's entries in full; an entry about an object it may not see keeps action,
+        actor, time and TLP, without the object's id or any detail."""
+        wanted: dict[str, set[str]] = defaultdict(set)
+        value_refs: dict[int, str] = {}
+        for e in entries:
+            if e.actor_org_id == reader.org_id:
+                continue
+            if e.target_type is not None and e.target_id is not None:
+                wanted[e.target_type].add(e.target_id)
+            ref = _value_ref(e.detail)
+            if ref is not None:  # a detail naming an indicator value (warning-list overrides)
+                value_refs[e.id] = ref
+                wanted["signal"].add(ref)
+        visible: dict[str, set[str]] = {
+            kind: self._visible_targets(reader, kind, sorted(ids)) for kind, ids in wanted.items()
+        }
+        shown: list[audit.AuditEntry] = []
+        for e in entries:
+            hidden = e.actor_org_id != reader.org_id and (
+                (e.target_id is not None and e.target_id not in visible.get(e.target_type or "", set()))
+                or (e.id in value_refs and value_refs[e.id] not in visible["signal"])
+            )
+            shown.append(replace(e, target_id=None, detail={}, redacted=True) if hidden else e)
+        return shown
+
+    def _visible_targets(self, reader: Principal, target_type: str, ids: list[str]) -> set[str]:
+        if target_type == "signal":
+            return set(
+                self.session.scalars(
+                    select(ContributionRow.signal_id)
+                    .where(ContributionRow.signal_id.in_(ids), self._contribution_visible(reader))
+                    .distinct()
+                )
+            )
+        if target_type == "campaign":
+            return self._visible_campaign_ids(reader, ids)
+        return AuditTargets.visible(self.session, reader, target_type, ids)
+
+
+def _value_ref(detail: dict[str, Any]) -> str | None:
+    """The signal id an audit detail names by kind and value, if it does."""
+    kind, value = detail.get("kind"), detail.get("value")
+    if isinstance(kind, str) and isinstance(value, str):
+        return stable_id("indicator", kind, value)
+    return None
 
 
 def key_record(row: ApiKeyRow) -> ApiKey:

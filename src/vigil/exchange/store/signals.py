@@ -417,8 +417,11 @@ class SignalsStore(StoreBase):
                     version=c.version,
                 )
             )
-        opinions = self._opinions(ids)
-        sightings = self._sightings(ids)
+        seen: dict[str, set[int]] = defaultdict(set)
+        for c in contributions:
+            seen[c.signal_id].add(c.id)
+        opinions = self._opinions(principal, seen)
+        sightings = self._sightings(principal, seen)
         views = []
         for s in signals:
             mine = by_signal.get(s.id, [])

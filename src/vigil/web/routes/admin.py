@@ -11,6 +11,7 @@ from vigil.exchange.audit import AuditFilter
 from vigil.web.deps import PrincipalDep, StoreDep
 from vigil.web.schemas import (
     ERROR_RESPONSES,
+    MAX_DB_INT,
     AuditEntryOut,
     KeyCreatedOut,
     KeyIn,
@@ -18,6 +19,7 @@ from vigil.web.schemas import (
     MeOut,
     OrgIn,
     OrgOut,
+    OrgStatusIn,
 )
 
 router = APIRouter(responses=ERROR_RESPONSES)
@@ -111,7 +113,9 @@ def audit_log(
     target: str | None = Query(default=None, description="Target id (signal, campaign, key, org)."),
     since: datetime | None = None,
     until: datetime | None = None,
-    before: int | None = Query(default=None, description="Page backwards: entries with id below this."),
+    before: int | None = Query(
+        default=None, ge=1, le=MAX_DB_INT, description="Page backwards: entries with id below this."
+    ),
     limit: int = Query(default=100, ge=1, le=10_000),
 ) -> list[AuditEntryOut]:
     filters = AuditFilter(
@@ -126,3 +130,30 @@ def audit_log(
         limit=limit,
     )
     return [AuditEntryOut.of(e) for e in store.query_audit(principal, filters)]
+
+
+def _lifecycle(verb: str, summary: str) -> None:
+    """One POST route per organisation lifecycle move (operator admins; audited with the reason)."""
+
+    def move(org: str, body: OrgStatusIn, principal: PrincipalDep, store: StoreDep) -> OrgOut:
+        method = {
+            "suspend": store.suspend_org,
+            "reactivate": store.reactivate_org,
+            "offboard": store.offboard_org,
+        }[verb]
+        return OrgOut.model_validate(method(principal, org, reason=body.reason))
+
+    move.__name__ = f"{verb}_org"
+    router.add_api_route(
+        f"/orgs/{{org}}/{verb}",
+        move,
+        methods=["POST"],
+        response_model=OrgOut,
+        tags=["organisations"],
+        summary=summary,
+    )
+
+
+_lifecycle("suspend", "Suspend an organisation: its keys stop at once, its contributions stay as marked")
+_lifecycle("reactivate", "Reactivate a suspended organisation")
+_lifecycle("offboard", "Offboard an organisation (final): keys and contributions revoked")

@@ -24,7 +24,7 @@ from vigil.core.settings import Settings
 from vigil.core.time import parse_duration
 from vigil.exchange.records import TLP, Marking
 from vigil.web.deps import PrincipalDep, SessionDep, get_settings_dep
-from vigil.web.schemas import ERROR_RESPONSES, In, MarkingIn, MarkingOut, Out
+from vigil.web.schemas import ERROR_RESPONSES, MAX_DB_INT, DbId, In, MarkingIn, MarkingOut, Out
 
 router = APIRouter(responses=ERROR_RESPONSES)
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -102,7 +102,7 @@ class LinkIn(In):
 class ActionIn(In):
     action: ActionKind
     target: ActionTarget
-    count: int = Field(ge=0)
+    count: int = Field(ge=0, le=MAX_DB_INT)
     platform: str | None = Field(default=None, max_length=100)
     taken_at: datetime | None = None
     statement_url: str | None = Field(default=None, max_length=2000)
@@ -137,6 +137,11 @@ class EventOut(Out):
 
 class EmbargoIn(In):
     until: datetime | None = Field(description="Agreed joint-disclosure instant; null clears it.")
+    override_reason: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Needed (with an admin key) when you are not the case owner; recorded in the audit log.",
+    )
 
 
 class ChecklistOut(Out):
@@ -308,7 +313,7 @@ def get_embargo(case_id: str, principal: PrincipalDep, session: SessionDep) -> E
 @router.put("/cases/{case_id}/embargo", response_model=EmbargoOut, tags=["cases"])
 def set_embargo(case_id: str, body: EmbargoIn, principal: PrincipalDep, session: SessionDep) -> EmbargoOut:
     service = CaseService(session, principal)
-    service.set_embargo(case_id, body.until)
+    service.set_embargo(case_id, body.until, reason=body.override_reason)
     state = service.embargo(case_id)
     return EmbargoOut(until=state.until, seconds_remaining=state.seconds_remaining, active=state.active)
 
@@ -336,7 +341,7 @@ def checklist(case_id: str, principal: PrincipalDep, session: SessionDep) -> lis
 
 @router.post("/cases/{case_id}/checklist/{item_id}", response_model=ChecklistOut, tags=["cases"])
 def check_item(
-    case_id: str, item_id: int, body: CheckIn, principal: PrincipalDep, session: SessionDep
+    case_id: str, item_id: DbId, body: CheckIn, principal: PrincipalDep, session: SessionDep
 ) -> ChecklistOut:
     item = CaseService(session, principal).check_item(case_id, item_id, done=body.done, note=body.note)
     return ChecklistOut.model_validate(item)

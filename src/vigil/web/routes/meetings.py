@@ -20,7 +20,7 @@ from vigil.cases.meetings_render import org_names, render_minutes, render_pack
 from vigil.cases.playbooks import PlaybookLibrary
 from vigil.exchange.records import TLP, Marking
 from vigil.web.deps import PrincipalDep, SessionDep
-from vigil.web.schemas import ERROR_RESPONSES, In, MarkingIn
+from vigil.web.schemas import ERROR_RESPONSES, DbId, In, MarkingIn
 
 router = APIRouter(responses=ERROR_RESPONSES, tags=["meetings"])
 MEDIA = {"html": "text/html; charset=utf-8", "pdf": "application/pdf"}
@@ -172,7 +172,7 @@ def action_items(
 
 
 @router.patch("/action-items/{action_id}", summary="Close or reopen an action item")
-def set_status(action_id: int, body: StatusIn, principal: PrincipalDep, session: SessionDep) -> Any:
+def set_status(action_id: DbId, body: StatusIn, principal: PrincipalDep, session: SessionDep) -> Any:
     return _out(MeetingService(session, principal).set_action_status(action_id, body.status))
 
 

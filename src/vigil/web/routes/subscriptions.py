@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from vigil.exchange import push
 from vigil.web.deps import PrincipalDep, StoreDep, get_settings_dep
-from vigil.web.schemas import ERROR_RESPONSES
+from vigil.web.schemas import ERROR_RESPONSES, DbId
 
 router = APIRouter(prefix="/subscriptions", tags=["push"], responses=ERROR_RESPONSES)
 
@@ -85,7 +85,7 @@ def dead_letters(
 
 
 @router.post("/dead-letters/{delivery_id}/retry", summary="Put a dead letter back in the queue")
-def retry(delivery_id: int, principal: PrincipalDep, store: StoreDep) -> dict[str, Any]:
+def retry(delivery_id: DbId, principal: PrincipalDep, store: StoreDep) -> dict[str, Any]:
     return push.requeue(store.session, principal, delivery_id, at=store.now()).to_dict()
 
 
