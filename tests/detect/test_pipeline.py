@@ -52,7 +52,10 @@ def test_detect_finds_the_planted_groups_and_writes_every_output(
     campaigns = pq.read_table(tmp_path / "campaigns.parquet").to_pylist()
     by_platform = {tuple(c["platforms"]): c for c in campaigns}
     links, ring = by_platform[("tw",)], by_platform[("fb",)]
-    assert links["traces"] == ["co_domain", "co_domain_slow", "co_link"] and ring["traces"] == ["co_reshare"]
+    assert links["traces"] == ["co_domain", "co_domain_slow", "co_link"] and ring["traces"] == [
+        "co_reshare",
+        "co_reshare_slow",
+    ]
     assert links["languages"] == ["en"] and ring["languages"] == ["de"]
     assert links["n_items"] == 5 + 5 + 5  # five URLs on five fresh domains (also in a day-long window)
 

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from vigil.cli.console import VigilConsole
 from vigil.cli.progress import RichProgress
+from vigil.detect.coortweet_compat import run_coortweet
 from vigil.detect.engines import engine_name
 from vigil.detect.evaluate import Evaluation, evaluate, load_detections, load_label_file, load_labels
 from vigil.detect.params import make_params
@@ -75,6 +76,9 @@ def print_detection(result: DetectResult) -> None:
         "graph_edges",
         "communities",
         "campaigns",
+        "score_cut",
+        "score_cut_method",
+        "score_margin",
         "seconds",
         "posts_per_second",
         "peak_rss_mb",
@@ -82,6 +86,8 @@ def print_detection(result: DetectResult) -> None:
         run.add_row(key, str(s.get(key)))
     run.add_row("outputs", str(result.out_dir))
     console.print(run)
+    for warning in result.campaign_set.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
 def print_evaluation(result: Evaluation) -> None:
@@ -152,16 +158,23 @@ def register(app: typer.Typer) -> None:
         min_edge_weight: float | None = typer.Option(
             None, "--min-edge-weight", help="Combined weight a pair needs."
         ),
-        resolution: float | None = typer.Option(None, "--resolution", help="Leiden resolution."),
+        resolution: float | None = typer.Option(
+            None, "--resolution", help="Leiden resolution. Default: CPM 0.03, modularity 1.0."
+        ),
         objective: str | None = typer.Option(
             None, "--objective", help="Leiden objective: CPM or modularity."
         ),
         min_size: int | None = typer.Option(None, "--min-size", help="Smallest campaign (accounts)."),
         min_score: float | None = typer.Option(
-            None, "--min-score", help="Drop campaigns scoring below this."
+            None, "--min-score", help="Drop campaigns scoring below this. Default: a cut from the data."
         ),
         popularity_cap: int | None = typer.Option(
             None, "--popularity-cap", help="Skip items acted on by more accounts than this."
+        ),
+        popularity_share: float | None = typer.Option(
+            None,
+            "--popularity-share",
+            help="Skip items acted on by more than this share (0-1] of a trace's accounts.",
         ),
         seed: int | None = typer.Option(None, "--seed", help="Seed of Leiden."),
         engine: str = typer.Option(
@@ -189,6 +202,7 @@ def register(app: typer.Typer) -> None:
             "traces": _split(traces),
             "window": window,
             "popularity_cap": popularity_cap,
+            "popularity_share": popularity_share,
             "graph": {k: v for k, v in graph.items() if v is not None},
         }
         values = {k: v for k, v in values.items() if v is not None}
@@ -204,6 +218,46 @@ def register(app: typer.Typer) -> None:
                 spark_master=spark_master,
             )
         print_detection(result)
+
+    @app.command("coortweet")
+    def coortweet_command(
+        source: Path = typer.Argument(
+            ...,
+            help="CooRTweet's CSV (object_id, account_id, content_id, timestamp) or a posts Parquet file.",
+        ),
+        out: Path = typer.Option(..., "--out", "-o", help="Directory for the results."),
+        time_window: float = typer.Option(10, "--time-window", help="Seconds (CooRTweet's time_window)."),
+        min_participation: int = typer.Option(
+            2, "--min-participation", help="CooRTweet's min_participation."
+        ),
+        edge_weight: float = typer.Option(
+            0.5, "--edge-weight", help="Quantile of edge weights an edge must exceed (strictly)."
+        ),
+        min_size: int = typer.Option(3, "--min-size", help="Smallest group made a campaign (accounts)."),
+        threshold_only: bool = typer.Option(
+            False, "--threshold-only", help="Campaigns from the above-threshold subgraph only."
+        ),
+    ) -> None:
+        """CooRTweet-compatible mode: coordinated share pairs, network and groups as CooRTweet 2.1
+        computes them (docs/detection.md), the groups written as campaigns."""
+        network, campaign_set = run_coortweet(
+            source,
+            out,
+            time_window=time_window,
+            min_participation=min_participation,
+            edge_weight=edge_weight,
+            min_campaign_size=min_size,
+            threshold_only=threshold_only,
+        )
+        n_components = len(set(network.accounts.column("component").to_pylist()))
+        heavy = sum(network.edges.column("weight_threshold").to_pylist())
+        console.print(
+            f"coordinated share pairs {network.pairs.num_rows:,} on {network.n_objects:,} objects | "
+            f"edges {network.edges.num_rows:,} | accounts {network.accounts.num_rows:,} | "
+            f"components {n_components:,} | weight threshold {network.weight_threshold:g} "
+            f"({heavy:,} edges above) | campaigns {campaign_set.campaigns.num_rows:,} -> {out}",
+            highlight=False,
+        )
 
     @app.command("evaluate")
     def evaluate_command(

@@ -102,7 +102,8 @@ class CampaignSet:
     accounts: pa.Table  # CAMPAIGN_ACCOUNTS
     evidence: pa.Table  # CAMPAIGN_EVIDENCE
     edges: pa.Table  # supported EDGES rows plus a nullable campaign_id
-    graph: dict[str, int]  # sizes of the combined graph, for the summary
+    graph: dict[str, Any]  # sizes of the combined graph, the score cut and its margin, for the summary
+    warnings: tuple[str, ...] = ()
 
 
 def split_account(account: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
@@ -500,9 +501,7 @@ def find_campaigns(
             all_created=all_created,
         )
         parts = score.components(stats, tau=tau)
-        total = score.total(parts)
-        if total < gp.min_score:
-            continue
+        total = score.final(parts)
         rows.append(
             {
                 "community": c,
@@ -523,6 +522,13 @@ def find_campaigns(
                 "top_items": [],
             }
         )
+    # The cut: given, or from the candidates' scores; then the margin it leaves on either side.
+    if gp.min_score is not None:
+        cut, cut_method = gp.min_score, "given"
+    else:
+        cut, cut_method = score.data_cut([r["score"] for r in rows])
+    dropped = [r["score"] for r in rows if r["score"] < cut]
+    rows = [r for r in rows if r["score"] >= cut]
     rows.sort(key=lambda r: (-r["score"], -r["n_accounts"], r["campaign_id"]))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
@@ -537,6 +543,20 @@ def find_campaigns(
     for row in rows:
         row["top_items"] = top.get(row["community"], [])
 
+    weakest = min((r["score"] for r in rows), default=None)
+    strongest_dropped = max(dropped, default=None)
+    cut_report: dict[str, Any] = {
+        "score_cut": round(cut, 4),
+        "score_cut_method": cut_method,
+        "weakest_campaign_score": None if weakest is None else round(weakest, 4),
+        "strongest_dropped_score": None if strongest_dropped is None else round(strongest_dropped, 4),
+        # How far apart the weakest kept campaign and the strongest group left out lie: a cut in a
+        # wide gap is robust, one in a narrow gap is a coin toss for whichever side is nearer.
+        "score_margin": None
+        if weakest is None or strongest_dropped is None
+        else round(weakest - strongest_dropped, 4),
+    }
+    warnings = dominance_warnings(rows)
     campaigns = _campaigns_table(rows)
     accounts_table = _accounts_table(id_of, members, names, degree, strength, ev, created_by_account)
     evidence_table = _evidence_table(ev, id_of)
@@ -553,8 +573,29 @@ def find_campaigns(
             "graph_edges": graph.pairs.num_rows,
             "communities": len(sizes),
             "campaigns": len(rows),
+            **cut_report,
         },
+        warnings=tuple(warnings),
     )
+
+
+DOMINANT_SHARE = 0.5  # one campaign holding more of the flagged accounts than this is suspicious
+
+
+def dominance_warnings(rows: list[dict[str, Any]]) -> list[str]:
+    """A warning when one campaign holds most flagged accounts: often several operations (or an
+    operation and its audience) merged by a resolution too coarse for the data."""
+    flagged = sum(int(r["n_accounts"]) for r in rows)
+    if len(rows) < 2 and flagged < 20:
+        return []
+    largest = max(rows, key=lambda r: int(r["n_accounts"]), default=None)
+    if largest is None or int(largest["n_accounts"]) <= DOMINANT_SHARE * flagged:
+        return []
+    return [
+        f"one campaign ({largest['campaign_id']}, {largest['n_accounts']} accounts) holds "
+        f"{100 * int(largest['n_accounts']) / flagged:.0f}% of the {flagged} flagged accounts: "
+        "check it is one operation (try --objective CPM or a higher --resolution)"
+    ]
 
 
 def _campaigns_table(rows: list[dict[str, Any]]) -> pa.Table:

@@ -30,6 +30,7 @@ the sum is exact and the same whatever order an engine adds the items in.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -85,6 +86,8 @@ class EngineParams:
     ``min_coactions``: an edge needs this many matched post pairs.
     ``max_item_accounts``: the item popularity cap; items acted on by more distinct accounts in the
     whole input are skipped (None: no run-wide cap; a trace's own cap still applies).
+    ``max_item_share``: the same cap relative to the data, as a share of the trace's accounts
+    (None: off); the smallest of all caps that apply wins.
     ``max_window_accounts``: the crowd cap; an item's events in a time bucket (one window wide)
     where more distinct accounts act on it are left out: a burst that crowded cannot single out
     pairs, and the cap bounds the join (None: off).
@@ -96,6 +99,7 @@ class EngineParams:
     min_items: int = 2
     min_coactions: int = 1
     max_item_accounts: int | None = None
+    max_item_share: float | None = None
     max_window_accounts: int | None = 1000
     weighting: ItemWeighting = IDF
     evidence_per_item: int = 3
@@ -109,10 +113,18 @@ class EngineParams:
             cap = getattr(self, name)
             if cap is not None and cap < 2:
                 raise InputError(f"engine parameter {name} must be >= 2, not {cap!r}")
+        if self.max_item_share is not None and not 0 < self.max_item_share <= 1:
+            raise InputError(
+                f"engine parameter max_item_share must be in (0, 1], not {self.max_item_share!r}"
+            )
 
-    def cap_for(self, trace: TraceSpec) -> int | None:
-        """The effective popularity cap for ``trace``: the smaller of the run's and the trace's."""
+    def cap_for(self, trace: TraceSpec, n_accounts: int | None = None) -> int | None:
+        """The effective popularity cap for ``trace``: the smallest of the run's and the trace's
+        absolute caps and, given the trace's account count, their shares of it (at least 2)."""
         caps = [c for c in (self.max_item_accounts, trace.max_item_accounts) if c is not None]
+        if n_accounts is not None:
+            shares = [s for s in (self.max_item_share, trace.max_item_share) if s is not None]
+            caps += [max(2, math.ceil(share * n_accounts)) for share in shares]
         return min(caps) if caps else None
 
 
@@ -293,8 +305,8 @@ def _compute(con: SqlConnection, trace: TraceSpec, params: EngineParams, progres
         raise _sql_error(trace.name, "estimating the window", exc) from exc
     progress.advance()
 
-    cap = params.cap_for(trace)
     n_accounts = number_accounts(con)
+    cap = params.cap_for(trace, n_accounts)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _vg_items AS "
         "SELECT item, count(DISTINCT account) AS n FROM _vg_ev GROUP BY item"

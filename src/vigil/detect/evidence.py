@@ -194,6 +194,7 @@ def campaigns_document(
         "run": dict(run),
         "params": dict(params),
         "graph": campaign_set.graph,
+        "warnings": list(campaign_set.warnings),
         "campaigns": campaigns,
     }
     return dict(_json_value(document))

@@ -301,7 +301,7 @@ def leiden(graph: AccountGraph, params: GraphParams) -> np.ndarray:
         clusters = g.community_leiden(
             objective_function="CPM" if params.objective == "CPM" else "modularity",
             weights="weight",
-            resolution=params.resolution,
+            resolution=params.leiden_resolution,
             n_iterations=-1,
         )
     finally:

@@ -13,6 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vigil.core.errors import InputError
 
+# Each objective's resolution: CPM's is a density in combined weight (a group must be tied by more
+# than 0.03 per member pair), modularity's the usual gamma against the configuration model.
+DEFAULT_RESOLUTION = {"CPM": 0.03, "modularity": 1.0}
+
 
 class GraphParams(BaseModel):
     """How trace edges become an account graph and the graph becomes scored campaigns."""
@@ -42,11 +46,12 @@ class GraphParams(BaseModel):
     objective: Literal["CPM", "modularity"] = Field(
         default="CPM", description="Leiden quality function on the combined graph."
     )
-    resolution: float = Field(
-        default=0.03,
+    resolution: float | None = Field(
+        default=None,
         gt=0.0,
         description="Leiden resolution: for CPM the internal density (in combined weight) a community "
-        "must exceed; for modularity the usual gamma.",
+        "must exceed; for modularity the usual gamma. None: the objective's own default "
+        "(CPM 0.03, modularity 1.0).",
     )
     min_member_links: float = Field(
         default=0.35,
@@ -56,10 +61,21 @@ class GraphParams(BaseModel):
         "has inside it (0: keep every member Leiden assigned).",
     )
     min_campaign_size: int = Field(default=3, ge=2, description="Smallest community kept as a campaign.")
-    min_score: float = Field(
-        default=0.55, ge=0.0, le=1.0, description="Campaigns scoring below this are dropped."
+    min_score: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Campaigns scoring below this are dropped. None: the cut is set from the data "
+        "(a far-out fence over all candidate communities' scores, within [0.45, 0.55]).",
     )
     seed: int = Field(default=42, description="Seed of Leiden's random choices (same seed, same result).")
+
+    @property
+    def leiden_resolution(self) -> float:
+        """The resolution Leiden runs with: the given one, else the objective's default."""
+        if self.resolution is not None:
+            return self.resolution
+        return DEFAULT_RESOLUTION[self.objective]
 
     def items_threshold(self, trace: str) -> int:
         return self.min_trace_items.get(trace, self.min_items)
@@ -82,6 +98,13 @@ class DetectParams(BaseModel):
         default=1000,
         ge=2,
         description="Engine: items acted on by more distinct accounts are skipped (None: no cap).",
+    )
+    popularity_share: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="Engine: items acted on by more than this share of a trace's accounts are skipped "
+        "(None: off; the smallest cap wins).",
     )
     weighting: Literal["idf", "unit"] = Field(default="idf", description="Engine: item weight.")
     evidence_per_item: int = Field(default=3, ge=1, description="Engine: post pairs kept per edge item.")

@@ -58,6 +58,7 @@ def render_report(
     out = ["# Vigil detection report", ""]
     out += [f"- {key}: {_cell(value)}" for key, value in run.items()]
     out += [f"- graph: {', '.join(f'{k} {v}' for k, v in campaign_set.graph.items())}"]
+    out += [f"- **warning**: {warning}" for warning in campaign_set.warnings]
     window = params.get("window")
     if window is None:
         shown = "each trace's own (see windows)"

@@ -143,6 +143,38 @@ def components(stats: CampaignStats, *, tau: float) -> dict[str, float | None]:
     }
 
 
+# Components that describe the accounts rather than their behaviour: they may raise a score, never
+# lower it below what the behaviour alone gives (account data is often missing or partial).
+ACCOUNT_COMPONENTS = frozenset({"creation"})
+# The cut from data lies in this band: below it chance groups of ordinary accounts score, above
+# it campaigns do (judged on generated and real data). Inside it, the cut goes where the candidate
+# communities' scores are sparsest: the middle of the widest gap between consecutive scores (the
+# band's edges count as scores), so the weakest campaign and the strongest group left out are as
+# far apart as the data allows.
+CUT_BAND = (0.45, 0.55)
+
+
+def final(parts: dict[str, float | None]) -> float:
+    """The campaign score: the weighted mean of all components, but never below the behaviour's own."""
+    behaviour = total({k: v for k, v in parts.items() if k not in ACCOUNT_COMPONENTS})
+    return max(behaviour, total(parts))
+
+
+def data_cut(scores: list[float] | np.ndarray) -> tuple[float, str]:
+    """The score a candidate needs, from the candidates' scores (see CUT_BAND); and how it was chosen."""
+    low, high = CUT_BAND
+    inside = sorted({float(v) for v in scores if low < v < high}, reverse=True)
+    points = [high, *inside, low]
+    gaps = [points[i] - points[i + 1] for i in range(len(points) - 1)]
+    widest = max(range(len(gaps)), key=lambda i: (gaps[i], -i))  # ties: the higher gap
+    cut = (points[widest] + points[widest + 1]) / 2
+    method = (
+        f"middle of the widest gap ({points[widest + 1]:.3f}-{points[widest]:.3f}) between the "
+        f"{len(inside)} candidate scores inside [{low}, {high}]"
+    )
+    return cut, method
+
+
 def total(parts: dict[str, float | None]) -> float:
     """Weighted mean of the available components, in [0, 1]."""
     num = den = 0.0

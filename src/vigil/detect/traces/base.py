@@ -37,6 +37,9 @@ class TraceSpec:
     ``max_item_accounts`` caps item popularity for this trace in addition to the run's cap (the
     smaller wins): items acted on by more distinct accounts are skipped. The co-domain trace uses it
     to keep only low-traffic domains.
+    ``max_item_share`` caps it relative to the data: items acted on by more than this share of the
+    trace's accounts are skipped (the smallest of all caps wins), so "popular" means the same on a
+    data set of 400 accounts as on one of a million.
     """
 
     name: str
@@ -44,12 +47,15 @@ class TraceSpec:
     events_sql: str
     window: WindowPolicy = DEFAULT_WINDOW
     max_item_accounts: int | None = None
+    max_item_share: float | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
             raise ConfigError(f"trace name {self.name!r} must be lower-case letters, digits and '_'")
         if self.max_item_accounts is not None and self.max_item_accounts < 2:
             raise ConfigError(f"trace {self.name}: max_item_accounts must be >= 2")
+        if self.max_item_share is not None and not 0 < self.max_item_share <= 1:
+            raise ConfigError(f"trace {self.name}: max_item_share must be in (0, 1]")
 
     @classmethod
     def from_relation(
