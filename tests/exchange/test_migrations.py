@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 import vigil.cases.meetings_models
 import vigil.cases.models  # noqa: F401  (cases tables share the exchange's metadata and history)
+from vigil.cases import policies_models as _policies  # noqa: F401  (revision 0010's table)
 from vigil.core.time import utcnow
 from vigil.exchange import audit
 from vigil.exchange import lifecycle_models as _lifecycle  # noqa: F401  (revision 0004's tables)
