@@ -580,16 +580,17 @@ def find_campaigns(
 
 
 DOMINANT_SHARE = 0.5  # one campaign holding more of the flagged accounts than this is suspicious
+DOMINANT_MIN_ACCOUNTS = 50  # ...when it is that large: one small campaign alone is no sign of merging
 
 
 def dominance_warnings(rows: list[dict[str, Any]]) -> list[str]:
     """A warning when one campaign holds most flagged accounts: often several operations (or an
     operation and its audience) merged by a resolution too coarse for the data."""
     flagged = sum(int(r["n_accounts"]) for r in rows)
-    if len(rows) < 2 and flagged < 20:
-        return []
     largest = max(rows, key=lambda r: int(r["n_accounts"]), default=None)
-    if largest is None or int(largest["n_accounts"]) <= DOMINANT_SHARE * flagged:
+    if largest is None or int(largest["n_accounts"]) < DOMINANT_MIN_ACCOUNTS:
+        return []
+    if int(largest["n_accounts"]) <= DOMINANT_SHARE * flagged:
         return []
     return [
         f"one campaign ({largest['campaign_id']}, {largest['n_accounts']} accounts) holds "
