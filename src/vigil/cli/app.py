@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "vigil.cli.match",
     "vigil.cli.meeting",
     "vigil.cli.playbook",
+    "vigil.cli.policy",
     "vigil.cli.push",
     "vigil.cli.serve",
     "vigil.cli.signals",

@@ -33,9 +33,10 @@ def _include_routers(app: FastAPI) -> None:
     from vigil.web.routes import cases
 
     app.include_router(cases.router, prefix=API_PREFIX)
-    from vigil.web.routes import meetings
+    from vigil.web.routes import meetings, policies
 
     app.include_router(meetings.router, prefix=API_PREFIX)
+    app.include_router(policies.router, prefix=API_PREFIX)  # member policy register (docs/policies.md)
     from vigil.web.routes import federation, subscriptions, warninglists
 
     for lifecycle in (federation, subscriptions, warninglists):  # signal lifecycle (docs/lifecycle.md)
