@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -91,3 +94,35 @@ def test_label_file_parquet_and_errors(tmp_path: Path) -> None:
         load_label_file(path, account_column="acct", label_column="category")
     with pytest.raises(DataError, match="labels file not found"):
         load_label_file(tmp_path / "none.csv", account_column="a", label_column="b")
+
+
+def test_cli_evaluate_with_a_labels_csv(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    pq.write_table(
+        pa.table(
+            {
+                "campaign_id": ["c1", "c1", "c2", "c2", "c2"],
+                "account": ["twitter:1", "twitter:2", "twitter:3", "twitter:4", "twitter:5"],
+            }
+        ),
+        run / "campaign_accounts.parquet",
+    )
+    labels = tmp_path / "labels.csv"
+    labels.write_text("userid,account_category\n1,Right\n2,Right\n3,Left\n4,Left\n5,Right\n6,Left\n")
+    out = tmp_path / "eval.json"
+    done = subprocess.run(
+        [sys.executable, "-c", "from vigil.cli.app import main; main()", "evaluate", str(run), str(labels),
+         "--account-column", "userid", "--label-column", "account_category", "--json", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "NMI with the labels" in done.stdout and "5 of 6 (83.3%)" in done.stdout
+    figures = json.loads(out.read_text())["agreement"]
+    assert figures["purity"] == pytest.approx(4 / 5) and figures["covered_accounts"] == 5
+    missing = subprocess.run(
+        [sys.executable, "-c", "from vigil.cli.app import main; main()", "evaluate", str(run), str(labels),
+         "--account-column", "userid"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert missing.returncode != 0 and "--label-column" in missing.stderr + missing.stdout
