@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse, Response
 
 from vigil.web.errors import add_error_formatter
-from vigil.web.pages import auth, cases, detections, exchange, meetings, reports, signals
+from vigil.web.pages import auth, cases, detections, exchange, meetings, policies, reports, signals
 from vigil.web.pages.common import STATIC_DIR, SignInRequired, sign_in_redirect, templates
 from vigil.web.session import clear_cookie
 
@@ -31,6 +31,7 @@ PAGE_PREFIXES = (
     "/briefings",
     "/playbooks",
     "/meetings",
+    "/policies",
 )
 
 
@@ -53,7 +54,7 @@ async def _sign_in(request: Request, exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
-    for module in (auth, exchange, signals, detections, cases, reports, meetings):
+    for module in (auth, exchange, signals, detections, cases, reports, meetings, policies):
         app.include_router(module.router)
     app.add_exception_handler(SignInRequired, _sign_in)
     for prefix in PAGE_PREFIXES:
