@@ -88,3 +88,24 @@ def test_store_refuses_counts_beyond_the_database(n: int, live: LiveServer) -> N
         now = datetime.now(UTC)
         with pytest.raises(InputError, match="count"):
             store.add_sighting(principal, signal.id, count=n, first_seen=now, last_seen=now)
+
+
+def test_nul_characters_are_400_not_500(live: LiveServer) -> None:
+    """Found by test_schemathesis.py on PostgreSQL (text cannot hold U+0000): a NUL in a body, a
+    query or a path is refused with 400 on both backends, and nothing is stored."""
+    with live.client(live.operator_key) as c:
+        before = len(_ok(c.get("/api/v1/campaigns")))
+        for method, path, body in [
+            ("POST", "/api/v1/campaigns", {"name": "a\x00b", "marking": {"tlp": "GREEN"}}),
+            (
+                "POST",
+                "/api/v1/campaigns",
+                {"name": "ok", "marking": {"tlp": "GREEN"}, "techniques": ["T\x00"]},
+            ),
+            ("GET", "/api/v1/audit?action=%00", None),
+            ("GET", "/api/v1/signals/a%00b", None),
+        ]:
+            answer = c.request(method, path, json=body)
+            assert answer.status_code == 400, (method, path, answer.text)
+            assert "NUL" in answer.json()["message"]
+        assert len(_ok(c.get("/api/v1/campaigns"))) == before

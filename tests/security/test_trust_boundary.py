@@ -61,9 +61,7 @@ def test_audit_log_never_names_objects_the_reader_cannot_see(coalition: Coalitio
             )
             title = _token(f"case{tlp.name}")
             case = CaseService(s, plat).create_case(title, marking=Marking(tlp))
-            signal = store.submit_signal(
-                plat, "domain", f"{_token('dom').lower()}.com", marking=Marking(tlp)
-            )
+            signal = store.submit_signal(plat, "domain", f"{_token('dom').lower()}.com", marking=Marking(tlp))
             secrets += [name, title, signal.value]
             hidden_ids += [campaign.id, case.id, signal.id]
         green = CaseService(s, plat).create_case("green case", marking=Marking(TLP.GREEN))

@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from vigil.core.errors import AuthenticationError
+from vigil.core.errors import AuthenticationError, InputError
 from vigil.core.settings import Settings
 from vigil.exchange.access import Principal
 from vigil.exchange.db import Database
@@ -35,6 +35,10 @@ def get_database(request: Request) -> Database:
 
 
 def get_session(request: Request) -> Iterator[Session]:
+    # PostgreSQL text cannot hold U+0000: a NUL in the path or query is a 400, not a 500.
+    for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
+        if "\x00" in str(value) or "\x00" in name:
+            raise InputError(f"parameter {name!r} contains a NUL character (U+0000)", field=name)
     with get_database(request).session() as session:
         yield session
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vigil.exchange.audit import AuditEntry
 from vigil.exchange.records import MAX_DB_INT as MAX_DB_INT  # re-exported for the routes
@@ -21,8 +21,28 @@ from vigil.exchange.records import TLP, OpinionValue, OrgKind, OrgStatus, Role, 
 DbId = Annotated[int, Path(ge=1, le=MAX_DB_INT, description="A row id (1 to 2^31-1).")]
 
 
+def _no_nul(value: Any, where: str) -> None:
+    """PostgreSQL text cannot hold U+0000 (it answered 500): refuse it anywhere in a request body."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{where or 'a value'} contains a NUL character (U+0000), which is not allowed")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key, where)
+            _no_nul(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _no_nul(item, f"{where}[{index}]")
+
+
 class In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_nul(cls, data: Any) -> Any:
+        _no_nul(data, "")
+        return data
 
 
 class Out(BaseModel):
