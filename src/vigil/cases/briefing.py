@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigil.cases.models import BriefingRow
+from vigil.cases.policies import PolicySection, PolicyService
 from vigil.cases.records import Status
 from vigil.cases.service import CaseService
 from vigil.core.errors import InputError
@@ -82,6 +83,7 @@ class Briefing:
     # built from (counts, charts and top values included); GREEN at least, as a briefing is
     # coalition-internal.
     tlp: TLP = TLP.GREEN
+    policy: PolicySection | None = None  # member policy changes in the period the reader may see
 
     def snapshot(self) -> dict[str, Any]:
         """What the next briefing compares against."""
@@ -206,6 +208,8 @@ class BriefingService:
         changes = self._changes(new_cases + active, dict(by_kind), start, until)
         marks = [TLP(c.tlp) for c in [*new_cases, *active]]
         marks += [c.marking.tlp for s in signals for c in s.contributions]
+        policy = PolicyService(self.session, self.principal, now=until).section(start, until)
+        marks += policy.tlps
         return Briefing(
             reader_org_id=self.principal.org_id,
             reader_org_name=names.get(self.principal.org_id, self.principal.org_id),
@@ -226,6 +230,7 @@ class BriefingService:
             sightings_by_member=[(names.get(o, o), n) for o, n in sightings.most_common()],
             changes=changes,
             tlp=most_restrictive([TLP.GREEN, *marks]) or TLP.GREEN,
+            policy=policy,
         )
 
     def _changes(

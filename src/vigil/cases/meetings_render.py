@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigil.cases.meetings import Agenda, MeetingService
+from vigil.cases.policies import PolicySection, PolicyService
 from vigil.cases.render import environment, html_to_pdf
 from vigil.core.errors import InputError
 from vigil.core.time import isoformat_z
@@ -27,20 +28,33 @@ def org_names(session: Session) -> dict[str, str]:
     return {r.id: r.name for r in session.scalars(select(OrgRow))}
 
 
-def _pack(agenda: Agenda, names: dict[str, str], reader: str, now_iso: str, template: str) -> str:
+def _pack(
+    agenda: Agenda,
+    names: dict[str, str],
+    reader: str,
+    now_iso: str,
+    template: str,
+    policy: PolicySection | None,
+) -> str:
+    # the member policy changes (as the reader sees them) count in the pack's marking too
+    tlp = most_restrictive([agenda.tlp, *(policy.tlps if policy else [])]) or agenda.tlp
     return (
         environment()
         .get_template(template)
-        .render(a=agenda, names=names, reader=reader, tlp=agenda.tlp.value, generated=now_iso)
+        .render(a=agenda, names=names, reader=reader, tlp=tlp.value, generated=now_iso, policy=policy)
     )
 
 
-def pack_html(agenda: Agenda, names: dict[str, str], reader: str, *, now_iso: str) -> str:
-    return _pack(agenda, names, reader, now_iso, "meeting_pack.html")
+def pack_html(
+    agenda: Agenda, names: dict[str, str], reader: str, *, now_iso: str, policy: PolicySection | None = None
+) -> str:
+    return _pack(agenda, names, reader, now_iso, "meeting_pack.html", policy)
 
 
-def pack_markdown(agenda: Agenda, names: dict[str, str], reader: str, *, now_iso: str) -> str:
-    return _pack(agenda, names, reader, now_iso, "meeting_pack.md")
+def pack_markdown(
+    agenda: Agenda, names: dict[str, str], reader: str, *, now_iso: str, policy: PolicySection | None = None
+) -> str:
+    return _pack(agenda, names, reader, now_iso, "meeting_pack.md", policy)
 
 
 def _minutes(
@@ -87,10 +101,11 @@ def render_pack(service: MeetingService, meeting_id: str, fmt: str, reader: str)
     _check_format(fmt)
     names = org_names(service.session)
     agenda = service.agenda(meeting_id)
+    policy = PolicyService(service.session, service.principal, now=service.now()).meeting_section(meeting_id)
     now_iso = isoformat_z(service.now())
     if fmt == "md":
-        return pack_markdown(agenda, names, reader, now_iso=now_iso).encode("utf-8")
-    return to_format(pack_html(agenda, names, reader, now_iso=now_iso), fmt)
+        return pack_markdown(agenda, names, reader, now_iso=now_iso, policy=policy).encode("utf-8")
+    return to_format(pack_html(agenda, names, reader, now_iso=now_iso, policy=policy), fmt)
 
 
 def render_minutes(service: MeetingService, meeting_id: str, fmt: str, reader: str) -> bytes:

@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 from vigil.cases.policies_models import PolicyVersionRow
 from vigil.cases.service import CaseService
 from vigil.core.errors import ConfigError, InputError, NotFound, PermissionDenied
+from vigil.core.settings import get_settings
 from vigil.core.time import ensure_utc, utcnow
 from vigil.exchange import audit
 from vigil.exchange.access import Permission, Principal, most_restrictive, require
@@ -123,6 +124,10 @@ class PolicyAreas:
     def keys(self) -> list[str]:
         return [a.key for a in self.areas]
 
+    def title_of(self, key: str, language: str = "en") -> str:
+        """An area's title, or its key when the area is no longer configured (old records)."""
+        return next((a.title(language) for a in self.areas if a.key == key), key)
+
     def get(self, key: str) -> PolicyArea:
         for area in self.areas:
             if area.key == key:
@@ -170,6 +175,29 @@ class PolicyChange:
     before: PolicyVersion | None
     after: PolicyVersion
     fields: tuple[str, ...]  # what differs (only what the reader may see)
+
+
+@dataclass
+class PolicySection:
+    """Policy changes in a period for one reader, as documents (meeting pack, briefing) show them."""
+
+    since: datetime
+    until: datetime
+    changes: list[PolicyChange]
+    areas: PolicyAreas
+    names: dict[str, str]  # org id -> name
+
+    @property
+    def tlps(self) -> list[TLP]:
+        """The markings of everything the section shows (for the document's own marking)."""
+        found: list[TLP] = []
+        for c in self.changes:
+            for v in (c.before, c.after):
+                if v is not None:
+                    found.append(v.marking.tlp)
+                    if v.note and v.note_marking is not None:
+                        found.append(v.note_marking.tlp)
+        return found
 
 
 @dataclass
@@ -231,7 +259,7 @@ class PolicyService:
         self.session = session
         self.principal = principal
         self._now = now
-        self.areas = areas or PolicyAreas.default()
+        self.areas = areas or PolicyAreas.load(get_settings().data_dir)
         self.cases = CaseService(session, principal, now=now)
 
     def now(self) -> datetime:
@@ -414,6 +442,19 @@ class PolicyService:
         since = meetings.since_last(meeting_id)
         end = min(self.now(), ensure_utc(meetings.get_meeting(meeting_id).starts_at))
         return since, end, self.diff(since, end) if since <= end else []
+
+    def section(self, since: datetime, until: datetime | None = None) -> PolicySection:
+        """The changes between two instants with what a document needs to show them."""
+        end = ensure_utc(until) if until is not None else self.now()
+        return PolicySection(ensure_utc(since), end, self.diff(since, end), self.areas, self._names())
+
+    def meeting_section(self, meeting_id: str) -> PolicySection:
+        """The changes since the last meeting, for this meeting's pack."""
+        since, end, changes = self.since_meeting(meeting_id)
+        return PolicySection(since, end, changes, self.areas, self._names())
+
+    def _names(self) -> dict[str, str]:
+        return {r.id: r.name for r in self.session.scalars(select(OrgRow))}
 
     # -----------------------------------------------------------------------------------------
     # views
