@@ -30,8 +30,8 @@ def test_pack_and_briefing_carry_policy_changes_within_each_readers_tlp(
     a = c.principal("plat_a")
     with c.db.session() as s:
         meetings = MeetingService(s, a, now=now - timedelta(days=30)).create_meeting(
-            "Policy sync", now - timedelta(days=5), invited={c.orgs["gov"]: "member", c.orgs["plat_b"]: "member"},
-            recurrence="weekly", occurrences=2,
+            "Policy sync", now - timedelta(days=5), recurrence="weekly", occurrences=2,
+            invited={c.orgs["gov"]: "member", c.orgs["plat_b"]: "member"},
         )  # fmt: skip
         PolicyService(s, a, now=now - timedelta(days=10)).record(
             "political_ads", "announced", summary="OLD-SUMMARY"
