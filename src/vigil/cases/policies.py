@@ -427,7 +427,10 @@ class PolicyService:
             old = before.get(key)
             if old is not None and old.id == new.id:
                 continue
-            fields = tuple(f for f in COMPARED if old is None or getattr(old, f) != getattr(new, f))
+            if old is None:  # newly recorded: the fields it sets
+                fields = tuple(f for f in COMPARED if getattr(new, f) not in (None, ""))
+            else:
+                fields = tuple(f for f in COMPARED if getattr(old, f) != getattr(new, f))
             changes.append(PolicyChange(new.org_id, new.area, old, new, fields))
         order = {k: i for i, k in enumerate(self.areas.keys())}
         return sorted(changes, key=lambda c: (c.org_id, order.get(c.area, len(order)), c.area))

@@ -62,6 +62,7 @@ def policies_page(
         "policies.html",
         viewer,
         m=matrix,
+        areas=service.areas,
         gaps=set(matrix.gaps),
         lang=lang,
         dir=direction(lang),
