@@ -85,7 +85,8 @@ def test_the_demo_fills_meetings_calendar_disclosure_and_briefing(demo_run: dict
 
 
 def test_the_dashboard_pages_show_them(server: str, demo_run: dict[str, Any]) -> None:
-    with _signed_in(server, demo_run["keys"]["Electoral Commission"]["analyst"]) as client:
+    client = _signed_in(server, demo_run["keys"]["Electoral Commission"]["analyst"])
+    try:
         page = client.get("/meetings").text
         assert "Weekly coalition sync" in page and "Polling day" in page
         assert re.search(r'data-kind="election_day"><strong class="num">\d+</strong> days', page)
@@ -95,3 +96,5 @@ def test_the_dashboard_pages_show_them(server: str, demo_run: dict[str, Any]) ->
         assert "Examplebook" in report.text and "accounts removed" in report.text
         briefings = client.get("/briefings")
         assert briefings.status_code == 200 and "Electoral Commission" in briefings.text
+    finally:
+        client.close()  # not `with`: httpx refuses to enter a client that already sent a request
