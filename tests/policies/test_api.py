@@ -49,6 +49,8 @@ def test_record_list_history_diff_matrix_over_http(members: Members) -> None:
             ),
             201,
         )
+        bundle = _ok(gov.get("/api/v1/policies/stix"))
+        assert "AMBER-NOTE" not in str(bundle) and "AMBER-NOTE" in str(_ok(b.get("/api/v1/policies/stix")))
         ready = _ok(gov.get("/api/v1/policies/readiness", params={"election": "General"}))
         assert (
             ready["in_force"][ids["plat_a"]]["political_ads"] is True and ready["ready"][ids["plat_b"]] == 0

@@ -72,6 +72,11 @@ def test_policy_commands(
     assert ready["in_force"][current[0]["org_id"]]["synthetic_media"] is True
     assert ready["in_force"][current[0]["org_id"]]["political_ads"] is False
     assert "Publicités politiques" in _run("policy", "areas")
+    assert "STIX objects" in _run(
+        "policy", "export", "--out", str(tmp_path / "p.json"), "--as-org", "Ministry"
+    )
+    exported = json.loads((tmp_path / "p.json").read_text("utf-8"))
+    assert "RED-NOTE" not in json.dumps(exported) and exported["type"] == "bundle"
 
     for args, words in (
         (("policy", "record", "nope", "in_force"), "unknown policy area"),

@@ -14,10 +14,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from vigil.cases.policies import PolicyAreas, PolicyService, PolicyVersion
+from vigil.cases.policies_stix import policy_bundle
 from vigil.cases.service import parse_marking
 from vigil.cli.case import AsOrgOpt, DataDirOpt, DbUrlOpt, JsonOpt, acting, org_names, plain
 from vigil.cli.console import VigilConsole
 from vigil.core.errors import InputError
+from vigil.core.files import write_atomic
 from vigil.core.settings import load_settings
 from vigil.core.time import isoformat_z, parse_instant
 from vigil.exchange.store import ExchangeStore
@@ -262,3 +264,18 @@ def matrix(
             cells.append(f"GAP {status}" if (org, key) in gaps else status)
         table.add_row(key, *cells)
     console.print(table)
+
+
+@policy_app.command("export")
+def export(
+    out: Path = typer.Option(..., "--out", help="Write the STIX 2.1 bundle (JSON) here."),
+    as_org: str = AsOrgOpt,
+    data_dir: Path | None = DataDirOpt,
+    database_url: str | None = DbUrlOpt,
+) -> None:
+    """Every policy version and note this organisation may see, as a STIX 2.1 bundle."""
+    with acting(data_dir, database_url, as_org) as (session, principal):
+        found = policy_bundle(_service(session, principal, data_dir))
+    body = json.dumps(found, indent=2, ensure_ascii=False).encode("utf-8")
+    write_atomic(out, body)
+    console.print(f"wrote {out} ({len(found['objects'])} STIX objects)")

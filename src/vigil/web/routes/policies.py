@@ -22,6 +22,7 @@ from vigil.cases.policies import (
     PolicyService,
     PolicyVersion,
 )
+from vigil.cases.policies_stix import policy_bundle
 from vigil.exchange.records import TLP, Marking
 from vigil.web.deps import PrincipalDep, SessionDep
 from vigil.web.schemas import ERROR_RESPONSES, In, MarkingIn
@@ -189,3 +190,8 @@ def since_meeting(meeting_id: str, request: Request, principal: PrincipalDep, se
         "until": jsonable_encoder(until),
         "changes": [change_out(s, c) for c in changes],
     }
+
+
+@router.get("/policies/stix", summary="Every policy version and note you may see, as a STIX 2.1 bundle")
+def stix(request: Request, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    return policy_bundle(service(request, session, principal))
