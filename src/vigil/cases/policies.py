@@ -186,6 +186,9 @@ class PolicySection:
     changes: list[PolicyChange]
     areas: PolicyAreas
     names: dict[str, str]  # org id -> name
+    # members of the meeting asked to confirm or update their policies before it: invited members
+    # (platforms, or any with a policy recorded) with no change the reader sees in the period
+    asked: list[str] = field(default_factory=list)
 
     @property
     def tlps(self) -> list[TLP]:
@@ -453,8 +456,15 @@ class PolicyService:
 
     def meeting_section(self, meeting_id: str) -> PolicySection:
         """The changes since the last meeting, for this meeting's pack."""
+        from vigil.cases.meetings import MeetingService  # see since_meeting
+
         since, end, changes = self.since_meeting(meeting_id)
-        return PolicySection(since, end, changes, self.areas, self._names())
+        invited = MeetingService(self.session, self.principal, now=self._now).get_meeting(meeting_id).invited
+        recorders = set(self.session.scalars(select(PolicyVersionRow.org_id).distinct()))
+        members = set(self.members()) | recorders
+        changed = {c.org_id for c in changes}
+        asked = [o for o in invited if o in members and o not in changed]
+        return PolicySection(since, end, changes, self.areas, self._names(), asked)
 
     def _names(self) -> dict[str, str]:
         return {r.id: r.name for r in self.session.scalars(select(OrgRow))}
