@@ -98,3 +98,36 @@ def test_the_dashboard_pages_show_them(server: str, demo_run: dict[str, Any]) ->
         assert briefings.status_code == 200 and "Electoral Commission" in briefings.text
     finally:
         client.close()  # not `with`: httpx refuses to enter a client that already sent a request
+
+
+def test_the_demo_fills_the_policy_register(demo_run: dict[str, Any], server: str) -> None:
+    """Three members' election policies: a matrix with gaps, changes since the last sync for the
+    next one, and the page showing French and Arabic summaries in their own direction."""
+    from vigil.cases.policies import PolicyService
+
+    keys = demo_run["keys"]
+    db = Database(f"sqlite:///{demo_run['data_dir'] / 'vigil.db'}")
+    try:
+        with db.session() as session:
+            store = ExchangeStore(session)
+            government = store.authenticate(keys["Electoral Commission"]["analyst"])
+            policies = PolicyService(session, government)
+            versions = policies.history()
+            assert len({v.org_id for v in versions}) == 3 and len(versions) >= 10
+            assert {v.language for v in versions} >= {"fr", "ar"}
+            matrix = policies.matrix()
+            assert matrix.gaps and any(v is not None for row in matrix.cells.values() for v in row.values())
+            now = utcnow()
+            upcoming = [m for m in MeetingService(session, government).list_meetings() if m.starts_at > now]
+            _, _, changes = policies.since_meeting(upcoming[0].id)
+            assert changes, "the next sync has policy changes since the last one"
+    finally:
+        db.dispose()
+    client = _signed_in(server, keys["Electoral Commission"]["analyst"])
+    try:
+        page = client.get("/policies")
+        assert page.status_code == 200
+        assert "Les contenus trompeurs" in page.text
+        assert re.search(r'dir="rtl"[^>]*>[^<]*يعاقب', page.text)
+    finally:
+        client.close()

@@ -400,6 +400,74 @@ def _meetings(db: Any, orgs: dict[str, str], keys: dict[str, dict[str, str]]) ->
     }
 
 
+def _policies(db: Any, keys: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """Each member's election policies in the register: a history before the meetings, a change
+    between them and changes since the last one, so the matrix, the readiness view and the next
+    pack have content. One summary in French and one in Arabic show both directions."""
+    from vigil.cases.policies import PolicyService
+    from vigil.exchange.records import TLP, Marking
+
+    now = utcnow()
+    polling = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=23)
+    # (member, days ago recorded, area, status, effective in days from now, summary, language, note)
+    records: tuple[tuple[str, float, str, str, int, str, str | None, str | None], ...] = (
+        (EXAMPLEBOOK, 30, "political_ads", "announced", 10,
+         "No new political and issue ads in the final week before polling day.", None, None),
+        (EXAMPLEBOOK, 30, "misleading_labels", "in_force", -60,
+         "Fact-checked false claims about voting get a label and reduced distribution.", None, None),
+        (EXAMPLEBOOK, 30, "coordinated_inauthentic_behaviour", "in_force", -365,
+         "Networks that coordinate to mislead about who runs them are removed.", None,
+         "Takedown reviews share case ids with the coalition before any public report."),
+        (EXAMPLEBOOK, 0.1, "premature_victory", "in_force", 0,
+         "Posts claiming victory before official results carry a label linking to the commission.",
+         None, None),
+        (CHIRPER, 30, "election_misinformation", "in_force", -120,
+         "Les contenus trompeurs sur la date, le lieu ou les modalités du vote sont retirés.", "fr", None),
+        (CHIRPER, 30, "state_media_labels", "in_force", -400,
+         "State-affiliated media accounts are labelled in their profile and posts.", None, None),
+        (CHIRPER, 5, "political_ads", "changed", -5,
+         "Political ads allowed only from verified advertisers; the library shows their spend.", None,
+         "Verification queue is two weeks behind; raise at the next sync."),
+        (CHIRPER, 0.1, "synthetic_media", "announced", 7,
+         "Manipulated audio or video of candidates gets a label; deceptive cases are removed.", None,
+         None),
+        (GOVERNMENT, 30, "voter_suppression", "in_force", -700,
+         "يعاقب القانون الانتخابي على تخويف الناخبين ونشر معلومات كاذبة عن مكان الاقتراع وموعده.", "ar",
+         None),
+        (GOVERNMENT, 5, "candidate_verification", "in_force", -3,
+         "The commission publishes the official accounts of every registered candidate.", None, None),
+    )
+    recorded = 0
+    # Principals first: each lookup is its own session, and SQLite lets one writer at a time.
+    principals = {org: _principal(db, keys[org]["analyst"]) for org in (EXAMPLEBOOK, CHIRPER, GOVERNMENT)}
+    with db.session() as session:
+        for org, days_ago, area, status, effective_in, summary, language, note in records:
+            service = PolicyService(session, principals[org], now=now - timedelta(days=days_ago))
+            service.record(
+                area,
+                status,
+                effective_from=polling - timedelta(days=23 - effective_in),
+                source_url=f"https://{org.lower().replace(' ', '-')}.example/election-policies#{area}",
+                summary=summary,
+                language=language,
+                marking=Marking(TLP.GREEN),
+                note=note,
+                note_marking=Marking(TLP.AMBER) if note else None,
+            )
+            recorded += 1
+        gov = PolicyService(session, principals[GOVERNMENT], now=now)
+        matrix = gov.matrix()
+        changes = gov.diff(now - timedelta(days=1))
+    members = {org for org, *_ in records}
+    return {
+        "members": len(members),
+        "recorded": recorded,
+        "areas": len(gov.areas.keys()),
+        "changes_last_day": len(changes),
+        "gaps": len(matrix.gaps),
+    }
+
+
 def _disclose(
     db: Any, data_dir: Path, orgs: dict[str, str], keys: dict[str, dict[str, str]], case_id: str
 ) -> dict[str, Any]:
@@ -577,6 +645,7 @@ def _run_steps(
                 summary["disclosure"] = _disclose(db, data_dir, orgs, keys, cases[0].id)
                 summary["case_markings"][0]["status"] = "disclosed"
             summary["meetings"] = _meetings(db, orgs, keys)
+            summary["policies"] = _policies(db, keys)
             summary["briefing"] = _government_briefing(db, keys)
         finally:
             db.dispose()
@@ -651,6 +720,12 @@ def print_result(result: DemoResult) -> None:
             f"case 1 disclosed: {d['released']} items released as TLP:CLEAR, "
             f"{d['actions']} takedowns; report in {d['report']}",
         )
+    p = s["policies"]
+    table.add_row(
+        "policy register",
+        f"{p['recorded']} versions from {p['members']} members over {p['areas']} areas, "
+        f"{p['changes_last_day']} changed in the last day, {p['gaps']} gaps",
+    )
     b = s["briefing"]
     table.add_row(
         "government briefing", f"issued to {GOVERNMENT}: {b['cases']} cases, {b['signals']} signals"
