@@ -11,7 +11,7 @@ from alembic import command
 from sqlalchemy import text
 
 from vigil.core.time import utcnow
-from vigil.exchange.db import Database, _alembic_config, upgrade
+from vigil.exchange.db import Database, _alembic_config, head_revision, upgrade
 from vigil.exchange.store import ExchangeStore
 
 from ..exchange.conftest import BACKENDS, _make_url
@@ -65,7 +65,7 @@ def test_0009_backfills_feedback_bases_and_org_status(empty_db: Database) -> Non
                 ),
                 {"o": org, "t": now},
             )
-    assert upgrade(empty_db.engine) == "0009"
+    assert upgrade(empty_db.engine, "0009") == "0009"
     with empty_db.session() as s:
         assert {o.status.value for o in ExchangeStore(s).list_orgs(None)} == {"active"}
         for table in ("opinions", "sightings"):
@@ -81,4 +81,5 @@ def test_0009_backfills_feedback_bases_and_org_status(empty_db: Database) -> Non
         command.downgrade(config, "0008")
     with empty_db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM opinions")).scalar() == 2
-    assert upgrade(empty_db.engine) == "0009"
+    assert upgrade(empty_db.engine, "0009") == "0009"
+    assert upgrade(empty_db.engine) == head_revision()

@@ -56,9 +56,9 @@ from vigil.core.errors import Conflict, InputError, NotFound
 from vigil.core.ids import new_id
 from vigil.core.time import ensure_utc, isoformat_z, utcnow
 from vigil.exchange import audit
-from vigil.exchange.access import Permission, Principal, can_see, require
+from vigil.exchange.access import Permission, Principal, require
 from vigil.exchange.models import ContributionRow, OrgRow, SignalRow
-from vigil.exchange.policy import AuditTargets, embargo_change, require_case_owner
+from vigil.exchange.policy import AuditTargets, Marked, embargo_change, may_see, require_case_owner
 from vigil.exchange.records import MAX_DB_INT, TLP, Marking, OrgKind, Signal, SignalKind
 from vigil.exchange.store import ExchangeStore, SignalFilter, parse_tlp
 
@@ -182,16 +182,7 @@ class CaseService:
 
     def sees(self, source_org_id: str | None, marking: Marking) -> bool:
         """Whether the principal may see an item written by ``source_org_id`` under ``marking``."""
-        if self.principal is None:
-            return True
-        return can_see(
-            self.principal.org_id,
-            self.principal.org_kind,
-            source_org_id=source_org_id or "",
-            source_kind=self._org_kind(source_org_id or ""),
-            tlp=marking.tlp,
-            shared_with=marking.shared_with,
-        )
+        return may_see(self.principal, Marked(source_org_id or "", marking), self._org_kind)
 
     def _acting_org(self) -> str:
         if self.principal is None:
