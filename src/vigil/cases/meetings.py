@@ -33,6 +33,8 @@ from vigil.cases.exercises import PlaybookSchedule, exercise_records, exercise_s
 from vigil.cases.meetings_models import ElectionDateRow, MeetingActionRow, MeetingRow, MeetingUpdateRow
 from vigil.cases.models import CaseActionRow, CaseRow
 from vigil.cases.playbooks import PlaybookLibrary
+from vigil.cases.policies import PolicyService
+from vigil.cases.policies_models import PolicyVersionRow
 from vigil.cases.records import Case, Status
 from vigil.cases.service import CaseService
 from vigil.core.errors import InputError, NotFound
@@ -41,7 +43,7 @@ from vigil.core.settings import get_settings
 from vigil.core.time import ensure_utc, utcnow
 from vigil.exchange.access import Permission, Principal, most_restrictive, require
 from vigil.exchange.models import ContributionRow, ContributionShareRow, OrgRow, SignalRow
-from vigil.exchange.records import TLP, Marking
+from vigil.exchange.records import TLP, Marking, OrgKind
 
 ELECTION_KINDS = (
     "registration_deadline",
@@ -58,6 +60,8 @@ ACTION_STATUSES = ("open", "done", "dropped")
 RECURRENCES = {"weekly": timedelta(weeks=1), "fortnightly": timedelta(weeks=2)}
 DEFAULT_LOOKBACK = timedelta(days=7)  # "since the last meeting" when there was none
 EMBARGO_HORIZON = timedelta(days=7)  # cases whose embargo ends within this of the meeting
+# an invited member is asked to confirm or update its policies this long before a meeting
+POLICY_ASK_HORIZON = timedelta(days=7)
 DATES_HORIZON = timedelta(days=60)  # election dates an agenda lists
 MAX_TEXT = 50_000
 MAX_OCCURRENCES = 104
@@ -129,6 +133,10 @@ class Agenda:
     action_items: list[ActionItem]
     election_dates: list[ElectionDate]
     items: list[str] = field(default_factory=list)  # the agenda's numbered headings
+    # member policy changes since the last meeting the reader may see: org id -> changed areas
+    policy_changes: dict[str, int] = field(default_factory=dict)
+    # invited members asked to confirm or update their policies (no change seen since the last one)
+    policy_asked: list[str] = field(default_factory=list)
     # The pack's marking for this reader: the most restrictive item it holds (GREEN at least:
     # a pack is coalition-internal even when everything in it is CLEAR).
     tlp: TLP = TLP.GREEN
@@ -143,6 +151,8 @@ class Reminders:
     due_soon: list[ActionItem]  # its open action items due within the lead time
     exercises_due: list[PlaybookSchedule]  # playbooks due for an exercise, with why
     lead: timedelta
+    # meetings ahead it is invited to, before which it should confirm or update its policies
+    policies_due: list[Meeting] = field(default_factory=list)
 
 
 def _text(value: str | None, name: str, *, required: bool = False) -> str | None:
@@ -615,7 +625,33 @@ class MeetingService:
             ],
             exercises_due=[s for s in self.exercise_schedule() if s.due],
             lead=lead,
+            policies_due=self.policies_due(),
         )
+
+    def policies_due(self, horizon: timedelta = POLICY_ASK_HORIZON) -> list[Meeting]:
+        """Meetings starting within ``horizon`` that the reader's organisation is invited to and
+        before which it has recorded no policy version since the previous meeting: it is asked to
+        confirm or update its policies, as it is asked for its update. Only members the register
+        covers are asked (platforms, or any member with a policy recorded), as the pack's
+        ``PolicySection.asked``; the reminder stops once the member records any version."""
+        if self.principal is None:
+            return []
+        org = self.principal.org_id
+        latest = self.session.scalar(
+            select(func.max(PolicyVersionRow.recorded_at)).where(PolicyVersionRow.org_id == org)
+        )
+        if latest is None and self.principal.org_kind is not OrgKind.PLATFORM:
+            return []
+        now = self.now()
+        due: list[Meeting] = []
+        for meeting in self.list_meetings(after=now):
+            if ensure_utc(meeting.starts_at) > now + horizon:
+                break
+            if org in meeting.invited and (
+                latest is None or ensure_utc(latest) <= self.since_last(meeting.id)
+            ):
+                due.append(meeting)
+        return due
 
     # -----------------------------------------------------------------------------------------
     # minutes and the agenda
@@ -680,14 +716,21 @@ class MeetingService:
             "Playbook exercises",
             "Open action items",
             "Election calendar",
+            "Member policy changes since the last meeting",
             "Decisions and new action items",
         ]
+        # the same section the pack shows, so the agenda's counts and marking match the pack's
+        policy = PolicyService(self.session, self.principal, now=self._now).meeting_section(meeting_id)
+        changed: dict[str, int] = {}
+        for change in policy.changes:
+            changed[change.org_id] = changed.get(change.org_id, 0) + 1
         marks = [u.marking.tlp for u in updates]
         marks += [TLP(c["tlp"]) for u in updates for c in u.figures["cases_opened"]]
         marks += [c.marking.tlp for c in [*embargo_cases, *exercises]]
         marks += [a.marking.tlp for a in actions]
         if briefing is not None:
             marks.append(TLP(briefing["tlp"]))
+        marks += policy.tlps  # a stricter policy note raises the pack's marking (and its badge)
         return Agenda(
             tlp=most_restrictive([TLP.GREEN, *marks]) or TLP.GREEN,
             meeting=meeting,
@@ -701,4 +744,6 @@ class MeetingService:
             action_items=actions,
             election_dates=dates,
             items=items,
+            policy_changes=changed,
+            policy_asked=list(policy.asked),
         )

@@ -1,0 +1,112 @@
+"""The register in the meeting rhythm: the agenda's numbered item for policy changes since the
+last meeting (counted per member within each reader's TLP), the reminder to confirm or update
+one's policies before a meeting (until the member records a version), and the meeting's "pack
+TLP" equal to the marking of the pack that reader downloads (a stricter policy note included)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from vigil.cases.meetings import Meeting, MeetingService
+from vigil.cases.meetings_render import render_pack
+from vigil.cases.policies import PolicyService
+from vigil.core.time import utcnow
+from vigil.exchange.records import TLP, Marking
+
+from ..cases.conftest import Coalition
+from ..cases.test_document_markings import _marking_of
+
+POLICY_ITEM = "Member policy changes since the last meeting"
+
+
+def _series(c: Coalition, now: datetime) -> list[Meeting]:
+    """Two weekly meetings convened by plat_a: one 5 days ago, the next in 2 days."""
+    with c.db.session() as s:
+        return MeetingService(s, c.principal("plat_a"), now=now - timedelta(days=30)).create_meeting(
+            "Policy rhythm", now - timedelta(days=5), recurrence="weekly", occurrences=2,
+            invited={c.orgs["gov"]: "member", c.orgs["plat_b"]: "member"},
+        )  # fmt: skip
+
+
+def _record_three(c: Coalition, at: datetime) -> None:
+    """plat_a records a GREEN, an AMBER and a RED policy, plus a RED note on the GREEN one."""
+    with c.db.session() as s:
+        p = PolicyService(s, c.principal("plat_a"), now=at)
+        p.record(
+            "political_ads",
+            "in_force",
+            summary="GREEN-POLICY",
+            note="RED-NOTE",
+            note_marking=Marking(TLP.RED),
+        )
+        p.record("hack_and_leak", "announced", summary="AMBER-POLICY", marking=Marking(TLP.AMBER))
+        p.record("synthetic_media", "in_force", summary="RED-POLICY", marking=Marking(TLP.RED))
+
+
+def test_agenda_counts_policy_changes_within_each_readers_tlp(coalition: Coalition) -> None:
+    c = coalition
+    now = utcnow()
+    meetings = _series(c, now)
+    with c.db.session() as s:  # before the last meeting: not a change since it
+        PolicyService(s, c.principal("plat_b"), now=now - timedelta(days=9)).record(
+            "political_ads", "in_force"
+        )
+    _record_three(c, now - timedelta(days=1))
+    plat_a = c.orgs["plat_a"]
+    for label, seen in (("gov", 1), ("plat_b", 2), ("plat_a", 3)):
+        with c.db.session() as s:
+            agenda = MeetingService(s, c.principal(label), now=now).agenda(meetings[1].id)
+        assert POLICY_ITEM in agenda.items
+        assert agenda.items.index(POLICY_ITEM) == agenda.items.index("Decisions and new action items") - 1
+        assert agenda.policy_changes == {plat_a: seen}, label
+        assert agenda.policy_asked == [c.orgs["plat_b"]], label  # invited, no change since the last
+
+
+@pytest.mark.parametrize("fmt", ["html", "md"])
+def test_pack_tlp_of_the_agenda_equals_the_downloaded_packs_marking(coalition: Coalition, fmt: str) -> None:
+    c = coalition
+    now = utcnow()
+    meetings = _series(c, now)
+    _record_three(c, now - timedelta(days=1))
+    for label, expected in (("gov", TLP.GREEN), ("plat_b", TLP.AMBER), ("plat_a", TLP.RED)):
+        with c.db.session() as s:
+            service = MeetingService(s, c.principal(label), now=now)
+            badge = service.agenda(meetings[1].id).tlp
+            marking, _ = _marking_of(render_pack(service, meetings[1].id, fmt, label), fmt)
+        assert badge == marking == expected, label
+
+
+def test_invited_member_is_reminded_to_confirm_its_policies_until_it_records_one(
+    coalition: Coalition,
+) -> None:
+    c = coalition
+    now = utcnow()
+    meetings = _series(c, now)
+    with c.db.session() as s:  # a meeting beyond the reminder horizon is not reminded yet
+        MeetingService(s, c.principal("plat_a"), now=now).create_meeting(
+            "Far away", now + timedelta(days=20), invited={c.orgs["plat_b"]: "member"}
+        )
+        # recorded before the last meeting: not a confirmation for the next one
+        PolicyService(s, c.principal("plat_b"), now=now - timedelta(days=9)).record(
+            "political_ads", "in_force"
+        )
+
+    def due(label: str) -> list[str]:
+        with c.db.session() as s:
+            return [
+                m.id
+                for m in MeetingService(s, c.principal(label), now=now)
+                .reminders(timedelta(hours=24))
+                .policies_due
+            ]
+
+    assert due("plat_b") == [meetings[1].id]
+    assert due("gov") == []  # a government member with no policy recorded is not asked
+    assert due("plat_a") == [meetings[1].id]  # the convener chairs it: a platform asked as well
+    with c.db.session() as s:
+        PolicyService(s, c.principal("plat_b"), now=now - timedelta(hours=1)).record(
+            "political_ads", "in_force", summary="confirmed"
+        )
+    assert due("plat_b") == []
