@@ -6,17 +6,26 @@ TLP" equal to the marking of the pack that reader downloads (a stricter policy n
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from vigil.cases.meetings import Meeting, MeetingService
+from vigil.cases.meetings_reminders import scan_reminders
 from vigil.cases.meetings_render import render_pack
 from vigil.cases.policies import PolicyService
+from vigil.core.settings import load_settings
 from vigil.core.time import utcnow
+from vigil.exchange import push
+from vigil.exchange.lifecycle_models import DeliveryRow, SubscriptionRow
 from vigil.exchange.records import TLP, Marking
+from vigil.exchange.store import ExchangeStore
 
 from ..cases.conftest import Coalition
 from ..cases.test_document_markings import _marking_of
+from ..lifecycle.conftest import LOCAL_RECEIVERS
 
 POLICY_ITEM = "Member policy changes since the last meeting"
 
@@ -110,3 +119,39 @@ def test_invited_member_is_reminded_to_confirm_its_policies_until_it_records_one
             "political_ads", "in_force", summary="confirmed"
         )
     assert due("plat_b") == []
+
+
+def test_policy_reminder_is_queued_as_a_push_event_once_for_the_asked_member(
+    coalition: Coalition, tmp_path: Path
+) -> None:
+    c = coalition
+    now = utcnow()
+    meetings = _series(c, now)
+    settings = load_settings(data_dir=tmp_path, **LOCAL_RECEIVERS)
+    with c.db.session() as s:
+        store = ExchangeStore(s)
+        for label in ("plat_b", "gov"):
+            push.create_subscription(
+                store, c.principal(label), f"{label} meetings", "http://127.0.0.1:9/hook",
+                events=("meeting",), settings=settings,
+            )  # fmt: skip
+        PolicyService(s, c.principal("gov"), now=now - timedelta(days=2)).record("political_ads", "none")
+
+    def queued() -> list[tuple[str, dict[str, Any]]]:
+        with c.db.session() as s:
+            rows = s.scalars(select(DeliveryRow).where(DeliveryRow.event_type == "meeting.policies_due"))
+            subs = {sub.id: sub.org_id for sub in s.scalars(select(SubscriptionRow))}
+            return [(subs[r.subscription_id], r.payload) for r in rows]
+
+    with c.db.session() as s:
+        report = scan_reminders(s, lead=timedelta(hours=24), now=now)
+    assert report.policies_due == 2  # plat_a (chair) and plat_b; gov recorded since the last one
+    [(org, payload)] = queued()  # only plat_b subscribed among those asked
+    assert org == c.orgs["plat_b"] and payload["meeting"]["id"] == meetings[1].id
+    with c.db.session() as s:  # scanning again sends nothing new
+        assert scan_reminders(s, lead=timedelta(hours=24), now=now).enqueued == 0
+        PolicyService(s, c.principal("plat_b"), now=now - timedelta(minutes=5)).record(
+            "political_ads", "in_force"
+        )
+    with c.db.session() as s:
+        assert scan_reminders(s, lead=timedelta(hours=24), now=now).policies_due == 1  # plat_a only

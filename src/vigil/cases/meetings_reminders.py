@@ -11,6 +11,11 @@ TLP: the owner organisation is reminded only of an item it may see under the mee
 (``MeetingService.visible_action``: it attends the meeting and the item's marking lets it see it);
 the meeting's title is in the payload only if it may see the meeting. Nothing else of the meeting
 (updates, minutes, other items) is ever in a reminder.
+
+Policies: ``meeting.policies_due`` asks each invited member the register covers to confirm or
+update its policies before a meeting starting within ``POLICY_ASK_HORIZON``, when it has recorded
+no policy version since the previous meeting (``MeetingService.policies_due``, the rule of the
+overview's card); once per member and meeting. The payload names only the meeting it attends.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vigil.cases.meetings import MeetingService
+from vigil.cases.meetings import POLICY_ASK_HORIZON, Meeting, MeetingService
 from vigil.cases.meetings_models import MeetingActionRow, MeetingRow
 from vigil.core.time import ensure_utc, isoformat_z, utcnow
 from vigil.exchange import push
@@ -81,6 +86,7 @@ class ReminderReport:
     due_soon: int = 0
     overdue: int = 0
     withheld: int = 0  # the owner organisation may not see the item: no reminder
+    policies_due: int = 0  # (member, meeting) pairs asked to confirm or update their policies
     enqueued: int = 0  # deliveries created (one per opted-in subscription, first time only)
     by_type: dict[str, int] = field(default_factory=dict)
 
@@ -131,4 +137,47 @@ def scan_reminders(session: Session, *, lead: timedelta, now: datetime | None = 
         report.enqueued += made
         if made:
             report.by_type[event_type] = report.by_type.get(event_type, 0) + made
+    _scan_policies_due(session, report, kinds, now)
     return report
+
+
+def policies_due_payload(meeting: Meeting, org_id: str, since: datetime) -> dict[str, Any]:
+    """What a member receives when asked to confirm or update its policies before a meeting."""
+    return {
+        "meeting": {
+            "id": meeting.id,
+            "title": meeting.title,
+            "starts_at": isoformat_z(meeting.starts_at),
+            "since": isoformat_z(since),  # no policy version recorded by the member since then
+        },
+        "org_id": org_id,
+        "asks": "confirm or update your policies in the register before the meeting",
+    }
+
+
+def _scan_policies_due(
+    session: Session, report: ReminderReport, kinds: dict[str, OrgKind], now: datetime
+) -> None:
+    ahead = session.scalars(
+        select(MeetingRow).where(
+            MeetingRow.starts_at >= now, MeetingRow.starts_at <= now + POLICY_ASK_HORIZON
+        )
+    ).all()
+    members = sorted({o for m in ahead for o in (m.invited or {}) if o in kinds})
+    event_type = "meeting.policies_due"
+    for org in members:
+        reader = Principal(key_id="reminders", org_id=org, org_kind=kinds[org], role=Role.READ_ONLY)
+        service = MeetingService(session, reader, now=now)
+        for meeting in service.policies_due():
+            report.policies_due += 1
+            made = push.enqueue_event(
+                session,
+                org_id=org,
+                event_type=event_type,
+                key=f"policies_due|{meeting.id}",
+                payload=policies_due_payload(meeting, org, service.since_last(meeting.id)),
+                now=now,
+            )
+            report.enqueued += made
+            if made:
+                report.by_type[event_type] = report.by_type.get(event_type, 0) + made

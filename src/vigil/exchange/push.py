@@ -84,7 +84,9 @@ PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 
 SIGNAL_EVENTS = ("signal.created", "signal.updated", "signal.revoked", "signal.expired")
 ACTION_ITEM_EVENTS = ("action_item.due_soon", "action_item.overdue")
-EVENT_TYPES = SIGNAL_EVENTS + ACTION_ITEM_EVENTS
+# a member is asked to confirm or update its policies before a meeting (vigil.cases.meetings_reminders)
+MEETING_EVENTS = ("meeting.policies_due",)
+EVENT_TYPES = SIGNAL_EVENTS + ACTION_ITEM_EVENTS + MEETING_EVENTS
 MAX_KEY_CHARS = 200
 
 
@@ -223,7 +225,8 @@ def _delivery(row: DeliveryRow) -> Delivery:
 
 def parse_events(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """Event types from names or families: ``signal.created``, ``signal`` / ``signal.*`` (the four
-    signal events), ``action_item`` / ``action_item.*``, ``all``. Empty: the signal events."""
+    signal events), ``action_item`` / ``action_item.*``, ``meeting`` / ``meeting.*``, ``all``.
+    Empty: the signal events."""
     if not values:
         return SIGNAL_EVENTS
     found: list[str] = []
@@ -238,7 +241,7 @@ def parse_events(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
         if not expanded:
             raise InputError(
                 f"unknown event type {value!r}; known: {', '.join(EVENT_TYPES)} "
-                "(or a family: signal, action_item, all)",
+                "(or a family: signal, action_item, meeting, all)",
                 field="events",
             )
         found.extend(e for e in expanded if e not in found)
