@@ -5,10 +5,13 @@ TLP" equal to the marking of the pack that reader downloads (a stricter policy n
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import re
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -24,6 +27,7 @@ from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 
 from ..cases.conftest import Coalition
+from ..cases.test_api import Members, _ok
 from ..cases.test_document_markings import _marking_of
 from ..lifecycle.conftest import LOCAL_RECEIVERS
 
@@ -155,3 +159,46 @@ def test_policy_reminder_is_queued_as_a_push_event_once_for_the_asked_member(
         )
     with c.db.session() as s:
         assert scan_reminders(s, lead=timedelta(hours=24), now=now).policies_due == 1  # plat_a only
+
+
+def _signed_in(members: Members, label: str) -> httpx.Client:
+    client = httpx.Client(base_url=members.live.base_url, timeout=60, follow_redirects=False)
+    assert client.post("/login", data={"api_key": members.keys[(label, "analyst")]}).status_code == 303
+    return client
+
+
+def test_agenda_item_badge_and_reminder_over_http(members: Members) -> None:
+    ids = members.ids
+    start = datetime.now(UTC) - timedelta(hours=1)
+    with members.client("plat_a") as a:
+        series = _ok(a.post("/api/v1/meetings", json={
+            "title": "HTTP policy rhythm", "starts_at": start.isoformat(), "recurrence": "weekly",
+            "occurrences": 2, "invited": {ids["gov"]: "member", ids["plat_b"]: "member"}}), 201)  # fmt: skip
+        for body in (
+            {
+                "area": "political_ads",
+                "status": "in_force",
+                "note": "RED-NOTE",
+                "note_marking": {"tlp": "RED"},
+            },
+            {"area": "hack_and_leak", "status": "announced", "marking": {"tlp": "AMBER"}},
+            {"area": "synthetic_media", "status": "in_force", "marking": {"tlp": "RED"}},
+        ):
+            _ok(a.post("/api/v1/policies", json=body), 201)
+    # the first meeting started an hour ago: the changes are since the one before it (none: 7 days)
+    meeting = series[1]["id"]
+    for label, seen, tlp in (("gov", 1, TLP.GREEN), ("plat_b", 2, TLP.AMBER), ("plat_a", 3, TLP.RED)):
+        with members.client(label) as api, closing(_signed_in(members, label)) as web:
+            agenda = _ok(api.get(f"/api/v1/meetings/{meeting}/agenda"))
+            assert agenda["items"][6] == POLICY_ITEM and agenda["policy_changes"] == {ids["plat_a"]: seen}
+            pack = api.get(f"/api/v1/meetings/{meeting}/pack", params={"format": "html"})
+            assert agenda["tlp"] == _marking_of(pack.content, "html")[0].value == tlp.value, label
+            page = web.get(f"/meetings/{meeting}").text
+            badge = re.search(r'data-testid="pack-tlp"[^>]*>\s*<span[^>]*>TLP:([A-Z+]+)<', page)
+            assert badge and badge.group(1) == tlp.value, label
+            assert re.search(
+                rf'data-policy-org="{ids["plat_a"]}">.*?<strong class="num">{seen}</strong>', page
+            )
+            overview = web.get("/").text
+            asked = f'data-meeting="{meeting}"' in overview
+            assert asked == (label == "plat_b"), label  # plat_a recorded; gov has no policy to confirm
