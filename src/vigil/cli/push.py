@@ -24,7 +24,7 @@ console = VigilConsole()
 EventOpt = typer.Option(
     [],
     "--event",
-    help="Event type or family (repeat): signal, action_item, all, or e.g. action_item.overdue; "
+    help="Event type or family (repeat): signal, action_item, meeting, all, or e.g. action_item.overdue; "
     "default: the signal events.",
 )
 

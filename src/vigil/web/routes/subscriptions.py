@@ -30,12 +30,12 @@ class SubscriptionIn(BaseModel):
     campaign_id: str | None = None
     events: list[str] = Field(
         default_factory=list,
-        description="event types or families (signal, action_item, all); empty: the signal events",
+        description="event types or families (signal, action_item, meeting, all); empty: the signal events",
     )
 
 
 class EventsIn(BaseModel):
-    events: list[str] = Field(description="event types or families (signal, action_item, all)")
+    events: list[str] = Field(description="event types or families (signal, action_item, meeting, all)")
 
 
 @router.post("", status_code=201, summary="Subscribe to signal changes or reminders (secret shown once)")
