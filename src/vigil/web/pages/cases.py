@@ -139,8 +139,12 @@ def set_embargo(
     viewer: ViewerDep,
     session: SessionDep,
     until: Annotated[str, Form()] = "",
+    override_reason: Annotated[str, Form()] = "",
 ) -> Response:
+    # Another member's admin changes the embargo only with a recorded reason (vigil.exchange.policy).
     CaseService(session, viewer.principal).set_embargo(
-        case_id, parse_instant(until) if until.strip() else None
+        case_id,
+        parse_instant(until) if until.strip() else None,
+        reason=override_reason.strip() or None,
     )
     return redirect(f"/cases/{case_id}")
