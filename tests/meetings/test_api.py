@@ -106,7 +106,8 @@ def test_subscription_event_filter_and_exercise_schedule_over_http(members: Memb
         bad = gov.post("/api/v1/subscriptions", json={"name": "x", "url": HOOK, "events": ["nope"]})
         assert bad.status_code == 400 and "unknown event type 'nope'" in bad.text
         changed = _ok(gov.patch(f"/api/v1/subscriptions/{default['id']}", json={"events": ["all"]}))
-        assert len(changed["events"]) == 6
+        # every family: signals, action-item reminders and the policies-due reminder before a meeting
+        assert len(changed["events"]) == 7 and "meeting.policies_due" in changed["events"]
         assert a.patch(f"/api/v1/subscriptions/{default['id']}", json={"events": ["all"]}).status_code == 404
         listed = {s["id"]: s["events"] for s in _ok(gov.get("/api/v1/subscriptions"))}
         assert listed[sub["id"]] == sub["events"] and listed[default["id"]] == changed["events"]

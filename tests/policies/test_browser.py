@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.fixtures import browser, page, screenshot, sign_in  # noqa: F401  (fixtures)
+from tests.web.fixtures import screenshot, sign_in
 from vigil.cases.meetings import MeetingService
 from vigil.core.time import utcnow
 from vigil.exchange.store import ExchangeStore
@@ -21,7 +21,7 @@ from ..exchange.conftest import LiveServer
 pytestmark = pytest.mark.browser
 
 
-def test_policy_change_reaches_matrix_pack_and_briefing(page: Any, live: LiveServer) -> None:  # noqa: F811
+def test_policy_change_reaches_matrix_pack_and_briefing(page: Any, live: LiveServer) -> None:
     tag = uuid.uuid4().hex[:6]
     summary = f"لا إعلانات سياسية {tag}"
     note = f"AMBER-NOTE-{tag}"
