@@ -17,8 +17,6 @@ operator organisation (that would lock the coalition out); every change is audit
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import select
 
 from vigil.core.errors import Conflict, InputError
@@ -27,8 +25,6 @@ from vigil.exchange.access import Principal
 from vigil.exchange.models import (
     ApiKeyRow,
     ContributionRow,
-    ContributionShareRow,
-    ContributionTagRow,
     OrgStatusRow,
 )
 from vigil.exchange.policy import require_operate
@@ -105,23 +101,5 @@ class OrgLifecycleStore(MembersStore, SignalsStore):
             )
         )
         for contribution in contributions:
-            signal = self._lock_signal(contribution.signal_id)
-            stamp = max(now, signal.modified_at + timedelta(microseconds=1))
-            contribution.revoked_at = stamp
-            self._bump(signal, contribution, stamp)
-            shared = tuple(
-                self.session.scalars(
-                    select(ContributionShareRow.org_id).where(
-                        ContributionShareRow.contribution_id == contribution.id
-                    )
-                )
-            )
-            tags = tuple(
-                self.session.scalars(
-                    select(ContributionTagRow.tag).where(
-                        ContributionTagRow.contribution_id == contribution.id
-                    )
-                )
-            )
-            self._snapshot(contribution, shared, tags)
+            self._revoke_contribution(self._lock_signal(contribution.signal_id), contribution, now)
         return len(keys), len(contributions)

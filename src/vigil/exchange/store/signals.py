@@ -207,6 +207,30 @@ class SignalsStore(StoreBase):
         self.session.add_all(ContributionShareRow(contribution_id=contribution_id, org_id=o) for o in shared)
         self.session.add_all(ContributionTagRow(contribution_id=contribution_id, tag=t) for t in tags)
 
+    def _revoke_contribution(
+        self, signal: SignalRow, contribution: ContributionRow, now: datetime
+    ) -> datetime:
+        """Revoke one contribution (its signal row locked by the caller) as a new version, with
+        the snapshot of its audience and tags; returns the stamp, later than the signal's last
+        change so versions stay ordered."""
+        stamp = max(now, signal.modified_at + timedelta(microseconds=1))
+        contribution.revoked_at = stamp
+        self._bump(signal, contribution, stamp)
+        shared = tuple(
+            self.session.scalars(
+                select(ContributionShareRow.org_id).where(
+                    ContributionShareRow.contribution_id == contribution.id
+                )
+            )
+        )
+        tags = tuple(
+            self.session.scalars(
+                select(ContributionTagRow.tag).where(ContributionTagRow.contribution_id == contribution.id)
+            )
+        )
+        self._snapshot(contribution, shared, tags)
+        return stamp
+
     def _snapshot(self, row: ContributionRow, shared: Sequence[str], tags: Sequence[str]) -> None:
         def iso(value: datetime | None) -> str | None:
             return isoformat_z(value) if value else None
@@ -246,22 +270,7 @@ class SignalsStore(StoreBase):
         self.session.refresh(contribution)  # the state after any change we waited for
         if contribution.revoked_at is not None:
             raise Conflict(f"your contribution to {signal_id!r} is already revoked")
-        stamp = max(self.now(), signal.modified_at + timedelta(microseconds=1))
-        contribution.revoked_at = stamp
-        self._bump(signal, contribution, stamp)
-        shared = tuple(
-            self.session.scalars(
-                select(ContributionShareRow.org_id).where(
-                    ContributionShareRow.contribution_id == contribution.id
-                )
-            )
-        )
-        tags = tuple(
-            self.session.scalars(
-                select(ContributionTagRow.tag).where(ContributionTagRow.contribution_id == contribution.id)
-            )
-        )
-        self._snapshot(contribution, shared, tags)
+        stamp = self._revoke_contribution(signal, contribution, self.now())
         audit.record(
             self.session,
             principal,
