@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -33,14 +34,16 @@ from typing import Any
 import numpy as np
 import uvicorn
 
-from vigil.core.ids import stable_id
+# The throughput bench's bank record (a GREEN coalition contribution, as a fetch stores it).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from match_throughput import bank_record
 from vigil.core.settings import load_settings
 from vigil.exchange.db import Database, upgrade
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 from vigil.exchange.store.bulk import SignalSubmission
 from vigil.match.fetch import fetch_signals
-from vigil.match.state import ContributionRecord, MatchIndex, open_index
+from vigil.match.state import MatchIndex, open_index
 
 
 def start_exchange(url: str, data_dir: Path) -> tuple[uvicorn.Server, threading.Thread, str]:
@@ -78,20 +81,7 @@ def preload(directory: Path, server: str, n: int, rng: np.random.Generator) -> f
     now = datetime.now(UTC)
     for value in hexes(rng.integers(0, 256, (n, 32), dtype=np.uint8)):
         stix = f"indicator--{uuid.uuid4()}"
-        index.contributions[stix] = ContributionRecord(
-            stix_id=stix,
-            signal_id=stable_id("indicator", "image_pdq", value),
-            kind="image_pdq",
-            value=value,
-            org_id="identity--earlier",
-            tlp="GREEN",
-            confidence=80,
-            labels=[],
-            modified=now,
-            valid_until=None,
-            revoked=False,
-            collection="coalition",
-        )
+        index.contributions[stix] = bank_record(stix, "image_pdq", value, "identity--earlier", now)
     index.reconcile()
     index.save()
     return time.perf_counter() - start

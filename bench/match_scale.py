@@ -20,6 +20,7 @@ import argparse
 import gc
 import os
 import random
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -28,33 +29,24 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+# Shared with the other benches: their bank records, words and RSS reading.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from detect_text import current_rss_mb
+from match_throughput import WORDS as THROUGHPUT_WORDS
+from match_throughput import bank_record
 from vigil.core.ids import stable_id
 from vigil.ingest.urls import canonicalize
 from vigil.match.index import new_index
 from vigil.match.matcher import match_posts
-from vigil.match.state import ContributionRecord, MatchIndex
+from vigil.match.state import MatchIndex
 from vigil.schema.io import ParquetSink
 from vigil.schema.tables import POSTS
 from vigil.signals import get_signal_type
 from vigil.signals.derive import derive_post_signals
 
+# The throughput bench's words, then German and French ones (same order: same texts as before).
 WORDS = [
-    "vote",
-    "ballot",
-    "fraud",
-    "rigged",
-    "count",
-    "poll",
-    "election",
-    "mail",
-    "box",
-    "stolen",
-    "truth",
-    "media",
-    "share",
-    "now",
-    "before",
-    "deleted",
+    *THROUGHPUT_WORDS,
     "wahl",
     "stimme",
     "urne",
@@ -68,11 +60,6 @@ WORDS = [
     "urne",
 ]
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def values_of(kind: str, n: int, rng: random.Random) -> list[str]:
@@ -104,12 +91,12 @@ def part_one(sizes: list[int], kinds: list[str], queries: int) -> None:
             values = values_of(kind, n, rng)
             ids = [f"indicator--{i:036d}" for i in range(n)]
             gc.collect()
-            before = rss_mb()
+            before = current_rss_mb()
             start = time.perf_counter()
             index = new_index(kind)
             index.add_many(values, ids)
             built = time.perf_counter() - start
-            grown = rss_mb() - before
+            grown = current_rss_mb() - before
             normal = get_signal_type(kind).normalize_many(values[: queries // 2])
             asked = list(normal) + [v + "x" if kind != "text_minhash" else v[::-1] for v in normal]
             start, cpu = time.perf_counter(), time.process_time()
@@ -184,20 +171,7 @@ def part_two(per_type: int, posts: int) -> None:
         for kind in kinds:
             for value in bank[kind]:
                 stix = stable_id("indicator", "bench", kind, value)
-                index.contributions[stix] = ContributionRecord(
-                    stix_id=stix,
-                    signal_id=stable_id("indicator", kind, value),
-                    kind=kind,
-                    value=value,
-                    org_id="identity--bench",
-                    tlp="GREEN",
-                    confidence=80,
-                    labels=[],
-                    modified=now,
-                    valid_until=None,
-                    revoked=False,
-                    collection="coalition",
-                )
+                index.contributions[stix] = bank_record(stix, kind, value, "identity--bench", now)
         start = time.perf_counter()
         index.reconcile()
         print(

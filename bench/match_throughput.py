@@ -87,25 +87,30 @@ def build_signals(n: int, rng: random.Random) -> list[tuple[str, str]]:
     return out
 
 
+def bank_record(stix: str, kind: str, value: str, org_id: str, now: datetime) -> ContributionRecord:
+    """One GREEN contribution of a coalition bank, as a fetch would have stored it."""
+    return ContributionRecord(
+        stix_id=stix,
+        signal_id=stable_id("indicator", kind, value),
+        kind=kind,
+        value=value,
+        org_id=org_id,
+        tlp="GREEN",
+        confidence=80,
+        labels=[],
+        modified=now,
+        valid_until=None,
+        revoked=False,
+        collection="coalition",
+    )
+
+
 def build_index(directory: Path, signals: list[tuple[str, str]]) -> MatchIndex:
     index = MatchIndex(directory=directory)
     now = datetime.now(UTC)
     for i, (kind, value) in enumerate(signals):
         stix = stable_id("indicator", "bench", str(i))
-        index.contributions[stix] = ContributionRecord(
-            stix_id=stix,
-            signal_id=stable_id("indicator", kind, value),
-            kind=kind,
-            value=value,
-            org_id="identity--bench",
-            tlp="GREEN",
-            confidence=80,
-            labels=[],
-            modified=now,
-            valid_until=None,
-            revoked=False,
-            collection="coalition",
-        )
+        index.contributions[stix] = bank_record(stix, kind, value, "identity--bench", now)
     index.reconcile()
     return index
 
