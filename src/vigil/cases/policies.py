@@ -34,6 +34,7 @@ package's ``data/policy_areas.yaml``, replaced by ``policy_areas.yaml`` in the d
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -111,14 +112,14 @@ class PolicyAreas:
     @classmethod
     def default(cls) -> PolicyAreas:
         text = resources.files("vigil.cases").joinpath(f"data/{AREAS_FILE}").read_text("utf-8")
-        return cls.parse(text, f"vigil/cases/data/{AREAS_FILE}")
+        return _parsed_areas(text, f"vigil/cases/data/{AREAS_FILE}")
 
     @classmethod
     def load(cls, data_dir: Path | None = None) -> PolicyAreas:
         """The data directory's ``policy_areas.yaml`` if there is one, else the package's list."""
         if data_dir is not None and (data_dir / AREAS_FILE).is_file():
             path = data_dir / AREAS_FILE
-            return cls.parse(path.read_text("utf-8"), str(path))
+            return _parsed_areas(path.read_text("utf-8"), str(path))
         return cls.default()
 
     def keys(self) -> list[str]:
@@ -133,6 +134,13 @@ class PolicyAreas:
             if area.key == key:
                 return area
         raise InputError(f"unknown policy area {key!r}; known: {', '.join(self.keys())}", field="area")
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_areas(text: str, origin: str) -> PolicyAreas:
+    """Parsed once per distinct text: every PolicyService (each request, each agenda and
+    overview) loads the areas, and an edited file still takes effect (its text is the key)."""
+    return PolicyAreas.parse(text, origin)
 
 
 @dataclass(frozen=True)
