@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from vigil.cases.briefing import BriefingService
-from vigil.cases.disclosure import DisclosureService
+from vigil.cases.disclosure import DisclosureService, disclosure_html
 from vigil.cases.from_detection import DetectedCampaign, open_case
-from vigil.cases.render import briefing_html, disclosure_html, html_to_pdf
+from vigil.cases.render import briefing_html, html_to_pdf
 from vigil.cases.service import CaseService
 from vigil.exchange.access import Principal
 from vigil.exchange.db import Database

@@ -28,6 +28,7 @@ from vigil.cases.disarm import ATTRIBUTION, technique_label
 from vigil.cases.embargo import check_disclosure
 from vigil.cases.models import CaseActionRow, CaseSignalRow
 from vigil.cases.records import Action
+from vigil.cases.render import environment, html_to_pdf
 from vigil.cases.service import CaseService, action_record, clear_values
 from vigil.core.errors import InputError
 from vigil.exchange.access import Principal
@@ -141,12 +142,20 @@ class DisclosureService:
         self, case_id: str, fmt: str = "html", *, draft: bool = False, override_reason: str | None = None
     ) -> bytes:
         """The report as ``html``, ``pdf`` or ``md`` bytes (always marked TLP:CLEAR)."""
-        from vigil.cases import render
-
         if fmt not in {"html", "pdf", "md"}:
             raise InputError(f"unknown report format {fmt!r}; use html, pdf or md", field="format")
         report = self.build(case_id, draft=draft, override_reason=override_reason)
         if fmt == "md":
-            return render.disclosure_markdown(report).encode("utf-8")
-        html = render.disclosure_html(report)
-        return html.encode("utf-8") if fmt == "html" else render.html_to_pdf(html)
+            return disclosure_markdown(report).encode("utf-8")
+        html = disclosure_html(report)
+        return html.encode("utf-8") if fmt == "html" else html_to_pdf(html)
+
+
+# Here rather than in vigil.cases.render: this module builds the report and renders it, so render
+# (shared by briefings and meeting packs) need not know the report (that made an import cycle).
+def disclosure_html(report: DisclosureReport) -> str:
+    return environment().get_template("disclosure.html").render(r=report)
+
+
+def disclosure_markdown(report: DisclosureReport) -> str:
+    return environment().get_template("disclosure.md").render(r=report)

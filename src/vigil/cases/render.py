@@ -18,7 +18,6 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from vigil.cases import charts
 from vigil.cases.briefing import Briefing
-from vigil.cases.disclosure import DisclosureReport
 from vigil.core.errors import ConfigError, InputError
 from vigil.core.time import isoformat_z
 
@@ -66,14 +65,6 @@ def briefing_html(b: Briefing) -> str:
 
 def briefing_markdown(b: Briefing) -> str:
     return environment().get_template("briefing.md").render(b=b, title=b.title())
-
-
-def disclosure_html(report: DisclosureReport) -> str:
-    return environment().get_template("disclosure.html").render(r=report)
-
-
-def disclosure_markdown(report: DisclosureReport) -> str:
-    return environment().get_template("disclosure.md").render(r=report)
 
 
 def html_to_pdf(html: str) -> bytes:

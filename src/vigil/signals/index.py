@@ -21,16 +21,45 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self
 
 import pyarrow as pa
 
 from vigil.core.errors import DataError, InputError
-from vigil.signals.base import DistanceSignalType, SignalType
 
 MANIFEST = "manifest.json"
 FORMAT = "vigil-signal-index"
 FORMAT_VERSION = 1
+
+
+class Outcome(Protocol):
+    """What comparing two values gives (``vigil.signals.base.Comparison`` is one)."""
+
+    @property
+    def matched(self) -> bool: ...
+
+    @property
+    def distance(self) -> float: ...
+
+
+class IndexedType(Protocol):
+    """What an index needs of a signal type.
+
+    Indexes see a type through this protocol, not ``vigil.signals.base.SignalType``: the type picks
+    its default index (``SignalType.new_index``), so this module must not import the types back
+    (that made the cycle base -> index -> registry -> base).
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def check_threshold(self, threshold: float | None) -> float | None: ...
+
+    def normalize_many(self, values: Sequence[str]) -> list[str]: ...
+
+    def key(self, value: str) -> str: ...
+
+    def compare(self, a: str, b: str, threshold: float | None = None) -> Outcome: ...
 
 
 @dataclass(frozen=True)
@@ -47,7 +76,7 @@ class SignalIndex(ABC):
 
     kind: ClassVar[str]  # the index implementation's stable name, written into the manifest
 
-    def __init__(self, signal_type: SignalType, threshold: float | None) -> None:
+    def __init__(self, signal_type: IndexedType, threshold: float | None) -> None:
         self.signal_type = signal_type
         self.threshold = threshold
 
@@ -93,11 +122,15 @@ class SignalIndex(ABC):
         )
 
     @classmethod
-    def load(cls, directory: Path) -> Self:
-        from vigil.signals.registry import get_signal_type
-
+    def load(cls, directory: Path, signal_type: IndexedType) -> Self:
+        """The index saved in ``directory``, holding values of ``signal_type`` (the type named in
+        its manifest: ``vigil.match.index.load_index`` looks it up)."""
         manifest = read_manifest(directory, cls.kind)
-        signal_type = get_signal_type(manifest["signal_type"])
+        if manifest.get("signal_type") != signal_type.name:
+            raise DataError(
+                f"index holds {manifest.get('signal_type')!r} signals, not {signal_type.name!r}",
+                file=str(Path(directory) / MANIFEST),
+            )
         index = cls(signal_type, manifest.get("threshold"))
         values, ids = read_entries(directory / manifest["files"]["entries.arrow"])
         index.add_many(values, ids)
@@ -124,7 +157,7 @@ class ExactIndex(SignalIndex):
 
     kind = "exact"
 
-    def __init__(self, signal_type: SignalType, threshold: float | None = None) -> None:
+    def __init__(self, signal_type: IndexedType, threshold: float | None = None) -> None:
         super().__init__(signal_type, signal_type.check_threshold(threshold))
         self._by_key: dict[str, dict[str, str]] = {}  # key -> {entry id: value}
         self._keys_of: dict[str, set[str]] = {}  # entry id -> keys, for removal
@@ -180,7 +213,7 @@ class LinearIndex(SignalIndex):
 
     kind = "linear"
 
-    def __init__(self, signal_type: SignalType, threshold: float | None = None) -> None:
+    def __init__(self, signal_type: IndexedType, threshold: float | None = None) -> None:
         super().__init__(signal_type, signal_type.check_threshold(threshold))
         self._values: list[str] = []
         self._ids: list[str] = []
@@ -215,13 +248,6 @@ class LinearIndex(SignalIndex):
 
     def entries(self) -> tuple[list[str], list[str]]:
         return list(self._values), list(self._ids)
-
-
-def distance_type(signal_type: SignalType) -> DistanceSignalType:
-    """``signal_type`` as a distance type, or InputError (for indexes that only make sense for those)."""
-    if not isinstance(signal_type, DistanceSignalType):
-        raise InputError(f"{signal_type.name} signals match exactly; use an exact index")
-    return signal_type
 
 
 # --- on-disk layout -------------------------------------------------------------------------------

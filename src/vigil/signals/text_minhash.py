@@ -32,6 +32,7 @@ import pyarrow as pa
 from vigil.core.errors import InputError
 from vigil.ingest.text import MIN_TOKENS, normalize_text, normalize_texts, token_counts
 from vigil.signals.base import DistanceSignalType, Row, normalize_hex
+from vigil.signals.hashing import counter_permutations, splitmix64
 
 PERMUTATIONS = 128
 SHINGLE = 5
@@ -39,23 +40,10 @@ HEX_CHARS = PERMUTATIONS * 8
 DEFAULT_THRESHOLD = 0.7
 
 _U64 = np.uint64
-_GOLDEN = _U64(0x9E3779B97F4A7C15)
-
-
-def _splitmix64(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    # uint64 array arithmetic wraps modulo 2**64, which is what the finalizer wants.
-    z = values ^ (values >> _U64(30))
-    z = z * _U64(0xBF58476D1CE4E5B9)
-    z = z ^ (z >> _U64(27))
-    z = z * _U64(0x94D049BB133111EB)
-    out: npt.NDArray[np.uint64] = z ^ (z >> _U64(31))
-    return out
-
 
 # Constants derived from a fixed counter, not from a random generator, so they can never change
 # with a numpy release. Odd multipliers make each x -> a x + b a bijection of 64-bit words.
-_MULTIPLIERS = _splitmix64(np.arange(1, PERMUTATIONS + 1, dtype=np.uint64) * _GOLDEN) | _U64(1)
-_OFFSETS = _splitmix64(np.arange(PERMUTATIONS + 1, 2 * PERMUTATIONS + 1, dtype=np.uint64) * _GOLDEN)
+_MULTIPLIERS, _OFFSETS = counter_permutations(PERMUTATIONS)
 _BLOCK = 16  # hash functions per step: bounds the (block x shingles) temporary
 _TEXTS_PER_STEP = 4096
 
@@ -75,7 +63,7 @@ def _shingle_hashes(points: npt.NDArray[np.uint64], lengths: npt.NDArray[np.intp
     for offset in range(SHINGLE):
         inside = widths > offset  # a short text's single shingle is the whole text
         acc = np.where(inside, acc * _U64(1_000_003) + padded[starts + offset], acc)
-    return _splitmix64(acc)
+    return splitmix64(acc)
 
 
 def signatures_of_normal_forms(normal_forms: Sequence[str]) -> npt.NDArray[np.uint32]:

@@ -6,7 +6,9 @@ text; here every step is a numpy operation over all texts of a chunk at once:
 * tokens are dictionary-encoded by Arrow, each distinct token hashed once (BLAKE2b, 64 bits), and
   word ``k``-shingles are combined arithmetically from token hashes, then reduced to 32 bits;
 * MinHash uses multiply-shift hashing ``(a * x + b) >> 32`` over 64-bit words with ``num_perm``
-  random odd ``a`` and random ``b`` (fixed seed, so signatures are reproducible);
+  random odd ``a`` and random ``b`` (fixed seed, so signatures are reproducible); mixing and
+  permutations come from the kernel shared with matching (:mod:`vigil.signals.hashing`, which also
+  says why this scheme is not the ``text_minhash`` signal's);
 * LSH splits a signature into ``bands`` bands of ``rows`` values; texts equal on a band are
   candidates. Within a band bucket every member is paired with the bucket's first text only
   (linear, not quadratic, in the bucket size; the clustering connects the rest);
@@ -28,15 +30,14 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from vigil.signals.hashing import GOLDEN, seeded_permutations, splitmix64
+
 U64 = npt.NDArray[np.uint64]
 U32 = npt.NDArray[np.uint32]
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
 _MASK32 = np.uint64(0xFFFFFFFF)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 # Rows of the (shingles x permutations) work matrix per step: 32k x 128 x 8 bytes = 32 MB.
 _BLOCK = 32_768
 
@@ -90,15 +91,6 @@ def _sorted_unique(keys: U64) -> U64:
     return result
 
 
-def _mix(x: U64) -> U64:
-    """SplitMix64 finalizer: spreads combined token hashes over all 64 bits."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * _MIX1
-    x = x ^ (x >> np.uint64(27))
-    x = x * _MIX2
-    return x ^ (x >> np.uint64(31))
-
-
 def _token_hashes(tokens: pa.Array) -> U64:
     """A 64-bit hash of each token, computing each distinct token's hash once."""
     encoded = pc.dictionary_encode(tokens)
@@ -138,8 +130,8 @@ def shingle_sets(normalized: pa.Array | pa.ChunkedArray, shingle_size: int = 2) 
         idx = starts + j
         inside = j < remaining[starts]
         part = np.where(inside, hashes[np.minimum(idx, max(len(hashes) - 1, 0))], np.uint64(0))
-        combined = combined * _GOLDEN + part
-    shingles = (_mix(combined) >> np.uint64(32)).astype(np.uint64)
+        combined = combined * GOLDEN + part
+    shingles = (splitmix64(combined) >> np.uint64(32)).astype(np.uint64)
     docs = doc_of_token[starts].astype(np.uint64)
     keys = _sorted_unique((docs << np.uint64(32)) | shingles)
     key_docs = (keys >> np.uint64(32)).astype(np.int64)
@@ -148,16 +140,9 @@ def shingle_sets(normalized: pa.Array | pa.ChunkedArray, shingle_size: int = 2) 
     return ShingleSets(offsets=offsets, values=(keys & _MASK32).astype(np.uint32))
 
 
-def _permutations(params: MinHashParams) -> tuple[U64, U64]:
-    rng = np.random.default_rng(params.seed)
-    a = rng.integers(1, 2**63, size=params.num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-    b = rng.integers(0, 2**63, size=params.num_perm, dtype=np.uint64)
-    return a, b
-
-
 def signatures(sets: ShingleSets, params: MinHashParams) -> U32:
     """MinHash signatures, shape (n_texts, num_perm); a text without shingles gets all-ones."""
-    a, b = _permutations(params)
+    a, b = seeded_permutations(params.num_perm, params.seed)
     n = len(sets)
     out = np.full((n, params.num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
     sizes = sets.sizes
@@ -193,7 +178,7 @@ def band_keys(sigs: U32, params: MinHashParams) -> U64:
             cols = sigs[:, band * params.rows : (band + 1) * params.rows].astype(np.uint64)
             key = np.full(n, np.uint64(band), dtype=np.uint64)
             for c in range(cols.shape[1]):
-                key = _mix(key * _GOLDEN + cols[:, c])
+                key = splitmix64(key * GOLDEN + cols[:, c])
             keys[band] = key
     return keys
 

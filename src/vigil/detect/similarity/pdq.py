@@ -38,6 +38,10 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from vigil.signals.hashing import chunk_radii, masks_within
+from vigil.signals.hashing import hamming as hamming  # re-exported: detection's callers use it here
+from vigil.signals.hashing import hamming_sums as hamming_sums
+
 PDQ_BITS = 256
 PDQ_BYTES = PDQ_BITS // 8
 PDQ_MATCH_DISTANCE = 31
@@ -69,12 +73,6 @@ def to_codes(hashes: pa.Array | list[str]) -> Codes:
         return np.zeros((0, PDQ_BYTES), dtype=np.uint8)
     joined = "".join(pc.utf8_lower(values).to_pylist())
     return np.frombuffer(bytes.fromhex(joined), dtype=np.uint8).reshape(-1, PDQ_BYTES).copy()
-
-
-def hamming(a: Codes, b: Codes) -> I64:
-    """Row-wise Hamming distances between equally shaped code arrays."""
-    result: I64 = np.bitwise_count(np.bitwise_xor(a, b)).sum(axis=1, dtype=np.int64)
-    return result
 
 
 def _empty() -> tuple[I64, I64, I64]:
@@ -120,13 +118,11 @@ def probe_plan(
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint16], npt.NDArray[np.int8]] | None:
     """(chunk, mask) of every bucket a query probes at ``radius``, and each chunk's own radius
     (-1: the chunk is not probed); None when so many probes would cost more than a scan."""
-    s, a = divmod(radius, CHUNKS)
-    chunk_radius = np.array([s if chunk <= a else s - 1 for chunk in range(CHUNKS)], dtype=np.int8)
-    every = np.arange(CHUNK_VALUES, dtype=np.uint32)
-    weight = np.bitwise_count(every)
+    chunk_radius = np.array(chunk_radii(radius, CHUNKS), dtype=np.int8)
     chunks, masks = [], []
     for chunk in range(CHUNKS):
-        found = every[weight <= chunk_radius[chunk]].astype(np.uint16)
+        # In numeric order, the order the probes have always been made in.
+        found = np.sort(masks_within(16, int(chunk_radius[chunk]))).astype(np.uint16)
         chunks.append(np.full(len(found), chunk, dtype=np.intp))
         masks.append(found)
     chunk_of = np.concatenate(chunks)
@@ -263,15 +259,6 @@ class MultiIndex:
         probe = probed[np.searchsorted(ends, keep, side="right")] % n_probes
         keep = keep[first_chunk == self.probe_chunk[probe]]
         return query[keep], rows[keep], distance[keep].astype(np.int64)
-
-
-def hamming_sums(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint32]:
-    """Popcount of each (n, 4) row of XORs: exact for 0..255, and 256 (every bit differs) reads 0."""
-    per_word = np.bitwise_count(x)  # (n, 4) uint8
-    packed = np.ascontiguousarray(per_word).view(np.uint32).reshape(-1)
-    # Multiplying by 0x01010101 sums the four bytes into the top byte (no lower byte can carry).
-    total: npt.NDArray[np.uint32] = (packed * np.uint32(0x01010101)) >> np.uint32(24)
-    return total
 
 
 def chunk_collisions(codes: Codes) -> int:

@@ -67,7 +67,7 @@ def load_index(directory: Path) -> SignalIndex:
             file=str(Path(directory) / "manifest.json"),
             expected=" or ".join(INDEX_KINDS),
         )
-    return cls.load(directory)
+    return cls.load(directory, get_signal_type(str(manifest.get("signal_type"))))
 
 
 __all__ = [

@@ -26,20 +26,11 @@ import numpy.typing as npt
 from vigil.core.errors import InputError
 from vigil.match.index.segmented import Hits, SegmentedIndex, empty_hits
 from vigil.signals.base import SignalType
+from vigil.signals.hashing import splitmix64
 from vigil.signals.text_minhash import PERMUTATIONS, hex_to_signatures, signature_to_hex
 
-_U64 = np.uint64
 MISS_WEIGHT = 0.9  # relative cost of a missed match against an extra candidate (0.1)
 BRUTE_BLOCK = 1 << 16  # query x row pairs per brute-force step (32 MB of comparisons)
-
-
-def _mix(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    z = values ^ (values >> _U64(30))
-    z = z * _U64(0xBF58476D1CE4E5B9)
-    z = z ^ (z >> _U64(27))
-    z = z * _U64(0x94D049BB133111EB)
-    out: npt.NDArray[np.uint64] = z ^ (z >> _U64(31))
-    return out
 
 
 @lru_cache(maxsize=64)
@@ -97,7 +88,7 @@ class MinHashLshIndex(SegmentedIndex):
         for band in range(self.bands):
             acc = np.full(len(signatures), band + 1, dtype=np.uint64)
             for col in range(band * self.rows, (band + 1) * self.rows):
-                acc = _mix(acc ^ signatures[:, col].astype(np.uint64))
+                acc = splitmix64(acc ^ signatures[:, col].astype(np.uint64))
             keys[:, band] = acc
         return keys
 

@@ -42,7 +42,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache, cached_property
-from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -51,6 +50,8 @@ import numpy.typing as npt
 from vigil.core.errors import DataError, InputError
 from vigil.match.index.segmented import Hits, SegmentedIndex, empty_hits
 from vigil.signals.base import SignalType
+from vigil.signals.hashing import chunk_radii, masks_within
+from vigil.signals.hashing import hamming_sums as hamming_sums  # re-exported for its tests
 from vigil.signals.image_pdq import BITS, bytes_to_hex, hex_to_bytes
 
 BATCH = 64  # queries per vectorized step: ~1.5 MB of probe keys at 2,800 probes
@@ -74,8 +75,7 @@ class Layout:
     @property
     def radii(self) -> tuple[int, ...]:
         """Each chunk's search radius (-1: the chunk is not needed at this radius)."""
-        s, a = divmod(self.radius, self.chunks)
-        return tuple(s if c <= a else s - 1 for c in range(self.chunks))
+        return chunk_radii(self.radius, self.chunks)
 
     @property
     def used(self) -> tuple[int, ...]:
@@ -101,7 +101,7 @@ class Layout:
         """(table slot, XOR mask, bucket base) of every probe, in table order."""
         slots, masks = [], []
         for slot, chunk in enumerate(self.used):
-            found = _masks_within(self.bits, self.radii[chunk])
+            found = masks_within(self.bits, self.radii[chunk])
             slots.append(np.full(len(found), slot, dtype=np.int64))
             masks.append(found)
         slot_of = np.concatenate(slots)
@@ -113,16 +113,6 @@ class Layout:
 
 def _ball(bits: int, radius: int) -> int:
     return sum(math.comb(bits, i) for i in range(min(radius, bits) + 1))
-
-
-@cache
-def _masks_within(bits: int, radius: int) -> npt.NDArray[np.int64]:
-    """Every ``bits``-bit mask with at most ``radius`` bits set, fewest bits first."""
-    out = [np.zeros(1, dtype=np.int64)]
-    for k in range(1, min(radius, bits) + 1):
-        positions = np.array(list(combinations(range(bits), k)), dtype=np.int64)
-        out.append(np.bitwise_or.reduce(np.left_shift(np.int64(1), positions), axis=1))
-    return np.concatenate(out)
 
 
 def _offset_dtype(layout: Layout, rows: int) -> np.dtype[Any]:
@@ -179,15 +169,6 @@ class PdqTables:
     @property
     def nbytes(self) -> int:
         return int(self.starts.nbytes + self.order.nbytes)
-
-
-def hamming_sums(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint32]:
-    """Popcount of each (n, 4) row, exact for 0-255; 256 (all bits differ) reads as 0."""
-    per_word = np.bitwise_count(x)  # (n, 4) uint8
-    packed = per_word.view(np.uint32).reshape(-1)
-    # Multiplying by 0x01010101 sums the four bytes into the top byte (no lower byte can carry).
-    total: npt.NDArray[np.uint32] = (packed * np.uint32(0x01010101)) >> np.uint32(24)
-    return total
 
 
 class PdqIndex(SegmentedIndex):

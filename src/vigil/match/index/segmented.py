@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 
 from vigil.core.errors import DataError, InputError
 from vigil.signals.base import SignalType
-from vigil.signals.index import IndexMatch, SignalIndex, read_manifest, write_index_dir
+from vigil.signals.index import IndexedType, IndexMatch, SignalIndex, read_manifest, write_index_dir
 
 Hits = tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.float64]]
 # (query position, row position, distance) triples.
@@ -380,12 +380,18 @@ class SegmentedIndex(SignalIndex):
             seg.files["ids"] = directory / files[f"s{s}ids.arrow"]
 
     @classmethod
-    def load(cls, directory: Path) -> Self:
+    def load(cls, directory: Path, signal_type: IndexedType | None = None) -> Self:
         from vigil.signals.registry import get_signal_type
 
         directory = Path(directory)
         manifest = read_manifest(directory, cls.kind)
-        index = cls(get_signal_type(manifest["signal_type"]), manifest.get("threshold"))
+        resolved = get_signal_type(manifest["signal_type"])
+        if signal_type is not None and signal_type.name != resolved.name:
+            raise DataError(
+                f"index holds {resolved.name!r} signals, not {signal_type.name!r}",
+                file=str(directory / "manifest.json"),
+            )
+        index = cls(resolved, manifest.get("threshold"))
         files: dict[str, str] = manifest["files"]
         try:
             if manifest.get("layout") == SEGMENTS_FORMAT:
