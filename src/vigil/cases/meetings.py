@@ -44,6 +44,7 @@ from vigil.core.time import ensure_utc, utcnow
 from vigil.exchange.access import Permission, Principal, most_restrictive, require
 from vigil.exchange.models import ContributionRow, ContributionShareRow, OrgRow, SignalRow
 from vigil.exchange.records import TLP, Marking, OrgKind
+from vigil.exchange.store.languages import current_languages
 
 ELECTION_KINDS = (
     "registration_deadline",
@@ -421,7 +422,6 @@ class MeetingService:
         end = min(ensure_utc(until) if until else self.now(), ensure_utc(self._row(meeting_id).starts_at))
         contributions = self.session.execute(
             select(ContributionRow.id, ContributionRow.tlp, ContributionRow.signal_id, SignalRow.kind)
-            .add_columns(SignalRow.language)
             .join(SignalRow, ContributionRow.signal_id == SignalRow.id)
             .where(
                 ContributionRow.org_id == org,
@@ -442,7 +442,9 @@ class MeetingService:
             r for r in contributions if self.cases.sees(org, Marking(TLP(r[1]), tuple(shares.get(r[0], ()))))
         ]
         kinds = Counter(str(r[3]) for r in seen)
-        languages = Counter(str(r[4]) for r in seen if r[4] is not None)
+        # the organisation's own language for each contribution, never another member's
+        own_languages = current_languages(self.session, [r[0] for r in seen])
+        languages = Counter(lang for r in seen if (lang := own_languages.get(r[0])) is not None)
         case_rows = [
             r
             for r in self.session.scalars(

@@ -103,6 +103,9 @@ class Contribution:
     valid_until: datetime | None = None
     revoked: bool = False  # withdrawn by its organisation (STIX ``revoked``)
     version: int = 1  # bumped on every change; history in the store's contribution versions
+    # The language this member filed the value under (its own: another member's contribution to
+    # the same signal never sets or reveals it; vigil.exchange.store.languages).
+    language: str | None = None
 
 
 @dataclass

@@ -211,8 +211,13 @@ def contribution_object(signal: Signal, contribution: Contribution) -> dict[str,
     obj["confidence"] = contribution.confidence
     if contribution.tags:
         obj["labels"] = list(contribution.tags)
-    if signal.language:
-        obj["lang"] = signal.language
+    # This member's own language, not another contribution's (the store's views set it per
+    # contribution); records built with a signal-level language only keep that one.
+    language = contribution.language or (
+        signal.language if not any(c.language for c in signal.contributions) else None
+    )
+    if language:
+        obj["lang"] = language
     if contribution.revoked:
         obj["revoked"] = True
     if signal.kind is SignalKind.TECHNIQUE:

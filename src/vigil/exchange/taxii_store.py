@@ -61,6 +61,7 @@ from vigil.exchange.stix_export import (
 )
 from vigil.exchange.stix_import import load_objects, plan_import
 from vigil.exchange.store import ExchangeStore
+from vigil.exchange.store.languages import legacy_languages, signal_language, snapshot_language
 from vigil.exchange.taxii import (
     MAX_PAGE,
     CollectionSpec,
@@ -197,7 +198,6 @@ def load_catalog(session: Session, principal: Principal) -> Catalog:
             SignalRow.id,
             SignalRow.kind,
             SignalRow.value,
-            SignalRow.language,
         )
         .join(ContributionRow, ContributionRow.id == ContributionVersionRow.contribution_id)
         .join(SignalRow, SignalRow.id == ContributionRow.signal_id)
@@ -207,7 +207,8 @@ def load_catalog(session: Session, principal: Principal) -> Catalog:
     signals: dict[str, Signal] = {}
     history: dict[str, list[Contribution]] = defaultdict(list)
     latest: dict[int, tuple[str, Contribution]] = {}
-    for snapshot, version, modified_at, contribution_id, created_at, signal_id, kind, value, language in rows:
+    legacy = legacy_languages(session)  # languages stored on signal rows before they were per contribution
+    for snapshot, version, modified_at, contribution_id, created_at, signal_id, kind, value in rows:
         source = orgs.get(snapshot["org_id"])
         # Each stored version is checked on its own marking: a version that was RED stays hidden
         # from readers of the later GREEN version.
@@ -221,12 +222,16 @@ def load_catalog(session: Session, principal: Principal) -> Catalog:
         ):
             continue
         contribution = _snapshot_contribution(snapshot, created_at, modified_at, version, set(campaign_ids))
+        # each version carries its own contribution's language, never another member's
+        contribution.language = snapshot_language(snapshot, contribution_id, legacy)
         history[signal_id].append(contribution)
         latest[contribution_id] = (signal_id, contribution)  # rows come oldest version first
         if signal_id not in signals:
-            signals[signal_id] = Signal(id=signal_id, kind=SignalKind(kind), value=value, language=language)
+            signals[signal_id] = Signal(id=signal_id, kind=SignalKind(kind), value=value)
     for signal_id, contribution in latest.values():
         signals[signal_id].contributions.append(contribution)
+    for signal in signals.values():
+        signal.language = signal_language(signal.contributions, principal.org_id)
     seen: dict[str, set[int]] = defaultdict(set)
     for contribution_id, (signal_id, _) in latest.items():
         seen[signal_id].add(contribution_id)

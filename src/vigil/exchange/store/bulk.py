@@ -42,6 +42,7 @@ from vigil.exchange.models import (
 )
 from vigil.exchange.records import TLP, Marking, SignalKind
 from vigil.exchange.store.base import check_range, clean_tags, parse_tlp
+from vigil.exchange.store.languages import clean_language
 from vigil.exchange.store.signals import SignalsStore
 from vigil.exchange.values import normalize_value
 
@@ -125,7 +126,7 @@ def _describe(index: int, kind: object, value: object) -> str:
 
 
 def _language(item: SignalSubmission) -> str | None:
-    return item.language.strip() if item.language else None
+    return clean_language(item.language)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -299,8 +300,6 @@ class BulkSignalsStore(SignalsStore):
             contribution.version = (contribution.version or 0) + 1
             contribution.modified_at = stamp
             signal.modified_at = stamp
-            if item.language and not signal.language:
-                signal.language = item.language.strip()
             final[c.signal_id] = (c.shared, c.tags)
             versions.append(
                 (
@@ -320,6 +319,8 @@ class BulkSignalsStore(SignalsStore):
                             "description": contribution.description,
                             "valid_until": _iso(contribution.valid_until),
                             "revoked": False,
+                            # the contribution's own language (vigil.exchange.store.languages)
+                            "language": _language(item),
                         },
                     },
                 )
@@ -371,8 +372,8 @@ class BulkSignalsStore(SignalsStore):
 
     def _lock_or_create_signals(self, checked: list[_Checked], now: datetime) -> dict[str, SignalRow]:
         """Every signal of the batch, locked until the transaction ends (in id order, so two bulk
-        submissions cannot deadlock); the missing ones are inserted first, with the language of the
-        first item naming them (as ``submit_signal`` would)."""
+        submissions cannot deadlock); the missing ones are inserted first (as ``submit_signal``
+        would: no language on the signal row; each contribution keeps its own)."""
         first: dict[str, _Checked] = {}
         for c in checked:
             first.setdefault(c.signal_id, c)
@@ -387,7 +388,7 @@ class BulkSignalsStore(SignalsStore):
                 "id": s,
                 "kind": first[s].kind.value,
                 "value": first[s].value,
-                "language": _language(first[s].item),
+                "language": None,  # per contribution, in its snapshot
                 "created_at": now,
                 "modified_at": now - timedelta(microseconds=1),
             }

@@ -39,6 +39,7 @@ from vigil.exchange.records import (
     SignalKind,
 )
 from vigil.exchange.store.base import MAX_PAGE, StoreBase, check_range, clean_tags, like_pattern, parse_tlp
+from vigil.exchange.store.languages import clean_language, current_languages, signal_language
 from vigil.exchange.values import normalize_value
 
 
@@ -125,7 +126,7 @@ class SignalsStore(StoreBase):
 
         signal_id = stable_id("indicator", parsed_kind.value, normalized)
         now = self.now()
-        signal = self._get_or_create_signal(signal_id, parsed_kind, normalized, language, now)
+        signal = self._get_or_create_signal(signal_id, parsed_kind, normalized, now)
         # Strictly increasing change times, so versions stay distinct even within one clock tick.
         stamp = max(now, signal.modified_at + timedelta(microseconds=1))
         contribution = self.session.scalar(
@@ -148,9 +149,8 @@ class SignalsStore(StoreBase):
         contribution.revoked_at = None
         self._bump(signal, contribution, stamp)
         self._replace_children(contribution.id, shared, tag_list)
-        self._snapshot(contribution, shared, tag_list)
-        if language and not signal.language:
-            signal.language = language.strip()
+        # the language is this contribution's own (in its snapshot), never the shared signal row's
+        self._snapshot(contribution, shared, tag_list, clean_language(language))
         audit.record(
             self.session,
             principal,
@@ -165,7 +165,7 @@ class SignalsStore(StoreBase):
         return self._views(principal, [signal])[0]
 
     def _get_or_create_signal(
-        self, signal_id: str, kind: SignalKind, value: str, language: str | None, now: datetime
+        self, signal_id: str, kind: SignalKind, value: str, now: datetime
     ) -> SignalRow:
         if self.session.get(SignalRow, signal_id) is not None:
             return self._lock_signal(signal_id)
@@ -173,7 +173,7 @@ class SignalsStore(StoreBase):
             "id": signal_id,
             "kind": kind.value,
             "value": value,
-            "language": language.strip() if language else None,
+            "language": None,  # per contribution (vigil.exchange.store.languages)
             "created_at": now,
             "modified_at": now - timedelta(microseconds=1),
         }
@@ -228,10 +228,13 @@ class SignalsStore(StoreBase):
                 select(ContributionTagRow.tag).where(ContributionTagRow.contribution_id == contribution.id)
             )
         )
-        self._snapshot(contribution, shared, tags)
+        language = current_languages(self.session, [contribution.id]).get(contribution.id)
+        self._snapshot(contribution, shared, tags, language)
         return stamp
 
-    def _snapshot(self, row: ContributionRow, shared: Sequence[str], tags: Sequence[str]) -> None:
+    def _snapshot(
+        self, row: ContributionRow, shared: Sequence[str], tags: Sequence[str], language: str | None
+    ) -> None:
         def iso(value: datetime | None) -> str | None:
             return isoformat_z(value) if value else None
 
@@ -252,6 +255,7 @@ class SignalsStore(StoreBase):
                     "description": row.description,
                     "valid_until": iso(row.valid_until),
                     "revoked": row.revoked_at is not None,
+                    "language": language,
                 },
             )
         )
@@ -393,6 +397,7 @@ class SignalsStore(StoreBase):
             )
         )
         cids = [c.id for c in contributions]
+        languages = current_languages(self.session, cids)
         shares: dict[int, list[str]] = defaultdict(list)
         tags: dict[int, list[str]] = defaultdict(list)
         if cids:
@@ -424,6 +429,7 @@ class SignalsStore(StoreBase):
                     valid_until=c.valid_until,
                     revoked=c.revoked_at is not None,
                     version=c.version,
+                    language=languages.get(c.id),
                 )
             )
         seen: dict[str, set[int]] = defaultdict(set)
@@ -442,7 +448,7 @@ class SignalsStore(StoreBase):
                     id=s.id,
                     kind=SignalKind(s.kind),
                     value=s.value,
-                    language=s.language,
+                    language=signal_language(mine, principal.org_id),
                     contributions=mine,
                     opinions=opinions.get(s.id, []),
                     sightings=sightings.get(s.id, []),
