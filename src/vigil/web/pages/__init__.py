@@ -15,7 +15,17 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse, Response
 
 from vigil.web.errors import add_error_formatter
-from vigil.web.pages import auth, cases, detections, exchange, meetings, policies, reports, signals
+from vigil.web.pages import (
+    auth,
+    cases,
+    detections,
+    exchange,
+    meetings,
+    policies,
+    reports,
+    signals,
+    workbench,
+)
 from vigil.web.pages.common import STATIC_DIR, SignInRequired, sign_in_redirect, templates
 from vigil.web.session import clear_cookie
 
@@ -32,6 +42,10 @@ PAGE_PREFIXES = (
     "/playbooks",
     "/meetings",
     "/policies",
+    "/match",
+    "/search",
+    "/admin",
+    "/export",
 )
 
 
@@ -54,7 +68,8 @@ async def _sign_in(request: Request, exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
-    for module in (auth, exchange, signals, detections, cases, reports, meetings, policies):
+    # workbench before detections: its /detections/find must not be read as a run named "find"
+    for module in (auth, exchange, signals, workbench, detections, cases, reports, meetings, policies):
         app.include_router(module.router)
     app.add_exception_handler(SignInRequired, _sign_in)
     for prefix in PAGE_PREFIXES:

@@ -15,10 +15,10 @@ from starlette.responses import HTMLResponse, Response
 from vigil.cases.records import ActionKind, ActionTarget, Status
 from vigil.cases.service import CaseService
 from vigil.cases.workflow import TRANSITIONS
-from vigil.core.errors import InputError
+from vigil.core.errors import InputError, NotFound
 from vigil.core.time import parse_instant
 from vigil.exchange.access import Permission, permissions
-from vigil.exchange.records import TLP, Marking
+from vigil.exchange.records import TLP, Marking, SignalKind
 from vigil.web.deps import SessionDep
 from vigil.web.pages.common import ViewerDep, redirect, render
 from vigil.web.pages.signals import _row
@@ -45,6 +45,15 @@ def cases_page(
     )
 
 
+def _campaign_name(service: CaseService, campaign_id: str | None) -> str | None:
+    if campaign_id is None:
+        return None
+    try:
+        return service.store.get_campaign(service.require_principal(), campaign_id).name
+    except NotFound:
+        return None
+
+
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 def case_page(request: Request, case_id: str, viewer: ViewerDep, session: SessionDep) -> Response:
     service = CaseService(session, viewer.principal)
@@ -62,7 +71,9 @@ def case_page(request: Request, case_id: str, viewer: ViewerDep, session: Sessio
         timeline=list(reversed(service.timeline(case_id))),
         network=picture,
         network_size=(len(network.nodes), len(network.edges)),
-        signals=[_row(s) for s in service.linked_signals(case_id)],
+        signals=[_row(s, viewer.principal.org_id) for s in service.linked_signals(case_id)],
+        campaign_name=_campaign_name(service, case.campaign_id),
+        signal_kinds=list(SignalKind),
         actions=service.actions(case_id),
         checklist=service.checklist(case_id),
         embargo=service.embargo(case_id),

@@ -16,11 +16,13 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from vigil import __version__
-from vigil.core.errors import AuthenticationError
+from vigil.core.errors import AuthenticationError, VigilError
 from vigil.core.settings import Settings
+from vigil.core.time import ensure_utc, parse_instant
 from vigil.exchange.access import Permission, Principal, permissions
 from vigil.exchange.records import Organisation
 from vigil.web.deps import StoreDep
@@ -42,12 +44,22 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 
 
-def _when(value: datetime | str | None) -> str:
-    if value is None:
+def _when(value: datetime | str | None) -> Markup | str:
+    """A time as UTC text in a ``<time>`` element; vigil.js shows it in the viewer's time zone
+    with a relative time ("3 hours ago")."""
+    if value is None or value == "":
         return "—"
     if isinstance(value, str):
-        return value.replace("T", " ").rstrip("Z")[:16] + " UTC" if value else "—"
-    return value.strftime("%Y-%m-%d %H:%M UTC")
+        try:
+            instant = parse_instant(value)
+        except VigilError:
+            return value  # not a time after all: shown as it is (autoescaped)
+    else:
+        instant = value
+    utc = ensure_utc(instant)
+    return Markup('<time datetime="{}" data-local>{}</time>').format(
+        utc.strftime("%Y-%m-%dT%H:%M:%SZ"), utc.strftime("%Y-%m-%d %H:%M UTC")
+    )
 
 
 templates.env.filters["when"] = _when

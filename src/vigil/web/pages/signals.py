@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import HTMLResponse, Response
 
 from vigil.core.errors import InputError
+from vigil.exchange.access import Principal
 from vigil.exchange.records import TLP, OpinionValue, Signal, SignalKind
-from vigil.exchange.store import SignalFilter
+from vigil.exchange.store import ExchangeStore, SignalFilter
 from vigil.web.deps import StoreDep
 from vigil.web.pages.common import ViewerDep, redirect, render
+from vigil.web.pages.workbench import cases_holding
 
 router = APIRouter(include_in_schema=False)
 
@@ -22,6 +24,7 @@ E = TypeVar("E", SignalKind, TLP)
 
 PAGE = 50  # rows shown per page
 SCAN_LIMIT = 5000  # signals read at most per page when platform/language filters drop some
+RELATED = 25  # related signals shown per reason
 
 
 def signal_platforms(signal: Signal) -> set[str]:
@@ -44,9 +47,10 @@ class Row:
     opinions: dict[str, int]
     sightings: int
     platforms: list[str]
+    mine: bool = False  # the viewer's organisation contributed it (it may re-mark it)
 
 
-def _row(signal: Signal) -> Row:
+def _row(signal: Signal, org_id: str | None = None) -> Row:
     tlps = [c.marking.tlp for c in signal.contributions]
     order = list(TLP)
     return Row(
@@ -55,6 +59,7 @@ def _row(signal: Signal) -> Row:
         opinions=opinion_counts(signal),
         sightings=sum(s.count for s in signal.sightings),
         platforms=sorted(signal_platforms(signal)),
+        mine=any(c.org_id == org_id and not c.revoked for c in signal.contributions),
     )
 
 
@@ -154,12 +159,43 @@ def signal_page(request: Request, signal_id: str, viewer: ViewerDep, store: Stor
         "signal.html",
         viewer,
         signal=signal,
-        row=_row(signal),
+        row=_row(signal, viewer.principal.org_id),
         campaigns=campaigns,
         history=history,
         mine=mine,
         opinion_values=list(OpinionValue),
+        cases=cases_holding(store.session, viewer.principal, signal_id),
+        related=related_signals(store, viewer.principal, signal),
+        account_platform=signal.value.split(":", 1)[0] if signal.kind is SignalKind.ACCOUNT else None,
     )
+
+
+def domain_of(signal: Signal) -> str | None:
+    """The registrable-looking host a URL, domain or account-free value points at."""
+    if signal.kind is SignalKind.DOMAIN:
+        return signal.value
+    if signal.kind is SignalKind.URL:
+        host = urlsplit(signal.value).hostname
+        return host.removeprefix("www.") if host else None
+    return None
+
+
+def related_signals(store: ExchangeStore, principal: Principal, signal: Signal) -> list[tuple[str, Signal]]:
+    """Signals near this one the viewer may see: same domain, and the same shared campaigns."""
+    found: dict[str, tuple[str, Signal]] = {}
+    domain = domain_of(signal)
+    if domain:
+        for kind in (SignalKind.DOMAIN, SignalKind.URL):
+            page = store.list_signals(principal, SignalFilter(kinds=(kind,), text=domain), limit=20)
+            for other in page.items:
+                if other.id != signal.id and domain_of(other) == domain:
+                    found.setdefault(other.id, (f"same domain {domain}", other))
+    for campaign_id in sorted({c.campaign_id for c in signal.contributions if c.campaign_id}):
+        page = store.list_signals(principal, SignalFilter(campaign_id=campaign_id), limit=RELATED)
+        for other in page.items:
+            if other.id != signal.id:
+                found.setdefault(other.id, ("same campaign", other))
+    return list(found.values())[: RELATED * 2]
 
 
 @router.post("/signals/{signal_id}/opinion")
