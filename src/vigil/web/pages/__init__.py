@@ -16,13 +16,17 @@ from starlette.responses import HTMLResponse, Response
 
 from vigil.web.errors import add_error_formatter
 from vigil.web.pages import (
+    admin,
     auth,
     cases,
     detections,
     exchange,
+    export,
+    graph,
     meetings,
     policies,
     reports,
+    search,
     signals,
     workbench,
 )
@@ -69,7 +73,8 @@ async def _sign_in(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     # workbench before detections: its /detections/find must not be read as a run named "find"
-    for module in (auth, exchange, signals, workbench, detections, cases, reports, meetings, policies):
+    pages = (auth, exchange, signals, workbench, detections, cases, reports, meetings, policies)
+    for module in (*pages, search, export, admin, graph):
         app.include_router(module.router)
     app.add_exception_handler(SignInRequired, _sign_in)
     for prefix in PAGE_PREFIXES:

@@ -22,7 +22,8 @@ router = APIRouter(include_in_schema=False)
 
 E = TypeVar("E", SignalKind, TLP)
 
-PAGE = 50  # rows shown per page
+PAGE = 50  # rows shown per page by default
+PAGE_SIZES = (25, 50, 100, 200)
 SCAN_LIMIT = 5000  # signals read at most per page when platform/language filters drop some
 RELATED = 25  # related signals shown per reason
 
@@ -76,9 +77,15 @@ def _parse_enum(kind: type[E], values: list[str], field: str) -> tuple[E, ...]:
     return tuple(parsed)
 
 
-def _page_url(request: Request, cursor: str) -> str:
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
-    return "/signals?" + urlencode([*params, ("cursor", cursor)])
+def _page_url(request: Request, cursor: str | None, size: int | None = None) -> str:
+    """This search again from ``cursor`` (None: the first page), optionally with another page size."""
+    drop = {"cursor", "size"} if size is not None else {"cursor"}
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in drop]
+    if size is not None:
+        params.append(("size", str(size)))
+    if cursor:
+        params.append(("cursor", cursor))
+    return "/signals?" + urlencode(params)
 
 
 @router.get("/signals", response_class=HTMLResponse)
@@ -95,7 +102,12 @@ def signals_page(
     org: str | None = None,
     tag: str | None = None,
     cursor: str | None = None,
+    size: int = PAGE,
 ) -> Response:
+    if size not in PAGE_SIZES:
+        raise InputError(
+            f"rows per page must be one of {', '.join(map(str, PAGE_SIZES))}, got {size}", field="size"
+        )
     filters = SignalFilter(
         kinds=_parse_enum(SignalKind, kind, "kind"),
         tlps=_parse_enum(TLP, tlp, "tlp"),
@@ -111,8 +123,8 @@ def signals_page(
     next_cursor = cursor or None
     more = True
     # platform and language are not store filters: read pages until a screenful passes them
-    while more and len(rows) < PAGE and scanned < SCAN_LIMIT:
-        page = store.list_signals(viewer.principal, filters, limit=PAGE, cursor=next_cursor)
+    while more and len(rows) < size and scanned < SCAN_LIMIT:
+        page = store.list_signals(viewer.principal, filters, limit=size, cursor=next_cursor)
         scanned += len(page.items)
         for signal in page.items:
             if platform and platform not in signal_platforms(signal):
@@ -131,6 +143,17 @@ def signals_page(
         rows=rows,
         total=total,
         next_url=_page_url(request, next_cursor) if more and next_cursor else None,
+        first_url=_page_url(request, None) if cursor else None,
+        size=size,
+        page_sizes=PAGE_SIZES,
+        size_url=lambda n: _page_url(request, None, size=n),
+        export_query=urlencode(
+            [
+                (k, v)
+                for k, v in request.query_params.multi_items()
+                if k not in {"cursor", "size", "platform", "language"}
+            ]
+        ),
         kinds=list(SignalKind),
         tlps=list(TLP),
         campaigns=campaigns,

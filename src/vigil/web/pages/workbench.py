@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
+from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, Response
@@ -64,6 +65,24 @@ def detection_preview(campaign: dict[str, Any]) -> DetectedCampaign:
     return detected_from_document({"campaigns": [campaign]}, str(campaign.get("campaign_id")))
 
 
+_DETECTED = re.compile(r"\bcampaign--[0-9a-f-]{36}\b")
+
+
+def link_detections(text: str | None) -> Markup:
+    """Text with every detected campaign id ("campaign--…") turned into a link to its detection."""
+    escaped = str(escape(text or ""))
+    return Markup(
+        _DETECTED.sub(
+            lambda m: (
+                f'<a href="/detections/find?campaign={m.group(0)}" data-detection="{m.group(0)}">'
+                f"detected campaign {m.group(0).split('--')[-1][:8]}</a>"
+            ),
+            escaped,
+        )
+    )
+
+
+templates.env.filters["link_detections"] = link_detections
 templates.env.globals["detection_preview"] = detection_preview
 templates.env.globals["value_key"] = value_key
 templates.env.globals["all_tlps"] = [t.value for t in TLP]
