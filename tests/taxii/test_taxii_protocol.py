@@ -21,16 +21,18 @@ from vigil.exchange.taxii import (
     paginate,
     parse_query,
     select_versions,
+    served,
 )
+from vigil.exchange.taxii_index import Served
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-def entry(n: int, version: int = 0, *, tlp: TLP = TLP.GREEN, kind: str = "indicator") -> StixEntry:
+def entry(n: int, version: int = 0, *, tlp: TLP = TLP.GREEN, kind: str = "indicator") -> Served:
     modified = T0 + timedelta(minutes=n, seconds=version)
     obj = {"type": kind, "spec_version": "2.1", "id": f"{kind}--{n:08d}-0000-4000-8000-000000000000"}
     obj["modified"] = isoformat_z(modified)
-    return StixEntry(obj=obj, date_added=modified, tlp=tlp)
+    return served(StixEntry(obj=obj, date_added=modified, tlp=tlp))
 
 
 def principal(kind: OrgKind, role: Role = Role.ANALYST) -> Principal:

@@ -40,11 +40,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+READ_ONLY = "vigil_read_only"  # execution option of ``Database.read_session`` connections
+
+
 def _sqlite_begin(connection: Any) -> None:
     # IMMEDIATE takes the write lock at the start: concurrent requests queue on the busy timeout
     # instead of reading a snapshot and failing (or losing an update) when they later write.
     # Most transactions write anyway (reads of AMBER/RED material add audit entries).
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Read-only sessions begin DEFERRED: under WAL they read a snapshot and never wait for a writer.
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
@@ -123,6 +130,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
         if auto_upgrade:
             upgrade(self.engine)
 
@@ -137,6 +147,18 @@ class Database:
             session.rollback()
             raise
         finally:
+            session.close()
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session for reading only: on SQLite it takes no write lock (WAL snapshot), so readers
+        never wait for a writer; on PostgreSQL it is an ordinary (MVCC) transaction. Rolled back at
+        the end: anything written in it is discarded."""
+        session = self._readers()
+        try:
+            yield session
+        finally:
+            session.rollback()
             session.close()
 
     def dispose(self) -> None:

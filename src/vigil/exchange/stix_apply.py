@@ -164,10 +164,16 @@ def apply_plan(
     *,
     resolve: Resolver = lambda _ref: None,
     atomic: bool = True,
+    known: ApplyResult | None = None,
 ) -> ApplyResult:
     """Submit every draft (campaigns first, so signals can link to them). In atomic mode the
-    first failure raises an InputError naming the object; the caller's transaction then rolls back."""
+    first failure raises an InputError naming the object; the caller's transaction then rolls back.
+    ``known``: the result of an earlier part of the same input, applied in its own transaction."""
     applier = _Applier(store, principal, policy, resolve, atomic)
+    if known is not None:
+        # An earlier chunk of the same input: its campaigns and signals can be referred to.
+        applier.result.signal_ids.update(known.signal_ids)
+        applier.result.campaign_ids.update(known.campaign_ids)
     steps: list[tuple[str, Callable[[], str | None]]] = [
         *((d.source_id, lambda d=d: applier.campaign(d)) for d in plan.campaigns),
         *((d.source_id, lambda d=d: applier.signal(d)) for d in plan.signals),

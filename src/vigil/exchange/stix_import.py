@@ -170,6 +170,27 @@ def validation_errors(obj: Any) -> list[str]:
     return [str(error).removeprefix(prefix) for error in result.errors]
 
 
+def marking_of(obj: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> tuple[TLP | None, str | None]:
+    """(TLP, None) for an object's most restrictive TLP marking (None if it has none), or
+    (None, why) when it carries a marking Vigil cannot enforce. Statement markings (copyright,
+    licence) restrict no reader and are ignored. ``by_id``: other objects of the same input, where
+    a TLP marking-definition may be given by its content rather than its well-known id."""
+    levels: list[TLP] = []
+    for ref in obj.get("object_marking_refs") or []:
+        level = TLP_BY_MARKING_ID.get(ref)
+        marking = by_id.get(ref) or {}
+        if level is None:
+            level = tlp_of_marking_definition(marking) if marking else None
+        if level is None and marking.get("definition_type") == "statement":
+            continue
+        if level is None:
+            return None, f"marked with {ref}, which is not a TLP marking Vigil enforces"
+        levels.append(level)
+    if obj.get("granular_markings"):
+        return None, "granular markings are not supported; mark the whole object"
+    return (most_restrictive(levels) if levels else None), None
+
+
 def _time(obj: dict[str, Any], key: str) -> datetime | None:
     value = obj.get(key)
     return parse_instant(value) if isinstance(value, str) else None

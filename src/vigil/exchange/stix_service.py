@@ -18,7 +18,7 @@ from vigil.exchange.stix_apply import MarkingPolicy, apply_plan
 from vigil.exchange.stix_export import bundle
 from vigil.exchange.stix_import import Problem, load_objects, plan_import
 from vigil.exchange.store import ExchangeStore
-from vigil.exchange.taxii import ObjectQuery, select_versions
+from vigil.exchange.taxii import ObjectQuery, select_versions, served
 from vigil.exchange.taxii_store import audit_delivered, load_catalog
 
 LOCAL_KEY_ID = "local-cli"
@@ -36,7 +36,7 @@ def local_principal(store: ExchangeStore, org: str, role: Role = Role.ANALYST) -
 def export_for(store: ExchangeStore, principal: Principal) -> dict[str, Any]:
     """A STIX 2.1 bundle of everything ``principal``'s organisation may see (latest versions)."""
     catalog = load_catalog(store.session, principal)
-    entries = select_versions(catalog.entries, ObjectQuery())
+    entries = select_versions([served(e) for e in catalog.entries], ObjectQuery())
     audit_delivered(store.session, principal, entries, store.now())
     return bundle(entry.obj for entry in entries)
 

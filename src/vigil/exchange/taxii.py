@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +35,7 @@ from vigil.core.time import isoformat_z, parse_instant
 from vigil.exchange.access import Permission, Principal, allowed
 from vigil.exchange.records import TLP, OrgKind
 from vigil.exchange.stix_export import StixEntry
+from vigil.exchange.taxii_index import Audience, Key, Served
 
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
@@ -63,7 +65,17 @@ class CollectionSpec:
             return False
         return self.source_kinds is None or principal.org_kind in self.source_kinds
 
-    def holds(self, entry: StixEntry, source_kind: OrgKind | None, viewer_kind: OrgKind) -> bool:
+    @property
+    def audience(self) -> Audience:
+        """The rows of the object index this collection holds (see ``holds``), in SQL terms."""
+        if self.alias == "direct":
+            return Audience(("closed",), None, other_kind_amber=True)
+        if TLP.AMBER in self.tlps:
+            kinds = tuple(sorted(k.value for k in self.source_kinds or ()))
+            return Audience(("amber",), kinds or None)
+        return Audience(("open",), None)
+
+    def holds(self, entry: Served, source_kind: OrgKind | None, viewer_kind: OrgKind) -> bool:
         """Whether a (visible) entry belongs to this collection."""
         if entry.shared:
             return True
@@ -245,14 +257,29 @@ def parse_query(params: Mapping[str, Sequence[str]], *, max_page: int = MAX_PAGE
     )
 
 
-def select_versions(entries: Iterable[StixEntry], query: ObjectQuery) -> list[StixEntry]:
+def served(entry: StixEntry) -> Served:
+    """An object made on the fly (supporting objects, campaigns, opinions, sightings) as a page item."""
+    return Served(
+        obj=entry.obj,
+        date_added=entry.date_added,
+        modified=parse_instant(entry.version),
+        tlp=entry.tlp,
+        shared=entry.shared,
+    )
+
+
+def exact_versions(query: ObjectQuery) -> tuple[datetime, ...]:
+    return tuple(parse_instant(v) for v in query.versions if v not in ("last", "first", "all"))
+
+
+def select_versions(entries: Iterable[Served], query: ObjectQuery) -> list[Served]:
     """Apply match[id|type|spec_version|version] and added_after; sorted by (date_added, id).
 
     Version selection is per object id among the versions that pass the other filters, as TAXII
     2.1 defines it: ``last`` (default) and ``first`` pick one, ``all`` keeps all, timestamps keep
     the versions whose ``modified`` equals one of them.
     """
-    by_id: dict[str, list[StixEntry]] = {}
+    by_id: dict[str, list[Served]] = {}
     for entry in entries:
         if query.ids and entry.id not in query.ids:
             continue
@@ -261,21 +288,20 @@ def select_versions(entries: Iterable[StixEntry], query: ObjectQuery) -> list[St
         if query.spec_versions and entry.obj.get("spec_version", "2.1") not in query.spec_versions:
             continue
         by_id.setdefault(entry.id, []).append(entry)
-    # Versions are ``modified`` in one fixed format (isoformat_z), so strings order like instants.
-    exact = {isoformat_z(parse_instant(v)) for v in query.versions if v not in ("last", "first", "all")}
-    chosen: list[StixEntry] = []
+    exact = set(exact_versions(query))
+    chosen: list[Served] = []
     for versions in by_id.values():
         if len(versions) > 1:
-            versions.sort(key=lambda e: e.version)
-        picked: dict[str, StixEntry] = {}
+            versions.sort(key=lambda e: (e.modified, e.seq))
+        picked: dict[tuple[datetime, int], Served] = {}
         for selector in query.versions:
             if selector == "all":
-                picked.update((e.version, e) for e in versions)
+                picked.update(((e.modified, e.seq), e) for e in versions)
             elif selector == "last":
-                picked[versions[-1].version] = versions[-1]
+                picked[(versions[-1].modified, versions[-1].seq)] = versions[-1]
             elif selector == "first":
-                picked[versions[0].version] = versions[0]
-        picked.update((e.version, e) for e in versions if e.version in exact)
+                picked[(versions[0].modified, versions[0].seq)] = versions[0]
+        picked.update(((e.modified, e.seq), e) for e in versions if e.modified in exact)
         chosen.extend(picked.values())
     if query.added_after is not None:
         after = query.added_after
@@ -284,8 +310,8 @@ def select_versions(entries: Iterable[StixEntry], query: ObjectQuery) -> list[St
     return chosen
 
 
-def sort_key(entry: StixEntry) -> tuple[datetime, str, str]:
-    return entry.date_added, entry.id, entry.version
+def sort_key(entry: Served) -> Key:
+    return entry.key
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,7 +320,7 @@ def sort_key(entry: StixEntry) -> tuple[datetime, str, str]:
 
 @dataclass
 class Page:
-    items: list[StixEntry]
+    items: list[Served]
     more: bool
     next: str | None
 
@@ -314,31 +340,41 @@ def isoformat_z_us(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if value.tzinfo else isoformat_z(value)
 
 
-def _encode_next(entry: StixEntry) -> str:
-    raw = f"{entry.date_added.isoformat()}|{entry.id}|{entry.version}"
+def encode_next(key: Key) -> str:
+    """An opaque, stateless position: the last delivered item's sort key."""
+    date_added, object_id, modified, seq = key
+    raw = f"{date_added.isoformat()}|{object_id}|{modified.isoformat()}|{seq}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode_next(token: str) -> tuple[datetime, str, str]:
+def decode_next(token: str) -> Key:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        instant, object_id, version = raw.split("|", 2)
-        return parse_instant(instant), object_id, version
+        instant, object_id, version, *rest = raw.split("|")
+        if len(rest) > 1:
+            raise ValueError(raw)
+        seq = int(rest[0]) if rest else 0
+        return parse_instant(instant), object_id, parse_instant(version), seq
     except (ValueError, binascii.Error, UnicodeDecodeError, InputError):
         raise InputError(f"invalid next token {token!r}", parameter="next") from None
 
 
-def paginate(entries: list[StixEntry], query: ObjectQuery, default_limit: int = MAX_PAGE) -> Page:
+def page_of(items: list[Served], limit: int) -> Page:
+    """A page from ``limit + 1`` sorted candidates (the extra one only says there is more)."""
+    more = len(items) > limit
+    items = items[:limit]
+    return Page(items=items, more=more, next=encode_next(items[-1].key) if more and items else None)
+
+
+def paginate(entries: list[Served], query: ObjectQuery, default_limit: int = MAX_PAGE) -> Page:
     """One page of sorted entries. ``next`` is a stateless position (the last item's sort key), so
     it stays valid across server restarts and while new objects arrive (they sort after it)."""
     start = 0
     if query.next:
-        position = _decode_next(query.next)
-        start = next((i for i, e in enumerate(entries) if sort_key(e) > position), len(entries))
+        position = decode_next(query.next)
+        start = bisect.bisect_right(entries, position, key=sort_key)
     limit = query.limit or default_limit
-    items = entries[start : start + limit]
-    more = start + limit < len(entries)
-    return Page(items=items, more=more, next=_encode_next(items[-1]) if more and items else None)
+    return page_of(entries[start : start + limit + 1], limit)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,36 +457,39 @@ class StatusDetail:
 
 @dataclass
 class Status:
-    """The result of one add-objects request (processed synchronously, so always complete)."""
+    """The result of one add-objects request: ``pending`` while its chunks are being committed."""
 
     id: str
     org_id: str
     request_timestamp: datetime
     successes: list[StatusDetail] = field(default_factory=list)
     failures: list[StatusDetail] = field(default_factory=list)
+    pendings: list[StatusDetail] = field(default_factory=list)
 
     def resource(self) -> dict[str, Any]:
-        total = len(self.successes) + len(self.failures)
+        total = len(self.successes) + len(self.failures) + len(self.pendings)
         body: dict[str, Any] = {
             "id": self.id,
-            "status": "complete",
+            "status": "pending" if self.pendings else "complete",
             "request_timestamp": isoformat_z_us(self.request_timestamp),
             "total_count": total,
             "success_count": len(self.successes),
             "failure_count": len(self.failures),
-            "pending_count": 0,
+            "pending_count": len(self.pendings),
         }
         if self.successes:
             body["successes"] = [s.resource() for s in self.successes]
         if self.failures:
             body["failures"] = [f.resource() for f in self.failures]
+        if self.pendings:
+            body["pendings"] = [p.resource() for p in self.pendings]
         return body
 
 
-SourceKinds = Callable[[StixEntry], OrgKind | None]
+SourceKinds = Callable[[Served], OrgKind | None]
 
 
 def in_collection(
-    entries: Iterable[StixEntry], spec: CollectionSpec, source_kind: SourceKinds, viewer: Principal
-) -> list[StixEntry]:
+    entries: Iterable[Served], spec: CollectionSpec, source_kind: SourceKinds, viewer: Principal
+) -> list[Served]:
     return [e for e in entries if spec.holds(e, source_kind(e), viewer.org_kind)]

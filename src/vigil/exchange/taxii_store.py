@@ -10,20 +10,25 @@ the audit log by ``audit_delivered``.
 
 from __future__ import annotations
 
+import bisect
+import heapq
+import json
 import threading
 import uuid
 from collections import OrderedDict, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import ColumnElement, Table, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from vigil.core.errors import NotFound
-from vigil.core.time import parse_instant
+from vigil.core.errors import InputError, NotFound
+from vigil.core.time import parse_instant, utcnow
 from vigil.exchange import audit
 from vigil.exchange.access import AUDITED_TLPS, Permission, Principal, can_see, require, visible_clause
+from vigil.exchange.db import Database
 from vigil.exchange.models import (
     CampaignRow,
     CampaignShareRow,
@@ -50,7 +55,7 @@ from vigil.exchange.records import (
     Signal,
     SignalKind,
 )
-from vigil.exchange.stix_apply import MarkingPolicy, apply_plan
+from vigil.exchange.stix_apply import ApplyResult, MarkingPolicy, apply_plan
 from vigil.exchange.stix_export import (
     StixEntry,
     campaign_entries,
@@ -59,7 +64,15 @@ from vigil.exchange.stix_export import (
     signal_entries,
     supporting_entries,
 )
-from vigil.exchange.stix_import import load_objects, plan_import
+from vigil.exchange.stix_import import (
+    ImportPlan,
+    OpinionDraft,
+    SightingDraft,
+    load_objects,
+    marking_of,
+    plan_import,
+)
+from vigil.exchange.stix_markings import TLP_BY_MARKING_ID
 from vigil.exchange.store import ExchangeStore
 from vigil.exchange.store.languages import legacy_languages, signal_language, snapshot_language
 from vigil.exchange.taxii import (
@@ -71,11 +84,27 @@ from vigil.exchange.taxii import (
     StatusDetail,
     collection_resource,
     collections_for,
+    decode_next,
+    exact_versions,
     find_collection,
     in_collection,
+    page_of,
     paginate,
     select_versions,
+    served,
+    sort_key,
 )
+from vigil.exchange.taxii_index import (
+    Filters,
+    Key,
+    PostedObject,
+    Served,
+    page_rows,
+    project_contributions,
+    signal_of_object,
+    store_posted,
+)
+from vigil.exchange.taxii_models import TaxiiStatusDetailRow, TaxiiStatusRow
 
 
 @dataclass
@@ -333,7 +362,9 @@ def _attach_opinions_and_sightings(
                 )
 
 
-def audit_delivered(session: Session, principal: Principal, entries: list[StixEntry], at: datetime) -> None:
+def audit_delivered(
+    session: Session, principal: Principal, entries: Sequence[StixEntry | Served], at: datetime
+) -> None:
     """Record reads of AMBER, AMBER+STRICT and RED objects the caller actually received."""
     targets = [
         (str(e.obj["type"]), e.id, e.tlp.value) for e in entries if not e.shared and e.tlp in AUDITED_TLPS
@@ -341,57 +372,184 @@ def audit_delivered(session: Session, principal: Principal, entries: list[StixEn
     audit.record_many(session, principal, "taxii.read", targets, at=at)
 
 
-class StatusBook:
-    """Add-objects results kept in memory for ``GET status/{id}``: requests are processed before the
-    202 answer, so a status is final when it is created. Bounded; only the posting organisation may
-    read one. (Kept in process memory: run one server process per database, or put statuses in
-    the database before scaling out.)"""
+# ---------------------------------------------------------------------------------------------
+# objects made on the fly: supporting objects, campaigns, campaign links, opinions, sightings
 
-    def __init__(self, capacity: int = 10_000) -> None:
-        self._items: OrderedDict[str, Status] = OrderedDict()
+# The only STIX types ``load_extras`` produces: a query for other types never needs them.
+EXTRA_TYPES = frozenset(
+    {
+        "marking-definition",
+        "identity",
+        "extension-definition",
+        "attack-pattern",
+        "campaign",
+        "threat-actor",
+        "relationship",
+        "opinion",
+        "sighting",
+    }
+)
+
+
+@dataclass
+class Extras:
+    """What one caller may read that is not in the object index, sorted per collection on demand."""
+
+    orgs: dict[str, Organisation]
+    entries: list[Served]
+    by_collection: dict[str, list[Served]] = field(default_factory=dict)
+
+    def source_kind(self, entry: Served) -> OrgKind | None:
+        org = self.orgs.get(str(entry.obj.get("created_by_ref", "")))
+        return org.kind if org else None
+
+    def of(self, spec: CollectionSpec, principal: Principal) -> list[Served]:
+        found = self.by_collection.get(spec.alias)
+        if found is None:
+            found = sorted(in_collection(self.entries, spec, self.source_kind, principal), key=sort_key)
+            self.by_collection[spec.alias] = found
+        return found
+
+
+def load_extras(session: Session, principal: Principal) -> Extras:
+    """Supporting objects, visible campaigns (with attribution and techniques), and for signals
+    with feedback or a campaign link the opinions, sightings and relationships the caller may see.
+    Contribution objects themselves are in the index, so only those signals are read here."""
+    orgs = _orgs(session)
+    campaigns = _campaigns(session, principal)
+    campaign_ids = {c.id: campaign_object_id(c) for c in campaigns}
+    involved = or_(
+        ContributionRow.campaign_id.is_not(None),
+        ContributionRow.signal_id.in_(select(OpinionRow.signal_id)),
+        ContributionRow.signal_id.in_(select(SightingRow.signal_id)),
+    )
+    rows = session.execute(
+        select(
+            ContributionVersionRow.snapshot,
+            ContributionVersionRow.version,
+            ContributionVersionRow.modified_at,
+            ContributionRow.id,
+            ContributionRow.created_at,
+            SignalRow.id,
+            SignalRow.kind,
+            SignalRow.value,
+            SignalRow.language,
+        )
+        .join(ContributionRow, ContributionRow.id == ContributionVersionRow.contribution_id)
+        .join(SignalRow, SignalRow.id == ContributionRow.signal_id)
+        .where(_contribution_visible(principal), involved)
+        .order_by(ContributionVersionRow.modified_at, ContributionVersionRow.id)
+    ).all()
+    signals: dict[str, Signal] = {}
+    latest: dict[int, tuple[str, Contribution]] = {}
+    for snapshot, version, modified_at, contribution_id, created_at, signal_id, kind, value, language in rows:
+        source = orgs.get(snapshot["org_id"])
+        if source is None or not can_see(
+            principal.org_id,
+            principal.org_kind,
+            source_org_id=source.id,
+            source_kind=source.kind,
+            tlp=TLP(snapshot["tlp"]),
+            shared_with=snapshot.get("shared_with") or (),
+        ):
+            continue
+        contribution = _snapshot_contribution(snapshot, created_at, modified_at, version, set(campaign_ids))
+        latest[contribution_id] = (signal_id, contribution)
+        if signal_id not in signals:
+            signals[signal_id] = Signal(id=signal_id, kind=SignalKind(kind), value=value, language=language)
+    for signal_id, contribution in latest.values():
+        signals[signal_id].contributions.append(contribution)
+    seen: dict[str, set[int]] = defaultdict(set)
+    for contribution_id, (signal_id, _) in latest.items():
+        seen[signal_id].add(contribution_id)
+    _attach_opinions_and_sightings(session, principal, signals, seen, orgs)
+    versions: dict[tuple[str, str], StixEntry] = {}
+    for signal in signals.values():
+        for entry in signal_entries(signal, campaign_ids):
+            if entry.obj["type"] not in ("indicator", "attack-pattern"):  # those are in the index
+                versions[(entry.id, entry.version)] = entry
+    for campaign in campaigns:
+        versions.update(((e.id, e.version), e) for e in campaign_entries(campaign))
+    techniques = {t for c in campaigns for t in c.techniques}
+    entries = [served(e) for e in (*supporting_entries(orgs.values(), techniques), *versions.values())]
+    return Extras(orgs=orgs, entries=entries)
+
+
+class ExtrasCache:
+    """Extras per (organisation, its kind) while the database has not changed."""
+
+    def __init__(self, capacity: int = 64) -> None:
+        self._items: OrderedDict[tuple[object, ...], Extras] = OrderedDict()
         self._capacity = capacity
         self._lock = threading.Lock()
 
-    def add(self, status: Status) -> None:
+    def get(self, session: Session, principal: Principal) -> Extras:
+        key = (principal.org_id, principal.org_kind, *_fingerprint(session))
         with self._lock:
-            self._items[status.id] = status
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found
+        extras = load_extras(session, principal)
+        with self._lock:
+            self._items[key] = extras
             while len(self._items) > self._capacity:
                 self._items.popitem(last=False)
+        return extras
 
-    def get(self, principal: Principal, status_id: str) -> Status:
-        with self._lock:
-            status = self._items.get(status_id)
-        if status is None or status.org_id != principal.org_id:
-            raise NotFound(f"no status {status_id!r}", status=status_id)
-        return status
+
+# ---------------------------------------------------------------------------------------------
+# the service
+
+RAW_CHUNK = 500  # posted objects stored per transaction (one multi-row statement)
+DRAFT_CHUNK = 10  # typed submissions (signals, opinions, sightings) per transaction
+
+
+def _filters(query: ObjectQuery) -> Filters:
+    return Filters(
+        ids=query.ids,
+        types=query.types,
+        spec_versions=query.spec_versions,
+        versions=query.versions,
+        exact=exact_versions(query),
+        added_after=query.added_after,
+    )
+
+
+def _needs_extras(query: ObjectQuery) -> bool:
+    if query.types and not (query.types & EXTRA_TYPES):
+        return False
+    return not (query.ids and all(i.split("--", 1)[0] not in EXTRA_TYPES for i in query.ids))
+
+
+def _version_of(obj: Any) -> str:
+    if not isinstance(obj, dict):
+        return ""
+    return str(obj.get("modified") or obj.get("created") or "")[:40]
+
+
+def _detail_id(obj: Any, index: int) -> str:
+    found = obj.get("id") if isinstance(obj, dict) else None
+    return str(found)[:300] if isinstance(found, str) and found else f"object #{index}"
 
 
 class TaxiiService:
-    """The TAXII operations for one authenticated caller within one transaction."""
+    """The TAXII operations for one authenticated caller. Reads run in read-only transactions
+    (they never wait for a writer); the audit entries of a page and every write run in their own
+    short write transactions."""
 
     def __init__(
         self,
-        store: ExchangeStore,
+        db: Database,
         principal: Principal,
         *,
         page_size: int = MAX_PAGE,
-        cache: CatalogCache | None = None,
+        cache: ExtrasCache | None = None,
     ) -> None:
-        self.store = store
+        self.db = db
         self.principal = principal
         self.page_size = page_size
-        self.cache = cache
-        self._catalog: Catalog | None = None
-
-    @property
-    def catalog(self) -> Catalog:
-        if self._catalog is None:
-            require(self.principal, Permission.READ)
-            if self.cache is not None:
-                self._catalog = self.cache.get(self.store.session, self.principal)
-            else:
-                self._catalog = load_catalog(self.store.session, self.principal)
-        return self._catalog
+        self.cache = cache if cache is not None else ExtrasCache()
 
     def collections(self) -> list[dict[str, Any]]:
         require(self.principal, Permission.READ)
@@ -404,75 +562,262 @@ class TaxiiService:
             raise NotFound(f"no collection {collection_id!r}", collection=collection_id)
         return spec
 
-    def _entries(self, spec: CollectionSpec) -> list[StixEntry]:
-        catalog = self.catalog
-        return in_collection(catalog.entries, spec, catalog.source_kind, self.principal)
+    def _project(self) -> None:
+        project_contributions(self.db.session, self.db.url)
+
+    def _candidates(
+        self, session: Session, spec: CollectionSpec, query: ObjectQuery, after: Key | None, limit: int
+    ) -> list[Served]:
+        """Up to ``limit`` items after ``after``: the index's page merged with the extras'."""
+        rows = page_rows(session, self.principal, spec.audience, _filters(query), after, limit)
+        if not _needs_extras(query):
+            return rows
+        extras = select_versions(self.cache.get(session, self.principal).of(spec, self.principal), query)
+        start = bisect.bisect_right(extras, after, key=sort_key) if after is not None else 0
+        return list(heapq.merge(rows, extras[start : start + limit], key=sort_key))[:limit]
+
+    def _listing(self, collection_id: str, query: ObjectQuery) -> Page:
+        spec = self.collection(collection_id)
+        self._project()
+        limit = query.limit or self.page_size
+        after = decode_next(query.next) if query.next else None
+        with self.db.read_session() as session:
+            return page_of(self._candidates(session, spec, query, after, limit + 1), limit)
 
     def _deliver(self, page: Page) -> Page:
-        audit_delivered(self.store.session, self.principal, page.items, self.store.now())
+        if any(not e.shared and e.tlp in AUDITED_TLPS for e in page.items):
+            with self.db.session() as session:
+                audit_delivered(session, self.principal, page.items, utcnow())
         return page
 
     def objects(self, collection_id: str, query: ObjectQuery) -> Page:
-        spec = self.collection(collection_id)
-        selected = select_versions(self._entries(spec), query)
-        return self._deliver(paginate(selected, query, self.page_size))
+        return self._deliver(self._listing(collection_id, query))
 
     def manifest(self, collection_id: str, query: ObjectQuery) -> Page:
-        spec = self.collection(collection_id)
         # A manifest names objects without their content: nothing to audit.
-        return paginate(select_versions(self._entries(spec), query), query, self.page_size)
+        return self._listing(collection_id, query)
 
     def object(self, collection_id: str, object_id: str, query: ObjectQuery) -> Page:
-        spec = self.collection(collection_id)
         narrowed = replace(query, ids=frozenset({object_id}))
-        selected = select_versions(self._entries(spec), narrowed)
-        if not selected and query.next is None:
-            raise NotFound(f"no object {object_id!r} in collection {spec.alias}", object=object_id)
-        return self._deliver(paginate(selected, narrowed, self.page_size))
+        page = self._listing(collection_id, narrowed)
+        if not page.items and query.next is None:
+            raise NotFound(f"no object {object_id!r} in collection {collection_id}", object=object_id)
+        return self._deliver(page)
 
     def versions(self, collection_id: str, object_id: str, query: ObjectQuery) -> Page:
         spec = self.collection(collection_id)
-        narrowed = replace(query, ids=frozenset({object_id}), versions=("all",))
-        selected = select_versions(self._entries(spec), narrowed)
-        if not selected and query.next is None:
+        self._project()
+        narrowed = replace(query, ids=frozenset({object_id}), versions=("all",), next=None, limit=None)
+        with self.db.read_session() as session:
+            found = self._candidates(session, spec, narrowed, None, 100_000)
+        if not found:
             raise NotFound(f"no object {object_id!r} in collection {spec.alias}", object=object_id)
-        selected.sort(key=lambda e: parse_instant(e.version))
-        return paginate(selected, narrowed, self.page_size)
+        # Versions are listed oldest first; the position in ``next`` is the version itself.
+        by_version = sorted(
+            (Served(e.obj, e.modified, e.modified, e.tlp, e.seq, e.shared) for e in found), key=sort_key
+        )
+        return paginate(by_version, query, self.page_size)
+
+    # -- writes ------------------------------------------------------------------------------
 
     def add_objects(self, collection_id: str, body: bytes) -> Status:
-        """Import an envelope into the collection as the caller; one status detail per object."""
+        """Store every valid object of an envelope as sent, as the caller, in the collection's
+        audience; objects Vigil understands are also submitted as typed signals (campaigns,
+        opinions, sightings) and linked. Validation runs before any transaction; writes are
+        committed in chunks, and the persisted status says what is done, failed or pending."""
         spec = self.collection(collection_id)
         require(self.principal, Permission.WRITE)
         objects = load_objects(body, "envelope")
-        status = Status(
-            id=str(uuid.uuid4()), org_id=self.principal.org_id, request_timestamp=self.store.now()
-        )
-        plan = plan_import(objects)
-        versions = {
-            str(o.get("id")): str(o.get("modified") or o.get("created") or "")
-            for o in objects
-            if isinstance(o, dict)
-        }
-        for problem in plan.problems():
-            detail_id = problem.object_id or f"object #{problem.index}"
-            status.failures.append(StatusDetail(detail_id, versions.get(detail_id, ""), problem.message))
-        for supporting in plan.supporting:
-            status.successes.append(
-                StatusDetail(
-                    supporting, versions.get(supporting, ""), "accepted: supporting object, not stored"
+        plan = plan_import(objects)  # stix2-validator on every object, outside any transaction
+        invalid = {p.index: p.message for p in plan.invalid}
+        unsupported = {p.index: p.message for p in plan.unsupported}
+        by_id = {o["id"]: o for i, o in enumerate(objects) if i not in invalid}
+        policy = MarkingPolicy(default=spec.write_tlp, allowed=spec.tlps, where=f"collection {spec.alias}")
+        status = Status(id=str(uuid.uuid4()), org_id=self.principal.org_id, request_timestamp=utcnow())
+        outcomes: dict[int, tuple[str, str | None]] = {}
+        accepted: list[tuple[int, dict[str, Any], TLP]] = []
+        for index, obj in enumerate(objects):
+            if index in invalid:
+                outcomes[index] = ("failure", invalid[index])
+                continue
+            tlp, why = marking_of(obj, by_id)
+            if why is None:
+                try:
+                    tlp = policy.resolve(tlp)
+                except InputError as exc:
+                    why = exc.message
+            if why is not None or tlp is None:
+                outcomes[index] = ("failure", why)
+                continue
+            if obj["id"] in TLP_BY_MARKING_ID:
+                outcomes[index] = ("success", "TLP marking-definition: served in every collection already")
+                continue
+            accepted.append((index, obj, tlp))
+        details = [
+            TaxiiStatusDetailRow(
+                status_id=status.id,
+                position=index,
+                object_id=_detail_id(obj, index),
+                version=_version_of(obj),
+                outcome=outcomes.get(index, ("pending", None))[0],
+                message=outcomes.get(index, ("", None))[1],
+            )
+            for index, obj in enumerate(objects)
+        ]
+        with self.db.session() as session:
+            session.add(
+                TaxiiStatusRow(
+                    id=status.id,
+                    org_id=status.org_id,
+                    collection=spec.alias,
+                    request_timestamp=status.request_timestamp,
+                    status="pending",
+                    total_count=len(details),
+                    success_count=0,
+                    failure_count=0,
+                    pending_count=len(details),
                 )
             )
-        policy = MarkingPolicy(default=spec.write_tlp, allowed=spec.tlps, where=f"collection {spec.alias}")
-        result = apply_plan(
-            self.store,
-            self.principal,
-            plan,
-            policy,
-            resolve=self.catalog.signal_of_ref.get,
-            atomic=False,
-        )
-        for outcome in result.outcomes:
-            detail = StatusDetail(outcome.source_id, versions.get(outcome.source_id, ""), outcome.message)
-            (status.successes if outcome.ok else status.failures).append(detail)
-        self._catalog = None  # what was just written is visible to the next read
+            session.flush()  # the status row before its details (foreign key)
+            session.add_all(details)
+            _recount(session, status.id)
+            audit.record(
+                session,
+                self.principal,
+                "taxii.add",
+                at=status.request_timestamp,
+                target_type="taxii-status",
+                target_id=status.id,
+                detail={"collection": spec.alias, "objects": len(objects), "accepted": len(accepted)},
+            )
+        linked = self._apply_drafts(plan, {obj["id"] for _, obj, _ in accepted}, policy)
+        for start in range(0, len(accepted), RAW_CHUNK):
+            chunk = accepted[start : start + RAW_CHUNK]
+            posted = [
+                PostedObject(
+                    obj=obj,
+                    text=json.dumps(obj, ensure_ascii=False, separators=(",", ":")),
+                    org_id=self.principal.org_id,
+                    tlp=tlp,
+                    signal_id=linked.signal_ids.get(obj["id"]),
+                )
+                for _, obj, tlp in chunk
+            ]
+            updates = []
+            for index, obj, _ in chunk:
+                message = linked.messages.get(obj["id"])
+                if message is None and index in unsupported:
+                    message = f"stored as sent (no typed equivalent in Vigil: {unsupported[index]})"
+                updates.append({"p": index, "o": "success", "m": message})
+            with self.db.session() as session:
+                store_posted(session, posted, utcnow())
+                _settle(session, status.id, updates)
+        return self.status(status.id)
+
+    def _apply_drafts(self, plan: ImportPlan, accepted: set[str], policy: MarkingPolicy) -> _Linked:
+        """Submit the typed drafts of accepted objects in small transactions (campaigns first)."""
+        linked = _Linked()
+        known = ApplyResult()
+        parts: list[ImportPlan] = []
+        campaigns = [d for d in plan.campaigns if d.source_id in accepted]
+        if campaigns:
+            parts.append(ImportPlan(campaigns=campaigns))
+        signals = [d for d in plan.signals if d.source_id in accepted]
+        parts += [
+            ImportPlan(signals=signals[i : i + DRAFT_CHUNK]) for i in range(0, len(signals), DRAFT_CHUNK)
+        ]
+        feedback: list[OpinionDraft | SightingDraft] = [
+            *(d for d in plan.opinions if d.source_id in accepted),
+            *(d for d in plan.sightings if d.source_id in accepted),
+        ]
+        for i in range(0, len(feedback), DRAFT_CHUNK):
+            some = feedback[i : i + DRAFT_CHUNK]
+            parts.append(
+                ImportPlan(
+                    opinions=[d for d in some if isinstance(d, OpinionDraft)],
+                    sightings=[d for d in some if isinstance(d, SightingDraft)],
+                )
+            )
+        for part in parts:
+            with self.db.session() as session:
+                store = ExchangeStore(session)
+                result = apply_plan(
+                    store,
+                    self.principal,
+                    part,
+                    policy,
+                    resolve=lambda ref, s=session: signal_of_object(s, self.principal, ref),  # type: ignore[misc]
+                    atomic=False,
+                    known=known,
+                )
+            known.signal_ids.update(result.signal_ids)
+            known.campaign_ids.update(result.campaign_ids)
+            for outcome in result.outcomes:
+                if not outcome.ok:
+                    linked.messages[outcome.source_id] = (
+                        f"stored as sent; not linked to a Vigil signal: {outcome.message}"
+                    )
+                elif outcome.message:
+                    linked.messages[outcome.source_id] = outcome.message
+        linked.signal_ids.update(known.signal_ids)
+        return linked
+
+    def status(self, status_id: str) -> Status:
+        """A status resource; only the organisation that posted may read it."""
+        with self.db.read_session() as session:
+            row = session.get(TaxiiStatusRow, status_id)
+            if row is None or row.org_id != self.principal.org_id:
+                raise NotFound(f"no status {status_id!r}", status=status_id)
+            status = Status(id=row.id, org_id=row.org_id, request_timestamp=row.request_timestamp)
+            for detail in session.scalars(
+                select(TaxiiStatusDetailRow)
+                .where(TaxiiStatusDetailRow.status_id == status_id)
+                .order_by(TaxiiStatusDetailRow.position)
+            ):
+                item = StatusDetail(detail.object_id, detail.version, detail.message)
+                {"success": status.successes, "failure": status.failures}.get(
+                    detail.outcome, status.pendings
+                ).append(item)
         return status
+
+
+@dataclass
+class _Linked:
+    signal_ids: dict[str, str] = field(default_factory=dict)  # posted object id -> signal id
+    messages: dict[str, str] = field(default_factory=dict)  # posted object id -> status message
+
+
+def _settle(session: Session, status_id: str, updates: list[dict[str, Any]]) -> None:
+    """Mark some objects of a status done (one statement) and update its counts."""
+    if updates:
+        table = cast(Table, TaxiiStatusDetailRow.__table__)
+        session.connection().execute(
+            update(table)
+            .where(table.c.status_id == status_id, table.c.position == bindparam("p"))
+            .values(outcome=bindparam("o"), message=bindparam("m")),
+            updates,
+        )
+    _recount(session, status_id)
+
+
+def _recount(session: Session, status_id: str) -> None:
+    session.flush()
+    counts: dict[str, int] = {
+        outcome: count
+        for outcome, count in session.execute(
+            select(TaxiiStatusDetailRow.outcome, func.count())
+            .where(TaxiiStatusDetailRow.status_id == status_id)
+            .group_by(TaxiiStatusDetailRow.outcome)
+        )
+    }
+    pending = counts.get("pending", 0)
+    session.execute(
+        update(TaxiiStatusRow)
+        .where(TaxiiStatusRow.id == status_id)
+        .values(
+            success_count=counts.get("success", 0),
+            failure_count=counts.get("failure", 0),
+            pending_count=pending,
+            status="pending" if pending else "complete",
+        )
+    )

@@ -7,12 +7,15 @@ What is served and who may see it is decided in ``vigil.exchange.taxii`` (collec
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from vigil.core.errors import InputError
+from vigil.exchange.access import Principal
+from vigil.exchange.store import ExchangeStore
 from vigil.exchange.taxii import (
     TAXII_MEDIA_TYPE,
     Page,
@@ -27,8 +30,8 @@ from vigil.exchange.taxii import (
     parse_query,
     versions_resource,
 )
-from vigil.exchange.taxii_store import CatalogCache, StatusBook, TaxiiService
-from vigil.web.deps import PrincipalDep, StoreDep, get_settings_dep
+from vigil.exchange.taxii_store import ExtrasCache, TaxiiService
+from vigil.web.deps import credentials, get_database, get_settings_dep
 from vigil.web.errors import add_error_formatter
 
 PREFIX = "/taxii2"
@@ -57,23 +60,34 @@ def _taxii_error(status: int, body: dict[str, Any]) -> Response:
     title = str(body.get("error", "Error"))
     description = str(body.get("message", ""))
     headers = {"WWW-Authenticate": 'Basic realm="vigil-taxii", Bearer'} if status == 401 else None
+    if status == 503:
+        headers = {"Retry-After": "5"}
     details = body.get("details") or {}
     return taxii_response(error_resource(title, description, status, **details), status, headers)
 
 
-def _service(request: Request, store: StoreDep, principal: PrincipalDep) -> TaxiiService:
+def _principal(request: Request) -> Principal:
+    """The caller, authenticated in a read-only transaction that ends here: TAXII requests hold no
+    transaction while they work (reads take snapshots, writes commit in short chunks)."""
+    for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
+        if "\x00" in str(value) or "\x00" in name:
+            raise InputError(f"parameter {name!r} contains a NUL character (U+0000)", field=name)
+    key = credentials(request)
+    with get_database(request).read_session() as session:
+        principal = ExchangeStore(session).authenticate(key)
+    request.state.principal = principal
+    return principal
+
+
+TaxiiPrincipal = Annotated[Principal, Depends(_principal)]
+
+
+def _service(request: Request, principal: TaxiiPrincipal) -> TaxiiService:
     settings = get_settings_dep(request)
-    cache: CatalogCache | None = getattr(request.app.state, "taxii_catalogs", None)
+    cache: ExtrasCache | None = getattr(request.app.state, "taxii_extras", None)
     if cache is None:
-        cache = request.app.state.taxii_catalogs = CatalogCache()
-    return TaxiiService(store, principal, page_size=settings.taxii_page_size, cache=cache)
-
-
-def _statuses(request: Request) -> StatusBook:
-    book: StatusBook | None = getattr(request.app.state, "taxii_statuses", None)
-    if book is None:
-        book = request.app.state.taxii_statuses = StatusBook()
-    return book
+        cache = request.app.state.taxii_extras = ExtrasCache()
+    return TaxiiService(get_database(request), principal, page_size=settings.taxii_page_size, cache=cache)
 
 
 def _params(request: Request) -> dict[str, list[str]]:
@@ -88,7 +102,7 @@ def _paged(body: dict[str, Any], page: Page) -> Response:
 
 
 @router.get("/", summary="TAXII discovery")
-def get_discovery(request: Request, principal: PrincipalDep) -> Response:
+def get_discovery(request: Request, principal: TaxiiPrincipal) -> Response:
     del principal  # discovery needs a valid key like everything else
     # Behind a proxy the address clients use is configured (public_url), not the one we were asked on.
     base = get_settings_dep(request).public_url or str(request.base_url)
@@ -96,7 +110,7 @@ def get_discovery(request: Request, principal: PrincipalDep) -> Response:
 
 
 @router.get(ROOT + "/", summary="API root information")
-def get_api_root(request: Request, principal: PrincipalDep) -> Response:
+def get_api_root(request: Request, principal: TaxiiPrincipal) -> Response:
     del principal
     return taxii_response(api_root_resource(get_settings_dep(request).max_request_bytes))
 
@@ -125,7 +139,6 @@ async def add_objects(
     check_content_type(request.headers.get("content-type"))
     body = await request.body()
     status = await run_in_threadpool(service.add_objects, collection_id, body)
-    _statuses(request).add(status)
     return taxii_response(status.resource(), 202)
 
 
@@ -154,8 +167,8 @@ def get_manifest(request: Request, collection_id: str, service: TaxiiService = D
 
 
 @router.get(ROOT + "/status/{status_id}/", summary="Result of an add-objects request")
-def get_status(request: Request, status_id: str, principal: PrincipalDep) -> Response:
-    return taxii_response(_statuses(request).get(principal, status_id).resource())
+def get_status(status_id: str, service: TaxiiService = Depends(_service)) -> Response:
+    return taxii_response(service.status(status_id).resource())
 
 
 def install(app: FastAPI) -> None:
