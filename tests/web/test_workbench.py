@@ -203,3 +203,178 @@ def test_the_whole_job_in_the_dashboard(
     assert sum(s["clicks"] for s in clicks.steps.values()) < 40, clicks.steps
     platform_ctx.close()
     partner_ctx.close()
+
+
+def _hidden_case(demo_run: dict[str, Any]) -> dict[str, Any]:
+    """A demo case marked AMBER for platforms only: the government may not see it."""
+    return next(
+        c
+        for c in demo_run["demo"]["summary"]["case_markings"]
+        if c["tlp"] == "AMBER" and not c["shared_with"]
+    )
+
+
+def test_search_stays_within_what_the_reader_may_see(
+    page: Any, own_server: str, demo_run: dict[str, Any]
+) -> None:
+    hidden = _hidden_case(demo_run)
+    shared = next(c for c in demo_run["demo"]["summary"]["case_markings"] if c["tlp"] == "GREEN")
+    sign_in(page, own_server, demo_run["keys"]["Electoral Commission"]["admin"], "/")
+    for title in (hidden["title"], shared["title"]):
+        page.fill("[data-testid=search-box]", title)
+        page.press("[data-testid=search-box]", "Enter")
+        page.wait_for_url(re.compile(r"/search\?q="))
+        found = page.locator("[data-testid=search-cases]").inner_text()
+        if title == hidden["title"]:
+            assert hidden["id"] not in page.content() and "Cases (0)" in found
+        else:
+            assert title in found
+    # every group is there, with its count
+    page.goto(f"{own_server}/search?q=vote")
+    summary = page.locator("[data-testid=search-summary]").inner_text()
+    for group in ("signals", "cases", "campaigns", "meetings"):
+        assert group in summary
+    screenshot(page, "search-government")
+    # a platform sees the platform-only case by the same title
+    sign_in(page, own_server, demo_run["keys"]["Chirper"]["read-only"], "/")
+    page.goto(f"{own_server}/search?q={hidden['title']}")
+    expect(page.locator("[data-testid=search-cases]")).to_contain_text(hidden["title"])
+
+
+def test_admin_screens_are_for_admins_and_show_a_key_once(
+    browser: Any, page: Any, own_server: str, demo_run: dict[str, Any]
+) -> None:
+    sign_in(page, own_server, demo_run["keys"]["Examplebook"]["analyst"], "/")
+    assert page.locator("nav a[href='/admin']").count() == 0
+    assert page.goto(f"{own_server}/admin").status == 403
+    sign_in(page, own_server, demo_run["keys"]["Examplebook"]["admin"], "/admin")
+    assert page.locator("[data-testid=orgs-table]").inner_text().count("Examplebook") >= 1
+    assert page.locator("[data-testid=peers-table]").count() == 0  # peers: the operator's
+    form = page.locator("[data-testid=key-form]")
+    form.locator("input[name=name]").fill("Dana (night shift)")
+    form.locator("select[name=role]").select_option("read-only")
+    form.locator("button").click()
+    page.wait_for_load_state()
+    secret = page.locator("[data-testid=secret]").inner_text().strip()
+    assert secret.startswith("vigil_")
+    screenshot(page, "admin-key-created")
+    page.goto(f"{own_server}/admin")
+    assert secret not in page.content()  # shown once
+    assert "Dana (night shift)" in page.locator("[data-testid=keys-table]").inner_text()
+    # the new key signs in, with its role
+    other = browser.new_context()
+    tab = other.new_page()
+    sign_in(tab, own_server, secret, "/")
+    assert "read-only" in tab.locator("[data-testid=who]").inner_text()
+    other.close()
+    # the operator's admin sees the organisations' lifecycle and the federation peers
+    sign_in(page, own_server, demo_run["keys"]["Vigil Coalition"]["admin"], "/admin")
+    assert page.locator("[data-testid=peers-table]").count() == 1
+    assert page.locator("[data-testid=org-form]").count() == 1
+    screenshot(page, "admin-operator")
+
+
+def test_tables_sort_page_and_export_within_tlp(page: Any, own_server: str, demo_run: dict[str, Any]) -> None:
+    hidden = _hidden_case(demo_run)
+    sign_in(page, own_server, demo_run["keys"]["Examplebook"]["admin"], "/audit")
+    bar = page.locator("[data-testid=table-bar]").first
+    assert re.search(r"1–25 of \d+", bar.inner_text())  # long lists are paged by 25
+    bar.locator("button[data-go=last]").click()
+    assert "page" in bar.inner_text() and bar.locator("button[data-go=next]").is_disabled()
+    bar.locator("button[data-go=first]").click()
+    assert bar.locator("button[data-go=prev]").is_disabled()
+    bar.locator("select").select_option("10")
+    assert page.locator("[data-testid=audit-table] tbody tr:visible").count() == 10
+    # readable summaries, not JSON
+    summaries = page.locator("[data-testid=audit-summary]").all_inner_texts()
+    assert summaries and not any(s.startswith("{") for s in summaries)
+    page.check("[data-testid=hide-reads]")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_load_state()
+    actions = page.locator("[data-testid=audit-table] tbody td:nth-child(5)").all_inner_texts()
+    assert actions and "signal.read" not in actions
+    screenshot(page, "audit-readable")
+    # sorting the cases table by title
+    page.goto(f"{own_server}/cases")
+    page.click("[data-testid=cases-table] th:has-text('title')")
+    titles = page.locator("[data-testid=cases-table] tbody td:first-child").all_inner_texts()
+    assert titles == sorted(titles, key=str.casefold)
+    # CSV exports hold what the reader may see, nothing more
+    sign_in(page, own_server, demo_run["keys"]["Electoral Commission"]["admin"], "/cases")
+    cases_csv = page.request.get(f"{own_server}/export/cases.csv").text()
+    assert cases_csv.startswith("\ufeffid,title") and hidden["title"] not in cases_csv
+    page.goto(f"{own_server}/signals?tlp=AMBER")
+    with page.expect_download() as got:
+        page.click("[data-testid=export-csv]")
+    amber = Path(got.value.path()).read_text("utf-8-sig").splitlines()
+    assert amber[0].startswith("id,type,value,tlp")
+    assert all(",AMBER," in line for line in amber[1:])
+    stix = page.request.get(f"{own_server}/export/signals.stix.json?tlp=AMBER").json()
+    assert stix["type"] == "bundle"
+    misp = page.request.get(f"{own_server}/export/signals.misp.zip")
+    assert misp.status == 200 and misp.body()[:2] == b"PK"
+
+
+def test_case_graph_is_interactive(page: Any, own_server: str, demo_run: dict[str, Any]) -> None:
+    case = demo_run["demo"]["summary"]["case_markings"][0]
+    sign_in(page, own_server, demo_run["keys"]["Examplebook"]["analyst"], f"/cases/{case['id']}")
+    page.click("[data-testid=case-graph-link]")
+    page.wait_for_function("() => window.vigilGraph && window.vigilGraph.nodes().length > 3")
+    labels = page.evaluate("() => window.vigilGraph.nodes().map(n => n.data('label')).filter(Boolean).length")
+    total = page.evaluate("() => window.vigilGraph.nodes().length")
+    assert labels == total  # every node has a label
+    screenshot(page, "case-graph")
+    # filter: hide the accounts
+    page.uncheck("#graph-groups input[data-group=account]")
+    visible = page.evaluate("() => window.vigilGraph.nodes().filter(n => n.visible()).length")
+    accounts = page.evaluate("() => window.vigilGraph.nodes('[group = \"account\"]').length")
+    assert accounts > 0 and visible == total - accounts
+    # click-through: a signal node opens its page
+    target = page.evaluate(
+        "() => window.vigilGraph.nodes().filter(n => (n.data('url') || '').startsWith('/signals/'))[0].id()"
+    )
+    page.evaluate(f"() => window.vigilGraph.$id('{target}').emit('tap')")
+    page.wait_for_url(re.compile(re.escape(f"/signals/{target}")))
+
+
+def test_read_only_sees_no_workbench_forms(page: Any, own_server: str, demo_run: dict[str, Any]) -> None:
+    case = demo_run["demo"]["summary"]["case_markings"][0]
+    sign_in(page, own_server, demo_run["keys"]["Examplebook"]["read-only"], "/detections")
+    page.locator("table.data a[href^='/detections/']").first.click()
+    assert page.locator("[data-testid=open-case-form]").count() == 0
+    page.goto(f"{own_server}/cases/{case['id']}")
+    assert page.locator("[data-testid=share-form]").count() == 0
+    assert page.locator("[data-testid=add-signal-form]").count() == 0
+    link = page.locator("[data-testid=case-signals] td.value a").first
+    signal_url = link.get_attribute("href")
+    link.click()
+    assert page.locator("[data-testid=sighting-form]").count() == 0
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value") or ""
+    before = page.locator("[data-testid=signal-sightings]").inner_text()
+    answer = page.request.post(
+        f"{own_server}{signal_url}/sighting", form={"count": "5", "csrf": csrf}, max_redirects=0
+    )
+    assert answer.status == 403
+    page.reload()
+    assert page.locator("[data-testid=signal-sightings]").inner_text() == before
+
+
+def test_times_in_the_viewers_zone_and_layout_at_800px(
+    browser: Any, own_server: str, demo_run: dict[str, Any]
+) -> None:
+    context = browser.new_context(viewport={"width": 800, "height": 900}, timezone_id="Asia/Tokyo")
+    tab = context.new_page()
+    sign_in(tab, own_server, demo_run["keys"]["Electoral Commission"]["analyst"], "/cases")
+    first = tab.locator("[data-testid=cases-table] time").first
+    assert re.search(r"GMT\+9|JST", first.inner_text())
+    assert "UTC" in (first.get_attribute("title") or "")
+    assert "ago" in tab.locator("[data-testid=cases-table] small.rel").first.inner_text()
+    for path in ("/cases", "/signals", "/", "/briefings"):
+        tab.goto(f"{own_server}{path}")
+        width = tab.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 800, (path, width)
+        # the organisation's name is not broken mid-word
+        org = tab.locator("[data-testid=who] .org")
+        assert org.evaluate("e => getComputedStyle(e).whiteSpace") == "nowrap"
+    screenshot(tab, "signals-800px")
+    context.close()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, Response
@@ -11,10 +14,10 @@ from starlette.responses import HTMLResponse, Response
 from vigil.cases.service import CaseService
 from vigil.core.errors import PermissionDenied
 from vigil.core.time import parse_instant
-from vigil.exchange.audit import AuditFilter
+from vigil.exchange.audit import AuditEntry, AuditFilter
 from vigil.exchange.store import SignalFilter
 from vigil.web.deps import StoreDep
-from vigil.web.pages.common import ViewerDep, render
+from vigil.web.pages.common import Viewer, ViewerDep, render
 from vigil.web.pages.detections import list_runs
 from vigil.web.pages.meetings import overview_reminders
 from vigil.web.pages.signals import _row
@@ -64,6 +67,55 @@ def campaign_page(request: Request, campaign_id: str, viewer: ViewerDep, store: 
     )
 
 
+READ_ACTIONS = ("signal.read", "taxii.read", "campaign.read")
+SCAN_PAGES = 20  # pages of the log read at most to fill a screen when reads are hidden
+
+
+def _words(detail: dict[str, Any], viewer: Viewer) -> str:
+    shown = []
+    for key, value in detail.items():
+        if key.endswith("org_id") and isinstance(value, str):
+            value = viewer.org_name(value)
+        if isinstance(value, list | dict):
+            value = json.dumps(value, ensure_ascii=False)[:80]
+        shown.append(f"{key.replace('_', ' ')} {value}")
+    return "; ".join(shown)
+
+
+def audit_summary(entry: AuditEntry, viewer: Viewer) -> str:
+    """One readable sentence for an audit entry (its JSON detail stays in a tooltip)."""
+    d = entry.detail or {}
+    if entry.redacted:
+        return f"{entry.action.replace('.', ' ')} of an object you may not see (details withheld)"
+    templates_: dict[str, Callable[[], str]] = {
+        "signal.submit": lambda: f"shared a {d.get('kind', '')} signal (version {d.get('version', '?')})",
+        "signal.read": lambda: "read a signal",
+        "signal.revoke": lambda: "withdrew its contribution to a signal",
+        "taxii.read": lambda: "fetched a signal over TAXII",
+        "campaign.read": lambda: "read a campaign",
+        "campaign.create": lambda: f"shared campaign “{d.get('name', '')}”",
+        "case.create": lambda: f"opened case “{d.get('title', '')}”",
+        "case.transition": lambda: f"moved a case from {d.get('from')} to {d.get('to')}",
+        "case.link_signals": lambda: f"linked {d.get('count')} signals to a case",
+        "case.comment": lambda: f"commented on a case ({d.get('tlp', '')})",
+        "case.action": lambda: "recorded a coordinated action on a case",
+        "case.embargo": lambda: "changed a case's embargo",
+        "case.disclosure": lambda: "published a case's disclosure report",
+        "sighting.add": lambda: f"reported {d.get('count')} sighted posts",
+        "opinion.set": lambda: f"gave the opinion {d.get('value', '')}".strip(),
+        "org.create": lambda: f"onboarded {d.get('name')} ({d.get('kind')})",
+        "key.create": lambda: (
+            f"created a {d.get('role')} key “{d.get('name', '')}” for {viewer.org_name(d.get('org_id'))}"
+        ),
+        "key.revoke": lambda: "revoked an API key",
+    }
+    make = templates_.get(entry.action)
+    if make is not None:
+        return make()
+    words = entry.action.replace(".", " ").replace("_", " ")
+    return f"{words}: {_words(d, viewer)}" if d else words
+
+
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(
     request: Request,
@@ -73,6 +125,8 @@ def audit_page(
     target: str | None = None,
     since: str | None = None,
     before: int | None = None,
+    actor: str | None = None,
+    reads: str = "show",
 ) -> Response:
     if not viewer.can_read_audit:
         raise PermissionDenied(
@@ -80,21 +134,61 @@ def audit_page(
             role=viewer.principal.role.value,
         )
     since_at: datetime | None = parse_instant(since) if since else None
-    entries = store.query_audit(
-        viewer.principal,
-        AuditFilter(
-            action=action or None,
-            target_id=target or None,
-            since=since_at,
-            before_id=before,
-            limit=AUDIT_PAGE,
-        ),
-    )
+    hide_reads = reads == "hide" and not action
+    entries: list[AuditEntry] = []
+    cursor = before
+    last_page: list[AuditEntry] = []
+    for _ in range(SCAN_PAGES if hide_reads else 1):
+        last_page = store.query_audit(
+            viewer.principal,
+            AuditFilter(
+                action=action or None,
+                target_id=target or None,
+                actor_org_id=actor or None,
+                since=since_at,
+                before_id=cursor,
+                limit=AUDIT_PAGE,
+            ),
+        )
+        entries.extend(e for e in last_page if not (hide_reads and e.action in READ_ACTIONS))
+        if len(last_page) < AUDIT_PAGE or len(entries) >= AUDIT_PAGE:
+            break
+        cursor = last_page[-1].id
+    more = len(last_page) == AUDIT_PAGE or len(entries) > AUDIT_PAGE
+    entries = entries[:AUDIT_PAGE]
     return render(
         request,
         "audit.html",
         viewer,
         entries=entries,
-        chosen={"action": action or "", "target": target or "", "since": since or ""},
-        older=entries[-1].id if len(entries) == AUDIT_PAGE else None,
+        summaries={e.id: audit_summary(e, viewer) for e in entries},
+        chosen={
+            "action": action or "",
+            "target": target or "",
+            "since": since or "",
+            "actor": actor or "",
+            "reads": "hide" if hide_reads else "show",
+        },
+        known_actions=sorted(
+            {
+                "signal.submit",
+                "signal.read",
+                "taxii.read",
+                "campaign.read",
+                "campaign.create",
+                "case.create",
+                "case.transition",
+                "case.link_signals",
+                "case.comment",
+                "case.action",
+                "case.embargo",
+                "case.disclosure",
+                "sighting.add",
+                "opinion.set",
+                "org.create",
+                "key.create",
+                "key.revoke",
+            }
+        ),
+        older=entries[-1].id if more and entries else None,
     )
