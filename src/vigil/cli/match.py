@@ -8,15 +8,7 @@ import typer
 from rich.table import Table
 
 from vigil.cli.console import VigilConsole
-from vigil.cli.progress import RichProgress
 from vigil.core.errors import ExternalServiceError, InputError
-from vigil.core.settings import load_settings
-from vigil.match.actioner import ReviewQueue, run_actions
-from vigil.match.fetch import fetch_signals
-from vigil.match.matcher import match_posts
-from vigil.match.rules import load_rules
-from vigil.match.sightings import SightingLedger, report_sightings, sightings_from_summary
-from vigil.match.state import locked, open_index, read_state
 
 console = VigilConsole()
 group = typer.Typer(help="Match our posts against partners' signals fetched over TAXII; act and report.")
@@ -26,9 +18,10 @@ SERVER_HELP = "Vigil exchange base URL, e.g. https://vigil.example.org (its TAXI
 KEY_HELP = "API key of your organisation (or set VIGIL_API_KEY)."
 
 
-def register(app: typer.Typer) -> None:
-    """Attach this group's commands to the root app."""
-    app.add_typer(group, name="match")
+app = typer.Typer()
+
+
+app.add_typer(group, name="match")
 
 
 @group.command("fetch")
@@ -45,6 +38,10 @@ def fetch_command(
     ),
 ) -> None:
     """Download what is new since the last fetch (added_after checkpoints) and update the index."""
+    from vigil.cli.progress import RichProgress
+    from vigil.core.settings import load_settings
+    from vigil.match.fetch import fetch_signals
+
     with RichProgress() as progress:
         report = fetch_signals(
             index,
@@ -96,6 +93,14 @@ def run_command(
     top: int = typer.Option(20, "--top", min=0, help="Summary rows to print."),
 ) -> None:
     """Match posts against the index; write matches, apply rules, optionally report sightings."""
+    from vigil.cli.progress import RichProgress
+    from vigil.core.settings import load_settings
+    from vigil.match.actioner import ReviewQueue, run_actions
+    from vigil.match.matcher import match_posts
+    from vigil.match.rules import load_rules
+    from vigil.match.sightings import SightingLedger, report_sightings, sightings_from_summary
+    from vigil.match.state import locked, open_index, read_state
+
     ruleset = load_rules(rules) if rules is not None else None  # a bad rule file fails before any work
     if report and (not server or not key):
         raise InputError("--report needs --server and --key (or VIGIL_API_KEY)")
@@ -214,6 +219,8 @@ def queue_command(
     close: list[int] = typer.Option([], "--close", help="Mark these item ids closed (repeatable)."),
 ) -> None:
     """Show the review queue (and close items an analyst has dealt with)."""
+    from vigil.match.actioner import ReviewQueue
+
     if not (Path(index) / "queue.sqlite").exists():
         raise InputError(f"no review queue in {index} (run `vigil match run --rules ...` with a queue rule)")
     with ReviewQueue.of_index(index) as queue:
@@ -259,6 +266,8 @@ def queue_command(
 @group.command("status")
 def status_command(index: Path = INDEX) -> None:
     """Where the index comes from, its checkpoints, and what it holds."""
+    from vigil.match.state import read_state
+
     state = read_state(index)
     console.print(f"server: {state.get('server')}\nlast fetch: {state.get('last_fetch')}")
     table = Table(title="Checkpoints (next fetch asks added_after)")

@@ -14,11 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from vigil.cases.meetings import MeetingService
-from vigil.cases.meetings_reminders import scan_reminders
-from vigil.cases.meetings_render import EXPORT_FORMATS, render_minutes, render_pack
-from vigil.cases.service import parse_marking
-from vigil.cli.case import (
+from vigil.cli.common import (
     AsOrgOpt,
     DataDirOpt,
     DbUrlOpt,
@@ -26,16 +22,14 @@ from vigil.cli.case import (
     ShareOpt,
     TlpOpt,
     acting,
+    open_database,
     org_names,
     plain,
 )
 from vigil.cli.console import VigilConsole
-from vigil.cli.exchange import _database
 from vigil.core.errors import InputError
 from vigil.core.files import write_atomic
-from vigil.core.settings import load_settings
 from vigil.core.time import isoformat_z, parse_duration, parse_instant
-from vigil.exchange.store import ExchangeStore
 
 console = VigilConsole()
 meeting_app = typer.Typer(help="Coalition meetings: updates, agenda pack, minutes, action items.")
@@ -53,6 +47,8 @@ def _instant(value: str, option: str) -> datetime:
 
 
 def _org_id(session: Any, org: str) -> str:
+    from vigil.exchange.store import ExchangeStore
+
     return ExchangeStore(session).get_org(None, org).id
 
 
@@ -66,6 +62,8 @@ def _invited(session: Any, specs: list[str]) -> dict[str, str]:
 
 
 def _format(fmt: str) -> str:
+    from vigil.cases.meetings_render import EXPORT_FORMATS
+
     if fmt not in EXPORT_FORMATS:
         raise InputError(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}", field="format")
     return fmt
@@ -80,9 +78,11 @@ def _json_arg(text: str | None, field: str) -> Any:
         raise InputError(f"{field} is not valid JSON: {exc}", field=field) from None
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(meeting_app, name="meeting")
-    app.add_typer(election_app, name="election")
+app = typer.Typer()
+
+
+app.add_typer(meeting_app, name="meeting")
+app.add_typer(election_app, name="election")
 
 
 @meeting_app.command("new")
@@ -99,6 +99,8 @@ def new(
     database_url: str | None = DbUrlOpt,
 ) -> None:
     """Schedule a meeting (convened by --as-org) and invite organisations."""
+    from vigil.cases.meetings import MeetingService
+
     with acting(data_dir, database_url, as_org) as (session, principal):
         made = MeetingService(session, principal).create_meeting(
             title,
@@ -121,6 +123,8 @@ def list_(
     as_json: bool = JsonOpt,
 ) -> None:
     """Meetings this organisation convenes or is invited to."""
+    from vigil.cases.meetings import MeetingService
+
     with acting(data_dir, database_url, as_org) as (session, principal):
         meetings = MeetingService(session, principal).list_meetings()
     if as_json:
@@ -151,6 +155,9 @@ def update(
     database_url: str | None = DbUrlOpt,
 ) -> None:
     """File this organisation's update (figures pre-filled from its activity since the last meeting)."""
+    from vigil.cases.meetings import MeetingService
+    from vigil.cases.service import parse_marking
+
     sees_value = _json_arg(sees, "sees")
     expects_value = _json_arg(expects, "expects")
     if sees_value is not None and not isinstance(sees_value, dict):
@@ -179,6 +186,9 @@ def pack(
     database_url: str | None = DbUrlOpt,
 ) -> None:
     """Write the meeting pack (agenda, updates, briefing) as this organisation may see it."""
+    from vigil.cases.meetings import MeetingService
+    from vigil.cases.meetings_render import render_pack
+
     _format(fmt)
     with acting(data_dir, database_url, as_org) as (session, principal):
         service = MeetingService(session, principal)
@@ -202,6 +212,10 @@ def minutes(
     database_url: str | None = DbUrlOpt,
 ) -> None:
     """Record the minutes (--text) and/or export them (--out) as this organisation may see them."""
+    from vigil.cases.meetings import MeetingService
+    from vigil.cases.meetings_render import render_minutes
+    from vigil.cases.service import parse_marking
+
     _format(fmt)
     if text is None and out is None:
         raise InputError("give --text to record minutes, --out to export them, or both", field="text")
@@ -238,6 +252,9 @@ def action(
     database_url: str | None = DbUrlOpt,
 ) -> None:
     """Record a decision or an action item with owner organisation and due date."""
+    from vigil.cases.meetings import MeetingService
+    from vigil.cases.service import parse_marking
+
     with acting(data_dir, database_url, as_org) as (session, principal):
         shared = [_org_id(session, o) for o in share_with]
         item = MeetingService(session, principal).add_action(
@@ -260,6 +277,8 @@ def actions(
     as_json: bool = JsonOpt,
 ) -> None:
     """Decisions and action items this organisation may see, due first; overdue ones flagged."""
+    from vigil.cases.meetings import MeetingService
+
     with acting(data_dir, database_url, as_org) as (session, principal):
         items = MeetingService(session, principal).action_items(open_only=open_only)
         names = org_names(session)
@@ -286,6 +305,8 @@ def done(
     database_url: str | None = DbUrlOpt,
 ) -> None:
     """Close (or reopen) an action item."""
+    from vigil.cases.meetings import MeetingService
+
     with acting(data_dir, database_url, as_org) as (session, principal):
         item = MeetingService(session, principal).set_action_status(action_id, status)
     console.print(f"action {item.id}: {item.status}")
@@ -302,13 +323,16 @@ def remind(
 ) -> None:
     """Queue action_item.due_soon / action_item.overdue webhooks for the owner organisations
     (each item once per kind; `vigil push run` sends them, and runs this scan itself each round)."""
+    from vigil.cases.meetings_reminders import scan_reminders
+    from vigil.core.settings import load_settings
+
     overrides = {k: v for k, v in (("data_dir", data_dir), ("database_url", database_url)) if v is not None}
     window = (
         parse_duration(lead)
         if lead is not None
         else timedelta(hours=load_settings(**overrides).meeting_reminder_lead_h)
     )
-    db = _database(data_dir, database_url)
+    db = open_database(data_dir, database_url)
     try:
         with db.session() as session:
             report = scan_reminders(session, lead=window)
@@ -344,6 +368,8 @@ def election_add(
     database_url: str | None = DbUrlOpt,
 ) -> None:
     """Add a key date to the election calendar."""
+    from vigil.cases.meetings import MeetingService
+
     with acting(data_dir, database_url, as_org) as (session, principal):
         d = MeetingService(session, principal).add_election_date(election, kind, _instant(at, "AT"), title)
     console.print(f"{d.election}: {d.kind} on {isoformat_z(d.at)}")
@@ -358,6 +384,8 @@ def election_list(
     as_json: bool = JsonOpt,
 ) -> None:
     """Key dates in time order, with the days left to each."""
+    from vigil.cases.meetings import MeetingService
+
     with acting(data_dir, database_url, as_org) as (session, principal):
         service = MeetingService(session, principal)
         dates = service.election_dates(election=election)

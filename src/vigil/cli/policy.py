@@ -7,22 +7,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from vigil.cases.policies import PolicyAreas, PolicyService, PolicyVersion
-from vigil.cases.policies_stix import policy_bundle
-from vigil.cases.service import parse_marking
-from vigil.cli.case import AsOrgOpt, DataDirOpt, DbUrlOpt, JsonOpt, acting, org_names, plain
+from vigil.cli.common import AsOrgOpt, DataDirOpt, DbUrlOpt, JsonOpt, acting, org_names, plain
 from vigil.cli.console import VigilConsole
 from vigil.core.errors import InputError
 from vigil.core.files import write_atomic
-from vigil.core.settings import load_settings
 from vigil.core.time import isoformat_z, parse_instant
-from vigil.exchange.store import ExchangeStore
+
+if TYPE_CHECKING:
+    from vigil.cases.policies import PolicyService, PolicyVersion
 
 console = VigilConsole()
 policy_app = typer.Typer(
@@ -30,8 +28,10 @@ policy_app = typer.Typer(
 )
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(policy_app, name="policy")
+app = typer.Typer()
+
+
+app.add_typer(policy_app, name="policy")
 
 
 def _instant(value: str | None, option: str) -> Any:
@@ -44,15 +44,20 @@ def _instant(value: str | None, option: str) -> Any:
 
 
 def _service(session: Any, principal: Any, data_dir: Path | None) -> PolicyService:
+    from vigil.cases.policies import PolicyAreas, PolicyService
+    from vigil.core.settings import load_settings
+
     settings = load_settings(**({"data_dir": data_dir} if data_dir is not None else {}))
     return PolicyService(session, principal, areas=PolicyAreas.load(settings.data_dir))
 
 
 def _org_id(session: Any, org: str | None) -> str | None:
+    from vigil.exchange.store import ExchangeStore
+
     return ExchangeStore(session).get_org(None, org).id if org else None
 
 
-def _when(value: Any) -> str:
+def when(value: Any) -> str:
     return isoformat_z(value) if value else "-"
 
 
@@ -62,10 +67,10 @@ def _row(v: PolicyVersion, names: dict[str, str]) -> list[str]:
         v.area,
         str(v.version),
         v.status.replace("_", " "),
-        f"{_when(v.effective_from)} - {_when(v.effective_until)}",
+        f"{when(v.effective_from)} - {when(v.effective_until)}",
         f"TLP:{v.marking.tlp.value}",
         escape((v.summary or "")[:80]),
-        _when(v.recorded_at),
+        when(v.recorded_at),
     ]
 
 
@@ -99,6 +104,8 @@ def record(
     database_url: str | None = DbUrlOpt,
 ) -> None:
     """Record a new version of this organisation's policy in one area."""
+    from vigil.cases.service import parse_marking
+
     start, end = _instant(effective_from, "--from"), _instant(effective_until, "--until")
     with acting(data_dir, database_url, as_org) as (session, principal):
         v = _service(session, principal, data_dir).record(
@@ -121,6 +128,9 @@ def record(
 @policy_app.command("areas")
 def areas(data_dir: Path | None = DataDirOpt, as_json: bool = JsonOpt) -> None:
     """The policy areas, titled in English, French and Arabic."""
+    from vigil.cases.policies import PolicyAreas
+    from vigil.core.settings import load_settings
+
     settings = load_settings(**({"data_dir": data_dir} if data_dir is not None else {}))
     found = PolicyAreas.load(settings.data_dir).areas
     if as_json:
@@ -142,6 +152,7 @@ def list_(
     as_json: bool = JsonOpt,
 ) -> None:
     """The register: each member's current policy per area, as this organisation may see it."""
+
     when = _instant(at, "--at")
     with acting(data_dir, database_url, as_org) as (session, principal):
         service = _service(session, principal, data_dir)
@@ -164,6 +175,7 @@ def history(
     as_json: bool = JsonOpt,
 ) -> None:
     """Every version this organisation may see, oldest first (who recorded it, when)."""
+
     with acting(data_dir, database_url, as_org) as (session, principal):
         service = _service(session, principal, data_dir)
         found = service.history(org_id=_org_id(session, member), area=area)
@@ -184,6 +196,7 @@ def diff(
     as_json: bool = JsonOpt,
 ) -> None:
     """What changed in the register between two dates."""
+
     start, end = _instant(since, "--since"), _instant(until, "--until")
     with acting(data_dir, database_url, as_org) as (session, principal):
         service = _service(session, principal, data_dir)
@@ -222,6 +235,7 @@ def matrix(
 ) -> None:
     """Member x area: the current status of each cell (GAP where nothing is in force), or with
     --election, whether each policy is in force by election day."""
+
     with acting(data_dir, database_url, as_org) as (session, principal):
         service = _service(session, principal, data_dir)
         m = service.matrix()
@@ -274,6 +288,8 @@ def export(
     database_url: str | None = DbUrlOpt,
 ) -> None:
     """Every policy version and note this organisation may see, as a STIX 2.1 bundle."""
+    from vigil.cases.policies_stix import policy_bundle
+
     with acting(data_dir, database_url, as_org) as (session, principal):
         found = policy_bundle(_service(session, principal, data_dir))
     body = json.dumps(found, indent=2, ensure_ascii=False).encode("utf-8")

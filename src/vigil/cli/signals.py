@@ -8,30 +8,23 @@ import typer
 from rich.table import Table
 
 from vigil.cli.console import VigilConsole
-from vigil.cli.progress import RichProgress
 from vigil.core.errors import InputError
-from vigil.signals import (
-    DerivesFromAccount,
-    DerivesFromPost,
-    HashesBytes,
-    HashesText,
-    get_signal_type,
-    signal_types,
-)
-from vigil.signals.derive import derive_post_signals_file
 
 console = VigilConsole()
 group = typer.Typer(help="Signal types: list them, normalize and hash values, derive them from posts.")
 
 
-def register(app: typer.Typer) -> None:
-    """Attach this group's commands to the root app."""
-    app.add_typer(group, name="signals")
+app = typer.Typer()
+
+
+app.add_typer(group, name="signals")
 
 
 @group.command("types")
 def types_command() -> None:
     """List the signal types with their threshold and what they derive from."""
+    from vigil.signals import DerivesFromAccount, DerivesFromPost, HashesBytes, HashesText, signal_types
+
     table = Table(title="Signal types")
     for column in ("name", "default threshold", "derives from", "hashes", "description"):
         table.add_column(column)
@@ -57,6 +50,8 @@ def normalize_command(
     values: list[str] = typer.Argument(..., help="Values to normalize."),
 ) -> None:
     """Print each value in its normalized form (exit 2 naming the first invalid one)."""
+    from vigil.signals import get_signal_type
+
     resolved = get_signal_type(signal_type)
     for value in values:
         typer.echo(resolved.normalize(value))
@@ -69,6 +64,8 @@ def hash_command(
     file: Path | None = typer.Option(None, "--file", exists=True, dir_okay=False, help="File to hash."),
 ) -> None:
     """Compute a signal value from text or from a file's bytes."""
+    from vigil.signals import HashesBytes, HashesText, get_signal_type
+
     resolved = get_signal_type(signal_type)
     if (text is None) == (file is None):
         raise InputError("give exactly one of --text or --file")
@@ -95,6 +92,9 @@ def derive_command(
     types: list[str] | None = typer.Option(None, "--type", "-t", help="Only these types (repeatable)."),
 ) -> None:
     """Derive signals from every post: one row per (post, type, value)."""
+    from vigil.cli.progress import RichProgress
+    from vigil.signals.derive import derive_post_signals_file
+
     with RichProgress() as progress:
         rows = derive_post_signals_file(posts, out, types or None, progress=progress)
     console.print(f"{rows:,} signals written to {out}")
