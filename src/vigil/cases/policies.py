@@ -35,6 +35,7 @@ package's ``data/policy_areas.yaml``, replaced by ``policy_areas.yaml`` in the d
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -54,6 +55,7 @@ from vigil.core.time import ensure_utc, utcnow
 from vigil.exchange import audit
 from vigil.exchange.access import Permission, Principal, most_restrictive, require
 from vigil.exchange.models import OrgRow
+from vigil.exchange.policy import AuditTargets
 from vigil.exchange.records import TLP, Marking, OrgKind
 
 STATUSES = ("none", "announced", "in_force", "changed", "withdrawn")
@@ -562,3 +564,27 @@ class PolicyService:
             "recorded_by_key": version.recorded_by_key,
             "recorded_by_org": version.recorded_by_org,
         }
+
+
+def _visible_policy_versions(session: Session, principal: Principal, ids: Sequence[str]) -> set[str]:
+    """Audit-log resolver for ``policy`` entries (``policy.record``; the target id is the version's
+    row id): the versions whose policy marking lets ``principal`` see them, by the same rule as the
+    register itself. The entry's detail (member, area, version, status) is policy-level; the note,
+    marked on its own, never goes into the audit log."""
+    numbers = [int(i) for i in ids if i.isdigit() and len(i) <= 10]
+    if not numbers:
+        return set()
+    cases = CaseService(session, principal)
+    rows = session.execute(
+        select(
+            PolicyVersionRow.id, PolicyVersionRow.org_id, PolicyVersionRow.tlp, PolicyVersionRow.shared_with
+        ).where(PolicyVersionRow.id.in_(numbers))
+    )
+    return {
+        str(row_id)
+        for row_id, org_id, tlp, shared in rows
+        if cases.sees(org_id, Marking(TLP(tlp), tuple(shared or ())))
+    }
+
+
+AuditTargets.register("policy", _visible_policy_versions)

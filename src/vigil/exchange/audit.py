@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from vigil.exchange.access import Principal
 
 LOCAL_ADMIN = "local-admin"
+ANONYMOUS = "anonymous"  # a failed sign-in with a key that does not exist
 
 # (target_type, target_id, tlp) or (target_type, target_id, tlp, subject_org_id)
 Target = (
@@ -80,11 +81,40 @@ def record(
 ) -> None:
     """Append one entry (``principal`` None means the local administrator)."""
     key_id, org_id = _actor(principal)
+    record_actor(
+        session,
+        action,
+        at=at,
+        actor_key_id=key_id,
+        actor_org_id=org_id,
+        target_type=target_type,
+        target_id=target_id,
+        tlp=tlp,
+        detail=detail,
+        subject_org_id=subject_org_id,
+    )
+
+
+def record_actor(
+    session: Session,
+    action: str,
+    *,
+    at: datetime,
+    actor_key_id: str | None,
+    actor_org_id: str | None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    tlp: str | None = None,
+    detail: dict[str, Any] | None = None,
+    subject_org_id: str | None = None,
+) -> None:
+    """Append one entry whose actor is not an authenticated principal: a failed sign-in (the key
+    tried, if it exists; ``ANONYMOUS`` otherwise) or a session the server ended (idle or too old)."""
     session.add(
         AuditRow(
             at=at,
-            actor_key_id=key_id,
-            actor_org_id=org_id,
+            actor_key_id=actor_key_id,
+            actor_org_id=actor_org_id,
             action=action,
             target_type=target_type,
             target_id=target_id,

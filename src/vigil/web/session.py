@@ -17,6 +17,12 @@ only the session's random id.
   page runs. The sign-in form has no session yet: it refuses posts that a browser marks as coming
   from another site (``Sec-Fetch-Site``/``Origin``), while a script that posts the key (no such
   headers) still signs in.
+* **The audit log.** Every sign-in (``session.login``), failed sign-in (``session.login_failed``,
+  with the reason; the key tried is named only if it exists, and its organisation is the entry's
+  subject, so that organisation's admins see attempts on their keys), sign-out
+  (``session.logout``) and session the server ended (``session.expire``: idle or too old, found
+  when the cookie comes back or when expired rows are purged) has an entry. The secret presented
+  is never recorded.
 """
 
 from __future__ import annotations
@@ -28,14 +34,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, or_
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vigil.core.errors import PermissionDenied
+from vigil.core.errors import PermissionDenied, VigilError
 from vigil.core.settings import Settings
 from vigil.core.time import ensure_utc, utcnow
+from vigil.exchange import audit
+from vigil.exchange.keys import key_id_of
+from vigil.exchange.models import ApiKeyRow
 from vigil.web.sessions_models import WebSessionRow
 
 COOKIE_NAME = "vigil_session"
@@ -96,7 +105,47 @@ class Sessions:
         )
         self.session.add(row)
         self.session.flush()
+        self._audit("session.login", key_id, now, {"session": row.id_hash[:12]})
         return session_id, _data(row)
+
+    def _audit(self, action: str, key_id: str, at: datetime, detail: dict[str, str]) -> None:
+        key = self.session.get(ApiKeyRow, key_id)
+        audit.record_actor(
+            self.session,
+            action,
+            at=at,
+            actor_key_id=key_id,
+            actor_org_id=key.org_id if key is not None else None,
+            target_type="key",
+            target_id=key_id,
+            detail=detail,
+        )
+
+    def _expire(self, row: WebSessionRow, now: datetime, why: str) -> None:
+        """Audit a session the server ended and delete it (so it is audited once)."""
+        self._audit("session.expire", row.key_id, now, {"session": row.id_hash[:12], "reason": why})
+        self.session.delete(row)
+        self.session.flush()
+
+    def failed(self, presented: str, reason: str) -> None:
+        """Audit a refused sign-in. The key id is kept only if such a key exists (a made-up id
+        would let anyone write arbitrary text into the log); never the secret."""
+        try:
+            key_id: str | None = key_id_of(presented.strip())
+        except VigilError:
+            key_id = None
+        key = self.session.get(ApiKeyRow, key_id) if key_id else None
+        audit.record_actor(
+            self.session,
+            "session.login_failed",
+            at=self.now(),
+            actor_key_id=key.id if key is not None else audit.ANONYMOUS,
+            actor_org_id=None,
+            target_type="key" if key is not None else None,
+            target_id=key.id if key is not None else None,
+            detail={"reason": reason[:200]},
+            subject_org_id=key.org_id if key is not None else None,
+        )
 
     def resolve(self, session_id: str) -> SessionData | Ended:
         """The live session behind a cookie value, or why there is none; notes the page view."""
@@ -106,23 +155,52 @@ class Sessions:
         now = self.now()
         if row.revoked_at is not None:
             return Ended("you signed out")
+        ended = None
         if now - row.created_at >= self.absolute:
-            return Ended(f"sessions last at most {_span(self.absolute)}")
-        if now - row.last_seen_at >= self.idle:
-            return Ended(f"no activity for {_span(self.idle)}")
+            ended = ("max_age", Ended(f"sessions last at most {_span(self.absolute)}"))
+        elif now - row.last_seen_at >= self.idle:
+            ended = ("idle", Ended(f"no activity for {_span(self.idle)}"))
+        if ended is not None:
+            self._expire(row, now, ended[0])
+            # The page answers by raising (sign in again), which rolls the request's transaction
+            # back: commit the expiry and its audit entry now (nothing else was written yet).
+            self.session.commit()
+            return ended[1]
         if now - row.last_seen_at >= TOUCH_EVERY:
             row.last_seen_at = now
         return _data(row)
 
-    def revoke(self, id_hash: str) -> None:
+    def revoke(self, id_hash: str, reason: str = "signed out") -> None:
         row = self.session.get(WebSessionRow, id_hash)
         if row is not None and row.revoked_at is None:
             row.revoked_at = self.now()
+            self._audit(
+                "session.logout", row.key_id, row.revoked_at, {"session": id_hash[:12], "reason": reason}
+            )
             self.session.flush()
 
     def purge(self) -> int:
         """Delete sessions that can no longer be used (keeps the table small); returns how many."""
         now = self.now()
+        # sessions that timed out without their cookie coming back: audited as they go
+        for row in self.session.scalars(
+            select(WebSessionRow).where(
+                WebSessionRow.revoked_at.is_(None),
+                or_(
+                    WebSessionRow.last_seen_at <= now - self.idle,
+                    WebSessionRow.created_at <= now - self.absolute,
+                ),
+            )
+        ):
+            self._audit(
+                "session.expire",
+                row.key_id,
+                now,
+                {
+                    "session": row.id_hash[:12],
+                    "reason": "max_age" if row.created_at <= now - self.absolute else "idle",
+                },
+            )
         result = self.session.execute(
             delete(WebSessionRow).where(
                 or_(

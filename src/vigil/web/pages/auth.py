@@ -50,6 +50,7 @@ def login(
             raise AuthenticationError("enter an API key")
         principal = store.authenticate(key)
     except AuthenticationError as exc:
+        Sessions(store.session, settings).failed(key, exc.message)
         return render(
             request, "login.html", None, status_code=401, next=safe_next(next), error=exc.message, notice=None
         )
@@ -58,7 +59,7 @@ def login(
     if previous is not None:
         found = sessions.resolve(previous)
         if not isinstance(found, Ended):
-            sessions.revoke(found.id_hash)  # one browser, one session
+            sessions.revoke(found.id_hash, "replaced by a new sign-in")  # one browser, one session
     session_id, _ = sessions.open(principal.key_id)
     response = redirect(safe_next(next))
     set_cookie(request, response, settings, session_id)
