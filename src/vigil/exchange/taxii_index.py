@@ -31,6 +31,7 @@ from vigil.exchange.access import Principal, visible_clause
 from vigil.exchange.models import ContributionRow, ContributionVersionRow, OrgRow, SignalRow
 from vigil.exchange.records import TLP, Contribution, Marking, Signal, SignalKind
 from vigil.exchange.stix_export import contribution_object
+from vigil.exchange.store.languages import legacy_languages, snapshot_language
 from vigil.exchange.taxii_models import TaxiiObjectRow, TaxiiObjectShareRow
 
 # TLP levels grouped the way collections hold them, so one collection is one index range.
@@ -188,7 +189,6 @@ def _project_batch(session: Session, floor: int) -> tuple[int, int | None]:
             SignalRow.id,
             SignalRow.kind,
             SignalRow.value,
-            SignalRow.language,
         )
         .join(ContributionRow, ContributionRow.id == ContributionVersionRow.contribution_id)
         .join(SignalRow, SignalRow.id == ContributionRow.signal_id)
@@ -200,11 +200,13 @@ def _project_batch(session: Session, floor: int) -> tuple[int, int | None]:
         return 0, None
     values: list[dict[str, Any]] = []
     shares: dict[tuple[int, int], list[str]] = {}
-    for row_id, contribution_id, version, modified_at, snap, created_at, signal_id, kind, value, lang in rows:
-        del row_id
+    # Languages stored on signal rows before they were per contribution (vigil.exchange.store.languages).
+    legacy = legacy_languages(session, {row[6] for row in rows})
+    for _row_id, contribution_id, version, modified_at, snap, created_at, signal_id, kind, value in rows:
         contribution = snapshot_contribution(snap, created_at, modified_at, version)
-        language = snap.get("language", lang) if isinstance(snap, dict) else lang
-        signal = Signal(id=signal_id, kind=SignalKind(kind), value=value, language=language)
+        # each version carries its own contribution's language, never another member's
+        contribution.language = snapshot_language(snap, contribution_id, legacy)
+        signal = Signal(id=signal_id, kind=SignalKind(kind), value=value)
         obj = contribution_object(signal, contribution)
         tlp = contribution.marking.tlp
         values.append(

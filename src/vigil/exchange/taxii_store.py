@@ -41,7 +41,7 @@ from vigil.exchange.models import (
     SightingRow,
     SignalRow,
 )
-from vigil.exchange.policy import Basis, may_see_feedback
+from vigil.exchange.policy import may_see_stored_feedback, parse_feedback
 from vigil.exchange.records import (
     TLP,
     Campaign,
@@ -343,22 +343,35 @@ def _attach_opinions_and_sightings(
         return org.kind if org is not None else OrgKind.RESEARCH
 
     def visible(signal_id: str, giver: str, basis: list[dict[str, Any]] | None) -> bool:
-        parsed = [Basis.from_json(b) for b in basis or ()]
-        return may_see_feedback(principal, giver, parsed, seen.get(signal_id, set()), kind_of)
+        return may_see_stored_feedback(principal, giver, basis, seen.get(signal_id, set()), kind_of)
 
     ids = list(signals)
     for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
         for op in session.scalars(select(OpinionRow).where(OpinionRow.signal_id.in_(chunk))):
             if visible(op.signal_id, op.org_id, op.basis):
                 signals[op.signal_id].opinions.append(
-                    Opinion(op.org_id, OpinionValue(op.value), op.comment, op.created_at)
+                    Opinion(
+                        op.org_id,
+                        OpinionValue(op.value),
+                        op.comment,
+                        op.created_at,
+                        parse_feedback(op.basis)[1],
+                    )
                 )
         for si in session.scalars(
             select(SightingRow).where(SightingRow.signal_id.in_(chunk)).order_by(SightingRow.id)
         ):
             if visible(si.signal_id, si.org_id, si.basis):
                 signals[si.signal_id].sightings.append(
-                    Sighting(si.org_id, si.count, si.first_seen, si.last_seen, si.platform, si.created_at)
+                    Sighting(
+                        si.org_id,
+                        si.count,
+                        si.first_seen,
+                        si.last_seen,
+                        si.platform,
+                        si.created_at,
+                        parse_feedback(si.basis)[1],
+                    )
                 )
 
 
@@ -433,7 +446,6 @@ def load_extras(session: Session, principal: Principal) -> Extras:
             SignalRow.id,
             SignalRow.kind,
             SignalRow.value,
-            SignalRow.language,
         )
         .join(ContributionRow, ContributionRow.id == ContributionVersionRow.contribution_id)
         .join(SignalRow, SignalRow.id == ContributionRow.signal_id)
@@ -442,7 +454,7 @@ def load_extras(session: Session, principal: Principal) -> Extras:
     ).all()
     signals: dict[str, Signal] = {}
     latest: dict[int, tuple[str, Contribution]] = {}
-    for snapshot, version, modified_at, contribution_id, created_at, signal_id, kind, value, language in rows:
+    for snapshot, version, modified_at, contribution_id, created_at, signal_id, kind, value in rows:
         source = orgs.get(snapshot["org_id"])
         if source is None or not can_see(
             principal.org_id,
@@ -456,7 +468,7 @@ def load_extras(session: Session, principal: Principal) -> Extras:
         contribution = _snapshot_contribution(snapshot, created_at, modified_at, version, set(campaign_ids))
         latest[contribution_id] = (signal_id, contribution)
         if signal_id not in signals:
-            signals[signal_id] = Signal(id=signal_id, kind=SignalKind(kind), value=value, language=language)
+            signals[signal_id] = Signal(id=signal_id, kind=SignalKind(kind), value=value)
     for signal_id, contribution in latest.values():
         signals[signal_id].contributions.append(contribution)
     seen: dict[str, set[int]] = defaultdict(set)

@@ -24,6 +24,20 @@ class BodySizeLimit:
             f"request body is {size}; the limit is {self.max_bytes} bytes (max_request_bytes)",
             limit=self.max_bytes,
         )
+        # Routers with their own error format (TAXII: application/taxii+json error messages)
+        # registered it for their path prefix (vigil.web.errors.add_error_formatter).
+        app = scope.get("app")
+        formatters = getattr(getattr(app, "state", None), "error_formatters", None) or []
+        for prefix, formatter in formatters:
+            if str(scope.get("path", "")).startswith(prefix):
+                response = formatter(error.http_status, error.to_dict())
+                response.headers["connection"] = "close"
+
+                async def nothing() -> Message:
+                    return {"type": "http.disconnect"}
+
+                await response(scope, nothing, send)
+                return
         body = json.dumps(error.to_dict()).encode()
         await send(
             {

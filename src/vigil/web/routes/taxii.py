@@ -42,16 +42,63 @@ def _accept(request: Request) -> None:
     check_accept(request.headers.get("accept"))
 
 
-router = APIRouter(prefix=PREFIX, tags=["taxii"], dependencies=[Depends(_accept)])
+class TaxiiJSON(Response):
+    """Every TAXII answer, errors included, is ``application/taxii+json;version=2.1``."""
+
+    media_type = TAXII_MEDIA_TYPE
+
+
+_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "TAXII 2.1 error message",
+    "required": ["title"],
+    "properties": {
+        "title": {"type": "string"},
+        "description": {"type": "string"},
+        "http_status": {"type": "string"},
+        "details": {"type": "object"},
+    },
+}
+_ERRORS = {
+    400: "Bad request: a malformed query parameter, envelope or next token",
+    401: "No valid API key (HTTP Basic with the key as password, or Bearer)",
+    403: "The key's role may not do this",
+    404: "No such collection, object or status for this caller",
+    406: "The Accept header excludes application/taxii+json;version=2.1",
+    503: "The database is unavailable; retry later",
+}
+
+
+def _documented(*extra: int, ok: int = 200, what: str = "TAXII resource") -> dict[int | str, Any]:
+    """OpenAPI entries of a TAXII route: its success and the TAXII error messages it can answer."""
+    codes = {**_ERRORS, **{c: text for c, text in _POST_ERRORS.items() if c in extra}}
+    documented: dict[int | str, Any] = {
+        ok: {"description": what, "content": {TAXII_MEDIA_TYPE: {"schema": {"type": "object"}}}}
+    }
+    for code, text in sorted(codes.items()):
+        documented[code] = {"description": text, "content": {TAXII_MEDIA_TYPE: {"schema": _ERROR_SCHEMA}}}
+    return documented
+
+
+_POST_ERRORS = {
+    413: "The envelope is larger than max_content_length",
+    415: "The body is not application/taxii+json;version=2.1",
+}
+
+router = APIRouter(
+    prefix=PREFIX,
+    tags=["taxii"],
+    dependencies=[Depends(_accept)],
+    default_response_class=TaxiiJSON,
+)
 
 
 def taxii_response(
     body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    return Response(
+    return TaxiiJSON(
         content=json.dumps(body, ensure_ascii=False),
         status_code=status,
-        media_type=TAXII_MEDIA_TYPE,
         headers=headers,
     )
 
@@ -101,7 +148,7 @@ def _paged(body: dict[str, Any], page: Page) -> Response:
     return taxii_response(body, headers=page.headers())
 
 
-@router.get("/", summary="TAXII discovery")
+@router.get("/", summary="TAXII discovery", responses=_documented(what="Discovery"))
 def get_discovery(request: Request, principal: TaxiiPrincipal) -> Response:
     del principal  # discovery needs a valid key like everything else
     # Behind a proxy the address clients use is configured (public_url), not the one we were asked on.
@@ -109,30 +156,43 @@ def get_discovery(request: Request, principal: TaxiiPrincipal) -> Response:
     return taxii_response(discovery(base.rstrip("/") + PREFIX))
 
 
-@router.get(ROOT + "/", summary="API root information")
+@router.get(ROOT + "/", summary="API root information", responses=_documented(what="API root"))
 def get_api_root(request: Request, principal: TaxiiPrincipal) -> Response:
     del principal
     return taxii_response(api_root_resource(get_settings_dep(request).max_request_bytes))
 
 
-@router.get(ROOT + "/collections/", summary="Collections you may read")
+@router.get(
+    ROOT + "/collections/", summary="Collections you may read", responses=_documented(what="Collections")
+)
 def get_collections(service: TaxiiService = Depends(_service)) -> Response:
     return taxii_response({"collections": service.collections()})
 
 
-@router.get(ROOT + "/collections/{collection_id}/", summary="One collection")
+@router.get(
+    ROOT + "/collections/{collection_id}/", summary="One collection", responses=_documented(what="Collection")
+)
 def get_collection(collection_id: str, service: TaxiiService = Depends(_service)) -> Response:
     spec = service.collection(collection_id)
     return taxii_response(collection_resource(spec, service.principal))
 
 
-@router.get(ROOT + "/collections/{collection_id}/objects/", summary="Objects (paged, filterable)")
+@router.get(
+    ROOT + "/collections/{collection_id}/objects/",
+    summary="Objects (paged, filterable)",
+    responses=_documented(what="Envelope"),
+)
 def get_objects(request: Request, collection_id: str, service: TaxiiService = Depends(_service)) -> Response:
     page = service.objects(collection_id, parse_query(_params(request), max_page=service.page_size))
     return _paged(envelope(page), page)
 
 
-@router.post(ROOT + "/collections/{collection_id}/objects/", summary="Add objects (as your organisation)")
+@router.post(
+    ROOT + "/collections/{collection_id}/objects/",
+    summary="Add objects (as your organisation)",
+    status_code=202,
+    responses=_documented(413, 415, ok=202, what="Status of the request"),
+)
 async def add_objects(
     request: Request, collection_id: str, service: TaxiiService = Depends(_service)
 ) -> Response:
@@ -142,7 +202,11 @@ async def add_objects(
     return taxii_response(status.resource(), 202)
 
 
-@router.get(ROOT + "/collections/{collection_id}/objects/{object_id}/", summary="One object's versions")
+@router.get(
+    ROOT + "/collections/{collection_id}/objects/{object_id}/",
+    summary="One object's versions",
+    responses=_documented(what="Envelope"),
+)
 def get_object(
     request: Request, collection_id: str, object_id: str, service: TaxiiService = Depends(_service)
 ) -> Response:
@@ -150,7 +214,11 @@ def get_object(
     return _paged(envelope(page), page)
 
 
-@router.get(ROOT + "/collections/{collection_id}/objects/{object_id}/versions/", summary="Version list")
+@router.get(
+    ROOT + "/collections/{collection_id}/objects/{object_id}/versions/",
+    summary="Version list",
+    responses=_documented(what="Versions"),
+)
 def get_versions(
     request: Request, collection_id: str, object_id: str, service: TaxiiService = Depends(_service)
 ) -> Response:
@@ -160,13 +228,21 @@ def get_versions(
     return _paged(versions_resource(page), page)
 
 
-@router.get(ROOT + "/collections/{collection_id}/manifest/", summary="Manifest (ids and versions)")
+@router.get(
+    ROOT + "/collections/{collection_id}/manifest/",
+    summary="Manifest (ids and versions)",
+    responses=_documented(what="Manifest"),
+)
 def get_manifest(request: Request, collection_id: str, service: TaxiiService = Depends(_service)) -> Response:
     page = service.manifest(collection_id, parse_query(_params(request), max_page=service.page_size))
     return _paged(manifest(page), page)
 
 
-@router.get(ROOT + "/status/{status_id}/", summary="Result of an add-objects request")
+@router.get(
+    ROOT + "/status/{status_id}/",
+    summary="Result of an add-objects request",
+    responses=_documented(what="Status"),
+)
 def get_status(status_id: str, service: TaxiiService = Depends(_service)) -> Response:
     return taxii_response(service.status(status_id).resource())
 
