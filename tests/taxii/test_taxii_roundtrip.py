@@ -144,7 +144,7 @@ class Members:
 
 
 @pytest.fixture(scope="module")
-def members(live: LiveServer) -> Members:
+def members(live: LiveServer) -> Members:  # noqa: F811
     return Members(live)
 
 
