@@ -65,7 +65,7 @@ def test_real_election_data(real_posts: Path, real_run: tuple[Path, DetectResult
         real_posts, columns=["platform", "account_id", "post_id", "urls", "hashtags", "image_ids"]
     ).to_pylist():
         keys = {u["canonical"] for u in row["urls"] or []} | {u["domain"] for u in row["urls"] or []}
-        keys |= set(row["hashtags"] or []) | {f"imgid:{i}" for i in row["image_ids"] or []}
+        keys |= set(row["hashtags"] or []) | set(row["image_ids"] or [])
         objects[(f"{row['platform']}:{row['account_id']}", row["post_id"])] = keys
     evidence = pq.read_table(tmp_path / "campaign_evidence.parquet").to_pylist()
     assert evidence

@@ -60,7 +60,7 @@ def test_distance_31_clusters_and_32_does_not(tmp_path: Path) -> None:
     trace = co_image(connection(table, tmp_path))
     assert trace.events.schema.equals(EVENTS) and trace.members.schema.equals(MEMBERS)
     assert sorted(trace.events.column("account").to_pylist()) == ["x:a", "x:b"]
-    assert set(trace.events.column("item").to_pylist()) == {f"img:{base}"}
+    assert set(trace.events.column("item").to_pylist()) == {base}
     scores = {row["account"]: row["score"] for row in trace.members.to_pylist()}
     assert scores == {"x:a": 0.0, "x:b": 31.0}
     # One more bit allowed and c joins base's cluster.
@@ -99,7 +99,7 @@ def test_leader_prefers_the_closest_earlier_leader(tmp_path: Path) -> None:
     )
     trace = co_image(connection(table, tmp_path))
     items = {row["account"]: row["item"] for row in trace.members.to_pylist()}
-    assert items == {"x:l2": f"img:{second}", "x:m": f"img:{second}"}
+    assert items == {"x:l2": second, "x:m": second}
 
 
 def test_image_ids_are_exact_items_and_one_account_alone_makes_none(tmp_path: Path) -> None:
@@ -115,10 +115,10 @@ def test_image_ids_are_exact_items_and_one_account_alone_makes_none(tmp_path: Pa
     trace = co_image(connection(table, tmp_path))
     got = {(row["item"], row["account"]) for row in trace.events.to_pylist()}
     assert got == {
-        ("imgid:id-1", "x:a"),
-        ("imgid:id-1", "x:b"),
-        ("imgid:id-2", "x:a"),
-        ("imgid:id-2", "fb:c"),
+        ("id-1", "x:a"),
+        ("id-1", "x:b"),
+        ("id-2", "x:a"),
+        ("id-2", "fb:c"),
     }
     without = co_image(connection(table, tmp_path), ImageTraceParams(use_image_ids=False))
     assert without.events.num_rows == 0

@@ -47,7 +47,7 @@ def test_image_ids_of_the_real_archive(shared_data: Path, tmp_path: Path) -> Non
     ).fetchall()[0]
     assert trace.stats["items"] == expected[0] > 0
     assert trace.events.num_rows == expected[1]
-    assert all(item.startswith("imgid:phash:") for item in trace.events.column("item").to_pylist()[:100])
+    assert all(item.startswith("phash:") for item in trace.events.column("item").to_pylist()[:100])
     # The same picture posted on both platforms pairs Facebook with Twitter accounts.
     edges = run_trace(con, trace.spec, EngineParams(min_items=1)).edges.to_pylist()
     assert edges

@@ -115,7 +115,7 @@ def test_co_reply_and_co_mention_targets(con: duckdb.DuckDBPyConnection) -> None
     assert set(edges(con, rows, CO_REPLY)) == {("x:a", "x:b")}
     mention = edges(con, rows, CO_MENTION)
     assert set(mention) == {("x:a", "x:b"), ("x:b", "x:c")}
-    assert items(con, rows, CO_MENTION).count("x:mp_smith") == 3
+    assert items(con, rows, CO_MENTION).count("x:@mp_smith") == 3  # the account signal value
 
 
 def test_co_hashtag_only_for_rare_hashtags(con: duckdb.DuckDBPyConnection) -> None:

@@ -17,6 +17,7 @@ from vigil.detect.similarity.minhash import MinHashParams, jaccard, near_duplica
 from vigil.detect.traces.content import MEMBERS
 from vigil.detect.traces.text import TextTraceParams, text_traces
 from vigil.ingest.text import normalize_text
+from vigil.signals import get_signal_type
 
 WORDS = [f"mot{i}" for i in range(60)]
 
@@ -94,7 +95,7 @@ def test_exact_duplicates_after_normalization_become_one_item(tmp_path: Path) ->
     assert sorted(exact.events.column("account").to_pylist()) == ["x:a1", "x:a2", "x:a3"]
     assert len(set(exact.events.column("item").to_pylist())) == 1
     item = exact.events.column("item")[0].as_py()
-    assert item.startswith("txt:") and len(item) == 20
+    assert item == get_signal_type("text_exact").hash_text(arabic)  # the text_exact signal value
     assert exact.members.column("key")[0].as_py() == normalize_text(arabic)
     # Identical copies only: the near trace has nothing to add, and LSH saw just the 2 distinct texts.
     assert near.events.num_rows == 0

@@ -1,12 +1,15 @@
 """Open a case from a ``vigil detect`` result in one step.
 
-``load_detected(DETECT_DIR, campaign_id)`` reads campaigns.json (and edges.parquet for the account
-graph) into a ``DetectedCampaign``: its accounts, and the URLs, domains, hashtags and image hashes
-behind its top items. ``open_case(service, detected, marking)`` then, in the caller's transaction:
+``load_detected(DETECT_DIR, campaign_id)`` reads the run through :mod:`vigil.detect.runs`
+(campaigns.json, and the edges for the account graph) into a ``DetectedCampaign``: its accounts,
+and the signal values behind its top items. Detection names every item in the signal vocabulary
+(``kind``, ``value``: a URL, a domain, a hashtag, a text's ``text_exact`` digest, a PDQ hash...),
+so nothing is decoded here. ``open_case(service, detected, marking)`` then, in the caller's
+transaction:
 
 1. creates an exchange campaign under the analyst's marking,
-2. publishes every account, URL, domain, hashtag and PDQ hash as a signal linked to that campaign
-   (same marking; the exchange deduplicates values other members already shared),
+2. publishes every account and item value as a signal linked to that campaign, in one bulk
+   submission (same marking; the exchange deduplicates values other members already shared),
 3. opens a case linked to the campaign and the signals, keeping the detection's account graph
    (nodes, edges) for the network picture.
 
@@ -15,27 +18,22 @@ The REST route takes the same ``DetectedCampaign`` as JSON, so the server never 
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vigil.cases.records import Case
 from vigil.cases.service import CaseService
-from vigil.core.errors import DataError, InputError, NotFound
+from vigil.core.errors import InputError
+from vigil.detect import runs
 from vigil.exchange.records import Marking, SignalKind
+from vigil.exchange.store.bulk import SignalSubmission
 
 MAX_SIGNALS = 5_000
 
-# Which detection trace's items are which signal kind (items of other traces, such as text
-# digests, have no public value to share).
-TRACE_KINDS: dict[str, SignalKind] = {
-    "co_link": SignalKind.URL,
-    "co_domain": SignalKind.DOMAIN,
-    "co_domain_slow": SignalKind.DOMAIN,
-    "co_hashtag": SignalKind.HASHTAG,
-    "co_image": SignalKind.IMAGE_PDQ,
-}
+# Item kinds a case publishes: every signal kind but accounts. The campaign's own accounts come from
+# its member list; an account among its items is one it acted on (mentioned), often its target.
+PUBLISHED_ITEM_KINDS = frozenset(SignalKind) - {SignalKind.ACCOUNT}
 
 
 @dataclass
@@ -58,43 +56,18 @@ class DetectedCampaign:
         return asdict(self)
 
 
-def _item_signal(trace: str, item: str) -> tuple[SignalKind, str] | None:
-    base = trace.removesuffix("_slow")
-    kind = TRACE_KINDS.get(trace) or TRACE_KINDS.get(base)
-    if kind is None:
-        return None
-    if kind is SignalKind.IMAGE_PDQ:
-        if not item.startswith("img:"):
-            return None  # an image id, not a hash
-        item = item.removeprefix("img:")
-    return kind, item
-
-
 def detected_from_document(
     document: dict[str, Any], campaign_id: str, *, source: str = "campaigns.json"
 ) -> DetectedCampaign:
     """The campaign ``campaign_id`` (or its rank, e.g. "1") of a campaigns.json document."""
-    campaigns = document.get("campaigns")
-    if not isinstance(campaigns, list):
-        raise DataError("no 'campaigns' list", file=source, column="campaigns")
-    chosen = next(
-        (
-            c
-            for c in campaigns
-            if c.get("campaign_id") == campaign_id or str(c.get("rank")) == str(campaign_id)
-        ),
-        None,
-    )
-    if chosen is None:
-        known = ", ".join(f"{c.get('rank')}: {c.get('campaign_id')}" for c in campaigns[:10]) or "none"
-        raise NotFound(f"{source} has no campaign {campaign_id!r}; campaigns (rank: id): {known}")
+    chosen = runs.find_campaign(document, campaign_id, source=source)
     items: list[dict[str, str]] = []
     seen: set[tuple[str, str]] = set()
     for top in chosen.get("top_items", []):
-        found = _item_signal(str(top.get("trace", "")), str(top.get("item", "")))
-        if found and (found[0].value, found[1]) not in seen:
-            seen.add((found[0].value, found[1]))
-            items.append({"kind": found[0].value, "value": found[1]})
+        kind, value = top.get("kind"), str(top.get("item", ""))
+        if kind in PUBLISHED_ITEM_KINDS and (kind, value) not in seen:
+            seen.add((kind, value))
+            items.append({"kind": kind, "value": value})
     accounts = [
         {
             "account": a["account"],
@@ -120,32 +93,11 @@ def detected_from_document(
 
 def load_detected(detect_dir: str | Path, campaign_id: str) -> DetectedCampaign:
     """Read one campaign of a ``vigil detect`` output directory (DataError naming a missing file)."""
-    directory = Path(detect_dir)
-    doc_path = directory / "campaigns.json"
-    if not doc_path.is_file():
-        raise DataError("not a detection output: campaigns.json is missing", file=str(doc_path))
-    try:
-        document = json.loads(doc_path.read_text("utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON: {exc.msg}", file=str(doc_path), row=exc.lineno) from exc
-    detected = detected_from_document(document, campaign_id, source=str(doc_path))
-    edges_path = directory / "edges.parquet"
-    if edges_path.is_file():
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(edges_path, columns=["account_a", "account_b", "weight", "campaign_id"])
-        table = table.filter(pc.equal(table.column("campaign_id"), detected.campaign_id))
-        weights: dict[tuple[str, str], float] = {}
-        for a, b, w in zip(
-            table.column("account_a").to_pylist(),
-            table.column("account_b").to_pylist(),
-            table.column("weight").to_pylist(),
-            strict=True,
-        ):
-            key = (a, b) if a < b else (b, a)
-            weights[key] = weights.get(key, 0.0) + float(w)  # summed over traces
-        detected.edges = [(a, b, round(w, 4)) for (a, b), w in sorted(weights.items())]
+    document = runs.read_document(detect_dir)
+    source = str(Path(detect_dir) / runs.CAMPAIGNS_JSON)
+    detected = detected_from_document(document, campaign_id, source=source)
+    edges = runs.campaign_edges(detect_dir, detected.campaign_id)  # summed over traces
+    detected.edges = [(a, b, round(w, 4)) for a, b, w in edges]
     return detected
 
 
@@ -179,18 +131,23 @@ def open_case(
         attribution=attribution,
         techniques=techniques,
     )
-    signal_ids: list[str] = []
-    for kind, value in values:
-        signal = service.store.submit_signal(
-            principal,
-            kind,
-            value,
-            marking=marking,
-            confidence=confidence,
-            tags=("vigil-detect",),
-            campaign_id=campaign.id,
-        )
-        signal_ids.append(signal.id)
+    # One bulk submission (atomic: a bad value raises, naming it, and the caller's transaction
+    # stores nothing). A value listed twice is submitted once.
+    report = service.store.submit_signals(
+        principal,
+        [
+            SignalSubmission(
+                kind,
+                value,
+                marking=marking,
+                confidence=confidence,
+                tags=("vigil-detect",),
+                campaign_id=campaign.id,
+            )
+            for kind, value in dict.fromkeys(values)
+        ],
+    )
+    signal_ids = [item.signal_id for item in report.items if item.signal_id is not None]
     posts = {a["account"]: int(a.get("n_posts") or 0) for a in detected.accounts}
     graph = {
         "nodes": [{"id": a, "platform": a.split(":", 1)[0], "posts": n} for a, n in posts.items()],

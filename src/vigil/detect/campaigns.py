@@ -9,7 +9,7 @@ campaign they fall in. Nothing here reads or writes files.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -25,6 +25,7 @@ from vigil.detect import score
 from vigil.detect.contract import EVIDENCE
 from vigil.detect.graph import AccountGraph, combine, dictionary_codes, leiden
 from vigil.detect.params import DetectParams
+from vigil.detect.traces.base import item_kinds
 
 TS = pa.timestamp("us", tz="UTC")
 DEFAULT_TAU_S = 60.0  # synchrony's time scale when the window is chosen per trace ("auto")
@@ -34,9 +35,12 @@ EVIDENCE_BATCH = 1 << 17  # evidence rows read from a file at a time
 # Evidence as a table, or as the Parquet file the engine wrote (read in batches: it can be GBs).
 EvidenceSource: TypeAlias = pa.Table | str | Path
 
+# An item is a signal value; ``kind`` is its signal type (null: the item is no signal, e.g. a
+# reshared post), as the trace declares it (vigil.detect.traces.base.TraceSpec.signal_kinds).
 TOP_ITEM = pa.struct(
     [
         pa.field("trace", pa.string()),
+        pa.field("kind", pa.string()),
         pa.field("item", pa.string()),
         pa.field("n_accounts", pa.int64()),
         pa.field("n_posts", pa.int64()),
@@ -83,6 +87,7 @@ CAMPAIGN_EVIDENCE = pa.schema(
     [
         pa.field("campaign_id", pa.string(), nullable=False),
         pa.field("trace", pa.string(), nullable=False),
+        pa.field("kind", pa.string()),  # the item's signal type (null: no signal)
         pa.field("item", pa.string(), nullable=False),
         pa.field("account_a", pa.string(), nullable=False),
         pa.field("post_a", pa.string(), nullable=False),
@@ -104,12 +109,6 @@ class CampaignSet:
     edges: pa.Table  # supported EDGES rows plus a nullable campaign_id
     graph: dict[str, Any]  # sizes of the combined graph, the score cut and its margin, for the summary
     warnings: tuple[str, ...] = ()
-
-
-def split_account(account: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
-    """``platform:account_id`` -> (platform, account_id); the id may itself contain ':'."""
-    parts = pc.split_pattern(account, ":", max_splits=1)
-    return pc.list_element(parts, 0), pc.list_element(parts, 1)
 
 
 def _seconds_to_ts(values: pa.Array | np.ndarray) -> pa.Array:
@@ -342,7 +341,9 @@ def _campaign_evidence(
     return _Evidence(table=table, community=community, post_a=codes[:n], post_b=codes[n:])
 
 
-def _top_items(table: pa.Table, community: np.ndarray) -> dict[int, list[dict[str, Any]]]:
+def _top_items(
+    table: pa.Table, community: np.ndarray, kinds: Mapping[str, tuple[str, ...]]
+) -> dict[int, list[dict[str, Any]]]:
     """Per community, the items shared by most member accounts (then most posts)."""
     if table.num_rows == 0:
         return {}
@@ -375,6 +376,8 @@ def _top_items(table: pa.Table, community: np.ndarray) -> dict[int, list[dict[st
             ("item", "ascending"),
         ]
     )
+    kind = item_kinds(grouped.column("trace"), grouped.column("item"), kinds)
+    grouped = grouped.append_column("kind", kind)
     out: dict[int, list[dict[str, Any]]] = {}
     for row in grouped.to_pylist():
         bucket = out.setdefault(int(row["community"]), [])
@@ -382,6 +385,7 @@ def _top_items(table: pa.Table, community: np.ndarray) -> dict[int, list[dict[st
             bucket.append(
                 {
                     "trace": row["trace"],
+                    "kind": row["kind"],
                     "item": row["item"],
                     "n_accounts": row["account_count_distinct"],
                     "n_posts": row["post_count_distinct"],
@@ -429,12 +433,15 @@ def find_campaigns(
     params: DetectParams,
     *,
     accounts: pa.Table | None = None,
+    item_kinds: Mapping[str, tuple[str, ...]] | None = None,
 ) -> CampaignSet:
     """Combine traces, find communities, score and rank them. ``accounts`` (optional) gives creation dates.
 
     ``evidence`` is the EVIDENCE table or its Parquet file; a file is read a batch at a time,
-    keeping only the rows inside communities large enough to be campaigns.
+    keeping only the rows inside communities large enough to be campaigns. ``item_kinds`` gives
+    each trace's signal kinds (:func:`vigil.detect.traces.base.trace_kinds`; none: kinds are null).
     """
+    kinds = item_kinds or {}
     gp = params.graph
     graph = combine(edges, gp)
     membership = trim_members(graph, leiden(graph, gp), gp.min_member_links)
@@ -522,16 +529,7 @@ def find_campaigns(
                 "top_items": [],
             }
         )
-    # The cut: given, or from the candidates' scores; then the margin it leaves on either side.
-    if gp.min_score is not None:
-        cut, cut_method = gp.min_score, "given"
-    else:
-        cut, cut_method = score.data_cut([r["score"] for r in rows])
-    dropped = [r["score"] for r in rows if r["score"] < cut]
-    rows = [r for r in rows if r["score"] >= cut]
-    rows.sort(key=lambda r: (-r["score"], -r["n_accounts"], r["campaign_id"]))
-    for rank, row in enumerate(rows, start=1):
-        row["rank"] = rank
+    rows, cut_report = _cut(rows, gp.min_score)
     id_of = {int(r["community"]): str(r["campaign_id"]) for r in rows}
     in_campaign = (
         np.flatnonzero(np.isin(membership, np.array(list(id_of), dtype=np.int64)))
@@ -539,27 +537,13 @@ def find_campaigns(
         else np.zeros(0, dtype=np.int64)
     )
     ev = _campaign_evidence(evidence, graph.accounts.take(pa.array(in_campaign)), membership[in_campaign])
-    top = _top_items(ev.table, ev.community)
+    top = _top_items(ev.table, ev.community, kinds)
     for row in rows:
         row["top_items"] = top.get(row["community"], [])
-
-    weakest = min((r["score"] for r in rows), default=None)
-    strongest_dropped = max(dropped, default=None)
-    cut_report: dict[str, Any] = {
-        "score_cut": round(cut, 4),
-        "score_cut_method": cut_method,
-        "weakest_campaign_score": None if weakest is None else round(weakest, 4),
-        "strongest_dropped_score": None if strongest_dropped is None else round(strongest_dropped, 4),
-        # How far apart the weakest kept campaign and the strongest group left out lie: a cut in a
-        # wide gap is robust, one in a narrow gap is a coin toss for whichever side is nearer.
-        "score_margin": None
-        if weakest is None or strongest_dropped is None
-        else round(weakest - strongest_dropped, 4),
-    }
     warnings = dominance_warnings(rows)
     campaigns = _campaigns_table(rows)
     accounts_table = _accounts_table(id_of, members, names, degree, strength, ev, created_by_account)
-    evidence_table = _evidence_table(ev, id_of)
+    evidence_table = _evidence_table(ev, id_of, kinds)
     edges_table = _tag_edges(graph, edge_comm, len(sizes), id_of)
     return CampaignSet(
         campaigns=campaigns,
@@ -577,6 +561,34 @@ def find_campaigns(
         },
         warnings=tuple(warnings),
     )
+
+
+def _cut(rows: list[dict[str, Any]], min_score: float | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The candidates scoring at least the cut (given, or from their scores), ranked, and the
+    report of the cut with the margin it leaves on either side."""
+    if min_score is not None:
+        cut, cut_method = min_score, "given"
+    else:
+        cut, cut_method = score.data_cut([r["score"] for r in rows])
+    dropped = [r["score"] for r in rows if r["score"] < cut]
+    rows = [r for r in rows if r["score"] >= cut]
+    rows.sort(key=lambda r: (-r["score"], -r["n_accounts"], r["campaign_id"]))
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+    weakest = min((r["score"] for r in rows), default=None)
+    strongest_dropped = max(dropped, default=None)
+    report: dict[str, Any] = {
+        "score_cut": round(cut, 4),
+        "score_cut_method": cut_method,
+        "weakest_campaign_score": None if weakest is None else round(weakest, 4),
+        "strongest_dropped_score": None if strongest_dropped is None else round(strongest_dropped, 4),
+        # How far apart the weakest kept campaign and the strongest group left out lie: a cut in a
+        # wide gap is robust, one in a narrow gap is a coin toss for whichever side is nearer.
+        "score_margin": None
+        if weakest is None or strongest_dropped is None
+        else round(weakest - strongest_dropped, 4),
+    }
+    return rows, report
 
 
 DOMINANT_SHARE = 0.5  # one campaign holding more of the flagged accounts than this is suspicious
@@ -667,7 +679,7 @@ def _accounts_table(
     return pa.table(columns, schema=CAMPAIGN_ACCOUNTS)
 
 
-def _evidence_table(ev: _Evidence, id_of: dict[int, str]) -> pa.Table:
+def _evidence_table(ev: _Evidence, id_of: dict[int, str], kinds: Mapping[str, tuple[str, ...]]) -> pa.Table:
     kept = np.array([c in id_of for c in range(int(ev.community.max()) + 1)]) if len(ev.community) else None
     if kept is None:
         return CAMPAIGN_EVIDENCE.empty_table()
@@ -678,6 +690,7 @@ def _evidence_table(ev: _Evidence, id_of: dict[int, str]) -> pa.Table:
         {
             "campaign_id": ids,
             "trace": table.column("trace"),
+            "kind": item_kinds(table.column("trace"), table.column("item"), kinds),
             "item": table.column("item"),
             "account_a": table.column("account_a"),
             "post_a": table.column("post_a"),

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from vigil.core.errors import DataError, InputError
 from vigil.core.scratch import process_scratch
 from vigil.core.settings import Settings, get_settings
-from vigil.detect.engines.base import SqlConnection
+from vigil.detect.sql import SqlConnection
 from vigil.schema.tables import POSTS, validate_schema
 
 # The name under which the engine and every trace's SQL see the posts table.
@@ -28,6 +28,8 @@ POSTS_VIEW = "posts"
 SPOOL_PREFIX = "vigil-detect-"  # + pid-host-random: one spill directory per process
 
 PostsSource: TypeAlias = str | Path | Sequence[str | Path] | pa.Table
+# Posts files on this machine: a file, a directory of them, or a list of either.
+LocalPosts: TypeAlias = str | Path | Sequence[str | Path]
 
 
 def connect(settings: Settings | None = None, *, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
@@ -66,7 +68,8 @@ def spool_dir(con: duckdb.DuckDBPyConnection) -> Path | None:
     return path if path is not None and path.is_absolute() and path.is_dir() else None
 
 
-def _parquet_files(source: str | Path | Sequence[str | Path]) -> list[Path]:
+def parquet_files(source: LocalPosts) -> list[Path]:
+    """The Parquet files of a file, a directory (searched recursively) or a list of them."""
     paths = [Path(source)] if isinstance(source, str | Path) else [Path(p) for p in source]
     files: list[Path] = []
     for path in paths:
@@ -95,7 +98,7 @@ def register_posts(con: duckdb.DuckDBPyConnection, source: PostsSource, *, name:
         con.register(f"{name}__arrow", source)
         con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}__arrow")
         return
-    files = _parquet_files(source)
+    files = parquet_files(source)
     for file in files:
         try:
             schema = pq.read_schema(str(file))

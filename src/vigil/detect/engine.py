@@ -20,7 +20,7 @@ DuckDB (each is one SQL statement, so the pipeline maps one to one onto Spark la
 
 Output tables follow :mod:`vigil.detect.contract` (EDGES, EVIDENCE).
 
-The SQL is written once, in DuckDB's dialect, against :class:`~vigil.detect.engines.base.SqlConnection`:
+The SQL is written once, in DuckDB's dialect, against :class:`~vigil.detect.sql.SqlConnection`:
 a DuckDB connection runs it as is, :class:`~vigil.detect.engines.spark.SparkConnection` transpiles
 it to Spark SQL (docs/scale-out.md). So it uses no engine-private feature (no ``rowid``: events get
 an explicit ``eid``), and edge weights are summed in fixed point (integer nano-units of weight) so
@@ -44,7 +44,7 @@ from vigil.core.errors import InputError
 from vigil.core.progress import NoProgress, Progress
 from vigil.detect.contract import EDGES, EVIDENCE
 from vigil.detect.duck import PostsSource, count_rows, first_row, register_posts
-from vigil.detect.engines.base import SqlConnection
+from vigil.detect.sql import SqlConnection
 from vigil.detect.traces.base import TraceSpec, registry
 from vigil.detect.weights import IDF, ItemWeighting
 from vigil.detect.window import WindowChoice, WindowPolicy

@@ -25,12 +25,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vigil import __version__
-from vigil.core.errors import DataError
 from vigil.core.files import write_atomic
 from vigil.core.settings import Settings, get_settings
 from vigil.core.time import isoformat_z
 from vigil.detect.campaigns import CAMPAIGN_ACCOUNTS, CAMPAIGN_EVIDENCE, CAMPAIGNS, CampaignSet
 from vigil.detect.contract import EDGES
+from vigil.detect.duck import LocalPosts, parquet_files
 from vigil.schema.io import ParquetSink
 from vigil.schema.tables import TableSpec
 
@@ -75,14 +75,16 @@ def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
 
 
 def post_details(
-    evidence: pa.Table, posts_path: str | Path, *, settings: Settings | None = None
+    evidence: pa.Table, posts_path: LocalPosts, *, settings: Settings | None = None
 ) -> tuple[dict[str, list[str]], pa.Table]:
-    """Languages per campaign (most posts first) and the quoted posts of each campaign's top items."""
+    """Languages per campaign (most posts first) and the quoted posts of each campaign's top items.
+
+    ``posts_path`` is a posts file, a directory of them or a list of either (as ``vigil detect``
+    takes them); DataError naming a missing one."""
     settings = settings or get_settings()
     if evidence.num_rows == 0:
         return {}, POST_DETAILS.empty_table()
-    if not Path(posts_path).is_file():
-        raise DataError("posts file not found", file=str(posts_path))
+    files = [str(f) for f in parquet_files(posts_path)]
     con = _connect(settings)
     try:
         con.register("evidence", evidence)
@@ -104,7 +106,7 @@ def post_details(
                            FROM read_parquet(?)) p
                 USING (account, post_id)
             """,
-            [str(posts_path)],
+            [files],
         )
         langs = con.execute(
             """
@@ -147,7 +149,7 @@ def with_languages(campaigns: pa.Table, languages: Mapping[str, list[str]]) -> p
 
 
 def enrich(
-    campaign_set: CampaignSet, posts_path: str | Path, *, settings: Settings | None = None
+    campaign_set: CampaignSet, posts_path: LocalPosts, *, settings: Settings | None = None
 ) -> tuple[CampaignSet, pa.Table]:
     """Fill campaign languages from the posts table; also return the sample posts for the report."""
     languages, samples = post_details(campaign_set.evidence, posts_path, settings=settings)

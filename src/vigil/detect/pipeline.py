@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from vigil.detect.evidence import POST_DETAILS, campaigns_document, enrich, writ
 from vigil.detect.params import DetectParams
 from vigil.detect.report import render_report
 from vigil.detect.traces import STRUCTURAL_TRACES, select_traces
-from vigil.detect.traces.base import TraceSpec
+from vigil.detect.traces.base import TraceSpec, trace_kinds
 from vigil.detect.traces.crosslingual import CO_TEXT_CROSSLINGUAL, co_text_crosslingual
 from vigil.detect.traces.image import CO_IMAGE, co_image
 from vigil.detect.traces.links import CO_DOMAIN, LOW_TRAFFIC_DOMAIN_ACCOUNTS
@@ -59,6 +59,7 @@ CO_DOMAIN_SLOW = TraceSpec(
     events_sql=CO_DOMAIN.events_sql,
     window=FixedWindow(86_400.0),
     max_item_accounts=LOW_TRAFFIC_DOMAIN_ACCOUNTS,
+    signal_kinds=CO_DOMAIN.signal_kinds,
 )
 
 
@@ -70,6 +71,7 @@ CO_RESHARE_SLOW = TraceSpec(
     description="reshared the same posts within a day",
     events_sql=CO_RESHARE.events_sql,
     window=FixedWindow(86_400.0),
+    signal_kinds=CO_RESHARE.signal_kinds,
 )
 
 
@@ -173,19 +175,24 @@ def campaigns_from_run(
     settings: Settings,
     progress: Progress,
     run_info: dict[str, Any],
+    item_kinds: Mapping[str, tuple[str, ...]] | None = None,
 ) -> tuple[CampaignSet, dict[str, Path]]:
-    """Graph, campaigns, evidence and output files from the engine's tables."""
+    """Graph, campaigns, evidence and output files from the engine's tables (``item_kinds``: the
+    signal kinds each trace declares, :func:`vigil.detect.traces.base.trace_kinds`)."""
     progress.start("graph and campaigns", total=3)
     edges = _read(run.edges_path)
     progress.advance()
     # The evidence goes by path: find_campaigns reads it in batches and keeps only the rows inside
     # campaign candidates (read whole, it took 2 GB of Arrow and ~4 GB RSS at 10M posts).
-    campaign_set = find_campaigns(edges, run.evidence_path, params, accounts=accounts)
+    campaign_set = find_campaigns(edges, run.evidence_path, params, accounts=accounts, item_kinds=item_kinds)
     del edges
     progress.advance()
-    posts_file = posts_path if isinstance(posts_path, str | Path) else None
-    if posts_file is not None and Path(posts_file).is_file():
-        campaign_set, samples = enrich(campaign_set, posts_file, settings=settings)
+    # Posts on this machine (a file, a directory of them, or a list) give languages and quoted
+    # posts; an Arrow table or a cluster URI (Spark) does not.
+    local = None if isinstance(posts_path, pa.Table) else posts_path
+    given = [local] if isinstance(local, str | Path) else list(local or [])
+    if local is not None and given and all(Path(p).exists() for p in given):
+        campaign_set, samples = enrich(campaign_set, local, settings=settings)
     else:
         samples = POST_DETAILS.empty_table()
     progress.advance()
@@ -271,6 +278,7 @@ def detect(
         settings=settings,
         progress=progress,
         run_info=run_info,
+        item_kinds=trace_kinds(traces),
     )
     seconds = time.perf_counter() - started
     paths.update({"evidence.parquet": run.evidence_path, "traces.json": run.stats_path})

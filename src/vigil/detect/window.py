@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from vigil.core.errors import InputError
 from vigil.core.time import parse_duration
 from vigil.detect.duck import first_row
-from vigil.detect.engines.base import SqlConnection
+from vigil.detect.sql import SqlConnection
 
 
 @dataclass(frozen=True)

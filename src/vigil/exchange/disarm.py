@@ -22,6 +22,7 @@ from importlib import resources
 from typing import Any
 
 from vigil.core.errors import InputError, NotFound
+from vigil.signals.registry import get_signal_type
 
 SOURCE_NAME = "DISARM"
 KILL_CHAIN_NAME = "disarm"
@@ -92,14 +93,12 @@ class Catalogue:
             raise NotFound(f"DISARM technique {technique_id!r} is not in the catalogue ({self.version})")
         return found
 
-    def validate(self, technique_id: str) -> str:
-        """The normalized id of a known technique; InputError for a malformed or unknown one."""
-        text = technique_id.strip().upper()
-        if not _TECHNIQUE_ID.fullmatch(text):
-            raise InputError(
-                f"technique must be a DISARM id like T0049 or T0049.001, got {technique_id[:100]!r}"
-            )
-        if text not in self.techniques:
+    def validate(self, technique_id: str, *, known: bool = True) -> str:
+        """The normalized id of a technique; InputError for a malformed one or, with ``known``, one
+        the catalogue lacks (cases accept those: newer framework versions add techniques). The
+        format is the ``technique`` signal type's, so every part of Vigil checks ids one way."""
+        text = get_signal_type("technique").normalize(technique_id)
+        if known and text not in self.techniques:
             raise InputError(f"DISARM technique {text} is not in the catalogue ({self.version})")
         return text
 
@@ -242,7 +241,8 @@ def catalogue() -> Catalogue:
     return catalogue_from_json(json.loads(text))
 
 
-def technique_ids(values: Iterable[str]) -> tuple[str, ...]:
-    """Validated, de-duplicated ids of known techniques (InputError naming the first bad one)."""
+def technique_ids(values: Iterable[str], *, known: bool = True) -> tuple[str, ...]:
+    """Validated, de-duplicated ids of techniques, known to the catalogue unless ``known`` is False
+    (InputError naming the first bad one)."""
     cat = catalogue()
-    return tuple(dict.fromkeys(cat.validate(str(v)) for v in values))
+    return tuple(dict.fromkeys(cat.validate(str(v), known=known) for v in values))

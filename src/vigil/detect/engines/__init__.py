@@ -2,7 +2,7 @@
 
 The engine (:mod:`vigil.detect.engine`), the windows (:mod:`vigil.detect.window`) and every trace
 (:mod:`vigil.detect.traces`) are written once, in DuckDB's SQL dialect, against the small
-:class:`~vigil.detect.engines.base.SqlConnection` protocol. A DuckDB connection satisfies it as is;
+:class:`~vigil.detect.sql.SqlConnection` protocol. A DuckDB connection satisfies it as is;
 :class:`~vigil.detect.engines.spark.SparkConnection` satisfies it by transpiling each statement to
 Spark SQL with sqlglot (:mod:`vigil.detect.engines.transpile`) and materialising each temporary
 table as a checkpointed DataFrame. docs/scale-out.md explains the split.

@@ -1,6 +1,6 @@
 """The Spark engine: the same detection SQL, transpiled to Spark SQL and run on a Spark cluster.
 
-:class:`SparkConnection` implements :class:`~vigil.detect.engines.base.SqlConnection` over a
+:class:`SparkConnection` implements :class:`~vigil.detect.sql.SqlConnection` over a
 ``SparkSession``. Each ``CREATE OR REPLACE TEMP TABLE t AS q`` of the engine becomes the
 DataFrame of ``q`` (translated by :mod:`.transpile`), checkpointed at once (DuckDB materialises a
 temp table when it is created; so does this, which also cuts the lineage the next step builds on)
@@ -29,8 +29,8 @@ from vigil.core.errors import ConfigError, DataError, InputError
 from vigil.core.progress import Progress
 from vigil.detect.duck import POSTS_VIEW, PostsSource, count_rows
 from vigil.detect.engine import EngineParams, RunResult, run_traces
-from vigil.detect.engines.base import Fetchable, SqlConnection
 from vigil.detect.engines.transpile import to_spark
+from vigil.detect.sql import Fetchable, SqlConnection
 from vigil.detect.traces.base import TraceSpec
 from vigil.schema.tables import POSTS, validate_schema
 

@@ -45,7 +45,6 @@ from vigil.signals.hashing import hamming_sums as hamming_sums
 PDQ_BITS = 256
 PDQ_BYTES = PDQ_BITS // 8
 PDQ_MATCH_DISTANCE = 31
-_HEX64 = r"^[0-9a-f]{64}$"
 
 Codes = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
@@ -60,14 +59,8 @@ BLOCK_CANDIDATES = 1 << 18
 QUERY_BLOCK = 4096
 
 
-def invalid_hashes(hashes: pa.Array) -> pa.Array:
-    """Boolean mask of values that are not 64 hex characters (case-insensitive)."""
-    lowered = pc.utf8_lower(hashes)
-    return pc.invert(pc.fill_null(pc.match_substring_regex(lowered, _HEX64), False))
-
-
 def to_codes(hashes: pa.Array | list[str]) -> Codes:
-    """(n, 32) uint8 codes from valid 64-hex-character strings (check with :func:`invalid_hashes`)."""
+    """(n, 32) uint8 codes from valid 64-hex-character strings."""
     values = pa.array(hashes, pa.string()) if isinstance(hashes, list) else hashes
     if len(values) == 0:
         return np.zeros((0, PDQ_BYTES), dtype=np.uint8)

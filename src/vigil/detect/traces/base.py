@@ -6,16 +6,26 @@ relation registered on the DuckDB connection: the ``posts`` view for structural 
 another step registered (text clusters, image clusters). The generic engine
 (:mod:`vigil.detect.engine`) does everything else, so a new trace is a few lines, not new SQL
 plumbing, and the same spec could be compiled for Spark later.
+
+A trace also declares the **signal kind** of its items (``signal_kinds``): its items are values of
+that signal type in normal form (``vigil.signals``), so a URL item is the ``url`` value, an
+exact-text item the ``text_exact`` value (SHA-256 of the normal form), an image item the PDQ hex.
+Evidence and top items carry (kind, value), and publishing a detection needs no decoding. Items of
+traces that declare no kind (a reshared post, a hashtag sequence) are not signals.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from vigil.core.errors import ConfigError
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from vigil.core.errors import ConfigError, InputError, VigilError
 from vigil.detect.window import FixedWindow, WindowPolicy
+from vigil.signals.registry import get_signal_type
 
 # The platform-qualified account and POSIX-seconds time of a row of the posts table, as SQL.
 ACCOUNT_SQL = "platform || ':' || account_id"
@@ -40,6 +50,9 @@ class TraceSpec:
     ``max_item_share`` caps it relative to the data: items acted on by more than this share of the
     trace's accounts are skipped (the smallest of all caps wins), so "popular" means the same on a
     data set of 400 accounts as on one of a million.
+    ``signal_kinds`` are the signal types (``vigil.signals`` names) its items are values of: none for
+    items that are no signal, one for most traces; with several, an item is of the first type whose
+    normal form it is (the co-image trace: a PDQ hash, else an MD5 image id, else an opaque id).
     """
 
     name: str
@@ -48,10 +61,16 @@ class TraceSpec:
     window: WindowPolicy = DEFAULT_WINDOW
     max_item_accounts: int | None = None
     max_item_share: float | None = None
+    signal_kinds: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
             raise ConfigError(f"trace name {self.name!r} must be lower-case letters, digits and '_'")
+        for kind in self.signal_kinds:
+            try:
+                get_signal_type(kind)
+            except InputError as exc:
+                raise ConfigError(f"trace {self.name}: {exc.message}") from exc
         if self.max_item_accounts is not None and self.max_item_accounts < 2:
             raise ConfigError(f"trace {self.name}: max_item_accounts must be >= 2")
         if self.max_item_share is not None and not 0 < self.max_item_share <= 1:
@@ -66,11 +85,19 @@ class TraceSpec:
         description: str = "",
         window: WindowPolicy = DEFAULT_WINDOW,
         max_item_accounts: int | None = None,
+        signal_kinds: tuple[str, ...] = (),
     ) -> TraceSpec:
         """A trace whose events are already a relation (table/view/registered Arrow table) with the
         EVENTS columns, e.g. the output of a clustering step: ``con.register("text_events", tbl)``."""
         sql = f"SELECT account, platform, post_id, item, ts FROM {relation}"
-        return cls(name, description or f"events of {relation}", sql, window, max_item_accounts)
+        return cls(
+            name,
+            description or f"events of {relation}",
+            sql,
+            window,
+            max_item_accounts,
+            signal_kinds=signal_kinds,
+        )
 
 
 def posts_events(
@@ -111,3 +138,47 @@ def registry(specs: Iterable[TraceSpec]) -> dict[str, TraceSpec]:
             raise ConfigError(f"two traces are named {spec.name!r}")
         out[spec.name] = spec
     return out
+
+
+def trace_kinds(specs: Iterable[TraceSpec]) -> dict[str, tuple[str, ...]]:
+    """The signal kinds each trace declares, by trace name (what :func:`item_kinds` reads)."""
+    return {spec.name: spec.signal_kinds for spec in specs}
+
+
+def _kind_of(kinds: tuple[str, ...], value: str) -> str | None:
+    for kind in kinds:
+        try:
+            if get_signal_type(kind).normalize(value) == value:
+                return kind
+        except VigilError:
+            continue
+    return None
+
+
+def item_kinds(
+    traces: pa.Array | pa.ChunkedArray,
+    items: pa.Array | pa.ChunkedArray,
+    kinds: Mapping[str, tuple[str, ...]],
+) -> pa.Array:
+    """The signal kind of each (trace, item) row: null where the trace declares none (or is unknown).
+
+    A trace with one kind gives it to every item without a check (its items are that type's
+    values by construction); with several, each distinct item is tried against them in order.
+    """
+    trace_list = pc.unique(traces).to_pylist()
+    out = pa.nulls(len(items), pa.string())
+    for trace in trace_list:
+        declared = kinds.get(trace, ())
+        if not declared:
+            continue
+        rows = pc.equal(traces, trace)
+        if len(declared) == 1:
+            out = pc.if_else(rows, pa.scalar(declared[0], pa.string()), out)
+            continue
+        chosen = pc.filter(items, rows)
+        distinct = pc.unique(chosen)
+        lookup = pa.array([_kind_of(declared, v) for v in distinct.to_pylist()], pa.string())
+        per_row = pc.take(lookup, pc.index_in(items, value_set=distinct))
+        out = pc.if_else(rows, per_row, out)
+    result: pa.Array = out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+    return result

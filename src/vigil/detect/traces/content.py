@@ -14,7 +14,6 @@ two buckets at a time rather than the whole dataset.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -102,6 +101,7 @@ def register_trace(
     *,
     window: WindowPolicy = DEFAULT_CONTENT_WINDOW,
     max_item_accounts: int | None = None,
+    signal_kinds: tuple[str, ...] = (),
 ) -> ContentTrace:
     """Conform ``events`` and ``members``, register the events on ``con`` and build the engine's spec."""
     events = events.select(EVENTS.names).cast(EVENTS)
@@ -109,7 +109,12 @@ def register_trace(
     relation = events_relation(name)
     con.register(relation, events)
     spec = TraceSpec.from_relation(
-        name, relation, description=description, window=window, max_item_accounts=max_item_accounts
+        name,
+        relation,
+        description=description,
+        window=window,
+        max_item_accounts=max_item_accounts,
+        signal_kinds=signal_kinds,
     )
     return ContentTrace(spec, events, members, stats)
 
@@ -124,6 +129,7 @@ def register_trace_sql(
     *,
     window: WindowPolicy = DEFAULT_CONTENT_WINDOW,
     max_item_accounts: int | None = None,
+    signal_kinds: tuple[str, ...] = (),
 ) -> ContentTrace:
     """Like :func:`register_trace`, with events and members left in DuckDB as queries.
 
@@ -135,7 +141,12 @@ def register_trace_sql(
     con.unregister(relation)  # a previous run may have registered an Arrow table under this name
     con.execute(f"CREATE OR REPLACE TEMP VIEW {relation} AS {events_sql}")
     spec = TraceSpec.from_relation(
-        name, relation, description=description, window=window, max_item_accounts=max_item_accounts
+        name,
+        relation,
+        description=description,
+        window=window,
+        max_item_accounts=max_item_accounts,
+        signal_kinds=signal_kinds,
     )
 
     def events() -> pa.Table:
@@ -152,28 +163,6 @@ def check_bucket(bucket_seconds: float) -> float:
     if not bucket_seconds > 0:
         raise InputError(f"bucket_seconds must be > 0, not {bucket_seconds!r}")
     return float(bucket_seconds)
-
-
-def stream_to_table(
-    con: duckdb.DuckDBPyConnection,
-    query: str,
-    table: str,
-    transform: Callable[[pa.RecordBatch], pa.Table],
-    schema: pa.Schema,
-    *,
-    batch_rows: int,
-    temp_dir: Path | None = None,
-) -> int:
-    """Run ``query``, ``transform`` each record batch, and load the results into temp ``table``.
-
-    DuckDB refuses other statements on a connection while a result is being streamed, so the
-    transformed batches go to a temporary Parquet file first; memory holds one batch at a time.
-    """
-    with tempfile.TemporaryDirectory(prefix="vigil-content-", dir=temp_dir) as tmp:
-        path = Path(tmp) / "part.parquet"
-        rows = stream_to_parquet(con, query, path, transform, schema, batch_rows=batch_rows)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_parquet(?)", [str(path)])
-    return rows
 
 
 def stream_to_parquet(

@@ -29,6 +29,7 @@ representative. Connected components chain: generic phrases exist in every langu
 items of at most 1,580 accounts, with the same recall of the planted translated campaigns
 (122 against 124 of their 131 accounts).
 The language of a group is its earliest post's ``lang`` or, if missing, py3langid's guess.
+An item is named by its representative's ``text_exact`` value (SHA-256 of the normal form).
 """
 
 from __future__ import annotations
@@ -394,7 +395,7 @@ def co_text_crosslingual(
                    FROM {POSTS_TABLE} AS p JOIN {GROUPS_TABLE} AS g USING (xid)
                    JOIN _vg_xl_map_in AS l ON l.gid = g.gid),
              ok AS (SELECT rep FROM m GROUP BY rep HAVING count(DISTINCT aid) >= {int(params.min_accounts)})
-        SELECT l.gid, l.rep, l.score, 'xl:' || substr(md5(r.norm), 1, 16) AS item
+        SELECT l.gid, l.rep, l.score, sha256(r.norm) AS item
         FROM _vg_xl_map_in AS l JOIN ok USING (rep) JOIN {TEXTS_TABLE} AS r ON r.xid = l.rep
         """
     )
@@ -432,4 +433,12 @@ def co_text_crosslingual(
         members_sql,
         stats,
         window=params.window,
+        # Items are the representatives' text_exact values when the texts were normalized as that
+        # signal normalizes them (the co-text preparation records whether accents were folded).
+        signal_kinds=("text_exact",) if _scalar_bool(con, f"SELECT fold_accents FROM {META_TABLE}") else (),
     )
+
+
+def _scalar_bool(con: duckdb.DuckDBPyConnection, query: str) -> bool:
+    rows = con.execute(query).fetchall()
+    return bool(rows and rows[0][0])

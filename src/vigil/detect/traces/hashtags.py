@@ -16,6 +16,7 @@ CO_HASHTAG = TraceSpec(
     description=f"same rare hashtag (at most {RARE_HASHTAG_ACCOUNTS} accounts) within the window",
     events_sql=posts_events("x", unnest="hashtags"),
     max_item_accounts=RARE_HASHTAG_ACCOUNTS,
+    signal_kinds=("hashtag",),
 )
 
 CO_HASHTAG_SEQUENCE = TraceSpec(

@@ -10,9 +10,12 @@
   chain of edits (or a meme template under many captions) cannot grow one item without bound;
   the cost is that two hashes within 31 bits of each other but attached to different leaders do
   not share an item. ``clustering="components"`` gives the connected-component alternative.
-  Items are named ``img:<representative hash>``.
+  An item is the representative's PDQ hash: the ``image_pdq`` signal value.
 * ``image_ids``: opaque ids (MD5s, anonymized hash ids) are the same picture only when equal.
-  Items are named ``imgid:<id>``.
+  An item is the id itself: an ``image_md5`` signal value when it is an MD5 (32 hex characters),
+  else no signal. The trace declares both kinds (``image_pdq``, then ``image_md5``), so evidence
+  tells a PDQ item (64 hex characters) from an id; an id that were itself a PDQ hash in hex would
+  share that hash's item.
 
 Events are emitted for items at least ``min_accounts`` distinct accounts posted.
 """
@@ -392,7 +395,7 @@ def _pdq_members(
                    LEFT JOIN _vg_img_dist AS dd ON dd.cid = c.cid),
              ok AS (SELECT rep FROM m GROUP BY rep
                     HAVING count(DISTINCT account) >= {int(params.min_accounts)})
-        SELECT '{CO_IMAGE}' AS trace, 'img:' || rep_pdq AS item, platform, post_id, account, ts,
+        SELECT '{CO_IMAGE}' AS trace, rep_pdq AS item, platform, post_id, account, ts,
                pdq AS key, rep_pdq AS representative, 'hamming' AS measure, distance::DOUBLE AS score
         FROM m JOIN ok USING (rep)
         """
@@ -413,7 +416,7 @@ def _id_members(con: duckdb.DuckDBPyConnection, params: ImageTraceParams, posts:
                    WHERE x IS NOT NULL AND x <> ''),
              ok AS (SELECT image_id FROM m GROUP BY image_id
                     HAVING count(DISTINCT account) >= {int(params.min_accounts)})
-        SELECT '{CO_IMAGE}' AS trace, 'imgid:' || image_id AS item, platform, post_id, account, ts,
+        SELECT '{CO_IMAGE}' AS trace, image_id AS item, platform, post_id, account, ts,
                image_id AS key, image_id AS representative, 'exact' AS measure, 1.0::DOUBLE AS score
         FROM m JOIN ok USING (image_id)
         """
@@ -458,4 +461,5 @@ def co_image(
         members,
         stats,
         window=params.window,
+        signal_kinds=("image_pdq", "image_md5"),
     )

@@ -17,6 +17,7 @@ CO_LINK = TraceSpec(
     name="co_link",
     description="same canonical URL posted (not reshared) within the window",
     events_sql=posts_events("coalesce(x.canonical, x.url)", unnest="urls", where="reshare_of IS NULL"),
+    signal_kinds=("url",),
 )
 
 CO_DOMAIN = TraceSpec(
@@ -32,4 +33,5 @@ CO_DOMAIN = TraceSpec(
         element_where="NOT coalesce(x.is_shortener, false)",
     ),
     max_item_accounts=LOW_TRAFFIC_DOMAIN_ACCOUNTS,
+    signal_kinds=("domain",),
 )

@@ -13,6 +13,8 @@ CO_REPLY = TraceSpec(
 CO_MENTION = TraceSpec(
     name="co_mention",
     description="mentioned the same account within the window",
-    # Handles are unique only within a platform.
-    events_sql=posts_events("platform || ':' || x", unnest="mentions"),
+    # Handles are unique only within a platform; mentions are stored lower-case without '@', so
+    # 'platform:@handle' is the account signal's normal form of the mentioned handle.
+    events_sql=posts_events("platform || ':@' || x", unnest="mentions"),
+    signal_kinds=("account",),
 )

@@ -5,14 +5,15 @@ Pipeline (docs/detection-content.md has the parameters and measured figures):
 1. **normalize** (streaming, one batch of posts at a time): :func:`vigil.ingest.text.normalize_texts`;
    texts with fewer than ``min_tokens`` tokens are dropped (too generic to mean coordination).
 2. **exact** (fast path, SQL): posts are grouped by normal form; each distinct text gets an ``xid``
-   in first-seen order and the item ``txt:<first 16 hex of md5(normal form)>``. Identical copies
+   in first-seen order and the item ``sha256(normal form)``: the ``text_exact`` signal value
+   (:mod:`vigil.signals.text_exact`), so an exact-text item can be shared as it is. Identical copies
    cost one row in the next steps, however many accounts posted them.
 3. **near** (only distinct texts): per time bucket (with the previous bucket carried over), word
    shingles -> MinHash -> LSH candidates -> exact Jaccard >= ``near_threshold`` -> clusters
    (:mod:`vigil.detect.similarity.clusters`, leader clustering by default: connected components
    chained generic template phrases into one item of 68,243 posts on 1M generated posts, where
    leaders' largest item has 613). A near item is named after its representative (the earliest
-   text of the cluster): ``txt:<md5 of the representative>``.
+   text of the cluster): the representative's ``text_exact`` value.
 
 Events are emitted only for items that at least ``min_accounts`` distinct accounts acted on.
 ``co_text_near`` only has items with at least two distinct texts: identical copies alone are
@@ -101,7 +102,14 @@ _NORMALIZED = pa.schema(
     ]
 )
 _PAIRS = pa.schema([("a", pa.int64()), ("b", pa.int64()), ("sim", pa.float64())])
-_ITEM_SQL = "'txt:' || substr(md5({norm}), 1, 16)"
+# The text_exact signal value of a normal form (vigil.signals.text_exact.text_digest, in SQL).
+_ITEM_SQL = "sha256({norm})"
+
+
+def text_kinds(params: TextTraceParams) -> tuple[str, ...]:
+    """The signal kind of the co-text items: ``text_exact`` values, unless accents are kept (then
+    the normal form is not the signal's and the digests are no signal values)."""
+    return ("text_exact",) if params.fold_accents else ()
 
 
 @dataclass(frozen=True)
@@ -211,7 +219,8 @@ def prepare_texts(
         )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {META_TABLE} AS "
-        f"SELECT {float(params.bucket_seconds)!r}::DOUBLE AS bucket_seconds"
+        f"SELECT {float(params.bucket_seconds)!r}::DOUBLE AS bucket_seconds, "
+        f"{str(bool(params.fold_accents)).lower()} AS fold_accents"
     )
     timer.lap("exact")
     distinct = _scalar(con, f"SELECT count(*) FROM {TEXTS_TABLE}")
@@ -299,6 +308,7 @@ def co_text_exact(con: duckdb.DuckDBPyConnection, params: TextTraceParams | None
         members_sql,
         stats,
         window=params.window,
+        signal_kinds=text_kinds(params),
     )
 
 
@@ -499,6 +509,7 @@ def co_text_near(
         members_sql,
         stats,
         window=params.window,
+        signal_kinds=text_kinds(params),
     )
 
 

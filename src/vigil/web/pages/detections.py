@@ -8,19 +8,16 @@ Detection results are internal to the organisation that ran them, so they are re
 
 from __future__ import annotations
 
-import json
 import re
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, Response
 
-from vigil.core.errors import DataError, NotFound
+from vigil.core.errors import NotFound
 from vigil.core.settings import Settings
+from vigil.detect import runs as detect_runs
 from vigil.web.pages.common import ViewerDep, render
 from vigil.web.pages.svg import Link, Node, bars_svg, network_svg
 
@@ -47,13 +44,8 @@ def list_runs(settings: Settings, org_id: str) -> list[dict[str, Any]]:
 
 
 def _load(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read detection output: {exc}", file=str(path)) from exc
-    if not isinstance(doc, dict):
-        raise DataError("detection output is not a JSON object", file=str(path))
-    return doc
+    """A run's campaigns.json (read by vigil.detect.runs, the one reader of detect's outputs)."""
+    return detect_runs.read_document(path.parent)
 
 
 def _run_dir(settings: Settings, org_id: str, run: str) -> Path:
@@ -67,42 +59,18 @@ def _run_dir(settings: Settings, org_id: str, run: str) -> Path:
 
 def campaign_network(run_dir: Path, campaign_id: str, accounts: list[dict[str, Any]]) -> str:
     """The campaign's account network drawn from the run's edges (all traces merged per pair)."""
-    edges_path = run_dir / "edges.parquet"
     strongest = sorted(accounts, key=lambda a: -float(a.get("strength") or 0))[:MAX_NODES]
     nodes = [
         Node(a["account"], a.get("platform") or a["account"].split(":", 1)[0], a["account"])
         for a in strongest
     ]
-    links: list[Link] = []
-    if edges_path.is_file():
-        table = pq.read_table(str(edges_path), columns=["account_a", "account_b", "weight", "campaign_id"])
-        table = table.filter(pc.equal(table.column("campaign_id"), campaign_id))
-        merged: dict[tuple[str, str], float] = {}
-        for a, b, w in zip(
-            table.column("account_a").to_pylist(),
-            table.column("account_b").to_pylist(),
-            table.column("weight").to_pylist(),
-            strict=True,
-        ):
-            pair = (a, b) if a < b else (b, a)
-            merged[pair] = merged.get(pair, 0.0) + float(w)
-        links = [Link(a, b, w) for (a, b), w in merged.items()]
+    links = [Link(a, b, w) for a, b, w in detect_runs.campaign_edges(run_dir, campaign_id)]
     return network_svg(nodes, links)
 
 
 def activity_svg(run_dir: Path, campaign_id: str) -> str:
     """Distinct coordinated posts per day (both sides of every evidence pair of the campaign)."""
-    path = run_dir / "campaign_evidence.parquet"
-    if not path.is_file():
-        return bars_svg([], label="coordinated posts per day")
-    table = pq.read_table(str(path), columns=["campaign_id", "post_a", "ts_a", "post_b", "ts_b"])
-    table = table.filter(pc.equal(table.column("campaign_id"), campaign_id))
-    posts: dict[str, str] = {}
-    for side in ("a", "b"):
-        days = pc.strftime(table.column(f"ts_{side}"), format="%Y-%m-%d").to_pylist()
-        posts.update(zip(table.column(f"post_{side}").to_pylist(), days, strict=True))
-    per_day = Counter(posts.values())
-    return bars_svg(sorted(per_day.items()), label="coordinated posts per day")
+    return bars_svg(detect_runs.posts_per_day(run_dir, campaign_id), label="coordinated posts per day")
 
 
 def unique_posts(campaign: dict[str, Any]) -> list[dict[str, Any]]:
