@@ -157,3 +157,26 @@ def test_a_run_without_edges_writes_empty_outputs(
     assert pq.read_table(tmp_path / "campaigns.parquet").num_rows == 0
     assert json.loads((tmp_path / "campaigns.json").read_text())["campaigns"] == []
     assert "No campaign was found" in (tmp_path / "report.md").read_text()
+
+
+def test_a_directory_of_posts_files_gets_languages_and_quoted_posts_too(
+    posts_file: tuple[Path, dict[str, set[str]]], tmp_path: Path
+) -> None:
+    """Languages and sample posts come from the posts whatever form they were given in (a directory
+    of Parquet files was silently skipped before: campaigns had no languages and no quotes)."""
+    path, _ = posts_file
+    table = pq.read_table(path)
+    half = table.num_rows // 2
+    directory = tmp_path / "posts"
+    (directory / "part=2").mkdir(parents=True)
+    pq.write_table(table.slice(0, half), directory / "a.parquet")
+    pq.write_table(table.slice(half), directory / "part=2" / "b.parquet")
+    one = detect(path, tmp_path / "one", DetectParams(window=60.0))
+    split = detect(directory, tmp_path / "split", DetectParams(window=60.0))
+    assert sorted(one.campaign_set.campaigns.column("languages").to_pylist()) == [["de"], ["en"]]
+    assert split.campaign_set.campaigns.equals(one.campaign_set.campaigns)
+    quoted = json.loads((tmp_path / "split" / "campaigns.json").read_text())["campaigns"]
+    assert all(c["sample_posts"] for c in quoted)
+    assert [c["sample_posts"] for c in quoted] == [
+        c["sample_posts"] for c in json.loads((tmp_path / "one" / "campaigns.json").read_text())["campaigns"]
+    ]
