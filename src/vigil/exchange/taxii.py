@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -260,7 +261,7 @@ def parse_query(params: Mapping[str, Sequence[str]], *, max_page: int = MAX_PAGE
 def served(entry: StixEntry) -> Served:
     """An object made on the fly (supporting objects, campaigns, opinions, sightings) as a page item."""
     return Served(
-        obj=entry.obj,
+        raw=entry.obj,
         date_added=entry.date_added,
         modified=parse_instant(entry.version),
         tlp=entry.tlp,
@@ -283,7 +284,7 @@ def select_versions(entries: Iterable[Served], query: ObjectQuery) -> list[Serve
     for entry in entries:
         if query.ids and entry.id not in query.ids:
             continue
-        if query.types and entry.obj["type"] not in query.types:
+        if query.types and entry.type not in query.types:
             continue
         if query.spec_versions and entry.obj.get("spec_version", "2.1") not in query.spec_versions:
             continue
@@ -379,6 +380,17 @@ def paginate(entries: list[Served], query: ObjectQuery, default_limit: int = MAX
 
 # ---------------------------------------------------------------------------------------------
 # resources
+
+
+def envelope_text(page: Page) -> str:
+    """The envelope as JSON text: stored objects go out as the texts they were stored as."""
+    head: dict[str, Any] = {"more": page.more}
+    if page.next:
+        head["next"] = page.next
+    text = json.dumps(head)
+    if not page.items:
+        return text
+    return text[:-1] + ', "objects": [' + ", ".join(entry.text for entry in page.items) + "]}"
 
 
 def envelope(page: Page) -> dict[str, Any]:

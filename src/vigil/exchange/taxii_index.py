@@ -17,19 +17,33 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from vigil.core.time import parse_instant
 from vigil.exchange.access import Principal, visible_clause
+from vigil.exchange.db import Database
 from vigil.exchange.models import ContributionRow, ContributionVersionRow, OrgRow, SignalRow
-from vigil.exchange.records import TLP, Contribution, Marking, Signal, SignalKind
+from vigil.exchange.records import TLP, Contribution, Marking, OrgKind, Signal, SignalKind
 from vigil.exchange.stix_export import contribution_object
 from vigil.exchange.store.languages import legacy_languages, snapshot_language
 from vigil.exchange.taxii_models import TaxiiObjectRow, TaxiiObjectShareRow
@@ -50,18 +64,39 @@ _GAP_WINDOW = 10_000
 
 @dataclass(frozen=True)
 class Served:
-    """One object version as a page serves it, with its sort key."""
+    """One object version as a page serves it, with its sort key. Objects read from the index keep
+    their JSON text (``raw``) and are parsed only if something needs a property: a page is sent as
+    the stored texts joined, never parsed and dumped again."""
 
-    obj: dict[str, Any]
+    raw: dict[str, Any] | str
     date_added: datetime
     modified: datetime
     tlp: TLP
     seq: int = 0  # 0 for objects made on the fly (supporting objects, opinions, sightings)
     shared: bool = False  # supporting objects in every collection
+    stix_id: str = ""
+    stix_type: str = ""
+    _parsed: list[dict[str, Any]] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        if isinstance(self.raw, dict):
+            return self.raw
+        if not self._parsed:
+            self._parsed.append(json.loads(self.raw))
+        return self._parsed[0]
+
+    @property
+    def text(self) -> str:
+        return self.raw if isinstance(self.raw, str) else json.dumps(self.raw, ensure_ascii=False)
 
     @property
     def id(self) -> str:
-        return str(self.obj["id"])
+        return self.stix_id or str(self.obj["id"])
+
+    @property
+    def type(self) -> str:
+        return self.stix_type or str(self.obj["type"])
 
     @property
     def version(self) -> str:
@@ -149,11 +184,12 @@ _project_lock = threading.Lock()
 _projected_upto: dict[str, int] = {}  # database URL -> highest contribution version id projected
 
 
-def project_contributions(session_factory: Any, url: str) -> int:
+def project_contributions(db: Database) -> int:
     """Copy every contribution version not yet in the index into it (Vigil's STIX object for that
-    version, its marking and named shares). Cheap when nothing is new: one indexed max() query.
-    Runs in its own short transactions (``session_factory()`` gives a committing session context)."""
-    with session_factory() as session:
+    version, its marking and named shares). Cheap when nothing is new: one indexed max() query in a
+    read-only transaction. Projects in its own short write transactions."""
+    url = db.url
+    with db.read_session() as session:
         newest = session.scalar(select(func.max(ContributionVersionRow.id))) or 0
     with _project_lock:
         upto = _projected_upto.get(url)
@@ -162,7 +198,7 @@ def project_contributions(session_factory: Any, url: str) -> int:
         floor = 0 if upto is None else max(0, upto - _GAP_WINDOW)
         projected = 0
         while True:
-            with session_factory() as session:
+            with db.session() as session:
                 done, last = _project_batch(session, floor)
             projected += done
             if last is None:
@@ -285,28 +321,44 @@ class Audience:
     other_kind_amber: bool = False  # "direct": AMBER from another kind that names the caller
 
 
-def _conditions(t: Any, principal: Principal, audience: Audience) -> ColumnElement[bool]:
-    """Visible to the caller (the TLP rule, per stored version) and held by the collection."""
-    same_kind = t.org_id.in_(select(OrgRow.id).where(OrgRow.kind == principal.org_kind.value))
-    listed = exists().where(
-        TaxiiObjectShareRow.object_seq == t.seq, TaxiiObjectShareRow.org_id == principal.org_id
-    )
+def _conditions(t: Any, viewer_kind: OrgKind, audience: Audience, by_id: bool = False) -> ColumnElement[bool]:
+    """Visible to the caller (the TLP rule, per stored version) and held by the collection. The
+    caller's organisation is the bind parameter ``viewer``; its kind is part of the statement.
+    ``by_id``: the query names ids, so the collection is said with ``tlp`` rather than ``bucket``
+    (the same rows) and the planner looks the ids up instead of walking the collection."""
+    viewer = cast(str, bindparam("viewer", type_=String))
+    shares = _shares()
+    same_kind = t.c.org_id.in_(select(_orgs().c.id).where(_orgs().c.kind == viewer_kind.value))
+    listed = exists().where(shares.c.object_seq == t.c.seq, shares.c.org_id == viewer)
     visible = visible_clause(
-        principal.org_id,
-        principal.org_kind,
-        tlp_col=t.tlp,
-        source_org_col=t.org_id,
-        listed=listed,
-        same_kind=same_kind,
+        viewer, viewer_kind, tlp_col=t.c.tlp, source_org_col=t.c.org_id, listed=listed, same_kind=same_kind
     )
-    held: ColumnElement[bool] = (
-        t.bucket.in_(audience.buckets) if len(audience.buckets) > 1 else (t.bucket == audience.buckets[0])
-    )
+    held: ColumnElement[bool]
+    if by_id:
+        held = t.c.tlp.in_(sorted(tlp.value for tlp, bucket in BUCKETS.items() if bucket in audience.buckets))
+    elif len(audience.buckets) > 1:
+        held = t.c.bucket.in_(audience.buckets)
+    else:
+        held = t.c.bucket == audience.buckets[0]
     if audience.source_kinds is not None:
-        held = and_(held, t.org_id.in_(select(OrgRow.id).where(OrgRow.kind.in_(audience.source_kinds))))
+        kinds = select(_orgs().c.id).where(_orgs().c.kind.in_(audience.source_kinds))
+        held = and_(held, t.c.org_id.in_(kinds))
     if audience.other_kind_amber:
-        held = or_(held, and_(t.bucket == "amber", ~same_kind))
+        amber = t.c.tlp == TLP.AMBER.value if by_id else t.c.bucket == "amber"
+        held = or_(held, and_(amber, ~same_kind))
     return and_(held, visible)
+
+
+def _objects() -> Table:
+    return cast(Table, TaxiiObjectRow.__table__)
+
+
+def _shares() -> Table:
+    return cast(Table, TaxiiObjectShareRow.__table__)
+
+
+def _orgs() -> Table:
+    return cast(Table, OrgRow.__table__)
 
 
 @dataclass(frozen=True)
@@ -318,32 +370,98 @@ class Filters:
     exact: tuple[datetime, ...] = ()
     added_after: datetime | None = None
 
+    def shape(self) -> tuple[object, ...]:
+        """What the statement's structure depends on (values are bind parameters)."""
+        selectors = tuple(sorted({v for v in self.versions if v in ("last", "first", "all")}))
+        return bool(self.ids), bool(self.types), bool(self.spec_versions), selectors, bool(self.exact)
 
-def _base(t: Any, principal: Principal, audience: Audience, filters: Filters) -> list[ColumnElement[bool]]:
-    where = [_conditions(t, principal, audience)]
+    def params(self) -> dict[str, Any]:
+        return {
+            "ids": sorted(self.ids),
+            "types": sorted(self.types),
+            "specs": sorted(self.spec_versions),
+            "exact": list(self.exact),
+            "added_after": self.added_after,
+        }
+
+
+def _base(t: Any, viewer_kind: OrgKind, audience: Audience, filters: Filters) -> list[ColumnElement[bool]]:
+    where = [_conditions(t, viewer_kind, audience, by_id=bool(filters.ids))]
     if filters.ids:
-        where.append(t.stix_id.in_(sorted(filters.ids)))
+        where.append(t.c.stix_id.in_(bindparam("ids", expanding=True)))
     if filters.types:
-        where.append(t.stix_type.in_(sorted(filters.types)))
+        where.append(t.c.stix_type.in_(bindparam("types", expanding=True)))
     if filters.spec_versions:
-        where.append(t.spec_version.in_(sorted(filters.spec_versions)))
+        where.append(t.c.spec_version.in_(bindparam("specs", expanding=True)))
     return where
 
 
-def _version_choice(t: Any, principal: Principal, audience: Audience, filters: Filters) -> Any:
+def _version_choice(t: Any, viewer_kind: OrgKind, audience: Audience, filters: Filters) -> Any:
     """match[version] per object id among the versions the caller may see in this collection."""
     if "all" in filters.versions:
         return None
     choices: list[ColumnElement[bool]] = []
-    other = aliased(TaxiiObjectRow)
-    scope = [other.stix_id == t.stix_id, *_base(other, principal, audience, filters)]
+    other = _objects().alias("other")
+    scope = [other.c.stix_id == t.c.stix_id, *_base(other, viewer_kind, audience, filters)]
     if "last" in filters.versions:
-        choices.append(t.modified == select(func.max(other.modified)).where(*scope).scalar_subquery())
+        choices.append(t.c.modified == select(func.max(other.c.modified)).where(*scope).scalar_subquery())
     if "first" in filters.versions:
-        choices.append(t.modified == select(func.min(other.modified)).where(*scope).scalar_subquery())
+        choices.append(t.c.modified == select(func.min(other.c.modified)).where(*scope).scalar_subquery())
     if filters.exact:
-        choices.append(t.modified.in_(filters.exact))
+        choices.append(t.c.modified.in_(bindparam("exact", expanding=True)))
     return or_(*choices)
+
+
+_statements: dict[tuple[object, ...], Any] = {}
+_statements_lock = threading.Lock()
+
+
+def _page_statement(viewer_kind: OrgKind, audience: Audience, filters: Filters, after: bool) -> Any:
+    """The page query for one shape of request, built once: building it costs more than running it."""
+    key = (viewer_kind, audience, filters.shape(), filters.added_after is not None, after)
+    with _statements_lock:
+        found = _statements.get(key)
+    if found is not None:
+        return found
+    t = _objects().alias("t")
+    where = _base(t, viewer_kind, audience, filters)
+    choice = _version_choice(t, viewer_kind, audience, filters)
+    if choice is not None:
+        where.append(choice)
+    # Two stored versions of a contribution within one millisecond are one STIX version: the
+    # later one is served.
+    same = _objects().alias("same")
+    where.append(
+        ~exists().where(
+            same.c.stix_id == t.c.stix_id,
+            same.c.modified == t.c.modified,
+            same.c.org_id == t.c.org_id,
+            same.c.seq > t.c.seq,
+            same.c.contribution_id.is_not(None),
+            t.c.contribution_id.is_not(None),
+        )
+    )
+    if filters.added_after is not None:
+        where.append(t.c.date_added > bindparam("added_after", type_=TaxiiObjectRow.date_added.type))
+    if after:
+        where.append(
+            tuple_(t.c.date_added, t.c.stix_id, t.c.modified, t.c.seq)
+            > tuple_(
+                bindparam("a_date", type_=TaxiiObjectRow.date_added.type),
+                bindparam("a_id", type_=String),
+                bindparam("a_mod", type_=TaxiiObjectRow.modified.type),
+                bindparam("a_seq", type_=Integer),
+            )
+        )
+    statement = (
+        select(t.c.seq, t.c.body, t.c.date_added, t.c.modified, t.c.tlp, t.c.stix_id, t.c.stix_type)
+        .where(*where)
+        .order_by(t.c.date_added, t.c.stix_id, t.c.modified, t.c.seq)
+        .limit(bindparam("limit", type_=Integer))
+    )
+    with _statements_lock:
+        _statements[key] = statement
+    return statement
 
 
 def page_rows(
@@ -356,47 +474,27 @@ def page_rows(
 ) -> list[Served]:
     """Up to ``limit`` object versions after the keyset position ``after``, in (date_added, id,
     version, seq) order: one statement, walking the page index."""
-    t = aliased(TaxiiObjectRow)
-    where = _base(t, principal, audience, filters)
-    choice = _version_choice(t, principal, audience, filters)
-    if choice is not None:
-        where.append(choice)
-    # Two stored versions within one millisecond are one STIX version: the later one is served.
-    same = aliased(TaxiiObjectRow)
-    where.append(
-        ~exists().where(
-            same.stix_id == t.stix_id,
-            same.modified == t.modified,
-            same.org_id == t.org_id,
-            same.seq > t.seq,
-            same.contribution_id.is_not(None),
-            t.contribution_id.is_not(None),
-        )
-    )
-    if filters.added_after is not None:
-        where.append(t.date_added > filters.added_after)
+    statement = _page_statement(principal.org_kind, audience, filters, after is not None)
+    params = {"viewer": principal.org_id, "limit": limit, **filters.params()}
     if after is not None:
-        where.append(tuple_(t.date_added, t.stix_id, t.modified, t.seq) > tuple_(*after))
-    statement = (
-        select(t.seq, t.body, t.date_added, t.modified, t.tlp)
-        .where(*where)
-        .order_by(t.date_added, t.stix_id, t.modified, t.seq)
-        .limit(limit)
-    )
+        params.update(a_date=after[0], a_id=after[1], a_mod=after[2], a_seq=after[3])
     return [
-        Served(obj=json.loads(body), date_added=date_added, modified=modified, tlp=TLP(tlp), seq=seq)
-        for seq, body, date_added, modified, tlp in session.execute(statement)
+        Served(body, date_added, modified, TLP(tlp), seq=seq, stix_id=stix_id, stix_type=stix_type)
+        for seq, body, date_added, modified, tlp, stix_id, stix_type in session.execute(statement, params)
     ]
 
 
 def signal_of_object(session: Session, principal: Principal, stix_id: str) -> str | None:
     """The typed signal an indexed object the caller may see stands for (contribution objects, and
     posted objects Vigil understood), for opinions and sightings that refer to it."""
-    t = aliased(TaxiiObjectRow)
+    t = _objects().alias("t")
     everywhere = Audience(("open", "amber", "closed"), None)
-    return session.scalar(
-        select(t.signal_id)
-        .where(t.stix_id == stix_id, t.signal_id.is_not(None), _conditions(t, principal, everywhere))
-        .order_by(t.modified.desc())
+    statement = (
+        select(t.c.signal_id)
+        .where(
+            t.c.stix_id == stix_id, t.c.signal_id.is_not(None), _conditions(t, principal.org_kind, everywhere)
+        )
+        .order_by(t.c.modified.desc())
         .limit(1)
     )
+    return session.scalar(statement, {"viewer": principal.org_id})

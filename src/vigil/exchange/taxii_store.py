@@ -375,13 +375,15 @@ def _attach_opinions_and_sightings(
                 )
 
 
+def _type_of(entry: StixEntry | Served) -> str:
+    return entry.type if isinstance(entry, Served) else str(entry.obj["type"])
+
+
 def audit_delivered(
     session: Session, principal: Principal, entries: Sequence[StixEntry | Served], at: datetime
 ) -> None:
     """Record reads of AMBER, AMBER+STRICT and RED objects the caller actually received."""
-    targets = [
-        (str(e.obj["type"]), e.id, e.tlp.value) for e in entries if not e.shared and e.tlp in AUDITED_TLPS
-    ]
+    targets = [(_type_of(e), e.id, e.tlp.value) for e in entries if not e.shared and e.tlp in AUDITED_TLPS]
     audit.record_many(session, principal, "taxii.read", targets, at=at)
 
 
@@ -575,7 +577,7 @@ class TaxiiService:
         return spec
 
     def _project(self) -> None:
-        project_contributions(self.db.session, self.db.url)
+        project_contributions(self.db)
 
     def _candidates(
         self, session: Session, spec: CollectionSpec, query: ObjectQuery, after: Key | None, limit: int
@@ -625,9 +627,7 @@ class TaxiiService:
         if not found:
             raise NotFound(f"no object {object_id!r} in collection {spec.alias}", object=object_id)
         # Versions are listed oldest first; the position in ``next`` is the version itself.
-        by_version = sorted(
-            (Served(e.obj, e.modified, e.modified, e.tlp, e.seq, e.shared) for e in found), key=sort_key
-        )
+        by_version = sorted((replace(e, date_added=e.modified) for e in found), key=sort_key)
         return paginate(by_version, query, self.page_size)
 
     # -- writes ------------------------------------------------------------------------------
@@ -702,6 +702,7 @@ class TaxiiService:
                 target_id=status.id,
                 detail={"collection": spec.alias, "objects": len(objects), "accepted": len(accepted)},
             )
+        self._project()  # opinions and sightings may refer to any contribution object served so far
         linked = self._apply_drafts(plan, {obj["id"] for _, obj, _ in accepted}, policy)
         for start in range(0, len(accepted), RAW_CHUNK):
             chunk = accepted[start : start + RAW_CHUNK]

@@ -24,7 +24,7 @@ from vigil.exchange.taxii import (
     check_content_type,
     collection_resource,
     discovery,
-    envelope,
+    envelope_text,
     error_resource,
     manifest,
     parse_query,
@@ -184,7 +184,7 @@ def get_collection(collection_id: str, service: TaxiiService = Depends(_service)
 )
 def get_objects(request: Request, collection_id: str, service: TaxiiService = Depends(_service)) -> Response:
     page = service.objects(collection_id, parse_query(_params(request), max_page=service.page_size))
-    return _paged(envelope(page), page)
+    return TaxiiJSON(content=envelope_text(page), headers=page.headers())
 
 
 @router.post(
@@ -211,7 +211,7 @@ def get_object(
     request: Request, collection_id: str, object_id: str, service: TaxiiService = Depends(_service)
 ) -> Response:
     page = service.object(collection_id, object_id, parse_query(_params(request), max_page=service.page_size))
-    return _paged(envelope(page), page)
+    return TaxiiJSON(content=envelope_text(page), headers=page.headers())
 
 
 @router.get(
