@@ -13,6 +13,7 @@ import pytest
 from tests.detect._content_posts import connection, posts
 from vigil.core.errors import ConfigError, DataError, NotFound
 from vigil.detect import runs
+from vigil.detect.engine import run_trace
 from vigil.detect.pipeline import CO_DOMAIN_SLOW, CO_RESHARE_SLOW
 from vigil.detect.traces import STRUCTURAL_TRACES, TraceSpec, posts_events
 from vigil.detect.traces.base import item_kinds, trace_kinds
@@ -130,3 +131,5 @@ def test_structural_items_are_normal_forms_of_their_kind(tmp_path: Path) -> None
         assert items and all(get_signal_type(kind).normalize(i) == i for i in items), (name, items)
     mentions = con.execute(f"SELECT item FROM ({STRUCTURAL_TRACES['co_mention'].events_sql})").fetchall()
     assert sorted(m[0] for m in mentions) == ["telegram:@someone", "x:@vote_bot_77"]
+    # The engine's statistics (traces.json) name the kinds, so evidence.parquet reads as (kind, value).
+    assert run_trace(con, STRUCTURAL_TRACES["co_mention"]).stats.signal_kinds == ("account",)

@@ -146,6 +146,9 @@ class TraceStats:
     n_edges: int
     n_evidence: int
     seconds: float
+    # The signal kinds the trace declares for its items (TraceSpec.signal_kinds), so the evidence
+    # file's (trace, item) rows read as (kind, value) without the specs.
+    signal_kinds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -414,6 +417,7 @@ def _compute(con: SqlConnection, trace: TraceSpec, params: EngineParams, progres
         n_edges=n_edges,
         n_evidence=n_evidence,
         seconds=time.perf_counter() - started,
+        signal_kinds=trace.signal_kinds,
     )
 
 
