@@ -57,6 +57,14 @@ def campaigns_page(request: Request, viewer: ViewerDep, store: StoreDep) -> Resp
 def campaign_page(request: Request, campaign_id: str, viewer: ViewerDep, store: StoreDep) -> Response:
     campaign = store.get_campaign(viewer.principal, campaign_id)
     page = store.list_signals(viewer.principal, SignalFilter(campaign_id=campaign_id), limit=200)
+    # Cases about the campaign the viewer may see, and the evidence posts their detection kept.
+    cases = [
+        c for c in CaseService(store.session, viewer.principal).list_cases() if c.campaign_id == campaign_id
+    ]
+    posts: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for case in cases:
+        for post in (case.detection or {}).get("sample_posts", []):
+            posts.setdefault((post.get("account"), post.get("post_id") or post.get("text")), post)
     return render(
         request,
         "campaign.html",
@@ -64,6 +72,8 @@ def campaign_page(request: Request, campaign_id: str, viewer: ViewerDep, store: 
         campaign=campaign,
         rows=[_row(s) for s in page.items],
         more=page.more,
+        cases=cases,
+        posts=list(posts.values())[:50],
     )
 
 

@@ -22,6 +22,7 @@
           "background-color": (n) => COLOURS[n.data("group")] || "#888",
         } },
         { selector: "node[group = 'case'], node[group = 'campaign']", style: { width: 26, height: 26, "font-weight": 600, shape: "round-rectangle" } },
+        { selector: "node[group = 'account']", style: { "font-size": 7, "min-zoomed-font-size": 6 } },
         { selector: "node[url]", style: { "border-width": 1, "border-color": "#333" } },
         { selector: "edge", style: {
           width: (e) => 0.5 + 3 * (e.data("weight") || 0) / maxWeight, "line-color": "#b8c0cc", "curve-style": "haystack", opacity: 0.7,
@@ -29,7 +30,13 @@
         { selector: "edge[kind = 'co-action']", style: { "line-color": "#5d6677" } },
         { selector: ".faded", style: { display: "none" } },
       ],
-      layout: { name: "cose", animate: false, randomize: false, nodeRepulsion: () => 9000, idealEdgeLength: () => 60, numIter: 1500 },
+      // Deterministic (randomize: false) and spread out: co-action links short, case/campaign links long.
+      layout: {
+        name: "cose", animate: false, randomize: false, numIter: 2500, gravity: 0.15, nodeOverlap: 40,
+        nodeRepulsion: () => 60000,
+        idealEdgeLength: (e) => (e.data("kind") === "co-action" ? 90 : 170),
+        edgeElasticity: (e) => (e.data("kind") === "co-action" ? 60 : 200),
+      },
     });
     window.vigilGraph = cy;  // for tests and the console
     const groups = [...new Set(cy.nodes().map((n) => n.data("group")))].sort();
