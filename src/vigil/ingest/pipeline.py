@@ -235,12 +235,14 @@ def ingest(
     batch_size: int = DEFAULT_BATCH_SIZE,
     settings: Settings | None = None,
     progress: Progress | None = None,
+    columnar: bool = True,
 ) -> IngestSummary:
     """Read ``inputs`` (one layout) and write ``out_dir``/posts.parquet and accounts.parquet atomically.
 
     A post whose (platform, post_id) was already read is dropped (the first copy is kept and
     ``duplicate_posts`` counts the others) unless ``keep_duplicates``. Raises InputError /
     DataError (file, row, column, expected) on bad input; then nothing in ``out_dir`` has changed.
+    ``columnar=False`` maps every batch row by row (the reference path; same output, much slower).
     """
     started = time.perf_counter()
     progress = progress or NoProgress()
@@ -255,6 +257,7 @@ def ingest(
         list_separator=list_separator,
         batch_size=batch_size,
         settings=settings,
+        columnar=columnar,
     )
     adapter = make_adapter(layout, options)
     sources = _check_inputs([*inputs, *adapter.companions([Path(p) for p in inputs])], fmt, adapter)

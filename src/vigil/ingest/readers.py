@@ -29,7 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from vigil.core.errors import DataError, InputError
@@ -205,15 +207,77 @@ def _decode_error(path: Path, row: int, exc: Exception, what: str) -> DataError:
     return DataError(f"cannot read: {exc}", file=str(path), row=row, expected=what)
 
 
-def read_csv(path: str | Path, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[SourceBatch]:
-    """Stream a CSV file with a header row; empty fields are None."""
+def read_csv(
+    path: str | Path, batch_size: int = DEFAULT_BATCH_SIZE, *, columnar: bool = False
+) -> Iterator[SourceBatch]:
+    """Stream a CSV file with a header row; empty fields are None.
+
+    With ``columnar``, batches hold an Arrow ``table`` of text columns parsed by Arrow's CSV reader
+    (multi-threaded, about 20 times the csv module's speed). Anything that reader refuses (a blank
+    line, a short row, bad UTF-8, a repeated header name) hands the rest of the file, from the first
+    row not yet given out, to the csv module's reader: its row numbers and errors are the reference.
+    """
     path = Path(path)
     check_kind(path, "csv")
+    given = 0
+    if columnar:
+        try:
+            for batch in _arrow_csv(path, batch_size):
+                yield batch
+                given += batch.num_rows
+            return
+        except (pa.ArrowInvalid, UnicodeDecodeError, csv.Error, _NotArrowCsv):
+            pass
     with _open_text(path) as handle:
-        yield from _csv_rows(handle, str(path), batch_size)
+        yield from _csv_rows(handle, str(path), batch_size, skip=given)
 
 
-def _csv_rows(handle: IO[str], label: str, batch_size: int) -> Iterator[SourceBatch]:
+class _NotArrowCsv(Exception):
+    """A CSV file the Arrow reader is not used for (its header needs the csv module's checks)."""
+
+
+def _arrow_csv(path: Path, batch_size: int) -> Iterator[SourceBatch]:
+    import pyarrow.csv as pacsv
+
+    with _open_text(path) as handle:
+        header = next(csv.reader(handle), None)
+    if not header:
+        raise _NotArrowCsv("no header")
+    names = [name.strip() for name in header]
+    if len(set(names)) != len(names):
+        raise _NotArrowCsv("repeated column names")
+    compressed = _head(path).startswith(_GZIP_MAGIC)
+    stream = pa.input_stream(str(path), compression="gzip" if compressed else None)
+    reader = pacsv.open_csv(
+        stream,
+        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=8 << 20),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in names},
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    )
+    first = 1
+    for record_batch in reader:
+        # An empty line reads as a row of nulls here; the csv module skips it (but counts it) and
+        # refuses a row of empty cells: either way it decides, with its row numbers.
+        empty = pa.array(np.ones(record_batch.num_rows, dtype=bool))
+        for column in record_batch.columns:
+            empty = pc.and_(empty, pc.is_null(column))
+        if pc.any(empty).as_py():
+            raise _NotArrowCsv("a line without values")
+        for start in range(0, record_batch.num_rows, batch_size):
+            table = pa.Table.from_batches([record_batch.slice(start, batch_size)])
+            yield SourceBatch(
+                file=str(path), first_row=first, num_rows=table.num_rows, column_names=names, table=table
+            )
+            first += table.num_rows
+
+
+def _csv_rows(handle: IO[str], label: str, batch_size: int, skip: int = 0) -> Iterator[SourceBatch]:
+    """Batches of a CSV text stream; the first ``skip`` data rows (already read) are passed over."""
     path = Path(label)
     reader = csv.reader(handle)
     row = 0
@@ -240,6 +304,8 @@ def _csv_rows(handle: IO[str], label: str, batch_size: int) -> Iterator[SourceBa
                     f"has {len(record)} fields, the header has {width}",
                     file=str(path), row=row, expected="one value per header column",
                 )  # fmt: skip
+            if row <= skip:
+                continue
             rows.append(record)
             numbers.append(row)
             if len(rows) >= batch_size:
@@ -351,13 +417,15 @@ def parquet_rows(path: str | Path) -> int | None:
         return None
 
 
-def read_batches(path: str | Path, fmt: str, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[SourceBatch]:
-    """Stream ``path`` in format ``fmt`` (``auto`` resolves by extension)."""
+def read_batches(
+    path: str | Path, fmt: str, batch_size: int = DEFAULT_BATCH_SIZE, *, columnar: bool = False
+) -> Iterator[SourceBatch]:
+    """Stream ``path`` in format ``fmt`` (``auto`` resolves by extension); ``columnar``: see read_csv."""
     fmt = resolve_format(path, fmt)
     if is_zip(path):
         return read_zip(path, fmt, batch_size)
     if fmt == "csv":
-        return read_csv(path, batch_size)
+        return read_csv(path, batch_size, columnar=columnar)
     if fmt == "jsonl":
         return read_jsonl(path, batch_size)
     return read_parquet(path, batch_size)

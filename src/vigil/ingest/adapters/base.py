@@ -37,6 +37,9 @@ class AdapterOptions:
     list_separator: str | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     settings: Settings | None = None  # DuckDB memory limit, threads and spill directory
+    # Map text columns a column at a time where the layout can (vigil.ingest.columnar); False
+    # forces the row-by-row path (the reference the columnar path is tested against).
+    columnar: bool = True
 
 
 class Adapter(ABC):
@@ -72,7 +75,7 @@ class Adapter(ABC):
 
     def batches(self, path: Path, fmt: str) -> Iterator[SourceBatch]:
         """Batches of source rows, each checked for the required columns."""
-        for batch in read_batches(path, fmt, self.options.batch_size):
+        for batch in read_batches(path, fmt, self.options.batch_size, columnar=self.options.columnar):
             self.check_columns(batch.file, batch.column_names)
             yield batch
 

@@ -16,8 +16,10 @@ import re
 from typing import Any, ClassVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from vigil.core.errors import DataError, InputError
+from vigil.ingest import columnar
 from vigil.ingest.adapters.base import (
     Adapter,
     AdapterOptions,
@@ -40,6 +42,7 @@ from vigil.ingest.values import (
     parse_optional_time,
     parse_time,
 )
+from vigil.schema.tables import POSTS
 
 POST_FIELDS = (
     "platform", "post_id", "account_id", "account_handle", "created_at", "text", "lang", "urls",
@@ -81,6 +84,24 @@ class GenericAdapter(Adapter):
                 f"--map {unknown[0]}=...: unknown field {unknown[0]!r}; fields are {', '.join(FIELDS)}"
             )
         self.columns = {name: options.mapping.get(name, name) for name in FIELDS}
+        sep = options.list_separator
+        # The columnar path's per-value rules, remembered across batches (vigil.ingest.columnar).
+        self._rules = {
+            "urls": columnar.Memo(lambda v: _url_items(v, sep)),
+            "hashtags": columnar.Memo(lambda v: _sigil_free(parse_list(v, separator=sep), "#＃")),
+            "mentions": columnar.Memo(lambda v: _sigil_free(parse_list(v, separator=sep), "@＠")),
+            "image_pdq": columnar.Memo(
+                lambda v: list(dict.fromkeys(_pdq(item) for item in parse_list(v, separator=sep)))
+            ),
+            "image_ids": columnar.Memo(lambda v: list(dict.fromkeys(parse_list(v, separator=sep)))),
+        }
+        self._text_rules = columnar.TextRules()
+        self._url_rules = columnar.UrlRules()
+        # "[x, y]" list cells are split without Python only where no --list-sep changes them.
+        split = sep is None
+        self._url_item: str | None = columnar.LIST_ITEM if split else None
+        self._url_more: str | None = columnar.URL_ITEM if split else None
+        self._word_item = columnar.WORD_ITEM if split else None
 
     def required_columns(self, column_names: list[str]) -> tuple[str, ...]:
         return tuple(self.columns[name] for name in REQUIRED_FIELDS)
@@ -106,6 +127,76 @@ class GenericAdapter(Adapter):
         return {name: column for name, column in self.columns.items() if column in names}
 
     def to_posts(self, batch: SourceBatch) -> pa.Table:
+        if self.options.columnar and batch.table is not None:
+            try:
+                return self._columnar_posts(batch.table, self._present(batch))
+            except (columnar.NotColumnar, BadValue):
+                pass  # the row path maps the batch, or names the bad cell
+        return self._row_posts(batch)
+
+    def _columnar_posts(self, table: pa.Table, present: dict[str, str]) -> pa.Table:
+        """``to_posts`` a column at a time (vigil.ingest.columnar); same table as ``_row_posts``."""
+        n = table.num_rows
+        rules, text_rules = self._rules, self._text_rules
+
+        def cells(name: str) -> pa.Array:
+            if name not in present:
+                return pa.nulls(n, pa.string())
+            return columnar.blank_to_null(columnar.text_column(table, present[name]))
+
+        platform = cells("platform")
+        if self.options.platform:
+            platform = pc.fill_null(platform, self.options.platform)
+        text = cells("text")
+        lang = text_rules.languages(cells("lang"))
+        url_cells, tag_cells, mention_cells = cells("urls"), cells("hashtags"), cells("mentions")
+        used = set(present.values())
+        extras = [c for c in table.column_names if c not in used]
+        pdq_cells, id_cells = cells("image_pdq"), cells("image_ids")
+        columns = {
+            "platform": columnar.require(platform),
+            "post_id": columnar.require(columnar.ids(columnar.text_column(table, present["post_id"]))),
+            "account_id": columnar.require(columnar.ids(columnar.text_column(table, present["account_id"]))),
+            "account_handle": cells("account_handle"),
+            "created_at": text_rules.times(cells("created_at"), self.options.time_format),
+            "text": text,
+            "lang": lang,
+            "lang_detected": pc.if_else(pc.is_valid(lang), False, pa.scalar(None, pa.bool_())),
+            "urls": self._url_rules.lists(
+                columnar.choose(
+                    url_cells,
+                    columnar.lists(
+                        url_cells, rules["urls"], columnar.STRING_LIST, self._url_item, self._url_more
+                    ),
+                    text,
+                    text_rules.urls,
+                )
+            ),
+            "hashtags": columnar.choose(
+                tag_cells,
+                columnar.lists(
+                    tag_cells, rules["hashtags"], columnar.STRING_LIST, self._word_item, lower=True
+                ),
+                text,
+                text_rules.hashtags,
+            ),
+            "mentions": columnar.choose(
+                mention_cells,
+                columnar.lists(
+                    mention_cells, rules["mentions"], columnar.STRING_LIST, self._word_item, lower=True
+                ),
+                text,
+                text_rules.mentions,
+            ),
+            "reshare_of": columnar.ids(cells("reshare_of")),
+            "reply_to": columnar.ids(cells("reply_to")),
+            "image_pdq": columnar.lists(pdq_cells, rules["image_pdq"], columnar.STRING_LIST),
+            "image_ids": columnar.lists(id_cells, rules["image_ids"], columnar.STRING_LIST),
+            "extra": columnar.extra_map(table, extras),
+        }
+        return pa.Table.from_arrays([columns[f.name] for f in POSTS.schema], schema=POSTS.schema)
+
+    def _row_posts(self, batch: SourceBatch) -> pa.Table:
         present = self._present(batch)
         used = set(present.values())
         extras = [(c, batch.column(c)) for c in batch.column_names if c not in used]

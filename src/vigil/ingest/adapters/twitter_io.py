@@ -31,10 +31,14 @@ import hashlib
 import re
 from typing import Any, ClassVar
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from vigil.ingest import columnar
 from vigil.ingest.adapters.base import (
     Adapter,
+    AdapterOptions,
     accounts_builder,
     need,
     posts_builder,
@@ -56,6 +60,7 @@ from vigil.ingest.values import (
     parse_optional_time,
     parse_time,
 )
+from vigil.schema.tables import POSTS
 
 PLATFORM = "twitter"
 # Profile columns: they describe the account, so they go to the accounts table, not to posts.
@@ -94,6 +99,16 @@ class TwitterIOAdapter(Adapter):
     name: ClassVar[str] = "twitter-io"
     description: ClassVar[str] = "Twitter information-operations archive (tweets or users files)"
 
+    def __init__(self, options: AdapterOptions) -> None:
+        super().__init__(options)
+        # The columnar path's per-value rules, remembered across batches (vigil.ingest.columnar).
+        self._text_rules = columnar.TextRules()
+        self._hashtag_cells = columnar.Memo(lambda v: _unique(parse_list(v)))
+        self._url_cells = columnar.Memo(lambda v: parse_list(v, urls=True))
+        self._url_rules = columnar.UrlRules()
+        self._booleans = columnar.Memo(parse_bool)
+        self._retweet_keys = columnar.BatchMemo(_retweet_keys_of)
+
     def required_columns(self, column_names: list[str]) -> tuple[str, ...]:
         if "tweetid" not in column_names and "userid" in column_names:
             return ("userid",)  # a users file
@@ -104,6 +119,91 @@ class TwitterIOAdapter(Adapter):
         return self.options.platform or PLATFORM
 
     def to_posts(self, batch: SourceBatch) -> pa.Table:
+        if self.options.columnar and batch.table is not None and "tweetid" in batch.column_names:
+            unmapped = {column: dict(values) for column, values in self.unmapped.items()}
+            try:
+                return self._columnar_posts(batch.table)
+            except (columnar.NotColumnar, BadValue):
+                self.unmapped = unmapped  # the row path counts this batch again
+        return self._row_posts(batch)
+
+    def _columnar_posts(self, table: pa.Table) -> pa.Table:
+        """``to_posts`` a column at a time (vigil.ingest.columnar); same table as ``_row_posts``."""
+        n = table.num_rows
+        rules = self._text_rules
+
+        def cells(name: str) -> pa.Array:
+            return columnar.blank_to_null(columnar.text_column(table, name))
+
+        text = cells("tweet_text")
+        raw_lang = columnar.text_column(table, "tweet_language")
+        lang = rules.languages(raw_lang)
+        is_retweet = columnar.distinct_apply(cells("is_retweet"), self._booleans, pa.bool_())
+        retweet_of = columnar.ids(cells("retweet_tweetid"))
+        retweeted_user = columnar.ids(cells("retweet_userid"))
+        hashtag_cells, url_cells = cells("hashtags"), cells("urls")
+        columns = {
+            "platform": columnar.constant(self.platform, n),
+            "post_id": columnar.require(columnar.ids(cells("tweetid"))),
+            "account_id": columnar.require(columnar.ids(cells("userid"))),
+            "account_handle": cells("user_screen_name"),
+            "created_at": rules.times(cells("tweet_time"), self.options.time_format),
+            "text": text,
+            "lang": lang,
+            "lang_detected": pc.if_else(pc.is_valid(lang), False, pa.scalar(None, pa.bool_())),
+            "urls": self._url_rules.lists(
+                columnar.choose(
+                    url_cells,
+                    columnar.lists(
+                        url_cells,
+                        self._url_cells,
+                        columnar.STRING_LIST,
+                        columnar.LIST_ITEM,
+                        columnar.URL_ITEM,
+                    ),
+                    text,
+                    rules.urls,
+                )
+            ),
+            "hashtags": columnar.choose(
+                hashtag_cells,
+                columnar.lists(
+                    hashtag_cells, self._hashtag_cells, columnar.STRING_LIST, columnar.WORD_ITEM, lower=True
+                ),
+                text,
+                rules.hashtags,
+            ),
+            "mentions": rules.mentions(text),
+            "reshare_of": pc.if_else(
+                pc.fill_null(pc.invert(is_retweet), False), pa.scalar(None, pa.string()), retweet_of
+            ),
+            "reply_to": columnar.ids(cells("in_reply_to_tweetid")),
+            "image_pdq": pa.nulls(n, columnar.STRING_LIST),
+            "image_ids": pa.nulls(n, columnar.STRING_LIST),
+        }
+        retweet = pc.fill_null(is_retweet, False)
+        # Retweets without retweet_tweetid are keyed on what was retweeted (see the module docstring).
+        keyless = pc.and_(retweet, pc.is_null(retweet_of))
+        if pc.any(keyless).as_py():
+            with_text = pc.and_(keyless, pc.is_valid(text))
+            basis = pc.binary_join_element_wise(pc.fill_null(retweeted_user, ""), text, "\x00")
+            keys = columnar.distinct_apply(
+                pc.if_else(with_text, basis, None), self._retweet_keys, pa.string()
+            )
+            columns["reshare_of"] = pc.if_else(with_text, keys, columns["reshare_of"])
+            no_text = pc.sum(pc.and_(keyless, pc.is_null(text)).cast(pa.int64())).as_py() or 0
+            if no_text:
+                self.count_unmapped("is_retweet", "retweet without retweet_tweetid or text", no_text)
+        unknown = pc.and_(pc.is_null(lang), pc.is_valid(raw_lang))
+        if pc.any(unknown).as_py():
+            for item in pc.value_counts(pc.filter(raw_lang, unknown)).to_pylist():
+                self._unmapped_language("tweet_language", item["values"], item["counts"])
+        extra_columns = [c for c in table.column_names if c not in POST_COLUMNS and c not in ACCOUNT_COLUMNS]
+        flag = pc.if_else(retweet, pa.scalar("true"), pa.scalar(None, pa.string()))
+        columns["extra"] = columnar.extra_map(table, extra_columns, [("is_retweet", flag)])
+        return pa.Table.from_arrays([columns[f.name] for f in POSTS.schema], schema=POSTS.schema)
+
+    def _row_posts(self, batch: SourceBatch) -> pa.Table:
         builder = posts_builder()
         if "tweetid" not in batch.column_names:
             return builder.build()
@@ -177,15 +277,62 @@ class TwitterIOAdapter(Adapter):
                 builder.set(row, "reshare_of", key)
         return builder.build()
 
-    def _unmapped_language(self, column: str, value: Any) -> None:
+    def _unmapped_language(self, column: str, value: Any, count: int = 1) -> None:
         text = as_text(value)
         if text is not None and text.strip().lower() not in _NO_LANGUAGE:
-            self.count_unmapped(column, text)
+            self.count_unmapped(column, text, count)
 
     def to_accounts(self, batch: SourceBatch) -> pa.Table | None:
         names = set(batch.column_names)
         if not names.intersection(ACCOUNT_COLUMNS):
             return None
+        if self.options.columnar and batch.table is not None and batch.num_rows:
+            try:
+                last = self._last_profiles(batch)
+            except (columnar.NotColumnar, BadValue):
+                pass  # the row path reads every row and names the bad cell
+            else:
+                # Unknown account languages count once per row, as on the row path.
+                counted = {column: dict(values) for column, values in self.unmapped.items()}
+                accounts = self._row_accounts(last)
+                self.unmapped = counted
+                if "account_language" in batch.column_names:
+                    raw = columnar.text_column(batch.table, "account_language")
+                    unknown = pc.and_(pc.is_null(self._text_rules.languages(raw)), pc.is_valid(raw))
+                    for item in pc.value_counts(pc.filter(raw, unknown)).to_pylist():
+                        self._unmapped_language("account_language", item["values"], item["counts"])
+                return accounts
+        return self._row_accounts(batch)
+
+    def _last_profiles(self, batch: SourceBatch) -> SourceBatch:
+        """One row per account, in order of first appearance, holding the account's last row.
+
+        The profile repeats on every tweet; the row path keeps the last one per account. Every
+        row's typed profile values are checked here first (once per distinct value), so a bad one
+        anywhere still goes to the row path and its error.
+        """
+        table = batch.table
+        assert table is not None
+        auto = TimeFormat("auto")
+        for name, rule in (
+            ("account_creation_date", lambda v: parse_optional_time(v, auto)),
+            ("follower_count", parse_int),
+            ("following_count", parse_int),
+        ):
+            if name in table.column_names:
+                columnar.check_each(columnar.text_column(table, name), rule)
+        userid = columnar.blank_to_null(columnar.text_column(table, "userid"))
+        account = columnar.require(columnar.ids(userid))
+        positions = pa.table({"account": account, "at": pa.array(np.arange(table.num_rows))})
+        spans = positions.group_by("account", use_threads=False).aggregate([("at", "min"), ("at", "max")])
+        order = np.argsort(spans.column("at_min").to_numpy(), kind="stable")
+        last = pc.take(spans.column("at_max"), pa.array(order))
+        return SourceBatch(
+            file=batch.file, first_row=batch.first_row, num_rows=len(last),
+            column_names=batch.column_names, table=table.take(last),
+        )  # fmt: skip
+
+    def _row_accounts(self, batch: SourceBatch) -> pa.Table:
         col = {name: batch.column(name) for name in ("userid", "user_screen_name", *ACCOUNT_COLUMNS)}
         auto = TimeFormat("auto")
         # The profile repeats on every tweet: keep one row per account per batch (the last).
@@ -247,6 +394,12 @@ def retweet_keys(retweets: list[tuple[int, str | None, str]]) -> list[str]:
         digest = hashlib.sha1(basis.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
         keys.append(f"rt:{author}:{digest}")
     return keys
+
+
+def _retweet_keys_of(bases: list[str]) -> list[str]:
+    """``retweet_keys`` of retweets given as ``"<retweeted user id>\\x00<text>"``."""
+    parts = [basis.partition("\x00") for basis in bases]
+    return retweet_keys([(0, userid or None, text) for userid, _, text in parts])
 
 
 def _unique(items: list[str]) -> list[str]:

@@ -1,0 +1,391 @@
+"""Column-at-a-time mapping of text columns: the fast path of the ``generic`` and ``twitter-io`` layouts.
+
+Adapters used to map a batch row by row in Python (about 15k rows/s). Here each output column is
+computed for the whole batch with Arrow compute, and where a value needs Vigil's Python rules
+(timestamps, languages, lists, hashtags, URL canonicalization) the rule runs once per *distinct*
+value of the batch and the results are spread back with one ``take``: sources repeat platforms,
+accounts, times rounded to the minute, retweeted texts and links a great deal.
+
+The rules are the very functions of the row path (``vigil.ingest.values``, ``entities``,
+``urls``), so both paths give identical tables (tests/ingest/test_columnar.py compares them).
+Anything this path does not handle raises :class:`NotColumnar` or lets a ``BadValue`` through;
+the adapter then maps that batch with its row path, which also produces the exact DataError (file,
+row, column) for bad input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from vigil.ingest.entities import extract_hashtags, extract_mentions, extract_urls
+from vigil.ingest.urls import SHORTENERS, _canonical_host, canonicalize, registrable_domain
+from vigil.ingest.values import TimeFormat, normalize_lang, parse_id, parse_time, to_micros
+from vigil.schema.tables import TIMESTAMP, URL_STRUCT
+
+URL_LIST = pa.list_(URL_STRUCT)
+STRING_LIST = pa.list_(pa.string())
+EXTRA = pa.map_(pa.string(), pa.string())
+_TEXT_TYPES = (pa.string(), pa.large_string(), pa.null())
+
+# Characters Python's str.isspace() accepts (bidi WS, B, S and category Zs), as an RE2 class: a
+# value made only of them is blank. A superset is fine (candidates are checked in Python).
+_SPACE_CLASS = r"[\t\n\x0b\f\r \x1c-\x1f\x85\xa0\p{Z}]"
+# Printable ASCII but space: a value starting and ending with one is already stripped.
+_TRIMMED = r"^[\x21-\x7e](?:.*[\x21-\x7e])?$"
+
+
+class NotColumnar(Exception):
+    """The batch has something this path does not handle; map it row by row instead."""
+
+
+class Memo:
+    """``fn`` with its results kept across batches (links, accounts and times recur file-wide).
+
+    Holds at most ``limit`` results, forgetting them all when full: memory stays bounded, and a
+    forgotten value is only computed again.
+    """
+
+    def __init__(self, fn: Callable[[str], Any], limit: int = 1 << 17) -> None:
+        self.fn = fn
+        self.limit = limit
+        self.results: dict[str, Any] = {}
+
+    def __call__(self, value: str) -> Any:
+        results = self.results
+        found = results.get(value, _MISSING)
+        if found is _MISSING:
+            if len(results) >= self.limit:
+                results.clear()
+            found = results[value] = self.fn(value)
+        return found
+
+
+_MISSING = object()
+
+
+class BatchMemo(Memo):
+    """A Memo of a rule computed for many values in one call (``fn_many``: values -> results)."""
+
+    def __init__(self, fn_many: Callable[[list[str]], list[Any]], limit: int = 1 << 17) -> None:
+        super().__init__(lambda value: fn_many([value])[0], limit)
+        self.fn_many = fn_many
+
+    def many(self, values: list[str | None]) -> list[Any]:
+        results = self.results
+        missing = list({v for v in values if v is not None and v not in results})
+        if missing:
+            if len(results) + len(missing) > self.limit:
+                results.clear()
+            results.update(zip(missing, self.fn_many(missing), strict=True))
+        return [None if v is None else results[v] for v in values]
+
+
+def is_text_column(column: pa.ChunkedArray | pa.Array) -> bool:
+    return column.type in _TEXT_TYPES
+
+
+def text_column(table: pa.Table, name: str) -> pa.Array:
+    """Column ``name`` of ``table`` as one string array (all null when the table lacks it)."""
+    if name not in table.column_names:
+        return pa.nulls(table.num_rows, pa.string())
+    column = table.column(name)
+    if not is_text_column(column):
+        raise NotColumnar(f"column {name!r} is {column.type}, not text")
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return array.cast(pa.string())
+
+
+def distinct_apply(values: pa.Array, fn: Callable[[str], Any], out_type: pa.DataType) -> pa.Array:
+    """``fn`` of every non-null value, computed once per distinct value; null stays null."""
+    if len(values) == 0:
+        return pa.array([], out_type)
+    encoded = pc.dictionary_encode(values)
+    distinct = encoded.dictionary.to_pylist()
+    results = fn.many(distinct) if isinstance(fn, BatchMemo) else [fn(value) for value in distinct]
+    mapped = pa.array(results, out_type)
+    return pc.take(mapped, encoded.indices)
+
+
+def check_each(values: pa.Array, rule: Callable[[str], Any]) -> None:
+    """Apply ``rule`` to every distinct non-null value for its errors (BadValue), not its results."""
+    for value in pc.unique(values.drop_null()).to_pylist():
+        rule(value)
+
+
+def blank_to_null(values: pa.Array) -> pa.Array:
+    """``as_text`` of string cells: empty or whitespace-only strings become null, others stay as they are."""
+    candidates = pc.fill_null(pc.match_substring_regex(values, f"^{_SPACE_CLASS}*$"), False)
+    if not pc.any(candidates).as_py():
+        return values
+    blank = distinct_apply(pc.if_else(candidates, values, None), lambda v: not v or v.isspace(), pa.bool_())
+    return pc.if_else(pc.fill_null(blank, False), pa.scalar(None, pa.string()), values)
+
+
+def ids(values: pa.Array) -> pa.Array:
+    """``parse_id`` of string cells: stripped, an empty id null."""
+    trimmed = pc.fill_null(pc.match_substring_regex(values, _TRIMMED), True)
+    if pc.all(trimmed).as_py():
+        return values
+    other = distinct_apply(pc.if_else(trimmed, None, values), parse_id, pa.string())
+    return pc.if_else(trimmed, values, other)
+
+
+def lists(
+    values: pa.Array,
+    fn: Callable[[str], list[Any]],
+    out_type: pa.DataType,
+    item: str | None = None,
+    more: str | None = None,
+    lower: bool = False,
+) -> pa.Array:
+    """A list per cell: ``fn`` of present cells (computed per distinct value), an empty list for null.
+
+    With ``item`` (a regex), cells written ``[]``, ``[x]`` or ``[x, y, ...]`` (``x`` matching
+    ``item``, the others ``more``, default ``item``) are split without Python; ``lower`` then
+    lower-cases the items and drops repeats in a list. Pass these only where ``fn`` gives exactly
+    that for such cells.
+    """
+    empty = pa.scalar([], out_type)
+    if item is None:
+        return pc.if_else(pc.is_null(values), empty, distinct_apply(values, fn, out_type))
+    written = pc.extract_regex(values, rf"^\[(?P<x>{item}(?:, {more or item})*)?\]$")
+    inner = pc.struct_field(written, "x")
+    split = pc.split_pattern(inner, ", ")
+    # json.loads reads a list of JSON words ("[true]", "[null, NaN]") as values, not strings.
+    scalar = pc.fill_null(pc.greater(pc.list_value_length(_flat_mask(split, JSON_WORDS)), 0), False)
+    quick = pc.and_(pc.fill_null(pc.is_valid(written), False), pc.invert(scalar))
+    if not pc.any(quick).as_py():
+        return pc.if_else(pc.is_null(values), empty, distinct_apply(values, fn, out_type))
+    read = pc.if_else(pc.fill_null(pc.equal(inner, ""), True), empty, split.cast(out_type))
+    if lower:
+        read = dedupe_lists(_lower_lists(read))
+    if pc.all(quick).as_py():
+        return pc.if_else(pc.is_null(values), empty, read)
+    mapped = distinct_apply(pc.if_else(quick, None, values), fn, out_type)
+    return pc.if_else(pc.is_null(values), empty, pc.if_else(quick, read, mapped))
+
+
+def _flat_mask(lists_array: pa.Array, words: Sequence[str]) -> pa.Array:
+    """Per list, the items that are one of ``words`` (a list array of them)."""
+    return _filter_lists(lists_array, pc.is_in(pc.list_flatten(lists_array), pa.array(list(words))))
+
+
+def _offsets(lists_array: pa.Array) -> pa.Array:
+    lengths = np.asarray(pc.fill_null(pc.list_value_length(lists_array), 0).to_numpy(zero_copy_only=False))
+    offsets = np.zeros(len(lists_array) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.array(offsets)
+
+
+def _filter_lists(lists_array: pa.Array, keep: pa.Array) -> pa.Array:
+    """``lists_array`` with only the flattened items where ``keep`` is true (nulls stay null)."""
+    flat = pc.list_flatten(lists_array)
+    keep_np = np.asarray(pc.fill_null(keep, False).to_numpy(zero_copy_only=False), dtype=bool)
+    rows = np.asarray(pc.list_parent_indices(lists_array).to_numpy(zero_copy_only=False))[keep_np]
+    counts = np.bincount(rows, minlength=len(lists_array)) if len(rows) else np.zeros(len(lists_array), int)
+    offsets = np.zeros(len(lists_array) + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    return pa.ListArray.from_arrays(
+        pa.array(offsets), pc.filter(flat, pa.array(keep_np)), mask=pc.is_null(lists_array)
+    )
+
+
+def _lower_lists(lists_array: pa.Array) -> pa.Array:
+    flat = pc.utf8_lower(pc.list_flatten(lists_array))
+    return pa.ListArray.from_arrays(_offsets(lists_array), flat, mask=pc.is_null(lists_array))
+
+
+def dedupe_lists(lists_array: pa.Array, key: pa.Array | None = None) -> pa.Array:
+    """Each list without its repeated items (by ``key``, one per flattened item: default the item),
+    the first of each kept, in order."""
+    flat = pc.list_flatten(lists_array)
+    if len(flat) == 0:
+        return lists_array
+    rows = pc.list_parent_indices(lists_array)
+    keyed = pa.table({"row": rows, "key": flat if key is None else key, "at": pa.array(np.arange(len(flat)))})
+    first = keyed.group_by(["row", "key"], use_threads=False).aggregate([("at", "min")])
+    keep = np.zeros(len(flat), dtype=bool)
+    keep[first.column("at_min").to_numpy()] = True
+    return _filter_lists(lists_array, pa.array(keep))
+
+
+# A list item parse_list leaves as it is: no separator, quote, bracket or space, not a JSON scalar.
+LIST_ITEM = r"""(?:[A-Za-z][^\s,;|'"\[\]]*)"""
+# An item after ", " that _URL_SPLIT splits before: one starting a URL.
+# A hashtag or handle in a list cell that lower-casing is all that _sigil_free / _unique change.
+WORD_ITEM = r"(?:[A-Za-z][A-Za-z0-9_]*)"
+URL_ITEM = r"""(?:(?:[a-zA-Z][a-zA-Z0-9+.-]*://|www\.)[^\s,;|'"\[\]]*)"""
+JSON_WORDS = ("true", "false", "null", "NaN", "Infinity")
+
+
+def from_text(
+    texts: pa.Array, sigils: Sequence[str], fn: Callable[[str], list[Any]], out_type: pa.DataType
+) -> pa.Array:
+    """``fn`` of the texts that contain one of ``sigils`` (per distinct text); an empty list otherwise."""
+    has = pc.is_valid(texts)
+    found = pa.array(np.zeros(len(texts), dtype=bool))
+    for sigil in sigils:
+        found = pc.or_(found, pc.fill_null(pc.match_substring(texts, sigil, ignore_case=True), False))
+    chosen = pc.and_(has, found)
+    if not pc.any(chosen).as_py():
+        return pa.array([[]] * len(texts), out_type)
+    mapped = distinct_apply(pc.if_else(chosen, texts, None), fn, out_type)
+    return pc.if_else(chosen, mapped, pa.scalar([], out_type))
+
+
+class TextRules:
+    """The rules a layout applies to times, languages and post texts, each remembered (``Memo``)."""
+
+    def __init__(self) -> None:
+        self._times: dict[str, Memo] = {}
+        self._languages = Memo(normalize_lang)
+        self._hashtags = Memo(extract_hashtags)
+        self._mentions = Memo(extract_mentions)
+        self._urls = Memo(extract_urls)
+
+    def times(self, values: pa.Array, fmt: TimeFormat) -> pa.Array:
+        """``parse_time`` of string cells as TIMESTAMP; a missing value raises NotColumnar."""
+        if values.null_count:
+            raise NotColumnar("a missing time")
+        if fmt.spec in ("auto", "unix"):
+            # Whole POSIX seconds (the toolkit's layout): exactly float(text) seconds.
+            whole = pc.match_substring_regex(values, r"^[0-9]{1,11}$")
+            if pc.all(whole).as_py():
+                return pc.multiply(pc.cast(values, pa.int64()), 1_000_000).cast(TIMESTAMP)
+        rule = self._times.get(fmt.spec)
+        if rule is None:
+            rule = self._times[fmt.spec] = Memo(lambda text: to_micros(parse_time(text, fmt)))
+        return distinct_apply(values, rule, pa.int64()).cast(TIMESTAMP)
+
+    def languages(self, values: pa.Array) -> pa.Array:
+        """``normalize_lang`` of string cells."""
+        return distinct_apply(values, self._languages, pa.string())
+
+    def hashtags(self, texts: pa.Array) -> pa.Array:
+        return from_text(texts, ("#", "＃"), self._hashtags, STRING_LIST)
+
+    def mentions(self, texts: pa.Array) -> pa.Array:
+        return from_text(texts, ("@", "＠"), self._mentions, STRING_LIST)
+
+    def urls(self, texts: pa.Array) -> pa.Array:
+        """The URLs written in each text, as posted (``UrlRules.lists`` makes them structs)."""
+        return from_text(texts, ("://", "www."), self._urls, STRING_LIST)
+
+
+def choose(
+    cells: pa.Array, given: pa.Array, texts: pa.Array, from_text_fn: Callable[[pa.Array], pa.Array]
+) -> pa.Array:
+    """Per row: ``given`` where the source cell had a value, else what ``from_text_fn`` reads in the
+    text (only the texts of rows without a value are read)."""
+    has_value = pc.is_valid(cells)
+    if pc.all(has_value).as_py():
+        return given
+    return pc.if_else(has_value, given, from_text_fn(pc.if_else(has_value, None, texts)))
+
+
+def extra_map(table: pa.Table, names: Sequence[str], more: Sequence[tuple[str, pa.Array]] = ()) -> pa.Array:
+    """The ``extra`` map of each row: column name -> text for the ``names`` cells with a value,
+    then the ``more`` entries (name, values; null: no entry).
+
+    Entries keep that order; a row with none gets null (as the row path's empty dict).
+    """
+    n = table.num_rows
+    names = [*names, *(name for name, _ in more)]
+    if not names:
+        return pa.nulls(n, EXTRA)
+    columns = [blank_to_null(text_column(table, name)) for name in names[: len(names) - len(more)]]
+    columns += [values for _, values in more]
+    valid = np.stack([np.asarray(pc.is_valid(c).to_numpy(zero_copy_only=False), dtype=bool) for c in columns])
+    counts = valid.sum(axis=0)
+    # Entries row by row, columns in order: positions j * n + i of the concatenated columns.
+    order = np.nonzero(valid.T.reshape(-1))[0]
+    rows, cols = np.divmod(order, len(names))
+    flat_values = pc.take(pa.concat_arrays(columns), pa.array(cols * n + rows))
+    flat_keys = pc.take(pa.array(list(names), pa.string()), pa.array(cols))
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    mask = pa.array(counts == 0)
+    return pa.MapArray.from_arrays(pa.array(offsets), flat_keys, flat_values, type=EXTRA, mask=mask)
+
+
+def constant(value: str, n: int) -> pa.Array:
+    return pa.array([value] * n, pa.string()) if n else pa.array([], pa.string())
+
+
+def require(values: pa.Array) -> pa.Array:
+    """``values`` if none is null; a null (a missing required value) raises NotColumnar."""
+    if values.null_count:
+        raise NotColumnar("a missing required value")
+    return values
+
+
+# A URL whose canonical form needs no Python: http(s), a host of letters, digits, '.' and '-', no
+# port, user, query, fragment, escape or dot segment, and a path of characters that stay as written.
+_SIMPLE_URL = r"^(?i:https?)://(?P<host>[A-Za-z0-9.-]+)(?P<path>/[A-Za-z0-9\-_~/:@!$&'()*+,;=.]*)?$"
+
+
+def _host_rule(host: str) -> dict[str, Any] | None:
+    """What a simple URL's host contributes: its canonical host, domain and shortener flag;
+    None when the URL is garbage (no valid host) or needs Python (youtu.be links)."""
+    canonical_host = _canonical_host(host)
+    if canonical_host is None:
+        return None
+    domain = registrable_domain(canonical_host)
+    if domain == "youtu.be":
+        return None
+    return {
+        "host": canonical_host,
+        "domain": domain,
+        "is_shortener": domain in SHORTENERS or canonical_host in SHORTENERS,
+    }
+
+
+_HOST_TYPE = pa.struct([("host", pa.string()), ("domain", pa.string()), ("is_shortener", pa.bool_())])
+
+
+class UrlRules:
+    """URL structs of many URLs at once: ``canonicalize`` for each, vectorised for simple URLs.
+
+    Simple URLs (most links on platforms: a host and a plain path) get their canonical form from
+    Arrow string functions, with the host's rules computed once per distinct host; every other URL
+    goes through ``vigil.ingest.urls.canonicalize`` once per distinct URL.
+    """
+
+    def __init__(self) -> None:
+        self._hosts = Memo(_host_rule)
+        self._others = Memo(lambda url: canonicalize(url).as_dict())
+
+    def structs(self, urls: pa.Array) -> pa.Array:
+        """The URL struct of each URL (non-null strings, as posted)."""
+        if len(urls) == 0:
+            return pa.array([], URL_STRUCT)
+        parts = pc.extract_regex(urls, _SIMPLE_URL)
+        simple = pc.fill_null(pc.and_(pc.is_valid(parts), pc.invert(pc.match_substring(urls, "/."))), False)
+        host = pc.utf8_lower(pc.struct_field(parts, "host"))
+        path = pc.utf8_rtrim(pc.fill_null(pc.struct_field(parts, "path"), ""), "/")
+        rules = distinct_apply(pc.if_else(simple, host, None), self._hosts, _HOST_TYPE)
+        simple = pc.and_(simple, pc.is_valid(rules))
+        canonical = pc.binary_join_element_wise("https://", pc.struct_field(rules, "host"), path, "")
+        fast = pa.StructArray.from_arrays(
+            [urls, canonical, pc.struct_field(rules, "domain"), pc.struct_field(rules, "is_shortener")],
+            fields=list(URL_STRUCT),
+        )
+        if pc.all(simple).as_py():
+            return fast
+        slow = distinct_apply(pc.if_else(simple, None, urls), self._others, URL_STRUCT)
+        return pc.if_else(simple, fast, slow)
+
+    def lists(self, url_lists: pa.Array) -> pa.Array:
+        """``url_structs`` of each list of URLs: structs without a repeated canonical form, in order."""
+        if len(url_lists) == 0:
+            return pa.array([], URL_LIST)
+        url_lists = url_lists.cast(STRING_LIST)
+        structs = self.structs(pc.list_flatten(url_lists))
+        as_structs = pa.ListArray.from_arrays(_offsets(url_lists), structs, mask=pc.is_null(url_lists))
+        # url_structs keeps the first struct of each canonical form in a list.
+        return dedupe_lists(as_structs, pc.struct_field(structs, "canonical")).cast(URL_LIST)

@@ -1,0 +1,227 @@
+"""The columnar path of ingest (vigil.ingest.columnar) writes what the row-by-row path writes.
+
+Each source is ingested twice, ``columnar=True`` (the default) and ``columnar=False`` (the row
+path, the reference), and the two posts and accounts files must be equal table for table, with
+equal summaries. The sources mix what the columnar path reads itself with what it hands to Python
+(quoted lists, youtu.be, odd hosts, blank cells, several time formats), and bad input must give
+the row path's exact error.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import random
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from vigil.core.errors import DataError
+from vigil.ingest.pipeline import ingest
+
+TOOLKIT_MAPPING = {
+    "post_id": "message_id", "account_id": "user_id", "account_handle": "username",
+    "reshare_of": "repost_id", "reply_to": "reply_id", "text": "message", "created_at": "timestamp",
+    "urls": "urls",
+}  # fmt: skip
+TEXTS = [
+    "Go vote on Sunday {tag} {url}",
+    "Votez dimanche, à 20 heures {tag}",
+    "صوتوا يوم الأحد {tag} {url}",
+    "RT @Someone: the polls open at 8am {tag}",
+    "@user1 @USER1 see www.example.org/x. and (https://en.wikipedia.org/wiki/Foo_(bar))",
+    "   ",
+    "#1 is not a hashtag but #Élection2024 and ＃fullwidth are; a@b.c is no mention",
+]
+TAGS = ["#vote", "#Election2024", "#présidentielle", "#الانتخابات", "", "#vote #VOTE"]
+URLS = [
+    "https://www.Example-News.com/politics/{n}?utm_source=twitter",
+    "http://bit.ly/{n:x}",
+    "https://m.facebook.com/story.php?story_fbid={n}&fbclid=IwAR0",
+    "https://youtu.be/v{n:x}?si=abc",
+    "https://example.com/a/./b/",
+    "HTTPS://EXAMPLE.COM/Path/{n}/",
+    "ftp://files.example.com/x",
+    "https://a..b/c",
+    "https://xn--bcher-kva.example/{n}",
+    "https://bücher.example/{n}",
+    "https://example.com:8080/{n}",
+    "",
+    " ",
+    "https://t.co/{n:x} https://t.co/{n:x}",
+]
+GENERIC: dict[str, Any] = {
+    "layout": "generic", "mapping": TOOLKIT_MAPPING, "platform": "twitter", "detect_language": False,
+}  # fmt: skip
+SUMMARY_PATHS = ("seconds", "posts_path", "accounts_path")  # where and how long: differ by design
+TIMES = ["{s}", "2024-03-0{d}T12:34:56Z", "2024-03-0{d} 12:34", "Wed Oct 10 20:19:24 +0000 2018", "{s}.5"]
+
+
+def _toolkit_csv(path: Path, rows: int, seed: int) -> None:
+    rng = random.Random(seed)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*TOOLKIT_MAPPING.values(), "note"])
+        for i in range(rows):
+            user = rng.randrange(40)
+            n = rng.randrange(60)
+            text = rng.choice(TEXTS).format(tag=rng.choice(TAGS), url=rng.choice(URLS).format(n=n))
+            when = rng.choice(TIMES).format(s=1_700_000_000 + i, d=1 + i % 9)
+            repost = rng.choice(["", f" {rng.randrange(max(1, i))} ", str(i // 2)])
+            url_cell = rng.choice(URLS).format(n=n) if rng.random() < 0.7 else ""
+            note = rng.choice(["", " ", "kept", "ملاحظة"])
+            writer.writerow([f" {i} " if i % 17 == 0 else i, f"u{user}", f"user{user}", repost, "", text,
+                             when, url_cell, note])  # fmt: skip
+
+
+def _twitter_csv(path: Path, rows: int, seed: int) -> None:
+    rng = random.Random(seed)
+    columns = [
+        "tweetid", "userid", "user_screen_name", "user_display_name", "follower_count", "following_count",
+        "account_creation_date", "account_language", "tweet_language", "tweet_text", "tweet_time",
+        "is_retweet", "retweet_userid", "retweet_tweetid", "in_reply_to_tweetid", "hashtags", "urls",
+        "user_mentions", "tweet_client_name",
+    ]  # fmt: skip
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for i in range(rows):
+            user = rng.randrange(25)
+            n = rng.randrange(40)
+            retweet = rng.random() < 0.5
+            text = rng.choice(TEXTS).format(tag=rng.choice(TAGS), url=rng.choice(URLS).format(n=n))
+            if retweet and rng.random() < 0.6:
+                text = f"RT @Acct{rng.randrange(5)}: {text}"
+            hashtags = ["[]", "[vote]", "[MAGA, maga, Vote]", "['a', 'b']", "", "[2016election]", "[null]"]
+            languages = ["en", "EN-us", "xx", "qme", "", "ru", "und", "zz9", "pt_BR"]
+            earlier = str(rng.randrange(i + 1))
+            writer.writerow([
+                i, f"id{user}", f"Handle{user}", rng.choice(["", f"Name {user}"]), rng.randrange(5000),
+                rng.choice(["12", "12.0", ""]), f"2016-0{1 + user % 9}-01",
+                rng.choice(languages[:5]), rng.choice(languages[3:]), text,
+                f"2017-01-0{1 + i % 9} 0{i % 10}:{i % 60:02d}", rng.choice(["True", "False", "true", ""]),
+                rng.choice(["", "", f"id{rng.randrange(25)}"]),
+                rng.choice(["", "", "", earlier]), rng.choice(["", "", earlier]),
+                rng.choice([*hashtags, "[#x]"]),
+                rng.choice(["[]", f"[https://t.co/{n:x}]", "[https://t.co/a, https://t.co/b]", "",
+                            "[http://bit.ly/X, not-a-url]", "['https://example.com/q']"]),
+                rng.choice(["[]", "[123, 456]"]), rng.choice(["Twitter Web Client", ""]),
+            ])  # fmt: skip
+
+
+def _both(tmp_path: Path, sources: list[Path], **options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    results = {}
+    for columnar in (True, False):
+        out = tmp_path / f"out-{columnar}"
+        summary = ingest(sources, out_dir=out, columnar=columnar, batch_size=700, **options).as_dict()
+        results[columnar] = {
+            "posts": pq.read_table(out / "posts.parquet"),
+            "accounts": pq.read_table(out / "accounts.parquet"),
+            "summary": {
+                k: v for k, v in summary.items() if k not in ("seconds", "posts_path", "accounts_path")
+            },
+        }
+    return results[True], results[False]
+
+
+def _assert_same(fast: dict[str, Any], rows: dict[str, Any]) -> None:
+    assert fast["posts"].num_rows == rows["posts"].num_rows > 0
+    for name in rows["posts"].column_names:
+        assert fast["posts"].column(name).to_pylist() == rows["posts"].column(name).to_pylist(), name
+    assert fast["posts"].equals(rows["posts"])
+    assert fast["accounts"].equals(rows["accounts"])
+    assert fast["summary"] == rows["summary"]
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_generic_toolkit_layout_same_as_row_path(tmp_path: Path, compress: bool) -> None:
+    source = tmp_path / "toolkit.csv"
+    _toolkit_csv(source, 3_000, seed=3)
+    if compress:
+        gz = tmp_path / "toolkit.csv.gz"
+        gz.write_bytes(gzip.compress(source.read_bytes()))
+        source = gz
+    fast, rows = _both(
+        tmp_path,
+        [source],
+        layout="generic",
+        mapping=TOOLKIT_MAPPING,
+        platform="twitter",
+        detect_language=False,
+    )
+    _assert_same(fast, rows)
+    urls = [u for row in fast["posts"].column("urls").to_pylist() for u in row]
+    assert {u["canonical"] for u in urls} >= {"https://youtube.com/watch?v=v0", "https://example.com/a/b"}
+
+
+def test_twitter_io_same_as_row_path(tmp_path: Path) -> None:
+    source = tmp_path / "tweets.csv"
+    _twitter_csv(source, 3_000, seed=5)
+    fast, rows = _both(tmp_path, [source], layout="twitter-io", detect_language=False)
+    _assert_same(fast, rows)
+    assert fast["summary"]["unmapped"]  # unknown languages counted the same way on both paths
+    assert any(key.startswith("rt:") for key in fast["posts"].column("reshare_of").drop_null().to_pylist())
+
+
+def test_fixtures_same_as_row_path(tmp_path: Path, fixtures: Path) -> None:
+    for name, options in (
+        ("twitter_io_tweets.csv", {"layout": "twitter-io"}),
+        ("twitter_io_archive_shape.csv", {"layout": "twitter-io"}),
+    ):
+        fast, rows = _both(tmp_path / name, [fixtures / name], detect_language=False, **options)
+        _assert_same(fast, rows)
+
+
+def test_real_archive_same_as_row_path(tmp_path: Path, shared_data: Path) -> None:
+    """The first 4,000 tweets of the IRA 2017 archive (twitter-io layout)."""
+    source = tmp_path / "ira.csv"
+    with gzip.open(shared_data / "ira-2017" / "tweets.csv.gz", "rt", encoding="utf-8") as handle:
+        source.write_text("".join(line for _, line in zip(range(4_001), handle, strict=False)), "utf-8")
+    fast, rows = _both(tmp_path, [source], layout="twitter-io", detect_language=False)
+    _assert_same(fast, rows)
+
+
+@pytest.mark.parametrize(
+    ("cell", "column"),
+    [("not a time", "timestamp"), ("", "message_id"), ("", "timestamp")],
+)
+def test_bad_cell_gives_the_row_paths_error(tmp_path: Path, cell: str, column: str) -> None:
+    source = tmp_path / "toolkit.csv"
+    _toolkit_csv(source, 1_500, seed=9)
+    lines = source.read_text("utf-8").splitlines(keepends=True)
+    header = next(csv.reader([lines[0]]))
+    row = next(csv.reader([lines[1_234]]))
+    row[header.index(column)] = cell
+    buffer = tmp_path / "row.csv"
+    with buffer.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerow(row)
+    lines[1_234] = buffer.read_text("utf-8")
+    source.write_text("".join(lines), "utf-8")
+    errors = []
+    for columnar in (True, False):
+        with pytest.raises(DataError) as caught:
+            ingest([source], layout="generic", mapping=TOOLKIT_MAPPING, platform="twitter",
+                   out_dir=tmp_path / f"out-{columnar}", columnar=columnar, batch_size=500)  # fmt: skip
+        errors.append(caught.value)
+    assert str(errors[0]) == str(errors[1])
+    assert errors[0].details.get("row") == 1_234
+
+
+def test_blank_line_falls_back_to_the_csv_module_with_true_row_numbers(tmp_path: Path) -> None:
+    source = tmp_path / "toolkit.csv"
+    _toolkit_csv(source, 1_200, seed=11)
+    lines = source.read_text("utf-8").splitlines(keepends=True)
+    lines.insert(900, "\n")  # a blank line: Arrow's reader refuses it, the csv module skips it
+    source.write_text("".join(lines), "utf-8")
+    fast, rows = _both(
+        tmp_path,
+        [source],
+        layout="generic",
+        mapping=TOOLKIT_MAPPING,
+        platform="twitter",
+        detect_language=False,
+    )
+    _assert_same(fast, rows)
+    assert fast["posts"].num_rows == 1_200
