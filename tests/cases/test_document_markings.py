@@ -22,7 +22,9 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
+import httpx
 import pytest
 
 from vigil.cases.briefing import BriefingService
@@ -36,6 +38,7 @@ from vigil.exchange.access import most_restrictive
 from vigil.exchange.records import TLP, Marking, Role
 from vigil.exchange.store import ExchangeStore
 
+from ..exchange.conftest import start_server
 from .conftest import Coalition
 
 LABEL = re.compile(r"TLP:(CLEAR|GREEN|AMBER\+STRICT|AMBER|RED)")
@@ -192,18 +195,63 @@ def test_every_document_in_every_format_carries_the_marking_of_its_content(
         formats.remove("pdf")
     for document, render in _documents(coalition, w, reader, role).items():
         for fmt in formats:
-            where = (document, fmt, reader)
-            tlp, text = _marking_of(render(fmt), fmt)
-            assert tlp is EXPECTED[document][reader], (*where, tlp)
-            present = {t for t in w.tokens if t in text}
-            assert present <= w.seen_by[reader], (*where, present - w.seen_by[reader])
-            for token in present:
-                assert _at_most(w.tokens[token], tlp), (*where, token)
-            for label in LABEL.findall(text):
-                assert _at_most(TLP(label), tlp), (*where, label)
-            if document != "disclosure":
-                # what the reader may see is really there (the filter is not merely "show nothing")
-                assert "tok-case-green" in text or document == "minutes", where
+            _check(w, document, fmt, reader, render(fmt))
+
+
+def _check(w: World, document: str, fmt: str, reader: str, body: bytes) -> None:
+    where = (document, fmt, reader)
+    tlp, text = _marking_of(body, fmt)
+    assert tlp is EXPECTED[document][reader], (*where, tlp)
+    present = {t for t in w.tokens if t in text}
+    assert present <= w.seen_by[reader], (*where, present - w.seen_by[reader])
+    for token in present:
+        assert _at_most(w.tokens[token], tlp), (*where, token)
+    for label in LABEL.findall(text):
+        assert _at_most(TLP(label), tlp), (*where, label)
+    if document != "disclosure":
+        # what the reader may see is really there (the filter is not merely "show nothing")
+        assert "tok-case-green" in text or document == "minutes", where
+
+
+def test_every_document_over_rest_in_every_format_for_every_reader(
+    coalition: Coalition, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The same documents fetched over REST (briefing, meeting pack, minutes, disclosure; HTML,
+    PDF and Markdown with the marking as front matter) by each reader with its own key: the
+    routes serve every format with its media type, marked for that reader."""
+    w = _world(coalition)
+    keys = {}
+    with coalition.db.session() as s:
+        store = ExchangeStore(s)
+        for reader, role in READERS:
+            keys[reader] = store.create_key(None, coalition.orgs[reader], role.value)[1]
+    formats = list(FORMATS)
+    if "postgresql" in request.node.callspec.id or not shutil.which("pdftotext"):
+        formats.remove("pdf")  # as above: PDF rendering does not depend on the database
+    paths = {
+        "briefing": "/api/v1/briefings?since=7d",
+        "pack": f"/api/v1/meetings/{w.meeting_id}/pack",
+        "minutes": f"/api/v1/meetings/{w.meeting_id}/minutes",
+        "disclosure": f"/api/v1/cases/{w.green_case}/disclosure?draft=true",
+    }
+    media = {"html": "text/html", "pdf": "application/pdf", "md": "text/markdown"}
+    server, thread, base_url = start_server(coalition.db.url, tmp_path)
+    try:
+        for reader, _ in READERS:
+            with httpx.Client(
+                base_url=base_url, headers={"Authorization": f"Bearer {keys[reader]}"}, timeout=120
+            ) as client:
+                for document, path in paths.items():
+                    for fmt in formats:
+                        if fmt == "pdf" and reader != "gov":
+                            continue  # PDFs of every reader are checked above; one over REST is the wiring
+                        answer = client.get(path, params={"format": fmt})
+                        assert answer.status_code == 200, (document, fmt, reader, answer.text[:300])
+                        assert answer.headers["content-type"].startswith(media[fmt])
+                        _check(w, document, fmt, reader, answer.content)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def test_the_packs_of_the_reported_failures(coalition: Coalition) -> None:

@@ -28,8 +28,9 @@ from vigil.cases.service import CaseService
 from vigil.core.errors import InputError
 from vigil.core.ids import new_id
 from vigil.core.time import ensure_utc, isoformat_z, utcnow
-from vigil.exchange.access import Permission, Principal, most_restrictive, require
+from vigil.exchange.access import Permission, Principal, require
 from vigil.exchange.models import OrgRow
+from vigil.exchange.policy import document_marking
 from vigil.exchange.records import TLP, Signal, SignalKind
 from vigil.exchange.store import SignalFilter
 
@@ -229,7 +230,7 @@ class BriefingService:
             top_narratives=narratives.most_common(TOP),
             sightings_by_member=[(names.get(o, o), n) for o, n in sightings.most_common()],
             changes=changes,
-            tlp=most_restrictive([TLP.GREEN, *marks]) or TLP.GREEN,
+            tlp=document_marking(marks),
             policy=policy,
         )
 

@@ -32,6 +32,7 @@ from vigil.cases.render import environment, html_to_pdf
 from vigil.cases.service import CaseService, action_record, clear_values
 from vigil.core.errors import InputError
 from vigil.exchange.access import Principal
+from vigil.exchange.policy import is_public
 from vigil.exchange.records import TLP, SignalKind
 
 SAMPLE = 10
@@ -79,7 +80,7 @@ def _distinct_posts(posts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _clear_actions(actions: list[Action]) -> list[Action]:
-    return [a for a in actions if a.marking.tlp is TLP.CLEAR]
+    return [a for a in actions if is_public(a.marking)]
 
 
 class DisclosureService:
@@ -100,7 +101,7 @@ class DisclosureService:
             self.cases.record_disclosure(
                 case_id, {"report": "final", "embargo_override": override_reason if overridden else None}
             )
-        clear_case = case.marking.tlp is TLP.CLEAR
+        clear_case = is_public(case.marking)
         # Actions: CLEAR ones only, read without the viewer's wider view.
         rows = self.session.scalars(select(CaseActionRow).where(CaseActionRow.case_id == case.id))
         actions = _clear_actions([action_record(r) for r in rows])

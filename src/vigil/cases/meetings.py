@@ -41,8 +41,9 @@ from vigil.core.errors import InputError, NotFound
 from vigil.core.ids import new_id
 from vigil.core.settings import get_settings
 from vigil.core.time import ensure_utc, utcnow
-from vigil.exchange.access import Permission, Principal, most_restrictive, require
+from vigil.exchange.access import Permission, Principal, require
 from vigil.exchange.models import ContributionRow, ContributionShareRow, OrgRow, SignalRow
+from vigil.exchange.policy import attends_meeting, document_marking, require_convener
 from vigil.exchange.records import TLP, Marking, OrgKind
 from vigil.exchange.store.languages import current_languages
 
@@ -206,9 +207,7 @@ class MeetingService:
 
     def attends(self, row: MeetingRow) -> bool:
         """Whether the principal's organisation convenes or is invited to the meeting."""
-        if self.principal is None:
-            return True
-        return self.principal.org_id == row.org_id or self.principal.org_id in (row.invited or {})
+        return attends_meeting(self.principal, row.org_id, row.invited or {})
 
     def _row(self, meeting_id: str) -> MeetingRow:
         row = self.session.get(MeetingRow, meeting_id)
@@ -376,8 +375,7 @@ class MeetingService:
         """Invite one more organisation (or change its role); the convening organisation only."""
         require(self.principal, Permission.WRITE)
         row = self._row(meeting_id)
-        if self.principal is not None and self.principal.org_id != row.org_id:
-            raise InputError("only the convening organisation invites", field="org")
+        require_convener(self.principal, row.org_id, "invite")
         self._check_orgs([org_id], "org")
         row.invited = {**(row.invited or {}), org_id: _choice(role, MEETING_ROLES, "role")}
         row.modified_at = self.now()
@@ -662,8 +660,7 @@ class MeetingService:
         """Write the minutes (the convening organisation is their source for the marking)."""
         require(self.principal, Permission.WRITE)
         row = self._row(meeting_id)
-        if self.principal is not None and self.principal.org_id != row.org_id:
-            raise InputError("only the convening organisation takes the minutes", field="org")
+        require_convener(self.principal, row.org_id, "take the minutes")
         marking = marking or Marking(TLP.AMBER)
         self._check_orgs(list(marking.shared_with), "shared_with")
         row.minutes = _text(text, "minutes", required=True)
@@ -734,7 +731,7 @@ class MeetingService:
             marks.append(TLP(briefing["tlp"]))
         marks += policy.tlps  # a stricter policy note raises the pack's marking (and its badge)
         return Agenda(
-            tlp=most_restrictive([TLP.GREEN, *marks]) or TLP.GREEN,
+            tlp=document_marking(marks),
             meeting=meeting,
             since=since,
             updates=updates,

@@ -17,9 +17,8 @@ from vigil.cases.policies import PolicySection, PolicyService
 from vigil.cases.render import environment, html_to_pdf
 from vigil.core.errors import InputError
 from vigil.core.time import isoformat_z
-from vigil.exchange.access import most_restrictive
 from vigil.exchange.models import OrgRow
-from vigil.exchange.records import TLP
+from vigil.exchange.policy import document_marking
 
 EXPORT_FORMATS = ("html", "pdf", "md")
 
@@ -37,7 +36,7 @@ def _pack(
     policy: PolicySection | None,
 ) -> str:
     # the member policy changes (as the reader sees them) count in the pack's marking too
-    tlp = most_restrictive([agenda.tlp, *(policy.tlps if policy else [])]) or agenda.tlp
+    tlp = document_marking([agenda.tlp, *(policy.tlps if policy else [])])
     return (
         environment()
         .get_template(template)
@@ -63,7 +62,7 @@ def _minutes(
     meeting = service.get_meeting(meeting_id)
     items = service.action_items(meeting_id=meeting_id)
     marks = [a.marking.tlp for a in items] + ([meeting.minutes_marking.tlp] if meeting.minutes else [])
-    tlp = most_restrictive([TLP.GREEN, *marks]) or TLP.GREEN
+    tlp = document_marking(marks)
     return (
         environment()
         .get_template(template)

@@ -10,9 +10,10 @@ question                       rule
 =============================  ===============================================================
 ``may_see(P, item)``           the TLP rule on the item's marking and its source organisation
 ``may_see_feedback``           an opinion or sighting is visible as the contributions it was
-                               given on *were* (their marking then) **and** still are; the
-                               giver always sees its own. Another member submitting the same
-                               value later never widens it.
+                               given on *were* (their marking then) **and** still are, **and**
+                               under the marking its giver chose for it, if any (it can only
+                               narrow: ``feedback_marking``); the giver always sees its own.
+                               Another member submitting the same value later never widens it.
 ``require_case_owner``         title, summary, attribution, confidence, techniques, owners,
                                marking, status and checklist belong to the organisation that
                                opened the case (its analysts and admins)
@@ -20,6 +21,13 @@ question                       rule
                                that sees the case needs an admin key **and** a recorded reason
 ``require_operate``            organisation lifecycle (suspend, reactivate, offboard): the
                                coalition operator's admins or the local administrator
+``attends_meeting``            a meeting, its agenda, pack and minutes page: the convening
+                               organisation and the invited ones; ``require_convener`` for
+                               inviting and taking the minutes
+``document_marking``           a document (briefing, meeting pack, minutes, case report) is
+                               marked the most restrictive marking of what it includes *for
+                               that reader* (never below its floor, GREEN for member documents)
+``is_public``                  what a public disclosure report may include: CLEAR items only
 audit visibility               an entry about an object the reader cannot see keeps its action,
                                actor, time and TLP, but loses the object's id and every detail
                                (``redacted``); see ``AuditTargets``
@@ -89,6 +97,53 @@ class Basis:
         return cls(int(raw["c"]), str(raw["org"]), TLP(raw["tlp"]), tuple(raw.get("to") or ()))
 
 
+CAP = "cap"  # the element of a stored basis list holding the giver's own marking, if it chose one
+
+
+def feedback_json(basis: Sequence[Basis], marking: Marking | None) -> list[dict[str, Any]]:
+    """What an opinion or sighting stores as its basis: the contributions, then the giver's
+    chosen marking as one ``{"cap": ...}`` element (one JSON column, no new table)."""
+    stored = [b.to_json() for b in basis]
+    if marking is not None:
+        stored.append({CAP: {"tlp": marking.tlp.value, "to": list(marking.shared_with)}})
+    return stored
+
+
+def parse_feedback(raw: Iterable[Mapping[str, Any]] | None) -> tuple[list[Basis], Marking | None]:
+    """The basis contributions and the giver's chosen marking of a stored basis list."""
+    basis: list[Basis] = []
+    cap: Marking | None = None
+    for item in raw or ():
+        if CAP in item:
+            cap = Marking(TLP(item[CAP]["tlp"]), tuple(item[CAP].get("to") or ()))
+        else:
+            basis.append(Basis.from_json(item))
+    return basis, cap
+
+
+def feedback_marking(
+    chosen: Marking | None, basis: Sequence[Basis], *, clamp: bool = False
+) -> Marking | None:
+    """Check the marking a giver chose for its opinion or sighting: never wider than the
+    contributions it is given on (InputError naming the widest), so it can only narrow. The reader
+    must pass both the basis rule and this marking, so extra ``shared_with`` names cannot widen it
+    either. None: no marking chosen (the basis alone decides). ``clamp`` (STIX/TAXII input, whose
+    objects always carry some TLP): a wider marking is dropped instead of refused."""
+    if chosen is None or not basis:
+        return chosen
+    order = list(TLP)
+    widest = min((b.tlp for b in basis), key=order.index)
+    if order.index(chosen.tlp) < order.index(widest):
+        if clamp:
+            return None
+        raise InputError(
+            f"feedback cannot be marked TLP:{chosen.tlp.value}, wider than the contribution it is "
+            f"given on (TLP:{widest.value}); choose TLP:{widest.value} or narrower",
+            field="marking",
+        )
+    return chosen
+
+
 def feedback_basis(giver_org_id: str, visible: Sequence[Basis]) -> list[Basis]:
     """What new feedback is given *on*: the giver's own contribution when it has one (so its
     feedback travels exactly as far as its own marking), otherwise every contribution it sees."""
@@ -102,20 +157,36 @@ def may_see_feedback(
     basis: Iterable[Basis] | None,
     visible_contribution_ids: Collection[int],
     kind_of: Callable[[str], OrgKind],
+    marking: Marking | None = None,
 ) -> bool:
-    """Whether ``principal`` may see one opinion or sighting.
+    """Whether ``principal`` may see one opinion or sighting (``marking``: the one its giver
+    chose, checked on top of the basis).
 
     ``visible_contribution_ids`` are the contributions of the same signal the principal sees now.
     Feedback stored without a basis (none should remain after revision 0009) is the giver's only.
     """
     if principal is None or principal.org_id == giver_org_id:
         return True
+    if marking is not None and not may_see(principal, Marked(giver_org_id, marking), kind_of):
+        return False
     for b in basis or ():
         if b.contribution_id in visible_contribution_ids and may_see(
             principal, Marked(b.org_id, Marking(b.tlp, b.shared_with)), kind_of
         ):
             return True
     return False
+
+
+def may_see_stored_feedback(
+    principal: Principal | None,
+    giver_org_id: str,
+    stored: Iterable[Mapping[str, Any]] | None,
+    visible_contribution_ids: Collection[int],
+    kind_of: Callable[[str], OrgKind],
+) -> bool:
+    """``may_see_feedback`` on a stored basis list (as ``feedback_json`` wrote it)."""
+    basis, marking = parse_feedback(stored)
+    return may_see_feedback(principal, giver_org_id, basis, visible_contribution_ids, kind_of, marking)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,6 +227,36 @@ def embargo_change(principal: Principal | None, owner_org_id: str, reason: str |
     if len(reason) > 2000:
         raise InputError("override reason longer than 2000 characters", field="override_reason")
     return True
+
+
+# ---------------------------------------------------------------------------------------------
+# meetings and documents
+
+
+def attends_meeting(principal: Principal | None, convener_org_id: str, invited: Collection[str]) -> bool:
+    """Whether ``principal``'s organisation convenes or is invited to a meeting."""
+    return principal is None or principal.org_id == convener_org_id or principal.org_id in invited
+
+
+def require_convener(principal: Principal | None, convener_org_id: str, what: str) -> None:
+    """Only the convening organisation changes a meeting's invitations and minutes."""
+    require(principal, Permission.WRITE)
+    if principal is not None and principal.org_id != convener_org_id:
+        raise PermissionDenied(
+            f"only the convening organisation may {what}", convener_org_id=convener_org_id, needs="convener"
+        )
+
+
+def document_marking(included: Iterable[TLP], floor: TLP = TLP.GREEN) -> TLP:
+    """The marking of a document: the most restrictive of what it includes for its reader, and
+    never below ``floor`` (a member document is at least GREEN: it never leaves the coalition)."""
+    order = list(TLP)
+    return max([floor, *included], key=order.index)
+
+
+def is_public(marking: Marking) -> bool:
+    """Whether an item may appear in a public report (a disclosure): TLP:CLEAR only."""
+    return marking.tlp is TLP.CLEAR
 
 
 # ---------------------------------------------------------------------------------------------

@@ -114,6 +114,7 @@ class Opinion:
     value: OpinionValue
     comment: str | None
     created_at: datetime
+    marking: Marking | None = None  # chosen by the giver: narrows who sees it (None: as given on)
 
 
 @dataclass
@@ -124,6 +125,7 @@ class Sighting:
     last_seen: datetime
     platform: str | None
     created_at: datetime
+    marking: Marking | None = None  # chosen by the giver: narrows who sees it (None: as given on)
 
 
 @dataclass

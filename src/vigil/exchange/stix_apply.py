@@ -138,7 +138,16 @@ class _Applier:
         if not targets:
             raise InputError(f"none of {', '.join(draft.target_refs)} is a signal you can see")
         for signal_id in targets:
-            self.store.set_opinion(self.principal, signal_id, draft.value, draft.comment)
+            # The object's TLP (or the collection's) is the giver's choice for the opinion: it
+            # narrows who sees it; a TLP wider than the contribution changes nothing.
+            self.store.set_opinion(
+                self.principal,
+                signal_id,
+                draft.value,
+                draft.comment,
+                marking=Marking(self.policy.resolve(draft.tlp)),
+                clamp_marking=True,
+            )
         return None
 
     def sighting(self, draft: SightingDraft) -> str | None:
@@ -152,6 +161,8 @@ class _Applier:
             first_seen=draft.first_seen,
             last_seen=draft.last_seen,
             platform=draft.platform,
+            marking=Marking(self.policy.resolve(draft.tlp)),  # narrows only, as for opinions
+            clamp_marking=True,
         )
         return None
 

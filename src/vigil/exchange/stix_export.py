@@ -21,10 +21,12 @@ from typing import Any
 
 from vigil.core.time import isoformat_z, parse_instant
 from vigil.exchange import disarm
+from vigil.exchange.access import most_restrictive
 from vigil.exchange.records import (
     TLP,
     Campaign,
     Contribution,
+    Marking,
     Opinion,
     OpinionValue,
     Organisation,
@@ -293,12 +295,21 @@ def signal_entries(signal: Signal, campaign_ids: dict[str, str]) -> list[StixEnt
             )
             entries.append(_entry(relationship, contribution.marking.tlp))
     # Opinions and sightings can be passed on as widely as the widest contribution they point at.
+    # A giver that marked its feedback narrower is obeyed: the more restrictive of the two.
     widest = least_restrictive([c.marking.tlp for c in contributions])
     for opinion in signal.opinions:
-        entries.append(_entry(_opinion_object(signal, opinion, refs, widest), widest))
+        tlp = _narrowed(widest, opinion.marking)
+        entries.append(_entry(_opinion_object(signal, opinion, refs, tlp), tlp))
     for sighting in signal.sightings:
-        entries.append(_entry(_sighting_object(signal, sighting, refs[0], widest), widest))
+        tlp = _narrowed(widest, sighting.marking)
+        entries.append(_entry(_sighting_object(signal, sighting, refs[0], tlp), tlp))
     return entries
+
+
+def _narrowed(tlp: TLP, chosen: Marking | None) -> TLP:
+    if chosen is None:
+        return tlp
+    return most_restrictive([tlp, chosen.tlp]) or tlp
 
 
 def _opinion_object(signal: Signal, opinion: Opinion, refs: list[str], tlp: TLP) -> dict[str, Any]:

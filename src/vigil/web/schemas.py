@@ -190,6 +190,11 @@ class ContributionOut(Out):
 class OpinionIn(In):
     value: OpinionValue
     comment: str | None = Field(default=None, max_length=20_000)
+    marking: MarkingIn | None = Field(
+        default=None,
+        description="Narrows who sees it (never wider than the contribution it is given on; 400 if wider). "
+        "Default: as the contribution.",
+    )
 
 
 class OpinionOut(Out):
@@ -197,6 +202,7 @@ class OpinionOut(Out):
     value: OpinionValue
     comment: str | None
     created_at: datetime
+    marking: MarkingOut | None = None  # the giver's narrowing, if it chose one
 
 
 class SightingIn(In):
@@ -204,6 +210,11 @@ class SightingIn(In):
     first_seen: datetime
     last_seen: datetime
     platform: str | None = Field(default=None, max_length=100)
+    marking: MarkingIn | None = Field(
+        default=None,
+        description="Narrows who sees it (never wider than the contribution it is given on; 400 if wider). "
+        "Default: as the contribution.",
+    )
 
 
 class SightingOut(Out):
@@ -213,6 +224,7 @@ class SightingOut(Out):
     last_seen: datetime
     platform: str | None
     created_at: datetime
+    marking: MarkingOut | None = None  # the giver's narrowing, if it chose one
 
 
 class SignalOut(Out):

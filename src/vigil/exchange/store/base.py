@@ -33,7 +33,7 @@ from vigil.exchange.models import (
     SightingRow,
     SignalRow,
 )
-from vigil.exchange.policy import Basis, may_see_feedback
+from vigil.exchange.policy import Basis, may_see_stored_feedback, parse_feedback
 from vigil.exchange.records import (
     TLP,
     Campaign,
@@ -232,8 +232,7 @@ class StoreBase:
         basis: list[dict[str, object]] | None,
         visible: Collection[int],
     ) -> bool:
-        parsed = [Basis.from_json(b) for b in basis or ()]
-        return may_see_feedback(principal, giver, parsed, visible, self._org_kind)
+        return may_see_stored_feedback(principal, giver, basis, visible, self._org_kind)
 
     def _feedback_prefilter(
         self, model: type[OpinionRow] | type[SightingRow], principal: Principal
@@ -355,7 +354,11 @@ def campaign_record(row: CampaignRow, shared: tuple[str, ...]) -> Campaign:
 
 def opinion_record(row: OpinionRow) -> Opinion:
     return Opinion(
-        org_id=row.org_id, value=OpinionValue(row.value), comment=row.comment, created_at=row.created_at
+        org_id=row.org_id,
+        value=OpinionValue(row.value),
+        comment=row.comment,
+        created_at=row.created_at,
+        marking=parse_feedback(row.basis)[1],
     )
 
 
@@ -367,4 +370,5 @@ def sighting_record(row: SightingRow) -> Sighting:
         last_seen=row.last_seen,
         platform=row.platform,
         created_at=row.created_at,
+        marking=parse_feedback(row.basis)[1],
     )

@@ -378,11 +378,8 @@ class BulkSignalsStore(SignalsStore):
         for c in checked:
             first.setdefault(c.signal_id, c)
         ids = sorted(first)
-        existing: set[str] = set()
-        for start in range(0, len(ids), CHUNK):
-            existing.update(
-                self.session.scalars(select(SignalRow.id).where(SignalRow.id.in_(ids[start : start + CHUNK])))
-            )
+        # Every signal of the batch goes through the insert (a no-op on conflict), existing or not,
+        # so a batch holding values another member holds hidden takes as long as a fresh one.
         missing = [
             {
                 "id": s,
@@ -393,7 +390,6 @@ class BulkSignalsStore(SignalsStore):
                 "modified_at": now - timedelta(microseconds=1),
             }
             for s in ids
-            if s not in existing
         ]
         if missing:
             dialect = self.session.get_bind().dialect.name

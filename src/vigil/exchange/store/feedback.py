@@ -11,6 +11,7 @@ contribution widened later, never widens feedback already given.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -27,9 +28,10 @@ from vigil.exchange.models import (
     OpinionRow,
     SightingRow,
 )
-from vigil.exchange.policy import feedback_basis
+from vigil.exchange.policy import feedback_basis, feedback_json, feedback_marking, parse_feedback
 from vigil.exchange.records import (
     MAX_DB_INT,
+    Marking,
     Opinion,
     OpinionValue,
     Sighting,
@@ -41,14 +43,20 @@ class FeedbackStore(StoreBase):
     """Opinions (one current per organisation, history kept) and sightings of visible signals."""
 
     def set_opinion(
-        self, principal: Principal, signal_id: str, value: str | OpinionValue, comment: str | None = None
+        self,
+        principal: Principal,
+        signal_id: str,
+        value: str | OpinionValue,
+        comment: str | None = None,
+        *,
+        marking: Marking | None = None,
+        clamp_marking: bool = False,
     ) -> Opinion:
-        """Set the caller organisation's current opinion of a visible signal (history is kept)."""
+        """Set the caller organisation's current opinion of a visible signal (history is kept).
+        ``marking`` narrows who sees it (never wider than the contributions it is given on)."""
         require(principal, Permission.WRITE)
         parsed = parse_opinion(value)
-        basis = [
-            b.to_json() for b in feedback_basis(principal.org_id, self._visible_basis(principal, signal_id))
-        ]
+        basis = self._feedback_stored(principal, signal_id, marking, clamp_marking)
         self._lock_signal(signal_id)
         now = self.now()
         row = self.session.get(OpinionRow, (signal_id, principal.org_id), populate_existing=True)
@@ -78,6 +86,18 @@ class FeedbackStore(StoreBase):
         self.session.flush()
         return opinion_record(row)
 
+    def _feedback_stored(
+        self, principal: Principal, signal_id: str, marking: Marking | None, clamp: bool
+    ) -> list[dict[str, Any]]:
+        """The basis list new feedback stores: its contributions, and the giver's marking if any
+        (``clamp``: a marking wider than the contributions is dropped, not refused)."""
+        basis = feedback_basis(principal.org_id, self._visible_basis(principal, signal_id))
+        chosen = None
+        if marking is not None:
+            tlp, shared = self._check_marking(marking)
+            chosen = feedback_marking(Marking(tlp, shared), basis, clamp=clamp)
+        return feedback_json(basis, chosen)
+
     def list_opinions(self, principal: Principal, signal_id: str, *, history: bool = False) -> list[Opinion]:
         """Current opinions of every organisation (or the full history, oldest first)."""
         require(principal, Permission.READ)
@@ -90,7 +110,13 @@ class FeedbackStore(StoreBase):
             .order_by(OpinionHistoryRow.id)
         )
         return [
-            Opinion(org_id=r.org_id, value=OpinionValue(r.value), comment=r.comment, created_at=r.created_at)
+            Opinion(
+                org_id=r.org_id,
+                value=OpinionValue(r.value),
+                comment=r.comment,
+                created_at=r.created_at,
+                marking=parse_feedback(r.basis)[1],
+            )
             for r in rows
             if self._feedback_visible(principal, r.org_id, r.basis, seen)
         ]
@@ -104,15 +130,16 @@ class FeedbackStore(StoreBase):
         first_seen: datetime,
         last_seen: datetime,
         platform: str | None = None,
+        marking: Marking | None = None,
+        clamp_marking: bool = False,
     ) -> Sighting:
-        """Report that the caller organisation saw a visible signal ``count`` times in a time range."""
+        """Report that the caller organisation saw a visible signal ``count`` times in a time range;
+        ``marking`` narrows who sees the report (never wider than the contributions it is on)."""
         require(principal, Permission.WRITE)
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_DB_INT:
             raise InputError(f"count must be an integer 1-{MAX_DB_INT}, got {count!r}", field="count")
         check_range(first_seen, last_seen, "sighting")
-        basis = [
-            b.to_json() for b in feedback_basis(principal.org_id, self._visible_basis(principal, signal_id))
-        ]
+        basis = self._feedback_stored(principal, signal_id, marking, clamp_marking)
         now = self.now()
         row = SightingRow(
             signal_id=signal_id,

@@ -350,14 +350,14 @@ def check_item(
 @router.get(
     "/cases/{case_id}/disclosure",
     tags=["cases"],
-    summary="Public disclosure report (TLP:CLEAR material only), HTML or PDF",
+    summary="Public disclosure report (TLP:CLEAR material only), HTML, PDF or Markdown",
     response_class=Response,
 )
 def disclosure(
     case_id: str,
     principal: PrincipalDep,
     session: SessionDep,
-    format: str = Query(default="html", pattern="^(html|pdf)$"),
+    format: str = Query(default="html", pattern="^(html|pdf|md)$"),
     draft: bool = False,
     override_reason: str | None = Query(default=None, max_length=2000),
 ) -> Response:

@@ -23,7 +23,7 @@ from vigil.web.deps import PrincipalDep, SessionDep
 from vigil.web.schemas import ERROR_RESPONSES, DbId, In, MarkingIn
 
 router = APIRouter(responses=ERROR_RESPONSES, tags=["meetings"])
-MEDIA = {"html": "text/html; charset=utf-8", "pdf": "application/pdf"}
+MEDIA = {"html": "text/html; charset=utf-8", "pdf": "application/pdf", "md": "text/markdown; charset=utf-8"}
 
 
 def _marking(body: MarkingIn | None) -> Marking:
@@ -186,13 +186,16 @@ def _reader(session: Any, org_id: str) -> str:
     return org_names(session).get(org_id, org_id)
 
 
-@router.get("/meetings/{meeting_id}/pack", summary="The meeting pack (agenda, updates, briefing)")
+@router.get(
+    "/meetings/{meeting_id}/pack",
+    summary="The meeting pack (agenda, updates, briefing): HTML, PDF or Markdown, marked for the reader",
+)
 def pack(
     meeting_id: str,
     request: Request,
     principal: PrincipalDep,
     session: SessionDep,
-    fmt: Literal["html", "pdf"] = Query("html", alias="format"),
+    fmt: Literal["html", "pdf", "md"] = Query("html", alias="format"),
 ) -> Response:
     body = render_pack(
         _scheduled(request, session, principal), meeting_id, fmt, _reader(session, principal.org_id)
@@ -200,12 +203,15 @@ def pack(
     return Response(body, media_type=MEDIA[fmt])
 
 
-@router.get("/meetings/{meeting_id}/minutes", summary="The minutes, decisions and action items")
+@router.get(
+    "/meetings/{meeting_id}/minutes",
+    summary="The minutes, decisions and action items: HTML, PDF or Markdown, marked for the reader",
+)
 def minutes(
     meeting_id: str,
     principal: PrincipalDep,
     session: SessionDep,
-    fmt: Literal["html", "pdf"] = Query("html", alias="format"),
+    fmt: Literal["html", "pdf", "md"] = Query("html", alias="format"),
 ) -> Response:
     service = MeetingService(session, principal)
     body = render_minutes(service, meeting_id, fmt, _reader(session, principal.org_id))

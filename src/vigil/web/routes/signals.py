@@ -192,7 +192,10 @@ def list_opinions(
     summary="Set your organisation's opinion (confirmed, disputed, false_positive)",
 )
 def set_opinion(signal_id: str, body: OpinionIn, principal: PrincipalDep, store: StoreDep) -> OpinionOut:
-    return OpinionOut.model_validate(store.set_opinion(principal, signal_id, body.value, body.comment))
+    marking = _marking(body.marking) if body.marking is not None else None
+    return OpinionOut.model_validate(
+        store.set_opinion(principal, signal_id, body.value, body.comment, marking=marking)
+    )
 
 
 @router.get(
@@ -220,6 +223,7 @@ def add_sighting(signal_id: str, body: SightingIn, principal: PrincipalDep, stor
         first_seen=body.first_seen,
         last_seen=body.last_seen,
         platform=body.platform,
+        marking=_marking(body.marking) if body.marking is not None else None,
     )
     return SightingOut.model_validate(sighting)
 
