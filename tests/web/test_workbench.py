@@ -329,12 +329,19 @@ def test_case_graph_is_interactive(page: Any, own_server: str, demo_run: dict[st
     visible = page.evaluate("() => window.vigilGraph.nodes().filter(n => n.visible()).length")
     accounts = page.evaluate("() => window.vigilGraph.nodes('[group = \"account\"]').length")
     assert accounts > 0 and visible == total - accounts
-    # click-through: a signal node opens its page
+    page.check("#graph-groups input[data-group=account]")
+    # click-through: a click on a signal node opens its page
     target = page.evaluate(
-        "() => window.vigilGraph.nodes().filter(n => (n.data('url') || '').startsWith('/signals/'))[0].id()"
+        """() => {
+            const node = window.vigilGraph.nodes()
+                .filter(n => (n.data('url') || '').startsWith('/signals/'))[0];
+            const box = document.getElementById('graph').getBoundingClientRect();
+            const at = node.renderedPosition();
+            return {id: node.id(), x: box.left + at.x, y: box.top + at.y};
+        }"""
     )
-    page.evaluate(f"() => window.vigilGraph.$id('{target}').emit('tap')")
-    page.wait_for_url(re.compile(re.escape(f"/signals/{target}")))
+    page.mouse.click(target["x"], target["y"])
+    page.wait_for_url(re.compile(re.escape(f"/signals/{target['id']}")))
 
 
 def test_read_only_sees_no_workbench_forms(page: Any, own_server: str, demo_run: dict[str, Any]) -> None:
