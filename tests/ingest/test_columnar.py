@@ -15,11 +15,14 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from vigil.core.errors import DataError
+from vigil.ingest.columnar import TextRules
 from vigil.ingest.pipeline import ingest
+from vigil.ingest.values import BadValue, TimeFormat, parse_time
 
 TOOLKIT_MAPPING = {
     "post_id": "message_id", "account_id": "user_id", "account_handle": "username",
@@ -225,3 +228,22 @@ def test_blank_line_falls_back_to_the_csv_module_with_true_row_numbers(tmp_path:
     )
     _assert_same(fast, rows)
     assert fast["posts"].num_rows == 1_200
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2017-02-30 00:00", "2017-01-01 24:00", "2017-01-01 23:59:60", "2017-01-01 23:59", "2017-01-01T23:59:07",
+     "1700000000", "1700000000.5", "Wed Oct 10 20:19:24 +0000 2018", "2021-09-26T18:00:00Z"],
+)  # fmt: skip
+def test_times_read_as_parse_time_reads_them(value: str) -> None:
+    """Arrow's strptime rolls impossible dates over; the columnar path must not."""
+    fmt = TimeFormat("auto")
+    try:
+        expected: object = parse_time(value, fmt)
+    except BadValue as exc:
+        expected = exc.message
+    try:
+        got: object = TextRules().times(pa.array([value, value]), fmt).to_pylist()[0]
+    except BadValue as exc:
+        got = exc.message
+    assert got == expected

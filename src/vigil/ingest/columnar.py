@@ -257,6 +257,28 @@ class TextRules:
             whole = pc.match_substring_regex(values, r"^[0-9]{1,11}$")
             if pc.all(whole).as_py():
                 return pc.multiply(pc.cast(values, pa.int64()), 1_000_000).cast(TIMESTAMP)
+        if fmt.spec in ("auto", "iso"):
+            # "2017-01-01 12:34[:56]" (archives round to the minute): what fromisoformat reads, as UTC.
+            pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(?::[0-9]{2})?$"
+            if pc.all(pc.match_substring_regex(values, pattern)).as_py():
+                seconds = pc.if_else(pc.equal(pc.utf8_length(values), 16), pc.binary_join_element_wise(
+                    values, ":00", ""), values)  # fmt: skip
+                spaced = pc.replace_substring(seconds, "T", " ")
+                try:
+                    parsed = pc.strptime(spaced, format="%Y-%m-%d %H:%M:%S", unit="us")
+                except pa.ArrowInvalid:
+                    parsed = None  # an impossible date: Python says which
+                # Arrow rolls impossible dates over (Feb 30 -> Mar 2, :60 -> next minute); Python
+                # refuses them: only a batch that reads back as written is taken.
+                if (
+                    parsed is not None
+                    and pc.all(
+                        pc.equal(
+                            pc.strftime(parsed.cast(pa.timestamp("s")), format="%Y-%m-%d %H:%M:%S"), spaced
+                        )
+                    ).as_py()
+                ):
+                    return pc.assume_timezone(parsed, "UTC").cast(TIMESTAMP)
         rule = self._times.get(fmt.spec)
         if rule is None:
             rule = self._times[fmt.spec] = Memo(lambda text: to_micros(parse_time(text, fmt)))

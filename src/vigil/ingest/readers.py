@@ -250,7 +250,7 @@ def _arrow_csv(path: Path, batch_size: int) -> Iterator[SourceBatch]:
     stream = pa.input_stream(str(path), compression="gzip" if compressed else None)
     reader = pacsv.open_csv(
         stream,
-        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=8 << 20),
+        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=32 << 20),
         parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
         convert_options=pacsv.ConvertOptions(
             column_types={name: pa.string() for name in names},

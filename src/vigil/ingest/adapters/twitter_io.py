@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import numpy as np
@@ -387,13 +388,24 @@ def retweet_keys(retweets: list[tuple[int, str | None, str]]) -> list[str]:
             text = text[match.end() :]
         authors.append(userid if userid else f"@{match.group(1).lower()}" if match else "")
         bodies.append(text)
-    normal = normalize_texts(pa.array(bodies, pa.string())).to_pylist()
+    normal = _normal_forms(bodies)
     keys = []
     for author, body, form in zip(authors, bodies, normal, strict=True):
         basis = form if form else body.strip()
         digest = hashlib.sha1(basis.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
         keys.append(f"rt:{author}:{digest}")
     return keys
+
+
+def _normal_forms(texts: list[str]) -> list[str | None]:
+    """``normalize_texts`` of many texts, in two threads (Arrow's kernels release the GIL)."""
+    array = pa.array(texts, pa.string())
+    if len(texts) < 4_000:
+        return normalize_texts(array).to_pylist()  # type: ignore[no-any-return]
+    half = len(texts) // 2
+    with ThreadPoolExecutor(2) as pool:
+        parts = list(pool.map(normalize_texts, (array.slice(0, half), array.slice(half))))
+    return [*parts[0].to_pylist(), *parts[1].to_pylist()]
 
 
 def _retweet_keys_of(bases: list[str]) -> list[str]:
