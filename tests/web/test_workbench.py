@@ -385,3 +385,30 @@ def test_times_in_the_viewers_zone_and_layout_at_800px(
         assert org.evaluate("e => getComputedStyle(e).whiteSpace") == "nowrap"
     screenshot(tab, "signals-800px")
     context.close()
+
+
+def test_share_remark_and_withdraw_a_signal(page: Any, own_server: str, demo_run: dict[str, Any]) -> None:
+    sign_in(page, own_server, demo_run["keys"]["Chirper"]["analyst"], "/signals")
+    page.click("[data-testid=new-signal] summary")
+    form = page.locator("[data-testid=new-signal-form]")
+    form.locator("select[name=kind]").select_option("image_pdq")
+    form.locator("input[name=value]").fill("zz-not-hex")
+    form.locator("button").click()
+    expect(form.locator("[data-testid=form-error]")).to_contain_text("400")
+    assert form.locator("input[name=value]").input_value() == "zz-not-hex"  # kept
+    form.locator("select[name=kind]").select_option("narrative")
+    form.locator("input[name=value]").fill("Les bureaux de vote ferment à midi")
+    form.locator("input[name=language]").fill("fr")
+    form.locator("select[name=tlp]").select_option("AMBER")
+    form.locator("button").click()
+    page.wait_for_url(re.compile(r"/signals/indicator--"))
+    mark = page.locator("[data-testid=mark-form]")
+    expect(mark.locator("select[name=tlp]")).to_have_value("AMBER")
+    mark.locator("select[name=tlp]").select_option("GREEN")
+    mark.locator("button").click()
+    expect(page.locator("[data-testid=mark-form] select[name=tlp]")).to_have_value("GREEN")
+    signal_url = page.url
+    page.click("[data-testid=withdraw-form] button")
+    expect(page.locator("h1 .revoked")).to_be_visible()
+    assert page.locator("[data-testid=mark-form]").count() == 0  # nothing of ours left to re-mark
+    assert signal_url.endswith(page.url.rsplit("/", 1)[-1])

@@ -288,6 +288,60 @@ def add_sighting(
     return redirect(back if back.startswith("/") and not back.startswith("//") else f"/signals/{signal_id}")
 
 
+@router.post("/signals/new")
+def share_signal(
+    viewer: ViewerDep,
+    store: StoreDep,
+    kind: Annotated[str, Form()],
+    value: Annotated[str, Form()],
+    tlp: Annotated[str, Form()] = "AMBER",
+    shared_with: Annotated[list[str], Form()] = [],  # noqa: B006
+    campaign: Annotated[str, Form()] = "",
+    confidence: Annotated[str, Form()] = "50",
+    description: Annotated[str, Form()] = "",
+    language: Annotated[str, Form()] = "",
+) -> Response:
+    """Share one signal with the coalition (``vigil signal submit`` in the dashboard)."""
+    try:
+        level = int(confidence)
+    except ValueError:
+        raise InputError(
+            f"confidence must be a whole number 0-100, got {confidence!r}", field="confidence"
+        ) from None
+    signal = store.submit_signal(
+        viewer.principal,
+        kind,
+        value,
+        marking=_marking(tlp, shared_with),
+        confidence=level,
+        campaign_id=campaign or None,
+        description=description.strip() or None,
+        language=language.strip() or None,
+        tags=("vigil-dashboard",),
+    )
+    return redirect(f"/signals/{signal.id}")
+
+
+@router.post("/signals/{signal_id}/mark")
+def mark_signal(
+    signal_id: str,
+    viewer: ViewerDep,
+    store: StoreDep,
+    tlp: Annotated[str, Form()],
+    shared_with: Annotated[list[str], Form()] = [],  # noqa: B006
+) -> Response:
+    """Change the marking of the viewer's organisation's own contribution to the signal."""
+    remark(store, viewer.principal, store.get_signal(viewer.principal, signal_id), _marking(tlp, shared_with))
+    return redirect(f"/signals/{signal_id}")
+
+
+@router.post("/signals/{signal_id}/withdraw")
+def withdraw_signal(signal_id: str, viewer: ViewerDep, store: StoreDep) -> Response:
+    """Withdraw the organisation's contribution (STIX ``revoked``); other members' stay."""
+    store.revoke_signal(viewer.principal, signal_id)
+    return redirect(f"/signals/{signal_id}")
+
+
 # ---------------------------------------------------------------------------------------------
 # partner match: values seen on the partner's own platform against the shared signals
 
