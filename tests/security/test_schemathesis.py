@@ -13,12 +13,20 @@ Exclusions and fences:
   destination policy allows only 127.0.0.1, and the federation pull is always aimed at the peer
   named ``loopback`` (pointing at that receiver).
 * A time budget per backend (``BUDGET_S``) bounds the run; every operation is reached first.
+
+Stateful (``test_no_5xx_in_call_sequences``): FastAPI's OpenAPI has no links, but schemathesis
+infers them from response schemas and path parameters (``schema.as_state_machine()``: e.g. POST
+/cases -> GET/PATCH /cases/{case_id} -> POST .../transition), so sequences of calls run on the
+objects the previous calls created. The same fences apply (a revocation aimed at a key that does
+not exist, pulls only from ``loopback``, every new peer pointed at the loopback receiver), within
+``STATEFUL_BUDGET_S`` per backend, 0 5xx allowed.
 """
 
 from __future__ import annotations
 
 import http.server
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -44,6 +52,8 @@ from ..exchange.conftest import BACKENDS, _make_url, start_server
 
 EXAMPLES = 4  # per operation and generation mode
 BUDGET_S = 50.0  # per backend: every operation once with valid inputs, then invalid ones while it lasts
+_REAL_ID = re.compile(r"[a-z-]+--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+STATEFUL_BUDGET_S = 25.0  # per backend: scenarios of linked calls, run in small batches until spent
 NOT_FUZZED = {("POST", "/api/v1/keys/{key_id}/revoke"): "would revoke the key the run authenticates with"}
 
 
@@ -81,6 +91,7 @@ class Target:
     base_url: str
     key: str
     ids: dict[str, str] = field(default_factory=dict)
+    loopback: str = ""  # the receiver standing in for every peer and webhook
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -146,7 +157,7 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         ).json()["collections"]
         ids["collection_id"] = collections[0]["id"]
     try:
-        yield Target(base_url=base_url, key=key, ids=ids)
+        yield Target(base_url=base_url, key=key, ids=ids, loopback=loopback)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -205,4 +216,60 @@ def test_no_5xx_anywhere(target: Target, request: pytest.FixtureRequest) -> None
     assert not failures, f"{len(failures)} server errors in {calls} calls: {failures[:10]}"
     print(f"schemathesis: {calls} calls, 0 server errors")
     # the key the run used still works (nothing locked it out)
+    assert httpx.get(f"{target.base_url}/api/v1/me", headers=headers).status_code == 200
+
+
+def test_no_5xx_in_call_sequences(target: Target) -> None:
+    """Stateful: sequences of calls linked by the ids earlier responses returned."""
+    schema = schemathesis.openapi.from_url(f"{target.base_url}/openapi.json")
+    headers = {"Authorization": f"Bearer {target.key}"}
+    failures: list[str] = []
+    seen: dict[str, int] = {"calls": 0, "linked": 0}
+    http = requests.Session()
+
+    class Machine(schema.as_state_machine()):  # type: ignore[misc]
+        def before_call(self, case: Any) -> None:
+            method, path = case.method.upper(), case.operation.path
+            params = case.path_parameters or {}
+            if (method, path) in NOT_FUZZED:
+                case.path_parameters = {**params, "key_id": "000000000000"}  # no such key: 404
+            elif path.endswith("/pull"):
+                case.path_parameters = {**params, "name": "loopback"}
+            elif (method, path) == ("POST", "/api/v1/federation/peers") and isinstance(case.body, dict):
+                case.body = {**case.body, "url": target.loopback}
+            if any(_REAL_ID.fullmatch(str(v)) for v in (case.path_parameters or {}).values()):
+                seen["linked"] += (
+                    1  # an id an earlier response returned (generated text never has this shape)
+                )
+
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"base_url": target.base_url, "headers": headers, "session": http, "timeout": 60}
+
+        def validate_response(self, response: Any, case: Any, *args: Any, **kwargs: Any) -> None:
+            seen["calls"] += 1
+            if response.status_code >= 500:
+                body = json.dumps(case.body, default=str)[:200] if case.body is not None else ""
+                failures.append(f"{case.method} {case.formatted_path} {response.status_code}: {body}")
+
+    deadline = time.monotonic() + STATEFUL_BUDGET_S
+    batches = 0
+    try:
+        while time.monotonic() < deadline:
+            Machine.run(
+                settings=settings(
+                    max_examples=4,
+                    stateful_step_count=8,
+                    deadline=None,
+                    database=None,
+                    phases=[Phase.generate],
+                    suppress_health_check=list(HealthCheck),
+                )
+            )
+            batches += 1
+    finally:
+        http.close()
+    assert seen["calls"] > 30, seen
+    assert seen["linked"] > 0, seen
+    assert not failures, f"{len(failures)} server errors in {seen['calls']} calls: {failures[:10]}"
+    print(f"schemathesis stateful: {batches} batches, {seen['calls']} calls ({seen['linked']} on real ids)")
     assert httpx.get(f"{target.base_url}/api/v1/me", headers=headers).status_code == 200
