@@ -529,7 +529,7 @@ def find_campaigns(
                 "top_items": [],
             }
         )
-    rows, cut_report = _cut(rows, gp.min_score)
+    rows, cut_report = score.cut_and_rank(rows, gp.min_score)
     id_of = {int(r["community"]): str(r["campaign_id"]) for r in rows}
     in_campaign = (
         np.flatnonzero(np.isin(membership, np.array(list(id_of), dtype=np.int64)))
@@ -561,34 +561,6 @@ def find_campaigns(
         },
         warnings=tuple(warnings),
     )
-
-
-def _cut(rows: list[dict[str, Any]], min_score: float | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The candidates scoring at least the cut (given, or from their scores), ranked, and the
-    report of the cut with the margin it leaves on either side."""
-    if min_score is not None:
-        cut, cut_method = min_score, "given"
-    else:
-        cut, cut_method = score.data_cut([r["score"] for r in rows])
-    dropped = [r["score"] for r in rows if r["score"] < cut]
-    rows = [r for r in rows if r["score"] >= cut]
-    rows.sort(key=lambda r: (-r["score"], -r["n_accounts"], r["campaign_id"]))
-    for rank, row in enumerate(rows, start=1):
-        row["rank"] = rank
-    weakest = min((r["score"] for r in rows), default=None)
-    strongest_dropped = max(dropped, default=None)
-    report: dict[str, Any] = {
-        "score_cut": round(cut, 4),
-        "score_cut_method": cut_method,
-        "weakest_campaign_score": None if weakest is None else round(weakest, 4),
-        "strongest_dropped_score": None if strongest_dropped is None else round(strongest_dropped, 4),
-        # How far apart the weakest kept campaign and the strongest group left out lie: a cut in a
-        # wide gap is robust, one in a narrow gap is a coin toss for whichever side is nearer.
-        "score_margin": None
-        if weakest is None or strongest_dropped is None
-        else round(weakest - strongest_dropped, 4),
-    }
-    return rows, report
 
 
 DOMINANT_SHARE = 0.5  # one campaign holding more of the flagged accounts than this is suspicious

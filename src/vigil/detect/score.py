@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -185,3 +186,33 @@ def total(parts: dict[str, float | None]) -> float:
         num += weight * value
         den += weight
     return num / den if den else 0.0
+
+
+def cut_and_rank(
+    rows: list[dict[str, Any]], min_score: float | None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The candidates scoring at least the cut (given, or from their scores), ranked, and the
+    report of the cut with the margin it leaves on either side."""
+    if min_score is not None:
+        cut, cut_method = min_score, "given"
+    else:
+        cut, cut_method = data_cut([r["score"] for r in rows])
+    dropped = [r["score"] for r in rows if r["score"] < cut]
+    rows = [r for r in rows if r["score"] >= cut]
+    rows.sort(key=lambda r: (-r["score"], -r["n_accounts"], r["campaign_id"]))
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+    weakest = min((r["score"] for r in rows), default=None)
+    strongest_dropped = max(dropped, default=None)
+    report: dict[str, Any] = {
+        "score_cut": round(cut, 4),
+        "score_cut_method": cut_method,
+        "weakest_campaign_score": None if weakest is None else round(weakest, 4),
+        "strongest_dropped_score": None if strongest_dropped is None else round(strongest_dropped, 4),
+        # How far apart the weakest kept campaign and the strongest group left out lie: a cut in a
+        # wide gap is robust, one in a narrow gap is a coin toss for whichever side is nearer.
+        "score_margin": None
+        if weakest is None or strongest_dropped is None
+        else round(weakest - strongest_dropped, 4),
+    }
+    return rows, report
