@@ -21,6 +21,7 @@ import pytest
 
 from vigil.core.errors import DataError
 from vigil.ingest.columnar import TextRules
+from vigil.ingest.entities import extract_hashtags, extract_mentions
 from vigil.ingest.pipeline import ingest
 from vigil.ingest.values import BadValue, TimeFormat, parse_time
 
@@ -247,3 +248,15 @@ def test_times_read_as_parse_time_reads_them(value: str) -> None:
     except BadValue as exc:
         got = exc.message
     assert got == expected
+
+
+def test_ascii_hashtags_and_mentions_match_the_python_rules() -> None:
+    """Random ASCII texts dense in sigils and separators: DuckDB's regexes (no look-behind) find what
+    entities.HASHTAG_RE and MENTION_RE find."""
+    rng = random.Random(1)
+    alphabet = "ab1_#@&. ,!xZ"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 14))) for _ in range(5_000)]
+    texts += ["##x", "#a#b", "x#y", "&#39; #1 #1a", "@" + "q" * 70 + "@r", "a@b.c .@x", None, "#été @ü"]
+    rules = TextRules()
+    assert rules.hashtags(pa.array(texts)).to_pylist() == [extract_hashtags(t) for t in texts]
+    assert rules.mentions(pa.array(texts)).to_pylist() == [extract_mentions(t) for t in texts]

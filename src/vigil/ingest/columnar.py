@@ -247,6 +247,7 @@ class TextRules:
         self._hashtags = Memo(extract_hashtags)
         self._mentions = Memo(extract_mentions)
         self._urls = Memo(extract_urls)
+        self._con: Any = None
 
     def times(self, values: pa.Array, fmt: TimeFormat) -> pa.Array:
         """``parse_time`` of string cells as TIMESTAMP; a missing value raises NotColumnar."""
@@ -289,10 +290,46 @@ class TextRules:
         return distinct_apply(values, self._languages, pa.string())
 
     def hashtags(self, texts: pa.Array) -> pa.Array:
-        return from_text(texts, ("#", "＃"), self._hashtags, STRING_LIST)
+        # ASCII text: RE2 has no look-behind, so the character before the sigil is matched (and
+        # dropped): the same tags as entities.HASHTAG_RE there, kept if they hold a letter.
+        return self._entities(texts, ("#", "＃"), self._hashtags, r"(?:^|[^\w&])#(\w+)", r"[A-Za-z]")
 
     def mentions(self, texts: pa.Array) -> pa.Array:
-        return from_text(texts, ("@", "＠"), self._mentions, STRING_LIST)
+        return self._entities(texts, ("@", "＠"), self._mentions, r"(?:^|[^\w@.])@(\w{1,64})", None)
+
+    def _entities(
+        self, texts: pa.Array, sigils: tuple[str, str], rule: Memo, pattern: str, must: str | None
+    ) -> pa.Array:
+        """Hashtags or mentions of each text: ASCII texts by DuckDB's regexp_extract_all (lower-cased,
+        without repeats, as the Python rule gives them), the others by ``rule`` per distinct text."""
+        ascii_text = pc.fill_null(pc.match_substring_regex(texts, r"^[\x00-\x7f]*$"), False)
+        has_sigil = pc.fill_null(pc.match_substring(texts, sigils[0]), False)
+        quick = pc.and_(ascii_text, has_sigil)
+        if not pc.any(quick).as_py():
+            return from_text(texts, sigils, rule, STRING_LIST)
+        con = self._duck()
+        chosen = pa.table({"t": pc.if_else(quick, texts, None)})
+        con.register("vg_texts", chosen)
+        try:
+            found = con.sql(
+                f"SELECT regexp_extract_all(t, '{pattern}', 1) AS e FROM vg_texts"
+            ).to_arrow_table()
+        finally:
+            con.unregister("vg_texts")
+        items = found.column("e").combine_chunks().cast(STRING_LIST)
+        if must is not None:
+            items = _filter_lists(items, pc.match_substring_regex(pc.list_flatten(items), must))
+        items = dedupe_lists(_lower_lists(items))
+        others = from_text(pc.if_else(quick, None, texts), sigils, rule, STRING_LIST)
+        return pc.if_else(quick, pc.fill_null(items, pa.scalar([], STRING_LIST)), others)
+
+    def _duck(self) -> Any:
+        if self._con is None:
+            import duckdb
+
+            self._con = duckdb.connect()
+            self._con.execute("SET threads = 2")
+        return self._con
 
     def urls(self, texts: pa.Array) -> pa.Array:
         """The URLs written in each text, as posted (``UrlRules.lists`` makes them structs)."""
