@@ -42,7 +42,13 @@ from sqlalchemy.orm import Session
 from vigil.core.time import parse_instant
 from vigil.exchange.access import Principal, visible_clause
 from vigil.exchange.db import Database
-from vigil.exchange.models import ContributionRow, ContributionVersionRow, OrgRow, SignalRow
+from vigil.exchange.models import (
+    ContributionRow,
+    ContributionShareRow,
+    ContributionVersionRow,
+    OrgRow,
+    SignalRow,
+)
 from vigil.exchange.records import TLP, Contribution, Marking, OrgKind, Signal, SignalKind
 from vigil.exchange.stix_export import contribution_object
 from vigil.exchange.store.languages import legacy_languages, snapshot_language
@@ -346,7 +352,25 @@ def _conditions(t: Any, viewer_kind: OrgKind, audience: Audience, by_id: bool = 
     if audience.other_kind_amber:
         amber = t.c.tlp == TLP.AMBER.value if by_id else t.c.bucket == "amber"
         held = or_(held, and_(amber, ~same_kind))
-    return and_(held, visible)
+    # A contribution's versions are served only while the contribution itself (its current
+    # marking) is visible too, as everywhere else: tightening a marking withdraws its history.
+    current = cast(Table, ContributionRow.__table__).alias("current")
+    current_shares = cast(Table, ContributionShareRow.__table__)
+    current_visible = visible_clause(
+        viewer,
+        viewer_kind,
+        tlp_col=current.c.tlp,
+        source_org_col=current.c.org_id,
+        listed=exists().where(
+            current_shares.c.contribution_id == current.c.id, current_shares.c.org_id == viewer
+        ),
+        same_kind=current.c.org_id.in_(select(_orgs().c.id).where(_orgs().c.kind == viewer_kind.value)),
+    )
+    still = or_(
+        t.c.contribution_id.is_(None),
+        exists().where(current.c.id == t.c.contribution_id, current_visible),
+    )
+    return and_(held, visible, still)
 
 
 def _objects() -> Table:
