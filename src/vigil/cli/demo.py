@@ -35,7 +35,7 @@ app = typer.Typer()
 
 
 def print_result(result: DemoResult) -> None:
-    from vigil.cli import demo_run
+    from vigil.cli import demo_run  # its constants; imported late like the rest of the demo (start-up)
 
     s = result.summary
     table = Table(title="Vigil demo", show_header=False)

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vigil.core.errors import InputError
-from vigil.core.progress import NoProgress, Progress
+from vigil.core.progress import NoProgress, Progress, plan_stages
 from vigil.core.scratch import make_scratch, sweep
 from vigil.core.settings import Settings
 from vigil.ingest.adapters import AdapterOptions, make_adapter
@@ -281,6 +281,7 @@ def ingest(
     try:
         totals = [adapter.total_rows(path, resolved) for path, resolved in sources]
         total = sum(t for t in totals if t is not None) if all(t is not None for t in totals) else None
+        plan_stages(progress, 2)  # rows in, then accounts and duplicates (DuckDB)
         progress.start("ingesting rows", total=total)
         with (
             ParquetSink(stage / POSTS_FILE, POSTS) as posts_sink,
@@ -303,9 +304,12 @@ def ingest(
                     summary.rows_read += rows
                     progress.advance(rows)
         progress.finish()
+        progress.start("accounts and duplicate posts", total=3)
         with ParquetSink(stage / ACCOUNTS_FILE, ACCOUNTS) as accounts_sink:
             summary.accounts = _dedupe_accounts(stage, accounts_sink, settings, batch_size)
+        progress.advance()
         summary.duplicate_posts = _duplicate_posts(stage / POSTS_FILE, settings)
+        progress.advance()
         posts_file = stage / POSTS_FILE
         if summary.duplicate_posts and not keep_duplicates:
             posts_file = stage / "posts-unique.parquet"
@@ -314,6 +318,7 @@ def ingest(
             summary.posts -= summary.duplicate_posts
         os.replace(posts_file, summary.posts_path)
         os.replace(stage / ACCOUNTS_FILE, summary.accounts_path)
+        progress.finish()
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     summary.platforms = dict(platforms.most_common())
