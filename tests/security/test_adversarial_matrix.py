@@ -54,6 +54,7 @@ EXEMPT: dict[str, str] = {
     "/api/v1/health": "liveness: no data",
     "/detections": "reads detection runs from data_dir files, not the exchange (none in this test)",
     "/detections/{run}/{campaign_id}": "reads detection runs from data_dir files, not the exchange",
+    "/detections/{run}/{campaign_id}/cases": "CaseService.list_cases (as /cases), filtered by a detection id",
 }
 
 # Writes only the owner of the object may make (method, path) -> a body that would succeed for it.
@@ -82,6 +83,9 @@ PARTICIPATION = {
     ("POST", "/meetings/{meeting_id}/update"),
     ("POST", "/meetings/{meeting_id}/actions"),
     ("POST", "/meetings/{meeting_id}/actions/{action_id}"),
+    ("POST", "/cases/{case_id}/share"),  # re-marks the caller's own contributions only
+    ("POST", "/cases/{case_id}/signals"),
+    ("POST", "/signals/{signal_id}/sighting"),
 }
 # Writes checked elsewhere (the service refuses non-conveners / non-owners; tests named).
 CHECKED_ELSEWHERE = {
@@ -111,6 +115,12 @@ CHECKED_ELSEWHERE = {
         "POST",
         "/taxii2/api1/collections/{collection_id}/objects/",
     ): "adds as the caller's own org: tests/taxii",
+    ("POST", "/signals/{signal_id}/mark"): "the caller's own contribution only: tests/web/test_workbench.py",
+    ("POST", "/signals/{signal_id}/withdraw"): "ExchangeStore.revoke_signal of the caller's own contribution",
+    ("POST", "/detections/{run}/{campaign_id}/case"): "opens a case of one's own from one's own detection",
+    ("POST", "/admin/keys/{key_id}/revoke"): "page form over ExchangeStore.revoke_key (as the API route)",
+    ("POST", "/admin/subscriptions/{subscription_id}/cancel"): "page form over push.cancel_subscription",
+    ("POST", "/admin/orgs/{org_id}/{verb}"): "operator only: page form over suspend/reactivate",
 }
 TAXII = {"Accept": "application/taxii+json;version=2.1"}
 
