@@ -19,7 +19,7 @@ from vigil.core.errors import NotFound
 from vigil.exchange.access import Principal
 from vigil.exchange.records import TLP, Marking, Signal
 from vigil.exchange.stix_service import export_for
-from vigil.exchange.store import ExchangeStore, SignalSubmission
+from vigil.exchange.store import ExchangeStore, SignalFilter, SignalSubmission
 from vigil.exchange.taxii_store import load_catalog
 
 from ..cases.conftest import Coalition
@@ -207,3 +207,36 @@ def test_errors_and_probes_answer_alike_for_held_and_missing_values(coalition: C
 
     assert failures(held) == failures(missing)
     assert all(kind == "NotFound" for kind, _ in failures(held))
+
+
+def test_a_hidden_change_does_not_move_a_value_in_the_readers_listing(coalition: Coalition) -> None:
+    """Listings were ordered (and their cursors keyed) by the signal row's change time, which any
+    member's change moves: a reader saw a value it had submitted jump to the end of its listing,
+    and the decoded cursor's time change, when a member it cannot see changed its own contribution."""
+    a, c = coalition.principal("plat_a"), coalition.principal("gov")
+    held, fresh = _narrative(), _narrative()
+    _plant(coalition, a, held, "ar")
+    with coalition.db.session() as s:
+        store = ExchangeStore(s)
+        first = store.submit_signal(c, "narrative", held, marking=Marking(TLP.GREEN))
+        second = store.submit_signal(c, "narrative", fresh, marking=Marking(TLP.GREEN))
+    mine = SignalFilter(org_id=c.org_id)
+
+    def listing() -> tuple[list[str], str | None]:
+        with coalition.db.session() as s:
+            store = ExchangeStore(s)
+            ids = [x.id for x in store.list_signals(c, mine, limit=100).items]
+            return ids, store.list_signals(c, mine, limit=1).next_cursor
+
+    before = listing()
+    assert before[0] == [first.id, second.id]
+    with coalition.db.session() as s:  # A changes its hidden contribution (and later revokes it)
+        ExchangeStore(s).submit_signal(a, "narrative", held, marking=Marking(TLP.RED), confidence=10)
+    assert listing() == before
+    with coalition.db.session() as s:
+        ExchangeStore(s).revoke_signal(a, first.id)
+    assert listing() == before
+    # the reader's own change still moves it, as the view's modified_at says
+    with coalition.db.session() as s:
+        ExchangeStore(s).submit_signal(c, "narrative", held, marking=Marking(TLP.GREEN), confidence=60)
+    assert listing()[0] == [second.id, first.id]
