@@ -378,7 +378,8 @@ def main() -> None:
                     post_rate, worst, median = (
                         post_while_reading(base, auth, args.post) if size == sizes[0] else (float("nan"),) * 3
                     )
-                bulk = bulk_rate(url, principal, args.bulk) if size == sizes[0] else float("nan")
+                first = size == sizes[0]
+                bulk = bulk_rate(url, principal, args.bulk) if first and args.bulk else float("nan")
                 rows.append(
                     (
                         f"vigil {backend}",
