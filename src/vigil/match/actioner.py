@@ -21,7 +21,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -215,6 +215,7 @@ class RuleOutcome:
     selected: int = 0
     excluded_red: int = 0
     excluded_low_confidence: int = 0
+    held_quarantined: int = 0  # rows the rule would take, of signals in flood quarantine
     queued_new: int = 0
     queued_before: int = 0
     webhook_requests: int = 0
@@ -264,8 +265,11 @@ def run_actions(
     run_id: str,
     queue: ReviewQueue | None,
     sender: WebhookSender | None = None,
+    quarantined: Collection[str] = (),
 ) -> ActionReport:
-    """Apply every rule to every row of ``matches_path`` (a matcher output file)."""
+    """Apply every rule to every row of ``matches_path`` (a matcher output file). Rows of the
+    signals in ``quarantined`` (flood quarantine, :mod:`vigil.match.quarantine`) are held and
+    counted, whatever the rule says."""
     for rule in rules.rules:  # a missing secret fails before anything is queued or sent
         if rule.actions.webhook is not None:
             rule.actions.webhook.resolved_headers()
@@ -273,6 +277,7 @@ def run_actions(
     own_sender = sender is None
     sender = sender or WebhookSender()
     pending: dict[str, list[dict[str, Any]]] = {r.name: [] for r in rules.rules}
+    held = set(quarantined)
     try:
         for rows in iter_match_rows(matches_path):
             for rule in rules.rules:
@@ -280,7 +285,9 @@ def run_actions(
                 chosen = []
                 for row in rows:
                     why = verdict(rule, row)
-                    if why is None:
+                    if why is None and row.get("signal_id") in held:
+                        outcome.held_quarantined += 1
+                    elif why is None:
                         chosen.append(row)
                     elif why == "red":
                         outcome.excluded_red += 1

@@ -25,7 +25,10 @@ from vigil.core.errors import DataError, InputError
 from vigil.core.ids import new_id
 from vigil.core.progress import NoProgress, Progress
 from vigil.core.time import utcnow
+from vigil.match.benign import BenignBank
+from vigil.match.decay import DecayModel, Feedback
 from vigil.match.index.segmented import SegmentedIndex
+from vigil.match.quarantine import FloodGuard
 from vigil.match.state import ContributionRecord, MatchIndex
 from vigil.schema.io import ParquetSink, iter_table
 from vigil.schema.tables import POSTS, TIMESTAMP, TableSpec
@@ -57,6 +60,7 @@ MATCHES = TableSpec(
             pa.field("campaign_name", pa.string()),
             pa.field("distance", pa.float64(), nullable=False),  # type's distance (0 = identical)
             pa.field("similarity", pa.float64(), nullable=False),  # 1 = identical
+            pa.field("score", pa.float64()),  # the contribution's decay score at match time
         ]
     ),
 )
@@ -118,6 +122,8 @@ class MatchRun:
     by_type: dict[str, int] = field(default_factory=dict)  # match rows per signal type
     signals_matched: int = 0
     skipped_expired: int = 0  # hits on signals whose every contribution expired since the fetch
+    suppressed_benign: int = 0  # post values that hit a signal and the benign bank (not matched)
+    quarantined: list[str] = field(default_factory=list)  # signals this run put in quarantine
     matches_path: Path | None = None
     summary_path: Path | None = None
 
@@ -150,13 +156,24 @@ def match_posts(
     batch_rows: int = BATCH_ROWS,
     now: datetime | None = None,
     progress: Progress | None = None,
+    benign: BenignBank | None = None,
+    guard: FloodGuard | None = None,
+    decay: DecayModel | None = None,
+    feedback: dict[str, Feedback] | None = None,
 ) -> MatchRun:
     """Match every post against ``index``; write ``matches.parquet`` and ``summary.parquet`` to
-    ``out_dir`` (each atomically) and return the counts."""
+    ``out_dir`` (each atomically) and return the counts.
+
+    ``benign``: post values in this benign bank (near-matches included) match nothing.
+    ``guard``: checks every batch's rows for floods and quarantines them before the next batch
+    (the run id is the guard's). ``decay`` (default model) and ``feedback`` (per signal id) give
+    each row its ``score``."""
     files = [f for p in ([posts] if isinstance(posts, Path | str) else posts) for f in post_files(Path(p))]
     progress = progress or NoProgress()
-    run = MatchRun(run_id=new_id("match-run"))
-    active = index.active_contributions(now or utcnow())
+    run = MatchRun(run_id=guard.run_id if guard is not None else new_id("match-run"))
+    now = now or utcnow()
+    active = index.active_contributions(now)
+    scorer = _Scorer(decay or DecayModel(), feedback or {}, now)
     types = [kind for kind, idx in sorted(index.indexes.items()) if len(idx)]
     for kind in types:
         found = index.indexes[kind]
@@ -176,10 +193,12 @@ def match_posts(
             for batch in iter_table(path, POSTS, batch_size=batch_rows):
                 table = pa.Table.from_batches([batch])
                 run.posts_read += table.num_rows
-                rows = _match_batch(table, types, index, active, run) if types else None
+                rows = _match_batch(table, types, index, active, run, benign, scorer) if types else None
                 if rows is not None and rows.num_rows:
                     sink.write(rows)
                     _accumulate(rows, seen, matched_posts)
+                    if guard is not None:
+                        run.quarantined.extend(guard.observe(rows, run.posts_read))
                 progress.advance(table.num_rows)
     progress.finish()
     run.matches = sink.rows
@@ -198,6 +217,8 @@ def _match_batch(
     index: MatchIndex,
     active: dict[str, list[ContributionRecord]],
     run: MatchRun,
+    benign: BenignBank | None,
+    scorer: _Scorer,
 ) -> pa.Table | None:
     derived = derive_post_signals(table, types)
     if not derived.num_rows:
@@ -224,6 +245,10 @@ def _match_batch(
             )
             if found
         }
+        if hits and benign is not None:
+            harmless = benign.benign_values(kind, list(hits))
+            run.suppressed_benign += len(harmless)
+            hits = {v: found for v, found in hits.items() if v not in harmless}
         if not hits:
             continue
         for platform, post_id, value in zip(
@@ -254,8 +279,27 @@ def _match_batch(
                     out["campaign_name"].append(index.campaigns.get(campaign) if campaign else None)
                     out["distance"].append(float(hit.distance))
                     out["similarity"].append(similarity(kind, float(hit.distance)))
+                    out["score"].append(scorer(c))
                     run.by_type[kind] = run.by_type.get(kind, 0) + 1
     return pa.table(out, schema=MATCHES.schema)
+
+
+@dataclass
+class _Scorer:
+    """A contribution's decay score at the run's time, computed once per contribution."""
+
+    model: DecayModel
+    feedback: dict[str, Feedback]
+    now: datetime
+    cache: dict[str, float] = field(default_factory=dict)
+
+    def __call__(self, c: ContributionRecord) -> float:
+        score = self.cache.get(c.stix_id)
+        if score is None:
+            score = self.cache[c.stix_id] = round(
+                self.model.score(c.modified, self.now, c.confidence, self.feedback.get(c.signal_id)), 3
+            )
+        return score
 
 
 def _accumulate(

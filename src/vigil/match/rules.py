@@ -55,6 +55,8 @@ class When(_Strict):
     tlp: list[TLP] | None = None
     min_confidence: int = Field(default=DEFAULT_MIN_CONFIDENCE, ge=0, le=100)
     max_distance: float | None = Field(default=None, ge=0)
+    # The decay score (vigil.match.decay) at match time; a row without a score counts as 0.
+    min_score: float | None = Field(default=None, ge=0, le=100)
     allow_red: bool = False
 
     @field_validator("signal_types")
@@ -92,6 +94,8 @@ class When(_Strict):
             if not wanted & names:
                 return False
         if self.orgs is not None and row.get("org_id") not in self.orgs:
+            return False
+        if self.min_score is not None and float(row.get("score") or 0.0) < self.min_score:
             return False
         return self.max_distance is None or float(row.get("distance", 0.0)) <= self.max_distance
 

@@ -1,0 +1,314 @@
+"""Flood quarantine: a signal whose matches explode for this member is held from the actioner.
+
+A shared signal that is wrong in a popular way (the PDQ hash of a viral meme, a news site's
+domain) matches a large part of a platform's posts at once; acted on automatically, it would
+take down or ticket thousands of innocent posts. The :class:`FloodGuard` watches a match run
+batch by batch and quarantines a signal as soon as it exceeds either limit of the
+:class:`FloodPolicy`:
+
+* more than ``max_per_hour`` distinct posts in one hour of post time (counts persist across
+  runs in the store, so a flood spread over several post files is seen too), or
+* more than ``max_share`` of the posts read so far in the run, once it matched at least
+  ``min_posts`` posts (so a tiny run does not quarantine on two matches).
+
+The check runs on every batch's rows before the next batch is read, and the actioner holds every
+row of a quarantined signal, the rows of the batch that started the flood included: nothing of a
+flood is acted on. Matches are still written to ``matches.parquet`` (nothing is lost) and the
+quarantine lasts until someone reviews it and releases it (``vigil match quarantine --release``).
+
+Quarantine and release are written to an append-only log in the same database (triggers refuse
+UPDATE and DELETE, as the exchange's audit table does): the member's matcher runs on the member's
+side with no connection to the exchange's database, so the exchange's ``audit.record`` cannot be
+called from here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from vigil.core.errors import DataError, InputError, NotFound
+from vigil.core.time import isoformat_z, utcnow
+
+QUARANTINE_FILE = "quarantine.sqlite"
+DEFAULT_MAX_PER_HOUR = 1_000
+DEFAULT_MAX_SHARE = 0.02
+DEFAULT_MIN_POSTS = 50
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS quarantine (
+    signal_id TEXT PRIMARY KEY,
+    signal_type TEXT NOT NULL,
+    signal_value TEXT NOT NULL,
+    org_ids TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    posts INTEGER NOT NULL,
+    quarantined_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    released_at TEXT,
+    released_by TEXT,
+    note TEXT
+);
+CREATE TABLE IF NOT EXISTS flood_hourly (
+    signal_id TEXT NOT NULL,
+    hour TEXT NOT NULL,
+    posts INTEGER NOT NULL,
+    PRIMARY KEY (signal_id, hour)
+);
+CREATE TABLE IF NOT EXISTS quarantine_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    action TEXT NOT NULL,
+    signal_id TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS quarantine_log_no_update BEFORE UPDATE ON quarantine_log
+BEGIN SELECT RAISE(ABORT, 'quarantine_log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS quarantine_log_no_delete BEFORE DELETE ON quarantine_log
+BEGIN SELECT RAISE(ABORT, 'quarantine_log is append-only'); END;
+"""
+
+
+@dataclass(frozen=True)
+class FloodPolicy:
+    """When a signal's matches count as a flood. ``None`` disables a limit."""
+
+    max_per_hour: int | None = DEFAULT_MAX_PER_HOUR
+    max_share: float | None = DEFAULT_MAX_SHARE
+    min_posts: int = DEFAULT_MIN_POSTS
+
+    def __post_init__(self) -> None:
+        if self.max_per_hour is not None and self.max_per_hour < 1:
+            raise InputError(
+                f"max_per_hour must be at least 1, got {self.max_per_hour}", field="max_per_hour"
+            )
+        if self.max_share is not None and not 0 < self.max_share <= 1:
+            raise InputError(f"max_share must be in (0, 1], got {self.max_share}", field="max_share")
+        if self.min_posts < 1:
+            raise InputError(f"min_posts must be at least 1, got {self.min_posts}", field="min_posts")
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    signal_id: str
+    signal_type: str
+    signal_value: str
+    org_ids: list[str]
+    reason: str
+    run_id: str
+    posts: int
+    quarantined_at: str
+    status: str
+    released_at: str | None
+    released_by: str | None
+    note: str | None
+
+
+class QuarantineStore:
+    """The quarantine table, hourly flood counts and the append-only log in ``quarantine.sqlite``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(str(self.path), timeout=30)
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise DataError(f"not a usable quarantine database: {exc}", file=str(self.path)) from exc
+        self._db.row_factory = sqlite3.Row
+
+    @classmethod
+    def of_index(cls, index_dir: Path) -> QuarantineStore:
+        return cls(Path(index_dir) / QUARANTINE_FILE)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> QuarantineStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def active(self) -> set[str]:
+        """Ids of the signals quarantined now (not released)."""
+        return {
+            r[0] for r in self._db.execute("SELECT signal_id FROM quarantine WHERE status = 'quarantined'")
+        }
+
+    def items(self, status: str | None = "quarantined") -> list[Quarantined]:
+        sql = (
+            "SELECT * FROM quarantine" + (" WHERE status = ?" if status else "") + " ORDER BY quarantined_at"
+        )
+        rows = self._db.execute(sql, (status,) if status else ())
+        return [Quarantined(**{**dict(r), "org_ids": json.loads(r["org_ids"])}) for r in rows]
+
+    def log(self, signal_id: str | None = None) -> list[dict[str, Any]]:
+        """The quarantine log, oldest first."""
+        sql = "SELECT * FROM quarantine_log" + (" WHERE signal_id = ?" if signal_id else "") + " ORDER BY id"
+        return [
+            {**dict(r), "detail": json.loads(r["detail"])}
+            for r in self._db.execute(sql, (signal_id,) if signal_id else ())
+        ]
+
+    def _log(self, action: str, signal_id: str, actor: str, detail: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT INTO quarantine_log (at, action, signal_id, actor, detail) VALUES (?, ?, ?, ?, ?)",
+            (isoformat_z(utcnow()), action, signal_id, actor, json.dumps(detail, sort_keys=True)),
+        )
+
+    def quarantine(
+        self,
+        signal_id: str,
+        *,
+        signal_type: str,
+        signal_value: str,
+        org_ids: Iterable[str],
+        reason: str,
+        run_id: str,
+        posts: int,
+        actor: str = "flood-guard",
+    ) -> bool:
+        """Quarantine a signal (again, if it was released); False if it is quarantined already."""
+        orgs = sorted(set(org_ids))
+        with self._db:
+            row = self._db.execute(
+                "SELECT status FROM quarantine WHERE signal_id = ?", (signal_id,)
+            ).fetchone()
+            if row is not None and row["status"] == "quarantined":
+                return False
+            self._db.execute(
+                "INSERT OR REPLACE INTO quarantine (signal_id, signal_type, signal_value, org_ids, reason, "
+                "run_id, posts, quarantined_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'quarantined')",
+                (
+                    signal_id,
+                    signal_type,
+                    signal_value,
+                    json.dumps(orgs),
+                    reason,
+                    run_id,
+                    posts,
+                    isoformat_z(utcnow()),
+                ),
+            )
+            self._log(
+                "quarantine",
+                signal_id,
+                actor,
+                {
+                    "reason": reason,
+                    "run_id": run_id,
+                    "posts": posts,
+                    "org_ids": orgs,
+                    "signal_type": signal_type,
+                },
+            )
+        return True
+
+    def release(self, signal_id: str, *, actor: str, note: str | None = None) -> Quarantined:
+        """End a signal's quarantine after review; NotFound if it is not quarantined."""
+        if not actor.strip():
+            raise InputError("a release names who reviewed it", field="actor")
+        with self._db:
+            cursor = self._db.execute(
+                "UPDATE quarantine SET status = 'released', released_at = ?, released_by = ?, note = ? "
+                "WHERE signal_id = ? AND status = 'quarantined'",
+                (isoformat_z(utcnow()), actor, note, signal_id),
+            )
+            if cursor.rowcount == 0:
+                raise NotFound(f"signal {signal_id} is not quarantined")
+            # Its hourly counts start again: the reviewer judged the matches so far acceptable.
+            self._db.execute("DELETE FROM flood_hourly WHERE signal_id = ?", (signal_id,))
+            self._log("release", signal_id, actor, {"note": note})
+        return next(q for q in self.items(status=None) if q.signal_id == signal_id)
+
+    def add_hourly(self, counts: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+        """Add distinct-post counts per (signal, hour); returns the totals for those keys."""
+        with self._db:
+            self._db.executemany(
+                "INSERT INTO flood_hourly (signal_id, hour, posts) VALUES (?, ?, ?) "
+                "ON CONFLICT (signal_id, hour) DO UPDATE SET posts = posts + excluded.posts",
+                [(s, h, n) for (s, h), n in counts.items()],
+            )
+            return {
+                (s, h): int(
+                    self._db.execute(
+                        "SELECT posts FROM flood_hourly WHERE signal_id = ? AND hour = ?", (s, h)
+                    ).fetchone()[0]
+                )
+                for s, h in counts
+            }
+
+
+def _hour(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%dT%H") if at is not None else "unknown"
+
+
+@dataclass
+class FloodGuard:
+    """Watches a match run batch by batch and quarantines flooding signals in ``store``."""
+
+    store: QuarantineStore
+    policy: FloodPolicy
+    run_id: str
+    posts_by_signal: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    newly_quarantined: list[str] = field(default_factory=list)
+
+    def observe(self, rows: pa.Table, posts_read: int) -> list[str]:
+        """Count a batch's match rows (``posts_read``: posts read in the run so far, this batch
+        included); quarantine what floods; returns the signals quarantined by this batch."""
+        hourly: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        info: dict[str, tuple[str, str, set[str]]] = {}
+        for row in rows.select(
+            ["signal_id", "signal_type", "signal_value", "platform", "post_id", "created_at", "org_id"]
+        ).to_pylist():
+            post = (row["platform"], row["post_id"])
+            signal = row["signal_id"]
+            self.posts_by_signal.setdefault(signal, set()).add(post)
+            hourly.setdefault((signal, _hour(row["created_at"])), set()).add(post)
+            entry = info.setdefault(signal, (row["signal_type"], row["signal_value"], set()))
+            if row["org_id"]:
+                entry[2].add(row["org_id"])
+        reasons: dict[str, tuple[str, int]] = {}
+        policy = self.policy
+        if policy.max_per_hour is not None and hourly:
+            totals = self.store.add_hourly({key: len(posts) for key, posts in hourly.items()})
+            for (signal, hour), total in sorted(totals.items()):
+                if total > policy.max_per_hour and signal not in reasons:
+                    reasons[signal] = (
+                        f"{total} posts in hour {hour} (limit {policy.max_per_hour}/hour)",
+                        total,
+                    )
+        if policy.max_share is not None and posts_read:
+            for signal in info:
+                n = len(self.posts_by_signal[signal])
+                if signal not in reasons and n >= policy.min_posts and n / posts_read > policy.max_share:
+                    reasons[signal] = (
+                        f"{n} of {posts_read} posts read "
+                        f"({n / posts_read:.1%}; limit {policy.max_share:.1%})",
+                        n,
+                    )
+        started = []
+        for signal, (reason, posts) in reasons.items():
+            kind, value, orgs = info[signal]
+            if self.store.quarantine(
+                signal,
+                signal_type=kind,
+                signal_value=value,
+                org_ids=orgs,
+                reason=reason,
+                run_id=self.run_id,
+                posts=posts,
+            ):
+                started.append(signal)
+        self.newly_quarantined.extend(started)
+        return started
