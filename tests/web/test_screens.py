@@ -39,6 +39,7 @@ def test_screenshot_of_every_page(page: Any, server: str, demo_run: dict[str, An
         "/audit",
         "/admin",
         "/match",
+        "/share",
         "/search?q=vote",
     ]
     # a case opened from a detection (other tests add exercise cases without signals)

@@ -102,6 +102,14 @@ def test_the_whole_job_in_the_dashboard(
     analyst.goto(detection_url)
     expect(analyst.locator("[data-testid=detection-case-list]")).to_contain_text("Dashboard case")
     analyst.goto(case_url)
+    # pivots: the case links back to its detection, the campaign's description too
+    analyst.click("[data-testid=case-detection]")
+    assert analyst.url == detection_url
+    analyst.goto(case_url)
+    analyst.click("[data-testid=case-campaign]")
+    analyst.click("[data-testid=campaign-description] a[data-detection]")
+    assert analyst.url == detection_url
+    analyst.goto(case_url)
 
     # 2. share: release three accounts to TLP:CLEAR (for the public report) and share one more value
     clicks.start("share")
@@ -389,7 +397,7 @@ def test_times_in_the_viewers_zone_and_layout_at_800px(
 
 def test_share_remark_and_withdraw_a_signal(page: Any, own_server: str, demo_run: dict[str, Any]) -> None:
     sign_in(page, own_server, demo_run["keys"]["Chirper"]["analyst"], "/signals")
-    page.click("[data-testid=new-signal] summary")
+    page.click("[data-testid=new-signal]")
     form = page.locator("[data-testid=new-signal-form]")
     form.locator("select[name=kind]").select_option("image_pdq")
     form.locator("input[name=value]").fill("zz-not-hex")

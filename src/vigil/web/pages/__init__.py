@@ -47,6 +47,7 @@ PAGE_PREFIXES = (
     "/meetings",
     "/policies",
     "/match",
+    "/share",
     "/search",
     "/admin",
     "/export",

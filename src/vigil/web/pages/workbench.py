@@ -288,6 +288,19 @@ def add_sighting(
     return redirect(back if back.startswith("/") and not back.startswith("//") else f"/signals/{signal_id}")
 
 
+@router.get("/share", response_class=HTMLResponse)
+def share_signal_page(request: Request, viewer: ViewerDep, store: StoreDep) -> Response:
+    """The form to share one signal (its own page: its fields would clash with the search filters)."""
+    return render(
+        request,
+        "signal_new.html",
+        viewer,
+        kinds=list(SignalKind),
+        tlps=list(TLP),
+        campaigns=store.list_campaigns(viewer.principal),
+    )
+
+
 @router.post("/signals/new")
 def share_signal(
     viewer: ViewerDep,
