@@ -109,11 +109,12 @@ def flood_posts(path: Path) -> Path:
     return write_posts(path, images)
 
 
+def flood_signals() -> list[ContributionRecord]:
+    return [contribution("sig-meme", "image_pdq", MEME), contribution("sig-target", "image_pdq", TARGET)]
+
+
 def test_a_planted_flood_is_quarantined_in_the_batch_that_starts_it(tmp_path: Path) -> None:
-    index = build_index(
-        tmp_path / "index",
-        [contribution("sig-meme", "image_pdq", MEME), contribution("sig-target", "image_pdq", TARGET)],
-    )
+    index = build_index(tmp_path / "index", flood_signals())
     posts = flood_posts(tmp_path / "posts.parquet")
     policy = FloodPolicy(max_per_hour=None, max_share=0.05, min_posts=20)
     with QuarantineStore.of_index(tmp_path / "index") as store:
@@ -140,10 +141,7 @@ def test_a_planted_flood_is_quarantined_in_the_batch_that_starts_it(tmp_path: Pa
 
 
 def test_hourly_limit_persists_across_runs_and_release_is_logged(tmp_path: Path) -> None:
-    index = build_index(
-        tmp_path / "index",
-        [contribution("sig-meme", "image_pdq", MEME), contribution("sig-target", "image_pdq", TARGET)],
-    )
+    index = build_index(tmp_path / "index", flood_signals())
     policy = FloodPolicy(max_per_hour=100, max_share=None)
     first = write_posts(tmp_path / "a.parquet", [[MEME]] * 60 + [[TARGET]] * 5)
     second = write_posts(tmp_path / "b.parquet", [[MEME]] * 60)  # same hour, other posts
@@ -262,3 +260,49 @@ def test_rules_use_the_decay_score_and_feedback(tmp_path: Path) -> None:
     index.reconcile(NOW)
     run = match_posts(posts, index, tmp_path / "out3", now=NOW)
     assert {r["signal_id"] for r in pq.read_table(run.matches_path).to_pylist()} == {"sig-old"}
+
+
+def test_cli_run_quarantines_a_flood_and_manages_benign_bank_and_release(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from vigil.cli.app import app
+
+    runner = CliRunner()
+    index = build_index(tmp_path / "index", flood_signals())
+    index.save()
+    posts = flood_posts(tmp_path / "posts.parquet")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\nrules:\n  - name: all\n    when: {min_confidence: 0}\n    actions: {queue: true}\n"
+    )
+    idx = str(tmp_path / "index")
+    result = runner.invoke(
+        app,
+        ["match", "run", str(posts), "--index", idx, "--out", str(tmp_path / "out"), "--rules", str(rules)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "quarantined (flood): sig-meme" in result.output
+    with ReviewQueue.of_index(tmp_path / "index") as queue:
+        assert {i["signal_id"] for i in queue.items(limit=10_000)} == {"sig-target"}
+    result = runner.invoke(app, ["match", "quarantine", "--index", idx, "--release", "sig-meme"])
+    assert isinstance(result.exception, InputError) and "--by" in str(result.exception)
+    result = runner.invoke(
+        app, ["match", "quarantine", "--index", idx, "--release", "sig-meme", "--by", "ana"]
+    )
+    assert result.exit_code == 0 and "released sig-meme" in result.output
+    result = runner.invoke(
+        app,
+        ["match", "benign", "--index", idx, "--kind", "image_pdq", "--add", TARGET, "--label", "press photo"],
+    )
+    assert result.exit_code == 0 and "1 entr(ies) added" in result.output
+    result = runner.invoke(app, ["match", "benign", "--index", idx, "--kind", "image_pdq", "--add", "zz"])
+    assert isinstance(result.exception, InputError) and "image_pdq" in str(result.exception)
+    result = runner.invoke(
+        app,
+        ["match", "run", str(posts), "--index", idx, "--out", str(tmp_path / "o2"), "--flood-share", "0"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "in the benign bank" in result.output and "quarantined" not in result.output
+    assert {r["signal_id"] for r in pq.read_table(tmp_path / "o2" / "matches.parquet").to_pylist()} == {
+        "sig-meme"
+    }

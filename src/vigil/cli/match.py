@@ -91,12 +91,29 @@ def run_command(
     server: str | None = typer.Option(None, "--server", help=SERVER_HELP + " Needed with --report."),
     key: str | None = typer.Option(None, "--key", envvar="VIGIL_API_KEY", help=KEY_HELP),
     top: int = typer.Option(20, "--top", min=0, help="Summary rows to print."),
+    flood_per_hour: int = typer.Option(
+        1000, "--flood-per-hour", min=0, help="Quarantine a signal above this many posts in an hour (0: off)."
+    ),
+    flood_share: float = typer.Option(
+        0.02,
+        "--flood-share",
+        min=0,
+        max=1,
+        help="Quarantine a signal above this share of posts read (0: off).",
+    ),
 ) -> None:
-    """Match posts against the index; write matches, apply rules, optionally report sightings."""
+    """Match posts against the index; write matches, apply rules, optionally report sightings.
+
+    Signals that flood (see --flood-per-hour, --flood-share) are quarantined: their matches are
+    written but not acted on until released with `vigil match quarantine --release`. Values in the
+    benign bank (`vigil match benign`) match nothing."""
     from vigil.cli.progress import RichProgress
+    from vigil.core.ids import new_id
     from vigil.core.settings import load_settings
     from vigil.match.actioner import ReviewQueue, run_actions
+    from vigil.match.benign import BenignBank
     from vigil.match.matcher import match_posts
+    from vigil.match.quarantine import FloodGuard, FloodPolicy, QuarantineStore
     from vigil.match.rules import load_rules
     from vigil.match.sightings import SightingLedger, report_sightings, sightings_from_summary
     from vigil.match.state import locked, open_index, read_state
@@ -105,16 +122,28 @@ def run_command(
     if report and (not server or not key):
         raise InputError("--report needs --server and --key (or VIGIL_API_KEY)")
     read_state(index)  # no index here: say so before anything is created
+    policy = FloodPolicy(max_per_hour=flood_per_hour or None, max_share=flood_share or None)
     with locked(index, exclusive=False):
-        loaded = open_index(index, settings=load_settings())
-        with RichProgress() as progress:
-            run = match_posts(posts, loaded, out, progress=progress)
+        settings = load_settings()
+        loaded = open_index(index, settings=settings)
+        with (
+            RichProgress() as progress,
+            BenignBank.of_index(index, settings) as benign,
+            QuarantineStore.of_index(index) as store,
+        ):
+            guard = FloodGuard(store, policy, run_id=new_id("match-run"))
+            run = match_posts(posts, loaded, out, progress=progress, benign=benign, guard=guard)
+            quarantined = store.active()
     console.print(
         f"{run.posts_read:,} posts read, {run.posts_matched:,} matched {run.signals_matched:,} signals "
         f"({run.matches:,} match rows: "
         + (", ".join(f"{k} {v:,}" for k, v in sorted(run.by_type.items())) or "none")
         + ")"
     )
+    if run.suppressed_benign:
+        console.print(f"{run.suppressed_benign:,} post values were in the benign bank (not matched)")
+    for signal_id in run.quarantined:
+        console.print(f"[yellow]quarantined (flood):[/] {signal_id}", highlight=False)
     if run.skipped_expired:
         console.print(f"{run.skipped_expired:,} hits on signals expired since the last fetch were ignored")
     console.print(f"matches: {run.matches_path}\nsummary: {run.summary_path}")
@@ -122,13 +151,16 @@ def run_command(
     failed = False
     if ruleset is not None and run.matches_path is not None:
         with ReviewQueue.of_index(index) as queue:
-            actions = run_actions(run.matches_path, ruleset, run_id=run.run_id, queue=queue)
+            actions = run_actions(
+                run.matches_path, ruleset, run_id=run.run_id, queue=queue, quarantined=quarantined
+            )
         table = Table(title="Rules")
         for column in (
             "rule",
             "selected",
             "held: RED",
             "held: low conf.",
+            "held: flood",
             "queued",
             "queued before",
             "posted",
@@ -141,6 +173,7 @@ def run_command(
                 f"{o.selected:,}",
                 f"{o.excluded_red:,}",
                 f"{o.excluded_low_confidence:,}",
+                f"{o.held_quarantined:,}",
                 f"{o.queued_new:,}",
                 f"{o.queued_before:,}",
                 f"{o.webhook_delivered:,}",
@@ -260,6 +293,72 @@ def queue_command(
             item["campaign_name"] or item["campaign_id"] or "-",
             f"{item['tlp'] or '-'} {'' if item['confidence'] is None else item['confidence']}",
         )
+    console.print(table)
+
+
+@group.command("quarantine")
+def quarantine_command(
+    index: Path = INDEX,
+    release: list[str] = typer.Option([], "--release", help="Release this signal id (repeatable)."),
+    by: str | None = typer.Option(None, "--by", help="Who reviewed it (needed with --release)."),
+    note: str | None = typer.Option(None, "--note", help="Why it is released."),
+    show_all: bool = typer.Option(False, "--all", help="Released signals too."),
+) -> None:
+    """Signals in flood quarantine (held from the actioner); release them after review."""
+    from vigil.match.quarantine import QuarantineStore
+
+    if release and not by:
+        raise InputError("--release needs --by (who reviewed it)")
+    with QuarantineStore.of_index(index) as store:
+        for signal_id in release:
+            store.release(signal_id, actor=by or "", note=note)
+            console.print(f"released {signal_id}")
+        items = store.items(status=None if show_all else "quarantined")
+    table = Table(title="Flood quarantine")
+    for column in ("signal", "type", "value", "status", "since", "reason", "sources"):
+        table.add_column(column)
+    for q in items:
+        table.add_row(
+            q.signal_id,
+            q.signal_type,
+            _short(q.signal_value, 20),
+            q.status,
+            q.quarantined_at[:16],
+            q.reason,
+            ", ".join(q.org_ids),
+        )
+    console.print(table)
+
+
+@group.command("benign")
+def benign_command(
+    index: Path = INDEX,
+    kind: str | None = typer.Option(None, "--kind", help="Signal type of the values to --add."),
+    add: list[str] = typer.Option([], "--add", help="Add this value (repeatable; needs --kind)."),
+    import_file: Path | None = typer.Option(None, "--import", help="Import a warning-list-format YAML file."),
+    remove: list[int] = typer.Option([], "--remove", help="Remove the entry with this id (repeatable)."),
+    tlp: str = typer.Option("GREEN", "--tlp", help="TLP of added entries (who they may be shared with)."),
+    label: str | None = typer.Option(None, "--label", help="Why the added values are benign."),
+) -> None:
+    """The benign bank: values whose matches are suppressed (near-matches of hashes included)."""
+    from vigil.match.benign import BenignBank
+
+    if add and not kind:
+        raise InputError("--add needs --kind")
+    with BenignBank.of_index(index) as bank:
+        if add and kind:
+            console.print(f"{bank.add(kind, add, label=label, tlp=tlp)} entr(ies) added")
+        if import_file is not None:
+            console.print(f"{bank.import_list(import_file, tlp=tlp)} entr(ies) imported")
+        for entry_id in remove:
+            bank.remove(entry_id)
+            console.print(f"removed entry {entry_id}")
+        entries = bank.entries()
+    table = Table(title=f"Benign bank ({len(entries)} entries)")
+    for column in ("id", "type", "value", "label", "TLP", "source"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(str(e.id), e.kind, _short(e.value, 40), e.label or "-", e.tlp, e.source)
     console.print(table)
 
 
