@@ -306,3 +306,52 @@ def test_cli_run_quarantines_a_flood_and_manages_benign_bank_and_release(tmp_pat
     assert {r["signal_id"] for r in pq.read_table(tmp_path / "o2" / "matches.parquet").to_pylist()} == {
         "sig-meme"
     }
+
+
+def test_retroactive_matching_finds_new_signals_in_recent_stored_posts_only(tmp_path: Path) -> None:
+    from vigil.match.retro import retro_match, signals_since
+    from vigil.match.sightings import sightings_from_summary
+
+    old_signal, new_signal, new_too = pdq(11), pdq(12), pdq(13)
+    index = build_index(
+        tmp_path / "index",
+        [
+            contribution("sig-old", "image_pdq", old_signal, modified=NOW - timedelta(days=3)),
+            contribution("sig-new", "image_pdq", new_signal, modified=NOW - timedelta(hours=1)),
+            contribution("sig-new2", "image_pdq", new_too, modified=NOW - timedelta(hours=2)),
+        ],
+    )
+    new = signals_since(index, NOW - timedelta(days=1))
+    assert new == {"sig-new", "sig-new2"}
+    import pyarrow as pa
+
+    rows = [
+        {
+            "platform": "twitter",
+            "post_id": f"p{i}",
+            "account_id": "a",
+            "created_at": NOW - timedelta(days=age),
+            "image_pdq": [code],
+        }
+        for i, (age, code) in enumerate(
+            [
+                (2, flip_bits(new_signal, range(10))),
+                (10, new_signal),
+                (40, new_signal),
+                (1, old_signal),
+                (5, new_too),
+            ]
+        )
+    ]
+    path = tmp_path / "stored.parquet"
+    with ParquetSink(path, POSTS) as sink:
+        sink.write(pa.Table.from_pylist(rows, schema=pa.schema([POSTS.schema.field(n) for n in rows[0]])))
+    run = retro_match(path, index, new, tmp_path / "retro", days=30, now=NOW, batch_rows=2)
+    assert run.posts_too_old == 1 and run.posts_read == 4
+    found = sorted((r["post_id"], r["signal_id"]) for r in pq.read_table(run.matches_path).to_pylist())
+    assert found == [("p0", "sig-new"), ("p1", "sig-new"), ("p4", "sig-new2")]  # not the old signal's p3
+    assert run.summary_path is not None
+    drafts = {d.signal_id: d.count for d in sightings_from_summary(run.summary_path)}
+    assert drafts == {"sig-new": 2, "sig-new2": 1}
+    with pytest.raises(InputError, match="days"):
+        retro_match(path, index, new, tmp_path / "r2", days=0, now=NOW)

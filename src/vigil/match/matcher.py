@@ -122,6 +122,7 @@ class MatchRun:
     by_type: dict[str, int] = field(default_factory=dict)  # match rows per signal type
     signals_matched: int = 0
     skipped_expired: int = 0  # hits on signals whose every contribution expired since the fetch
+    posts_too_old: int = 0  # posts before ``since`` (not matched)
     suppressed_benign: int = 0  # post values that hit a signal and the benign bank (not matched)
     quarantined: list[str] = field(default_factory=list)  # signals this run put in quarantine
     matches_path: Path | None = None
@@ -160,6 +161,7 @@ def match_posts(
     guard: FloodGuard | None = None,
     decay: DecayModel | None = None,
     feedback: dict[str, Feedback] | None = None,
+    since: datetime | None = None,
 ) -> MatchRun:
     """Match every post against ``index``; write ``matches.parquet`` and ``summary.parquet`` to
     ``out_dir`` (each atomically) and return the counts.
@@ -167,7 +169,8 @@ def match_posts(
     ``benign``: post values in this benign bank (near-matches included) match nothing.
     ``guard``: checks every batch's rows for floods and quarantines them before the next batch
     (the run id is the guard's). ``decay`` (default model) and ``feedback`` (per signal id) give
-    each row its ``score``."""
+    each row its ``score``. ``since``: only posts created at or after it are matched (the
+    others are counted in ``posts_too_old``; retroactive matching, :mod:`vigil.match.retro`)."""
     files = [f for p in ([posts] if isinstance(posts, Path | str) else posts) for f in post_files(Path(p))]
     progress = progress or NoProgress()
     run = MatchRun(run_id=guard.run_id if guard is not None else new_id("match-run"))
@@ -192,6 +195,12 @@ def match_posts(
         for path in files:
             for batch in iter_table(path, POSTS, batch_size=batch_rows):
                 table = pa.Table.from_batches([batch])
+                if since is not None:
+                    keep = pc.fill_null(pc.greater_equal(table.column("created_at"), pa.scalar(since)), False)
+                    kept = table.filter(keep)
+                    run.posts_too_old += table.num_rows - kept.num_rows
+                    progress.advance(table.num_rows - kept.num_rows)
+                    table = kept
                 run.posts_read += table.num_rows
                 rows = _match_batch(table, types, index, active, run, benign, scorer) if types else None
                 if rows is not None and rows.num_rows:
