@@ -127,9 +127,10 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     here = str(Path(__file__).resolve())
     sources: list[tuple[str, Path, Path, int]] = []
-    generated = workdir / f"toolkit-{args.rows}.csv"
-    generate_csv(generated, args.rows)
-    sources.append(("generic", generated, generated, args.rows))
+    if args.rows > 0:  # --rows 0: the IRA archive only
+        generated = workdir / f"toolkit-{args.rows}.csv"
+        generate_csv(generated, args.rows)
+        sources.append(("generic", generated, generated, args.rows))
     if not args.no_ira and IRA.exists():
         converted = workdir / "ira-toolkit.csv"
         sources.append(("twitter-io", IRA, converted, ira_to_toolkit(IRA, converted)))

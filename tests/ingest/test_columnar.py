@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from vigil.core.errors import DataError
-from vigil.ingest.columnar import TextRules
+from vigil.ingest.columnar import BatchMemo, TextRules
 from vigil.ingest.entities import extract_hashtags, extract_mentions
 from vigil.ingest.pipeline import ingest
 from vigil.ingest.values import BadValue, TimeFormat, parse_time
@@ -260,3 +260,16 @@ def test_ascii_hashtags_and_mentions_match_the_python_rules() -> None:
     rules = TextRules()
     assert rules.hashtags(pa.array(texts)).to_pylist() == [extract_hashtags(t) for t in texts]
     assert rules.mentions(pa.array(texts)).to_pylist() == [extract_mentions(t) for t in texts]
+
+
+def test_a_full_memo_starts_again_without_losing_values() -> None:
+    calls: list[list[str]] = []
+
+    def upper(values: list[str]) -> list[str]:
+        calls.append(values)
+        return [v.upper() for v in values]
+
+    memo = BatchMemo(upper, limit=3)
+    assert memo.many(["a", "b", None]) == ["A", "B", None]
+    assert memo.many(["a", "c", "d"]) == ["A", "C", "D"]  # over the limit: forgets, computes all three
+    assert sorted(calls[-1]) == ["a", "c", "d"]

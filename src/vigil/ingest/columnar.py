@@ -78,9 +78,10 @@ class BatchMemo(Memo):
     def many(self, values: list[str | None]) -> list[Any]:
         results = self.results
         missing = list({v for v in values if v is not None and v not in results})
+        if missing and len(results) + len(missing) > self.limit:
+            results.clear()  # full: start again, with every value of this call to compute
+            missing = list({v for v in values if v is not None})
         if missing:
-            if len(results) + len(missing) > self.limit:
-                results.clear()
             results.update(zip(missing, self.fn_many(missing), strict=True))
         return [None if v is None else results[v] for v in values]
 
