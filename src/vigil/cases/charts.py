@@ -14,6 +14,7 @@ from vigil.cases.records import CaseNetwork
 
 PALETTE = ("#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#bf3989", "#0a7ea4", "#57606a")
 FONT = 'font-family="DejaVu Sans, Arial, sans-serif"'
+POINTS_UP_TO = 14  # up to this many x buckets, line charts also mark each value with a dot
 
 
 def _open(width: int, height: int, title: str) -> list[str]:
@@ -54,7 +55,11 @@ def line_chart(
     width: int = 560,
     height: int = 220,
 ) -> str:
-    """One line per series over the x labels (e.g. days), with a legend."""
+    """One line per series over the x labels (e.g. days), with a legend.
+
+    Suited to the range: a single bucket draws bars (a one-point line is invisible), and a short
+    range marks each value with a dot.
+    """
     parts = _open(width, height, title)
     left, right, top_y, bottom = 40, width - 130, 30, height - 30
     values = [v for s in series.values() for v in s]
@@ -64,6 +69,12 @@ def line_chart(
     peak = max(values) or 1
     parts.append(f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#8c959f"/>')
     parts.append(f'<text x="4" y="{top_y + 8}" {FONT} font-size="10">{peak:g}</text>')
+    if len(labels) == 1:
+        # One bucket (e.g. a one-day range): a line needs two points, so draw one bar per series
+        # with its count, under a single x label, rather than an empty-looking chart.
+        _single_bucket_bars(parts, labels[0], series, peak, (left, right, top_y, bottom))
+        parts.append("</svg>")
+        return "".join(parts)
     step = (right - left) / max(1, len(labels) - 1)
     for i, label in enumerate(labels):
         if len(labels) <= 8 or i % max(1, len(labels) // 6) == 0:
@@ -78,6 +89,13 @@ def line_chart(
             for i, v in enumerate(points)
         )
         parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        if len(labels) <= POINTS_UP_TO:
+            # Few buckets: a dot on each value, so a short line still reads as counts per bucket.
+            parts.extend(
+                f'<circle cx="{left + i * step:.1f}" cy="{bottom - (bottom - top_y) * (v / peak):.1f}" '
+                f'r="3" fill="{colour}"/>'
+                for i, v in enumerate(points)
+            )
         parts.append(
             f'<rect x="{right + 10}" y="{top_y + 14 * n}" width="10" height="10" fill="{colour}"/>'
             f'<text x="{right + 24}" y="{top_y + 9 + 14 * n}" {FONT} font-size="10">'
@@ -85,6 +103,37 @@ def line_chart(
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _single_bucket_bars(
+    parts: list[str],
+    label: str,
+    series: Mapping[str, Sequence[float]],
+    peak: float,
+    box: tuple[float, float, float, float],
+) -> None:
+    """Vertical bars, one per series, for a chart whose whole range is one bucket."""
+    left, right, top_y, bottom = box
+    names = list(series)
+    slot = (right - left) / max(1, len(names))
+    bar_w = min(40.0, slot * 0.7)
+    for n, name in enumerate(names):
+        colour = PALETTE[n % len(PALETTE)]
+        value = float(series[name][0]) if series[name] else 0.0
+        h = (bottom - top_y) * (value / peak)
+        x = left + n * slot + (slot - bar_w) / 2
+        parts.append(
+            f'<rect x="{x:.1f}" y="{bottom - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="{colour}"/>'
+            f'<text x="{x + bar_w / 2:.1f}" y="{bottom - h - 3:.1f}" {FONT} font-size="10" '
+            f'text-anchor="middle">{value:g}</text>'
+            f'<rect x="{right + 10}" y="{top_y + 14 * n}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{right + 24}" y="{top_y + 9 + 14 * n}" {FONT} font-size="10">'
+            f"{escape(name[:16])}</text>"
+        )
+    parts.append(
+        f'<text x="{(left + right) / 2:.1f}" y="{bottom + 14}" {FONT} font-size="9" '
+        f'text-anchor="middle">{escape(label)}</text>'
+    )
 
 
 def network_svg(network: CaseNetwork, *, title: str = "Account network", size: int = 520) -> str:
