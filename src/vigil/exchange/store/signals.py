@@ -15,7 +15,6 @@ from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased
 
 from vigil.core.errors import Conflict, InputError, NotFound
 from vigil.core.ids import stable_id
@@ -25,14 +24,12 @@ from vigil.exchange.access import (
     Permission,
     Principal,
     require,
-    visible_clause,
 )
 from vigil.exchange.models import (
     ContributionRow,
     ContributionShareRow,
     ContributionTagRow,
     ContributionVersionRow,
-    OrgRow,
     SignalRow,
 )
 from vigil.exchange.records import (
@@ -323,24 +320,14 @@ class SignalsStore(StoreBase):
         # (the view's modified_at). The signal row's time moves when any member changes its
         # contribution, hidden ones included: ordering (and the cursor) by it showed a member that
         # someone else holds a value and is changing it.
-        latest = aliased(ContributionRow, name="latest")
-        newer = aliased(ContributionRow, name="newer")
-        seen_at = latest.modified_at
-        stmt = (
-            stmt.add_columns(seen_at)
-            .join(latest, latest.signal_id == SignalRow.id)
-            .where(
-                self._visible_as(principal, latest),
-                ~exists().where(
-                    newer.signal_id == latest.signal_id,
-                    self._visible_as(principal, newer),
-                    or_(
-                        newer.modified_at > latest.modified_at,
-                        and_(newer.modified_at == latest.modified_at, newer.id > latest.id),
-                    ),
-                ),
-            )
+        latest = (
+            select(ContributionRow.signal_id, func.max(ContributionRow.modified_at).label("seen_at"))
+            .where(self._contribution_visible(principal))
+            .group_by(ContributionRow.signal_id)
+            .subquery("latest")
         )
+        seen_at = latest.c.seen_at
+        stmt = stmt.add_columns(seen_at).join(latest, latest.c.signal_id == SignalRow.id)
         if cursor:
             after_time, after_id = decode_cursor(cursor)
             stmt = stmt.where(or_(seen_at > after_time, and_(seen_at == after_time, SignalRow.id > after_id)))
@@ -357,22 +344,6 @@ class SignalsStore(StoreBase):
         )
         next_cursor = encode_cursor(found[-1][1], rows[-1].id) if more else None
         return SignalPage(items=items, next_cursor=next_cursor, more=more)
-
-    def _visible_as(self, principal: Principal, row: type[ContributionRow]) -> ColumnElement[bool]:
-        """The visibility rule on an aliased contributions table (the same clause as
-        ``_contribution_visible``, whose columns are the table's own)."""
-        return visible_clause(
-            principal.org_id,
-            principal.org_kind,
-            tlp_col=row.tlp,
-            source_org_col=row.org_id,
-            listed=row.id.in_(
-                select(ContributionShareRow.contribution_id).where(
-                    ContributionShareRow.org_id == principal.org_id
-                )
-            ),
-            same_kind=row.org_id.in_(select(OrgRow.id).where(OrgRow.kind == principal.org_kind.value)),
-        )
 
     def count_signals(self, principal: Principal, filters: SignalFilter | None = None) -> int:
         """How many signals ``list_signals`` would page through (no audit entry: no content read)."""
