@@ -79,6 +79,11 @@ def _distinct_posts(posts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return found
 
 
+def _long_date(when: datetime) -> str:
+    """A date as in "7 December 2026" (no leading zero; English month names, as the report is English)."""
+    return f"{when.day} {when:%B %Y}"
+
+
 def _clear_actions(actions: list[Action]) -> list[Action]:
     return [a for a in actions if is_public(a.marking)]
 
@@ -121,7 +126,8 @@ class DisclosureService:
             notes.append(f"Case details are withheld: the case is marked {marked}, not CLEAR.")
         return DisclosureReport(
             case_id=case.id,
-            title=case.title if clear_case else f"Coordinated inauthentic behaviour report {case.id[-8:]}",
+            # A restricted case's title may not be published: a dated human title, never an id.
+            title=case.title if clear_case else f"Disclosure report, {_long_date(self.cases.now())}",
             summary=case.summary if clear_case else None,
             attribution=case.attribution if clear_case else None,
             techniques=[technique_label(t) for t in case.techniques] if clear_case else [],
