@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
+from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, Response
 
 from vigil.cases.records import ActionKind, ActionTarget, Status
@@ -20,7 +21,8 @@ from vigil.core.time import parse_instant
 from vigil.exchange.access import Permission, permissions
 from vigil.exchange.records import TLP, Marking, SignalKind
 from vigil.web.deps import SessionDep
-from vigil.web.pages.common import ViewerDep, redirect, render
+from vigil.web.pages.common import Viewer, ViewerDep, redirect, render
+from vigil.web.pages.kept import Kept
 from vigil.web.pages.signals import _row
 from vigil.web.pages.svg import Link, Node, network_svg
 
@@ -56,6 +58,31 @@ def _campaign_name(service: CaseService, campaign_id: str | None) -> str | None:
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 def case_page(request: Request, case_id: str, viewer: ViewerDep, session: SessionDep) -> Response:
+    return _case_view(request, case_id, viewer, session)
+
+
+def _refused(
+    request: Request,
+    case_id: str,
+    viewer: Viewer,
+    session: Session,
+    form: str,
+    kept: dict[str, str],
+    error: InputError,
+) -> Response:
+    """The case page again, its ``form`` filled with what was typed and the error above it.
+
+    The forms post natively (a redirect on success, as before); only a refusal of the input comes
+    back here, so what the analyst typed is not lost. Nothing was stored: the service checks its
+    input before it writes, and the rollback makes sure.
+    """
+    session.rollback()
+    return _case_view(request, case_id, viewer, session, kept=Kept(form, kept, error.message))
+
+
+def _case_view(
+    request: Request, case_id: str, viewer: Viewer, session: Session, *, kept: Kept | None = None
+) -> Response:
     service = CaseService(session, viewer.principal)
     case = service.get_case(case_id)
     network = service.network(case_id)
@@ -82,6 +109,8 @@ def case_page(request: Request, case_id: str, viewer: ViewerDep, session: Sessio
         action_kinds=list(ActionKind),
         action_targets=list(ActionTarget),
         tlps=list(TLP),
+        kept=kept or Kept(),
+        status_code=400 if kept else 200,
     )
 
 
@@ -109,7 +138,10 @@ def comment(
     session: SessionDep,
     text: Annotated[str, Form()],
 ) -> Response:
-    CaseService(session, viewer.principal).add_comment(case_id, text)
+    try:
+        CaseService(session, viewer.principal).add_comment(case_id, text)
+    except InputError as exc:
+        return _refused(request, case_id, viewer, session, "comment", {"text": text}, exc)
     return redirect(f"/cases/{case_id}")
 
 
@@ -126,20 +158,31 @@ def record_action(
     tlp: Annotated[str, Form()] = "AMBER",
     note: Annotated[str, Form()] = "",
 ) -> Response:
+    typed = {
+        "action": action,
+        "target": target,
+        "count": count,
+        "platform": platform,
+        "tlp": tlp,
+        "note": note,
+    }
     try:
-        number = int(count)
-        marking = Marking(TLP(tlp))
-    except ValueError:
-        raise InputError(f"count must be a whole number and tlp a TLP, got {count!r} / {tlp!r}") from None
-    CaseService(session, viewer.principal).record_action(
-        case_id,
-        action,
-        target,
-        number,
-        platform=platform.strip() or None,
-        note=note.strip() or None,
-        marking=marking,
-    )
+        try:
+            number = int(count)
+            marking = Marking(TLP(tlp))
+        except ValueError:
+            raise InputError(f"count must be a whole number and tlp a TLP, got {count!r} / {tlp!r}") from None
+        CaseService(session, viewer.principal).record_action(
+            case_id,
+            action,
+            target,
+            number,
+            platform=platform.strip() or None,
+            note=note.strip() or None,
+            marking=marking,
+        )
+    except InputError as exc:
+        return _refused(request, case_id, viewer, session, "action", typed, exc)
     return redirect(f"/cases/{case_id}")
 
 

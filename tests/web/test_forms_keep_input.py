@@ -1,0 +1,65 @@
+"""The older dashboard forms keep what was typed when the input is refused (issue #20).
+
+Each refused post comes back as the form's page (400) with the form filled in and the reason above
+it; nothing is stored. Run in Chromium against the session's demo server (a refusal writes nothing,
+so the shared server stays as the other tests expect it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.web.fixtures import sign_in
+
+
+def _own_case(demo_run: dict[str, Any]) -> str:
+    case: str = demo_run["demo"]["summary"]["case_markings"][0]["id"]
+    return case
+
+
+def test_case_comment_and_action_forms_keep_their_input(
+    page: Any, server: str, demo_run: dict[str, Any]
+) -> None:
+    case_url = f"/cases/{_own_case(demo_run)}"
+    sign_in(page, server, demo_run["keys"]["Examplebook"]["analyst"], case_url)
+    # rows, not text: the relative times ("35 seconds ago") move between two reads
+    before = page.locator("[data-testid=actions-table] tr").count()
+    timeline = page.locator("[data-testid=timeline] li").count()
+
+    # a count beyond what can be stored: refused by the service, after the browser's own checks
+    form = page.locator("[data-testid=action-form]")
+    form.locator("select[name=action]").select_option("demoted")
+    form.locator("input[name=count]").fill("99999999999")
+    form.locator("select[name=target]").select_option("pages")
+    form.locator("input[name=platform]").fill("examplebook-kept")
+    form.locator("select[name=tlp]").select_option("GREEN")
+    form.locator("input[name=note]").fill("typed note, kept")
+    with page.expect_response(lambda r: r.url.endswith("/action")) as answer:
+        form.locator("button").click()
+    assert answer.value.status == 400
+    page.wait_for_load_state()
+    form = page.locator("[data-testid=action-form]")
+    assert "count must be 0-" in form.locator("[data-testid=form-error]").inner_text()
+    assert form.locator("select[name=action]").input_value() == "demoted"
+    assert form.locator("input[name=count]").input_value() == "99999999999"
+    assert form.locator("select[name=target]").input_value() == "pages"
+    assert form.locator("input[name=platform]").input_value() == "examplebook-kept"
+    assert form.locator("select[name=tlp]").input_value() == "GREEN"
+    assert form.locator("input[name=note]").input_value() == "typed note, kept"
+    assert page.locator("[data-testid=comment-form] [data-testid=form-error]").count() == 0
+
+    # a comment of spaces only passes the browser's "required" but not the service
+    comment = page.locator("[data-testid=comment-form]")
+    comment.locator("textarea").fill("   ")
+    with page.expect_response(lambda r: r.url.endswith("/comment")) as answer:
+        comment.locator("button").click()
+    assert answer.value.status == 400
+    page.wait_for_load_state()
+    comment = page.locator("[data-testid=comment-form]")
+    assert "text must not be empty" in comment.locator("[data-testid=form-error]").inner_text()
+    assert comment.locator("textarea").input_value() == "   "
+    assert page.locator("[data-testid=action-form] input[name=platform]").input_value() == ""
+
+    # nothing was stored by either refusal
+    assert page.locator("[data-testid=actions-table] tr").count() == before
+    assert page.locator("[data-testid=timeline] li").count() == timeline
