@@ -63,3 +63,26 @@ def test_case_comment_and_action_forms_keep_their_input(
     # nothing was stored by either refusal
     assert page.locator("[data-testid=actions-table] tr").count() == before
     assert page.locator("[data-testid=timeline] li").count() == timeline
+
+
+def test_schedule_meeting_form_keeps_its_input(page: Any, server: str, demo_run: dict[str, Any]) -> None:
+    sign_in(page, server, demo_run["keys"]["Examplebook"]["analyst"], "/meetings")
+    listed = page.locator("[data-testid=meetings-table] tr").count()
+    form = page.locator("[data-testid=meeting-form]")
+    form.locator("input[name=title]").fill("Kept weekly sync")
+    form.locator("input[name=starts_at]").fill("2031-03-04T10:30")
+    form.locator("input[name=occurrences]").fill("3")  # three meetings, but ad hoc: refused
+    form.locator("label", has_text="Chirper").locator("input").check()
+    with page.expect_response(lambda r: r.url.endswith("/meetings") and r.request.method == "POST") as answer:
+        form.locator("button").click()
+    assert answer.value.status == 400
+    page.wait_for_load_state()
+    form = page.locator("[data-testid=meeting-form]")
+    assert "occurrences must be 1" in form.locator("[data-testid=form-error]").inner_text()
+    assert form.locator("input[name=title]").input_value() == "Kept weekly sync"
+    assert form.locator("input[name=starts_at]").input_value() == "2031-03-04T10:30"
+    assert form.locator("input[name=occurrences]").input_value() == "3"
+    assert form.locator("select[name=recurrence]").input_value() == ""
+    assert form.locator("label", has_text="Chirper").locator("input").is_checked()
+    assert not form.locator("label", has_text="Electoral Commission").locator("input").is_checked()
+    assert page.locator("[data-testid=meetings-table] tr").count() == listed  # nothing scheduled

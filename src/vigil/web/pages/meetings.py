@@ -23,6 +23,7 @@ from vigil.core.time import parse_instant
 from vigil.exchange.records import TLP, Marking
 from vigil.web.deps import SessionDep
 from vigil.web.pages.common import Viewer, ViewerDep, redirect, render
+from vigil.web.pages.kept import Kept
 
 # Document formats (the renderers refuse any other with a 400).
 MEDIA = {"html": "text/html; charset=utf-8", "pdf": "application/pdf", "md": "text/markdown; charset=utf-8"}
@@ -56,6 +57,11 @@ def _lines(text: str) -> list[str]:
 
 @router.get("/meetings", response_class=HTMLResponse)
 def meetings_page(request: Request, viewer: ViewerDep, session: SessionDep) -> Response:
+    return _meetings_view(request, viewer, session)
+
+
+def _meetings_view(request: Request, viewer: Viewer, session: Session, kept: Kept | None = None) -> Response:
+    """The meetings page; with ``kept``, again after a refused form (400, the form filled)."""
     service = MeetingService(session, viewer.principal)
     return render(
         request,
@@ -66,6 +72,9 @@ def meetings_page(request: Request, viewer: ViewerDep, session: SessionDep) -> R
         actions=service.action_items(open_only=True),
         election_kinds=ELECTION_KINDS,
         roles=MEETING_ROLES,
+        kept=kept or Kept(),
+        invited=set(kept.values.get("invite", "").split()) if kept else set(),
+        status_code=400 if kept else 200,
     )
 
 
@@ -80,13 +89,25 @@ def new_meeting(
     recurrence: Annotated[str, Form()] = "",
     occurrences: Annotated[int, Form()] = 1,
 ) -> Response:
-    made = MeetingService(session, viewer.principal).create_meeting(
-        title,
-        parse_instant(starts_at),
-        invited={o: "member" for o in (invite or []) if o},
-        recurrence=recurrence or None,
-        occurrences=occurrences,
-    )
+    try:
+        made = MeetingService(session, viewer.principal).create_meeting(
+            title,
+            parse_instant(starts_at),
+            invited={o: "member" for o in (invite or []) if o},
+            recurrence=recurrence or None,
+            occurrences=occurrences,
+        )
+    except InputError as exc:
+        # what was typed comes back in the form (organisation ids hold no spaces)
+        typed = dict(
+            title=title,
+            starts_at=starts_at,
+            recurrence=recurrence,
+            occurrences=str(occurrences),
+            invite=" ".join(invite or []),
+        )
+        session.rollback()
+        return _meetings_view(request, viewer, session, Kept("meeting", typed, exc.message))
     return redirect(f"/meetings/{made[0].id}")
 
 
