@@ -73,6 +73,7 @@ PARTICIPATION = {
     ("POST", "/api/v1/cases/{case_id}/checklist/{item_id}"),
     ("PUT", "/api/v1/signals/{signal_id}/opinion"),
     ("POST", "/api/v1/signals/{signal_id}/sightings"),
+    ("POST", "/api/v1/signals/{signal_id}/quarantine-notices"),  # an audit entry per visible source
     ("PUT", "/api/v1/meetings/{meeting_id}/update"),
     ("POST", "/api/v1/meetings/{meeting_id}/actions"),
     ("POST", "/cases/{case_id}/comment"),

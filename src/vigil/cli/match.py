@@ -184,6 +184,16 @@ def run_command(
             for error in o.errors:
                 console.print(f"[red]webhook failed:[/] {error}", highlight=False)
         failed = actions.failed
+    if report and run.quarantined:
+        from vigil.match.quarantine import QuarantineStore, notify_sources
+
+        assert server is not None and key is not None
+        with QuarantineStore.of_index(index) as store:
+            held = {q.signal_id: q for q in store.items()}
+        for signal_id in run.quarantined:
+            q = held[signal_id]
+            notify_sources(server, key, signal_id, "quarantined", posts=q.posts, reason=q.reason)
+        console.print(f"sources notified of {len(run.quarantined)} quarantined signal(s)")
     if report and run.summary_path is not None:
         assert server is not None and key is not None
         with SightingLedger.of_index(index) as ledger, RichProgress() as progress:
@@ -303,9 +313,13 @@ def quarantine_command(
     by: str | None = typer.Option(None, "--by", help="Who reviewed it (needed with --release)."),
     note: str | None = typer.Option(None, "--note", help="Why it is released."),
     show_all: bool = typer.Option(False, "--all", help="Released signals too."),
+    server: str | None = typer.Option(
+        None, "--server", help=SERVER_HELP + " Tells the sources of a release."
+    ),
+    key: str | None = typer.Option(None, "--key", envvar="VIGIL_API_KEY", help=KEY_HELP),
 ) -> None:
     """Signals in flood quarantine (held from the actioner); release them after review."""
-    from vigil.match.quarantine import QuarantineStore
+    from vigil.match.quarantine import QuarantineStore, notify_sources
 
     if release and not by:
         raise InputError("--release needs --by (who reviewed it)")
@@ -313,6 +327,9 @@ def quarantine_command(
         for signal_id in release:
             store.release(signal_id, actor=by or "", note=note)
             console.print(f"released {signal_id}")
+            if server and key:
+                notified = notify_sources(server, key, signal_id, "released", reason=note)
+                console.print(f"  sources notified: {', '.join(notified) or 'none'}")
         items = store.items(status=None if show_all else "quarantined")
     table = Table(title="Flood quarantine")
     for column in ("signal", "type", "value", "status", "since", "reason", "sources"):

@@ -312,3 +312,44 @@ class FloodGuard:
                 started.append(signal)
         self.newly_quarantined.extend(started)
         return started
+
+
+def notify_sources(
+    server: str,
+    key: str,
+    signal_id: str,
+    action: str,
+    *,
+    posts: int = 0,
+    reason: str | None = None,
+    transport: Any = None,
+) -> list[str]:
+    """Tell the exchange (``POST /api/v1/signals/{id}/quarantine-notices``) that this member
+    quarantined or released a signal; the exchange audits it for each source. Returns the
+    organisations notified."""
+    import httpx
+
+    from vigil.core.errors import AuthenticationError, ExternalServiceError, PermissionDenied
+    from vigil.match.fetch import server_root
+
+    url = f"{server_root(server)}/api/v1/signals/{signal_id}/quarantine-notices"
+    try:
+        with httpx.Client(transport=transport, timeout=30) as client:
+            answer = client.post(
+                url,
+                json={"action": action, "posts": posts, "reason": reason},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+    except httpx.HTTPError as exc:
+        raise ExternalServiceError(f"cannot reach {url}: {exc}") from exc
+    if answer.status_code == 401:
+        raise AuthenticationError("the exchange refused the API key")
+    if answer.status_code == 403:
+        raise PermissionDenied("the API key may not write (analyst or admin role needed)")
+    if answer.status_code == 404:
+        raise NotFound(f"signal {signal_id} is not visible to this key")
+    if answer.status_code != 202:
+        raise ExternalServiceError(
+            f"quarantine notice failed: HTTP {answer.status_code}: {answer.text[:200]}"
+        )
+    return list(answer.json().get("notified_orgs", []))

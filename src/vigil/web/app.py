@@ -41,6 +41,9 @@ def _include_routers(app: FastAPI) -> None:
 
     for lifecycle in (federation, subscriptions, warninglists):  # signal lifecycle (docs/lifecycle.md)
         app.include_router(lifecycle.router, prefix=API_PREFIX)
+    from vigil.web.routes import quality
+
+    app.include_router(quality.router, prefix=API_PREFIX)  # quarantine notices (docs/matching.md)
     # Other routers (TAXII, dashboard) are included here, one line each.
     from vigil.web.routes import taxii
 
