@@ -14,6 +14,7 @@ from vigil.core.errors import InputError
 from vigil.exchange.access import Principal
 from vigil.exchange.records import TLP, OpinionValue, Signal, SignalKind
 from vigil.exchange.store import ExchangeStore, SignalFilter
+from vigil.signals import text_minhash
 from vigil.web.deps import StoreDep
 from vigil.web.pages.common import ViewerDep, redirect, render
 from vigil.web.pages.workbench import cases_holding
@@ -26,6 +27,7 @@ PAGE = 50  # rows shown per page by default
 PAGE_SIZES = (25, 50, 100, 200)
 SCAN_LIMIT = 5000  # signals read at most per page when platform/language filters drop some
 RELATED = 25  # related signals shown per reason
+CLUSTER_SCAN = 500  # text_minhash signals compared for "same text cluster"
 
 
 def signal_platforms(signal: Signal) -> set[str]:
@@ -204,7 +206,8 @@ def domain_of(signal: Signal) -> str | None:
 
 
 def related_signals(store: ExchangeStore, principal: Principal, signal: Signal) -> list[tuple[str, Signal]]:
-    """Signals near this one the viewer may see: same domain, and the same shared campaigns."""
+    """Signals near this one the viewer may see: same domain, the same shared campaigns, and for a
+    text signature the same text cluster (near-duplicate texts)."""
     found: dict[str, tuple[str, Signal]] = {}
     domain = domain_of(signal)
     if domain:
@@ -218,7 +221,33 @@ def related_signals(store: ExchangeStore, principal: Principal, signal: Signal) 
         for other in page.items:
             if other.id != signal.id:
                 found.setdefault(other.id, ("same campaign", other))
-    return list(found.values())[: RELATED * 2]
+    if signal.kind is SignalKind.TEXT_MINHASH:
+        for score, other in same_text_cluster(store, principal, signal):
+            found.setdefault(other.id, (f"same text cluster (~{score:.0%} alike)", other))
+    return list(found.values())[: RELATED * 3]
+
+
+def same_text_cluster(
+    store: ExchangeStore, principal: Principal, signal: Signal
+) -> list[tuple[float, Signal]]:
+    """Visible near-duplicate text signals: MinHash signatures whose estimated Jaccard similarity
+    reaches the matching threshold (0.7), most alike first.
+
+    A bounded scan (``CLUSTER_SCAN`` text signals, one page): enough for a page of related values,
+    without the match index the matcher builds for whole feeds.
+    """
+    page = store.list_signals(principal, SignalFilter(kinds=(SignalKind.TEXT_MINHASH,)), limit=CLUSTER_SCAN)
+    others = [s for s in page.items if s.id != signal.id]
+    if not others:
+        return []
+    own = text_minhash.hex_to_signatures([signal.value])
+    theirs = text_minhash.hex_to_signatures([s.value for s in others])
+    alike = (theirs == own).sum(axis=1) / text_minhash.PERMUTATIONS
+    near = sorted(
+        ((float(a), s) for a, s in zip(alike, others, strict=True) if a >= text_minhash.DEFAULT_THRESHOLD),
+        key=lambda pair: -pair[0],
+    )
+    return near[:RELATED]
 
 
 @router.post("/signals/{signal_id}/opinion")
