@@ -86,3 +86,40 @@ def test_schedule_meeting_form_keeps_its_input(page: Any, server: str, demo_run:
     assert form.locator("label", has_text="Chirper").locator("input").is_checked()
     assert not form.locator("label", has_text="Electoral Commission").locator("input").is_checked()
     assert page.locator("[data-testid=meetings-table] tr").count() == listed  # nothing scheduled
+
+
+def test_meeting_page_forms_keep_their_input(page: Any, server: str, demo_run: dict[str, Any]) -> None:
+    sign_in(page, server, demo_run["keys"]["Examplebook"]["analyst"], "/meetings")
+    page.locator("[data-testid=meetings-table] a", has_text="Weekly coalition sync").first.click()
+    page.wait_for_load_state()
+    items = page.locator("[data-testid=actions-table] tr").count()
+
+    # an expected event without its event: "date | event | risk" with the middle left out
+    update = page.locator("[data-testid=update-form]")
+    update.locator("textarea[name=notes]").fill("kept: bot replies under the debate stream")
+    update.locator("textarea[name=expects]").fill("2031-03-04 |  | deepfake clips")
+    update.locator("select[name=tlp]").select_option("GREEN")
+    with page.expect_response(lambda r: r.url.endswith("/update")) as answer:
+        update.locator("button").click()
+    assert answer.value.status == 400
+    page.wait_for_load_state()
+    update = page.locator("[data-testid=update-form]")
+    assert "needs an 'event'" in update.locator("[data-testid=form-error]").inner_text()
+    assert update.locator("textarea[name=notes]").input_value() == "kept: bot replies under the debate stream"
+    assert update.locator("textarea[name=expects]").input_value() == "2031-03-04 |  | deepfake clips"
+    assert update.locator("select[name=tlp]").input_value() == "GREEN"
+
+    # an action item of spaces: past the browser's "required", refused by the service
+    action = page.locator("[data-testid=action-form]")
+    action.locator("select[name=kind]").select_option("decision")
+    action.locator("input[name=text]").fill("   ")
+    action.locator("input[name=due]").fill("2031-03-05")
+    with page.expect_response(lambda r: r.url.endswith("/actions")) as answer:
+        action.locator("button").click()
+    assert answer.value.status == 400
+    page.wait_for_load_state()
+    action = page.locator("[data-testid=action-form]")
+    assert "text must not be empty" in action.locator("[data-testid=form-error]").inner_text()
+    assert action.locator("select[name=kind]").input_value() == "decision"
+    assert action.locator("input[name=due]").input_value() == "2031-03-05"
+    assert page.locator("[data-testid=actions-table] tr").count() == items  # nothing recorded

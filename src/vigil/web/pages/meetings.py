@@ -129,6 +129,20 @@ def add_election_date(
 
 @router.get("/meetings/{meeting_id}", response_class=HTMLResponse)
 def meeting_page(request: Request, meeting_id: str, viewer: ViewerDep, session: SessionDep) -> Response:
+    return _meeting_view(request, meeting_id, viewer, session)
+
+
+def _meeting_refused(
+    request: Request, meeting_id: str, viewer: Viewer, session: Session, kept: Kept
+) -> Response:
+    """The meeting page again after a refused form: 400, the form filled, nothing stored."""
+    session.rollback()
+    return _meeting_view(request, meeting_id, viewer, session, kept)
+
+
+def _meeting_view(
+    request: Request, meeting_id: str, viewer: Viewer, session: Session, kept: Kept | None = None
+) -> Response:
     service = _scheduled(request, session, viewer)
     agenda = service.agenda(meeting_id)
     mine = next((u for u in agenda.updates if u.org_id == viewer.principal.org_id), None)
@@ -144,6 +158,8 @@ def meeting_page(request: Request, meeting_id: str, viewer: ViewerDep, session: 
         tlps=list(TLP),
         roles=MEETING_ROLES,
         is_convener=viewer.principal.org_id == agenda.meeting.org_id,
+        kept=kept or Kept(),
+        status_code=400 if kept else 200,
     )
 
 
@@ -187,9 +203,15 @@ def file_update(
         parts = [p.strip() for p in line.split("|")]
         on, event, risk = [*parts, "", "", ""][:3] if len(parts) > 1 else ("", parts[0], "")
         events.append({"on": on, "event": event, "risk": risk})
-    MeetingService(session, viewer.principal).file_update(
-        meeting_id, sees=sees, expects=events, asks=asks, marking=_marking(tlp, shared_with or [])
-    )
+    try:
+        MeetingService(session, viewer.principal).file_update(
+            meeting_id, sees=sees, expects=events, asks=asks, marking=_marking(tlp, shared_with or [])
+        )
+    except InputError as exc:
+        typed = dict(
+            campaigns=campaigns, narratives=narratives, notes=notes, expects=expects, asks=asks, tlp=tlp
+        )
+        return _meeting_refused(request, meeting_id, viewer, session, Kept("update", typed, exc.message))
     return redirect(f"/meetings/{meeting_id}")
 
 
@@ -205,14 +227,18 @@ def add_action(
     due: Annotated[str, Form()] = "",
     tlp: Annotated[str, Form()] = "AMBER",
 ) -> Response:
-    MeetingService(session, viewer.principal).add_action(
-        meeting_id,
-        text,
-        owner_org_id=owner_org_id or None,
-        due=parse_instant(due) if due.strip() else None,
-        kind=kind,
-        marking=_marking(tlp, []),
-    )
+    try:
+        MeetingService(session, viewer.principal).add_action(
+            meeting_id,
+            text,
+            owner_org_id=owner_org_id or None,
+            due=parse_instant(due) if due.strip() else None,
+            kind=kind,
+            marking=_marking(tlp, []),
+        )
+    except InputError as exc:
+        typed = dict(text=text, kind=kind, owner_org_id=owner_org_id, due=due, tlp=tlp)
+        return _meeting_refused(request, meeting_id, viewer, session, Kept("action", typed, exc.message))
     return redirect(f"/meetings/{meeting_id}")
 
 
@@ -238,7 +264,11 @@ def record_minutes(
     text: Annotated[str, Form()],
     tlp: Annotated[str, Form()] = "AMBER",
 ) -> Response:
-    MeetingService(session, viewer.principal).record_minutes(meeting_id, text, marking=_marking(tlp, []))
+    try:
+        MeetingService(session, viewer.principal).record_minutes(meeting_id, text, marking=_marking(tlp, []))
+    except InputError as exc:
+        typed = {"text": text, "tlp": tlp}
+        return _meeting_refused(request, meeting_id, viewer, session, Kept("minutes", typed, exc.message))
     return redirect(f"/meetings/{meeting_id}")
 
 
