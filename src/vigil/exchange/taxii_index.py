@@ -410,8 +410,10 @@ class Filters:
         }
 
 
-def _base(t: Any, viewer_kind: OrgKind, audience: Audience, filters: Filters) -> list[ColumnElement[bool]]:
-    where = [_conditions(t, viewer_kind, audience, by_id=bool(filters.ids))]
+def _base(
+    t: Any, viewer_kind: OrgKind, audience: Audience, filters: Filters, by_id: bool = False
+) -> list[ColumnElement[bool]]:
+    where = [_conditions(t, viewer_kind, audience, by_id=by_id or bool(filters.ids))]
     if filters.ids:
         where.append(t.c.stix_id.in_(bindparam("ids", expanding=True)))
     if filters.types:
@@ -427,7 +429,8 @@ def _version_choice(t: Any, viewer_kind: OrgKind, audience: Audience, filters: F
         return None
     choices: list[ColumnElement[bool]] = []
     other = _objects().alias("other")
-    scope = [other.c.stix_id == t.c.stix_id, *_base(other, viewer_kind, audience, filters)]
+    # by_id: the versions of one id are found through the stix_id index, never the page index
+    scope = [other.c.stix_id == t.c.stix_id, *_base(other, viewer_kind, audience, filters, by_id=True)]
     if "last" in filters.versions:
         choices.append(t.c.modified == select(func.max(other.c.modified)).where(*scope).scalar_subquery())
     if "first" in filters.versions:
