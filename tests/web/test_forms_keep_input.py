@@ -65,7 +65,7 @@ def test_case_comment_and_action_forms_keep_their_input(
     assert page.locator("[data-testid=timeline] li").count() == timeline
 
 
-def test_schedule_meeting_form_keeps_its_input(page: Any, server: str, demo_run: dict[str, Any]) -> None:
+def test_meetings_page_forms_keep_their_input(page: Any, server: str, demo_run: dict[str, Any]) -> None:
     sign_in(page, server, demo_run["keys"]["Examplebook"]["analyst"], "/meetings")
     listed = page.locator("[data-testid=meetings-table] tr").count()
     form = page.locator("[data-testid=meeting-form]")
@@ -86,6 +86,23 @@ def test_schedule_meeting_form_keeps_its_input(page: Any, server: str, demo_run:
     assert form.locator("label", has_text="Chirper").locator("input").is_checked()
     assert not form.locator("label", has_text="Electoral Commission").locator("input").is_checked()
     assert page.locator("[data-testid=meetings-table] tr").count() == listed  # nothing scheduled
+
+    # the election-date form on the same page: an election name of spaces only
+    dates = page.locator("[data-testid=election-form]")
+    dates.locator("input[name=election]").fill("   ")
+    dates.locator("select[name=kind]").select_option("debate")
+    dates.locator("input[name=at]").fill("2031-05-06")
+    dates.locator("input[name=title]").fill("kept: final debate")
+    with page.expect_response(lambda r: r.url.endswith("/election-dates")) as answer:
+        dates.locator("button").click()
+    assert answer.value.status == 400
+    page.wait_for_load_state()
+    dates = page.locator("[data-testid=election-form]")
+    assert "election must not be empty" in dates.locator("[data-testid=form-error]").inner_text()
+    assert dates.locator("select[name=kind]").input_value() == "debate"
+    assert dates.locator("input[name=at]").input_value() == "2031-05-06"
+    assert dates.locator("input[name=title]").input_value() == "kept: final debate"
+    assert page.locator("[data-testid=meeting-form] [data-testid=form-error]").count() == 0
 
 
 def test_meeting_page_forms_keep_their_input(page: Any, server: str, demo_run: dict[str, Any]) -> None:

@@ -121,9 +121,14 @@ def add_election_date(
     at: Annotated[str, Form()],
     title: Annotated[str, Form()] = "",
 ) -> Response:
-    MeetingService(session, viewer.principal).add_election_date(
-        election, kind, parse_instant(at), title or None
-    )
+    try:
+        MeetingService(session, viewer.principal).add_election_date(
+            election, kind, parse_instant(at), title or None
+        )
+    except InputError as exc:
+        typed = {"election": election, "kind": kind, "at": at, "title": title}
+        session.rollback()
+        return _meetings_view(request, viewer, session, Kept("election", typed, exc.message))
     return redirect("/meetings")
 
 
