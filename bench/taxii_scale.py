@@ -249,7 +249,7 @@ def page_of(collection: str, token: str | None) -> Callable[[httpx.Client], None
     def request(client: httpx.Client) -> None:
         answer = client.get(collection + "objects/", params=params)
         answer.raise_for_status()
-        assert len(answer.json()["objects"]) == PAGE
+        assert answer.json().get("objects"), answer.text[:200]
 
     return request
 
