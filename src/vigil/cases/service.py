@@ -61,6 +61,7 @@ from vigil.exchange.models import ContributionRow, OrgRow, SignalRow
 from vigil.exchange.policy import AuditTargets, Marked, embargo_change, may_see, require_case_owner
 from vigil.exchange.records import MAX_DB_INT, TLP, Marking, OrgKind, Signal, SignalKind
 from vigil.exchange.store import ExchangeStore, SignalFilter, parse_tlp
+from vigil.exchange.store.languages import earliest_languages
 
 MAX_TEXT = 20_000
 OWN_MARKING = frozenset({EventKind.COMMENT, EventKind.ACTION})
@@ -472,8 +473,10 @@ class CaseService:
             self.session.scalars(select(CaseSignalRow.signal_id).where(CaseSignalRow.case_id == row.id))
         )
         if self.principal is None:
+            # languages live on contributions, not on the shared signal row (exchange.store.languages)
+            languages = earliest_languages(self.session, ids)
             return [
-                Signal(id=s.id, kind=SignalKind(s.kind), value=s.value, language=s.language)
+                Signal(id=s.id, kind=SignalKind(s.kind), value=s.value, language=languages.get(s.id))
                 for s in self.session.scalars(select(SignalRow).where(SignalRow.id.in_(ids)))
             ]
         return self._signals(ids)

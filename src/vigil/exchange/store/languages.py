@@ -85,6 +85,27 @@ def current_languages(session: Session, contribution_ids: Collection[int]) -> di
     return {cid: snapshot_language(snap, cid, legacy) for cid, (_, snap) in snapshots.items()}
 
 
+def earliest_languages(session: Session, signal_ids: Collection[str]) -> dict[str, str | None]:
+    """signal id -> the language of its earliest contribution that has one: the view of a reader
+    who may see every contribution (the local administrator), for whom no rule hides any."""
+    ids = sorted(set(signal_ids))
+    owners: dict[int, str] = {}
+    for start in range(0, len(ids), CHUNK):
+        rows = session.execute(
+            select(ContributionRow.id, ContributionRow.signal_id).where(
+                ContributionRow.signal_id.in_(ids[start : start + CHUNK])
+            )
+        )
+        owners.update((int(cid), str(sid)) for cid, sid in rows)
+    found: dict[str, str | None] = dict.fromkeys(ids)
+    languages = current_languages(session, owners)
+    for cid in sorted(owners):  # oldest first: the first language found for a signal wins
+        sid = owners[cid]
+        if found[sid] is None and languages.get(cid):
+            found[sid] = languages[cid]
+    return found
+
+
 def signal_language(contributions: Iterable[Contribution], viewer_org_id: str | None) -> str | None:
     """The language of a signal as one reader sees it (``contributions``: those it may see, oldest
     first): its own contribution's, else the earliest visible one that has a language."""
