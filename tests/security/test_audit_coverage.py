@@ -102,6 +102,27 @@ def test_sign_ins_sign_outs_failures_and_expiries_are_audited(live: LiveServer) 
     assert key.rsplit("_", 1)[1] not in text
 
 
+def test_a_session_whose_key_stops_is_ended_and_audited(live: LiveServer) -> None:
+    with live.db.session() as s:
+        store = ExchangeStore(s)
+        org = store.create_org(None, f"platform {uuid.uuid4().hex[:6]}", "platform")
+        _, key = store.create_key(None, org.id, "admin")
+        _, analyst_key = store.create_key(None, org.id, "analyst")
+        admin = store.authenticate(key)
+        analyst = store.authenticate(analyst_key)
+    client = _sign_in(live, analyst_key)
+    assert client.get("/").status_code == 200
+    with live.db.session() as s:
+        ExchangeStore(s).revoke_key(admin, analyst.key_id)
+    assert client.get("/", follow_redirects=False).status_code == 303
+    client.close()
+    expired = [e for e in _entries(live, admin, "session.expire") if e["actor_key_id"] == analyst.key_id]
+    assert len(expired) == 1
+    assert str(expired[0]["detail"]["reason"]).startswith("key stopped")  # type: ignore[index]
+    with live.db.session() as s:  # the session row is gone: the same cookie cannot come back
+        assert s.query(WebSessionRow).filter(WebSessionRow.key_id == analyst.key_id).count() == 0
+
+
 def test_policy_entries_are_shown_to_who_sees_the_policy_and_redacted_otherwise(coalition: Coalition) -> None:
     """Entries of target type ``policy`` were redacted for every reader but the recording
     member (no resolver: deny by default). Now they follow the policy's marking."""

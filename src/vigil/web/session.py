@@ -170,6 +170,15 @@ class Sessions:
             row.last_seen_at = now
         return _data(row)
 
+    def end_for_key(self, data: SessionData, why: str) -> None:
+        """End a live session because its key stopped (revoked, expired, its organisation
+        suspended): audited as an expiry the server decided, like a timeout."""
+        row = self.session.get(WebSessionRow, data.id_hash)
+        if row is not None and row.revoked_at is None:
+            self._expire(row, self.now(), f"key stopped: {why}")
+            # The page answers by raising (sign in again), which rolls the request back: commit now.
+            self.session.commit()
+
     def revoke(self, id_hash: str, reason: str = "signed out") -> None:
         row = self.session.get(WebSessionRow, id_hash)
         if row is not None and row.revoked_at is None:

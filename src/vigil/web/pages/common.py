@@ -142,6 +142,7 @@ def get_viewer(
         principal = store.principal_of_key(found.key_id)
     except AuthenticationError as exc:
         # The key stopped (revoked, expired, suspended): the session has ended with it.
+        sessions.end_for_key(found, exc.message)
         raise SignInRequired(_next_url(request), f"your session ended: {exc.message}") from None
     if request.method not in SAFE_METHODS:
         check_csrf(found, csrf)
