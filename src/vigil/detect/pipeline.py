@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vigil.core.errors import DataError
-from vigil.core.progress import NoProgress, Progress
+from vigil.core.progress import NoProgress, Progress, plan_stages
 from vigil.core.settings import Settings, get_settings
 from vigil.detect.campaigns import CampaignSet, find_campaigns
 from vigil.detect.duck import PostsSource, connect, count_rows, register_posts
@@ -86,12 +86,16 @@ def _wanted(params: DetectParams, names: tuple[str, ...]) -> bool:
     return params.traces is None or any(name in params.traces for name in names)
 
 
+TEXT_TRACES = (CO_TEXT_EXACT, CO_TEXT_NEAR, CO_TEXT_CROSSLINGUAL)
+IMAGE_TRACES = (CO_IMAGE,)
+
+
 def text_traces_provider(
     con: duckdb.DuckDBPyConnection, params: DetectParams, progress: Progress
 ) -> dict[str, TraceSpec]:
     """Exact, near-duplicate and cross-lingual text (clusters computed here, registered as event
     tables; the cross-lingual trace starts from the near-duplicate groups)."""
-    if not _wanted(params, (CO_TEXT_EXACT, CO_TEXT_NEAR, CO_TEXT_CROSSLINGUAL)):
+    if not _wanted(params, TEXT_TRACES):
         return {}
     exact, near, _ = text_traces(con, progress=progress)
     crosslingual = co_text_crosslingual(con, progress=progress)
@@ -102,13 +106,51 @@ def image_trace_provider(
     con: duckdb.DuckDBPyConnection, params: DetectParams, progress: Progress
 ) -> dict[str, TraceSpec]:
     """The same picture: PDQ hashes within 31 bits, or equal opaque image ids."""
-    if not _wanted(params, (CO_IMAGE,)):
+    if not _wanted(params, IMAGE_TRACES):
         return {}
     trace = co_image(con, progress=progress)
     return {trace.name: trace.spec}
 
 
 TRACE_PROVIDERS: list[TraceProvider] = [structural_traces, text_traces_provider, image_trace_provider]
+
+
+@dataclass(frozen=True)
+class ProviderPlan:
+    """What a provider does to progress: ``stages`` started when one of its ``traces`` is wanted."""
+
+    stages: int
+    traces: tuple[str, ...]
+
+
+# Known before any provider runs, so that ``detect`` can announce "stage k of n" from the first
+# stage on (tests/detect/test_detect_progress.py checks them against what the providers start).
+PROVIDER_PLANS: dict[TraceProvider, ProviderPlan] = {
+    structural_traces: ProviderPlan(0, (*STRUCTURAL_TRACES, CO_DOMAIN_SLOW.name, CO_RESHARE_SLOW.name)),
+    # normalizing texts, near-duplicate texts, cross-lingual texts
+    text_traces_provider: ProviderPlan(3, TEXT_TRACES),
+    # image hashes
+    image_trace_provider: ProviderPlan(1, IMAGE_TRACES),
+}
+
+# After the engine's one stage per trace: "graph and campaigns", "writing outputs".
+_FINAL_STAGES = 2
+
+
+def planned_stages(params: DetectParams, providers: list[TraceProvider]) -> int | None:
+    """How many progress stages ``detect`` runs with these providers; None when one of them is not
+    in :data:`PROVIDER_PLANS` (a caller's own provider: its stages are not known in advance)."""
+    stages = _FINAL_STAGES
+    names: list[str] = []
+    for provider in providers:
+        plan = PROVIDER_PLANS.get(provider)
+        if plan is None:
+            return None
+        if plan.stages and _wanted(params, plan.traces):
+            stages += plan.stages
+        names.extend(plan.traces)
+    # One engine stage per selected trace (select_traces takes the names as given).
+    return stages + (len(names) if params.traces is None else len(params.traces))
 
 
 @dataclass(frozen=True)
@@ -243,8 +285,12 @@ def detect(
         if local:
             register_posts(con, posts_path)
             n_posts = count_rows(con, "posts")
+        running: list[TraceProvider] = chosen if local else [structural_traces]
+        stages = planned_stages(params, running)
+        if stages is not None:
+            plan_stages(progress, stages)
         available: dict[str, TraceSpec] = {}
-        for provider in chosen if local else [structural_traces]:
+        for provider in running:
             available.update(provider(con, params, progress))
         traces = select_traces(params.traces, available)
         if engine == "spark":

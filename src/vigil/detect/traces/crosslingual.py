@@ -202,6 +202,8 @@ def crosslingual_pairs(
     langs: dict[int, str | None],
     embedder: SentenceEmbedder,
     pairs_path: Path,
+    *,
+    progress: Progress | None = None,
 ) -> int:
     """Write the different-language pairs ``(a < b, cos)`` of candidate groups with cosine >= threshold
     to the Parquet file ``pairs_path``, bucket by bucket (a pair may appear in two consecutive
@@ -211,6 +213,10 @@ def crosslingual_pairs(
     bucket needs (each candidate is embedded once unless the cache overflows), and one slice of
     queries' neighbours. The pairs themselves (30 million at 10M generated posts, where generic
     phrases recur in every language) stay on disk.
+
+    ``progress``, when given, gets its stage "cross-lingual texts" started here (its total, the
+    candidate groups of every time bucket, is known only once they are bucketed) and advanced
+    bucket by bucket; the caller finishes it.
     """
     con.execute(
         f"""
@@ -227,12 +233,18 @@ def crosslingual_pairs(
             f"SELECT gid, list(bucket ORDER BY bucket) FROM {_BUCKETS} GROUP BY gid"
         ).fetchall()
     }
+    if progress is not None:
+        # A group is embedded (or reused) once per bucket it is in: the unit of this stage's work.
+        total = int(con.execute(f"SELECT count(*) FROM {_BUCKETS}").fetchall()[0][0])
+        progress.start("cross-lingual texts", total=float(total))
     vectors: dict[int, Vectors] = {}
     embedded = 0
     prev: tuple[int, list[int]] | None = None
     with pq.ParquetWriter(str(pairs_path), _PAIRS_SCHEMA) as writer:
         for bucket, rows in iter_buckets(con, _BUCKETS, "gid", "gid"):
             gids = [int(g) for g in rows.column("gid").to_pylist()]
+            if progress is not None:
+                progress.advance(len(gids))
             carried = prev[1] if prev is not None and prev[0] == bucket - 1 else []
             seen = set(carried)
             new = [g for g in gids if g not in seen]
@@ -350,13 +362,12 @@ def co_text_crosslingual(
     langs = {g: (given[i] or detected[i]) for i, g in enumerate(gids)}
     texts = dict(zip(gids, raw, strict=True))
     timer.lap("candidates")
-    progress.start("cross-lingual texts", total=None)
     embedder = params.embedder or default_embedder()
     # Candidates come ordered by gid (first seen first): node i of the clustering is nodes[i].
     nodes = np.asarray(gids, dtype=np.int64)
     with tempfile.TemporaryDirectory(prefix="vigil-xl-", dir=params.temp_dir or spool_dir(con)) as tmp:
         pairs_path = Path(tmp) / "pairs.parquet"
-        embedded = crosslingual_pairs(con, params, texts, langs, embedder, pairs_path)
+        embedded = crosslingual_pairs(con, params, texts, langs, embedder, pairs_path, progress=progress)
         # A pair found in two consecutive buckets counts once (its cosine is the same both times,
         # up to the last bit if its texts were embedded twice: keep the larger).
         con.execute(

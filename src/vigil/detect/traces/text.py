@@ -331,12 +331,22 @@ def _bucket_texts(con: duckdb.DuckDBPyConnection, bucket: int) -> pa.Table:
     ).to_arrow_table()
 
 
-def near_pairs(con: duckdb.DuckDBPyConnection, params: TextTraceParams, pairs_path: Path) -> tuple[int, int]:
+def near_pairs(
+    con: duckdb.DuckDBPyConnection,
+    params: TextTraceParams,
+    pairs_path: Path,
+    *,
+    progress: Progress | None = None,
+) -> tuple[int, int]:
     """Verified near-duplicate pairs of distinct texts (a < b, sim) into the Parquet file ``pairs_path``.
 
     One time bucket at a time, the previous bucket's texts carried over with their shingle sets and
     band keys (never the whole signature matrix); each bucket's verified pairs are written out
     before the next bucket is read. Returns (LSH candidate pairs checked, similar pairs found).
+
+    ``progress``, when given, gets its stage "near-duplicate texts" started here (its total, the
+    texts of every time bucket, is known only once they are bucketed) and advanced bucket by
+    bucket; the caller finishes it.
     """
     bucket_seconds = float(params.bucket_seconds)
     con.execute(
@@ -348,9 +358,16 @@ def near_pairs(con: duckdb.DuckDBPyConnection, params: TextTraceParams, pairs_pa
     )
     # Pairs go to Parquet on disk as they are found: DuckDB sorts them from there for the clustering.
     writer = pq.ParquetWriter(str(pairs_path), _PAIRS)
-    buckets = [
-        int(r[0]) for r in con.execute(f"SELECT DISTINCT bucket FROM {BUCKETS_TABLE} ORDER BY 1").fetchall()
-    ]
+    sizes = {
+        int(bucket): int(n)
+        for bucket, n in con.execute(
+            f"SELECT bucket, count(*) FROM {BUCKETS_TABLE} GROUP BY bucket ORDER BY bucket"
+        ).fetchall()
+    }
+    buckets = sorted(sizes)
+    if progress is not None:
+        # A text is signed (or carried) once per bucket it is in: the unit of this stage's work.
+        progress.start("near-duplicate texts", total=float(sum(sizes.values())))
     candidates = similar = 0
     prev: _Carry | None = None
     mh = params.minhash
@@ -400,6 +417,8 @@ def near_pairs(con: duckdb.DuckDBPyConnection, params: TextTraceParams, pairs_pa
         prev = None
         del key_blocks, union_sets
         prev = _Carry(bucket, xids, carry_sets, carry_keys)
+        if progress is not None:
+            progress.advance(sizes[bucket])
     writer.close()
     con.execute(f"DROP TABLE IF EXISTS {BUCKETS_TABLE}")
     return candidates, similar
@@ -420,10 +439,9 @@ def co_text_near(
     progress = progress or NoProgress()
     timer = Timer()
     n_texts = int(_scalar(con, f"SELECT count(*) FROM {TEXTS_TABLE}") or 0)
-    progress.start("near-duplicate texts", total=None)
     with tempfile.TemporaryDirectory(prefix="vigil-text-", dir=params.temp_dir or spool_dir(con)) as tmp:
         pairs_path = Path(tmp) / "pairs.parquet"
-        candidates, similar = near_pairs(con, params, pairs_path)
+        candidates, similar = near_pairs(con, params, pairs_path, progress=progress)
         timer.lap("lsh")
         pairs = f"read_parquet({sql_string(pairs_path)})"
         labels = cluster_pair_relation(con, pairs, "sim", n_texts, params.clustering)
