@@ -28,6 +28,10 @@ PAGE_SIZES = (25, 50, 100, 200)
 SCAN_LIMIT = 5000  # signals read at most per page when platform/language filters drop some
 RELATED = 25  # related signals shown per reason
 CLUSTER_SCAN = 500  # text_minhash signals compared for "same text cluster"
+# Earlier pages' cursors carried in the URL for "previous" (keyset cursors only go forward). Bounded
+# so the URL stays short (~60 characters a cursor); past it the oldest are dropped, and "previous"
+# from that far back lands on the first page.
+BACK_KEEP = 20
 
 
 def signal_platforms(signal: Signal) -> set[str]:
@@ -79,12 +83,16 @@ def _parse_enum(kind: type[E], values: list[str], field: str) -> tuple[E, ...]:
     return tuple(parsed)
 
 
-def _page_url(request: Request, cursor: str | None, size: int | None = None) -> str:
-    """This search again from ``cursor`` (None: the first page), optionally with another page size."""
-    drop = {"cursor", "size"} if size is not None else {"cursor"}
+def _page_url(
+    request: Request, cursor: str | None, size: int | None = None, back: list[str] | None = None
+) -> str:
+    """This search again from ``cursor`` (None: the first page), optionally with another page size;
+    ``back`` is the cursors of the pages before that one (the first page's is None, not listed)."""
+    drop = {"cursor", "size", "back"} if size is not None else {"cursor", "back"}
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in drop]
     if size is not None:
         params.append(("size", str(size)))
+    params.extend(("back", b) for b in (back or [])[-BACK_KEEP:])
     if cursor:
         params.append(("cursor", cursor))
     return "/signals?" + urlencode(params)
@@ -104,6 +112,7 @@ def signals_page(
     org: str | None = None,
     tag: str | None = None,
     cursor: str | None = None,
+    back: Annotated[list[str], Query()] = [],  # noqa: B006 - earlier pages' cursors, oldest first
     size: int = PAGE,
 ) -> Response:
     if size not in PAGE_SIZES:
@@ -118,6 +127,7 @@ def signals_page(
         org_id=org or None,
         tag=tag or None,
     )
+    back = [b for b in back if b][-BACK_KEEP:]
     platform = (platform or "").strip().lower() or None
     language = (language or "").strip().lower() or None
     rows: list[Row] = []
@@ -144,8 +154,14 @@ def signals_page(
         viewer,
         rows=rows,
         total=total,
-        next_url=_page_url(request, next_cursor) if more and next_cursor else None,
+        next_url=_page_url(request, next_cursor, back=[*back, cursor] if cursor else [])
+        if more and next_cursor
+        else None,
         first_url=_page_url(request, None) if cursor else None,
+        # one page back: the last cursor on the stack, or the first page when the stack is empty
+        previous_url=_page_url(request, back[-1] if back else None, back=back[:-1]) if cursor else None,
+        # unknown once the stack was cut short
+        page_number=None if cursor and len(back) >= BACK_KEEP else len(back) + 2 if cursor else 1,
         size=size,
         page_sizes=PAGE_SIZES,
         size_url=lambda n: _page_url(request, None, size=n),
@@ -153,7 +169,7 @@ def signals_page(
             [
                 (k, v)
                 for k, v in request.query_params.multi_items()
-                if k not in {"cursor", "size", "platform", "language"}
+                if k not in {"cursor", "back", "size", "platform", "language"}
             ]
         ),
         kinds=list(SignalKind),
