@@ -177,7 +177,11 @@ def invite(
     org_id: Annotated[str, Form()],
     role: Annotated[str, Form()] = "member",
 ) -> Response:
-    MeetingService(session, viewer.principal).invite(meeting_id, org_id, role)
+    try:
+        MeetingService(session, viewer.principal).invite(meeting_id, org_id, role)
+    except InputError as exc:
+        typed = {"org_id": org_id, "role": role}
+        return _meeting_refused(request, meeting_id, viewer, session, Kept("invite", typed, exc.message))
     return redirect(f"/meetings/{meeting_id}")
 
 

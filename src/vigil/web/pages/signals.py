@@ -16,7 +16,8 @@ from vigil.exchange.records import TLP, OpinionValue, Signal, SignalKind
 from vigil.exchange.store import ExchangeStore, SignalFilter
 from vigil.signals import text_minhash
 from vigil.web.deps import StoreDep
-from vigil.web.pages.common import ViewerDep, redirect, render
+from vigil.web.pages.common import Viewer, ViewerDep, redirect, render
+from vigil.web.pages.kept import Kept
 from vigil.web.pages.workbench import cases_holding
 
 router = APIRouter(include_in_schema=False)
@@ -190,6 +191,13 @@ def signals_page(
 
 @router.get("/signals/{signal_id}", response_class=HTMLResponse)
 def signal_page(request: Request, signal_id: str, viewer: ViewerDep, store: StoreDep) -> Response:
+    return _signal_view(request, signal_id, viewer, store)
+
+
+def _signal_view(
+    request: Request, signal_id: str, viewer: Viewer, store: ExchangeStore, kept: Kept | None = None
+) -> Response:
+    """The signal page; with ``kept``, again after a refused opinion (400, the form filled)."""
     signal = store.get_signal(viewer.principal, signal_id)
     campaign_ids = {c.campaign_id for c in signal.contributions if c.campaign_id}
     campaigns = {c.id: c for c in store.list_campaigns(viewer.principal) if c.id in campaign_ids}
@@ -208,6 +216,8 @@ def signal_page(request: Request, signal_id: str, viewer: ViewerDep, store: Stor
         cases=cases_holding(store.session, viewer.principal, signal_id),
         related=related_signals(store, viewer.principal, signal),
         account_platform=signal.value.split(":", 1)[0] if signal.kind is SignalKind.ACCOUNT else None,
+        kept=kept or Kept(),
+        status_code=400 if kept else 200,
     )
 
 
@@ -275,5 +285,11 @@ def set_opinion(
     value: Annotated[str, Form()],
     comment: Annotated[str, Form()] = "",
 ) -> Response:
-    store.set_opinion(viewer.principal, signal_id, value, comment=comment.strip() or None)
+    try:
+        store.set_opinion(viewer.principal, signal_id, value, comment=comment.strip() or None)
+    except InputError as exc:
+        # the page again with what was typed; the rollback drops anything half-written
+        store.session.rollback()
+        typed = {"value": value, "comment": comment}
+        return _signal_view(request, signal_id, viewer, store, Kept("opinion", typed, exc.message))
     return redirect(f"/signals/{signal_id}")
