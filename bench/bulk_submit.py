@@ -1,0 +1,197 @@
+"""Bulk signal submission: ``ExchangeStore.submit_signals`` of N new domain/url signals in one call
+(one transaction), then the same batch again (every item an update), against the peer in the same
+run: ``submit_signal`` one item at a time over the first ``--peer`` items (same transaction shape).
+
+    python bench/bulk_submit.py                      # 10,000 signals, SQLite
+    python bench/bulk_submit.py --count 20000 --backend both
+    python bench/bulk_submit.py --profile 30         # cProfile of the fresh batch, top 30 by own time
+
+Without ``--pg-url`` the PostgreSQL run starts a throw-away cluster (needs initdb and pg_ctl; as
+root they run as user postgres). Run it under ``nice -n 10`` on a shared machine and say the load
+(``uptime``) next to the figures: they depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import glob
+import io
+import os
+import pstats
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, select, text
+
+from vigil.exchange.access import Principal
+from vigil.exchange.db import Database
+from vigil.exchange.models import ContributionVersionRow
+from vigil.exchange.records import TLP, Marking
+from vigil.exchange.store import ExchangeStore, SignalSubmission
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster (as in tests/exchange/conftest.py); yields its base URL."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        raise SystemExit("PostgreSQL binaries not found (apt-get install -y postgresql)")
+    pg_bin = Path(found[-1]).parent
+    root = Path(tempfile.mkdtemp(prefix="vigil-bench-pg-", dir="/tmp"))
+    as_root = os.geteuid() == 0
+
+    def run(*args: str) -> None:
+        cmd = ["runuser", "-u", "postgres", "--", *args] if as_root else list(args)
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+    if as_root:
+        shutil.chown(root, "postgres", "postgres")
+    port = free_port()
+    data = root / "data"
+    run(str(pg_bin / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+    opts = f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c shared_buffers=256MB"
+    run(str(pg_bin / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o", opts, "start")
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+    finally:
+        run(str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def new_database(backend: str, workdir: Path, pg_base: str | None) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{workdir / f'bulk-{uuid.uuid4().hex[:6]}.db'}"
+    assert pg_base is not None
+    name = f"b_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(f"{pg_base}/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return f"{pg_base}/{name}"
+
+
+def batch(count: int, tag: str) -> list[SignalSubmission]:
+    """Half domains, half urls, all new, GREEN, with a tag and a language (the common feed shape)."""
+    out = []
+    for i in range(count):
+        if i % 2:
+            out.append(SignalSubmission("url", f"https://{tag}-{i}.example.org/p/{i}", Marking(TLP.GREEN)))
+        else:
+            out.append(
+                SignalSubmission(
+                    "domain", f"{tag}-{i}.example.net", Marking(TLP.GREEN), tags=["feed"], language="en"
+                )
+            )
+    return out
+
+
+def setup(url: str) -> Principal:
+    db = Database(url, auto_upgrade=True)
+    with db.session() as session:
+        store = ExchangeStore(session)
+        org = store.create_org(None, "bench-platform", "platform")
+        _, key = store.create_key(None, org.id, "analyst", name="bench")
+        principal = store.authenticate(key)
+    db.dispose()
+    return principal
+
+
+def bulk(url: str, principal: Principal, items: list[SignalSubmission], profile: int = 0) -> float:
+    db = Database(url)
+    profiler = cProfile.Profile() if profile else None
+    start = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    with db.session() as session:
+        report = ExchangeStore(session).submit_signals(principal, items)
+    if profiler:
+        profiler.disable()
+    seconds = time.perf_counter() - start
+    with db.session() as session:
+        versions = session.scalar(select(func.count()).select_from(ContributionVersionRow))
+    db.dispose()
+    assert report.stored == len(items) and not report.rejected
+    assert versions is not None and versions >= len(items)
+    if profiler:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(profile)
+        print(out.getvalue())
+    return len(items) / seconds
+
+
+def one_by_one(url: str, principal: Principal, items: list[SignalSubmission]) -> float:
+    db = Database(url)
+    start = time.perf_counter()
+    with db.session() as session:
+        store = ExchangeStore(session)
+        for it in items:
+            store.submit_signal(
+                principal,
+                it.kind,
+                it.value,
+                marking=it.marking,
+                confidence=it.confidence,
+                tags=list(it.tags),
+                language=it.language,
+            )
+    seconds = time.perf_counter() - start
+    db.dispose()
+    return len(items) / seconds
+
+
+def run(backend: str, workdir: Path, pg_base: str | None, args: argparse.Namespace) -> None:
+    url = new_database(backend, workdir, pg_base)
+    principal = setup(url)
+    items = batch(args.count, "fresh")
+    fresh = bulk(url, principal, items, args.profile)
+    again = bulk(url, principal, items)  # every item an update (version 2)
+    peer = one_by_one(url, principal, batch(args.peer, "peer")) if args.peer else float("nan")
+    print(
+        f"{backend:<10} {args.count:>7} {fresh:>12,.0f} {again:>12,.0f} {peer:>14,.0f} {fresh / peer:>8.1f}x",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--count", type=int, default=10000, help="signals in the bulk submission")
+    parser.add_argument("--peer", type=int, default=1000, help="items submitted one at a time (0: skip)")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="sqlite")
+    parser.add_argument("--pg-url", help="a PostgreSQL server base URL (else a throw-away cluster)")
+    parser.add_argument("--profile", type=int, default=0, help="cProfile the fresh batch; print N rows")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="vigil-bulk-"))
+    print(f"load: {os.getloadavg()[0]:.2f} (1 min)")
+    print(
+        f"{'backend':<10} {'signals':>7} {'fresh/s':>12} {'update/s':>12} {'one-by-one/s':>14} {'ratio':>9}"
+    )
+    try:
+        backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+        for backend in backends:
+            if backend == "postgresql" and not args.pg_url:
+                with postgres() as base:
+                    run(backend, workdir, base, args)
+            else:
+                run(backend, workdir, args.pg_url, args)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
