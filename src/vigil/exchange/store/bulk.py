@@ -192,11 +192,21 @@ class BulkSignalsStore(SignalsStore):
         self, principal: Principal, items: Sequence[SignalSubmission], report: BulkReport
     ) -> list[_Checked]:
         normalized: list[tuple[SignalKind, str] | VigilError] = []
+        seen: dict[tuple[str, str], tuple[SignalKind, str]] = {}
         for item in items:
-            try:
-                normalized.append(normalize_value(item.kind, item.value))
-            except VigilError as exc:
-                normalized.append(exc)
+            # each distinct (kind, value) is normalized once (feeds repeat values within a batch);
+            # odd inputs (not strings) and errors are not cached, so each bad item gets its own error
+            kind = getattr(item.kind, "value", item.kind)
+            key = (kind, item.value) if isinstance(kind, str) and isinstance(item.value, str) else None
+            found: tuple[SignalKind, str] | VigilError | None = seen.get(key) if key else None
+            if found is None:
+                try:
+                    found = normalize_value(item.kind, item.value)
+                    if key:
+                        seen[key] = found
+                except VigilError as exc:
+                    found = exc
+            normalized.append(found)
         known_orgs = self._known_orgs(items)
         screener = warninglists.Screener(
             self.session, principal.org_id, [n for n in normalized if not isinstance(n, VigilError)]
