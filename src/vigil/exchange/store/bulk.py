@@ -299,6 +299,7 @@ class BulkSignalsStore(SignalsStore):
         actor = {"actor_key_id": principal.key_id, "actor_org_id": principal.org_id, "subject_org_id": None}
         for c in checked:
             item = c.item
+            tlp = c.tlp.value  # read once: an enum's .value is a descriptor call
             stamp = max(now, modified[c.signal_id] + timedelta(microseconds=1))
             modified[c.signal_id] = stamp
             row = state.get(c.signal_id)
@@ -314,7 +315,7 @@ class BulkSignalsStore(SignalsStore):
             valid_until = ensure_utc(item.valid_until) if item.valid_until else None
             version = (row["version"] or 0) + 1
             row.update(
-                tlp=c.tlp.value,
+                tlp=tlp,
                 confidence=c.confidence,
                 first_seen=first_seen,
                 last_seen=last_seen,
@@ -334,7 +335,7 @@ class BulkSignalsStore(SignalsStore):
                         "modified_at": stamp,
                         "snapshot": {
                             "org_id": principal.org_id,
-                            "tlp": c.tlp.value,
+                            "tlp": tlp,
                             "shared_with": list(c.shared),
                             "confidence": c.confidence,
                             "tags": list(c.tags),
@@ -359,7 +360,7 @@ class BulkSignalsStore(SignalsStore):
                     "at": stamp,
                     "target_type": "signal",
                     "target_id": c.signal_id,
-                    "tlp": c.tlp.value,
+                    "tlp": tlp,
                     "detail": {"kind": c.kind.value, "version": version},
                 }
             )
