@@ -18,7 +18,6 @@ safety defaults (RED, low confidence) are counted, never silently dropped.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -33,6 +32,7 @@ import pyarrow.parquet as pq
 from vigil import __version__
 from vigil.core.errors import DataError
 from vigil.core.time import isoformat_z, utcnow
+from vigil.match.localdb import LocalDb
 from vigil.match.rules import Rule, RuleSet, Webhook
 
 QUEUE_FILE = "queue.sqlite"
@@ -81,31 +81,15 @@ def match_json(row: Mapping[str, Any]) -> dict[str, Any]:
     return {column: _json_value(row.get(column)) for column in QUEUE_COLUMNS}
 
 
-class ReviewQueue:
+class ReviewQueue(LocalDb):
     """The review queue table in ``queue.sqlite`` of an index directory."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(str(self.path), timeout=30)
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise DataError(f"not a usable review queue database: {exc}", file=str(self.path)) from exc
-        self._db.row_factory = sqlite3.Row
+    SCHEMA = _SCHEMA
+    WHAT = "review queue database"
 
     @classmethod
     def of_index(cls, index_dir: Path) -> ReviewQueue:
         return cls(Path(index_dir) / QUEUE_FILE)
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> ReviewQueue:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def add(self, rule: str, run_id: str, rows: Sequence[Mapping[str, Any]]) -> int:
         """Queue match rows for ``rule``; returns how many were new (the rest were queued before)."""

@@ -16,7 +16,6 @@ as it is on the exchange. The indexes themselves are the match index's classes
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +23,12 @@ from typing import Any
 
 import yaml
 
-from vigil.core.errors import DataError, InputError, NotFound
+from vigil.core.errors import InputError, NotFound
 from vigil.core.settings import Settings
 from vigil.core.time import isoformat_z, utcnow
 from vigil.exchange.records import TLP
 from vigil.match.index import new_index
+from vigil.match.localdb import LocalDb
 from vigil.match.state import matchable_types
 from vigil.signals.index import SignalIndex
 from vigil.signals.registry import get_signal_type
@@ -59,33 +59,20 @@ class BenignEntry:
     added_at: str
 
 
-class BenignBank:
+class BenignBank(LocalDb):
     """The benign entries of an index directory and, once :meth:`build` ran, their indexes."""
 
+    SCHEMA = _SCHEMA
+    WHAT = "benign bank"
+
     def __init__(self, path: Path, settings: Settings | None = None) -> None:
-        self.path = Path(path)
+        super().__init__(path)
         self.settings = settings
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(str(self.path), timeout=30)
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise DataError(f"not a usable benign bank: {exc}", file=str(self.path)) from exc
-        self._db.row_factory = sqlite3.Row
         self._indexes: dict[str, SignalIndex] | None = None
 
     @classmethod
     def of_index(cls, index_dir: Path, settings: Settings | None = None) -> BenignBank:
         return cls(Path(index_dir) / BENIGN_FILE, settings)
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> BenignBank:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- management -----------------------------------------------------------------------------
 

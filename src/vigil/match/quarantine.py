@@ -25,7 +25,6 @@ called from here.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,8 +33,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from vigil.core.errors import DataError, InputError, NotFound
+from vigil.core.errors import InputError, NotFound
 from vigil.core.time import isoformat_z, utcnow
+from vigil.match.localdb import LocalDb
 
 QUARANTINE_FILE = "quarantine.sqlite"
 DEFAULT_MAX_PER_HOUR = 1_000
@@ -113,31 +113,15 @@ class Quarantined:
     note: str | None
 
 
-class QuarantineStore:
+class QuarantineStore(LocalDb):
     """The quarantine table, hourly flood counts and the append-only log in ``quarantine.sqlite``."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(str(self.path), timeout=30)
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise DataError(f"not a usable quarantine database: {exc}", file=str(self.path)) from exc
-        self._db.row_factory = sqlite3.Row
+    SCHEMA = _SCHEMA
+    WHAT = "quarantine database"
 
     @classmethod
     def of_index(cls, index_dir: Path) -> QuarantineStore:
         return cls(Path(index_dir) / QUARANTINE_FILE)
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> QuarantineStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def active(self) -> set[str]:
         """Ids of the signals quarantined now (not released)."""
