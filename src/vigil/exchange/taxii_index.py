@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -289,7 +289,7 @@ def snapshot_contribution(
     created_at: datetime,
     modified_at: datetime,
     version: int,
-    campaigns: Iterable[str] = (),
+    campaigns: Collection[str] = (),
 ) -> Contribution:
     """A contribution as one stored version describes it (campaign kept only if in ``campaigns``)."""
 
@@ -305,7 +305,7 @@ def snapshot_contribution(
         tags=tuple(sorted(snapshot.get("tags") or ())),
         first_seen=instant("first_seen"),
         last_seen=instant("last_seen"),
-        campaign_id=campaign_id if campaign_id in set(campaigns) else None,
+        campaign_id=campaign_id if campaign_id in campaigns else None,
         description=snapshot.get("description"),
         created_at=created_at,
         modified_at=modified_at,

@@ -16,7 +16,7 @@ import json
 import threading
 import uuid
 from collections import OrderedDict, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, Table, bindparam, exists, func, or_, selec
 from sqlalchemy.orm import Session
 
 from vigil.core.errors import InputError, NotFound
-from vigil.core.time import parse_instant, utcnow
+from vigil.core.time import utcnow
 from vigil.exchange import audit
 from vigil.exchange.access import AUDITED_TLPS, Permission, Principal, can_see, require, visible_clause
 from vigil.exchange.db import Database
@@ -102,6 +102,7 @@ from vigil.exchange.taxii_index import (
     page_rows,
     project_contributions,
     signal_of_object,
+    snapshot_contribution,
     store_posted,
 )
 from vigil.exchange.taxii_models import TaxiiStatusDetailRow, TaxiiStatusRow
@@ -186,37 +187,9 @@ def _campaigns(session: Session, principal: Principal) -> list[Campaign]:
     ]
 
 
-def _snapshot_contribution(
-    snapshot: dict[str, Any], created_at: datetime, modified_at: datetime, version: int, campaigns: set[str]
-) -> Contribution:
-    def instant(key: str) -> datetime | None:
-        value = snapshot.get(key)
-        return parse_instant(value) if value else None
-
-    campaign_id = snapshot.get("campaign_id")
-    return Contribution(
-        org_id=snapshot["org_id"],
-        marking=Marking(TLP(snapshot["tlp"]), tuple(sorted(snapshot.get("shared_with") or ()))),
-        confidence=int(snapshot["confidence"]),
-        tags=tuple(sorted(snapshot.get("tags") or ())),
-        first_seen=instant("first_seen"),
-        last_seen=instant("last_seen"),
-        campaign_id=campaign_id if campaign_id in campaigns else None,
-        description=snapshot.get("description"),
-        created_at=created_at,
-        modified_at=modified_at,
-        valid_until=instant("valid_until"),
-        revoked=bool(snapshot.get("revoked")),
-        version=version,
-    )
-
-
-def load_catalog(session: Session, principal: Principal) -> Catalog:
-    """Build the caller's catalog: visible campaigns, every visible version of every visible
-    contribution, and the current opinions and sightings of the signals the caller sees."""
-    orgs = _orgs(session)
-    campaigns = _campaigns(session, principal)
-    campaign_ids = {c.id: campaign_object_id(c) for c in campaigns}
+def _version_rows(session: Session, principal: Principal, *where: ColumnElement[bool]) -> Iterator[Any]:
+    """Every stored version of the contributions the caller may see (and ``where``), oldest first,
+    as (snapshot, version, modified_at, contribution id, created_at, signal id, kind, value)."""
     rows = session.execute(
         select(
             ContributionVersionRow.snapshot,
@@ -230,9 +203,21 @@ def load_catalog(session: Session, principal: Principal) -> Catalog:
         )
         .join(ContributionRow, ContributionRow.id == ContributionVersionRow.contribution_id)
         .join(SignalRow, SignalRow.id == ContributionRow.signal_id)
-        .where(_contribution_visible(principal))
+        .where(_contribution_visible(principal), *where)
         .order_by(ContributionVersionRow.modified_at, ContributionVersionRow.id)
-    ).all()
+    )
+    # rows unpack like tuples (SQLAlchemy 2.1); Any because mypy cannot carry a Row's column types
+    # through a returned Result
+    yield from rows
+
+
+def load_catalog(session: Session, principal: Principal) -> Catalog:
+    """Build the caller's catalog: visible campaigns, every visible version of every visible
+    contribution, and the current opinions and sightings of the signals the caller sees."""
+    orgs = _orgs(session)
+    campaigns = _campaigns(session, principal)
+    campaign_ids = {c.id: campaign_object_id(c) for c in campaigns}
+    rows = list(_version_rows(session, principal))
     signals: dict[str, Signal] = {}
     history: dict[str, list[Contribution]] = defaultdict(list)
     latest: dict[int, tuple[str, Contribution]] = {}
@@ -250,7 +235,7 @@ def load_catalog(session: Session, principal: Principal) -> Catalog:
             shared_with=snapshot.get("shared_with") or (),
         ):
             continue
-        contribution = _snapshot_contribution(snapshot, created_at, modified_at, version, set(campaign_ids))
+        contribution = snapshot_contribution(snapshot, created_at, modified_at, version, set(campaign_ids))
         # each version carries its own contribution's language, never another member's
         contribution.language = snapshot_language(snapshot, contribution_id, legacy)
         history[signal_id].append(contribution)
@@ -438,22 +423,7 @@ def load_extras(session: Session, principal: Principal) -> Extras:
         ContributionRow.signal_id.in_(select(OpinionRow.signal_id)),
         ContributionRow.signal_id.in_(select(SightingRow.signal_id)),
     )
-    rows = session.execute(
-        select(
-            ContributionVersionRow.snapshot,
-            ContributionVersionRow.version,
-            ContributionVersionRow.modified_at,
-            ContributionRow.id,
-            ContributionRow.created_at,
-            SignalRow.id,
-            SignalRow.kind,
-            SignalRow.value,
-        )
-        .join(ContributionRow, ContributionRow.id == ContributionVersionRow.contribution_id)
-        .join(SignalRow, SignalRow.id == ContributionRow.signal_id)
-        .where(_contribution_visible(principal), involved)
-        .order_by(ContributionVersionRow.modified_at, ContributionVersionRow.id)
-    ).all()
+    rows = list(_version_rows(session, principal, involved))
     signals: dict[str, Signal] = {}
     latest: dict[int, tuple[str, Contribution]] = {}
     for snapshot, version, modified_at, contribution_id, created_at, signal_id, kind, value in rows:
@@ -467,7 +437,7 @@ def load_extras(session: Session, principal: Principal) -> Extras:
             shared_with=snapshot.get("shared_with") or (),
         ):
             continue
-        contribution = _snapshot_contribution(snapshot, created_at, modified_at, version, set(campaign_ids))
+        contribution = snapshot_contribution(snapshot, created_at, modified_at, version, set(campaign_ids))
         latest[contribution_id] = (signal_id, contribution)
         if signal_id not in signals:
             signals[signal_id] = Signal(id=signal_id, kind=SignalKind(kind), value=value)
