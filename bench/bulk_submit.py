@@ -31,8 +31,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, func, select, text
 
+from vigil.db import Database
 from vigil.exchange.access import Principal
-from vigil.exchange.db import Database
 from vigil.exchange.models import ContributionVersionRow
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore, SignalSubmission

@@ -28,8 +28,8 @@ from vigil.cases.disclosure import DisclosureService, disclosure_html
 from vigil.cases.from_detection import DetectedCampaign, open_case
 from vigil.cases.render import briefing_html, html_to_pdf
 from vigil.cases.service import CaseService
+from vigil.db import Database
 from vigil.exchange.access import Principal
-from vigil.exchange.db import Database
 from vigil.exchange.records import TLP, Marking, OrgKind, Role
 from vigil.exchange.store import ExchangeStore
 

@@ -33,8 +33,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from vigil.db import Database
 from vigil.exchange.access import Principal, can_see
-from vigil.exchange.db import Database
 from vigil.exchange.models import ContributionRow, ContributionShareRow, OrgRow
 from vigil.exchange.records import TLP, Marking, OrgKind
 from vigil.exchange.store import ExchangeStore

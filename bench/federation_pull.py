@@ -29,8 +29,8 @@ from typing import Any
 import uvicorn
 
 from vigil.core.settings import load_settings
+from vigil.db import Database
 from vigil.exchange import federation, stix_import
-from vigil.exchange.db import Database
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.stix_service import local_principal
 from vigil.exchange.store import ExchangeStore, SignalSubmission

@@ -38,7 +38,7 @@ import uvicorn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from match_throughput import bank_record
 from vigil.core.settings import load_settings
-from vigil.exchange.db import Database, upgrade
+from vigil.db import Database, upgrade
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 from vigil.exchange.store.bulk import SignalSubmission

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from pymisp import MISPEvent
 
+from vigil.db import Database
 from vigil.exchange import misp
-from vigil.exchange.db import Database
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore, SignalSubmission
 

@@ -37,8 +37,8 @@ from scipy.stats import mannwhitneyu
 
 from vigil.core.errors import NotFound
 from vigil.core.ids import stable_id
+from vigil.db import Database
 from vigil.exchange.access import Principal
-from vigil.exchange.db import Database
 from vigil.exchange.records import TLP, Marking, OrgKind, Role
 from vigil.exchange.store import ExchangeStore
 

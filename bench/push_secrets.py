@@ -29,8 +29,8 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vigil.core.settings import load_settings
+from vigil.db import Database
 from vigil.exchange import push
-from vigil.exchange.db import Database
 from vigil.exchange.destinations import DestinationPolicy, check_destination
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.secrets_box import SecretBox, generate_key

@@ -75,7 +75,7 @@ def wait_until_up(url: str, auth: tuple[str, str], process: subprocess.Popen[byt
 
 def seed_vigil(url: str, signals: int) -> str:
     """A platform member with ``signals`` GREEN signals; returns its API key."""
-    from vigil.exchange.db import Database
+    from vigil.db import Database
     from vigil.exchange.records import TLP, Marking
     from vigil.exchange.store import ExchangeStore
 

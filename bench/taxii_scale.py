@@ -133,7 +133,7 @@ def indicator(i: int) -> dict[str, Any]:
 
 def seed(url: str, size: int) -> tuple[str, Any, list[str]]:
     """A platform member and ``size`` posted objects; (API key, principal, some object ids)."""
-    from vigil.exchange.db import Database
+    from vigil.db import Database
     from vigil.exchange.records import TLP
     from vigil.exchange.store import ExchangeStore
     from vigil.exchange.taxii_index import PostedObject, store_posted
@@ -162,7 +162,7 @@ def positions(url: str, size: int, count: int) -> tuple[str, list[str]]:
     """The ``next`` token of position size - 1,000 and of ``count`` random positions."""
     from sqlalchemy import select
 
-    from vigil.exchange.db import Database
+    from vigil.db import Database
     from vigil.exchange.taxii import encode_next
     from vigil.exchange.taxii_models import TaxiiObjectRow as T
 
@@ -339,7 +339,7 @@ def post_while_reading(base: str, auth: tuple[str, str], count: int) -> tuple[fl
 
 
 def bulk_rate(url: str, principal: Any, count: int) -> float:
-    from vigil.exchange.db import Database
+    from vigil.db import Database
     from vigil.exchange.records import TLP, Marking
     from vigil.exchange.store import ExchangeStore
     from vigil.exchange.store.bulk import SignalSubmission

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from vigil.db import Database
 from vigil.exchange.access import Principal
-from vigil.exchange.db import Database
 from vigil.exchange.records import OrgKind, Role
 from vigil.exchange.store import ExchangeStore
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from vigil.exchange.db import Database, head_revision, upgrade
+from vigil.db import Database, head_revision, upgrade
 from vigil.exchange.store import ExchangeStore
 
 from ..exchange.conftest import BACKENDS, _make_url
@@ -32,7 +32,7 @@ def test_upgrade_from_0002_keeps_the_exchange_and_downgrade_removes_cases(
 
     from alembic import command
 
-    from vigil.exchange.db import _alembic_config
+    from vigil.db.database import _alembic_config
 
     config = _alembic_config(db.engine)
     with db.engine.begin() as connection:

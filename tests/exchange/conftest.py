@@ -28,7 +28,7 @@ import uvicorn
 from sqlalchemy import create_engine, text
 
 from vigil.core.settings import load_settings
-from vigil.exchange.db import Database, upgrade
+from vigil.db import Database, upgrade
 from vigil.exchange.store import ExchangeStore
 
 BACKENDS = [

@@ -18,9 +18,9 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from vigil.core.errors import Conflict, InputError
+from vigil.db import Database
 from vigil.exchange import warninglists
 from vigil.exchange.access import Principal
-from vigil.exchange.db import Database
 from vigil.exchange.models import (
     AuditRow,
     ContributionRow,

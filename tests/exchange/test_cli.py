@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from vigil.cli.app import app, main
-from vigil.exchange.db import head_revision
+from vigil.db import head_revision
 
 from .conftest import free_port
 

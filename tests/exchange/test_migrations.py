@@ -15,11 +15,11 @@ import vigil.cases.meetings_models
 import vigil.cases.models  # noqa: F401  (cases tables share the exchange's metadata and history)
 from vigil.cases import policies_models as _policies  # noqa: F401  (revision 0010's table)
 from vigil.core.time import utcnow
+from vigil.db import Base, Database, current_revision, head_revision, upgrade
 from vigil.exchange import audit
 from vigil.exchange import lifecycle_models as _lifecycle  # noqa: F401  (revision 0004's tables)
 from vigil.exchange import taxii_models as _taxii  # noqa: F401  (revision 0011's tables)
-from vigil.exchange.db import Database, current_revision, head_revision, upgrade
-from vigil.exchange.models import AuditRow, Base
+from vigil.exchange.models import AuditRow
 from vigil.web import sessions_models as _web_sessions  # noqa: F401  (revision 0008's table)
 
 from .conftest import BACKENDS, _make_url

@@ -11,9 +11,9 @@ from sqlalchemy.exc import DBAPIError
 
 from vigil.core.errors import AuthenticationError, Conflict, InputError, NotFound, PermissionDenied
 from vigil.core.ids import stable_id
+from vigil.db import Database
 from vigil.exchange.access import Principal
 from vigil.exchange.audit import AuditFilter
-from vigil.exchange.db import Database
 from vigil.exchange.models import AuditRow, ContributionRow, SignalRow
 from vigil.exchange.records import TLP, Marking, OrgKind, Role
 from vigil.exchange.store import ExchangeStore, SignalFilter

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from vigil.exchange.db import Database
+from vigil.db import Database
 from vigil.exchange.store import ExchangeStore
 
 from .conftest import PostgresCluster, start_server

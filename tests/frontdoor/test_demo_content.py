@@ -18,7 +18,7 @@ from vigil.cases.disclosure import DisclosureService
 from vigil.cases.meetings import MeetingService
 from vigil.cases.service import CaseService
 from vigil.core.time import utcnow
-from vigil.exchange.db import Database
+from vigil.db import Database
 from vigil.exchange.records import TLP
 from vigil.exchange.store import ExchangeStore
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from vigil.db import Database
 from vigil.exchange.access import Principal
-from vigil.exchange.db import Database
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 

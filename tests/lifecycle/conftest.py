@@ -35,9 +35,9 @@ from tests.exchange.conftest import (  # noqa: F401  (fixtures are found by name
 from tests.support.medallion import run_medallion
 from vigil.core.errors import AuthenticationError
 from vigil.core.settings import Settings, load_settings
+from vigil.db import Database
 from vigil.exchange import push
 from vigil.exchange.access import Principal
-from vigil.exchange.db import Database
 from vigil.exchange.records import Role
 from vigil.exchange.secrets_box import generate_key
 from vigil.exchange.store import ExchangeStore

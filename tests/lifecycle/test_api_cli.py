@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from vigil.cli.app import app
 from vigil.core.errors import NotFound
+from vigil.db import Database
 from vigil.exchange import warninglists
-from vigil.exchange.db import Database
 from vigil.exchange.store import ExchangeStore
 
 from .conftest import LIVE_KEY, LiveServer, Receiver, push_settings, seed

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from tests.match.conftest import post, write_posts
 from vigil.cli.app import app
 from vigil.core.errors import InputError
+from vigil.db import Database
 from vigil.exchange import warninglists
-from vigil.exchange.db import Database
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 

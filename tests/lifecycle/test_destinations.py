@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from vigil.core.errors import InputError
+from vigil.db import Database
 from vigil.exchange import push
-from vigil.exchange.db import Database
 from vigil.exchange.destinations import DestinationPolicy, check_destination, refusal
 from vigil.exchange.lifecycle_models import DeliveryRow
 from vigil.exchange.records import TLP, Marking

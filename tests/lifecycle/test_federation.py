@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from vigil.core.settings import Settings, load_settings
+from vigil.db import Database
 from vigil.exchange import audit, federation, warninglists
 from vigil.exchange.access import Principal
-from vigil.exchange.db import Database
 from vigil.exchange.records import TLP, Marking, Role
 from vigil.exchange.store import ExchangeStore
 from vigil.match.fetch import fetch_signals

@@ -9,8 +9,8 @@ import pytest
 
 from vigil.core.errors import AuthenticationError, InputError
 from vigil.core.time import utcnow
+from vigil.db import Database
 from vigil.exchange import audit, push
-from vigil.exchange.db import Database
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 

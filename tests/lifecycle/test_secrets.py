@@ -21,9 +21,9 @@ from vigil.cli.app import app
 from vigil.core.errors import ConfigError
 from vigil.core.settings import Settings, get_settings, load_settings
 from vigil.core.time import utcnow
+from vigil.db.database import Database, _alembic_config, head_revision, upgrade
 from vigil.exchange import federation, push, secrets_box
 from vigil.exchange.access import Principal
-from vigil.exchange.db import Database, _alembic_config, head_revision, upgrade
 from vigil.exchange.lifecycle_models import DeliveryRow, FederationPeerRow, SubscriptionRow
 from vigil.exchange.records import TLP, Marking, OrgKind, Role
 from vigil.exchange.secrets_box import SecretBox, generate_key, load_box

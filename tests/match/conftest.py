@@ -18,8 +18,8 @@ from tests.exchange.conftest import (  # noqa: F401  (fixtures are found by name
     postgres_cluster,
     start_server,
 )
+from vigil.db import Database, upgrade
 from vigil.exchange.access import Principal
-from vigil.exchange.db import Database, upgrade
 from vigil.exchange.records import TLP, Marking, Signal
 from vigil.exchange.store import ExchangeStore
 from vigil.ingest.urls import canonicalize

@@ -21,8 +21,8 @@ from vigil.cases.meetings_reminders import DUE_SOON, OVERDUE, reminder_kind, sca
 from vigil.core.errors import InputError
 from vigil.core.settings import load_settings
 from vigil.core.time import utcnow
+from vigil.db import Database, head_revision, upgrade
 from vigil.exchange import push
-from vigil.exchange.db import Database, head_revision, upgrade
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 
@@ -236,7 +236,7 @@ def test_migration_0006_keeps_existing_subscribers_on_signal_events(
         # and back: reminder deliveries (no signal) go, the subscription stays
         from alembic import command
 
-        from vigil.exchange.db import _alembic_config
+        from vigil.db.database import _alembic_config
 
         config = _alembic_config(db.engine)
         with db.engine.begin() as conn:

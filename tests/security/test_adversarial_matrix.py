@@ -32,8 +32,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from vigil.cases.service import CaseService
+from vigil.db import Database
 from vigil.exchange.access import Principal, can_see
-from vigil.exchange.db import Database
 from vigil.exchange.records import TLP, Marking, OrgKind
 from vigil.exchange.store import ExchangeStore
 

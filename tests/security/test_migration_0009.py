@@ -11,7 +11,7 @@ from alembic import command
 from sqlalchemy import text
 
 from vigil.core.time import utcnow
-from vigil.exchange.db import Database, _alembic_config, head_revision, upgrade
+from vigil.db.database import Database, _alembic_config, head_revision, upgrade
 from vigil.exchange.store import ExchangeStore
 
 from ..exchange.conftest import BACKENDS, _make_url

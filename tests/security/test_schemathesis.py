@@ -44,7 +44,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from vigil.cases.service import CaseService
-from vigil.exchange.db import Database
+from vigil.db import Database
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 

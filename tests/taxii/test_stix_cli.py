@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from stix2validator import ValidationOptions, validate_string
 
 from vigil.cli.app import main
-from vigil.exchange.db import Database, upgrade
+from vigil.db import Database, upgrade
 from vigil.exchange.models import ContributionRow
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.stix_markings import TLP_BY_MARKING_ID, most_restrictive

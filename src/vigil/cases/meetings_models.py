@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vigil.exchange.models import ID, Base
+from vigil.db import ID, Base
 
 
 class ElectionDateRow(Base):

@@ -1,5 +1,5 @@
-"""SQLAlchemy tables of cases, on the exchange's declarative ``Base`` so one database and one Alembic
-history (``vigil/exchange/migrations``, revision 0003) cover both.
+"""SQLAlchemy tables of cases, on the shared declarative ``Base`` of ``vigil.db`` so one database and one
+Alembic history (``vigil/db/migrations``, revision 0003) cover both.
 
 The exchange never imports this module (layering: cases build on the exchange, not the reverse);
 revision 0003 creates these tables with plain ``op.create_table`` calls.
@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vigil.exchange.models import ID, Base
+from vigil.db import ID, Base
 
 
 class CaseRow(Base):

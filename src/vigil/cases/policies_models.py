@@ -1,4 +1,4 @@
-"""SQLAlchemy table of the member policy register, on the exchange's shared ``Base`` (one
+"""SQLAlchemy table of the member policy register, on the shared ``vigil.db.Base`` (one
 database, one Alembic history: revision 0010 creates it).
 
 The register is append-only: each record of a member's policy in one area is a new version row
@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vigil.exchange.models import ID, Base
+from vigil.db import ID, Base
 
 
 class PolicyVersionRow(Base):

@@ -21,8 +21,8 @@ from vigil.cli.console import VigilConsole
 
 if TYPE_CHECKING:
     from vigil.core.settings import Settings
+    from vigil.db import Database
     from vigil.exchange.access import Principal
-    from vigil.exchange.db import Database
     from vigil.exchange.store import ExchangeStore
 
 console = VigilConsole()
@@ -52,7 +52,7 @@ def settings_for(data_dir: Path | None, database_url: str | None) -> Settings:
 
 def open_database(data_dir: Path | None, database_url: str | None, *, auto_upgrade: bool = True) -> Database:
     """The exchange database named by the options (created or migrated unless ``auto_upgrade=False``)."""
-    from vigil.exchange.db import Database
+    from vigil.db import Database
 
     return Database(settings_for(data_dir, database_url).effective_database_url, auto_upgrade=auto_upgrade)
 

@@ -39,10 +39,10 @@ from vigil.core.files import write_atomic
 from vigil.core.progress import Progress
 from vigil.core.settings import Settings, load_settings
 from vigil.core.time import utcnow
+from vigil.db import Database, upgrade
 from vigil.detect.pipeline import detect
 from vigil.exchange import warninglists
 from vigil.exchange.access import Principal
-from vigil.exchange.db import Database, upgrade
 from vigil.exchange.records import TLP, Marking, SignalKind
 from vigil.exchange.store import ExchangeStore, SignalFilter
 from vigil.exchange.values import normalize_value

@@ -145,7 +145,7 @@ def key_revoke(
 def db_upgrade(data_dir: Path | None = DataDirOpt, database_url: str | None = DbUrlOpt) -> None:
     """Create or migrate the database to the newest schema."""
     from vigil.core.settings import load_settings
-    from vigil.exchange.db import Database, current_revision, upgrade
+    from vigil.db import Database, current_revision, upgrade
 
     overrides: dict[str, Any] = {}
     if data_dir is not None:

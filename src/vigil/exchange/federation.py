@@ -47,9 +47,9 @@ from vigil.core.errors import (
 from vigil.core.ids import new_id
 from vigil.core.settings import Settings, get_settings
 from vigil.core.time import isoformat_z, parse_instant, utcnow
+from vigil.db import Database
 from vigil.exchange import audit
 from vigil.exchange.access import Permission, Principal, require
-from vigil.exchange.db import Database
 from vigil.exchange.lifecycle_models import FederationCheckpointRow, FederationObjectRow, FederationPeerRow
 from vigil.exchange.models import ContributionRow
 from vigil.exchange.records import TLP, Marking, Role

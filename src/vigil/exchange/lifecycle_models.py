@@ -1,7 +1,7 @@
 """Tables of the signal lifecycle: federation peers and what they sent, push subscriptions and
 deliveries (dead letters are deliveries in state ``dead``), warning-list edits and overrides.
 
-They live on the exchange's declarative ``Base`` (revision 0004) but only ``federation``, ``push``
+They live on the shared ``vigil.db.Base`` (revision 0004) but only ``federation``, ``push``
 and ``warninglists`` touch them; the store itself never does.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vigil.exchange.models import ID, Base
+from vigil.db import ID, Base
 
 
 class FederationPeerRow(Base):

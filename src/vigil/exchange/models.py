@@ -1,7 +1,7 @@
 """SQLAlchemy 2 tables of the exchange. Rows are mapped to ``vigil.exchange.records`` by the store;
 nothing outside ``vigil.exchange`` should touch these classes.
 
-Every change to these tables needs an Alembic revision in ``vigil/exchange/migrations/versions``.
+Every change to these tables needs an Alembic revision in ``vigil/db/migrations/versions``.
 Markings (``shared_with``) and tags are child tables rather than JSON so visibility and tag filters
 are plain indexed SQL on both SQLite and PostgreSQL.
 """
@@ -9,61 +9,21 @@ are plain indexed SQL on both SQLite and PostgreSQL.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
-    DateTime,
-    Dialect,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-from vigil.core.time import ensure_utc
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """An aware UTC datetime on every backend (SQLite keeps no zone, so it is re-attached on load)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        utc = ensure_utc(value)
-        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else ensure_utc(value)
-
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-ID = String(64)
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {
-        datetime: UTCDateTime(),
-        dict[str, Any]: JSON(),
-        list[str]: JSON(),
-    }
+from vigil.db.base import ID, Base
 
 
 class OrgRow(Base):

@@ -53,9 +53,9 @@ from vigil.core.errors import AuthenticationError, InputError, NotFound
 from vigil.core.ids import new_id
 from vigil.core.settings import Settings, get_settings
 from vigil.core.time import isoformat_z, utcnow
+from vigil.db import Database
 from vigil.exchange import audit
 from vigil.exchange.access import Permission, Principal, can_see, require
-from vigil.exchange.db import Database
 from vigil.exchange.destinations import (
     Destination,
     DestinationPolicy,

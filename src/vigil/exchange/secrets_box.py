@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from vigil.core.errors import ConfigError
 from vigil.core.settings import Settings
-from vigil.exchange.db import Database
+from vigil.db import Database
 from vigil.exchange.lifecycle_models import FederationPeerRow, SubscriptionRow
 
 SEALED = "fernet:"

@@ -41,8 +41,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from vigil.core.time import parse_instant
+from vigil.db import Database
 from vigil.exchange.access import Principal, visible_clause
-from vigil.exchange.db import Database
 from vigil.exchange.models import (
     ContributionRow,
     ContributionShareRow,

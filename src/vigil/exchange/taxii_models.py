@@ -23,7 +23,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vigil.exchange.models import ID, Base
+from vigil.db import ID, Base
 
 STIX_ID = String(300)  # type (up to 250 characters) + "--" + a UUID
 

@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 
 from vigil.core.errors import InputError, NotFound
 from vigil.core.time import utcnow
+from vigil.db import Database
 from vigil.exchange import audit
 from vigil.exchange.access import AUDITED_TLPS, Permission, Principal, can_see, require, visible_clause
-from vigil.exchange.db import Database
 from vigil.exchange.models import (
     CampaignRow,
     CampaignShareRow,

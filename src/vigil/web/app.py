@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vigil import __version__
 from vigil.core.settings import Settings, get_settings
-from vigil.exchange.db import Database, upgrade
+from vigil.db import Database, upgrade
 from vigil.exchange.secrets_box import load_box
 from vigil.web.errors import register_error_handlers
 from vigil.web.limits import BodySizeLimit

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from vigil.core.errors import AuthenticationError, InputError
 from vigil.core.settings import Settings
+from vigil.db import Database
 from vigil.exchange.access import Principal
-from vigil.exchange.db import Database
 from vigil.exchange.store import ExchangeStore
 
 

@@ -1,4 +1,4 @@
-"""SQLAlchemy table of dashboard sessions, on the exchange's shared ``Base`` (one database, one
+"""SQLAlchemy table of dashboard sessions, on the shared ``vigil.db.Base`` (one database, one
 Alembic history: revision 0008 creates it). Only ``vigil.web.session`` reads or writes it.
 
 The session id itself is never stored: ``id_hash`` is its SHA-256, so a copy of the database does
@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vigil.exchange.models import Base
+from vigil.db import Base
 
 
 class WebSessionRow(Base):

@@ -1,9 +1,9 @@
-"""Database connection and schema upgrades for the exchange.
+"""Database connection and schema upgrades for every table of Vigil.
 
 ``Database(url)`` owns one engine and hands out transactional sessions: ``with db.session() as s``
 commits when the block ends normally and rolls back on any exception, so a failed request changes
 nothing. ``upgrade(url)`` brings a database to the newest Alembic revision shipped in
-``vigil/exchange/migrations`` (run by ``vigil db upgrade`` and on ``vigil serve`` start).
+``vigil/db/migrations`` (run by ``vigil db upgrade`` and on ``vigil serve`` start).
 
 SQLite (the embedded default) runs with WAL, foreign keys on, a busy timeout, and every
 transaction started with ``BEGIN IMMEDIATE``, so the API's worker threads share one file safely

@@ -1,1 +1,0 @@
-"""Alembic migrations of the exchange database (run with ``vigil db upgrade``)."""
