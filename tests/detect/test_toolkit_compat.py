@@ -21,7 +21,7 @@ from tests.detect.test_engine import post, posts_table
 from vigil.core.errors import InputError
 from vigil.core.settings import load_settings
 from vigil.detect import duck
-from vigil.detect.toolkit_compat import export_toolkit_csv, toolkit_edges
+from vigil.detect.toolkit_compat import export_toolkit_csv, toolkit_csv_edges, toolkit_edges
 
 pytest.importorskip("coordination_network_toolkit")
 
@@ -102,6 +102,12 @@ def test_compat_edges_equal_the_toolkits(con: duckdb.DuckDBPyConnection, tmp_pat
         got = [(r["user_1"], r["user_2"], r["weight"], r["edge_type"]) for r in ours.to_pylist()]
         assert len(expected) >= 5, (command, window)  # the case must be non-trivial
         assert got == expected, (command, window, min_weight)
+        # CSV in, edges out: the same rows straight from the toolkit's input file.
+        from_csv = toolkit_csv_edges(con, csv_path, [command], time_window=window, min_edge_weight=min_weight)
+        got_csv = [
+            (r["user_1"], r["user_2"], r["weight"], r["edge_type"]) for r in from_csv[command].to_pylist()
+        ]
+        assert got_csv == expected, ("csv", command, window, min_weight)
         if window == 60:
             # Directed weights: some pairs differ by direction, as in the toolkit.
             weights = {(u1, u2): w for u1, u2, w, _ in expected}
@@ -130,3 +136,27 @@ def test_compat_hand_example_and_loops(con: duckdb.DuckDBPyConnection) -> None:
     ]
     with pytest.raises(InputError, match="co_link, co_reply, co_retweet"):
         toolkit_edges(con, "co_tweet", time_window=1)
+
+
+def test_compat_csv_refuses_bad_input(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    header = "message_id,user_id,username,repost_id,reply_id,message,timestamp,urls\n"
+    twice = tmp_path / "twice.csv"
+    twice.write_text(header + "m1,u1,a,,,hi,10,https://x.example/1\nm1,u2,b,,,hi,20,https://x.example/1\n")
+    with pytest.raises(InputError, match="message id appears more than once"):
+        toolkit_csv_edges(con, twice, ["co_link"], time_window=60)
+    bad_time = tmp_path / "bad_time.csv"
+    bad_time.write_text(header + "m1,u1,a,,,hi,noon,https://x.example/1\n")
+    with pytest.raises(InputError, match=r"bad_time\.csv"):
+        toolkit_csv_edges(con, bad_time, ["co_link"], time_window=60)
+    with pytest.raises(InputError, match="no such CSV file"):
+        toolkit_csv_edges(con, tmp_path / "missing.csv", time_window=60)
+    # A quoted message with a comma and a newline, and repeated spaces between URLs, still parse.
+    good = tmp_path / "good.csv"
+    good.write_text(
+        header
+        + 'm1,u1,a,,,"hi, there\nfriend",10,https://x.example/1  https://x.example/2\n'
+        + "m2,u2,b,,,yo,12.5,https://x.example/2\n"
+        + "m3,u2,b,m1,,yo,13,https://x.example/1\n"
+    )
+    edges = toolkit_csv_edges(con, good, ["co_link"], time_window=5)["co_link"].to_pylist()
+    assert [(e["user_1"], e["user_2"], e["weight"]) for e in edges] == [("u1", "u2", 1), ("u2", "u1", 1)]

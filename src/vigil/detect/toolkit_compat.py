@@ -20,15 +20,20 @@ for a fair comparison. Vigil never has empty items.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from vigil.core.errors import InputError
 from vigil.detect.duck import register_posts
-from vigil.detect.engine import index_events, materialize_events, windowed_pairs_sql
 from vigil.detect.traces import CO_LINK, CO_RESHARE, TraceSpec, posts_events
+
+I64 = npt.NDArray[np.int64]
 
 # The toolkit's co_reply leaves replies that are also reposts out; Vigil's co_reply keeps them.
 _TOOLKIT_CO_REPLY = TraceSpec(
@@ -55,7 +60,40 @@ TOOLKIT_EDGES = pa.schema(
     ]
 )
 
-_TEMP = ("_vg_ev", "_vg_kept", "_vg_evk", "_vg_acc", "_vg_evj")
+# The toolkit's CSV input, read by position as its reader does (the header row is skipped, not read).
+TOOLKIT_CSV_COLUMNS = (
+    "message_id",
+    "user_id",
+    "username",
+    "repost_id",
+    "reply_id",
+    "message",
+    "timestamp",
+    "urls",
+)
+
+# Events of each command over the toolkit's CSV (``_vg_csv``): what its preprocessing stores and
+# its query joins. Empty fields are NULL in DuckDB's reader and "" (falsy) in the toolkit's.
+_CSV_EVENTS = {
+    "co_retweet": "SELECT user_id AS account, message_id AS msg, repost_id AS item, ts FROM _vg_csv "
+    "WHERE coalesce(repost_id, '') <> ''",
+    "co_reply": "SELECT user_id AS account, message_id AS msg, reply_id AS item, ts FROM _vg_csv "
+    "WHERE coalesce(reply_id, '') <> '' AND coalesce(repost_id, '') = ''",
+    # URLs of reposts are left out, as its preprocessing does; "" URLs (its quirk) are dropped.
+    "co_link": "SELECT account, msg, item, ts FROM (SELECT user_id AS account, message_id AS msg, "
+    "unnest(string_split(coalesce(urls, ''), ' ')) AS item, ts FROM _vg_csv "
+    "WHERE coalesce(repost_id, '') = '') WHERE item <> ''",
+}
+
+# Matched (message, account) pairs enumerated per step: bounds the temporaries (~40 bytes a pair).
+_PAIRS_PER_STEP = 8_000_000
+
+
+def _check(command: str, time_window: float, min_edge_weight: int) -> None:
+    if command not in TOOLKIT_TRACES:
+        raise InputError(f"toolkit compatibility covers {', '.join(sorted(TOOLKIT_TRACES))}, not {command!r}")
+    if time_window < 0 or min_edge_weight < 1:
+        raise InputError("time_window must be >= 0 and min_edge_weight >= 1")
 
 
 def toolkit_edges(
@@ -71,45 +109,215 @@ def toolkit_edges(
     Rows ``(user_1, user_2, weight, edge_type)`` sorted by users, users being Vigil accounts
     (``platform:account_id``), as the toolkit's export writes them (``loops`` keeps self-pairs).
     """
-    if command not in TOOLKIT_TRACES:
-        raise InputError(f"toolkit compatibility covers {', '.join(sorted(TOOLKIT_TRACES))}, not {command!r}")
-    if time_window < 0 or min_edge_weight < 1:
-        raise InputError("time_window must be >= 0 and min_edge_weight >= 1")
+    _check(command, time_window, min_edge_weight)
     trace = TOOLKIT_TRACES[command]
+    query = f"""
+        SELECT CAST(account AS VARCHAR) AS account, CAST(platform AS VARCHAR) || chr(31) ||
+               CAST(post_id AS VARCHAR) AS msg, CAST(item AS VARCHAR) AS item, CAST(ts AS DOUBLE) AS ts
+        FROM ({trace.events_sql}) AS src
+        WHERE item IS NOT NULL AND item <> '' AND account IS NOT NULL AND post_id IS NOT NULL
+          AND ts IS NOT NULL
+    """
     try:
-        materialize_events(con, trace)
-        # Without self-pairs only items acted on by two accounts (least and greatest account
-        # differ) can pair: keeping just those makes the deduplication and join inputs smaller.
-        shared = "" if loops else " HAVING min(account) <> max(account)"
+        events = con.sql(query).to_arrow_table()
+    except duckdb.Error as exc:
+        raise InputError(f"toolkit {command}: selecting events failed: {exc}") from exc
+    return _edges_of_events(events, command, time_window, min_edge_weight, loops)
+
+
+def toolkit_csv_edges(
+    con: duckdb.DuckDBPyConnection,
+    csv_path: str | Path,
+    commands: list[str] | tuple[str, ...] = ("co_link", "co_retweet"),
+    *,
+    time_window: float,
+    min_edge_weight: int = 1,
+    loops: bool = False,
+) -> dict[str, pa.Table]:
+    """CSV in, edges out: the toolkit's networks straight from a CSV in its input layout.
+
+    The file is what ``compute_networks DB preprocess --format csv FILE`` reads (columns by
+    position: ``message_id, user_id, username, repost_id, reply_id, message, timestamp, urls``, a
+    header row, URLs space-separated); users are its ``user_id`` values as written. Equal, row for
+    row, to the toolkit's ``compute`` on its own SQLite with the ``""`` URL rows removed (see the
+    module doc). A message id given twice is refused (the toolkit keeps the first row silently).
+    """
+    for command in commands:
+        _check(command, time_window, min_edge_weight)
+    path = Path(csv_path)
+    if not path.is_file():
+        raise InputError(f"no such CSV file: {path}")
+    quoted = str(path).replace("'", "''")
+    columns = ", ".join(f"'{c}': 'VARCHAR'" for c in TOOLKIT_CSV_COLUMNS)
+    try:
+        # Only the columns a command reads are decoded; the text is parsed over, never kept.
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _vg_kept AS SELECT row_number() OVER () AS iid, item "
-            f"FROM (SELECT item FROM _vg_ev GROUP BY item{shared})"
-        )
-        index_events(con, time_window, items="_vg_kept")
-        pairs = windowed_pairs_sql("_vg_evj", time_window, "all" if loops else "distinct")
-        # The weight counts distinct messages of user_1. Matched events are deduplicated on integers
-        # first (an event matched by several of user_2's events counts once anyway), then grouped
-        # on the account ids; the (few) edges are named afterwards.
-        return (
-            con.sql(
-                f"""
-            WITH w AS (
-                SELECT p.a1, p.a2, count(DISTINCT E1.platform || chr(31) || E1.post_id) AS weight
-                FROM (SELECT DISTINCT a1, a2, x1 FROM ({pairs})) AS p JOIN _vg_evk AS E1 ON E1.eid = p.x1
-                GROUP BY p.a1, p.a2
-                HAVING count(DISTINCT E1.platform || chr(31) || E1.post_id) >= {int(min_edge_weight)}
-            )
-            SELECT A.account AS user_1, B.account AS user_2, w.weight, '{command}' AS edge_type
-            FROM w JOIN _vg_acc AS A ON A.aid = w.a1 JOIN _vg_acc AS B ON B.aid = w.a2
-            ORDER BY user_1, user_2
+            f"""
+            CREATE OR REPLACE TEMP VIEW _vg_csv AS
+            SELECT message_id, user_id, repost_id, reply_id, urls, CAST(timestamp AS DOUBLE) AS ts
+            FROM read_csv('{quoted}', header = true, columns = {{{columns}}}, quote = '"', escape = '"',
+                          auto_detect = false, strict_mode = false)
             """
-            )
-            .to_arrow_table()
-            .cast(TOOLKIT_EDGES)
         )
+        result = {}
+        for command in commands:
+            events = con.sql(_CSV_EVENTS[command]).to_arrow_table()
+            result[command] = _edges_of_events(events, command, time_window, min_edge_weight, loops)
+    except duckdb.Error as exc:
+        raise InputError(f"reading the toolkit CSV {path}: {exc}") from exc
     finally:
-        for table in _TEMP:
-            con.execute(f"DROP TABLE IF EXISTS {table}")
+        con.execute("DROP VIEW IF EXISTS _vg_csv")
+    return result
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[I64, pa.Array]:
+    """Dictionary codes of a string column, and its distinct values."""
+    encoded = pc.dictionary_encode(column.combine_chunks())
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary
+
+
+def _edges_of_events(events: pa.Table, command: str, window: float, min_weight: int, loops: bool) -> pa.Table:
+    """Directed toolkit weights from events ``(account, msg, item, ts)``, named and sorted."""
+    if events.num_rows == 0:
+        return TOOLKIT_EDGES.empty_table()
+    aid, accounts = _codes(events["account"])
+    # Accounts numbered in sort order, so sorting edges by numbers sorts them by user strings.
+    order = pc.sort_indices(accounts).to_numpy()
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    aid = rank[aid]
+    accounts = accounts.take(pa.array(order))
+    mid, _ = _codes(events["msg"])
+    iid, _ = _codes(events["item"])
+    ts = events["ts"].to_numpy()
+    a1, a2, weight = directed_weights(iid, aid, mid, ts, window, min_weight=min_weight, loops=loops)
+    n = len(weight)
+    return pa.table(
+        [accounts.take(pa.array(a1)), accounts.take(pa.array(a2)), pa.array(weight, pa.int64()),
+         pa.array([command] * n, pa.string())],
+        schema=TOOLKIT_EDGES,
+    )  # fmt: skip
+
+
+def directed_weights(
+    iid: I64,
+    aid: I64,
+    mid: I64,
+    ts: npt.NDArray[np.float64],
+    window: float,
+    *,
+    min_weight: int = 1,
+    loops: bool = False,
+) -> tuple[I64, I64, I64]:
+    """The toolkit's directed weights over integer-coded events; edges sorted by ``(a1, a2)``.
+
+    Event ``k`` is message ``mid[k]`` of account ``aid[k]`` on item ``iid[k]`` at ``ts[k]``. The
+    weight of ``a1 -> a2`` counts the distinct messages of ``a1`` with an event on an item on
+    which ``a2`` has an event at ``ts`` in ``[t1 - window, t1 + window]`` (the toolkit's
+    ``BETWEEN``, computed as it computes it). Without ``loops`` pairs ``a1 = a2`` are left out.
+
+    No pair table is joined back: events are sorted by (item, time) once, each event's window is
+    a range ``[lo, hi)`` of that order (exact, found by binary search on ranks of the times), and
+    the matched (message, account) pairs are enumerated per block of messages straight into
+    per-edge counts, so memory holds one block's pairs and the distinct edges.
+    """
+    n_acc = int(aid.max()) + 1 if len(aid) else 1
+    # Exact duplicates (a post naming one URL twice) count once.
+    keyed = np.lexsort((ts, aid, iid, mid))
+    iid, aid, mid, ts = iid[keyed], aid[keyed], mid[keyed], ts[keyed]
+    same = np.r_[
+        False, (mid[1:] == mid[:-1]) & (iid[1:] == iid[:-1]) & (aid[1:] == aid[:-1]) & (ts[1:] == ts[:-1])
+    ]
+    if same.any():
+        keep = ~same
+        iid, aid, mid, ts = iid[keep], aid[keep], mid[keep], ts[keep]
+    if len(mid) > 1:
+        # One message, one user and one time per item (else its id was given to several messages).
+        dup = (mid[1:] == mid[:-1]) & ((iid[1:] == iid[:-1]) | (aid[1:] != aid[:-1]))
+        if dup.any():
+            raise InputError("a message id appears more than once with different users, times or items")
+    if not loops:
+        # Only items acted on by two accounts can pair.
+        by_item = np.lexsort((aid, iid))
+        si, sa = iid[by_item], aid[by_item]
+        starts = np.flatnonzero(np.r_[True, si[1:] != si[:-1]])
+        ends = np.r_[starts[1:], len(si)] - 1
+        shared_items = si[starts][sa[starts] != sa[ends]]
+        keep = np.isin(iid, shared_items)
+        iid, aid, mid, ts = iid[keep], aid[keep], mid[keep], ts[keep]
+    if len(iid) == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty
+    order = np.lexsort((ts, iid))
+    iid, aid, mid, ts = iid[order], aid[order], mid[order], ts[order]
+    account_of = np.zeros(int(mid.max()) + 1, np.int64)
+    account_of[mid] = aid
+    times = np.unique(ts)
+    width = np.int64(len(times) + 1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        low_t, high_t = ts - window, ts + window
+    key = iid * width + np.searchsorted(times, ts)
+    lo = np.searchsorted(key, iid * width + np.searchsorted(times, low_t, side="left"), side="left")
+    hi = np.searchsorted(key, iid * width + np.searchsorted(times, high_t, side="right"), side="left")
+    # Pairs are enumerated per block of whole messages (a message's events on several items must
+    # meet in one block for its (message, account) pairs to be distinct).
+    by_msg = np.argsort(mid, kind="stable")
+    counts = (hi - lo)[by_msg]
+    cumulative = np.cumsum(counts)
+    msg_sorted = mid[by_msg]
+    boundary = np.r_[True, msg_sorted[1:] != msg_sorted[:-1]]
+    # One event per message and per (item, account): a window cannot name an account twice, so
+    # the pairs are distinct without deduplication (the usual case for co_retweet).
+    single = not (~boundary).any() and len(np.unique(iid * np.int64(n_acc) + aid)) == len(iid)
+    edge_keys: list[I64] = []
+    edge_counts: list[I64] = []
+    for lo_k, hi_k in _blocks(cumulative, boundary):
+        events_k = by_msg[lo_k:hi_k]
+        c = hi[events_k] - lo[events_k]
+        total = int(c.sum())
+        if total == 0:
+            continue
+        src = np.repeat(events_k, c)
+        first = np.cumsum(c) - c
+        dst = np.repeat(lo[events_k] - first, c) + np.arange(total, dtype=np.int64)
+        a1, a2 = aid[src], aid[dst]
+        if not loops:
+            keep = a1 != a2
+            src, a1, a2 = src[keep], a1[keep], a2[keep]
+        if not single:
+            pair = np.unique(mid[src] * np.int64(n_acc) + a2)
+            a1 = account_of[pair // n_acc]
+            a2 = pair % n_acc
+        keys, k_counts = np.unique(a1 * np.int64(n_acc) + a2, return_counts=True)
+        edge_keys.append(keys)
+        edge_counts.append(k_counts.astype(np.int64))
+    if not edge_keys:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty
+    keys = np.concatenate(edge_keys)
+    weights = np.concatenate(edge_counts)
+    if len(edge_keys) > 1:
+        keys, inverse = np.unique(keys, return_inverse=True)
+        weights = np.bincount(inverse, weights=weights, minlength=len(keys)).astype(np.int64)
+    kept = weights >= min_weight
+    keys, weights = keys[kept], weights[kept]
+    return keys // n_acc, keys % n_acc, weights
+
+
+def _blocks(cumulative: I64, boundary: npt.NDArray[np.bool_]) -> Iterator[tuple[int, int]]:
+    """Ranges of the message-ordered events holding about ``_PAIRS_PER_STEP`` pairs, cut only where a
+    message starts."""
+    n = len(cumulative)
+    start = 0
+    while start < n:
+        base = int(cumulative[start - 1]) if start else 0
+        stop = int(np.searchsorted(cumulative, base + _PAIRS_PER_STEP, side="right"))
+        stop = max(stop, start + 1)
+        # Move the cut back to a message start (or forward if the block would be empty).
+        while stop < n and not boundary[stop]:
+            stop += 1
+        yield start, stop
+        start = stop
 
 
 def export_toolkit_csv(
