@@ -218,6 +218,10 @@ class _Applier:
 
     def page(self, collection: str, objects: list[dict[str, Any]]) -> None:
         report = self.report
+        # One batched lookup of the page's contributions we already hold (the record is columnar).
+        self.index.contributions.load(
+            str(obj.get("id")) for obj in objects if obj.get("type") in ("indicator", "attack-pattern")
+        )
         for obj in objects:
             stix_type = str(obj.get("type"))
             report.objects_received += 1
@@ -255,5 +259,6 @@ class _Applier:
             report.revoked += 1
 
     def finish(self) -> None:
+        self.index.contributions.load(source for source, _, _ in self.links)
         for source, target, when in self.links:
             self.index.link_campaign(source, target, when)

@@ -12,7 +12,7 @@ platform (posts, accounts, first and last time seen), which is what sightings re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -175,7 +175,7 @@ def match_posts(
     progress = progress or NoProgress()
     run = MatchRun(run_id=guard.run_id if guard is not None else new_id("match-run"))
     now = now or utcnow()
-    active = index.active_contributions(now)
+    active = _ActiveContributions(index, now)
     scorer = _Scorer(decay or DecayModel(), feedback or {}, now)
     types = [kind for kind, idx in sorted(index.indexes.items()) if len(idx)]
     for kind in types:
@@ -224,7 +224,7 @@ def _match_batch(
     table: pa.Table,
     types: list[str],
     index: MatchIndex,
-    active: dict[str, list[ContributionRecord]],
+    active: _ActiveContributions,
     run: MatchRun,
     benign: BenignBank | None,
     scorer: _Scorer,
@@ -260,6 +260,7 @@ def _match_batch(
             hits = {v: found for v, found in hits.items() if v not in harmless}
         if not hits:
             continue
+        active.resolve(m.entry_id for found in hits.values() for m in found)
         for platform, post_id, value in zip(
             subset.column("platform").to_pylist(), subset.column("post_id").to_pylist(), values, strict=True
         ):
@@ -291,6 +292,26 @@ def _match_batch(
                     out["score"].append(scorer(c))
                     run.by_type[kind] = run.by_type.get(kind, 0) + 1
     return pa.table(out, schema=MATCHES.schema)
+
+
+class _ActiveContributions:
+    """Active contributions of the matched signals, looked up in the (columnar) record in one batch
+    per batch of posts and kept for the run: never the whole record."""
+
+    def __init__(self, index: MatchIndex, now: datetime) -> None:
+        self.index = index
+        self.now = now
+        self.known: dict[str, list[ContributionRecord]] = {}
+
+    def resolve(self, signal_ids: Iterable[str]) -> None:
+        missing = {s for s in signal_ids if s not in self.known}
+        if missing:
+            found = self.index.active_of(missing, self.now)
+            for signal_id in missing:
+                self.known[signal_id] = found.get(signal_id, [])
+
+    def get(self, signal_id: str) -> list[ContributionRecord]:
+        return self.known.get(signal_id, [])
 
 
 @dataclass

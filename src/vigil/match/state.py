@@ -27,20 +27,20 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from vigil.core.errors import Conflict, DataError
 from vigil.core.settings import Settings
-from vigil.core.time import utcnow
+from vigil.core.time import isoformat_z, parse_instant, utcnow
+from vigil.match.contributions import TIMESTAMP, ContributionRecord, ContributionStore
 from vigil.match.index import load_index, new_index
 from vigil.match.index.segmented import SegmentedIndex
 from vigil.signals.base import DerivesFromPost
@@ -52,25 +52,6 @@ FORMAT = "vigil-match-index"
 FORMAT_VERSION = 1
 LOCK_FILE = ".lock"
 
-TIMESTAMP = pa.timestamp("us", tz="UTC")
-CONTRIBUTIONS = pa.schema(
-    [
-        pa.field("stix_id", pa.string(), nullable=False),
-        pa.field("signal_id", pa.string(), nullable=False),
-        pa.field("kind", pa.string(), nullable=False),
-        pa.field("value", pa.string(), nullable=False),
-        pa.field("org_id", pa.string()),
-        pa.field("tlp", pa.string()),
-        pa.field("confidence", pa.int32()),
-        pa.field("labels", pa.list_(pa.string())),
-        pa.field("modified", TIMESTAMP, nullable=False),
-        pa.field("valid_until", TIMESTAMP),
-        pa.field("revoked", pa.bool_(), nullable=False),
-        pa.field("collection", pa.string()),
-        pa.field("campaign_id", pa.string()),
-        pa.field("campaign_modified", TIMESTAMP),
-    ]
-)
 CAMPAIGNS = pa.schema(
     [
         pa.field("campaign_id", pa.string(), nullable=False),
@@ -80,43 +61,12 @@ CAMPAIGNS = pa.schema(
 )
 
 
+__all__ = ["ContributionRecord", "MatchIndex", "Reconciled", "locked", "matchable_types", "open_index"]
+
+
 def matchable_types() -> list[str]:
     """Signal types that can be found in posts (a narrative or technique cannot)."""
     return [name for name, t in signal_types().items() if isinstance(t, DerivesFromPost)]
-
-
-@dataclass
-class ContributionRecord:
-    """The latest version we received of one member's contribution to a signal."""
-
-    stix_id: str
-    signal_id: str
-    kind: str
-    value: str
-    org_id: str | None
-    tlp: str | None  # TLP 2.0 level name; None when the object carried no TLP marking
-    confidence: int | None
-    labels: list[str]
-    modified: datetime
-    valid_until: datetime | None
-    revoked: bool
-    collection: str | None
-    campaign_id: str | None = None
-    # The campaign link's own version: it holds only while it is as new as the indicator (the exchange
-    # re-sends the link with every indicator version that still has it).
-    campaign_modified: datetime | None = None
-
-    def expired(self, now: datetime) -> bool:
-        return self.valid_until is not None and self.valid_until <= now
-
-    def active(self, now: datetime) -> bool:
-        return not self.revoked and not self.expired(now)
-
-    @property
-    def campaign(self) -> str | None:
-        if self.campaign_id is None or self.campaign_modified is None:
-            return None
-        return self.campaign_id if self.campaign_modified >= self.modified else None
 
 
 @dataclass
@@ -138,25 +88,51 @@ class MatchIndex:
     server: str | None = None
     checkpoints: dict[str, str] = field(default_factory=dict)  # collection id -> added_after
     collections: dict[str, str] = field(default_factory=dict)  # collection id -> alias
-    contributions: dict[str, ContributionRecord] = field(default_factory=dict)  # by stix id
     campaigns: dict[str, str] = field(default_factory=dict)  # campaign id -> name
     campaign_versions: dict[str, datetime] = field(default_factory=dict)
     indexes: dict[str, SignalIndex] = field(default_factory=dict)  # signal type -> index
     last_fetch: str | None = None
     generation: str | None = None
     settings: Settings | None = None
-    _indexed: dict[str, str] = field(default_factory=dict)  # signal id -> type, what the indexes hold
+    # When the indexes were last made equal to the active contributions (None: never, or by an
+    # earlier version: the next reconcile examines every signal).
+    reconciled_at: datetime | None = None
+    _store: ContributionStore = field(default_factory=ContributionStore)
+
+    @property
+    def contributions(self) -> ContributionStore:
+        """Contributions by STIX id (their latest version): columnar parts plus changed records."""
+        return self._store
+
+    @contributions.setter
+    def contributions(self, records: Mapping[str, ContributionRecord]) -> None:
+        self._store = ContributionStore(records.values())
+        self.reconciled_at = None  # everything may differ from what the indexes hold
 
     # -- queries ------------------------------------------------------------------------------
 
     def active_contributions(self, now: datetime | None = None) -> dict[str, list[ContributionRecord]]:
-        """Active contributions grouped by signal id (only matchable kinds)."""
+        """Active contributions grouped by signal id (only matchable kinds). Reads the whole
+        record: at millions of contributions use :meth:`active_of` for the signals you need."""
         now = now or utcnow()
         kinds = set(matchable_types())
         out: dict[str, list[ContributionRecord]] = {}
-        for record in self.contributions.values():
+        for record in self._store.values():
             if record.kind in kinds and record.active(now):
                 out.setdefault(record.signal_id, []).append(record)
+        return out
+
+    def active_of(
+        self, signal_ids: Iterable[str], now: datetime | None = None
+    ) -> dict[str, list[ContributionRecord]]:
+        """Active contributions of ``signal_ids`` (one batched lookup; absent ids have none)."""
+        now = now or utcnow()
+        kinds = set(matchable_types())
+        out: dict[str, list[ContributionRecord]] = {}
+        for signal_id, records in self._store.by_signal(signal_ids).items():
+            alive = [r for r in records if r.kind in kinds and r.active(now)]
+            if alive:
+                out[signal_id] = alive
         return out
 
     def indexed_count(self) -> dict[str, int]:
@@ -166,20 +142,22 @@ class MatchIndex:
 
     def upsert(self, record: ContributionRecord) -> str:
         """Store a received contribution version: ``new``, ``updated``, or ``stale`` (an older or equal
-        version than the one we hold, e.g. received again through another collection)."""
-        old = self.contributions.get(record.stix_id)
+        version than the one we hold, e.g. received again through another collection). For many
+        records, ``contributions.load`` their ids first (one lookup instead of one each)."""
+        store = self._store
+        old = store.get(record.stix_id)
         if old is None:
-            self.contributions[record.stix_id] = record
+            store.put(record)
             return "new"
         if record.modified <= old.modified:
             return "stale"
         record.campaign_id, record.campaign_modified = old.campaign_id, old.campaign_modified
-        self.contributions[record.stix_id] = record
+        store.put(record)
         return "updated"
 
     def link_campaign(self, indicator_id: str, campaign_id: str, modified: datetime) -> bool:
         """An ``indicates`` relationship version; False if we hold no such indicator."""
-        record = self.contributions.get(indicator_id)
+        record = self._store.get(indicator_id)
         if record is None:
             return False
         if record.campaign_modified is None or modified >= record.campaign_modified:
@@ -189,10 +167,7 @@ class MatchIndex:
     def forget_except(self, kept: set[str]) -> int:
         """Drop every contribution whose STIX id is not in ``kept`` (after a full re-sync: what the
         server no longer shows us); returns how many were dropped."""
-        gone = [stix_id for stix_id in self.contributions if stix_id not in kept]
-        for stix_id in gone:
-            del self.contributions[stix_id]
-        return len(gone)
+        return self._store.forget_except(kept)
 
     def set_campaign(self, campaign_id: str, name: str, modified: datetime) -> None:
         known = self.campaign_versions.get(campaign_id)
@@ -203,46 +178,69 @@ class MatchIndex:
     def reconcile(self, now: datetime | None = None) -> Reconciled:
         """Make the indexes hold exactly the signals with an active contribution; say what changed.
 
-        A signal leaves the index as *revoked* when every contribution we hold of it is revoked,
-        otherwise as *expired* (its remaining contributions are past ``valid_until``).
+        Only signals that may have changed are examined: those whose contributions changed since
+        the last reconcile, and those with a ``valid_until`` between the last reconcile's time and
+        ``now`` (all of them after an open of an earlier version's index, or when records were
+        replaced wholesale). A signal leaves the index as *revoked* when every contribution we
+        hold of it is revoked, otherwise as *expired* (its remaining contributions are past
+        ``valid_until``), or as *invisible* when none is left on record.
         """
         now = now or utcnow()
-        active = self.active_contributions(now)
+        store = self._store
+        if self.reconciled_at is None:
+            touched = store.signal_ids() | store.touched | self._indexed_ids()
+        else:
+            low, high = sorted((self.reconciled_at, now))
+            touched = store.touched | store.signals_expiring(low, high)
         result = Reconciled()
-        by_signal: dict[str, list[ContributionRecord]] = {}
-        for record in self.contributions.values():
-            by_signal.setdefault(record.signal_id, []).append(record)
+        records = store.by_signal(touched)
+        kinds = set(matchable_types())
+        present = self._present(touched)
         gone: dict[str, list[str]] = {}
-        for signal_id, kind in list(self._indexed.items()):
-            if signal_id in active:
-                continue
-            records = by_signal.get(signal_id, [])
-            if not records:
-                result.removed_invisible += 1
-            elif all(r.revoked for r in records):
-                result.removed_revoked += 1
-            else:
-                result.removed_expired += 1
-            gone.setdefault(kind, []).append(signal_id)
-            del self._indexed[signal_id]
+        fresh: dict[str, tuple[list[str], list[str]]] = {}
+        for signal_id in sorted(touched):
+            held = records.get(signal_id, [])
+            active = [r for r in held if r.kind in kinds and r.active(now)]
+            kind = present.get(signal_id)
+            if kind is not None and not active:
+                if not held:
+                    result.removed_invisible += 1
+                elif all(r.revoked for r in held):
+                    result.removed_revoked += 1
+                else:
+                    result.removed_expired += 1
+                gone.setdefault(kind, []).append(signal_id)
+            elif kind is None and active:
+                values, ids = fresh.setdefault(active[0].kind, ([], []))
+                values.append(active[0].value)
+                ids.append(signal_id)
         for kind, ids in gone.items():
             self.indexes[kind].remove(ids)
             result.by_type[kind] = result.by_type.get(kind, 0) - len(ids)
-        fresh: dict[str, tuple[list[str], list[str]]] = {}
-        for signal_id, records in active.items():
-            if signal_id in self._indexed:
-                continue
-            kind, value = records[0].kind, records[0].value
-            values, ids = fresh.setdefault(kind, ([], []))
-            values.append(value)
-            ids.append(signal_id)
         for kind, (values, ids) in fresh.items():
             self.index_for(kind).add_many(values, ids)
-            for signal_id in ids:
-                self._indexed[signal_id] = kind
             result.added += len(ids)
             result.by_type[kind] = result.by_type.get(kind, 0) + len(ids)
+        store.touched = set()
+        self.reconciled_at = now
         return result
+
+    def _indexed_ids(self) -> set[str]:
+        return {i for index in self.indexes.values() for i in _entry_ids(index)}
+
+    def _present(self, signal_ids: set[str]) -> dict[str, str]:
+        """Which of ``signal_ids`` the indexes hold, and in which type's index."""
+        out: dict[str, str] = {}
+        if not signal_ids:
+            return out
+        for kind, index in self.indexes.items():
+            if isinstance(index, SegmentedIndex):
+                found: Iterable[str] = index.contains(signal_ids)
+            else:
+                found = signal_ids.intersection(_entry_ids(index))
+            for signal_id in found:
+                out[signal_id] = kind
+        return out
 
     def index_for(self, kind: str) -> SignalIndex:
         if kind not in self.indexes:
@@ -252,15 +250,14 @@ class MatchIndex:
     # -- persistence --------------------------------------------------------------------------
 
     def save(self) -> None:
-        """Write a new generation, switch ``state.json`` to it atomically, then drop older ones."""
+        """Write a new generation, switch ``state.json`` to it atomically, then drop older ones.
+        Unchanged contribution parts and index segments are hard-linked, not written again."""
         self.directory.mkdir(parents=True, exist_ok=True)
         generation = f"gen-{uuid.uuid4().hex[:12]}"
         target = self.directory / generation
         target.mkdir()
         try:
-            pq.write_table(
-                _contributions_table(self.contributions.values()), target / "contributions.parquet"
-            )
+            self._store.save(target / "contributions")
             pq.write_table(
                 pa.table(
                     {
@@ -274,6 +271,7 @@ class MatchIndex:
             )
             for kind, index in self.indexes.items():
                 index.save(target / "index" / kind)
+            by_type = self.indexed_count()
             state = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
@@ -282,10 +280,11 @@ class MatchIndex:
                 "checkpoints": self.checkpoints,
                 "collections": self.collections,
                 "last_fetch": self.last_fetch,
+                "reconciled_at": isoformat_z(self.reconciled_at) if self.reconciled_at else None,
                 "counts": {
-                    "contributions": len(self.contributions),
-                    "signals_indexed": len(self._indexed),
-                    "by_type": self.indexed_count(),
+                    "contributions": len(self._store),
+                    "signals_indexed": sum(by_type.values()),
+                    "by_type": by_type,
                 },
             }
             tmp = self.directory / f".{STATE_FILE}.{generation}.tmp"
@@ -300,33 +299,9 @@ class MatchIndex:
                 shutil.rmtree(old, ignore_errors=True)
 
 
-_RECORD_FIELDS = [f.name for f in fields(ContributionRecord)]
-
-
-def _contributions_table(records: Any) -> pa.Table:
-    # Column by column: dataclasses.fields() per record cost most of a save at 100k contributions.
-    listed = list(records)
-    return pa.table(
-        {name: [getattr(r, name) for r in listed] for name in _RECORD_FIELDS}, schema=CONTRIBUTIONS
-    )
-
-
-def _column_values(table: pa.Table, name: str) -> list[Any]:
-    """A column as Python values, fast for the big ones: tz-aware timestamps convert ~50x faster
-    as naive UTC then tagged, and lists of labels (mostly empty) from their flat values."""
-    column = table.column(name).combine_chunks()
-    if pa.types.is_timestamp(column.type) and column.type.tz is not None:
-        naive = pc.cast(column, pa.timestamp(column.type.unit)).to_pylist()
-        return [None if d is None else d.replace(tzinfo=UTC) for d in naive]
-    if pa.types.is_list(column.type):
-        offsets = column.offsets.to_numpy().tolist()
-        flat = column.flatten().to_pylist()
-        valid = column.is_valid().to_numpy(zero_copy_only=False).tolist()
-        if not flat:
-            return [[] if v else None for v in valid]
-        return [flat[offsets[i] : offsets[i + 1]] if valid[i] else None for i in range(len(column))]
-    values: list[Any] = column.to_pylist()
-    return values
+def _entry_ids(index: SignalIndex) -> list[str]:
+    # Only the ids: decoding every value (10M PDQ hashes to hex) would cost seconds.
+    return index.entry_id_list() if isinstance(index, SegmentedIndex) else index.entries()[1]
 
 
 def read_state(directory: Path) -> dict[str, Any]:
@@ -355,12 +330,14 @@ def read_state(directory: Path) -> dict[str, Any]:
 
 
 def open_index(directory: Path, *, create: bool = False, settings: Settings | None = None) -> MatchIndex:
-    """Load the index in ``directory``; with ``create``, an empty one if there is none yet."""
+    """Load the index in ``directory``; with ``create``, an empty one if there is none yet.
+    Contributions and index segments are memory-mapped: nothing is rebuilt or decoded."""
     directory = Path(directory)
     if create and not (directory / STATE_FILE).exists():
         return MatchIndex(directory=directory, settings=settings)
     state = read_state(directory)
     generation = directory / state["generation"]
+    reconciled = state.get("reconciled_at")
     index = MatchIndex(
         directory=directory,
         server=state.get("server"),
@@ -369,12 +346,10 @@ def open_index(directory: Path, *, create: bool = False, settings: Settings | No
         last_fetch=state.get("last_fetch"),
         generation=state["generation"],
         settings=settings,
+        reconciled_at=parse_instant(reconciled) if isinstance(reconciled, str) else None,
     )
-    table = _read_parquet(generation / "contributions.parquet", CONTRIBUTIONS)
-    columns = [_column_values(table, name) for name in _RECORD_FIELDS]
-    for values in zip(*columns, strict=True):
-        record = ContributionRecord(*values)
-        index.contributions[record.stix_id] = record
+    parts = generation / "contributions"
+    index._store = ContributionStore.open(parts if parts.is_dir() else generation)
     for row in _read_parquet(generation / "campaigns.parquet", CAMPAIGNS).to_pylist():
         index.campaigns[row["campaign_id"]] = row["name"]
         if row["modified"] is not None:
@@ -391,11 +366,7 @@ def open_index(directory: Path, *, create: bool = False, settings: Settings | No
                 if wanted.threshold != loaded.threshold:
                     wanted.add_many(*loaded.entries())
                     loaded = wanted
-            # Only the ids: decoding every value (10M PDQ hashes to hex) would cost seconds.
-            ids = loaded.entry_id_list() if isinstance(loaded, SegmentedIndex) else loaded.entries()[1]
             index.indexes[name] = loaded
-            for signal_id in ids:
-                index._indexed[signal_id] = name
     return index
 
 

@@ -220,6 +220,22 @@ class SegmentedIndex(SignalIndex):
         self._segments = [seg for seg in self._segments if len(seg.rows)]
         return removed
 
+    @_locked
+    def contains(self, entry_ids: Iterable[str]) -> set[str]:
+        """Which of ``entry_ids`` the index holds (one vectorized pass over the ids per segment)."""
+        wanted = pa.array(list(dict.fromkeys(entry_ids)), pa.large_string())
+        if not len(wanted):
+            return set()
+        found: set[str] = set()
+        for seg in self._segments:
+            hit = pc.is_in(seg.ids, value_set=wanted).to_numpy(zero_copy_only=False) & seg.alive
+            rows = np.flatnonzero(hit)
+            if len(rows):
+                found.update(seg.ids.take(pa.array(rows)).to_pylist())
+        asked = set(wanted.to_pylist())
+        found.update(i for i in self._pending_ids if i in asked)
+        return found
+
     def __len__(self) -> int:
         return sum(seg.live for seg in self._segments) + len(self._pending_ids)
 
