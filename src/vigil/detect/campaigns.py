@@ -427,6 +427,57 @@ def trim_members(graph: AccountGraph, membership: np.ndarray, share: float, roun
     return np.unique(membership, return_inverse=True)[1].astype(np.int64)
 
 
+def merge_inseparable(graph: AccountGraph, membership: np.ndarray, min_size: int) -> np.ndarray:
+    """Merge communities of at least ``min_size`` accounts while some pair's union raises modularity.
+
+    CPM keeps apart groups whose ties are sparser than its resolution, whatever the rest of the
+    graph looks like; but when the weight ``W_ab`` between two groups exceeds what the configuration
+    model expects from their strengths (``K_a K_b / 2m``), nothing in the graph tells them apart:
+    the modularity gain of the union, ``W_ab / m - K_a K_b / (2 m^2)``, is positive. Such pairs are
+    merged, best gain first, each community at most once per round, until no pair gains. Groups
+    without ties never merge (W = 0), so connected components stay apart; small communities (a
+    trimmed member is one) are left alone, so trimming is not undone.
+    """
+    if len(membership) == 0 or graph.pairs.num_rows == 0:
+        return membership
+    a = graph.pairs.column("a").to_numpy().astype(np.int64)
+    b = graph.pairs.column("b").to_numpy().astype(np.int64)
+    w = graph.pairs.column("weight").to_numpy()
+    m = float(w.sum())
+    if m <= 0:
+        return membership
+    strength = np.bincount(np.concatenate([a, b]), weights=np.concatenate([w, w]), minlength=len(membership))
+    membership = membership.copy()
+    while True:
+        sizes = np.bincount(membership)
+        eligible = sizes >= min_size
+        ca, cb = membership[a], membership[b]
+        across = (ca != cb) & eligible[ca] & eligible[cb]
+        if not across.any():
+            break
+        lo, hi = np.minimum(ca[across], cb[across]), np.maximum(ca[across], cb[across])
+        n = len(sizes)
+        keys, between = np.unique(lo * n + hi, return_inverse=True)
+        weight = np.bincount(between, weights=w[across])
+        total = np.bincount(membership, weights=strength, minlength=n)
+        left, right = keys // n, keys % n
+        gain = weight / m - total[left] * total[right] / (2 * m * m)
+        merged = False
+        taken = np.zeros(n, dtype=bool)
+        for i in np.argsort(-gain, kind="stable"):
+            if gain[i] <= 0:
+                break
+            x, y = int(left[i]), int(right[i])
+            if taken[x] or taken[y]:
+                continue
+            taken[x] = taken[y] = True
+            membership[membership == y] = x
+            merged = True
+        if not merged:
+            break
+    return np.unique(membership, return_inverse=True)[1].astype(np.int64)
+
+
 def find_campaigns(
     edges: pa.Table,
     evidence: EvidenceSource,
@@ -445,6 +496,8 @@ def find_campaigns(
     gp = params.graph
     graph = combine(edges, gp)
     membership = trim_members(graph, leiden(graph, gp), gp.min_member_links)
+    if gp.merge_inseparable:
+        membership = merge_inseparable(graph, membership, gp.min_campaign_size)
     sizes = np.bincount(membership) if len(membership) else np.zeros(0, dtype=np.int64)
     keep = sizes >= gp.min_campaign_size
     # Scoring's statistics of the evidence in every candidate community, then (second reading)

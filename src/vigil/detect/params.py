@@ -60,6 +60,12 @@ class GraphParams(BaseModel):
         description="A member needs at least this share of the links its community's median member "
         "has inside it (0: keep every member Leiden assigned).",
     )
+    merge_inseparable: bool = Field(
+        default=True,
+        description="Merge candidate communities (at least min_campaign_size accounts) whose union "
+        "raises modularity: their ties exceed what the configuration model expects by chance, so "
+        "no test on the graph separates them (see docs/detection.md, 'Merging').",
+    )
     min_campaign_size: int = Field(default=3, ge=2, description="Smallest community kept as a campaign.")
     min_score: float | None = Field(
         default=None,
