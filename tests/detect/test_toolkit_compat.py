@@ -140,10 +140,6 @@ def test_compat_hand_example_and_loops(con: duckdb.DuckDBPyConnection) -> None:
 
 def test_compat_csv_refuses_bad_input(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     header = "message_id,user_id,username,repost_id,reply_id,message,timestamp,urls\n"
-    twice = tmp_path / "twice.csv"
-    twice.write_text(header + "m1,u1,a,,,hi,10,https://x.example/1\nm1,u2,b,,,hi,20,https://x.example/1\n")
-    with pytest.raises(InputError, match="message id appears more than once"):
-        toolkit_csv_edges(con, twice, ["co_link"], time_window=60)
     bad_time = tmp_path / "bad_time.csv"
     bad_time.write_text(header + "m1,u1,a,,,hi,noon,https://x.example/1\n")
     with pytest.raises(InputError, match=r"bad_time\.csv"):
@@ -160,3 +156,35 @@ def test_compat_csv_refuses_bad_input(con: duckdb.DuckDBPyConnection, tmp_path: 
     )
     edges = toolkit_csv_edges(con, good, ["co_link"], time_window=5)["co_link"].to_pylist()
     assert [(e["user_1"], e["user_2"], e["weight"]) for e in edges] == [("u1", "u2", 1), ("u2", "u1", 1)]
+
+
+def test_compat_csv_repeated_message_ids_as_the_toolkit(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """A message id given twice: the toolkit keeps the first row as the message, and each (message,
+    URL) from the first row naming it, whatever the later rows say (other user, time, URLs)."""
+    header = "message_id,user_id,username,repost_id,reply_id,message,timestamp,urls\n"
+    rows = [
+        "m1,u1,a,,,hi,10,https://x.example/1",
+        "m1,u2,b,,,hi,20,https://x.example/1 https://x.example/2",  # m1 again: only URL 2 is new
+        "m2,u2,b,,,yo,12,https://x.example/1",
+        "m3,u3,c,,,yo,21,https://x.example/2 https://x.example/2",
+        "m4,u1,a,r1,,rt,10,",
+        "m4,u3,c,r1,,rt,30,",  # a repost id given twice: the first row is the repost
+        "m5,u2,b,r1,,rt,12,",
+        "m6,u3,c,r1,,rt,14,",
+        "m7,u2,b,,,hi,13,https://x.example/1",
+        "m7,u2,b,,,hi,13,https://x.example/1",  # an exact repeat
+    ]
+    path = tmp_path / "repeated.csv"
+    path.write_text(header + "\n".join(rows) + "\n")
+    db = tmp_path / "repeated.db"
+    run_toolkit(db, "preprocess", "--format", "csv", str(path))
+    with sqlite3.connect(db) as sql:
+        sql.execute("DELETE FROM message_url WHERE url = ''")
+    for command in ("co_link", "co_retweet"):
+        run_toolkit(db, "compute", command, "--time_window", "5", "--min_edge_weight", "1", "--n_cpus", "1")
+        expected = toolkit_rows(db, command)
+        got = toolkit_csv_edges(con, path, [command], time_window=5)[command].to_pylist()
+        assert len(expected) >= 2, command
+        assert [(r["user_1"], r["user_2"], r["weight"], r["edge_type"]) for r in got] == expected, command

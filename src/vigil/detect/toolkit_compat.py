@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -140,7 +141,8 @@ def toolkit_csv_edges(
     position: ``message_id, user_id, username, repost_id, reply_id, message, timestamp, urls``, a
     header row, URLs space-separated); users are its ``user_id`` values as written. Equal, row for
     row, to the toolkit's ``compute`` on its own SQLite with the ``""`` URL rows removed (see the
-    module doc). A message id given twice is refused (the toolkit keeps the first row silently).
+    module doc), including its handling of a message id given twice: the first row is the message
+    (``insert or ignore``), and each (message, URL) keeps the first row that names it.
     """
     for command in commands:
         _check(command, time_window, min_edge_weight)
@@ -149,30 +151,68 @@ def toolkit_csv_edges(
         raise InputError(f"no such CSV file: {path}")
     quoted = str(path).replace("'", "''")
     columns = ", ".join(f"'{c}': 'VARCHAR'" for c in TOOLKIT_CSV_COLUMNS)
+    (preserve,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0]
     try:
-        # Only the columns a command reads are decoded; the text is parsed over, never kept.
-        con.execute(
+        # File order matters (the first row of a message id wins); the message text is parsed
+        # over, never kept. Empty fields are NULL here and "" (falsy) in the toolkit's reader.
+        con.execute("SET preserve_insertion_order = true")
+        rows = con.sql(
             f"""
-            CREATE OR REPLACE TEMP VIEW _vg_csv AS
-            SELECT message_id, user_id, repost_id, reply_id, urls, CAST(timestamp AS DOUBLE) AS ts
+            SELECT message_id, user_id, nullif(repost_id, '') AS repost_id,
+                   nullif(reply_id, '') AS reply_id, nullif(urls, '') AS urls,
+                   CAST(timestamp AS DOUBLE) AS ts
             FROM read_csv('{quoted}', header = true, columns = {{{columns}}}, quote = '"', escape = '"',
                           auto_detect = false, strict_mode = false)
             """
-        )
-        result = {}
-        for command in commands:
-            events = con.sql(_CSV_EVENTS[command]).to_arrow_table()
-            result[command] = _edges_of_events(events, command, time_window, min_edge_weight, loops)
+        ).to_arrow_table()
     except duckdb.Error as exc:
         raise InputError(f"reading the toolkit CSV {path}: {exc}") from exc
     finally:
-        con.execute("DROP VIEW IF EXISTS _vg_csv")
+        con.execute(f"SET preserve_insertion_order = {'true' if preserve else 'false'}")
+    if rows.num_rows and (
+        rows["message_id"].null_count or rows["user_id"].null_count or rows["ts"].null_count
+    ):
+        raise InputError(f"{path}: every row needs a message_id, a user_id and a timestamp")
+    msg, _ = _codes(rows["message_id"])
+    # Codes follow first appearance: a row is its message's first iff its code is new.
+    first = msg > np.maximum.accumulate(np.r_[-1, msg[:-1]])
+    result = {}
+    for command in commands:
+        if command == "co_link":
+            # Every row that is not a repost files its URLs (duplicate rows too, as the toolkit does).
+            mask = pc.is_null(rows["repost_id"]).to_numpy(zero_copy_only=False)
+            lists = pc.split_pattern(rows["urls"].filter(pa.array(mask)).combine_chunks(), " ")
+            row_of = np.flatnonzero(mask)[pc.list_parent_indices(lists).to_numpy()]
+            items = pc.list_flatten(lists)
+            nonempty = pc.not_equal(items, "").to_numpy(zero_copy_only=False)
+            row_of, items = row_of[nonempty], items.filter(pa.array(nonempty))
+        else:
+            column = "repost_id" if command == "co_retweet" else "reply_id"
+            valid = pc.is_valid(rows[column]).to_numpy(zero_copy_only=False)
+            if command == "co_reply":
+                valid &= pc.is_null(rows["repost_id"]).to_numpy(zero_copy_only=False)
+            row_of = np.flatnonzero(valid & first)
+            items = rows[column].take(pa.array(row_of))
+        events = pa.table(
+            {
+                "account": rows["user_id"].take(pa.array(row_of)),
+                "msg": pa.array(msg[row_of]),
+                "item": items,
+                "ts": rows["ts"].take(pa.array(row_of)),
+            }
+        )
+        result[command] = _edges_of_events(events, command, time_window, min_edge_weight, loops)
     return result
 
 
-def _codes(column: pa.ChunkedArray) -> tuple[I64, pa.Array]:
-    """Dictionary codes of a string column, and its distinct values."""
-    encoded = pc.dictionary_encode(column.combine_chunks())
+def _codes(column: pa.ChunkedArray | pa.Array) -> tuple[I64, pa.Array]:
+    """Dictionary codes of a column, in order of first appearance, and its distinct values."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_integer(column.type):
+        values = column.to_numpy(zero_copy_only=False).astype(np.int64)
+        return values, column
+    encoded = pc.dictionary_encode(column)
     return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary
 
 
@@ -222,43 +262,41 @@ def directed_weights(
     per-edge counts, so memory holds one block's pairs and the distinct edges.
     """
     n_acc = int(aid.max()) + 1 if len(aid) else 1
-    # Exact duplicates (a post naming one URL twice) count once.
-    keyed = np.lexsort((ts, aid, iid, mid))
-    iid, aid, mid, ts = iid[keyed], aid[keyed], mid[keyed], ts[keyed]
-    same = np.r_[
-        False, (mid[1:] == mid[:-1]) & (iid[1:] == iid[:-1]) & (aid[1:] == aid[:-1]) & (ts[1:] == ts[:-1])
-    ]
-    if same.any():
-        keep = ~same
-        iid, aid, mid, ts = iid[keep], aid[keep], mid[keep], ts[keep]
-    if len(mid) > 1:
-        # One message, one user and one time per item (else its id was given to several messages).
-        dup = (mid[1:] == mid[:-1]) & ((iid[1:] == iid[:-1]) | (aid[1:] != aid[:-1]))
-        if dup.any():
-            raise InputError("a message id appears more than once with different users, times or items")
-    if not loops:
-        # Only items acted on by two accounts can pair.
-        by_item = np.lexsort((aid, iid))
-        si, sa = iid[by_item], aid[by_item]
-        starts = np.flatnonzero(np.r_[True, si[1:] != si[:-1]])
-        ends = np.r_[starts[1:], len(si)] - 1
-        shared_items = si[starts][sa[starts] != sa[ends]]
-        keep = np.isin(iid, shared_items)
+    keep, mid = _toolkit_events(iid, aid, mid, n_acc)
+    if not keep.all():
         iid, aid, mid, ts = iid[keep], aid[keep], mid[keep], ts[keep]
     if len(iid) == 0:
-        empty = np.zeros(0, np.int64)
-        return empty, empty, empty
-    order = np.lexsort((ts, iid))
-    iid, aid, mid, ts = iid[order], aid[order], mid[order], ts[order]
+        return _no_edges()
+    # Times as ranks (ties share one), and the rank range each event's window covers: searches of
+    # sorted needles in a time order, the toolkit's t1 - w and t1 + w computed in doubles as it does.
+    by_time = np.argsort(ts, kind="stable")
+    ts_sorted = ts[by_time]
+    times = ts_sorted[np.r_[True, ts_sorted[1:] != ts_sorted[:-1]]]
+    width = np.int64(len(times) + 1)
+    rank, low, high = (np.empty(len(ts), np.int64) for _ in range(3))
+    with np.errstate(invalid="ignore", over="ignore"):
+        rank[by_time] = np.searchsorted(times, ts_sorted)
+        low[by_time] = np.searchsorted(times, ts_sorted - window, side="left")
+        high[by_time] = np.searchsorted(times, ts_sorted + window, side="right")
+    del by_time, ts_sorted
+    key = iid * width + rank
+    order = np.argsort(key, kind="stable")
+    key, iid, aid, mid = key[order], iid[order], aid[order], mid[order]
+    low, high = low[order], high[order]
+    if not loops:
+        # Only items acted on by two accounts can pair.
+        starts = np.flatnonzero(np.r_[True, iid[1:] != iid[:-1]])
+        least, most = np.minimum.reduceat(aid, starts), np.maximum.reduceat(aid, starts)
+        keep = np.repeat(least != most, np.diff(np.r_[starts, len(iid)]))
+        if not keep.all():
+            key, iid, aid, mid, low, high = key[keep], iid[keep], aid[keep], mid[keep], low[keep], high[keep]
+    if len(iid) == 0:
+        return _no_edges()
+    lo = np.searchsorted(key, iid * width + low, side="left")
+    hi = np.searchsorted(key, iid * width + high, side="left")
+    del key, low, high
     account_of = np.zeros(int(mid.max()) + 1, np.int64)
     account_of[mid] = aid
-    times = np.unique(ts)
-    width = np.int64(len(times) + 1)
-    with np.errstate(invalid="ignore", over="ignore"):
-        low_t, high_t = ts - window, ts + window
-    key = iid * width + np.searchsorted(times, ts)
-    lo = np.searchsorted(key, iid * width + np.searchsorted(times, low_t, side="left"), side="left")
-    hi = np.searchsorted(key, iid * width + np.searchsorted(times, high_t, side="right"), side="left")
     # Pairs are enumerated per block of whole messages (a message's events on several items must
     # meet in one block for its (message, account) pairs to be distinct).
     by_msg = np.argsort(mid, kind="stable")
@@ -268,7 +306,7 @@ def directed_weights(
     boundary = np.r_[True, msg_sorted[1:] != msg_sorted[:-1]]
     # One event per message and per (item, account): a window cannot name an account twice, so
     # the pairs are distinct without deduplication (the usual case for co_retweet).
-    single = not (~boundary).any() and len(np.unique(iid * np.int64(n_acc) + aid)) == len(iid)
+    single = bool(boundary.all()) and len(_distinct(iid * np.int64(n_acc) + aid)) == len(iid)
     edge_keys: list[I64] = []
     edge_counts: list[I64] = []
     for lo_k, hi_k in _blocks(cumulative, boundary):
@@ -285,23 +323,63 @@ def directed_weights(
             keep = a1 != a2
             src, a1, a2 = src[keep], a1[keep], a2[keep]
         if not single:
-            pair = np.unique(mid[src] * np.int64(n_acc) + a2)
+            pair = _distinct(mid[src] * np.int64(n_acc) + a2)
             a1 = account_of[pair // n_acc]
             a2 = pair % n_acc
-        keys, k_counts = np.unique(a1 * np.int64(n_acc) + a2, return_counts=True)
+        keys, k_counts = _counted(a1 * np.int64(n_acc) + a2)
         edge_keys.append(keys)
-        edge_counts.append(k_counts.astype(np.int64))
+        edge_counts.append(k_counts)
     if not edge_keys:
-        empty = np.zeros(0, np.int64)
-        return empty, empty, empty
+        return _no_edges()
     keys = np.concatenate(edge_keys)
     weights = np.concatenate(edge_counts)
     if len(edge_keys) > 1:
-        keys, inverse = np.unique(keys, return_inverse=True)
-        weights = np.bincount(inverse, weights=weights, minlength=len(keys)).astype(np.int64)
+        order = np.argsort(keys, kind="stable")
+        keys, weights = keys[order], weights[order]
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        keys, weights = keys[starts], np.add.reduceat(weights, starts)
     kept = weights >= min_weight
     keys, weights = keys[kept], weights[kept]
     return keys // n_acc, keys % n_acc, weights
+
+
+def _no_edges() -> tuple[I64, I64, I64]:
+    empty = np.zeros(0, np.int64)
+    return empty, empty, empty
+
+
+def _toolkit_events(iid: I64, aid: I64, mid: I64, n_acc: int) -> tuple[npt.NDArray[np.bool_], I64]:
+    """The toolkit's rows: the first event of each (message, item) (its ``message_url`` primary
+    key; a post naming one URL twice counts once). Returns message codes under which each message
+    has one user: a message id whose rows name several users is split per user, as the toolkit's
+    ``count(distinct message_id)`` grouped by user sees it. Returns ``(kept events, codes)``."""
+    keep = np.ones(len(mid), dtype=bool)
+    per_message = np.bincount(mid) if len(mid) else np.zeros(0, np.int64)
+    if len(per_message) == 0 or per_message.max() <= 1:
+        return keep, mid
+    multi = np.flatnonzero(per_message[mid] > 1)
+    # lexsort is stable: the first of each (message, item) run is its earliest event.
+    order = multi[np.lexsort((iid[multi], mid[multi]))]
+    m, i, a = mid[order], iid[order], aid[order]
+    same_msg = m[1:] == m[:-1]
+    keep[order[1:][same_msg & (i[1:] == i[:-1])]] = False
+    if (same_msg & (a[1:] != a[:-1])).any():
+        pair = mid * np.int64(n_acc) + aid
+        mid = np.searchsorted(_distinct(pair), pair)
+    return keep, mid
+
+
+def _distinct(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Sorted distinct values (numpy 2's ``np.unique`` hashes first: several times slower here)."""
+    values = np.sort(values)
+    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
+
+
+def _counted(keys: I64) -> tuple[I64, I64]:
+    """Sorted distinct keys and how often each occurs."""
+    keys = np.sort(keys)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return keys[starts], np.diff(np.r_[starts, len(keys)]).astype(np.int64)
 
 
 def _blocks(cumulative: I64, boundary: npt.NDArray[np.bool_]) -> Iterator[tuple[int, int]]:
