@@ -99,6 +99,7 @@ from vigil.exchange.taxii_index import (
     Key,
     PostedObject,
     Served,
+    is_projected,
     page_rows,
     project_contributions,
     signal_of_object,
@@ -270,21 +271,21 @@ def load_catalog(session: Session, principal: Principal) -> Catalog:
     return Catalog(orgs=orgs, entries=entries, signal_of_ref=signal_of_ref)
 
 
+_FINGERPRINT = select(
+    select(func.max(ContributionVersionRow.id)).scalar_subquery(),
+    select(func.max(OpinionHistoryRow.id)).scalar_subquery(),
+    select(func.max(SightingRow.id)).scalar_subquery(),
+    select(func.count(CampaignRow.id)).scalar_subquery(),
+    select(func.max(CampaignRow.modified_at)).scalar_subquery(),
+    select(func.count(OrgRow.id)).scalar_subquery(),
+)
+
+
 def _fingerprint(session: Session) -> tuple[object, ...]:
     """Changes whenever anything a catalog is built from changes (every write appends a row or
-    moves a timestamp), so a cached catalog is reused only while it is exact."""
-    return tuple(
-        session.execute(
-            select(
-                select(func.max(ContributionVersionRow.id)).scalar_subquery(),
-                select(func.max(OpinionHistoryRow.id)).scalar_subquery(),
-                select(func.max(SightingRow.id)).scalar_subquery(),
-                select(func.count(CampaignRow.id)).scalar_subquery(),
-                select(func.max(CampaignRow.modified_at)).scalar_subquery(),
-                select(func.count(OrgRow.id)).scalar_subquery(),
-            )
-        ).one()
-    )
+    moves a timestamp), so a cached catalog is reused only while it is exact. Runs on every TAXII
+    read: executed on the session's connection (Core), which skips the ORM's per-statement work."""
+    return tuple(session.connection().execute(_FINGERPRINT).one())
 
 
 class CatalogCache:
@@ -467,8 +468,11 @@ class ExtrasCache:
         self._capacity = capacity
         self._lock = threading.Lock()
 
-    def get(self, session: Session, principal: Principal) -> Extras:
-        key = (principal.org_id, principal.org_kind, *_fingerprint(session))
+    def get(
+        self, session: Session, principal: Principal, fingerprint: tuple[object, ...] | None = None
+    ) -> Extras:
+        """``fingerprint``: the database's ``_fingerprint`` already read in this session."""
+        key = (principal.org_id, principal.org_kind, *(fingerprint or _fingerprint(session)))
         with self._lock:
             found = self._items.get(key)
             if found is not None:
@@ -549,24 +553,41 @@ class TaxiiService:
     def _project(self) -> None:
         project_contributions(self.db)
 
+    def _read(self, spec: CollectionSpec, query: ObjectQuery, after: Key | None, limit: int) -> list[Served]:
+        """Up to ``limit`` items after ``after``, in one read transaction: one statement reads the
+        database's change fingerprint (which says whether contribution versions are waiting to be
+        projected into the index, and whether the cached extras still hold), one reads the page."""
+        with self.db.read_session() as session:
+            fingerprint = _fingerprint(session)
+            if is_projected(self.db, int(cast(int | None, fingerprint[0]) or 0)):
+                return self._candidates(session, spec, query, after, limit, fingerprint)
+        self._project()  # in its own short write transactions, then read a snapshot that has them
+        with self.db.read_session() as session:
+            return self._candidates(session, spec, query, after, limit, _fingerprint(session))
+
     def _candidates(
-        self, session: Session, spec: CollectionSpec, query: ObjectQuery, after: Key | None, limit: int
+        self,
+        session: Session,
+        spec: CollectionSpec,
+        query: ObjectQuery,
+        after: Key | None,
+        limit: int,
+        fingerprint: tuple[object, ...],
     ) -> list[Served]:
         """Up to ``limit`` items after ``after``: the index's page merged with the extras'."""
         rows = page_rows(session, self.principal, spec.audience, _filters(query), after, limit)
         if not _needs_extras(query):
             return rows
-        extras = select_versions(self.cache.get(session, self.principal).of(spec, self.principal), query)
+        extras = self.cache.get(session, self.principal, fingerprint).of(spec, self.principal)
+        extras = select_versions(extras, query)
         start = bisect.bisect_right(extras, after, key=sort_key) if after is not None else 0
         return list(heapq.merge(rows, extras[start : start + limit], key=sort_key))[:limit]
 
     def _listing(self, collection_id: str, query: ObjectQuery) -> Page:
         spec = self.collection(collection_id)
-        self._project()
         limit = query.limit or self.page_size
         after = decode_next(query.next) if query.next else None
-        with self.db.read_session() as session:
-            return page_of(self._candidates(session, spec, query, after, limit + 1), limit)
+        return page_of(self._read(spec, query, after, limit + 1), limit)
 
     def _deliver(self, page: Page) -> Page:
         if any(not e.shared and e.tlp in AUDITED_TLPS for e in page.items):
@@ -590,10 +611,8 @@ class TaxiiService:
 
     def versions(self, collection_id: str, object_id: str, query: ObjectQuery) -> Page:
         spec = self.collection(collection_id)
-        self._project()
         narrowed = replace(query, ids=frozenset({object_id}), versions=("all",), next=None, limit=None)
-        with self.db.read_session() as session:
-            found = self._candidates(session, spec, narrowed, None, 100_000)
+        found = self._read(spec, narrowed, None, 100_000)
         if not found:
             raise NotFound(f"no object {object_id!r} in collection {spec.alias}", object=object_id)
         # Versions are listed oldest first; the position in ``next`` is the version itself.
