@@ -1,7 +1,8 @@
 """Vigil's engine against coordination-network-toolkit 1.5.2, end to end, on the same posts.
 
-    python bench/detect_vs_toolkit.py                  # 1M posts
+    python bench/detect_vs_toolkit.py                  # 1M posts from bench/cascades.py
     python bench/detect_vs_toolkit.py --posts-count 200000 --workdir /tmp/vigil-bench
+    python bench/detect_vs_toolkit.py --generator scale   # bench/detect_scale.py's posts
 
 Both sides run co_link and co_retweet (Vigil: co_reshare) at a 60 s window with minimum edge
 weight 2 on 2 CPUs, each step in a fresh subprocess measured for wall time and peak RSS (largest
@@ -11,6 +12,16 @@ Vigil reads the posts Parquet directly and runs (a) its own engine (IDF weights,
 here, min_coactions 2) and (b) its toolkit-compatible mode, whose edges are then checked equal to
 the toolkit's, row for row. Before computing, the toolkit's ``""`` URL rows (its CSV reader files
 every URL-less message under the URL "") are deleted for a fair comparison (timed apart).
+
+CSV in, edges out, two ways, each in one measured process from the toolkit's own CSV:
+(c) ``toolkit_csv_edges`` reads the CSV directly (DuckDB's reader, only the columns the commands
+use) and computes both networks; its edges are also checked against the toolkit's, row for row;
+(d) ``vigil ingest`` (generic layout, the toolkit's columns mapped, no language identification)
+writes Vigil's posts table, then the compatible mode runs on it (the CPU of the two parts is
+printed apart: ingest is its own stage with its own bench, ``bench/ingest_speed.py``).
+
+Posts come from ``bench/cascades.py`` by default (no planted coordination; retweet cascades with a
+long tail of popularity: the most matched pairs per post), or ``--generator scale``.
 """
 
 from __future__ import annotations
@@ -28,6 +39,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 COMMANDS = {"co_link": "co_link", "co_retweet": "co_reshare"}
+# The toolkit's CSV columns onto Vigil's fields, for `vigil ingest --layout generic`.
+TOOLKIT_MAPPING = {
+    "post_id": "message_id", "account_id": "user_id", "account_handle": "username",
+    "reshare_of": "repost_id", "reply_to": "reply_id", "text": "message", "created_at": "timestamp",
+    "urls": "urls",
+}  # fmt: skip
 WINDOW, MIN_WEIGHT, CPUS = 60, 2, 2
 
 
@@ -47,8 +64,29 @@ def worker(args: argparse.Namespace) -> None:
     imported, imported_cpu = time.perf_counter(), time.process_time()
     workdir = Path(args.workdir)
     con = duck.connect(load_settings(duckdb_threads=CPUS, temp_dir=workdir / "spill"))
-    duck.register_posts(con, args.posts)
-    if args.worker == "engine":
+    parts: dict[str, float] = {}
+    if args.worker == "csv":
+        from vigil.detect.toolkit_compat import toolkit_csv_edges
+
+        tables = toolkit_csv_edges(
+            con, args.csv, tuple(COMMANDS), time_window=WINDOW, min_edge_weight=MIN_WEIGHT
+        )
+        for command, table in tables.items():
+            pq.write_table(table, workdir / f"csv-{command}.parquet")
+    elif args.worker == "ingest":
+        from vigil.ingest.pipeline import ingest
+
+        out = workdir / "ingested"
+        ingest([Path(args.csv)], layout="generic", out_dir=out, mapping=TOOLKIT_MAPPING, platform="x",
+               settings=load_settings(duckdb_threads=CPUS, temp_dir=workdir / "spill"),
+               detect_language=False)  # fmt: skip
+        parts["ingest_cpu"] = time.process_time() - imported_cpu
+        duck.register_posts(con, out / "posts.parquet")
+    else:
+        duck.register_posts(con, args.posts)
+    if args.worker in ("csv",):
+        counts = {c: t.num_rows for c, t in tables.items()}
+    elif args.worker == "engine":
         params = EngineParams(
             window=FixedWindow(WINDOW), min_items=1, min_coactions=MIN_WEIGHT, max_item_accounts=None
         )
@@ -58,7 +96,8 @@ def worker(args: argparse.Namespace) -> None:
         counts = {}
         for command in COMMANDS:
             table = toolkit_edges(con, command, time_window=WINDOW, min_edge_weight=MIN_WEIGHT)
-            pq.write_table(table, workdir / f"compat-{command}.parquet")
+            prefix = "ingest" if args.worker == "ingest" else "compat"
+            pq.write_table(table, workdir / f"{prefix}-{command}.parquet")
             counts[command] = table.num_rows
     done, done_cpu = time.perf_counter(), time.process_time()
     print(
@@ -70,6 +109,7 @@ def worker(args: argparse.Namespace) -> None:
                 "import_cpu": imported_cpu - started_cpu,
                 "compute_s": done - imported,
                 "compute_cpu": done_cpu - imported_cpu,
+                **parts,
             }
         )
     )
@@ -100,7 +140,10 @@ def main() -> None:
     parser.add_argument("--posts-count", type=int, default=1_000_000)
     parser.add_argument("--posts", help="use this posts Parquet file (e.g. from `vigil generate`)")
     parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "vigil-bench"))
-    parser.add_argument("--worker", choices=["engine", "compat"], help=argparse.SUPPRESS)
+    parser.add_argument("--generator", choices=["cascades", "scale"], default="cascades")
+    parser.add_argument("--no-ingest", action="store_true", help="skip `vigil ingest` + compatible mode")
+    parser.add_argument("--worker", choices=["engine", "compat", "csv", "ingest"], help=argparse.SUPPRESS)
+    parser.add_argument("--csv", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args)
@@ -109,17 +152,19 @@ def main() -> None:
     # Imported here, not at the top: the measured worker subprocesses load only what they use.
     import pyarrow.parquet as pq
 
+    from cascades import generate_cascades
     from detect_scale import generate_posts
     from vigil.detect import duck
     from vigil.detect.toolkit_compat import export_toolkit_csv
 
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    posts = (
-        Path(args.posts)
-        if args.posts
-        else generate_posts(workdir / f"posts-{args.posts_count}.parquet", args.posts_count)
-    )
+    if args.posts:
+        posts = Path(args.posts)
+    elif args.generator == "cascades":
+        posts = generate_cascades(workdir / f"cascades-{args.posts_count}.parquet", args.posts_count)
+    else:
+        posts = generate_posts(workdir / f"posts-{args.posts_count}.parquet", args.posts_count)
     n = pq.ParquetFile(posts).metadata.num_rows
     csv_path, db = workdir / f"toolkit-{posts.stem}.csv", workdir / f"toolkit-{posts.stem}.db"
     con = duck.connect()
@@ -143,6 +188,8 @@ def main() -> None:
         )  # fmt: skip
     base = [sys.executable, __file__, "--workdir", str(workdir), "--posts", str(posts), "--worker"]
     engine, compat = measured([*base, "engine"]), measured([*base, "compat"])
+    from_csv = measured([*base, "csv", "--csv", str(csv_path)])
+    ingested = None if args.no_ingest else measured([*base, "ingest", "--csv", str(csv_path)])
 
     for name, m in steps.items():
         print(
@@ -159,7 +206,10 @@ def main() -> None:
         f"  toolkit total        {toolkit_total:8.1f} s   CPU {toolkit_cpu:7.1f} s   "
         f"peak RSS {toolkit_rss:7.0f} MB"
     )
-    for label, m in (("vigil engine", engine), ("vigil compat", compat)):
+    runs = [("vigil engine", engine), ("vigil compat", compat), ("vigil CSV->edges", from_csv)]
+    if ingested is not None:
+        runs.append(("vigil ingest+compat", ingested))
+    for label, m in runs:
         inner = json.loads(m["out"].splitlines()[-1])
         print(
             f"  {label:<20} {m['seconds']:8.1f} s   CPU {m['cpu']:7.1f} s   peak RSS {m['rss_mb']:7.0f} MB   "
@@ -172,24 +222,30 @@ def main() -> None:
             f"{inner['compute_s']:.2f} s ({inner['compute_cpu']:.2f} s CPU); toolkit / Vigil compute: "
             f"{toolkit_compute / inner['compute_s']:5.1f}x wall, "
             f"{toolkit_compute_cpu / inner['compute_cpu']:5.1f}x CPU"
+            + (
+                f"\n      of which ingest {inner['ingest_cpu']:.2f} s CPU, compatible mode "
+                f"{inner['compute_cpu'] - inner['ingest_cpu']:.2f} s CPU"
+                if "ingest_cpu" in inner
+                else ""
+            )
         )
 
     equal = True
     for command in COMMANDS:
         theirs = toolkit_rows(db, command)
-        table = pq.read_table(workdir / f"compat-{command}.parquet")
-        ours = list(
-            zip(
-                table["user_1"].to_pylist(),
-                table["user_2"].to_pylist(),
-                table["weight"].to_pylist(),
-                strict=True,
-            )
-        )
-        same = ours == theirs
-        equal &= same
-        print(f"  {command}: toolkit {len(theirs):,} directed edges, vigil compat {len(ours):,}: "
-              f"{'IDENTICAL' if same else 'DIFFERENT'}")  # fmt: skip
+        for label, prefix in (("compat", "compat"), ("CSV->edges", "csv"), ("ingest+compat", "ingest")):
+            if prefix == "ingest" and ingested is None:
+                continue
+            table = pq.read_table(workdir / f"{prefix}-{command}.parquet")
+            users = [table["user_1"].to_pylist(), table["user_2"].to_pylist()]
+            if prefix == "ingest":
+                # Ingest qualifies the CSV's user ids ("x:acc1") with the platform given ("x:").
+                users = [[u.removeprefix("x:") for u in column] for column in users]
+            ours = list(zip(*users, table["weight"].to_pylist(), strict=True))
+            same = ours == theirs
+            equal &= same
+            print(f"  {command}: toolkit {len(theirs):,} directed edges, vigil {label} {len(ours):,}: "
+                  f"{'IDENTICAL' if same else 'DIFFERENT'}")  # fmt: skip
     sys.exit(0 if equal else 1)
 
 

@@ -21,8 +21,9 @@ for a fair comparison. Vigil never has empty items.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -31,26 +32,32 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vigil.core.errors import InputError
-from vigil.detect.duck import register_posts
-from vigil.detect.traces import CO_LINK, CO_RESHARE, TraceSpec, posts_events
+
+if TYPE_CHECKING:
+    from vigil.detect.traces import TraceSpec
 
 I64 = npt.NDArray[np.int64]
 
-# The toolkit's co_reply leaves replies that are also reposts out; Vigil's co_reply keeps them.
-_TOOLKIT_CO_REPLY = TraceSpec(
-    name="co_reply",
-    description="replied to the same post within the window (reposts left out, as the toolkit does)",
-    events_sql=posts_events(
-        "platform || ':' || reply_to", where="reply_to IS NOT NULL AND reshare_of IS NULL"
-    ),
-)
+# The toolkit's command names (co_reply leaves replies that are also reposts out, as its query does).
+TOOLKIT_COMMANDS = ("co_link", "co_reply", "co_retweet")
 
-# The toolkit's command name -> the Vigil trace with the same items.
-TOOLKIT_TRACES: dict[str, TraceSpec] = {
-    "co_link": CO_LINK,
-    "co_retweet": CO_RESHARE,
-    "co_reply": _TOOLKIT_CO_REPLY,
-}
+
+@cache
+def toolkit_traces() -> dict[str, TraceSpec]:
+    """The toolkit's command name -> the Vigil trace with the same items (imported on first use:
+    the CSV path needs none of the traces' modules, whose imports cost more than its computing at
+    100k posts)."""
+    from vigil.detect.traces import CO_LINK, CO_RESHARE, TraceSpec, posts_events
+
+    co_reply = TraceSpec(
+        name="co_reply",
+        description="replied to the same post within the window (reposts left out, as the toolkit does)",
+        events_sql=posts_events(
+            "platform || ':' || reply_to", where="reply_to IS NOT NULL AND reshare_of IS NULL"
+        ),
+    )
+    return {"co_link": CO_LINK, "co_retweet": CO_RESHARE, "co_reply": co_reply}
+
 
 TOOLKIT_EDGES = pa.schema(
     [
@@ -91,8 +98,8 @@ _PAIRS_PER_STEP = 8_000_000
 
 
 def _check(command: str, time_window: float, min_edge_weight: int) -> None:
-    if command not in TOOLKIT_TRACES:
-        raise InputError(f"toolkit compatibility covers {', '.join(sorted(TOOLKIT_TRACES))}, not {command!r}")
+    if command not in TOOLKIT_COMMANDS:
+        raise InputError(f"toolkit compatibility covers {', '.join(TOOLKIT_COMMANDS)}, not {command!r}")
     if time_window < 0 or min_edge_weight < 1:
         raise InputError("time_window must be >= 0 and min_edge_weight >= 1")
 
@@ -111,7 +118,7 @@ def toolkit_edges(
     (``platform:account_id``), as the toolkit's export writes them (``loops`` keeps self-pairs).
     """
     _check(command, time_window, min_edge_weight)
-    trace = TOOLKIT_TRACES[command]
+    trace = toolkit_traces()[command]
     query = f"""
         SELECT CAST(account AS VARCHAR) AS account, CAST(platform AS VARCHAR) || chr(31) ||
                CAST(post_id AS VARCHAR) AS msg, CAST(item AS VARCHAR) AS item, CAST(ts AS DOUBLE) AS ts
@@ -408,6 +415,8 @@ def export_toolkit_csv(
     collide; ``user_id`` is the Vigil account, so toolkit output compares directly.
     """
     if posts is not None:
+        from vigil.detect.duck import register_posts
+
         register_posts(con, posts)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
