@@ -40,11 +40,12 @@ from vigil.cases.service import CaseService
 from vigil.core.errors import InputError, NotFound
 from vigil.core.ids import new_id
 from vigil.core.settings import get_settings
-from vigil.core.time import ensure_utc, utcnow
+from vigil.core.time import ensure_utc
 from vigil.exchange.access import Permission, Principal, require
-from vigil.exchange.models import ContributionRow, ContributionShareRow, OrgRow, SignalRow
+from vigil.exchange.models import ContributionRow, ContributionShareRow, SignalRow
 from vigil.exchange.policy import attends_meeting, document_marking, require_convener
 from vigil.exchange.records import TLP, Marking, OrgKind
+from vigil.exchange.service import Service
 from vigil.exchange.store.languages import current_languages
 
 ELECTION_KINDS = (
@@ -177,7 +178,7 @@ def _date_record(row: ElectionDateRow) -> ElectionDate:
     return ElectionDate(id=row.id, election=row.election, kind=row.kind, at=row.at, title=row.title)
 
 
-class MeetingService:
+class MeetingService(Service):
     """Meetings for one principal in one session (``None``: the trusted local administrator)."""
 
     def __init__(
@@ -188,22 +189,12 @@ class MeetingService:
         now: datetime | None = None,
         playbooks: PlaybookLibrary | None = None,
     ) -> None:
-        self.session = session
-        self.principal = principal
-        self._now = now
+        super().__init__(session, principal, now=now)
         self._playbooks = playbooks
         self.cases = CaseService(session, principal, now=now)
 
-    def now(self) -> datetime:
-        return ensure_utc(self._now) if self._now is not None else utcnow()
-
     # -----------------------------------------------------------------------------------------
     # helpers
-
-    def _acting_org(self) -> str:
-        if self.principal is None:
-            raise InputError("this operation needs an acting organisation (--as-org)", field="org")
-        return self.principal.org_id
 
     def attends(self, row: MeetingRow) -> bool:
         """Whether the principal's organisation convenes or is invited to the meeting."""
@@ -215,15 +206,9 @@ class MeetingService:
             raise NotFound(f"no meeting {meeting_id!r}", meeting_id=meeting_id)
         return row
 
-    def _check_orgs(self, org_ids: list[str], name: str) -> None:
-        known = set(self.session.scalars(select(OrgRow.id).where(OrgRow.id.in_(org_ids))))
-        unknown = [o for o in org_ids if o not in known]
-        if unknown:
-            raise InputError(f"{name} names unknown organisations: {', '.join(unknown)}", field=name)
-
     def _meeting(self, row: MeetingRow) -> Meeting:
         marking = Marking(TLP(row.minutes_tlp), tuple(row.minutes_shared_with or ()))
-        minutes = row.minutes if self.cases.sees(row.org_id, marking) else None
+        minutes = row.minutes if self.sees(row.org_id, marking) else None
         return Meeting(
             id=row.id,
             series_id=row.series_id,
@@ -333,12 +318,12 @@ class MeetingService:
     ) -> list[Meeting]:
         """Schedule an ad hoc meeting, or ``occurrences`` of a recurring one (one series)."""
         require(self.principal, Permission.WRITE)
-        org = self._acting_org()
+        org = self.acting_org()
         clean_title = _text(title, "title", required=True)
         assert clean_title is not None
         roles = {str(k): _choice(v, MEETING_ROLES, "role") for k, v in (invited or {}).items()}
         roles.setdefault(org, "chair")
-        self._check_orgs(list(roles), "invited")
+        self.check_orgs(list(roles), "invited")
         step: timedelta | None = None
         if recurrence:
             recurrence = _choice(recurrence, tuple(RECURRENCES), "recurrence")
@@ -376,7 +361,7 @@ class MeetingService:
         require(self.principal, Permission.WRITE)
         row = self._row(meeting_id)
         require_convener(self.principal, row.org_id, "invite")
-        self._check_orgs([org_id], "org")
+        self.check_orgs([org_id], "org")
         row.invited = {**(row.invited or {}), org_id: _choice(role, MEETING_ROLES, "role")}
         row.modified_at = self.now()
         self.session.flush()
@@ -415,7 +400,7 @@ class MeetingService:
         count, technique or id reveals an item hidden from that reader). ``until`` (default now)
         is capped at the meeting's start: a past meeting's figures stay what they were."""
         require(self.principal, Permission.READ)
-        org = org_id or self._acting_org()
+        org = org_id or self.acting_org()
         since = self.since_last(meeting_id)
         end = min(ensure_utc(until) if until else self.now(), ensure_utc(self._row(meeting_id).starts_at))
         contributions = self.session.execute(
@@ -437,7 +422,7 @@ class MeetingService:
             ):
                 shares.setdefault(contribution_id, []).append(share_org)
         seen = [
-            r for r in contributions if self.cases.sees(org, Marking(TLP(r[1]), tuple(shares.get(r[0], ()))))
+            r for r in contributions if self.sees(org, Marking(TLP(r[1]), tuple(shares.get(r[0], ()))))
         ]
         kinds = Counter(str(r[3]) for r in seen)
         # the organisation's own language for each contribution, never another member's
@@ -450,7 +435,7 @@ class MeetingService:
                 .where(CaseRow.org_id == org, CaseRow.created_at >= since, CaseRow.created_at <= end)
                 .order_by(CaseRow.created_at)
             )
-            if self.cases.sees(r.org_id, Marking(TLP(r.tlp), tuple(r.shared_with or ())))
+            if self.sees(r.org_id, Marking(TLP(r.tlp), tuple(r.shared_with or ())))
         ]
         actions: Counter[str] = Counter()
         for action in self.session.scalars(
@@ -460,7 +445,7 @@ class MeetingService:
                 CaseActionRow.created_at <= end,
             )
         ):
-            if self.cases.sees(action.org_id, Marking(TLP(action.tlp), tuple(action.shared_with or ()))):
+            if self.sees(action.org_id, Marking(TLP(action.tlp), tuple(action.shared_with or ()))):
                 actions[action.action] += action.count
         techniques = sorted({t for r in case_rows for t in (r.techniques or [])})
         return {
@@ -486,10 +471,10 @@ class MeetingService:
     ) -> MemberUpdate:
         """File (or replace) the acting organisation's update; figures are pre-filled afresh."""
         require(self.principal, Permission.WRITE)
-        org = self._acting_org()
+        org = self.acting_org()
         row = self._row(meeting_id)
         marking = marking or Marking(TLP.AMBER)
-        self._check_orgs(list(marking.shared_with), "shared_with")
+        self.check_orgs(list(marking.shared_with), "shared_with")
         events = []
         for i, event in enumerate(expects or []):
             if not isinstance(event, dict) or not str(event.get("event", "")).strip():
@@ -525,7 +510,7 @@ class MeetingService:
             .order_by(MeetingUpdateRow.id)
         )
         found = [self._update(r) for r in rows]
-        return [self._for_reader(u) for u in found if self.cases.sees(u.org_id, u.marking)]
+        return [self._for_reader(u) for u in found if self.sees(u.org_id, u.marking)]
 
     def _for_reader(self, update: MemberUpdate) -> MemberUpdate:
         """The update with its pre-filled figures as the reader may see them. The figures are
@@ -551,7 +536,7 @@ class MeetingService:
         require(self.principal, Permission.WRITE)
         row = self._row(meeting_id)
         marking = marking or Marking(TLP.AMBER)
-        self._check_orgs([*([owner_org_id] if owner_org_id else []), *marking.shared_with], "owner")
+        self.check_orgs([*([owner_org_id] if owner_org_id else []), *marking.shared_with], "owner")
         item = MeetingActionRow(
             meeting_id=row.id,
             kind=_choice(kind, ACTION_KINDS, "kind"),
@@ -574,7 +559,7 @@ class MeetingService:
         meeting = self.session.get(MeetingRow, row.meeting_id)
         if meeting is None or not self.attends(meeting):
             return False
-        return self.cases.sees(row.source_org_id, Marking(TLP(row.tlp), tuple(row.shared_with or ())))
+        return self.sees(row.source_org_id, Marking(TLP(row.tlp), tuple(row.shared_with or ())))
 
     def set_action_status(self, action_id: int, status: str) -> ActionItem:
         require(self.principal, Permission.WRITE)
@@ -662,7 +647,7 @@ class MeetingService:
         row = self._row(meeting_id)
         require_convener(self.principal, row.org_id, "take the minutes")
         marking = marking or Marking(TLP.AMBER)
-        self._check_orgs(list(marking.shared_with), "shared_with")
+        self.check_orgs(list(marking.shared_with), "shared_with")
         row.minutes = _text(text, "minutes", required=True)
         row.minutes_tlp = marking.tlp.value
         row.minutes_shared_with = list(marking.shared_with)

@@ -51,12 +51,13 @@ from vigil.cases.policies_models import PolicyVersionRow
 from vigil.cases.service import CaseService
 from vigil.core.errors import ConfigError, InputError, NotFound, PermissionDenied
 from vigil.core.settings import get_settings
-from vigil.core.time import ensure_utc, utcnow
+from vigil.core.time import ensure_utc
 from vigil.exchange import audit
 from vigil.exchange.access import Permission, Principal, most_restrictive, require
 from vigil.exchange.models import OrgRow
 from vigil.exchange.policy import AuditTargets
 from vigil.exchange.records import TLP, Marking, OrgKind
+from vigil.exchange.service import Service
 
 STATUSES = ("none", "announced", "in_force", "changed", "withdrawn")
 # Statuses under which a policy applies between its effective dates.
@@ -258,7 +259,7 @@ def _url(value: str | None) -> str | None:
     return clean
 
 
-class PolicyService:
+class PolicyService(Service):
     """The policy register for one principal in one session (``None``: the local administrator)."""
 
     def __init__(
@@ -269,24 +270,18 @@ class PolicyService:
         now: datetime | None = None,
         areas: PolicyAreas | None = None,
     ) -> None:
-        self.session = session
-        self.principal = principal
-        self._now = now
+        super().__init__(session, principal, now=now)
         self.areas = areas or PolicyAreas.load(get_settings().data_dir)
-        self.cases = CaseService(session, principal, now=now)
-
-    def now(self) -> datetime:
-        return ensure_utc(self._now) if self._now is not None else utcnow()
 
     # -----------------------------------------------------------------------------------------
     # reading one row for this reader
 
     def _version(self, row: PolicyVersionRow) -> PolicyVersion | None:
         marking = Marking(TLP(row.tlp), tuple(row.shared_with or ()))
-        if not self.cases.sees(row.org_id, marking):
+        if not self.sees(row.org_id, marking):
             return None
         note_marking = Marking(TLP(row.note_tlp), tuple(row.note_shared_with or ()))
-        note_visible = self.cases.sees(row.org_id, note_marking)
+        note_visible = self.sees(row.org_id, note_marking)
         return PolicyVersion(
             id=row.id,
             org_id=row.org_id,
@@ -305,12 +300,6 @@ class PolicyService:
             recorded_by_key=row.recorded_by_key,
             recorded_by_org=row.recorded_by_org,
         )
-
-    def _check_orgs(self, org_ids: list[str], name: str) -> None:
-        known = set(self.session.scalars(select(OrgRow.id).where(OrgRow.id.in_(org_ids))))
-        unknown = [o for o in org_ids if o not in known]
-        if unknown:
-            raise InputError(f"{name} names unknown organisations: {', '.join(unknown)}", field=name)
 
     # -----------------------------------------------------------------------------------------
     # writing
@@ -340,7 +329,7 @@ class PolicyService:
             org_id = self.principal.org_id
         if org_id is None:
             raise InputError("name the member whose policy this is (--as-org)", field="org")
-        self._check_orgs([org_id], "org")
+        self.check_orgs([org_id], "org")
         key = self.areas.get(area).key
         clean_status = parse_status(status)
         start = ensure_utc(effective_from) if effective_from else None
@@ -353,7 +342,7 @@ class PolicyService:
             )
         marking = marking or Marking(TLP.GREEN)
         note_marking = note_marking or Marking(TLP.AMBER)
-        self._check_orgs([*marking.shared_with, *note_marking.shared_with], "shared_with")
+        self.check_orgs([*marking.shared_with, *note_marking.shared_with], "shared_with")
         previous = self.session.scalar(
             select(func.max(PolicyVersionRow.version)).where(
                 PolicyVersionRow.org_id == org_id, PolicyVersionRow.area == key

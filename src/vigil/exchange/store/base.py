@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Integer, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from vigil.core.errors import InputError, NotFound
-from vigil.core.time import ensure_utc, isoformat_z, utcnow
+from vigil.core.time import ensure_utc, isoformat_z
 from vigil.exchange import audit
 from vigil.exchange.access import (
     AUDITED_TLPS,
@@ -46,6 +46,7 @@ from vigil.exchange.records import (
     Role,
     Sighting,
 )
+from vigil.exchange.service import Service
 
 MAX_TAGS = 50
 MAX_TAG_CHARS = 200
@@ -144,16 +145,12 @@ def _campaign_clause(org_id: str, org_kind: OrgKind) -> ColumnElement[bool]:
     )
 
 
-class StoreBase:
-    """The session, the clock, and the helpers every part of the store shares."""
+class StoreBase(Service):
+    """The session, the clock (``Service``), and the helpers every part of the store shares. The
+    store takes the principal per call, so the service's own principal stays ``None``."""
 
     def __init__(self, session: Session, *, now: datetime | None = None) -> None:
-        self.session = session
-        self._now = now  # fixed clock for tests; None means the real clock
-        self._kinds: dict[str, OrgKind] | None = None
-
-    def now(self) -> datetime:
-        return self._now if self._now is not None else utcnow()
+        super().__init__(session, None, now=now)
 
     # -----------------------------------------------------------------------------------------
     # markings
@@ -209,11 +206,6 @@ class StoreBase:
             raise NotFound(f"no signal {signal_id!r}", signal=signal_id)
         return signal
 
-    def _org_kind(self, org_id: str) -> OrgKind:
-        if self._kinds is None or org_id not in self._kinds:
-            self._kinds = {r.id: OrgKind(r.kind) for r in self.session.scalars(select(OrgRow))}
-        return self._kinds.get(org_id, OrgKind.RESEARCH)
-
     def _org_statuses(self, org_ids: Iterable[str] | None = None) -> dict[str, OrgStatus]:
         """Statuses of organisations that are not active (absent: active)."""
         stmt = select(OrgStatusRow)
@@ -232,7 +224,7 @@ class StoreBase:
         basis: list[dict[str, object]] | None,
         visible: Collection[int],
     ) -> bool:
-        return may_see_stored_feedback(principal, giver, basis, visible, self._org_kind)
+        return may_see_stored_feedback(principal, giver, basis, visible, self.org_kind)
 
     def _feedback_prefilter(
         self, model: type[OpinionRow] | type[SightingRow], principal: Principal
