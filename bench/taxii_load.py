@@ -14,6 +14,17 @@
 4. prints objects/second for listings, requests/second and mean latency for get-by-id, and the
    ratio Vigil / medallion.
 
+``--mixed SECONDS`` (issue #23) runs the bounded loopback load instead: ``--clients`` clients (8)
+against one Vigil server (``--backend sqlite`` or ``postgresql`` with ``--pg-url``) whose
+``coalition`` collection holds ``--size`` posted objects (the collection ``bench/taxii_scale.py``
+builds and keeps in ``--store``). ``--writers`` of the clients (2) post envelopes of
+``--write-objects`` new indicators (1,000; validated, chunked, linked to nothing) and pause
+``--write-pause`` seconds between posts; the others read in a loop: a page of 100 from a random
+position (50%), get-by-id (25%), the manifest page after a random position (10%), and an
+``added_after`` poll of what is newest (15%). Every answer is checked (status, JSON, the POST's
+``success_count``); the run prints errors, 5xx, read latency percentiles per kind and overall,
+writes and objects written, and the server's RSS and CPU.
+
 Keep ``--objects`` at or below about 1,000: medallion's memory backend sorts and filters its
 collection on every listing request with a cost that grows quadratically (10,000 objects do not
 list within a minute). Figures depend on the machine; on a shared machine say so next to them.
@@ -23,7 +34,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -32,6 +46,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +54,10 @@ import httpx
 
 # The medallion helper is shared with the tests (python bench/taxii_load.py puts bench/ on sys.path).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # taxii_scale: the seeded collections
 from tests.support.medallion import run_medallion
+
+from vigil.core.time import isoformat_z, parse_instant
 
 TAXII = "application/taxii+json;version=2.1"
 SUPPORTING_OBJECTS = 8  # 5 TLP markings, Vigil's identity and extension, the member's identity
@@ -179,6 +197,176 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
         process.wait(timeout=30)
 
 
+# ---------------------------------------------------------------------------------------------
+# the bounded loopback load (--mixed)
+
+
+@dataclass
+class Tally:
+    latencies: dict[str, list[float]]
+    errors: list[str]
+    server_errors: int = 0
+    writes: int = 0
+    written: int = 0
+    write_seconds: float = 0.0
+
+
+def _reader(base: str, auth: tuple[str, str], found: Any, stop: float, seed: int, tally: Tally) -> None:
+    rng = random.Random(seed)
+    collection = base + "/taxii2/api1/collections/coalition/"
+    newest: str | None = None
+    with httpx.Client(auth=auth, headers={"Accept": TAXII}, timeout=60) as client:
+        while time.monotonic() < stop:
+            pick = rng.random()
+            if pick < 0.5:
+                kind, url, params = (
+                    "page",
+                    collection + "objects/",
+                    {"limit": "100", "next": rng.choice(found.tokens)},
+                )
+            elif pick < 0.75:
+                kind, url, params = "get", f"{collection}objects/{rng.choice(found.ids)}/", {}
+            elif pick < 0.85:
+                kind, url, params = (
+                    "manifest",
+                    collection + "manifest/",
+                    {"limit": "100", "next": rng.choice(found.tokens)},
+                )
+            else:
+                kind, url = "poll", collection + "objects/"
+                params = {"limit": "100", **({"added_after": newest} if newest else {})}
+            start = time.perf_counter()
+            try:
+                answer = client.get(url, params=params)
+                elapsed = time.perf_counter() - start
+                if answer.status_code >= 500:
+                    tally.server_errors += 1
+                if answer.status_code != 200:
+                    tally.errors.append(f"{kind} {answer.status_code} {answer.text[:200]}")
+                    continue
+                body = answer.json()
+                if kind != "poll" and not body.get("objects"):
+                    tally.errors.append(f"{kind}: empty answer")
+                    continue
+                if kind == "poll":
+                    # the next poll asks for what arrived after the newest seen so far (minus a
+                    # minute, so each poll reads a page of recent writes)
+                    last = answer.headers.get("X-TAXII-Date-Added-Last")
+                    if last:
+                        newest = isoformat_z(parse_instant(last) - timedelta(minutes=1))
+            except (httpx.HTTPError, ValueError) as exc:
+                tally.errors.append(f"{kind}: {exc!r}")
+                continue
+            tally.latencies[kind].append(elapsed)
+
+
+def _writer(
+    base: str, auth: tuple[str, str], args: argparse.Namespace, stop: float, seed: int, tally: Tally
+) -> None:
+    from taxii_scale import indicator
+
+    next_object = 50_000_000 + seed * 10_000_000
+    headers = {"Accept": TAXII, "Content-Type": TAXII}
+    with httpx.Client(auth=auth, headers=headers, timeout=900) as client:
+        while time.monotonic() < stop:
+            objects = [indicator(next_object + i) for i in range(args.write_objects)]
+            next_object += args.write_objects
+            start = time.perf_counter()
+            try:
+                answer = client.post(
+                    base + "/taxii2/api1/collections/coalition/objects/",
+                    content=json.dumps({"objects": objects}),
+                )
+                tally.write_seconds += time.perf_counter() - start
+                if answer.status_code >= 500:
+                    tally.server_errors += 1
+                if answer.status_code != 202:
+                    tally.errors.append(f"post {answer.status_code} {answer.text[:200]}")
+                    continue
+                status = answer.json()
+                if status.get("success_count") != len(objects):
+                    tally.errors.append(
+                        f"post: {status.get('failure_count')} failures, {status.get('pending_count')} pending"
+                    )
+                    continue
+            except (httpx.HTTPError, ValueError) as exc:
+                tally.errors.append(f"post: {exc!r}")
+                continue
+            tally.writes += 1
+            tally.written += len(objects)
+            time.sleep(args.write_pause)
+
+
+def mixed_load(args: argparse.Namespace) -> None:
+    import threading
+
+    import taxii_scale
+
+    pg = args.pg_url if args.backend == "postgresql" else None
+    if args.backend == "postgresql" and not pg:
+        raise SystemExit("--backend postgresql needs --pg-url")
+    found = taxii_scale.seeded(args.backend, args.size, args.store, pg)
+    workdir = Path(tempfile.mkdtemp(prefix="vigil-taxii-mixed-"))
+    auth = ("bench", found.key)
+    load_before = os.getloadavg()
+    tally = Tally(latencies={k: [] for k in ("page", "get", "manifest", "poll")}, errors=[])
+    with taxii_scale.vigil_server(found.url, workdir, 1) as (base, pid):
+        # warm-up: the first add imports stix2-validator; the first read projects nothing
+        warm = httpx.post(
+            base + "/taxii2/api1/collections/coalition/objects/",
+            content=json.dumps({"objects": [taxii_scale.indicator(49_999_999)]}),
+            auth=auth,
+            headers={"Accept": TAXII, "Content-Type": TAXII},
+            timeout=900,
+        )
+        warm.raise_for_status()
+        cpu_before = taxii_scale.cpu_seconds(pid)
+        started = time.monotonic()
+        stop = started + args.mixed
+        threads = [
+            threading.Thread(target=_writer, args=(base, auth, args, stop, n, tally))
+            for n in range(args.writers)
+        ] + [
+            threading.Thread(target=_reader, args=(base, auth, found, stop, n, tally))
+            for n in range(args.clients - args.writers)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
+        cpu = taxii_scale.cpu_seconds(pid) - cpu_before
+        memory = taxii_scale.rss_mb(pid)
+    load_after = os.getloadavg()
+    reads = sorted(x for values in tally.latencies.values() for x in values)
+
+    def pct(values: list[float], q: float) -> str:
+        ordered = sorted(values)
+        return f"{1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]:.0f}" if ordered else "-"
+
+    print(
+        f"\nTAXII mixed load, {args.backend}, {args.size:,} objects, {args.clients} clients "
+        f"({args.writers} writing {args.write_objects}-object envelopes, pause {args.write_pause:g} s), "
+        f"{elapsed:.0f} s; load before {load_before[0]:.1f}, after {load_after[0]:.1f}"
+    )
+    print(f"{'reads':<10} {'count':>7} {'per s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7}")
+    for kind, values in [*tally.latencies.items(), ("all reads", reads)]:
+        print(
+            f"{kind:<10} {len(values):>7} {len(values) / elapsed:>7.1f} {pct(values, 0.5):>7} "
+            f"{pct(values, 0.95):>7} {pct(values, 0.99):>7} {pct(values, 1.0):>7}"
+        )
+    rate = tally.written / tally.write_seconds if tally.write_seconds else 0.0
+    print(
+        f"writes: {tally.writes} envelopes, {tally.written:,} objects stored "
+        f"({rate:.0f} objects/s while posting)"
+    )
+    print(f"server: {cpu / elapsed:.2f} cores busy on average, RSS {memory:.0f} MB")
+    print(f"errors: {len(tally.errors)}; 5xx: {tally.server_errors}")
+    for error in tally.errors[:10]:
+        print("  " + error)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -189,7 +377,20 @@ def main() -> None:
     parser.add_argument("--page", type=int, default=100, help="objects per page (limit)")
     parser.add_argument("--gets", type=int, default=400, help="get-by-id requests in all")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--mixed", type=float, default=0, help="run the mixed load for this many seconds")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--writers", type=int, default=2)
+    parser.add_argument("--write-objects", type=int, default=1000)
+    parser.add_argument("--write-pause", type=float, default=1.0)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--pg-url", default=None)
+    parser.add_argument("--size", type=int, default=100_000, help="objects in the collection (--mixed)")
+    parser.add_argument("--store", type=Path, default=Path("/tmp/vigil-taxii-scale"))
     args = parser.parse_args()
+    if args.mixed:
+        args.store.mkdir(parents=True, exist_ok=True)
+        mixed_load(args)
+        return
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vigil-taxii-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)

@@ -13,10 +13,13 @@ from __future__ import annotations
 import bisect
 import heapq
 import json
+import multiprocessing
 import threading
 import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
@@ -493,6 +496,38 @@ RAW_CHUNK = 500  # posted objects stored per transaction (one multi-row statemen
 DRAFT_CHUNK = 10  # typed submissions (signals, opinions, sightings) per transaction
 
 
+# Envelopes of at least this many objects are validated in a separate process: stix2-validator
+# costs about 10 ms of CPU per object, and in the server's process a 1,000-object envelope held the
+# GIL for seconds, so every other request of that process waited behind it.
+POOL_THRESHOLD = 50
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _validator() -> ProcessPoolExecutor:
+    """One validator process per server process (started on the first large envelope): on two
+    cores, validation takes one and the server keeps the other for readers."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return _pool
+
+
+def _plan(objects: list[Any]) -> ImportPlan:
+    """``plan_import`` of an envelope: small ones here, large ones in the validator process (the
+    same function; its plan comes back pickled)."""
+    global _pool
+    if len(objects) < POOL_THRESHOLD:
+        return plan_import(objects)
+    try:
+        return _validator().submit(plan_import, objects).result()
+    except BrokenProcessPool:  # the validator process died (killed, out of memory): start anew
+        with _pool_lock:
+            _pool = None
+        return _validator().submit(plan_import, objects).result()
+
+
 def _filters(query: ObjectQuery) -> Filters:
     return Filters(
         ids=query.ids,
@@ -629,7 +664,7 @@ class TaxiiService:
         spec = self.collection(collection_id)
         require(self.principal, Permission.WRITE)
         objects = load_objects(body, "envelope")
-        plan = plan_import(objects)  # stix2-validator on every object, outside any transaction
+        plan = _plan(objects)  # stix2-validator on every object, outside any transaction
         invalid = {p.index: p.message for p in plan.invalid}
         unsupported = {p.index: p.message for p in plan.unsupported}
         by_id = {o["id"]: o for i, o in enumerate(objects) if i not in invalid}
