@@ -15,6 +15,7 @@ row, column) for bad input.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,7 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vigil.ingest.entities import extract_hashtags, extract_mentions, extract_urls
+from vigil.ingest.entities import MARKS, WORD, extract_hashtags, extract_mentions, extract_urls
+from vigil.ingest.unichars import CharCheck, re2_class
 from vigil.ingest.urls import SHORTENERS, _canonical_host, canonicalize, registrable_domain
 from vigil.ingest.values import TimeFormat, normalize_lang, parse_id, parse_time, to_micros
 from vigil.schema.tables import TIMESTAMP, URL_STRUCT
@@ -196,8 +198,12 @@ def _filter_lists(lists_array: pa.Array, keep: pa.Array) -> pa.Array:
     )
 
 
-def _lower_lists(lists_array: pa.Array) -> pa.Array:
-    flat = pc.utf8_lower(pc.list_flatten(lists_array))
+def _lower_lists(lists_array: pa.Array, limit: int | None = None) -> pa.Array:
+    """Each item lower-cased (and cut to its first ``limit`` characters)."""
+    flat = pc.list_flatten(lists_array)
+    if limit is not None:
+        flat = pc.utf8_slice_codeunits(flat, 0, limit)  # code points, as Python counts them
+    flat = pc.utf8_lower(flat)
     return pa.ListArray.from_arrays(_offsets(lists_array), flat, mask=pc.is_null(lists_array))
 
 
@@ -239,6 +245,27 @@ def from_text(
     return pc.if_else(chosen, mapped, pa.scalar([], out_type))
 
 
+# entities.HASHTAG_RE and MENTION_RE in RE2, which has no look-behind. Hashtags: a sigil glued to
+# a word character or '&' is blanked first (the character is kept: it may end a hashtag), then
+# every sigil left starts one. Mentions: the character before the sigil is matched (and dropped);
+# Python's \w{1,64} is matched as a whole run, cut to 64 characters after (what follows the 64th
+# is word characters, so the search resumes past the run either way). RE2 spells a bounded
+# repeat of a large class out, 64 times here, and its automaton gets very slow.
+_MARKS_RE2 = re2_class(MARKS)
+_HASHTAG_WORD_RE2 = f"[\\p{{L}}\\p{{N}}_{_MARKS_RE2}]"
+_HASHTAG_GLUED_RE2 = f"([\\p{{L}}\\p{{N}}_&{_MARKS_RE2}])[#＃]"
+_HASHTAG_RE2 = f"[#＃]({_HASHTAG_WORD_RE2}+)"
+_MENTION_RE2 = r"(?:^|[^\p{L}\p{N}_@.])[@＠]([\p{L}\p{N}_]+)"
+_MENTION_LENGTH = 64
+_WORD_RE = re.compile(WORD)
+_WORD_CHAR = re.compile(r"\w")
+_CHAR_TESTS: list[tuple[Callable[[str], bool], str]] = [
+    (lambda ch: _WORD_RE.fullmatch(ch) is not None, _HASHTAG_WORD_RE2),
+    (lambda ch: _WORD_CHAR.fullmatch(ch) is not None, r"[\p{L}\p{N}_]"),
+    (str.isalpha, r"\p{L}"),
+]
+
+
 class TextRules:
     """The rules a layout applies to times, languages and post texts, each remembered (``Memo``)."""
 
@@ -249,6 +276,7 @@ class TextRules:
         self._mentions = Memo(extract_mentions)
         self._urls = Memo(extract_urls)
         self._con: Any = None
+        self._checked: CharCheck | None = None
 
     def times(self, values: pa.Array, fmt: TimeFormat) -> pa.Array:
         """``parse_time`` of string cells as TIMESTAMP; a missing value raises NotColumnar."""
@@ -291,38 +319,54 @@ class TextRules:
         return distinct_apply(values, self._languages, pa.string())
 
     def hashtags(self, texts: pa.Array) -> pa.Array:
-        # ASCII text: RE2 has no look-behind, so the character before the sigil is matched (and
-        # dropped): the same tags as entities.HASHTAG_RE there, kept if they hold a letter.
-        return self._entities(texts, ("#", "＃"), self._hashtags, r"(?:^|[^\w&])#(\w+)", r"[A-Za-z]")
+        """``extract_hashtags`` of each text (an empty list for null)."""
+        unglued = f"regexp_replace(t, '{_HASHTAG_GLUED_RE2}', '\\1 ', 'g')"
+        found = f"regexp_extract_all({unglued}, '{_HASHTAG_RE2}', 1)"
+        # A hashtag holds a letter (entities: not all digits, some isalpha).
+        found = f"list_filter({found}, lambda x: regexp_matches(x, '\\p{{L}}'))"
+        return self._entities(texts, ("#", "＃"), self._hashtags, found, None)
 
     def mentions(self, texts: pa.Array) -> pa.Array:
-        return self._entities(texts, ("@", "＠"), self._mentions, r"(?:^|[^\w@.])@(\w{1,64})", None)
+        """``extract_mentions`` of each text (an empty list for null)."""
+        found = f"regexp_extract_all(t, '{_MENTION_RE2}', 1)"
+        return self._entities(texts, ("@", "＠"), self._mentions, found, _MENTION_LENGTH)
 
     def _entities(
-        self, texts: pa.Array, sigils: tuple[str, str], rule: Memo, pattern: str, must: str | None
+        self, texts: pa.Array, sigils: tuple[str, str], rule: Memo, found: str, limit: int | None
     ) -> pa.Array:
-        """Hashtags or mentions of each text: ASCII texts by DuckDB's regexp_extract_all (lower-cased,
-        without repeats, as the Python rule gives them), the others by ``rule`` per distinct text."""
-        ascii_text = pc.fill_null(pc.match_substring_regex(texts, r"^[\x00-\x7f]*$"), False)
-        has_sigil = pc.fill_null(pc.match_substring(texts, sigils[0]), False)
-        quick = pc.and_(ascii_text, has_sigil)
-        if not pc.any(quick).as_py():
-            return from_text(texts, sigils, rule, STRING_LIST)
-        con = self._duck()
-        chosen = pa.table({"t": pc.if_else(quick, texts, None)})
-        con.register("vg_texts", chosen)
-        try:
-            found = con.sql(
-                f"SELECT regexp_extract_all(t, '{pattern}', 1) AS e FROM vg_texts"
-            ).to_arrow_table()
-        finally:
-            con.unregister("vg_texts")
-        items = found.column("e").combine_chunks().cast(STRING_LIST)
-        if must is not None:
-            items = _filter_lists(items, pc.match_substring_regex(pc.list_flatten(items), must))
-        items = dedupe_lists(_lower_lists(items))
-        others = from_text(pc.if_else(quick, None, texts), sigils, rule, STRING_LIST)
-        return pc.if_else(quick, pc.fill_null(items, pa.scalar([], STRING_LIST)), others)
+        """Hashtags or mentions of each text: ``found`` (DuckDB SQL of the text ``t``: its items as
+        written, each cut to ``limit`` characters), lower-cased by Arrow, without repeats, for texts
+        whose every character the kernels treat as Python does (vigil.ingest.unichars); ``rule`` per
+        distinct text for the others."""
+        if len(texts) == 0:
+            return pa.array([], STRING_LIST)
+        # Once per distinct text (retweets and templates repeat), spread back with one take; null
+        # texts take the empty list appended after the distinct texts' lists.
+        encoded = pc.dictionary_encode(texts)
+        values = encoded.dictionary
+        has_sigil = pc.fill_null(pc.match_substring(values, sigils[0]), False)
+        has_sigil = pc.or_(has_sigil, pc.fill_null(pc.match_substring(values, sigils[1]), False))
+        quick = pc.and_(has_sigil, pa.array(~self._chars().unsafe_rows(values)))
+        lists = pa.nulls(len(values), STRING_LIST)
+        if pc.any(quick).as_py():
+            con = self._duck()
+            con.register("vg_texts", pa.table({"t": pc.if_else(quick, values, None)}))
+            try:
+                items = con.sql(f"SELECT {found} AS e FROM vg_texts").to_arrow_table()
+            finally:
+                con.unregister("vg_texts")
+            lists = dedupe_lists(_lower_lists(items.column("e").combine_chunks().cast(STRING_LIST), limit))
+        slow = pc.and_(has_sigil, pc.invert(quick))
+        if pc.any(slow).as_py():
+            lists = pc.if_else(slow, distinct_apply(pc.if_else(slow, values, None), rule, STRING_LIST), lists)
+        lists = pa.concat_arrays([lists, pa.array([[]], STRING_LIST)])
+        lists = pc.fill_null(lists, pa.scalar([], STRING_LIST))
+        return pc.take(lists, pc.fill_null(encoded.indices, len(values)))
+
+    def _chars(self) -> CharCheck:
+        if self._checked is None:
+            self._checked = CharCheck(_CHAR_TESTS, self._duck())
+        return self._checked
 
     def _duck(self) -> Any:
         if self._con is None:

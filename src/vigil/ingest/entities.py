@@ -23,15 +23,15 @@ from dataclasses import dataclass
 
 # Combining marks (Latin accents written decomposed, Arabic harakat, Indic vowel signs) and
 # zero-width joiners are part of a word in hashtags although Python's \w does not match them.
-_MARKS = (
+MARKS = (
     "\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7\u0610-\u061a"
     "\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e4\u06e7\u06e8\u06ea-\u06ed\u0900-\u0903\u093a-\u094f"
     "\u0951-\u0957\u0962\u0963\u0981-\u0983\u09bc-\u09cd\u0e31\u0e34-\u0e3a\u0e47-\u0e4e\u200c\u200d"
 )
-_WORD = rf"[\w{_MARKS}]"
+WORD = rf"[\w{MARKS}]"
 # The sigil comes first so the regex engine can skip to it; the look-behind then checks the
 # character before the sigil (much faster than a look-behind at every position).
-HASHTAG_RE = re.compile(rf"[#＃](?<![\w&{_MARKS}][#＃])({_WORD}+)")
+HASHTAG_RE = re.compile(rf"[#＃](?<![\w&{MARKS}][#＃])({WORD}+)")
 MENTION_RE = re.compile(r"[@＠](?<![\w@.][@＠])(\w{1,64})")
 URL_RE = re.compile(
     r"(?:https?://|www\.)(?<![\w@/]https://)(?<![\w@/]http://)(?<![\w@/]www\.)[^\s<>\"]+", re.I

@@ -1,0 +1,55 @@
+"""Hashtags and mentions of the columnar path (DuckDB's RE2, Arrow's lower-casing) are those of the
+Python rules (vigil.ingest.entities) on any text: characters the kernels treat differently send
+their text to the Python rules (vigil.ingest.unichars)."""
+
+from __future__ import annotations
+
+import random
+
+import duckdb
+import pyarrow as pa
+
+from vigil.ingest.columnar import TextRules
+from vigil.ingest.entities import extract_hashtags, extract_mentions
+from vigil.ingest.unichars import CharCheck
+
+# Sigils, separators, letters of several scripts, digits beyond ASCII, combining marks (decomposed
+# accents, Arabic harakat), characters whose lower case differs between Python and Arrow (İ, a final
+# Σ), a character Python 3.11 leaves unassigned but RE2 calls a letter (U+11F04), emoji, Hangul jamo.
+ALPHABET = (
+    "ab1_#@&.  ,!xZ＃＠éÉe\u0301ßİΣσΑ\u0628\u064e\u0627\u0644\u0660٣²Ⅳ①\u200c\u200d\u0915\u093f"
+    "\U00011f04\U0001f600\u1100\u1161가中\n\t\u00a0"
+)
+
+
+def _random_texts(seed: int, count: int) -> list[str | None]:
+    rng = random.Random(seed)
+    texts: list[str | None] = [
+        "".join(rng.choice(ALPHABET) for _ in range(rng.randrange(1, 16))) for _ in range(count)
+    ]
+    texts += [
+        "##x", "#a#b", "x#y", "&#39; #1 #1a", "@" + "q" * 70 + "@r", "a@b.c .@x", None, "#été @ü",
+        "#ΑΣ #ας", "#İstanbul", "#e\u0301lection", "#الانتخابات و#انتخابات", "@ÉmiLie @émilie", "é#x ＃y",
+        "#٣٣ #²", "\U00011f04#x #a\U00011f04",
+    ]  # fmt: skip
+    return texts
+
+
+def test_unicode_hashtags_and_mentions_match_the_python_rules() -> None:
+    texts = _random_texts(2, 6_000)
+    rules = TextRules()
+    assert rules.hashtags(pa.array(texts, pa.string())).to_pylist() == [extract_hashtags(t) for t in texts]
+    assert rules.mentions(pa.array(texts, pa.string())).to_pylist() == [extract_mentions(t) for t in texts]
+
+
+def test_a_sliced_array_is_read_at_its_offset() -> None:
+    texts = pa.array(["#É ok", "#x İ", "#y", "#Σ", "#é"], pa.string()).slice(1, 3)
+    assert TextRules().hashtags(texts).to_pylist() == [extract_hashtags(t) for t in texts.to_pylist()]
+
+
+def test_characters_the_kernels_treat_otherwise_are_not_safe() -> None:
+    check = CharCheck([(str.isalpha, r"\p{L}")], duckdb.connect())
+    texts = ["plain ascii", "élection", "İ", "ΑΣ", "e\u0301", "\U00011f04", "\u0628\u064e", "가\u11a8", "😀"]
+    assert check.unsafe_rows(pa.array(texts)).tolist() == [
+        False, False, True, True, True, True, True, True, False,
+    ]  # fmt: skip
