@@ -169,7 +169,10 @@ def _remove_dot_segments(path: str) -> str:
     return result if result.startswith("/") or not result else "/" + result
 
 
+@lru_cache(maxsize=1 << 16)
 def _canonical_host(raw_host: str) -> str | None:
+    """The host as written in canonical forms, or None if it is not a valid host (cached: hosts
+    repeat far more than URLs)."""
     host = raw_host.lower().rstrip(".")
     if not host:
         return None
@@ -188,16 +191,23 @@ def _canonical_host(raw_host: str) -> str | None:
 
 
 def _canonical_query(query: str) -> str:
+    if not query:
+        return ""
+    # Parts of a query with nothing escaped and nothing to escape are kept as they are.
+    plain = _PLAIN.match(query) is not None
     pairs: list[tuple[str, str | None]] = []
     for part in query.split("&"):
         if not part:
             continue
         key, sep, value = part.partition("=")
-        key = _normalize_escapes(key, _QUERY_SAFE)
+        if not plain:
+            key = _normalize_escapes(key, _QUERY_SAFE)
         name = key.lower()
         if name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES):
             continue
-        pairs.append((key, _normalize_escapes(value, _QUERY_SAFE + "=") if sep else None))
+        if sep and not plain:
+            value = _normalize_escapes(value, _QUERY_SAFE + "=")
+        pairs.append((key, value if sep else None))
     pairs.sort(key=lambda kv: (kv[0], kv[1] or ""))
     return "&".join(key if value is None else f"{key}={value}" for key, value in pairs)
 
@@ -222,23 +232,43 @@ def _garbage(url: str, text: str) -> UrlInfo:
     return UrlInfo(url=url, canonical=text, domain=None, is_shortener=False)
 
 
+# Most links as posted: http(s), an ASCII host without port or user, a path and a query of
+# characters every component keeps as they are (no escape, nothing to escape), any fragment. For
+# these urlsplit's parts are the regex groups, so the URL skips it (the rules that follow are the
+# same for every URL).
+_PLAIN_URL = re.compile(
+    r"(?:[Hh][Tt][Tt][Pp]([Ss]?))://([A-Za-z0-9.-]+)(/[A-Za-z0-9\-._~/:@!$&'()*+,;=]*)?"
+    r"(?:\?([A-Za-z0-9\-._~/:@!$&'()*+,;=]*))?(?:#.*)?",
+    re.DOTALL,
+)
+
+
 @lru_cache(maxsize=1 << 16)
 def canonicalize(url: str) -> UrlInfo:
     """Canonicalize one URL as posted; see the module docstring for the rules. Never raises."""
     text = url.strip()
-    parts = _split(text)
-    if parts is None or parts.scheme.lower() not in _DEFAULT_PORTS:
-        return _garbage(url, text)
-    host = _canonical_host(parts.hostname or "")
+    plain = _PLAIN_URL.fullmatch(text)
+    if plain is not None:
+        secure, hostname, raw_path, raw_query = plain.groups()
+        scheme = "https" if secure else "http"
+        port = None
+        raw_path = raw_path or ""
+        raw_query = raw_query or ""
+    else:
+        parts = _split(text)
+        if parts is None or parts.scheme.lower() not in _DEFAULT_PORTS:
+            return _garbage(url, text)
+        scheme, hostname, port = parts.scheme.lower(), parts.hostname or "", parts.port
+        raw_path, raw_query = parts.path, parts.query
+    host = _canonical_host(hostname)
     if host is None:
         return _garbage(url, text)
-    port = parts.port
     netloc = f"[{host}]" if ":" in host else host
-    if port is not None and port != _DEFAULT_PORTS[parts.scheme.lower()]:
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
         netloc = f"{netloc}:{port}"
     try:
-        path = _normalize_escapes(parts.path, _PATH_SAFE)
-        query = _canonical_query(parts.query)
+        path = _normalize_escapes(raw_path, _PATH_SAFE)
+        query = _canonical_query(raw_query)
     except UnicodeError:  # lone surrogates cannot be UTF-8 encoded
         return _garbage(url, text)
     path = _remove_dot_segments(path).rstrip("/")
@@ -246,7 +276,7 @@ def canonicalize(url: str) -> UrlInfo:
     if domain == "youtu.be" and len(path) > 1:
         # youtu.be/ID is a fixed alias of the watch page, not a shortener with a hidden target.
         video = path[1:].split("/", 1)[0]
-        query = _canonical_query("&".join(p for p in (f"v={video}", parts.query) if p))
+        query = _canonical_query("&".join(p for p in (f"v={video}", raw_query) if p))
         host, netloc, path, domain = "youtube.com", "youtube.com", "/watch", "youtube.com"
     canonical = f"https://{netloc}{path}" + (f"?{query}" if query else "")
     is_shortener = domain in SHORTENERS or host in SHORTENERS

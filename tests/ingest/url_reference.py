@@ -1,0 +1,234 @@
+"""The URL rules as they were before the fast paths of issue #22 (commit fcaff09), kept unchanged as the
+reference that tests/ingest/test_url_equivalence.py holds vigil.ingest.urls and the columnar path to.
+Do not edit: the point is that the rules did not change."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import SplitResult, quote, urlsplit
+
+import tldextract
+
+# Query parameters that identify a campaign, click or share, never the resource itself.
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid", "gclid", "gclsrc", "dclid", "msclkid", "yclid", "twclid", "ttclid", "li_fat_id",
+        "igshid", "igsh", "mc_cid", "mc_eid", "ref_src", "ref_url", "si", "_ga", "_gl", "_hsenc",
+        "_hsmi", "mkt_tok", "vero_id", "oly_enc_id", "oly_anon_id", "wickedid", "rb_clickid",
+        "s_cid", "fb_action_ids", "fb_action_types", "fb_source", "fb_ref", "action_object_map",
+        "action_type_map", "action_ref_map", "spm", "cmpid", "ncid", "sr_share",
+    }
+)  # fmt: skip
+TRACKING_PREFIXES = ("utm_", "pk_", "hsa_", "mtm_")
+
+# Services whose short links hide their target (generic and branded news shorteners).
+SHORTENERS = frozenset(
+    {
+        "bit.ly", "bitly.com", "j.mp", "t.co", "ow.ly", "tinyurl.com", "goo.gl", "buff.ly", "dlvr.it",
+        "is.gd", "v.gd", "fb.me", "tiny.cc", "trib.al", "lnkd.in", "shorturl.at", "rebrand.ly",
+        "cutt.ly", "rb.gy", "t.ly", "bl.ink", "s.id", "ift.tt", "wp.me", "amzn.to", "tr.im", "qr.ae",
+        "x.co", "snip.ly", "po.st", "su.pr", "shar.es", "dld.bz", "ht.ly", "u.to", "clck.ru",
+        "vk.cc", "nyti.ms", "wapo.st", "bbc.in", "reut.rs", "cnn.it", "n.pr", "bloom.bg", "econ.st",
+        "on.ft.com", "tgam.ca", "politi.co", "hill.cm", "apne.ws", "abcn.ws", "nbcnews.to", "aje.io",
+        "ab.co", "lemde.fr", "frama.link",
+    }
+)  # fmt: skip
+
+_HOST_PREFIXES = re.compile(r"^(?:www\d*|m|mobile)\.")
+_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_PLAIN = re.compile(r"^[A-Za-z0-9\-._~/:@!$&'()*+,;=]*$")  # only characters every component keeps
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Characters left as they are in a path / in a query key or value (sub-delims, ':' and '@').
+_PATH_SAFE = "/:@!$&'()*+,;=%"
+_QUERY_SAFE = ":@!$'()*+,;/?%"
+
+
+@dataclass(frozen=True, slots=True)
+class UrlInfo:
+    """One URL of a post, as in the posts table's ``urls`` struct."""
+
+    url: str  # as posted
+    canonical: str
+    domain: str | None  # registrable domain (punycode), or None when there is no valid host
+    is_shortener: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "url": self.url,
+            "canonical": self.canonical,
+            "domain": self.domain,
+            "is_shortener": self.is_shortener,
+        }
+
+
+@lru_cache(maxsize=1)
+def _extractor() -> tldextract.TLDExtract:
+    # The bundled Public Suffix List snapshot only: no fetch (suffix_list_urls=()), no disk cache.
+    # Private suffixes (github.io, blogspot.com) count, so two blogs on one host are two domains.
+    return tldextract.TLDExtract(
+        suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True, include_psl_private_domains=True
+    )
+
+
+@lru_cache(maxsize=1 << 18)
+def registrable_domain(host: str) -> str | None:
+    """The registrable domain (public suffix plus one label) of ``host``, or None if it has none.
+
+    ``www.bbc.co.uk`` -> ``bbc.co.uk``; ``alice.github.io`` -> ``alice.github.io`` (private suffix);
+    an IP address is its own domain; ``localhost`` or a bare suffix like ``co.uk`` -> None.
+    """
+    host = host.strip().lower().rstrip(".")
+    if not host:
+        return None
+    if _is_ip(host):
+        return host.strip("[]")
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    parts = _extractor()(host)
+    if not parts.domain or not parts.suffix:
+        return None
+    return f"{parts.domain}.{parts.suffix}"
+
+
+def _is_ip(host: str) -> bool:
+    if not host or not (host[0].isdigit() or host[0] == "[" or ":" in host):
+        return False  # fast path: names start with a letter (IPv4 with a digit, IPv6 has ':')
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _normalize_escapes(text: str, safe: str) -> str:
+    """Percent-encode what must be, decode escaped unreserved characters, upper-case the rest."""
+    if _PLAIN.match(text):
+        return text  # fast path: nothing escaped, nothing to escape
+    text = _LONE_PERCENT.sub("%25", text)
+    text = quote(text, safe=safe, encoding="utf-8", errors="strict")
+
+    def fix(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else "%" + match.group(1).upper()
+
+    return _ESCAPE.sub(fix, text)
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 section 5.2.4, on a path that starts with '/' (or is empty)."""
+    if "/." not in path:
+        return path if path.startswith("/") or not path else "/" + path
+    output: list[str] = []
+    segments = path.split("/")
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment == ".":
+            if last:
+                output.append("")
+        elif segment == "..":
+            if len(output) > 1:
+                output.pop()
+            if last:
+                output.append("")
+        else:
+            output.append(segment)
+    result = "/".join(output)
+    return result if result.startswith("/") or not result else "/" + result
+
+
+def _canonical_host(raw_host: str) -> str | None:
+    host = raw_host.lower().rstrip(".")
+    if not host:
+        return None
+    if _is_ip(host):
+        return host
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    if not all(_LABEL.match(label) for label in host.split(".")):
+        return None
+    # Repeatedly ("www.m.example.com"), so that the canonical form is a fixed point.
+    while (stripped := _HOST_PREFIXES.sub("", host, count=1)) != host and registrable_domain(stripped):
+        host = stripped
+    return host
+
+
+def _canonical_query(query: str) -> str:
+    pairs: list[tuple[str, str | None]] = []
+    for part in query.split("&"):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        key = _normalize_escapes(key, _QUERY_SAFE)
+        name = key.lower()
+        if name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES):
+            continue
+        pairs.append((key, _normalize_escapes(value, _QUERY_SAFE + "=") if sep else None))
+    pairs.sort(key=lambda kv: (kv[0], kv[1] or ""))
+    return "&".join(key if value is None else f"{key}={value}" for key, value in pairs)
+
+
+def _split(url: str) -> SplitResult | None:
+    text = url
+    if text.startswith("//"):
+        text = "https:" + text
+    elif not _SCHEME.match(text):
+        if ":" in text.split("/", 1)[0] and not re.match(r"^[^/:]+:\d+(?:/|$)", text):
+            return None  # "mailto:x", "javascript:..." and other non-web schemes
+        text = "https://" + text
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError:
+        return None
+    return parts
+
+
+def _garbage(url: str, text: str) -> UrlInfo:
+    return UrlInfo(url=url, canonical=text, domain=None, is_shortener=False)
+
+
+@lru_cache(maxsize=1 << 16)
+def canonicalize(url: str) -> UrlInfo:
+    """Canonicalize one URL as posted; see the module docstring for the rules. Never raises."""
+    text = url.strip()
+    parts = _split(text)
+    if parts is None or parts.scheme.lower() not in _DEFAULT_PORTS:
+        return _garbage(url, text)
+    host = _canonical_host(parts.hostname or "")
+    if host is None:
+        return _garbage(url, text)
+    port = parts.port
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme.lower()]:
+        netloc = f"{netloc}:{port}"
+    try:
+        path = _normalize_escapes(parts.path, _PATH_SAFE)
+        query = _canonical_query(parts.query)
+    except UnicodeError:  # lone surrogates cannot be UTF-8 encoded
+        return _garbage(url, text)
+    path = _remove_dot_segments(path).rstrip("/")
+    domain = registrable_domain(host)
+    if domain == "youtu.be" and len(path) > 1:
+        # youtu.be/ID is a fixed alias of the watch page, not a shortener with a hidden target.
+        video = path[1:].split("/", 1)[0]
+        query = _canonical_query("&".join(p for p in (f"v={video}", parts.query) if p))
+        host, netloc, path, domain = "youtube.com", "youtube.com", "/watch", "youtube.com"
+    canonical = f"https://{netloc}{path}" + (f"?{query}" if query else "")
+    is_shortener = domain in SHORTENERS or host in SHORTENERS
+    return UrlInfo(url=url, canonical=canonical, domain=domain, is_shortener=is_shortener)
+
+
+def canonicalize_many(urls: list[str]) -> list[UrlInfo]:
+    """Canonicalize a batch of URLs (cached per distinct URL)."""
+    return [canonicalize(url) for url in urls]
