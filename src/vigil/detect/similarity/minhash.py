@@ -30,6 +30,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from vigil.detect.similarity import kernels
 from vigil.signals.hashing import GOLDEN, seeded_permutations, splitmix64
 
 U64 = npt.NDArray[np.uint64]
@@ -143,6 +144,12 @@ def shingle_sets(normalized: pa.Array | pa.ChunkedArray, shingle_size: int = 2) 
 def signatures(sets: ShingleSets, params: MinHashParams) -> U32:
     """MinHash signatures, shape (n_texts, num_perm); a text without shingles gets all-ones."""
     a, b = seeded_permutations(params.num_perm, params.seed)
+    return kernels.signatures(sets.values, sets.offsets, a, b)
+
+
+def signatures_numpy(sets: ShingleSets, params: MinHashParams) -> U32:
+    """:func:`signatures` in numpy (the reference the compiled kernel is tested against)."""
+    a, b = seeded_permutations(params.num_perm, params.seed)
     n = len(sets)
     out = np.full((n, params.num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
     sizes = sets.sizes
@@ -193,14 +200,15 @@ def sketch(
     """
     values = normalized.combine_chunks() if isinstance(normalized, pa.ChunkedArray) else normalized
     n = len(values)
+    a, b = seeded_permutations(params.num_perm, params.seed)
     if n <= block:
         sets = shingle_sets(values, params.shingle_size)
-        return sets, band_keys(signatures(sets, params), params)
+        return sets, kernels.band_keys(sets.values, sets.offsets, a, b, params.bands)
     parts: list[ShingleSets] = []
     keys = np.empty((params.bands, n), dtype=np.uint64)
     for lo in range(0, n, block):
         part = shingle_sets(values.slice(lo, block), params.shingle_size)
-        keys[:, lo : lo + len(part)] = band_keys(signatures(part, params), params)
+        keys[:, lo : lo + len(part)] = kernels.band_keys(part.values, part.offsets, a, b, params.bands)
         parts.append(part)
     return concat_sets(parts), keys
 
@@ -235,17 +243,23 @@ def lsh_pairs(keys: U64 | Sequence[U64], *, fresh_from: int = 0, compact_every: 
     ``compact_every`` bands: memory holds the distinct new pairs, not one copy per band.
     """
     blocks = [keys] if isinstance(keys, np.ndarray) else list(keys)
-    n = sum(block.shape[1] for block in blocks)
     found: list[U64] = []
     pending = 0
     for band in range(blocks[0].shape[0]):
         key = blocks[0][band] if len(blocks) == 1 else np.concatenate([block[band] for block in blocks])
-        order = np.argsort(key, kind="stable")
+        # Most keys are unique: a plain sort of the keys finds the repeated ones, and only texts
+        # with a repeated key are ordered (stably, so each key's first text is its lowest position).
+        sorted_all = np.sort(key)
+        repeated = sorted_all[1:][sorted_all[1:] == sorted_all[:-1]]
+        if len(repeated) == 0:
+            continue
+        repeated = repeated[np.r_[True, repeated[1:] != repeated[:-1]]]
+        spot = np.minimum(np.searchsorted(repeated, key), len(repeated) - 1)
+        texts = np.flatnonzero(repeated[spot] == key)
+        order = texts[np.argsort(key[texts], kind="stable")]
         sorted_keys = key[order]
         same = np.r_[False, sorted_keys[1:] == sorted_keys[:-1]]
-        if not same.any():
-            continue
-        run_start = np.maximum.accumulate(np.where(~same, np.arange(n), 0))
+        run_start = np.maximum.accumulate(np.where(~same, np.arange(len(order)), 0))
         members = order[same]
         leaders = order[run_start[same]]
         if fresh_from:
@@ -287,8 +301,13 @@ def _gather(sets: ShingleSets, docs: I64) -> tuple[I64, U32]:
     return owner, sets.values[sets.offsets[docs][owner] + within]
 
 
-def jaccard(sets: ShingleSets, a: I64, b: I64, *, batch: int = 50_000) -> F64:
+def jaccard(sets: ShingleSets, a: I64, b: I64) -> F64:
     """Exact Jaccard similarity of the shingle sets of each pair (a[i], b[i])."""
+    return kernels.jaccard(sets.values, sets.offsets, a, b)
+
+
+def jaccard_numpy(sets: ShingleSets, a: I64, b: I64, *, batch: int = 50_000) -> F64:
+    """:func:`jaccard` in numpy, by sorting (the reference the compiled kernel is tested against)."""
     result = np.zeros(len(a), dtype=np.float64)
     for lo in range(0, len(a), batch):
         pa_, pb_ = a[lo : lo + batch], b[lo : lo + batch]

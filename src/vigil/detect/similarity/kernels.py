@@ -1,0 +1,61 @@
+"""Compiled loops (numba) of the near-duplicate search: MinHash band keys and exact Jaccard.
+
+The numpy versions in :mod:`vigil.detect.similarity.minhash` build a (shingles x permutations)
+matrix and reduce it: five passes over 128 words per shingle through memory, 60% of the
+near-duplicate trace's time at 1M posts. These loops compute the same numbers in registers, one
+text at a time, and go straight from a text's signature to its band keys (the signature is never
+stored). Results are bit for bit those of the numpy path (tests/detect/test_minhash_kernels.py):
+
+* ``min(a x + b) >> 32`` equals ``min((a x + b) >> 32)`` (the shift is monotone), so the minimum is
+  taken on the 64-bit words and shifted once per permutation;
+* band keys fold each band's values through splitmix64 in the same order as ``band_keys``;
+* Jaccard is ``|A & B| / |A | B|`` on the sorted distinct shingle values, by a merge.
+
+numba is imported on first use (it takes ~0.3 s), and compiled code is cached on disk
+(``cache=True``), so a process pays compilation once per machine, not once per run.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+U64 = npt.NDArray[np.uint64]
+U32 = npt.NDArray[np.uint32]
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+
+@cache
+def _compiled() -> Any:
+    """The compiled kernels' module (imports numba; compiles, or loads numba's cache, on first call)."""
+    from vigil.detect.similarity import _numba_kernels
+
+    return _numba_kernels
+
+
+def signatures(values: U32, offsets: I64, a: U64, b: U64) -> U32:
+    """MinHash signatures (n_texts, len(a)) of CSR shingle sets; an empty text gets all-ones."""
+    out = np.empty((len(offsets) - 1, len(a)), dtype=np.uint32)
+    _compiled().signatures(values.astype(np.uint64), offsets.astype(np.int64), a, b, out)
+    return out
+
+
+def band_keys(values: U32, offsets: I64, a: U64, b: U64, bands: int) -> U64:
+    """LSH band keys (bands, n_texts) of CSR shingle sets, as ``minhash.band_keys(signatures(...))``."""
+    out = np.empty((bands, len(offsets) - 1), dtype=np.uint64)
+    rows = len(a) // bands
+    _compiled().band_keys(values.astype(np.uint64), offsets.astype(np.int64), a, b, rows, out)
+    return out
+
+
+def jaccard(values: U32, offsets: I64, first: I64, second: I64) -> F64:
+    """Exact Jaccard similarity of the (sorted, distinct) shingle sets of each pair."""
+    out = np.empty(len(first), dtype=np.float64)
+    _compiled().jaccard(
+        values, offsets.astype(np.int64), first.astype(np.int64), second.astype(np.int64), out
+    )
+    return out
