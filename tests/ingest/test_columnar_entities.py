@@ -9,7 +9,7 @@ import random
 import duckdb
 import pyarrow as pa
 
-from vigil.ingest.columnar import TextRules
+from vigil.ingest.columnar import ArrowMemo, TextRules
 from vigil.ingest.entities import extract_hashtags, extract_mentions
 from vigil.ingest.unichars import CharCheck
 
@@ -53,3 +53,20 @@ def test_characters_the_kernels_treat_otherwise_are_not_safe() -> None:
     assert check.unsafe_rows(pa.array(texts)).tolist() == [
         False, False, True, True, True, True, True, True, False,
     ]  # fmt: skip
+
+
+def test_arrow_memo_computes_each_value_once_and_starts_again_when_full() -> None:
+    calls: list[str] = []
+
+    def upper(value: str) -> str:
+        calls.append(value)
+        return value.upper()
+
+    memo = ArrowMemo(upper, pa.string(), limit=4)
+    assert memo.apply(pa.array(["a", "b"])).to_pylist() == ["A", "B"]
+    assert memo.apply(pa.array(["b", "c", "a"])).to_pylist() == ["B", "C", "A"]
+    assert calls == ["a", "b", "c"]
+    assert memo.apply(pa.array(["d", "e"])).to_pylist() == ["D", "E"]  # 3 + 2 > 4: forgets, computes both
+    assert calls[3:] == ["d", "e"]
+    assert memo.apply(pa.array(["e", "a"])).to_pylist() == ["E", "A"]
+    assert calls[5:] == ["a"]

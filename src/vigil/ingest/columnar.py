@@ -88,6 +88,40 @@ class BatchMemo(Memo):
         return [None if v is None else results[v] for v in values]
 
 
+class ArrowMemo:
+    """``fn`` of values with its results kept as Arrow arrays across batches: known values are found
+    by one vectorised ``index_in`` and taken, only new ones go through Python (no per-value dict
+    lookup, no rebuilding of Arrow values from Python objects). Bounded like ``Memo``."""
+
+    def __init__(self, fn: Callable[[str], Any], out_type: pa.DataType, limit: int = 1 << 17) -> None:
+        self.fn = fn
+        self.out_type = out_type
+        self.limit = limit
+        self.keys = pa.array([], pa.string())
+        self.values = pa.array([], out_type)
+
+    def __call__(self, value: str) -> Any:
+        return self.fn(value)  # one value, not remembered (distinct_apply uses ``apply``)
+
+    def apply(self, distinct: pa.Array) -> pa.Array:
+        """Results of ``distinct`` (non-null values, no repeats), in order."""
+        found = pc.index_in(distinct, value_set=self.keys)
+        missing = np.asarray(pc.is_null(found).to_numpy(zero_copy_only=False), dtype=bool)
+        if not missing.any():
+            return pc.take(self.values, found)
+        if len(self.keys) + int(missing.sum()) > self.limit:  # full: start again with these values
+            self.keys, self.values = pa.array([], pa.string()), pa.array([], self.out_type)
+            found = pa.nulls(len(distinct), pa.int32())
+            missing[:] = True
+        new = pc.filter(distinct, pa.array(missing))
+        results = pa.array([self.fn(value) for value in new.to_pylist()], self.out_type)
+        positions = np.asarray(pc.fill_null(found, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+        positions[missing] = len(self.keys) + np.arange(len(new))
+        self.keys = pa.concat_arrays([self.keys, new.cast(pa.string())])
+        self.values = pa.concat_arrays([self.values, results])
+        return pc.take(self.values, pa.array(positions))
+
+
 def is_text_column(column: pa.ChunkedArray | pa.Array) -> bool:
     return column.type in _TEXT_TYPES
 
@@ -108,10 +142,29 @@ def distinct_apply(values: pa.Array, fn: Callable[[str], Any], out_type: pa.Data
     if len(values) == 0:
         return pa.array([], out_type)
     encoded = pc.dictionary_encode(values)
+    if isinstance(fn, ArrowMemo):
+        return pc.take(fn.apply(encoded.dictionary).cast(out_type), encoded.indices)
     distinct = encoded.dictionary.to_pylist()
     results = fn.many(distinct) if isinstance(fn, BatchMemo) else [fn(value) for value in distinct]
     mapped = pa.array(results, out_type)
     return pc.take(mapped, encoded.indices)
+
+
+def per_distinct(
+    values: pa.Array, compute: Callable[[pa.Array], pa.Array], null_value: Any = None
+) -> pa.Array:
+    """``compute`` (an array function, row for row) of the distinct values only, spread back with one
+    take, when values repeat (at least two rows per distinct value); a null row gets ``null_value``."""
+    encoded = pc.dictionary_encode(values)
+    distinct = encoded.dictionary
+    if len(distinct) * 2 > len(values):
+        return compute(values)
+    mapped = compute(distinct)
+    indices = encoded.indices
+    if indices.null_count:
+        mapped = pa.concat_arrays([mapped, pa.array([null_value], mapped.type)])
+        indices = pc.fill_null(indices, len(distinct))
+    return pc.take(mapped, indices)
 
 
 def check_each(values: pa.Array, rule: Callable[[str], Any]) -> None:
@@ -153,6 +206,20 @@ def lists(
     lower-cases the items and drops repeats in a list. Pass these only where ``fn`` gives exactly
     that for such cells.
     """
+    empty = pa.scalar([], out_type)
+    if item is None:
+        return pc.if_else(pc.is_null(values), empty, distinct_apply(values, fn, out_type))
+    return per_distinct(values, lambda cells: _lists(cells, fn, out_type, item, more, lower), [])
+
+
+def _lists(
+    values: pa.Array,
+    fn: Callable[[str], list[Any]],
+    out_type: pa.DataType,
+    item: str | None,
+    more: str | None,
+    lower: bool,
+) -> pa.Array:
     empty = pa.scalar([], out_type)
     if item is None:
         return pc.if_else(pc.is_null(values), empty, distinct_apply(values, fn, out_type))
@@ -271,10 +338,10 @@ class TextRules:
 
     def __init__(self) -> None:
         self._times: dict[str, Memo] = {}
-        self._languages = Memo(normalize_lang)
-        self._hashtags = Memo(extract_hashtags)
-        self._mentions = Memo(extract_mentions)
-        self._urls = Memo(extract_urls)
+        self._languages = ArrowMemo(normalize_lang, pa.string())
+        self._hashtags = ArrowMemo(extract_hashtags, STRING_LIST)
+        self._mentions = ArrowMemo(extract_mentions, STRING_LIST)
+        self._urls = ArrowMemo(extract_urls, STRING_LIST)
         self._con: Any = None
         self._checked: CharCheck | None = None
 
@@ -282,6 +349,13 @@ class TextRules:
         """``parse_time`` of string cells as TIMESTAMP; a missing value raises NotColumnar."""
         if values.null_count:
             raise NotColumnar("a missing time")
+        # Archives round to the minute and many posts share one: parse each distinct value once.
+        encoded = pc.dictionary_encode(values)
+        if len(encoded.dictionary) * 2 < len(values):
+            return pc.take(self._distinct_times(encoded.dictionary, fmt), encoded.indices)
+        return self._distinct_times(values, fmt)
+
+    def _distinct_times(self, values: pa.Array, fmt: TimeFormat) -> pa.Array:
         if fmt.spec in ("auto", "unix"):
             # Whole POSIX seconds (the toolkit's layout): exactly float(text) seconds.
             whole = pc.match_substring_regex(values, r"^[0-9]{1,11}$")
@@ -332,7 +406,7 @@ class TextRules:
         return self._entities(texts, ("@", "＠"), self._mentions, found, _MENTION_LENGTH)
 
     def _entities(
-        self, texts: pa.Array, sigils: tuple[str, str], rule: Memo, found: str, limit: int | None
+        self, texts: pa.Array, sigils: tuple[str, str], rule: ArrowMemo, found: str, limit: int | None
     ) -> pa.Array:
         """Hashtags or mentions of each text: ``found`` (DuckDB SQL of the text ``t``: its items as
         written, each cut to ``limit`` characters), lower-cased by Arrow, without repeats, for texts
@@ -461,13 +535,16 @@ class UrlRules:
     """
 
     def __init__(self) -> None:
-        self._hosts = Memo(_host_rule)
-        self._others = Memo(lambda url: canonicalize(url).as_dict())
+        self._hosts = ArrowMemo(_host_rule, _HOST_TYPE)
+        self._others = ArrowMemo(lambda url: canonicalize(url).as_dict(), URL_STRUCT)
 
     def structs(self, urls: pa.Array) -> pa.Array:
         """The URL struct of each URL (non-null strings, as posted)."""
         if len(urls) == 0:
             return pa.array([], URL_STRUCT)
+        return per_distinct(urls, self._structs)
+
+    def _structs(self, urls: pa.Array) -> pa.Array:
         parts = pc.extract_regex(urls, _SIMPLE_URL)
         simple = pc.fill_null(pc.and_(pc.is_valid(parts), pc.invert(pc.match_substring(urls, "/."))), False)
         host = pc.utf8_lower(pc.struct_field(parts, "host"))

@@ -86,14 +86,17 @@ class GenericAdapter(Adapter):
         self.columns = {name: options.mapping.get(name, name) for name in FIELDS}
         sep = options.list_separator
         # The columnar path's per-value rules, remembered across batches (vigil.ingest.columnar).
+        lists = columnar.STRING_LIST
         self._rules = {
-            "urls": columnar.Memo(lambda v: _url_items(v, sep)),
-            "hashtags": columnar.Memo(lambda v: _sigil_free(parse_list(v, separator=sep), "#＃")),
-            "mentions": columnar.Memo(lambda v: _sigil_free(parse_list(v, separator=sep), "@＠")),
-            "image_pdq": columnar.Memo(
-                lambda v: list(dict.fromkeys(_pdq(item) for item in parse_list(v, separator=sep)))
+            "urls": columnar.ArrowMemo(lambda v: _url_items(v, sep), lists),
+            "hashtags": columnar.ArrowMemo(lambda v: _sigil_free(parse_list(v, separator=sep), "#＃"), lists),
+            "mentions": columnar.ArrowMemo(lambda v: _sigil_free(parse_list(v, separator=sep), "@＠"), lists),
+            "image_pdq": columnar.ArrowMemo(
+                lambda v: list(dict.fromkeys(_pdq(item) for item in parse_list(v, separator=sep))), lists
             ),
-            "image_ids": columnar.Memo(lambda v: list(dict.fromkeys(parse_list(v, separator=sep)))),
+            "image_ids": columnar.ArrowMemo(
+                lambda v: list(dict.fromkeys(parse_list(v, separator=sep))), lists
+            ),
         }
         self._text_rules = columnar.TextRules()
         self._url_rules = columnar.UrlRules()
