@@ -1,5 +1,6 @@
-"""Merging communities that the graph cannot tell apart (campaigns.merge_inseparable): a union that
-raises modularity is merged; a stray bridge, a small (trimmed) community or no tie at all is not."""
+"""Merging campaigns that the graph cannot tell apart (campaigns.merge_inseparable): a union that
+raises modularity is merged; a stray bridge, a community that is no campaign (a trimmed member,
+an audience) or no tie at all is not."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def test_groups_tied_beyond_chance_are_merged_and_others_are_not() -> None:
     edges, _ = build(groups + cross)
     graph = combine(edges, GraphParams())
     names = graph.accounts.to_pylist()
-    merged = merge_inseparable(graph, _partition(names, a, b, c), 3)
+    partition = _partition(names, a, b, c)
+    merged = merge_inseparable(graph, partition, np.ones(3, dtype=bool))
     found = {frozenset(n for n, m in zip(names, merged, strict=True) if m == k) for k in set(merged)}
     assert found == {frozenset(a + b), frozenset(c)}
 
@@ -45,8 +47,9 @@ def test_a_stray_bridge_or_a_small_community_does_not_merge() -> None:
     names = graph.accounts.to_pylist()
     partition = _partition(names, a, b, c, ["tw:lone"])
     # One edge between two cliques of 15 is below what their strengths give by chance; the lone
-    # account (one community of 1, like a trimmed member) stays out even though its only tie is to c.
-    assert (merge_inseparable(graph, partition, 3) == partition).all()
+    # account (no campaign, like a trimmed member) stays out even though its only tie is to c.
+    eligible = np.array([True, True, True, False])
+    assert (merge_inseparable(graph, partition, eligible) == partition).all()
 
 
 def test_find_campaigns_merges_by_default_and_can_be_told_not_to() -> None:

@@ -23,8 +23,10 @@ from vigil.core.errors import DataError, SchemaError
 from vigil.core.ids import stable_id
 from vigil.detect import score
 from vigil.detect.contract import EVIDENCE
+from vigil.detect.duck import PostsSource
 from vigil.detect.graph import AccountGraph, combine, dictionary_codes, leiden
 from vigil.detect.params import DetectParams
+from vigil.detect.shifts import merge_shifts
 from vigil.detect.traces.base import item_kinds
 
 TS = pa.timestamp("us", tz="UTC")
@@ -418,7 +420,7 @@ def trim_members(graph: AccountGraph, membership: np.ndarray, share: float, roun
         medians = np.array(
             [np.median(degree[order[s : s + n]]) if n else 0.0 for s, n in zip(starts, sizes, strict=True)]
         )
-        needed = np.floor(share * medians[membership])
+        needed = share * medians[membership]
         weak = np.flatnonzero((degree < needed) & (sizes[membership] > 1))
         if len(weak) == 0:
             break
@@ -427,16 +429,17 @@ def trim_members(graph: AccountGraph, membership: np.ndarray, share: float, roun
     return np.unique(membership, return_inverse=True)[1].astype(np.int64)
 
 
-def merge_inseparable(graph: AccountGraph, membership: np.ndarray, min_size: int) -> np.ndarray:
-    """Merge communities of at least ``min_size`` accounts while some pair's union raises modularity.
+def merge_inseparable(graph: AccountGraph, membership: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """Merge eligible communities (``eligible[c]``) while some pair's union raises modularity.
 
     CPM keeps apart groups whose ties are sparser than its resolution, whatever the rest of the
     graph looks like; but when the weight ``W_ab`` between two groups exceeds what the configuration
     model expects from their strengths (``K_a K_b / 2m``), nothing in the graph tells them apart:
     the modularity gain of the union, ``W_ab / m - K_a K_b / (2 m^2)``, is positive. Such pairs are
     merged, best gain first, each community at most once per round, until no pair gains. Groups
-    without ties never merge (W = 0), so connected components stay apart; small communities (a
-    trimmed member is one) are left alone, so trimming is not undone.
+    without ties never merge (W = 0), so connected components stay apart. find_campaigns makes only
+    the campaigns that pass the score cut eligible: a trimmed member, or a group of ordinary
+    accounts tied to a campaign (its audience), is no campaign and is not merged into one.
     """
     if len(membership) == 0 or graph.pairs.num_rows == 0:
         return membership
@@ -448,15 +451,14 @@ def merge_inseparable(graph: AccountGraph, membership: np.ndarray, min_size: int
         return membership
     strength = np.bincount(np.concatenate([a, b]), weights=np.concatenate([w, w]), minlength=len(membership))
     membership = membership.copy()
+    eligible = np.asarray(eligible, dtype=bool).copy()
     while True:
-        sizes = np.bincount(membership)
-        eligible = sizes >= min_size
+        n = int(membership.max()) + 1
         ca, cb = membership[a], membership[b]
         across = (ca != cb) & eligible[ca] & eligible[cb]
         if not across.any():
             break
         lo, hi = np.minimum(ca[across], cb[across]), np.maximum(ca[across], cb[across])
-        n = len(sizes)
         keys, between = np.unique(lo * n + hi, return_inverse=True)
         weight = np.bincount(between, weights=w[across])
         total = np.bincount(membership, weights=strength, minlength=n)
@@ -478,26 +480,29 @@ def merge_inseparable(graph: AccountGraph, membership: np.ndarray, min_size: int
     return np.unique(membership, return_inverse=True)[1].astype(np.int64)
 
 
-def find_campaigns(
-    edges: pa.Table,
+@dataclass(frozen=True)
+class _Scored:
+    """One partition's candidate communities scored and cut (what find_campaigns writes out)."""
+
+    rows: list[dict[str, Any]]
+    cut_report: dict[str, Any]
+    sizes: np.ndarray
+    members: dict[int, np.ndarray]
+    degree: np.ndarray
+    strength: np.ndarray
+    edge_comm: np.ndarray
+
+
+def _score_partition(
+    graph: AccountGraph,
+    membership: np.ndarray,
     evidence: EvidenceSource,
     params: DetectParams,
-    *,
-    accounts: pa.Table | None = None,
-    item_kinds: Mapping[str, tuple[str, ...]] | None = None,
-) -> CampaignSet:
-    """Combine traces, find communities, score and rank them. ``accounts`` (optional) gives creation dates.
-
-    ``evidence`` is the EVIDENCE table or its Parquet file; a file is read a batch at a time,
-    keeping only the rows inside communities large enough to be campaigns. ``item_kinds`` gives
-    each trace's signal kinds (:func:`vigil.detect.traces.base.trace_kinds`; none: kinds are null).
-    """
-    kinds = item_kinds or {}
+    created_by_account: dict[str, float],
+    all_created: np.ndarray | None,
+) -> _Scored:
+    """Score every community of at least min_campaign_size accounts and apply the cut."""
     gp = params.graph
-    graph = combine(edges, gp)
-    membership = trim_members(graph, leiden(graph, gp), gp.min_member_links)
-    if gp.merge_inseparable:
-        membership = merge_inseparable(graph, membership, gp.min_campaign_size)
     sizes = np.bincount(membership) if len(membership) else np.zeros(0, dtype=np.int64)
     keep = sizes >= gp.min_campaign_size
     # Scoring's statistics of the evidence in every candidate community, then (second reading)
@@ -509,7 +514,6 @@ def find_campaigns(
         membership[candidates],
         len(sizes),
     )
-    created_by_account, all_created = _creation_times(accounts)
     # Synchrony's time scale: the run's fixed window, else a minute (windows then vary by trace).
     tau = params.window if isinstance(params.window, float) and params.window > 0 else DEFAULT_TAU_S
 
@@ -583,6 +587,47 @@ def find_campaigns(
             }
         )
     rows, cut_report = score.cut_and_rank(rows, gp.min_score)
+    return _Scored(rows, cut_report, sizes, members, degree, strength, edge_comm)
+
+
+def find_campaigns(
+    edges: pa.Table,
+    evidence: EvidenceSource,
+    params: DetectParams,
+    *,
+    accounts: pa.Table | None = None,
+    item_kinds: Mapping[str, tuple[str, ...]] | None = None,
+    posts: PostsSource | None = None,
+) -> CampaignSet:
+    """Combine traces, find communities, score and rank them. ``accounts`` (optional) gives creation dates;
+    ``posts`` (optional) lets communities that are shifts of one operation merge (vigil.detect.shifts).
+
+    ``evidence`` is the EVIDENCE table or its Parquet file; a file is read a batch at a time,
+    keeping only the rows inside communities large enough to be campaigns. ``item_kinds`` gives
+    each trace's signal kinds (:func:`vigil.detect.traces.base.trace_kinds`; none: kinds are null).
+    """
+    kinds = item_kinds or {}
+    gp = params.graph
+    graph = combine(edges, gp)
+    membership = trim_members(graph, leiden(graph, gp), gp.min_member_links)
+    shift_report: dict[str, Any] = {}
+    if gp.merge_shifts and posts is not None:
+        membership, shifts = merge_shifts(posts, graph.accounts.to_pylist(), membership, gp.min_campaign_size)
+        shift_report = shifts.as_dict()
+    created_by_account, all_created = _creation_times(accounts)
+    scored = _score_partition(graph, membership, evidence, params, created_by_account, all_created)
+    if gp.merge_inseparable:
+        # Among the campaigns that pass the cut only: a group of ordinary accounts tied to a
+        # campaign (its audience) must not ride into it.
+        kept = np.zeros(len(scored.sizes), dtype=bool)
+        kept[[int(r["community"]) for r in scored.rows]] = True
+        merged = merge_inseparable(graph, membership, kept)
+        if len(np.unique(merged)) < len(np.unique(membership)):
+            membership = merged
+            scored = _score_partition(graph, membership, evidence, params, created_by_account, all_created)
+    rows, cut_report, sizes, members = scored.rows, scored.cut_report, scored.sizes, scored.members
+    degree, strength, edge_comm = scored.degree, scored.strength, scored.edge_comm
+    names = graph.accounts.to_pylist()
     id_of = {int(r["community"]): str(r["campaign_id"]) for r in rows}
     in_campaign = (
         np.flatnonzero(np.isin(membership, np.array(list(id_of), dtype=np.int64)))
@@ -611,6 +656,7 @@ def find_campaigns(
             "communities": len(sizes),
             "campaigns": len(rows),
             **cut_report,
+            **shift_report,
         },
         warnings=tuple(warnings),
     )

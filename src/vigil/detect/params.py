@@ -54,7 +54,7 @@ class GraphParams(BaseModel):
         "(CPM 0.03, modularity 1.0).",
     )
     min_member_links: float = Field(
-        default=0.35,
+        default=0.2,
         ge=0.0,
         le=1.0,
         description="A member needs at least this share of the links its community's median member "
@@ -65,6 +65,12 @@ class GraphParams(BaseModel):
         description="Merge candidate communities (at least min_campaign_size accounts) whose union "
         "raises modularity: their ties exceed what the configuration model expects by chance, so "
         "no test on the graph separates them (see docs/detection.md, 'Merging').",
+    )
+    merge_shifts: bool = Field(
+        default=True,
+        description="Merge candidate communities active in periods that do not overlap when their "
+        "standing hashtag vocabulary is more alike than any two communities active together "
+        "(one operation working in shifts; needs the posts; docs/detection.md, 'Shifts').",
     )
     min_campaign_size: int = Field(default=3, ge=2, description="Smallest community kept as a campaign.")
     min_score: float | None = Field(

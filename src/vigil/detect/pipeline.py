@@ -12,7 +12,7 @@ from __future__ import annotations
 import resource
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from vigil.detect.engines import EngineName
 from vigil.detect.evidence import POST_DETAILS, campaigns_document, enrich, write_outputs
 from vigil.detect.params import DetectParams
 from vigil.detect.report import render_report
+from vigil.detect.shifts import local_posts
 from vigil.detect.traces import STRUCTURAL_TRACES, select_traces
 from vigil.detect.traces.base import TraceSpec, trace_kinds
 from vigil.detect.traces.crosslingual import CO_TEXT_CROSSLINGUAL, co_text_crosslingual
@@ -86,7 +87,10 @@ def _wanted(params: DetectParams, names: tuple[str, ...]) -> bool:
     return params.traces is None or any(name in params.traces for name in names)
 
 
-TEXT_TRACES = (CO_TEXT_EXACT, CO_TEXT_NEAR, CO_TEXT_CROSSLINGUAL)
+# Slow copy-paste: the same text posted by the same accounts days apart, again and again (on the
+# IRA 2017 archive a cohort of 51 accounts posted only texts of another community's, over days).
+CO_TEXT_EXACT_SLOW = "co_text_exact_slow"
+TEXT_TRACES = (CO_TEXT_EXACT, CO_TEXT_NEAR, CO_TEXT_CROSSLINGUAL, CO_TEXT_EXACT_SLOW)
 IMAGE_TRACES = (CO_IMAGE,)
 
 
@@ -99,7 +103,13 @@ def text_traces_provider(
         return {}
     exact, near, _ = text_traces(con, progress=progress)
     crosslingual = co_text_crosslingual(con, progress=progress)
-    return {trace.name: trace.spec for trace in (exact, near, crosslingual)}
+    slow = replace(
+        exact.spec,
+        name=CO_TEXT_EXACT_SLOW,
+        description="same normalized text posted within a day",
+        window=FixedWindow(86_400.0),
+    )
+    return {trace.name: trace.spec for trace in (exact, near, crosslingual)} | {slow.name: slow}
 
 
 def image_trace_provider(
@@ -226,7 +236,14 @@ def campaigns_from_run(
     progress.advance()
     # The evidence goes by path: find_campaigns reads it in batches and keeps only the rows inside
     # campaign candidates (read whole, it took 2 GB of Arrow and ~4 GB RSS at 10M posts).
-    campaign_set = find_campaigns(edges, run.evidence_path, params, accounts=accounts, item_kinds=item_kinds)
+    campaign_set = find_campaigns(
+        edges,
+        run.evidence_path,
+        params,
+        accounts=accounts,
+        item_kinds=item_kinds,
+        posts=local_posts(posts_path),
+    )
     del edges
     progress.advance()
     # Posts on this machine (a file, a directory of them, or a list) give languages and quoted

@@ -1,0 +1,73 @@
+"""Shifts of one operation (vigil.detect.shifts): communities active in periods that do not overlap
+merge when their standing hashtags are more alike than any two communities active together."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from vigil.detect.shifts import merge_shifts
+from vigil.schema.tables import POSTS, conform
+
+START = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _posts(groups: dict[str, tuple[int, list[str]]]) -> tuple[pa.Table, list[str], np.ndarray]:
+    """Six accounts per group, posting daily for 30 days from the group's first day, each post with
+    the group's standing hashtags and the news hashtag of its week (shared by everyone that week)."""
+    rows: list[dict[str, Any]] = []
+    names: list[str] = []
+    membership: list[int] = []
+    for k, (group, (first_day, standing)) in enumerate(groups.items()):
+        for i in range(6):
+            names.append(f"tw:{group}{i}")
+            membership.append(k)
+            for day in range(first_day, first_day + 30):
+                rows.append(
+                    {
+                        "platform": "tw",
+                        "post_id": f"{group}{i}-{day}",
+                        "account_id": f"{group}{i}",
+                        "created_at": START + timedelta(days=day, minutes=7 * i),
+                        "text": "post",
+                        "hashtags": [standing[day % len(standing)], f"news{day // 7}"],
+                    }
+                )
+    posts = conform(pa.Table.from_pylist(rows, schema=POSTS.schema), POSTS)
+    return posts, names, np.array(membership, dtype=np.int64)
+
+
+def test_shifts_with_the_same_standing_hashtags_merge_and_others_do_not() -> None:
+    # a and c are active in January, b and d in March; a and b push the same slogans all along.
+    posts, names, membership = _posts(
+        {
+            "a": (0, ["maga", "tcot", "pjnet"]),
+            "c": (0, ["cats", "kittens"]),
+            "b": (60, ["maga", "tcot", "pjnet"]),
+            "d": (60, ["dogs", "puppies"]),
+        }
+    )
+    merged, report = merge_shifts(posts, names, membership, 3)
+    groups = {frozenset(n[3] for n, m in zip(names, merged, strict=True) if m == c) for c in set(merged)}
+    assert groups == {frozenset("ab"), frozenset("c"), frozenset("d")}
+    assert report.null_similarity is not None and len(report.merged_pairs) == 1
+
+
+def test_nothing_merges_without_a_pair_active_together() -> None:
+    # Three cohorts one after the other: no two overlap, so there is no null to compare with.
+    posts, names, membership = _posts(
+        {"a": (0, ["maga", "tcot"]), "b": (40, ["maga", "tcot"]), "c": (80, ["maga", "tcot"])}
+    )
+    merged, report = merge_shifts(posts, names, membership, 3)
+    assert (merged == membership).all() and report.null_similarity is None
+
+
+def test_small_communities_are_left_alone() -> None:
+    posts, names, membership = _posts(
+        {"a": (0, ["maga"]), "c": (0, ["cats"]), "b": (60, ["maga"]), "d": (60, ["dogs"])}
+    )
+    merged, _ = merge_shifts(posts, names, membership, 7)  # every community has 6 accounts
+    assert (merged == membership).all()
