@@ -42,7 +42,9 @@ def test_ira_slice_floor(tmp_path: Path) -> None:
     assert agreement.covered_accounts >= FLOOR["covered"], agreement
 
 
-# Measured with the defaults of 7 Dec 2026 (10,786 posts of 197 accounts): NMI 0.818, ARI 0.824,
-# purity 1.000, 62 accounts in 6 campaigns (the yardstick on the same slice: NMI 0.680, ARI 0.495,
-# purity 1.000, 116 accounts in 11 groups). Floors a little below, so only a real loss fails.
-FLOOR = {"purity": 0.9, "nmi": 0.7, "covered": 50}
+# Measured with the defaults of 7 Dec 2026 (10,786 posts of 197 accounts): NMI 0.883, ARI 0.920,
+# purity 1.000, 66 accounts in 5 campaigns (before the shift and inseparable merges, the day-long
+# exact-text trace and the 0.2 trimming share: NMI 0.818, ARI 0.824, 62 accounts in 6; the
+# yardstick on the same slice: NMI 0.680, ARI 0.495, purity 1.000, 116 accounts in 11 groups).
+# Floors a little below, so only a real loss fails.
+FLOOR = {"purity": 0.95, "nmi": 0.8, "covered": 60}
