@@ -2,6 +2,7 @@
 
     python bench/ingest_speed.py                          # 1M generated rows + the IRA 2017 archive
     python bench/ingest_speed.py --rows 200000 --row-path # also the row-by-row reference path
+    python bench/ingest_speed.py --before 4d8cb41         # also the code of that commit, same run
 
 Sources, from one run:
 
@@ -15,9 +16,11 @@ Each line is one subprocess, measured for wall time, CPU time (user + system, al
 RSS: Vigil's ``ingest`` without language identification (URL canonicalization, hashtags, mentions,
 account deduplication, duplicate posts all included), then with it (measured separately, as issue
 #22 asks), optionally the row path (``columnar=False``, the reference the fast path is tested
-against), and the toolkit's ``preprocess_csv_files`` into its SQLite database (no URL
-canonicalization, no language). The target is 300k rows/s on 2 cores without language
-identification; print the load average with the figures (the machine is shared).
+against), optionally the same ingest by an earlier commit of Vigil (``--before REV``: its ``src``
+from ``git archive``, first on PYTHONPATH; "before" the change being measured), and the toolkit's
+``preprocess_csv_files`` into its SQLite database (no URL canonicalization, no language). The
+target is 300k rows/s on 2 cores without language identification; rows per CPU-second say what
+the machine's load does not. Print the load average with the figures (the machine is shared).
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -50,7 +55,17 @@ TOOLKIT_COLUMNS = [
 ]
 
 
-def measure(argv: list[str]) -> dict[str, Any]:
+def export_source(rev: str, target: Path) -> Path:
+    """``src`` of commit ``rev`` extracted under ``target`` (git archive: the repository is not touched)."""
+    root = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(["git", "-C", str(root), "archive", rev, "src"], capture_output=True, check=True)
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(target, filter="data")
+    return target / "src"
+
+
+def measure(argv: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run ``argv`` in a wrapper process: wall and CPU seconds and peak RSS (MB) of the command alone."""
     wrapper = (
         "import json,resource,subprocess,sys,time;t=time.perf_counter();"
@@ -60,7 +75,9 @@ def measure(argv: list[str]) -> dict[str, Any]:
         "print(json.dumps({'rc':r.returncode,'seconds':s,'cpu':u.ru_utime+u.ru_stime,"
         "'out':r.stdout.decode().strip()[-2000:],'rss_mb':u.ru_maxrss/1024}))"
     )
-    done = subprocess.run([sys.executable, "-c", wrapper, *argv], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", wrapper, *argv], capture_output=True, text=True, check=True, env=env
+    )
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     if result["rc"]:
         raise RuntimeError(f"{argv} failed: {done.stderr}")
@@ -101,10 +118,15 @@ def worker(args: argparse.Namespace) -> None:
         mapping=MAPPING if generic else None,
         platform="twitter" if generic else None,
         settings=load_settings(duckdb_threads=2, temp_dir=Path(args.out)),
-        detect_language=args.worker == "vigil-lang",
+        detect_language=args.worker == "vigil-lang",  # "vigil-before": the --before commit's code
         columnar=args.worker != "vigil-rows",
     )
-    print(json.dumps({"posts": summary.posts, "accounts": summary.accounts, "urls": summary.urls}))
+    import vigil
+
+    code = str(Path(vigil.__file__).resolve().parents[1])  # which src/ ran: this tree or --before's
+    print(
+        json.dumps({"posts": summary.posts, "accounts": summary.accounts, "urls": summary.urls, "src": code})
+    )
 
 
 def main() -> None:
@@ -115,6 +137,10 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--row-path", action="store_true", help="Also time the row-by-row reference path.")
     parser.add_argument("--no-ira", action="store_true", help="Leave out the IRA archive.")
+    parser.add_argument(
+        "--before", metavar="REV", default=None,
+        help="Also run the ingest (no language id) with the src/ of this git commit, e.g. 4d8cb41.",
+    )  # fmt: skip
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--layout", help=argparse.SUPPRESS)
     parser.add_argument("--source", help=argparse.SUPPRESS)
@@ -134,9 +160,17 @@ def main() -> None:
     if not args.no_ira and IRA.exists():
         converted = workdir / "ira-toolkit.csv"
         sources.append(("twitter-io", IRA, converted, ira_to_toolkit(IRA, converted)))
+    before_env = None
+    if args.before:
+        before_src = export_source(args.before, workdir / f"before-{args.before}")
+        before_env = {**os.environ, "PYTHONPATH": str(before_src)}
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-    print(f"{'layout':<11} {'rows':>9} {'side':<13} {'wall s':>7} {'CPU s':>7} {'rows/s':>9} {'RSS MB':>7}")
-    sides = ["vigil", "vigil-lang", *(["vigil-rows"] if args.row_path else []), "toolkit"]
+    print(f"{'layout':<11} {'rows':>9} {'side':<13} {'wall s':>7} {'CPU s':>7} {'rows/s':>9} "
+          f"{'rows/CPU-s':>10} {'RSS MB':>7}")  # fmt: skip
+    sides = [
+        "vigil", *(["vigil-before"] if args.before else []), "vigil-lang",
+        *(["vigil-rows"] if args.row_path else []), "toolkit",
+    ]  # fmt: skip
     for layout, source, toolkit_source, rows in sources:
         for side in sides:
             out = workdir / f"{side}-{layout}"
@@ -146,10 +180,14 @@ def main() -> None:
             given = toolkit_source if side == "toolkit" else source
             argv = [sys.executable, here, "--worker", side, "--layout", layout,
                     "--source", str(given), "--out", str(out)]  # fmt: skip
-            result = measure(argv)
+            result = measure(argv, before_env if side == "vigil-before" else None)
+            if side == "vigil-before":
+                ran = json.loads(result["out"].splitlines()[-1])["src"]
+                if not ran.startswith(str(workdir.resolve())):
+                    raise RuntimeError(f"--before ran {ran}, not the exported commit")
             print(
                 f"{layout:<11} {rows:>9,} {side:<13} {result['seconds']:>7.1f} {result['cpu']:>7.1f} "
-                f"{rows / result['seconds']:>9,.0f} {result['rss_mb']:>7.0f}",
+                f"{rows / result['seconds']:>9,.0f} {rows / result['cpu']:>10,.0f} {result['rss_mb']:>7.0f}",
                 flush=True,
             )
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
