@@ -1,28 +1,36 @@
-"""Time for a shared or revoked signal to take effect in a member's matching, through the real path.
+"""Time for shared or revoked signals to take effect in a member's matching, through the real path.
 
-    nice python bench/match_latency.py [--exchange-signals 5000] [--local-bank 0,100000,1000000]
+    nice python bench/match_latency.py [--exchange-signals 2000] [--local-bank 0,10000000]
+                                       [--bulk-add 100000] [--bulk-revoke 10000]
 
 A real exchange (Vigil's web app under uvicorn on 127.0.0.1, SQLite) holds ``--exchange-signals``
 PDQ signals of a source platform. The matching member's index directory additionally holds
-``--local-bank`` PDQ signals already (written as a fetch writes them, to stand for a big bank
-synced earlier). Then, for each local bank size:
+``--local-bank`` PDQ contributions already (written in the columnar form a fetch saves, to stand
+for a big bank synced earlier: 10M contributions are not pushed through TAXII here). Then, for each
+local bank size:
 
-1. the source shares one new PDQ hash; the member runs ``fetch_signals`` (TAXII 2.1, from its
-   checkpoints), a matcher process opens the index (``open_index``) and queries a hash 10 bits
-   from the new one: time from the share to the first query that finds it;
-2. the source revokes it; the same steps: time until the query no longer finds it.
+1. *restart*: a matcher process opens the index (``open_index``) and answers its first query;
+2. the source shares one new PDQ hash; the member runs ``fetch_signals`` (TAXII 2.1, from its
+   checkpoints), a matcher opens the index and queries a hash 10 bits from the new one: time from
+   the share to the first query that finds it; then the source revokes it: time until the query no
+   longer finds it;
+3. the source shares ``--bulk-add`` hashes at once, the member fetches (the contributions arrive as
+   one delta part, the index gets new segments), the matcher finds one of them; then the source
+   revokes ``--bulk-revoke`` of them (tombstones), and the matcher no longer finds one.
 
-Each step's share of the time is printed (TAXII transfer and apply, reconcile, save, reopen,
-query). Hasher-Matcher-Actioner's stated goal for a new signal to take effect is 10 minutes; the
-polling interval (how often a member runs ``vigil match fetch``) adds to these figures.
+Printed per step: the exchange's own time to write the change, the fetch (TAXII transfer, apply,
+reconcile, save), reopening, the query, and the files the save wrote anew versus hard-linked (a
+delta writes only what changed). Hasher-Matcher-Actioner's stated goal for a new signal to take
+effect is 10 minutes; the polling interval (how often a member runs ``vigil match fetch``) adds to
+these figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import binascii
 import os
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -32,18 +40,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import uvicorn
 
-# The throughput bench's bank record (a GREEN coalition contribution, as a fetch stores it).
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from match_throughput import bank_record
 from vigil.core.settings import load_settings
 from vigil.db import Database, upgrade
 from vigil.exchange.records import TLP, Marking
+from vigil.exchange.stix_apply import signal_id_for
 from vigil.exchange.store import ExchangeStore
 from vigil.exchange.store.bulk import SignalSubmission
 from vigil.match.fetch import fetch_signals
-from vigil.match.state import MatchIndex, open_index
+from vigil.match.index import PdqIndex
+from vigil.match.state import MatchIndex, open_index, read_state
 
 
 def start_exchange(url: str, data_dir: Path) -> tuple[uvicorn.Server, threading.Thread, str]:
@@ -75,33 +83,132 @@ def near(code: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def preload(directory: Path, server: str, n: int, rng: np.random.Generator) -> float:
-    """Write an index directory holding ``n`` PDQ contributions, as a fetch would; seconds taken."""
+    """Write an index directory holding ``n`` PDQ contributions in the form a fetch saves them
+    (columnar contribution part, PDQ index segments), built column-wise (no Python object per
+    contribution: the ids are random ids of the exchange's form); seconds taken."""
     start = time.perf_counter()
-    index = MatchIndex(directory=directory, server=server)
     now = datetime.now(UTC)
-    for value in hexes(rng.integers(0, 256, (n, 32), dtype=np.uint8)):
-        stix = f"indicator--{uuid.uuid4()}"
-        index.contributions[stix] = bank_record(stix, "image_pdq", value, "identity--earlier", now)
-    index.reconcile()
+    codes = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    signal_ids = fixed_strings(uuid_texts("indicator--", rng, n))
+    stamp = pa.array(np.full(n, np.datetime64(now.replace(tzinfo=None), "us")), pa.timestamp("us", tz="UTC"))
+    table = pa.table(
+        {
+            "stix_id": fixed_strings(uuid_texts("indicator--", rng, n)),
+            "signal_id": signal_ids,
+            "kind": pa.DictionaryArray.from_arrays(np.zeros(n, np.int32), ["image_pdq"]).cast(pa.string()),
+            "value": fixed_strings(np.frombuffer(binascii.hexlify(codes.tobytes()), np.uint8).reshape(n, 64)),
+            "org_id": pa.DictionaryArray.from_arrays(np.zeros(n, np.int32), ["identity--earlier"]).cast(
+                pa.string()
+            ),
+            "tlp": pa.DictionaryArray.from_arrays(np.zeros(n, np.int32), ["GREEN"]).cast(pa.string()),
+            "confidence": pa.array(np.full(n, 80, np.int32)),
+            "labels": pa.nulls(n, pa.list_(pa.string())).fill_null(pa.scalar([], pa.list_(pa.string()))),
+            "modified": stamp,
+            "valid_until": pa.nulls(n, pa.timestamp("us", tz="UTC")),
+            "revoked": pa.array(np.zeros(n, bool)),
+            "collection": pa.DictionaryArray.from_arrays(np.zeros(n, np.int32), ["coalition"]).cast(
+                pa.string()
+            ),
+            "campaign_id": pa.nulls(n, pa.string()),
+            "campaign_modified": pa.nulls(n, pa.timestamp("us", tz="UTC")),
+        }
+    )
+    index = MatchIndex(directory=directory, server=server)
+    index.contributions.append_table(table)
+    del table
+    pdq = index.index_for("image_pdq")
+    assert isinstance(pdq, PdqIndex)
+    pdq.add_encoded(codes, signal_ids.to_pylist())
+    pdq.seal()
+    index.reconciled_at = now
     index.save()
     return time.perf_counter() - start
 
 
-def timed_fetch(directory: Path, base_url: str, key: str) -> dict[str, float]:
-    """Fetch, then open the index as a matcher would and query; seconds per step."""
+def uuid_texts(prefix: str, rng: np.random.Generator, n: int) -> np.ndarray:
+    """(n, len(prefix) + 36) bytes: ``prefix`` then a random UUID's text, built without a loop."""
+    digits = np.frombuffer(binascii.hexlify(rng.bytes(16 * n)), np.uint8).reshape(n, 32)
+    out = np.empty((n, len(prefix) + 36), np.uint8)
+    out[:, : len(prefix)] = np.frombuffer(prefix.encode(), np.uint8)
+    at = len(prefix)
+    for lo, hi in ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32)):
+        out[:, at : at + hi - lo] = digits[:, lo:hi]
+        at += hi - lo
+        if hi < 32:
+            out[:, at] = ord("-")
+            at += 1
+    return out
+
+
+def fixed_strings(rows: np.ndarray) -> pa.Array:
+    """An Arrow string array from an (n, width) byte array (one string per row)."""
+    n, width = rows.shape
+    offsets = pa.py_buffer(np.arange(0, n * width + 1, width, dtype=np.int64).tobytes())
+    data = pa.py_buffer(np.ascontiguousarray(rows).tobytes())
+    return pa.Array.from_buffers(pa.large_string(), n, [None, offsets, data]).cast(pa.string())
+
+
+def inodes(directory: Path) -> dict[int, int]:
+    """Inode -> size of every file of the index directory's current generation."""
+    if not (directory / "state.json").exists():
+        return {}
+    generation = directory / str(read_state(directory)["generation"])
+    return {p.stat().st_ino: p.stat().st_size for p in generation.rglob("*") if p.is_file()}
+
+
+def written(before: dict[int, int], after: dict[int, int]) -> tuple[int, int]:
+    """(bytes written anew, bytes hard-linked from the previous generation) by a save."""
+    fresh = sum(size for ino, size in after.items() if ino not in before)
+    return fresh, sum(after.values()) - fresh
+
+
+def timed_fetch(directory: Path, base_url: str, key: str) -> dict[str, Any]:
+    """Fetch, then open the index as a matcher would; seconds per step and bytes saved."""
+    before = inodes(directory)
+    cpu = time.process_time()
     start = time.perf_counter()
     report = fetch_signals(directory, base_url, key)
     fetched = time.perf_counter() - start
+    fetch_cpu = time.process_time() - cpu
+    fresh, linked = written(before, inodes(directory))
     start = time.perf_counter()
     index = open_index(directory)
     opened = time.perf_counter() - start
-    return {"fetch": fetched, "open": opened, "objects": report.objects_received, "index": index}  # type: ignore[dict-item]
+    return {
+        "fetch": fetched,
+        "fetch_cpu": fetch_cpu,
+        "open": opened,
+        "objects": report.objects_received,
+        "index": index,
+        "fresh_mb": fresh / 1e6,
+        "linked_mb": linked / 1e6,
+        "report": report,
+    }
+
+
+HEADER = (
+    f"{'local bank':>11} | {'step':14} | {'exchange s':>10} | {'fetch s':>7} | {'fetch CPU':>9} | "
+    f"{'objects':>7} | {'saved MB new/linked':>19} | {'open s':>6} | {'query ms':>8} | {'found':5} | "
+    f"{'share→effect s':>14}"
+)
+
+
+def row(
+    local: int, step: str, exchange: float, t: dict[str, Any], query_ms: float, found: str, total: float
+) -> str:
+    return (
+        f"{local:>11,} | {step:14} | {exchange:10.2f} | {t['fetch']:7.1f} | {t['fetch_cpu']:9.1f} | "
+        f"{t['objects']:>7,} | {t['fresh_mb']:>8,.1f} / {t['linked_mb']:>8,.1f} | {t['open']:6.2f} | "
+        f"{query_ms:8.1f} | {found:5} | {total:14.1f}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--exchange-signals", type=int, default=5_000)
-    parser.add_argument("--local-bank", default="0,100000,1000000")
+    parser.add_argument("--exchange-signals", type=int, default=2_000)
+    parser.add_argument("--local-bank", default="0,1000000")
+    parser.add_argument("--bulk-add", type=int, default=100_000)
+    parser.add_argument("--bulk-revoke", type=int, default=10_000)
     args = parser.parse_args()
     rng = np.random.default_rng(5)
     print(f"load average before: {os.getloadavg()}")
@@ -124,51 +231,78 @@ def main() -> None:
             with database.session() as session:
                 return fn(ExchangeStore(session))
 
-        start = time.perf_counter()
-        bank = hexes(rng.integers(0, 256, (args.exchange_signals, 32), dtype=np.uint8))
-        for at in range(0, len(bank), 5_000):
-            items = [SignalSubmission("image_pdq", v, Marking(TLP.GREEN)) for v in bank[at : at + 5_000]]
-            store_call(lambda s, items=items: s.submit_signals(source, items))
-        print(f"exchange: {len(bank):,} PDQ signals shared in {time.perf_counter() - start:.1f} s")
+        def share(values: list[str]) -> None:
+            for at in range(0, len(values), 5_000):
+                items = [
+                    SignalSubmission("image_pdq", v, Marking(TLP.GREEN)) for v in values[at : at + 5_000]
+                ]
+                store_call(lambda s, items=items: s.submit_signals(source, items))
 
+        start = time.perf_counter()
+        share(hexes(rng.integers(0, 256, (args.exchange_signals, 32), dtype=np.uint8)))
         print(
-            f"\n{'local bank':>11} | {'step':8} | {'fetch s':>7} | {'objects':>7} | {'open s':>6} | "
-            f"{'query ms':>8} | {'found':5} | {'share→effect s':>14}"
+            f"exchange: {args.exchange_signals:,} PDQ signals shared in {time.perf_counter() - start:.1f} s"
         )
+        print("\n" + HEADER)
         for local in [int(x) for x in args.local_bank.split(",")]:
             directory = root / f"index-{local}"
             loaded = preload(directory, base_url, local, rng) if local else 0.0
             first = timed_fetch(directory, base_url, keys["us"])
+            print(row(local, "first sync", 0.0, first, 0.0, "", 0.0) + f"   (preload {loaded:.1f} s)")
+            # A restart: a new process would open the saved index and answer its first query.
+            probe = hexes(rng.integers(0, 256, (1, 32), dtype=np.uint8))
+            start = time.perf_counter()
+            reopened = open_index(directory)
+            opened = time.perf_counter() - start
+            reopened.indexes["image_pdq"].query_many(probe, normalized=True)
             print(
-                f"{local:>11,} | {'sync':8} | {first['fetch']:7.1f} | {first['objects']:>7,} | "
-                f"{first['open']:6.1f} | {'':>8} | {'':5} | (preload {loaded:.1f} s)"
+                f"{local:>11,} | restart: open {opened:.2f} s, first query answered after "
+                f"{time.perf_counter() - start:.2f} s"
             )
+            del reopened
             new_code = rng.integers(0, 256, 32, dtype=np.uint8)
             query = hexes(near(new_code, 10, rng)[None, :])
-            signal_id = ""
-            for step in ("add", "revoke"):
+            value = hexes(new_code[None, :])[0]
+            signal_id = signal_id_for("image_pdq", value)
+            bulk = rng.integers(0, 256, (args.bulk_add, 32), dtype=np.uint8)
+            bulk_values = hexes(bulk)
+            bulk_query = hexes(near(bulk[0], 10, rng)[None, :])
+            steps: list[tuple[str, Any, str, list[str]]] = [
+                ("add 1", lambda v=value: share([v]), signal_id, query),
+                (
+                    "revoke 1",
+                    lambda sid=signal_id: store_call(lambda s: s.revoke_signal(source, sid)),
+                    signal_id,
+                    query,
+                ),
+                (
+                    f"add {args.bulk_add:,}",
+                    lambda vs=bulk_values: share(vs),
+                    signal_id_for("image_pdq", bulk_values[0]),
+                    bulk_query,
+                ),
+                (
+                    f"revoke {args.bulk_revoke:,}",
+                    lambda vs=bulk_values[: args.bulk_revoke]: store_call(
+                        lambda s: [s.revoke_signal(source, signal_id_for("image_pdq", v)) for v in vs]
+                    ),
+                    signal_id_for("image_pdq", bulk_values[0]),
+                    bulk_query,
+                ),
+            ]
+            for step, act, wanted, asked in steps:
                 start = time.perf_counter()
-                if step == "add":
-                    value = hexes(new_code[None, :])[0]
-                    signal = store_call(
-                        lambda s, v=value: s.submit_signal(source, "image_pdq", v, marking=Marking(TLP.GREEN))
-                    )
-                    signal_id = signal.id
-                else:
-                    store_call(lambda s, sid=signal_id: s.revoke_signal(source, sid))
-                shared = time.perf_counter()
+                act()
+                shared = time.perf_counter() - start
                 timings = timed_fetch(directory, base_url, keys["us"])
-                index: MatchIndex = timings["index"]  # type: ignore[assignment]
+                index: MatchIndex = timings["index"]
                 q0 = time.perf_counter()
-                hits = index.indexes["image_pdq"].query_many(query, normalized=True)[0]
+                hits = index.indexes["image_pdq"].query_many(asked, normalized=True)[0]
                 queried = time.perf_counter() - q0
-                found = any(h.entry_id == signal_id for h in hits)
+                found = any(h.entry_id == wanted for h in hits)
                 total = time.perf_counter() - start
-                print(
-                    f"{local:>11,} | {step:8} | {timings['fetch']:7.1f} | {timings['objects']:>7,} | "
-                    f"{timings['open']:6.1f} | {queried * 1000:8.1f} | {found!s:5} | {total:14.1f}"
-                    f"   (shared in {shared - start:.2f} s)"
-                )
+                print(row(local, step, shared, timings, queried * 1000, str(found), total))
+                del index, timings
         server.should_exit = True
         thread.join(timeout=10)
         database.dispose()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -98,20 +99,6 @@ def similarity(kind: str, distance: float) -> float:
 
 
 @dataclass
-class _Seen:
-    kind: str
-    value: str
-    posts: set[str] = field(default_factory=set)
-    accounts: set[str] = field(default_factory=set)
-    first: datetime | None = None
-    last: datetime | None = None
-    min_distance: float | None = None
-    stix_ids: set[str] = field(default_factory=set)
-    campaigns: set[str] = field(default_factory=set)
-    tlps: set[str] = field(default_factory=set)
-
-
-@dataclass
 class MatchRun:
     """What a run read and found. Paths are None when nothing was written (no index types)."""
 
@@ -184,8 +171,8 @@ def match_posts(
             # Give rows still pending since the fetch search tables once, up front (a new segment,
             # not a rebuild): otherwise every batch would scan them by brute force.
             found.seal()
-    seen: dict[tuple[str, str], _Seen] = {}
-    matched_posts: set[tuple[str, str]] = set()
+    summary_parts: list[pa.Table] = []
+    matched_posts: set[str] = set()
     total = sum(_row_count(f) for f in files)
     out_dir = Path(out_dir)
     progress.start(
@@ -205,7 +192,11 @@ def match_posts(
                 rows = _match_batch(table, types, index, active, run, benign, scorer) if types else None
                 if rows is not None and rows.num_rows:
                     sink.write(rows)
-                    _accumulate(rows, seen, matched_posts)
+                    summary_parts.append(_summary_input(rows))
+                    keys = pc.binary_join_element_wise(
+                        rows.column("platform"), rows.column("post_id"), "\x1f"
+                    )
+                    matched_posts.update(pc.unique(keys).to_pylist())
                     if guard is not None:
                         run.quarantined.extend(guard.observe(rows, run.posts_read))
                 progress.advance(table.num_rows)
@@ -213,11 +204,27 @@ def match_posts(
     run.matches = sink.rows
     run.matches_path = out_dir / MATCHES_FILE
     run.posts_matched = len(matched_posts)
-    run.signals_matched = len({signal_id for signal_id, _ in seen})
+    summary_table = _summary_table(summary_parts)
+    run.signals_matched = len(pc.unique(summary_table.column("signal_id")))
     with ParquetSink(out_dir / SUMMARY_FILE, SUMMARY) as summary:
-        summary.write(_summary_table(seen))
+        summary.write(summary_table)
     run.summary_path = out_dir / SUMMARY_FILE
     return run
+
+
+_PAIR_FIELDS = (
+    "signal_id",
+    "signal_value",
+    "stix_id",
+    "org_id",
+    "tlp",
+    "confidence",
+    "campaign_id",
+    "campaign_name",
+    "distance",
+    "similarity",
+    "score",
+)
 
 
 def _match_batch(
@@ -229,69 +236,92 @@ def _match_batch(
     benign: BenignBank | None,
     scorer: _Scorer,
 ) -> pa.Table | None:
+    """Match rows of one batch of posts, column-wise: Python work is per distinct value found and
+    per (hit, contribution) pair, never per post."""
     derived = derive_post_signals(table, types)
     if not derived.num_rows:
         return None
-    out: dict[str, list[object]] = {name: [] for name in MATCHES.schema.names}
-    where: dict[tuple[str, str], int] = {}
-    platforms = table.column("platform").to_pylist()
-    post_ids = table.column("post_id").to_pylist()
-    for i, key in enumerate(zip(platforms, post_ids, strict=True)):
-        where.setdefault(key, i)
-    accounts = table.column("account_id")
-    handles = table.column("account_handle")
-    created = table.column("created_at")
+    # Each derived row's post: the first row of the batch with its (platform, post_id).
+    post_keys = pc.binary_join_element_wise(table.column("platform"), table.column("post_id"), "\x1f")
+    derived_keys = pc.binary_join_element_wise(derived.column("platform"), derived.column("post_id"), "\x1f")
+    post_row = np.asarray(pc.index_in(derived_keys, value_set=post_keys).to_numpy(zero_copy_only=False))
+    kinds = derived.column("signal_type")
+    values_column = derived.column("value")
+    pieces: list[pa.Table] = []
     for kind in types:
-        subset = derived.filter(pc.equal(derived.column("signal_type"), kind))
-        if not subset.num_rows:
+        chosen = np.flatnonzero(np.asarray(pc.equal(kinds, kind).to_numpy(zero_copy_only=False), dtype=bool))
+        if not len(chosen):
             continue
-        values = subset.column("value").to_pylist()
-        distinct = list(dict.fromkeys(values))
-        hits = {
-            v: found
-            for v, found in zip(
-                distinct, index.indexes[kind].query_many(distinct, normalized=True), strict=True
-            )
-            if found
-        }
-        if hits and benign is not None:
-            harmless = benign.benign_values(kind, list(hits))
+        values = values_column.take(pa.array(chosen)).combine_chunks()
+        encoded = values.dictionary_encode()
+        distinct: list[str] = encoded.dictionary.to_pylist()
+        codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.intp)
+        found = index.indexes[kind].query_many(distinct, normalized=True)
+        hit_values = [v for v, hits in zip(distinct, found, strict=True) if hits]
+        harmless: set[str] = set()
+        if hit_values and benign is not None:
+            harmless = benign.benign_values(kind, hit_values)
             run.suppressed_benign += len(harmless)
-            hits = {v: found for v, found in hits.items() if v not in harmless}
-        if not hits:
-            continue
-        active.resolve(m.entry_id for found in hits.values() for m in found)
-        for platform, post_id, value in zip(
-            subset.column("platform").to_pylist(), subset.column("post_id").to_pylist(), values, strict=True
-        ):
-            for hit in hits.get(value, ()):
+        active.resolve(
+            m.entry_id for v, hits in zip(distinct, found, strict=True) if v not in harmless for m in hits
+        )
+        # (hit, contribution) pairs per distinct value, in value order.
+        pairs: dict[str, list[object]] = {name: [] for name in _PAIR_FIELDS}
+        per_value = np.zeros(len(distinct), dtype=np.intp)
+        expired = np.zeros(len(distinct), dtype=np.intp)
+        for v, (value, hits) in enumerate(zip(distinct, found, strict=True)):
+            if not hits or value in harmless:
+                continue
+            for hit in hits:
                 contributions = active.get(hit.entry_id)
                 if not contributions:
-                    run.skipped_expired += 1
+                    expired[v] += 1
                     continue
-                row = where[(platform, post_id)]
+                distance = float(hit.distance)
                 for c in contributions:
                     campaign = c.campaign
-                    out["platform"].append(platform)
-                    out["post_id"].append(post_id)
-                    out["account_id"].append(accounts[row].as_py())
-                    out["account_handle"].append(handles[row].as_py())
-                    out["created_at"].append(created[row].as_py())
-                    out["signal_type"].append(kind)
-                    out["post_value"].append(value)
-                    out["signal_id"].append(hit.entry_id)
-                    out["signal_value"].append(c.value)
-                    out["stix_id"].append(c.stix_id)
-                    out["org_id"].append(c.org_id)
-                    out["tlp"].append(c.tlp)
-                    out["confidence"].append(c.confidence)
-                    out["campaign_id"].append(campaign)
-                    out["campaign_name"].append(index.campaigns.get(campaign) if campaign else None)
-                    out["distance"].append(float(hit.distance))
-                    out["similarity"].append(similarity(kind, float(hit.distance)))
-                    out["score"].append(scorer(c))
-                    run.by_type[kind] = run.by_type.get(kind, 0) + 1
-    return pa.table(out, schema=MATCHES.schema)
+                    pairs["signal_id"].append(hit.entry_id)
+                    pairs["signal_value"].append(c.value)
+                    pairs["stix_id"].append(c.stix_id)
+                    pairs["org_id"].append(c.org_id)
+                    pairs["tlp"].append(c.tlp)
+                    pairs["confidence"].append(c.confidence)
+                    pairs["campaign_id"].append(campaign)
+                    pairs["campaign_name"].append(index.campaigns.get(campaign) if campaign else None)
+                    pairs["distance"].append(distance)
+                    pairs["similarity"].append(similarity(kind, distance))
+                    pairs["score"].append(scorer(c))
+                    per_value[v] += 1
+        run.skipped_expired += int(expired[codes].sum())
+        counts = per_value[codes]
+        total = int(counts.sum())
+        if not total:
+            continue
+        # Every derived row repeated once per pair of its value (rows in post order).
+        first_pair = np.cumsum(per_value) - per_value
+        rows = np.repeat(np.arange(len(codes), dtype=np.intp), counts)
+        pair_at = np.arange(total, dtype=np.intp) - np.repeat(np.cumsum(counts) - counts, counts)
+        pair_at += np.repeat(first_pair[codes], counts)
+        posts = pa.array(post_row[chosen][rows])
+        pair_table = pa.table(
+            {name: pairs[name] for name in _PAIR_FIELDS},
+            schema=pa.schema([MATCHES.schema.field(name) for name in _PAIR_FIELDS]),
+        ).take(pa.array(pair_at))
+        columns: dict[str, pa.Array | pa.ChunkedArray] = {
+            "platform": table.column("platform").take(posts),
+            "post_id": table.column("post_id").take(posts),
+            "account_id": table.column("account_id").take(posts),
+            "account_handle": table.column("account_handle").take(posts),
+            "created_at": table.column("created_at").take(posts),
+            "signal_type": pa.array([kind] * total, pa.string()),
+            "post_value": values.take(pa.array(rows)),
+        }
+        columns.update({name: pair_table.column(name) for name in _PAIR_FIELDS})
+        pieces.append(pa.table({name: columns[name] for name in MATCHES.schema.names}).cast(MATCHES.schema))
+        run.by_type[kind] = run.by_type.get(kind, 0) + total
+    if not pieces:
+        return pa.table({name: [] for name in MATCHES.schema.names}, schema=MATCHES.schema)
+    return pa.concat_tables(pieces).combine_chunks()
 
 
 class _ActiveContributions:
@@ -332,50 +362,71 @@ class _Scorer:
         return score
 
 
-def _accumulate(
-    rows: pa.Table, seen: dict[tuple[str, str], _Seen], matched_posts: set[tuple[str, str]]
-) -> None:
-    for row in rows.to_pylist():
-        key = (row["signal_id"], row["platform"])
-        entry = seen.get(key)
-        if entry is None:
-            entry = seen[key] = _Seen(kind=row["signal_type"], value=row["signal_value"])
-        entry.posts.add(row["post_id"])
-        if row["account_id"] is not None:
-            entry.accounts.add(row["account_id"])
-        at = row["created_at"]
-        if at is not None:
-            entry.first = at if entry.first is None else min(entry.first, at)
-            entry.last = at if entry.last is None else max(entry.last, at)
-        d = row["distance"]
-        entry.min_distance = d if entry.min_distance is None else min(entry.min_distance, d)
-        entry.stix_ids.add(row["stix_id"])
-        if row["campaign_id"]:
-            entry.campaigns.add(row["campaign_name"] or row["campaign_id"])
-        if row["tlp"]:
-            entry.tlps.add(row["tlp"])
-        matched_posts.add((row["platform"], row["post_id"]))
+_SUMMARY_INPUT = [
+    "signal_id",
+    "signal_type",
+    "signal_value",
+    "platform",
+    "post_id",
+    "account_id",
+    "created_at",
+    "distance",
+    "stix_id",
+    "campaign",
+    "tlp",
+]
 
 
-def _summary_table(seen: dict[tuple[str, str], _Seen]) -> pa.Table:
-    ordered = sorted(seen.items(), key=lambda item: (-len(item[1].posts), item[0]))
-    return pa.Table.from_pylist(
-        [
-            {
-                "signal_id": signal_id,
-                "signal_type": entry.kind,
-                "signal_value": entry.value,
-                "platform": platform,
-                "posts": len(entry.posts),
-                "accounts": len(entry.accounts),
-                "first_seen": entry.first,
-                "last_seen": entry.last,
-                "min_distance": entry.min_distance,
-                "stix_ids": sorted(entry.stix_ids),
-                "campaigns": sorted(entry.campaigns),
-                "tlps": sorted(entry.tlps),
-            }
-            for (signal_id, platform), entry in ordered
-        ],
-        schema=SUMMARY.schema,
+def _summary_input(rows: pa.Table) -> pa.Table:
+    """The columns of match rows the summary reads; ``campaign`` is the name, else the id."""
+    campaign = pc.if_else(
+        pc.is_null(rows.column("campaign_id")),
+        pa.scalar(None, pa.string()),
+        pc.coalesce(rows.column("campaign_name"), rows.column("campaign_id")),
     )
+    return rows.append_column("campaign", campaign).select(_SUMMARY_INPUT)
+
+
+def _summary_table(parts: list[pa.Table]) -> pa.Table:
+    """One row per (signal, platform), most posts first, aggregated by Arrow's group-by."""
+    if not parts:
+        return SUMMARY.schema.empty_table()
+    rows = pa.concat_tables(parts)
+    grouped = rows.group_by(["signal_id", "platform"], use_threads=False).aggregate(
+        [
+            ("signal_type", "first"),
+            ("signal_value", "first"),
+            ("post_id", "count_distinct"),
+            ("account_id", "count_distinct"),
+            ("created_at", "min"),
+            ("created_at", "max"),
+            ("distance", "min"),
+            ("stix_id", "distinct"),
+            ("campaign", "distinct"),
+            ("tlp", "distinct"),
+        ]
+    )
+
+    def sorted_sets(name: str) -> list[list[str]]:
+        return [sorted(v for v in values if v is not None) for values in grouped.column(name).to_pylist()]
+
+    table = pa.table(
+        {
+            "signal_id": grouped.column("signal_id"),
+            "signal_type": grouped.column("signal_type_first"),
+            "signal_value": grouped.column("signal_value_first"),
+            "platform": grouped.column("platform"),
+            "posts": grouped.column("post_id_count_distinct"),
+            "accounts": grouped.column("account_id_count_distinct"),
+            "first_seen": grouped.column("created_at_min"),
+            "last_seen": grouped.column("created_at_max"),
+            "min_distance": grouped.column("distance_min"),
+            "stix_ids": sorted_sets("stix_id_distinct"),
+            "campaigns": sorted_sets("campaign_distinct"),
+            "tlps": sorted_sets("tlp_distinct"),
+        }
+    ).cast(SUMMARY.schema)
+    order = pc.sort_indices(
+        table, sort_keys=[("posts", "descending"), ("signal_id", "ascending"), ("platform", "ascending")]
+    )
+    return table.take(order)
