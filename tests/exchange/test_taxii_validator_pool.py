@@ -4,6 +4,9 @@ is the one ``plan_import`` makes in the server's process, invalid and unsupporte
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 import uuid
 from typing import Any
 
@@ -36,3 +39,16 @@ def test_large_envelope_is_planned_in_the_validator_process_as_in_process() -> N
     # it ran elsewhere: the pool's process is not this one
     pool = taxii_store._validator()
     assert pool.submit(os.getpid).result() != os.getpid()
+
+
+def test_validator_process_exits_when_its_server_is_gone() -> None:
+    # a process whose recorded parent is not its parent any more (the server was killed) exits
+    # within about a second instead of running on as an orphan
+    script = (
+        "import time; from vigil.exchange.taxii_store import _exit_with_parent; "
+        "_exit_with_parent(-1); time.sleep(60); raise SystemExit(3)"
+    )
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", script], timeout=50, check=False)
+    assert done.returncode == 0
+    assert time.monotonic() - started < 40

@@ -14,7 +14,9 @@ import bisect
 import heapq
 import json
 import multiprocessing
+import os
 import threading
+import time
 import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterator, Sequence
@@ -510,8 +512,25 @@ def _validator() -> ProcessPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
+            )
         return _pool
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In the validator process: exit when the server process is gone. A server killed without
+    its shutdown (SIGKILL, a crash) would otherwise leave the validator running."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="vigil-validator-watchdog").start()
 
 
 def _plan(objects: list[Any]) -> ImportPlan:
