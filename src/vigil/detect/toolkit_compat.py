@@ -183,6 +183,9 @@ def toolkit_csv_edges(
     msg, _ = _codes(rows["message_id"])
     # Codes follow first appearance: a row is its message's first iff its code is new.
     first = msg > np.maximum.accumulate(np.r_[-1, msg[:-1]])
+    # Users are numbered once for every command.
+    users, accounts = _sorted_codes(rows["user_id"])
+    ts = rows["ts"].to_numpy()
     result = {}
     for command in commands:
         if command == "co_link":
@@ -190,25 +193,24 @@ def toolkit_csv_edges(
             mask = pc.is_null(rows["repost_id"]).to_numpy(zero_copy_only=False)
             lists = pc.split_pattern(rows["urls"].filter(pa.array(mask)).combine_chunks(), " ")
             row_of = np.flatnonzero(mask)[pc.list_parent_indices(lists).to_numpy()]
-            items = pc.list_flatten(lists)
-            nonempty = pc.not_equal(items, "").to_numpy(zero_copy_only=False)
-            row_of, items = row_of[nonempty], items.filter(pa.array(nonempty))
+            flat = pc.list_flatten(lists)
+            nonempty = pc.not_equal(flat, "").to_numpy(zero_copy_only=False)
+            row_of = row_of[nonempty]
+            iid, _ = _codes(flat.filter(pa.array(nonempty)))
         else:
             column = "repost_id" if command == "co_retweet" else "reply_id"
             valid = pc.is_valid(rows[column]).to_numpy(zero_copy_only=False)
             if command == "co_reply":
                 valid &= pc.is_null(rows["repost_id"]).to_numpy(zero_copy_only=False)
             row_of = np.flatnonzero(valid & first)
-            items = rows[column].take(pa.array(row_of))
-        events = pa.table(
-            {
-                "account": rows["user_id"].take(pa.array(row_of)),
-                "msg": pa.array(msg[row_of]),
-                "item": items,
-                "ts": rows["ts"].take(pa.array(row_of)),
-            }
+            iid, _ = _codes(rows[column].take(pa.array(row_of)))
+        if len(row_of) == 0:
+            result[command] = TOOLKIT_EDGES.empty_table()
+            continue
+        weights = directed_weights(
+            iid, users[row_of], msg[row_of], ts[row_of], time_window, min_weight=min_edge_weight, loops=loops
         )
-        result[command] = _edges_of_events(events, command, time_window, min_edge_weight, loops)
+        result[command] = _named_edges(accounts, *weights, command)
     return result
 
 
@@ -227,21 +229,29 @@ def _edges_of_events(events: pa.Table, command: str, window: float, min_weight: 
     """Directed toolkit weights from events ``(account, msg, item, ts)``, named and sorted."""
     if events.num_rows == 0:
         return TOOLKIT_EDGES.empty_table()
-    aid, accounts = _codes(events["account"])
-    # Accounts numbered in sort order, so sorting edges by numbers sorts them by user strings.
-    order = pc.sort_indices(accounts).to_numpy()
-    rank = np.empty(len(order), np.int64)
-    rank[order] = np.arange(len(order))
-    aid = rank[aid]
-    accounts = accounts.take(pa.array(order))
+    aid, accounts = _sorted_codes(events["account"])
     mid, _ = _codes(events["msg"])
     iid, _ = _codes(events["item"])
     ts = events["ts"].to_numpy()
-    a1, a2, weight = directed_weights(iid, aid, mid, ts, window, min_weight=min_weight, loops=loops)
-    n = len(weight)
+    return _named_edges(
+        accounts, *directed_weights(iid, aid, mid, ts, window, min_weight=min_weight, loops=loops), command
+    )
+
+
+def _sorted_codes(column: pa.ChunkedArray | pa.Array) -> tuple[I64, pa.Array]:
+    """Codes numbered in the sort order of the values (so sorting edges by account numbers sorts
+    them by user strings), and the sorted distinct values."""
+    codes, values = _codes(column)
+    order = pc.sort_indices(values).to_numpy()
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[codes], values.take(pa.array(order))
+
+
+def _named_edges(accounts: pa.Array, a1: I64, a2: I64, weight: I64, command: str) -> pa.Table:
     return pa.table(
         [accounts.take(pa.array(a1)), accounts.take(pa.array(a2)), pa.array(weight, pa.int64()),
-         pa.array([command] * n, pa.string())],
+         pa.array([command] * len(weight), pa.string())],
         schema=TOOLKIT_EDGES,
     )  # fmt: skip
 
@@ -276,7 +286,7 @@ def directed_weights(
         return _no_edges()
     # Times as ranks (ties share one), and the rank range each event's window covers: searches of
     # sorted needles in a time order, the toolkit's t1 - w and t1 + w computed in doubles as it does.
-    by_time = np.argsort(ts, kind="stable")
+    by_time = np.argsort(ts)  # ties share a rank: their order does not matter
     ts_sorted = ts[by_time]
     times = ts_sorted[np.r_[True, ts_sorted[1:] != ts_sorted[:-1]]]
     width = np.int64(len(times) + 1)
@@ -287,7 +297,7 @@ def directed_weights(
         high[by_time] = np.searchsorted(times, ts_sorted + window, side="right")
     del by_time, ts_sorted
     key = iid * width + rank
-    order = np.argsort(key, kind="stable")
+    order = np.argsort(key)  # windows are ranges of keys: ties may come in any order
     key, iid, aid, mid = key[order], iid[order], aid[order], mid[order]
     low, high = low[order], high[order]
     if not loops:
@@ -306,7 +316,7 @@ def directed_weights(
     account_of[mid] = aid
     # Pairs are enumerated per block of whole messages (a message's events on several items must
     # meet in one block for its (message, account) pairs to be distinct).
-    by_msg = np.argsort(mid, kind="stable")
+    by_msg = np.argsort(mid)  # blocks are cut between messages: order within one is free
     counts = (hi - lo)[by_msg]
     cumulative = np.cumsum(counts)
     msg_sorted = mid[by_msg]
