@@ -22,6 +22,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,13 @@ def _count(summary: IngestSummary, posts: pa.Table, platforms: Counter[str], lan
     if len(urls):
         shorteners = pc.struct_field(urls, "is_shortener")
         summary.shorteners += int(pc.sum(pc.fill_null(shorteners, False).cast(pa.int64())).as_py() or 0)
+
+
+def _write_posts(posts: pa.Table, posts_sink: ParquetSink, seen_sink: ParquetSink) -> None:
+    """Append a batch of posts, and the accounts they show, to the staged files."""
+    posts_sink.write(posts)
+    if posts.num_rows:
+        seen_sink.write(_accounts_seen(posts))
 
 
 def _accounts_seen(posts: pa.Table) -> pa.Table:
@@ -283,26 +291,33 @@ def ingest(
         total = sum(t for t in totals if t is not None) if all(t is not None for t in totals) else None
         plan_stages(progress, 2)  # rows in, then accounts and duplicates (DuckDB)
         progress.start("ingesting rows", total=total)
+        # Each batch's posts are written (encoded, compressed) in a second thread while the next
+        # batch is mapped: Arrow releases the GIL there. One write at a time, so at most two batches
+        # are held; the executor is left (waiting for the last write) before the sinks close.
         with (
             ParquetSink(stage / POSTS_FILE, POSTS) as posts_sink,
             ParquetSink(stage / "accounts_seen.parquet", ACCOUNTS) as seen_sink,
             ParquetSink(stage / "accounts_given.parquet", ACCOUNTS) as given_sink,
+            ThreadPoolExecutor(1, thread_name_prefix="vigil-ingest-write") as writer,
         ):
+            pending: Future[None] | None = None
             for path, resolved in sources:
                 for batch in adapter.batches(path, resolved):
                     posts = adapter.to_posts(batch)
                     if detect_language and posts.num_rows:
                         posts = fill_languages(posts)
                     _count(summary, posts, platforms, langs)
-                    posts_sink.write(posts)
-                    if posts.num_rows:
-                        seen_sink.write(_accounts_seen(posts))
+                    if pending is not None:
+                        pending.result()  # raises what the write raised
+                    pending = writer.submit(_write_posts, posts, posts_sink, seen_sink)
                     accounts = adapter.to_accounts(batch)
                     if accounts is not None:
                         given_sink.write(accounts)
                     rows = adapter.source_rows(batch)
                     summary.rows_read += rows
                     progress.advance(rows)
+            if pending is not None:
+                pending.result()
         progress.finish()
         progress.start("accounts and duplicate posts", total=3)
         with ParquetSink(stage / ACCOUNTS_FILE, ACCOUNTS) as accounts_sink:
