@@ -247,21 +247,19 @@ def lsh_pairs(keys: U64 | Sequence[U64], *, fresh_from: int = 0, compact_every: 
     pending = 0
     for band in range(blocks[0].shape[0]):
         key = blocks[0][band] if len(blocks) == 1 else np.concatenate([block[band] for block in blocks])
-        # Most keys are unique: a plain sort of the keys finds the repeated ones, and only texts
-        # with a repeated key are ordered (stably, so each key's first text is its lowest position).
-        sorted_all = np.sort(key)
-        repeated = sorted_all[1:][sorted_all[1:] == sorted_all[:-1]]
-        if len(repeated) == 0:
-            continue
-        repeated = repeated[np.r_[True, repeated[1:] != repeated[:-1]]]
-        spot = np.minimum(np.searchsorted(repeated, key), len(repeated) - 1)
-        texts = np.flatnonzero(repeated[spot] == key)
-        order = texts[np.argsort(key[texts], kind="stable")]
+        # Each key's first text is its lowest position: the sort need not be stable, the lowest
+        # position of each run of equal keys is taken instead.
+        order = np.argsort(key)
         sorted_keys = key[order]
-        same = np.r_[False, sorted_keys[1:] == sorted_keys[:-1]]
-        run_start = np.maximum.accumulate(np.where(~same, np.arange(len(order)), 0))
-        members = order[same]
-        leaders = order[run_start[same]]
+        same = sorted_keys[1:] == sorted_keys[:-1]
+        if not same.any():
+            continue
+        starts = np.flatnonzero(np.r_[True, ~same])
+        lowest = np.minimum.reduceat(order, starts)
+        run = np.cumsum(np.r_[True, ~same]) - 1
+        leaders = lowest[run]
+        members = order[order != leaders]
+        leaders = leaders[order != leaders]
         if fresh_from:
             fresh = np.maximum(members, leaders) >= fresh_from
             members, leaders = members[fresh], leaders[fresh]
