@@ -32,7 +32,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from vigil.detect.duck import PostsSource, register_posts
+from vigil.detect.duck import PostsSource, connect, register_posts
 
 TIME_BINS = 20  # the run's span cut into this many slices to measure a hashtag's persistence
 PERIOD_QUANTILES = (0.1, 0.9)  # a community's active period, robust to a few stray posts
@@ -123,7 +123,7 @@ def merge_shifts(
     n_comms = len(np.unique(membership[chosen]))
     if n_comms < 3:  # two communities cannot give a null from a third pair
         return membership, ShiftReport(n_comms, None, ())
-    con = duckdb.connect()
+    con = connect()  # the run's memory limit, threads and spill directory
     try:
         register_posts(con, posts)
         con.register(
