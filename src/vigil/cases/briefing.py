@@ -27,11 +27,12 @@ from vigil.cases.records import Status
 from vigil.cases.service import CaseService
 from vigil.core.errors import InputError
 from vigil.core.ids import new_id
-from vigil.core.time import ensure_utc, isoformat_z, utcnow
+from vigil.core.time import ensure_utc, isoformat_z
 from vigil.exchange.access import Permission, Principal, require
 from vigil.exchange.models import OrgRow
 from vigil.exchange.policy import document_marking
 from vigil.exchange.records import TLP, Signal, SignalKind
+from vigil.exchange.service import Service
 from vigil.exchange.store import SignalFilter
 
 TOP = 10
@@ -127,17 +128,14 @@ def _domain(signal: Signal) -> str | None:
     return None
 
 
-class BriefingService:
+class BriefingService(Service):
     """Builds and issues briefings for one reader principal (analyst or read-only are enough)."""
 
-    def __init__(self, session: Session, principal: Principal, *, now: datetime | None = None) -> None:
-        self.session = session
-        self.principal = principal
-        self._now = now
-        self.cases = CaseService(session, principal, now=now)
+    principal: Principal  # a briefing is always for an organisation
 
-    def now(self) -> datetime:
-        return ensure_utc(self._now) if self._now is not None else utcnow()
+    def __init__(self, session: Session, principal: Principal, *, now: datetime | None = None) -> None:
+        super().__init__(session, principal, now=now)
+        self.cases = CaseService(session, principal, now=now)
 
     def _signals(self, since: datetime) -> list[Signal]:
         found: list[Signal] = []

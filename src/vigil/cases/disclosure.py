@@ -34,6 +34,7 @@ from vigil.core.errors import InputError
 from vigil.exchange.access import Principal
 from vigil.exchange.policy import is_public
 from vigil.exchange.records import TLP, SignalKind
+from vigil.exchange.service import Service
 
 SAMPLE = 10
 PUBLIC_KINDS = (
@@ -88,12 +89,12 @@ def _clear_actions(actions: list[Action]) -> list[Action]:
     return [a for a in actions if is_public(a.marking)]
 
 
-class DisclosureService:
+class DisclosureService(Service):
     """Builds and renders disclosure reports; ``principal`` must be able to see the case."""
 
     def __init__(self, session: Session, principal: Principal | None, *, now: datetime | None = None) -> None:
+        super().__init__(session, principal, now=now)
         self.cases = CaseService(session, principal, now=now)
-        self.session = session
 
     def build(
         self, case_id: str, *, draft: bool = False, override_reason: str | None = None

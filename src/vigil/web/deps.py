@@ -1,5 +1,7 @@
 """Typed dependencies of the API: settings, the database session (one transaction per request),
-the store, and the authenticated principal.
+the store, the authenticated principal, and one dependency per service (``CaseServiceDep``,
+``MeetingServiceDep``, ``PolicyServiceDep``, ...): a route names the service it needs instead of
+building it from the session and the principal.
 
 The session dependency runs with ``scope="function"``: the transaction commits *before* the
 response is sent, and any error rolls it back, so a failed request changes nothing.
@@ -17,6 +19,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from vigil.cases.briefing import BriefingService
+from vigil.cases.disclosure import DisclosureService
+from vigil.cases.meetings import MeetingService
+from vigil.cases.playbooks import PlaybookLibrary
+from vigil.cases.policies import PolicyAreas, PolicyService
+from vigil.cases.service import CaseService
 from vigil.core.errors import AuthenticationError, InputError
 from vigil.core.settings import Settings
 from vigil.db import Database
@@ -27,6 +35,9 @@ from vigil.exchange.store import ExchangeStore
 def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
 def get_database(request: Request) -> Database:
@@ -81,3 +92,54 @@ def get_principal(request: Request, store: StoreDep) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+# ---------------------------------------------------------------------------------------------
+# services: one per request, for the authenticated principal, in the request's transaction
+
+
+def get_case_service(session: SessionDep, principal: PrincipalDep) -> CaseService:
+    return CaseService(session, principal)
+
+
+CaseServiceDep = Annotated[CaseService, Depends(get_case_service)]
+
+
+def get_briefing_service(session: SessionDep, principal: PrincipalDep) -> BriefingService:
+    return BriefingService(session, principal)
+
+
+BriefingServiceDep = Annotated[BriefingService, Depends(get_briefing_service)]
+
+
+def get_disclosure_service(session: SessionDep, principal: PrincipalDep) -> DisclosureService:
+    return DisclosureService(session, principal)
+
+
+DisclosureServiceDep = Annotated[DisclosureService, Depends(get_disclosure_service)]
+
+
+def get_meeting_service(session: SessionDep, principal: PrincipalDep) -> MeetingService:
+    return MeetingService(session, principal)
+
+
+MeetingServiceDep = Annotated[MeetingService, Depends(get_meeting_service)]
+
+
+def get_scheduled_meeting_service(
+    session: SessionDep, principal: PrincipalDep, settings: SettingsDep
+) -> MeetingService:
+    """A meeting service that knows the server's playbook library (agenda, pack, exercise schedule)."""
+    library = PlaybookLibrary.load(settings.playbook_dirs)
+    return MeetingService(session, principal, playbooks=library)
+
+
+ScheduledMeetingServiceDep = Annotated[MeetingService, Depends(get_scheduled_meeting_service)]
+
+
+def get_policy_service(session: SessionDep, principal: PrincipalDep, settings: SettingsDep) -> PolicyService:
+    """A policy service with the server's list of policy areas (the data directory's, else the default)."""
+    return PolicyService(session, principal, areas=PolicyAreas.load(settings.data_dir))
+
+
+PolicyServiceDep = Annotated[PolicyService, Depends(get_policy_service)]

@@ -6,24 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import Field
 
 from vigil.exchange import federation
 from vigil.exchange.access import Permission, Principal, require
 from vigil.exchange.store import ExchangeStore
 from vigil.web.deps import PrincipalDep, StoreDep, credentials, get_database, get_settings_dep
-from vigil.web.schemas import ERROR_RESPONSES, In
+from vigil.web.schemas import ERROR_RESPONSES
+from vigil.web.schemas.lifecycle import PeerIn
 
 router = APIRouter(prefix="/federation", tags=["federation"], responses=ERROR_RESPONSES)
-
-
-class PeerIn(In):
-    name: str = Field(min_length=1, max_length=200)
-    url: str
-    key: str = Field(min_length=1, description="API key on the peer (stored; never shown again)")
-    as_org: str = Field(description="local organisation (id or name) the peer's signals are contributed as")
-    collections: list[str] = Field(default_factory=list)
-    max_tlp: str = "GREEN"
 
 
 @router.get("/peers", summary="Peers this instance pulls from")

@@ -9,11 +9,10 @@ records its own policies; each reader sees each policy and each note as its TLP 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.encoders import jsonable_encoder
-from pydantic import Field
 
 from vigil.cases.policies import (
     Matrix,
@@ -24,36 +23,16 @@ from vigil.cases.policies import (
 )
 from vigil.cases.policies_stix import policy_bundle
 from vigil.exchange.records import TLP, Marking
-from vigil.web.deps import PrincipalDep, SessionDep
-from vigil.web.schemas import ERROR_RESPONSES, In, MarkingIn
+from vigil.web.deps import PolicyServiceDep, PrincipalDep
+from vigil.web.schemas import ERROR_RESPONSES, MarkingIn
+from vigil.web.schemas.policies import PolicyIn
 
 router = APIRouter(responses=ERROR_RESPONSES, tags=["policies"])
 MAX_LIST = 10_000
 
 
-class PolicyIn(In):
-    area: str = Field(min_length=1, max_length=64, examples=["political_ads"])
-    status: Literal["none", "announced", "in_force", "in force", "changed", "withdrawn"]
-    effective_from: datetime | None = None
-    effective_until: datetime | None = None
-    source_url: str | None = Field(default=None, max_length=2000)
-    summary: str | None = Field(default=None, max_length=20_000)
-    language: Literal["en", "fr", "ar"] | None = None
-    marking: MarkingIn | None = Field(default=None, description="The policy's marking (default GREEN).")
-    note: str | None = Field(default=None, max_length=20_000)
-    note_marking: MarkingIn | None = Field(
-        default=None, description="The note's own marking (default AMBER)."
-    )
-
-
 def _marking(body: MarkingIn | None, default: TLP) -> Marking:
     return Marking(body.tlp, tuple(body.shared_with)) if body else Marking(default)
-
-
-def service(request: Request, session: Any, principal: Any) -> PolicyService:
-    """A service with the server's list of policy areas (the data directory's, else the default)."""
-    areas = PolicyAreas.load(request.app.state.settings.data_dir)
-    return PolicyService(session, principal, areas=areas)
 
 
 def version_out(s: PolicyService, v: PolicyVersion | None) -> dict[str, Any] | None:
@@ -91,8 +70,7 @@ def areas(request: Request, principal: PrincipalDep) -> list[dict[str, Any]]:
 
 
 @router.post("/policies", status_code=201, summary="Record a new version of your organisation's policy")
-def record(body: PolicyIn, request: Request, principal: PrincipalDep, session: SessionDep) -> Any:
-    s = service(request, session, principal)
+def record(body: PolicyIn, s: PolicyServiceDep) -> Any:
     version = s.record(
         body.area,
         body.status,
@@ -110,14 +88,11 @@ def record(body: PolicyIn, request: Request, principal: PrincipalDep, session: S
 
 @router.get("/policies", summary="The register now: each member's current policy per area you may see")
 def current(
-    request: Request,
-    principal: PrincipalDep,
-    session: SessionDep,
+    s: PolicyServiceDep,
     org_id: str | None = Query(None, max_length=64),
     area: str | None = Query(None, max_length=64),
     at: datetime | None = None,
 ) -> list[Any]:
-    s = service(request, session, principal)
     state = s.state_at(at)
     return [
         version_out(s, v)
@@ -128,48 +103,36 @@ def current(
 
 @router.get("/policies/history", summary="Every version you may see, oldest first")
 def history(
-    request: Request,
-    principal: PrincipalDep,
-    session: SessionDep,
+    s: PolicyServiceDep,
     org_id: str | None = Query(None, max_length=64),
     area: str | None = Query(None, max_length=64),
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = Query(1000, ge=1, le=MAX_LIST, description="At most this many versions (the newest)."),
 ) -> list[Any]:
-    s = service(request, session, principal)
     found = s.history(org_id=org_id, area=area, since=since, until=until)
     return [version_out(s, v) for v in found[-limit:]]
 
 
 @router.get("/policies/diff", summary="What changed in the register between two dates")
 def diff(
-    request: Request,
-    principal: PrincipalDep,
-    session: SessionDep,
+    s: PolicyServiceDep,
     since: datetime,
     until: datetime | None = None,
 ) -> list[Any]:
-    s = service(request, session, principal)
     return [change_out(s, c) for c in s.diff(since, until)]
 
 
 @router.get("/policies/matrix", summary="Member x area: current policies, gaps flagged")
-def matrix(
-    request: Request, principal: PrincipalDep, session: SessionDep, at: datetime | None = None
-) -> dict[str, Any]:
-    s = service(request, session, principal)
+def matrix(s: PolicyServiceDep, at: datetime | None = None) -> dict[str, Any]:
     return matrix_out(s, s.matrix(at))
 
 
 @router.get("/policies/readiness", summary="Which members have which policy in force by election day")
 def readiness(
-    request: Request,
-    principal: PrincipalDep,
-    session: SessionDep,
+    s: PolicyServiceDep,
     election: str = Query(min_length=1, max_length=200),
 ) -> dict[str, Any]:
-    s = service(request, session, principal)
     r = s.readiness(election)
     return {
         "election": r.election,
@@ -182,8 +145,7 @@ def readiness(
 
 
 @router.get("/meetings/{meeting_id}/policy-changes", summary="Policy changes since the last meeting")
-def since_meeting(meeting_id: str, request: Request, principal: PrincipalDep, session: SessionDep) -> Any:
-    s = service(request, session, principal)
+def since_meeting(meeting_id: str, s: PolicyServiceDep) -> Any:
     since, until, changes = s.since_meeting(meeting_id)
     return {
         "since": jsonable_encoder(since),
@@ -193,5 +155,5 @@ def since_meeting(meeting_id: str, request: Request, principal: PrincipalDep, se
 
 
 @router.get("/policies/stix", summary="Every policy version and note you may see, as a STIX 2.1 bundle")
-def stix(request: Request, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
-    return policy_bundle(service(request, session, principal))
+def stix(s: PolicyServiceDep) -> dict[str, Any]:
+    return policy_bundle(s)

@@ -9,32 +9,16 @@ sightings) and have a role that may write.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
 
 from vigil.core.time import utcnow
 from vigil.exchange import audit
 from vigil.exchange.access import Permission, require
 from vigil.web.deps import PrincipalDep, StoreDep
 from vigil.web.schemas import ERROR_RESPONSES
+from vigil.web.schemas.lifecycle import QuarantineNoticeIn, QuarantineNoticeOut
 
 router = APIRouter(responses=ERROR_RESPONSES)
-
-
-class QuarantineNoticeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    action: Literal["quarantined", "released"]
-    posts: int = Field(default=0, ge=0, le=2_000_000_000)  # posts matched when quarantined
-    reason: str | None = Field(default=None, max_length=500)
-
-
-class QuarantineNoticeOut(BaseModel):
-    signal_id: str
-    action: str
-    notified_orgs: list[str]
 
 
 @router.post(

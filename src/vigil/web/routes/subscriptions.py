@@ -10,32 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
 
 from vigil.exchange import push
 from vigil.web.deps import PrincipalDep, StoreDep, get_settings_dep
 from vigil.web.schemas import ERROR_RESPONSES, DbId
+from vigil.web.schemas.lifecycle import EventsIn, SubscriptionIn
 
 router = APIRouter(prefix="/subscriptions", tags=["push"], responses=ERROR_RESPONSES)
-
-
-class SubscriptionIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    url: str = Field(
-        description="https URL that receives POSTed events (public addresses only, unless the "
-        "server's push_allow_http / push_allow_private / push_allowed_hosts say otherwise)"
-    )
-    kinds: list[str] = Field(default_factory=list, description="signal kinds; empty: all")
-    tlps: list[str] = Field(default_factory=list, description="TLPs of the changed contribution; empty: all")
-    campaign_id: str | None = None
-    events: list[str] = Field(
-        default_factory=list,
-        description="event types or families (signal, action_item, meeting, all); empty: the signal events",
-    )
-
-
-class EventsIn(BaseModel):
-    events: list[str] = Field(description="event types or families (signal, action_item, meeting, all)")
 
 
 @router.post("", status_code=201, summary="Subscribe to signal changes or reminders (secret shown once)")

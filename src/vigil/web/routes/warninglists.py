@@ -6,27 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
 
 from vigil.exchange import warninglists
 from vigil.exchange.access import Permission, require
 from vigil.exchange.values import normalize_value
 from vigil.web.deps import PrincipalDep, StoreDep
 from vigil.web.schemas import ERROR_RESPONSES
+from vigil.web.schemas.lifecycle import EditIn, OverrideIn
 
 router = APIRouter(prefix="/warninglists", tags=["warning lists"], responses=ERROR_RESPONSES)
-
-
-class OverrideIn(BaseModel):
-    kind: str
-    value: str
-    reason: str = Field(min_length=1, max_length=2000)
-
-
-class EditIn(BaseModel):
-    add: list[str] = Field(default_factory=list)
-    remove: list[str] = Field(default_factory=list)
-    reason: str | None = None
 
 
 @router.get("", summary="The warning lists in force (without their values)")
