@@ -33,6 +33,7 @@ from vigil.match.quarantine import FloodGuard
 from vigil.match.state import ContributionRecord, MatchIndex
 from vigil.schema.io import ParquetSink, iter_table
 from vigil.schema.tables import POSTS, TIMESTAMP, TableSpec
+from vigil.signals.base import DerivesFromTexts
 from vigil.signals.derive import derive_post_signals
 from vigil.signals.registry import get_signal_type
 
@@ -212,6 +213,37 @@ def match_posts(
     return run
 
 
+# The post columns each built-in type reads row by row (``derive_from_post``). Derivation turns the
+# rows it is given into Python dicts, so it gets only these: converting every column (timestamps,
+# texts, mentions, the extra map) cost more than deriving the values.
+ROW_COLUMNS: dict[str, tuple[str, ...]] = {
+    "account": ("account_id", "account_handle"),
+    "domain": ("urls",),
+    "url": ("urls",),
+    "hashtag": ("hashtags",),
+    "image_md5": ("image_ids",),
+    "image_pdq": ("image_pdq",),
+}
+
+
+def _derive(table: pa.Table, types: list[str]) -> pa.Table:
+    """``derive_post_signals`` of ``types``: the text types over (platform, post_id, text), the
+    row-wise built-in types over their own columns, any other type over the whole table."""
+    names = set(table.column_names)
+    texts = [t for t in types if isinstance(get_signal_type(t), DerivesFromTexts) and "text" in names]
+    known = [t for t in types if t not in texts and t in ROW_COLUMNS]
+    other = [t for t in types if t not in texts and t not in known]
+    parts = []
+    if texts:
+        parts.append(derive_post_signals(table.select(["platform", "post_id", "text"]), texts))
+    if known:
+        wanted = dict.fromkeys(["platform", "post_id", *(c for t in known for c in ROW_COLUMNS[t])])
+        parts.append(derive_post_signals(table.select([c for c in wanted if c in names]), known))
+    if other:
+        parts.append(derive_post_signals(table, other))
+    return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+
+
 _PAIR_FIELDS = (
     "signal_id",
     "signal_value",
@@ -238,7 +270,7 @@ def _match_batch(
 ) -> pa.Table | None:
     """Match rows of one batch of posts, column-wise: Python work is per distinct value found and
     per (hit, contribution) pair, never per post."""
-    derived = derive_post_signals(table, types)
+    derived = _derive(table, types)
     if not derived.num_rows:
         return None
     # Each derived row's post: the first row of the batch with its (platform, post_id).
