@@ -83,6 +83,20 @@ def test_detect_finds_the_planted_groups_and_writes_every_output(
     assert result.summary["campaigns"] == 2
 
 
+def test_default_run_has_the_day_long_exact_text_trace(
+    posts_file: tuple[Path, dict[str, set[str]]], tmp_path: Path
+) -> None:
+    path, _ = posts_file
+    detect(path, tmp_path, DetectParams())
+    stats = {t["trace"]: t for t in json.loads((tmp_path / "traces.json").read_text())}
+    slow, exact = stats["co_text_exact_slow"], stats["co_text_exact"]
+    # The same items as co_text_exact (the same events), paired over a day instead of an hour.
+    assert slow["window"]["seconds"] == 86_400.0 and exact["window"]["seconds"] == 3_600.0
+    assert slow["n_events"] == exact["n_events"] and slow["signal_kinds"] == exact["signal_kinds"]
+    document = json.loads((tmp_path / "campaigns.json").read_text())
+    assert {"shift_communities", "shift_null_similarity", "shift_merges"} <= set(document["graph"])
+
+
 def test_bad_inputs_fail_clearly(tmp_path: Path, posts_file: tuple[Path, dict[str, set[str]]]) -> None:
     with pytest.raises(DataError, match="no such file"):
         detect(tmp_path / "missing.parquet", tmp_path / "out")

@@ -9,6 +9,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from tests.detect._edges import Group, build
+from vigil.detect.campaigns import find_campaigns
+from vigil.detect.params import DetectParams, GraphParams
 from vigil.detect.shifts import merge_shifts
 from vigil.schema.tables import POSTS, conform
 
@@ -71,3 +74,23 @@ def test_small_communities_are_left_alone() -> None:
     )
     merged, _ = merge_shifts(posts, names, membership, 7)  # every community has 6 accounts
     assert (merged == membership).all()
+
+
+def test_find_campaigns_joins_shifts_when_given_the_posts() -> None:
+    groups = {
+        "a": (0, ["maga", "tcot", "pjnet"]),
+        "c": (0, ["cats", "kittens"]),
+        "b": (60, ["maga", "tcot", "pjnet"]),
+        "d": (60, ["dogs", "puppies"]),
+    }
+    posts, names, _ = _posts(groups)
+    # Each cohort is a clique of co-actions among its own six accounts, none across cohorts.
+    edges, evidence = build(
+        [Group([n for n in names if n[3] == g], "co_link", ["u1", "u2", "u3"]) for g in groups]
+    )
+    params = DetectParams(graph=GraphParams(min_score=0.0))
+    joined = find_campaigns(edges, evidence, params, posts=posts)
+    assert sorted(joined.campaigns.column("n_accounts").to_pylist()) == [6, 6, 12]
+    assert joined.graph["shift_merges"] == 1
+    apart = find_campaigns(edges, evidence, params)  # no posts: no shift step
+    assert sorted(apart.campaigns.column("n_accounts").to_pylist()) == [6, 6, 6, 6]
