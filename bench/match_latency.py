@@ -35,7 +35,7 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +44,17 @@ import pyarrow as pa
 import uvicorn
 
 from vigil.core.settings import load_settings
+from vigil.core.time import isoformat_z
 from vigil.db import Database, upgrade
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.stix_apply import signal_id_for
+from vigil.exchange.stix_markings import TLP_BY_MARKING_ID
 from vigil.exchange.store import ExchangeStore
 from vigil.exchange.store.bulk import SignalSubmission
-from vigil.match.fetch import fetch_signals
+from vigil.exchange.taxii_client import DEFAULT_PAGE
+from vigil.match.fetch import FetchReport, _Applier, fetch_signals
 from vigil.match.index import PdqIndex
-from vigil.match.state import MatchIndex, open_index, read_state
+from vigil.match.state import MatchIndex, locked, open_index, read_state
 
 
 def start_exchange(url: str, data_dir: Path) -> tuple[uvicorn.Server, threading.Thread, str]:
@@ -80,6 +83,9 @@ def near(code: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:
     unpacked = np.unpackbits(code)
     unpacked[rng.choice(256, bits, replace=False)] ^= 1
     return np.packbits(unpacked)
+
+
+GREEN_MARKING = next(ref for ref, level in TLP_BY_MARKING_ID.items() if level.value == "GREEN")
 
 
 def preload(directory: Path, server: str, n: int, rng: np.random.Generator) -> float:
@@ -203,12 +209,95 @@ def row(
     )
 
 
+def indicator(stix_id: str, value: str, when: datetime, *, revoked: bool = False) -> dict[str, Any]:
+    """A Vigil indicator as the exchange serves it over TAXII (GREEN, a coalition member's)."""
+    stamp = isoformat_z(when)
+    return {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": stix_id,
+        "created": stamp,
+        "modified": stamp,
+        "x_vigil_kind": "image_pdq",
+        "x_vigil_value": value,
+        "created_by_ref": "identity--member",
+        "confidence": 80,
+        "object_marking_refs": [GREEN_MARKING],
+        "revoked": revoked,
+    }
+
+
+def apply_delta(directory: Path, objects: list[dict[str, Any]]) -> dict[str, Any]:
+    """What ``fetch_signals`` does with received objects (pages of 1,000 through its applier,
+    reconcile, save), without the TAXII transfer; then a matcher opens the index."""
+    before = inodes(directory)
+    cpu, start = time.process_time(), time.perf_counter()
+    with locked(directory, exclusive=True):
+        index = open_index(directory)
+        report = FetchReport(server=str(index.server))
+        applier = _Applier(index, report)
+        for at in range(0, len(objects), DEFAULT_PAGE):
+            applier.page("coalition", objects[at : at + DEFAULT_PAGE])
+        applier.finish()
+        index.reconcile()
+        index.save()
+    fetched, fetch_cpu = time.perf_counter() - start, time.process_time() - cpu
+    fresh, linked = written(before, inodes(directory))
+    start = time.perf_counter()
+    reopened = open_index(directory)
+    return {
+        "fetch": fetched,
+        "fetch_cpu": fetch_cpu,
+        "open": time.perf_counter() - start,
+        "objects": len(objects),
+        "index": reopened,
+        "fresh_mb": fresh / 1e6,
+        "linked_mb": linked / 1e6,
+    }
+
+
+def member_side(directory: Path, local: int, adds: int, revokes: int, rng: np.random.Generator) -> None:
+    """``adds`` new PDQ contributions, then ``revokes`` of them revoked, applied to the index as a
+    fetch applies received objects (the exchange's TAXII time for such deltas is in the steps
+    above; it does not depend on the member's bank)."""
+    if not adds:
+        return
+    codes = rng.integers(0, 256, (adds, 32), dtype=np.uint8)
+    values = hexes(codes)
+    ids = [f"indicator--{uuid.uuid4()}" for _ in range(adds)]
+    asked = hexes(near(codes[0], 10, rng)[None, :])
+    wanted = signal_id_for("image_pdq", values[0])
+    now = datetime.now(UTC)
+    steps = [
+        (f"member +{adds:,}", [indicator(i, v, now) for i, v in zip(ids, values, strict=True)]),
+        (
+            f"member -{revokes:,}",
+            [
+                indicator(i, v, now + timedelta(seconds=1), revoked=True)
+                for i, v in zip(ids[:revokes], values[:revokes], strict=True)
+            ],
+        ),
+    ]
+    for step, objects in steps:
+        start = time.perf_counter()
+        timings = apply_delta(directory, objects)
+        index: MatchIndex = timings["index"]
+        q0 = time.perf_counter()
+        hits = index.indexes["image_pdq"].query_many(asked, normalized=True)[0]
+        queried = time.perf_counter() - q0
+        found = any(h.entry_id == wanted for h in hits)
+        print(row(local, step, 0.0, timings, queried * 1000, str(found), time.perf_counter() - start))
+        del index, timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--exchange-signals", type=int, default=2_000)
     parser.add_argument("--local-bank", default="0,1000000")
-    parser.add_argument("--bulk-add", type=int, default=100_000)
-    parser.add_argument("--bulk-revoke", type=int, default=10_000)
+    parser.add_argument("--bulk-add", type=int, default=10_000)
+    parser.add_argument("--bulk-revoke", type=int, default=1_000)
+    parser.add_argument("--member-add", type=int, default=100_000)
+    parser.add_argument("--member-revoke", type=int, default=10_000)
     args = parser.parse_args()
     rng = np.random.default_rng(5)
     print(f"load average before: {os.getloadavg()}")
@@ -303,6 +392,7 @@ def main() -> None:
                 total = time.perf_counter() - start
                 print(row(local, step, shared, timings, queried * 1000, str(found), total))
                 del index, timings
+            member_side(directory, local, args.member_add, args.member_revoke, rng)
         server.should_exit = True
         thread.join(timeout=10)
         database.dispose()
