@@ -13,7 +13,7 @@ Usage::
 
 Visibility: a meeting is visible to its convening organisation and the invited ones (the local
 administrator, ``principal=None``, sees all). Updates, action items and minutes carry their own TLP
-marking and are filtered with the exchange's one rule, ``can_see``, through ``CaseService.sees``
+marking and are filtered with the exchange's one rule, ``can_see``, through ``Service.sees``
 (the source is the organisation that wrote the item). So a government reader of a pack never
 receives a platform's AMBER update unless the platform listed it in ``shared_with``.
 """
