@@ -461,7 +461,10 @@ def _version_choice(t: Any, viewer_kind: OrgKind, audience: Audience, filters: F
 
 
 _statements: dict[tuple[object, ...], Any] = {}
-_NO_SORT = text("SET LOCAL enable_sort = off")
+_PG_PAGE = text(
+    "SELECT set_config('enable_sort', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)"
+)
+_PG_BY_ID = text("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)")
 _statements_lock = threading.Lock()
 
 
@@ -527,11 +530,13 @@ def page_rows(
     version, seq) order: one statement, walking the page index."""
     statement = _page_statement(principal.org_kind, audience, filters, after is not None)
     params = {"viewer": principal.org_id, "limit": limit, **filters.params()}
-    if session.get_bind().dialect.name == "postgresql" and not filters.ids:
+    if session.get_bind().dialect.name == "postgresql":
         # PostgreSQL underestimates how many rows pass the visibility clause and would scan and
         # sort the whole collection for a LIMIT; walking the page index in order is what keeps a
-        # page's cost flat. (Transaction-local: ends with the read transaction.)
-        session.connection().execute(_NO_SORT)
+        # page's cost flat. And this statement (about 30 subplans) took longer to plan than to run
+        # (3.3 ms of backend CPU a page, 1.5 ms with the generic plan of the prepared statement,
+        # which walks the same indexes). Transaction-local: both end with the read transaction.
+        session.connection().execute(_PG_BY_ID if filters.ids else _PG_PAGE)
     if after is not None:
         params.update(a_date=after[0], a_id=after[1], a_mod=after[2], a_seq=after[3])
     return [
