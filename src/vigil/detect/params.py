@@ -81,6 +81,11 @@ class GraphParams(BaseModel):
         "(a far-out fence over all candidate communities' scores, within [0.45, 0.55]).",
     )
     seed: int = Field(default=42, description="Seed of Leiden's random choices (same seed, same result).")
+    leiden_runs: int = Field(
+        default=5,
+        ge=1,
+        description="Leiden runs (seeds seed, seed + 1, ...); the partition of highest quality is kept.",
+    )
 
     @property
     def leiden_resolution(self) -> float:
