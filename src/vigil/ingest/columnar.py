@@ -394,24 +394,36 @@ class TextRules:
 
     def hashtags(self, texts: pa.Array) -> pa.Array:
         """``extract_hashtags`` of each text (an empty list for null)."""
-        unglued = f"regexp_replace(t, '{_HASHTAG_GLUED_RE2}', '\\1 ', 'g')"
-        found = f"regexp_extract_all({unglued}, '{_HASHTAG_RE2}', 1)"
-        # A hashtag holds a letter (entities: not all digits, some isalpha).
-        found = f"list_filter({found}, lambda x: regexp_matches(x, '\\p{{L}}'))"
-        return self._entities(texts, ("#", "＃"), self._hashtags, found, None)
+        found = []
+        for column, glued, tag, letter in (
+            ("a", r"([\w&])#", r"#(\w+)", "[A-Za-z]"),  # ASCII texts: RE2's ASCII classes, a faster automaton
+            ("u", _HASHTAG_GLUED_RE2, _HASHTAG_RE2, r"\p{L}"),
+        ):
+            unglued = f"regexp_replace({column}, '{glued}', '\\1 ', 'g')"
+            # A hashtag holds a letter (entities: not all digits, some isalpha).
+            tags = f"regexp_extract_all({unglued}, '{tag}', 1)"
+            found.append(f"list_filter({tags}, lambda x: regexp_matches(x, '{letter}'))")
+        return self._entities(texts, ("#", "＃"), self._hashtags, found[0], found[1], None)
 
     def mentions(self, texts: pa.Array) -> pa.Array:
         """``extract_mentions`` of each text (an empty list for null)."""
-        found = f"regexp_extract_all(t, '{_MENTION_RE2}', 1)"
-        return self._entities(texts, ("@", "＠"), self._mentions, found, _MENTION_LENGTH)
+        ascii_found = r"regexp_extract_all(a, '(?:^|[^\w@.])@(\w+)', 1)"
+        found = f"regexp_extract_all(u, '{_MENTION_RE2}', 1)"
+        return self._entities(texts, ("@", "＠"), self._mentions, ascii_found, found, _MENTION_LENGTH)
 
     def _entities(
-        self, texts: pa.Array, sigils: tuple[str, str], rule: ArrowMemo, found: str, limit: int | None
+        self,
+        texts: pa.Array,
+        sigils: tuple[str, str],
+        rule: ArrowMemo,
+        ascii_found: str,
+        found: str,
+        limit: int | None,
     ) -> pa.Array:
-        """Hashtags or mentions of each text: ``found`` (DuckDB SQL of the text ``t``: its items as
-        written, each cut to ``limit`` characters), lower-cased by Arrow, without repeats, for texts
-        whose every character the kernels treat as Python does (vigil.ingest.unichars); ``rule`` per
-        distinct text for the others."""
+        """Hashtags or mentions of each text: DuckDB SQL of ASCII texts ``a`` (``ascii_found``) or of
+        other texts ``u`` (``found``) gives the items as written, cut to ``limit`` characters, then
+        lower-cased by Arrow, without repeats, for texts whose every character the kernels treat as
+        Python does (vigil.ingest.unichars); ``rule`` per distinct text for the others."""
         if len(texts) == 0:
             return pa.array([], STRING_LIST)
         # Once per distinct text (retweets and templates repeat), spread back with one take; null
@@ -420,13 +432,21 @@ class TextRules:
         values = encoded.dictionary
         has_sigil = pc.fill_null(pc.match_substring(values, sigils[0]), False)
         has_sigil = pc.or_(has_sigil, pc.fill_null(pc.match_substring(values, sigils[1]), False))
-        quick = pc.and_(has_sigil, pa.array(~self._chars().unsafe_rows(values)))
+        unsafe, wide = self._chars().scan(values)
+        quick = pc.and_(has_sigil, pa.array(~unsafe))
         lists = pa.nulls(len(values), STRING_LIST)
         if pc.any(quick).as_py():
+            ascii_quick = pc.and_(quick, pa.array(~wide))
+            wide_quick = pc.and_(quick, pa.array(wide))
             con = self._duck()
-            con.register("vg_texts", pa.table({"t": pc.if_else(quick, values, None)}))
+            chosen = pa.table(
+                {"a": pc.if_else(ascii_quick, values, None), "u": pc.if_else(wide_quick, values, None)}
+            )
+            con.register("vg_texts", chosen)
             try:
-                items = con.sql(f"SELECT {found} AS e FROM vg_texts").to_arrow_table()
+                items = con.sql(
+                    f"SELECT coalesce({ascii_found}, {found}) AS e FROM vg_texts"
+                ).to_arrow_table()
             finally:
                 con.unregister("vg_texts")
             lists = dedupe_lists(_lower_lists(items.column("e").combine_chunks().cast(STRING_LIST), limit))

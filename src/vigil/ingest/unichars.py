@@ -63,16 +63,23 @@ class CharCheck:
 
     def unsafe_rows(self, texts: pa.Array) -> np.ndarray[Any, np.dtype[np.bool_]]:
         """Per row of a string array: does the text hold a character not checked safe?"""
+        return self.scan(texts)[0]
+
+    def scan(
+        self, texts: pa.Array
+    ) -> tuple[np.ndarray[Any, np.dtype[np.bool_]], np.ndarray[Any, np.dtype[np.bool_]]]:
+        """Per row of a string array: (holds a character not checked safe, holds a non-ASCII one)."""
         bad = np.zeros(len(texts), dtype=bool)
+        wide = np.zeros(len(texts), dtype=bool)
         if len(texts) == 0:
-            return bad
-        offsets = np.frombuffer(texts.buffers()[1], dtype=np.int32)[
-            texts.offset : texts.offset + len(texts) + 1
-        ]
+            return bad, wide
+        start = texts.offset
+        offsets = np.frombuffer(texts.buffers()[1], dtype=np.int32)[start : start + len(texts) + 1]
         data = np.frombuffer(texts.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
         lead = np.flatnonzero(data >= 0xC0)  # first bytes of multi-byte UTF-8 sequences
         if len(lead) == 0:
-            return bad
+            return bad, wide
+        wide[np.searchsorted(offsets, lead + offsets[0], side="right") - 1] = True
         codes = _decode(data, lead)
         seen = np.zeros(_CODEPOINTS, dtype=bool)
         seen[codes] = True
@@ -81,9 +88,8 @@ class CharCheck:
             self._learn(new)
         unsafe = ~self._safe[codes]
         if unsafe.any():
-            rows = np.searchsorted(offsets, lead[unsafe] + offsets[0], side="right") - 1
-            bad[rows] = True
-        return bad
+            bad[np.searchsorted(offsets, lead[unsafe] + offsets[0], side="right") - 1] = True
+        return bad, wide
 
     def _learn(self, codes: np.ndarray[Any, np.dtype[np.intp]]) -> None:
         chars = [chr(int(c)) for c in codes]
