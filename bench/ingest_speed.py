@@ -138,6 +138,12 @@ def main() -> None:
     parser.add_argument("--row-path", action="store_true", help="Also time the row-by-row reference path.")
     parser.add_argument("--no-ira", action="store_true", help="Leave out the IRA archive.")
     parser.add_argument(
+        "--sides",
+        nargs="+",
+        default=None,
+        help="Only these sides (vigil vigil-before vigil-lang vigil-rows toolkit).",
+    )
+    parser.add_argument(
         "--before", metavar="REV", default=None,
         help="Also run the ingest (no language id) with the src/ of this git commit, e.g. 4d8cb41.",
     )  # fmt: skip
@@ -171,6 +177,8 @@ def main() -> None:
         "vigil", *(["vigil-before"] if args.before else []), "vigil-lang",
         *(["vigil-rows"] if args.row_path else []), "toolkit",
     ]  # fmt: skip
+    if args.sides:
+        sides = [side for side in sides if side in args.sides]
     for layout, source, toolkit_source, rows in sources:
         for side in sides:
             out = workdir / f"{side}-{layout}"
