@@ -243,3 +243,27 @@ def test_combine_equals_a_row_by_row_group_by_on_random_multi_trace_edges() -> N
     g = graph.to_igraph()
     assert g.get_edgelist() == [(r["a"], r["b"]) for r in got]
     assert g.es["weight"] == [r["weight"] for r in got]
+
+
+def test_leiden_runs_seeds_only_on_graphs_up_to_the_edge_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import igraph as ig
+
+    edges, _ = build(
+        [Group(accounts("a", 5), "co_link", ["u1", "u2"]), Group(accounts("b", 5), "co_link", ["u3", "u4"])]
+    )
+    calls: list[int] = []
+    real = ig.Graph.community_leiden
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(self.ecount())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ig.Graph, "community_leiden", counted)
+    small = GraphParams(leiden_runs=4)
+    graph = combine(edges, small)
+    leiden(graph, small)
+    assert len(calls) == 4
+    calls.clear()
+    large = GraphParams(leiden_runs=4, leiden_runs_max_edges=graph.to_igraph().ecount() - 1)
+    leiden(graph, large)
+    assert len(calls) == 1

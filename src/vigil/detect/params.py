@@ -86,6 +86,14 @@ class GraphParams(BaseModel):
         ge=1,
         description="Leiden runs (seeds seed, seed + 1, ...); the partition of highest quality is kept.",
     )
+    leiden_runs_max_edges: int = Field(
+        default=2_000_000,
+        ge=0,
+        description=(
+            "Graphs with more edges than this get one Leiden run, not leiden_runs: at platform "
+            "scale a run costs tens of seconds and the seed's effect is small next to the data's."
+        ),
+    )
 
     @property
     def leiden_resolution(self) -> float:
