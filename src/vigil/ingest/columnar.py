@@ -462,6 +462,10 @@ class TextRules:
             self._checked = CharCheck(_CHAR_TESTS, self._duck())
         return self._checked
 
+    def duck(self) -> Any:
+        """The rules' DuckDB connection (two threads), for a layout's own vectorised rules."""
+        return self._duck()
+
     def _duck(self) -> Any:
         if self._con is None:
             import duckdb

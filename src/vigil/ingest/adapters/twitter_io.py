@@ -92,6 +92,18 @@ POST_COLUMNS = (
 )
 # "RT @handle: original text", as the API wrote retweets' text.
 _RT_PREFIX = re.compile(r"^\s*RT @(\w{1,50}):?\s*")
+# The same rule for Arrow's RE2, whose \s and \w are ASCII: Python's \s on str (exactly the
+# characters str.isspace() accepts, a test checks every code point) written out, and \w as ASCII
+# word characters. Texts where Python's Unicode \w could take more of the handle (a non-ASCII
+# character right after up to 49 ASCII word characters) keep the Python rule.
+_PY_SPACES = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
+_SPACE_RE2 = "[" + "".join(f"\\x{{{ord(ch):04X}}}" for ch in _PY_SPACES) + "]"
+_RT_PREFIX_RE2 = rf"^{_SPACE_RE2}*RT @(?P<handle>[0-9A-Za-z_]{{1,50}}):?{_SPACE_RE2}*"
+_RT_UNICODE_HANDLE_RE2 = rf"^{_SPACE_RE2}*RT @[0-9A-Za-z_]{{0,49}}[^\x00-\x7F]"
 # Language codes that mean "no language given": not worth reporting as unmapped.
 _NO_LANGUAGE = frozenset({"und", "zxx", "mul", "mis", "xx", "unknown", "none"})
 
@@ -186,12 +198,10 @@ class TwitterIOAdapter(Adapter):
         # Retweets without retweet_tweetid are keyed on what was retweeted (see the module docstring).
         keyless = pc.and_(retweet, pc.is_null(retweet_of))
         if pc.any(keyless).as_py():
-            with_text = pc.and_(keyless, pc.is_valid(text))
-            basis = pc.binary_join_element_wise(pc.fill_null(retweeted_user, ""), text, "\x00")
-            keys = columnar.distinct_apply(
-                pc.if_else(with_text, basis, None), self._retweet_keys, pa.string()
-            )
-            columns["reshare_of"] = pc.if_else(with_text, keys, columns["reshare_of"])
+            with_text = pc.fill_null(pc.and_(keyless, pc.is_valid(text)), False)
+            if pc.any(with_text).as_py():
+                keys = self._keys(pc.filter(retweeted_user, with_text), pc.filter(text, with_text))
+                columns["reshare_of"] = pc.replace_with_mask(columns["reshare_of"], with_text, keys)
             no_text = pc.sum(pc.and_(keyless, pc.is_null(text)).cast(pa.int64())).as_py() or 0
             if no_text:
                 self.count_unmapped("is_retweet", "retweet without retweet_tweetid or text", no_text)
@@ -203,6 +213,45 @@ class TwitterIOAdapter(Adapter):
         flag = pc.if_else(retweet, pa.scalar("true"), pa.scalar(None, pa.string()))
         columns["extra"] = columnar.extra_map(table, extra_columns, [("is_retweet", flag)])
         return pa.Table.from_arrays([columns[f.name] for f in POSTS.schema], schema=POSTS.schema)
+
+    def _keys(self, userids: pa.Array, texts: pa.Array) -> pa.Array:
+        """``retweet_keys`` of retweets (retweeted user id or null, text), vectorised.
+
+        The prefix is found by RE2 (``_RT_PREFIX_RE2``), the normal forms by Arrow, the SHA-1 by
+        DuckDB; texts where RE2's ASCII handle class could differ from Python's ``\\w`` go through
+        ``retweet_keys`` (``self._retweet_keys``, once per distinct text and user id).
+        """
+        python = pc.fill_null(pc.match_substring_regex(texts, _RT_UNICODE_HANDLE_RE2), False)
+        handle = pc.struct_field(pc.extract_regex(texts, _RT_PREFIX_RE2), "handle")
+        bodies = pc.replace_substring_regex(texts, _RT_PREFIX_RE2, "", max_replacements=1)
+        forms = _normal_array(bodies)
+        basis = pc.if_else(
+            pc.fill_null(pc.greater(pc.utf8_length(forms), 0), False),
+            forms,
+            pc.utf8_trim(bodies, _PY_SPACES),
+        )
+        given = pc.fill_null(pc.greater(pc.utf8_length(userids), 0), False)
+        author = pc.if_else(
+            given,
+            userids,
+            pc.fill_null(pc.binary_join_element_wise("@", pc.ascii_lower(handle), ""), ""),
+        )
+        con = self._text_rules.duck()
+        con.register("vg_rt", pa.table({"author": author, "basis": basis}))
+        try:
+            keys = con.sql(
+                "SELECT 'rt:' || author || ':' || left(sha1(basis), 16) AS k FROM vg_rt"
+            ).to_arrow_table()
+        finally:
+            con.unregister("vg_rt")
+        result = keys.column("k").combine_chunks()
+        if pc.any(python).as_py():
+            basis_py = pc.binary_join_element_wise(pc.fill_null(userids, ""), texts, "\x00")
+            slow = columnar.distinct_apply(
+                pc.if_else(python, basis_py, None), self._retweet_keys, pa.string()
+            )
+            result = pc.if_else(python, slow, result)
+        return result
 
     def _row_posts(self, batch: SourceBatch) -> pa.Table:
         builder = posts_builder()
@@ -406,6 +455,16 @@ def _normal_forms(texts: list[str]) -> list[str | None]:
     with ThreadPoolExecutor(2) as pool:
         parts = list(pool.map(normalize_texts, (array.slice(0, half), array.slice(half))))
     return [*parts[0].to_pylist(), *parts[1].to_pylist()]
+
+
+def _normal_array(texts: pa.Array) -> pa.Array:
+    """``normalize_texts`` of a string array, in two threads when large (Arrow releases the GIL)."""
+    if len(texts) < 4_000:
+        return normalize_texts(texts)
+    half = len(texts) // 2
+    with ThreadPoolExecutor(2) as pool:
+        parts = list(pool.map(normalize_texts, (texts.slice(0, half), texts.slice(half))))
+    return pa.concat_arrays(parts)
 
 
 def _retweet_keys_of(bases: list[str]) -> list[str]:
