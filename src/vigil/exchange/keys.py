@@ -9,12 +9,39 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import secrets
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from vigil.core.errors import AuthenticationError
 
 PREFIX = "vigil_"
 KEY_ID_CHARS = 12
+
+# Bumped whenever this process revokes a key or changes an organisation's status, so that caches
+# of authenticated principals (the TAXII routes' KeyCache) drop what they hold at once. A change
+# made by another process (the CLI, a second server worker) reaches them only when their entries
+# expire: their TTL is the bound there.
+_epoch = itertools.count(1)
+_current_epoch = 0
+
+
+def credentials_changed(session: Session | None = None) -> None:
+    """Tell this process's principal caches that some key or organisation status changed.
+
+    With ``session``, once more when it commits: a reader that looked the key up between the
+    change's flush and its commit saw the old row and may have cached it under the new epoch."""
+    global _current_epoch
+    _current_epoch = next(_epoch)
+    if session is not None:
+        event.listen(session, "after_commit", lambda _: credentials_changed(), once=True)
+
+
+def credentials_epoch() -> int:
+    """A number that changes each time :func:`credentials_changed` is called."""
+    return _current_epoch
 
 
 def generate_key() -> tuple[str, str]:

@@ -205,6 +205,7 @@ class MembersStore(StoreBase):
             self.session, actor, "key.revoke", at=row.revoked_at, target_type="key", target_id=key_id
         )
         self.session.flush()
+        keys.credentials_changed(self.session)
         return key_record(row)
 
     def _other_admin_keys(self, row: ApiKeyRow) -> list[str]:

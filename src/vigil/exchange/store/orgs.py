@@ -20,7 +20,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from vigil.core.errors import Conflict, InputError
-from vigil.exchange import audit
+from vigil.exchange import audit, keys
 from vigil.exchange.access import Principal
 from vigil.exchange.models import (
     ApiKeyRow,
@@ -82,6 +82,7 @@ class OrgLifecycleStore(MembersStore, SignalsStore):
             self.session, actor, f"org.{verb}", at=now, target_type="org", target_id=row.id, detail=detail
         )
         self.session.flush()
+        keys.credentials_changed(self.session)
         return org_record(row, target)
 
     def _offboard(self, actor: Principal | None, org_id: str) -> tuple[int, int]:

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from vigil.core.errors import InputError
+from vigil.exchange import keys
 from vigil.exchange.access import Principal
 from vigil.exchange.store import ExchangeStore
 from vigil.exchange.taxii import (
@@ -121,31 +122,36 @@ class KeyCache:
 
     A TAXII client pages through a collection with thousands of requests; looking its key up in
     the database (key, organisation, organisation status) for each one was a fifth of a page's
-    cost. The price: revoking a key, suspending its organisation or changing its role takes
-    effect on TAXII requests within ``ttl`` seconds rather than at once. Only successful
+    cost. Revoking a key or changing its organisation's status in this process empties the cache
+    at once (vigil.exchange.keys.credentials_epoch); done by another process (the CLI, a second
+    worker) it takes effect on TAXII requests within ``ttl`` seconds. Only successful
     authentications are kept; the raw key is not."""
 
     def __init__(self, ttl: float = 5.0, capacity: int = 4096) -> None:
         self.ttl = ttl
         self._capacity = capacity
-        self._items: dict[str, tuple[float, Principal]] = {}
+        self._items: dict[str, tuple[float, int, Principal]] = {}
         self._lock = threading.Lock()
 
     def get(self, digest: str) -> Principal | None:
         with self._lock:
             found = self._items.get(digest)
-        if found is None or found[0] < time.monotonic():
+        # An entry from before this process last revoked a key or changed an organisation's
+        # status is stale at once; only changes made by other processes wait for the TTL.
+        if found is None or found[0] < time.monotonic() or found[1] != keys.credentials_epoch():
             return None
-        return found[1]
+        return found[2]
 
-    def put(self, digest: str, principal: Principal) -> None:
+    def put(self, digest: str, principal: Principal, epoch: int) -> None:
+        """Keep ``principal``, looked up when :func:`credentials_epoch` was ``epoch`` (read before
+        the lookup, so a change during it leaves the entry stale rather than fresh)."""
         with self._lock:
             if len(self._items) >= self._capacity:
                 now = time.monotonic()
                 self._items = {k: v for k, v in self._items.items() if v[0] >= now}
                 if len(self._items) >= self._capacity:
                     self._items.clear()
-            self._items[digest] = (time.monotonic() + self.ttl, principal)
+            self._items[digest] = (time.monotonic() + self.ttl, epoch, principal)
 
 
 def _key_cache(request: Request) -> KeyCache:
@@ -167,9 +173,10 @@ def _principal(request: Request) -> Principal:
     cache = _key_cache(request)
     principal = cache.get(digest)
     if principal is None:
+        epoch = keys.credentials_epoch()
         with get_database(request).read_session() as session:
             principal = ExchangeStore(session).authenticate(key)
-        cache.put(digest, principal)
+        cache.put(digest, principal, epoch)
     request.state.principal = principal
     return principal
 
