@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -32,9 +33,41 @@ import json, resource, subprocess, sys, time
 start = time.perf_counter()
 done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
 seconds = time.perf_counter() - start
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+rss = usage.ru_maxrss / 1024
 print(json.dumps({"rc": done.returncode, "seconds": seconds, "rss_mb": rss, "stdout": done.stdout,
-                  "stderr": done.stderr[-4000:]}))
+                  "cpu": usage.ru_utime + usage.ru_stime, "stderr": done.stderr[-4000:]}))
+"""
+# --stage-cpu: the same ``detect`` call as ``vigil detect`` (default parameters), with a Progress that
+# notes the process's CPU time (all threads) and wall time at each stage's start; one JSON line out.
+STAGE_WORKER = r"""
+import json, sys, time
+from vigil.detect.pipeline import detect
+
+class Stages:
+    def __init__(self):
+        self.marks = []
+    def plan(self, stages):
+        pass
+    def start(self, description, total=None):
+        self.marks.append((description, time.process_time(), time.perf_counter()))
+    def advance(self, amount=1):
+        pass
+    def finish(self):
+        self.marks.append(("", time.process_time(), time.perf_counter()))
+
+stages = Stages()
+stages.marks.append(("start", time.process_time(), time.perf_counter()))
+accounts = sys.argv[3] if len(sys.argv) > 3 else None
+detect(sys.argv[1], sys.argv[2], None, stages, accounts_path=accounts)
+stages.marks.append(("end", time.process_time(), time.perf_counter()))
+rows, marks = [], stages.marks
+for (name, cpu, wall), (_, cpu2, wall2) in zip(marks, marks[1:]):
+    if name:  # a gap between a stage's finish and the next start is counted as "between stages"
+        rows.append([name, cpu2 - cpu, wall2 - wall])
+    elif cpu2 - cpu > 0.05:
+        rows.append(["between stages", cpu2 - cpu, wall2 - wall])
+print(json.dumps(rows))
 """
 
 VIGIL = [sys.executable, "-c", "from vigil.cli.app import main; main()"]
@@ -127,6 +160,12 @@ def main() -> None:
     parser.add_argument("--labels", type=Path, help="labels.parquet for --posts-file")
     parser.add_argument("--accounts", type=Path, help="accounts.parquet for --posts-file")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--stage-cpu",
+        action="store_true",
+        help="run detect() in a worker that reports CPU seconds per stage (instead of the vigil CLI)",
+    )
+    parser.add_argument("--no-peers", action="store_true", help="leave out the community-method peers")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vigil-e2e-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -144,17 +183,26 @@ def main() -> None:
             print(f"generate {args.posts:,} posts: {gen['seconds']:.1f} s, peak RSS {gen['rss_mb']:.0f} MB")
 
     out = workdir / "detect"
-    command = [*VIGIL, "detect", str(posts), "--out", str(out)]
-    if accounts and accounts.is_file():
-        command += ["--accounts", str(accounts)]
+    have_accounts = bool(accounts and accounts.is_file())
+    if args.stage_cpu:
+        command = [sys.executable, "-c", STAGE_WORKER, str(posts), str(out)]
+        command += [str(accounts)] if have_accounts else []
+    else:
+        command = [*VIGIL, "detect", str(posts), "--out", str(out)]
+        command += ["--accounts", str(accounts)] if have_accounts else []
+    load = os.getloadavg()[0]
     run = measure(command)
     summary = json.loads((out / "campaigns.json").read_text())
     n_posts = summary["run"]["n_posts"]
     print(
-        f"vigil detect: {n_posts:,} posts in {run['seconds']:.1f} s = "
+        f"vigil detect: {n_posts:,} posts in {run['seconds']:.1f} s wall, {run['cpu']:.1f} s CPU = "
         f"{n_posts / run['seconds']:,.0f} posts/s, "
-        f"peak RSS {run['rss_mb']:.0f} MB, {len(summary['campaigns'])} campaigns"
+        f"peak RSS {run['rss_mb']:.0f} MB, {len(summary['campaigns'])} campaigns "
+        f"(load {load:.1f} before, {os.getloadavg()[0]:.1f} after)"
     )
+    if args.stage_cpu:
+        for name, cpu, wall in json.loads(run["stdout"].strip().splitlines()[-1]):
+            print(f"  stage {name:<40} {cpu:7.1f} s CPU {wall:7.1f} s wall")
     stats = json.loads((out / "traces.json").read_text())
     for s in stats:
         print(
@@ -176,6 +224,8 @@ def main() -> None:
                 f"  {style['style']:<16} campaigns {style['planted_campaigns']:>3}  "
                 f"F1 {style['campaign_f1']:.3f}"
             )
+    if args.no_peers:
+        return
     print("community step on the same combined graph (peers):")
     for row in community_peers(out, labels if labels and labels.is_file() else None):
         if "graph" in row:
