@@ -4,10 +4,11 @@ the timeline and disclosures."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, String, cast, func, not_, or_, select
 
 from vigil.cases import disarm
 from vigil.cases.embargo import check_disclosure
@@ -29,11 +30,41 @@ from vigil.cases.service.base import (
 from vigil.cases.workflow import check_transition, parse_status
 from vigil.core.errors import InputError, NotFound
 from vigil.core.ids import new_id
-from vigil.exchange.access import Permission, require
-from vigil.exchange.models import SignalRow
+from vigil.exchange.access import Permission, require, visible_clause
+from vigil.exchange.models import OrgRow, SignalRow
 from vigil.exchange.policy import require_case_owner
-from vigil.exchange.records import TLP, Marking, Signal, SignalKind
+from vigil.exchange.records import TLP, Marking, OrgKind, Signal, SignalKind
 from vigil.exchange.store.languages import earliest_languages
+
+# The case list's sortable columns (the ``sort`` parameter), each an SQL ordering; "opened_by"
+# sorts by the organisation's name, as shown, not its id.
+CASE_SORTS: dict[str, Any] = {
+    "title": func.lower(CaseRow.title),
+    "status": CaseRow.status,
+    "opened_by": OrgRow.name,
+    "marking": CaseRow.tlp,
+    "confidence": CaseRow.confidence,
+    "embargo": CaseRow.embargo_until,
+    "changed": CaseRow.modified_at,
+    "opened": CaseRow.created_at,
+}
+CASE_PAGE_SIZES = (10, 25, 50, 100)
+
+
+@dataclass(frozen=True)
+class CasePage:
+    """One page of the cases a principal may see, with the count of all of them (same filters)."""
+
+    items: list[Case]
+    total: int
+    page: int  # 1-based; a page past the end is clamped to the last one
+    size: int
+    sort: str
+    order: str
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.size))
 
 
 class Cases(CaseBase):
@@ -122,6 +153,84 @@ class Cases(CaseBase):
                 continue
             found.append(case_record(row))
         return found
+
+    def page_cases(
+        self,
+        *,
+        status: Sequence[str | Status] = (),
+        text: str | None = None,
+        sort: str = "changed",
+        order: str = "desc",
+        page: int = 1,
+        size: int = 25,
+    ) -> CasePage:
+        """One page of the cases the principal may see, sorted and counted in SQL.
+
+        Visibility is ``visible_clause`` (the SQL form of the rule ``list_cases`` applies row by
+        row), so the count and the pages are over visible cases only: a hidden case shifts no
+        page and adds nothing to the total. Ties sort by id, so pages never overlap.
+        """
+        require(self.principal, Permission.READ)
+        if sort not in CASE_SORTS:
+            raise InputError(f"unknown sort column {sort!r}; known: {', '.join(CASE_SORTS)}", field="sort")
+        if order not in ("asc", "desc"):
+            raise InputError(f"order must be asc or desc, got {order!r}", field="order")
+        if size not in CASE_PAGE_SIZES:
+            sizes = ", ".join(map(str, CASE_PAGE_SIZES))
+            raise InputError(f"rows per page (size) must be one of {sizes}, got {size}", field="size")
+        if page < 1:
+            raise InputError(f"page must be 1 or more, got {page}", field="page")
+        where: list[ColumnElement[bool]] = []
+        if self.principal is not None:
+            where.append(self._visible_sql())
+        if status:
+            where.append(CaseRow.status.in_([parse_status(s).value for s in status]))
+        if text:
+            needle = text.lower()
+            where.append(
+                or_(
+                    *(
+                        func.lower(col).contains(needle, autoescape=True)
+                        for col in (CaseRow.title, CaseRow.summary, CaseRow.attribution)
+                    )
+                )
+            )
+        total = int(self.session.scalar(select(func.count()).select_from(CaseRow).where(*where)) or 0)
+        pages = max(1, -(-total // size))
+        page = min(page, pages)
+        key = CASE_SORTS[sort]
+        ordering = [key.asc() if order == "asc" else key.desc(), CaseRow.id]
+        stmt = (
+            select(CaseRow)
+            .outerjoin(OrgRow, OrgRow.id == CaseRow.org_id)
+            .where(*where)
+            .order_by(*ordering)
+            .limit(size)
+            .offset((page - 1) * size)
+        )
+        items = [case_record(row) for row in self.session.scalars(stmt)]
+        return CasePage(items=items, total=total, page=page, size=size, sort=sort, order=order)
+
+    def _visible_sql(self) -> ColumnElement[bool]:
+        """``can_see`` for case rows in SQL. ``shared_with`` is a JSON list of org ids: the viewer
+        is listed when its quoted id is in the JSON text (ids are checked known orgs, so no other
+        element can hold that quoted string)."""
+        principal = self.require_principal()
+        same_kind: ColumnElement[bool] = CaseRow.org_id.in_(
+            select(OrgRow.id).where(OrgRow.kind == principal.org_kind.value)
+        )
+        if principal.org_kind is OrgKind.RESEARCH:
+            # ``Service.org_kind`` reads an unknown source organisation as research
+            same_kind = or_(same_kind, not_(CaseRow.org_id.in_(select(OrgRow.id))))
+        listed = cast(CaseRow.shared_with, String).contains(f'"{principal.org_id}"', autoescape=True)
+        return visible_clause(
+            principal.org_id,
+            principal.org_kind,
+            tlp_col=CaseRow.tlp,
+            source_org_col=CaseRow.org_id,
+            listed=listed,
+            same_kind=same_kind,
+        )
 
     def update_case(
         self,

@@ -8,6 +8,7 @@ roles (read-only cannot edit) and the workflow's allowed moves are the service's
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from sqlalchemy.orm import Session
@@ -15,6 +16,7 @@ from starlette.responses import HTMLResponse, Response
 
 from vigil.cases.records import ActionKind, ActionTarget, Status
 from vigil.cases.service import CaseService
+from vigil.cases.service.cases import CASE_PAGE_SIZES
 from vigil.cases.workflow import TRANSITIONS
 from vigil.core.errors import InputError, NotFound
 from vigil.core.time import parse_instant
@@ -31,17 +33,67 @@ router = APIRouter(include_in_schema=False)
 STATUS_ORDER = list(Status)
 
 
+# The case table's columns: header text and the ``sort`` value of the service's CASE_SORTS.
+CASE_COLUMNS = (
+    ("title", "title"),
+    ("status", "status"),
+    ("opened by", "opened_by"),
+    ("marking", "marking"),
+    ("confidence", "confidence"),
+    ("embargo", "embargo"),
+    ("changed", "changed"),
+)
+
+
 @router.get("/cases", response_class=HTMLResponse)
 def cases_page(
-    request: Request, viewer: ViewerDep, session: SessionDep, status: str | None = None, q: str | None = None
+    request: Request,
+    viewer: ViewerDep,
+    session: SessionDep,
+    status: str | None = None,
+    q: str | None = None,
+    sort: str = "changed",
+    order: str = "desc",
+    page: int = 1,
+    size: int = 25,
 ) -> Response:
+    """Sorted, counted and paged on the server (``CaseService.page_cases``): the links carry the
+    filters, the sort and the page size; a bad ``sort``/``order``/``size`` is a 400 naming it."""
     service = CaseService(session, viewer.principal)
-    cases = service.list_cases(status=[status] if status else (), text=q or None)
+    found = service.page_cases(
+        status=[status] if status else (), text=q or None, sort=sort, order=order, page=page, size=size
+    )
+    current = {
+        "status": status or "",
+        "q": q or "",
+        "sort": found.sort,
+        "order": found.order,
+        "size": str(found.size),
+    }
+
+    def url(**changes: object) -> str:
+        params = {**current, **{k: str(v) for k, v in changes.items()}}
+        return "/cases?" + urlencode({k: v for k, v in params.items() if v})
+
+    columns = [
+        (
+            label,
+            key,
+            # a click sorts by the column; a second click on the sorted column flips the order
+            url(sort=key, order="asc" if key != found.sort or found.order == "desc" else "desc"),
+        )
+        for label, key in CASE_COLUMNS
+    ]
     return render(
         request,
         "cases.html",
         viewer,
-        cases=cases,
+        cases=found.items,
+        found=found,
+        columns=columns,
+        page_url=lambda n: url(page=n),
+        size_url=lambda n: url(size=n),
+        page_sizes=CASE_PAGE_SIZES,
         statuses=STATUS_ORDER,
         chosen={"status": status or "", "q": q or ""},
     )
