@@ -71,6 +71,17 @@ class SignalPage:
     more: bool = field(default=False)
 
 
+@dataclass
+class LastSignalPage:
+    """The last page of a listing (``SignalsStore.last_signals_page``)."""
+
+    items: list[Signal]
+    total: int  # what the reader may see under the filters
+    pages: int
+    cursor: str | None  # the cursor ``list_signals`` takes to this page (None: it is the first)
+    previous_cursor: str | None  # the one to the page before it (None: that is the first page)
+
+
 def encode_cursor(modified_at: datetime, signal_id: str) -> str:
     raw = f"{ensure_utc(modified_at).isoformat()}|{signal_id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
@@ -312,10 +323,68 @@ class SignalsStore(StoreBase):
         require(principal, Permission.READ)
         if not 1 <= limit <= MAX_PAGE:
             raise InputError(f"limit must be 1-{MAX_PAGE}, got {limit}", field="limit")
+        ordered = self._ordered_query(principal, filters or SignalFilter())
+        if ordered is None:
+            return SignalPage(items=[], next_cursor=None)
+        stmt, seen_at = ordered
+        if cursor:
+            after_time, after_id = decode_cursor(cursor)
+            stmt = stmt.where(or_(seen_at > after_time, and_(seen_at == after_time, SignalRow.id > after_id)))
+        found: list[Any] = list(self.session.execute(stmt.order_by(seen_at, SignalRow.id).limit(limit + 1)))
+        more = len(found) > limit
+        found = found[:limit]
+        rows: list[SignalRow] = [r[0] for r in found]
+        items = self._read_views(principal, rows)
+        next_cursor = encode_cursor(found[-1][1], rows[-1].id) if more else None
+        return SignalPage(items=items, next_cursor=next_cursor, more=more)
+
+    def last_signals_page(
+        self, principal: Principal, filters: SignalFilter | None = None, *, limit: int = 100
+    ) -> LastSignalPage:
+        """The last page ``list_signals`` would reach with this ``limit``, without walking there.
+
+        Keyset cursors run forward only, so this reads the order backwards (a reverse keyset:
+        newest change first), takes the last page's rows (``total % limit`` of them, or a whole
+        page) and one page more, and turns them round. It also gives the cursors a forward walk
+        would have handed out for the last page and the one before it, so "previous" from the
+        last page works with ``list_signals``' unchanged cursors. Same visibility as the listing
+        (and the same read audit), so the last page holds only what the reader may see.
+        """
+        require(principal, Permission.READ)
+        if not 1 <= limit <= MAX_PAGE:
+            raise InputError(f"limit must be 1-{MAX_PAGE}, got {limit}", field="limit")
         f = filters or SignalFilter()
+        total = self.count_signals(principal, f)
+        ordered = self._ordered_query(principal, f)
+        if ordered is None or total == 0:
+            return LastSignalPage(items=[], total=0, pages=1, cursor=None, previous_cursor=None)
+        stmt, seen_at = ordered
+        pages = -(-total // limit)
+        tail = total - (pages - 1) * limit  # rows on the last page
+        backwards: list[Any] = list(
+            self.session.execute(stmt.order_by(seen_at.desc(), SignalRow.id.desc()).limit(tail + limit + 1))
+        )
+        rows: list[SignalRow] = [r[0] for r in reversed(backwards[:tail])]
+
+        def cursor_at(index: int) -> str | None:
+            # a forward cursor points at the row just before the page it starts
+            return (
+                encode_cursor(backwards[index][1], backwards[index][0].id) if index < len(backwards) else None
+            )
+
+        return LastSignalPage(
+            items=self._read_views(principal, rows),
+            total=total,
+            pages=pages,
+            cursor=cursor_at(tail) if pages > 1 else None,
+            previous_cursor=cursor_at(tail + limit) if pages > 2 else None,
+        )
+
+    def _ordered_query(self, principal: Principal, f: SignalFilter) -> tuple[Select[Any], Any] | None:
+        """The listing's query with its sort key ``seen_at`` (None: nothing can match)."""
         stmt = self._signal_query(principal, f)
         if stmt is None:
-            return SignalPage(items=[], next_cursor=None)
+            return None
         # Ordered by the reader's own change time of each signal: its latest *visible* contribution
         # (the view's modified_at). The signal row's time moves when any member changes its
         # contribution, hidden ones included: ordering (and the cursor) by it showed a member that
@@ -327,14 +396,9 @@ class SignalsStore(StoreBase):
             .subquery("latest")
         )
         seen_at = latest.c.seen_at
-        stmt = stmt.add_columns(seen_at).join(latest, latest.c.signal_id == SignalRow.id)
-        if cursor:
-            after_time, after_id = decode_cursor(cursor)
-            stmt = stmt.where(or_(seen_at > after_time, and_(seen_at == after_time, SignalRow.id > after_id)))
-        found: list[Any] = list(self.session.execute(stmt.order_by(seen_at, SignalRow.id).limit(limit + 1)))
-        more = len(found) > limit
-        found = found[:limit]
-        rows: list[SignalRow] = [r[0] for r in found]
+        return stmt.add_columns(seen_at).join(latest, latest.c.signal_id == SignalRow.id), seen_at
+
+    def _read_views(self, principal: Principal, rows: list[SignalRow]) -> list[Signal]:
         items = self._views(principal, rows)
         self._audit_reads(
             principal,
@@ -342,8 +406,7 @@ class SignalsStore(StoreBase):
             # one entry per restricted contribution read, naming whose material it was
             [("signal", s.id, c.marking.tlp, c.org_id) for s in items for c in s.contributions],
         )
-        next_cursor = encode_cursor(found[-1][1], rows[-1].id) if more else None
-        return SignalPage(items=items, next_cursor=next_cursor, more=more)
+        return items
 
     def count_signals(self, principal: Principal, filters: SignalFilter | None = None) -> int:
         """How many signals ``list_signals`` would page through (no audit entry: no content read)."""

@@ -85,17 +85,30 @@ def _parse_enum(kind: type[E], values: list[str], field: str) -> tuple[E, ...]:
 
 
 def _page_url(
-    request: Request, cursor: str | None, size: int | None = None, back: list[str] | None = None
+    request: Request,
+    cursor: str | None,
+    size: int | None = None,
+    back: list[str] | None = None,
+    *,
+    number: int | None = None,
+    last: bool = False,
 ) -> str:
     """This search again from ``cursor`` (None: the first page), optionally with another page size;
-    ``back`` is the cursors of the pages before that one (the first page's is None, not listed)."""
-    drop = {"cursor", "size", "back"} if size is not None else {"cursor", "back"}
+    ``back`` is the cursors of the pages before that one (the first page's is None, not listed);
+    ``number`` the page's number when known, ``last`` the last page (``last_signals_page``)."""
+    drop = (
+        {"cursor", "size", "back", "page", "last"} if size is not None else {"cursor", "back", "page", "last"}
+    )
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in drop]
     if size is not None:
         params.append(("size", str(size)))
     params.extend(("back", b) for b in (back or [])[-BACK_KEEP:])
     if cursor:
         params.append(("cursor", cursor))
+    if cursor and number and number > 1:
+        params.append(("page", str(number)))
+    if last:
+        params.append(("last", "1"))
     return "/signals?" + urlencode(params)
 
 
@@ -115,6 +128,8 @@ def signals_page(
     cursor: str | None = None,
     back: Annotated[list[str], Query()] = [],  # noqa: B006 - earlier pages' cursors, oldest first
     size: int = PAGE,
+    page: Annotated[int | None, Query(ge=2, le=10_000_000)] = None,  # the page's number, when known
+    last: bool = False,
 ) -> Response:
     if size not in PAGE_SIZES:
         raise InputError(
@@ -134,19 +149,29 @@ def signals_page(
     rows: list[Row] = []
     scanned = 0
     next_cursor = cursor or None
-    more = True
+    to_last = last and not (platform or language)  # the last page is known only from the count
+    more = not to_last
     # platform and language are not store filters: read pages until a screenful passes them
     while more and len(rows) < size and scanned < SCAN_LIMIT:
-        page = store.list_signals(viewer.principal, filters, limit=size, cursor=next_cursor)
-        scanned += len(page.items)
-        for signal in page.items:
+        chunk = store.list_signals(viewer.principal, filters, limit=size, cursor=next_cursor)
+        scanned += len(chunk.items)
+        for signal in chunk.items:
             if platform and platform not in signal_platforms(signal):
                 continue
             if language and (signal.language or "").lower() != language:
                 continue
             rows.append(_row(signal))
-        next_cursor, more = page.next_cursor, page.more
+        next_cursor, more = chunk.next_cursor, chunk.more
     total = store.count_signals(viewer.principal, filters)
+    if cursor and page is None and len(back) < BACK_KEEP:
+        page = len(back) + 2
+    if to_last:
+        # the last page straight away: the store reads the order backwards (same visibility)
+        tail = store.last_signals_page(viewer.principal, filters, limit=size)
+        rows, total, page = [_row(s) for s in tail.items], tail.total, tail.pages
+        cursor, back = tail.cursor, [tail.previous_cursor] if tail.previous_cursor else []
+    pages = -(-total // size) if total else 1
+    number = page if cursor else 1  # None: unknown (the stack was cut and no number came with the link)
     campaigns = store.list_campaigns(viewer.principal)
     template = "signals_results.html" if request.headers.get("hx-request") else "signals.html"
     return render(
@@ -155,14 +180,26 @@ def signals_page(
         viewer,
         rows=rows,
         total=total,
-        next_url=_page_url(request, next_cursor, back=[*back, cursor] if cursor else [])
+        next_url=_page_url(
+            request,
+            next_cursor,
+            back=[*back, cursor] if cursor else [],
+            number=number + 1 if number else None,
+        )
         if more and next_cursor
+        else None,
+        # the last page, when the count tells which it is (not under platform/language filters)
+        last_url=_page_url(request, None, last=True)
+        if more and pages > 1 and not (platform or language)
         else None,
         first_url=_page_url(request, None) if cursor else None,
         # one page back: the last cursor on the stack, or the first page when the stack is empty
-        previous_url=_page_url(request, back[-1] if back else None, back=back[:-1]) if cursor else None,
-        # unknown once the stack was cut short
-        page_number=None if cursor and len(back) >= BACK_KEEP else len(back) + 2 if cursor else 1,
+        previous_url=_page_url(
+            request, back[-1] if back else None, back=back[:-1], number=number - 1 if number else None
+        )
+        if cursor
+        else None,
+        page_number=number,
         size=size,
         page_sizes=PAGE_SIZES,
         size_url=lambda n: _page_url(request, None, size=n),
