@@ -21,8 +21,10 @@ receives a platform's AMBER update unless the platform listed it in ``shared_wit
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -188,9 +190,13 @@ class MeetingService(Service):
         *,
         now: datetime | None = None,
         playbooks: PlaybookLibrary | None = None,
+        playbook_dirs: Sequence[str | Path] | None = None,
     ) -> None:
         super().__init__(session, principal, now=now)
         self._playbooks = playbooks
+        # Where ``playbooks()`` loads the library from when none is given (None: the process
+        # settings'). Loaded on first use: most meeting calls never need it.
+        self._playbook_dirs = playbook_dirs
         self.cases = CaseService(session, principal, now=now)
 
     # -----------------------------------------------------------------------------------------
@@ -284,9 +290,11 @@ class MeetingService(Service):
         return [_date_record(r) for r in self.session.scalars(stmt)]
 
     def playbooks(self) -> PlaybookLibrary:
-        """The playbook library given to the service, else the configured one (loaded once)."""
+        """The playbook library given to the service, else the one in ``playbook_dirs`` or the
+        configured one (loaded once)."""
         if self._playbooks is None:
-            self._playbooks = PlaybookLibrary.load(get_settings().playbook_dirs)
+            dirs = self._playbook_dirs if self._playbook_dirs is not None else get_settings().playbook_dirs
+            self._playbooks = PlaybookLibrary.load(dirs)
         return self._playbooks
 
     def exercise_schedule(self) -> list[PlaybookSchedule]:
@@ -421,9 +429,7 @@ class MeetingService(Service):
                 )
             ):
                 shares.setdefault(contribution_id, []).append(share_org)
-        seen = [
-            r for r in contributions if self.sees(org, Marking(TLP(r[1]), tuple(shares.get(r[0], ()))))
-        ]
+        seen = [r for r in contributions if self.sees(org, Marking(TLP(r[1]), tuple(shares.get(r[0], ()))))]
         kinds = Counter(str(r[3]) for r in seen)
         # the organisation's own language for each contribution, never another member's
         own_languages = current_languages(self.session, [r[0] for r in seen])

@@ -1,7 +1,9 @@
-"""Typed dependencies of the API: settings, the database session (one transaction per request),
-the store, the authenticated principal, and one dependency per service (``CaseServiceDep``,
-``MeetingServiceDep``, ``PolicyServiceDep``, ...): a route names the service it needs instead of
-building it from the session and the principal.
+"""Typed dependencies of the API and the dashboard: settings, the database session (one
+transaction per request), the store, the authenticated principal (API key) or the signed-in
+``Viewer`` (dashboard session), and one dependency per service for each (``CaseServiceDep``,
+``MeetingServiceDep``, ... for the API; ``PageCaseServiceDep``, ``PageMeetingServiceDep``, ... for
+the pages): a route or page names the service it needs instead of building it from the session
+and the principal, so both work for their principal the same way.
 
 The session dependency runs with ``scope="function"``: the transaction commits *before* the
 response is sent, and any error rolls it back, so a failed request changes nothing.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -28,8 +31,19 @@ from vigil.cases.service import CaseService
 from vigil.core.errors import AuthenticationError, InputError
 from vigil.core.settings import Settings
 from vigil.db import Database
-from vigil.exchange.access import Principal
+from vigil.exchange.access import Permission, Principal, permissions
+from vigil.exchange.records import Organisation
 from vigil.exchange.store import ExchangeStore
+from vigil.web.session import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SAFE_METHODS,
+    Ended,
+    SessionData,
+    Sessions,
+    check_csrf,
+    session_id_of,
+)
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -143,3 +157,136 @@ def get_policy_service(session: SessionDep, principal: PrincipalDep, settings: S
 
 
 PolicyServiceDep = Annotated[PolicyService, Depends(get_policy_service)]
+
+
+# ---------------------------------------------------------------------------------------------
+# the dashboard: the signed-in viewer (session cookie, CSRF), and the same services for them
+
+
+class SignInRequired(Exception):
+    """Raised by the viewer dependency; answered with a redirect to the sign-in page."""
+
+    def __init__(self, next_url: str, message: str | None = None) -> None:
+        super().__init__(message or "sign in required")
+        self.next_url = next_url
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in user of a page: their key's principal, organisation and session."""
+
+    principal: Principal
+    org: Organisation
+    session: SessionData
+    orgs: dict[str, Organisation]
+
+    @property
+    def can_write(self) -> bool:
+        return Permission.WRITE in permissions(self.principal)
+
+    @property
+    def can_read_audit(self) -> bool:
+        granted = permissions(self.principal)
+        return Permission.READ_AUDIT in granted or Permission.OPERATE in granted
+
+    def org_name(self, org_id: str | None) -> str:
+        if org_id is None:
+            return "—"
+        org = self.orgs.get(org_id)
+        return org.name if org else org_id
+
+
+def _next_url(request: Request) -> str:
+    path = request.url.path
+    return path + ("?" + request.url.query if request.url.query else "")
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def posted_csrf(request: Request) -> str | None:
+    """The CSRF token an unsafe request carries (header, or the form's ``csrf`` field)."""
+    if request.method in SAFE_METHODS:
+        return None
+    header = request.headers.get(CSRF_HEADER)
+    if header:
+        return header
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        # Starlette keeps the parsed form on the request: the page's own Form() fields reuse it.
+        value = (await request.form()).get(CSRF_FIELD)
+        return value if isinstance(value, str) else None
+    return None
+
+
+def get_viewer(
+    request: Request, store: StoreDep, csrf: Annotated[str | None, Depends(posted_csrf)]
+) -> Viewer:
+    """The signed-in viewer; SignInRequired without a live session, PermissionDenied (403) for an
+    unsafe request without the session's CSRF token. Every page and form depends on this, so no
+    page can forget either check."""
+    session_id = session_id_of(request)
+    if session_id is None:
+        raise SignInRequired(_next_url(request))
+    sessions = Sessions(store.session, settings_of(request))
+    found = sessions.resolve(session_id)
+    if isinstance(found, Ended):
+        raise SignInRequired(_next_url(request), f"your session ended: {found.reason}")
+    try:
+        principal = store.principal_of_key(found.key_id)
+    except AuthenticationError as exc:
+        # The key stopped (revoked, expired, suspended): the session has ended with it.
+        sessions.end_for_key(found, exc.message)
+        raise SignInRequired(_next_url(request), f"your session ended: {exc.message}") from None
+    if request.method not in SAFE_METHODS:
+        check_csrf(found, csrf)
+    orgs = {o.id: o for o in store.list_orgs(principal)}
+    return Viewer(principal=principal, org=orgs[principal.org_id], session=found, orgs=orgs)
+
+
+ViewerDep = Annotated[Viewer, Depends(get_viewer)]
+
+# The page services: as the API's above, for the viewer's principal. Each depends on ViewerDep,
+# so a page that names one still gets the sign-in and CSRF checks first (FastAPI resolves the
+# viewer once per request and hands the same one to the page).
+
+
+def get_page_case_service(session: SessionDep, viewer: ViewerDep) -> CaseService:
+    return CaseService(session, viewer.principal)
+
+
+PageCaseServiceDep = Annotated[CaseService, Depends(get_page_case_service)]
+
+
+def get_page_briefing_service(session: SessionDep, viewer: ViewerDep) -> BriefingService:
+    return BriefingService(session, viewer.principal)
+
+
+PageBriefingServiceDep = Annotated[BriefingService, Depends(get_page_briefing_service)]
+
+
+def get_page_disclosure_service(session: SessionDep, viewer: ViewerDep) -> DisclosureService:
+    return DisclosureService(session, viewer.principal)
+
+
+PageDisclosureServiceDep = Annotated[DisclosureService, Depends(get_page_disclosure_service)]
+
+
+def get_page_meeting_service(session: SessionDep, viewer: ViewerDep, settings: SettingsDep) -> MeetingService:
+    """A meeting service that knows the server's playbook directories; the library is read only
+    when a page needs it (agenda, pack, reminders), so the other meeting pages never load it."""
+    return MeetingService(session, viewer.principal, playbook_dirs=settings.playbook_dirs)
+
+
+PageMeetingServiceDep = Annotated[MeetingService, Depends(get_page_meeting_service)]
+
+
+def get_page_policy_service(session: SessionDep, viewer: ViewerDep, settings: SettingsDep) -> PolicyService:
+    """A policy service with the server's list of policy areas (the data directory's, else the default)."""
+    return PolicyService(session, viewer.principal, areas=PolicyAreas.load(settings.data_dir))
+
+
+PagePolicyServiceDep = Annotated[PolicyService, Depends(get_page_policy_service)]

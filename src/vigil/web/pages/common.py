@@ -1,42 +1,33 @@
-"""What every dashboard page shares: templates, the signed-in viewer, rendering and form checks.
+"""What every dashboard page shares: templates, rendering, redirects, and (re-exported from
+``vigil.web.deps``, where the typed dependencies live) the signed-in viewer.
 
 Pages do protocol work only (query parameters, forms, redirects, templates) and call the same
 services the REST API calls (``ExchangeStore`` and friends), with the viewer's ``Principal``, so the
 access model (TLP visibility, roles) is enforced in one place and the dashboard cannot show more
-than the API would.
+than the API would. A page takes its service as a typed dependency (``PageCaseServiceDep`` and
+friends in ``vigil.web.deps``), never builds one by hand.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from vigil import __version__
-from vigil.core.errors import AuthenticationError, VigilError
-from vigil.core.settings import Settings
+from vigil.core.errors import VigilError
 from vigil.core.time import ensure_utc, parse_instant
-from vigil.exchange.access import Permission, Principal, permissions
-from vigil.exchange.records import Organisation
-from vigil.web.deps import StoreDep
-from vigil.web.session import (
-    CSRF_FIELD,
-    CSRF_HEADER,
-    SAFE_METHODS,
-    Ended,
-    SessionData,
-    Sessions,
-    check_csrf,
-    clear_cookie,
-    session_id_of,
-)
+from vigil.web.deps import SignInRequired as SignInRequired
+from vigil.web.deps import Viewer as Viewer
+from vigil.web.deps import ViewerDep as ViewerDep
+from vigil.web.deps import settings_of as settings_of
+from vigil.web.session import clear_cookie
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -64,93 +55,6 @@ def _when(value: datetime | str | None) -> Markup | str:
 
 templates.env.filters["when"] = _when
 templates.env.globals["version"] = __version__
-
-
-class SignInRequired(Exception):
-    """Raised by the viewer dependency; answered with a redirect to the sign-in page."""
-
-    def __init__(self, next_url: str, message: str | None = None) -> None:
-        super().__init__(message or "sign in required")
-        self.next_url = next_url
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """The signed-in user of a page: their key's principal, organisation and session."""
-
-    principal: Principal
-    org: Organisation
-    session: SessionData
-    orgs: dict[str, Organisation]
-
-    @property
-    def can_write(self) -> bool:
-        return Permission.WRITE in permissions(self.principal)
-
-    @property
-    def can_read_audit(self) -> bool:
-        granted = permissions(self.principal)
-        return Permission.READ_AUDIT in granted or Permission.OPERATE in granted
-
-    def org_name(self, org_id: str | None) -> str:
-        if org_id is None:
-            return "—"
-        org = self.orgs.get(org_id)
-        return org.name if org else org_id
-
-
-def _next_url(request: Request) -> str:
-    path = request.url.path
-    return path + ("?" + request.url.query if request.url.query else "")
-
-
-def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-async def posted_csrf(request: Request) -> str | None:
-    """The CSRF token an unsafe request carries (header, or the form's ``csrf`` field)."""
-    if request.method in SAFE_METHODS:
-        return None
-    header = request.headers.get(CSRF_HEADER)
-    if header:
-        return header
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        # Starlette keeps the parsed form on the request: the page's own Form() fields reuse it.
-        value = (await request.form()).get(CSRF_FIELD)
-        return value if isinstance(value, str) else None
-    return None
-
-
-def get_viewer(
-    request: Request, store: StoreDep, csrf: Annotated[str | None, Depends(posted_csrf)]
-) -> Viewer:
-    """The signed-in viewer; SignInRequired without a live session, PermissionDenied (403) for an
-    unsafe request without the session's CSRF token. Every page and form depends on this, so no
-    page can forget either check."""
-    session_id = session_id_of(request)
-    if session_id is None:
-        raise SignInRequired(_next_url(request))
-    sessions = Sessions(store.session, settings_of(request))
-    found = sessions.resolve(session_id)
-    if isinstance(found, Ended):
-        raise SignInRequired(_next_url(request), f"your session ended: {found.reason}")
-    try:
-        principal = store.principal_of_key(found.key_id)
-    except AuthenticationError as exc:
-        # The key stopped (revoked, expired, suspended): the session has ended with it.
-        sessions.end_for_key(found, exc.message)
-        raise SignInRequired(_next_url(request), f"your session ended: {exc.message}") from None
-    if request.method not in SAFE_METHODS:
-        check_csrf(found, csrf)
-    orgs = {o.id: o for o in store.list_orgs(principal)}
-    return Viewer(principal=principal, org=orgs[principal.org_id], session=found, orgs=orgs)
-
-
-ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 
 
 def render(

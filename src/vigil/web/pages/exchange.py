@@ -11,12 +11,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, Response
 
-from vigil.cases.service import CaseService
 from vigil.core.errors import PermissionDenied
 from vigil.core.time import parse_instant
 from vigil.exchange.audit import AuditEntry, AuditFilter
 from vigil.exchange.store import SignalFilter
-from vigil.web.deps import StoreDep
+from vigil.web.deps import PageCaseServiceDep, PageMeetingServiceDep, StoreDep
 from vigil.web.pages.common import Viewer, ViewerDep, render
 from vigil.web.pages.detections import list_runs
 from vigil.web.pages.meetings import overview_reminders
@@ -28,9 +27,15 @@ AUDIT_PAGE = 100
 
 
 @router.get("/", response_class=HTMLResponse)
-def overview(request: Request, viewer: ViewerDep, store: StoreDep) -> Response:
+def overview(
+    request: Request,
+    viewer: ViewerDep,
+    store: StoreDep,
+    case_service: PageCaseServiceDep,
+    meetings: PageMeetingServiceDep,
+) -> Response:
     campaigns = store.list_campaigns(viewer.principal)
-    cases = CaseService(store.session, viewer.principal).list_cases()
+    cases = case_service.list_cases()
     runs = list_runs(request.app.state.settings, viewer.principal.org_id)
     return render(
         request,
@@ -42,7 +47,7 @@ def overview(request: Request, viewer: ViewerDep, store: StoreDep) -> Response:
         cases=cases,
         by_status=Counter(c.status.value for c in cases),
         runs=runs,
-        reminders=overview_reminders(request, store.session, viewer),
+        reminders=overview_reminders(request, meetings),
     )
 
 
@@ -54,13 +59,13 @@ def campaigns_page(request: Request, viewer: ViewerDep, store: StoreDep) -> Resp
 
 
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
-def campaign_page(request: Request, campaign_id: str, viewer: ViewerDep, store: StoreDep) -> Response:
+def campaign_page(
+    request: Request, campaign_id: str, viewer: ViewerDep, store: StoreDep, case_service: PageCaseServiceDep
+) -> Response:
     campaign = store.get_campaign(viewer.principal, campaign_id)
     page = store.list_signals(viewer.principal, SignalFilter(campaign_id=campaign_id), limit=200)
     # Cases about the campaign the viewer may see, and the evidence posts their detection kept.
-    cases = [
-        c for c in CaseService(store.session, viewer.principal).list_cases() if c.campaign_id == campaign_id
-    ]
+    cases = [c for c in case_service.list_cases() if c.campaign_id == campaign_id]
     posts: dict[tuple[Any, Any], dict[str, Any]] = {}
     for case in cases:
         for post in (case.detection or {}).get("sample_posts", []):

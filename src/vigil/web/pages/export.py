@@ -17,13 +17,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from vigil.cases.service import CaseService
 from vigil.core.errors import NotFound
 from vigil.exchange.misp import export_feed
 from vigil.exchange.records import TLP, Signal, SignalKind
 from vigil.exchange.stix_export import export_bundle
 from vigil.exchange.store import ExchangeStore, SignalFilter
-from vigil.web.deps import StoreDep
+from vigil.web.deps import PageCaseServiceDep, StoreDep
 from vigil.web.pages.common import Viewer, ViewerDep
 from vigil.web.pages.signals import _parse_enum, _row
 
@@ -144,11 +143,9 @@ def export_signals(
 
 @router.get("/export/cases.csv")
 def export_cases(
-    viewer: ViewerDep, store: StoreDep, status: str | None = None, q: str | None = None
+    viewer: ViewerDep, service: PageCaseServiceDep, status: str | None = None, q: str | None = None
 ) -> Response:
-    cases = CaseService(store.session, viewer.principal).list_cases(
-        status=[status] if status else (), text=q or None
-    )
+    cases = service.list_cases(status=[status] if status else (), text=q or None)
     return _csv(
         "vigil-cases",
         ("id", "title", "status", "opened_by", "tlp", "confidence", "created", "modified"),
@@ -189,6 +186,6 @@ def export_campaigns(viewer: ViewerDep, store: StoreDep) -> Response:
 
 
 @router.get("/export/case-signals.csv")
-def export_case_signals(viewer: ViewerDep, store: StoreDep, case: str) -> Response:
-    signals = CaseService(store.session, viewer.principal).linked_signals(case)
+def export_case_signals(viewer: ViewerDep, service: PageCaseServiceDep, case: str) -> Response:
+    signals = service.linked_signals(case)
     return _csv(f"vigil-{case[-8:]}-signals", SIGNAL_HEADER, _signal_rows(viewer, signals))

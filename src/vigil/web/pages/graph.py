@@ -14,10 +14,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, Response
 
-from vigil.cases.service import CaseService
 from vigil.exchange.records import Signal, SignalKind
 from vigil.exchange.store import SignalFilter
-from vigil.web.deps import StoreDep
+from vigil.web.deps import PageCaseServiceDep, StoreDep
 from vigil.web.pages.common import ViewerDep, render
 from vigil.web.pages.signals import related_signals
 from vigil.web.pages.workbench import cases_holding
@@ -42,8 +41,9 @@ def _signal_node(signal: Signal) -> dict[str, Any]:
 
 
 @router.get("/cases/{case_id}/graph", response_class=HTMLResponse)
-def case_graph(request: Request, case_id: str, viewer: ViewerDep, store: StoreDep) -> Response:
-    service = CaseService(store.session, viewer.principal)
+def case_graph(
+    request: Request, case_id: str, viewer: ViewerDep, store: StoreDep, service: PageCaseServiceDep
+) -> Response:
     case = service.get_case(case_id)
     signals = service.linked_signals(case_id)[:MAX_SIGNALS]
     account_ids = {s.value: s.id for s in signals if s.kind is SignalKind.ACCOUNT}
@@ -80,13 +80,13 @@ def case_graph(request: Request, case_id: str, viewer: ViewerDep, store: StoreDe
 
 
 @router.get("/campaigns/{campaign_id}/graph", response_class=HTMLResponse)
-def campaign_graph(request: Request, campaign_id: str, viewer: ViewerDep, store: StoreDep) -> Response:
+def campaign_graph(
+    request: Request, campaign_id: str, viewer: ViewerDep, store: StoreDep, service: PageCaseServiceDep
+) -> Response:
     campaign = store.get_campaign(viewer.principal, campaign_id)
     page = store.list_signals(viewer.principal, SignalFilter(campaign_id=campaign_id), limit=MAX_SIGNALS)
     elements = [_node(campaign.id, campaign.name[:50], "campaign", f"/campaigns/{campaign.id}")]
-    cases = [
-        c for c in CaseService(store.session, viewer.principal).list_cases() if c.campaign_id == campaign_id
-    ]
+    cases = [c for c in service.list_cases() if c.campaign_id == campaign_id]
     for case in cases:
         elements.append(_node(case.id, case.title[:50], "case", f"/cases/{case.id}"))
         elements.append(_edge(case.id, campaign.id, "about"))
@@ -105,7 +105,9 @@ def campaign_graph(request: Request, campaign_id: str, viewer: ViewerDep, store:
 
 
 @router.get("/signals/{signal_id}/graph", response_class=HTMLResponse)
-def signal_graph(request: Request, signal_id: str, viewer: ViewerDep, store: StoreDep) -> Response:
+def signal_graph(
+    request: Request, signal_id: str, viewer: ViewerDep, store: StoreDep, cases: PageCaseServiceDep
+) -> Response:
     signal = store.get_signal(viewer.principal, signal_id)
     elements = [_signal_node(signal)]
     seen = {signal.id}
@@ -114,7 +116,7 @@ def signal_graph(request: Request, signal_id: str, viewer: ViewerDep, store: Sto
             elements.append(_node(campaign.id, campaign.name[:50], "campaign", f"/campaigns/{campaign.id}"))
             elements.append(_edge(campaign.id, signal.id, "in campaign"))
             seen.add(campaign.id)
-    for case in cases_holding(store.session, viewer.principal, signal_id):
+    for case in cases_holding(cases, signal_id):
         elements.append(_node(case.id, case.title[:50], "case", f"/cases/{case.id}"))
         elements.append(_edge(case.id, signal.id, "holds"))
     for why, other in related_signals(store, viewer.principal, signal):

@@ -2,8 +2,9 @@
 reminders), one meeting (agenda, this organisation's pre-filled update form, decisions and action
 items, minutes) and the pack and minutes documents for the signed-in organisation.
 
-Every read and write goes through ``MeetingService`` with the viewer's principal, so who attends
-and what each reader may see under TLP are the service's decisions.
+Every read and write goes through ``MeetingService`` with the viewer's principal (the typed
+``PageMeetingServiceDep``), so who attends and what each reader may see under TLP are the
+service's decisions.
 """
 
 from __future__ import annotations
@@ -12,16 +13,14 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, Response
 
 from vigil.cases.meetings import ELECTION_KINDS, MEETING_ROLES, MeetingService, Reminders
 from vigil.cases.meetings_render import render_minutes, render_pack
-from vigil.cases.playbooks import PlaybookLibrary
 from vigil.core.errors import InputError
 from vigil.core.time import parse_instant
 from vigil.exchange.records import TLP, Marking
-from vigil.web.deps import SessionDep
+from vigil.web.deps import PageMeetingServiceDep
 from vigil.web.pages.common import Viewer, ViewerDep, redirect, render
 from vigil.web.pages.kept import Kept
 
@@ -39,16 +38,10 @@ def _marking(tlp: str, shared_with: list[str]) -> Marking:
     return Marking(level, tuple(o for o in shared_with if o))
 
 
-def _scheduled(request: Request, session: Session, viewer: Viewer) -> MeetingService:
-    """A service that knows the server's playbook library (agenda and pack list due exercises)."""
-    library = PlaybookLibrary.load(request.app.state.settings.playbook_dirs)
-    return MeetingService(session, viewer.principal, playbooks=library)
-
-
-def overview_reminders(request: Request, session: Session, viewer: Viewer) -> Reminders:
+def overview_reminders(request: Request, service: MeetingService) -> Reminders:
     """The overview page's reminders for the signed-in organisation (see ``MeetingService.reminders``)."""
     lead = timedelta(hours=request.app.state.settings.meeting_reminder_lead_h)
-    return _scheduled(request, session, viewer).reminders(lead)
+    return service.reminders(lead)
 
 
 def _lines(text: str) -> list[str]:
@@ -56,13 +49,14 @@ def _lines(text: str) -> list[str]:
 
 
 @router.get("/meetings", response_class=HTMLResponse)
-def meetings_page(request: Request, viewer: ViewerDep, session: SessionDep) -> Response:
-    return _meetings_view(request, viewer, session)
+def meetings_page(request: Request, viewer: ViewerDep, service: PageMeetingServiceDep) -> Response:
+    return _meetings_view(request, viewer, service)
 
 
-def _meetings_view(request: Request, viewer: Viewer, session: Session, kept: Kept | None = None) -> Response:
+def _meetings_view(
+    request: Request, viewer: Viewer, service: MeetingService, kept: Kept | None = None
+) -> Response:
     """The meetings page; with ``kept``, again after a refused form (400, the form filled)."""
-    service = MeetingService(session, viewer.principal)
     return render(
         request,
         "meetings.html",
@@ -82,7 +76,7 @@ def _meetings_view(request: Request, viewer: Viewer, session: Session, kept: Kep
 def new_meeting(
     request: Request,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PageMeetingServiceDep,
     title: Annotated[str, Form()],
     starts_at: Annotated[str, Form()],
     invite: Annotated[list[str] | None, Form()] = None,
@@ -90,7 +84,7 @@ def new_meeting(
     occurrences: Annotated[int, Form()] = 1,
 ) -> Response:
     try:
-        made = MeetingService(session, viewer.principal).create_meeting(
+        made = service.create_meeting(
             title,
             parse_instant(starts_at),
             invited={o: "member" for o in (invite or []) if o},
@@ -106,8 +100,8 @@ def new_meeting(
             occurrences=str(occurrences),
             invite=" ".join(invite or []),
         )
-        session.rollback()
-        return _meetings_view(request, viewer, session, Kept("meeting", typed, exc.message))
+        service.session.rollback()
+        return _meetings_view(request, viewer, service, Kept("meeting", typed, exc.message))
     return redirect(f"/meetings/{made[0].id}")
 
 
@@ -115,40 +109,39 @@ def new_meeting(
 def add_election_date(
     request: Request,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PageMeetingServiceDep,
     election: Annotated[str, Form()],
     kind: Annotated[str, Form()],
     at: Annotated[str, Form()],
     title: Annotated[str, Form()] = "",
 ) -> Response:
     try:
-        MeetingService(session, viewer.principal).add_election_date(
-            election, kind, parse_instant(at), title or None
-        )
+        service.add_election_date(election, kind, parse_instant(at), title or None)
     except InputError as exc:
         typed = {"election": election, "kind": kind, "at": at, "title": title}
-        session.rollback()
-        return _meetings_view(request, viewer, session, Kept("election", typed, exc.message))
+        service.session.rollback()
+        return _meetings_view(request, viewer, service, Kept("election", typed, exc.message))
     return redirect("/meetings")
 
 
 @router.get("/meetings/{meeting_id}", response_class=HTMLResponse)
-def meeting_page(request: Request, meeting_id: str, viewer: ViewerDep, session: SessionDep) -> Response:
-    return _meeting_view(request, meeting_id, viewer, session)
+def meeting_page(
+    request: Request, meeting_id: str, viewer: ViewerDep, service: PageMeetingServiceDep
+) -> Response:
+    return _meeting_view(request, meeting_id, viewer, service)
 
 
 def _meeting_refused(
-    request: Request, meeting_id: str, viewer: Viewer, session: Session, kept: Kept
+    request: Request, meeting_id: str, viewer: Viewer, service: MeetingService, kept: Kept
 ) -> Response:
     """The meeting page again after a refused form: 400, the form filled, nothing stored."""
-    session.rollback()
-    return _meeting_view(request, meeting_id, viewer, session, kept)
+    service.session.rollback()
+    return _meeting_view(request, meeting_id, viewer, service, kept)
 
 
 def _meeting_view(
-    request: Request, meeting_id: str, viewer: Viewer, session: Session, kept: Kept | None = None
+    request: Request, meeting_id: str, viewer: Viewer, service: MeetingService, kept: Kept | None = None
 ) -> Response:
-    service = _scheduled(request, session, viewer)
     agenda = service.agenda(meeting_id)
     mine = next((u for u in agenda.updates if u.org_id == viewer.principal.org_id), None)
     return render(
@@ -173,15 +166,15 @@ def invite(
     request: Request,
     meeting_id: str,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PageMeetingServiceDep,
     org_id: Annotated[str, Form()],
     role: Annotated[str, Form()] = "member",
 ) -> Response:
     try:
-        MeetingService(session, viewer.principal).invite(meeting_id, org_id, role)
+        service.invite(meeting_id, org_id, role)
     except InputError as exc:
         typed = {"org_id": org_id, "role": role}
-        return _meeting_refused(request, meeting_id, viewer, session, Kept("invite", typed, exc.message))
+        return _meeting_refused(request, meeting_id, viewer, service, Kept("invite", typed, exc.message))
     return redirect(f"/meetings/{meeting_id}")
 
 
@@ -190,7 +183,7 @@ def file_update(
     request: Request,
     meeting_id: str,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PageMeetingServiceDep,
     campaigns: Annotated[str, Form()] = "",
     narratives: Annotated[str, Form()] = "",
     notes: Annotated[str, Form()] = "",
@@ -213,14 +206,14 @@ def file_update(
         on, event, risk = [*parts, "", "", ""][:3] if len(parts) > 1 else ("", parts[0], "")
         events.append({"on": on, "event": event, "risk": risk})
     try:
-        MeetingService(session, viewer.principal).file_update(
+        service.file_update(
             meeting_id, sees=sees, expects=events, asks=asks, marking=_marking(tlp, shared_with or [])
         )
     except InputError as exc:
         typed = dict(
             campaigns=campaigns, narratives=narratives, notes=notes, expects=expects, asks=asks, tlp=tlp
         )
-        return _meeting_refused(request, meeting_id, viewer, session, Kept("update", typed, exc.message))
+        return _meeting_refused(request, meeting_id, viewer, service, Kept("update", typed, exc.message))
     return redirect(f"/meetings/{meeting_id}")
 
 
@@ -229,7 +222,7 @@ def add_action(
     request: Request,
     meeting_id: str,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PageMeetingServiceDep,
     text: Annotated[str, Form()],
     kind: Annotated[str, Form()] = "action",
     owner_org_id: Annotated[str, Form()] = "",
@@ -237,7 +230,7 @@ def add_action(
     tlp: Annotated[str, Form()] = "AMBER",
 ) -> Response:
     try:
-        MeetingService(session, viewer.principal).add_action(
+        service.add_action(
             meeting_id,
             text,
             owner_org_id=owner_org_id or None,
@@ -247,7 +240,7 @@ def add_action(
         )
     except InputError as exc:
         typed = dict(text=text, kind=kind, owner_org_id=owner_org_id, due=due, tlp=tlp)
-        return _meeting_refused(request, meeting_id, viewer, session, Kept("action", typed, exc.message))
+        return _meeting_refused(request, meeting_id, viewer, service, Kept("action", typed, exc.message))
     return redirect(f"/meetings/{meeting_id}")
 
 
@@ -257,10 +250,10 @@ def set_action_status(
     meeting_id: str,
     action_id: int,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PageMeetingServiceDep,
     status: Annotated[str, Form()],
 ) -> Response:
-    MeetingService(session, viewer.principal).set_action_status(action_id, status)
+    service.set_action_status(action_id, status)
     return redirect(f"/meetings/{meeting_id}")
 
 
@@ -269,25 +262,25 @@ def record_minutes(
     request: Request,
     meeting_id: str,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PageMeetingServiceDep,
     text: Annotated[str, Form()],
     tlp: Annotated[str, Form()] = "AMBER",
 ) -> Response:
     try:
-        MeetingService(session, viewer.principal).record_minutes(meeting_id, text, marking=_marking(tlp, []))
+        service.record_minutes(meeting_id, text, marking=_marking(tlp, []))
     except InputError as exc:
         typed = {"text": text, "tlp": tlp}
-        return _meeting_refused(request, meeting_id, viewer, session, Kept("minutes", typed, exc.message))
+        return _meeting_refused(request, meeting_id, viewer, service, Kept("minutes", typed, exc.message))
     return redirect(f"/meetings/{meeting_id}")
 
 
 @router.get("/meetings/{meeting_id}/pack.{fmt}")
-def pack(request: Request, meeting_id: str, fmt: str, viewer: ViewerDep, session: SessionDep) -> Response:
-    body = render_pack(_scheduled(request, session, viewer), meeting_id, fmt, viewer.org.name)
+def pack(meeting_id: str, fmt: str, viewer: ViewerDep, service: PageMeetingServiceDep) -> Response:
+    body = render_pack(service, meeting_id, fmt, viewer.org.name)
     return Response(body, media_type=MEDIA.get(fmt, "text/html; charset=utf-8"))
 
 
 @router.get("/meetings/{meeting_id}/minutes.{fmt}")
-def minutes(meeting_id: str, fmt: str, viewer: ViewerDep, session: SessionDep) -> Response:
-    body = render_minutes(MeetingService(session, viewer.principal), meeting_id, fmt, viewer.org.name)
+def minutes(meeting_id: str, fmt: str, viewer: ViewerDep, service: PageMeetingServiceDep) -> Response:
+    body = render_minutes(service, meeting_id, fmt, viewer.org.name)
     return Response(body, media_type=MEDIA.get(fmt, "text/html; charset=utf-8"))

@@ -3,8 +3,9 @@ French or Arabic, each in its own direction), the changes since a date, the sign
 form to record its own policy, and the readiness view of one election (from the election calendar:
 which members have which policy in force by election day).
 
-Every read and write goes through ``PolicyService`` with the viewer's principal, so what each
-reader sees under TLP and who may record what are the service's decisions.
+Every read and write goes through ``PolicyService`` with the viewer's principal (the typed
+``PagePolicyServiceDep``; election dates through ``PageMeetingServiceDep``), so what each reader
+sees under TLP and who may record what are the service's decisions.
 """
 
 from __future__ import annotations
@@ -13,24 +14,18 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
-from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, Response
 
 from vigil.cases.meetings import MeetingService
-from vigil.cases.policies import LANGUAGES, STATUSES, PolicyAreas, PolicyService, direction
+from vigil.cases.policies import LANGUAGES, STATUSES, direction
 from vigil.core.errors import InputError
 from vigil.core.time import parse_instant
 from vigil.exchange.records import TLP, Marking
-from vigil.web.deps import SessionDep
-from vigil.web.pages.common import Viewer, ViewerDep, redirect, render
+from vigil.web.deps import PageMeetingServiceDep, PagePolicyServiceDep
+from vigil.web.pages.common import ViewerDep, redirect, render
 
 router = APIRouter(include_in_schema=False)
 LanguageQuery = Annotated[str, Query(pattern="^(en|fr|ar)$")]
-
-
-def _service(request: Request, session: Session, viewer: Viewer) -> PolicyService:
-    areas = PolicyAreas.load(request.app.state.settings.data_dir)
-    return PolicyService(session, viewer.principal, areas=areas)
 
 
 def _marking(tlp: str, shared_with: list[str] | None, name: str) -> Marking:
@@ -41,8 +36,8 @@ def _marking(tlp: str, shared_with: list[str] | None, name: str) -> Marking:
     return Marking(level, tuple(o for o in shared_with or [] if o))
 
 
-def _elections(session: Session, viewer: Viewer) -> list[str]:
-    dates = MeetingService(session, viewer.principal).election_dates()
+def _elections(meetings: MeetingService) -> list[str]:
+    dates = meetings.election_dates()
     return list(dict.fromkeys(d.election for d in dates if d.kind == "election_day"))
 
 
@@ -50,11 +45,11 @@ def _elections(session: Session, viewer: Viewer) -> list[str]:
 def policies_page(
     request: Request,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PagePolicyServiceDep,
+    meetings: PageMeetingServiceDep,
     lang: LanguageQuery = "en",
     since: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
-    service = _service(request, session, viewer)
     matrix = service.matrix()
     start = parse_instant(since) if since else service.now() - timedelta(days=30)
     return render(
@@ -71,7 +66,7 @@ def policies_page(
         statuses=STATUSES,
         since=start,
         changes=service.diff(start),
-        elections=_elections(session, viewer),
+        elections=_elections(meetings),
     )
 
 
@@ -79,7 +74,7 @@ def policies_page(
 def record_policy(
     request: Request,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PagePolicyServiceDep,
     area: Annotated[str, Form(max_length=64)],
     status: Annotated[str, Form(max_length=20)],
     effective_from: Annotated[str, Form(max_length=40)] = "",
@@ -93,7 +88,7 @@ def record_policy(
     note_tlp: Annotated[str, Form(max_length=20)] = "AMBER",
     note_shared_with: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
-    _service(request, session, viewer).record(
+    service.record(
         area,
         status,
         effective_from=parse_instant(effective_from) if effective_from else None,
@@ -112,13 +107,14 @@ def record_policy(
 def readiness_page(
     request: Request,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PagePolicyServiceDep,
+    meetings: PageMeetingServiceDep,
     election: Annotated[str | None, Query(max_length=200)] = None,
     lang: LanguageQuery = "en",
 ) -> Response:
-    elections = _elections(session, viewer)
+    elections = _elections(meetings)
     chosen = election or (elections[0] if elections else None)
-    r = _service(request, session, viewer).readiness(chosen) if chosen else None
+    r = service.readiness(chosen) if chosen else None
     return render(
         request,
         "policy_readiness.html",

@@ -4,7 +4,7 @@ The documents themselves (briefing with its SVG charts, public disclosure report
 ``vigil.cases.render`` exactly as the REST API serves them; these pages frame them, offer the
 PDF/Markdown downloads, and run the forms (issue a briefing, run an exercise, check a checklist
 item). Every call goes through ``BriefingService``, ``DisclosureService``, ``CaseService`` and
-``PlaybookLibrary`` with the viewer's principal.
+``PlaybookLibrary`` with the viewer's principal (typed dependencies of ``vigil.web.deps``).
 """
 
 from __future__ import annotations
@@ -14,16 +14,13 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import HTMLResponse, Response
 
-from vigil.cases.briefing import BriefingService
-from vigil.cases.disclosure import DisclosureService
 from vigil.cases.exercises import run_exercise
 from vigil.cases.playbooks import PlaybookLibrary
 from vigil.cases.render import render_briefing
-from vigil.cases.service import CaseService
 from vigil.core.settings import Settings
 from vigil.core.time import parse_duration
 from vigil.exchange.records import TLP, Marking
-from vigil.web.deps import SessionDep
+from vigil.web.deps import PageBriefingServiceDep, PageCaseServiceDep, PageDisclosureServiceDep
 from vigil.web.pages.common import ViewerDep, redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -45,11 +42,11 @@ def briefings_page(request: Request, viewer: ViewerDep, since: str = "7d") -> Re
 @router.get("/briefings/document")
 def briefing_document(
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PageBriefingServiceDep,
     since: str = "7d",
     format: Annotated[str, Query(pattern="^(html|pdf|md)$")] = "html",
 ) -> Response:
-    built = BriefingService(session, viewer.principal).build(parse_duration(since))
+    built = service.build(parse_duration(since))
     return _download(render_briefing(built, format), format, "vigil-briefing")
 
 
@@ -57,10 +54,10 @@ def briefing_document(
 def issue_briefing(
     request: Request,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PageBriefingServiceDep,
     since: Annotated[str, Form()] = "7d",
 ) -> Response:
-    BriefingService(session, viewer.principal).issue(parse_duration(since))
+    service.issue(parse_duration(since))
     return redirect(f"/briefings?since={since}")
 
 
@@ -68,11 +65,11 @@ def issue_briefing(
 def disclosure_report(
     case_id: str,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PageDisclosureServiceDep,
     format: Annotated[str, Query(pattern="^(html|pdf|md)$")] = "html",
 ) -> Response:
     """The watermarked draft (always allowed; nothing recorded)."""
-    body = DisclosureService(session, viewer.principal).render(case_id, format, draft=True)
+    body = service.render(case_id, format, draft=True)
     return _download(body, format, f"disclosure-draft-{case_id[-8:]}")
 
 
@@ -81,14 +78,12 @@ def final_disclosure_report(
     request: Request,
     case_id: str,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PageDisclosureServiceDep,
     format: Annotated[str, Form(pattern="^(html|pdf|md)$")] = "html",
     override_reason: Annotated[str, Form()] = "",
 ) -> Response:
     """The final report: respects the embargo (admins may override) and goes on the timeline."""
-    body = DisclosureService(session, viewer.principal).render(
-        case_id, format, draft=False, override_reason=override_reason.strip() or None
-    )
+    body = service.render(case_id, format, draft=False, override_reason=override_reason.strip() or None)
     return _download(body, format, f"disclosure-{case_id[-8:]}")
 
 
@@ -112,13 +107,13 @@ def exercise(
     request: Request,
     playbook_id: str,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PageCaseServiceDep,
     title: Annotated[str, Form()] = "",
     real: Annotated[str, Form()] = "",
 ) -> Response:
     book = _library(request.app.state.settings).get(playbook_id)
     case = run_exercise(
-        CaseService(session, viewer.principal),
+        service,
         book,
         title=title.strip() or None,
         marking=Marking(TLP.GREEN),
@@ -133,8 +128,8 @@ def check_item(
     case_id: str,
     item_id: int,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PageCaseServiceDep,
     done: Annotated[str, Form()] = "1",
 ) -> Response:
-    CaseService(session, viewer.principal).check_item(case_id, item_id, done=done == "1")
+    service.check_item(case_id, item_id, done=done == "1")
     return redirect(f"/cases/{case_id}")

@@ -15,11 +15,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, Response
 
-from vigil.cases.meetings import MeetingService
-from vigil.cases.service import CaseService
 from vigil.core.errors import InputError
 from vigil.exchange.store import SignalFilter
-from vigil.web.deps import StoreDep
+from vigil.web.deps import PageCaseServiceDep, PageMeetingServiceDep, StoreDep
 from vigil.web.pages.common import ViewerDep, render
 from vigil.web.pages.signals import _row
 
@@ -42,7 +40,14 @@ def _has(needle: str, *texts: str | None) -> bool:
 
 
 @router.get("/search", response_class=HTMLResponse)
-def search_page(request: Request, viewer: ViewerDep, store: StoreDep, q: str = "") -> Response:
+def search_page(
+    request: Request,
+    viewer: ViewerDep,
+    store: StoreDep,
+    case_service: PageCaseServiceDep,
+    meeting_service: PageMeetingServiceDep,
+    q: str = "",
+) -> Response:
     query = q.strip()
     if len(query) > MAX_QUERY:
         raise InputError(f"search text is at most {MAX_QUERY} characters, got {len(query)}", field="q")
@@ -59,7 +64,7 @@ def search_page(request: Request, viewer: ViewerDep, store: StoreDep, q: str = "
                 "/signals?" + urlencode({"q": query}),
             )
         )
-        cases = CaseService(store.session, viewer.principal).list_cases(text=query)
+        cases = case_service.list_cases(text=query)
         groups.append(Group("cases", len(cases), cases[:SHOWN], "/cases?" + urlencode({"q": query})))
         campaigns = [
             c
@@ -67,10 +72,6 @@ def search_page(request: Request, viewer: ViewerDep, store: StoreDep, q: str = "
             if _has(needle, c.name, c.description, c.attribution)
         ]
         groups.append(Group("campaigns", len(campaigns), campaigns[:SHOWN]))
-        meetings = [
-            m
-            for m in MeetingService(store.session, viewer.principal).list_meetings()
-            if _has(needle, m.title)
-        ]
+        meetings = [m for m in meeting_service.list_meetings() if _has(needle, m.title)]
         groups.append(Group("meetings", len(meetings), meetings[:SHOWN]))
     return render(request, "search.html", viewer, q=query, groups=groups, nav="search")

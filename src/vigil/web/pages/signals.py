@@ -10,12 +10,13 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import HTMLResponse, Response
 
+from vigil.cases.service import CaseService
 from vigil.core.errors import InputError
 from vigil.exchange.access import Principal
 from vigil.exchange.records import TLP, OpinionValue, Signal, SignalKind
 from vigil.exchange.store import ExchangeStore, SignalFilter
 from vigil.signals import text_minhash
-from vigil.web.deps import StoreDep
+from vigil.web.deps import PageCaseServiceDep, StoreDep
 from vigil.web.pages.common import Viewer, ViewerDep, redirect, render
 from vigil.web.pages.kept import Kept
 from vigil.web.pages.workbench import cases_holding
@@ -227,12 +228,19 @@ def signals_page(
 
 
 @router.get("/signals/{signal_id}", response_class=HTMLResponse)
-def signal_page(request: Request, signal_id: str, viewer: ViewerDep, store: StoreDep) -> Response:
-    return _signal_view(request, signal_id, viewer, store)
+def signal_page(
+    request: Request, signal_id: str, viewer: ViewerDep, store: StoreDep, cases: PageCaseServiceDep
+) -> Response:
+    return _signal_view(request, signal_id, viewer, store, cases)
 
 
 def _signal_view(
-    request: Request, signal_id: str, viewer: Viewer, store: ExchangeStore, kept: Kept | None = None
+    request: Request,
+    signal_id: str,
+    viewer: Viewer,
+    store: ExchangeStore,
+    cases: CaseService,
+    kept: Kept | None = None,
 ) -> Response:
     """The signal page; with ``kept``, again after a refused opinion (400, the form filled)."""
     signal = store.get_signal(viewer.principal, signal_id)
@@ -250,7 +258,7 @@ def _signal_view(
         history=history,
         mine=mine,
         opinion_values=list(OpinionValue),
-        cases=cases_holding(store.session, viewer.principal, signal_id),
+        cases=cases_holding(cases, signal_id),
         related=related_signals(store, viewer.principal, signal),
         account_platform=signal.value.split(":", 1)[0] if signal.kind is SignalKind.ACCOUNT else None,
         kept=kept or Kept(),
@@ -319,6 +327,7 @@ def set_opinion(
     signal_id: str,
     viewer: ViewerDep,
     store: StoreDep,
+    cases: PageCaseServiceDep,
     value: Annotated[str, Form()],
     comment: Annotated[str, Form()] = "",
 ) -> Response:
@@ -328,5 +337,5 @@ def set_opinion(
         # the page again with what was typed; the rollback drops anything half-written
         store.session.rollback()
         typed = {"value": value, "comment": comment}
-        return _signal_view(request, signal_id, viewer, store, Kept("opinion", typed, exc.message))
+        return _signal_view(request, signal_id, viewer, store, cases, Kept("opinion", typed, exc.message))
     return redirect(f"/signals/{signal_id}")

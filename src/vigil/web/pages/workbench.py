@@ -23,7 +23,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from markupsafe import Markup, escape
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, Response
 
 from vigil.cases.from_detection import DetectedCampaign, detected_from_document, load_detected, open_case
@@ -36,7 +35,7 @@ from vigil.exchange.access import Principal
 from vigil.exchange.records import TLP, Contribution, Marking, Signal, SignalKind
 from vigil.exchange.store import ExchangeStore
 from vigil.exchange.values import normalize_value
-from vigil.web.deps import SessionDep, StoreDep
+from vigil.web.deps import PageCaseServiceDep, StoreDep
 from vigil.web.pages.common import ViewerDep, redirect, render, templates
 from vigil.web.pages.detections import detections_dir, list_runs
 
@@ -116,10 +115,10 @@ def find_detection(request: Request, viewer: ViewerDep, campaign: str) -> Respon
 
 @router.get("/detections/{run}/{campaign_id}/cases", response_class=HTMLResponse)
 def detection_cases(
-    request: Request, run: str, campaign_id: str, viewer: ViewerDep, session: SessionDep
+    request: Request, run: str, campaign_id: str, viewer: ViewerDep, service: PageCaseServiceDep
 ) -> Response:
     """The cases already opened from this detection (an htmx fragment of the detection page)."""
-    found = cases_of_detection(CaseService(session, viewer.principal), campaign_id)
+    found = cases_of_detection(service, campaign_id)
     return render(request, "detection_cases.html", viewer, cases=found)
 
 
@@ -129,7 +128,7 @@ def open_case_from_detection(
     run: str,
     campaign_id: str,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PageCaseServiceDep,
     title: Annotated[str, Form()] = "",
     tlp: Annotated[str, Form()] = "AMBER",
     shared_with: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults
@@ -154,7 +153,6 @@ def open_case_from_detection(
         raise InputError(
             f"confidence must be a whole number 0-100, got {confidence!r}", field="confidence"
         ) from None
-    service = CaseService(session, viewer.principal)
     case = open_case(
         service, detected, _marking(tlp, shared_with), title=title.strip() or None, confidence=level
     )
@@ -195,7 +193,7 @@ def remark(store: ExchangeStore, principal: Principal, signal: Signal, marking: 
 def share_signals(
     case_id: str,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PageCaseServiceDep,
     tlp: Annotated[str, Form()],
     signal_ids: Annotated[list[str], Form()] = [],  # noqa: B006
     shared_with: Annotated[list[str], Form()] = [],  # noqa: B006
@@ -203,7 +201,6 @@ def share_signals(
     """Share the chosen linked signals under a new marking (TLP:CLEAR releases them for disclosure)."""
     if not signal_ids:
         raise InputError("choose at least one signal to share", field="signal_ids")
-    service = CaseService(session, viewer.principal)
     linked = {s.id: s for s in service.linked_signals(case_id)}
     marking = _marking(tlp, shared_with)
     for signal_id in dict.fromkeys(signal_ids):
@@ -227,14 +224,13 @@ def share_signals(
 def add_case_signal(
     case_id: str,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PageCaseServiceDep,
     kind: Annotated[str, Form()],
     value: Annotated[str, Form()],
     tlp: Annotated[str, Form()] = "AMBER",
     shared_with: Annotated[list[str], Form()] = [],  # noqa: B006
 ) -> Response:
     """Share one more value later: submitted under the case's campaign and linked to the case."""
-    service = CaseService(session, viewer.principal)
     case = service.get_case(case_id)
     signal = service.store.submit_signal(
         viewer.principal,
@@ -419,14 +415,13 @@ def match_check(
     return render(request, "match.html", viewer, text=values, results=results)
 
 
-def cases_holding(session: Session, principal: Principal, signal_id: str) -> list[Case]:
-    """The cases linking ``signal_id`` that the principal may see."""
+def cases_holding(service: CaseService, signal_id: str) -> list[Case]:
+    """The cases linking ``signal_id`` that the service's principal may see."""
     ids = list(
         dict.fromkeys(
-            session.scalars(select(CaseSignalRow.case_id).where(CaseSignalRow.signal_id == signal_id))
+            service.session.scalars(select(CaseSignalRow.case_id).where(CaseSignalRow.signal_id == signal_id))
         )
     )
-    service = CaseService(session, principal)
     found = []
     for case_id in ids:
         try:
