@@ -70,3 +70,16 @@ def test_arrow_memo_computes_each_value_once_and_starts_again_when_full() -> Non
     assert calls[3:] == ["d", "e"]
     assert memo.apply(pa.array(["e", "a"])).to_pylist() == ["E", "A"]
     assert calls[5:] == ["a"]
+
+
+def test_rows_without_a_sigil_get_empty_lists_in_place() -> None:
+    """Only texts with a sigil are read; every other row (null too) keeps its place with []."""
+    texts = ["plain", None, "@a #b", "plain", "x @c", "@a #b", "", "no sigil here"] * 50
+    rules = TextRules()
+    assert rules.mentions(pa.array(texts, pa.string())).to_pylist() == [
+        extract_mentions(t) if t is not None else [] for t in texts
+    ]
+    assert rules.hashtags(pa.array(texts, pa.string())).to_pylist() == [
+        extract_hashtags(t) if t is not None else [] for t in texts
+    ]
+    assert rules.mentions(pa.array(["none", None], pa.string())).to_pylist() == [[], []]

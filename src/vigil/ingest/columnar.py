@@ -426,14 +426,21 @@ class TextRules:
         Python does (vigil.ingest.unichars); ``rule`` per distinct text for the others."""
         if len(texts) == 0:
             return pa.array([], STRING_LIST)
-        # Once per distinct text (retweets and templates repeat), spread back with one take; null
-        # texts take the empty list appended after the distinct texts' lists.
-        encoded = pc.dictionary_encode(texts)
+        # Only texts with a sigil can hold an item (most have none): they alone are encoded and
+        # read, once per distinct text (retweets and templates repeat), and spread back with one
+        # take; the other rows (null texts too) take the empty list appended after the lists.
+        has_sigil = pc.fill_null(pc.match_substring(texts, sigils[0]), False)
+        has_sigil = pc.or_(has_sigil, pc.fill_null(pc.match_substring(texts, sigils[1]), False))
+        chosen_rows = np.asarray(has_sigil.to_numpy(zero_copy_only=False), dtype=bool)
+        index = np.zeros(len(texts), dtype=np.int32)
+        if not chosen_rows.any():
+            return pc.take(pa.array([[]], STRING_LIST), pa.array(index))
+        encoded = pc.dictionary_encode(pc.filter(texts, has_sigil))
         values = encoded.dictionary
-        has_sigil = pc.fill_null(pc.match_substring(values, sigils[0]), False)
-        has_sigil = pc.or_(has_sigil, pc.fill_null(pc.match_substring(values, sigils[1]), False))
+        index[~chosen_rows] = len(values)
+        index[chosen_rows] = encoded.indices.to_numpy(zero_copy_only=False)
         unsafe, wide = self._chars().scan(values)
-        quick = pc.and_(has_sigil, pa.array(~unsafe))
+        quick = pa.array(~unsafe)
         lists = pa.nulls(len(values), STRING_LIST)
         if pc.any(quick).as_py():
             ascii_quick = pc.and_(quick, pa.array(~wide))
@@ -450,12 +457,12 @@ class TextRules:
             finally:
                 con.unregister("vg_texts")
             lists = dedupe_lists(_lower_lists(items.column("e").combine_chunks().cast(STRING_LIST), limit))
-        slow = pc.and_(has_sigil, pc.invert(quick))
-        if pc.any(slow).as_py():
+        slow = pa.array(unsafe)
+        if unsafe.any():
             lists = pc.if_else(slow, distinct_apply(pc.if_else(slow, values, None), rule, STRING_LIST), lists)
         lists = pa.concat_arrays([lists, pa.array([[]], STRING_LIST)])
         lists = pc.fill_null(lists, pa.scalar([], STRING_LIST))
-        return pc.take(lists, pc.fill_null(encoded.indices, len(values)))
+        return pc.take(lists, pa.array(index))
 
     def _chars(self) -> CharCheck:
         if self._checked is None:
