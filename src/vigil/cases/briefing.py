@@ -13,6 +13,7 @@ reader's organisation may not see. Rendering is ``vigil.cases.render``.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -72,7 +73,7 @@ class Briefing:
     signals_by_kind: dict[str, int]
     signals_by_platform: dict[str, int]
     signals_by_language: dict[str, int]
-    days: list[str]
+    days: list[str]  # the x labels: days, or hours ("HH:00" UTC) when ``bucket`` is "hour"
     daily_by_kind: dict[str, list[int]]
     daily_by_platform: dict[str, list[int]]
     daily_by_language: dict[str, list[int]]
@@ -86,6 +87,7 @@ class Briefing:
     # coalition-internal.
     tlp: TLP = TLP.GREEN
     policy: PolicySection | None = None  # member policy changes in the period the reader may see
+    bucket: str = "day"  # what one x step of the charts counts: "day", or "hour" for a range of a day
 
     def snapshot(self) -> dict[str, Any]:
         """What the next briefing compares against."""
@@ -126,6 +128,25 @@ def _domain(signal: Signal) -> str | None:
         host = urlsplit(signal.value).hostname
         return host.removeprefix("www.") if host else None
     return None
+
+
+def _buckets(start: datetime, until: datetime) -> tuple[list[str], Callable[[datetime], int], str]:
+    """The charts' x buckets: days, or hours when the range is a day or less (one day's counts
+    per day would be a single bar; per hour they show when activity happened).
+
+    Returns the labels, a function from an instant in the range to its bucket, and the unit.
+    Hours are UTC; the first label and each midnight carry the date, so a range across midnight
+    reads unambiguously.
+    """
+    if until - start <= timedelta(days=1):
+        first = start.replace(minute=0, second=0, microsecond=0)
+        n = int((until - first) // timedelta(hours=1)) + 1
+        hours = [first + timedelta(hours=i) for i in range(n)]
+        labels = [f"{h:%m-%d %H:00}" if i == 0 or h.hour == 0 else f"{h:%H:00}" for i, h in enumerate(hours)]
+        return labels, lambda t: min(n - 1, max(0, int((t - first) // timedelta(hours=1)))), "hour"
+    n_days = max(1, (until.date() - start.date()).days + 1)
+    labels = [(start.date() + timedelta(days=i)).isoformat() for i in range(n_days)]
+    return labels, lambda t: min(n_days - 1, (t.date() - start.date()).days), "day"
 
 
 class BriefingService(Service):
@@ -176,8 +197,8 @@ class BriefingService(Service):
         domains: Counter[str] = Counter()
         narratives: Counter[str] = Counter()
         sightings: Counter[str] = Counter()
-        n_days = max(1, (until.date() - start.date()).days + 1)
-        days = [(start.date() + timedelta(days=i)).isoformat() for i in range(n_days)]
+        labels, bucket_of, bucket = _buckets(start, until)
+        n_days = len(labels)
         daily: dict[str, list[int]] = {}
         daily_platform: dict[str, list[int]] = {}
         daily_language: dict[str, list[int]] = {}
@@ -197,7 +218,7 @@ class BriefingService(Service):
                 narratives[s.value] += weight
             stamp = s.modified_at or s.created_at
             if stamp is not None and start <= stamp <= until:
-                day = min(n_days - 1, (stamp.date() - start.date()).days)
+                day = bucket_of(stamp)
                 daily.setdefault(s.kind.value, [0] * n_days)[day] += 1
                 for platform in platforms:
                     daily_platform.setdefault(platform, [0] * n_days)[day] += 1
@@ -220,7 +241,7 @@ class BriefingService(Service):
             signals_by_kind=dict(by_kind.most_common()),
             signals_by_platform={k: v for k, v in by_platform.most_common() if v},
             signals_by_language=dict(by_language.most_common()),
-            days=days,
+            days=labels,
             daily_by_kind=daily,
             daily_by_platform=daily_platform,
             daily_by_language=daily_language,
@@ -230,6 +251,7 @@ class BriefingService(Service):
             changes=changes,
             tlp=document_marking(marks),
             policy=policy,
+            bucket=bucket,
         )
 
     def _changes(

@@ -42,14 +42,15 @@ def environment() -> Environment:
 
 
 def briefing_charts(b: Briefing) -> dict[str, str]:
-    """The briefing's SVG charts by name."""
+    """The briefing's SVG charts by name (a range of a day or less counts per hour)."""
+    per = "hour (UTC)" if b.bucket == "hour" else "day"
     return {
         "by_kind": charts.bar_chart("Signals by type", list(b.signals_by_kind.items())),
         "by_platform": charts.bar_chart("Signals by platform", list(b.signals_by_platform.items())),
         "by_language": charts.bar_chart("Signals by language", list(b.signals_by_language.items())),
-        "daily": charts.line_chart("Signals per day by type", b.days, b.daily_by_kind),
-        "daily_platform": charts.line_chart("Signals per day by platform", b.days, b.daily_by_platform),
-        "daily_language": charts.line_chart("Signals per day by language", b.days, b.daily_by_language),
+        "daily": charts.line_chart(f"Signals per {per} by type", b.days, b.daily_by_kind),
+        "daily_platform": charts.line_chart(f"Signals per {per} by platform", b.days, b.daily_by_platform),
+        "daily_language": charts.line_chart(f"Signals per {per} by language", b.days, b.daily_by_language),
         "domains": charts.bar_chart("Top domains (contributions + sightings)", b.top_domains),
         "sightings": charts.bar_chart("Sightings by member", b.sightings_by_member),
     }
