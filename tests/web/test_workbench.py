@@ -302,11 +302,16 @@ def test_tables_sort_page_and_export_within_tlp(page: Any, own_server: str, demo
     actions = page.locator("[data-testid=audit-table] tbody td:nth-child(5)").all_inner_texts()
     assert actions and "signal.read" not in actions
     screenshot(page, "audit-readable")
-    # sorting the cases table by title
+    # sorting the cases table by title (a link: the server sorts and pages), then the other way
     page.goto(f"{own_server}/cases")
-    page.click("[data-testid=cases-table] th:has-text('title')")
+    page.click("[data-testid=cases-table] th a:has-text('title')")
+    page.wait_for_url(re.compile(r"sort=title&order=asc"))
     titles = page.locator("[data-testid=cases-table] tbody td:first-child").all_inner_texts()
     assert titles == sorted(titles, key=str.casefold)
+    page.click("[data-testid=cases-table] th a:has-text('title')")
+    page.wait_for_url(re.compile(r"sort=title&order=desc"))
+    assert page.locator("[data-testid=cases-table] tbody td:first-child").all_inner_texts() == titles[::-1]
+    expect(page.locator("[data-testid=cases-count]")).to_contain_text(f"of {len(titles)} case")
     # CSV exports hold what the reader may see, nothing more
     sign_in(page, own_server, demo_run["keys"]["Electoral Commission"]["admin"], "/cases")
     cases_csv = page.request.get(f"{own_server}/export/cases.csv").text()
