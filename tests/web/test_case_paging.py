@@ -136,6 +136,8 @@ def test_sql_visibility_agrees_with_the_row_rule(live: LiveServer, world: dict[s
         ({"size": "7"}, "size"),
         ({"size": "100000"}, "size"),
         ({"page": "0"}, "page"),
+        ({"page": "two"}, "page"),
+        ({"size": "ten"}, "size"),
     ],
 )
 def test_a_bad_sort_or_size_is_a_400_naming_it(

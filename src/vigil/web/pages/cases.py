@@ -45,6 +45,14 @@ CASE_COLUMNS = (
 )
 
 
+def _whole(value: str, field: str) -> int:
+    """A whole number from the query, or a 400 naming the parameter (not FastAPI's JSON 422)."""
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError(f"{field} must be a whole number, got {value!r}", field=field) from None
+
+
 @router.get("/cases", response_class=HTMLResponse)
 def cases_page(
     request: Request,
@@ -54,14 +62,19 @@ def cases_page(
     q: str | None = None,
     sort: str = "changed",
     order: str = "desc",
-    page: int = 1,
-    size: int = 25,
+    page: str = "1",
+    size: str = "25",
 ) -> Response:
     """Sorted, counted and paged on the server (``CaseService.page_cases``): the links carry the
     filters, the sort and the page size; a bad ``sort``/``order``/``size`` is a 400 naming it."""
     service = CaseService(session, viewer.principal)
     found = service.page_cases(
-        status=[status] if status else (), text=q or None, sort=sort, order=order, page=page, size=size
+        status=[status] if status else (),
+        text=q or None,
+        sort=sort,
+        order=order,
+        page=_whole(page, "page"),
+        size=_whole(size, "size"),
     )
     current = {
         "status": status or "",
