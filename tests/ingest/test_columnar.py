@@ -273,3 +273,29 @@ def test_a_full_memo_starts_again_without_losing_values() -> None:
     assert memo.many(["a", "b", None]) == ["A", "B", None]
     assert memo.many(["a", "c", "d"]) == ["A", "C", "D"]  # over the limit: forgets, computes all three
     assert sorted(calls[-1]) == ["a", "c", "d"]
+
+
+@pytest.mark.parametrize("count", ["12.5", "many", " 7 ", "8.0"])
+def test_twitter_io_counts_checked_as_the_row_path(tmp_path: Path, fixtures: Path, count: str) -> None:
+    """Plain-digit counts skip the per-value check; any other count is parsed by the row path's
+    rule: a bad one gives the row path's error, a good one the same tables."""
+    source = tmp_path / "tweets.csv"
+    with (fixtures / "twitter_io_tweets.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    rows[1]["follower_count"] = count
+    with source.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    if count in ("12.5", "many"):
+        errors = []
+        for columnar in (True, False):
+            with pytest.raises(DataError) as caught:
+                ingest([source], layout="twitter-io", out_dir=tmp_path / f"out-{columnar}", columnar=columnar,
+                       detect_language=False)  # fmt: skip
+            errors.append(str(caught.value))
+        assert errors[0] == errors[1]
+        assert "follower_count" in errors[0]
+    else:
+        fast, slow = _both(tmp_path, [source], layout="twitter-io", detect_language=False)
+        _assert_same(fast, slow)

@@ -5,13 +5,14 @@ their text to the Python rules (vigil.ingest.unichars)."""
 from __future__ import annotations
 
 import random
+import unicodedata
 
 import duckdb
 import pyarrow as pa
 
 from vigil.ingest.columnar import ArrowMemo, TextRules
 from vigil.ingest.entities import extract_hashtags, extract_mentions
-from vigil.ingest.unichars import CharCheck
+from vigil.ingest.unichars import _STARTER_SECONDS, CharCheck, _composing_seconds
 
 # Sigils, separators, letters of several scripts, digits beyond ASCII, combining marks (decomposed
 # accents, Arabic harakat), characters whose lower case differs between Python and Arrow (İ, a final
@@ -83,3 +84,9 @@ def test_rows_without_a_sigil_get_empty_lists_in_place() -> None:
         extract_hashtags(t) if t is not None else [] for t in texts
     ]
     assert rules.mentions(pa.array(["none", None], pa.string())).to_pylist() == [[], []]
+
+
+def test_written_out_starter_seconds_are_the_scanned_ones() -> None:
+    """unichars' written-out set equals the scan of every code point (Python's Unicode version)."""
+    scanned = {c for c in _composing_seconds() if unicodedata.combining(chr(c)) == 0}
+    assert scanned == _STARTER_SECONDS

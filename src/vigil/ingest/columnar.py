@@ -167,10 +167,18 @@ def per_distinct(
     return pc.take(mapped, indices)
 
 
-def check_each(values: pa.Array, rule: Callable[[str], Any]) -> None:
-    """Apply ``rule`` to every distinct non-null value for its errors (BadValue), not its results."""
-    for value in pc.unique(values.drop_null()).to_pylist():
+def check_each(values: pa.Array, rule: Callable[[str], Any], fine: str | None = None) -> None:
+    """Apply ``rule`` to every distinct non-null value for its errors (BadValue), not its results;
+    values matching the regex ``fine`` (ones ``rule`` is known to accept) are not checked."""
+    distinct = pc.unique(values.drop_null())
+    if fine is not None:
+        distinct = pc.filter(distinct, pc.invert(pc.match_substring_regex(distinct, fine)))
+    for value in distinct.to_pylist():
         rule(value)
+
+
+# Counts parse_int accepts without a doubt: plain digits (float() reads them exactly below 2**53).
+PLAIN_COUNT = r"^[0-9]{1,15}$"
 
 
 def blank_to_null(values: pa.Array) -> pa.Array:

@@ -364,13 +364,13 @@ class TwitterIOAdapter(Adapter):
         table = batch.table
         assert table is not None
         auto = TimeFormat("auto")
-        for name, rule in (
-            ("account_creation_date", lambda v: parse_optional_time(v, auto)),
-            ("follower_count", parse_int),
-            ("following_count", parse_int),
+        for name, rule, fine in (
+            ("account_creation_date", lambda v: parse_optional_time(v, auto), None),
+            ("follower_count", parse_int, columnar.PLAIN_COUNT),
+            ("following_count", parse_int, columnar.PLAIN_COUNT),
         ):
             if name in table.column_names:
-                columnar.check_each(columnar.text_column(table, name), rule)
+                columnar.check_each(columnar.text_column(table, name), rule, fine)
         userid = columnar.blank_to_null(columnar.text_column(table, "userid"))
         account = columnar.require(columnar.ids(userid))
         positions = pa.table({"account": account, "at": pa.array(np.arange(table.num_rows))})
