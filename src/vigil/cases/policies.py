@@ -47,6 +47,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from vigil.cases.calendar import MeetingCalendar
 from vigil.cases.policies_models import PolicyVersionRow
 from vigil.cases.service import CaseService
 from vigil.core.errors import ConfigError, InputError, NotFound, PermissionDenied
@@ -440,10 +441,7 @@ class PolicyService(Service):
     def since_meeting(self, meeting_id: str) -> tuple[datetime, datetime, list[PolicyChange]]:
         """Changes since the previous meeting, up to this one's start (or now, if it is ahead).
         The meeting must be one the reader attends (NotFound otherwise)."""
-        # imported here: meetings imports the briefing, which reads this module
-        from vigil.cases.meetings import MeetingService
-
-        meetings = MeetingService(self.session, self.principal, now=self._now)
+        meetings = MeetingCalendar(self.session, self.principal, now=self._now)
         since = meetings.since_last(meeting_id)
         end = min(self.now(), ensure_utc(meetings.get_meeting(meeting_id).starts_at))
         return since, end, self.diff(since, end) if since <= end else []
@@ -455,10 +453,8 @@ class PolicyService(Service):
 
     def meeting_section(self, meeting_id: str) -> PolicySection:
         """The changes since the last meeting, for this meeting's pack."""
-        from vigil.cases.meetings import MeetingService  # see since_meeting
-
         since, end, changes = self.since_meeting(meeting_id)
-        invited = MeetingService(self.session, self.principal, now=self._now).get_meeting(meeting_id).invited
+        invited = MeetingCalendar(self.session, self.principal, now=self._now).get_meeting(meeting_id).invited
         recorders = set(self.session.scalars(select(PolicyVersionRow.org_id).distinct()))
         members = set(self.members()) | recorders
         changed = {c.org_id for c in changes}
@@ -503,11 +499,9 @@ class PolicyService(Service):
 
     def readiness(self, election: str) -> Readiness:
         """Which members have which policy in force by the election's day (from the calendar)."""
-        from vigil.cases.meetings import MeetingService  # see since_meeting
-
         days = [
             d
-            for d in MeetingService(self.session, self.principal, now=self._now).election_dates(
+            for d in MeetingCalendar(self.session, self.principal, now=self._now).election_dates(
                 election=election
             )
             if d.kind == "election_day"
