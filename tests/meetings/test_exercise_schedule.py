@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import vigil.cases
 from vigil.cases.exercises import exercise_due, run_exercise
 from vigil.cases.meetings import MeetingService
 from vigil.cases.meetings_render import pack_html
 from vigil.cases.playbooks import ExerciseSchedule, PlaybookLibrary, parse_playbook
 from vigil.cases.service import CaseService
-from vigil.core.errors import DataError
+from vigil.core.errors import DataError, InputError
 from vigil.core.time import isoformat_z, utcnow
 from vigil.exchange.records import TLP, Marking
 
@@ -217,3 +218,23 @@ def test_playbook_list_shows_cadence_last_exercise_and_next_due(
     assert rows["candidate-deepfake"]["reason"] == "never exercised"
     table = " ".join(run("playbook", "list", "--as-org", "Gov").split())
     assert "due candidate-deepfake: never exercised" in table and "due hack-and-leak" not in table
+
+
+def test_playbook_dirs_are_read_only_when_the_schedule_needs_them(
+    coalition: Coalition, tmp_path: Path
+) -> None:
+    """The dashboard's meeting service names the server's playbook directories without loading
+    them: calendar calls work with a missing directory, the schedule then names it (400)."""
+    shipped = Path(vigil.cases.__file__).parent / "playbooks" / "candidate-deepfake.yaml"
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "own.yaml").write_text(
+        shipped.read_text("utf-8").replace("id: candidate-deepfake", "id: own-deepfake", 1), "utf-8"
+    )
+    with coalition.db.session() as s:
+        lazy = MeetingService(s, coalition.principal("gov"), playbook_dirs=[tmp_path / "no-such-playbooks"])
+        assert lazy.list_meetings() == [] and lazy.countdown() == []
+        with pytest.raises(InputError, match="no-such-playbooks"):
+            lazy.exercise_schedule()
+        own = MeetingService(s, coalition.principal("gov"), playbook_dirs=[books])
+        assert "own-deepfake" in {x.playbook_id for x in own.exercise_schedule()}
