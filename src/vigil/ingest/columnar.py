@@ -434,19 +434,22 @@ class TextRules:
         Python does (vigil.ingest.unichars); ``rule`` per distinct text for the others."""
         if len(texts) == 0:
             return pa.array([], STRING_LIST)
-        # Only texts with a sigil can hold an item (most have none): they alone are encoded and
-        # read, once per distinct text (retweets and templates repeat), and spread back with one
-        # take; the other rows (null texts too) take the empty list appended after the lists.
-        has_sigil = pc.fill_null(pc.match_substring(texts, sigils[0]), False)
-        has_sigil = pc.or_(has_sigil, pc.fill_null(pc.match_substring(texts, sigils[1]), False))
-        chosen_rows = np.asarray(has_sigil.to_numpy(zero_copy_only=False), dtype=bool)
-        index = np.zeros(len(texts), dtype=np.int32)
-        if not chosen_rows.any():
+        # Once per distinct text (retweets and templates repeat), and only texts with a sigil can
+        # hold an item (most have none): those alone are checked and read, and the lists spread
+        # back with one take; the other rows (null texts too) take the empty list appended last.
+        encoded = pc.dictionary_encode(texts)
+        distinct = encoded.dictionary
+        has_sigil = pc.fill_null(pc.match_substring(distinct, sigils[0]), False)
+        has_sigil = pc.or_(has_sigil, pc.fill_null(pc.match_substring(distinct, sigils[1]), False))
+        chosen = np.asarray(has_sigil.to_numpy(zero_copy_only=False), dtype=bool)
+        values = pc.filter(distinct, has_sigil)
+        # Row -> list: distinct value -> its place among the values with a sigil, or the empty list.
+        place = np.full(len(distinct) + 1, len(values), dtype=np.int32)
+        place[np.flatnonzero(chosen)] = np.arange(len(values), dtype=np.int32)
+        codes = pc.fill_null(encoded.indices, len(distinct)).to_numpy(zero_copy_only=False)
+        index = place[codes]
+        if len(values) == 0:
             return pc.take(pa.array([[]], STRING_LIST), pa.array(index))
-        encoded = pc.dictionary_encode(pc.filter(texts, has_sigil))
-        values = encoded.dictionary
-        index[~chosen_rows] = len(values)
-        index[chosen_rows] = encoded.indices.to_numpy(zero_copy_only=False)
         unsafe, wide = self._chars().scan(values)
         quick = pa.array(~unsafe)
         lists = pa.nulls(len(values), STRING_LIST)
@@ -454,10 +457,10 @@ class TextRules:
             ascii_quick = pc.and_(quick, pa.array(~wide))
             wide_quick = pc.and_(quick, pa.array(wide))
             con = self._duck()
-            chosen = pa.table(
+            both = pa.table(
                 {"a": pc.if_else(ascii_quick, values, None), "u": pc.if_else(wide_quick, values, None)}
             )
-            con.register("vg_texts", chosen)
+            con.register("vg_texts", both)
             try:
                 items = con.sql(
                     f"SELECT coalesce({ascii_found}, {found}) AS e FROM vg_texts"
