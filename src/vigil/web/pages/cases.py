@@ -11,7 +11,6 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
-from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, Response
 
 from vigil.cases.records import ActionKind, ActionTarget, Status
@@ -22,7 +21,7 @@ from vigil.core.errors import InputError, NotFound
 from vigil.core.time import parse_instant
 from vigil.exchange.access import Permission, permissions
 from vigil.exchange.records import TLP, Marking, SignalKind
-from vigil.web.deps import SessionDep
+from vigil.web.deps import PageCaseServiceDep
 from vigil.web.pages.common import Viewer, ViewerDep, redirect, render
 from vigil.web.pages.kept import Kept
 from vigil.web.pages.signals import _row
@@ -57,7 +56,7 @@ def _whole(value: str, field: str) -> int:
 def cases_page(
     request: Request,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PageCaseServiceDep,
     status: str | None = None,
     q: str | None = None,
     sort: str = "changed",
@@ -67,7 +66,6 @@ def cases_page(
 ) -> Response:
     """Sorted, counted and paged on the server (``CaseService.page_cases``): the links carry the
     filters, the sort and the page size; a bad ``sort``/``order``/``size`` is a 400 naming it."""
-    service = CaseService(session, viewer.principal)
     found = service.page_cases(
         status=[status] if status else (),
         text=q or None,
@@ -122,15 +120,15 @@ def _campaign_name(service: CaseService, campaign_id: str | None) -> str | None:
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
-def case_page(request: Request, case_id: str, viewer: ViewerDep, session: SessionDep) -> Response:
-    return _case_view(request, case_id, viewer, session)
+def case_page(request: Request, case_id: str, viewer: ViewerDep, service: PageCaseServiceDep) -> Response:
+    return _case_view(request, case_id, viewer, service)
 
 
 def _refused(
     request: Request,
     case_id: str,
     viewer: Viewer,
-    session: Session,
+    service: CaseService,
     form: str,
     kept: dict[str, str],
     error: InputError,
@@ -141,14 +139,13 @@ def _refused(
     back here, so what the analyst typed is not lost. Nothing was stored: the service checks its
     input before it writes, and the rollback makes sure.
     """
-    session.rollback()
-    return _case_view(request, case_id, viewer, session, kept=Kept(form, kept, error.message))
+    service.session.rollback()
+    return _case_view(request, case_id, viewer, service, kept=Kept(form, kept, error.message))
 
 
 def _case_view(
-    request: Request, case_id: str, viewer: Viewer, session: Session, *, kept: Kept | None = None
+    request: Request, case_id: str, viewer: Viewer, service: CaseService, *, kept: Kept | None = None
 ) -> Response:
-    service = CaseService(session, viewer.principal)
     case = service.get_case(case_id)
     network = service.network(case_id)
     picture = network_svg(
@@ -184,12 +181,12 @@ def move_case(
     request: Request,
     case_id: str,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PageCaseServiceDep,
     status: Annotated[str, Form()],
     reason: Annotated[str, Form()] = "",
     override_reason: Annotated[str, Form()] = "",
 ) -> Response:
-    CaseService(session, viewer.principal).transition(
+    service.transition(
         case_id, status, reason=reason.strip() or None, override_reason=override_reason.strip() or None
     )
     return redirect(f"/cases/{case_id}")
@@ -200,13 +197,13 @@ def comment(
     request: Request,
     case_id: str,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PageCaseServiceDep,
     text: Annotated[str, Form()],
 ) -> Response:
     try:
-        CaseService(session, viewer.principal).add_comment(case_id, text)
+        service.add_comment(case_id, text)
     except InputError as exc:
-        return _refused(request, case_id, viewer, session, "comment", {"text": text}, exc)
+        return _refused(request, case_id, viewer, service, "comment", {"text": text}, exc)
     return redirect(f"/cases/{case_id}")
 
 
@@ -215,7 +212,7 @@ def record_action(
     request: Request,
     case_id: str,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PageCaseServiceDep,
     action: Annotated[str, Form()],
     target: Annotated[str, Form()],
     count: Annotated[str, Form()],
@@ -237,7 +234,7 @@ def record_action(
             marking = Marking(TLP(tlp))
         except ValueError:
             raise InputError(f"count must be a whole number and tlp a TLP, got {count!r} / {tlp!r}") from None
-        CaseService(session, viewer.principal).record_action(
+        service.record_action(
             case_id,
             action,
             target,
@@ -247,7 +244,7 @@ def record_action(
             marking=marking,
         )
     except InputError as exc:
-        return _refused(request, case_id, viewer, session, "action", typed, exc)
+        return _refused(request, case_id, viewer, service, "action", typed, exc)
     return redirect(f"/cases/{case_id}")
 
 
@@ -256,12 +253,12 @@ def set_embargo(
     request: Request,
     case_id: str,
     viewer: ViewerDep,
-    session: SessionDep,
+    service: PageCaseServiceDep,
     until: Annotated[str, Form()] = "",
     override_reason: Annotated[str, Form()] = "",
 ) -> Response:
     # Another member's admin changes the embargo only with a recorded reason (vigil.exchange.policy).
-    CaseService(session, viewer.principal).set_embargo(
+    service.set_embargo(
         case_id,
         parse_instant(until) if until.strip() else None,
         reason=override_reason.strip() or None,
