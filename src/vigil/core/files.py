@@ -1,9 +1,10 @@
-"""Writing output files so they appear complete or not at all."""
+"""Writing output files so they appear complete or not at all, and carrying immutable ones forward."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -29,3 +30,16 @@ def write_atomic(path: Path, data: bytes | str) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def link_or_copy(source: Path, target: Path) -> bool:
+    """Hard-link an immutable file of an earlier save into a new one (copy across file systems).
+
+    False, and nothing written, when ``source`` is not there."""
+    if not source.is_file():
+        return False
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+    return True

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import uuid
 from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field, fields
@@ -37,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from vigil.core.errors import DataError
+from vigil.core.files import link_or_copy
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 CONTRIBUTIONS = pa.schema(
@@ -421,7 +421,7 @@ class ContributionStore(MutableMapping[str, ContributionRecord]):
             for role, write in _part_writers(part).items():
                 target = directory / f"p-{part.token}.{role}"
                 source = part.files.get(role)
-                if source is None or not _link(source, target):
+                if source is None or not link_or_copy(source, target):
                     write(target)
                 files[role] = target
             part.files = files
@@ -498,17 +498,6 @@ def _merged(parts: list[_Part]) -> _Part:
     tables = [p.table.filter(pa.array(p.live)) if not p.live.all() else p.table for p in parts]
     table = pa.concat_tables(tables).combine_chunks() if len(tables) > 1 else tables[0].combine_chunks()
     return _Part.of_table(table)
-
-
-def _link(source: Path, target: Path) -> bool:
-    """Hard-link an immutable file of an earlier generation (copy across file systems)."""
-    if not source.is_file():
-        return False
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
-    return True
 
 
 def _read_legacy(path: Path) -> pa.Table:

@@ -24,8 +24,6 @@ batch uses the index's own worker threads).
 from __future__ import annotations
 
 import functools
-import os
-import shutil
 import threading
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Sequence
@@ -39,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vigil.core.errors import DataError, InputError
+from vigil.core.files import link_or_copy
 from vigil.signals.base import SignalType
 from vigil.signals.index import IndexedType, IndexMatch, SignalIndex, read_manifest, write_index_dir
 
@@ -461,7 +460,7 @@ class SegmentedIndex(SignalIndex):
 
 def _array_writer(array: npt.NDArray[Any], source: Path | None) -> Callable[[Path], None]:
     def write(path: Path) -> None:
-        if source is not None and _link(source, path):
+        if source is not None and link_or_copy(source, path):
             return
         with path.open("wb") as handle:
             np.save(handle, np.asarray(array), allow_pickle=False)
@@ -471,24 +470,13 @@ def _array_writer(array: npt.NDArray[Any], source: Path | None) -> Callable[[Pat
 
 def _ids_writer(ids: pa.Array, source: Path | None) -> Callable[[Path], None]:
     def write(path: Path) -> None:
-        if source is not None and _link(source, path):
+        if source is not None and link_or_copy(source, path):
             return
         table = pa.table({"entry_id": ids})
         with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
 
     return write
-
-
-def _link(source: Path, target: Path) -> bool:
-    """Hard-link an immutable file written by an earlier save (copy across file systems)."""
-    if not source.is_file():
-        return False
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
-    return True
 
 
 def _read_ids(path: Path) -> pa.Array:
