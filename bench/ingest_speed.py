@@ -41,18 +41,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest_memory import MAPPING, generate_csv
+from vigil.detect.toolkit_compat import TOOLKIT_CSV_COLUMNS
 
 IRA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ira-2017" / "tweets.csv.gz"
-TOOLKIT_COLUMNS = [
-    "message_id",
-    "user_id",
-    "username",
-    "repost_id",
-    "reply_id",
-    "message",
-    "timestamp",
-    "urls",
-]
 
 
 def export_source(rev: str, target: Path) -> Path:
@@ -89,7 +80,7 @@ def ira_to_toolkit(source: Path, target: Path) -> int:
     rows = 0
     with gzip.open(source, "rt", encoding="utf-8", newline="") as inp, target.open("w", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(TOOLKIT_COLUMNS)
+        writer.writerow(TOOLKIT_CSV_COLUMNS)
         for row in csv.DictReader(inp):
             when = time.mktime(time.strptime(row["tweet_time"], "%Y-%m-%d %H:%M"))
             urls = row["urls"].strip("[]").replace(", ", " ")
