@@ -4,8 +4,6 @@ reader may see (real HTTP, real server, both backends)."""
 
 from __future__ import annotations
 
-import re
-
 import httpx
 import pytest
 
@@ -14,23 +12,7 @@ from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore, SignalFilter
 
 from ..exchange.conftest import LiveServer, live, postgres_cluster  # noqa: F401  (fixtures)
-
-SIZE = 25
-
-
-def _rows(html: str) -> list[str]:
-    return re.findall(r'<tr data-signal="([^"]+)"', html)
-
-
-def _link(html: str, testid: str) -> str | None:
-    found = re.search(rf'<a class="button" href="([^"]+)"[^>]*data-testid="{testid}"', html)
-    return found.group(1).replace("&amp;", "&") if found else None
-
-
-def _page_number(html: str) -> str:
-    found = re.search(r'data-testid="page-number">([^<]+)<', html)
-    assert found, "the pager names the page"
-    return found.group(1)
+from .signal_pager import SIZE, link, page_number, rows
 
 
 def test_last_page_and_back_from_it(live: LiveServer) -> None:  # noqa: F811
@@ -73,13 +55,13 @@ def test_last_page_and_back_from_it(live: LiveServer) -> None:  # noqa: F811
     with httpx.Client(base_url=live.base_url, timeout=60, follow_redirects=False) as client:
         assert client.post("/login", data={"api_key": key}).status_code == 303
         first = client.get("/signals", params={"size": SIZE}).text
-        assert _page_number(first) == "page 1 of 4"
-        last = client.get(_link(first, "last-page") or "").text
-        assert _rows(last) == expected[3 * SIZE :], "the last page holds the visible tail only"
-        assert _page_number(last) == "page 4 of 4"
-        assert _link(last, "next-page") is None and _link(last, "last-page") is None
-        third = client.get(_link(last, "previous-page") or "").text
-        assert _rows(third) == expected[2 * SIZE : 3 * SIZE]
-        assert _page_number(third) == "page 3 of 4"
-        assert _rows(client.get(_link(third, "next-page") or "").text) == expected[3 * SIZE :]
-        assert _rows(client.get(_link(last, "first-page") or "").text) == expected[:SIZE]
+        assert page_number(first) == "page 1 of 4"
+        last = client.get(link(first, "last-page") or "").text
+        assert rows(last) == expected[3 * SIZE :], "the last page holds the visible tail only"
+        assert page_number(last) == "page 4 of 4"
+        assert link(last, "next-page") is None and link(last, "last-page") is None
+        third = client.get(link(last, "previous-page") or "").text
+        assert rows(third) == expected[2 * SIZE : 3 * SIZE]
+        assert page_number(third) == "page 3 of 4"
+        assert rows(client.get(link(third, "next-page") or "").text) == expected[3 * SIZE :]
+        assert rows(client.get(link(last, "first-page") or "").text) == expected[:SIZE]

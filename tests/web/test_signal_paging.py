@@ -12,23 +12,7 @@ from vigil.exchange.store import ExchangeStore
 from vigil.web.pages.signals import BACK_KEEP
 
 from ..exchange.conftest import LiveServer, live, postgres_cluster  # noqa: F401  (fixtures)
-
-SIZE = 25
-
-
-def _rows(html: str) -> list[str]:
-    return re.findall(r'<tr data-signal="([^"]+)"', html)
-
-
-def _link(html: str, testid: str) -> str | None:
-    found = re.search(rf'<a class="button" href="([^"]+)"[^>]*data-testid="{testid}"', html)
-    return found.group(1).replace("&amp;", "&") if found else None
-
-
-def _page_number(html: str) -> str:
-    found = re.search(r'data-testid="page-number">([^<]+)<', html)
-    assert found, "the pager names the page"
-    return found.group(1)
+from .signal_pager import SIZE, link, page_number, rows
 
 
 def test_page_forward_twice_and_back_once(live: LiveServer) -> None:  # noqa: F811
@@ -49,29 +33,29 @@ def test_page_forward_twice_and_back_once(live: LiveServer) -> None:  # noqa: F8
     try:
         assert client.post("/login", data={"api_key": key}).status_code == 303
         first = client.get("/signals", params={"size": SIZE}).text
-        assert _rows(first) == pages[0]
-        assert _link(first, "previous-page") is None
-        assert _page_number(first) == "page 1 of 3"
+        assert rows(first) == pages[0]
+        assert link(first, "previous-page") is None
+        assert page_number(first) == "page 1 of 3"
 
-        second = client.get(_link(first, "next-page") or "").text
-        assert _rows(second) == pages[1]
-        assert _page_number(second) == "page 2 of 3"
-        third = client.get(_link(second, "next-page") or "").text
-        assert _rows(third) == pages[2]
-        assert _link(third, "next-page") is None
-        assert _page_number(third) == "page 3 of 3"
+        second = client.get(link(first, "next-page") or "").text
+        assert rows(second) == pages[1]
+        assert page_number(second) == "page 2 of 3"
+        third = client.get(link(second, "next-page") or "").text
+        assert rows(third) == pages[2]
+        assert link(third, "next-page") is None
+        assert page_number(third) == "page 3 of 3"
 
-        back = client.get(_link(third, "previous-page") or "").text
-        assert _rows(back) == pages[1], "previous from page 3 shows page 2 again"
-        assert _page_number(back) == "page 2 of 3"
+        back = client.get(link(third, "previous-page") or "").text
+        assert rows(back) == pages[1], "previous from page 3 shows page 2 again"
+        assert page_number(back) == "page 2 of 3"
         # and on again from there, then back to the first page
-        assert _rows(client.get(_link(back, "next-page") or "").text) == pages[2]
-        start = client.get(_link(back, "previous-page") or "").text
-        assert _rows(start) == pages[0]
-        assert _link(start, "previous-page") is None
+        assert rows(client.get(link(back, "next-page") or "").text) == pages[2]
+        start = client.get(link(back, "previous-page") or "").text
+        assert rows(start) == pages[0]
+        assert link(start, "previous-page") is None
 
         # the stack of earlier cursors stays bounded however long the URL handed in
-        url = _link(second, "next-page") or ""
+        url = link(second, "next-page") or ""
         cursor = re.search(r"cursor=([^&]+)", url)
         assert cursor
         long_url = (
@@ -81,6 +65,6 @@ def test_page_forward_twice_and_back_once(live: LiveServer) -> None:  # noqa: F8
         )
         deep = client.get(long_url)
         assert deep.status_code == 200
-        assert (_link(deep.text, "previous-page") or "").count("back=") == BACK_KEEP - 1
+        assert (link(deep.text, "previous-page") or "").count("back=") == BACK_KEEP - 1
     finally:
         client.close()
