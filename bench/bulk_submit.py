@@ -15,61 +15,25 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import glob
 import io
 import os
 import pstats
 import shutil
-import socket
-import subprocess
+import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sqlalchemy import create_engine, func, select, text
 
+from pgcluster import postgres
 from vigil.db import Database
 from vigil.exchange.access import Principal
 from vigil.exchange.models import ContributionVersionRow
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore, SignalSubmission
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def postgres() -> Iterator[str]:
-    """A throw-away PostgreSQL cluster (as in tests/exchange/conftest.py); yields its base URL."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found:
-        raise SystemExit("PostgreSQL binaries not found (apt-get install -y postgresql)")
-    pg_bin = Path(found[-1]).parent
-    root = Path(tempfile.mkdtemp(prefix="vigil-bench-pg-", dir="/tmp"))
-    as_root = os.geteuid() == 0
-
-    def run(*args: str) -> None:
-        cmd = ["runuser", "-u", "postgres", "--", *args] if as_root else list(args)
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
-
-    if as_root:
-        shutil.chown(root, "postgres", "postgres")
-    port = free_port()
-    data = root / "data"
-    run(str(pg_bin / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-    opts = f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c shared_buffers=256MB"
-    run(str(pg_bin / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o", opts, "start")
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
-    finally:
-        run(str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def new_database(backend: str, workdir: Path, pg_base: str | None) -> str:

@@ -38,7 +38,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # taxii_scale: the seeded collections
 from tests.support.medallion import run_medallion
 
+from pgcluster import free_port
 from vigil.core.time import isoformat_z, parse_instant
 
 TAXII = "application/taxii+json;version=2.1"
@@ -69,12 +69,6 @@ from vigil.web.app import create_app
 app = create_app(load_settings(database_url=sys.argv[1], data_dir=sys.argv[2]))
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[3]), log_level="warning")
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until_up(url: str, auth: tuple[str, str], process: subprocess.Popen[bytes]) -> None:

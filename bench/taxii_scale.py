@@ -64,6 +64,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.medallion import run_medallion
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pgcluster import free_port, postgres
+
 TAXII = "application/taxii+json;version=2.1"
 PAGE = 100
 SEED_CHUNK = 5000  # objects per date_added (one TAXII POST chunk commits with one date_added)
@@ -95,45 +98,6 @@ setup = function(thread) n = n + 1; thread:set("id", n) end
 init = function(args) math.randomseed(id * 7919) end
 request = function() return wrk.format("GET", paths[math.random(#paths)]) end
 """
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def postgres() -> Iterator[str]:
-    """A throw-away PostgreSQL cluster (as in tests/exchange/conftest.py); yields its base URL."""
-    import glob
-
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found:
-        raise SystemExit("PostgreSQL binaries not found (apt-get install -y postgresql)")
-    pg_bin = Path(found[-1]).parent
-    root = Path(tempfile.mkdtemp(prefix="vigil-bench-pg-", dir="/tmp"))
-    as_root = os.geteuid() == 0
-
-    def run(*args: str) -> None:
-        cmd = ["runuser", "-u", "postgres", "--", *args] if as_root else list(args)
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
-
-    if as_root:
-        shutil.chown(root, "postgres", "postgres")
-    port = free_port()
-    data = root / "data"
-    run(str(pg_bin / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-    opts = f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c shared_buffers=256MB"
-    run(str(pg_bin / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o", opts, "start")
-    DB_PID[:] = [int((data / "postmaster.pid").read_text().split()[0])]
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
-    finally:
-        run(str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def indicator(i: int) -> dict[str, Any]:
@@ -618,7 +582,7 @@ def main() -> None:
     print(f"load before: {load_before[0]:.1f} {load_before[1]:.1f} {load_before[2]:.1f}", flush=True)
     rows: list[tuple[str, ...]] = []
     failures: list[str] = []
-    pg = _given(args.pg_url) if args.pg_url or "postgresql" not in args.backends else postgres()
+    pg = _given(args.pg_url) if args.pg_url or "postgresql" not in args.backends else postgres(DB_PID)
     with pg as pg_base:
         for backend in args.backends.split(","):
             for size in sizes:

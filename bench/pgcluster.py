@@ -1,0 +1,51 @@
+"""A throw-away PostgreSQL cluster for the benchmarks (as tests/exchange/conftest.py starts one)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def postgres(postmaster_pid: list[int] | None = None) -> Iterator[str]:
+    """Start a cluster on a free port, yield its base URL, remove it after.
+
+    ``postmaster_pid``, if given, receives the server's process id (to count its CPU)."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        raise SystemExit("PostgreSQL binaries not found (apt-get install -y postgresql)")
+    pg_bin = Path(found[-1]).parent
+    root = Path(tempfile.mkdtemp(prefix="vigil-bench-pg-", dir="/tmp"))
+    as_root = os.geteuid() == 0
+
+    def run(*args: str) -> None:
+        cmd = ["runuser", "-u", "postgres", "--", *args] if as_root else list(args)
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+    if as_root:
+        shutil.chown(root, "postgres", "postgres")
+    port = free_port()
+    data = root / "data"
+    run(str(pg_bin / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+    opts = f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c shared_buffers=256MB"
+    run(str(pg_bin / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o", opts, "start")
+    if postmaster_pid is not None:
+        postmaster_pid[:] = [int((data / "postmaster.pid").read_text().split()[0])]
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+    finally:
+        run(str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
