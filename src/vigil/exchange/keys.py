@@ -24,6 +24,8 @@ KEY_ID_CHARS = 12
 # of authenticated principals (the TAXII routes' KeyCache) drop what they hold at once. A change
 # made by another process (the CLI, a second server worker) reaches them only when their entries
 # expire: their TTL is the bound there.
+# itertools.count, not ``+= 1``: next() is atomic under the GIL, so two concurrent changes always
+# leave two distinct values and neither is lost.
 _epoch = itertools.count(1)
 _current_epoch = 0
 
