@@ -17,6 +17,7 @@ from vigil.cases import policies_models as _policies  # noqa: F401  (revision 00
 from vigil.core.time import utcnow
 from vigil.db import Base, Database, current_revision, head_revision, upgrade
 from vigil.exchange import audit
+from vigil.exchange import flood_models as _flood  # noqa: F401  (revision 0012's tables)
 from vigil.exchange import lifecycle_models as _lifecycle  # noqa: F401  (revision 0004's tables)
 from vigil.exchange import taxii_models as _taxii  # noqa: F401  (revision 0011's tables)
 from vigil.exchange.models import AuditRow

@@ -17,6 +17,7 @@ MODEL_MODULES = (
     "vigil.exchange.models",
     "vigil.exchange.lifecycle_models",
     "vigil.exchange.taxii_models",
+    "vigil.exchange.flood_models",
     "vigil.cases.models",
     "vigil.cases.meetings_models",
     "vigil.cases.policies_models",
