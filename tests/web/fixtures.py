@@ -12,7 +12,9 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +84,16 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def server(demo_run: dict[str, Any]) -> Iterator[str]:
     """``vigil serve`` over the demo's data directory, on a free port, until the session ends."""
+    with serve(demo_run["data_dir"]) as url:
+        yield url
+
+
+@contextmanager
+def serve(data_dir: Path) -> Iterator[str]:
+    """``vigil serve --data-dir`` on a free port until the block ends; yields its base URL.
+
+    The server gets one second to finish open requests when stopped: a browser that keeps a
+    connection busy would otherwise hold every teardown for the full wait below."""
     port = _free_port()
     env = {**os.environ}
     env.pop("VIGIL_DATABASE_URL", None)
@@ -92,9 +104,11 @@ def server(demo_run: dict[str, Any]) -> Iterator[str]:
             "vigil.cli.app",
             "serve",
             "--data-dir",
-            str(demo_run["data_dir"]),
+            str(data_dir),
             "--port",
             str(port),
+            "--shutdown-timeout",
+            "1",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -102,26 +116,32 @@ def server(demo_run: dict[str, Any]) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(
-                f"vigil serve did not start: {proc.stderr.read().decode() if proc.stderr else ''}"
-            )
-        time.sleep(0.2)
-    yield url
-    proc.terminate()
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    if proc.stderr:
-        proc.stderr.close()
+        while True:
+            try:
+                if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"vigil serve did not start: {proc.stderr.read().decode() if proc.stderr else ''}"
+                )
+            time.sleep(0.2)
+        yield url
+    finally:
+        started = time.monotonic()
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+        stopped = time.monotonic() - started
+        if stopped > 5:
+            warnings.warn(f"vigil serve on port {port} took {stopped:.1f} s to stop", stacklevel=1)
 
 
 @pytest.fixture(scope="session")

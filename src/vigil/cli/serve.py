@@ -42,6 +42,12 @@ def serve(
     port: int | None = typer.Option(None, "--port", help="Port (default: VIGIL_PORT)."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Data directory for the embedded SQLite."),
     database_url: str | None = typer.Option(None, "--database-url", help="SQLAlchemy URL (PostgreSQL)."),
+    shutdown_timeout: int = typer.Option(
+        30,
+        "--shutdown-timeout",
+        min=1,
+        help="Seconds to let open requests finish after SIGTERM before they are cut off.",
+    ),
 ) -> None:
     """Serve the REST API (/api/v1, OpenAPI at /docs) after migrating the database."""
     import uvicorn
@@ -63,6 +69,12 @@ def serve(
     database = make_url(settings.effective_database_url)  # repr hides any password
     check_port(settings.host, settings.port)
     typer.echo(f"vigil exchange on http://{settings.host}:{settings.port} (database: {database!r})")
+    # Bounded so a stop never hangs on a client that keeps a connection busy (uvicorn's default
+    # waits for every connection without limit).
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower()
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=shutdown_timeout,
     )
