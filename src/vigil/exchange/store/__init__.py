@@ -4,7 +4,8 @@ call it; it maps rows to ``vigil.exchange.records`` and enforces ``vigil.exchang
 
 The parts live beside this file: ``members`` (organisations, keys, authentication, audit
 queries), ``orgs`` (suspend, reactivate, offboard), ``campaigns``, ``signals`` (submission,
-views, search, versions), ``feedback`` (opinions, sightings), ``bulk`` (``submit_signals``: many
+views, search, versions), ``feedback`` (opinions, sightings), ``feedback_counts`` (per-member
+counts of them, within TLP), ``bulk`` (``submit_signals``: many
 submissions in batched SQL, the same checks, versions and audit entries) and ``base`` (visibility
 clauses, locks, parsing, row-to-record mapping).
 
@@ -51,13 +52,21 @@ from vigil.exchange.store.base import (
 from vigil.exchange.store.bulk import BulkItem, BulkReport, BulkSignalsStore, SignalSubmission
 from vigil.exchange.store.campaigns import CampaignsStore
 from vigil.exchange.store.feedback import FeedbackStore
+from vigil.exchange.store.feedback_counts import FeedbackCountsStore
 from vigil.exchange.store.members import ApiKey, MembersStore
 from vigil.exchange.store.orgs import OrgLifecycleStore
 from vigil.exchange.store.signals import SignalFilter, SignalPage, SignalsStore, decode_cursor, encode_cursor
 
 
 class ExchangeStore(
-    OrgLifecycleStore, MembersStore, CampaignsStore, BulkSignalsStore, SignalsStore, FeedbackStore, StoreBase
+    OrgLifecycleStore,
+    MembersStore,
+    CampaignsStore,
+    BulkSignalsStore,
+    SignalsStore,
+    FeedbackStore,
+    FeedbackCountsStore,
+    StoreBase,
 ):
     """All exchange operations on one session (one transaction; the caller commits)."""
 
