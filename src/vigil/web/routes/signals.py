@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from vigil.exchange.records import TLP, Marking, SignalKind
 from vigil.exchange.store import SignalFilter, SignalSubmission
 from vigil.web.deps import PrincipalDep, StoreDep
+from vigil.web.routes import feedback
 from vigil.web.schemas import (
     ERROR_RESPONSES,
     BulkItemOut,
@@ -276,3 +277,8 @@ def update_campaign(
         techniques=body.techniques,
     )
     return CampaignOut.model_validate(campaign)
+
+
+# Feedback counts (``/signals/{id}/feedback``, ``/feedback``) live in their own module; they are
+# mounted with the signal routes so the app factory needs no line of its own.
+router.include_router(feedback.router)
