@@ -73,7 +73,7 @@ PARTICIPATION = {
     ("POST", "/api/v1/cases/{case_id}/checklist/{item_id}"),
     ("PUT", "/api/v1/signals/{signal_id}/opinion"),
     ("POST", "/api/v1/signals/{signal_id}/sightings"),
-    ("POST", "/api/v1/signals/{signal_id}/quarantine-notices"),  # an audit entry per visible source
+    ("POST", "/api/v1/signals/{signal_id}/quarantine-notices"),  # the caller's own notice, told to sources
     ("PUT", "/api/v1/meetings/{meeting_id}/update"),
     ("POST", "/api/v1/meetings/{meeting_id}/actions"),
     ("POST", "/cases/{case_id}/comment"),
@@ -122,6 +122,14 @@ CHECKED_ELSEWHERE = {
     ("POST", "/admin/keys/{key_id}/revoke"): "page form over ExchangeStore.revoke_key (as the API route)",
     ("POST", "/admin/subscriptions/{subscription_id}/cancel"): "page form over push.cancel_subscription",
     ("POST", "/admin/orgs/{org_id}/{verb}"): "operator only: page form over suspend/reactivate",
+    (
+        "POST",
+        "/api/v1/signals/{signal_id}/quarantine/release",
+    ): "admin of a contributing org or operator: tests/lifecycle/test_flood_quarantine.py",
+    (
+        "POST",
+        "/signals/{signal_id}/quarantine/release",
+    ): "page form over FloodService.release: tests/lifecycle/test_flood_quarantine.py",
 }
 TAXII = {"Accept": "application/taxii+json;version=2.1"}
 

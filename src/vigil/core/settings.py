@@ -98,6 +98,13 @@ class Settings(BaseSettings):
         description="Action items due within this many hours are 'due soon' (dashboard, "
         "action_item.due_soon webhooks).",
     )
+    flood_coalition_min_reporters: int = Field(
+        default=2,
+        ge=1,
+        le=1000,
+        description="Members whose matchers must report the same signal flooding before the exchange "
+        "quarantines it coalition-wide (see docs/matching.md).",
+    )
     signal_thresholds: dict[str, float] = Field(
         default_factory=dict,
         description="Match thresholds by signal type, overriding the type's default, e.g. "

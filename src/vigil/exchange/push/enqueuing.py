@@ -17,6 +17,7 @@ from vigil.core.time import isoformat_z, utcnow
 from vigil.exchange.access import Principal, can_see
 from vigil.exchange.lifecycle_models import DeliveryRow, SubscriptionRow
 from vigil.exchange.models import ContributionRow, OrgRow
+from vigil.exchange.push.feedback import enqueue_feedback
 from vigil.exchange.push.records import (
     EVENT_TYPES,
     MAX_KEY_CHARS,
@@ -52,6 +53,10 @@ def enqueue(session: Session, *, now: datetime | None = None) -> EnqueueReport:
     store = ExchangeStore(session, now=now)
     for sub in session.scalars(select(SubscriptionRow).where(SubscriptionRow.active.is_(True))).all():
         report.subscriptions += 1
+        # feedback on the subscriber's contributions: before _scan moves scanned_until
+        for event_type, n in enqueue_feedback(store, sub, kinds_of_org[sub.org_id]).items():
+            report.enqueued += n
+            report.by_type[event_type] = report.by_type.get(event_type, 0) + n
         _scan(store, sub, kinds_of_org, report)
     session.flush()
     return report
@@ -170,6 +175,7 @@ def enqueue_event(
     key: str,
     payload: dict[str, Any],
     now: datetime | None = None,
+    signal_id: str | None = None,
 ) -> int:
     """Queue one event that is not a signal change for the active subscriptions of ``org_id``
     that opted into ``event_type``; returns how many deliveries were created.
@@ -177,7 +183,8 @@ def enqueue_event(
     ``key`` makes it idempotent: a subscription never gets two deliveries with the same key, so
     a caller that scans repeatedly sends each event once. ``payload`` goes out as given under
     the envelope (``id``, ``type``, ``created``, ``subscription_id``): the caller has already
-    reduced it to what ``org_id`` may see. Nothing here knows what the event is about.
+    reduced it to what ``org_id`` may see. Nothing here knows what the event is about;
+    ``signal_id`` (flood-quarantine events) only files the delivery under its signal.
     """
     if event_type not in EVENT_TYPES or event_type in SIGNAL_EVENTS:
         allowed = ", ".join(e for e in EVENT_TYPES if e not in SIGNAL_EVENTS)
@@ -212,7 +219,7 @@ def enqueue_event(
                 event_key=key,
                 event_id=event_id,
                 event_type=event_type,
-                signal_id=None,
+                signal_id=signal_id,
                 payload={**payload, **envelope},
                 status=PENDING,
                 attempts=0,

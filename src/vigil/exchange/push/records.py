@@ -20,7 +20,19 @@ SIGNAL_EVENTS = ("signal.created", "signal.updated", "signal.revoked", "signal.e
 ACTION_ITEM_EVENTS = ("action_item.due_soon", "action_item.overdue")
 # a member is asked to confirm or update its policies before a meeting (vigil.cases.meetings_reminders)
 MEETING_EVENTS = ("meeting.policies_due",)
-EVENT_TYPES = SIGNAL_EVENTS + ACTION_ITEM_EVENTS + MEETING_EVENTS
+# flood quarantine (vigil.exchange.flood): a member's notice to the signal's sources, and the
+# coalition-wide quarantine starting or ending, to every member that may see the signal
+QUARANTINE_EVENTS = (
+    "signal.quarantine_notice",
+    "signal.coalition_quarantined",
+    "signal.coalition_released",
+)
+# feedback other members gave on the subscriber's own contributions (vigil.exchange.push.feedback)
+FEEDBACK_EVENTS = ("feedback.opinion", "feedback.sighting")
+EVENT_TYPES = SIGNAL_EVENTS + ACTION_ITEM_EVENTS + MEETING_EVENTS + QUARANTINE_EVENTS + FEEDBACK_EVENTS
+# families whose members do not share one prefix (the quarantine events start with "signal.", but
+# the "signal" family stays the four signal events every subscription has by default)
+EVENT_FAMILIES: dict[str, tuple[str, ...]] = {"signal": SIGNAL_EVENTS, "quarantine": QUARANTINE_EVENTS}
 MAX_KEY_CHARS = 200
 
 
@@ -115,7 +127,8 @@ def delivery_record(row: DeliveryRow) -> Delivery:
 
 def parse_events(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """Event types from names or families: ``signal.created``, ``signal`` / ``signal.*`` (the four
-    signal events), ``action_item`` / ``action_item.*``, ``meeting`` / ``meeting.*``, ``all``.
+    signal events), ``action_item`` / ``action_item.*``, ``meeting`` / ``meeting.*``,
+    ``quarantine`` (the three flood-quarantine events), ``feedback`` / ``feedback.*``, ``all``.
     Empty: the signal events."""
     if not values:
         return SIGNAL_EVENTS
@@ -126,12 +139,14 @@ def parse_events(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
             expanded: tuple[str, ...] = EVENT_TYPES
         elif name in EVENT_TYPES:
             expanded = (name,)
+        elif name in EVENT_FAMILIES:
+            expanded = EVENT_FAMILIES[name]
         else:
             expanded = tuple(e for e in EVENT_TYPES if e.split(".")[0] == name)
         if not expanded:
             raise InputError(
                 f"unknown event type {value!r}; known: {', '.join(EVENT_TYPES)} "
-                "(or a family: signal, action_item, meeting, all)",
+                "(or a family: signal, action_item, meeting, quarantine, feedback, all)",
                 field="events",
             )
         found.extend(e for e in expanded if e not in found)

@@ -1,49 +1,115 @@
-"""Signal quality notices from members' matchers (``/api/v1``): a member tells the sources of a
-signal that its matcher quarantined the signal for flooding, or released it after review.
+"""Flood quarantine at the exchange (``/api/v1``; vigil.exchange.flood does the work):
 
-The notice is written to the audit log once per contributing organisation the caller can see
-(``subject_org_id`` = that source), so each source finds it among the entries involving its
-organisation; nothing else is stored. The caller must see the signal (404 otherwise, as for
-sightings) and have a role that may write.
+* ``POST /signals/{id}/quarantine-notices``: a member's matcher quarantined (or released) a signal
+  for flooding. Stored as that member's current notice (history kept), audited once per source the
+  caller can see, pushed to those sources (``signal.quarantine_notice``), and counted towards the
+  coalition-wide quarantine. The caller must see the signal (404 otherwise) and may write.
+* ``GET /signals/{id}/quarantine``: the coalition state of a visible signal.
+* ``POST /signals/{id}/quarantine/release``: a reviewer (an admin of a contributing organisation, or
+  of the coalition operator) lifts the coalition-wide quarantine (403 for others, 404 when the
+  signal is invisible, 409 when it is not coalition-quarantined).
+* ``GET /quarantines``: the coalition-quarantined signals the caller may see, paged.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from sqlalchemy.orm import Session
 
-from vigil.core.time import utcnow
-from vigil.exchange import audit
-from vigil.exchange.access import Permission, require
-from vigil.web.deps import PrincipalDep, StoreDep
+from vigil.exchange.access import Principal
+from vigil.exchange.flood import FloodService, QuarantineState
+from vigil.web.deps import PrincipalDep, SessionDep, SettingsDep
 from vigil.web.schemas import ERROR_RESPONSES
-from vigil.web.schemas.lifecycle import QuarantineNoticeIn, QuarantineNoticeOut
+from vigil.web.schemas.lifecycle import QuarantineNoticeIn
+from vigil.web.schemas.quality import (
+    NoticeResultOut,
+    QuarantinedPageOut,
+    QuarantinedSignalOut,
+    QuarantineStateOut,
+    ReleaseIn,
+)
 
 router = APIRouter(responses=ERROR_RESPONSES)
 
 
+def _service(session: Session, principal: Principal, min_reporters: int) -> FloodService:
+    return FloodService(session, principal, min_reporters=min_reporters)
+
+
+def _state_out(state: QuarantineState) -> QuarantineStateOut:
+    return QuarantineStateOut.model_validate(state.to_dict())
+
+
 @router.post(
     "/signals/{signal_id}/quarantine-notices",
-    response_model=QuarantineNoticeOut,
+    response_model=NoticeResultOut,
     status_code=202,
     tags=["sightings"],
     summary="Tell a signal's sources that your matcher quarantined (or released) it for flooding",
 )
 def quarantine_notice(
-    signal_id: str, body: QuarantineNoticeIn, principal: PrincipalDep, store: StoreDep
-) -> QuarantineNoticeOut:
-    require(principal, Permission.WRITE)
-    signal = store.get_signal(principal, signal_id)  # NotFound when invisible to the caller
-    sources = sorted({c.org_id for c in signal.contributions if c.org_id != principal.org_id})
-    now = utcnow()
-    for org_id in sources:
-        audit.record(
-            store.session,
-            principal,
-            f"signal.{body.action}",
-            at=now,
-            target_type="signal",
-            target_id=signal_id,
-            detail={"posts": body.posts, "reason": body.reason},
-            subject_org_id=org_id,
-        )
-    return QuarantineNoticeOut(signal_id=signal_id, action=body.action, notified_orgs=sources)
+    signal_id: str,
+    body: QuarantineNoticeIn,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> NoticeResultOut:
+    service = _service(session, principal, settings.flood_coalition_min_reporters)
+    result = service.notice(signal_id, body.action, posts=body.posts, reason=body.reason)
+    return NoticeResultOut(
+        signal_id=result.signal_id,
+        action=result.action,
+        notified_orgs=result.notified_orgs,
+        coalition=_state_out(result.state),
+        transition=result.transition,
+    )
+
+
+@router.get(
+    "/signals/{signal_id}/quarantine",
+    response_model=QuarantineStateOut,
+    tags=["sightings"],
+    summary="The coalition-wide flood quarantine state of a signal you can see",
+)
+def quarantine_state(
+    signal_id: str, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+) -> QuarantineStateOut:
+    return _state_out(_service(session, principal, settings.flood_coalition_min_reporters).state(signal_id))
+
+
+@router.post(
+    "/signals/{signal_id}/quarantine/release",
+    response_model=QuarantineStateOut,
+    tags=["sightings"],
+    summary="Release a coalition-wide flood quarantine (admin of a contributing org or of the operator)",
+)
+def release_quarantine(
+    signal_id: str, body: ReleaseIn, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+) -> QuarantineStateOut:
+    service = _service(session, principal, settings.flood_coalition_min_reporters)
+    return _state_out(service.release(signal_id, body.reason))
+
+
+@router.get(
+    "/quarantines",
+    response_model=QuarantinedPageOut,
+    tags=["sightings"],
+    summary="Coalition-quarantined signals you can see",
+)
+def list_quarantines(
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    limit: int = Query(default=50, ge=1, le=1000),
+    cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
+) -> QuarantinedPageOut:
+    page = _service(session, principal, settings.flood_coalition_min_reporters).list_active(
+        limit=limit, cursor=cursor
+    )
+    return QuarantinedPageOut(
+        items=[
+            QuarantinedSignalOut(id=s.id, kind=s.kind.value, value=s.value, coalition=_state_out(state))
+            for s, state in page.items
+        ],
+        next_cursor=page.next_cursor,
+    )
