@@ -18,9 +18,10 @@ stays as it was.
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from vigil.ingest.adapters import AdapterOptions, make_adapter
 from vigil.ingest.adapters.base import Adapter
 from vigil.ingest.duck import connect, first_row, sql_string
 from vigil.ingest.lang import detect_languages
-from vigil.ingest.readers import DEFAULT_BATCH_SIZE, check_kind, resolve_format
+from vigil.ingest.readers import DEFAULT_BATCH_SIZE, SourceBatch, check_kind, resolve_format
 from vigil.ingest.values import TimeFormat
 from vigil.schema.io import ParquetSink
 from vigil.schema.tables import ACCOUNTS, POSTS
@@ -245,6 +246,7 @@ def ingest(
     settings: Settings | None = None,
     progress: Progress | None = None,
     columnar: bool = True,
+    workers: int | None = None,
 ) -> IngestSummary:
     """Read ``inputs`` (one layout) and write ``out_dir``/posts.parquet and accounts.parquet atomically.
 
@@ -253,7 +255,9 @@ def ingest(
     DataError (file, row, column, expected) on bad input; then nothing in ``out_dir`` has changed.
     ``columnar=False`` maps every batch row by row (the reference path; same output, much slower).
     ``batch_size`` defaults to 20,000 rows row by row and 131,072 columnar (fewer, larger batches
-    repeat less of the per-distinct-value work; Arrow holds them compactly).
+    repeat less of the per-distinct-value work; Arrow holds them compactly). ``workers``: threads
+    mapping batches, default 2 (one on a one-CPU machine); layouts that are not ``parallel`` and
+    the row path use one.
     """
     batch_size = batch_size or (COLUMNAR_BATCH_SIZE if columnar else DEFAULT_BATCH_SIZE)
     started = time.perf_counter()
@@ -272,6 +276,12 @@ def ingest(
         columnar=columnar,
     )
     adapter = make_adapter(layout, options)
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1)
+    if workers < 1:
+        raise InputError(f"workers: {workers}; give 1 or more")
+    if not (columnar and adapter.parallel):
+        workers = 1  # the row path holds the GIL: threads would only take turns
     sources = _check_inputs([*inputs, *adapter.companions([Path(p) for p in inputs])], fmt, adapter)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -291,33 +301,67 @@ def ingest(
         total = sum(t for t in totals if t is not None) if all(t is not None for t in totals) else None
         plan_stages(progress, 2)  # rows in, then accounts and duplicates (DuckDB)
         progress.start("ingesting rows", total=total)
-        # Each batch's posts are written (encoded, compressed) in a second thread while the next
-        # batch is mapped: Arrow releases the GIL there. One write at a time, so at most two batches
-        # are held; the executor is left (waiting for the last write) before the sinks close.
+        # Batches are mapped in ``workers`` threads, each with its own adapter (Arrow compute and
+        # DuckDB release the GIL, so two threads use two cores), and taken back in reading order:
+        # the output is the one-thread output, row for row. At most ``workers + 1`` batches are
+        # being mapped; each batch's posts are written (encoded, compressed) in one more thread
+        # while later batches are mapped, one write at a time. The executors are left (waiting for
+        # the last write) before the sinks close.
+        mappers = [adapter] + [make_adapter(layout, options) for _ in range(workers - 1)]
+        idle: queue.SimpleQueue[Adapter] = queue.SimpleQueue()
+        for mapper in mappers:
+            idle.put(mapper)
+
+        def map_batch(batch: SourceBatch) -> tuple[pa.Table, pa.Table | None, int]:
+            mapper = idle.get()  # one per worker thread: never waits
+            try:
+                posts = mapper.to_posts(batch)
+                if detect_language and posts.num_rows:
+                    posts = fill_languages(posts)
+                return posts, mapper.to_accounts(batch), mapper.source_rows(batch)
+            finally:
+                idle.put(mapper)
+
         with (
             ParquetSink(stage / POSTS_FILE, POSTS) as posts_sink,
             ParquetSink(stage / "accounts_seen.parquet", ACCOUNTS) as seen_sink,
             ParquetSink(stage / "accounts_given.parquet", ACCOUNTS) as given_sink,
             ThreadPoolExecutor(1, thread_name_prefix="vigil-ingest-write") as writer,
+            ThreadPoolExecutor(workers, thread_name_prefix="vigil-ingest-map") as pool,
         ):
             pending: Future[None] | None = None
-            for path, resolved in sources:
-                for batch in adapter.batches(path, resolved):
-                    posts = adapter.to_posts(batch)
-                    if detect_language and posts.num_rows:
-                        posts = fill_languages(posts)
-                    _count(summary, posts, platforms, langs)
-                    if pending is not None:
-                        pending.result()  # raises what the write raised
-                    pending = writer.submit(_write_posts, posts, posts_sink, seen_sink)
-                    accounts = adapter.to_accounts(batch)
-                    if accounts is not None:
-                        given_sink.write(accounts)
-                    rows = adapter.source_rows(batch)
-                    summary.rows_read += rows
-                    progress.advance(rows)
+            in_flight: deque[Future[tuple[pa.Table, pa.Table | None, int]]] = deque()
+
+            def take_oldest() -> None:
+                nonlocal pending
+                posts, accounts, rows = in_flight.popleft().result()  # raises what mapping raised
+                _count(summary, posts, platforms, langs)
+                if pending is not None:
+                    pending.result()  # raises what the write raised
+                pending = writer.submit(_write_posts, posts, posts_sink, seen_sink)
+                if accounts is not None:
+                    given_sink.write(accounts)
+                summary.rows_read += rows
+                progress.advance(rows)
+
+            try:
+                for path, resolved in sources:
+                    for batch in adapter.batches(path, resolved):
+                        in_flight.append(pool.submit(map_batch, batch))
+                        if len(in_flight) > workers:
+                            take_oldest()
+                while in_flight:
+                    take_oldest()
+            finally:
+                pool.shutdown(cancel_futures=True)  # after an error: map no further batch
             if pending is not None:
                 pending.result()
+        for mapper in mappers[1:]:
+            for reason, count in mapper.skipped.items():
+                adapter.skipped[reason] = adapter.skipped.get(reason, 0) + count
+            for column, values in mapper.unmapped.items():
+                for value, count in values.items():
+                    adapter.count_unmapped(column, value, count)
         progress.finish()
         progress.start("accounts and duplicate posts", total=3)
         with ParquetSink(stage / ACCOUNTS_FILE, ACCOUNTS) as accounts_sink:

@@ -48,6 +48,10 @@ class Adapter(ABC):
     name: ClassVar[str]
     description: ClassVar[str]
     formats: ClassVar[tuple[str, ...]] = FORMATS
+    # Whether batches may be mapped by several instances at once (``ingest`` maps batches in worker
+    # threads, one adapter each): ``to_posts`` and ``to_accounts`` must then depend on nothing but
+    # the batch (per-instance memos are caches; ``skipped`` and ``unmapped`` are summed at the end).
+    parallel: ClassVar[bool] = False
 
     def __init__(self, options: AdapterOptions) -> None:
         self.options = options

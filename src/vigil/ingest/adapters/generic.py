@@ -75,6 +75,7 @@ def _sigil_free(items: list[str], sigil: str) -> list[str]:
 class GenericAdapter(Adapter):
     name: ClassVar[str] = "generic"
     description: ClassVar[str] = "any CSV/JSONL/Parquet of posts; map columns with --map FIELD=COLUMN"
+    parallel: ClassVar[bool] = True
 
     def __init__(self, options: AdapterOptions) -> None:
         super().__init__(options)

@@ -111,6 +111,7 @@ _NO_LANGUAGE = frozenset({"und", "zxx", "mul", "mis", "xx", "unknown", "none"})
 class TwitterIOAdapter(Adapter):
     name: ClassVar[str] = "twitter-io"
     description: ClassVar[str] = "Twitter information-operations archive (tweets or users files)"
+    parallel: ClassVar[bool] = True
 
     def __init__(self, options: AdapterOptions) -> None:
         super().__init__(options)
