@@ -6,8 +6,10 @@ local receiver, and the TAXII note read with taxii2-client."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -362,3 +364,54 @@ def test_three_members_and_the_threshold_on_both_backends(db: Database) -> None:
         note_id(signal.id, principals["src"].org_id): 2,
         note_id(signal.id, principals["a"].org_id): 2,
     }
+
+
+@contextmanager
+def _signed_in(w: World, who: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=w.base_url, timeout=60, follow_redirects=False) as client:
+        assert client.post("/login", data={"api_key": w.keys[who]}).status_code == 303
+        yield client
+
+
+def _csrf(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, "the page's forms carry a CSRF token"
+    return found.group(1)
+
+
+def test_signal_page_panel_and_release_form(world: World) -> None:
+    w = world
+    with w.db.session() as s:
+        meme = ExchangeStore(s).submit_signal(
+            w.principals["source"], "image_pdq", MEME, marking=Marking(TLP.GREEN)
+        )
+    w.notice("p2", meme.id)
+    w.notice("p3", meme.id)
+    with (
+        _signed_in(w, "gov-admin") as gov,
+        _signed_in(w, "source-admin") as source,
+        _signed_in(w, "p2") as p2,
+    ):
+        page = gov.get(f"/signals/{meme.id}").text
+        panel = page.split('data-testid="flood-quarantine"')[1].split("</section>")[0]
+        assert "quarantined coalition-wide" in panel
+        assert re.search(r"<strong>2</strong> members report this signal flooding", panel)
+        assert "flood-release-form" not in panel  # an admin, but not of a contributing org
+        assert w.orgs["p2"] not in page and "Org p2" not in panel  # counts only
+        mine = p2.get(f"/signals/{meme.id}").text
+        assert "Your organisation&#39;s matcher quarantined it" in mine or "matcher quarantined it" in mine
+        refused = p2.post(f"/signals/{meme.id}/quarantine/release", data={"csrf": _csrf(mine)})
+        assert refused.status_code == 403
+        page = source.get(f"/signals/{meme.id}").text
+        assert 'data-testid="flood-release-form"' in page
+        # without the CSRF token the form is refused and nothing changes
+        assert source.post(f"/signals/{meme.id}/quarantine/release", data={"reason": "x"}).status_code == 403
+        assert w.state("gov", meme.id).json()["state"] == "active"
+        done = source.post(
+            f"/signals/{meme.id}/quarantine/release", data={"reason": "a news photo", "csrf": _csrf(page)}
+        )
+        assert done.status_code == 303, done.text[:300]
+        page = gov.get(f"/signals/{meme.id}").text
+        panel = page.split('data-testid="flood-quarantine"')[1].split("</section>")[0]
+        assert "released" in panel and "a news photo" in panel
+    assert w.state("gov", meme.id).json()["state"] == "released"

@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse, Response
 from vigil.cases.service import CaseService
 from vigil.core.errors import InputError
 from vigil.exchange.access import Principal
+from vigil.exchange.flood import FloodService
 from vigil.exchange.records import TLP, OpinionValue, Signal, SignalKind
 from vigil.exchange.store import ExchangeStore, SignalFilter
 from vigil.signals import text_minhash
@@ -260,10 +261,17 @@ def _signal_view(
         opinion_values=list(OpinionValue),
         cases=cases_holding(cases, signal_id),
         related=related_signals(store, viewer.principal, signal),
+        quarantine=_flood(request, store, viewer).state(signal_id),
         account_platform=signal.value.split(":", 1)[0] if signal.kind is SignalKind.ACCOUNT else None,
         kept=kept or Kept(),
         status_code=400 if kept else 200,
     )
+
+
+def _flood(request: Request, store: ExchangeStore, viewer: Viewer) -> FloodService:
+    """Flood quarantine for the page's viewer, with the server's coalition threshold."""
+    threshold = int(request.app.state.settings.flood_coalition_min_reporters)
+    return FloodService(store.session, viewer.principal, min_reporters=threshold)
 
 
 def domain_of(signal: Signal) -> str | None:
@@ -339,3 +347,17 @@ def set_opinion(
         typed = {"value": value, "comment": comment}
         return _signal_view(request, signal_id, viewer, store, cases, Kept("opinion", typed, exc.message))
     return redirect(f"/signals/{signal_id}")
+
+
+@router.post("/signals/{signal_id}/quarantine/release")
+def release_quarantine(
+    request: Request,
+    signal_id: str,
+    viewer: ViewerDep,
+    store: StoreDep,
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """A reviewer lifts the coalition-wide flood quarantine (403 unless an admin of a contributing
+    organisation or of the operator; 409 when it is not quarantined)."""
+    _flood(request, store, viewer).release(signal_id, reason.strip() or None)
+    return redirect(f"/signals/{signal_id}#quarantine")
