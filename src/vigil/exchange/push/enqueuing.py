@@ -17,6 +17,7 @@ from vigil.core.time import isoformat_z, utcnow
 from vigil.exchange.access import Principal, can_see
 from vigil.exchange.lifecycle_models import DeliveryRow, SubscriptionRow
 from vigil.exchange.models import ContributionRow, OrgRow
+from vigil.exchange.push.feedback import enqueue_feedback
 from vigil.exchange.push.records import (
     EVENT_TYPES,
     MAX_KEY_CHARS,
@@ -52,6 +53,10 @@ def enqueue(session: Session, *, now: datetime | None = None) -> EnqueueReport:
     store = ExchangeStore(session, now=now)
     for sub in session.scalars(select(SubscriptionRow).where(SubscriptionRow.active.is_(True))).all():
         report.subscriptions += 1
+        # feedback on the subscriber's contributions: before _scan moves scanned_until
+        for event_type, n in enqueue_feedback(store, sub, kinds_of_org[sub.org_id]).items():
+            report.enqueued += n
+            report.by_type[event_type] = report.by_type.get(event_type, 0) + n
         _scan(store, sub, kinds_of_org, report)
     session.flush()
     return report

@@ -27,7 +27,9 @@ QUARANTINE_EVENTS = (
     "signal.coalition_quarantined",
     "signal.coalition_released",
 )
-EVENT_TYPES = SIGNAL_EVENTS + ACTION_ITEM_EVENTS + MEETING_EVENTS + QUARANTINE_EVENTS
+# feedback other members gave on the subscriber's own contributions (vigil.exchange.push.feedback)
+FEEDBACK_EVENTS = ("feedback.opinion", "feedback.sighting")
+EVENT_TYPES = SIGNAL_EVENTS + ACTION_ITEM_EVENTS + MEETING_EVENTS + QUARANTINE_EVENTS + FEEDBACK_EVENTS
 # families whose members do not share one prefix (the quarantine events start with "signal.", but
 # the "signal" family stays the four signal events every subscription has by default)
 EVENT_FAMILIES: dict[str, tuple[str, ...]] = {"signal": SIGNAL_EVENTS, "quarantine": QUARANTINE_EVENTS}
@@ -126,7 +128,8 @@ def delivery_record(row: DeliveryRow) -> Delivery:
 def parse_events(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """Event types from names or families: ``signal.created``, ``signal`` / ``signal.*`` (the four
     signal events), ``action_item`` / ``action_item.*``, ``meeting`` / ``meeting.*``,
-    ``quarantine`` (the three flood-quarantine events), ``all``. Empty: the signal events."""
+    ``quarantine`` (the three flood-quarantine events), ``feedback`` / ``feedback.*``, ``all``.
+    Empty: the signal events."""
     if not values:
         return SIGNAL_EVENTS
     found: list[str] = []
@@ -143,7 +146,7 @@ def parse_events(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
         if not expanded:
             raise InputError(
                 f"unknown event type {value!r}; known: {', '.join(EVENT_TYPES)} "
-                "(or a family: signal, action_item, meeting, quarantine, all)",
+                "(or a family: signal, action_item, meeting, quarantine, feedback, all)",
                 field="events",
             )
         found.extend(e for e in expanded if e not in found)

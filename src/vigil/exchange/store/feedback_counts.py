@@ -153,6 +153,19 @@ class ReceivedPage:
     totals: Counts = field(default_factory=Counts)  # over every item, not only this page
 
 
+@dataclass(frozen=True)
+class FeedbackEvent:
+    """One opinion set or sighting reported (the row it was read from, for the caller to map)."""
+
+    what: Literal["opinion", "sighting"]
+    row_id: int
+    signal_id: str
+    org_id: str  # the giver
+    created_at: datetime
+    opinion: OpinionHistoryRow | None
+    sighting: SightingRow | None
+
+
 def _zero(value: Any) -> int:
     return int(value or 0)
 
@@ -465,6 +478,48 @@ class FeedbackCountsStore(StoreBase):
         )
 
     # ------------------------------------------------------------------------------------------
+    # new feedback on the reader's contributions (push webhooks)
+
+    def feedback_given_to(
+        self, principal: Principal, *, after: datetime, until: datetime, limit: int = 1000
+    ) -> list[FeedbackEvent]:
+        """Opinions set and sightings reported by *other* members in (``after``, ``until``] on
+        a contribution of the reader's organisation, that the reader may see, oldest first."""
+        require(principal, Permission.READ)
+        found: list[FeedbackEvent] = []
+        for model in (OpinionHistoryRow, SightingRow):
+            el, through = self._attributed(principal, model)
+            # the ids first (a feedback row given on several of the reader's contributions joins
+            # once per contribution), then the rows: an uncorrelated IN
+            on_mine = (
+                select(model.id)
+                .select_from(model)
+                .join(el, true())
+                .join(ContributionRow, through)
+                .where(
+                    ContributionRow.org_id == principal.org_id,
+                    model.org_id != principal.org_id,
+                    model.created_at > ensure_utc(after),
+                    model.created_at <= ensure_utc(until),
+                )
+            )
+            rows = self.session.scalars(
+                select(model).where(model.id.in_(on_mine)).order_by(model.created_at, model.id).limit(limit)
+            )
+            for row in rows:
+                at = row.created_at
+                if isinstance(row, OpinionHistoryRow):
+                    found.append(FeedbackEvent("opinion", row.id, row.signal_id, row.org_id, at, row, None))
+                elif isinstance(row, SightingRow):
+                    found.append(
+                        FeedbackEvent(
+                            "sighting", row.id, row.signal_id, row.org_id, row.created_at, None, row
+                        )
+                    )
+        found.sort(key=lambda e: (e.created_at, e.what, e.row_id))
+        return found
+
+    # ------------------------------------------------------------------------------------------
     # current opinions per signal (the decay score's feedback)
 
     def current_feedback(self, principal: Principal, signal_ids: Sequence[str]) -> dict[str, Feedback]:
@@ -562,6 +617,7 @@ __all__ = [
     "Counts",
     "DayCounts",
     "FeedbackCountsStore",
+    "FeedbackEvent",
     "MemberCounts",
     "ReceivedItem",
     "ReceivedPage",
