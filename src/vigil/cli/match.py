@@ -1,14 +1,19 @@
-"""Matching commands: ``vigil match fetch | run | queue | status``."""
+"""Matching commands: ``vigil match fetch | run | retro | queue | quarantine | benign | status``."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from vigil.cli.console import VigilConsole
 from vigil.core.errors import ExternalServiceError, InputError
+
+if TYPE_CHECKING:
+    from vigil.match.matcher import MatchRun
+    from vigil.match.rules import RuleSet
 
 console = VigilConsole()
 group = typer.Typer(help="Match our posts against partners' signals fetched over TAXII; act and report.")
@@ -75,6 +80,20 @@ def fetch_command(
         + ", ".join(f"{k} {v:,}" for k, v in report.by_type.items())
         + ")"
     )
+    console.print(
+        f"feedback: {report.opinions:,} opinions, {report.sightings:,} sightings stored"
+        + (f" ({report.feedback_unresolved:,} about nothing we hold)" if report.feedback_unresolved else "")
+        + f"; {report.arrived:,} signals arrived (for `vigil match retro`)"
+    )
+    if report.coalition:
+        console.print(
+            f"coalition quarantine: {report.coalition.get('quarantined', 0):,} quarantined, "
+            f"{report.coalition.get('released', 0):,} released"
+        )
+    if report.benign_added or report.benign_removed:
+        console.print(
+            f"shared benign entries: +{report.benign_added:,}, -{report.benign_removed:,} (benign bank)"
+        )
     for problem in report.unusable[:20]:
         console.print(f"[yellow]skipped[/] {problem}", highlight=False)
     if len(report.unusable) > 20:
@@ -106,16 +125,16 @@ def run_command(
 
     Signals that flood (see --flood-per-hour, --flood-share) are quarantined: their matches are
     written but not acted on until released with `vigil match quarantine --release`. Values in the
-    benign bank (`vigil match benign`) match nothing."""
+    benign bank (`vigil match benign`) match nothing. Each match's decay score counts the opinions
+    fetched with the index (confirmations, false positives, disputes)."""
     from vigil.cli.progress import RichProgress
     from vigil.core.ids import new_id
     from vigil.core.settings import load_settings
-    from vigil.match.actioner import ReviewQueue, run_actions
     from vigil.match.benign import BenignBank
+    from vigil.match.feedback import FeedbackLedger
     from vigil.match.matcher import match_posts
     from vigil.match.quarantine import FloodGuard, FloodPolicy, QuarantineStore
     from vigil.match.rules import load_rules
-    from vigil.match.sightings import SightingLedger, report_sightings, sightings_from_summary
     from vigil.match.state import locked, open_index, read_state
 
     ruleset = load_rules(rules) if rules is not None else None  # a bad rule file fails before any work
@@ -126,14 +145,35 @@ def run_command(
     with locked(index, exclusive=False):
         settings = load_settings()
         loaded = open_index(index, settings=settings)
+        feedback = FeedbackLedger.of_index(loaded).feedback()
         with (
             RichProgress() as progress,
             BenignBank.of_index(index, settings) as benign,
             QuarantineStore.of_index(index) as store,
         ):
             guard = FloodGuard(store, policy, run_id=new_id("match-run"))
-            run = match_posts(posts, loaded, out, progress=progress, benign=benign, guard=guard)
+            run = match_posts(
+                posts, loaded, out, progress=progress, benign=benign, guard=guard, feedback=feedback
+            )
             quarantined = store.active()
+    _after_run(run, index, top, ruleset, quarantined, report, server, key)
+
+
+def _after_run(
+    run: MatchRun,
+    index: Path,
+    top: int,
+    ruleset: RuleSet | None,
+    quarantined: set[str],
+    report: bool,
+    server: str | None,
+    key: str | None,
+) -> None:
+    """Print a run, act on it with the rules, tell the sources of quarantines, report sightings."""
+    from vigil.cli.progress import RichProgress
+    from vigil.match.actioner import ReviewQueue, run_actions
+    from vigil.match.sightings import SightingLedger, report_sightings, sightings_from_summary
+
     console.print(
         f"{run.posts_read:,} posts read, {run.posts_matched:,} matched {run.signals_matched:,} signals "
         f"({run.matches:,} match rows: "
@@ -210,6 +250,67 @@ def run_command(
         failed = failed or bool(result.failed)
     if failed:
         raise ExternalServiceError("some actions or sightings failed; see above (matches were written)")
+
+
+@group.command("retro")
+def retro_command(
+    index: Path = INDEX,
+    posts: Path = typer.Option(
+        ..., "--posts", help="Stored posts: a POSTS Parquet file or a directory of them."
+    ),
+    out: Path = typer.Option(..., "--out", help="Output directory for matches.parquet and summary.parquet."),
+    days: int = typer.Option(30, "--days", min=1, help="Match only posts created in the last N days."),
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        help="Signals that arrived in fetches after this time (ISO 8601); default: the last retro run's "
+        "checkpoint, or every fetch on record.",
+    ),
+    rules: Path | None = typer.Option(None, "--rules", help="Actioner rule file (YAML)."),
+    report: bool = typer.Option(False, "--report", help="Post sightings of what was found to the exchange."),
+    server: str | None = typer.Option(None, "--server", help=SERVER_HELP + " Needed with --report."),
+    key: str | None = typer.Option(None, "--key", envvar="VIGIL_API_KEY", help=KEY_HELP),
+    top: int = typer.Option(20, "--top", min=0, help="Summary rows to print."),
+) -> None:
+    """Retroactive matching: signals that arrived since the last retro run, against stored posts.
+
+    Only the new signals are matched (a small index of them), against the posts of the last
+    --days days; the benign bank and quarantines apply as in `vigil match run`. The checkpoint
+    (DIR/retro.json) moves on once the run is written."""
+    from vigil.cli.progress import RichProgress
+    from vigil.core.settings import load_settings
+    from vigil.core.time import parse_instant
+    from vigil.match.benign import BenignBank
+    from vigil.match.quarantine import QuarantineStore
+    from vigil.match.retro import retro_arrivals
+    from vigil.match.rules import load_rules
+    from vigil.match.state import locked, open_index, read_state
+
+    ruleset = load_rules(rules) if rules is not None else None
+    if report and (not server or not key):
+        raise InputError("--report needs --server and --key (or VIGIL_API_KEY)")
+    start = parse_instant(since) if since else None
+    read_state(index)
+    with locked(index, exclusive=False):
+        settings = load_settings()
+        loaded = open_index(index, settings=settings)
+        with (
+            RichProgress() as progress,
+            BenignBank.of_index(index, settings) as benign,
+            QuarantineStore.of_index(index) as store,
+        ):
+            result = retro_arrivals(
+                index, loaded, posts, out, days=days, since=start, benign=benign, progress=progress
+            )
+            quarantined = store.active()
+    covered = f"after {result.since:%Y-%m-%d %H:%M:%S} UTC" if result.since else "on record"
+    console.print(
+        f"{result.signals:,} active signals arrived in fetches {covered}; posts of the last {days} days"
+    )
+    if result.run is None:
+        console.print("nothing new to match")
+        return
+    _after_run(result.run, index, top, ruleset, quarantined, report, server, key)
 
 
 def _short(text: str, width: int) -> str:
@@ -332,11 +433,12 @@ def quarantine_command(
                 console.print(f"  sources notified: {', '.join(notified) or 'none'}")
         items = store.items(status=None if show_all else "quarantined")
     table = Table(title="Flood quarantine")
-    for column in ("signal", "type", "value", "status", "since", "reason", "sources"):
+    for column in ("signal", "scope", "type", "value", "status", "since", "reason", "sources"):
         table.add_column(column)
     for q in items:
         table.add_row(
             q.signal_id,
+            q.scope,
             q.signal_type,
             _short(q.signal_value, 20),
             q.status,
@@ -356,12 +458,27 @@ def benign_command(
     remove: list[int] = typer.Option([], "--remove", help="Remove the entry with this id (repeatable)."),
     tlp: str = typer.Option("GREEN", "--tlp", help="TLP of added entries (who they may be shared with)."),
     label: str | None = typer.Option(None, "--label", help="Why the added values are benign."),
+    share: bool = typer.Option(
+        False, "--share", help="Publish your entries whose TLP allows it to the exchange (TAXII)."
+    ),
+    server: str | None = typer.Option(None, "--server", help=SERVER_HELP + " Needed with --share."),
+    key: str | None = typer.Option(None, "--key", envvar="VIGIL_API_KEY", help=KEY_HELP),
+    collection: str | None = typer.Option(
+        None, "--collection", help="With --share: only the entries that belong in this collection."
+    ),
 ) -> None:
-    """The benign bank: values whose matches are suppressed (near-matches of hashes included)."""
-    from vigil.match.benign import BenignBank
+    """The benign bank: values whose matches are suppressed (near-matches of hashes included).
+
+    --share publishes your own entries as STIX indicators (indicator_types ["benign"]) with their
+    TLP: CLEAR/GREEN to the coalition collection, AMBER to your AMBER audience; AMBER+STRICT and
+    RED ones stay here. Members' fetches put them in their benign banks."""
+    from vigil.match.benign import BenignBank, share_entries
 
     if add and not kind:
         raise InputError("--add needs --kind")
+    if share and (not server or not key):
+        raise InputError("--share needs --server and --key (or VIGIL_API_KEY)")
+    failed: list[str] = []
     with BenignBank.of_index(index) as bank:
         if add and kind:
             console.print(f"{bank.add(kind, add, label=label, tlp=tlp)} entr(ies) added")
@@ -370,6 +487,17 @@ def benign_command(
         for entry_id in remove:
             bank.remove(entry_id)
             console.print(f"removed entry {entry_id}")
+        if share:
+            assert server is not None and key is not None
+            shared = share_entries(bank, server, key, collection=collection)
+            console.print(
+                f"shared: {shared.published:,} entr(ies) published, {shared.revoked:,} revoked, "
+                f"{shared.kept_back:,} kept back (AMBER+STRICT/RED)"
+                + "".join(f"; {alias} {n:,}" for alias, n in shared.by_collection.items())
+            )
+            failed = shared.failed
+            for problem in failed:
+                console.print(f"[red]not shared:[/] {problem}", highlight=False)
         entries = bank.entries()
     table = Table(title=f"Benign bank ({len(entries)} entries)")
     for column in ("id", "type", "value", "label", "TLP", "source"):
@@ -377,6 +505,8 @@ def benign_command(
     for e in entries:
         table.add_row(str(e.id), e.kind, _short(e.value, 40), e.label or "-", e.tlp, e.source)
     console.print(table)
+    if failed:
+        raise ExternalServiceError(f"{len(failed)} entr(ies) not shared; see above")
 
 
 @group.command("status")

@@ -373,6 +373,11 @@ class _Planner:
         )
 
     def _indicator(self, index: int, obj: dict[str, Any]) -> None:
+        if "benign" in (obj.get("indicator_types") or []):
+            # A member's benign-bank entry (vigil.match.benign): known harmless, so it must never
+            # become a threat signal; TAXII stores it as sent and members' fetches read it.
+            self._reject(index, obj, "a benign indicator (benign bank entry), not a threat signal")
+            return
         if obj.get("pattern_type") != "stix":
             self._reject(
                 index, obj, f"pattern_type {obj.get('pattern_type')!r} is not supported (only 'stix')"

@@ -12,12 +12,25 @@ from). A bank can be imported from a file in the exchange's warning-list format 
 ``kinds``, ``values``; see :mod:`vigil.exchange.warninglists`), so a coalition list is used here
 as it is on the exchange. The indexes themselves are the match index's classes
 (:func:`vigil.match.index.new_index`), so near-matching follows the same thresholds.
+
+**Sharing with TLP.** :func:`share_entries` publishes this member's own entries (not those it
+received) as STIX indicators with ``indicator_types: ["benign"]`` and the entry's TLP marking,
+through TAXII add-objects: TLP:CLEAR and GREEN ones into the ``coalition`` collection, AMBER ones
+into the member's AMBER collection; AMBER+STRICT and RED entries never leave the member. Each
+entry's indicator id is stable (kind, value, publishing organisation), so sharing again sends
+nothing new; an entry removed (or narrowed to a TLP that may not leave) since it was shared is
+published again as a revoked version. The exchange stores these indicators as sent and does not
+make them threat signals. A member's fetch routes them into its own bank
+(:meth:`BenignBank.receive`) with the publisher as source and the TLP, and removes them when a
+revoked version arrives.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +38,7 @@ import yaml
 
 from vigil.core.errors import InputError, NotFound
 from vigil.core.settings import Settings
-from vigil.core.time import isoformat_z, utcnow
+from vigil.core.time import isoformat_z, parse_instant, utcnow
 from vigil.exchange.records import TLP
 from vigil.match.index import new_index
 from vigil.match.localdb import LocalDb
@@ -45,7 +58,31 @@ CREATE TABLE IF NOT EXISTS benign (
     added_at TEXT NOT NULL,
     UNIQUE (kind, value)
 );
+CREATE TABLE IF NOT EXISTS benign_published (
+    stix_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    tlp TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    modified TEXT NOT NULL,
+    revoked INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS benign_received (
+    stix_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    org_id TEXT,
+    tlp TEXT,
+    modified TEXT NOT NULL,
+    revoked INTEGER NOT NULL
+);
 """
+SHARED_SOURCE = "shared:"  # source of entries received from another member: "shared:<identity id>"
+BENIGN_INDICATOR_TYPE = "benign"
+# Which collection an entry of each TLP is published to (the exchange's collections,
+# vigil.exchange.taxii.COLLECTIONS). AMBER goes to the publisher's own AMBER audience.
+_COALITION_TLPS = ("CLEAR", "GREEN")
+_AMBER_ALIASES = ("platforms", "government-partners", "researchers")
 
 
 @dataclass(frozen=True)
@@ -154,6 +191,146 @@ class BenignBank(LocalDb):
             for kind in kinds
         )
 
+    # -- sharing ---------------------------------------------------------------------------------
+
+    def receive(self, obj: dict[str, Any], kind: str, value: str, org_id: str | None, tlp: str | None) -> str:
+        """Apply a received benign indicator version: ``added``, ``removed`` (a revoked version),
+        ``unchanged`` (e.g. a value this bank holds already) or ``stale`` (no newer than the one
+        applied). An entry stays while this member or any sharer still holds it."""
+        stix_id = str(obj["id"])
+        modified = parse_instant(str(obj.get("modified") or obj.get("created")))
+        revoked = bool(obj.get("revoked", False))
+        row = self._db.execute(
+            "SELECT modified FROM benign_received WHERE stix_id = ?", (stix_id,)
+        ).fetchone()
+        if row is not None and modified <= parse_instant(row["modified"]):
+            return "stale"
+        value = get_signal_type(kind).normalize_many([value])[0]
+        level = tlp if tlp in [t.value for t in TLP] else "GREEN"  # unmarked: the coalition's default
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO benign_received "
+                "(stix_id, kind, value, org_id, tlp, modified, revoked) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (stix_id, kind, value, org_id, level, isoformat_z(modified), int(revoked)),
+            )
+        if not revoked:
+            added = self.add(
+                kind,
+                [value],
+                label=str(obj.get("name") or "shared benign"),
+                tlp=level,
+                source=f"{SHARED_SOURCE}{org_id or 'unknown'}",
+            )
+            return "added" if added else "unchanged"
+        still = self._db.execute(
+            "SELECT org_id FROM benign_received "
+            "WHERE kind = ? AND value = ? AND revoked = 0 AND stix_id != ?",
+            (kind, value, stix_id),
+        ).fetchone()
+        entry = self._db.execute(
+            "SELECT id, source FROM benign WHERE kind = ? AND value = ?", (kind, value)
+        ).fetchone()
+        if entry is None or not str(entry["source"]).startswith(SHARED_SOURCE):
+            return "unchanged"  # this member's own entry (or never held): a sharer's revocation leaves it
+        with self._db:
+            if still is not None:  # another member shares it still: it stays, as theirs
+                self._db.execute(
+                    "UPDATE benign SET source = ? WHERE id = ?",
+                    (f"{SHARED_SOURCE}{still['org_id']}", entry["id"]),
+                )
+                return "unchanged"
+            self._db.execute("DELETE FROM benign WHERE id = ?", (entry["id"],))
+        self._indexes = None
+        return "removed"
+
+    def to_publish(self, org_id: str, now: datetime) -> list[tuple[str, dict[str, Any]]]:
+        """(collection alias, STIX indicator) for what this member should publish now: its own
+        entries that may leave it and were not published as they are, and revoked versions of
+        those it published that are gone or narrowed since."""
+        from vigil.exchange.records import SignalKind
+        from vigil.exchange.stix_ids import stix_id as make_stix_id
+        from vigil.exchange.stix_markings import marking_id
+        from vigil.exchange.stix_patterns import pattern_for
+
+        published = {r["stix_id"]: dict(r) for r in self._db.execute("SELECT * FROM benign_published")}
+        out: list[tuple[str, dict[str, Any]]] = []
+        wanted: set[str] = set()
+        stamp = isoformat_z(now)
+        for entry in self.entries():
+            if entry.source.startswith(SHARED_SOURCE):
+                continue  # passing on what others shared would launder its TLP and source
+            collection = collection_for_tlp(entry.tlp)
+            if collection is None:
+                continue
+            object_id = make_stix_id("indicator", "benign", entry.kind, entry.value, org_id)
+            wanted.add(object_id)
+            held = published.get(object_id)
+            if held is not None and not held["revoked"] and held["tlp"] == entry.tlp:
+                continue
+            obj = {
+                "type": "indicator",
+                "spec_version": "2.1",
+                "id": object_id,
+                "created_by_ref": org_id,
+                "created": held["modified"] if held is not None else stamp,
+                "modified": stamp,
+                "name": f"benign {entry.kind}: {entry.label or entry.value}"[:200],
+                "indicator_types": [BENIGN_INDICATOR_TYPE],
+                "pattern": pattern_for(SignalKind(entry.kind), entry.value),
+                "pattern_type": "stix",
+                "pattern_version": "2.1",
+                "valid_from": held["modified"] if held is not None else stamp,
+                "object_marking_refs": [marking_id(TLP(entry.tlp))],
+                "x_vigil_kind": entry.kind,
+                "x_vigil_value": entry.value,
+            }
+            if entry.label:
+                obj["description"] = entry.label
+            out.append((collection, obj))
+        for object_id, held in published.items():
+            if object_id in wanted or held["revoked"]:
+                continue
+            obj = {
+                "type": "indicator",
+                "spec_version": "2.1",
+                "id": object_id,
+                "created_by_ref": org_id,
+                "created": held["modified"],
+                "modified": stamp,
+                "name": f"benign {held['kind']}: {held['value']}"[:200],
+                "indicator_types": [BENIGN_INDICATOR_TYPE],
+                "pattern": pattern_for(SignalKind(held["kind"]), held["value"]),
+                "pattern_type": "stix",
+                "pattern_version": "2.1",
+                "valid_from": held["modified"],
+                "revoked": True,
+                "object_marking_refs": [marking_id(TLP(held["tlp"]))],
+                "x_vigil_kind": held["kind"],
+                "x_vigil_value": held["value"],
+            }
+            out.append((held["collection"], obj))
+        return out
+
+    def mark_published(self, published: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Remember objects the exchange accepted (so the next share sends only what changed)."""
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO benign_published "
+                "(stix_id, kind, value, tlp, collection, modified, revoked) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        obj["id"],
+                        obj["x_vigil_kind"],
+                        obj["x_vigil_value"],
+                        TLP_OF_MARKING[obj["object_marking_refs"][0]],
+                        collection,
+                        obj["modified"],
+                        int(bool(obj.get("revoked"))),
+                    )
+                    for collection, obj in published
+                ],
+            )
+
     # -- matching ---------------------------------------------------------------------------------
 
     def build(self) -> dict[str, SignalIndex]:
@@ -174,3 +351,125 @@ class BenignBank(LocalDb):
         if index is None or not len(index) or not values:
             return set()
         return {v for v, hits in zip(values, index.query_many(values, normalized=True), strict=True) if hits}
+
+
+def collection_for_tlp(tlp: str) -> str | None:
+    """The collection alias an entry of this TLP is shared in ("amber" for the publisher's AMBER
+    audience), None if it never leaves the member (AMBER+STRICT, RED)."""
+    if tlp in _COALITION_TLPS:
+        return "coalition"
+    if tlp == "AMBER":
+        return "amber"
+    return None
+
+
+def _tlp_of_marking() -> dict[str, str]:
+    from vigil.exchange.stix_markings import TLP_BY_MARKING_ID
+
+    return {ref: level.value for ref, level in TLP_BY_MARKING_ID.items()}
+
+
+TLP_OF_MARKING = _tlp_of_marking()
+
+
+@dataclass
+class ShareReport:
+    """What ``share_entries`` sent and what the exchange said."""
+
+    published: int = 0  # entries (new or changed)
+    revoked: int = 0  # revoked versions of entries removed or narrowed since
+    kept_back: int = 0  # entries whose TLP may not leave the member (AMBER+STRICT, RED)
+    failed: list[str] = field(default_factory=list)
+    by_collection: dict[str, int] = field(default_factory=dict)
+
+
+def share_entries(
+    bank: BenignBank,
+    server: str,
+    key: str,
+    *,
+    collection: str | None = None,
+    now: datetime | None = None,
+    transport: Any = None,
+) -> ShareReport:
+    """Publish the bank's shareable entries over TAXII add-objects (see the module text).
+    ``collection`` (alias or id): publish only what belongs there."""
+    import httpx
+
+    from vigil.core.errors import AuthenticationError, ExternalServiceError, PermissionDenied
+    from vigil.exchange.taxii_client import TaxiiClient, server_root
+
+    root = server_root(server)
+    report = ShareReport()
+    with httpx.Client(transport=transport, timeout=120, headers={"Authorization": f"Bearer {key}"}) as http:
+        try:
+            me = http.get(f"{root}/api/v1/me")
+        except httpx.HTTPError as exc:
+            raise ExternalServiceError(f"cannot reach {root}: {exc}") from exc
+        if me.status_code == 401:
+            raise AuthenticationError("the exchange refused the API key")
+        if me.status_code != 200:
+            raise ExternalServiceError(f"{root}/api/v1/me answered {me.status_code}: {me.text[:200]}")
+        org_id = str(me.json()["org_id"])
+        with TaxiiClient(root, key, transport=transport) as client:
+            api_root = client.api_root()
+            listed = [c for c in client.collections(api_root) if c.get("can_write")]
+        by_alias = {str(c.get("alias") or c["id"]): c for c in listed}
+        amber = next((a for a in _AMBER_ALIASES if a in by_alias), None)
+        plan = bank.to_publish(org_id, now or utcnow())
+        report.kept_back = sum(
+            1
+            for e in bank.entries()
+            if not e.source.startswith(SHARED_SOURCE) and collection_for_tlp(e.tlp) is None
+        )
+        groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for target, obj in plan:
+            alias = amber if target == "amber" else target
+            if alias is None or alias not in by_alias:
+                report.failed.append(
+                    f"{obj['id']}: no writable collection for TLP "
+                    f"{TLP_OF_MARKING[obj['object_marking_refs'][0]]}"
+                )
+                continue
+            spec = by_alias[alias]
+            if collection is not None and collection not in (alias, spec["id"]):
+                continue
+            groups.setdefault(alias, []).append((alias, obj))
+        if (
+            collection is not None
+            and collection not in by_alias
+            and not any(collection == c["id"] for c in listed)
+        ):
+            raise InputError(
+                f"no writable collection {collection!r} for this key; writable: {', '.join(by_alias)}",
+                field="collection",
+            )
+        for alias, items in groups.items():
+            url = f"{api_root}collections/{by_alias[alias]['id']}/objects/"
+            answer = http.post(
+                url,
+                content=json.dumps({"objects": [obj for _, obj in items]}),
+                headers={
+                    "Content-Type": "application/taxii+json;version=2.1",
+                    "Accept": "application/taxii+json;version=2.1",
+                },
+                auth=("taxii", key),
+            )
+            if answer.status_code == 401:
+                raise AuthenticationError("the exchange refused the API key")
+            if answer.status_code == 403:
+                raise PermissionDenied("the API key may not write (analyst or admin role needed)")
+            if answer.status_code not in (200, 202):
+                raise ExternalServiceError(
+                    f"TAXII add-objects at {url}: HTTP {answer.status_code}: {answer.text[:200]}"
+                )
+            status = answer.json()
+            ok = {str(s.get("id")) for s in status.get("successes") or []}
+            for failure in status.get("failures") or []:
+                report.failed.append(f"{failure.get('id')}: {failure.get('message')}")
+            accepted = [(a, obj) for a, obj in items if obj["id"] in ok]
+            bank.mark_published(accepted)
+            report.by_collection[alias] = len(accepted)
+            report.revoked += sum(1 for _, obj in accepted if obj.get("revoked"))
+            report.published += sum(1 for _, obj in accepted if not obj.get("revoked"))
+    return report

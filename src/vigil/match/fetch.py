@@ -12,6 +12,23 @@ Checkpoints: for each collection, the ``X-TAXII-Date-Added-Last`` header of the 
 that revoke a contribution. Checkpoints are saved together with the index in one atomic switch
 (see :mod:`vigil.match.state`), so a fetch that fails half-way changes nothing and is simply run
 again.
+
+Besides contributions, a fetch keeps what the coalition says about signals and applies what it
+decides (see docs/matching.md, "Signal quality"):
+
+* ``opinion`` and ``sighting`` objects go into the index's :class:`FeedbackLedger` (saved with the
+  index and its checkpoints), whose per-signal counts ``vigil match run`` feeds to the decay score;
+* ``note`` objects carrying ``x_vigil_quarantine`` put a signal in (or out of) coalition
+  quarantine in ``quarantine.sqlite``;
+* indicators whose ``indicator_types`` contain ``benign`` are another member's benign-bank entries:
+  they go into ``benign.sqlite`` (with their source and TLP), never into the match index; a
+  revoked version takes the entry out;
+* the signals that arrived (a new or changed active contribution) are recorded per fetch in the
+  index's :class:`ArrivalLog`, for retroactive matching.
+
+The two SQLite files are written before the index is saved, and a version is applied only if it
+is newer than the one applied before: if the save then fails, the next fetch receives the same
+versions again and they change nothing.
 """
 
 from __future__ import annotations
@@ -37,6 +54,9 @@ from vigil.exchange.stix_apply import signal_id_for
 from vigil.exchange.stix_markings import TLP_BY_MARKING_ID, most_restrictive
 from vigil.exchange.stix_patterns import signal_of_pattern
 from vigil.exchange.taxii_client import DEFAULT_PAGE, TaxiiClient, server_root
+from vigil.match.benign import BENIGN_INDICATOR_TYPE, BenignBank
+from vigil.match.feedback import ArrivalLog, FeedbackLedger
+from vigil.match.quarantine import CoalitionNote, QuarantineStore
 from vigil.match.state import ContributionRecord, MatchIndex, locked, matchable_types, open_index
 from vigil.signals.registry import normalize
 
@@ -107,6 +127,13 @@ class FetchReport:
     by_type: dict[str, int] = field(default_factory=dict)  # signals in the index per type
     checkpoints: dict[str, str] = field(default_factory=dict)  # alias -> added_after for next time
     first_fetch: bool = False
+    opinions: int = 0  # opinion versions stored (new or changed)
+    sightings: int = 0  # sighting versions stored
+    feedback_unresolved: int = 0  # opinions/sightings about no contribution we hold
+    coalition: dict[str, int] = field(default_factory=dict)  # quarantined, released, unchanged, stale
+    benign_added: int = 0  # shared benign entries added to the bank
+    benign_removed: int = 0  # ... and removed by a revoked version
+    arrived: int = 0  # signals with a new or changed active contribution
 
 
 def fetch_signals(
@@ -167,6 +194,10 @@ def fetch_signals(
         applier.finish()
         if full:
             report.forgotten = index.forget_except(applier.seen_ids)
+            applier.ledger.forget_except(applier.seen_feedback)
+        applier.apply_local(index_dir, settings)
+        ArrivalLog.of_index(index).record(now or utcnow(), applier.arrived)
+        report.arrived = len(applier.arrived)
         changes = index.reconcile(now)
         report.index_removed_invisible = changes.removed_invisible
         report.index_added = changes.added
@@ -215,6 +246,12 @@ class _Applier:
         self.matchable = set(matchable_types())
         self.links: list[tuple[str, str, datetime]] = []
         self.seen_ids: set[str] = set()  # every contribution object received (for --full)
+        self.seen_feedback: set[str] = set()  # every opinion and sighting received (for --full)
+        self.ledger = FeedbackLedger.of_index(index)
+        self.feedback: list[dict[str, Any]] = []  # opinions and sightings, resolved at the end
+        self.notes: dict[str, dict[str, Any]] = {}  # coalition quarantine notes, latest version
+        self.benign: list[tuple[dict[str, Any], ContributionRecord]] = []
+        self.arrived: set[str] = set()
 
     def page(self, collection: str, objects: list[dict[str, Any]]) -> None:
         report = self.report
@@ -226,9 +263,18 @@ class _Applier:
             stix_type = str(obj.get("type"))
             report.objects_received += 1
             report.objects_by_type[stix_type] += 1
-            if stix_type == "indicator" or (stix_type == "attack-pattern" and obj.get("x_vigil_kind")):
+            if stix_type == "indicator" and BENIGN_INDICATOR_TYPE in (obj.get("indicator_types") or []):
+                self._benign(obj, collection)  # another member's benign entry: not a signal to match
+            elif stix_type == "indicator" or (stix_type == "attack-pattern" and obj.get("x_vigil_kind")):
                 self.seen_ids.add(str(obj.get("id")))
                 self._contribution(obj, collection)
+            elif stix_type in ("opinion", "sighting"):
+                self.seen_feedback.add(str(obj.get("id")))
+                self.feedback.append(obj)
+            elif stix_type == "note" and "x_vigil_quarantine" in obj:
+                held = self.notes.get(str(obj.get("id")))
+                if held is None or _version(obj) > _version(held):
+                    self.notes[str(obj["id"])] = obj
             elif stix_type == "campaign":
                 modified = parse_instant(str(obj.get("modified") or obj.get("created")))
                 self.index.set_campaign(str(obj["id"]), str(obj.get("name") or ""), modified)
@@ -257,8 +303,106 @@ class _Applier:
             report.unchanged += 1
         if outcome != "stale" and record.revoked and (before is None or not before.revoked):
             report.revoked += 1
+        if outcome in ("new", "updated") and not record.revoked:
+            self.arrived.add(record.signal_id)
+
+    def _benign(self, obj: dict[str, Any], collection: str) -> None:
+        record = contribution_of(obj, collection)
+        if isinstance(record, str):
+            self.report.unusable.append(f"{obj.get('id')} (benign): {record}")
+        elif record.kind not in self.matchable:
+            self.report.unusable.append(f"{obj.get('id')} (benign): {record.kind} cannot be matched")
+        else:
+            self.benign.append((obj, record))
 
     def finish(self) -> None:
-        self.index.contributions.load(source for source, _, _ in self.links)
+        self.index.contributions.load(
+            [source for source, _, _ in self.links]
+            + [ref for obj in self.feedback for ref in _refs(obj)]
+            + [ref for obj in self.notes.values() for ref in _refs(obj)]
+        )
         for source, target, when in self.links:
             self.index.link_campaign(source, target, when)
+        report = self.report
+        for obj in self.feedback:
+            signals = self._signals_of(_refs(obj))
+            if not signals:
+                report.feedback_unresolved += 1
+                continue
+            if obj.get("type") == "opinion":
+                outcome = self.ledger.opinion(obj, signals)
+                report.opinions += outcome in ("new", "updated", "removed")
+            else:
+                outcome = self.ledger.sighting(obj, signals[0])
+                report.sightings += outcome in ("new", "updated", "removed")
+        self.feedback = []
+
+    def _signals_of(self, refs: list[str]) -> list[str]:
+        found: list[str] = []
+        for ref in refs:
+            record = self.index.contributions.get(ref)
+            if record is not None and record.signal_id not in found:
+                found.append(record.signal_id)
+        return found
+
+    def apply_local(self, index_dir: Path, settings: Settings | None) -> None:
+        """Apply coalition quarantine notes and shared benign entries to the member's SQLite files."""
+        report = self.report
+        notes = []
+        for obj in self.notes.values():
+            note = self._coalition_note(obj)
+            if isinstance(note, str):
+                report.unusable.append(f"{obj.get('id')}: {note}")
+            else:
+                notes.append(note)
+        if notes:
+            with QuarantineStore.of_index(index_dir) as store:
+                report.coalition = store.apply_coalition(notes)
+        if self.benign:
+            with BenignBank.of_index(index_dir, settings) as bank:
+                for obj, record in self.benign:
+                    outcome = bank.receive(obj, record.kind, record.value, record.org_id, record.tlp)
+                    report.benign_added += outcome == "added"
+                    report.benign_removed += outcome == "removed"
+
+    def _coalition_note(self, obj: dict[str, Any]) -> CoalitionNote | str:
+        state = obj.get("x_vigil_quarantine")
+        if state not in ("active", "released"):
+            return f"x_vigil_quarantine must be 'active' or 'released', got {state!r}"
+        signal_id = obj.get("x_vigil_signal_id")
+        refs = _refs(obj)
+        if not isinstance(signal_id, str) or not signal_id:
+            resolved = self._signals_of(refs)
+            if not resolved:
+                return "coalition quarantine note names no signal we hold (x_vigil_signal_id, object_refs)"
+            signal_id = resolved[0]
+        held = [r for r in (self.index.contributions.get(ref) for ref in refs) if r is not None]
+        held += [
+            r for r in self.index.contributions.by_signal([signal_id]).get(signal_id, []) if r not in held
+        ]
+        reporters = obj.get("x_vigil_reporters")
+        count = reporters if isinstance(reporters, int) and not isinstance(reporters, bool) else 0
+        reason = str(obj.get("abstract") or obj.get("content") or "").strip()
+        return CoalitionNote(
+            note_id=str(obj["id"]),
+            signal_id=signal_id,
+            state=state,
+            reporters=count,
+            reason=reason or f"coalition quarantine: {count} member(s) reported a flood",
+            modified=_version(obj),
+            signal_type=held[0].kind if held else "",
+            signal_value=held[0].value if held else "",
+            org_ids=tuple(sorted({r.org_id for r in held if r.org_id})),
+        )
+
+
+def _refs(obj: dict[str, Any]) -> list[str]:
+    """The contribution ids an opinion, note or sighting points at."""
+    if obj.get("type") == "sighting":
+        ref = obj.get("sighting_of_ref")
+        return [ref] if isinstance(ref, str) else []
+    return [str(r) for r in obj.get("object_refs") or [] if isinstance(r, str)]
+
+
+def _version(obj: dict[str, Any]) -> datetime:
+    return parse_instant(str(obj.get("modified") or obj.get("created")))

@@ -20,6 +20,16 @@ Quarantine and release are written to an append-only log in the same database (t
 UPDATE and DELETE, as the exchange's audit table does): the member's matcher runs on the member's
 side with no connection to the exchange's database, so the exchange's ``audit.record`` cannot be
 called from here.
+
+**Coalition quarantine.** When several members report the same flood, the exchange publishes a
+STIX ``note`` over TAXII whose ``object_refs`` are the signal's indicators, with
+``x_vigil_quarantine`` (``active`` or ``released``), ``x_vigil_signal_id`` and
+``x_vigil_reporters``; each transition is a new version of the same note. ``vigil match fetch``
+applies it here (:meth:`QuarantineStore.apply_coalition`): a coalition quarantine is kept apart
+from the member's own (table ``coalition_quarantine``), so a coalition release never lifts a
+quarantine the member's own flood guard started, and the actioner holds a signal under either.
+A reviewer of this member may still override a coalition quarantine for this member
+(:meth:`QuarantineStore.release`) until the coalition's next transition.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from typing import Any
 import pyarrow as pa
 
 from vigil.core.errors import InputError, NotFound
-from vigil.core.time import isoformat_z, utcnow
+from vigil.core.time import isoformat_z, parse_instant, utcnow
 from vigil.match.localdb import LocalDb
 
 QUARANTINE_FILE = "quarantine.sqlite"
@@ -70,6 +80,22 @@ CREATE TABLE IF NOT EXISTS quarantine_log (
     signal_id TEXT NOT NULL,
     actor TEXT NOT NULL,
     detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS coalition_quarantine (
+    signal_id TEXT PRIMARY KEY,
+    note_id TEXT NOT NULL,
+    note_modified TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    reporters INTEGER NOT NULL,
+    signal_type TEXT NOT NULL,
+    signal_value TEXT NOT NULL,
+    org_ids TEXT NOT NULL,
+    since TEXT NOT NULL,
+    released_at TEXT,
+    overridden_by TEXT,
+    overridden_at TEXT,
+    note TEXT
 );
 CREATE TRIGGER IF NOT EXISTS quarantine_log_no_update BEFORE UPDATE ON quarantine_log
 BEGIN SELECT RAISE(ABORT, 'quarantine_log is append-only'); END;
@@ -111,6 +137,22 @@ class Quarantined:
     released_at: str | None
     released_by: str | None
     note: str | None
+    scope: str = "local"  # "local" (this member's flood guard) or "coalition" (the exchange's note)
+
+
+@dataclass(frozen=True)
+class CoalitionNote:
+    """One version of the exchange's coalition quarantine note about a signal."""
+
+    note_id: str
+    signal_id: str
+    state: str  # "active" or "released"
+    reporters: int
+    reason: str
+    modified: datetime
+    signal_type: str = ""
+    signal_value: str = ""
+    org_ids: tuple[str, ...] = ()
 
 
 class QuarantineStore(LocalDb):
@@ -124,17 +166,50 @@ class QuarantineStore(LocalDb):
         return cls(Path(index_dir) / QUARANTINE_FILE)
 
     def active(self) -> set[str]:
-        """Ids of the signals quarantined now (not released)."""
-        return {
+        """Ids of the signals quarantined now: by this member (not released) or by the coalition
+        (active, and not overridden by this member's reviewer)."""
+        local = {
             r[0] for r in self._db.execute("SELECT signal_id FROM quarantine WHERE status = 'quarantined'")
         }
+        coalition = {
+            r[0]
+            for r in self._db.execute(
+                "SELECT signal_id FROM coalition_quarantine WHERE status = 'active' AND overridden_by IS NULL"
+            )
+        }
+        return local | coalition
 
     def items(self, status: str | None = "quarantined") -> list[Quarantined]:
+        """Quarantines, this member's and the coalition's (``scope``), oldest first; ``status``
+        ``quarantined`` (held now), ``released`` or None (all)."""
         sql = (
             "SELECT * FROM quarantine" + (" WHERE status = ?" if status else "") + " ORDER BY quarantined_at"
         )
         rows = self._db.execute(sql, (status,) if status else ())
-        return [Quarantined(**{**dict(r), "org_ids": json.loads(r["org_ids"])}) for r in rows]
+        out = [Quarantined(**{**dict(r), "org_ids": json.loads(r["org_ids"])}) for r in rows]
+        for r in self._db.execute("SELECT * FROM coalition_quarantine ORDER BY since"):
+            held = r["status"] == "active" and r["overridden_by"] is None
+            shown = "quarantined" if held else "released"
+            if status is not None and status != shown:
+                continue
+            out.append(
+                Quarantined(
+                    signal_id=r["signal_id"],
+                    signal_type=r["signal_type"],
+                    signal_value=r["signal_value"],
+                    org_ids=json.loads(r["org_ids"]),
+                    reason=r["reason"],
+                    run_id=r["note_id"],
+                    posts=0,
+                    quarantined_at=r["since"],
+                    status=shown,
+                    released_at=r["released_at"] or r["overridden_at"],
+                    released_by=r["overridden_by"] or ("coalition" if r["released_at"] else None),
+                    note=r["note"],
+                    scope="coalition",
+                )
+            )
+        return out
 
     def log(self, signal_id: str | None = None) -> list[dict[str, Any]]:
         """The quarantine log, oldest first."""
@@ -199,21 +274,99 @@ class QuarantineStore(LocalDb):
         return True
 
     def release(self, signal_id: str, *, actor: str, note: str | None = None) -> Quarantined:
-        """End a signal's quarantine after review; NotFound if it is not quarantined."""
+        """End this member's quarantine of a signal after review; if only the coalition holds it,
+        override the coalition's quarantine for this member (until the coalition's next
+        transition). NotFound if neither holds it."""
         if not actor.strip():
             raise InputError("a release names who reviewed it", field="actor")
+        now = isoformat_z(utcnow())
         with self._db:
             cursor = self._db.execute(
                 "UPDATE quarantine SET status = 'released', released_at = ?, released_by = ?, note = ? "
                 "WHERE signal_id = ? AND status = 'quarantined'",
-                (isoformat_z(utcnow()), actor, note, signal_id),
+                (now, actor, note, signal_id),
             )
-            if cursor.rowcount == 0:
-                raise NotFound(f"signal {signal_id} is not quarantined")
-            # Its hourly counts start again: the reviewer judged the matches so far acceptable.
-            self._db.execute("DELETE FROM flood_hourly WHERE signal_id = ?", (signal_id,))
-            self._log("release", signal_id, actor, {"note": note})
-        return next(q for q in self.items(status=None) if q.signal_id == signal_id)
+            if cursor.rowcount:
+                # Its hourly counts start again: the reviewer judged the matches so far acceptable.
+                self._db.execute("DELETE FROM flood_hourly WHERE signal_id = ?", (signal_id,))
+                self._log("release", signal_id, actor, {"note": note})
+                scope = "local"
+            else:
+                cursor = self._db.execute(
+                    "UPDATE coalition_quarantine SET overridden_by = ?, overridden_at = ?, note = ? "
+                    "WHERE signal_id = ? AND status = 'active' AND overridden_by IS NULL",
+                    (actor, now, note, signal_id),
+                )
+                if cursor.rowcount == 0:
+                    raise NotFound(f"signal {signal_id} is not quarantined")
+                self._log("coalition-override", signal_id, actor, {"note": note})
+                scope = "coalition"
+        return next(q for q in self.items(status=None) if q.signal_id == signal_id and q.scope == scope)
+
+    def apply_coalition(self, notes: Iterable[CoalitionNote]) -> dict[str, int]:
+        """Apply coalition quarantine note versions (in one transaction; a version no newer than
+        the one applied for its signal is ignored, so receiving it again is harmless). Returns
+        counts: ``quarantined``, ``released``, ``unchanged`` (a newer version, same state),
+        ``stale``."""
+        counts = {"quarantined": 0, "released": 0, "unchanged": 0, "stale": 0}
+        now = isoformat_z(utcnow())
+        with self._db:
+            for n in sorted(notes, key=lambda n: n.modified):
+                if n.state not in ("active", "released"):
+                    raise InputError(
+                        f"note {n.note_id}: x_vigil_quarantine must be active or released, got {n.state!r}",
+                        field="x_vigil_quarantine",
+                    )
+                row = self._db.execute(
+                    "SELECT * FROM coalition_quarantine WHERE signal_id = ?", (n.signal_id,)
+                ).fetchone()
+                modified = isoformat_z(n.modified)
+                if row is not None and n.modified <= parse_instant(row["note_modified"]):
+                    counts["stale"] += 1
+                    continue
+                was_active = row is not None and row["status"] == "active"
+                starts = n.state == "active" and not was_active
+                ends = n.state == "released" and was_active
+                if row is None and n.state == "released":
+                    # A release of a quarantine we never saw active: remember the version only.
+                    starts = False
+                self._db.execute(
+                    "INSERT OR REPLACE INTO coalition_quarantine (signal_id, note_id, note_modified, status, "
+                    "reason, reporters, signal_type, signal_value, org_ids, since, released_at, "
+                    "overridden_by, overridden_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        n.signal_id,
+                        n.note_id,
+                        modified,
+                        n.state,
+                        n.reason,
+                        n.reporters,
+                        n.signal_type or (row["signal_type"] if row is not None else ""),
+                        n.signal_value or (row["signal_value"] if row is not None else ""),
+                        json.dumps(sorted(set(n.org_ids))),
+                        now if starts or row is None else row["since"],
+                        now if n.state == "released" else None,
+                        # A transition ends a reviewer's override; a repeat of the same state keeps it.
+                        None if (starts or ends or row is None) else row["overridden_by"],
+                        None if (starts or ends or row is None) else row["overridden_at"],
+                        None if (starts or ends or row is None) else row["note"],
+                    ),
+                )
+                detail = {
+                    "note_id": n.note_id,
+                    "note_modified": modified,
+                    "reporters": n.reporters,
+                    "reason": n.reason,
+                }
+                if starts:
+                    self._log("coalition-quarantine", n.signal_id, "coalition", detail)
+                    counts["quarantined"] += 1
+                elif ends:
+                    self._log("coalition-release", n.signal_id, "coalition", detail)
+                    counts["released"] += 1
+                else:
+                    counts["unchanged"] += 1
+        return counts
 
     def add_hourly(self, counts: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
         """Add distinct-post counts per (signal, hour); returns the totals for those keys."""
@@ -314,7 +467,7 @@ def notify_sources(
     import httpx
 
     from vigil.core.errors import AuthenticationError, ExternalServiceError, PermissionDenied
-    from vigil.match.fetch import server_root
+    from vigil.exchange.taxii_client import server_root
 
     url = f"{server_root(server)}/api/v1/signals/{signal_id}/quarantine-notices"
     try:

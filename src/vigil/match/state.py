@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -61,7 +61,15 @@ CAMPAIGNS = pa.schema(
 )
 
 
-__all__ = ["ContributionRecord", "MatchIndex", "Reconciled", "locked", "matchable_types", "open_index"]
+__all__ = [
+    "ContributionRecord",
+    "MatchIndex",
+    "Reconciled",
+    "Sidecar",
+    "locked",
+    "matchable_types",
+    "open_index",
+]
 
 
 def matchable_types() -> list[str]:
@@ -78,6 +86,17 @@ class Reconciled:
     removed_expired: int = 0
     removed_invisible: int = 0  # no contribution left on record (dropped by a full re-sync)
     by_type: dict[str, int] = field(default_factory=dict)  # net change per type
+
+
+class Sidecar(Protocol):
+    """Something another module keeps with the index (feedback counts, arrivals), saved into each
+    new generation so it switches with the index and its checkpoints in one atomic step."""
+
+    def save(self, target: Path, previous: Path | None) -> None:
+        """Write into ``target`` (a new directory's path); ``previous`` is this sidecar's
+        directory in the current generation (None on a first save), to hard-link what did not
+        change."""
+        ...
 
 
 @dataclass
@@ -97,7 +116,15 @@ class MatchIndex:
     # When the indexes were last made equal to the active contributions (None: never, or by an
     # earlier version: the next reconcile examines every signal).
     reconciled_at: datetime | None = None
+    # Saved by ``save`` into ``gen-*/<name>/`` (see ``Sidecar``); read back by their own modules
+    # through ``generation_path``.
+    sidecars: dict[str, Sidecar] = field(default_factory=dict)
     _store: ContributionStore = field(default_factory=ContributionStore)
+
+    @property
+    def generation_path(self) -> Path | None:
+        """The directory of the generation this index was opened from (None if never saved)."""
+        return self.directory / self.generation if self.generation else None
 
     @property
     def contributions(self) -> ContributionStore:
@@ -271,6 +298,9 @@ class MatchIndex:
             )
             for kind, index in self.indexes.items():
                 index.save(target / "index" / kind)
+            previous = self.generation_path
+            for name, sidecar in self.sidecars.items():
+                sidecar.save(target / name, previous / name if previous is not None else None)
             by_type = self.indexed_count()
             state = {
                 "format": FORMAT,
