@@ -38,7 +38,6 @@ from vigil.core.settings import Settings
 from vigil.ingest.adapters import AdapterOptions, make_adapter
 from vigil.ingest.adapters.base import Adapter
 from vigil.ingest.duck import connect, first_row, sql_string
-from vigil.ingest.lang import detect_languages
 from vigil.ingest.readers import DEFAULT_BATCH_SIZE, SourceBatch, check_kind, resolve_format
 from vigil.ingest.values import TimeFormat
 from vigil.schema.io import ParquetSink
@@ -94,6 +93,9 @@ class IngestSummary:
 
 def fill_languages(posts: pa.Table) -> pa.Table:
     """Identify the language of posts that have text but no language; mark them ``lang_detected``."""
+    # Imported here: the classifier brings scipy (~0.3 s of CPU), which --no-detect-language skips.
+    from vigil.ingest.lang import detect_languages
+
     lang = posts.column("lang")
     missing = pc.and_(pc.is_null(lang), pc.is_valid(posts.column("text")))
     indices = pc.indices_nonzero(pc.fill_null(missing, False)).to_pylist()
