@@ -18,6 +18,7 @@ from vigil.exchange.store import SignalFilter
 from vigil.web.deps import PageCaseServiceDep, PageMeetingServiceDep, StoreDep
 from vigil.web.pages.common import Viewer, ViewerDep, render
 from vigil.web.pages.detections import list_runs
+from vigil.web.pages.feedback import received_panel
 from vigil.web.pages.meetings import overview_reminders
 from vigil.web.pages.signals import _row
 
@@ -48,6 +49,7 @@ def overview(
         by_status=Counter(c.status.value for c in cases),
         runs=runs,
         reminders=overview_reminders(request, meetings),
+        received=received_panel(store, viewer.principal),
     )
 
 

@@ -19,6 +19,7 @@ from vigil.exchange.store import ExchangeStore, SignalFilter
 from vigil.signals import text_minhash
 from vigil.web.deps import PageCaseServiceDep, StoreDep
 from vigil.web.pages.common import Viewer, ViewerDep, redirect, render
+from vigil.web.pages.feedback import feedback_panel
 from vigil.web.pages.kept import Kept
 from vigil.web.pages.workbench import cases_holding
 
@@ -262,6 +263,7 @@ def _signal_view(
         cases=cases_holding(cases, signal_id),
         related=related_signals(store, viewer.principal, signal),
         quarantine=_flood(request, store, viewer).state(signal_id),
+        feedback=feedback_panel(store, viewer.principal, signal),
         account_platform=signal.value.split(":", 1)[0] if signal.kind is SignalKind.ACCOUNT else None,
         kept=kept or Kept(),
         status_code=400 if kept else 200,

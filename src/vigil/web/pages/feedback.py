@@ -1,0 +1,94 @@
+"""The dashboard's feedback panels (#18): on the signal page, the per-member counts of what members
+said about the signal, a short daily history and each visible contribution's decay score; on the
+overview, what the reader organisation's own contributions received. Everything comes from
+``ExchangeStore.feedback_counts`` / ``feedback_received``, so a count covers only feedback the
+reader may see. The templates are ``_feedback.html`` (signal page) and ``_feedback_received.html``
+(overview)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from vigil.exchange.access import Principal
+from vigil.exchange.records import Contribution, Signal
+from vigil.exchange.store import ExchangeStore
+from vigil.exchange.store.feedback_counts import DayCounts, ReceivedPage, SignalFeedback
+from vigil.signals.decay import DecayModel
+
+HISTORY_DAYS = 14  # days of history the signal page shows (the REST answer has them all)
+TOP = 5  # signals per list on the overview
+
+
+@dataclass(frozen=True)
+class ContributionScore:
+    org_id: str
+    confidence: int
+    age_days: float
+    score: float
+    decayed: bool
+    active: bool  # not revoked, not expired: only these count towards the signal's score
+
+
+@dataclass(frozen=True)
+class FeedbackPanel:
+    counts: SignalFeedback
+    days: list[DayCounts]  # the latest HISTORY_DAYS days with feedback, oldest first
+    peak: int  # the busiest day's matches plus opinions (the history bars' scale)
+    scores: list[ContributionScore]
+    score: float  # the signal's: the best active contribution's (0 if none is active)
+    model: DecayModel
+
+
+def contribution_active(c: Contribution, now: datetime) -> bool:
+    return not c.revoked and (c.valid_until is None or c.valid_until > now)
+
+
+def feedback_panel(
+    store: ExchangeStore, principal: Principal, signal: Signal, model: DecayModel | None = None
+) -> FeedbackPanel:
+    """The signal page's panel for ``principal`` (its counts and scores within TLP)."""
+    model = model or DecayModel()
+    counts = store.feedback_counts(principal, signal.id)
+    now = store.now()
+    scores = [
+        ContributionScore(
+            org_id=c.org_id,
+            confidence=c.confidence,
+            age_days=(now - c.modified_at).total_seconds() / 86_400,
+            score=(s := model.score(c.modified_at, now, c.confidence, counts.current)),
+            decayed=model.decayed(s),
+            active=contribution_active(c, now),
+        )
+        for c in signal.contributions
+    ]
+    days = counts.days[-HISTORY_DAYS:]
+    peak = max((day_weight(d) for d in days), default=0)
+    return FeedbackPanel(
+        counts=counts,
+        days=days,
+        peak=peak,
+        scores=scores,
+        score=max((s.score for s in scores if s.active), default=0.0),
+        model=model,
+    )
+
+
+def day_weight(day: DayCounts) -> int:
+    c = day.counts
+    return c.matches + c.confirmations + c.false_positives + c.disputes
+
+
+@dataclass(frozen=True)
+class ReceivedPanel:
+    by_matches: ReceivedPage
+    by_false_positives: ReceivedPage
+
+
+def received_panel(store: ExchangeStore, principal: Principal) -> ReceivedPanel:
+    """The overview's panel: the reader organisation's contributions with the most matches and
+    the most false positives other members reported."""
+    return ReceivedPanel(
+        by_matches=store.feedback_received(principal, sort="matches", limit=TOP),
+        by_false_positives=store.feedback_received(principal, sort="false_positives", limit=TOP),
+    )
