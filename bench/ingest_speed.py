@@ -40,8 +40,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest_memory import MAPPING, generate_csv
-from vigil.detect.toolkit_compat import TOOLKIT_CSV_COLUMNS
+from ingest_memory import MAPPING, generate_csv  # standard library only
 
 IRA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ira-2017" / "tweets.csv.gz"
 
@@ -77,6 +76,9 @@ def measure(argv: list[str], env: dict[str, str] | None = None) -> dict[str, Any
 
 def ira_to_toolkit(source: Path, target: Path) -> int:
     """The IRA tweets in the toolkit's CSV layout (retweets keyed as the toolkit expects)."""
+    # Imported here: the measured workers run this file too, and the ingest needs no detect code.
+    from vigil.detect.toolkit_compat import TOOLKIT_CSV_COLUMNS
+
     rows = 0
     with gzip.open(source, "rt", encoding="utf-8", newline="") as inp, target.open("w", newline="") as out:
         writer = csv.writer(out)
