@@ -196,8 +196,13 @@ def test_two_members_quarantine_a_green_meme_coalition_wide(world: World, tmp_pa
         assert note["x_vigil_quarantine"] == "active" and note["x_vigil_signal_id"] == meme.id
         assert note["x_vigil_reporters"] == 2
         import stix2
+        from stix2validator import ValidationOptions, validate_string
 
         assert stix2.parse(note, allow_custom=True).type == "note"
+        checked = validate_string(json.dumps(note), ValidationOptions(version="2.1"))
+        assert checked.is_valid and not checked.warnings, [
+            str(e) for e in (*checked.errors, *checked.warnings)
+        ]
 
         # Who may release: not an analyst of the source, not an admin of a member that did not
         # contribute it (403); an admin of the source may.

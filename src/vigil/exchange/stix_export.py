@@ -51,9 +51,14 @@ VIGIL_PROPERTIES = (
     "x_vigil_shared_with_refs",
     "x_vigil_org_kind",
     "x_vigil_platform",
+    "x_vigil_quarantine",
+    "x_vigil_signal_id",
+    "x_vigil_reporters",
 )
 # Fixed timestamps of objects that are not records (Vigil's identity, its extension, DISARM ids).
 REFERENCE_CREATED = datetime(2024, 1, 1, tzinfo=UTC)
+# The extension's current version: 1.1.0 added the flood-quarantine note properties (#18).
+EXTENSION_MODIFIED = datetime(2026, 12, 7, tzinfo=UTC)
 
 OPINION_TO_STIX: dict[OpinionValue, str] = {
     OpinionValue.CONFIRMED: "strongly-agree",
@@ -144,17 +149,21 @@ def vigil_extension_definition() -> dict[str, Any]:
         "id": VIGIL_EXTENSION_ID,
         "created_by_ref": VIGIL_IDENTITY_ID,
         "created": _ts(REFERENCE_CREATED),
-        "modified": _ts(REFERENCE_CREATED),
+        "modified": _ts(EXTENSION_MODIFIED),
         "name": "Vigil signal properties",
-        "description": "Top-level properties Vigil adds to indicators, attack-patterns and identities.",
+        "description": "Top-level properties Vigil adds to indicators, attack-patterns, identities, "
+        "sightings and notes.",
         "schema": (
             "x_vigil_kind: Vigil signal kind (account, url, domain, hashtag, text_exact, text_minhash, "
             "image_pdq, image_md5, narrative, technique); x_vigil_value: the signal value as Vigil stores "
             "it; x_vigil_first_seen / x_vigil_last_seen: when the contributor saw it; "
             "x_vigil_shared_with_refs: identities an AMBER/RED contribution may reach; x_vigil_org_kind: "
-            "platform, government or research; x_vigil_platform: platform a sighting was made on."
+            "platform, government or research; x_vigil_platform: platform a sighting was made on; "
+            "x_vigil_quarantine: a note's coalition-wide flood quarantine state (active or released); "
+            "x_vigil_signal_id: the Vigil signal a note is about; x_vigil_reporters: members reporting "
+            "that signal flooding their matchers (a count)."
         ),
-        "version": "1.0.0",
+        "version": "1.1.0",
         "extension_types": ["toplevel-property-extension"],
         "extension_properties": list(VIGIL_PROPERTIES),
     }
