@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from tests.match.conftest import Coalition
 from tests.match.test_quality import flip_bits, hamming, pdq, write_posts
-from vigil.core.errors import InputError, NotFound
+from vigil.core.errors import ExternalServiceError, InputError, NotFound
 from vigil.core.time import utcnow
 from vigil.exchange.records import TLP
 from vigil.exchange.stix_markings import marking_id
@@ -30,7 +30,7 @@ from vigil.match.decay import DecayModel, Feedback
 from vigil.match.feedback import FeedbackLedger
 from vigil.match.fetch import fetch_signals
 from vigil.match.matcher import match_posts
-from vigil.match.quarantine import QuarantineStore
+from vigil.match.quarantine import CoalitionNote, QuarantineStore
 from vigil.match.retro import read_checkpoint, retro_arrivals
 from vigil.match.rules import parse_rules
 from vigil.match.state import open_index
@@ -80,6 +80,35 @@ def quarantine_note(note_id: str, signal_id: str, refs: list[str], state: str, m
         "x_vigil_signal_id": signal_id,
         "x_vigil_reporters": 3,
     }
+
+
+class CutAfter(httpx.HTTPTransport):
+    """A transport whose connection drops after ``requests`` requests."""
+
+    def __init__(self, requests: int) -> None:
+        super().__init__()
+        self.left = requests
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.left -= 1
+        if self.left < 0:
+            raise httpx.ConnectError("connection cut", request=request)
+        return super().handle_request(request)
+
+
+class Counted:
+    """A Progress that counts what a fetch received."""
+
+    objects = 0
+
+    def start(self, description: str, total: float | None = None) -> None:
+        return None
+
+    def advance(self, amount: float = 1) -> None:
+        self.objects += int(amount)
+
+    def finish(self) -> None:
+        return None
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +170,14 @@ def test_opinions_and_sightings_are_fetched_into_the_decay_score(
     # A changed opinion is a new version of the same object: it replaces, it does not add.
     with ex.api("gov") as gov:
         assert gov.put(f"/signals/{bad.id}/opinion", json={"value": "disputed"}).status_code == 200
+    # A fetch cut off after the new opinion was received saves nothing: the counts are as before.
+    received = Counted()
+    with pytest.raises(ExternalServiceError):
+        fetch_signals(
+            index_dir, ex.base_url, ex.keys["us"], page_size=1, transport=CutAfter(3), progress=received
+        )
+    assert received.objects == 1  # the opinion's new version, then the connection dropped
+    assert FeedbackLedger.of_index(open_index(index_dir)).counts()[bad.id].false_positives == 1
     second = fetch_signals(index_dir, ex.base_url, ex.keys["us"])
     assert (second.opinions, second.sightings, second.new, second.arrived) == (1, 0, 0, 0)
     feedback = FeedbackLedger.of_index(open_index(index_dir)).feedback()
@@ -242,16 +279,8 @@ def test_coalition_quarantine_notes_hold_and_release_a_signal_but_never_a_local_
         actions_log = [(e["action"], e["signal_id"], e["actor"]) for e in store.log()]
         assert ("coalition-quarantine", meme.id, "coalition") in actions_log
         assert ("coalition-release", meme.id, "coalition") in actions_log
-        stale = store.apply_coalition(
-            [
-                n
-                for n in [
-                    __import__("vigil.match.quarantine", fromlist=["CoalitionNote"]).CoalitionNote(
-                        note_meme, meme.id, "active", 3, "old", utcnow() - timedelta(days=400)
-                    )
-                ]
-            ]
-        )
+        old = CoalitionNote(note_meme, meme.id, "active", 3, "old", utcnow() - timedelta(days=400))
+        stale = store.apply_coalition([old])
         assert stale["stale"] == 1 and store.active() == {local.id}
         store.release(local.id, actor="ana")
         assert store.active() == set()
@@ -263,8 +292,6 @@ def test_coalition_quarantine_notes_hold_and_release_a_signal_but_never_a_local_
 
 
 def test_a_reviewer_may_override_a_coalition_quarantine_until_its_next_transition(tmp_path: Path) -> None:
-    from vigil.match.quarantine import CoalitionNote
-
     now = utcnow()
     with QuarantineStore.of_index(tmp_path) as store:
         store.apply_coalition([CoalitionNote("note--1", "sig", "active", 2, "flood", now)])
@@ -456,3 +483,53 @@ def test_cli_retro_reports_sightings_for_what_it_finds(sqlite_exchange: Coalitio
     assert again.exit_code == 0 and "nothing new to match" in again.output
     bad = runner.invoke(app, [*args, "--out", str(tmp_path / "r3"), "--since", "yesterday"])
     assert bad.exit_code != 0
+
+
+def test_the_exchange_s_own_coalition_quarantine_reaches_a_member_s_actioner(
+    sqlite_exchange: Coalition, tmp_path: Path, generated: Path
+) -> None:
+    """End to end with the exchange's flood service: two members report the same flood (K = 2),
+    the exchange publishes its notes, a third member's fetch holds the signal; the reports are
+    withdrawn, the release reaches it, and the reporter's own local quarantine stays."""
+    from vigil.match.quarantine import notify_sources
+
+    ex = sqlite_exchange
+    _, codes, _ = image_posts(generated)
+    [meme_code] = crowded(codes, 1)
+    meme = ex.submit("source", "image_pdq", meme_code, confidence=80)
+    us_dir, source_dir = tmp_path / "us-index", tmp_path / "source-index"
+    fetch_signals(us_dir, ex.base_url, ex.keys["us"])
+    with QuarantineStore.of_index(us_dir) as store:  # our flood guard caught it first
+        store.quarantine(
+            meme.id,
+            signal_type="image_pdq",
+            signal_value=meme_code,
+            org_ids=[],
+            reason="ours",
+            run_id="r",
+            posts=400,
+        )
+    notify_sources(ex.base_url, ex.keys["us"], meme.id, "quarantined", posts=400, reason="ours")
+    notify_sources(ex.base_url, ex.keys["gov"], meme.id, "quarantined", posts=90, reason="theirs")
+    for directory, who in ((us_dir, "us"), (source_dir, "source")):
+        report = fetch_signals(directory, ex.base_url, ex.keys[who])
+        assert report.coalition["quarantined"] == 1, (who, report.coalition, report.unusable)
+        with QuarantineStore.of_index(directory) as store:
+            [item] = [q for q in store.items() if q.scope == "coalition"]
+            assert (item.signal_id, item.signal_value, item.status) == (meme.id, meme_code, "quarantined")
+    with QuarantineStore.of_index(source_dir) as store:
+        quarantined = store.active()
+    run = match_posts(generated, open_index(source_dir), tmp_path / "o")
+    assert run.matches_path is not None and run.matches > 0
+    with ReviewQueue.of_index(source_dir) as queue:
+        actions = run_actions(run.matches_path, ALL, run_id=run.run_id, queue=queue, quarantined=quarantined)
+    assert actions.rules["all"].held_quarantined == run.matches and actions.rules["all"].queued_new == 0
+
+    notify_sources(ex.base_url, ex.keys["gov"], meme.id, "released", reason="reviewed")  # below K
+    for directory, who in ((us_dir, "us"), (source_dir, "source")):
+        assert fetch_signals(directory, ex.base_url, ex.keys[who]).coalition["released"] == 1
+    with QuarantineStore.of_index(source_dir) as store:
+        assert store.active() == set()
+    with QuarantineStore.of_index(us_dir) as store:
+        assert store.active() == {meme.id}  # the coalition's release does not lift our own
+        assert [q.scope for q in store.items()] == ["local"]
