@@ -420,3 +420,45 @@ def test_signal_page_panel_and_release_form(world: World) -> None:
         panel = page.split('data-testid="flood-quarantine"')[1].split("</section>")[0]
         assert "released" in panel and "a news photo" in panel
     assert w.state("gov", meme.id).json()["state"] == "released"
+
+
+def test_the_list_of_quarantined_signals_pages_within_tlp(db: Database) -> None:
+    """K = 1: every reported signal is quarantined; the list pages by id and skips what the reader
+    may not see (a RED signal in the middle of the pages)."""
+    with db.session() as s:
+        store = ExchangeStore(s)
+        principals: dict[str, Principal] = {}
+        for name, kind in (("src", "platform"), ("reader", "government")):
+            org = store.create_org(None, f"Org {name}", kind)
+            row, _key = store.create_key(None, org.id, "analyst")
+            principals[name] = Principal(row.id, org.id, org.kind, Role.ANALYST)
+        ids = []
+        for n in range(7):
+            tlp = TLP.RED if n % 3 == 1 else TLP.GREEN
+            ids.append(
+                store.submit_signal(principals["src"], "hashtag", f"viral{n}", marking=Marking(tlp)).id
+            )
+    for signal_id in ids:
+        with db.session() as s:
+            assert (
+                FloodService(s, principals["src"], min_reporters=1)
+                .notice(signal_id, "quarantined")
+                .transition
+            )
+    visible = sorted(i for n, i in enumerate(ids) if n % 3 != 1)
+    for limit in (1, 2, 50):
+        seen: list[str] = []
+        cursor: str | None = None
+        while True:
+            with db.session() as s:
+                page = FloodService(s, principals["reader"], min_reporters=1).list_active(
+                    limit=limit, cursor=cursor
+                )
+            assert len(page.items) <= limit
+            seen += [signal.id for signal, state in page.items if state.active]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert seen == visible, limit
+    with db.session() as s, pytest.raises(InputError, match="limit"):
+        FloodService(s, principals["reader"]).list_active(limit=0)
