@@ -49,7 +49,10 @@ def new_database(backend: str, workdir: Path, pg_base: str | None) -> str:
 
 
 def batch(count: int, tag: str) -> list[SignalSubmission]:
-    """Half domains, half urls, all new, GREEN, with a tag and a language (the common feed shape)."""
+    """Half domains, half urls, all new, GREEN, with a tag and a language (the common feed shape).
+
+    Each domain is its own registrable domain: a domain signal is normalized to it, so
+    ``{tag}-{i}.example.net`` (as before) made every domain item one signal with N/2 versions."""
     out = []
     for i in range(count):
         if i % 2:
@@ -57,7 +60,7 @@ def batch(count: int, tag: str) -> list[SignalSubmission]:
         else:
             out.append(
                 SignalSubmission(
-                    "domain", f"{tag}-{i}.example.net", Marking(TLP.GREEN), tags=["feed"], language="en"
+                    "domain", f"{tag}-{i}-news.net", Marking(TLP.GREEN), tags=["feed"], language="en"
                 )
             )
     return out

@@ -241,10 +241,19 @@ class Screener:
 
     def __init__(self, session: Session, org_id: str, values: Iterable[tuple[SignalKind, str]]) -> None:
         self.lists = current_lists(session)
+        # One pass: each distinct value is looked up once, only in the lists of its kind (most
+        # kinds, urls for one, have none), and ``check`` reads the result.
+        self._by_kind: dict[SignalKind, list[WarningList]] = {}
+        for w in self.lists.values():
+            for kind in w.kinds:
+                self._by_kind.setdefault(kind, []).append(w)
+        self._hits: dict[tuple[SignalKind, str], list[WarningList]] = {}
+        for kind, value in values:
+            lists = self._by_kind.get(kind)
+            if lists and (kind, value) not in self._hits:
+                self._hits[(kind, value)] = [w for w in lists if w.hit(kind, value)]
         candidates = {
-            (kind, value)
-            for kind, value in values
-            if any(w.action is Action.BLOCK and w.hit(kind, value) for w in self.lists.values())
+            key for key, found in self._hits.items() if any(w.action is Action.BLOCK for w in found)
         }
         self.overrides: dict[tuple[str, str], WarningListOverrideRow] = {}
         wanted = sorted({value for _, value in candidates})
@@ -260,7 +269,12 @@ class Screener:
     def check(self, kind: SignalKind, normalized: str) -> tuple[list[str], Hit | None, int | None]:
         """(tags to add for flagging lists, the blocking list overridden, the override's id);
         Conflict naming the list if a blocking list holds the value and there is no override."""
-        found = [Hit(w.name, w.title, w.action) for w in self.lists.values() if w.hit(kind, normalized)]
+        lists = self._hits.get((kind, normalized))
+        if lists is None:  # a kind no list covers, or a value the screener was not built with
+            lists = [w for w in self._by_kind.get(kind, ()) if w.hit(kind, normalized)]
+        if not lists:
+            return [], None, None
+        found = [Hit(w.name, w.title, w.action) for w in lists]
         blocking = [h for h in found if h.action is Action.BLOCK]
         flags = [f"{FLAG_TAG_PREFIX}{h.list_name}" for h in found if h.action is Action.FLAG]
         if not blocking:

@@ -22,9 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, delete, select
 
 from vigil.core.errors import Conflict, InputError, VigilError
 from vigil.core.ids import stable_id
@@ -44,9 +42,35 @@ from vigil.exchange.records import TLP, Marking, SignalKind
 from vigil.exchange.store.base import check_range, clean_tags, parse_tlp
 from vigil.exchange.store.languages import clean_language
 from vigil.exchange.store.signals import SignalsStore
+from vigil.exchange.store.signals_rows import RowWriter
 from vigil.exchange.values import normalize_value
 
 CHUNK = 500  # ids per IN list (well under every backend's parameter limit)
+
+# the contribution columns a submission sets (``_db_values`` gives them in this order)
+_CONTRIBUTION_COLUMNS = (
+    "tlp",
+    "confidence",
+    "first_seen",
+    "last_seen",
+    "campaign_id",
+    "description",
+    "valid_until",
+    "revoked_at",
+    "version",
+    "modified_at",
+)
+_AUDIT_COLUMNS = (
+    "at",
+    "actor_key_id",
+    "actor_org_id",
+    "action",
+    "target_type",
+    "target_id",
+    "tlp",
+    "detail",
+    "subject_org_id",
+)
 
 
 @dataclass(frozen=True)
@@ -118,6 +142,71 @@ class _Checked:
     tags: tuple[str, ...]
     item: SignalSubmission
     override: dict[str, Any] | None  # the warninglist.override_used audit entry, if one was used
+
+
+@dataclass
+class _State:
+    """A contribution as the batch will leave it."""
+
+    version: int
+    created_at: datetime
+    modified_at: datetime | None = None
+    # tlp, confidence, first_seen, last_seen, campaign_id, description, valid_until
+    values: tuple[Any, ...] = ()
+    shared: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+def _db_values(st: _State, time: Callable[[datetime | None], Any]) -> tuple[Any, ...]:
+    """``_CONTRIBUTION_COLUMNS`` of ``st`` as the driver takes them."""
+    tlp, confidence, first_seen, last_seen, campaign_id, description, valid_until = st.values
+    return (
+        tlp,
+        confidence,
+        time(first_seen),
+        time(last_seen),
+        campaign_id,
+        description,
+        time(valid_until),
+        None,  # a submission un-revokes
+        st.version,
+        time(st.modified_at),
+    )
+
+
+def _snapshot(
+    org_id: str,
+    tlp: str,
+    confidence: int,
+    first_seen: datetime | None,
+    last_seen: datetime | None,
+    campaign_id: str | None,
+    description: str | None,
+    valid_until: datetime | None,
+    shared: tuple[str, ...],
+    tags: tuple[str, ...],
+    language: str | None,
+) -> dict[str, Any]:
+    """A version's snapshot, as ``SignalsStore._snapshot`` writes it."""
+    return {
+        "org_id": org_id,
+        "tlp": tlp,
+        "shared_with": list(shared),
+        "confidence": confidence,
+        "tags": list(tags),
+        "first_seen": _iso(first_seen),
+        "last_seen": _iso(last_seen),
+        "campaign_id": campaign_id,
+        "description": description,
+        "valid_until": _iso(valid_until),
+        "revoked": False,
+        # the contribution's own language (vigil.exchange.store.languages)
+        "language": language,
+    }
+
+
+def _submit_detail(kind: str, version: int) -> dict[str, Any]:
+    return {"kind": kind, "version": version}
 
 
 def _table(model: type[Any]) -> Table:
@@ -282,144 +371,157 @@ class BulkSignalsStore(SignalsStore):
     # writing
 
     def _write(self, principal: Principal, checked: list[_Checked], report: BulkReport) -> None:
-        """Core statements only (no ORM unit of work: building, tracking and flushing one ORM
-        object per row was most of the cost): one executemany per table, and per 500 ids for the
-        IN queries. Each item still gets its own version and audit entry, in order; a contribution
-        submitted twice in one batch is written once, with its last state."""
+        """Driver-level multi-row statements (``signals_rows.RowWriter``; no ORM unit of work, no
+        per-row parameter processing: building, tracking and flushing one ORM object per row, then
+        SQLAlchemy's per-value conversion, were most of the cost). Each item still gets its own
+        version and audit entry, in order; a contribution submitted twice in one batch is written
+        once, with its last state."""
         now = self.now()
-        modified = self._lock_or_create_signals(checked, now)  # signal id -> modified_at
-        own = self._own_contributions(principal.org_id, sorted(modified))  # signal id -> (id, version)
-        state: dict[str, dict[str, Any]] = {}  # signal id -> the contribution row as it will be written
-        created_ids: set[str] = set()
-        versions: list[
-            tuple[str, dict[str, Any]]
-        ] = []  # (signal id, version row without its contribution id)
-        audits: list[dict[str, Any]] = []
-        final: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}  # signal id -> shared, tags
-        actor = {"actor_key_id": principal.key_id, "actor_org_id": principal.org_id, "subject_org_id": None}
+        rows = RowWriter(self.session)
+        time = rows.time
+        org_id = principal.org_id
+        modified = self._lock_or_create_signals(rows, checked, now)  # signal id -> modified_at
+        own = self._own_contributions(rows, org_id, sorted(modified))  # signal id -> (id, version)
+        state: dict[str, _State] = {}  # signal id -> the contribution as it will be written
+        created_ids: list[str] = []
+        versions: list[tuple[str, int, Any, Any]] = []  # signal id, version, modified_at, snapshot
+        audits: list[tuple[Any, ...]] = []
+        actor = (principal.key_id, org_id)
+        one_us = timedelta(microseconds=1)
         for c in checked:
             item = c.item
+            sid = c.signal_id
             tlp = c.tlp.value  # read once: an enum's .value is a descriptor call
-            stamp = max(now, modified[c.signal_id] + timedelta(microseconds=1))
-            modified[c.signal_id] = stamp
-            row = state.get(c.signal_id)
-            if row is None:
-                known = own.get(c.signal_id)
+            last = modified[sid] + one_us
+            stamp = now if now > last else last
+            modified[sid] = stamp
+            st = state.get(sid)
+            if st is None:
+                known = own.get(sid)
                 if known is None:
-                    created_ids.add(c.signal_id)
+                    created_ids.append(sid)
                     report.items[c.index].created = True
-                row = {"version": known[1] if known else 0, "created_at": stamp}
-                state[c.signal_id] = row
+                st = state[sid] = _State(known[1] if known else 0, stamp)
             first_seen = ensure_utc(item.first_seen) if item.first_seen else None
             last_seen = ensure_utc(item.last_seen) if item.last_seen else None
             valid_until = ensure_utc(item.valid_until) if item.valid_until else None
-            version = (row["version"] or 0) + 1
-            row.update(
-                tlp=tlp,
-                confidence=c.confidence,
-                first_seen=first_seen,
-                last_seen=last_seen,
-                campaign_id=item.campaign_id,
-                description=item.description,
-                valid_until=valid_until,
-                revoked_at=None,
-                version=version,
-                modified_at=stamp,
+            version = st.version + 1
+            st.version, st.modified_at, st.shared, st.tags = version, stamp, c.shared, c.tags
+            st.values = (
+                tlp,
+                c.confidence,
+                first_seen,
+                last_seen,
+                item.campaign_id,
+                item.description,
+                valid_until,
             )
-            final[c.signal_id] = (c.shared, c.tags)
-            versions.append(
+            language = _language(item)
+            snapshot = rows.document(
+                _snapshot,
+                org_id,
+                *st.values,
+                c.shared,
+                c.tags,
+                language,
+            )
+            versions.append((sid, version, time(stamp), snapshot))
+            if c.override is not None:
+                o = c.override
+                audits.append(
+                    (
+                        time(now),
+                        *actor,
+                        o["action"],
+                        o["target_type"],
+                        o["target_id"],
+                        None,
+                        rows.json(o["detail"]),
+                        None,
+                    )
+                )
+            kind = c.kind.value
+            audits.append(
                 (
-                    c.signal_id,
-                    {
-                        "version": version,
-                        "modified_at": stamp,
-                        "snapshot": {
-                            "org_id": principal.org_id,
-                            "tlp": tlp,
-                            "shared_with": list(c.shared),
-                            "confidence": c.confidence,
-                            "tags": list(c.tags),
-                            "first_seen": _iso(first_seen),
-                            "last_seen": _iso(last_seen),
-                            "campaign_id": item.campaign_id,
-                            "description": item.description,
-                            "valid_until": _iso(valid_until),
-                            "revoked": False,
-                            # the contribution's own language (vigil.exchange.store.languages)
-                            "language": _language(item),
-                        },
-                    },
+                    time(stamp),
+                    *actor,
+                    "signal.submit",
+                    "signal",
+                    sid,
+                    tlp,
+                    rows.document(_submit_detail, kind, version),
+                    None,
                 )
             )
-            if c.override is not None:
-                audits.append({**actor, **c.override, "at": now, "tlp": None})
-            audits.append(
-                {
-                    **actor,
-                    "action": "signal.submit",
-                    "at": stamp,
-                    "target_type": "signal",
-                    "target_id": c.signal_id,
-                    "tlp": tlp,
-                    "detail": {"kind": c.kind.value, "version": version},
-                }
-            )
             entry = report.items[c.index]
-            entry.signal_id, entry.version = c.signal_id, version
+            entry.signal_id, entry.version = sid, version
         contributions = _table(ContributionRow)
-        signals = _table(SignalRow)
-        execute = self.session.execute
-        new_rows = [{**state[s], "signal_id": s, "org_id": principal.org_id} for s in sorted(created_ids)]
-        if new_rows:
-            execute(insert(contributions), new_rows)
-            ids = self._own_contributions(principal.org_id, [r["signal_id"] for r in new_rows])
-            own.update(ids)
-        updated = [
-            {"b_id": own[s][0], **{k: v for k, v in row.items() if k != "created_at"}}
-            for s, row in state.items()
-            if s not in created_ids
-        ]
-        if updated:
-            execute(
-                update(contributions)
-                .where(contributions.c.id == bindparam("b_id"))
-                .values({k: bindparam(k) for k in updated[0] if k != "b_id"}),
-                updated,
-            )
-        execute(
-            update(signals).where(signals.c.id == bindparam("b_id")).values(modified_at=bindparam("b_at")),
-            [{"b_id": s, "b_at": modified[s]} for s in sorted(final)],
+        created_ids.sort()  # new contributions get their ids in signal-id order
+        for sid, cid in zip(created_ids, rows.next_ids(contributions, len(created_ids)), strict=True):
+            own[sid] = (cid, 0)
+        rows.insert(
+            contributions,
+            (*_CONTRIBUTION_COLUMNS, "id", "signal_id", "org_id", "created_at"),
+            [
+                (
+                    *_db_values(state[s], time),
+                    own[s][0],
+                    s,
+                    org_id,
+                    time(state[s].created_at),
+                )
+                for s in created_ids
+            ],
         )
-        touched = [own[s][0] for s in final]
+        new = set(created_ids)
+        existing = [s for s in state if s not in new]
+        rows.update(
+            contributions,
+            _CONTRIBUTION_COLUMNS,
+            "id",
+            [(*_db_values(state[s], time), own[s][0]) for s in existing],
+        )
+        rows.update(
+            _table(SignalRow), ("modified_at",), "id", [(time(modified[s]), s) for s in sorted(state)]
+        )
+        # children: an existing contribution's shares and tags are replaced; new ones have none
+        replaced = [own[s][0] for s in existing]
         for model in (ContributionShareRow, ContributionTagRow):
-            for start in range(0, len(touched), CHUNK):
+            for start in range(0, len(replaced), CHUNK):
                 # an ORM-enabled delete: loaded copies of the deleted rows leave the session too
-                execute(delete(model).where(model.contribution_id.in_(touched[start : start + CHUNK])))
-        shares = [
-            {"contribution_id": own[s][0], "org_id": o} for s, (shared, _) in final.items() for o in shared
-        ]
-        tags = [{"contribution_id": own[s][0], "tag": t} for s, (_, ts) in final.items() for t in ts]
-        if shares:
-            execute(insert(_table(ContributionShareRow)), shares)
-        if tags:
-            execute(insert(_table(ContributionTagRow)), tags)
-        execute(
-            insert(_table(ContributionVersionRow)),
-            [{"contribution_id": own[s][0], **v} for s, v in versions],
+                self.session.execute(
+                    delete(model).where(model.contribution_id.in_(replaced[start : start + CHUNK]))
+                )
+        rows.insert(
+            _table(ContributionShareRow),
+            ("contribution_id", "org_id"),
+            [(own[s][0], o) for s, st in state.items() for o in st.shared],
         )
-        execute(insert(_table(AuditRow)), audits)
-        self._expire_loaded(set(final), {own[s][0] for s in final})
+        rows.insert(
+            _table(ContributionTagRow),
+            ("contribution_id", "tag"),
+            [(own[s][0], t) for s, st in state.items() for t in st.tags],
+        )
+        rows.insert(
+            _table(ContributionVersionRow),
+            ("contribution_id", "version", "modified_at", "snapshot"),
+            [(own[s][0], v, at, snap) for s, v, at, snap in versions],
+        )
+        rows.insert(_table(AuditRow), _AUDIT_COLUMNS, audits)
+        self._expire_loaded(set(state), {own[s][0] for s in state})
 
     def _expire_loaded(self, signal_ids: set[str], contribution_ids: set[int]) -> None:
-        """Rows were written with Core statements: copies of them the session already holds would
-        be stale, so they are expired (reloaded on next access), as the ORM path left them fresh."""
+        """Rows were written below the ORM: copies of them the session already holds would be
+        stale, so they are expired (reloaded on next access), as the ORM path left them fresh."""
         for obj in list(self.session.identity_map.values()):
             if (isinstance(obj, SignalRow) and obj.id in signal_ids) or (
                 isinstance(obj, ContributionRow) and obj.id in contribution_ids
             ):
                 self.session.expire(obj)
 
-    def _lock_or_create_signals(self, checked: list[_Checked], now: datetime) -> dict[str, datetime]:
+    def _lock_or_create_signals(
+        self, rows: RowWriter, checked: list[_Checked], now: datetime
+    ) -> dict[str, datetime]:
         """Every signal of the batch, locked until the transaction ends (in id order, so two bulk
         submissions cannot deadlock); the missing ones are inserted first (as ``submit_signal``
         would: no language on the signal row; each contribution keeps its own). Returns each
@@ -430,44 +532,26 @@ class BulkSignalsStore(SignalsStore):
         ids = sorted(first)
         # Every signal of the batch goes through the insert (a no-op on conflict), existing or not,
         # so a batch holding values another member holds hidden takes as long as a fresh one.
-        missing = [
-            {
-                "id": s,
-                "kind": first[s].kind.value,
-                "value": first[s].value,
-                "language": None,  # per contribution, in its snapshot
-                "created_at": now,
-                "modified_at": now - timedelta(microseconds=1),
-            }
-            for s in ids
-        ]
-        table = _table(SignalRow)
-        if missing:
-            dialect = self.session.get_bind().dialect.name
-            make = pg_insert if dialect == "postgresql" else sqlite_insert
-            # ON CONFLICT DO NOTHING: a concurrent transaction may have inserted one first.
-            # One executemany: the statement is compiled once, not once per 500-row VALUES list.
-            self.session.execute(make(table).on_conflict_do_nothing(index_elements=["id"]), missing)
-        found: dict[str, datetime] = {}
-        for start in range(0, len(ids), CHUNK):
-            for sid, at in self.session.execute(
-                select(table.c.id, table.c.modified_at)
-                .where(table.c.id.in_(ids[start : start + CHUNK]))
-                .order_by(table.c.id)
-                .with_for_update()
-            ):
-                found[sid] = at
-        return found
+        # ON CONFLICT DO NOTHING: a concurrent transaction may have inserted one first.
+        created, before = rows.time(now), rows.time(now - timedelta(microseconds=1))
+        rows.insert_missing(
+            _table(SignalRow),
+            ("id", "kind", "value", "language", "created_at", "modified_at"),
+            "id",
+            [(s, first[s].kind.value, first[s].value, None, created, before) for s in ids],
+        )
+        locked = rows.select_in(_table(SignalRow), ("id", "modified_at"), "id", ids, lock=True)
+        return {sid: rows.read_time(at) for sid, at in locked}
 
-    def _own_contributions(self, org_id: str, signal_ids: list[str]) -> dict[str, tuple[int, int]]:
+    def _own_contributions(
+        self, rows: RowWriter, org_id: str, signal_ids: list[str]
+    ) -> dict[str, tuple[int, int]]:
         """The organisation's contributions to these signals: signal id -> (id, version)."""
-        table = _table(ContributionRow)
-        found: dict[str, tuple[int, int]] = {}
-        for start in range(0, len(signal_ids), CHUNK):
-            for sid, cid, version in self.session.execute(
-                select(table.c.signal_id, table.c.id, table.c.version).where(
-                    table.c.org_id == org_id, table.c.signal_id.in_(signal_ids[start : start + CHUNK])
-                )
-            ):
-                found[sid] = (cid, version)
-        return found
+        found = rows.select_in(
+            _table(ContributionRow),
+            ("signal_id", "id", "version"),
+            "signal_id",
+            signal_ids,
+            where=("org_id", org_id),
+        )
+        return {sid: (cid, version) for sid, cid, version in found}
