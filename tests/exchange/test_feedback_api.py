@@ -108,6 +108,17 @@ def test_source_receives_counts_and_stix_feedback_within_tlp(live: LiveServer, m
     assert other.status_code == 403
     assert bad_since.status_code == 400
 
+    # the decay-score filter: amber's base is 50 - 25 (p2's false positive) = 25, green's 50 + 5
+    with live.client(k["src"]) as src:
+        q = {"q": tag, "min_score": 30}
+        kept = _ok(src.get("/api/v1/signals", params=q))
+        assert [x["id"] for x in kept["items"]] == [green["id"]]
+        assert {x["id"] for x in _ok(src.get("/api/v1/signals", params={**q, "min_score": 20}))["items"]} == {
+            green["id"],
+            amber["id"],
+        }
+        assert src.get("/api/v1/signals", params={"min_score": 101}).status_code == 400
+
     # the government sees no AMBER platform signal at all; its counts of the green one omit the RED
     with live.client(k["gov"]) as gov:
         assert gov.get(f"/api/v1/signals/{amber['id']}/feedback").status_code == 404

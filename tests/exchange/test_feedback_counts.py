@@ -10,6 +10,7 @@ contributions re-marked after the feedback was given.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -24,8 +25,9 @@ from vigil.exchange.access import Principal
 from vigil.exchange.models import ContributionRow, OpinionHistoryRow, SightingRow
 from vigil.exchange.policy import may_see_stored_feedback
 from vigil.exchange.records import TLP, Marking, OpinionValue
-from vigil.exchange.store import ExchangeStore
+from vigil.exchange.store import ExchangeStore, SignalFilter
 from vigil.exchange.store.feedback_counts import Counts
+from vigil.signals.decay import DecayModel
 
 # SQLite only; the generated agreement test and the RED/AMBER test also run on PostgreSQL.
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -281,3 +283,61 @@ def test_counts_need_a_visible_signal(db: Database) -> None:
             store.feedback_counts(gov, sig.id)
         with pytest.raises(NotFound):
             store.feedback_counts(gov, "indicator--00000000-0000-5000-8000-000000000000")
+
+
+@pytest.mark.parametrize("min_score", [20.0, 45.0])
+def test_decay_score_filter_pages_exactly_what_the_model_keeps(db: Database, min_score: float) -> None:
+    """The signal listing's ``min_score`` (SQL: an age cutoff per base) keeps exactly the signals
+    the Python model scores at least ``min_score`` for the reader; counts and pages agree."""
+    rng = random.Random(7)
+    orgs = _orgs(db, ["platform", "platform", "government", "research"])
+    ids: list[str] = []
+    for n in range(24):
+        owner = rng.choice(orgs)
+        with db.session() as s:
+            store = ExchangeStore(s, now=T0 + timedelta(days=rng.uniform(0, 100)))
+            marking = Marking(rng.choice([TLP.GREEN, TLP.GREEN, TLP.AMBER, TLP.RED]))
+            sig = store.submit_signal(
+                owner, "hashtag", f"decay{n}", marking=marking, confidence=rng.choice([30, 55, 80, 100])
+            )
+            ids.append(sig.id)
+            if n % 5 == 0:
+                store.revoke_signal(owner, sig.id)
+    now = T0 + timedelta(days=100)
+    with db.session() as s:
+        store = ExchangeStore(s, now=now)
+        for signal_id in ids:
+            for giver in rng.sample(orgs, 2):
+                with contextlib.suppress(NotFound):  # the giver may not see it
+                    store.set_opinion(giver, signal_id, rng.choice(VALUES))
+    model = DecayModel()
+    kept = seen = 0
+    for reader in orgs:
+        with db.session() as s:
+            store = ExchangeStore(s, now=now)
+            visible = [sig for sig in store.list_signals(reader, limit=500).items]
+            current = store.current_feedback(reader, [sig.id for sig in visible])
+            expected = {
+                sig.id
+                for sig in visible
+                if any(
+                    model.score(c.modified_at, now, c.confidence, current.get(sig.id)) >= min_score
+                    for c in sig.contributions
+                    if not c.revoked
+                )
+            }
+            f = SignalFilter(min_score=min_score)
+            walked: list[str] = []
+            cursor = None
+            while True:
+                page = store.list_signals(reader, f, limit=3, cursor=cursor)
+                walked += [sig.id for sig in page.items]
+                if not page.next_cursor:
+                    break
+                cursor = page.next_cursor
+            assert set(walked) == expected and len(walked) == len(expected), reader.org_id
+            assert store.count_signals(reader, f) == len(expected)
+            if expected:
+                assert store.last_signals_page(reader, f, limit=3).total == len(expected)
+            kept, seen = kept + len(expected), seen + len(visible)
+    assert 0 < kept < seen  # the filter did keep some and drop some

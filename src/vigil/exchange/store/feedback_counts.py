@@ -58,7 +58,7 @@ from vigil.exchange.models import (
 )
 from vigil.exchange.records import OpinionValue
 from vigil.exchange.store.base import MAX_PAGE, StoreBase
-from vigil.signals.decay import Feedback
+from vigil.signals.decay import DecayModel, Feedback
 
 FeedbackModel = type[OpinionHistoryRow] | type[OpinionRow] | type[SightingRow]
 
@@ -507,9 +507,10 @@ class FeedbackCountsStore(StoreBase):
                 select(model).where(model.id.in_(on_mine)).order_by(model.created_at, model.id).limit(limit)
             )
             for row in rows:
-                at = row.created_at
                 if isinstance(row, OpinionHistoryRow):
-                    found.append(FeedbackEvent("opinion", row.id, row.signal_id, row.org_id, at, row, None))
+                    found.append(
+                        FeedbackEvent("opinion", row.id, row.signal_id, row.org_id, row.created_at, row, None)
+                    )
                 elif isinstance(row, SightingRow):
                     found.append(
                         FeedbackEvent(
@@ -547,6 +548,44 @@ class FeedbackCountsStore(StoreBase):
         if signal_ids is not None:
             stmt = stmt.where(o.signal_id.in_(list(signal_ids)))
         return stmt.group_by(o.signal_id)
+
+
+def score_at_least(
+    store: FeedbackCountsStore, principal: Principal, min_score: float, model: DecayModel | None = None
+) -> tuple[Any, ColumnElement[bool]]:
+    """The decay-score filter of the signal listing, in SQL: a signal stays when one of its
+    active contributions the reader sees scores at least ``min_score`` (``DecayModel``), with the
+    current opinions the reader sees as feedback. The score is inverted into an age cutoff per base
+    (``DecayModel.max_age_days``: ``age <= lifetime * (1 - min/base) ** speed``), so the database
+    compares ages, and counting and paging stay exact. Returns the per-signal feedback subquery to
+    outer-join on ``signals.id`` and the condition."""
+    model = model or DecayModel()
+    fb = store._current_feedback_query(principal).subquery("decay_fb")
+    raw = (
+        ContributionRow.confidence
+        + model.confirm_bonus * func.coalesce(fb.c.confirmations, 0)
+        - model.false_positive_penalty * func.coalesce(fb.c.false_positives, 0)
+        - model.dispute_penalty * func.coalesce(fb.c.disputes, 0)
+    )
+    base = case((raw > 100, 100.0), (raw < 0, 0.0), else_=raw * 1.0)
+    now = store.now()
+    if store.session.get_bind().dialect.name == "postgresql":
+        age = func.extract("epoch", literal(now) - ContributionRow.modified_at) / 86_400.0
+    else:
+        age = func.julianday(literal(now.replace(tzinfo=None))) - func.julianday(ContributionRow.modified_at)
+    # the CASE keeps the division and the power away from bases under the minimum (never kept)
+    fall = func.power(1.0 - min_score / func.nullif(base, 0), model.decay_speed)
+    max_age = case((base >= min_score, model.lifetime_days * fall), else_=-1.0)
+    condition = exists(
+        select(literal(1)).where(
+            ContributionRow.signal_id == SignalRow.id,
+            store._contribution_visible(principal),
+            ContributionRow.revoked_at.is_(None),
+            or_(ContributionRow.valid_until.is_(None), ContributionRow.valid_until > now),
+            age <= max_age,
+        )
+    )
+    return fb, condition
 
 
 def _members(
@@ -622,4 +661,5 @@ __all__ = [
     "ReceivedItem",
     "ReceivedPage",
     "SignalFeedback",
+    "score_at_least",
 ]

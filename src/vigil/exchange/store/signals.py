@@ -40,6 +40,7 @@ from vigil.exchange.records import (
     SignalKind,
 )
 from vigil.exchange.store.base import MAX_PAGE, StoreBase, check_range, clean_tags, like_pattern, parse_tlp
+from vigil.exchange.store.feedback_counts import FeedbackCountsStore, score_at_least
 from vigil.exchange.store.languages import clean_language, current_languages, signal_language
 from vigil.exchange.values import normalize_value
 
@@ -62,6 +63,9 @@ class SignalFilter:
     ids: tuple[str, ...] = ()
     modified_after: datetime | None = None
     include_revoked: bool = True
+    # decay score (vigil.signals.decay, default model): an active visible contribution scores at
+    # least this, with the current opinions the reader sees (store.feedback_counts.score_at_least)
+    min_score: float | None = None
 
 
 @dataclass
@@ -443,6 +447,11 @@ class SignalsStore(StoreBase):
             stmt = stmt.where(exists().where(mine, visible, ContributionRow.modified_at > f.modified_after))
         if not f.include_revoked:
             stmt = stmt.where(exists().where(mine, visible, ContributionRow.revoked_at.is_(None)))
+        if f.min_score is not None and f.min_score > 0:
+            if not isinstance(self, FeedbackCountsStore):  # ExchangeStore is both
+                raise TypeError("the decay-score filter needs the feedback counts of ExchangeStore")
+            fb, scored = score_at_least(self, principal, f.min_score)
+            stmt = stmt.outerjoin(fb, fb.c.signal_id == SignalRow.id).where(scored)
         if f.text:
             pattern = like_pattern(f.text)
             stmt = stmt.where(

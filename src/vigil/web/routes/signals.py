@@ -51,6 +51,12 @@ def list_signals(
     q: str | None = Query(default=None, description="Case-insensitive text in the value or a description."),
     modified_after: datetime | None = None,
     include_revoked: bool = True,
+    min_score: float | None = Query(
+        default=None,
+        ge=0,
+        le=100,
+        description="Decay score at least this (MISP polynomial model, current opinions you can see).",
+    ),
     limit: int = Query(default=100, ge=1, le=10_000),
     cursor: str | None = None,
 ) -> SignalPageOut:
@@ -63,6 +69,7 @@ def list_signals(
         text=q,
         modified_after=modified_after,
         include_revoked=include_revoked,
+        min_score=min_score,
     )
     page = store.list_signals(principal, filters, limit=limit, cursor=cursor)
     return SignalPageOut(
