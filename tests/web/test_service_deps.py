@@ -12,7 +12,14 @@ import vigil.web
 
 # The services that have a typed dependency; building one of them in a route or page is the
 # hand-made style this test keeps out.
-SERVICES = {"CaseService", "MeetingService", "PolicyService", "BriefingService", "DisclosureService"}
+SERVICES = {
+    "CaseService",
+    "MeetingService",
+    "PolicyService",
+    "BriefingService",
+    "DisclosureService",
+    "FloodService",
+}
 WEB = Path(vigil.web.__file__).parent
 
 

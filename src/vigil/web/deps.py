@@ -32,6 +32,7 @@ from vigil.core.errors import AuthenticationError, InputError
 from vigil.core.settings import Settings
 from vigil.db import Database
 from vigil.exchange.access import Permission, Principal, permissions
+from vigil.exchange.flood import FloodService
 from vigil.exchange.records import Organisation
 from vigil.exchange.store import ExchangeStore
 from vigil.web.session import (
@@ -157,6 +158,14 @@ def get_policy_service(session: SessionDep, principal: PrincipalDep, settings: S
 
 
 PolicyServiceDep = Annotated[PolicyService, Depends(get_policy_service)]
+
+
+def get_flood_service(session: SessionDep, principal: PrincipalDep, settings: SettingsDep) -> FloodService:
+    """Flood quarantine with the server's coalition threshold (members reporting a flood)."""
+    return FloodService(session, principal, min_reporters=settings.flood_coalition_min_reporters)
+
+
+FloodServiceDep = Annotated[FloodService, Depends(get_flood_service)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,3 +299,10 @@ def get_page_policy_service(session: SessionDep, viewer: ViewerDep, settings: Se
 
 
 PagePolicyServiceDep = Annotated[PolicyService, Depends(get_page_policy_service)]
+
+
+def get_page_flood_service(session: SessionDep, viewer: ViewerDep, settings: SettingsDep) -> FloodService:
+    return FloodService(session, viewer.principal, min_reporters=settings.flood_coalition_min_reporters)
+
+
+PageFloodServiceDep = Annotated[FloodService, Depends(get_page_flood_service)]

@@ -17,7 +17,7 @@ from vigil.exchange.flood import FloodService
 from vigil.exchange.records import TLP, OpinionValue, Signal, SignalKind
 from vigil.exchange.store import ExchangeStore, SignalFilter
 from vigil.signals import text_minhash
-from vigil.web.deps import PageCaseServiceDep, StoreDep
+from vigil.web.deps import PageCaseServiceDep, PageFloodServiceDep, StoreDep
 from vigil.web.pages.common import Viewer, ViewerDep, redirect, render
 from vigil.web.pages.feedback import feedback_panel
 from vigil.web.pages.kept import Kept
@@ -231,9 +231,14 @@ def signals_page(
 
 @router.get("/signals/{signal_id}", response_class=HTMLResponse)
 def signal_page(
-    request: Request, signal_id: str, viewer: ViewerDep, store: StoreDep, cases: PageCaseServiceDep
+    request: Request,
+    signal_id: str,
+    viewer: ViewerDep,
+    store: StoreDep,
+    cases: PageCaseServiceDep,
+    flood: PageFloodServiceDep,
 ) -> Response:
-    return _signal_view(request, signal_id, viewer, store, cases)
+    return _signal_view(request, signal_id, viewer, store, cases, flood)
 
 
 def _signal_view(
@@ -242,6 +247,7 @@ def _signal_view(
     viewer: Viewer,
     store: ExchangeStore,
     cases: CaseService,
+    flood: FloodService,
     kept: Kept | None = None,
 ) -> Response:
     """The signal page; with ``kept``, again after a refused opinion (400, the form filled)."""
@@ -262,18 +268,12 @@ def _signal_view(
         opinion_values=list(OpinionValue),
         cases=cases_holding(cases, signal_id),
         related=related_signals(store, viewer.principal, signal),
-        quarantine=_flood(request, store, viewer).state(signal_id),
+        quarantine=flood.state(signal_id),
         feedback=feedback_panel(store, viewer.principal, signal),
         account_platform=signal.value.split(":", 1)[0] if signal.kind is SignalKind.ACCOUNT else None,
         kept=kept or Kept(),
         status_code=400 if kept else 200,
     )
-
-
-def _flood(request: Request, store: ExchangeStore, viewer: Viewer) -> FloodService:
-    """Flood quarantine for the page's viewer, with the server's coalition threshold."""
-    threshold = int(request.app.state.settings.flood_coalition_min_reporters)
-    return FloodService(store.session, viewer.principal, min_reporters=threshold)
 
 
 def domain_of(signal: Signal) -> str | None:
@@ -338,6 +338,7 @@ def set_opinion(
     viewer: ViewerDep,
     store: StoreDep,
     cases: PageCaseServiceDep,
+    flood: PageFloodServiceDep,
     value: Annotated[str, Form()],
     comment: Annotated[str, Form()] = "",
 ) -> Response:
@@ -347,19 +348,19 @@ def set_opinion(
         # the page again with what was typed; the rollback drops anything half-written
         store.session.rollback()
         typed = {"value": value, "comment": comment}
-        return _signal_view(request, signal_id, viewer, store, cases, Kept("opinion", typed, exc.message))
+        return _signal_view(
+            request, signal_id, viewer, store, cases, flood, Kept("opinion", typed, exc.message)
+        )
     return redirect(f"/signals/{signal_id}")
 
 
 @router.post("/signals/{signal_id}/quarantine/release")
 def release_quarantine(
-    request: Request,
     signal_id: str,
-    viewer: ViewerDep,
-    store: StoreDep,
+    flood: PageFloodServiceDep,  # for the signed-in viewer, after its CSRF check
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     """A reviewer lifts the coalition-wide flood quarantine (403 unless an admin of a contributing
     organisation or of the operator; 409 when it is not quarantined)."""
-    _flood(request, store, viewer).release(signal_id, reason.strip() or None)
+    flood.release(signal_id, reason.strip() or None)
     return redirect(f"/signals/{signal_id}#quarantine")

@@ -14,11 +14,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
-from sqlalchemy.orm import Session
 
-from vigil.exchange.access import Principal
-from vigil.exchange.flood import FloodService, QuarantineState
-from vigil.web.deps import PrincipalDep, SessionDep, SettingsDep
+from vigil.exchange.flood import QuarantineState
+from vigil.web.deps import FloodServiceDep
 from vigil.web.schemas import ERROR_RESPONSES
 from vigil.web.schemas.lifecycle import QuarantineNoticeIn
 from vigil.web.schemas.quality import (
@@ -32,10 +30,6 @@ from vigil.web.schemas.quality import (
 router = APIRouter(responses=ERROR_RESPONSES)
 
 
-def _service(session: Session, principal: Principal, min_reporters: int) -> FloodService:
-    return FloodService(session, principal, min_reporters=min_reporters)
-
-
 def _state_out(state: QuarantineState) -> QuarantineStateOut:
     return QuarantineStateOut.model_validate(state.to_dict())
 
@@ -47,14 +41,7 @@ def _state_out(state: QuarantineState) -> QuarantineStateOut:
     tags=["sightings"],
     summary="Tell a signal's sources that your matcher quarantined (or released) it for flooding",
 )
-def quarantine_notice(
-    signal_id: str,
-    body: QuarantineNoticeIn,
-    principal: PrincipalDep,
-    session: SessionDep,
-    settings: SettingsDep,
-) -> NoticeResultOut:
-    service = _service(session, principal, settings.flood_coalition_min_reporters)
+def quarantine_notice(signal_id: str, body: QuarantineNoticeIn, service: FloodServiceDep) -> NoticeResultOut:
     result = service.notice(signal_id, body.action, posts=body.posts, reason=body.reason)
     return NoticeResultOut(
         signal_id=result.signal_id,
@@ -71,10 +58,8 @@ def quarantine_notice(
     tags=["sightings"],
     summary="The coalition-wide flood quarantine state of a signal you can see",
 )
-def quarantine_state(
-    signal_id: str, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
-) -> QuarantineStateOut:
-    return _state_out(_service(session, principal, settings.flood_coalition_min_reporters).state(signal_id))
+def quarantine_state(signal_id: str, service: FloodServiceDep) -> QuarantineStateOut:
+    return _state_out(service.state(signal_id))
 
 
 @router.post(
@@ -83,10 +68,7 @@ def quarantine_state(
     tags=["sightings"],
     summary="Release a coalition-wide flood quarantine (admin of a contributing org or of the operator)",
 )
-def release_quarantine(
-    signal_id: str, body: ReleaseIn, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
-) -> QuarantineStateOut:
-    service = _service(session, principal, settings.flood_coalition_min_reporters)
+def release_quarantine(signal_id: str, body: ReleaseIn, service: FloodServiceDep) -> QuarantineStateOut:
     return _state_out(service.release(signal_id, body.reason))
 
 
@@ -97,15 +79,11 @@ def release_quarantine(
     summary="Coalition-quarantined signals you can see",
 )
 def list_quarantines(
-    principal: PrincipalDep,
-    session: SessionDep,
-    settings: SettingsDep,
+    service: FloodServiceDep,
     limit: int = Query(default=50, ge=1, le=1000),
     cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
 ) -> QuarantinedPageOut:
-    page = _service(session, principal, settings.flood_coalition_min_reporters).list_active(
-        limit=limit, cursor=cursor
-    )
+    page = service.list_active(limit=limit, cursor=cursor)
     return QuarantinedPageOut(
         items=[
             QuarantinedSignalOut(id=s.id, kind=s.kind.value, value=s.value, coalition=_state_out(state))
