@@ -110,7 +110,7 @@ def test_source_receives_counts_and_stix_feedback_within_tlp(live: LiveServer, m
 
     # the decay-score filter: amber's base is 50 - 25 (p2's false positive) = 25, green's 50 + 5
     with live.client(k["src"]) as src:
-        q = {"q": tag, "min_score": 30}
+        q: dict[str, str | int] = {"q": tag, "min_score": 30}
         kept = _ok(src.get("/api/v1/signals", params=q))
         assert [x["id"] for x in kept["items"]] == [green["id"]]
         assert {x["id"] for x in _ok(src.get("/api/v1/signals", params={**q, "min_score": 20}))["items"]} == {
