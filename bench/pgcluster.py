@@ -1,4 +1,5 @@
-"""A throw-away PostgreSQL cluster for the benchmarks (as tests/exchange/conftest.py starts one)."""
+"""A throw-away PostgreSQL cluster for the benchmarks (as tests/exchange/conftest.py starts one),
+and the CPU seconds a process tree has used (a server and its workers, or a cluster and its backends)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,39 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (uvicorn workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    total = 0
+    for p in tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # utime, stime, and cutime, cstime: the CPU of children it reaped (PostgreSQL backends of
+        # closed connections), which no longer appear in the tree
+        total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+    return total / TICKS
 
 
 def free_port() -> int:

@@ -65,13 +65,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.medallion import run_medallion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pgcluster import free_port, postgres
+from pgcluster import cpu_seconds, free_port, postgres, tree
 
 TAXII = "application/taxii+json;version=2.1"
 PAGE = 100
 SEED_CHUNK = 5000  # objects per date_added (one TAXII POST chunk commits with one date_added)
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
-TICKS = os.sysconf("SC_CLK_TCK")
 DB_PID: list[int] = []  # the PostgreSQL postmaster whose processes' CPU is counted, if known
 READ_INDEXES = ("ix_taxii_objects_page", "ix_taxii_objects_stix_id")
 
@@ -263,37 +262,6 @@ def vigil_server(url: str, workdir: Path, workers: int) -> Iterator[tuple[str, i
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (uvicorn workers)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children.get(current, []))
-    return found
-
-
-def cpu_seconds(pid: int) -> float:
-    total = 0
-    for p in tree(pid):
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # utime, stime, and cutime, cstime: the CPU of children it reaped (PostgreSQL backends of
-        # closed connections), which no longer appear in the tree
-        total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
-    return total / TICKS
 
 
 def rss_mb(pid: int) -> float:
