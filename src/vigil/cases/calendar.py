@@ -14,14 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, String, cast, func, or_, select
 
 from vigil.cases.meetings_models import ElectionDateRow, MeetingRow
 from vigil.core.errors import InputError, NotFound
 from vigil.core.ids import new_id
+from vigil.core.tables import PAGE_SIZES, TablePage, check_table_args, clamp_page
 from vigil.core.time import ensure_utc
 from vigil.exchange.access import Permission, require
+from vigil.exchange.models import OrgRow
 from vigil.exchange.policy import attends_meeting, require_convener
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.service import Service
@@ -40,6 +43,16 @@ RECURRENCES = {"weekly": timedelta(weeks=1), "fortnightly": timedelta(weeks=2)}
 DEFAULT_LOOKBACK = timedelta(days=7)  # "since the last meeting" when there was none
 MAX_TEXT = 50_000
 MAX_OCCURRENCES = 104
+
+# The meeting list's sortable columns (the ``sort`` parameter), each an SQL ordering;
+# "convened_by" sorts by the organisation's name, as shown, not its id.
+MEETING_SORTS: dict[str, Any] = {
+    "starts": MeetingRow.starts_at,
+    "title": func.lower(MeetingRow.title),
+    "convened_by": OrgRow.name,
+    "recurrence": func.coalesce(MeetingRow.recurrence, ""),
+}
+MEETING_PAGE_SIZES = PAGE_SIZES
 
 
 @dataclass(frozen=True)
@@ -233,6 +246,54 @@ class MeetingCalendar(Service):
         if after is not None:
             stmt = stmt.where(MeetingRow.starts_at >= after)
         return [self._meeting(r) for r in self.session.scalars(stmt) if self.attends(r)]
+
+    def page_meetings(
+        self,
+        *,
+        text: str | None = None,
+        after: datetime | None = None,
+        sort: str = "starts",
+        order: str = "asc",
+        page: int = 1,
+        size: int = 25,
+    ) -> TablePage[Meeting]:
+        """One page of the meetings the principal attends, sorted and counted in SQL.
+
+        Who attends is ``attends_meeting`` in SQL (``_attends_sql``), so the count and the pages
+        are over those meetings only: another coalition's meetings shift no page and add nothing
+        to the total, and no meeting is loaded to be checked in Python. Ties sort by id, so pages
+        never overlap.
+        """
+        require(self.principal, Permission.READ)
+        check_table_args(MEETING_SORTS, sort, order, page, size, MEETING_PAGE_SIZES)
+        where: list[ColumnElement[bool]] = []
+        if self.principal is not None:
+            where.append(self._attends_sql(self.principal.org_id))
+        if after is not None:
+            where.append(MeetingRow.starts_at >= after)
+        if text:
+            where.append(func.lower(MeetingRow.title).contains(text.lower(), autoescape=True))
+        total = int(self.session.scalar(select(func.count()).select_from(MeetingRow).where(*where)) or 0)
+        page = clamp_page(total, page, size)
+        key = MEETING_SORTS[sort]
+        stmt = (
+            select(MeetingRow)
+            .outerjoin(OrgRow, OrgRow.id == MeetingRow.org_id)
+            .where(*where)
+            .order_by(key.asc() if order == "asc" else key.desc(), MeetingRow.id)
+            .limit(size)
+            .offset((page - 1) * size)
+        )
+        items = [self._meeting(r) for r in self.session.scalars(stmt)]
+        return TablePage(items=items, total=total, page=page, size=size, sort=sort, order=order)
+
+    @staticmethod
+    def _attends_sql(org_id: str) -> ColumnElement[bool]:
+        """``attends_meeting`` for meeting rows in SQL. ``invited`` is a JSON object keyed by org
+        id whose values are roles (chair, member, observer): the org is invited when its quoted id
+        is in the JSON text (no role can hold that quoted string)."""
+        invited = cast(MeetingRow.invited, String).contains(f'"{org_id}"', autoescape=True)
+        return or_(MeetingRow.org_id == org_id, invited)
 
     def since_last(self, meeting_id: str) -> datetime:
         """When the previous meeting of the series started (any earlier meeting for an ad hoc one)."""

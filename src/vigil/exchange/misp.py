@@ -30,8 +30,8 @@ import io
 import json
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -275,14 +275,23 @@ def export_feed(
     *,
     campaign_id: str | None = None,
     tlps: Sequence[TLP] = (),
+    where: SignalFilter | None = None,
+    keep: Callable[[Signal], bool] | None = None,
 ) -> MispFeed:
     """The MISP feed of what ``principal`` may see, optionally one campaign's signals and/or only
-    contributions marked with ``tlps``. Revoked signals are left out (a feed has no revocation)."""
+    contributions marked with ``tlps``. Revoked signals are left out (a feed has no revocation).
+    ``where`` adds a list's other filters (text, kinds, contributor, tag) and ``keep`` the ones
+    that are no store filter (the dashboard's platform and language), so a feed exported from a
+    filtered list holds what the list holds."""
     cat = catalogue()
     org = store.get_org(None, principal.org_id)
     org_uuid = _uuid("org", org.id)
-    filters = SignalFilter(tlps=tuple(tlps), campaign_id=campaign_id, include_revoked=False)
-    signals = [s for s in _visible_signals(store, principal, filters) if not s.revoked]
+    filters = replace(
+        where or SignalFilter(), tlps=tuple(tlps), campaign_id=campaign_id, include_revoked=False
+    )
+    signals = [
+        s for s in _visible_signals(store, principal, filters) if not s.revoked and (keep is None or keep(s))
+    ]
     if tlps:
         # keep only the contributions the filter asked for, so the attribute shows one of them
         allowed = set(tlps)
@@ -322,6 +331,8 @@ def export_feed(
                 cat=cat,
             )
             continue
+        if not members and (where is not None or keep is not None):
+            continue  # a filtered list's feed: no empty event for a campaign none of it is in
         c = campaigns[cid]
         event_uuid = str(uuid.UUID(c.id.split("--", 1)[1])) if c.id.startswith("campaign--") else _uuid(c.id)
         event = _event(

@@ -45,6 +45,11 @@ def _include_routers(app: FastAPI) -> None:
 
     app.include_router(quality.router, prefix=API_PREFIX)  # quarantine notices (docs/matching.md)
     # Other routers (TAXII, dashboard) are included here, one line each.
+    # Errors: the first matching prefix formats them. The API keeps JSON and TAXII its own
+    # format; every other path is the dashboard's, whose catch-all HTML formatter comes last.
+    from vigil.web.errors import add_error_formatter, json_error
+
+    add_error_formatter(app, "/api/", json_error)
     from vigil.web.routes import taxii
 
     taxii.install(app)  # TAXII 2.1 under /taxii2

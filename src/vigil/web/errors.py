@@ -51,6 +51,11 @@ def error_response(request: Request, status: int, body: dict[str, Any]) -> Respo
     for prefix, formatter in formatters:
         if request.url.path.startswith(prefix):
             return formatter(status, body)
+    return json_error(status, body)
+
+
+def json_error(status: int, body: dict[str, Any]) -> Response:
+    """The REST API's error answer: the JSON body (with the challenge on a 401)."""
     headers = {"WWW-Authenticate": 'Bearer, Basic realm="vigil"'} if status == 401 else None
     return JSONResponse(body, status_code=status, headers=headers)
 

@@ -33,30 +33,22 @@ from vigil.web.pages import (
 from vigil.web.pages.common import STATIC_DIR, SignInRequired, sign_in_redirect, templates
 from vigil.web.session import clear_cookie
 
-# Path prefixes answered with HTML error pages instead of the API's JSON errors.
-PAGE_PREFIXES = (
-    "/signals",
-    "/campaigns",
-    "/detections",
-    "/audit",
-    "/login",
-    "/logout",
-    "/cases",
-    "/briefings",
-    "/playbooks",
-    "/meetings",
-    "/policies",
-    "/match",
-    "/share",
-    "/search",
-    "/admin",
-    "/export",
-)
-
 
 def _html_error(status: int, body: dict[str, Any]) -> Response:
+    """An error as an HTML page. A bad query parameter (FastAPI's validation) is named on a line
+    of its own: "size: Input should be a valid integer", not "query.size: ..." in one sentence."""
+    problems = [
+        (".".join(str(p) for p in e.get("loc", ())[1:]) or "body", str(e.get("msg", "invalid")))
+        for e in (body.get("details") or {}).get("errors", [])
+        if isinstance(e, dict)
+    ]
     template = templates.env.get_template("error.html")
-    html = template.render(status=status, error=body.get("error", "Error"), message=body.get("message", ""))
+    html = template.render(
+        status=status,
+        error=body.get("error", "Error"),
+        message="" if problems else body.get("message", ""),
+        problems=problems,
+    )
     return HTMLResponse(html, status_code=status)
 
 
@@ -78,5 +70,8 @@ def install(app: FastAPI) -> None:
     for module in (*pages, search, export, admin, graph):
         app.include_router(module.router)
     app.add_exception_handler(SignInRequired, _sign_in)
-    for prefix in PAGE_PREFIXES:
-        add_error_formatter(app, prefix, _html_error)
+    # Every path that is neither the API ("/api/", JSON) nor TAXII ("/taxii2", its own format),
+    # both registered before this catch-all, is a dashboard page: its errors are HTML pages,
+    # a bad query parameter included (400 naming it, never the API's JSON), for every page
+    # route, including ones added later, with no list of prefixes to keep up to date.
+    add_error_formatter(app, "/", _html_error)

@@ -10,10 +10,12 @@ friends in ``vigil.web.deps``), never builds one by hand.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
@@ -21,7 +23,8 @@ from markupsafe import Markup
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from vigil import __version__
-from vigil.core.errors import VigilError
+from vigil.core.errors import InputError, VigilError
+from vigil.core.tables import TablePage
 from vigil.core.time import ensure_utc, parse_instant
 from vigil.web.deps import SignInRequired as SignInRequired
 from vigil.web.deps import Viewer as Viewer
@@ -78,3 +81,60 @@ def sign_in_redirect(exc: SignInRequired) -> Response:
     if exc.message:
         clear_cookie(response)  # the session behind the cookie has ended
     return response
+
+
+def whole(value: str, field: str) -> int:
+    """A whole number from the query, or a 400 naming the parameter (not FastAPI's own message)."""
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError(f"{field} must be a whole number, got {value!r}", field=field) from None
+
+
+@dataclass(frozen=True)
+class Table:
+    """What the ``_macros.html`` table macros need to draw a server-sorted, paged list: header
+    links (a click sorts by the column, a second click flips the order), the pager's and the page
+    size's links, and the query an export link carries (the same filters and sort)."""
+
+    found: TablePage[Any]
+    columns: list[tuple[str, str | None, str]]  # header text, sort key (None: not sortable), link
+    page_url: Callable[[int], str]
+    size_url: Callable[[int], str]
+    export_query: str
+    sizes: Sequence[int]
+
+
+def table(
+    path: str,
+    found: TablePage[Any],
+    columns: Sequence[tuple[str, str | None]],
+    filters: Mapping[str, str],
+    sizes: Sequence[int],
+) -> Table:
+    """Links of a list page at ``path``; every link keeps the filters, the sort and the size."""
+    current = {**filters, "sort": found.sort, "order": found.order, "size": str(found.size)}
+
+    def url(**changes: object) -> str:
+        params = {**current, **{k: str(v) for k, v in changes.items()}}
+        return path + "?" + urlencode({k: v for k, v in params.items() if v})
+
+    heads = [
+        (
+            label,
+            key,
+            url(sort=key, order="asc" if key != found.sort or found.order == "desc" else "desc", page=1)
+            if key
+            else "",
+        )
+        for label, key in columns
+    ]
+    exported = {k: v for k, v in {**filters, "sort": found.sort, "order": found.order}.items() if v}
+    return Table(
+        found=found,
+        columns=heads,
+        page_url=lambda n: url(page=n),
+        size_url=lambda n: url(size=n, page=1),
+        export_query=urlencode(exported),
+        sizes=sizes,
+    )

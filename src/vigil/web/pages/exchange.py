@@ -15,8 +15,9 @@ from vigil.core.errors import PermissionDenied
 from vigil.core.time import parse_instant
 from vigil.exchange.audit import AuditEntry, AuditFilter
 from vigil.exchange.store import SignalFilter
+from vigil.exchange.store.campaigns import CAMPAIGN_PAGE_SIZES
 from vigil.web.deps import PageCaseServiceDep, PageMeetingServiceDep, StoreDep
-from vigil.web.pages.common import Viewer, ViewerDep, render
+from vigil.web.pages.common import Viewer, ViewerDep, render, table, whole
 from vigil.web.pages.detections import list_runs
 from vigil.web.pages.feedback import received_panel
 from vigil.web.pages.meetings import overview_reminders
@@ -53,11 +54,52 @@ def overview(
     )
 
 
+# The campaign table's columns: header text and the ``sort`` value of ``CAMPAIGN_SORTS`` (None:
+# not sortable; the signal count is counted for the page's rows only, under the reader's TLP).
+CAMPAIGN_COLUMNS: tuple[tuple[str, str | None], ...] = (
+    ("name", "name"),
+    ("organisation", "organisation"),
+    ("marking", "marking"),
+    ("signals", None),
+    ("attribution", "attribution"),
+    ("techniques", None),
+    ("created", "created"),
+)
+
+
 @router.get("/campaigns", response_class=HTMLResponse)
-def campaigns_page(request: Request, viewer: ViewerDep, store: StoreDep) -> Response:
-    campaigns = store.list_campaigns(viewer.principal)
-    counts = {c.id: store.count_signals(viewer.principal, SignalFilter(campaign_id=c.id)) for c in campaigns}
-    return render(request, "campaigns.html", viewer, campaigns=campaigns, counts=counts)
+def campaigns_page(
+    request: Request,
+    viewer: ViewerDep,
+    store: StoreDep,
+    q: str = "",
+    sort: str = "created",
+    order: str = "desc",
+    page: str = "1",
+    size: str = "25",
+) -> Response:
+    """Sorted, counted and paged on the server (``ExchangeStore.page_campaigns``, TLP in the SQL);
+    a bad ``sort``/``order``/``size``/``page`` is a 400 naming it."""
+    found = store.page_campaigns(
+        viewer.principal,
+        text=q or None,
+        sort=sort,
+        order=order,
+        page=whole(page, "page"),
+        size=whole(size, "size"),
+    )
+    counts = {
+        c.id: store.count_signals(viewer.principal, SignalFilter(campaign_id=c.id)) for c in found.items
+    }
+    return render(
+        request,
+        "campaigns.html",
+        viewer,
+        campaigns=found.items,
+        counts=counts,
+        table=table("/campaigns", found, CAMPAIGN_COLUMNS, {"q": q}, CAMPAIGN_PAGE_SIZES),
+        chosen={"q": q},
+    )
 
 
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)

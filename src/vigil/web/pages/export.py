@@ -1,8 +1,10 @@
-"""Lists as files: CSV of signals, cases, campaigns and a case's signals; the signal list as a
-STIX 2.1 bundle or a MISP feed (zip).
+"""Lists as files: CSV of signals, cases, campaigns, meetings and a case's signals; the signal list
+as a STIX 2.1 bundle or a MISP feed (zip).
 
 Every export reads through the same services as the pages, with the viewer's principal, so a file
-holds exactly what the reader may see (their TLP view): the same filters as ``/signals``.
+holds exactly what the reader may see (their TLP view), under the list's filters and in the list's
+order: the server-sorted lists (cases, campaigns, meetings) are read page after page with the
+page's own ``sort`` and ``order``, so row N of the file is row N of the list.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import csv
 import io
 import json
 import zipfile
-from collections.abc import Iterable, Sequence
-from typing import Annotated
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import APIRouter, Query
 from starlette.responses import Response
@@ -22,13 +24,40 @@ from vigil.exchange.misp import export_feed
 from vigil.exchange.records import TLP, Signal, SignalKind
 from vigil.exchange.stix_export import export_bundle
 from vigil.exchange.store import ExchangeStore, SignalFilter
-from vigil.web.deps import PageCaseServiceDep, StoreDep
+from vigil.web.deps import PageCaseServiceDep, PageMeetingServiceDep, StoreDep
 from vigil.web.pages.common import Viewer, ViewerDep
-from vigil.web.pages.signals import _parse_enum, _row
+from vigil.web.pages.signals import _parse_enum, _row, signal_platforms
+
+T = TypeVar("T", covariant=True)
+
+
+class _Paged(Protocol[T]):
+    """A page of a server-sorted list (``TablePage``, ``CasePage``)."""
+
+    @property
+    def items(self) -> Sequence[T]: ...
+    @property
+    def page(self) -> int: ...
+    @property
+    def pages(self) -> int: ...
+
 
 router = APIRouter(include_in_schema=False)
 
-MAX_EXPORT = 50_000  # signals per file
+MAX_EXPORT = 50_000  # rows per file
+EXPORT_PAGE = 100  # rows per read of a server-sorted list (its largest page size)
+
+
+def _all_pages(read: Callable[[int], _Paged[T]]) -> Iterator[T]:
+    """Every row of a server-sorted list in its order: ``read(n)`` is page ``n`` (same filters,
+    sort and order as the page the export was linked from), ``EXPORT_PAGE`` rows each."""
+    n = 1
+    while True:
+        found = read(n)
+        yield from found.items
+        if found.page >= found.pages or n * EXPORT_PAGE >= MAX_EXPORT:
+            return
+        n += 1
 
 
 def _csv(name: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Response:
@@ -43,16 +72,33 @@ def _csv(name: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> 
     )
 
 
-def _signals(store: ExchangeStore, viewer: Viewer, filters: SignalFilter) -> list[Signal]:
+def _signals(
+    store: ExchangeStore, viewer: Viewer, filters: SignalFilter, keep: Callable[[Signal], bool] | None = None
+) -> list[Signal]:
     found: list[Signal] = []
     cursor: str | None = None
     while len(found) < MAX_EXPORT:
         page = store.list_signals(viewer.principal, filters, limit=500, cursor=cursor)
-        found.extend(page.items)
+        found.extend(s for s in page.items if keep is None or keep(s))
         if not page.more or page.next_cursor is None:
             break
         cursor = page.next_cursor
     return found[:MAX_EXPORT]
+
+
+def _keep(platform: str | None, language: str | None) -> Callable[[Signal], bool] | None:
+    """The signal page's platform and language filters (no store filters), as a row test."""
+    platform = (platform or "").strip().lower() or None
+    language = (language or "").strip().lower() or None
+    if not platform and not language:
+        return None
+
+    def keep(signal: Signal) -> bool:
+        if platform and platform not in signal_platforms(signal):
+            return False
+        return not (language and (signal.language or "").lower() != language)
+
+    return keep
 
 
 def _signal_rows(viewer: Viewer, signals: Iterable[Signal]) -> Iterable[Sequence[object]]:
@@ -112,14 +158,20 @@ def export_signals(
     campaign: str | None = None,
     org: str | None = None,
     tag: str | None = None,
+    platform: str | None = None,
+    language: str | None = None,
 ) -> Response:
-    """The signals the viewer may see (same filters as the signals page) as csv, stix or misp."""
+    """The signals the viewer may see (same filters as the signals page, platform and language
+    included, in its order) as csv, stix or misp."""
     filters = _filters(q, kind, tlp, campaign, org, tag)
+    keep = _keep(platform, language)
     if fmt == "csv":
-        return _csv("vigil-signals", SIGNAL_HEADER, _signal_rows(viewer, _signals(store, viewer, filters)))
+        return _csv(
+            "vigil-signals", SIGNAL_HEADER, _signal_rows(viewer, _signals(store, viewer, filters, keep))
+        )
     if fmt == "stix.json":
         campaigns = store.list_campaigns(viewer.principal)
-        body = export_bundle(list(viewer.orgs.values()), _signals(store, viewer, filters), campaigns)
+        body = export_bundle(list(viewer.orgs.values()), _signals(store, viewer, filters, keep), campaigns)
         return Response(
             json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8"),
             media_type="application/stix+json;version=2.1",
@@ -127,7 +179,12 @@ def export_signals(
         )
     if fmt == "misp.zip":
         feed = export_feed(
-            store, viewer.principal, campaign_id=campaign or None, tlps=_parse_enum(TLP, tlp, "tlp")
+            store,
+            viewer.principal,
+            campaign_id=campaign or None,
+            tlps=_parse_enum(TLP, tlp, "tlp"),
+            where=filters,
+            keep=keep,
         )
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -143,12 +200,27 @@ def export_signals(
 
 @router.get("/export/cases.csv")
 def export_cases(
-    viewer: ViewerDep, service: PageCaseServiceDep, status: str | None = None, q: str | None = None
+    viewer: ViewerDep,
+    service: PageCaseServiceDep,
+    status: str | None = None,
+    q: str | None = None,
+    sort: str = "changed",
+    order: str = "desc",
 ) -> Response:
-    cases = service.list_cases(status=[status] if status else (), text=q or None)
+    """The case list's rows (``CaseService.page_cases``: same filters, visibility in SQL, same order)."""
+    cases = _all_pages(
+        lambda n: service.page_cases(
+            status=[status] if status else (),
+            text=q or None,
+            sort=sort,
+            order=order,
+            page=n,
+            size=EXPORT_PAGE,
+        )
+    )
     return _csv(
         "vigil-cases",
-        ("id", "title", "status", "opened_by", "tlp", "confidence", "created", "modified"),
+        ("id", "title", "status", "opened_by", "tlp", "confidence", "embargo_until", "created", "modified"),
         (
             (
                 c.id,
@@ -157,6 +229,7 @@ def export_cases(
                 viewer.org_name(c.org_id),
                 c.marking.tlp.value,
                 c.confidence,
+                c.embargo_until.isoformat() if c.embargo_until else "",
                 c.created_at.isoformat(),
                 c.modified_at.isoformat(),
             )
@@ -166,7 +239,21 @@ def export_cases(
 
 
 @router.get("/export/campaigns.csv")
-def export_campaigns(viewer: ViewerDep, store: StoreDep) -> Response:
+def export_campaigns(
+    viewer: ViewerDep,
+    store: StoreDep,
+    q: str | None = None,
+    sort: str = "created",
+    order: str = "desc",
+) -> Response:
+    """The campaign list's rows (``ExchangeStore.page_campaigns``: TLP in SQL, same order)."""
+    campaigns = list(
+        _all_pages(
+            lambda n: store.page_campaigns(
+                viewer.principal, text=q or None, sort=sort, order=order, page=n, size=EXPORT_PAGE
+            )
+        )
+    )
     return _csv(
         "vigil-campaigns",
         ("id", "name", "shared_by", "tlp", "attribution", "techniques", "created"),
@@ -180,9 +267,35 @@ def export_campaigns(viewer: ViewerDep, store: StoreDep) -> Response:
                 " ".join(c.techniques),
                 c.created_at.isoformat() if c.created_at else "",
             )
-            for c in store.list_campaigns(viewer.principal)
+            for c in campaigns
         ),
     )
+
+
+@router.get("/export/meetings.csv")
+def export_meetings(
+    viewer: ViewerDep,
+    service: PageMeetingServiceDep,
+    q: str | None = None,
+    sort: str = "starts",
+    order: str = "asc",
+) -> Response:
+    """The meeting list's rows (``MeetingService.page_meetings``: who attends in SQL, same order)."""
+    meetings = _all_pages(
+        lambda n: service.page_meetings(text=q or None, sort=sort, order=order, page=n, size=EXPORT_PAGE)
+    )
+    rows: Iterable[Sequence[Any]] = (
+        (
+            m.id,
+            m.title,
+            m.starts_at.isoformat(),
+            viewer.org_name(m.org_id),
+            m.recurrence or "",
+            "; ".join(f"{viewer.org_name(o)} ({r})" for o, r in m.invited.items()),
+        )
+        for m in meetings
+    )
+    return _csv("vigil-meetings", ("id", "title", "starts", "convened_by", "recurrence", "invited"), rows)
 
 
 @router.get("/export/case-signals.csv")

@@ -9,19 +9,21 @@ service's decisions.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from starlette.responses import HTMLResponse, Response
 
+from vigil.cases.calendar import MEETING_PAGE_SIZES
 from vigil.cases.meetings import ELECTION_KINDS, MEETING_ROLES, MeetingService, Reminders
 from vigil.cases.meetings_render import render_minutes, render_pack
 from vigil.core.errors import InputError
 from vigil.core.time import parse_instant
 from vigil.exchange.records import TLP, Marking
 from vigil.web.deps import PageMeetingServiceDep
-from vigil.web.pages.common import Viewer, ViewerDep, redirect, render
+from vigil.web.pages.common import Viewer, ViewerDep, redirect, render, table, whole
 from vigil.web.pages.kept import Kept
 
 # Document formats (the renderers refuse any other with a 400).
@@ -48,20 +50,66 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+# The meeting table's columns: header text and the ``sort`` value of ``MEETING_SORTS`` (None: not
+# sortable; the invitations are a JSON object).
+MEETING_COLUMNS: tuple[tuple[str, str | None], ...] = (
+    ("starts", "starts"),
+    ("title", "title"),
+    ("convened by", "convened_by"),
+    ("recurrence", "recurrence"),
+    ("invited", None),
+)
+
+
+@dataclass(frozen=True)
+class MeetingQuery:
+    """The meeting list's query: text filter, sort, order, page, size (checked by the service)."""
+
+    q: str = ""
+    sort: str = "starts"
+    order: str = "asc"
+    page: str = "1"
+    size: str = "25"
+
+
 @router.get("/meetings", response_class=HTMLResponse)
-def meetings_page(request: Request, viewer: ViewerDep, service: PageMeetingServiceDep) -> Response:
-    return _meetings_view(request, viewer, service)
+def meetings_page(
+    request: Request,
+    viewer: ViewerDep,
+    service: PageMeetingServiceDep,
+    q: str = "",
+    sort: str = "starts",
+    order: str = "asc",
+    page: str = "1",
+    size: str = "25",
+) -> Response:
+    """Sorted, counted and paged on the server (``MeetingService.page_meetings``); a bad
+    ``sort``/``order``/``size``/``page`` is a 400 naming it."""
+    return _meetings_view(request, viewer, service, query=MeetingQuery(q, sort, order, page, size))
 
 
 def _meetings_view(
-    request: Request, viewer: Viewer, service: MeetingService, kept: Kept | None = None
+    request: Request,
+    viewer: Viewer,
+    service: MeetingService,
+    kept: Kept | None = None,
+    query: MeetingQuery = MeetingQuery(),
 ) -> Response:
     """The meetings page; with ``kept``, again after a refused form (400, the form filled)."""
+    found = service.page_meetings(
+        text=query.q or None,
+        sort=query.sort,
+        order=query.order,
+        page=whole(query.page, "page"),
+        size=whole(query.size, "size"),
+    )
     return render(
         request,
         "meetings.html",
         viewer,
-        meetings=service.list_meetings(),
+        meetings=found.items,
+        table=table("/meetings", found, MEETING_COLUMNS, {"q": query.q}, MEETING_PAGE_SIZES),
+        chosen={"q": query.q},
         countdown=service.countdown(limit=8),
         actions=service.action_items(open_only=True),
         election_kinds=ELECTION_KINDS,

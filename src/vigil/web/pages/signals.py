@@ -210,7 +210,8 @@ def signals_page(
             [
                 (k, v)
                 for k, v in request.query_params.multi_items()
-                if k not in {"cursor", "back", "size", "platform", "language"}
+                # every filter, platform and language included (the exports apply them too)
+                if k not in {"cursor", "back", "size", "page", "last"}
             ]
         ),
         kinds=list(SignalKind),
