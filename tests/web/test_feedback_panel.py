@@ -16,6 +16,7 @@ from vigil.exchange.store import ExchangeStore
 from vigil.signals.decay import DecayModel, Feedback
 
 from ..exchange.conftest import LiveServer, live, postgres_cluster  # noqa: F401  (fixtures)
+from .signal_pager import rows
 
 
 def _section(html: str, testid: str) -> str:
@@ -57,11 +58,11 @@ def test_signal_page_and_overview_show_feedback_within_tlp(live: LiveServer) -> 
         # RED and shared with the source only: p2 and the government must not count it
         store.set_opinion(who["p2"], signal.id, "false_positive", marking=Marking(TLP.RED, (orgs["src"].id,)))
 
-    def get(name: str, path: str) -> str:
+    def get(name: str, path: str, status: int = 200) -> str:
         with httpx.Client(base_url=live.base_url, timeout=60, follow_redirects=False) as client:
             assert client.post("/login", data={"api_key": keys[name]}).status_code == 303
             answer = client.get(path)
-            assert answer.status_code == 200, answer.text[:500]
+            assert answer.status_code == status, answer.text[:500]
             return answer.text
 
     as_src = get("src", f"/signals/{signal.id}")
@@ -93,3 +94,12 @@ def test_signal_page_and_overview_show_feedback_within_tlp(live: LiveServer) -> 
     assert "1 false positive" in _section(overview, "received-by-false-positives")
     # p2 contributed nothing: its overview says so, and names none of the source's signals
     assert "panel-meme.com" not in _section(get("p2", "/"), "feedback-received")
+
+    # the signal list's decay filter, server-side and per reader: the source sees the RED false
+    # positive (score 25.4), the government does not (35.9)
+    listing = "/signals?q=panel-meme&min_score="
+    assert rows(get("src", listing + "20")) == [signal.id]
+    assert rows(get("src", listing + "30")) == []
+    assert rows(get("gov", listing + "30")) == [signal.id]
+    assert 'value="30"' in get("gov", listing + "30")  # the box keeps what was asked
+    assert "min_score" in get("src", listing + "lots", status=400)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from vigil.core.errors import InputError
 from vigil.exchange.access import Principal
 from vigil.exchange.records import Contribution, Signal
 from vigil.exchange.store import ExchangeStore
@@ -92,3 +93,18 @@ def received_panel(store: ExchangeStore, principal: Principal) -> ReceivedPanel:
         by_matches=store.feedback_received(principal, sort="matches", limit=TOP),
         by_false_positives=store.feedback_received(principal, sort="false_positives", limit=TOP),
     )
+
+
+def parse_min_score(value: str | None) -> float | None:
+    """The signal list's "decay score at least" box: empty is no filter; anything but a number
+    0-100 is a 400 naming the field."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        score = float(text)
+    except ValueError:
+        raise InputError(f"min_score must be a number 0-100, got {text[:40]!r}", field="min_score") from None
+    if not 0 <= score <= 100:
+        raise InputError(f"min_score must be 0-100, got {score:g}", field="min_score")
+    return score

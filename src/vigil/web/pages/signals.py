@@ -19,7 +19,7 @@ from vigil.exchange.store import ExchangeStore, SignalFilter
 from vigil.signals import text_minhash
 from vigil.web.deps import PageCaseServiceDep, PageFloodServiceDep, StoreDep
 from vigil.web.pages.common import Viewer, ViewerDep, redirect, render
-from vigil.web.pages.feedback import feedback_panel
+from vigil.web.pages.feedback import feedback_panel, parse_min_score
 from vigil.web.pages.kept import Kept
 from vigil.web.pages.workbench import cases_holding
 
@@ -128,6 +128,7 @@ def signals_page(
     campaign: str | None = None,
     org: str | None = None,
     tag: str | None = None,
+    min_score: str | None = None,  # decay score at least (vigil.signals.decay)
     cursor: str | None = None,
     back: Annotated[list[str], Query()] = [],  # noqa: B006 - earlier pages' cursors, oldest first
     size: int = PAGE,
@@ -145,6 +146,7 @@ def signals_page(
         campaign_id=campaign or None,
         org_id=org or None,
         tag=tag or None,
+        min_score=parse_min_score(min_score),
     )
     back = [b for b in back if b][-BACK_KEEP:]
     platform = (platform or "").strip().lower() or None
@@ -226,6 +228,7 @@ def signals_page(
             "campaign": campaign or "",
             "org": org or "",
             "tag": tag or "",
+            "min_score": (min_score or "").strip(),
         },
     )
 
