@@ -10,12 +10,23 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from vigil.core.errors import InputError
 from vigil.signals.base import Row, SignalType, dedupe
+from vigil.signals.columns import column, matches, nonempty, to_lists, with_rows
 
 _PLATFORM = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _SPACE = re.compile(r"\s")
 EXPECTED = "'platform:account_id' or 'platform:@handle'"
+# Columns whose values ``normalize`` provably leaves as they are (nothing to strip or lower-case, no
+# ':' or '@' to reinterpret): the column-wise path writes their values directly; any other row goes
+# through ``derive_from_post``.
+_PLAIN_PLATFORM = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+_PLAIN_ID = r"^[A-Za-z0-9_.-]+$"
+_PLAIN_HANDLE = r"^@*[A-Za-z0-9_.-]+$"
 
 
 def account_value(platform: str, account_id: str | None = None, handle: str | None = None) -> str:
@@ -61,6 +72,33 @@ class AccountSignal(SignalType):
     def derive_from_post(self, post: Row) -> list[str]:
         """The author, by id and by handle."""
         return self._derive(post.get("platform"), post.get("account_id"), post.get("account_handle"))
+
+    def derive_columns(self, posts: pa.Table) -> pa.Array:
+        """``derive_from_post`` of every post: ``platform:id`` then ``platform:@handle`` (lower-cased,
+        leading '@'s dropped) from Arrow kernels where the columns are plain; other rows row by row."""
+        platform = column(posts, "platform", pa.string())
+        ids = column(posts, "account_id", pa.string())
+        handles = column(posts, "account_handle", pa.string())
+        has_platform, has_id, has_handle = nonempty(platform), nonempty(ids), nonempty(handles)
+        slow = has_platform & (
+            ~matches(platform, _PLAIN_PLATFORM)
+            | (has_id & ~matches(ids, _PLAIN_ID))
+            | (has_handle & ~matches(handles, _PLAIN_HANDLE))
+        )
+        with_id = has_platform & has_id & ~slow
+        with_handle = has_platform & has_handle & ~slow
+        id_values = pc.binary_join_element_wise(platform, ids, ":")
+        handle_values = pc.binary_join_element_wise(
+            platform, pc.ascii_lower(pc.utf8_ltrim(handles, "@")), ":@"
+        )
+        # Items in row order, the id before the handle (never equal: only the handle has '@').
+        rows = np.concatenate([np.flatnonzero(with_id), np.flatnonzero(with_handle)])
+        values = pa.concat_arrays(
+            [id_values.filter(pa.array(with_id)), handle_values.filter(pa.array(with_handle))]
+        )
+        order = np.argsort(rows, kind="stable")
+        lists = to_lists(posts.num_rows, rows[order], values.take(pa.array(order)))
+        return with_rows(posts, lists, slow, self.derive_from_post)
 
     def derive_from_account(self, account: Row) -> list[str]:
         return self._derive(account.get("platform"), account.get("account_id"), account.get("handle"))

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 from vigil.core.errors import InputError
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from vigil.signals.index import SignalIndex
 
 # A row of the POSTS or ACCOUNTS table as ``pyarrow.Table.to_pylist()`` gives it.
@@ -152,6 +154,16 @@ class DerivesFromTexts(Protocol):
     post with text ``texts[i]``."""
 
     def derive_from_texts(self, texts: Sequence[str | None]) -> list[list[str]]: ...
+
+
+@runtime_checkable
+class DerivesFromColumns(Protocol):
+    """Capability: the values of many posts at once, from Arrow columns with no Python call per post
+    (``vigil.signals.columns``). ``derive_columns(posts)`` is a ``list<string>`` array whose row ``i``
+    equals ``derive_from_post`` of row ``i`` (the same values in the same order, the same errors);
+    a column the table lacks counts as null in every row."""
+
+    def derive_columns(self, posts: pa.Table) -> pa.Array: ...
 
 
 @runtime_checkable

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from vigil.core.errors import InputError
 from vigil.ingest.urls import registrable_domain
 from vigil.signals.base import Row, SignalType, dedupe
+from vigil.signals.columns import column, deduped_lists, flatten, nonempty, per_distinct
 
 _NOT_A_HOST = re.compile(r"[\s/@?#]")
 
@@ -47,6 +52,27 @@ class DomainSignal(SignalType):
             except InputError:
                 continue
         return dedupe(found)
+
+    def _value_or_none(self, text: str) -> str | None:
+        try:
+            return self.normalize(text)
+        except InputError:
+            return None
+
+    def derive_columns(self, posts: pa.Table) -> pa.Array:
+        """``derive_from_post`` of every post, each distinct domain normalized once (remembered
+        across batches: a stream links to the same sites over and over)."""
+        from vigil.schema.tables import URL_STRUCT
+
+        parents, items = flatten(column(posts, "urls", pa.list_(URL_STRUCT)))
+        domains = pc.struct_field(items, "domain")
+        present = nonempty(domains)
+        values = per_distinct(domains.filter(pa.array(present)), self._value_or_none, self._memo)
+        valid = np.asarray(pc.is_valid(values).to_numpy(zero_copy_only=False), dtype=bool)
+        return deduped_lists(posts.num_rows, parents[present][valid], values.filter(pa.array(valid)))
+
+    def __init__(self) -> None:
+        self._memo: dict[str, str | None] = {}
 
 
 SIGNAL_TYPE = DomainSignal()

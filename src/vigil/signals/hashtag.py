@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import unicodedata
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from vigil.core.errors import InputError
 from vigil.ingest.entities import extract_hashtags
 from vigil.signals.base import Row, SignalType, dedupe
+from vigil.signals.columns import column, deduped_lists, flatten, per_distinct
 
 
 class HashtagSignal(SignalType):
@@ -36,6 +41,23 @@ class HashtagSignal(SignalType):
             except InputError:
                 continue
         return dedupe(found)
+
+    def _value_or_none(self, tag: str) -> str | None:
+        try:
+            return self.normalize(tag)
+        except InputError:
+            return None
+
+    def derive_columns(self, posts: pa.Table) -> pa.Array:
+        """``derive_from_post`` of every post, each distinct tag normalized once (remembered across
+        batches: a stream repeats the same tags)."""
+        parents, tags = flatten(column(posts, "hashtags", pa.list_(pa.string())))
+        values = per_distinct(tags, self._value_or_none, self._memo)
+        valid = np.asarray(pc.is_valid(values).to_numpy(zero_copy_only=False), dtype=bool)
+        return deduped_lists(posts.num_rows, parents[valid], values.filter(pa.array(valid)))
+
+    def __init__(self) -> None:
+        self._memo: dict[str, str | None] = {}
 
 
 SIGNAL_TYPE = HashtagSignal()

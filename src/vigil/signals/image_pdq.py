@@ -14,9 +14,12 @@ from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from vigil.core.errors import ConfigError, InputError
 from vigil.signals.base import DistanceSignalType, Row, dedupe, normalize_hex
+from vigil.signals.columns import column, deduped_lists, flatten, matches, with_rows
 
 BITS = 256
 HEX_CHARS = BITS // 4
@@ -128,6 +131,17 @@ class ImagePdqSignal(DistanceSignalType):
                     f"post {post.get('platform')}:{post.get('post_id')} column 'image_pdq': {exc.message}"
                 ) from exc
         return dedupe(found)
+
+    def derive_columns(self, posts: pa.Table) -> pa.Array:
+        """``derive_from_post`` of every post: hashes of 64 hex digits lower-cased by one kernel; a
+        post with any other value goes row by row (and raises the same error naming the post)."""
+        parents, values = flatten(column(posts, "image_pdq", pa.list_(pa.string())))
+        plain = matches(values, r"^[0-9a-fA-F]{64}$")
+        slow = np.zeros(posts.num_rows, dtype=bool)
+        slow[parents[~plain]] = True
+        keep = plain & ~slow[parents]
+        lists = deduped_lists(posts.num_rows, parents[keep], pc.ascii_lower(values.filter(pa.array(keep))))
+        return with_rows(posts, lists, slow, self.derive_from_post)
 
 
 SIGNAL_TYPE = ImagePdqSignal()

@@ -17,73 +17,75 @@ least the threshold (0.7 by default). Character shingles work the same in any sc
 the small edits (a word swapped, a hashtag added) that copy-pasta campaigns make.
 
 ``signatures_of_normal_forms`` computes many signatures at once with no Python loop over texts or
-shingles, which is what deriving signals from a posts table uses.
+shingles (a compiled loop, ``vigil.signals._minhash_kernel``); ``derive_columns`` does a whole
+posts table, texts normalized by Arrow kernels, each distinct text once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from functools import cache
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from vigil.core.errors import InputError
 from vigil.ingest.text import MIN_TOKENS, normalize_text, normalize_texts, token_counts
 from vigil.signals.base import DistanceSignalType, Row, normalize_hex
-from vigil.signals.hashing import counter_permutations, splitmix64
+from vigil.signals.columns import column, to_lists
+from vigil.signals.hashing import counter_permutations
 
 PERMUTATIONS = 128
 SHINGLE = 5
 HEX_CHARS = PERMUTATIONS * 8
 DEFAULT_THRESHOLD = 0.7
 
-_U64 = np.uint64
-
 # Constants derived from a fixed counter, not from a random generator, so they can never change
 # with a numpy release. Odd multipliers make each x -> a x + b a bijection of 64-bit words.
 _MULTIPLIERS, _OFFSETS = counter_permutations(PERMUTATIONS)
-_BLOCK = 16  # hash functions per step: bounds the (block x shingles) temporary
-_TEXTS_PER_STEP = 4096
 
 
-def _shingle_hashes(points: npt.NDArray[np.uint64], lengths: npt.NDArray[np.intp]) -> npt.NDArray[np.uint64]:
-    """Hashes of every shingle of every text (texts concatenated in ``points``), text after text.
+@cache
+def _kernel() -> Any:
+    """The compiled loop's module (imports numba; compiles, or loads numba's disk cache, on first use)."""
+    from vigil.signals import _minhash_kernel
 
-    Repeated shingles are kept: a minimum does not care.
-    """
-    width = np.minimum(lengths, SHINGLE)
-    counts = lengths - width + 1  # shingles per text (1 for a text shorter than SHINGLE)
-    starts = np.repeat(np.cumsum(lengths) - lengths, counts)
-    starts += np.arange(len(starts)) - np.repeat(np.cumsum(counts) - counts, counts)
-    widths = np.repeat(width, counts)
-    acc = np.zeros(len(starts), dtype=np.uint64)
-    padded = np.concatenate([points, np.zeros(SHINGLE, dtype=np.uint64)])
-    for offset in range(SHINGLE):
-        inside = widths > offset  # a short text's single shingle is the whole text
-        acc = np.where(inside, acc * _U64(1_000_003) + padded[starts + offset], acc)
-    return splitmix64(acc)
+    return _minhash_kernel
+
+
+def _signatures_of_points(
+    points: npt.NDArray[np.uint64], lengths: npt.NDArray[np.int64]
+) -> npt.NDArray[np.uint32]:
+    """Signatures of texts given as concatenated code points and their lengths (all > 0)."""
+    out = np.empty((len(lengths), PERMUTATIONS), dtype=np.uint32)
+    if len(lengths):
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        _kernel().signatures(points, offsets, SHINGLE, _MULTIPLIERS, _OFFSETS, out)
+    return out
 
 
 def signatures_of_normal_forms(normal_forms: Sequence[str]) -> npt.NDArray[np.uint32]:
     """(n, 128) uint32 MinHash signatures of already normalized, non-empty texts."""
-    out = np.empty((len(normal_forms), PERMUTATIONS), dtype=np.uint32)
-    for begin in range(0, len(normal_forms), _TEXTS_PER_STEP):
-        part = normal_forms[begin : begin + _TEXTS_PER_STEP]
-        lengths = np.fromiter((len(t) for t in part), dtype=np.intp, count=len(part))
-        if lengths.min() == 0:
-            raise InputError("text has nothing left to hash once normalized (only URLs, mentions, emoji...)")
-        points = np.frombuffer("".join(part).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-        hashes = _shingle_hashes(points, lengths)
-        counts = lengths - np.minimum(lengths, SHINGLE) + 1
-        first = np.cumsum(counts) - counts
-        for start in range(0, PERMUTATIONS, _BLOCK):
-            block = slice(start, start + _BLOCK)
-            permuted = _MULTIPLIERS[block, None] * hashes[None, :] + _OFFSETS[block, None]
-            mins = np.minimum.reduceat(permuted, first, axis=1)
-            out[begin : begin + len(part), block] = (mins >> _U64(32)).astype(np.uint32).T
-    return out
+    lengths = np.fromiter((len(t) for t in normal_forms), dtype=np.int64, count=len(normal_forms))
+    if len(lengths) and lengths.min() == 0:
+        raise InputError("text has nothing left to hash once normalized (only URLs, mentions, emoji...)")
+    points = np.frombuffer("".join(normal_forms).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    return _signatures_of_points(points, lengths)
+
+
+def signatures_to_hex_array(signatures: npt.NDArray[np.uint32]) -> pa.Array:
+    """Each signature's value (``signature_to_hex``) as one Arrow string array, built from a single
+    hex conversion of the whole block (no Python string per signature)."""
+    raw = signatures.astype(">u4").tobytes().hex().encode("ascii")
+    offsets = np.arange(len(signatures) + 1, dtype=np.int64) * HEX_CHARS
+    hexes = pa.Array.from_buffers(
+        pa.large_string(), len(signatures), [None, pa.py_buffer(offsets), pa.py_buffer(raw)]
+    )
+    return hexes.cast(pa.string())
 
 
 def signature_of_normal(normal_form: str) -> npt.NDArray[np.uint32]:
@@ -161,6 +163,28 @@ class TextMinhashSignal(DistanceSignalType):
 
     def derive_from_post(self, post: Row) -> list[str]:
         return self.derive_from_texts([post.get("text")])[0]
+
+    def derive_columns(self, posts: pa.Table) -> pa.Array:
+        """The signature of each post's text long enough to hash, one per distinct text (reshares
+        repeat texts), values built as one Arrow array."""
+        texts = column(posts, "text", pa.string())
+        encoded = pc.dictionary_encode(texts)
+        distinct = encoded.dictionary
+        normal = normalize_texts(distinct)
+        kept = np.asarray(
+            pc.greater_equal(token_counts(normal), MIN_TOKENS).to_numpy(zero_copy_only=False), bool
+        )
+        kept_normal = normal.filter(pa.array(kept))
+        lengths = np.asarray(pc.utf8_length(kept_normal).to_numpy(zero_copy_only=False), dtype=np.int64)
+        points = np.frombuffer("".join(kept_normal.to_pylist()).encode("utf-32-le"), dtype=np.uint32)
+        values = signatures_to_hex_array(_signatures_of_points(points.astype(np.uint64), lengths))
+        # Each distinct text's position among the kept ones (-1: not kept), then each post's.
+        slot = np.full(len(distinct), -1, dtype=np.int64)
+        slot[kept] = np.arange(int(kept.sum()))
+        indices = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        per_post = np.where(indices >= 0, slot[np.maximum(indices, 0)], -1) if len(slot) else indices
+        rows = np.flatnonzero(per_post >= 0)
+        return to_lists(posts.num_rows, rows, values.take(pa.array(per_post[rows])))
 
 
 SIGNAL_TYPE = TextMinhashSignal()

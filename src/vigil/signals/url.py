@@ -7,9 +7,29 @@ only the same short link.
 
 from __future__ import annotations
 
+from functools import cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from vigil.core.errors import InputError
 from vigil.ingest.urls import canonicalize
 from vigil.signals.base import Row, SignalType, dedupe
+from vigil.signals.columns import column, deduped_lists, flatten, nonempty
+
+if TYPE_CHECKING:
+    from vigil.ingest.columnar import UrlRules
+
+
+@cache
+def _url_rules() -> UrlRules:
+    """The ingest's vectorised canonicalizer (Arrow kernels for plain URLs, ``canonicalize`` once
+    per distinct other URL), kept for the process: it remembers hosts and odd URLs across batches."""
+    from vigil.ingest.columnar import UrlRules
+
+    return UrlRules()
 
 
 class UrlSignal(SignalType):
@@ -42,6 +62,26 @@ class UrlSignal(SignalType):
             except InputError:
                 continue
         return dedupe(found)
+
+    def derive_columns(self, posts: pa.Table) -> pa.Array:
+        """``derive_from_post`` of every post: each link's canonical (else posted) text canonicalized
+        again by the ingest's vectorised ``UrlRules`` (the same result as ``canonicalize``), links
+        without a host dropped, repeats in a post dropped."""
+        from vigil.schema.tables import URL_STRUCT
+
+        parents, items = flatten(column(posts, "urls", pa.list_(URL_STRUCT)))
+        canonical = pc.struct_field(items, "canonical")
+        text = pc.if_else(pa.array(nonempty(canonical)), canonical, pc.struct_field(items, "url"))
+        present = nonempty(text)
+        parents, text = parents[present], text.filter(pa.array(present))
+        structs = _url_rules().structs(text) if len(text) else None
+        if structs is None:
+            return deduped_lists(posts.num_rows, parents, text)
+        valid = np.asarray(
+            pc.is_valid(pc.struct_field(structs, "domain")).to_numpy(zero_copy_only=False), bool
+        )
+        values = pc.struct_field(structs, "canonical").filter(pa.array(valid))
+        return deduped_lists(posts.num_rows, parents[valid], values)
 
 
 SIGNAL_TYPE = UrlSignal()
