@@ -191,6 +191,11 @@ def test_opinions_and_sightings_are_fetched_into_the_decay_score(
         app, ["match", "run", str(generated), "--index", str(index_dir), "--out", str(tmp_path / "o")]
     )
     assert result.exit_code == 0, result.output
+    status = CliRunner().invoke(app, ["match", "status", "--index", str(index_dir)])
+    assert status.exit_code == 0, status.output
+    assert "feedback fetched on 2 signals: 2 confirmations, 0 false positives, 1 disputes, 1 sightings" in (
+        " ".join(status.output.split())
+    )
     rows = pq.read_table(tmp_path / "o" / "matches.parquet").to_pylist()
     expected = {
         (post_id, signal.id)

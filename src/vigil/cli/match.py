@@ -534,3 +534,15 @@ def status_command(index: Path = INDEX) -> None:
         f"{counts.get('signals_indexed', 0):,} signals indexed from {counts.get('contributions', 0):,} "
         "contributions (revoked and expired ones are kept on record, out of the index)"
     )
+    from vigil.match.feedback import FeedbackLedger
+    from vigil.match.retro import read_checkpoint
+
+    tallies = FeedbackLedger.of_generation(Path(index) / state["generation"]).counts().values()
+    console.print(
+        f"feedback fetched on {len(tallies):,} signals: "
+        f"{sum(t.confirmations for t in tallies):,} confirmations, "
+        f"{sum(t.false_positives for t in tallies):,} false positives, "
+        f"{sum(t.disputes for t in tallies):,} disputes, {sum(t.sightings for t in tallies):,} sightings"
+    )
+    checkpoint = read_checkpoint(index)
+    console.print(f"retroactive matching covered fetches up to: {checkpoint or 'none yet'}")

@@ -136,16 +136,17 @@ class FeedbackLedger:
         if isinstance(existing, FeedbackLedger):
             return existing
         base = index.generation_path
-        ledger = (
-            cls(
-                _read(base / FEEDBACK_DIR / "opinions.parquet", OPINIONS),
-                _read(base / FEEDBACK_DIR / "sightings.parquet", SIGHTINGS),
-            )
-            if base is not None
-            else cls()
-        )
+        ledger = cls.of_generation(base) if base is not None else cls()
         index.sidecars[FEEDBACK_DIR] = ledger
         return ledger
+
+    @classmethod
+    def of_generation(cls, generation: Path) -> FeedbackLedger:
+        """The ledger saved in a generation directory, read only (for ``vigil match status``)."""
+        return cls(
+            _read(generation / FEEDBACK_DIR / "opinions.parquet", OPINIONS),
+            _read(generation / FEEDBACK_DIR / "sightings.parquet", SIGHTINGS),
+        )
 
     # -- receiving ------------------------------------------------------------------------------
 
@@ -322,7 +323,7 @@ class ArrivalLog:
                 at = _unstamp(path.name)
                 if at is not None and at >= horizon:
                     link_or_copy(path, target / path.name)
-        if self.pending is not None:
+        if self.pending is not None and self.pending[1]:  # a fetch that brought nothing leaves no file
             at, ids = self.pending
             table = pa.table({"signal_id": sorted(ids)}, schema=ARRIVALS)
             pq.write_table(table, target / f"{_stamp(at)}.parquet")
