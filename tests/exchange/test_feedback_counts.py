@@ -233,7 +233,6 @@ def test_history_per_day_and_since(db: Database) -> None:
     assert [d.day for d in later.days] == ["2026-11-03", "2026-11-05"]
 
 
-@sqlite_only
 def test_feedback_received_by_the_source_sorted_paged_and_within_tlp(db: Database) -> None:
     src, other, p3, gov = _orgs(db, ["platform", "platform", "platform", "government"])
     ids = []
