@@ -43,6 +43,16 @@ def test_unicode_hashtags_and_mentions_match_the_python_rules() -> None:
     assert rules.mentions(pa.array(texts, pa.string())).to_pylist() == [extract_mentions(t) for t in texts]
 
 
+def test_hashtags_and_mentions_in_one_pass_match_the_python_rules() -> None:
+    """The generic layout reads both from the text in one pass: texts with either sigil, or both."""
+    texts = _random_texts(3, 4_000) + ["plain", None, "@a #b", "#only", "@only", "İ @x", "Σ #y"] * 20
+    hashtags, mentions = TextRules().hashtags_and_mentions(pa.array(texts, pa.string()))
+    assert hashtags.to_pylist() == [extract_hashtags(t) for t in texts]
+    assert mentions.to_pylist() == [extract_mentions(t) for t in texts]
+    none = TextRules().hashtags_and_mentions(pa.array(["no sigil", None], pa.string()))
+    assert [lists.to_pylist() for lists in none] == [[[], []], [[], []]]
+
+
 def test_a_sliced_array_is_read_at_its_offset() -> None:
     texts = pa.array(["#É ok", "#x İ", "#y", "#Σ", "#é"], pa.string()).slice(1, 3)
     assert TextRules().hashtags(texts).to_pylist() == [extract_hashtags(t) for t in texts.to_pylist()]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -341,6 +342,18 @@ _CHAR_TESTS: list[tuple[Callable[[str], bool], str]] = [
 ]
 
 
+@dataclass(frozen=True)
+class _Kind:
+    """One kind of entity read from texts: its two sigils (ASCII and full-width), its Python rule,
+    and the DuckDB expressions finding its items in ASCII texts ``a`` and in other texts ``u``."""
+
+    sigils: tuple[str, str]
+    rule: ArrowMemo
+    ascii_found: str
+    found: str
+    limit: int | None
+
+
 class TextRules:
     """The rules a layout applies to times, languages and post texts, each remembered (``Memo``)."""
 
@@ -402,6 +415,19 @@ class TextRules:
 
     def hashtags(self, texts: pa.Array) -> pa.Array:
         """``extract_hashtags`` of each text (an empty list for null)."""
+        return self._entities(texts, [self._hashtag_kind()])[0]
+
+    def mentions(self, texts: pa.Array) -> pa.Array:
+        """``extract_mentions`` of each text (an empty list for null)."""
+        return self._entities(texts, [self._mention_kind()])[0]
+
+    def hashtags_and_mentions(self, texts: pa.Array) -> tuple[pa.Array, pa.Array]:
+        """``hashtags`` and ``mentions`` of the same texts in one pass: the texts are encoded,
+        checked (``unichars``) and handed to DuckDB once for both."""
+        hashtags, mentions = self._entities(texts, [self._hashtag_kind(), self._mention_kind()])
+        return hashtags, mentions
+
+    def _hashtag_kind(self) -> _Kind:
         found = []
         for column, glued, tag, letter in (
             ("a", r"([\w&])#", r"#(\w+)", "[A-Za-z]"),  # ASCII texts: RE2's ASCII classes, a faster automaton
@@ -411,69 +437,78 @@ class TextRules:
             # A hashtag holds a letter (entities: not all digits, some isalpha).
             tags = f"regexp_extract_all({unglued}, '{tag}', 1)"
             found.append(f"list_filter({tags}, lambda x: regexp_matches(x, '{letter}'))")
-        return self._entities(texts, ("#", "＃"), self._hashtags, found[0], found[1], None)
+        return _Kind(("#", "＃"), self._hashtags, found[0], found[1], None)
 
-    def mentions(self, texts: pa.Array) -> pa.Array:
-        """``extract_mentions`` of each text (an empty list for null)."""
+    def _mention_kind(self) -> _Kind:
         ascii_found = r"regexp_extract_all(a, '(?:^|[^\w@.])@(\w+)', 1)"
         found = f"regexp_extract_all(u, '{_MENTION_RE2}', 1)"
-        return self._entities(texts, ("@", "＠"), self._mentions, ascii_found, found, _MENTION_LENGTH)
+        return _Kind(("@", "＠"), self._mentions, ascii_found, found, _MENTION_LENGTH)
 
-    def _entities(
-        self,
-        texts: pa.Array,
-        sigils: tuple[str, str],
-        rule: ArrowMemo,
-        ascii_found: str,
-        found: str,
-        limit: int | None,
-    ) -> pa.Array:
-        """Hashtags or mentions of each text: DuckDB SQL of ASCII texts ``a`` (``ascii_found``) or of
-        other texts ``u`` (``found``) gives the items as written, cut to ``limit`` characters, then
-        lower-cased by Arrow, without repeats, for texts whose every character the kernels treat as
-        Python does (vigil.ingest.unichars); ``rule`` per distinct text for the others."""
+    def _entities(self, texts: pa.Array, kinds: list[_Kind]) -> list[pa.Array]:
+        """Hashtags or mentions (``kinds``) of each text: DuckDB SQL of ASCII texts ``a`` (a kind's
+        ``ascii_found``) or of other texts ``u`` (``found``) gives the items as written, cut to
+        ``limit`` characters, then lower-cased by Arrow, without repeats, for texts whose every
+        character the kernels treat as Python does (vigil.ingest.unichars); the kind's ``rule`` per
+        distinct text for the others."""
         if len(texts) == 0:
-            return pa.array([], STRING_LIST)
+            return [pa.array([], STRING_LIST) for _ in kinds]
         # Once per distinct text (retweets and templates repeat), and only texts with a sigil can
         # hold an item (most have none): those alone are checked and read, and the lists spread
         # back with one take; the other rows (null texts too) take the empty list appended last.
         encoded = pc.dictionary_encode(texts)
         distinct = encoded.dictionary
-        has_sigil = pc.fill_null(pc.match_substring(distinct, sigils[0]), False)
-        has_sigil = pc.or_(has_sigil, pc.fill_null(pc.match_substring(distinct, sigils[1]), False))
-        chosen = np.asarray(has_sigil.to_numpy(zero_copy_only=False), dtype=bool)
-        values = pc.filter(distinct, has_sigil)
+        has = []  # per kind: which distinct texts hold one of its sigils
+        for kind in kinds:
+            found = pc.fill_null(pc.match_substring(distinct, kind.sigils[0]), False)
+            found = pc.or_(found, pc.fill_null(pc.match_substring(distinct, kind.sigils[1]), False))
+            has.append(np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool))
+        chosen = np.logical_or.reduce(has)
+        values = pc.filter(distinct, pa.array(chosen))
         # Row -> list: distinct value -> its place among the values with a sigil, or the empty list.
         place = np.full(len(distinct) + 1, len(values), dtype=np.int32)
         place[np.flatnonzero(chosen)] = np.arange(len(values), dtype=np.int32)
         codes = pc.fill_null(encoded.indices, len(distinct)).to_numpy(zero_copy_only=False)
-        index = place[codes]
+        index = pa.array(place[codes])
         if len(values) == 0:
-            return pc.take(pa.array([[]], STRING_LIST), pa.array(index))
+            return [pc.take(pa.array([[]], STRING_LIST), index) for _ in kinds]
+        has = [mask[chosen] for mask in has]  # per kind, per value
         unsafe, wide = self._chars().scan(values)
-        quick = pa.array(~unsafe)
-        lists = pa.nulls(len(values), STRING_LIST)
-        if pc.any(quick).as_py():
-            ascii_quick = pc.and_(quick, pa.array(~wide))
-            wide_quick = pc.and_(quick, pa.array(wide))
+        quick = ~unsafe
+        items = None
+        if quick.any():
             con = self._duck()
-            both = pa.table(
-                {"a": pc.if_else(ascii_quick, values, None), "u": pc.if_else(wide_quick, values, None)}
+            columns = {
+                "a": pc.if_else(pa.array(quick & ~wide), values, None),
+                "u": pc.if_else(pa.array(quick & wide), values, None),
+                **{f"h{k}": pa.array(mask) for k, mask in enumerate(has)},
+            }
+            # A text without the kind's sigil holds none of its items: [] without running RE2.
+            selected = ", ".join(
+                f"CASE WHEN h{k} THEN coalesce({kind.ascii_found}, {kind.found}) "
+                f"ELSE CAST([] AS VARCHAR[]) END AS e{k}"
+                for k, kind in enumerate(kinds)
             )
-            con.register("vg_texts", both)
+            con.register("vg_texts", pa.table(columns))
             try:
-                items = con.sql(
-                    f"SELECT coalesce({ascii_found}, {found}) AS e FROM vg_texts"
-                ).to_arrow_table()
+                items = con.sql(f"SELECT {selected} FROM vg_texts").to_arrow_table()
             finally:
                 con.unregister("vg_texts")
-            lists = dedupe_lists(_lower_lists(items.column("e").combine_chunks().cast(STRING_LIST), limit))
-        slow = pa.array(unsafe)
-        if unsafe.any():
-            lists = pc.if_else(slow, distinct_apply(pc.if_else(slow, values, None), rule, STRING_LIST), lists)
-        lists = pa.concat_arrays([lists, pa.array([[]], STRING_LIST)])
-        lists = pc.fill_null(lists, pa.scalar([], STRING_LIST))
-        return pc.take(lists, pa.array(index))
+        results = []
+        for k, kind in enumerate(kinds):
+            if items is None:
+                lists = pa.nulls(len(values), STRING_LIST)
+            else:
+                found_lists = items.column(f"e{k}").combine_chunks().cast(STRING_LIST)
+                lists = dedupe_lists(_lower_lists(found_lists, kind.limit))
+            slow = unsafe & has[k]
+            if slow.any():
+                mask = pa.array(slow)
+                by_rule = distinct_apply(pc.if_else(mask, values, None), kind.rule, STRING_LIST)
+                lists = pc.if_else(mask, by_rule, lists)
+            lists = pa.concat_arrays([lists, pa.array([[]], STRING_LIST)])
+            lists = pc.fill_null(lists, pa.scalar([], STRING_LIST))
+            results.append(pc.take(lists, index))
+        return results
 
     def _chars(self) -> CharCheck:
         if self._checked is None:

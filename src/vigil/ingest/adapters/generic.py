@@ -176,28 +176,32 @@ class GenericAdapter(Adapter):
                     text_rules.urls,
                 )
             ),
-            "hashtags": columnar.choose(
-                tag_cells,
-                columnar.lists(
-                    tag_cells, rules["hashtags"], columnar.STRING_LIST, self._word_item, lower=True
-                ),
-                text,
-                text_rules.hashtags,
-            ),
-            "mentions": columnar.choose(
-                mention_cells,
-                columnar.lists(
-                    mention_cells, rules["mentions"], columnar.STRING_LIST, self._word_item, lower=True
-                ),
-                text,
-                text_rules.mentions,
-            ),
             "reshare_of": columnar.ids(cells("reshare_of")),
             "reply_to": columnar.ids(cells("reply_to")),
             "image_pdq": columnar.lists(pdq_cells, rules["image_pdq"], columnar.STRING_LIST),
             "image_ids": columnar.lists(id_cells, rules["image_ids"], columnar.STRING_LIST),
             "extra": columnar.extra_map(table, extras),
         }
+        if tag_cells.null_count == n and mention_cells.null_count == n:
+            # Both from the text (the toolkit's layout has neither column): read the texts once.
+            columns["hashtags"], columns["mentions"] = text_rules.hashtags_and_mentions(text)
+        else:
+            columns["hashtags"] = columnar.choose(
+                tag_cells,
+                columnar.lists(
+                    tag_cells, rules["hashtags"], columnar.STRING_LIST, self._word_item, lower=True
+                ),
+                text,
+                text_rules.hashtags,
+            )
+            columns["mentions"] = columnar.choose(
+                mention_cells,
+                columnar.lists(
+                    mention_cells, rules["mentions"], columnar.STRING_LIST, self._word_item, lower=True
+                ),
+                text,
+                text_rules.mentions,
+            )
         return pa.Table.from_arrays([columns[f.name] for f in POSTS.schema], schema=POSTS.schema)
 
     def _row_posts(self, batch: SourceBatch) -> pa.Table:
