@@ -103,3 +103,6 @@ def test_signal_page_and_overview_show_feedback_within_tlp(live: LiveServer) -> 
     assert rows(get("gov", listing + "30")) == [signal.id]
     assert 'value="30"' in get("gov", listing + "30")  # the box keeps what was asked
     assert "min_score" in get("src", listing + "lots", status=400)
+    # the list's export follows the filter
+    assert "panel-meme.com" in get("src", "/export/signals.csv?q=panel-meme&min_score=20")
+    assert "panel-meme.com" not in get("src", "/export/signals.csv?q=panel-meme&min_score=30")

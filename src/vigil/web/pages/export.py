@@ -14,6 +14,7 @@ import io
 import json
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import APIRouter, Query
@@ -26,6 +27,7 @@ from vigil.exchange.stix_export import export_bundle
 from vigil.exchange.store import ExchangeStore, SignalFilter
 from vigil.web.deps import PageCaseServiceDep, PageMeetingServiceDep, StoreDep
 from vigil.web.pages.common import Viewer, ViewerDep
+from vigil.web.pages.feedback import parse_min_score
 from vigil.web.pages.signals import _parse_enum, _row, signal_platforms
 
 T = TypeVar("T", covariant=True)
@@ -160,10 +162,11 @@ def export_signals(
     tag: str | None = None,
     platform: str | None = None,
     language: str | None = None,
+    min_score: str | None = None,
 ) -> Response:
-    """The signals the viewer may see (same filters as the signals page, platform and language
-    included, in its order) as csv, stix or misp."""
-    filters = _filters(q, kind, tlp, campaign, org, tag)
+    """The signals the viewer may see (same filters as the signals page, platform, language and
+    decay score included, in its order) as csv, stix or misp."""
+    filters = replace(_filters(q, kind, tlp, campaign, org, tag), min_score=parse_min_score(min_score))
     keep = _keep(platform, language)
     if fmt == "csv":
         return _csv(
