@@ -6,8 +6,11 @@
 The stored posts (spread over the last 28 days; every post has an image, half a link) are written
 to Parquet in chunks. The member's index holds an older bank (``--old`` PDQ signals, already
 matched on earlier days) plus the ``--signals`` new ones (half PDQ hashes, half URLs; a share of
-both planted in the posts, images re-encoded a few bits off). ``retro_match`` builds an index of the
-new signals only and streams the posts of the last 30 days through the ordinary matcher.
+both planted in the posts, images re-encoded a few bits off). The index is saved as two fetches
+would (the old bank three days ago, the new signals an hour ago, each recording its arrivals) and
+reopened; ``retro_arrivals`` (what ``vigil match retro`` runs) finds the signals that arrived since
+its checkpoint (a day ago), builds an index of those only and streams the posts of the last 30 days
+through the ordinary matcher.
 
 Printed: wall and CPU seconds, posts per CPU-second, peak RSS (memory stays one batch plus the
 new signals' index: it does not grow with the posts), matches found. The peer is a plain numpy
@@ -36,8 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from match_throughput import bank_record
 from vigil.core.ids import stable_id
 from vigil.ingest.urls import canonicalize
-from vigil.match.retro import retro_match, signals_since
-from vigil.match.state import MatchIndex
+from vigil.match.feedback import ArrivalLog
+from vigil.match.retro import retro_arrivals
+from vigil.match.state import MatchIndex, open_index
 from vigil.schema.io import ParquetSink
 from vigil.schema.tables import POSTS
 
@@ -63,7 +67,7 @@ def flip(code: bytes, rng: random.Random, bits: int) -> bytes:
 
 def make_data(
     path: Path, posts: int, signals: int, old: int, seed: int
-) -> tuple[MatchIndex, list[bytes], set[str]]:
+) -> tuple[MatchIndex, list[bytes], int]:
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
     new_pdq = [nrng.bytes(32) for _ in range(signals // 2)]
@@ -115,14 +119,25 @@ def make_data(
         index.contributions[stix] = bank_record(
             stix, "image_pdq", nrng.bytes(32).hex(), "identity--x", before
         )
+    index.reconcile(before)  # the first fetch: the old bank arrives
+    ArrivalLog.of_index(index).record(before, {r.signal_id for r in index.contributions.values()})
+    index.save()
+    index = open_index(index.directory)  # the second fetch, an hour ago: the new signals
+    arrived: set[str] = set()
     for i, code in enumerate(new_pdq):
         stix = stable_id("indicator", "new-pdq", str(i))
-        index.contributions[stix] = bank_record(stix, "image_pdq", code.hex(), "identity--x", NOW)
+        record = bank_record(stix, "image_pdq", code.hex(), "identity--x", NOW)
+        index.upsert(record)
+        arrived.add(record.signal_id)
     for i, url in enumerate(new_urls):
         stix = stable_id("indicator", "new-url", str(i))
-        index.contributions[stix] = bank_record(stix, "url", url, "identity--x", NOW)
+        record = bank_record(stix, "url", url, "identity--x", NOW)
+        index.upsert(record)
+        arrived.add(record.signal_id)
     index.reconcile(NOW)
-    return index, new_pdq, signals_since(index, NOW - timedelta(days=1))
+    ArrivalLog.of_index(index).record(NOW - timedelta(hours=1), arrived)
+    index.save()
+    return open_index(index.directory), new_pdq, len(arrived)
 
 
 def brute_force(path: Path, new_pdq: list[bytes], limit: int) -> tuple[set[str], float]:
@@ -158,17 +173,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vigil-retro-") as tmp:
         path = Path(tmp) / "posts.parquet"
         t0 = time.perf_counter()
-        index, new_pdq, new_ids = make_data(path, args.posts, args.signals, args.old, args.seed)
+        index, new_pdq, new_count = make_data(path, args.posts, args.signals, args.old, args.seed)
         print(
-            f"  data made in {time.perf_counter() - t0:.1f} s; new signals: {len(new_ids):,}; "
+            f"  data made in {time.perf_counter() - t0:.1f} s; new signals: {new_count:,}; "
             f"index holds {sum(index.indexed_count().values()):,}; RSS peak so far {peak_rss_mb():.0f} MB"
         )
         rss_before = peak_rss_mb()
         wall, cpu = time.perf_counter(), cpu_s()
-        run = retro_match(path, index, new_ids, Path(tmp) / "out", days=30, now=NOW)
+        retro = retro_arrivals(
+            index.directory,
+            index,
+            path,
+            Path(tmp) / "out",
+            days=30,
+            since=NOW - timedelta(days=1),
+            now=NOW,
+        )
         wall, cpu = time.perf_counter() - wall, cpu_s() - cpu
+        run = retro.run
+        assert run is not None and retro.signals == new_count, (retro.signals, new_count)
         print(
-            f"Vigil retro_match: {run.posts_read:,} posts ({run.posts_too_old:,} too old), "
+            f"Vigil retro_arrivals: {retro.signals:,} signals arrived since the checkpoint; "
+            f"{run.posts_read:,} posts ({run.posts_too_old:,} too old), "
             f"{run.signals_matched:,} signals matched in {run.posts_matched:,} posts "
             f"({run.matches:,} rows: {run.by_type})"
         )
