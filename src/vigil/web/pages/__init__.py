@@ -35,13 +35,18 @@ from vigil.web.session import clear_cookie
 
 
 def _html_error(status: int, body: dict[str, Any]) -> Response:
-    """An error as an HTML page. A bad query parameter (FastAPI's validation) is named on a line
-    of its own: "size: Input should be a valid integer", not "query.size: ..." in one sentence."""
+    """An error as an HTML page. A bad parameter is named on a line of its own, whether FastAPI's
+    validation refused it ("size: Input should be a valid integer", not "query.size: ...") or a
+    service did (an ``InputError`` with its ``field``)."""
+    details = body.get("details") or {}
     problems = [
         (".".join(str(p) for p in e.get("loc", ())[1:]) or "body", str(e.get("msg", "invalid")))
-        for e in (body.get("details") or {}).get("errors", [])
+        for e in details.get("errors", [])
         if isinstance(e, dict)
     ]
+    if status == 400 and not problems and isinstance(details.get("field"), str):
+        # a service's InputError naming its parameter or form field (page=-1, sort=secret)
+        problems = [(details["field"], str(body.get("message", "")))]
     template = templates.env.get_template("error.html")
     html = template.render(
         status=status,
