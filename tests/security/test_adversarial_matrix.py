@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,6 +64,11 @@ OWNER_ONLY: dict[tuple[str, str], dict[str, Any] | None] = {
     ("PUT", "/api/v1/cases/{case_id}/embargo"): {"until": None},
     ("PATCH", "/api/v1/campaigns/{campaign_id}"): {"name": "hijacked"},
     ("POST", "/api/v1/signals/{signal_id}/revoke"): None,
+}
+# Owner-only writes on many objects at once: (method, path) -> (the id parameter, the body naming
+# one id). Each attacker sends every planted id alone, and mixed after one of its own.
+BULK_OWNER_ONLY: dict[tuple[str, str], tuple[str, Callable[[list[str]], dict[str, Any]]]] = {
+    ("POST", "/api/v1/signals/revoke"): ("signal_id", lambda ids: {"ids": ids}),
 }
 # Writes any member that sees the object may make (they add its own material, under its own marking).
 PARTICIPATION = {
@@ -389,6 +394,16 @@ def test_writes_on_others_objects_are_refused(world: World) -> None:
                         answer = client.request(method, url, headers=h, json=body)
                         if answer.status_code not in (400, 403, 404, 409):
                             refused.append(f"{attacker}/{role} {method} {url}: {answer.status_code}")
+        for (method, path), (param, make_body) in BULK_OWNER_ONLY.items():
+            for oid in world.ids[param]:
+                owner = world.owner_of[oid]
+                for attacker in (x for x in KINDS if x != owner):
+                    own = [i for i in world.ids[param] if world.owner_of[i] == attacker][:1]
+                    h = {"Authorization": f"Bearer {world.keys[(attacker, 'analyst')]}"}
+                    for ids in ([oid], [*own, oid]):
+                        answer = client.request(method, path, headers=h, json=make_body(ids))
+                        if answer.status_code not in (400, 403, 404, 409):
+                            refused.append(f"{attacker} {method} {path} {ids}: {answer.status_code}")
         # nothing changed: the owners' objects are as planted
         for cid in world.ids["case_id"]:
             h = {"Authorization": f"Bearer {world.keys[(world.owner_of[cid], 'analyst')]}"}

@@ -6,7 +6,9 @@ The parts live beside this file: ``members`` (organisations, keys, authenticatio
 queries), ``orgs`` (suspend, reactivate, offboard), ``campaigns``, ``signals`` (submission,
 views, search, versions), ``feedback`` (opinions, sightings), ``feedback_counts`` (per-member
 counts of them, within TLP), ``bulk`` (``submit_signals``: many
-submissions in batched SQL, the same checks, versions and audit entries) and ``base`` (visibility
+submissions in batched SQL, the same checks, versions and audit entries), ``signals_revoke``
+(``revoke_signals``: many revocations, all or nothing), ``signals_rows`` (their multi-row
+statements below the ORM) and ``base`` (visibility
 clauses, locks, parsing, row-to-record mapping).
 
 Usage::
@@ -56,6 +58,7 @@ from vigil.exchange.store.feedback_counts import FeedbackCountsStore
 from vigil.exchange.store.members import ApiKey, MembersStore
 from vigil.exchange.store.orgs import OrgLifecycleStore
 from vigil.exchange.store.signals import SignalFilter, SignalPage, SignalsStore, decode_cursor, encode_cursor
+from vigil.exchange.store.signals_revoke import Revoked, RevokeSignalsStore
 
 
 class ExchangeStore(
@@ -63,6 +66,7 @@ class ExchangeStore(
     MembersStore,
     CampaignsStore,
     BulkSignalsStore,
+    RevokeSignalsStore,
     SignalsStore,
     FeedbackStore,
     FeedbackCountsStore,
@@ -89,6 +93,7 @@ __all__ = [
     "BulkItem",
     "BulkReport",
     "ExchangeStore",
+    "Revoked",
     "SignalFilter",
     "SignalPage",
     "SignalSubmission",

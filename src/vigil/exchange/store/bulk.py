@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import delete, select
 
 from vigil.core.errors import Conflict, InputError, VigilError
 from vigil.core.ids import stable_id
@@ -42,7 +42,8 @@ from vigil.exchange.records import TLP, Marking, SignalKind
 from vigil.exchange.store.base import check_range, clean_tags, parse_tlp
 from vigil.exchange.store.languages import clean_language
 from vigil.exchange.store.signals import SignalsStore
-from vigil.exchange.store.signals_rows import RowWriter
+from vigil.exchange.store.signals_rows import AUDIT_COLUMNS, RowWriter, expire_loaded
+from vigil.exchange.store.signals_rows import table_of as _table
 from vigil.exchange.values import normalize_value
 
 CHUNK = 500  # ids per IN list (well under every backend's parameter limit)
@@ -59,17 +60,6 @@ _CONTRIBUTION_COLUMNS = (
     "revoked_at",
     "version",
     "modified_at",
-)
-_AUDIT_COLUMNS = (
-    "at",
-    "actor_key_id",
-    "actor_org_id",
-    "action",
-    "target_type",
-    "target_id",
-    "tlp",
-    "detail",
-    "subject_org_id",
 )
 
 
@@ -207,13 +197,6 @@ def _snapshot(
 
 def _submit_detail(kind: str, version: int) -> dict[str, Any]:
     return {"kind": kind, "version": version}
-
-
-def _table(model: type[Any]) -> Table:
-    """The Core table of a model (for statements that skip the ORM unit of work)."""
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
 
 
 def _describe(index: int, kind: object, value: object) -> str:
@@ -507,17 +490,8 @@ class BulkSignalsStore(SignalsStore):
             ("contribution_id", "version", "modified_at", "snapshot"),
             [(own[s][0], v, at, snap) for s, v, at, snap in versions],
         )
-        rows.insert(_table(AuditRow), _AUDIT_COLUMNS, audits)
-        self._expire_loaded(set(state), {own[s][0] for s in state})
-
-    def _expire_loaded(self, signal_ids: set[str], contribution_ids: set[int]) -> None:
-        """Rows were written below the ORM: copies of them the session already holds would be
-        stale, so they are expired (reloaded on next access), as the ORM path left them fresh."""
-        for obj in list(self.session.identity_map.values()):
-            if (isinstance(obj, SignalRow) and obj.id in signal_ids) or (
-                isinstance(obj, ContributionRow) and obj.id in contribution_ids
-            ):
-                self.session.expire(obj)
+        rows.insert(_table(AuditRow), AUDIT_COLUMNS, audits)
+        expire_loaded(self.session, set(state), {own[s][0] for s in state})
 
     def _lock_or_create_signals(
         self, rows: RowWriter, checked: list[_Checked], now: datetime

@@ -229,21 +229,25 @@ class SignalsStore(StoreBase):
         the snapshot of its audience and tags; returns the stamp, later than the signal's last
         change so versions stay ordered."""
         stamp = max(now, signal.modified_at + timedelta(microseconds=1))
+        # read before the bump: the language is the current version's, and after it the current
+        # version is the one this writes (a revocation used to lose the contribution's language)
+        language = current_languages(self.session, [contribution.id]).get(contribution.id)
         contribution.revoked_at = stamp
         self._bump(signal, contribution, stamp)
         shared = tuple(
             self.session.scalars(
-                select(ContributionShareRow.org_id).where(
-                    ContributionShareRow.contribution_id == contribution.id
-                )
+                select(ContributionShareRow.org_id)
+                .where(ContributionShareRow.contribution_id == contribution.id)
+                .order_by(ContributionShareRow.org_id)  # the same order on every backend
             )
         )
         tags = tuple(
             self.session.scalars(
-                select(ContributionTagRow.tag).where(ContributionTagRow.contribution_id == contribution.id)
+                select(ContributionTagRow.tag)
+                .where(ContributionTagRow.contribution_id == contribution.id)
+                .order_by(ContributionTagRow.tag)
             )
         )
-        language = current_languages(self.session, [contribution.id]).get(contribution.id)
         self._snapshot(contribution, shared, tags, language)
         return stamp
 

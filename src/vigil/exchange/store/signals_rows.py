@@ -24,9 +24,30 @@ from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from vigil.exchange.models import ContributionRow, SignalRow
+
 # rows per executemany call: bounds the memory of one call's parameter list, not a limit on a batch
 ROWS_PER_CALL = 5000
 IN_LIST = 500  # values per IN list on SQLite (under its limit of bound parameters)
+# the audit_log columns the bulk paths write, in this order
+AUDIT_COLUMNS = (
+    "at",
+    "actor_key_id",
+    "actor_org_id",
+    "action",
+    "target_type",
+    "target_id",
+    "tlp",
+    "detail",
+    "subject_org_id",
+)
+
+
+def table_of(model: type[Any]) -> Table:
+    """The Core table of a model (for statements below the ORM)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class RowWriter:
@@ -77,6 +98,10 @@ class RowWriter:
 
             self._json_bind = _bind_processor(JSON(), self.dialect)
         return self._json_bind(value)
+
+    def read_optional_time(self, raw: Any) -> datetime | None:
+        """``read_time`` of a nullable column."""
+        return None if raw is None else self.read_time(raw)
 
     def read_time(self, raw: Any) -> datetime:
         """A (NOT NULL) UTC datetime column's value as ``select_in`` returns it, as SQLAlchemy
@@ -215,6 +240,16 @@ class RowWriter:
             raise DBAPIError.instance(
                 sql, None, exc, self.dialect.loaded_dbapi.Error, dialect=self.dialect
             ) from exc
+
+
+def expire_loaded(session: Session, signal_ids: set[str], contribution_ids: set[int]) -> None:
+    """Rows were written below the ORM: copies of them the session already holds would be stale,
+    so they are expired (reloaded on next access), as the ORM path left them fresh."""
+    for obj in list(session.identity_map.values()):
+        if (isinstance(obj, SignalRow) and obj.id in signal_ids) or (
+            isinstance(obj, ContributionRow) and obj.id in contribution_ids
+        ):
+            session.expire(obj)
 
 
 def _bind_processor(type_: Any, dialect: Any) -> Callable[[Any], Any]:

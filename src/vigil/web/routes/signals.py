@@ -20,6 +20,7 @@ from vigil.web.schemas import (
     MarkingIn,
     OpinionIn,
     OpinionOut,
+    RevokedOut,
     SightingIn,
     SightingOut,
     SignalBulkIn,
@@ -27,6 +28,8 @@ from vigil.web.schemas import (
     SignalIn,
     SignalOut,
     SignalPageOut,
+    SignalRevokeIn,
+    SignalRevokeOut,
     VersionsOut,
 )
 
@@ -133,6 +136,22 @@ def submit_signals(body: SignalBulkIn, principal: PrincipalDep, store: StoreDep)
         stored=report.stored,
         rejected=len(report.rejected),
         items=[BulkItemOut.model_validate(item.to_dict()) for item in report.items],
+    )
+
+
+@router.post(
+    "/signals/revoke",
+    response_model=SignalRevokeOut,
+    tags=["signals"],
+    summary="Withdraw your organisation's contributions to many signals (all or nothing)",
+)
+def revoke_signals(body: SignalRevokeIn, principal: PrincipalDep, store: StoreDep) -> SignalRevokeOut:
+    revoked = store.revoke_signals(principal, body.ids)
+    return SignalRevokeOut(
+        revoked=len(revoked),
+        items=[
+            RevokedOut(signal_id=r.signal_id, version=r.version, revoked_at=r.revoked_at) for r in revoked
+        ],
     )
 
 

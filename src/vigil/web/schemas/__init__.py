@@ -171,6 +171,27 @@ class SignalBulkOut(BaseModel):
     items: list[BulkItemOut]
 
 
+class SignalRevokeIn(In):
+    ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1,
+        max_length=10_000,
+        description="Signals whose contribution by your organisation to withdraw. All or nothing: an id "
+        "you have no contribution to (404), already revoked (409) or listed twice (400) revokes none, "
+        "and the error names the first such id and its position.",
+    )
+
+
+class RevokedOut(BaseModel):
+    signal_id: str
+    version: int
+    revoked_at: datetime
+
+
+class SignalRevokeOut(BaseModel):
+    revoked: int
+    items: list[RevokedOut]
+
+
 class ContributionOut(Out):
     org_id: str
     marking: MarkingOut
