@@ -469,8 +469,29 @@ def test_cli_retro_reports_sightings_for_what_it_finds(sqlite_exchange: Coalitio
     with ParquetSink(posts, POSTS) as sink:
         sink.write(pa.Table.from_pylist(rows, schema=pa.schema([POSTS.schema.field(n) for n in rows[0]])))
     signal = ex.submit("source", "image_pdq", code, confidence=80)
-    fetch_signals(index_dir, ex.base_url, ex.keys["us"])
     runner = CliRunner()
+    # A fetch that then matches what arrived (its checkpoint is the retro command's too).
+    first = runner.invoke(
+        app,
+        [
+            "match",
+            "fetch",
+            "--server",
+            ex.base_url,
+            "--key",
+            ex.keys["us"],
+            "--index",
+            str(index_dir),
+            "--retro-posts",
+            str(posts),
+            "--retro-out",
+            str(tmp_path / "f"),
+        ],
+    )
+    assert first.exit_code == 0, first.output
+    assert "1 signals arrived" in first.output and "1 active signals arrived" in first.output
+    assert pq.read_table(tmp_path / "f" / "matches.parquet").num_rows == 2
+    (index_dir / CHECKPOINT_FILE).unlink()  # as if that had not run: the retro command starts over
     args = ["match", "retro", "--index", str(index_dir), "--posts", str(posts), "--days", "30"]
     result = runner.invoke(
         app,
@@ -530,6 +551,12 @@ def test_the_exchange_s_own_coalition_quarantine_reaches_a_member_s_actioner(
         actions = run_actions(run.matches_path, ALL, run_id=run.run_id, queue=queue, quarantined=quarantined)
     assert actions.rules["all"].held_quarantined == run.matches and actions.rules["all"].queued_new == 0
 
+    from vigil.cli.app import app
+
+    listing = CliRunner().invoke(
+        app, ["match", "quarantine", "--index", str(source_dir)], env={"COLUMNS": "300"}
+    )
+    assert listing.exit_code == 0 and "coalition" in listing.output and meme.id in listing.output
     notify_sources(ex.base_url, ex.keys["gov"], meme.id, "released", reason="reviewed")  # below K
     for directory, who in ((us_dir, "us"), (source_dir, "source")):
         assert fetch_signals(directory, ex.base_url, ex.keys[who]).coalition["released"] == 1

@@ -12,6 +12,8 @@ from vigil.cli.console import VigilConsole
 from vigil.core.errors import ExternalServiceError, InputError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from vigil.match.matcher import MatchRun
     from vigil.match.rules import RuleSet
 
@@ -41,12 +43,28 @@ def fetch_command(
     full: bool = typer.Option(
         False, "--full", help="Ignore checkpoints: download everything and drop what is no longer visible."
     ),
+    retro_posts: Path | None = typer.Option(
+        None,
+        "--retro-posts",
+        help="Then match what arrived against these stored posts (`vigil match retro`; needs --retro-out).",
+    ),
+    retro_out: Path | None = typer.Option(None, "--retro-out", help="Output directory of that retro run."),
+    retro_days: int = typer.Option(30, "--retro-days", min=1, help="Stored posts of the last N days."),
+    retro_report: bool = typer.Option(
+        False, "--retro-report", help="Report sightings of what the retro run finds (with --server/--key)."
+    ),
 ) -> None:
-    """Download what is new since the last fetch (added_after checkpoints) and update the index."""
+    """Download what is new since the last fetch (added_after checkpoints) and update the index.
+
+    Opinions and sightings come with it (for the decay score), coalition quarantine notes are
+    applied, other members' shared benign entries go into the benign bank. With --retro-posts the
+    signals that arrived are then matched against stored posts (see `vigil match retro`)."""
     from vigil.cli.progress import RichProgress
     from vigil.core.settings import load_settings
     from vigil.match.fetch import fetch_signals
 
+    if retro_posts is not None and retro_out is None:
+        raise InputError("--retro-posts needs --retro-out")
     with RichProgress() as progress:
         report = fetch_signals(
             index,
@@ -98,6 +116,8 @@ def fetch_command(
         console.print(f"[yellow]skipped[/] {problem}", highlight=False)
     if len(report.unusable) > 20:
         console.print(f"[yellow]... and {len(report.unusable) - 20} more skipped objects[/]")
+    if retro_posts is not None and retro_out is not None:
+        _retro(index, retro_posts, retro_out, retro_days, None, None, retro_report, server, key, 20)
 
 
 @group.command("run")
@@ -277,19 +297,35 @@ def retro_command(
     Only the new signals are matched (a small index of them), against the posts of the last
     --days days; the benign bank and quarantines apply as in `vigil match run`. The checkpoint
     (DIR/retro.json) moves on once the run is written."""
-    from vigil.cli.progress import RichProgress
-    from vigil.core.settings import load_settings
     from vigil.core.time import parse_instant
-    from vigil.match.benign import BenignBank
-    from vigil.match.quarantine import QuarantineStore
-    from vigil.match.retro import retro_arrivals
     from vigil.match.rules import load_rules
-    from vigil.match.state import locked, open_index, read_state
 
     ruleset = load_rules(rules) if rules is not None else None
     if report and (not server or not key):
         raise InputError("--report needs --server and --key (or VIGIL_API_KEY)")
     start = parse_instant(since) if since else None
+    _retro(index, posts, out, days, start, ruleset, report, server, key, top)
+
+
+def _retro(
+    index: Path,
+    posts: Path,
+    out: Path,
+    days: int,
+    start: datetime | None,
+    ruleset: RuleSet | None,
+    report: bool,
+    server: str | None,
+    key: str | None,
+    top: int,
+) -> None:
+    from vigil.cli.progress import RichProgress
+    from vigil.core.settings import load_settings
+    from vigil.match.benign import BenignBank
+    from vigil.match.quarantine import QuarantineStore
+    from vigil.match.retro import retro_arrivals
+    from vigil.match.state import locked, open_index, read_state
+
     read_state(index)
     with locked(index, exclusive=False):
         settings = load_settings()
