@@ -261,6 +261,7 @@ def test_feedback_received_by_the_source_sorted_paged_and_within_tlp(db: Databas
         page2 = store.feedback_received(src, limit=2, offset=2)
         by_fp = store.feedback_received(src, sort="false_positives", limit=1)
         recent = store.feedback_received(src, since=T0 + timedelta(days=3))
+        latest = store.feedback_received(src, sort="latest", limit=2)
         with pytest.raises(InputError, match="sort"):
             store.feedback_received(src, sort="nonsense")
     assert by_matches.total == 5
@@ -270,6 +271,8 @@ def test_feedback_received_by_the_source_sorted_paged_and_within_tlp(db: Databas
     assert by_matches.totals == Counts(sightings=6, matches=151, false_positives=2, disputes=1)
     assert by_fp.items[0].signal_id == ids[0] and by_fp.items[0].members == 3
     assert [(i.signal_id, i.counts) for i in recent.items] == [(ids[2], Counts(1, 1))]
+    assert latest.items[0].signal_id == ids[2] and latest.items[0].last_at == T0 + timedelta(days=5)
+    assert latest.items[1].last_at == T0 + timedelta(days=1)
 
 
 @sqlite_only
