@@ -151,6 +151,8 @@ def test_counts_agree_with_the_python_rule_for_every_reader(db: Database, seed: 
                 assert have == want, (reader.org_id, signal_id)
                 assert got.total == sum(want.values(), Counts())
                 assert sum((d.counts for d in got.days), Counts()) == got.total
+                for c in got.contributions:  # each contribution's history adds up to its total
+                    assert sum((d.counts for d in c.days), Counts()) == c.total
                 compared += 1
                 if got.total != sum(everything[signal_id].values(), Counts()):
                     hidden_somewhere += 1
@@ -218,6 +220,7 @@ def test_history_per_day_and_since(db: Database) -> None:
         store = ExchangeStore(s)
         got = store.feedback_counts(src, sig.id)
         later = store.feedback_counts(src, sig.id, since=T0 + timedelta(days=1))
+    assert [(d.day, d.counts) for d in got.contributions[0].days] == [(d.day, d.counts) for d in got.days]
     assert [(d.day, d.counts) for d in got.days] == [
         ("2026-11-02", Counts(sightings=1, matches=5, confirmations=1)),
         ("2026-11-03", Counts(sightings=1, matches=7, false_positives=1)),

@@ -120,6 +120,7 @@ class ContributionCounts:
     org_id: str
     members: list[MemberCounts]
     total: Counts
+    days: list[DayCounts] = field(default_factory=list)  # its history, oldest first
 
 
 @dataclass(frozen=True)
@@ -281,13 +282,16 @@ class FeedbackCountsStore(StoreBase):
 
         # per contribution, per member
         by_contribution: dict[str, dict[str, Counts]] = defaultdict(lambda: defaultdict(Counts))
-        for (contributor, giver), counts in self._attributed_counts(principal, signal_id, after):
+        per_contribution_day: dict[str, dict[str, Counts]] = defaultdict(lambda: defaultdict(Counts))
+        for (contributor, giver, day), counts in self._attributed_counts(principal, signal_id, after):
             by_contribution[contributor][giver] = by_contribution[contributor][giver] + counts
+            per_contribution_day[contributor][day] = per_contribution_day[contributor][day] + counts
         contributions = [
             ContributionCounts(
                 org_id=contributor,
                 members=_members(givers, current, {}),
                 total=sum(givers.values(), Counts()),
+                days=[DayCounts(d, c) for d, c in sorted(per_contribution_day[contributor].items())],
             )
             for contributor, givers in sorted(by_contribution.items())
         ]
@@ -334,15 +338,18 @@ class FeedbackCountsStore(StoreBase):
 
     def _attributed_counts(
         self, principal: Principal, signal_id: str, after: datetime | None
-    ) -> list[tuple[tuple[str, str], Counts]]:
-        """Counts grouped by (contributor of a visible basis contribution, giver)."""
-        found: list[tuple[tuple[str, str], Counts]] = []
+    ) -> list[tuple[tuple[str, str, str], Counts]]:
+        """Counts grouped by (contributor of a visible basis contribution, giver, day)."""
+        found: list[tuple[tuple[str, str, str], Counts]] = []
         o, s = OpinionHistoryRow, SightingRow
+        j = self._json()
+        o_day, s_day = j.day(o.created_at), j.day(s.created_at)
         el, through = self._attributed(principal, o)
         stmt = (
             select(
                 ContributionRow.org_id,
                 o.org_id,
+                o_day,
                 func.sum(case((o.value == OpinionValue.CONFIRMED.value, 1), else_=0)),
                 func.sum(case((o.value == OpinionValue.FALSE_POSITIVE.value, 1), else_=0)),
                 func.sum(case((o.value == OpinionValue.DISPUTED.value, 1), else_=0)),
@@ -351,21 +358,21 @@ class FeedbackCountsStore(StoreBase):
             .join(el, true())
             .join(ContributionRow, through)
             .where(o.signal_id == signal_id, *([o.created_at >= after] if after else []))
-            .group_by(ContributionRow.org_id, o.org_id)
+            .group_by(ContributionRow.org_id, o.org_id, o_day)
         )
-        for contributor, giver, conf, fp, disp in self.session.execute(stmt):
-            found.append(((contributor, giver), Counts(0, 0, _zero(conf), _zero(fp), _zero(disp))))
+        for contributor, giver, day, conf, fp, disp in self.session.execute(stmt):
+            found.append(((contributor, giver, str(day)), Counts(0, 0, _zero(conf), _zero(fp), _zero(disp))))
         el, through = self._attributed(principal, s)
         sightings = (
-            select(ContributionRow.org_id, s.org_id, func.count(), func.sum(s.count))
+            select(ContributionRow.org_id, s.org_id, s_day, func.count(), func.sum(s.count))
             .select_from(s)
             .join(el, true())
             .join(ContributionRow, through)
             .where(s.signal_id == signal_id, *([s.created_at >= after] if after else []))
-            .group_by(ContributionRow.org_id, s.org_id)
+            .group_by(ContributionRow.org_id, s.org_id, s_day)
         )
-        for contributor, giver, n, matched in self.session.execute(sightings):
-            found.append(((contributor, giver), Counts(_zero(n), _zero(matched))))
+        for contributor, giver, day, n, matched in self.session.execute(sightings):
+            found.append(((contributor, giver, str(day)), Counts(_zero(n), _zero(matched))))
         return found
 
     # ------------------------------------------------------------------------------------------

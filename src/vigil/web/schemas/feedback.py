@@ -41,21 +41,25 @@ class MemberCountsOut(BaseModel):
         return cls(org_id=m.org_id, counts=CountsOut.of(m.counts), current=m.current, last_at=m.last_at)
 
 
+class DayCountsOut(BaseModel):
+    day: str = Field(description="YYYY-MM-DD (UTC) the feedback was given")
+    counts: CountsOut
+
+
 class ContributionCountsOut(BaseModel):
     org_id: str = Field(description="the contributor of the contribution the feedback was given on")
     total: CountsOut
     members: list[MemberCountsOut]
+    days: list[DayCountsOut] = Field(description="its history, oldest first (days with feedback)")
 
     @classmethod
     def of(cls, c: ContributionCounts) -> ContributionCountsOut:
         return cls(
-            org_id=c.org_id, total=CountsOut.of(c.total), members=[MemberCountsOut.of(m) for m in c.members]
+            org_id=c.org_id,
+            total=CountsOut.of(c.total),
+            members=[MemberCountsOut.of(m) for m in c.members],
+            days=[DayCountsOut(day=d.day, counts=CountsOut.of(d.counts)) for d in c.days],
         )
-
-
-class DayCountsOut(BaseModel):
-    day: str = Field(description="YYYY-MM-DD (UTC) the feedback was given")
-    counts: CountsOut
 
 
 class CurrentOut(BaseModel):
