@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from vigil.core.errors import InputError
+from vigil.core.settings import Settings
 from vigil.core.time import utcnow
 from vigil.db import Database
 from vigil.exchange import push
@@ -27,6 +28,14 @@ def test_feedback_on_own_contributions_is_pushed_signed_and_within_tlp(
     db: Database, receiver: Receiver, tmp_path: Path
 ) -> None:
     settings = push_settings(tmp_path, push_backoff_s=0.01, push_timeout_s=2)
+    second = Receiver()  # the AMBER-only subscription's receiver (its own secret)
+    try:
+        _check(db, receiver, second, settings)
+    finally:
+        second.close()
+
+
+def _check(db: Database, receiver: Receiver, second: Receiver, settings: Settings) -> None:
     t = utcnow() - timedelta(hours=1)
     with db.session() as s:
         store = ExchangeStore(s)
@@ -40,8 +49,12 @@ def test_feedback_on_own_contributions_is_pushed_signed_and_within_tlp(
         )
         # p2 subscribes to the signal events only: it gets no feedback events
         push.create_subscription(store, p2, "signals", receiver.url, settings=settings)
+        # a second p1 subscription for AMBER contributions only: the GREEN signal's feedback skips it
+        amber_only, amber_secret = push.create_subscription(
+            store, p1, "amber", second.url, events=("feedback",), tlps=("AMBER",), settings=settings
+        )
     assert sub.events == ("feedback.opinion", "feedback.sighting")
-    receiver.secret = secret
+    receiver.secret, second.secret = secret, amber_secret
     with db.session() as s:
         store = ExchangeStore(s)
         store.set_opinion(p2, mine.id, "false_positive", "a meme, not an operation")
@@ -52,9 +65,13 @@ def test_feedback_on_own_contributions_is_pushed_signed_and_within_tlp(
         store.set_opinion(p1, mine.id, "confirmed")  # its own: not sent back to itself
         store.add_sighting(gov, theirs.id, count=5, first_seen=t, last_seen=t)  # not on p1's
     queued, sent = push.run_once(db, settings)
-    assert queued.by_type.get("feedback.opinion") == 1 and queued.by_type.get("feedback.sighting") == 2
+    # the first subscription: 1 opinion, 2 sightings; the AMBER-only one: the AMBER sighting
+    assert queued.by_type.get("feedback.opinion") == 1 and queued.by_type.get("feedback.sighting") == 3
     feedback = [r for r in receiver.received if r.headers["x-vigil-event"].startswith("feedback.")]
-    assert sent.delivered == len(receiver.received) and len(feedback) == 3
+    assert sent.delivered == len(receiver.received) + len(second.received) and len(feedback) == 3
+    (amber_event,) = [json.loads(r.body) for r in second.received]
+    assert amber_event["signal"]["id"] == amber.id and amber_event["subscription_id"] == amber_only.id
+    assert second.received[0].verified
     assert all(r.verified for r in receiver.received)  # HMAC and timestamp checked by the receiver
     bodies = [json.loads(r.body) for r in feedback]
     by_type = sorted(

@@ -2,7 +2,8 @@
 
 A subscription that lists these events (``--event feedback``) receives one delivery for every
 opinion another member sets, and every sighting another member reports, on a contribution of the
-subscription's organisation, within what that organisation may see (the same SQL rule as the
+subscription's organisation, within what that organisation may see (the subscription's kind, TLP and
+campaign filters apply to that contribution) (the same SQL rule as the
 feedback counts, ``ExchangeStore.feedback_given_to``). ``enqueue`` calls ``enqueue_feedback`` for
 each subscription before it moves the subscription's ``scanned_until``, so the window and the
 late-commit overlap are the signal events' own; the key ``feedback|<opinion|sighting>|<row id>``
@@ -65,6 +66,12 @@ def enqueue_feedback(store: ExchangeStore, sub: SubscriptionRow, org_kind: OrgKi
                 views[event.signal_id] = None
         view = views[event.signal_id]
         if view is None or (sub.kinds and view.kind.value not in sub.kinds):
+            continue
+        # the subscription's TLP and campaign filters apply to its own contribution
+        own = next((c for c in view.contributions if c.org_id == viewer.org_id), None)
+        if own is None or (sub.tlps and own.marking.tlp.value not in sub.tlps):
+            continue
+        if sub.campaign_id and own.campaign_id != sub.campaign_id:
             continue
         payload = _payload(view, viewer.org_id, event)
         if payload is None:
