@@ -70,3 +70,12 @@ def test_meetings_and_campaigns_sort_and_page_on_the_server(
     assert answer is not None and answer.status == 400
     assert "size" in page.locator("[data-testid=bad-parameters]").inner_text()
     screenshot(page, "bad-parameter-400")
+
+
+def test_read_only_sees_no_share_form(page: Any, server: str, demo_run: dict[str, Any]) -> None:
+    """Found walking every page as every role: ``/share`` showed read-only keys a form whose post
+    the service refuses (403); it now says what the role may do instead."""
+    sign_in(page, server, demo_run["keys"]["Chirper"]["read-only"], "/share")
+    assert page.locator("[data-testid=new-signal-form]").count() == 0
+    assert "read-only" in page.locator("[data-testid=read-only-note]").inner_text()
+    screenshot(page, "share-read-only")
