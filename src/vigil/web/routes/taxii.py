@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from vigil.core.errors import InputError
+from vigil.db import Database
 from vigil.exchange import keys
 from vigil.exchange.access import Principal
 from vigil.exchange.store import ExchangeStore
@@ -42,7 +43,12 @@ PREFIX = "/taxii2"
 ROOT = "/api1"
 
 
-def _accept(request: Request) -> None:
+# The dependencies below are ``async def``: FastAPI runs a plain ``def`` dependency in the thread
+# pool, and each hop there (a queue, a lock, a thread wake-up, the GIL handed back) cost more than
+# the work these do. Only database work goes to a thread: the endpoints, and a key-cache miss.
+
+
+async def _accept(request: Request) -> None:
     check_accept(request.headers.get("accept"))
 
 
@@ -161,7 +167,7 @@ def _key_cache(request: Request) -> KeyCache:
     return cache
 
 
-def _principal(request: Request) -> Principal:
+async def _principal(request: Request) -> Principal:
     """The caller, authenticated in a read-only transaction that ends here (or from the key cache):
     TAXII requests hold no transaction while they work (reads take snapshots, writes commit in
     short chunks)."""
@@ -174,17 +180,21 @@ def _principal(request: Request) -> Principal:
     principal = cache.get(digest)
     if principal is None:
         epoch = keys.credentials_epoch()
-        with get_database(request).read_session() as session:
-            principal = ExchangeStore(session).authenticate(key)
+        principal = await run_in_threadpool(_authenticate, get_database(request), key)
         cache.put(digest, principal, epoch)
     request.state.principal = principal
     return principal
 
 
+def _authenticate(database: Database, key: str) -> Principal:
+    with database.read_session() as session:
+        return ExchangeStore(session).authenticate(key)
+
+
 TaxiiPrincipal = Annotated[Principal, Depends(_principal)]
 
 
-def _service(request: Request, principal: TaxiiPrincipal) -> TaxiiService:
+async def _service(request: Request, principal: TaxiiPrincipal) -> TaxiiService:
     settings = get_settings_dep(request)
     cache: ExtrasCache | None = getattr(request.app.state, "taxii_extras", None)
     if cache is None:
