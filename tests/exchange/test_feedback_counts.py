@@ -28,6 +28,7 @@ from vigil.exchange.records import TLP, Marking, OpinionValue
 from vigil.exchange.store import ExchangeStore, SignalFilter
 from vigil.exchange.store.feedback_counts import Counts
 from vigil.signals.decay import DecayModel
+from vigil.web.pages.feedback import received_panel
 
 # SQLite only; the generated agreement test and the RED/AMBER test also run on PostgreSQL.
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -265,6 +266,10 @@ def test_feedback_received_by_the_source_sorted_paged_and_within_tlp(db: Databas
         by_fp = store.feedback_received(src, sort="false_positives", limit=1)
         recent = store.feedback_received(src, since=T0 + timedelta(days=3))
         latest = store.feedback_received(src, sort="latest", limit=2)
+        # the overview's two lists come from one grouping query: the same as asking SQL twice
+        panel = received_panel(store, src)
+        for sort, got in (("matches", panel.by_matches), ("false_positives", panel.by_false_positives)):
+            assert got.items == store.feedback_received(src, sort=sort, limit=5).items
         with pytest.raises(InputError, match="sort"):
             store.feedback_received(src, sort="nonsense")
     assert by_matches.total == 5

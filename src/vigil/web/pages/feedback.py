@@ -7,13 +7,13 @@ reader may see. The templates are ``_feedback.html`` (signal page) and ``_feedba
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from vigil.core.errors import InputError
 from vigil.exchange.access import Principal
 from vigil.exchange.records import Contribution, Signal
-from vigil.exchange.store import ExchangeStore
+from vigil.exchange.store import MAX_PAGE, ExchangeStore
 from vigil.exchange.store.feedback_counts import DayCounts, ReceivedPage, SignalFeedback
 from vigil.signals.decay import DecayModel
 
@@ -89,9 +89,16 @@ class ReceivedPanel:
 def received_panel(store: ExchangeStore, principal: Principal) -> ReceivedPanel:
     """The overview's panel: the reader organisation's contributions with the most matches and
     the most false positives other members reported."""
+    # One grouping query serves both lists while the organisation's signals with feedback fit in
+    # one page (the grouping is the cost, not the rows); beyond that, a second query.
+    every = store.feedback_received(principal, sort="matches", limit=MAX_PAGE)
+    if every.total > len(every.items):
+        by_fp = store.feedback_received(principal, sort="false_positives", limit=TOP)
+    else:
+        ranked = sorted(every.items, key=lambda i: (-i.counts.false_positives, i.signal_id))
+        by_fp = replace(every, items=ranked[:TOP], limit=TOP)
     return ReceivedPanel(
-        by_matches=store.feedback_received(principal, sort="matches", limit=TOP),
-        by_false_positives=store.feedback_received(principal, sort="false_positives", limit=TOP),
+        by_matches=replace(every, items=every.items[:TOP], limit=TOP), by_false_positives=by_fp
     )
 
 
