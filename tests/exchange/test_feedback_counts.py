@@ -295,8 +295,7 @@ def test_counts_need_a_visible_signal(db: Database) -> None:
             store.feedback_counts(gov, "indicator--00000000-0000-5000-8000-000000000000")
 
 
-@pytest.mark.parametrize("min_score", [20.0, 45.0])
-def test_decay_score_filter_pages_exactly_what_the_model_keeps(db: Database, min_score: float) -> None:
+def test_decay_score_filter_pages_exactly_what_the_model_keeps(db: Database) -> None:
     """The signal listing's ``min_score`` (SQL: an age cutoff per base) keeps exactly the signals
     the Python model scores at least ``min_score`` for the reader; counts and pages agree."""
     rng = random.Random(7)
@@ -321,33 +320,34 @@ def test_decay_score_filter_pages_exactly_what_the_model_keeps(db: Database, min
                 with contextlib.suppress(NotFound):  # the giver may not see it
                     store.set_opinion(giver, signal_id, rng.choice(VALUES))
     model = DecayModel()
-    kept = seen = 0
-    for reader in orgs:
-        with db.session() as s:
-            store = ExchangeStore(s, now=now)
-            visible = [sig for sig in store.list_signals(reader, limit=500).items]
-            current = store.current_feedback(reader, [sig.id for sig in visible])
-            expected = {
-                sig.id
-                for sig in visible
-                if any(
-                    model.score(c.modified_at, now, c.confidence, current.get(sig.id)) >= min_score
-                    for c in sig.contributions
-                    if not c.revoked
-                )
-            }
-            f = SignalFilter(min_score=min_score)
-            walked: list[str] = []
-            cursor = None
-            while True:
-                page = store.list_signals(reader, f, limit=3, cursor=cursor)
-                walked += [sig.id for sig in page.items]
-                if not page.next_cursor:
-                    break
-                cursor = page.next_cursor
-            assert set(walked) == expected and len(walked) == len(expected), reader.org_id
-            assert store.count_signals(reader, f) == len(expected)
-            if expected:
-                assert store.last_signals_page(reader, f, limit=3).total == len(expected)
-            kept, seen = kept + len(expected), seen + len(visible)
-    assert 0 < kept < seen  # the filter did keep some and drop some
+    for min_score in (20.0, 45.0):
+        kept = seen = 0
+        for reader in orgs:
+            with db.session() as s:
+                store = ExchangeStore(s, now=now)
+                visible = [sig for sig in store.list_signals(reader, limit=500).items]
+                current = store.current_feedback(reader, [sig.id for sig in visible])
+                expected = {
+                    sig.id
+                    for sig in visible
+                    if any(
+                        model.score(c.modified_at, now, c.confidence, current.get(sig.id)) >= min_score
+                        for c in sig.contributions
+                        if not c.revoked
+                    )
+                }
+                f = SignalFilter(min_score=min_score)
+                walked: list[str] = []
+                cursor = None
+                while True:
+                    page = store.list_signals(reader, f, limit=3, cursor=cursor)
+                    walked += [sig.id for sig in page.items]
+                    if not page.next_cursor:
+                        break
+                    cursor = page.next_cursor
+                assert set(walked) == expected and len(walked) == len(expected), reader.org_id
+                assert store.count_signals(reader, f) == len(expected)
+                if expected:
+                    assert store.last_signals_page(reader, f, limit=3).total == len(expected)
+                kept, seen = kept + len(expected), seen + len(visible)
+        assert 0 < kept < seen, min_score  # the filter kept some and dropped some
