@@ -79,3 +79,17 @@ def test_read_only_sees_no_share_form(page: Any, server: str, demo_run: dict[str
     assert page.locator("[data-testid=new-signal-form]").count() == 0
     assert "read-only" in page.locator("[data-testid=read-only-note]").inner_text()
     screenshot(page, "share-read-only")
+
+
+def test_another_org_sees_the_detection_named_not_linked(
+    page: Any, server: str, demo_run: dict[str, Any]
+) -> None:
+    """Found walking as Chirper: a campaign's "detected campaign …" was a link that answers 404 to
+    every organisation but the one that ran the detection; others now see it named, not linked."""
+    sign_in(page, server, demo_run["keys"]["Chirper"]["analyst"], "/campaigns")
+    page.locator("[data-testid=campaigns-table] tbody a").first.click()
+    description = page.locator("[data-testid=campaign-description]")
+    assert "detected campaign" in description.inner_text()
+    assert description.locator("a[data-detection]").count() == 0
+    assert description.locator("[data-detection-id]").count() >= 1
+    screenshot(page, "campaign-detection-named")

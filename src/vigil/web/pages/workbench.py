@@ -67,18 +67,20 @@ def detection_preview(campaign: dict[str, Any]) -> DetectedCampaign:
 _DETECTED = re.compile(r"\bcampaign--[0-9a-f-]{36}\b")
 
 
-def link_detections(text: str | None) -> Markup:
-    """Text with every detected campaign id ("campaign--…") turned into a link to its detection."""
+def link_detections(text: str | None, linked: bool = True) -> Markup:
+    """Text with every detected campaign id ("campaign--…") turned into a link to its detection.
+    With ``linked`` false (a reader of another organisation, to whom ``/detections/find`` answers
+    404) the id is still named, as plain text, not a link that cannot be followed."""
     escaped = str(escape(text or ""))
-    return Markup(
-        _DETECTED.sub(
-            lambda m: (
-                f'<a href="/detections/find?campaign={m.group(0)}" data-detection="{m.group(0)}">'
-                f"detected campaign {m.group(0).split('--')[-1][:8]}</a>"
-            ),
-            escaped,
-        )
-    )
+
+    def named(m: re.Match[str]) -> str:
+        found = m.group(0)
+        label = f"detected campaign {found.split('--')[-1][:8]}"
+        if linked:
+            return f'<a href="/detections/find?campaign={found}" data-detection="{found}">{label}</a>'
+        return f'<span data-detection-id="{found}" title="{found}">{label}</span>'
+
+    return Markup(_DETECTED.sub(named, escaped))
 
 
 templates.env.filters["link_detections"] = link_detections
