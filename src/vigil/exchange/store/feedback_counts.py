@@ -488,10 +488,12 @@ class FeedbackCountsStore(StoreBase):
     # new feedback on the reader's contributions (push webhooks)
 
     def feedback_given_to(
-        self, principal: Principal, *, after: datetime, until: datetime, limit: int = 1000
+        self, principal: Principal, *, after: datetime, until: datetime
     ) -> list[FeedbackEvent]:
         """Opinions set and sightings reported by *other* members in (``after``, ``until``] on
-        a contribution of the reader's organisation, that the reader may see, oldest first."""
+        a contribution of the reader's organisation, that the reader may see, oldest first. No
+        limit: the push scan moves its window past ``until`` afterwards, so a cut would lose events
+        (a window holds one push round's feedback, seconds to minutes of it)."""
         require(principal, Permission.READ)
         found: list[FeedbackEvent] = []
         for model in (OpinionHistoryRow, SightingRow):
@@ -511,7 +513,7 @@ class FeedbackCountsStore(StoreBase):
                 )
             )
             rows = self.session.scalars(
-                select(model).where(model.id.in_(on_mine)).order_by(model.created_at, model.id).limit(limit)
+                select(model).where(model.id.in_(on_mine)).order_by(model.created_at, model.id)
             )
             for row in rows:
                 if isinstance(row, OpinionHistoryRow):
