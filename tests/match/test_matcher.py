@@ -92,3 +92,48 @@ def test_thresholds_configured_now_apply_to_an_index_built_earlier(
     assert strict.indexes["image_pdq"].threshold == 24
     run = match_posts(posts, strict, tmp_path / "b")
     assert [r["post_id"] for r in pq.read_table(run.matches_path).to_pylist()] == ["near"]
+
+
+def test_summary_sets_are_each_groups_sorted_distinct_values() -> None:
+    """The summary's stix_ids/campaigns/tlps (built column-wise) equal Python's sorted distinct
+    non-null values per (signal, platform), on rows with repeats, nulls and non-ASCII names."""
+    import random
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    from vigil.match.matcher import _SUMMARY_INPUT, _summary_table
+
+    rng = random.Random(5)
+    names = ["Ärger", "zeta", "alpha", "Zeta", "ω", None]
+    rows = [
+        {
+            "signal_id": f"s{rng.randrange(30)}",
+            "signal_type": "url",
+            "signal_value": "v",
+            "platform": rng.choice(["x", "tg"]),
+            "post_id": str(rng.randrange(50)),
+            "account_id": str(rng.randrange(9)),
+            "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+            "distance": 0.0,
+            "stix_id": rng.choice(names),
+            "campaign": rng.choice(names),
+            "tlp": rng.choice(["green", "amber", None]),
+        }
+        for _ in range(400)
+    ]
+    table = _summary_table([pa.Table.from_pylist(rows).select(_SUMMARY_INPUT)])
+    expected: dict[tuple[str, str], dict[str, set[str]]] = {}
+    for row in rows:
+        group = expected.setdefault(
+            (row["signal_id"], row["platform"]), {"stix_id": set(), "campaign": set(), "tlp": set()}
+        )
+        for name in group:
+            if row[name] is not None:
+                group[name].add(row[name])
+    assert table.num_rows == len(expected)
+    for got in table.to_pylist():
+        want = expected[(got["signal_id"], got["platform"])]
+        assert got["stix_ids"] == sorted(want["stix_id"])
+        assert got["campaigns"] == sorted(want["campaign"])
+        assert got["tlps"] == sorted(want["tlp"])

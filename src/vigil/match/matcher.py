@@ -439,8 +439,16 @@ def _summary_table(parts: list[pa.Table]) -> pa.Table:
         ]
     )
 
-    def sorted_sets(name: str) -> list[list[str]]:
-        return [sorted(v for v in values if v is not None) for values in grouped.column(name).to_pylist()]
+    def sorted_sets(name: str) -> pa.Array:
+        """Each group's distinct values without nulls, sorted (code point order, as ``sorted``)."""
+        lists = grouped.column(name).combine_chunks()
+        items = pa.table({"row": pc.list_parent_indices(lists), "value": pc.list_flatten(lists)})
+        items = items.filter(pc.is_valid(items.column("value")))
+        items = items.sort_by([("row", "ascending"), ("value", "ascending")])
+        counts = np.bincount(items.column("row").to_numpy(), minlength=len(lists))
+        offsets = np.zeros(len(lists) + 1, dtype=np.int32)
+        np.cumsum(counts, out=offsets[1:])
+        return pa.ListArray.from_arrays(pa.array(offsets), items.column("value").combine_chunks())
 
     table = pa.table(
         {
