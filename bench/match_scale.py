@@ -75,7 +75,8 @@ def values_of(kind: str, n: int, rng: random.Random) -> list[str]:
     # normalizes one text per call: ~10 ms each, minutes for a bank).
     texts = [" ".join(rng.choice(WORDS) for _ in range(20)) + f" n{i}" for i in range(n)]
     normal = normalize_texts(pa.array(texts, pa.string())).to_pylist()
-    return signatures_to_hex_array(signatures_of_normal_forms(normal)).to_pylist()
+    hexes: list[str] = signatures_to_hex_array(signatures_of_normal_forms(normal)).to_pylist()
+    return hexes
 
 
 def part_one(sizes: list[int], kinds: list[str], queries: int) -> None:

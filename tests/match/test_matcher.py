@@ -4,6 +4,7 @@ signals fetched over TAXII from a running exchange."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -106,7 +107,7 @@ def test_summary_sets_are_each_groups_sorted_distinct_values() -> None:
 
     rng = random.Random(5)
     names = ["Ärger", "zeta", "alpha", "Zeta", "ω", None]
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "signal_id": f"s{rng.randrange(30)}",
             "signal_type": "url",
