@@ -35,9 +35,12 @@ from vigil.db import Database
 from vigil.exchange.models import ContributionRow, OpinionHistoryRow, SightingRow, SignalRow
 from vigil.exchange.policy import Basis, feedback_json, may_see_stored_feedback
 from vigil.exchange.records import TLP, Marking
-from vigil.exchange.store import ExchangeStore
+from vigil.exchange.store import ExchangeStore, SignalFilter
+from vigil.signals.decay import DecayModel
 
 KINDS = ["platform", "platform", "platform", "government", "government", "research", "research", "platform"]
+T_EVAL = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(days=1)  # the listing's "now"
+MIN_SCORE = 30.0
 TLPS = [TLP.GREEN, TLP.GREEN, TLP.GREEN, TLP.AMBER, TLP.AMBER_STRICT, TLP.RED]
 
 
@@ -72,10 +75,11 @@ def build(db: Database, signals: int, feedback: int, rng: random.Random) -> list
                     "signal_id": sid,
                     "org_id": owner,
                     "tlp": rng.choice(TLPS).value,
-                    "confidence": 60,
+                    "confidence": rng.choice([40, 60, 80, 100]),
                     "version": 1,
                     "created_at": t0,
-                    "modified_at": t0,
+                    # ages spread over the model's 90-day lifetime and beyond
+                    "modified_at": t0 - timedelta(days=rng.uniform(0, 100)),
                 }
             )
         s.execute(insert(SignalRow), sig_rows)
@@ -126,7 +130,7 @@ def main() -> None:
             store = ExchangeStore(s)
             _, key = store.create_key(None, reader_org, "analyst")
         with db.session() as s:
-            store = ExchangeStore(s)
+            store = ExchangeStore(s, now=T_EVAL)
             reader = store.authenticate(key)
 
             c0, w0 = cpu(), time.perf_counter()
@@ -177,6 +181,35 @@ def main() -> None:
             busiest = page.items[0].signal_id
             one = store.feedback_counts(reader, busiest)
             one_cpu = cpu() - c0
+
+            # the decay-score filter: the listing's count and first page, in SQL
+            wanted = SignalFilter(min_score=MIN_SCORE)
+            c0 = cpu()
+            total = store.count_signals(reader, wanted)
+            first = store.list_signals(reader, wanted, limit=50).items
+            sql_cpu = cpu() - c0
+            # peer: every visible signal read and scored in Python, then counted and cut
+            c0 = cpu()
+            scored: list[str] = []
+            cursor = None
+            model = DecayModel()
+            while True:
+                chunk = store.list_signals(reader, limit=1000, cursor=cursor)
+                current = store.current_feedback(reader, [x.id for x in chunk.items])
+                scored += [
+                    x.id
+                    for x in chunk.items
+                    if any(
+                        model.score(c.modified_at, T_EVAL, c.confidence, current.get(x.id)) >= MIN_SCORE
+                        for c in x.contributions
+                        if not c.revoked
+                    )
+                ]
+                if not chunk.next_cursor:
+                    break
+                cursor = chunk.next_cursor
+            py_cpu = cpu() - c0
+            assert total == len(scored) and [x.id for x in first] == scored[:50], "the filters disagree"
         assert got == expected, "the SQL counts and the Python rule disagree"
         print(f"reader {reader.org_id[:18]}: {len(got)} contributions received feedback (counts identical)")
         print(
@@ -189,6 +222,9 @@ def main() -> None:
             f"{'Vigil feedback_counts of the busiest signal':44s} CPU {one_cpu:6.3f} s  "
             f"({len(one.members)} members, {sum(one.total.to_dict().values()) - one.total.matches} events)"
         )
+        print(f"decay score >= {MIN_SCORE:g}: {total} of the reader's visible signals (same set both ways)")
+        print(f"{'Vigil count + first page (SQL age cutoff)':44s} CPU {sql_cpu:6.2f} s")
+        print(f"{'peer: read and score every visible signal':44s} CPU {py_cpu:6.2f} s")
         db.dispose()
 
 
