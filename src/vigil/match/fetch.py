@@ -248,7 +248,7 @@ class _Applier:
         self.seen_ids: set[str] = set()  # every contribution object received (for --full)
         self.seen_feedback: set[str] = set()  # every opinion and sighting received (for --full)
         self.ledger = FeedbackLedger.of_index(index)
-        self.feedback: list[dict[str, Any]] = []  # opinions and sightings, resolved at the end
+        self.feedback: list[dict[str, Any]] = []  # opinions and sightings not resolved yet
         self.notes: dict[str, dict[str, Any]] = {}  # coalition quarantine notes, latest version
         self.benign: list[tuple[dict[str, Any], ContributionRecord]] = []
         self.arrived: set[str] = set()
@@ -283,6 +283,12 @@ class _Applier:
                 if target.startswith("campaign--"):
                     when = parse_instant(str(obj.get("modified") or obj.get("created")))
                     self.links.append((str(obj.get("source_ref")), target, when))
+        if self.feedback:
+            # Resolve this page's feedback now (its contributions are usually held already or on
+            # this page); only what is still unresolved waits for the end, so memory stays bounded.
+            pending, self.feedback = self.feedback, []
+            self.index.contributions.load(ref for obj in pending for ref in _refs(obj))
+            self.feedback = [obj for obj in pending if not self._feedback(obj, final=False)]
 
     def _contribution(self, obj: dict[str, Any], collection: str) -> None:
         report = self.report
@@ -318,24 +324,31 @@ class _Applier:
     def finish(self) -> None:
         self.index.contributions.load(
             [source for source, _, _ in self.links]
-            + [ref for obj in self.feedback for ref in _refs(obj)]
+            + [ref for obj in self.feedback for ref in _refs(obj)]  # the unresolved ones
             + [ref for obj in self.notes.values() for ref in _refs(obj)]
         )
         for source, target, when in self.links:
             self.index.link_campaign(source, target, when)
-        report = self.report
         for obj in self.feedback:
-            signals = self._signals_of(_refs(obj))
-            if not signals:
-                report.feedback_unresolved += 1
-                continue
-            if obj.get("type") == "opinion":
-                outcome = self.ledger.opinion(obj, signals)
-                report.opinions += outcome in ("new", "updated", "removed")
-            else:
-                outcome = self.ledger.sighting(obj, signals[0])
-                report.sightings += outcome in ("new", "updated", "removed")
+            self._feedback(obj, final=True)
         self.feedback = []
+
+    def _feedback(self, obj: dict[str, Any], *, final: bool) -> bool:
+        """Store an opinion or sighting if we hold a contribution it is about; False if we do not
+        (at the end of the fetch, ``final``, it is then counted as unresolved)."""
+        report = self.report
+        signals = self._signals_of(_refs(obj))
+        if not signals:
+            if final:
+                report.feedback_unresolved += 1
+            return False
+        if obj.get("type") == "opinion":
+            outcome = self.ledger.opinion(obj, signals)
+            report.opinions += outcome in ("new", "updated", "removed")
+        else:
+            outcome = self.ledger.sighting(obj, signals[0])
+            report.sightings += outcome in ("new", "updated", "removed")
+        return True
 
     def _signals_of(self, refs: list[str]) -> list[str]:
         found: list[str] = []
