@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from vigil.exchange import push
+
 from ..cases.test_api import Members, _ok, members  # noqa: F401  (fixture reused)
 
 # Never called here: a public address by IP (no DNS lookup), which the server's default webhook
@@ -107,8 +109,9 @@ def test_subscription_event_filter_and_exercise_schedule_over_http(members: Memb
         bad = gov.post("/api/v1/subscriptions", json={"name": "x", "url": HOOK, "events": ["nope"]})
         assert bad.status_code == 400 and "unknown event type 'nope'" in bad.text
         changed = _ok(gov.patch(f"/api/v1/subscriptions/{default['id']}", json={"events": ["all"]}))
-        # every family: signals, action-item reminders and the policies-due reminder before a meeting
-        assert len(changed["events"]) == 7 and "meeting.policies_due" in changed["events"]
+        # every family: signals, action-item reminders, the policies-due reminder before a meeting,
+        # flood quarantine and feedback (whatever families push knows)
+        assert changed["events"] == list(push.EVENT_TYPES) and "meeting.policies_due" in changed["events"]
         assert a.patch(f"/api/v1/subscriptions/{default['id']}", json={"events": ["all"]}).status_code == 404
         listed = {s["id"]: s["events"] for s in _ok(gov.get("/api/v1/subscriptions"))}
         assert listed[sub["id"]] == sub["events"] and listed[default["id"]] == changed["events"]
