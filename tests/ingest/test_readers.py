@@ -160,3 +160,25 @@ def test_zip_members_in_name_order_gzip_members_too(tmp_path: Path) -> None:
         zf.writestr("b.jsonl", "{}\n")
     with pytest.raises(InputError, match="mixes formats"):
         format_of(mixed)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_arrow_csv_blocks_regrouped_into_whole_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compress: bool
+) -> None:
+    """Arrow parses small blocks (bounded read-ahead); batches are still ``batch_size`` rows, with
+    true row numbers, and hold what the csv module reads."""
+    import vigil.ingest.readers as readers
+
+    monkeypatch.setattr(readers, "_CSV_BLOCK", 4096)  # ~80 rows a block: batches span many blocks
+    lines = ["id,text,n"] + [f'{i},"row {i}, quoted ""x""\nsecond line",{i % 7 or ""}' for i in range(2_500)]
+    data = ("\n".join(lines) + "\n").encode()
+    path = tmp_path / ("rows.csv.gz" if compress else "rows.csv")
+    path.write_bytes(gzip.compress(data) if compress else data)
+    fast = list(read_csv(path, batch_size=1_000, columnar=True))
+    rows = list(read_csv(path, batch_size=1_000, columnar=False))
+    assert [b.num_rows for b in fast] == [b.num_rows for b in rows] == [1_000, 1_000, 500]
+    assert [b.first_row for b in fast] == [b.first_row for b in rows] == [1, 1_001, 2_001]
+    assert all(b.table is not None and b.table.column("id").num_chunks == 1 for b in fast)
+    for a, b in zip(fast, rows, strict=True):
+        assert a.columns == b.columns
