@@ -6,6 +6,8 @@ An index directory holds::
     DIR/gen-<token>/contributions.parquet   one row per STIX contribution object (its latest version)
     DIR/gen-<token>/campaigns.parquet       campaigns seen (id, name)
     DIR/gen-<token>/index/<type>/           one saved SignalIndex per signal type (entry id = signal id)
+    DIR/gen-<token>/<sidecar>/              kept by other modules with the index (``Sidecar``: fetched
+                                            opinions and sightings, arrivals; vigil.match.feedback)
     DIR/queue.sqlite               the actioner's review queue (vigil.match.actioner)
     DIR/.lock                      advisory lock: one writer, or many readers
 
