@@ -29,11 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sqlalchemy import create_engine, func, select, text
 
 from pgcluster import cpu_seconds, postgres
+from vigil.core.ids import stable_id
 from vigil.db import Database
 from vigil.exchange.access import Principal
 from vigil.exchange.models import ContributionVersionRow
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore, SignalSubmission
+from vigil.exchange.values import normalize_value
 
 
 def new_database(backend: str, workdir: Path, pg_base: str | None) -> str:
@@ -114,6 +116,27 @@ def bulk(
     return len(items) / seconds, cpu, db_cpu
 
 
+def revoke(url: str, principal: Principal, items: list[SignalSubmission], bulk: bool) -> float:
+    """Revocations per second of the contributions ``items`` made: one ``revoke_signals`` call, or
+    ``revoke_signal`` per id (the same transaction shape)."""
+    ids = [
+        stable_id("indicator", *(str(getattr(p, "value", p)) for p in normalize_value(i.kind, i.value)))
+        for i in items
+    ]
+    db = Database(url)
+    start = time.perf_counter()
+    with db.session() as session:
+        store = ExchangeStore(session)
+        if bulk:
+            store.revoke_signals(principal, ids)
+        else:
+            for sid in ids:
+                store.revoke_signal(principal, sid)
+    seconds = time.perf_counter() - start
+    db.dispose()
+    return len(ids) / seconds
+
+
 def one_by_one(url: str, principal: Principal, items: list[SignalSubmission]) -> float:
     db = Database(url)
     start = time.perf_counter()
@@ -143,12 +166,19 @@ def run(backend: str, workdir: Path, pg_base: str | None, args: argparse.Namespa
     bulk(url, principal, batch(100, "warm"))
     fresh, fresh_cpu, fresh_db = bulk(url, principal, items, args.profile)
     again, again_cpu, again_db = bulk(url, principal, items)  # every item an update (version 2)
-    peer = one_by_one(url, principal, batch(args.peer, "peer")) if args.peer else float("nan")
+    peer_items = batch(args.peer, "peer")
+    peer = one_by_one(url, principal, peer_items) if args.peer else float("nan")
+    # skipped when run against older code (PYTHONPATH=<a checkout>/src) that has no revoke_signals
+    revoked = (
+        revoke(url, principal, items, bulk=True) if hasattr(ExchangeStore, "revoke_signals") else float("nan")
+    )
+    revoked_peer = revoke(url, principal, peer_items, bulk=False) if args.peer else float("nan")
     n = args.count
     print(
         f"{backend:<10} {n:>7} {fresh:>9,.0f} {fresh_cpu:>6.2f}+{fresh_db:<5.2f}"
         f" {n / (fresh_cpu + fresh_db):>9,.0f} {again:>9,.0f} {again_cpu:>6.2f}+{again_db:<5.2f}"
-        f" {n / (again_cpu + again_db):>9,.0f} {peer:>13,.0f} {fresh / peer:>7.1f}x",
+        f" {n / (again_cpu + again_db):>9,.0f} {peer:>13,.0f} {fresh / peer:>7.1f}x"
+        f" {revoked:>9,.0f} {revoked_peer:>13,.0f}",
         flush=True,
     )
 
@@ -167,11 +197,12 @@ def main() -> None:
     print(f"load: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores")
     print(
         "fresh: new signals; update: the same batch again; cpu: CPU s of this process + the database"
-        " server's; /cpu-s: signals per CPU second of both (the fair figure on a shared machine)"
+        " server's; /cpu-s: signals per CPU second of both (the fair figure on a shared machine);"
+        " revoke/s: revoke_signals of the whole batch in one call, then revoke_signal one at a time"
     )
     print(
         f"{'backend':<10} {'signals':>7} {'fresh/s':>9} {'cpu s':>12} {'/cpu-s':>9} {'update/s':>9}"
-        f" {'cpu s':>12} {'/cpu-s':>9} {'one-by-one/s':>13} {'ratio':>8}"
+        f" {'cpu s':>12} {'/cpu-s':>9} {'one-by-one/s':>13} {'ratio':>8} {'revoke/s':>9} {'one-by-one/s':>13}"
     )
     try:
         backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
