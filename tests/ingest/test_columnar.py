@@ -234,7 +234,8 @@ def test_blank_line_falls_back_to_the_csv_module_with_true_row_numbers(tmp_path:
 @pytest.mark.parametrize(
     "value",
     ["2017-02-30 00:00", "2017-01-01 24:00", "2017-01-01 23:59:60", "2017-01-01 23:59", "2017-01-01T23:59:07",
-     "1700000000", "1700000000.5", "Wed Oct 10 20:19:24 +0000 2018", "2021-09-26T18:00:00Z"],
+     "1700000000", "1700000000.5", "1700000000.0", "1700000000.000", "1700000000.", "1700000000.05",
+     "Wed Oct 10 20:19:24 +0000 2018", "2021-09-26T18:00:00Z"],
 )  # fmt: skip
 def test_times_read_as_parse_time_reads_them(value: str) -> None:
     """Arrow's strptime rolls impossible dates over; the columnar path must not."""

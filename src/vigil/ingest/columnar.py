@@ -378,10 +378,13 @@ class TextRules:
 
     def _distinct_times(self, values: pa.Array, fmt: TimeFormat) -> pa.Array:
         if fmt.spec in ("auto", "unix"):
-            # Whole POSIX seconds (the toolkit's layout): exactly float(text) seconds.
-            whole = pc.match_substring_regex(values, r"^[0-9]{1,11}$")
+            # Whole POSIX seconds (the toolkit's layout), also written with a zero fraction
+            # ("1700000000.0", as Python writes floats): exactly float(text) seconds. Other
+            # fractions keep the Python rule (timedelta's rounding to microseconds).
+            whole = pc.match_substring_regex(values, r"^[0-9]{1,11}(?:\.0+)?$")
             if pc.all(whole).as_py():
-                return pc.multiply(pc.cast(values, pa.int64()), 1_000_000).cast(TIMESTAMP)
+                seconds = pc.replace_substring_regex(values, r"\.0+$", "")
+                return pc.multiply(pc.cast(seconds, pa.int64()), 1_000_000).cast(TIMESTAMP)
         if fmt.spec in ("auto", "iso"):
             # "2017-01-01 12:34[:56]" (archives round to the minute): what fromisoformat reads, as UTC.
             pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(?::[0-9]{2})?$"
