@@ -99,6 +99,7 @@ from vigil.exchange.taxii import (
     served,
     sort_key,
 )
+from vigil.exchange.taxii_authorship import authorship_failures
 from vigil.exchange.taxii_index import (
     Filters,
     Key,
@@ -691,9 +692,14 @@ class TaxiiService:
         status = Status(id=str(uuid.uuid4()), org_id=self.principal.org_id, request_timestamp=utcnow())
         outcomes: dict[int, tuple[str, str | None]] = {}
         accepted: list[tuple[int, dict[str, Any], TLP]] = []
+        self._project()  # every contribution object so far is in the index, so its creator is known
+        with self.db.read_session() as session:
+            refused = authorship_failures(
+                session, self.principal, [(i, o) for i, o in enumerate(objects) if i not in invalid]
+            )
         for index, obj in enumerate(objects):
-            if index in invalid:
-                outcomes[index] = ("failure", invalid[index])
+            if index in invalid or index in refused:
+                outcomes[index] = ("failure", invalid.get(index) or refused[index])
                 continue
             tlp, why = marking_of(obj, by_id)
             if why is None:
