@@ -22,8 +22,10 @@ from tests.match.test_quality import flip_bits, hamming, pdq, write_posts
 from vigil.core.errors import ExternalServiceError, InputError, NotFound
 from vigil.core.time import utcnow
 from vigil.exchange.records import TLP
+from vigil.exchange.stix_export import VIGIL_IDENTITY_ID
 from vigil.exchange.stix_markings import marking_id
 from vigil.exchange.taxii_client import TaxiiClient
+from vigil.exchange.taxii_index import PostedObject, store_posted
 from vigil.match.actioner import ReviewQueue, run_actions
 from vigil.match.benign import BenignBank, share_entries
 from vigil.match.decay import DecayModel, Feedback
@@ -43,7 +45,26 @@ ALL = parse_rules(
 )
 
 
-def taxii_post(ex: Coalition, who: str, alias: str, objects: list[dict[str, Any]]) -> dict[str, Any]:
+def exchange_notes(ex: Coalition, notes: list[dict[str, Any]]) -> None:
+    """Store coalition quarantine notes as the exchange's flood service does: under the exchange's
+    own identity, filed under the source whose marking they carry (GREEN here)."""
+    stamped = [{**n, "created_by_ref": VIGIL_IDENTITY_ID} for n in notes]
+    with ex.db.session() as session:
+        store_posted(
+            session,
+            [
+                PostedObject(
+                    obj=n, text=json.dumps(n), org_id=ex.orgs["source"], tlp=TLP.GREEN, signal_id=None
+                )
+                for n in stamped
+            ],
+            utcnow(),
+        )
+
+
+def taxii_post(
+    ex: Coalition, who: str, alias: str, objects: list[dict[str, Any]], failures: int = 0
+) -> dict[str, Any]:
     """POST objects to a collection over TAXII 2.1, as ``who``; the status resource."""
     with TaxiiClient(ex.base_url, ex.keys[who]) as client:
         root = client.api_root()
@@ -60,7 +81,7 @@ def taxii_post(ex: Coalition, who: str, alias: str, objects: list[dict[str, Any]
     )
     assert answer.status_code == 202, answer.text
     status: dict[str, Any] = answer.json()
-    assert status["failure_count"] == 0, status
+    assert status["failure_count"] == failures, status
     return status
 
 
@@ -239,10 +260,18 @@ def test_coalition_quarantine_notes_hold_and_release_a_signal_but_never_a_local_
             posts=99,
         )
     note_meme, note_local = f"note--{uuid.uuid4()}", f"note--{uuid.uuid4()}"
-    taxii_post(
+    # A member cannot speak for the exchange: its note in the exchange's name is refused, and one
+    # in its own name is read but decides nothing.
+    forged = quarantine_note(f"note--{uuid.uuid4()}", meme.id, meme_refs, "active", 1)
+    status = taxii_post(ex, "gov", "coalition", [{**forged, "created_by_ref": VIGIL_IDENTITY_ID}], failures=1)
+    assert "another organisation's identity" in status["failures"][0]["message"]
+    taxii_post(ex, "gov", "coalition", [forged])
+    report = fetch_signals(index_dir, ex.base_url, ex.keys["us"])
+    assert not report.coalition.get("quarantined") and any(
+        "not written by the exchange" in u for u in report.unusable
+    )
+    exchange_notes(
         ex,
-        "gov",
-        "coalition",
         [
             quarantine_note(note_meme, meme.id, meme_refs, "active", 1),
             quarantine_note(note_local, local.id, local_refs, "active", 1),
@@ -268,10 +297,8 @@ def test_coalition_quarantine_notes_hold_and_release_a_signal_but_never_a_local_
     )
 
     # The coalition releases both (a new version of each note); an old version arriving again is ignored.
-    taxii_post(
+    exchange_notes(
         ex,
-        "gov",
-        "coalition",
         [
             quarantine_note(note_meme, meme.id, meme_refs, "released", 2),
             quarantine_note(note_local, local.id, local_refs, "released", 2),
@@ -564,3 +591,29 @@ def test_the_exchange_s_own_coalition_quarantine_reaches_a_member_s_actioner(
     with QuarantineStore.of_index(us_dir) as store:
         assert store.active() == {meme.id}  # the coalition's release does not lift our own
         assert [q.scope for q in store.items()] == ["local"]
+
+
+def test_opinions_count_once_per_author_and_unsigned_ones_not_at_all() -> None:
+    """One member cannot outvote the others by posting many opinion objects: at the exchange each
+    organisation has one current opinion, and the ledger counts the same way."""
+    ledger = FeedbackLedger()
+    author = "identity--6f1d7c39-2f39-4c5e-a3f4-3a8f3f5c9b10"
+
+    def opinion(value: str, minute: int, **extra: Any) -> dict[str, Any]:
+        stamp = f"2026-12-07T10:{minute:02d}:00.000Z"
+        return {
+            "type": "opinion",
+            "id": f"opinion--{uuid.uuid4()}",
+            "opinion": value,
+            "created": stamp,
+            "modified": stamp,
+            **extra,
+        }
+
+    for minute in range(5):
+        ledger.opinion(opinion("strongly-disagree", minute, created_by_ref=author), ["sig-1"])
+    assert ledger.opinion(opinion("strongly-disagree", 9), ["sig-1"]) == "unknown"
+    assert ledger.counts()["sig-1"].false_positives == 1
+    ledger.opinion(opinion("agree", 10, created_by_ref=author), ["sig-1"])  # its latest word wins
+    counts = ledger.counts()["sig-1"]
+    assert (counts.false_positives, counts.confirmations) == (0, 1)

@@ -26,6 +26,7 @@ from vigil.exchange.taxii_models import TaxiiObjectRow
 
 __all__ = ["authorship_failures"]
 
+FEEDBACK_TYPES = frozenset({"opinion", "sighting"})
 _BATCH = 500  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 
 
@@ -43,7 +44,14 @@ def authorship_failures(
     for index, obj in objects:
         object_id = str(obj["id"])
         signer = obj.get("created_by_ref")
-        if isinstance(signer, str) and signer != own and signer in names:
+        if obj.get("type") in FEEDBACK_TYPES and signer is not None and signer != own:
+            # Members' matchers count opinions and sightings per author: feedback in the name of
+            # an author outside the exchange would let one member cast as many votes as it likes.
+            failures[index] = (
+                f"an {obj.get('type')} is your organisation's own feedback: its created_by_ref must be "
+                f"your identity ({own}) or absent, not {signer}"
+            )
+        elif isinstance(signer, str) and signer != own and signer in names:
             failures[index] = (
                 f"created_by_ref {signer} is another organisation's identity ({names[signer]}): "
                 f"add objects as yourself ({own}) or as an author outside this exchange"

@@ -121,8 +121,10 @@ class FeedbackLedger:
     with :meth:`of_index` (it is then saved with it)."""
 
     def __init__(self, opinions: Iterable[dict[str, Any]] = (), sightings: Iterable[dict[str, Any]] = ()):
+        # One current opinion per (author, signal), as at the exchange: an author's objects under
+        # other ids (one posted as sent beside the exchange's own view of it, say) replace, never add.
         self.opinions: dict[tuple[str, str], dict[str, Any]] = {
-            (r["opinion_id"], r["signal_id"]): r for r in opinions
+            (r["org_id"], r["signal_id"]): r for r in opinions if r.get("org_id")
         }
         self.sightings: dict[tuple[str, str], dict[str, Any]] = {
             (r["sighting_id"], r["signal_id"]): r for r in sightings
@@ -156,10 +158,13 @@ class FeedbackLedger:
         value = str(obj.get("opinion"))
         if value not in OPINION_COUNTS:
             return "unknown"
+        author = obj.get("created_by_ref")
+        if not isinstance(author, str) or not author:
+            return "unknown"  # an opinion nobody signed counts for no one
         modified = parse_instant(str(obj.get("modified") or obj.get("created")))
         outcome = "stale"
         for signal_id in signal_ids:
-            key = (str(obj["id"]), signal_id)
+            key = (author, signal_id)
             held = self.opinions.get(key)
             if held is not None and modified <= held["modified"]:
                 continue
@@ -170,7 +175,7 @@ class FeedbackLedger:
                 continue
             outcome = "new" if held is None else "updated"
             self.opinions[key] = {
-                "opinion_id": key[0],
+                "opinion_id": str(obj["id"]),
                 "signal_id": signal_id,
                 "org_id": obj.get("created_by_ref"),
                 "opinion": value,

@@ -51,6 +51,7 @@ from vigil.core.progress import NoProgress, Progress
 from vigil.core.settings import Settings
 from vigil.core.time import isoformat_z, parse_instant, utcnow
 from vigil.exchange.stix_apply import signal_id_for
+from vigil.exchange.stix_export import VIGIL_IDENTITY_ID
 from vigil.exchange.stix_markings import TLP_BY_MARKING_ID, most_restrictive
 from vigil.exchange.stix_patterns import signal_of_pattern
 from vigil.exchange.taxii_client import DEFAULT_PAGE, TaxiiClient, server_root
@@ -379,6 +380,11 @@ class _Applier:
                     report.benign_removed += outcome == "removed"
 
     def _coalition_note(self, obj: dict[str, Any]) -> CoalitionNote | str:
+        if obj.get("created_by_ref") != VIGIL_IDENTITY_ID:
+            # Only the exchange decides a coalition quarantine (it refuses members' objects in its
+            # name); a member's own note saying so would hold, or free, every member's actioner.
+            author = obj.get("created_by_ref")
+            return f"coalition quarantine note not written by the exchange (created_by_ref {author!r})"
         state = obj.get("x_vigil_quarantine")
         if state not in ("active", "released"):
             return f"x_vigil_quarantine must be 'active' or 'released', got {state!r}"
