@@ -1,5 +1,5 @@
 """Lists as files: CSV of signals, cases, campaigns, meetings and a case's signals; the signal list
-as a STIX 2.1 bundle or a MISP feed (zip).
+and the campaign list as a STIX 2.1 bundle or a MISP feed (zip).
 
 Every export reads through the same services as the pages, with the viewer's principal, so a file
 holds exactly what the reader may see (their TLP view), under the list's filters and in the list's
@@ -21,7 +21,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from vigil.core.errors import NotFound
-from vigil.exchange.misp import export_feed
+from vigil.exchange.misp import MispFeed, export_feed
 from vigil.exchange.records import TLP, Signal, SignalKind
 from vigil.exchange.stix_export import export_bundle
 from vigil.exchange.store import ExchangeStore, SignalFilter
@@ -71,6 +71,18 @@ def _csv(name: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> 
         out.getvalue().encode("utf-8-sig"),  # the BOM makes spreadsheets read UTF-8 (Arabic values)
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+def _zip(feed: MispFeed, name: str) -> Response:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file, text in feed.files():
+            archive.writestr(f"misp-feed/{file}", text)
+    return Response(
+        out.getvalue(),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 
@@ -189,15 +201,7 @@ def export_signals(
             where=filters,
             keep=keep,
         )
-        out = io.BytesIO()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, text in feed.files():
-                archive.writestr(f"misp-feed/{name}", text)
-        return Response(
-            out.getvalue(),
-            media_type="application/zip",
-            headers={"Content-Disposition": 'attachment; filename="vigil-misp-feed.zip"'},
-        )
+        return _zip(feed, "vigil-misp-feed.zip")
     raise NotFound(f"no export format {fmt!r}; use csv, stix.json or misp.zip", format=fmt)
 
 
@@ -241,15 +245,20 @@ def export_cases(
     )
 
 
-@router.get("/export/campaigns.csv")
+@router.get("/export/campaigns.{fmt}")
 def export_campaigns(
+    fmt: str,
     viewer: ViewerDep,
     store: StoreDep,
     q: str | None = None,
     sort: str = "created",
     order: str = "desc",
 ) -> Response:
-    """The campaign list's rows (``ExchangeStore.page_campaigns``: TLP in SQL, same order)."""
+    """The campaign list's rows (``ExchangeStore.page_campaigns``: TLP in SQL, same order) as csv,
+    stix.json (the campaigns and the signals of theirs the reader sees) or misp.zip (one event a
+    campaign, holding those signals)."""
+    if fmt not in ("csv", "stix.json", "misp.zip"):
+        raise NotFound(f"no export format {fmt!r}; use csv, stix.json or misp.zip", format=fmt)
     campaigns = list(
         _all_pages(
             lambda n: store.page_campaigns(
@@ -257,6 +266,30 @@ def export_campaigns(
             )
         )
     )
+    if fmt == "stix.json":
+        # each campaign's signals read with the campaign filter: the reader's view of each, so a
+        # contribution the reader may not see is in no file; a signal in two campaigns once
+        signals: dict[str, Signal] = {}
+        for c in campaigns:
+            for s in _signals(store, viewer, SignalFilter(campaign_id=c.id)):
+                signals.setdefault(s.id, s)
+        body = export_bundle(list(viewer.orgs.values()), signals.values(), campaigns)
+        return Response(
+            json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8"),
+            media_type="application/stix+json;version=2.1",
+            headers={"Content-Disposition": 'attachment; filename="vigil-campaigns.stix.json"'},
+        )
+    if fmt == "misp.zip":
+        # one feed per listed campaign (export_feed's own TLP view), merged: one event each
+        merged = MispFeed(events={}, manifest={}, hashes=[])
+        hashes: dict[tuple[str, str], None] = {}  # ordered, without repeats
+        for c in campaigns:
+            feed = export_feed(store, viewer.principal, campaign_id=c.id)
+            merged.events.update(feed.events)
+            merged.manifest.update(feed.manifest)
+            hashes.update(dict.fromkeys(feed.hashes))
+        merged.hashes = list(hashes)
+        return _zip(merged, "vigil-campaigns-misp-feed.zip")
     return _csv(
         "vigil-campaigns",
         ("id", "name", "shared_by", "tlp", "attribution", "techniques", "created"),
