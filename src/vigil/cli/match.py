@@ -502,18 +502,33 @@ def benign_command(
     collection: str | None = typer.Option(
         None, "--collection", help="With --share: only the entries that belong in this collection."
     ),
+    pull_lists: bool = typer.Option(
+        False, "--pull-lists", help="Pull the coalition's warning lists from the exchange into the bank."
+    ),
+    list_names: list[str] = typer.Option(
+        [], "--list", help="With --pull-lists: only this warning list (repeatable; default: all)."
+    ),
 ) -> None:
     """The benign bank: values whose matches are suppressed (near-matches of hashes included).
 
     --share publishes your own entries as STIX indicators (indicator_types ["benign"]) with their
     TLP: CLEAR/GREEN to the coalition collection, AMBER to your AMBER audience; AMBER+STRICT and
-    RED ones stay here. Members' fetches put them in their benign banks."""
+    RED ones stay here. Members' fetches put them in their benign banks.
+
+    --pull-lists takes the coalition's warning lists (its known-benign values) as entries of
+    source coalition:<list>; pulling again makes them the list as it is now (values removed
+    from the list leave the bank; your own and other members' entries stay)."""
     from vigil.match.benign import BenignBank, share_entries
+    from vigil.match.benign import pull_lists as pull
 
     if add and not kind:
         raise InputError("--add needs --kind")
     if share and (not server or not key):
         raise InputError("--share needs --server and --key (or VIGIL_API_KEY)")
+    if pull_lists and (not server or not key):
+        raise InputError("--pull-lists needs --server and --key (or VIGIL_API_KEY)")
+    if list_names and not pull_lists:
+        raise InputError("--list needs --pull-lists")
     failed: list[str] = []
     with BenignBank.of_index(index) as bank:
         if add and kind:
@@ -523,6 +538,16 @@ def benign_command(
         for entry_id in remove:
             bank.remove(entry_id)
             console.print(f"removed entry {entry_id}")
+        if pull_lists:
+            assert server is not None and key is not None
+            pulled = pull(bank, server, key, list_names)
+            for name, (values, added, dropped) in pulled.lists.items():
+                skipped = pulled.skipped_kinds.get(name)
+                console.print(
+                    f"warning list {name}: {values:,} value(s), +{added:,} new, -{dropped:,} removed"
+                    + (f" (kinds not matchable, skipped: {', '.join(skipped)})" if skipped else ""),
+                    highlight=False,
+                )
         if share:
             assert server is not None and key is not None
             shared = share_entries(bank, server, key, collection=collection)

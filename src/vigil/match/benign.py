@@ -67,6 +67,14 @@ CREATE TABLE IF NOT EXISTS benign_published (
     modified TEXT NOT NULL,
     revoked INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS benign_pulled (
+    list_name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    tlp TEXT NOT NULL,
+    label TEXT,
+    PRIMARY KEY (list_name, kind, value)
+);
 CREATE TABLE IF NOT EXISTS benign_received (
     stix_id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -77,6 +85,7 @@ CREATE TABLE IF NOT EXISTS benign_received (
     revoked INTEGER NOT NULL
 );
 """
+COALITION_SOURCE = "coalition:"  # source of entries pulled from the exchange's warning lists
 SHARED_SOURCE = "shared:"  # source of entries received from another member: "shared:<identity id>"
 BENIGN_INDICATOR_TYPE = "benign"
 # Which collection an entry of each TLP is published to (the exchange's collections,
@@ -191,6 +200,82 @@ class BenignBank(LocalDb):
             for kind in kinds
         )
 
+    # -- the coalition's warning lists -------------------------------------------------------------
+
+    def _pulled_by(self, kind: str, value: str, *, other_than: str | None = None) -> dict[str, Any] | None:
+        """The pulled-list row (list_name, tlp, label) that holds the value, if any."""
+        row = self._db.execute(
+            "SELECT list_name, tlp, label FROM benign_pulled "
+            "WHERE kind = ? AND value = ? AND list_name != ? ORDER BY list_name LIMIT 1",
+            (kind, value, other_than or ""),
+        ).fetchone()
+        return None if row is None else dict(row)
+
+    def _hand_over(self, entry_id: int, pulled: dict[str, Any]) -> None:
+        """The entry becomes the pulled list's (its source, TLP and label); inside a transaction."""
+        self._db.execute(
+            "UPDATE benign SET source = ?, tlp = ?, label = ? WHERE id = ?",
+            (f"{COALITION_SOURCE}{pulled['list_name']}", pulled["tlp"], pulled["label"], entry_id),
+        )
+
+    def replace_list(
+        self, name: str, values: dict[str, set[str]], *, label: str | None = None, tlp: str = "GREEN"
+    ) -> tuple[int, int]:
+        """Make the entries of source ``coalition:<name>`` exactly ``values`` (kind -> normalized
+        values); returns (added, removed). A value this member added itself, or a sharer shared,
+        keeps its source; a value dropped from the list leaves the bank unless another pulled list
+        still holds it (it then stays as that list's)."""
+        source = f"{COALITION_SOURCE}{name}"
+        wanted = {(kind, v) for kind, vs in values.items() for v in vs}
+        held = {
+            (r["kind"], r["value"])
+            for r in self._db.execute("SELECT kind, value FROM benign_pulled WHERE list_name = ?", (name,))
+        }
+        added = 0
+        for kind in sorted({k for k, _ in wanted}):  # all of them: an entry the member deleted returns
+            added += self.add(
+                kind, sorted(v for k, v in wanted if k == kind), label=label, tlp=tlp, source=source
+            )
+        removed = 0
+        with self._db:
+            self._db.execute("DELETE FROM benign_pulled WHERE list_name = ?", (name,))
+            self._db.executemany(
+                "INSERT INTO benign_pulled (list_name, kind, value, tlp, label) VALUES (?, ?, ?, ?, ?)",
+                [(name, k, v, tlp, label) for k, v in sorted(wanted)],
+            )
+            for kind, value in sorted(held - wanted):
+                entry = self._db.execute(
+                    "SELECT id, source FROM benign WHERE kind = ? AND value = ?", (kind, value)
+                ).fetchone()
+                if entry is None or entry["source"] != source:
+                    continue  # the member's own entry, or a sharer's: not this list's to remove
+                other = self._pulled_by(kind, value, other_than=name)
+                if other is not None:
+                    self._hand_over(entry["id"], other)
+                    continue
+                shared = self._db.execute(
+                    "SELECT org_id, tlp FROM benign_received WHERE kind = ? AND value = ? AND revoked = 0 "
+                    "ORDER BY stix_id LIMIT 1",
+                    (kind, value),
+                ).fetchone()
+                if shared is not None:  # a member shares it still: it stays, as theirs
+                    self._db.execute(
+                        "UPDATE benign SET source = ?, tlp = ?, label = ? WHERE id = ?",
+                        (
+                            f"{SHARED_SOURCE}{shared['org_id'] or 'unknown'}",
+                            shared["tlp"],
+                            "shared benign",
+                            entry["id"],
+                        ),
+                    )
+                    continue
+                self._db.execute("DELETE FROM benign WHERE id = ?", (entry["id"],))
+                removed += 1
+            # the list's TLP may have changed since the last pull
+            self._db.execute("UPDATE benign SET tlp = ?, label = ? WHERE source = ?", (tlp, label, source))
+        self._indexes = None
+        return added, removed
+
     # -- sharing ---------------------------------------------------------------------------------
 
     def receive(self, obj: dict[str, Any], kind: str, value: str, org_id: str | None, tlp: str | None) -> str:
@@ -232,7 +317,11 @@ class BenignBank(LocalDb):
         ).fetchone()
         if entry is None or not str(entry["source"]).startswith(SHARED_SOURCE):
             return "unchanged"  # this member's own entry (or never held): a sharer's revocation leaves it
+        pulled = self._pulled_by(kind, value)
         with self._db:
+            if pulled is not None:  # a coalition warning list holds it too: it stays, as the list's
+                self._hand_over(entry["id"], pulled)
+                return "unchanged"
             if still is not None:  # another member shares it still: it stays, as theirs
                 self._db.execute(
                     "UPDATE benign SET source = ? WHERE id = ?",
@@ -472,4 +561,80 @@ def share_entries(
             report.by_collection[alias] = len(accepted)
             report.revoked += sum(1 for _, obj in accepted if obj.get("revoked"))
             report.published += sum(1 for _, obj in accepted if not obj.get("revoked"))
+    return report
+
+
+@dataclass
+class PullReport:
+    """What ``pull_lists`` took from the exchange's warning lists, per list."""
+
+    lists: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # name -> (values, added, removed)
+    skipped_kinds: dict[str, list[str]] = field(default_factory=dict)  # name -> kinds nothing matches
+
+
+def pull_lists(
+    bank: BenignBank,
+    server: str,
+    key: str,
+    names: Sequence[str] = (),
+    *,
+    transport: Any = None,
+) -> PullReport:
+    """Pull the coalition's warning lists (all, or ``names``) into ``bank`` as source
+    ``coalition:<name>`` (see :meth:`BenignBank.replace_list`). Only matchable kinds are kept; a
+    list's TLP is GREEN unless it carries a ``tlp``. Nothing is written before every list was read,
+    so a bad list name changes nothing."""
+    import httpx
+
+    from vigil.core.errors import AuthenticationError, ExternalServiceError, PermissionDenied
+    from vigil.exchange.taxii_client import server_root
+
+    root = server_root(server)
+    lists: list[dict[str, Any]] = []
+    with httpx.Client(transport=transport, timeout=60, headers={"Authorization": f"Bearer {key}"}) as http:
+
+        def get(path: str, what: str) -> Any:
+            try:
+                answer = http.get(f"{root}/api/v1/warninglists{path}")
+            except httpx.HTTPError as exc:
+                raise ExternalServiceError(f"cannot reach the exchange at {root}: {exc}") from exc
+            if answer.status_code == 401:
+                raise AuthenticationError(f"the exchange at {root} refused the API key")
+            if answer.status_code == 403:
+                raise PermissionDenied(f"the API key may not read warning lists at {root}")
+            if answer.status_code == 404:
+                raise NotFound(f"{what} at {root}")
+            if answer.status_code != 200:
+                raise ExternalServiceError(f"{root}: {what}: HTTP {answer.status_code}: {answer.text[:200]}")
+            try:
+                return answer.json()
+            except ValueError as exc:
+                raise ExternalServiceError(f"{root} is not a Vigil exchange (answer is not JSON)") from exc
+
+        wanted = list(dict.fromkeys(names))
+        if not wanted:
+            index = get("", "no warning lists API (is this a Vigil exchange?)")
+            wanted = [str(w["name"]) for w in index]
+        for name in wanted:
+            from urllib.parse import quote
+
+            lists.append(get(f"/{quote(name, safe='')}", f"no warning list {name!r}"))
+    report = PullReport()
+    matchable = set(matchable_types())
+    for data in lists:
+        name = str(data["name"])
+        kinds = [k for k in data.get("kinds") or [] if k in matchable]
+        report.skipped_kinds[name] = [k for k in data.get("kinds") or [] if k not in matchable]
+        by_kind: dict[str, set[str]] = {}
+        for kind in kinds:
+            signal_type = get_signal_type(kind)
+            for raw in data.get("values") or []:
+                try:  # a list of several kinds holds each value as the kinds that accept it
+                    by_kind.setdefault(kind, set()).add(signal_type.normalize(str(raw)))
+                except (ValueError, InputError):
+                    continue
+        tlp = str(data.get("tlp") or "GREEN").upper()
+        tlp = tlp if tlp in [t.value for t in TLP] else "GREEN"  # unknown marking: the coalition's default
+        added, removed = bank.replace_list(name, by_kind, label=str(data.get("title") or name), tlp=tlp)
+        report.lists[name] = (sum(len(v) for v in by_kind.values()), added, removed)
     return report
