@@ -36,6 +36,7 @@ from vigil.cli import (
     playbook,
     policy,
     push,
+    quarantine,
     serve,
     signals,
     stix,
@@ -46,7 +47,7 @@ from vigil.core.errors import VigilError
 # Add a command group by writing cli/<name>.py with a module-level ``app`` and listing it here.
 COMMAND_MODULES = (
     brief, case, data, demo, detect, exchange, federation, interop, match, meeting, playbook, policy,
-    push, serve, signals, stix, warninglist,
+    push, quarantine, serve, signals, stix, warninglist,
 )  # fmt: skip
 
 app = typer.Typer(
