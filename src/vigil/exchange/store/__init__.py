@@ -57,7 +57,14 @@ from vigil.exchange.store.feedback import FeedbackStore
 from vigil.exchange.store.feedback_counts import FeedbackCountsStore
 from vigil.exchange.store.members import ApiKey, MembersStore
 from vigil.exchange.store.orgs import OrgLifecycleStore
-from vigil.exchange.store.signals import SignalFilter, SignalPage, SignalsStore, decode_cursor, encode_cursor
+from vigil.exchange.store.signals import (
+    SIGNAL_SORTS,
+    SignalFilter,
+    SignalPage,
+    SignalsStore,
+    decode_cursor,
+    encode_cursor,
+)
 from vigil.exchange.store.signals_revoke import Revoked, RevokeSignalsStore
 
 
@@ -89,6 +96,7 @@ def visible_to(principal: Principal, contribution: Contribution, source_kind: Or
 
 __all__ = [
     "MAX_PAGE",
+    "SIGNAL_SORTS",
     "ApiKey",
     "BulkItem",
     "BulkReport",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -98,6 +98,52 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         return parse_instant(instant), signal_id
     except (ValueError, binascii.Error, InputError, UnicodeDecodeError):
         raise InputError(f"invalid cursor {cursor!r}", field="cursor") from None
+
+
+# The listing's sorts (``list_signals(sort=…, order=…)``). Each is a keyset over (key, id), so
+# pages stay exact (no row twice or missed between pages). ``changed`` is the reader's latest
+# visible change, ``first_seen`` its earliest visible contribution, ``tlp`` the strictest visible
+# marking (the row's badge; CLEAR < GREEN < AMBER < AMBER+STRICT < RED, not alphabetical).
+SIGNAL_SORTS = ("changed", "first_seen", "value", "type", "tlp")
+_TLP_RANK = {t.value: n for n, t in enumerate(TLP)}
+
+
+def check_sort(sort: str, order: str) -> None:
+    if sort not in SIGNAL_SORTS:
+        raise InputError(f"unknown sort column {sort!r}; known: {', '.join(SIGNAL_SORTS)}", field="sort")
+    if order not in ("asc", "desc"):
+        raise InputError(f"order must be asc or desc, got {order!r}", field="order")
+
+
+def encode_sorted_cursor(sort: str, order: str, key: Any, signal_id: str) -> str:
+    """A cursor for one sort; the default sort's is the API's unchanged (time|id) cursor."""
+    if (sort, order) == ("changed", "asc"):
+        return encode_cursor(key, signal_id)
+    text = ensure_utc(key).isoformat() if isinstance(key, datetime) else str(key)
+    raw = f"{sort}.{order}|{text}|{signal_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_sorted_cursor(cursor: str, sort: str, order: str) -> tuple[Any, str]:
+    """The (key, id) a cursor points after, refusing one handed out for another sort or order
+    (its key would compare against the wrong column)."""
+    if (sort, order) == ("changed", "asc"):
+        return decode_cursor(cursor)
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, rest = raw.split("|", 1)
+        text, signal_id = rest.rsplit("|", 1)  # the id has no "|"; a value may
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InputError(f"invalid cursor {cursor!r}", field="cursor") from None
+    if prefix != f"{sort}.{order}":
+        raise InputError(f"the cursor belongs to another sort than {sort} {order}", field="cursor")
+    try:
+        key: Any = parse_instant(text) if sort in ("changed", "first_seen") else text
+        if sort == "tlp":
+            key = int(text)
+    except (ValueError, InputError):
+        raise InputError(f"invalid cursor {cursor!r}", field="cursor") from None
+    return key, signal_id
 
 
 class SignalsStore(StoreBase):
@@ -326,28 +372,42 @@ class SignalsStore(StoreBase):
         *,
         limit: int = 100,
         cursor: str | None = None,
+        sort: str = "changed",
+        order: str = "asc",
     ) -> SignalPage:
-        """One page of signals visible to the caller, oldest change first (see module docstring)."""
+        """One page of signals visible to the caller, by default oldest change first (see module
+        docstring); ``sort`` is one of ``SIGNAL_SORTS``, ties by id, so pages never overlap."""
         require(principal, Permission.READ)
         if not 1 <= limit <= MAX_PAGE:
             raise InputError(f"limit must be 1-{MAX_PAGE}, got {limit}", field="limit")
-        ordered = self._ordered_query(principal, filters or SignalFilter())
+        check_sort(sort, order)
+        ordered = self._ordered_query(principal, filters or SignalFilter(), sort)
         if ordered is None:
             return SignalPage(items=[], next_cursor=None)
-        stmt, seen_at = ordered
+        stmt, key = ordered
         if cursor:
-            after_time, after_id = decode_cursor(cursor)
-            stmt = stmt.where(or_(seen_at > after_time, and_(seen_at == after_time, SignalRow.id > after_id)))
-        found: list[Any] = list(self.session.execute(stmt.order_by(seen_at, SignalRow.id).limit(limit + 1)))
+            after, after_id = decode_sorted_cursor(cursor, sort, order)
+            if order == "asc":
+                stmt = stmt.where(or_(key > after, and_(key == after, SignalRow.id > after_id)))
+            else:
+                stmt = stmt.where(or_(key < after, and_(key == after, SignalRow.id < after_id)))
+        by = (key, SignalRow.id) if order == "asc" else (key.desc(), SignalRow.id.desc())
+        found: list[Any] = list(self.session.execute(stmt.order_by(*by).limit(limit + 1)))
         more = len(found) > limit
         found = found[:limit]
         rows: list[SignalRow] = [r[0] for r in found]
         items = self._read_views(principal, rows)
-        next_cursor = encode_cursor(found[-1][1], rows[-1].id) if more else None
+        next_cursor = encode_sorted_cursor(sort, order, found[-1][1], rows[-1].id) if more else None
         return SignalPage(items=items, next_cursor=next_cursor, more=more)
 
     def last_signals_page(
-        self, principal: Principal, filters: SignalFilter | None = None, *, limit: int = 100
+        self,
+        principal: Principal,
+        filters: SignalFilter | None = None,
+        *,
+        limit: int = 100,
+        sort: str = "changed",
+        order: str = "asc",
     ) -> LastSignalPage:
         """The last page ``list_signals`` would reach with this ``limit``, without walking there.
 
@@ -361,24 +421,25 @@ class SignalsStore(StoreBase):
         require(principal, Permission.READ)
         if not 1 <= limit <= MAX_PAGE:
             raise InputError(f"limit must be 1-{MAX_PAGE}, got {limit}", field="limit")
+        check_sort(sort, order)
         f = filters or SignalFilter()
         total = self.count_signals(principal, f)
-        ordered = self._ordered_query(principal, f)
+        ordered = self._ordered_query(principal, f, sort)
         if ordered is None or total == 0:
             return LastSignalPage(items=[], total=0, pages=1, cursor=None, previous_cursor=None)
-        stmt, seen_at = ordered
+        stmt, key = ordered
         pages = -(-total // limit)
         tail = total - (pages - 1) * limit  # rows on the last page
-        backwards: list[Any] = list(
-            self.session.execute(stmt.order_by(seen_at.desc(), SignalRow.id.desc()).limit(tail + limit + 1))
-        )
+        # the listing's order turned round
+        by = (key.desc(), SignalRow.id.desc()) if order == "asc" else (key, SignalRow.id)
+        backwards: list[Any] = list(self.session.execute(stmt.order_by(*by).limit(tail + limit + 1)))
         rows: list[SignalRow] = [r[0] for r in reversed(backwards[:tail])]
 
         def cursor_at(index: int) -> str | None:
             # a forward cursor points at the row just before the page it starts
-            return (
-                encode_cursor(backwards[index][1], backwards[index][0].id) if index < len(backwards) else None
-            )
+            if index >= len(backwards):
+                return None
+            return encode_sorted_cursor(sort, order, backwards[index][1], backwards[index][0].id)
 
         return LastSignalPage(
             items=self._read_views(principal, rows),
@@ -388,8 +449,10 @@ class SignalsStore(StoreBase):
             previous_cursor=cursor_at(tail + limit) if pages > 2 else None,
         )
 
-    def _ordered_query(self, principal: Principal, f: SignalFilter) -> tuple[Select[Any], Any] | None:
-        """The listing's query with its sort key ``seen_at`` (None: nothing can match)."""
+    def _ordered_query(
+        self, principal: Principal, f: SignalFilter, sort: str = "changed"
+    ) -> tuple[Select[Any], Any] | None:
+        """The listing's query with its sort key as second column (None: nothing can match)."""
         stmt = self._signal_query(principal, f)
         if stmt is None:
             return None
@@ -397,14 +460,20 @@ class SignalsStore(StoreBase):
         # (the view's modified_at). The signal row's time moves when any member changes its
         # contribution, hidden ones included: ordering (and the cursor) by it showed a member that
         # someone else holds a value and is changing it.
+        # The other sorts: first_seen and tlp are likewise over the reader's visible contributions
+        # only (a hidden contribution's time or marking would place the row, and so show it).
+        aggregate = {
+            "first_seen": func.min(ContributionRow.created_at),
+            "tlp": func.max(case(_TLP_RANK, value=ContributionRow.tlp, else_=len(_TLP_RANK))),
+        }.get(sort, func.max(ContributionRow.modified_at))
         latest = (
-            select(ContributionRow.signal_id, func.max(ContributionRow.modified_at).label("seen_at"))
+            select(ContributionRow.signal_id, aggregate.label("seen_at"))
             .where(self._contribution_visible(principal))
             .group_by(ContributionRow.signal_id)
             .subquery("latest")
         )
-        seen_at = latest.c.seen_at
-        return stmt.add_columns(seen_at).join(latest, latest.c.signal_id == SignalRow.id), seen_at
+        key: Any = {"value": SignalRow.value, "type": SignalRow.kind}.get(sort, latest.c.seen_at)
+        return stmt.add_columns(key).join(latest, latest.c.signal_id == SignalRow.id), key
 
     def _read_views(self, principal: Principal, rows: list[SignalRow]) -> list[Signal]:
         items = self._views(principal, rows)

@@ -25,6 +25,7 @@ from vigil.exchange.misp import MispFeed, export_feed
 from vigil.exchange.records import TLP, Signal, SignalKind
 from vigil.exchange.stix_export import export_bundle
 from vigil.exchange.store import ExchangeStore, SignalFilter
+from vigil.exchange.store.signals import check_sort
 from vigil.web.deps import PageCaseServiceDep, PageMeetingServiceDep, StoreDep
 from vigil.web.pages.common import Viewer, ViewerDep
 from vigil.web.pages.feedback import parse_min_score
@@ -87,12 +88,18 @@ def _zip(feed: MispFeed, name: str) -> Response:
 
 
 def _signals(
-    store: ExchangeStore, viewer: Viewer, filters: SignalFilter, keep: Callable[[Signal], bool] | None = None
+    store: ExchangeStore,
+    viewer: Viewer,
+    filters: SignalFilter,
+    keep: Callable[[Signal], bool] | None = None,
+    sort: str = "changed",
+    order: str = "asc",
 ) -> list[Signal]:
+    """Every signal of a listing in its order (the page's ``sort`` and ``order``)."""
     found: list[Signal] = []
     cursor: str | None = None
     while len(found) < MAX_EXPORT:
-        page = store.list_signals(viewer.principal, filters, limit=500, cursor=cursor)
+        page = store.list_signals(viewer.principal, filters, limit=500, cursor=cursor, sort=sort, order=order)
         found.extend(s for s in page.items if keep is None or keep(s))
         if not page.more or page.next_cursor is None:
             break
@@ -175,18 +182,25 @@ def export_signals(
     platform: str | None = None,
     language: str | None = None,
     min_score: str | None = None,
+    sort: str = "changed",
+    order: str = "asc",
 ) -> Response:
     """The signals the viewer may see (same filters as the signals page, platform, language and
-    decay score included, in its order) as csv, stix or misp."""
+    decay score included, in its sort and order) as csv, stix or misp (the feed groups them by
+    campaign, one event each, so its order is the feed's own)."""
+    check_sort(sort, order)
     filters = replace(_filters(q, kind, tlp, campaign, org, tag), min_score=parse_min_score(min_score))
     keep = _keep(platform, language)
     if fmt == "csv":
         return _csv(
-            "vigil-signals", SIGNAL_HEADER, _signal_rows(viewer, _signals(store, viewer, filters, keep))
+            "vigil-signals",
+            SIGNAL_HEADER,
+            _signal_rows(viewer, _signals(store, viewer, filters, keep, sort, order)),
         )
     if fmt == "stix.json":
         campaigns = store.list_campaigns(viewer.principal)
-        body = export_bundle(list(viewer.orgs.values()), _signals(store, viewer, filters, keep), campaigns)
+        signals = _signals(store, viewer, filters, keep, sort, order)
+        body = export_bundle(list(viewer.orgs.values()), signals, campaigns)
         return Response(
             json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8"),
             media_type="application/stix+json;version=2.1",

@@ -16,6 +16,7 @@ from vigil.exchange.access import Principal
 from vigil.exchange.flood import FloodService
 from vigil.exchange.records import TLP, OpinionValue, Signal, SignalKind
 from vigil.exchange.store import ExchangeStore, SignalFilter
+from vigil.exchange.store.signals import check_sort
 from vigil.signals import text_minhash
 from vigil.web.deps import PageCaseServiceDep, PageFloodServiceDep, StoreDep
 from vigil.web.pages.common import Viewer, ViewerDep, redirect, render
@@ -36,6 +37,32 @@ CLUSTER_SCAN = 500  # text_minhash signals compared for "same text cluster"
 # so the URL stays short (~60 characters a cursor); past it the oldest are dropped, and "previous"
 # from that far back lands on the first page.
 BACK_KEEP = 20
+# header label -> store sort (SIGNAL_SORTS); None: shown, not sortable (contributors, language,
+# platforms, opinions and sightings are per-reader aggregates or not store columns: a keyset over
+# them would need each computed for every visible signal before the first page)
+COLUMNS: tuple[tuple[str, str | None], ...] = (
+    ("type", "type"),
+    ("value", "value"),
+    ("TLP", "tlp"),
+    ("contributors", None),
+    ("lang", None),
+    ("platforms", None),
+    ("opinions", None),
+    ("sighted", None),
+    ("modified", "changed"),
+    ("first shared", "first_seen"),
+)
+
+
+def _sort_url(request: Request, key: str, sort: str, order: str) -> str:
+    """This search from its first page sorted by ``key`` (a second click flips the order)."""
+    params = [
+        (k, v)
+        for k, v in request.query_params.multi_items()
+        if k not in {"cursor", "back", "page", "last", "sort", "order"}
+    ]
+    params += [("sort", key), ("order", "desc" if key == sort and order == "asc" else "asc")]
+    return "/signals?" + urlencode(params)
 
 
 def signal_platforms(signal: Signal) -> set[str]:
@@ -134,7 +161,10 @@ def signals_page(
     size: int = PAGE,
     page: Annotated[int | None, Query(ge=2, le=10_000_000)] = None,  # the page's number, when known
     last: bool = False,
+    sort: str = "changed",
+    order: str = "asc",
 ) -> Response:
+    check_sort(sort, order)
     if size not in PAGE_SIZES:
         raise InputError(
             f"rows per page must be one of {', '.join(map(str, PAGE_SIZES))}, got {size}", field="size"
@@ -158,7 +188,9 @@ def signals_page(
     more = not to_last
     # platform and language are not store filters: read pages until a screenful passes them
     while more and len(rows) < size and scanned < SCAN_LIMIT:
-        chunk = store.list_signals(viewer.principal, filters, limit=size, cursor=next_cursor)
+        chunk = store.list_signals(
+            viewer.principal, filters, limit=size, cursor=next_cursor, sort=sort, order=order
+        )
         scanned += len(chunk.items)
         for signal in chunk.items:
             if platform and platform not in signal_platforms(signal):
@@ -172,7 +204,7 @@ def signals_page(
         page = len(back) + 2
     if to_last:
         # the last page straight away: the store reads the order backwards (same visibility)
-        tail = store.last_signals_page(viewer.principal, filters, limit=size)
+        tail = store.last_signals_page(viewer.principal, filters, limit=size, sort=sort, order=order)
         rows, total, page = [_row(s) for s in tail.items], tail.total, tail.pages
         cursor, back = tail.cursor, [tail.previous_cursor] if tail.previous_cursor else []
     pages = -(-total // size) if total else 1
@@ -205,6 +237,14 @@ def signals_page(
         if cursor
         else None,
         page_number=number,
+        head={
+            "columns": [
+                (label, key, _sort_url(request, key, sort, order) if key else "") for label, key in COLUMNS
+            ],
+            "found": {"sort": sort, "order": order},
+        },
+        sort=sort,
+        order=order,
         size=size,
         page_sizes=PAGE_SIZES,
         size_url=lambda n: _page_url(request, None, size=n),
