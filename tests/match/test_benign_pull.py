@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from tests.match.conftest import Coalition, post, write_posts
 from vigil.cli.app import app, main
+from vigil.core.time import utcnow
 from vigil.match.benign import BenignBank
 from vigil.match.fetch import fetch_signals
 
@@ -132,6 +133,7 @@ def test_a_value_on_two_lists_or_also_shared_stays_while_one_still_holds_it(tmp_
         assert bank.receive(revoked, "domain", "both.org", "identity--a", None) == "unchanged"
         assert bank.replace_list("one", {}) == (0, 1)  # both.org leaves; one.org is list two's
         assert [(e.value, e.source, e.tlp) for e in bank.entries()] == [("one.org", "coalition:two", "CLEAR")]
+        assert bank.to_publish("identity--me", utcnow()) == []  # the coalition's lists are not ours to share
         assert bank.replace_list("two", {}) == (0, 1)
         assert bank.entries() == []
 

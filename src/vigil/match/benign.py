@@ -10,8 +10,10 @@ Entries live in ``DIR/benign.sqlite`` beside the match index, each with a TLP ma
 entry may be shared with) and its source (``local`` or the name of the list it was imported
 from). A bank can be imported from a file in the exchange's warning-list format (``name``,
 ``kinds``, ``values``; see :mod:`vigil.exchange.warninglists`), so a coalition list is used here
-as it is on the exchange. The indexes themselves are the match index's classes
-(:func:`vigil.match.index.new_index`), so near-matching follows the same thresholds.
+as it is on the exchange, or pulled from the exchange itself (:func:`pull_lists`: source
+``coalition:<list>``, replaced at every pull, never republished by :func:`share_entries`). The
+indexes themselves are the match index's classes (:func:`vigil.match.index.new_index`), so
+near-matching follows the same thresholds.
 
 **Sharing with TLP.** :func:`share_entries` publishes this member's own entries (not those it
 received) as STIX indicators with ``indicator_types: ["benign"]`` and the entry's TLP marking,
@@ -346,8 +348,8 @@ class BenignBank(LocalDb):
         wanted: set[str] = set()
         stamp = isoformat_z(now)
         for entry in self.entries():
-            if entry.source.startswith(SHARED_SOURCE):
-                continue  # passing on what others shared would launder its TLP and source
+            if entry.source.startswith((SHARED_SOURCE, COALITION_SOURCE)):
+                continue  # passing on what others shared (or the coalition lists) would launder its source
             collection = collection_for_tlp(entry.tlp)
             if collection is None:
                 continue
@@ -509,7 +511,8 @@ def share_entries(
         report.kept_back = sum(
             1
             for e in bank.entries()
-            if not e.source.startswith(SHARED_SOURCE) and collection_for_tlp(e.tlp) is None
+            if not e.source.startswith((SHARED_SOURCE, COALITION_SOURCE))
+            and collection_for_tlp(e.tlp) is None
         )
         groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         for target, obj in plan:
