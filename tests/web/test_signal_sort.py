@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -61,7 +62,7 @@ def _rows(html: str) -> list[tuple[str, str, str]]:
     """(type, value, TLP) of each row shown."""
     return re.findall(
         r'<tr data-signal="[^"]+"[^>]*>\s*<td>([^<]+)</td>\s*<td class="value"><a [^>]+>([^<]+)</a></td>'
-        r'\s*<td><span[^>]*>([^<]+)</span>',
+        r"\s*<td><span[^>]*>([^<]+)</span>",
         html,
     )
 
@@ -92,11 +93,12 @@ def test_every_sort_pages_exactly_within_tlp(live: LiveServer, world: dict[str, 
                 assert "27 signals match" in first
                 assert not any(v.startswith("sortval0") for _, v, _ in rows), "the peer's RED values"
                 assert all(t != "TLP:RED" for _, _, t in rows), "a hidden RED contribution marks no row"
-                key = {
+                keys: dict[str, list[Any]] = {
                     "value": [v for _, v, _ in rows],
                     "type": [k for k, _, _ in rows],
                     "tlp": [RANK[t] for _, _, t in rows],
-                }.get(sort)
+                }
+                key = keys.get(sort)
                 if key is not None:
                     assert key == sorted(key, reverse=order == "desc"), f"{sort} {order}"
                 if sort == "changed":
@@ -124,7 +126,9 @@ def test_sorted_last_page_previous_and_exports(live: LiveServer, world: dict[str
         export = re.search(r'href="/export/signals\.csv\?([^"]*)"', first)
         assert export and "sort=value" in export.group(1)
         query = export.group(1).replace("&amp;", "&")
-        lines = list(csv.reader(io.StringIO(client.get(f"/export/signals.csv?{query}").text.lstrip("\ufeff"))))
+        lines = list(
+            csv.reader(io.StringIO(client.get(f"/export/signals.csv?{query}").text.lstrip("\ufeff")))
+        )
         column = lines[0].index("value")
         shown = [v.lstrip("#") for _, v, _ in rows]
         assert [r[column].lstrip("#") for r in lines[1:]] == shown

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import Select, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from vigil.exchange.models import AuditRow
@@ -159,6 +159,37 @@ def record_many(
 
 def query(session: Session, filters: AuditFilter) -> list[AuditEntry]:
     """Entries matching ``filters``, newest first. Access checks are the store's job."""
+    stmt = _matching(filters).order_by(AuditRow.id.desc()).limit(filters.limit)
+    return [
+        AuditEntry(
+            id=row.id,
+            at=row.at,
+            actor_key_id=row.actor_key_id,
+            actor_org_id=row.actor_org_id,
+            action=row.action,
+            target_type=row.target_type,
+            target_id=row.target_id,
+            tlp=row.tlp,
+            detail=dict(row.detail or {}),
+            subject_org_id=row.subject_org_id,
+        )
+        for row in session.scalars(stmt)
+    ]
+
+
+def count(session: Session, filters: AuditFilter) -> int:
+    """How many entries ``query`` would page through (``limit`` aside)."""
+    return int(session.scalar(select(func.count()).select_from(_matching(filters).subquery())) or 0)
+
+
+def id_at(session: Session, filters: AuditFilter, offset: int) -> int | None:
+    """The id of the entry ``offset`` places from the newest (None: there are fewer)."""
+    stmt = _matching(filters).with_only_columns(AuditRow.id).order_by(AuditRow.id.desc())
+    found = session.scalar(stmt.offset(offset).limit(1))
+    return int(found) if found is not None else None
+
+
+def _matching(filters: AuditFilter) -> Select[AuditRow]:
     stmt = select(AuditRow)
     if filters.actor_org_id is not None:
         stmt = stmt.where(AuditRow.actor_org_id == filters.actor_org_id)
@@ -181,19 +212,4 @@ def query(session: Session, filters: AuditFilter) -> list[AuditEntry]:
         stmt = stmt.where(AuditRow.at < filters.until)
     if filters.before_id is not None:
         stmt = stmt.where(AuditRow.id < filters.before_id)
-    stmt = stmt.order_by(AuditRow.id.desc()).limit(filters.limit)
-    return [
-        AuditEntry(
-            id=row.id,
-            at=row.at,
-            actor_key_id=row.actor_key_id,
-            actor_org_id=row.actor_org_id,
-            action=row.action,
-            target_type=row.target_type,
-            target_id=row.target_id,
-            tlp=row.tlp,
-            detail=dict(row.detail or {}),
-            subject_org_id=row.subject_org_id,
-        )
-        for row in session.scalars(stmt)
-    ]
+    return stmt

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, Response
 
-from vigil.core.errors import PermissionDenied
+from vigil.core.errors import InputError, PermissionDenied
+from vigil.core.tables import clamp_page
 from vigil.core.time import parse_instant
 from vigil.exchange.audit import AuditEntry, AuditFilter
 from vigil.exchange.store import SignalFilter
@@ -26,6 +29,7 @@ from vigil.web.pages.signals import _row
 router = APIRouter(include_in_schema=False)
 
 AUDIT_PAGE = 100
+AUDIT_SIZES = (25, 50, 100, 200)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -186,48 +190,74 @@ def audit_page(
     before: int | None = None,
     actor: str | None = None,
     reads: str = "show",
+    size: int = AUDIT_PAGE,
+    page: Annotated[int, Query(ge=1, le=10_000_000)] = 1,
 ) -> Response:
     if not viewer.can_read_audit:
         raise PermissionDenied(
             f"the audit log is for admins; your role is {viewer.principal.role.value!r}",
             role=viewer.principal.role.value,
         )
+    if size not in AUDIT_SIZES:
+        known = ", ".join(map(str, AUDIT_SIZES))
+        raise InputError(f"rows per page (size) must be one of {known}, got {size}", field="size")
     since_at: datetime | None = parse_instant(since) if since else None
     hide_reads = reads == "hide" and not action
+    chosen = {
+        "action": action or "",
+        "target": target or "",
+        "since": since or "",
+        "actor": actor or "",
+        "reads": "hide" if hide_reads else "show",
+    }
+    base = AuditFilter(
+        action=action or None,
+        target_id=target or None,
+        actor_org_id=actor or None,
+        since=since_at,
+        limit=size,
+    )
+    # Numbered pages and a total only where they are honest: every entry the SQL filters keep is
+    # shown (some redacted). Hidden reads are dropped in Python, and under a target filter so are
+    # the entries about an object the reader may not see: a count there would tell they exist.
+    numbered = not hide_reads and not target and before is None
+    total: int | None = None
+    if numbered:
+        total = store.count_audit(viewer.principal, base)
+        page = clamp_page(total, page, size)
+        before = store.audit_before_id(viewer.principal, base, (page - 1) * size)
     entries: list[AuditEntry] = []
     cursor = before
     last_page: list[AuditEntry] = []
     for _ in range(SCAN_PAGES if hide_reads else 1):
-        last_page = store.query_audit(
-            viewer.principal,
-            AuditFilter(
-                action=action or None,
-                target_id=target or None,
-                actor_org_id=actor or None,
-                since=since_at,
-                before_id=cursor,
-                limit=AUDIT_PAGE,
-            ),
-        )
+        last_page = store.query_audit(viewer.principal, replace(base, before_id=cursor))
         entries.extend(e for e in last_page if not (hide_reads and e.action in READ_ACTIONS))
-        if len(last_page) < AUDIT_PAGE or len(entries) >= AUDIT_PAGE:
+        if len(last_page) < size or len(entries) >= size:
             break
         cursor = last_page[-1].id
-    more = len(last_page) == AUDIT_PAGE or len(entries) > AUDIT_PAGE
-    entries = entries[:AUDIT_PAGE]
+    more = len(last_page) == size or len(entries) > size
+    entries = entries[:size]
+
+    def url(**changes: object) -> str:
+        params = {**chosen, "size": str(size), **{k: str(v) for k, v in changes.items()}}
+        return "/audit?" + urlencode({k: v for k, v in params.items() if v and v != "show"})
+
+    pages = max(1, -(-total // size)) if total is not None else None
     return render(
         request,
         "audit.html",
         viewer,
         entries=entries,
         summaries={e.id: audit_summary(e, viewer) for e in entries},
-        chosen={
-            "action": action or "",
-            "target": target or "",
-            "since": since or "",
-            "actor": actor or "",
-            "reads": "hide" if hide_reads else "show",
-        },
+        chosen=chosen,
+        total=total,
+        page=page,
+        pages=pages,
+        size=size,
+        sizes=AUDIT_SIZES,
+        offset=(page - 1) * size,
+        url=url,
+        cursor_page=before is not None and not numbered,
         known_actions=sorted(
             {
                 "signal.submit",
@@ -249,5 +279,6 @@ def audit_page(
                 "key.revoke",
             }
         ),
-        older=entries[-1].id if more and entries else None,
+        # cursor pages (hidden reads, a target filter): only the next (older) one is known
+        older=url(before=entries[-1].id) if more and entries and not numbered else None,
     )
