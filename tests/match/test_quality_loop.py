@@ -376,6 +376,17 @@ def test_a_shared_benign_entry_suppresses_a_near_duplicate_for_another_member(
     from vigil.cli.app import app
 
     runner = CliRunner()
+    # Another member's entry suppresses nothing until B trusts that member.
+    result = runner.invoke(
+        app, ["match", "run", str(posts), "--index", str(b_dir), "--out", str(tmp_path / "o0")]
+    )
+    assert result.exit_code == 0, result.output
+    rows = pq.read_table(tmp_path / "o0" / "matches.parquet").to_pylist()
+    assert sorted(r["post_id"] for r in rows) == ["p0", "p1"]
+    result = runner.invoke(app, ["match", "benign", "--index", str(b_dir), "--trust", ex.orgs["source"]])
+    assert result.exit_code == 0 and "1 applied" in result.output, result.output
+    result = runner.invoke(app, ["match", "benign", "--index", str(b_dir), "--untrust", "identity--nobody"])
+    assert result.exit_code != 0 and "not trusted" in str(result.exception), result.output
     result = runner.invoke(
         app, ["match", "run", str(posts), "--index", str(b_dir), "--out", str(tmp_path / "o1")]
     )

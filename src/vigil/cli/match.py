@@ -508,12 +508,21 @@ def benign_command(
     list_names: list[str] = typer.Option(
         [], "--list", help="With --pull-lists: only this warning list (repeatable; default: all)."
     ),
+    trust: list[str] = typer.Option(
+        [], "--trust", help="Apply the benign entries this organisation shares (its id; repeatable)."
+    ),
+    untrust: list[str] = typer.Option(
+        [], "--untrust", help="Stop applying this organisation's shared entries (repeatable)."
+    ),
 ) -> None:
     """The benign bank: values whose matches are suppressed (near-matches of hashes included).
 
     --share publishes your own entries as STIX indicators (indicator_types ["benign"]) with their
     TLP: CLEAR/GREEN to the coalition collection, AMBER to your AMBER audience; AMBER+STRICT and
     RED ones stay here. Members' fetches put them in their benign banks.
+
+    Entries another member shares are listed but suppress nothing until you --trust that member:
+    a benign entry silences every bank, so no member can silence the others' signals alone.
 
     --pull-lists takes the coalition's warning lists (its known-benign values) as entries of
     source coalition:<list>; pulling again makes them the list as it is now (values removed
@@ -538,6 +547,13 @@ def benign_command(
         for entry_id in remove:
             bank.remove(entry_id)
             console.print(f"removed entry {entry_id}")
+        for org_id in trust:
+            bank.trust(org_id)
+            console.print(f"trusted: benign entries shared by {org_id} now apply", highlight=False)
+        for org_id in untrust:
+            if not bank.untrust(org_id):
+                raise InputError(f"--untrust {org_id}: that organisation is not trusted", field="untrust")
+            console.print(f"untrusted: entries shared by {org_id} no longer apply", highlight=False)
         if pull_lists:
             assert server is not None and key is not None
             pulled = pull(bank, server, key, list_names)
@@ -560,11 +576,21 @@ def benign_command(
             for problem in failed:
                 console.print(f"[red]not shared:[/] {problem}", highlight=False)
         entries = bank.entries()
-    table = Table(title=f"Benign bank ({len(entries)} entries)")
-    for column in ("id", "type", "value", "label", "TLP", "source"):
+        trusted = bank.trusted()
+        applied = {e.id for e in entries if bank.applies(e, trusted)}
+    table = Table(title=f"Benign bank ({len(entries)} entries, {len(applied)} applied)")
+    for column in ("id", "type", "value", "label", "TLP", "source", "applies"):
         table.add_column(column)
     for e in entries:
-        table.add_row(str(e.id), e.kind, _short(e.value, 40), e.label or "-", e.tlp, e.source)
+        table.add_row(
+            str(e.id),
+            e.kind,
+            _short(e.value, 40),
+            e.label or "-",
+            e.tlp,
+            e.source,
+            "yes" if e.id in applied else "no (--trust the sharer)",
+        )
     console.print(table)
     if failed:
         raise ExternalServiceError(f"{len(failed)} entr(ies) not shared; see above")

@@ -77,6 +77,10 @@ CREATE TABLE IF NOT EXISTS benign_pulled (
     label TEXT,
     PRIMARY KEY (list_name, kind, value)
 );
+CREATE TABLE IF NOT EXISTS benign_trust (
+    org_id TEXT PRIMARY KEY,
+    added_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS benign_received (
     stix_id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -424,11 +428,51 @@ class BenignBank(LocalDb):
 
     # -- matching ---------------------------------------------------------------------------------
 
+    # -- trust ------------------------------------------------------------------------------------
+
+    def trust(self, org_id: str) -> bool:
+        """Let the benign entries ``org_id`` shares suppress this member's matches; False if it
+        was trusted already."""
+        if not org_id.strip():
+            raise InputError("--trust needs an organisation id", field="trust")
+        with self._db:
+            done = self._db.execute(
+                "INSERT OR IGNORE INTO benign_trust (org_id, added_at) VALUES (?, ?)",
+                (org_id, isoformat_z(utcnow())),
+            )
+        self._indexes = None
+        return bool(done.rowcount)
+
+    def untrust(self, org_id: str) -> bool:
+        """Stop applying ``org_id``'s shared entries (they stay listed); False if it was not trusted."""
+        with self._db:
+            done = self._db.execute("DELETE FROM benign_trust WHERE org_id = ?", (org_id,))
+        self._indexes = None
+        return bool(done.rowcount)
+
+    def trusted(self) -> set[str]:
+        return {str(r["org_id"]) for r in self._db.execute("SELECT org_id FROM benign_trust")}
+
+    def applies(self, entry: BenignEntry, trusted: set[str] | None = None) -> bool:
+        """Whether an entry suppresses matches: this member's own and the coalition's lists always;
+        another member's shared entry only once this member trusts that member. A benign entry
+        silences every bank, so one member must not be able to silence the others' signals at
+        every matcher by sharing their values as benign."""
+        if not entry.source.startswith(SHARED_SOURCE):
+            return True
+        return entry.source[len(SHARED_SOURCE) :] in (self.trusted() if trusted is None else trusted)
+
+    # -- matching ---------------------------------------------------------------------------------
+
     def build(self) -> dict[str, SignalIndex]:
-        """One index per type, with the match index's classes and thresholds."""
+        """One index per type, with the match index's classes and thresholds, of the entries that
+        apply (:meth:`applies`)."""
         if self._indexes is None:
             indexes: dict[str, SignalIndex] = {}
+            trusted = self.trusted()
             for entry in self.entries():
+                if not self.applies(entry, trusted):
+                    continue
                 index = indexes.get(entry.kind)
                 if index is None:
                     index = indexes[entry.kind] = new_index(entry.kind, settings=self.settings)
