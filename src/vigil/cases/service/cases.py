@@ -4,7 +4,6 @@ the timeline and disclosures."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +29,7 @@ from vigil.cases.service.base import (
 from vigil.cases.workflow import check_transition, parse_status
 from vigil.core.errors import InputError, NotFound
 from vigil.core.ids import new_id
+from vigil.core.tables import TablePage, check_table_args, clamp_page
 from vigil.exchange.access import Permission, require, visible_clause
 from vigil.exchange.models import OrgRow, SignalRow
 from vigil.exchange.policy import require_case_owner
@@ -51,20 +51,9 @@ CASE_SORTS: dict[str, Any] = {
 CASE_PAGE_SIZES = (10, 25, 50, 100)
 
 
-@dataclass(frozen=True)
-class CasePage:
-    """One page of the cases a principal may see, with the count of all of them (same filters)."""
-
-    items: list[Case]
-    total: int
-    page: int  # 1-based; a page past the end is clamped to the last one
-    size: int
-    sort: str
-    order: str
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.size))
+# One page of the cases a principal may see, with the count of all of them (same filters): the
+# table contract every server-sorted list of the dashboard shares.
+CasePage = TablePage[Case]
 
 
 class Cases(CaseBase):
@@ -171,15 +160,7 @@ class Cases(CaseBase):
         page and adds nothing to the total. Ties sort by id, so pages never overlap.
         """
         require(self.principal, Permission.READ)
-        if sort not in CASE_SORTS:
-            raise InputError(f"unknown sort column {sort!r}; known: {', '.join(CASE_SORTS)}", field="sort")
-        if order not in ("asc", "desc"):
-            raise InputError(f"order must be asc or desc, got {order!r}", field="order")
-        if size not in CASE_PAGE_SIZES:
-            sizes = ", ".join(map(str, CASE_PAGE_SIZES))
-            raise InputError(f"rows per page (size) must be one of {sizes}, got {size}", field="size")
-        if page < 1:
-            raise InputError(f"page must be 1 or more, got {page}", field="page")
+        check_table_args(CASE_SORTS, sort, order, page, size, CASE_PAGE_SIZES)
         where: list[ColumnElement[bool]] = []
         if self.principal is not None:
             where.append(self._visible_sql())
@@ -196,8 +177,7 @@ class Cases(CaseBase):
                 )
             )
         total = int(self.session.scalar(select(func.count()).select_from(CaseRow).where(*where)) or 0)
-        pages = max(1, -(-total // size))
-        page = min(page, pages)
+        page = clamp_page(total, page, size)
         key = CASE_SORTS[sort]
         ordering = [key.asc() if order == "asc" else key.desc(), CaseRow.id]
         stmt = (
@@ -209,7 +189,7 @@ class Cases(CaseBase):
             .offset((page - 1) * size)
         )
         items = [case_record(row) for row in self.session.scalars(stmt)]
-        return CasePage(items=items, total=total, page=page, size=size, sort=sort, order=order)
+        return TablePage(items=items, total=total, page=page, size=size, sort=sort, order=order)
 
     def _visible_sql(self) -> ColumnElement[bool]:
         """``can_see`` for case rows in SQL. ``shared_with`` is a JSON list of org ids: the viewer
