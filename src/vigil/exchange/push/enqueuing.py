@@ -12,7 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigil.core.errors import InputError
-from vigil.core.ids import new_id
 from vigil.core.time import isoformat_z, utcnow
 from vigil.exchange.access import Principal, can_see
 from vigil.exchange.lifecycle_models import DeliveryRow, SubscriptionRow
@@ -21,9 +20,9 @@ from vigil.exchange.push.feedback import enqueue_feedback
 from vigil.exchange.push.records import (
     EVENT_TYPES,
     MAX_KEY_CHARS,
-    PENDING,
     SCAN_OVERLAP,
     SIGNAL_EVENTS,
+    queued_delivery,
 )
 from vigil.exchange.records import TLP, Contribution, OrgKind, Role, Signal, SignalKind
 from vigil.exchange.stix_export import contribution_object
@@ -109,12 +108,7 @@ def _scan(
         ):
             return
         existing.add(key)
-        event_id = new_id("event")
-        payload = {
-            "id": event_id,
-            "type": event_type,
-            "created": isoformat_z(now),
-            "subscription_id": sub.id,
+        body = {
             "signal": {
                 "id": signal.id,
                 "kind": signal.kind.value,
@@ -124,20 +118,7 @@ def _scan(
             },
             "object": contribution_object(signal, c),
         }
-        session.add(
-            DeliveryRow(
-                subscription_id=sub.id,
-                event_key=key,
-                event_id=event_id,
-                event_type=event_type,
-                signal_id=signal.id,
-                payload=payload,
-                status=PENDING,
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
+        session.add(queued_delivery(sub.id, key, event_type, signal.id, body, now))
         report.enqueued += 1
         report.by_type[event_type] = report.by_type.get(event_type, 0) + 1
 
@@ -206,27 +187,7 @@ def enqueue_event(
         )
         if seen is not None:
             continue
-        event_id = new_id("event")
-        envelope = {
-            "id": event_id,
-            "type": event_type,
-            "created": isoformat_z(now),
-            "subscription_id": sub.id,
-        }
-        session.add(
-            DeliveryRow(
-                subscription_id=sub.id,
-                event_key=key,
-                event_id=event_id,
-                event_type=event_type,
-                signal_id=signal_id,
-                payload={**payload, **envelope},
-                status=PENDING,
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
+        session.add(queued_delivery(sub.id, key, event_type, signal_id, payload, now))
         made += 1
     session.flush()
     return made

@@ -23,12 +23,11 @@ from typing import Any
 from sqlalchemy import select
 
 from vigil.core.errors import NotFound
-from vigil.core.ids import new_id
 from vigil.core.time import isoformat_z
 from vigil.exchange.access import Principal
 from vigil.exchange.lifecycle_models import DeliveryRow, SubscriptionRow
 from vigil.exchange.policy import parse_feedback
-from vigil.exchange.push.records import FEEDBACK_EVENTS, PENDING, SCAN_OVERLAP
+from vigil.exchange.push.records import FEEDBACK_EVENTS, SCAN_OVERLAP, queued_delivery
 from vigil.exchange.records import Opinion, OpinionValue, OrgKind, Role, Sighting, Signal
 from vigil.exchange.stix_export import contribution_object, signal_entries
 from vigil.exchange.store import ExchangeStore
@@ -77,27 +76,7 @@ def enqueue_feedback(store: ExchangeStore, sub: SubscriptionRow, org_kind: OrgKi
         if payload is None:
             continue
         existing.add(key)
-        event_id = new_id("event")
-        session.add(
-            DeliveryRow(
-                subscription_id=sub.id,
-                event_key=key,
-                event_id=event_id,
-                event_type=event_type,
-                signal_id=event.signal_id,
-                payload={
-                    "id": event_id,
-                    "type": event_type,
-                    "created": isoformat_z(now),
-                    "subscription_id": sub.id,
-                    **payload,
-                },
-                status=PENDING,
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
+        session.add(queued_delivery(sub.id, key, event_type, event.signal_id, payload, now))
         made[event_type] = made.get(event_type, 0) + 1
     return made
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from vigil.core.errors import InputError
+from vigil.core.ids import new_id
 from vigil.core.time import isoformat_z
 from vigil.exchange.lifecycle_models import DeliveryRow, SubscriptionRow
 
@@ -151,3 +152,24 @@ def parse_events(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
             )
         found.extend(e for e in expanded if e not in found)
     return tuple(e for e in EVENT_TYPES if e in found)
+
+
+def queued_delivery(
+    sub_id: str, key: str, event_type: str, signal_id: str | None, body: dict[str, Any], now: datetime
+) -> DeliveryRow:
+    """A pending delivery of one event to one subscription: ``body`` inside the envelope every
+    event shares (``id``, ``type``, ``created``, ``subscription_id``; the envelope wins a clash)."""
+    event_id = new_id("event")
+    envelope = {"id": event_id, "type": event_type, "created": isoformat_z(now), "subscription_id": sub_id}
+    return DeliveryRow(
+        subscription_id=sub_id,
+        event_key=key,
+        event_id=event_id,
+        event_type=event_type,
+        signal_id=signal_id,
+        payload={**body, **envelope},
+        status=PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
