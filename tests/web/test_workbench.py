@@ -418,10 +418,14 @@ def test_share_remark_and_withdraw_a_signal(page: Any, own_server: str, demo_run
     mark = page.locator("[data-testid=mark-form]")
     expect(mark.locator("select[name=tlp]")).to_have_value("AMBER")
     mark.locator("select[name=tlp]").select_option("GREEN")
-    mark.locator("button").click()
+    # Wait for the reloaded page: the select shows GREEN as soon as it is chosen, so checking it
+    # alone let the withdraw click race the marking's POST and be lost to its reload.
+    with page.expect_navigation():
+        mark.locator("button").click()
     expect(page.locator("[data-testid=mark-form] select[name=tlp]")).to_have_value("GREEN")
     signal_url = page.url
-    page.click("[data-testid=withdraw-form] button")
+    with page.expect_navigation():
+        page.click("[data-testid=withdraw-form] button")
     expect(page.locator("h1 .revoked")).to_be_visible()
     assert page.locator("[data-testid=mark-form]").count() == 0  # nothing of ours left to re-mark
     assert signal_url.endswith(page.url.rsplit("/", 1)[-1])
