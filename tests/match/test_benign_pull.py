@@ -4,35 +4,15 @@ operator takes it off the list a re-pull lets it match again."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
-from tests.match.conftest import Coalition, post, write_posts
-from vigil.cli.app import app, main
+from tests.match.conftest import Coalition, cli_fails, cli_ok, post, write_posts
 from vigil.core.time import utcnow
 from vigil.match.benign import BenignBank
 from vigil.match.fetch import fetch_signals
-
-runner = CliRunner()
-
-
-def _ok(*args: str) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.output
-
-
-def _fails(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], code: int, *args: str) -> str:
-    capsys.readouterr()
-    monkeypatch.setattr(sys, "argv", ["vigil", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    assert exited.value.code == code
-    return capsys.readouterr().err
 
 
 def _operator_key(ex: Coalition) -> str:
@@ -44,7 +24,7 @@ def _operator_key(ex: Coalition) -> str:
 
 
 def _matched(index: Path, posts: Path, out: Path) -> list[str]:
-    _ok("match", "run", str(posts), "--index", str(index), "--out", str(out))
+    cli_ok("match", "run", str(posts), "--index", str(index), "--out", str(out))
     return sorted(r["post_id"] for r in pq.read_table(out / "matches.parquet").to_pylist())
 
 
@@ -75,7 +55,7 @@ def test_pulled_warning_lists_suppress_matches_until_the_operator_removes_the_va
         assert api.post("/warninglists/news-domains/values", json=edit).status_code == 200
         listed = api.get("/warninglists").json()
 
-    out = _ok("match", "benign", "--index", str(index), "--pull-lists", "--server", ex.base_url,
+    out = cli_ok("match", "benign", "--index", str(index), "--pull-lists", "--server", ex.base_url,
               "--key", ex.keys["us"])  # fmt: skip
     size = {w["name"]: w["size"] for w in listed}["news-domains"]  # the shipped values and our two
     assert f"news-domains: {size} value(s), +{size - 1} new, -0 removed" in out.replace("\n", " ")
@@ -96,7 +76,7 @@ def test_pulled_warning_lists_suppress_matches_until_the_operator_removes_the_va
         api.headers["Authorization"] = f"Bearer {operator}"
         assert api.post("/warninglists/news-domains/values", json=edit).status_code == 200
     before = len(entries)
-    out = _ok("match", "benign", "--index", str(index), "--pull-lists", "--list", "news-domains",
+    out = cli_ok("match", "benign", "--index", str(index), "--pull-lists", "--list", "news-domains",
               "--server", ex.base_url, "--key", ex.keys["us"])  # fmt: skip
     assert f"news-domains: {size - 2} value(s), +0 new, -1 removed" in out.replace("\n", " ")
     assert "warning list trending-hashtags" not in out  # only the named list was pulled
@@ -109,15 +89,15 @@ def test_pulled_warning_lists_suppress_matches_until_the_operator_removes_the_va
     # Bad input: each error names what was wrong, exits non-zero, and the bank is untouched.
     monkeypatch.setenv("COLUMNS", "200")
     common = ["match", "benign", "--index", str(index), "--pull-lists", "--server", ex.base_url]
-    err = _fails(monkeypatch, capsys, 3, *common, "--key", ex.keys["us"], "--list", "news-domains",
+    err = cli_fails(monkeypatch, capsys, 3, *common, "--key", ex.keys["us"], "--list", "news-domains",
                  "--list", "no-such-list")  # fmt: skip
     assert "no warning list 'no-such-list'" in err
-    err = _fails(monkeypatch, capsys, 4, *common, "--key", "not-a-key")
+    err = cli_fails(monkeypatch, capsys, 4, *common, "--key", "not-a-key")
     assert "refused the API key" in err
-    err = _fails(monkeypatch, capsys, 6, "match", "benign", "--index", str(index), "--pull-lists",
+    err = cli_fails(monkeypatch, capsys, 6, "match", "benign", "--index", str(index), "--pull-lists",
                  "--server", "http://127.0.0.1:9", "--key", ex.keys["us"])  # fmt: skip
     assert "cannot reach the exchange at http://127.0.0.1:9" in err
-    err = _fails(monkeypatch, capsys, 2, *common)
+    err = cli_fails(monkeypatch, capsys, 2, *common)
     assert "--pull-lists needs --server and --key" in err
     with BenignBank.of_index(index) as bank:
         assert len(bank.entries()) == before - 1

@@ -5,33 +5,17 @@ exit, the contributor's admin releases it."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from tests.match.conftest import Coalition
-from vigil.cli.app import app, main
+from tests.match.conftest import Coalition, cli_fails, cli_ok
 from vigil.match.quarantine import notify_sources
-
-runner = CliRunner()
 
 
 def _json(*args: str) -> Any:
-    result = runner.invoke(app, [*args, "--json"])
-    assert result.exit_code == 0, (result.output, result.exception)
-    return json.loads(result.output)
-
-
-def _fails(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], code: int, *args: str) -> str:
-    capsys.readouterr()
-    monkeypatch.setattr(sys, "argv", ["vigil", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    assert exited.value.code == code
-    return capsys.readouterr().err
+    return json.loads(cli_ok(*args, "--json"))
 
 
 def test_quarantine_commands_list_show_and_release_as_the_exchange_allows(
@@ -62,11 +46,13 @@ def test_quarantine_commands_list_show_and_release_as_the_exchange_allows(
     assert state["state"] == "none"
 
     # An admin of an organisation that did not contribute may not release: exit 4, nothing changes.
-    err = _fails(monkeypatch, capsys, 4, "quarantine", "release", meme.id, *server, "--key", gov_admin)
+    err = cli_fails(monkeypatch, capsys, 4, "quarantine", "release", meme.id, *server, "--key", gov_admin)
     assert "only an admin of an organisation that contributed this signal" in err
-    err = _fails(monkeypatch, capsys, 3, "quarantine", "show", "indicator--nope", *server, "--key", gov_admin)
+    err = cli_fails(
+        monkeypatch, capsys, 3, "quarantine", "show", "indicator--nope", *server, "--key", gov_admin
+    )
     assert "indicator--nope" in err, err
-    err = _fails(monkeypatch, capsys, 4, "quarantine", "list", *server, "--key", "not-a-key")
+    err = cli_fails(monkeypatch, capsys, 4, "quarantine", "list", *server, "--key", "not-a-key")
     assert ex.base_url in err
     [state] = _json("quarantine", "show", meme.id, *server, "--key", ex.keys["us"])
     assert state["state"] == "active"
@@ -77,5 +63,5 @@ def test_quarantine_commands_list_show_and_release_as_the_exchange_allows(
     assert (released["state"], released["release_reason"]) == ("released", "a real meme, fine")
     assert _json("quarantine", "list", *server, "--key", ex.keys["us"]) == []
     # Releasing again: it is not coalition-quarantined any more (Conflict, exit 5).
-    err = _fails(monkeypatch, capsys, 5, "quarantine", "release", meme.id, *server, "--key", source_admin)
+    err = cli_fails(monkeypatch, capsys, 5, "quarantine", "release", meme.id, *server, "--key", source_admin)
     assert "is not coalition-quarantined" in err
