@@ -258,6 +258,63 @@ def _event(
     return {"Event": event}
 
 
+def misp_tag(name: str) -> dict[str, Any]:
+    """A MISP tag as Vigil's events carry it (TLP tags in TLP colour)."""
+    return _tag(name)
+
+
+def signals_event(
+    event_uuid: str,
+    info: str,
+    signals: Sequence[Signal],
+    *,
+    org_name: str,
+    org_uuid: str,
+    techniques: Sequence[str] = (),
+    marking: TLP | None = None,
+) -> dict[str, Any]:
+    """One event (``{"Event": ...}``) holding ``signals`` (already filtered for the reader), with
+    the event's TLP tag the strictest of theirs and ``marking``, and DISARM ``techniques`` as
+    galaxy clusters: what a case export (``vigil.cases.export``) builds its events with."""
+    return _event(
+        event_uuid,
+        info,
+        signals,
+        org_name=org_name,
+        org_uuid=org_uuid,
+        techniques=techniques,
+        marking=marking,
+        campaign=True,
+        cat=catalogue(),
+    )
+
+
+def feed_of(events: dict[str, dict[str, Any]]) -> MispFeed:
+    """The feed (manifest and hashes.csv included) of finished events, uuid -> ``{"Event": ...}``."""
+    manifest = {
+        u: {
+            key: e["Event"][key]
+            for key in (
+                "info",
+                "date",
+                "analysis",
+                "threat_level_id",
+                "timestamp",
+                "publish_timestamp",
+                "Orgc",
+            )
+        }
+        | {"Tag": [{"name": t["name"], "colour": t["colour"]} for t in e["Event"]["Tag"]]}
+        for u, e in events.items()
+    }
+    hashes = [
+        (hashlib.md5(str(a["value"]).encode("utf-8"), usedforsecurity=False).hexdigest(), u)
+        for u, e in events.items()
+        for a in e["Event"]["Attribute"]
+    ]
+    return MispFeed(events=events, manifest=manifest, hashes=hashes)
+
+
 def _visible_signals(store: ExchangeStore, principal: Principal, filters: SignalFilter) -> list[Signal]:
     found: list[Signal] = []
     cursor: str | None = None
@@ -361,28 +418,7 @@ def export_feed(
                 }
             )
         events[event_uuid] = event
-    manifest = {
-        u: {
-            key: e["Event"][key]
-            for key in (
-                "info",
-                "date",
-                "analysis",
-                "threat_level_id",
-                "timestamp",
-                "publish_timestamp",
-                "Orgc",
-            )
-        }
-        | {"Tag": [{"name": t["name"], "colour": t["colour"]} for t in e["Event"]["Tag"]]}
-        for u, e in events.items()
-    }
-    hashes = [
-        (hashlib.md5(str(a["value"]).encode("utf-8"), usedforsecurity=False).hexdigest(), u)
-        for u, e in events.items()
-        for a in e["Event"]["Attribute"]
-    ]
-    return MispFeed(events=events, manifest=manifest, hashes=hashes)
+    return feed_of(events)
 
 
 # ---------------------------------------------------------------------------------------- import

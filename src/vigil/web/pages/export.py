@@ -1,5 +1,6 @@
-"""Lists as files: CSV of signals, cases, campaigns, meetings and a case's signals; the signal list
-and the campaign list as a STIX 2.1 bundle or a MISP feed (zip).
+"""Lists as files: CSV of signals, cases, campaigns, meetings and a case's signals; the signal,
+campaign, case and meeting lists as a STIX 2.1 bundle or a MISP feed (zip); what a case or a
+meeting becomes in STIX and MISP is ``vigil.cases.export``.
 
 Every export reads through the same services as the pages, with the viewer's principal, so a file
 holds exactly what the reader may see (their TLP view), under the list's filters and in the list's
@@ -17,9 +18,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Annotated, Any, Protocol, TypeVar
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
+from vigil.cases.calendar import Meeting
+from vigil.cases.export import CaseExport, cases_bundle, cases_feed, meetings_bundle, meetings_feed
+from vigil.cases.records import Case
+from vigil.cases.service import CaseService
 from vigil.core.errors import NotFound
 from vigil.exchange.misp import MispFeed, export_feed
 from vigil.exchange.records import TLP, Signal, SignalKind
@@ -84,6 +89,14 @@ def _zip(feed: MispFeed, name: str) -> Response:
         out.getvalue(),
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _stix(body: dict[str, Any], name: str) -> Response:
+    return Response(
+        json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8"),
+        media_type="application/stix+json;version=2.1",
+        headers={"Content-Disposition": f'attachment; filename="{name}.stix.json"'},
     )
 
 
@@ -200,12 +213,7 @@ def export_signals(
     if fmt == "stix.json":
         campaigns = store.list_campaigns(viewer.principal)
         signals = _signals(store, viewer, filters, keep, sort, order)
-        body = export_bundle(list(viewer.orgs.values()), signals, campaigns)
-        return Response(
-            json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8"),
-            media_type="application/stix+json;version=2.1",
-            headers={"Content-Disposition": 'attachment; filename="vigil-signals.stix.json"'},
-        )
+        return _stix(export_bundle(list(viewer.orgs.values()), signals, campaigns), "vigil-signals")
     if fmt == "misp.zip":
         feed = export_feed(
             store,
@@ -219,26 +227,44 @@ def export_signals(
     raise NotFound(f"no export format {fmt!r}; use csv, stix.json or misp.zip", format=fmt)
 
 
-@router.get("/export/cases.csv")
-def export_cases(
-    viewer: ViewerDep,
+def _listed_cases(
     service: PageCaseServiceDep,
     status: str | None = None,
     q: str | None = None,
     sort: str = "changed",
     order: str = "desc",
-) -> Response:
+) -> list[Case]:
     """The case list's rows (``CaseService.page_cases``: same filters, visibility in SQL, same order)."""
-    cases = _all_pages(
-        lambda n: service.page_cases(
-            status=[status] if status else (),
-            text=q or None,
-            sort=sort,
-            order=order,
-            page=n,
-            size=EXPORT_PAGE,
+    return list(
+        _all_pages(
+            lambda n: service.page_cases(
+                status=[status] if status else (),
+                text=q or None,
+                sort=sort,
+                order=order,
+                page=n,
+                size=EXPORT_PAGE,
+            )
         )
     )
+
+
+ListedCases = Annotated[list[Case], Depends(_listed_cases)]
+
+
+def _case_exports(
+    service: CaseService, cases: Sequence[Case], *, live_only: bool = False
+) -> list[CaseExport]:
+    """Each listed case with its signals in the reader's view (``linked_signals`` leaves out what
+    the reader may not see); ``live_only`` drops revoked signals (a MISP feed has no revocation)."""
+    return [
+        CaseExport(c, [s for s in service.linked_signals(c.id) if not (live_only and s.revoked)])
+        for c in cases
+    ]
+
+
+@router.get("/export/cases.csv")
+def export_cases(viewer: ViewerDep, cases: ListedCases) -> Response:
     return _csv(
         "vigil-cases",
         ("id", "title", "status", "opened_by", "tlp", "confidence", "embargo_until", "created", "modified"),
@@ -256,6 +282,20 @@ def export_cases(
             )
             for c in cases
         ),
+    )
+
+
+@router.get("/export/cases.stix.json")
+def export_cases_stix(viewer: ViewerDep, service: PageCaseServiceDep, cases: ListedCases) -> Response:
+    """The listed cases as STIX groupings of the signals of theirs the reader sees."""
+    return _stix(cases_bundle(list(viewer.orgs.values()), _case_exports(service, cases)), "vigil-cases")
+
+
+@router.get("/export/cases.misp.zip")
+def export_cases_misp(viewer: ViewerDep, service: PageCaseServiceDep, cases: ListedCases) -> Response:
+    """The listed cases as a MISP feed: one event a case, the signals of it the reader sees."""
+    return _zip(
+        cases_feed(viewer.org, _case_exports(service, cases, live_only=True)), "vigil-cases-misp-feed.zip"
     )
 
 
@@ -287,11 +327,8 @@ def export_campaigns(
         for c in campaigns:
             for s in _signals(store, viewer, SignalFilter(campaign_id=c.id)):
                 signals.setdefault(s.id, s)
-        body = export_bundle(list(viewer.orgs.values()), signals.values(), campaigns)
-        return Response(
-            json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8"),
-            media_type="application/stix+json;version=2.1",
-            headers={"Content-Disposition": 'attachment; filename="vigil-campaigns.stix.json"'},
+        return _stix(
+            export_bundle(list(viewer.orgs.values()), signals.values(), campaigns), "vigil-campaigns"
         )
     if fmt == "misp.zip":
         # one feed per listed campaign (export_feed's own TLP view), merged: one event each
@@ -322,18 +359,25 @@ def export_campaigns(
     )
 
 
-@router.get("/export/meetings.csv")
-def export_meetings(
-    viewer: ViewerDep,
+def _listed_meetings(
     service: PageMeetingServiceDep,
     q: str | None = None,
     sort: str = "starts",
     order: str = "asc",
-) -> Response:
+) -> list[Meeting]:
     """The meeting list's rows (``MeetingService.page_meetings``: who attends in SQL, same order)."""
-    meetings = _all_pages(
-        lambda n: service.page_meetings(text=q or None, sort=sort, order=order, page=n, size=EXPORT_PAGE)
+    return list(
+        _all_pages(
+            lambda n: service.page_meetings(text=q or None, sort=sort, order=order, page=n, size=EXPORT_PAGE)
+        )
     )
+
+
+ListedMeetings = Annotated[list[Meeting], Depends(_listed_meetings)]
+
+
+@router.get("/export/meetings.csv")
+def export_meetings(viewer: ViewerDep, meetings: ListedMeetings) -> Response:
     rows: Iterable[Sequence[Any]] = (
         (
             m.id,
@@ -346,6 +390,19 @@ def export_meetings(
         for m in meetings
     )
     return _csv("vigil-meetings", ("id", "title", "starts", "convened_by", "recurrence", "invited"), rows)
+
+
+@router.get("/export/meetings.stix.json")
+def export_meetings_stix(viewer: ViewerDep, meetings: ListedMeetings) -> Response:
+    """The listed meetings as STIX notes (minutes only where the reader may read them)."""
+    return _stix(meetings_bundle(list(viewer.orgs.values()), meetings), "vigil-meetings")
+
+
+@router.get("/export/meetings.misp.zip")
+def export_meetings_misp(viewer: ViewerDep, meetings: ListedMeetings) -> Response:
+    """The listed meetings as a MISP feed, one event a meeting."""
+    names = {o.id: o.name for o in viewer.orgs.values()}
+    return _zip(meetings_feed(viewer.org, meetings, names), "vigil-meetings-misp-feed.zip")
 
 
 @router.get("/export/case-signals.csv")
