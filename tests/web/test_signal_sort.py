@@ -144,3 +144,50 @@ def test_sorted_last_page_previous_and_exports(live: LiveServer, world: dict[str
         bad = client.get("/signals", params={"sort": "opinions"})
         assert bad.status_code == 400 and "sort" in bad.text
         assert client.get("/export/signals.csv", params={"order": "up"}).status_code == 400
+
+
+def _api_key(signal: dict[str, Any], sort: str) -> Any:
+    """The sort key of one REST item, from the reader's own (visible) contributions."""
+    mine = signal["contributions"]
+    return {
+        "value": signal["value"],
+        "type": signal["kind"],
+        "tlp": max(RANK[f"TLP:{c['marking']['tlp']}"] for c in mine),
+        "first_seen": min(c["created_at"] for c in mine),
+        "changed": max(c["modified_at"] for c in mine),
+    }[sort]
+
+
+def test_rest_list_sorts_with_exact_cursors(live: LiveServer, world: dict[str, str]) -> None:  # noqa: F811
+    """GET /api/v1/signals takes the dashboard's sorts: every sort and order pages exactly (keyset
+    cursors, pages of 4 joined = one page of all), in key order over the reader's visible
+    contributions, without the peer's RED values; a bad key or a cursor of another sort is 400."""
+    with live.client(world["gov"]) as client:
+        for sort in ("changed", "first_seen", "value", "type", "tlp"):
+            for order in ("asc", "desc"):
+                params: dict[str, str | int] = {"sort": sort, "order": order, "q": "sortval"}
+                whole = client.get("/api/v1/signals", params={**params, "limit": 1000})
+                assert whole.status_code == 200, whole.text
+                every = [s["id"] for s in whole.json()["items"]]
+                walked: list[dict[str, Any]] = []
+                cursor: str | None = None
+                while True:
+                    page = client.get(
+                        "/api/v1/signals",
+                        params={**params, "limit": 4, **({"cursor": cursor} if cursor else {})},
+                    ).json()
+                    walked.extend(page["items"])
+                    if not page["more"]:
+                        break
+                    cursor = page["next_cursor"]
+                assert [s["id"] for s in walked] == every, (sort, order)
+                assert len(every) == 27 and len(set(every)) == 27
+                assert not any(s["value"].startswith("sortval0") for s in walked)  # the peer's RED values
+                keys = [(_api_key(s, sort), s["id"]) for s in walked]
+                assert keys == sorted(keys, reverse=order == "desc"), (sort, order)
+        first = client.get("/api/v1/signals", params={"sort": "value", "limit": 2, "q": "sortval"}).json()
+        for bad, field in (({"sort": "colour"}, "colour"), ({"order": "sideways"}, "sideways")):
+            answer = client.get("/api/v1/signals", params=bad)
+            assert answer.status_code == 400 and field in answer.text, answer.text
+        other = client.get("/api/v1/signals", params={"sort": "tlp", "cursor": first["next_cursor"]})
+        assert other.status_code == 400 and "cursor" in other.text, other.text

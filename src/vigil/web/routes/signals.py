@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from vigil.exchange.records import TLP, Marking, SignalKind
 from vigil.exchange.store import SignalFilter, SignalSubmission
+from vigil.exchange.store.signals import SIGNAL_SORTS, check_sort
 from vigil.web.deps import PrincipalDep, StoreDep
 from vigil.web.routes import feedback
 from vigil.web.schemas import (
@@ -61,8 +62,14 @@ def list_signals(
         description="Decay score at least this (MISP polynomial model, current opinions you can see).",
     ),
     limit: int = Query(default=100, ge=1, le=10_000),
-    cursor: str | None = None,
+    cursor: str | None = Query(default=None, description="``next_cursor`` of the previous page (same sort)."),
+    sort: str = Query(
+        default="changed",
+        description="Sort key: " + ", ".join(SIGNAL_SORTS) + " (the dashboard's columns); ties by id.",
+    ),
+    order: str = Query(default="asc", description="asc or desc."),
 ) -> SignalPageOut:
+    check_sort(sort, order)  # before any read: a bad key is a 400 naming it
     filters = SignalFilter(
         kinds=tuple(kind),
         tlps=tuple(tlp),
@@ -74,7 +81,7 @@ def list_signals(
         include_revoked=include_revoked,
         min_score=min_score,
     )
-    page = store.list_signals(principal, filters, limit=limit, cursor=cursor)
+    page = store.list_signals(principal, filters, limit=limit, cursor=cursor, sort=sort, order=order)
     return SignalPageOut(
         items=[SignalOut.model_validate(s) for s in page.items], next_cursor=page.next_cursor, more=page.more
     )
