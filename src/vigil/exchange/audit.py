@@ -8,14 +8,15 @@ update or delete path; the initial migration also installs database triggers ref
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, func, insert, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, exists, func, insert, or_, select
+from sqlalchemy.orm import Session, aliased
 
-from vigil.exchange.models import AuditRow
+from vigil.core.errors import InputError
+from vigil.exchange.models import AuditRow, OrgRow
 
 if TYPE_CHECKING:
     from vigil.exchange.access import Principal
@@ -59,6 +60,19 @@ class AuditFilter:
     until: datetime | None = None
     before_id: int | None = None
     limit: int = 100
+    # ``AUDIT_SORTS`` key and direction (ties by id, the order entries were recorded); ``after_id``
+    # is a keyset cursor (the entries after that one in this order), ``offset`` skips entries
+    sort: str = "time"
+    order: str = "desc"
+    after_id: int | None = None
+    offset: int = 0
+
+
+# Sort keys of the audit log. Every one is a field an entry keeps even when it is redacted (time,
+# acting organisation, action, object *type*), so where an entry sorts tells nothing the page does
+# not show: sorting by object id would place an entry about a hidden object next to the ids around
+# its own, and signal ids are hashes of guessable values. Entries about one object: ``target_id``.
+AUDIT_SORTS = ("time", "actor", "action", "object")
 
 
 def _actor(principal: Principal | None) -> tuple[str, str | None]:
@@ -157,9 +171,54 @@ def record_many(
     )
 
 
+def _sort_key(sort: str, row: type[AuditRow], org: type[OrgRow]) -> Any:
+    """The column an audit sort orders by (None: by id alone, the recording order)."""
+    if sort == "time":
+        return None
+    if sort == "actor":
+        return func.coalesce(org.name, "")
+    if sort == "action":
+        return row.action
+    if sort == "object":
+        return func.coalesce(row.target_type, "")
+    raise InputError(f"unknown sort column {sort!r}; known: {', '.join(AUDIT_SORTS)}", field="sort")
+
+
+def _sorted(filters: AuditFilter) -> Select[AuditRow]:
+    """``_matching`` in the filter's sort and order, from its keyset cursor and offset."""
+    if filters.order not in ("asc", "desc"):
+        raise InputError(f"order must be asc or desc, got {filters.order!r}", field="order")
+    desc = filters.order == "desc"
+    key = _sort_key(filters.sort, AuditRow, OrgRow)
+    stmt = _matching(filters)
+    if filters.sort == "actor":
+        stmt = stmt.outerjoin(OrgRow, OrgRow.id == AuditRow.actor_org_id)
+    if filters.after_id is not None:
+        # the cursor entry's key read within the same filters (the reader's scope): an id outside
+        # them finds no key, and the page is empty rather than placed by an entry one may not see
+        row, org = aliased(AuditRow), aliased(OrgRow)
+        scoped = _matching(replace(filters, before_id=None), row).where(row.id == filters.after_id)
+        if key is None:
+            stmt = stmt.where(
+                (AuditRow.id < filters.after_id if desc else AuditRow.id > filters.after_id),
+                exists(scoped),
+            )
+        else:
+            if filters.sort == "actor":
+                scoped = scoped.outerjoin(org, org.id == row.actor_org_id)
+            after = scoped.with_only_columns(_sort_key(filters.sort, row, org)).scalar_subquery()
+            beyond = key < after if desc else key > after
+            tie = AuditRow.id < filters.after_id if desc else AuditRow.id > filters.after_id
+            stmt = stmt.where(or_(beyond, and_(key == after, tie)))
+    ids = AuditRow.id.desc() if desc else AuditRow.id.asc()
+    ordering = [ids] if key is None else [key.desc() if desc else key.asc(), ids]
+    return stmt.order_by(*ordering).offset(filters.offset)
+
+
 def query(session: Session, filters: AuditFilter) -> list[AuditEntry]:
-    """Entries matching ``filters``, newest first. Access checks are the store's job."""
-    stmt = _matching(filters).order_by(AuditRow.id.desc()).limit(filters.limit)
+    """Entries matching ``filters``, newest first unless the filter sorts otherwise. Access checks
+    are the store's job."""
+    stmt = _sorted(filters).limit(filters.limit)
     return [
         AuditEntry(
             id=row.id,
@@ -189,27 +248,28 @@ def id_at(session: Session, filters: AuditFilter, offset: int) -> int | None:
     return int(found) if found is not None else None
 
 
-def _matching(filters: AuditFilter) -> Select[AuditRow]:
-    stmt = select(AuditRow)
+def _matching(filters: AuditFilter, row: type[AuditRow] = AuditRow) -> Select[AuditRow]:
+    """The filters' WHERE clauses over ``AuditRow`` (or an alias of it)."""
+    stmt = select(row)
     if filters.actor_org_id is not None:
-        stmt = stmt.where(AuditRow.actor_org_id == filters.actor_org_id)
+        stmt = stmt.where(row.actor_org_id == filters.actor_org_id)
     if filters.involving_org_id is not None:
         stmt = stmt.where(
             or_(
-                AuditRow.actor_org_id == filters.involving_org_id,
-                AuditRow.subject_org_id == filters.involving_org_id,
+                row.actor_org_id == filters.involving_org_id,
+                row.subject_org_id == filters.involving_org_id,
             )
         )
     if filters.actor_key_id is not None:
-        stmt = stmt.where(AuditRow.actor_key_id == filters.actor_key_id)
+        stmt = stmt.where(row.actor_key_id == filters.actor_key_id)
     if filters.action is not None:
-        stmt = stmt.where(AuditRow.action == filters.action)
+        stmt = stmt.where(row.action == filters.action)
     if filters.target_id is not None:
-        stmt = stmt.where(AuditRow.target_id == filters.target_id)
+        stmt = stmt.where(row.target_id == filters.target_id)
     if filters.since is not None:
-        stmt = stmt.where(AuditRow.at >= filters.since)
+        stmt = stmt.where(row.at >= filters.since)
     if filters.until is not None:
-        stmt = stmt.where(AuditRow.at < filters.until)
+        stmt = stmt.where(row.at < filters.until)
     if filters.before_id is not None:
-        stmt = stmt.where(AuditRow.id < filters.before_id)
+        stmt = stmt.where(row.id < filters.before_id)
     return stmt

@@ -13,10 +13,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, Response
 
-from vigil.core.errors import InputError, PermissionDenied
-from vigil.core.tables import clamp_page
+from vigil.core.errors import PermissionDenied
+from vigil.core.tables import check_table_args, clamp_page
 from vigil.core.time import parse_instant
-from vigil.exchange.audit import AuditEntry, AuditFilter
+from vigil.exchange.audit import AUDIT_SORTS, AuditEntry, AuditFilter
 from vigil.exchange.store import SignalFilter
 from vigil.exchange.store.campaigns import CAMPAIGN_PAGE_SIZES
 from vigil.web.deps import PageCaseServiceDep, PageMeetingServiceDep, StoreDep
@@ -192,15 +192,15 @@ def audit_page(
     reads: str = "show",
     size: int = AUDIT_PAGE,
     page: Annotated[int, Query(ge=1, le=10_000_000)] = 1,
+    sort: str = "time",
+    order: str = "desc",
 ) -> Response:
     if not viewer.can_read_audit:
         raise PermissionDenied(
             f"the audit log is for admins; your role is {viewer.principal.role.value!r}",
             role=viewer.principal.role.value,
         )
-    if size not in AUDIT_SIZES:
-        known = ", ".join(map(str, AUDIT_SIZES))
-        raise InputError(f"rows per page (size) must be one of {known}, got {size}", field="size")
+    check_table_args(AUDIT_SORTS, sort, order, page, size, AUDIT_SIZES)  # a 400 page naming it
     since_at: datetime | None = parse_instant(since) if since else None
     hide_reads = reads == "hide" and not action
     chosen = {
@@ -209,6 +209,8 @@ def audit_page(
         "since": since or "",
         "actor": actor or "",
         "reads": "hide" if hide_reads else "show",
+        "sort": sort if sort != "time" else "",
+        "order": order if order != "desc" else "",
     }
     base = AuditFilter(
         action=action or None,
@@ -216,21 +218,25 @@ def audit_page(
         actor_org_id=actor or None,
         since=since_at,
         limit=size,
+        sort=sort,
+        order=order,
     )
     # Numbered pages and a total only where they are honest: every entry the SQL filters keep is
     # shown (some redacted). Hidden reads are dropped in Python, and under a target filter so are
     # the entries about an object the reader may not see: a count there would tell they exist.
     numbered = not hide_reads and not target and before is None
     total: int | None = None
+    # Sorted and paged in SQL (``AuditFilter.sort``): numbered pages by offset; cursor pages
+    # continue after the last entry shown (``before``: its id, a keyset cursor in any sort).
     if numbered:
         total = store.count_audit(viewer.principal, base)
         page = clamp_page(total, page, size)
-        before = store.audit_before_id(viewer.principal, base, (page - 1) * size)
+        base = replace(base, offset=(page - 1) * size)
     entries: list[AuditEntry] = []
     cursor = before
     last_page: list[AuditEntry] = []
     for _ in range(SCAN_PAGES if hide_reads else 1):
-        last_page = store.query_audit(viewer.principal, replace(base, before_id=cursor))
+        last_page = store.query_audit(viewer.principal, replace(base, after_id=cursor))
         entries.extend(e for e in last_page if not (hide_reads and e.action in READ_ACTIONS))
         if len(last_page) < size or len(entries) >= size:
             break
@@ -241,6 +247,13 @@ def audit_page(
     def url(**changes: object) -> str:
         params = {**chosen, "size": str(size), **{k: str(v) for k, v in changes.items()}}
         return "/audit?" + urlencode({k: v for k, v in params.items() if v and v != "show"})
+
+    def sort_url(key: str) -> str:
+        """A column header's link: that column, the other way round when it is the current one
+        (time starts newest first, the others A-Z); back to the first page."""
+        first = "desc" if key == "time" else "asc"
+        flipped = {"asc": "desc", "desc": "asc"}[order] if key == sort else first
+        return url(sort=key, order=flipped, page=1)
 
     pages = max(1, -(-total // size)) if total is not None else None
     return render(
@@ -257,6 +270,9 @@ def audit_page(
         sizes=AUDIT_SIZES,
         offset=(page - 1) * size,
         url=url,
+        sort_url=sort_url,
+        sort=sort,
+        order=order,
         cursor_page=before is not None and not numbered,
         known_actions=sorted(
             {
