@@ -5,6 +5,9 @@ run: ``submit_signal`` one item at a time over the first ``--peer`` items (same 
     python bench/bulk_submit.py                      # 10,000 signals, SQLite
     python bench/bulk_submit.py --count 20000 --backend both
     python bench/bulk_submit.py --profile 30         # cProfile of the fresh batch, top 30 by own time
+    python bench/bulk_submit.py --count 100000 --chunk 500 --http 100000 --peer 0
+        # commit every 500 items (each chunk's time printed), then 100,000 signals over HTTP
+        # (10 POST /api/v1/signals/bulk) while another client reads GET /api/v1/me
 
 Without ``--pg-url`` the PostgreSQL run starts a throw-away cluster (needs initdb and pg_ctl; as
 root they run as user postgres). Run it under ``nice -n 10`` on a shared machine and say the load
@@ -19,8 +22,11 @@ import io
 import os
 import pstats
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -28,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sqlalchemy import create_engine, func, select, text
 
-from pgcluster import cpu_seconds, postgres
+from pgcluster import cpu_seconds, free_port, postgres
 from vigil.core.ids import stable_id
 from vigil.db import Database
 from vigil.exchange.access import Principal
@@ -68,7 +74,8 @@ def batch(count: int, tag: str) -> list[SignalSubmission]:
     return out
 
 
-def setup(url: str) -> Principal:
+def setup(url: str) -> tuple[Principal, str]:
+    """A platform organisation with an analyst key: its principal and the key."""
     db = Database(url, auto_upgrade=True)
     with db.session() as session:
         store = ExchangeStore(session)
@@ -76,16 +83,23 @@ def setup(url: str) -> Principal:
         _, key = store.create_key(None, org.id, "analyst", name="bench")
         principal = store.authenticate(key)
     db.dispose()
-    return principal
+    return principal, key
 
 
 DB_PID: list[int] = []  # the throw-away cluster's postmaster (its backends' CPU is counted)
 
 
+CHUNK_SECONDS: list[float] = []  # wall time of each committed chunk of the last chunked bulk
+
+
 def bulk(
-    url: str, principal: Principal, items: list[SignalSubmission], profile: int = 0
+    url: str, principal: Principal, items: list[SignalSubmission], profile: int = 0, chunk: int = 0
 ) -> tuple[float, float, float]:
-    """Signals per second, this process's CPU seconds and the database server's (0 for SQLite)."""
+    """Signals per second, this process's CPU seconds and the database server's (0 for SQLite).
+
+    ``chunk``: ``submit_signals(chunk=...)``, one write transaction per chunk; each chunk's wall
+    time (its first statement to its commit: on SQLite, how long it holds the write lock, plus
+    the Python work between its statements) goes to ``CHUNK_SECONDS``."""
     db = Database(url)
     with db.session() as session:  # connect first: the connection is not part of the figure
         session.execute(text("SELECT 1"))
@@ -95,8 +109,21 @@ def bulk(
     start = time.perf_counter()
     if profiler:
         profiler.enable()
+    CHUNK_SECONDS.clear()
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done:  # 0: the checks passed, the first chunk starts
+            CHUNK_SECONDS.append(now - last[0])
+        last[0] = now
+
     with db.session() as session:
-        report = ExchangeStore(session).submit_signals(principal, items)
+        store = ExchangeStore(session)
+        if chunk:
+            report = store.submit_signals(principal, items, chunk=chunk, progress=progress)
+        else:
+            report = store.submit_signals(principal, items)
     if profiler:
         profiler.disable()
     seconds = time.perf_counter() - start
@@ -159,13 +186,15 @@ def one_by_one(url: str, principal: Principal, items: list[SignalSubmission]) ->
 
 def run(backend: str, workdir: Path, pg_base: str | None, args: argparse.Namespace) -> None:
     url = new_database(backend, workdir, pg_base)
-    principal = setup(url)
+    principal, key = setup(url)
     items = batch(args.count, "fresh")
     # A server's first submission loads the warning lists and imports the normalisers (about
     # 0.5-2 s once per process); the figures are for the ones after it.
     bulk(url, principal, batch(100, "warm"))
-    fresh, fresh_cpu, fresh_db = bulk(url, principal, items, args.profile)
-    again, again_cpu, again_db = bulk(url, principal, items)  # every item an update (version 2)
+    fresh, fresh_cpu, fresh_db = bulk(url, principal, items, args.profile, args.chunk)
+    fresh_chunks = list(CHUNK_SECONDS)
+    again, again_cpu, again_db = bulk(url, principal, items, chunk=args.chunk)  # every item an update
+    again_chunks = list(CHUNK_SECONDS)
     peer_items = batch(args.peer, "peer")
     peer = one_by_one(url, principal, peer_items) if args.peer else float("nan")
     # skipped when run against older code (PYTHONPATH=<a checkout>/src) that has no revoke_signals
@@ -181,6 +210,124 @@ def run(backend: str, workdir: Path, pg_base: str | None, args: argparse.Namespa
         f" {revoked:>9,.0f} {revoked_peer:>13,.0f}",
         flush=True,
     )
+    for label, chunks in (("fresh", fresh_chunks), ("update", again_chunks)):
+        if chunks:
+            print(
+                f"{'':<10} chunks of {args.chunk} ({label}): {len(chunks)} write transactions, {_ms(chunks)}",
+                flush=True,
+            )
+    if args.http:
+        http_run(url, key, workdir, args)
+
+
+def _ms(seconds: list[float]) -> str:
+    """median / p99 / max of ``seconds``, in ms."""
+    ordered = sorted(seconds)
+    if not ordered:
+        return "none"
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    median = 1000 * statistics.median(ordered)
+    return f"median {median:.0f} ms, p99 {1000 * p99:.0f} ms, max {1000 * ordered[-1]:.0f} ms"
+
+
+SERVER = r"""
+import os, sys, uvicorn
+
+def app():
+    from vigil.core.settings import load_settings
+    from vigil.web.app import create_app
+
+    return create_app(load_settings(database_url=os.environ["BENCH_DB"], data_dir=os.environ["BENCH_DIR"],
+                                    max_request_bytes=64_000_000))
+
+if __name__ == "__main__":
+    uvicorn.run("bench_server:app", factory=True, host="127.0.0.1", port=int(sys.argv[1]),
+                log_level="warning", access_log=False)
+"""
+
+
+def http_run(url: str, key: str, workdir: Path, args: argparse.Namespace) -> None:
+    """``args.http`` new signals through ``POST /api/v1/signals/bulk`` (10,000 per request, one
+    client) while another client reads ``GET /api/v1/me`` every 20 ms: the bulk rate, the server's
+    CPU (and PostgreSQL's), and how long the reads took (a read queued behind a writer shows here)."""
+    import httpx
+
+    port = free_port()
+    (workdir / "bench_server.py").write_text(SERVER)
+    env = {**os.environ, "BENCH_DB": url, "BENCH_DIR": str(workdir), "PYTHONPATH": str(workdir)}
+    process = subprocess.Popen([sys.executable, str(workdir / "bench_server.py"), str(port)], env=env)
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {key}"}
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                httpx.get(base + "/openapi.json", timeout=5)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise SystemExit("vigil did not start") from None
+                time.sleep(0.2)
+        bodies = []
+        for start in range(0, args.http, 10_000):
+            part = batch(min(10_000, args.http - start), f"http{start}")
+            bodies.append(
+                {
+                    "signals": [
+                        {
+                            "kind": i.kind,
+                            "value": i.value,
+                            "marking": {"tlp": "GREEN"},
+                            "tags": list(i.tags),
+                            "language": i.language,
+                        }
+                        for i in part
+                    ]
+                }
+            )
+        with httpx.Client(base_url=base, headers=headers, timeout=120) as warm:
+            assert warm.post("/api/v1/signals/bulk", json={"signals": bodies[0]["signals"][:10]}).is_success
+        stop = threading.Event()
+        reads: list[float] = []
+        errors: list[str] = []
+
+        def reader() -> None:
+            with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+                while not stop.is_set():
+                    start = time.perf_counter()
+                    try:
+                        answer = client.get("/api/v1/me")
+                        if answer.status_code != 200:
+                            errors.append(f"me {answer.status_code}")
+                    except httpx.HTTPError as exc:
+                        errors.append(f"me {type(exc).__name__}")
+                    reads.append(time.perf_counter() - start)
+                    time.sleep(0.02)
+
+        thread = threading.Thread(target=reader)
+        server_cpu, db_cpu = cpu_seconds(process.pid), cpu_seconds(DB_PID[0]) if DB_PID else 0.0
+        thread.start()
+        began = time.perf_counter()
+        with httpx.Client(base_url=base, headers=headers, timeout=600) as client:
+            for body in bodies:
+                answer = client.post("/api/v1/signals/bulk", json=body)
+                if answer.status_code != 200 or answer.json()["stored"] != len(body["signals"]):
+                    errors.append(f"bulk {answer.status_code}")
+        seconds = time.perf_counter() - began
+        stop.set()
+        thread.join()
+        server_cpu = cpu_seconds(process.pid) - server_cpu
+        db_cpu = (cpu_seconds(DB_PID[0]) - db_cpu) if DB_PID else 0.0
+        n = args.http
+        print(
+            f"{'':<10} HTTP: {n:,} signals in {len(bodies)} POST /signals/bulk: {n / seconds:,.0f} signals/s,"
+            f" server CPU {server_cpu:.2f}+{db_cpu:.2f} s ({n / (server_cpu + db_cpu):,.0f} /cpu-s);"
+            f" meanwhile {len(reads)} GET /me: {_ms(reads)}; errors: {len(errors)} {errors[:5]}",
+            flush=True,
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def main() -> None:
@@ -192,6 +339,18 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="sqlite")
     parser.add_argument("--pg-url", help="a PostgreSQL server base URL (else a throw-away cluster)")
     parser.add_argument("--profile", type=int, default=0, help="cProfile the fresh batch; print N rows")
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        default=0,
+        help="commit every N items (chunk=N); 0: one transaction",
+    )
+    parser.add_argument(
+        "--http",
+        type=int,
+        default=0,
+        help="also post N signals over HTTP (10,000 per request) while a client reads GET /api/v1/me",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="vigil-bulk-"))
     print(f"load: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores")

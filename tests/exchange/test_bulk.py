@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from vigil.core.errors import Conflict, InputError
+from vigil.core.ids import stable_id
 from vigil.db import Database
 from vigil.exchange import warninglists
 from vigil.exchange.access import Principal
@@ -219,6 +220,70 @@ def test_bulk_and_single_submit_store_the_same_rows_and_audit_log(
     actions = [a[3] for a in got["audit"]]
     assert actions.count("signal.submit") == 10 + 4  # the batch and the setup's four submissions
     assert "warninglist.override_used" in actions
+
+
+def test_chunked_submission_stores_the_same_rows_and_audit_log(
+    twins: tuple[Database, Database, Setup],
+) -> None:
+    """``chunk=3``: four write transactions; items 0 and 7 (one signal) and 8 and 9 fall in
+    different chunks, so versions must carry across commits as in one transaction."""
+    single, bulk, setup = twins
+    items = _batch(setup)
+    with single.session() as s:
+        _submit_one_by_one(ExchangeStore(s, now=T1), setup.p1, items)
+    calls: list[tuple[int, int]] = []
+    with bulk.session() as s:
+        report = ExchangeStore(s, now=T1).submit_signals(
+            setup.p1, items, chunk=3, progress=lambda done, total: calls.append((done, total))
+        )
+    assert calls == [(0, 10), (3, 10), (6, 10), (9, 10), (10, 10)]
+    assert [i.version for i in report.items] == [1, 2, 2, 3, 1, 1, 1, 2, 1, 2]
+    expected, got = _state(single), _state(bulk)
+    for table in expected:
+        assert got[table] == expected[table], table
+
+
+def test_chunked_submission_commits_each_chunk_and_holds_no_lock_between_them(db: Database) -> None:
+    """After each chunk another connection sees its rows and can lock them at once (SQLite: takes
+    the write lock with a 1 s busy timeout; PostgreSQL: ``FOR UPDATE NOWAIT``); a bad item still
+    stores nothing, and ``chunk`` must be a positive integer."""
+    with db.session() as s:
+        store = ExchangeStore(s)
+        org = store.create_org(None, "chunky", "platform")
+        principal = Principal("k", org.id, org.kind, Role.ANALYST)
+    items = [SignalSubmission("domain", f"chunk-{i}.info", Marking(TLP.GREEN)) for i in range(12)]
+    ids = [stable_id("indicator", "domain", i.value) for i in items]
+    sqlite = db.engine.dialect.name == "sqlite"
+    other = create_engine(db.url, **({"connect_args": {"timeout": 1}} if sqlite else {}))
+    seen: list[int] = []
+
+    def probe(done: int, total: int) -> None:
+        with other.connect() as conn:
+            if sqlite:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")  # OperationalError if a chunk held the lock
+            stored = conn.execute(select(func.count()).where(SignalRow.id.in_(ids))).scalar_one()
+            if not sqlite and done:
+                conn.execute(
+                    select(SignalRow.id).where(SignalRow.id == ids[done - 1]).with_for_update(nowait=True)
+                )
+            conn.rollback()
+        seen.append(stored)
+
+    try:
+        with db.session() as s:
+            ExchangeStore(s).submit_signals(principal, items, chunk=5, progress=probe)
+        assert seen == [0, 5, 10, 12]
+        bad = [*items[:3], SignalSubmission("domain", "not a domain", Marking(TLP.GREEN))]
+        with db.session() as s, pytest.raises(InputError, match=r"item 3 \(domain 'not a domain'\)"):
+            ExchangeStore(s).submit_signals(principal, bad, chunk=1)
+        for wrong in (0, -1, True):
+            with db.session() as s, pytest.raises(InputError, match="chunk must be a positive"):
+                ExchangeStore(s).submit_signals(principal, items, chunk=wrong)
+        with db.session() as s:
+            versions = s.scalars(select(ContributionRow.version).where(ContributionRow.signal_id.in_(ids)))
+            assert sorted(versions) == [1] * 12  # the refused batches stored nothing
+    finally:
+        other.dispose()
 
 
 def test_a_bad_item_rejects_the_batch_naming_it_and_loses_nothing(

@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.orm import Session
 
 from vigil.core.errors import Conflict, InputError, VigilError
 from vigil.core.ids import stable_id
 from vigil.core.time import ensure_utc, isoformat_z
+from vigil.db import READ_ONLY
 from vigil.exchange import warninglists
 from vigil.exchange.access import Permission, Principal, require
 from vigil.exchange.models import (
@@ -47,6 +49,9 @@ from vigil.exchange.store.signals_rows import table_of as _table
 from vigil.exchange.values import normalize_value
 
 CHUNK = 500  # ids per IN list (well under every backend's parameter limit)
+# items per write transaction when ``submit_signals`` commits in chunks (the REST route): about
+# 30-60 ms of write lock on 2 loaded cores (docs/exchange.md, bench/bulk_submit.py --chunk)
+WRITE_CHUNK = 500
 
 # the contribution columns a submission sets (``_db_values`` gives them in this order)
 _CONTRIBUTION_COLUMNS = (
@@ -240,22 +245,70 @@ class BulkSignalsStore(SignalsStore):
     """``submit_signals``: ``submit_signal`` for many items in batched SQL (see module docstring)."""
 
     def submit_signals(
-        self, principal: Principal, items: Sequence[SignalSubmission], *, atomic: bool = True
+        self,
+        principal: Principal,
+        items: Sequence[SignalSubmission],
+        *,
+        atomic: bool = True,
+        chunk: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> BulkReport:
         """Add or update the caller organisation's contribution for every item, in order.
 
         Returns a report with one entry per item. ``atomic`` (default): any bad item raises (see
         ``batch_error``: the message names each bad item) and nothing is written; otherwise the
         good items are stored and the bad ones reported. No size limit here (a MISP event or a
-        federation pull is one call); the REST route takes at most 10,000 items per request."""
+        federation pull is one call); the REST route takes at most 10,000 items per request.
+
+        ``chunk=None`` (default): everything in the caller's transaction. ``chunk=N``: the call
+        commits the caller's transaction first, checks every item on a read-only snapshot (no
+        write lock held while values are normalised), then writes the good items ``N`` at a time,
+        committing each chunk, so no transaction holds SQLite's write lock for long and readers
+        and other writers get in between chunks. ``progress(done, total)`` is called once the
+        checks passed (``done`` 0) and after each commit. Bad items are still found before
+        anything is written; a database failure part-way leaves the chunks already committed
+        stored, each complete (every item of a committed chunk has its version and audit entry)."""
         require(principal, Permission.WRITE)
         report = BulkReport()
-        checked = self._check_items(principal, items, report)
+        if chunk is None:
+            checked = self._check_items(principal, items, report)
+            if atomic and report.rejected:
+                raise batch_error(report, len(items))
+            if checked:
+                self._write(principal, checked, report)
+            return report
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+            raise InputError(f"chunk must be a positive number of items, got {chunk!r}", field="chunk")
+        # The caller's transaction (a request's authentication) ends here, so the checks below
+        # run on a read snapshot and hold no write lock (SQLite) while values are normalised.
+        self.session.commit()
+        checked = self._check_outside_transaction(principal, items, report)
         if atomic and report.rejected:
             raise batch_error(report, len(items))
-        if checked:
-            self._write(principal, checked, report)
+        if progress is not None:
+            progress(0, len(checked))
+        for start in range(0, len(checked), chunk):
+            # one short write transaction per chunk: each re-reads the signals and contributions it
+            # touches, so an item repeated across chunks gets the next version as in one transaction
+            self._write(principal, checked[start : start + chunk], report)
+            self.session.commit()
+            if progress is not None:
+                progress(min(start + chunk, len(checked)), len(checked))
         return report
+
+    def _check_outside_transaction(
+        self, principal: Principal, items: Sequence[SignalSubmission], report: BulkReport
+    ) -> list[_Checked]:
+        """``_check_items`` on a read-only session of the same database (SQLite: a WAL snapshot
+        that takes no write lock; PostgreSQL: an ordinary MVCC transaction), rolled back after."""
+        bind = self.session.get_bind()
+        if not isinstance(bind, Engine):  # a session bound to one connection: check on it
+            return self._check_items(principal, items, report)
+        with Session(bind.execution_options(**{READ_ONLY: True})) as reader:
+            try:
+                return BulkSignalsStore(reader, now=self._now)._check_items(principal, items, report)
+            finally:
+                reader.rollback()
 
     # -----------------------------------------------------------------------------------------
     # checks (the same, in the same order, as submit_signal)
