@@ -148,3 +148,21 @@ class TestEverySignalType:
         if isinstance(signal_type, HashesBytes):
             value = signal_type.hash_bytes(png_bytes())
             assert signal_type.normalize(value) == value
+
+
+def test_text_minhash_examples_are_the_signatures_of_their_texts() -> None:
+    # The examples are stored (computing them at import would load numba in every process that
+    # builds the registry); they must still be what the scheme gives for their texts.
+    from vigil.signals import text_minhash as tm
+
+    computed = tuple(tm.signature_to_hex(tm.signature_of_normal(t)) for t in tm.EXAMPLE_TEXTS)
+    assert tm.TextMinhashSignal.examples == computed
+
+
+def test_building_the_registry_does_not_load_numba() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys; from vigil.signals import signal_types; signal_types(); print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr

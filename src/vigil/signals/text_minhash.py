@@ -122,16 +122,48 @@ def long_enough_normal_forms(texts: Sequence[str | None]) -> list[str | None]:
     ]
 
 
+# The two examples' signatures, stored rather than computed when the module is imported: computing
+# them imports numba and loads the compiled loop (about 2 s of CPU and 150 MB), which every process
+# that builds the signal registry (the server, most CLI commands) would otherwise pay without ever
+# hashing a text. tests/signals/test_signal_types.py recomputes both from EXAMPLE_TEXTS.
+EXAMPLE_TEXTS = ("the postal votes were counted twice in berlin", "الانتخابات مزورة والنتائج معروفة مسبقا")
+_EXAMPLE_SIGNATURES = (
+    (
+        "02908cae01a184f20ddba0a201ba66210332db76042aa117085e79eb16e9f99707db42a901fe76cc00f22af000a61999"
+        "0aeeb30204b1eee204b43cce07f834e0018a6d7002bf18811589af5c02784f4f0239cd6801f4838c058a07f905de8151"
+        "0945e9bb0839ee7105249fd500b1efd6021ebc8900155b1b073e1b6d0364d3ac0c6674500bd723ff0085ed8d0093f1c3"
+        "0ec6de30053aeb380a331910011570a20242792511cbcc5b033715f3022d5852013273a20154daf30274ea99018a717d"
+        "01428a6f0d8a3a540003f40f047c1e3600a8fcd101b5dce00114b790053903c902b0663601d5714b03e4f58d15221063"
+        "01c06b02056abf0201e18afe0155470806a87c4c0453f74308915d8a0ca94e8407e78619090c53a0003b669e064de80a"
+        "0814c0d509a5257a12ca978d00ffefd00434172c07d149280c18bb4801e240210baf93fd154337030dc0acf607adb6d2"
+        "1536be0207a49c710a9fc8f101422ca405daf0fe12d676f409d88f1e008fd82f0dd7fa1202f6064a026862110a58e5d3"
+        "0292a7a300b320be05b43aa208bd02e805fb10430e059f300e909def033f6de400edb11900bb064d07ab37af0181d3da"
+        "058c1d8800c1e9e2082aee72004180ca06d7ed4b0609652d023d8c100367161708dc84c901e44cad00aff244079a2acf"
+        "028031cb06d2cc980593f307000426d10aa5fa9612d5028d07828bed051becde"
+    ),
+    (
+        "1722f15501aa257912b8decb069da44602371e8920350f5707ec0d510e2c182f180d55910687da230226bec803461c99"
+        "0759cd92029ae4f50932463f08a841901385b16d13f14e6f07b82fb9021739290356b7a400605cb001215abc0420d1a9"
+        "044592a507c007a10b85eeb30f11bd8506197ee401e259d104f4323108f0a71c06c16a060a23ee3611d97fed001e975e"
+        "0325d43600c5b41f02b5be93073990c206d152550299827009f2dace01b72b29011b6ee708a1a22f060020c2000673ef"
+        "0adae7d30bf7f6bd01cd679f059f6ef00603b357007173e0034b162901974cfb0687087400b00ff00ee5e36d01ae2979"
+        "0031adba02c7947b08eae8dc0243cfaa010e8a000366dce700a8de281357e8110275aeb717e4036a06a49de306331422"
+        "060dca83016373ac0230b2a100d99cf405e242290731ef4600075bdc079688170b1a6ed807690391077328ee05f77aaa"
+        "0b01d8f20be68bb619e0bf130bb11c9d01465c2e01cb09e409a8739500aaf3c201109c8b040e47990a8e114c05e16487"
+        "07802af9002ad6310e9b63a82def4b6a05ce9f3b01bf06e8051f0b0e00ffe2fc02d11e2b0512c35c07608a950b1b480b"
+        "09fc7d391f2d4b84052e98651190fa1006bbb76c082dd08e018fd1bb0cdb6e8d0401b9130398a47205dd24b4035d4c48"
+        "1197449606a783aa01d75f1901354e740075fcad0b3028b9014e62290b0ec874"
+    ),
+)
+
+
 class TextMinhashSignal(DistanceSignalType):
     name = "text_minhash"
     description = (
         "MinHash (128 x uint32, 1,024 hex characters) of the character 5-grams of the text's normal form; "
         "matches when the estimated Jaccard similarity is at least the threshold."
     )
-    examples = (
-        signature_to_hex(signature_of_normal("the postal votes were counted twice in berlin")),
-        signature_to_hex(signature_of_normal("الانتخابات مزورة والنتائج معروفة مسبقا")),
-    )
+    examples = _EXAMPLE_SIGNATURES
     default_threshold: ClassVar[float | None] = DEFAULT_THRESHOLD
     threshold_meaning = "smallest estimated Jaccard similarity (0-1] that still matches"
 
