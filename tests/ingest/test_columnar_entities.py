@@ -1,14 +1,19 @@
-"""Hashtags and mentions of the columnar path (DuckDB's RE2, Arrow's lower-casing) are those of the
-Python rules (vigil.ingest.entities) on any text: characters the kernels treat differently send
+"""Hashtags and mentions of the columnar path (texts split at sigils, Arrow's RE2 and lower-casing)
+are those of the Python rules (vigil.ingest.entities) on any text: characters the kernels treat differently send
 their text to the Python rules (vigil.ingest.unichars)."""
 
 from __future__ import annotations
 
+import csv
+import gzip
 import random
 import unicodedata
+from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pytest
 
 from vigil.ingest.columnar import ArrowMemo, TextRules
 from vigil.ingest.entities import extract_hashtags, extract_mentions
@@ -64,6 +69,51 @@ def test_characters_the_kernels_treat_otherwise_are_not_safe() -> None:
     assert check.unsafe_rows(pa.array(texts)).tolist() == [
         False, False, True, True, True, True, True, True, False,
     ]  # fmt: skip
+
+
+def test_arrow_engine_checks_characters_as_duckdb_does() -> None:
+    """Without a DuckDB connection the RE2 side of the check runs in Arrow (the engine that extracts)."""
+    texts = ["plain ascii", "élection", "İ", "ΑΣ", "e\u0301", "\U00011f04", "\u0628\u064e", "가\u11a8", "😀"]
+    arrow = CharCheck([(str.isalpha, r"\p{L}")]).unsafe_rows(pa.array(texts)).tolist()
+    assert arrow == CharCheck([(str.isalpha, r"\p{L}")], duckdb.connect()).unsafe_rows(pa.array(texts)).tolist()
+    assert arrow == [False, False, True, True, True, True, True, True, False]
+
+
+# Where splitting at sigils must reproduce the regex's look-behind and its resumption after a match.
+EDGES = [
+    "@@x", "＠@x", "@＠x", "x@@y", ".@x", "a.@x", "_@x", "(@x) @y, @z.", "@x@y", "@", "@@", "a@", "@ x",
+    "##x", "＃#x", "#＃x", "x##y", "&#x", "&##x", "#x#y", "#1 #1a #_ #a_1", "#", "##", "a#", "# x",
+    "@" + "w" * 64, "@" + "w" * 65 + "@v", "#" + "é" * 70, "@é" + "x" * 70, "\n@x\t#y", "#x @x #X @X",
+    "@a\u00a0@b", "mail@host.org @ok", "#a&#b", "#e\u0301t\u00e9",
+]  # fmt: skip
+
+
+def test_sigil_edges_match_the_python_rules() -> None:
+    rules = TextRules()
+    texts = pa.array(EDGES, pa.string())
+    assert rules.mentions(texts).to_pylist() == [extract_mentions(t) for t in EDGES]
+    assert rules.hashtags(texts).to_pylist() == [extract_hashtags(t) for t in EDGES]
+
+
+def test_real_texts_match_the_python_rules(shared_data: Path) -> None:
+    """The first 20,000 tweets of the IRA 2017 archive (English, Russian, German, Arabic...)."""
+    with gzip.open(shared_data / "ira-2017" / "tweets.csv.gz", "rt", encoding="utf-8", newline="") as handle:
+        texts = [row["tweet_text"] for _, row in zip(range(20_000), csv.DictReader(handle), strict=False)]
+    hashtags, mentions = TextRules().hashtags_and_mentions(pa.array(texts, pa.string()))
+    assert mentions.to_pylist() == [extract_mentions(t) for t in texts]
+    assert hashtags.to_pylist() == [extract_hashtags(t) for t in texts]
+    assert sum(map(len, mentions.to_pylist())) > 5_000  # the sample has entities to find
+
+
+def test_fuzz_fails_when_every_character_passes_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The character check is what keeps the kernels exact beyond ASCII: without it the fuzz differs."""
+    texts = _random_texts(2, 6_000)
+    monkeypatch.setattr(CharCheck, "scan", lambda self, values: (np.zeros(len(values), bool),) * 2)
+    rules = TextRules()
+    hashtags, mentions = rules.hashtags_and_mentions(pa.array(texts, pa.string()))
+    assert (hashtags.to_pylist(), mentions.to_pylist()) != (
+        [extract_hashtags(t) for t in texts], [extract_mentions(t) for t in texts]
+    )
 
 
 def test_arrow_memo_computes_each_value_once_and_starts_again_when_full() -> None:

@@ -321,23 +321,21 @@ def from_text(
     return pc.if_else(chosen, mapped, pa.scalar([], out_type))
 
 
-# entities.HASHTAG_RE and MENTION_RE in RE2, which has no look-behind. Hashtags: a sigil glued to
-# a word character or '&' is blanked first (the character is kept: it may end a hashtag), then
-# every sigil left starts one. Mentions: the character before the sigil is matched (and dropped);
-# Python's \w{1,64} is matched as a whole run, cut to 64 characters after (what follows the 64th
-# is word characters, so the search resumes past the run either way). RE2 spells a bounded
-# repeat of a large class out, 64 times here, and its automaton gets very slow.
+# entities.HASHTAG_RE and MENTION_RE without a regex over whole texts: a text is split at its
+# sigils, and each piece after one starts with the item's run of word characters (RE2, anchored),
+# kept when the character before the sigil (the last of the piece before it) does not glue it:
+# a word character or '&' for hashtags; a word character, '@' or '.' for mentions (so an empty piece
+# between two '@' glues, between two '#' it does not). Hashtags need a letter; mentions are cut to
+# Python's 64 characters (what follows the 64th is word characters: the search resumes past the
+# run either way). Texts with the full-width sigil (rare) keep the Python rules.
 _MARKS_RE2 = re2_class(MARKS)
 _HASHTAG_WORD_RE2 = f"[\\p{{L}}\\p{{N}}_{_MARKS_RE2}]"
-_HASHTAG_GLUED_RE2 = f"([\\p{{L}}\\p{{N}}_&{_MARKS_RE2}])[#＃]"
-_HASHTAG_RE2 = f"[#＃]({_HASHTAG_WORD_RE2}+)"
-_MENTION_RE2 = r"(?:^|[^\p{L}\p{N}_@.])[@＠]([\p{L}\p{N}_]+)"
-_MENTION_LENGTH = 64
+_MENTION_WORD_RE2 = r"[\p{L}\p{N}_]"
 _WORD_RE = re.compile(WORD)
 _WORD_CHAR = re.compile(r"\w")
 _CHAR_TESTS: list[tuple[Callable[[str], bool], str]] = [
     (lambda ch: _WORD_RE.fullmatch(ch) is not None, _HASHTAG_WORD_RE2),
-    (lambda ch: _WORD_CHAR.fullmatch(ch) is not None, r"[\p{L}\p{N}_]"),
+    (lambda ch: _WORD_CHAR.fullmatch(ch) is not None, _MENTION_WORD_RE2),
     (str.isalpha, r"\p{L}"),
 ]
 
@@ -345,13 +343,50 @@ _CHAR_TESTS: list[tuple[Callable[[str], bool], str]] = [
 @dataclass(frozen=True)
 class _Kind:
     """One kind of entity read from texts: its two sigils (ASCII and full-width), its Python rule,
-    and the DuckDB expressions finding its items in ASCII texts ``a`` and in other texts ``u``."""
+    the RE2 classes of its word and of a character that glues a sigil to what precedes it, whether
+    the sigil itself glues the next one, the class an item must hold and the length items are cut to."""
 
     sigils: tuple[str, str]
     rule: ArrowMemo
-    ascii_found: str
-    found: str
+    word: str
+    glued: str
+    sigil_glues: bool
+    needs: str | None
     limit: int | None
+
+
+def _bools(array: pa.Array | pa.ChunkedArray) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    return np.asarray(pc.fill_null(array, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def split_items(values: pa.Array, kind: _Kind) -> pa.Array:
+    """The items of ``kind`` in each of ``values`` (non-null texts without the full-width sigil,
+    every character checked by ``unichars``), as written, one list per value."""
+    sigil = kind.sigils[0]
+    pieces = pc.split_pattern(values, sigil)
+    flat = pc.list_flatten(pieces)
+    lengths = np.asarray(pc.list_value_length(pieces).to_numpy(zero_copy_only=False), dtype=np.int64)
+    starts = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=starts[1:])
+    first = np.zeros(len(flat), dtype=bool)  # a text's first piece: no sigil before it
+    first[starts[:-1][lengths > 0]] = True
+    after = np.flatnonzero(~first)  # pieces that follow a sigil
+    run = pc.struct_field(pc.extract_regex(pc.take(flat, pa.array(after)), f"^(?P<w>{kind.word}+)"), "w")
+    before = pc.take(flat, pa.array(after - 1))
+    ok = _bools(pc.is_valid(run))
+    stuck = _bools(pc.match_substring_regex(pc.utf8_slice_codeunits(before, -1), f"^{kind.glued}$"))
+    if kind.sigil_glues:  # an empty piece after a sigil: that sigil is the character before
+        stuck |= _bools(pc.equal(pc.binary_length(before), 0)) & ~first[after - 1]
+    ok &= ~stuck
+    if kind.needs is not None:
+        ok &= _bools(pc.match_substring_regex(run, kind.needs))
+    items = pc.filter(run, pa.array(ok))
+    if kind.limit is not None:
+        items = pc.utf8_slice_codeunits(items, 0, kind.limit)  # code points, as Python counts them
+    rows = np.searchsorted(starts, after[ok], side="right") - 1
+    offsets = np.zeros(len(values) + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows, minlength=len(values)), out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), items.cast(pa.string()))
 
 
 class TextRules:
@@ -431,28 +466,18 @@ class TextRules:
         return hashtags, mentions
 
     def _hashtag_kind(self) -> _Kind:
-        found = []
-        for column, glued, tag, letter in (
-            ("a", r"([\w&])#", r"#(\w+)", "[A-Za-z]"),  # ASCII texts: RE2's ASCII classes, a faster automaton
-            ("u", _HASHTAG_GLUED_RE2, _HASHTAG_RE2, r"\p{L}"),
-        ):
-            unglued = f"regexp_replace({column}, '{glued}', '\\1 ', 'g')"
-            # A hashtag holds a letter (entities: not all digits, some isalpha).
-            tags = f"regexp_extract_all({unglued}, '{tag}', 1)"
-            found.append(f"list_filter({tags}, lambda x: regexp_matches(x, '{letter}'))")
-        return _Kind(("#", "＃"), self._hashtags, found[0], found[1], None)
+        glued = f"[\\p{{L}}\\p{{N}}_&{_MARKS_RE2}]"
+        # A hashtag holds a letter (entities: not all digits, some isalpha).
+        return _Kind(("#", "＃"), self._hashtags, _HASHTAG_WORD_RE2, glued, False, r"\p{L}", None)
 
     def _mention_kind(self) -> _Kind:
-        ascii_found = r"regexp_extract_all(a, '(?:^|[^\w@.])@(\w+)', 1)"
-        found = f"regexp_extract_all(u, '{_MENTION_RE2}', 1)"
-        return _Kind(("@", "＠"), self._mentions, ascii_found, found, _MENTION_LENGTH)
+        glued = r"[\p{L}\p{N}_@.]"
+        return _Kind(("@", "＠"), self._mentions, _MENTION_WORD_RE2, glued, True, None, 64)
 
     def _entities(self, texts: pa.Array, kinds: list[_Kind]) -> list[pa.Array]:
-        """Hashtags or mentions (``kinds``) of each text: DuckDB SQL of ASCII texts ``a`` (a kind's
-        ``ascii_found``) or of other texts ``u`` (``found``) gives the items as written, cut to
-        ``limit`` characters, then lower-cased by Arrow, without repeats, for texts whose every
-        character the kernels treat as Python does (vigil.ingest.unichars); the kind's ``rule`` per
-        distinct text for the others."""
+        """Hashtags or mentions (``kinds``) of each text: ``split_items``, lower-cased by Arrow,
+        without repeats, for texts whose every character the kernels treat as Python does
+        (vigil.ingest.unichars); the kind's ``rule`` per distinct text for the others."""
         if len(texts) == 0:
             return [pa.array([], STRING_LIST) for _ in kinds]
         # Once per distinct text (retweets and templates repeat), and only texts with a sigil can
@@ -460,62 +485,41 @@ class TextRules:
         # back with one take; the other rows (null texts too) take the empty list appended last.
         encoded = pc.dictionary_encode(texts)
         distinct = encoded.dictionary
-        has = []  # per kind: which distinct texts hold one of its sigils
+        has, wide_sigil = [], []  # per kind: which distinct texts hold one of its sigils, the full-width one
         for kind in kinds:
-            found = pc.fill_null(pc.match_substring(distinct, kind.sigils[0]), False)
-            found = pc.or_(found, pc.fill_null(pc.match_substring(distinct, kind.sigils[1]), False))
-            has.append(np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool))
+            wide_sigil.append(_bools(pc.match_substring(distinct, kind.sigils[1])))
+            has.append(_bools(pc.match_substring(distinct, kind.sigils[0])) | wide_sigil[-1])
         chosen = np.logical_or.reduce(has)
         values = pc.filter(distinct, pa.array(chosen))
-        # Row -> list: distinct value -> its place among the values with a sigil, or the empty list.
-        place = np.full(len(distinct) + 1, len(values), dtype=np.int32)
-        place[np.flatnonzero(chosen)] = np.arange(len(values), dtype=np.int32)
+        # Row -> distinct value with a sigil (its place among them), or none (len(values)).
+        place = np.full(len(distinct) + 1, len(values), dtype=np.int64)
+        place[np.flatnonzero(chosen)] = np.arange(len(values), dtype=np.int64)
         codes = pc.fill_null(encoded.indices, len(distinct)).to_numpy(zero_copy_only=False)
-        index = pa.array(place[codes])
+        rows = place[codes]
+        empty = pa.array([[]], STRING_LIST)
         if len(values) == 0:
-            return [pc.take(pa.array([[]], STRING_LIST), index) for _ in kinds]
-        has = [mask[chosen] for mask in has]  # per kind, per value
-        unsafe, wide = self._chars().scan(values)
-        quick = ~unsafe
-        items = None
-        if quick.any():
-            con = self._duck()
-            columns = {
-                "a": pc.if_else(pa.array(quick & ~wide), values, None),
-                "u": pc.if_else(pa.array(quick & wide), values, None),
-                **{f"h{k}": pa.array(mask) for k, mask in enumerate(has)},
-            }
-            # A text without the kind's sigil holds none of its items: [] without running RE2.
-            selected = ", ".join(
-                f"CASE WHEN h{k} THEN coalesce({kind.ascii_found}, {kind.found}) "
-                f"ELSE CAST([] AS VARCHAR[]) END AS e{k}"
-                for k, kind in enumerate(kinds)
-            )
-            con.register("vg_texts", pa.table(columns))
-            try:
-                items = con.sql(f"SELECT {selected} FROM vg_texts").to_arrow_table()
-            finally:
-                con.unregister("vg_texts")
+            return [pc.take(empty, pa.array(rows)) for _ in kinds]
+        unsafe = self._chars().scan(values)[0]
         results = []
         for k, kind in enumerate(kinds):
-            if items is None:
-                lists = pa.nulls(len(values), STRING_LIST)
-            else:
-                found_lists = items.column(f"e{k}").combine_chunks().cast(STRING_LIST)
-                lists = dedupe_lists(_lower_lists(found_lists, kind.limit))
-            slow = unsafe & has[k]
+            mine = has[k][chosen]
+            quick = mine & ~unsafe & ~wide_sigil[k][chosen]
+            slow = mine & ~quick
+            # Lists of the quick values, then of the slow ones, then the empty list: value -> its list.
+            parts = [dedupe_lists(_lower_lists(split_items(pc.filter(values, pa.array(quick)), kind)))]
             if slow.any():
-                mask = pa.array(slow)
-                by_rule = distinct_apply(pc.if_else(mask, values, None), kind.rule, STRING_LIST)
-                lists = pc.if_else(mask, by_rule, lists)
-            lists = pa.concat_arrays([lists, pa.array([[]], STRING_LIST)])
-            lists = pc.fill_null(lists, pa.scalar([], STRING_LIST))
-            results.append(pc.take(lists, index))
+                slow_values = pc.filter(values, pa.array(slow))
+                parts.append(distinct_apply(slow_values, kind.rule, STRING_LIST))
+            parts.append(empty)
+            at = np.full(len(values) + 1, int(quick.sum()) + int(slow.sum()), dtype=np.int64)
+            at[np.flatnonzero(quick)] = np.arange(int(quick.sum()))
+            at[np.flatnonzero(slow)] = int(quick.sum()) + np.arange(int(slow.sum()))
+            results.append(pc.take(pa.concat_arrays(parts), pa.array(at[rows])))
         return results
 
     def _chars(self) -> CharCheck:
         if self._checked is None:
-            self._checked = CharCheck(_CHAR_TESTS, self._duck())
+            self._checked = CharCheck(_CHAR_TESTS)
         return self._checked
 
     def duck(self) -> Any:

@@ -1,7 +1,7 @@
-"""Which characters the vectorised kernels (DuckDB's RE2, Arrow's utf8_lower) treat as Python does.
+"""Which characters the vectorised kernels (RE2 in Arrow or DuckDB, Arrow's utf8_lower) treat as Python does.
 
-The columnar path finds hashtags and mentions with DuckDB's ``regexp_extract_all`` and lower-cases
-them with Arrow, where the reference rules (``vigil.ingest.entities``) use Python's ``re``,
+The columnar path finds hashtags and mentions with Arrow's RE2 and lower-cases them with Arrow,
+where the reference rules (``vigil.ingest.entities``) use Python's ``re``,
 ``unicodedata.normalize("NFC")`` and ``str.lower``. On ASCII text they agree by construction; beyond
 ASCII the engines carry their own Unicode tables, of other versions (RE2 knows letters that Python
 3.11's Unicode 14 leaves unassigned; Arrow lower-cases ``İ`` to ``i``, Python to ``i̇``; Python
@@ -63,11 +63,11 @@ class CharCheck:
     """Per code point: do the kernels agree with Python on it (see the module docstring)?
 
     ``tests`` are (Python predicate, RE2 class) pairs that must agree on a character, e.g. a word class
-    written both ways; the RE2 side runs in DuckDB (``con``), the engine that extracts. Results are
-    kept for the process (two 1.1 MB arrays).
+    written both ways; the RE2 side runs in the engine that extracts: DuckDB (``con``) or, without
+    one, Arrow (each carries its own RE2). Results are kept for the process (two 1.1 MB arrays).
     """
 
-    def __init__(self, tests: Sequence[tuple[Callable[[str], bool], str]], con: Any) -> None:
+    def __init__(self, tests: Sequence[tuple[Callable[[str], bool], str]], con: Any = None) -> None:
         self._tests = list(tests)
         self._con = con
         self._known = np.zeros(_CODEPOINTS, dtype=bool)
@@ -123,7 +123,12 @@ class CharCheck:
         ok &= np.array(
             [a == ch.lower() for a, ch in zip(pc.utf8_lower(array).to_pylist(), chars, strict=True)]
         )
-        if self._tests:
+        if self._tests and self._con is None:
+            for python, re2 in self._tests:
+                mine = np.array([bool(python(ch)) for ch in chars], dtype=bool)
+                found = pc.fill_null(pc.match_substring_regex(array, f"^(?:{re2})$"), False)
+                ok &= np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool) == mine
+        elif self._tests:
             self._con.register("vg_chars", pa.table({"c": array}))
             try:
                 columns = ", ".join(
