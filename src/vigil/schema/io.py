@@ -24,11 +24,23 @@ DEFAULT_ROW_GROUP = 128 * 1024
 class ParquetSink:
     """Write batches of one Vigil table to ``path``; the file appears only on a clean exit."""
 
-    def __init__(self, path: str | Path, spec: TableSpec, *, compression: str = "zstd") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        spec: TableSpec,
+        *,
+        compression: str = "zstd",
+        use_dictionary: bool | list[str] = True,
+        write_statistics: bool | list[str] = True,
+    ) -> None:
+        """``use_dictionary`` and ``write_statistics``: Parquet's, for all columns or the ones named
+        (nested columns by their path, e.g. ``urls.list.element.domain``)."""
         self.path = Path(path)
         self.spec = spec
         self.rows = 0
         self._compression = compression
+        self._use_dictionary = use_dictionary
+        self._write_statistics = write_statistics
         self._writer: pq.ParquetWriter | None = None
         self._tmp: Path | None = None
 
@@ -38,7 +50,11 @@ class ParquetSink:
         os.close(fd)
         self._tmp = Path(tmp)
         self._writer = pq.ParquetWriter(
-            str(self._tmp), self.spec.with_metadata(), compression=self._compression
+            str(self._tmp),
+            self.spec.with_metadata(),
+            compression=self._compression,
+            use_dictionary=self._use_dictionary,
+            write_statistics=self._write_statistics,
         )
         return self
 
