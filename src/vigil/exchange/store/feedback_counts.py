@@ -24,16 +24,18 @@ contributions the reader sees now whose marking then the reader may see.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Integer,
     String,
     and_,
+    bindparam,
     case,
     cast,
     exists,
@@ -171,6 +173,23 @@ def _zero(value: Any) -> int:
     return int(value or 0)
 
 
+# Built statements of ``feedback_counts`` per reader identity (see ``_signal_statements``): a few
+# readers' worth is plenty, as each is rebuilt on a miss. Statements are immutable, so threads may
+# share them; a race on a miss only builds one twice.
+_STATEMENT_CACHE_SIZE = 256
+_STATEMENTS: dict[tuple[Any, ...], Mapping[str, Any]] = {}
+
+
+def _grouped_rows(opinions: Iterable[Any], sightings: Iterable[Any]) -> list[tuple[str, Counts, datetime]]:
+    """Rows of the grouped opinion and sighting statements as (key, counts, latest time)."""
+    found = [
+        (str(key), Counts(0, 0, _zero(conf), _zero(fp), _zero(disp)), _utc(at))
+        for key, conf, fp, disp, at in opinions
+    ]
+    found += [(str(key), Counts(_zero(n), _zero(matched)), _utc(at)) for key, n, matched, at in sightings]
+    return found
+
+
 class FeedbackCountsStore(StoreBase):
     """Counting what members said about signals, strictly within what the reader may see."""
 
@@ -250,40 +269,40 @@ class FeedbackCountsStore(StoreBase):
         require(principal, Permission.READ)
         self._require_visible(principal, signal_id)
         after = ensure_utc(since) if since is not None else None
-        j = self._json()
+        statements = self._signal_statements(principal, after is not None)
+        params = {"signal_id": signal_id, "after": after}
 
-        def when(model: FeedbackModel) -> list[ColumnElement[bool]]:
-            found = [model.signal_id == signal_id, self._visible(principal, model)]
-            if after is not None:
-                found.append(model.created_at >= after)
-            return found
+        def rows(name: str) -> Any:
+            return self.session.execute(statements[name], params)
 
         # per member
         per_member: dict[str, Counts] = defaultdict(Counts)
         last: dict[str, datetime] = {}
-        for org_id, counts, at in self._grouped(when):
+        for org_id, counts, at in _grouped_rows(rows("opinions_by_member"), rows("sightings_by_member")):
             per_member[org_id] = per_member[org_id] + counts
             last[org_id] = max(at, last.get(org_id, at))
         current: dict[str, OpinionValue] = {
-            org: OpinionValue(value)
-            for org, value in self.session.execute(
-                select(OpinionRow.org_id, OpinionRow.value).where(
-                    OpinionRow.signal_id == signal_id, self._visible(principal, OpinionRow)
-                )
-            )
+            org: OpinionValue(value) for org, value in rows("current_opinions")
         }
         members = _members(per_member, current, last)
 
         # per day
         per_day: dict[str, Counts] = defaultdict(Counts)
-        for day, counts, _ in self._grouped(when, day=j):
+        for day, counts, _ in _grouped_rows(rows("opinions_by_day"), rows("sightings_by_day")):
             per_day[day] = per_day[day] + counts
         days = [DayCounts(d, per_day[d]) for d in sorted(per_day)]
 
         # per contribution, per member
         by_contribution: dict[str, dict[str, Counts]] = defaultdict(lambda: defaultdict(Counts))
         per_contribution_day: dict[str, dict[str, Counts]] = defaultdict(lambda: defaultdict(Counts))
-        for (contributor, giver, day), counts in self._attributed_counts(principal, signal_id, after):
+        attributed: list[tuple[tuple[str, str, str], Counts]] = [
+            ((contributor, giver, str(day)), Counts(0, 0, _zero(conf), _zero(fp), _zero(disp)))
+            for contributor, giver, day, conf, fp, disp in rows("opinions_attributed")
+        ] + [
+            ((contributor, giver, str(day)), Counts(_zero(n), _zero(matched)))
+            for contributor, giver, day, n, matched in rows("sightings_attributed")
+        ]
+        for (contributor, giver, day), counts in attributed:
             by_contribution[contributor][giver] = by_contribution[contributor][giver] + counts
             per_contribution_day[contributor][day] = per_contribution_day[contributor][day] + counts
         contributions = [
@@ -309,43 +328,59 @@ class FeedbackCountsStore(StoreBase):
             ),
         )
 
-    def _grouped(self, when: Any, *, day: _Json | None = None) -> list[tuple[str, Counts, datetime]]:
-        """Opinion events and sightings under ``when`` grouped by the giver, or by day: each group's
-        key, counts and latest time. Two GROUP BY queries, one per table."""
-        found: list[tuple[str, Counts, datetime]] = []
-        o, s = OpinionHistoryRow, SightingRow
-        o_key = day.day(o.created_at) if day is not None else o.org_id
-        s_key = day.day(s.created_at) if day is not None else s.org_id
-        for key, conf, fp, disp, at in self.session.execute(
-            select(
-                o_key,
-                func.sum(case((o.value == OpinionValue.CONFIRMED.value, 1), else_=0)),
-                func.sum(case((o.value == OpinionValue.FALSE_POSITIVE.value, 1), else_=0)),
-                func.sum(case((o.value == OpinionValue.DISPUTED.value, 1), else_=0)),
-                func.max(o.created_at),
-            )
-            .where(*when(o))
-            .group_by(o_key)
-        ):
-            found.append((str(key), Counts(0, 0, _zero(conf), _zero(fp), _zero(disp)), _utc(at)))
-        for key, n, matched, at in self.session.execute(
-            select(s_key, func.count(), func.sum(s.count), func.max(s.created_at))
-            .where(*when(s))
-            .group_by(s_key)
-        ):
-            found.append((str(key), Counts(_zero(n), _zero(matched)), _utc(at)))
+    def _signal_statements(self, principal: Principal, since: bool) -> Mapping[str, Any]:
+        """The seven statements of ``feedback_counts`` for this reader, the signal id and the
+        ``since`` instant left as bound parameters (``:signal_id``, ``:after``).
+
+        Built once per reader identity and kept: building them (the visibility predicate is a
+        large expression) cost about three times as much as running them, on every signal page
+        and feedback request. The key holds every field of the principal a predicate reads
+        (organisation, its kind, role, operator; not the key id), and the dialect."""
+        j = self._json()
+        key = (j.postgres, principal.org_id, principal.org_kind, principal.role, principal.operator, since)
+        found = _STATEMENTS.get(key)
+        if found is None:
+            found = self._build_signal_statements(principal, since, j)
+            if len(_STATEMENTS) >= _STATEMENT_CACHE_SIZE:
+                _STATEMENTS.pop(next(iter(_STATEMENTS)))  # the oldest reader's
+            _STATEMENTS[key] = found
         return found
 
-    def _attributed_counts(
-        self, principal: Principal, signal_id: str, after: datetime | None
-    ) -> list[tuple[tuple[str, str, str], Counts]]:
-        """Counts grouped by (contributor of a visible basis contribution, giver, day)."""
-        found: list[tuple[tuple[str, str, str], Counts]] = []
+    def _build_signal_statements(self, principal: Principal, since: bool, j: _Json) -> dict[str, Any]:
+        # untyped: each comparison gives them its column's type
+        signal_id: BindParameter[str] = bindparam("signal_id")
+        after: BindParameter[datetime] = bindparam("after")
         o, s = OpinionHistoryRow, SightingRow
-        j = self._json()
+
+        def when(model: FeedbackModel) -> list[ColumnElement[bool]]:
+            found = [model.signal_id == signal_id, self._visible(principal, model)]
+            if since:
+                found.append(model.created_at >= after)
+            return found
+
+        def opinions(key: Any) -> Any:
+            return (
+                select(
+                    key,
+                    func.sum(case((o.value == OpinionValue.CONFIRMED.value, 1), else_=0)),
+                    func.sum(case((o.value == OpinionValue.FALSE_POSITIVE.value, 1), else_=0)),
+                    func.sum(case((o.value == OpinionValue.DISPUTED.value, 1), else_=0)),
+                    func.max(o.created_at),
+                )
+                .where(*when(o))
+                .group_by(key)
+            )
+
+        def sightings(key: Any) -> Any:
+            return (
+                select(key, func.count(), func.sum(s.count), func.max(s.created_at))
+                .where(*when(s))
+                .group_by(key)
+            )
+
         o_day, s_day = j.day(o.created_at), j.day(s.created_at)
         el, through = self._attributed(principal, o)
-        stmt = (
+        opinions_attributed = (
             select(
                 ContributionRow.org_id,
                 o.org_id,
@@ -357,23 +392,30 @@ class FeedbackCountsStore(StoreBase):
             .select_from(o)
             .join(el, true())
             .join(ContributionRow, through)
-            .where(o.signal_id == signal_id, *([o.created_at >= after] if after else []))
+            .where(o.signal_id == signal_id, *([o.created_at >= after] if since else []))
             .group_by(ContributionRow.org_id, o.org_id, o_day)
         )
-        for contributor, giver, day, conf, fp, disp in self.session.execute(stmt):
-            found.append(((contributor, giver, str(day)), Counts(0, 0, _zero(conf), _zero(fp), _zero(disp))))
         el, through = self._attributed(principal, s)
-        sightings = (
+        sightings_attributed = (
             select(ContributionRow.org_id, s.org_id, s_day, func.count(), func.sum(s.count))
             .select_from(s)
             .join(el, true())
             .join(ContributionRow, through)
-            .where(s.signal_id == signal_id, *([s.created_at >= after] if after else []))
+            .where(s.signal_id == signal_id, *([s.created_at >= after] if since else []))
             .group_by(ContributionRow.org_id, s.org_id, s_day)
         )
-        for contributor, giver, day, n, matched in self.session.execute(sightings):
-            found.append(((contributor, giver, str(day)), Counts(_zero(n), _zero(matched))))
-        return found
+        return {
+            "opinions_by_member": opinions(o.org_id),
+            "sightings_by_member": sightings(s.org_id),
+            "opinions_by_day": opinions(o_day),
+            "sightings_by_day": sightings(s_day),
+            # the current opinion per member (no ``since``: the current one is the current one)
+            "current_opinions": select(OpinionRow.org_id, OpinionRow.value).where(
+                OpinionRow.signal_id == signal_id, self._visible(principal, OpinionRow)
+            ),
+            "opinions_attributed": opinions_attributed,
+            "sightings_attributed": sightings_attributed,
+        }
 
     # ------------------------------------------------------------------------------------------
     # what an organisation's contributions received
