@@ -12,6 +12,8 @@ DuckDB (each is one SQL statement, so the pipeline maps one to one onto Spark la
    (an equi-join, far faster than a range join), then ``|ts_a - ts_b| <= w`` (inclusive) and
    ``account_a < account_b`` (so an account never pairs with itself and each pair appears once).
    A window of 0 joins on the exact instant (same minute in minute-rounded archives);
+   on DuckDB the same pairs come from a sliding window per item in numba (:mod:`.pairs`),
+   whose work grows with the pairs rather than with crowded buckets' candidates;
 5. **edges**: per account pair, ``weight`` = sum of its distinct items' weights, ``n_items``,
    ``n_coactions`` (matched post pairs), first/last time; pairs below ``min_items`` distinct items
    or ``min_coactions`` matched post pairs are dropped;
@@ -332,74 +334,10 @@ def _compute(con: SqlConnection, trace: TraceSpec, params: EngineParams, progres
     _drop(con, "_vg_ev", "_vg_items", "_vg_crowded")
     progress.advance()
 
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _vg_pairs AS {windowed_pairs_sql('_vg_evj', window.seconds)}")
-    n_pairs = count_rows(con, "_vg_pairs")
-    _drop(con, "_vg_evj")
-    progress.advance()
-
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _vg_pi AS
-        SELECT a1, a2, iid, count(*) AS nco, min(least(t1, t2)) AS ft, max(greatest(t1, t2)) AS lt
-        FROM _vg_pairs GROUP BY a1, a2, iid
-        """
-    )
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _vg_e AS
-        SELECT a1, a2,
-               CAST(sum(CAST(round(k.w * {_WEIGHT_UNITS}) AS BIGINT)) AS DOUBLE) / {_WEIGHT_UNITS} AS weight,
-               count(*) AS n_items, CAST(sum(p.nco) AS BIGINT) AS n_coactions,
-               min(p.ft) AS first_ts, max(p.lt) AS last_ts
-        FROM _vg_pi AS p JOIN _vg_kept AS k USING (iid)
-        GROUP BY a1, a2
-        HAVING count(*) >= {params.min_items} AND sum(p.nco) >= {params.min_coactions}
-        """
-    )
-    progress.advance()
-
-    # Integers only until the kept rows are known: ranking is needed only where there is a choice
-    # (an edge with more items than the cap, an item with more post pairs than the cap), and the
-    # strings (account, item, post ids) are joined to the kept rows only when they are written.
-    # The same rows as ranking every pair.
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _vg_evidence_out AS
-        WITH pe AS (
-            SELECT p.a1, p.a2, p.iid, p.nco, p.ft, e.n_items FROM _vg_pi AS p JOIN _vg_e AS e USING (a1, a2)
-        ),
-        top_items AS (
-            SELECT a1, a2, iid, nco FROM pe WHERE n_items <= {params.evidence_items_per_edge}
-            UNION ALL
-            SELECT a1, a2, iid, nco FROM (
-                SELECT pe.a1, pe.a2, pe.iid, pe.nco,
-                       row_number() OVER (PARTITION BY pe.a1, pe.a2 ORDER BY pe.ft, k.item) AS r
-                FROM pe JOIN _vg_kept AS k USING (iid)
-                WHERE pe.n_items > {params.evidence_items_per_edge}
-            ) AS t WHERE r <= {params.evidence_items_per_edge}
-        ),
-        candidates AS (
-            SELECT p.a1, p.a2, p.iid, t.nco, p.x1, p.x2, p.t1, p.t2
-            FROM _vg_pairs AS p JOIN top_items AS t USING (a1, a2, iid)
-        ),
-        kept AS (
-            SELECT a1, a2, iid, x1, x2, t1, t2 FROM candidates WHERE nco <= {params.evidence_per_item}
-            UNION ALL
-            SELECT a1, a2, iid, x1, x2, t1, t2 FROM (
-                SELECT c.a1, c.a2, c.iid, c.x1, c.x2, c.t1, c.t2,
-                       row_number() OVER (
-                           PARTITION BY c.a1, c.a2, c.iid
-                           ORDER BY abs(c.t1 - c.t2), c.t1, E1.post_id, E2.post_id
-                       ) AS r
-                FROM candidates AS c JOIN _vg_evk AS E1 ON E1.eid = c.x1 JOIN _vg_evk AS E2 ON E2.eid = c.x2
-                WHERE c.nco > {params.evidence_per_item}
-            ) AS ranked WHERE r <= {params.evidence_per_item}
-        )
-        SELECT a1, a2, iid, x1, x2, t1 AS ts_a, t2 AS ts_b FROM kept
-        """
-    )
-    _drop(con, "_vg_pairs", "_vg_pi")
-    progress.advance()
+    if PAIR_STEP == "kernel" and isinstance(con, duckdb.DuckDBPyConnection):
+        n_pairs = _kernel_steps(con, window.seconds, params, progress)
+    else:
+        n_pairs = _sql_steps(con, window.seconds, params, progress)
     n_edges = count_rows(con, "_vg_e")
     n_evidence = count_rows(con, "_vg_evidence_out")
     return TraceStats(
@@ -425,6 +363,118 @@ _STEPS = 6
 # Edge weights are sums of item weights rounded to 1e-9: integers add exactly in any order, so
 # DuckDB and Spark (or one engine run twice in parallel) give bit-identical weights.
 _WEIGHT_UNITS = "1000000000.0"
+
+
+def _edges_sql(pair_rows: str, params: EngineParams) -> str:
+    """Step 5: edges from the (account pair, item) rows ``a1, a2, iid, nco, ft, lt``."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE _vg_e AS
+        SELECT a1, a2,
+               CAST(sum(CAST(round(k.w * {_WEIGHT_UNITS}) AS BIGINT)) AS DOUBLE) / {_WEIGHT_UNITS} AS weight,
+               count(*) AS n_items, CAST(sum(p.nco) AS BIGINT) AS n_coactions,
+               min(p.ft) AS first_ts, max(p.lt) AS last_ts
+        FROM {pair_rows} AS p JOIN _vg_kept AS k USING (iid)
+        GROUP BY a1, a2
+        HAVING count(*) >= {params.min_items} AND sum(p.nco) >= {params.min_coactions}
+    """
+
+
+def _top_items_sql(pair_rows: str, params: EngineParams, columns: str) -> str:
+    """The (edge, item) rows evidence is drawn from: every item of an edge with at most
+    ``evidence_items_per_edge`` items, else its earliest ones (ties by item), with ``columns``
+    of ``pair_rows``. Integers only: strings are joined to the kept rows when written."""
+    cap = params.evidence_items_per_edge
+    return f"""
+        WITH pe AS (
+            SELECT p.*, e.n_items FROM {pair_rows} AS p JOIN _vg_e AS e USING (a1, a2)
+        )
+        SELECT {columns} FROM pe WHERE n_items <= {cap}
+        UNION ALL
+        SELECT {columns} FROM (
+            SELECT pe.*, row_number() OVER (PARTITION BY pe.a1, pe.a2 ORDER BY pe.ft, k.item) AS r
+            FROM pe JOIN _vg_kept AS k USING (iid)
+            WHERE pe.n_items > {cap}
+        ) AS t WHERE r <= {cap}
+    """
+
+
+def _sql_steps(con: SqlConnection, window: float, params: EngineParams, progress: Progress) -> int:
+    """Steps 4-6 in SQL (the bucket self-join; what Spark runs): ``_vg_e`` and
+    ``_vg_evidence_out`` from ``_vg_evj``; return the number of matched post pairs."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _vg_pairs AS {windowed_pairs_sql('_vg_evj', window)}")
+    n_pairs = count_rows(con, "_vg_pairs")
+    _drop(con, "_vg_evj")
+    progress.advance()
+
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _vg_pi AS
+        SELECT a1, a2, iid, count(*) AS nco, min(least(t1, t2)) AS ft, max(greatest(t1, t2)) AS lt
+        FROM _vg_pairs GROUP BY a1, a2, iid
+        """
+    )
+    con.execute(_edges_sql("_vg_pi", params))
+    progress.advance()
+
+    # Integers only until the kept rows are known: ranking is needed only where there is a choice
+    # (an edge with more items than the cap, an item with more post pairs than the cap), and the
+    # strings (account, item, post ids) are joined to the kept rows only when they are written.
+    # The same rows as ranking every pair.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _vg_evidence_out AS
+        WITH top_items AS ({_top_items_sql("_vg_pi", params, "a1, a2, iid, nco")}),
+        candidates AS (
+            SELECT p.a1, p.a2, p.iid, t.nco, p.x1, p.x2, p.t1, p.t2
+            FROM _vg_pairs AS p JOIN top_items AS t USING (a1, a2, iid)
+        ),
+        kept AS (
+            SELECT a1, a2, iid, x1, x2, t1, t2 FROM candidates WHERE nco <= {params.evidence_per_item}
+            UNION ALL
+            SELECT a1, a2, iid, x1, x2, t1, t2 FROM (
+                SELECT c.a1, c.a2, c.iid, c.x1, c.x2, c.t1, c.t2,
+                       row_number() OVER (
+                           PARTITION BY c.a1, c.a2, c.iid
+                           ORDER BY abs(c.t1 - c.t2), c.t1, E1.post_id, E2.post_id
+                       ) AS r
+                FROM candidates AS c JOIN _vg_evk AS E1 ON E1.eid = c.x1 JOIN _vg_evk AS E2 ON E2.eid = c.x2
+                WHERE c.nco > {params.evidence_per_item}
+            ) AS ranked WHERE r <= {params.evidence_per_item}
+        )
+        SELECT a1, a2, iid, x1, x2, t1 AS ts_a, t2 AS ts_b FROM kept
+        """
+    )
+    _drop(con, "_vg_pairs", "_vg_pi")
+    progress.advance()
+    return n_pairs
+
+
+def _kernel_steps(
+    con: duckdb.DuckDBPyConnection, window: float, params: EngineParams, progress: Progress
+) -> int:
+    """Steps 4-6 with the pair step in numba (:mod:`vigil.detect.pairs`), the edges and the
+    choices of evidence in the same SQL as :func:`_sql_steps`; the same tables and rows."""
+    # Imported here: numba's import and the kernels' loading cost only a run that pairs events.
+    from vigil.detect import pairs as kernel
+
+    found = kernel.item_pairs(con, "_vg_evj", window)
+    _drop(con, "_vg_evj")
+    con.register(kernel.PAIR_ROWS, found.rows)
+    try:
+        progress.advance()
+        con.execute(_edges_sql(kernel.PAIR_ROWS, params))
+        progress.advance()
+        top = con.sql(_top_items_sql(kernel.PAIR_ROWS, params, "nco, start")).to_arrow_table()
+        kernel.evidence(con, found, top, params.evidence_per_item, "_vg_evk", "_vg_evidence_out")
+    finally:
+        kernel.unregister(con, kernel.PAIR_ROWS)
+    progress.advance()
+    return found.n_pairs
+
+
+# The pair step DuckDB runs: "kernel" (numba's sliding window, the default) or "sql" (the bucket
+# self-join Spark runs; the scale bench times both, the tests check they agree).
+PAIR_STEP: Literal["kernel", "sql"] = "kernel"
 
 
 # The output queries. Account ids are numbered in account order, so ordering by them is ordering

@@ -1,0 +1,165 @@
+"""The engine's pair step on one machine: a sliding window per item in numba instead of a self-join.
+
+The SQL pair step (:func:`vigil.detect.engine.windowed_pairs_sql`) joins each event with every
+event of its item in the same and the two adjacent time buckets, then filters, materialises every
+matched pair with seven columns and groups them twice. On heavy retweet cascades that is most of
+a run's time and memory: at 10M cascade posts the join's candidates and the pair table outgrew
+DuckDB's memory limit and spilled. Here the events (integers and times only) are sorted by item
+and time once; numba walks each event forward while the next events of its item are within the
+window, and writes matched pairs as two int32 event positions (8 bytes a pair). Each item's
+pairs are then ordered by account pair, which gives the (account pair, item) rows the edges are
+summed from without a hash aggregation, and where each row's pairs start, so evidence takes the
+kept rows' pairs by position. The work grows with the pairs in the window, not with the square of
+a crowded bucket's candidates.
+
+The pairs, edges and evidence are exactly those of the SQL step (the tests run both on the same
+events): the same window test on the same doubles, the same bucket condition, the edges summed by
+the same SQL, and evidence ranked with post ids by the same SQL wherever there is a choice. The
+SQL step remains the one Spark runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from vigil.detect import _pair_kernels as kernels
+
+# Names registered on the connection while a trace runs (Arrow views, not temp tables).
+PAIR_ROWS = "_vg_pik"
+_DIRECT = "_vg_evd"
+_CANDIDATES = "_vg_evc"
+
+
+@dataclass
+class ItemPairs:
+    """The matched pairs of one trace's events, grouped by (item, account pair).
+
+    Events (``item``, ``aid``, ``ts``, ``eid``) are sorted by item and time; pair ``k`` is the
+    events at positions ``first[k]`` and ``second[k]`` (``first`` the smaller account id); rows
+    (``rows``, an Arrow table ``a1, a2, iid, nco, ft, lt, start``) group the pairs, which lie at
+    ``start`` .. ``start + nco`` in row order.
+    """
+
+    item: np.ndarray
+    aid: np.ndarray
+    ts: np.ndarray
+    eid: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+    rows: pa.Table
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.first.shape[0])
+
+
+def _positions(n: int) -> type[np.signedinteger]:
+    # int32 positions halve the pair arrays' memory; beyond 2^31 events, int64.
+    return np.int32 if n < 2**31 - 1 else np.int64
+
+
+def item_pairs(con: duckdb.DuckDBPyConnection, events: str, window: float) -> ItemPairs:
+    """Match the pairs of ``events`` (columns ``eid, iid, aid, ts, b``) within ``window`` seconds."""
+    table = con.sql(f"SELECT iid, aid, ts, b, eid FROM {events} ORDER BY iid, ts, eid").to_arrow_table()
+    item = table.column("iid").to_numpy()
+    aid = table.column("aid").to_numpy()
+    ts = table.column("ts").to_numpy()
+    bucket = table.column("b").to_numpy()
+    eid = table.column("eid").to_numpy()
+    del table
+    window = float(window)
+    count = kernels.count_pairs(item, aid, ts, bucket, window)
+    dtype = _positions(len(item))
+    first = np.empty(count, dtype)
+    second = np.empty(count, dtype)
+    kernels.fill_pairs(item, aid, ts, bucket, window, first, second)
+    del bucket
+    n_accounts = int(aid.max()) + 1 if len(aid) else 1
+    groups = kernels.sort_within_items(item, aid, first, second, n_accounts)
+    a1 = np.empty(groups, np.int64)
+    a2 = np.empty(groups, np.int64)
+    iid = np.empty(groups, np.int64)
+    nco = np.empty(groups, np.int64)
+    ft = np.empty(groups, np.float64)
+    lt = np.empty(groups, np.float64)
+    start = np.empty(groups, np.int64)
+    kernels.fill_groups(item, aid, ts, first, second, a1, a2, iid, nco, ft, lt, start)
+    rows = pa.table({"a1": a1, "a2": a2, "iid": iid, "nco": nco, "ft": ft, "lt": lt, "start": start})
+    return ItemPairs(item, aid, ts, eid, first, second, rows)
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The positions ``starts[r] .. starts[r] + counts[r]`` of every row ``r``, concatenated."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.empty(0, np.int64)
+    offsets = np.cumsum(counts) - counts
+    return np.repeat(starts - offsets, counts) + np.arange(total, dtype=np.int64)
+
+
+def _pair_table(pairs: ItemPairs, positions: np.ndarray) -> pa.Table:
+    f = pairs.first[positions]
+    s = pairs.second[positions]
+    return pa.table(
+        {
+            "a1": pairs.aid[f],
+            "a2": pairs.aid[s],
+            "iid": pairs.item[f],
+            "x1": pairs.eid[f],
+            "x2": pairs.eid[s],
+            "ts_a": pairs.ts[f],
+            "ts_b": pairs.ts[s],
+        }
+    )
+
+
+def evidence(
+    con: duckdb.DuckDBPyConnection,
+    pairs: ItemPairs,
+    top_items: pa.Table,
+    per_item: int,
+    events: str,
+    out: str,
+) -> None:
+    """Write the evidence of ``top_items`` (rows ``nco, start`` of the kept (edge, item) rows) to
+    the temporary table ``out`` (``a1, a2, iid, x1, x2, ts_a, ts_b``).
+
+    Rows with at most ``per_item`` post pairs give all of them (no choice to make); the others'
+    pairs are ranked in SQL as the SQL step ranks them (closest in time, then time, then post ids
+    from ``events``), keeping ``per_item``.
+    """
+    nco = top_items.column("nco").to_numpy()
+    start = top_items.column("start").to_numpy()
+    whole = nco <= per_item
+    direct = _pair_table(pairs, _ranges(start[whole], nco[whole]))
+    candidates = _pair_table(pairs, _ranges(start[~whole], nco[~whole]))
+    con.register(_DIRECT, direct)
+    con.register(_CANDIDATES, candidates)
+    try:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {out} AS
+            SELECT * FROM {_DIRECT}
+            UNION ALL
+            SELECT a1, a2, iid, x1, x2, ts_a, ts_b FROM (
+                SELECT c.*, row_number() OVER (
+                           PARTITION BY c.a1, c.a2, c.iid
+                           ORDER BY abs(c.ts_a - c.ts_b), c.ts_a, E1.post_id, E2.post_id
+                       ) AS r
+                FROM {_CANDIDATES} AS c JOIN {events} AS E1 ON E1.eid = c.x1
+                JOIN {events} AS E2 ON E2.eid = c.x2
+            ) AS ranked WHERE r <= {int(per_item)}
+            """
+        )
+    finally:
+        unregister(con, _DIRECT, _CANDIDATES)
+
+
+def unregister(con: duckdb.DuckDBPyConnection, *names: str) -> None:
+    """Remove Arrow views registered on a DuckDB connection (absent ones are ignored)."""
+    for name in names:
+        con.unregister(name)
