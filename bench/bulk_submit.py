@@ -242,7 +242,7 @@ def app():
 
 if __name__ == "__main__":
     uvicorn.run("bench_server:app", factory=True, host="127.0.0.1", port=int(sys.argv[1]),
-                log_level="warning", access_log=False)
+                workers=int(sys.argv[2]), log_level="warning", access_log=False)
 """
 
 
@@ -255,7 +255,8 @@ def http_run(url: str, key: str, workdir: Path, args: argparse.Namespace) -> Non
     port = free_port()
     (workdir / "bench_server.py").write_text(SERVER)
     env = {**os.environ, "BENCH_DB": url, "BENCH_DIR": str(workdir), "PYTHONPATH": str(workdir)}
-    process = subprocess.Popen([sys.executable, str(workdir / "bench_server.py"), str(port)], env=env)
+    command = [sys.executable, str(workdir / "bench_server.py"), str(port), str(args.workers)]
+    process = subprocess.Popen(command, env=env)
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {key}"}
     try:
@@ -320,7 +321,8 @@ def http_run(url: str, key: str, workdir: Path, args: argparse.Namespace) -> Non
         db_cpu = (cpu_seconds(DB_PID[0]) - db_cpu) if DB_PID else 0.0
         n = args.http
         print(
-            f"{'':<10} HTTP: {n:,} signals in {len(bodies)} POST /signals/bulk: {n / seconds:,.0f} signals/s,"
+            f"{'':<10} HTTP ({args.workers} worker(s)): {n:,} signals in {len(bodies)} POST /signals/bulk:"
+            f" {n / seconds:,.0f} signals/s,"
             f" server CPU {server_cpu:.2f}+{db_cpu:.2f} s ({n / (server_cpu + db_cpu):,.0f} /cpu-s);"
             f" meanwhile {len(reads)} GET /me: {_ms(reads)}; errors: {len(errors)} {errors[:5]}",
             flush=True,
@@ -345,6 +347,7 @@ def main() -> None:
         default=0,
         help="commit every N items (chunk=N); 0: one transaction",
     )
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes for --http")
     parser.add_argument(
         "--http",
         type=int,

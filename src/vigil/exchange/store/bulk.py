@@ -123,7 +123,7 @@ class BulkReport:
         return [i for i in self.items if i.error is not None]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Checked:
     """An item that passed every check, ready to write."""
 
@@ -139,7 +139,29 @@ class _Checked:
     override: dict[str, Any] | None  # the warninglist.override_used audit entry, if one was used
 
 
-@dataclass
+@dataclass(slots=True)
+class _Context:
+    """What the checks of one batch share: the organisations and campaigns it may name, its
+    warning-list screening, and each distinct TLP and tag list already parsed."""
+
+    known_orgs: set[str]
+    screener: warninglists.Screener
+    campaigns: set[str]
+    tlps: dict[Any, TLP] = field(default_factory=dict)
+    _tags: dict[tuple[Any, ...], tuple[str, ...]] = field(default_factory=dict)
+
+    def tags(self, tags: Sequence[str], flags: list[str]) -> tuple[str, ...]:
+        """``clean_tags`` of the item's tags and its flags (errors are raised, never kept)."""
+        if not all(type(t) is str for t in tags):  # odd tags (1 == True) are cleaned each time
+            return clean_tags([*tags, *flags])
+        key = (*tags, None, *flags)  # flags never hold None: the last None splits the key
+        found = self._tags.get(key)
+        if found is None:
+            found = self._tags[key] = clean_tags([*tags, *flags])
+        return found
+
+
+@dataclass(slots=True)
 class _State:
     """A contribution as the batch will leave it."""
 
@@ -337,16 +359,20 @@ class BulkSignalsStore(SignalsStore):
             self.session, principal.org_id, [n for n in normalized if not isinstance(n, VigilError)]
         )
         campaigns = self._visible_campaign_ids(principal, {i.campaign_id for i in items if i.campaign_id})
+        context = _Context(known_orgs, screener, campaigns)
         out: list[_Checked] = []
+        entries = report.items
+        check = self._check_one
         for index, (item, found) in enumerate(zip(items, normalized, strict=True)):
-            entry = BulkItem(index=index, kind=str(getattr(item.kind, "value", item.kind)), value=item.value)
-            report.items.append(entry)
+            if isinstance(found, VigilError):
+                raw_kind = str(getattr(item.kind, "value", item.kind))
+                entries.append(BulkItem(index=index, kind=raw_kind, value=item.value, error=found))
+                continue
+            kind, value = found
+            entry = BulkItem(index=index, kind=kind.value, value=value)
+            entries.append(entry)
             try:
-                if isinstance(found, VigilError):
-                    raise found
-                kind, value = found
-                entry.kind, entry.value = kind.value, value
-                out.append(self._check_one(index, item, kind, value, known_orgs, screener, campaigns))
+                out.append(check(index, item, kind, value, context))
             except VigilError as exc:
                 entry.error = exc
         return out
@@ -361,29 +387,30 @@ class BulkSignalsStore(SignalsStore):
         return found
 
     def _check_one(
-        self,
-        index: int,
-        item: SignalSubmission,
-        kind: SignalKind,
-        value: str,
-        known_orgs: set[str],
-        screener: warninglists.Screener,
-        campaigns: set[str],
+        self, index: int, item: SignalSubmission, kind: SignalKind, value: str, context: _Context
     ) -> _Checked:
-        tlp = parse_tlp(item.marking.tlp)
+        # the checks of submit_signal, in its order (an item's first failing check names it);
+        # what many items share (their TLP, their tags) is parsed once per distinct value
+        raw_tlp = item.marking.tlp
+        tlp = context.tlps.get(raw_tlp) if isinstance(raw_tlp, str) else None
+        if tlp is None:
+            tlp = parse_tlp(raw_tlp)
+            if isinstance(raw_tlp, str):
+                context.tlps[raw_tlp] = tlp
         shared: tuple[str, ...] = ()
-        if tlp not in (TLP.CLEAR, TLP.GREEN):
+        if tlp is not TLP.CLEAR and tlp is not TLP.GREEN:
             shared = tuple(dict.fromkeys(str(s) for s in item.marking.shared_with))
-            missing = [s for s in shared if s not in known_orgs]
+            missing = [s for s in shared if s not in context.known_orgs]
             if missing:
                 raise InputError(f"shared_with names unknown organisations: {', '.join(missing)}")
         confidence = item.confidence
         if isinstance(confidence, bool) or not isinstance(confidence, int) or not 0 <= confidence <= 100:
             raise InputError(f"confidence must be an integer 0-100, got {confidence!r}", field="confidence")
-        flags, hit, override_id = screener.check(kind, value)
-        tags = clean_tags([*item.tags, *flags])
-        check_range(item.first_seen, item.last_seen, "signal")
-        if item.campaign_id is not None and item.campaign_id not in campaigns:
+        flags, hit, override_id = context.screener.check(kind, value)
+        tags = context.tags(item.tags, flags)
+        if item.first_seen is not None and item.last_seen is not None:
+            check_range(item.first_seen, item.last_seen, "signal")
+        if item.campaign_id is not None and item.campaign_id not in context.campaigns:
             raise InputError(f"no campaign {item.campaign_id!r} visible to you", field="campaign_id")
         if item.language is not None and not (0 < len(item.language.strip()) <= 16):
             raise InputError("language must be a short code such as 'en' or 'ar'", field="language")
