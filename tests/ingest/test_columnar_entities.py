@@ -1,6 +1,6 @@
 """Hashtags and mentions of the columnar path (texts split at sigils, Arrow's RE2 and lower-casing)
-are those of the Python rules (vigil.ingest.entities) on any text: characters the kernels treat differently send
-their text to the Python rules (vigil.ingest.unichars)."""
+are those of the Python rules (vigil.ingest.entities) on any text: characters the kernels treat
+differently send their text to the Python rules (vigil.ingest.unichars)."""
 
 from __future__ import annotations
 
@@ -74,8 +74,9 @@ def test_characters_the_kernels_treat_otherwise_are_not_safe() -> None:
 def test_arrow_engine_checks_characters_as_duckdb_does() -> None:
     """Without a DuckDB connection the RE2 side of the check runs in Arrow (the engine that extracts)."""
     texts = ["plain ascii", "élection", "İ", "ΑΣ", "e\u0301", "\U00011f04", "\u0628\u064e", "가\u11a8", "😀"]
-    arrow = CharCheck([(str.isalpha, r"\p{L}")]).unsafe_rows(pa.array(texts)).tolist()
-    assert arrow == CharCheck([(str.isalpha, r"\p{L}")], duckdb.connect()).unsafe_rows(pa.array(texts)).tolist()
+    tests = [(str.isalpha, r"\p{L}")]
+    arrow = CharCheck(tests).unsafe_rows(pa.array(texts)).tolist()
+    assert arrow == CharCheck(tests, duckdb.connect()).unsafe_rows(pa.array(texts)).tolist()
     assert arrow == [False, False, True, True, True, True, True, True, False]
 
 
@@ -112,7 +113,8 @@ def test_fuzz_fails_when_every_character_passes_the_check(monkeypatch: pytest.Mo
     rules = TextRules()
     hashtags, mentions = rules.hashtags_and_mentions(pa.array(texts, pa.string()))
     assert (hashtags.to_pylist(), mentions.to_pylist()) != (
-        [extract_hashtags(t) for t in texts], [extract_mentions(t) for t in texts]
+        [extract_hashtags(t) for t in texts],
+        [extract_mentions(t) for t in texts],
     )
 
 

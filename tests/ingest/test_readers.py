@@ -50,6 +50,17 @@ def test_csv_bom_and_gzip(tmp_path: Path) -> None:
     assert batch.column("text") == ["صوتوا"]
 
 
+@pytest.mark.parametrize("cut", [3, 12, -4])
+def test_truncated_gzip_csv_is_a_data_error(tmp_path: Path, cut: int) -> None:
+    """A gzip stream cut short (in its header or its data) names the file; the columnar reader too."""
+    whole = gzip.compress(b"post_id,text\n" + b"".join(b"%d,hello\n" % i for i in range(200)))
+    path = tmp_path / "cut.csv.gz"
+    path.write_bytes(whole[:cut])
+    for columnar in (True, False):
+        with pytest.raises(DataError, match=r"cut\.csv\.gz, row \d+: broken gzip data"):
+            list(read_csv(path, 50, columnar=columnar))
+
+
 def test_csv_ragged_row(fixtures: Path) -> None:
     path = fixtures / "twitter_io_ragged.csv"
     with pytest.raises(DataError) as info:

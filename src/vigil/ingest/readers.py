@@ -226,8 +226,8 @@ def read_csv(
                 yield batch
                 given += batch.num_rows
             return
-        except (pa.ArrowInvalid, UnicodeDecodeError, csv.Error, _NotArrowCsv):
-            pass
+        except (pa.ArrowInvalid, UnicodeDecodeError, csv.Error, _NotArrowCsv, OSError, EOFError):
+            pass  # includes broken gzip data (BadGzipFile is an OSError): the csv module names the row
     with _open_text(path) as handle:
         yield from _csv_rows(handle, str(path), batch_size, skip=given)
 
