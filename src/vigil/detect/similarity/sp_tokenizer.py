@@ -45,3 +45,12 @@ class _NativeTokenizer:
         if add_eos:
             ids = [*ids, int(self._processor.eos_id())]
         return ids
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        """:meth:`encode` of each text (with BOS and EOS) in one call into the library, on one thread."""
+        bos, eos = int(self._processor.bos_id()), int(self._processor.eos_id())
+        pieces: list[list[int]] = self._processor.encode(
+            texts, out_type=int, add_bos=True, add_eos=True, num_threads=1
+        )
+        # The library gives BOS, EOS and nothing between for a text that normalizes to nothing.
+        return [ids if len(ids) > 2 else [bos, self._unk, eos] for ids in pieces]

@@ -12,10 +12,14 @@ candidates are embedded, once each:
    200k generated posts this embeds 3,828 groups instead of 20,379 posted by 2+ accounts at any
    time, or 153,025 distinct texts;
 3. per time bucket (previous bucket carried over), the search runs only when the bucket's
-   candidates span at least two languages; neighbours are found with an exact inner-product range
-   search (faiss) on L2-normalized vectors, one index per language searched only by the other
-   languages' texts, a slice of queries at a time: same-language similarity is the near-duplicate
-   trace's business, and generic phrases have tens of thousands of same-language neighbours.
+   candidates span at least two languages; neighbours are found exactly: for each pair of
+   languages, the inner products of one's rows with the other's (L2-normalized vectors, a
+   matrix product a slice of rows at a time), each pair of rows once: same-language similarity
+   is the near-duplicate trace's business, and generic phrases have tens of thousands of
+   same-language neighbours;
+4. the texts of the buckets the search runs on are embedded ahead, in large batches in the order
+   first needed, since the encoder (:mod:`vigil.detect.similarity.use_dedup`) computes each
+   distinct token and n-gram context of a batch once.
 
 Memory stays bounded at any number of posts: two buckets' embeddings plus a cache of recent ones,
 one slice of neighbours, and the distinct similar pairs (20 bytes each, de-duplicated as they
@@ -41,10 +45,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import faiss
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
 from vigil.core.errors import InputError
 from vigil.core.progress import NoProgress, Progress
@@ -56,7 +60,6 @@ from vigil.detect.traces.content import (
     ContentTrace,
     Timer,
     cluster_pair_relation,
-    iter_buckets,
     register_trace_sql,
 )
 from vigil.detect.traces.text import ACCOUNTS_TABLE, GROUPS_TABLE, META_TABLE, POSTS_TABLE, TEXTS_TABLE
@@ -141,13 +144,18 @@ def _candidates(con: duckdb.DuckDBPyConnection, params: CrossLingualParams, post
     ).to_arrow_table()
 
 
-# Queries searched at once: a query's neighbours in a generic-phrase bucket can number tens of
-# thousands, so the range search's result is bounded by searching a slice of queries at a time.
-QUERY_CHUNK = 512
+# Rows of one language compared at once with another language's rows: a (QUERY_CHUNK x targets)
+# block of inner products, thresholded, then dropped.
+QUERY_CHUNK = 1024
 # Embeddings kept between buckets beyond the current bucket (512-d float32: 2 KB each) for messages
 # posted again in a later bucket, so they are not embedded twice. A vector goes as soon as its
 # message has no later bucket; above the cap, those needed furthest ahead go first (Belady's rule).
 VECTOR_CACHE = 131_072
+# Texts embedded in one call, ahead of the buckets that need them (in the order they are first
+# needed): the encoder computes each distinct token and n-gram context of a call once, so large
+# calls share more (vigil.detect.similarity.use_dedup). Below VECTOR_CACHE, so a prefetched vector
+# is kept until its bucket runs.
+EMBED_BATCH = 32_768
 # Similar pairs go to Parquet as each bucket finds them (the same pair recurs in consecutive
 # buckets; DuckDB de-duplicates them, then sorts them from disk for the leader pass).
 _PAIRS_SCHEMA = pa.schema([("a", pa.int64()), ("b", pa.int64()), ("cos", pa.float32())])
@@ -158,64 +166,85 @@ _MAP = "_vg_xl_map"
 def _cross_pairs(
     matrix: np.ndarray[Any, Any], langs: np.ndarray[Any, Any], n_carried: int, threshold: float
 ) -> tuple[I64, I64, np.ndarray[Any, Any]]:
-    """Row pairs ``(query, target)`` of ``matrix`` in different, known languages with inner product
-    >= ``threshold``, for every query row at or after ``n_carried``.
+    """Row pairs ``(i, j)`` of ``matrix`` in different, known languages with inner product
+    >= ``threshold``, each unordered pair once, for every pair with a row at or after ``n_carried``
+    (pairs of two carried rows were found in the previous bucket).
 
-    One exact index per language, searched only by queries of the *other* languages: same-language
-    neighbours (most of them, and the near-duplicate trace's business) are never materialised.
+    For each pair of languages, one block of inner products (a matrix product) per slice of the
+    first language's rows: same-language pairs (most neighbours, and the near-duplicate trace's
+    business) are never computed, and no pair is computed twice.
     """
     qs: list[I64] = []
     xs: list[I64] = []
     cs: list[np.ndarray[Any, Any]] = []
-    # faiss keeps inner products strictly above the radius; re-check >= threshold exactly below.
-    radius = float(np.nextafter(np.float32(threshold), np.float32(-2.0)))
     known = sorted({str(lang) for lang in langs.tolist() if lang})
-    # One OpenMP thread: a slice of 512 queries is too little work to share, and on busy cores
-    # faiss's second thread spun for as much CPU time as the search itself (measured: 0.46 s of CPU
-    # against 0.92-1.02 s with two threads, same wall time, for 6,000 queries against 6,000 vectors).
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        _search_languages(matrix, langs, n_carried, threshold, radius, known, qs, xs, cs)
-    finally:
-        faiss.omp_set_num_threads(threads)
+    rows = {lang: np.flatnonzero(langs == lang) for lang in known}
+    for i, first in enumerate(known):
+        for second in known[i + 1 :]:
+            a, b = rows[first], rows[second]
+            # New rows of the first language against every row of the second, and its carried
+            # rows against the second's new rows.
+            for left, right in ((a[a >= n_carried], b), (a[a < n_carried], b[b >= n_carried])):
+                if len(left) and len(right):
+                    _block_pairs(matrix, left, right, threshold, qs, xs, cs)
     if not qs:
         empty = np.zeros(0, dtype=np.int64)
-        return empty, empty.copy(), np.zeros(0)
+        return empty, empty.copy(), np.zeros(0, dtype=np.float32)
     return np.concatenate(qs), np.concatenate(xs), np.concatenate(cs)
 
 
-def _search_languages(
+def _block_pairs(
     matrix: np.ndarray[Any, Any],
-    langs: np.ndarray[Any, Any],
-    n_carried: int,
+    left: I64,
+    right: I64,
     threshold: float,
-    radius: float,
-    known: list[str],
     qs: list[I64],
     xs: list[I64],
     cs: list[np.ndarray[Any, Any]],
 ) -> None:
-    """The searches of :func:`_cross_pairs`, one index per language; results appended to qs, xs, cs."""
-    for target_lang in known:
-        targets = np.flatnonzero(langs == target_lang)
-        queries = np.flatnonzero((langs != target_lang) & (langs != ""))
-        queries = queries[queries >= n_carried]
-        if not len(targets) or not len(queries):
+    """Pairs of ``left`` x ``right`` rows with inner product >= threshold, appended to qs, xs, cs."""
+    targets = np.ascontiguousarray(matrix[right].T)
+    for lo in range(0, len(left), QUERY_CHUNK):
+        chunk = left[lo : lo + QUERY_CHUNK]
+        sims = matrix[chunk] @ targets
+        q, x = np.nonzero(sims >= threshold)
+        qs.append(chunk[q])
+        xs.append(right[x])
+        cs.append(sims[q, x])
+
+
+Run = tuple[int, list[int], list[int], int]
+
+
+def _bucket_runs(
+    con: duckdb.DuckDBPyConnection, langs: dict[int, str | None]
+) -> tuple[list[Run], dict[int, list[int]]]:
+    """Every bucket in order as ``(bucket, union, members, n_carried)`` and every candidate's
+    buckets. ``union`` is the previous bucket's groups carried over (the first ``n_carried``), then
+    the bucket's own others; it is empty where the search does not run: a bucket runs when it has
+    groups not carried and its union spans two known languages.
+    """
+    table = con.sql(f"SELECT bucket, gid FROM {_BUCKETS} ORDER BY bucket, gid").to_arrow_table()
+    buckets = table.column("bucket").to_numpy().astype(np.int64)
+    gids = table.column("gid").to_numpy().astype(np.int64)
+    appears: dict[int, list[int]] = {}
+    for bucket, gid in zip(buckets.tolist(), gids.tolist(), strict=True):
+        appears.setdefault(gid, []).append(bucket)
+    runs: list[Run] = []
+    bounds = np.flatnonzero(np.diff(buckets)) + 1
+    prev: tuple[int, list[int]] | None = None
+    for part_buckets, part in zip(np.split(buckets, bounds), np.split(gids, bounds), strict=True):
+        if not len(part):
             continue
-        index = faiss.IndexFlatIP(matrix.shape[1])
-        index.add(np.ascontiguousarray(matrix[targets]))
-        for lo in range(0, len(queries), QUERY_CHUNK):
-            chunk = queries[lo : lo + QUERY_CHUNK]
-            lims, _, found = index.range_search(np.ascontiguousarray(matrix[chunk]), radius)
-            q = np.repeat(chunk, np.diff(lims).astype(np.int64))
-            x = targets[found.astype(np.int64)]
-            # Cosines recomputed (faiss's are approximate near the radius) and tested against the threshold.
-            cos = np.einsum("ij,ij->i", matrix[q], matrix[x])
-            keep = cos >= threshold
-            qs.append(q[keep])
-            xs.append(x[keep])
-            cs.append(cos[keep])
+        bucket, members = int(part_buckets[0]), part.tolist()
+        carried = prev[1] if prev is not None and prev[0] == bucket - 1 else []
+        seen = set(carried)
+        new = [g for g in members if g not in seen]
+        union = carried + new
+        prev = (bucket, members)
+        runs_search = bool(new) and len({langs[g] for g in union if langs[g] is not None}) >= 2
+        runs.append((bucket, union if runs_search else [], members, len(carried)))
+    return runs, appears
 
 
 def crosslingual_pairs(
@@ -232,10 +261,12 @@ def crosslingual_pairs(
     to the Parquet file ``pairs_path``, bucket by bucket (a pair may appear in two consecutive
     buckets); return how many texts were embedded.
 
-    Memory: the embeddings of the current and previous bucket plus a bounded cache of those a later
-    bucket needs (each candidate is embedded once unless the cache overflows), and one slice of
-    queries' neighbours. The pairs themselves (30 million at 10M generated posts, where generic
-    phrases recur in every language) stay on disk.
+    Texts are embedded ahead of their buckets, :data:`EMBED_BATCH` at a time in the order the
+    buckets first need them (only groups of buckets the search runs on). Memory: the embeddings of
+    the current and previous bucket plus a bounded cache of those a later bucket needs (each
+    candidate is embedded once unless the cache overflows), and one slice of inner products. The
+    pairs themselves (30 million at 10M generated posts, where generic phrases recur in every
+    language) stay on disk.
 
     ``progress``, when given, gets its stage "cross-lingual texts" started here (its total, the
     candidate groups of every time bucket, is known only once they are bucketed) and advanced
@@ -249,34 +280,33 @@ def crosslingual_pairs(
         WHERE g.gid IN (SELECT gid FROM {_CANDIDATES}) ORDER BY bucket, gid
         """
     )
-    # Every candidate's buckets in order: when it will be needed again decides what the cache keeps.
-    appears = {
-        int(gid): buckets
-        for gid, buckets in con.execute(
-            f"SELECT gid, list(bucket ORDER BY bucket) FROM {_BUCKETS} GROUP BY gid"
-        ).fetchall()
-    }
+    runs, appears = _bucket_runs(con, langs)
+    con.execute(f"DROP TABLE IF EXISTS {_BUCKETS}")
     if progress is not None:
         # A group is embedded (or reused) once per bucket it is in: the unit of this stage's work.
-        total = int(con.execute(f"SELECT count(*) FROM {_BUCKETS}").fetchall()[0][0])
-        progress.start("cross-lingual texts", total=float(total))
+        progress.start("cross-lingual texts", total=float(sum(len(run[2]) for run in runs)))
+    # Every group a run needs, in the order first needed: what the embedder is fed, a batch ahead.
+    order = list(dict.fromkeys(g for run in runs for g in run[1]))
+    ahead = 0
+    limit = ThreadpoolController().limit
     vectors: dict[int, Vectors] = {}
     embedded = 0
-    prev: tuple[int, list[int]] | None = None
     with pq.ParquetWriter(str(pairs_path), _PAIRS_SCHEMA) as writer:
-        for bucket, rows in iter_buckets(con, _BUCKETS, "gid", "gid"):
-            gids = [int(g) for g in rows.column("gid").to_pylist()]
+        for bucket, union, members, n_carried in runs:
             if progress is not None:
-                progress.advance(len(gids))
-            carried = prev[1] if prev is not None and prev[0] == bucket - 1 else []
-            seen = set(carried)
-            new = [g for g in gids if g not in seen]
-            union = carried + new
-            prev = (bucket, gids)
-            if len({langs[g] for g in union if langs[g] is not None}) < 2 or not new:
+                progress.advance(len(members))
+            if not union:
+                _evict(vectors, appears, bucket, set(members))
                 continue
             missing = [g for g in union if g not in vectors]
             if missing:
+                wanted = set(missing)
+                while ahead < len(order) and len(missing) < EMBED_BATCH:
+                    g = order[ahead]
+                    ahead += 1
+                    if g not in vectors and g not in wanted:
+                        missing.append(g)
+                        wanted.add(g)
                 encoded = embedder.encode([texts[g] for g in missing])
                 # Copies: a row view would keep its whole encoding batch alive as long as the row.
                 for g, vec in zip(missing, encoded, strict=True):
@@ -285,7 +315,10 @@ def crosslingual_pairs(
                 del encoded
             matrix = np.vstack([vectors[g] for g in union]).astype(np.float32)
             lang_arr = np.asarray([langs[g] or "" for g in union], dtype=object)
-            q, x, cos = _cross_pairs(matrix, lang_arr, len(carried), params.threshold)
+            # One BLAS thread: a block of a few thousand rows is too little work to share, and on
+            # busy cores a second OpenBLAS thread spins for as much CPU time as the product.
+            with limit(limits=1, user_api="blas"):
+                q, x, cos = _cross_pairs(matrix, lang_arr, n_carried, params.threshold)
             if len(q):
                 union_arr = np.asarray(union, dtype=np.int64)
                 a, b = union_arr[q], union_arr[x]
@@ -295,8 +328,7 @@ def crosslingual_pairs(
                     )
                 )
             del matrix
-            _evict(vectors, appears, bucket, set(gids))
-    con.execute(f"DROP TABLE IF EXISTS {_BUCKETS}")
+            _evict(vectors, appears, bucket, set(members))
     return embedded
 
 
