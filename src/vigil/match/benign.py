@@ -67,7 +67,8 @@ CREATE TABLE IF NOT EXISTS benign_published (
     tlp TEXT NOT NULL,
     collection TEXT NOT NULL,
     modified TEXT NOT NULL,
-    revoked INTEGER NOT NULL
+    revoked INTEGER NOT NULL,
+    created TEXT  -- the first version's (STIX: every version keeps it); NULL in files of before
 );
 CREATE TABLE IF NOT EXISTS benign_pulled (
     list_name TEXT NOT NULL,
@@ -121,6 +122,10 @@ class BenignBank(LocalDb):
         super().__init__(path)
         self.settings = settings
         self._indexes: dict[str, SignalIndex] | None = None
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(benign_published)")}
+        if "created" not in columns:  # a bank written before versions kept their ``created``
+            with self._db:
+                self._db.execute("ALTER TABLE benign_published ADD COLUMN created TEXT")
 
     @classmethod
     def of_index(cls, index_dir: Path, settings: Settings | None = None) -> BenignBank:
@@ -348,9 +353,40 @@ class BenignBank(LocalDb):
         from vigil.exchange.stix_patterns import pattern_for
 
         published = {r["stix_id"]: dict(r) for r in self._db.execute("SELECT * FROM benign_published")}
+        stamp = isoformat_z(now)
+
+        def indicator(
+            object_id: str, kind: str, value: str, label: str | None, tlp: str, revoked: bool
+        ) -> dict[str, Any]:
+            held = published.get(object_id)
+            # A later version keeps the first one's ``created`` (STIX 2.1 3.6); ``modified`` stood
+            # for it in banks written before it was kept.
+            created = (held["created"] or held["modified"]) if held is not None else stamp
+            obj: dict[str, Any] = {
+                "type": "indicator",
+                "spec_version": "2.1",
+                "id": object_id,
+                "created_by_ref": org_id,
+                "created": created,
+                "modified": stamp,
+                "name": f"benign {kind}: {label or value}"[:200],
+                "indicator_types": [BENIGN_INDICATOR_TYPE],
+                "pattern": pattern_for(SignalKind(kind), value),
+                "pattern_type": "stix",
+                "pattern_version": "2.1",
+                "valid_from": created,
+                "object_marking_refs": [marking_id(TLP(tlp))],
+                "x_vigil_kind": kind,
+                "x_vigil_value": value,
+            }
+            if revoked:
+                obj["revoked"] = True
+            if label:
+                obj["description"] = label
+            return obj
+
         out: list[tuple[str, dict[str, Any]]] = []
         wanted: set[str] = set()
-        stamp = isoformat_z(now)
         for entry in self.entries():
             if entry.source.startswith((SHARED_SOURCE, COALITION_SOURCE)):
                 continue  # passing on what others shared (or the coalition lists) would launder its source
@@ -362,47 +398,13 @@ class BenignBank(LocalDb):
             held = published.get(object_id)
             if held is not None and not held["revoked"] and held["tlp"] == entry.tlp:
                 continue
-            obj = {
-                "type": "indicator",
-                "spec_version": "2.1",
-                "id": object_id,
-                "created_by_ref": org_id,
-                "created": held["modified"] if held is not None else stamp,
-                "modified": stamp,
-                "name": f"benign {entry.kind}: {entry.label or entry.value}"[:200],
-                "indicator_types": [BENIGN_INDICATOR_TYPE],
-                "pattern": pattern_for(SignalKind(entry.kind), entry.value),
-                "pattern_type": "stix",
-                "pattern_version": "2.1",
-                "valid_from": held["modified"] if held is not None else stamp,
-                "object_marking_refs": [marking_id(TLP(entry.tlp))],
-                "x_vigil_kind": entry.kind,
-                "x_vigil_value": entry.value,
-            }
-            if entry.label:
-                obj["description"] = entry.label
-            out.append((collection, obj))
+            out.append(
+                (collection, indicator(object_id, entry.kind, entry.value, entry.label, entry.tlp, False))
+            )
         for object_id, held in published.items():
             if object_id in wanted or held["revoked"]:
                 continue
-            obj = {
-                "type": "indicator",
-                "spec_version": "2.1",
-                "id": object_id,
-                "created_by_ref": org_id,
-                "created": held["modified"],
-                "modified": stamp,
-                "name": f"benign {held['kind']}: {held['value']}"[:200],
-                "indicator_types": [BENIGN_INDICATOR_TYPE],
-                "pattern": pattern_for(SignalKind(held["kind"]), held["value"]),
-                "pattern_type": "stix",
-                "pattern_version": "2.1",
-                "valid_from": held["modified"],
-                "revoked": True,
-                "object_marking_refs": [marking_id(TLP(held["tlp"]))],
-                "x_vigil_kind": held["kind"],
-                "x_vigil_value": held["value"],
-            }
+            obj = indicator(object_id, held["kind"], held["value"], None, held["tlp"], True)
             out.append((held["collection"], obj))
         return out
 
@@ -411,7 +413,8 @@ class BenignBank(LocalDb):
         with self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO benign_published "
-                "(stix_id, kind, value, tlp, collection, modified, revoked) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "(stix_id, kind, value, tlp, collection, modified, revoked, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         obj["id"],
@@ -421,6 +424,7 @@ class BenignBank(LocalDb):
                         collection,
                         obj["modified"],
                         int(bool(obj.get("revoked"))),
+                        obj["created"],
                     )
                     for collection, obj in published
                 ],
