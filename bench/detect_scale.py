@@ -1,17 +1,24 @@
-"""Scale benchmark of the detection engine: link, reshare, hashtag and image traces over 1M and 10M
-generated posts.
+"""Scale benchmark of the detection engine: link, reshare, hashtag and image traces.
 
-    python bench/detect_scale.py                         # 1M and 10M posts
-    python bench/detect_scale.py --sizes 1000000 --workdir /tmp/vigil-bench
-    python bench/detect_scale.py --sizes 1 --posts posts.parquet --traces co_image
+    python bench/detect_scale.py                         # cascades 1M, 3M, 10M (bench/cascades.py)
+    python bench/detect_scale.py --data ira              # ../shared/data/ira-2017 in the toolkit's layout
+    python bench/detect_scale.py --data generated --sizes 1000000,10000000   # this file's generator
+    python bench/detect_scale.py --data generated --sizes 1 --posts posts.parquet --traces co_image
 
-Prints, per size and trace set, wall time, posts/second, CPU seconds (user + system) and the peak
-RSS of the process that ran the engine (a fresh subprocess per run, measured with
-getrusage(RUSAGE_CHILDREN) in a wrapper), and the 1-minute load average at its end. Peers in the
-same run: co_image with faiss ``IndexBinaryFlat`` brute force per time bucket (the search the
-multi-index leader search replaces; same items), and at the smallest size the pair step written as
-a plain range join (what the bucket trick replaces). Targets (issue 4): link + reshare + hashtag +
-image traces over 10M posts in < 2 minutes on 2 cores with < 4 GB RSS.
+``--data cascades`` (the default; issue 22's target "four traces at 10M posts in < 2 minutes on 2
+cores and < 4 GB, growing no faster than the co-action pairs"): per size, posts from
+``bench/cascades.py`` (retweet cascades, Zipf accounts, Pareto appeal; nothing of Vigil's
+generators) are exported in coordination-network-toolkit's CSV layout, and from that one CSV
+the run measures, each in a fresh process: the toolkit's ``preprocess`` (the peer; ``--toolkit
+compute`` also runs its ``compute co_link`` and ``co_retweet``), ``vigil ingest`` of the CSV
+(generic layout, the toolkit's columns, no language identification), and the four traces on the
+ingested posts, one after the other in one process. It prints per trace the co-action pairs
+(matched post pairs in the window), CPU seconds, wall seconds and CPU microseconds per pair; per
+size the process's peak RSS, ingest's CPU and wall, the totals, and at the end how CPU and pairs
+grew from size to size. ``--sql-pairs`` also times the traces with the SQL bucket self-join as
+the pair step (what the numba step replaced; same edges). ``--data ira`` does the same on the
+IRA 2017 archive converted to the toolkit's layout (a retweet's ``repost_id`` is its text's hash:
+the archive has no retweeted ids), with the toolkit's compute.
 
 Posts come from a small vectorised generator here (skewed item popularity, reshares, replies,
 hashtags, mentions, pictures with re-posted and re-encoded memes, planted bursts of coordinated
@@ -22,6 +29,7 @@ accounts, some with one picture); pass ``--posts FILE`` to benchmark any posts t
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -40,6 +48,8 @@ from vigil.schema.io import ParquetSink
 from vigil.schema.tables import POSTS, URL_STRUCT
 from vigil.synth.arrowkit import hex_strings
 from vigil.synth.items import flip_bits
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 T0 = 1_700_000_000
 SPAN = 7 * 24 * 3600  # one week of posts
@@ -253,6 +263,9 @@ def worker(args: argparse.Namespace) -> None:
     from vigil.detect.traces import select_traces
     from vigil.detect.traces.image import CO_IMAGE, ImageTraceParams, co_image
 
+    if args.pair_step == "kernel":
+        from vigil.detect import pairs  # noqa: F401  (numba and the kernels: counted with the imports)
+
     con = duck.connect(load_settings(temp_dir=Path(args.workdir) / "spill"))
     duck.register_posts(con, args.posts)
     names = args.traces.split(",")
@@ -283,13 +296,182 @@ def worker(args: argparse.Namespace) -> None:
     print(json.dumps({"traces": stats, "image": image_stats}))
 
 
+FOUR_TRACES = "co_link,co_reshare,co_hashtag,co_image"
+IRA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ira-2017" / "tweets.csv.gz"
+
+
+def traces_worker(args: argparse.Namespace) -> None:
+    """Run the traces one after the other on ``args.posts`` (inside a measured subprocess) and print,
+    per trace, its matched post pairs, edges, CPU (this process, all threads) and wall seconds."""
+    started = time.process_time()
+    from vigil.core.settings import load_settings
+    from vigil.detect import duck, engine
+    from vigil.detect.engine import EngineParams, run_traces
+    from vigil.detect.traces import select_traces
+    from vigil.detect.traces.image import CO_IMAGE, ImageTraceParams, co_image
+
+    engine.PAIR_STEP = args.pair_step
+    con = duck.connect(load_settings(temp_dir=Path(args.workdir) / "spill"))
+    duck.register_posts(con, args.posts)
+    rows: list[dict[str, Any]] = []
+    imports = time.process_time() - started
+    for name in args.traces.split(","):
+        cpu, wall = time.process_time(), time.perf_counter()
+        # The image trace clusters the pictures first (counted in its time), then runs like the others.
+        spec = co_image(con, ImageTraceParams()).spec if name == CO_IMAGE else select_traces([name])[0]
+        result = run_traces(con, [spec], EngineParams(), out_dir=Path(args.workdir) / f"out-{name}")
+        stats = result.stats[0]
+        rows.append({"trace": name, "pairs": stats.n_pairs, "edges": stats.n_edges,
+                     "cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall})  # fmt: skip
+    print(json.dumps({"imports_cpu": imports, "traces": rows}))
+
+
+def ingest_worker(args: argparse.Namespace) -> None:
+    """``vigil ingest`` of the toolkit CSV ``args.csv`` into ``args.out`` (a measured subprocess)."""
+    from detect_vs_toolkit import TOOLKIT_MAPPING
+    from vigil.core.settings import load_settings
+    from vigil.ingest.pipeline import ingest
+
+    settings = load_settings(temp_dir=Path(args.workdir) / "spill")
+    summary = ingest([Path(args.csv)], layout="generic", out_dir=Path(args.out), mapping=TOOLKIT_MAPPING,
+                     platform="x", settings=settings, detect_language=False)  # fmt: skip
+    print(json.dumps({"posts": getattr(summary, "posts", None)}))
+
+
+def ira_toolkit_csv(source: Path, target: Path) -> Path:
+    """The IRA archive (Twitter's information-operations layout) in the toolkit's CSV layout, once.
+
+    The archive has no retweeted tweet ids (its README): a retweet's ``repost_id`` is the hash of
+    its text, so co-retweet means retweeting the same text, as the archive's own yardstick does.
+    URLs are the t.co links of the text, space-separated; times are POSIX seconds.
+    """
+    if target.is_file():
+        return target
+    import duckdb
+
+    tmp = target.with_suffix(".tmp.csv")
+    con = duckdb.connect()
+    con.execute(
+        f"""
+        COPY (
+            SELECT tweetid AS message_id, userid AS user_id, user_screen_name AS username,
+                   CASE WHEN is_retweet = 'True' THEN 'rt' || md5(coalesce(tweet_text, '')) ELSE '' END
+                       AS repost_id,
+                   coalesce(in_reply_to_tweetid, '') AS reply_id, coalesce(tweet_text, '') AS message,
+                   CAST(epoch(strptime(tweet_time, '%Y-%m-%d %H:%M')) AS DOUBLE) AS timestamp,
+                   array_to_string(string_split(trim(coalesce(urls, ''), '[]'), ', '), ' ') AS urls
+            FROM read_csv('{source}', all_varchar = true, header = true)
+        ) TO '{tmp}' (HEADER, DELIMITER ',', QUOTE '"')
+        """
+    )
+    con.close()
+    tmp.replace(target)
+    return target
+
+
+def _line(label: str, m: dict[str, Any], extra: str = "") -> str:
+    return (f"  {label:<34} wall {m['seconds']:7.1f} s  CPU {m['cpu']:7.1f} s  "
+            f"peak RSS {m['rss_mb']:6.0f} MB  load {m['load']:4.1f}{extra}")  # fmt: skip
+
+
+def pipeline_sizes(args: argparse.Namespace) -> None:
+    """``--data cascades`` / ``--data ira``: toolkit preprocess, vigil ingest, the four traces."""
+    from vigil.detect import duck
+    from vigil.detect.toolkit_compat import export_toolkit_csv
+
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    sizes = [0] if args.data == "ira" else [int(s) for s in args.sizes.split(",")]
+    steps = ["sql", "kernel"] if args.sql_pairs else ["kernel"]
+    print(f"detect_scale --data {args.data}: traces {args.traces}; {os.cpu_count()} CPUs shared with "
+          f"other work (load printed per step; CPU seconds are the figure to compare)")  # fmt: skip
+    growth: list[tuple[int, int, float, float]] = []
+    for n in sizes:
+        if args.data == "ira":
+            csv = ira_toolkit_csv(Path(args.ira), workdir / "ira-2017-toolkit.csv")
+            label = "IRA 2017"
+        else:
+            from cascades import generate_cascades
+
+            posts = generate_cascades(workdir / f"cascades-{n}.parquet", n)
+            csv = workdir / f"toolkit-cascades-{n}.csv"
+            if not csv.is_file():
+                con = duck.connect()
+                export_toolkit_csv(con, csv.with_suffix(".tmp"), posts=posts)
+                con.close()
+                csv.with_suffix(".tmp").replace(csv)
+            label = f"{n:,} cascade posts"
+        print(f"{label} (toolkit CSV {csv.stat().st_size / 1e6:,.0f} MB)")
+        if args.toolkit != "none":
+            db = workdir / f"{csv.stem}.db"
+            for stale in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+                stale.unlink(missing_ok=True)
+            cli = [sys.executable, "-m", "coordination_network_toolkit", str(db)]
+            toolkit_cpu = 0.0
+            m = measure([*cli, "preprocess", "--format", "csv", str(csv)])
+            toolkit_cpu += m["cpu"]
+            print(_line("toolkit preprocess", m))
+            if args.toolkit == "compute" or args.data == "ira":
+                for command in ("co_link", "co_retweet"):
+                    m = measure([*cli, "compute", command, "--time_window", "60", "--min_edge_weight", "2",
+                                 "--n_cpus", "2"])  # fmt: skip
+                    toolkit_cpu += m["cpu"]
+                    print(_line(f"toolkit compute {command}", m))
+                print(f"  toolkit total CPU {toolkit_cpu:.1f} s")
+        ingested = workdir / f"ingested-{csv.stem}"
+        base = [sys.executable, __file__, "--workdir", str(workdir)]
+        m_ingest = measure([*base, "--role", "ingest", "--csv", str(csv), "--out", str(ingested)])
+        rows = pq.ParquetFile(ingested / "posts.parquet").metadata.num_rows
+        print(
+            _line(
+                f"vigil ingest ({rows:,} posts)", m_ingest, f"  {rows / m_ingest['cpu']:,.0f} rows per CPU-s"
+            )
+        )
+        for step in steps:
+            m = measure([*base, "--role", "traces", "--posts", str(ingested / "posts.parquet"),
+                         "--traces", args.traces, "--pair-step", step])  # fmt: skip
+            out = json.loads(m["out"].splitlines()[-1])
+            pairs = sum(t["pairs"] for t in out["traces"])
+            traces_cpu = sum(t["cpu"] for t in out["traces"])
+            print(_line(f"vigil four traces ({step} pair step)", m))
+            for t in out["traces"]:
+                per = f"{1e6 * t['cpu'] / t['pairs']:6.2f} us/pair" if t["pairs"] else "      -"
+                print(f"      {t['trace']:<11} {t['pairs']:>12,} pairs  {t['edges']:>9,} edges  "
+                      f"CPU {t['cpu']:6.1f} s  wall {t['wall']:6.1f} s  {per}")  # fmt: skip
+            print(f"      traces {traces_cpu:.1f} CPU-s for {pairs:,} pairs = "
+                  f"{1e6 * traces_cpu / max(pairs, 1):.2f} us/pair (process {m['cpu']:.1f} CPU-s, imports "
+                  f"{out['imports_cpu']:.1f})")  # fmt: skip
+            if step == "kernel":
+                total_cpu = m_ingest["cpu"] + m["cpu"]
+                total_wall = m_ingest["seconds"] + m["seconds"]
+                print(f"  vigil ingest + four traces: CPU {total_cpu:.1f} s, wall {total_wall:.1f} s (at the "
+                      f"loads above), peak RSS {max(m_ingest['rss_mb'], m['rss_mb']):.0f} MB")  # fmt: skip
+                growth.append((n, pairs, m["cpu"], total_cpu))
+    for (n0, p0, c0, t0), (n1, p1, c1, t1) in itertools.pairwise(growth):
+        print(f"  {n0:,} -> {n1:,} posts: pairs x{p1 / p0:.2f}, four traces' CPU x{c1 / c0:.2f}, "
+              f"with ingest x{t1 / t0:.2f}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sizes", default="1000000,10000000")
+    parser.add_argument("--data", choices=["cascades", "ira", "generated"], default="cascades")
+    parser.add_argument("--sizes", help="posts per size (cascades: 1M,3M,10M; generated: 1M,10M)")
+    parser.add_argument("--ira", default=str(IRA), help="the IRA archive (tweets.csv.gz) for --data ira")
+    parser.add_argument(
+        "--toolkit",
+        choices=["preprocess", "compute", "none"],
+        default="preprocess",
+        help="the toolkit's steps to run beside Vigil (--data ira always computes)",
+    )
+    parser.add_argument("--sql-pairs", action="store_true", help="also time the SQL bucket-join pair step")
+    parser.add_argument("--role", choices=["traces", "ingest"], help=argparse.SUPPRESS)
+    parser.add_argument("--pair-step", choices=["kernel", "sql"], default="kernel", help=argparse.SUPPRESS)
+    parser.add_argument("--csv", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "vigil-bench"))
-    parser.add_argument("--traces", default="co_link,co_reshare,co_hashtag,co_image")
+    parser.add_argument("--traces", default=FOUR_TRACES)
     parser.add_argument(
         "--pdq-search",
         choices=["mih", "flat"],
@@ -320,9 +502,20 @@ def main() -> None:
         "accounts in five minutes, with and without the crowd cap (0: skip)",
     )
     args = parser.parse_args()
+    if args.role == "traces":
+        traces_worker(args)
+        return
+    if args.role == "ingest":
+        ingest_worker(args)
+        return
     if args.worker:
         worker(args)
         return
+    if args.data != "generated":
+        args.sizes = args.sizes or "1000000,3000000,10000000"
+        pipeline_sizes(args)
+        return
+    args.sizes = args.sizes or "1000000,10000000"
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
