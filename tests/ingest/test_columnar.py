@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from vigil.core.errors import DataError
-from vigil.ingest.columnar import BatchMemo, TextRules
+from vigil.ingest import columnar as columnar_path
+from vigil.ingest.columnar import BatchMemo, TextRules, blank_to_null, dedupe_lists, ids
 from vigil.ingest.entities import extract_hashtags, extract_mentions
 from vigil.ingest.pipeline import ingest
-from vigil.ingest.values import BadValue, TimeFormat, parse_time
+from vigil.ingest.values import BadValue, TimeFormat, as_text, parse_id, parse_time
 
 TOOLKIT_MAPPING = {
     "post_id": "message_id", "account_id": "user_id", "account_handle": "username",
@@ -300,3 +302,57 @@ def test_twitter_io_counts_checked_as_the_row_path(tmp_path: Path, fixtures: Pat
     else:
         fast, slow = _both(tmp_path, [source], layout="twitter-io", detect_language=False)
         _assert_same(fast, slow)
+
+
+def test_blank_cells_ids_and_list_repeats_match_the_python_rules() -> None:
+    """The byte-level shortcuts (a first or last byte of printable ASCII) and the repeat removal of
+    lists of two or more items give the Python rules' results, on sliced arrays too."""
+    rng = random.Random(3)
+    alphabet = [
+        "a",
+        "1",
+        " ",
+        "\t",
+        "\n",
+        "\u00a0",
+        "\u2003",
+        "é",
+        "\x1c",
+        "\x85",
+        "中",
+        "-",
+        "\u3000",
+        "~",
+        "\x7f",
+    ]
+    cells = [
+        None if rng.random() < 0.1 else "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 5)))
+        for _ in range(20_000)
+    ]
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    assert {s.encode()[0] for s in spaces if s.encode()[0] >= 0x21} <= set(
+        columnar_path._SPACE_LEADS.tolist()
+    )
+    array = pa.array(cells, pa.string())
+    for part, values in ((array, cells), (array.slice(7, 9_000), cells[7:9_007])):
+        assert blank_to_null(part).to_pylist() == [None if v is None else as_text(v) for v in values]
+        assert ids(part).to_pylist() == [None if v is None else parse_id(v) for v in values]
+    items = [
+        None
+        if rng.random() < 0.05
+        else [rng.choice(["a", "b", "c", "A", None]) for _ in range(rng.randrange(5))]
+        for _ in range(20_000)
+    ]
+    lists = pa.array(items, pa.list_(pa.string()))
+    expected = [None if row is None else list(dict.fromkeys(row)) for row in items]
+    assert dedupe_lists(lists).to_pylist() == expected
+    assert dedupe_lists(lists.slice(11, 5_000)).to_pylist() == expected[11:5_011]
+
+    def first_per_key(row: list[str | None]) -> list[str | None]:
+        seen: dict[str | None, str | None] = {}
+        for item in row:
+            seen.setdefault(item.lower() if item is not None else None, item)
+        return list(seen.values())
+
+    keyed = dedupe_lists(lists, pc.utf8_lower(pc.list_flatten(lists))).to_pylist()
+    assert keyed == [None if row is None else first_per_key(row) for row in items]

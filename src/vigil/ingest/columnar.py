@@ -182,20 +182,65 @@ def check_each(values: pa.Array, rule: Callable[[str], Any], fine: str | None = 
 PLAIN_COUNT = r"^[0-9]{1,15}$"
 
 
+def _edge_bytes(values: pa.Array) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None:
+    """Each string's first and last byte (0 for an empty or null string), read from Arrow's buffers;
+    None for arrays of another layout than ``pa.string()``."""
+    if values.type != pa.string():
+        return None
+    buffers = values.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[values.offset : values.offset + len(values) + 1]
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
+    filled = offsets[1:] > offsets[:-1]
+    first = np.zeros(len(values), dtype=np.uint8)
+    last = np.zeros(len(values), dtype=np.uint8)
+    first[filled] = data[offsets[:-1][filled]]
+    last[filled] = data[offsets[1:][filled] - 1]
+    return first, last
+
+
+_SPACE_LEADS = np.array([0xC2, 0xE1, 0xE2, 0xE3], dtype=np.uint8)
+
+
+def _printable(byte: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Printable ASCII but space: a character no strip() removes (never a byte of a longer one)."""
+    return np.asarray((byte >= 0x21) & (byte <= 0x7E), dtype=bool)
+
+
 def blank_to_null(values: pa.Array) -> pa.Array:
     """``as_text`` of string cells: empty or whitespace-only strings become null, others stay as they are."""
-    candidates = pc.fill_null(pc.match_substring_regex(values, f"^{_SPACE_CLASS}*$"), False)
-    if not pc.any(candidates).as_py():
-        return values
-    blank = distinct_apply(pc.if_else(candidates, values, None), lambda v: not v or v.isspace(), pa.bool_())
+    edges = _edge_bytes(values)
+    if edges is not None:
+        # Only a cell starting with a control or space byte, or with the first byte of a non-ASCII
+        # space (U+0085 and U+00A0: C2; U+1680: E1; U+2000-U+205F: E2; U+3000: E3), can be blank.
+        maybe = (edges[0] < 0x21) | np.isin(edges[0], _SPACE_LEADS)
+        if not maybe.any():
+            return values
+        candidates = np.zeros(len(values), dtype=bool)
+        some = pc.filter(values, pa.array(maybe))
+        candidates[maybe] = _bools(pc.match_substring_regex(some, f"^{_SPACE_CLASS}*$"))
+        if not candidates.any():
+            return values
+        chosen = pa.array(candidates)
+    else:
+        chosen = pc.fill_null(pc.match_substring_regex(values, f"^{_SPACE_CLASS}*$"), False)
+        if not pc.any(chosen).as_py():
+            return values
+    blank = distinct_apply(pc.if_else(chosen, values, None), lambda v: not v or v.isspace(), pa.bool_())
     return pc.if_else(pc.fill_null(blank, False), pa.scalar(None, pa.string()), values)
 
 
 def ids(values: pa.Array) -> pa.Array:
     """``parse_id`` of string cells: stripped, an empty id null."""
-    trimmed = pc.fill_null(pc.match_substring_regex(values, _TRIMMED), True)
-    if pc.all(trimmed).as_py():
-        return values
+    edges = _edge_bytes(values)
+    if edges is not None:  # stripped already: starts and ends with a printable ASCII character
+        trimmed_np = (_printable(edges[0]) & _printable(edges[1])) | ~_bools(pc.is_valid(values))
+        if trimmed_np.all():
+            return values
+        trimmed = pa.array(trimmed_np)
+    else:
+        trimmed = pc.fill_null(pc.match_substring_regex(values, _TRIMMED), True)
+        if pc.all(trimmed).as_py():
+            return values
     other = distinct_apply(pc.if_else(trimmed, None, values), parse_id, pa.string())
     return pc.if_else(trimmed, values, other)
 
@@ -289,11 +334,23 @@ def dedupe_lists(lists_array: pa.Array, key: pa.Array | None = None) -> pa.Array
     flat = pc.list_flatten(lists_array)
     if len(flat) == 0:
         return lists_array
-    rows = pc.list_parent_indices(lists_array)
-    keyed = pa.table({"row": rows, "key": flat if key is None else key, "at": pa.array(np.arange(len(flat)))})
-    first = keyed.group_by(["row", "key"], use_threads=False).aggregate([("at", "min")])
-    keep = np.zeros(len(flat), dtype=bool)
-    keep[first.column("at_min").to_numpy()] = True
+    lengths = np.asarray(pc.fill_null(pc.list_value_length(lists_array), 0).to_numpy(zero_copy_only=False))
+    # Only lists of two or more items can repeat one (most hold none or one): those items alone are
+    # keyed, and a (list, key) pair seen before is dropped (np.unique's first index is the first one).
+    rows = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    several = np.flatnonzero(lengths[rows] > 1)
+    if len(several) == 0:
+        return lists_array
+    keys = flat if key is None else key
+    codes = pc.dictionary_encode(pc.take(keys, pa.array(several))).indices
+    codes_np = np.asarray(pc.fill_null(codes, -1).to_numpy(zero_copy_only=False), dtype=np.int64) + 1
+    pairs = rows[several] * (int(codes_np.max()) + 1) + codes_np
+    _, first = np.unique(pairs, return_index=True)
+    if len(first) == len(several):
+        return lists_array
+    keep = np.ones(len(flat), dtype=bool)
+    keep[several] = False
+    keep[several[first]] = True
     return _filter_lists(lists_array, pa.array(keep))
 
 
