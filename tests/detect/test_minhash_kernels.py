@@ -6,15 +6,19 @@ import random
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from vigil.detect.similarity import kernels
 from vigil.detect.similarity.minhash import (
     MinHashParams,
     band_keys,
+    decode_pairs,
     jaccard,
     jaccard_numpy,
     lsh_candidates_from_keys,
+    lsh_pairs,
     shingle_sets,
+    shingle_sets_numpy,
     signatures,
     signatures_numpy,
     sketch,
@@ -81,3 +85,48 @@ def test_jaccard_equals_numpy_and_candidates_unchanged() -> None:
             else:
                 first[key] = i
     assert set(zip(a.tolist(), b.tolist(), strict=True)) == expected
+
+
+def test_compiled_shingles_equal_numpy_on_any_text() -> None:
+    mixed = pa.array(["", "a", "a  b", "é ü ß", "كتب الطلاب درسا", "👍 x", "one two three four", None])
+    for sample in (texts(), texts().slice(7, 200), mixed, mixed.slice(1, 5)):
+        for k in (1, 2, 3):
+            fast, reference = shingle_sets(sample, k), shingle_sets_numpy(sample, k)
+            assert np.array_equal(fast.offsets, reference.offsets)
+            assert np.array_equal(fast.values, reference.values)
+    # A text longer than the kernel's first token buffer (64 tokens) grows it.
+    long = pa.array([" ".join(f"w{i}" for i in range(300))])
+    assert np.array_equal(shingle_sets(long).values, shingle_sets_numpy(long).values)
+    assert len(shingle_sets(long)) == 1 and len(shingle_sets(long).values) == 299
+
+
+def test_jaccard_at_least_keeps_exactly_the_pairs_at_or_above() -> None:
+    sets = shingle_sets(texts())
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, len(sets), 20_000)
+    b = rng.integers(0, len(sets), 20_000)
+    exact = jaccard(sets, a, b)
+    for threshold in (0.3, 0.5, 0.6, 0.9):
+        bounded = jaccard(sets, a, b, at_least=threshold)
+        keep = exact >= threshold
+        assert keep.any() and (~keep).any()
+        assert np.array_equal(bounded >= threshold, keep)
+        assert np.array_equal(bounded[keep], exact[keep])
+    # A pair exactly at the threshold (3 shared of 5 distinct shingles: J = 0.6) is kept.
+    words = pa.array(["a b c d", "a b c d e f"])
+    pair = shingle_sets(words, 1)
+    one, two = np.array([0]), np.array([1])
+    assert jaccard(pair, one, two)[0] == pytest.approx(4 / 6)
+    assert jaccard(pair, one, two, at_least=4 / 6)[0] == jaccard(pair, one, two)[0]
+    at = shingle_sets(pa.array(["a b c d", "a b c e"]), 1)
+    assert jaccard(at, one, two, at_least=0.6)[0] == pytest.approx(0.6)
+
+
+def test_keys_equal_in_their_high_bits_are_still_told_apart() -> None:
+    # The LSH sort puts positions in the keys' low bits (3 bits for 6 texts): keys differing only
+    # there share a sorted run, and the band is then grouped by full key, as without the trick.
+    keys = np.array([[8, 9, 8, 64, 9, 65], [1, 2, 3, 4, 5, 6]], dtype=np.uint64)
+    a, b = lsh_candidates_from_keys(keys)
+    assert set(zip(a.tolist(), b.tolist(), strict=True)) == {(0, 2), (1, 4)}
+    fresh = lsh_pairs(keys, fresh_from=3)
+    assert decode_pairs(fresh)[1].tolist() == [4]

@@ -40,7 +40,7 @@ def _compiled() -> Any:
 def signatures(values: U32, offsets: I64, a: U64, b: U64) -> U32:
     """MinHash signatures (n_texts, len(a)) of CSR shingle sets; an empty text gets all-ones."""
     out = np.empty((len(offsets) - 1, len(a)), dtype=np.uint32)
-    _compiled().signatures(values.astype(np.uint64), offsets.astype(np.int64), a, b, out)
+    _compiled().signatures(values.astype(np.uint32, copy=False), offsets.astype(np.int64), a, b, out)
     return out
 
 
@@ -48,7 +48,7 @@ def band_keys(values: U32, offsets: I64, a: U64, b: U64, bands: int) -> U64:
     """LSH band keys (bands, n_texts) of CSR shingle sets, as ``minhash.band_keys(signatures(...))``."""
     out = np.empty((bands, len(offsets) - 1), dtype=np.uint64)
     rows = len(a) // bands
-    _compiled().band_keys(values.astype(np.uint64), offsets.astype(np.int64), a, b, rows, out)
+    _compiled().band_keys(values.astype(np.uint32, copy=False), offsets.astype(np.int64), a, b, rows, out)
     return out
 
 
@@ -59,3 +59,33 @@ def jaccard(values: U32, offsets: I64, first: I64, second: I64) -> F64:
         values, offsets.astype(np.int64), first.astype(np.int64), second.astype(np.int64), out
     )
     return out
+
+
+def jaccard_at_least(values: U32, offsets: I64, first: I64, second: I64, threshold: float) -> F64:
+    """:func:`jaccard` for the pairs that can reach ``threshold``; the others get -1.0 (abandoned as
+    soon as their sizes or the shingles left to merge rule the threshold out)."""
+    out = np.empty(len(first), dtype=np.float64)
+    _compiled().jaccard_at_least(
+        values, offsets.astype(np.int64), first.astype(np.int64), second.astype(np.int64), threshold, out
+    )
+    return out
+
+
+def shingle_sets(data: npt.NDArray[np.uint8], offsets: I64, k: int) -> tuple[I64, U32]:
+    """CSR shingle sets (offsets, sorted distinct 32-bit values per text) of the UTF-8 texts
+    ``data[offsets[i]:offsets[i + 1]]``, as ``minhash.shingle_sets_numpy`` computes them.
+
+    Two passes: count each text's shingles, then hash, sort and deduplicate each text's shingles
+    in place and pack them left (a text's packed start never passes its unpacked start).
+    """
+    compiled = _compiled()
+    n = len(offsets) - 1
+    counts = np.empty(n, dtype=np.int64)
+    compiled.shingle_counts(data, offsets, k, counts)
+    starts = np.zeros(n, dtype=np.int64)
+    if n > 1:
+        np.cumsum(counts[:-1], out=starts[1:])
+    values = np.empty(int(counts.sum()), dtype=np.uint32)
+    out_offsets = np.zeros(n + 1, dtype=np.int64)
+    compiled.shingles(data, offsets, k, starts, values, out_offsets)
+    return out_offsets, values[: out_offsets[-1]].copy()

@@ -21,7 +21,6 @@ The probability that a pair of true Jaccard ``s`` becomes a candidate is ``1 - (
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -92,25 +91,60 @@ def _sorted_unique(keys: U64) -> U64:
     return result
 
 
+_FNV_OFFSET = 0xCBF29CE484222325
+_FNV_PRIME = 0x100000001B3
+_MASK64 = (1 << 64) - 1
+
+
+def token_hash(token: bytes) -> int:
+    """The 64-bit hash of one token's UTF-8 bytes: FNV-1a, then splitmix64 of it with the length
+    mixed in (the compiled shingle kernel's hash, in Python)."""
+    h = _FNV_OFFSET
+    for byte in token:
+        h = ((h ^ byte) * _FNV_PRIME) & _MASK64
+    return int(splitmix64(np.array([h ^ len(token)], dtype=np.uint64))[0])
+
+
 def _token_hashes(tokens: pa.Array) -> U64:
-    """A 64-bit hash of each token, computing each distinct token's hash once."""
+    """:func:`token_hash` of each token, computing each distinct token's hash once."""
     encoded = pc.dictionary_encode(tokens)
     distinct = encoded.dictionary.to_pylist()
     table = np.fromiter(
-        (
-            int.from_bytes(hashlib.blake2b(t.encode("utf-8"), digest_size=8).digest(), "little")
-            for t in distinct
-        ),
-        dtype=np.uint64,
-        count=len(distinct),
+        (token_hash(t.encode("utf-8")) for t in distinct), dtype=np.uint64, count=len(distinct)
     )
     indices = encoded.indices.to_numpy(zero_copy_only=False)
     result: U64 = table[indices]
     return result
 
 
+def _utf8_buffers(values: pa.Array) -> tuple[npt.NDArray[np.uint8], I64]:
+    """The UTF-8 bytes (zero-copy) and the n + 1 offsets of a string array without nulls."""
+    if not pa.types.is_string(values.type):
+        values = values.cast(pa.string())
+    _, offsets_buffer, data_buffer = values.buffers()
+    n = len(values)
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[values.offset : values.offset + n + 1]
+    if data_buffer is None:
+        return np.zeros(0, dtype=np.uint8), offsets.astype(np.int64)
+    return np.frombuffer(data_buffer, dtype=np.uint8), offsets.astype(np.int64)
+
+
 def shingle_sets(normalized: pa.Array | pa.ChunkedArray, shingle_size: int = 2) -> ShingleSets:
-    """Word ``shingle_size``-shingles of each normal form (a shorter text: one shingle of all words)."""
+    """Word ``shingle_size``-shingles of each normal form (a shorter text: one shingle of all words).
+
+    Tokens are the pieces between single spaces; a shingle is a 32-bit hash of its tokens'
+    :func:`token_hash` values. A compiled loop reads the Arrow UTF-8 bytes directly
+    (:func:`shingle_sets_numpy` computes the same in numpy, the reference it is tested against).
+    """
+    values = normalized.combine_chunks() if isinstance(normalized, pa.ChunkedArray) else normalized
+    values = pc.fill_null(values, "")
+    data, offsets = _utf8_buffers(values)
+    out_offsets, out_values = kernels.shingle_sets(data, offsets, shingle_size)
+    return ShingleSets(offsets=out_offsets, values=out_values)
+
+
+def shingle_sets_numpy(normalized: pa.Array | pa.ChunkedArray, shingle_size: int = 2) -> ShingleSets:
+    """:func:`shingle_sets` in numpy over Arrow's token split (the compiled kernel's reference)."""
     values = normalized.combine_chunks() if isinstance(normalized, pa.ChunkedArray) else normalized
     values = pc.fill_null(values, "")
     n = len(values)
@@ -243,21 +277,33 @@ def lsh_pairs(keys: U64 | Sequence[U64], *, fresh_from: int = 0, compact_every: 
     ``compact_every`` bands: memory holds the distinct new pairs, not one copy per band.
     """
     blocks = [keys] if isinstance(keys, np.ndarray) else list(keys)
+    n = sum(block.shape[1] for block in blocks)
+    # A band's keys are sorted with their low bits replaced by the text's position, so a plain sort
+    # (several times faster than an argsort) yields each run of equal keys in position order, its
+    # first text first. Keys that differ only in those low bits would share a run (about
+    # n**2 / 2**(65 - bits) key pairs per band: ~0.0003 for 200k texts); a band where that happens
+    # is grouped by the argsort instead, so the pairs are exactly those of equal keys.
+    bits = max(int(n - 1).bit_length(), 1)
+    low = np.uint64((1 << bits) - 1)
+    positions = np.arange(n, dtype=np.uint64)
     found: list[U64] = []
     pending = 0
     for band in range(blocks[0].shape[0]):
         key = blocks[0][band] if len(blocks) == 1 else np.concatenate([block[band] for block in blocks])
-        # Each key's first text is its lowest position: the sort need not be stable, the lowest
-        # position of each run of equal keys is taken instead.
-        order = np.argsort(key)
-        sorted_keys = key[order]
-        same = sorted_keys[1:] == sorted_keys[:-1]
+        tagged = np.sort((key & ~low) | positions)
+        high = tagged & ~low
+        same = high[1:] == high[:-1]
         if not same.any():
             continue
-        starts = np.flatnonzero(np.r_[True, ~same])
-        lowest = np.minimum.reduceat(order, starts)
+        order = (tagged & low).astype(np.int64)
+        full = key[order]
+        if np.any(same & (full[1:] != full[:-1])):
+            order = np.argsort(key, kind="stable")
+            sorted_keys = key[order]
+            same = sorted_keys[1:] == sorted_keys[:-1]
         run = np.cumsum(np.r_[True, ~same]) - 1
-        leaders = lowest[run]
+        starts = np.flatnonzero(np.r_[True, ~same])
+        leaders = order[starts][run]
         members = order[order != leaders]
         leaders = leaders[order != leaders]
         if fresh_from:
@@ -299,8 +345,15 @@ def _gather(sets: ShingleSets, docs: I64) -> tuple[I64, U32]:
     return owner, sets.values[sets.offsets[docs][owner] + within]
 
 
-def jaccard(sets: ShingleSets, a: I64, b: I64) -> F64:
-    """Exact Jaccard similarity of the shingle sets of each pair (a[i], b[i])."""
+def jaccard(sets: ShingleSets, a: I64, b: I64, *, at_least: float = 0.0) -> F64:
+    """Exact Jaccard similarity of the shingle sets of each pair (a[i], b[i]).
+
+    With ``at_least`` > 0, a pair that cannot reach it (by its set sizes, or once too few shingles
+    are left to match) is abandoned and gets a value below ``at_least`` instead of its similarity:
+    for a caller that keeps only the pairs >= ``at_least``, the same result, sooner.
+    """
+    if at_least > 0.0:
+        return kernels.jaccard_at_least(sets.values, sets.offsets, a, b, at_least)
     return kernels.jaccard(sets.values, sets.offsets, a, b)
 
 

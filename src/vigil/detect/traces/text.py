@@ -395,7 +395,7 @@ def near_pairs(
         # Candidates are verified a chunk at a time: a dense day has tens of millions.
         for lo in range(0, len(encoded), _CANDIDATE_CHUNK):
             a, b = decode_pairs(encoded[lo : lo + _CANDIDATE_CHUNK])
-            sim = jaccard(union_sets, a, b)
+            sim = jaccard(union_sets, a, b, at_least=params.near_threshold)
             keep = sim >= params.near_threshold
             xa, xb = union_xids[a[keep]], union_xids[b[keep]]
             found = pa.table(
