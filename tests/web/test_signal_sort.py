@@ -5,6 +5,7 @@ real server, both backends)."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -191,3 +192,13 @@ def test_rest_list_sorts_with_exact_cursors(live: LiveServer, world: dict[str, s
             assert answer.status_code == 400 and field in answer.text, answer.text
         other = client.get("/api/v1/signals", params={"sort": "tlp", "cursor": first["next_cursor"]})
         assert other.status_code == 400 and "cursor" in other.text, other.text
+        # crafted cursors are 400s on both backends, not database errors (a rank beyond
+        # PostgreSQL's integer, a NUL PostgreSQL text cannot hold)
+        for sort, raw in (
+            ("tlp", "tlp.asc|99999999999999|x"),
+            ("value", "value.asc|a\x00|x"),
+            ("changed", "2024-01-01T00:00:00+00:00|indicator\x00"),
+        ):
+            crafted = base64.urlsafe_b64encode(raw.encode()).decode()
+            answer = client.get("/api/v1/signals", params={"sort": sort, "cursor": crafted})
+            assert answer.status_code == 400 and "cursor" in answer.text, (raw, answer.text)

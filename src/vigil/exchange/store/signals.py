@@ -95,6 +95,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         instant, signal_id = raw.split("|", 1)
+        if "\x00" in signal_id:  # PostgreSQL text holds no NUL: refused here, not a 500 there
+            raise ValueError(signal_id)
         return parse_instant(instant), signal_id
     except (ValueError, binascii.Error, InputError, UnicodeDecodeError):
         raise InputError(f"invalid cursor {cursor!r}", field="cursor") from None
@@ -135,12 +137,16 @@ def decode_sorted_cursor(cursor: str, sort: str, order: str) -> tuple[Any, str]:
         text, signal_id = rest.rsplit("|", 1)  # the id has no "|"; a value may
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InputError(f"invalid cursor {cursor!r}", field="cursor") from None
+    if "\x00" in raw:  # PostgreSQL text holds no NUL: refused here, not a 500 there
+        raise InputError(f"invalid cursor {cursor!r}", field="cursor")
     if prefix != f"{sort}.{order}":
         raise InputError(f"the cursor belongs to another sort than {sort} {order}", field="cursor")
     try:
         key: Any = parse_instant(text) if sort in ("changed", "first_seen") else text
         if sort == "tlp":
             key = int(text)
+            if not 0 <= key <= len(_TLP_RANK):  # a rank; a huge one overflows PostgreSQL's integer
+                raise ValueError(text)
     except (ValueError, InputError):
         raise InputError(f"invalid cursor {cursor!r}", field="cursor") from None
     return key, signal_id
