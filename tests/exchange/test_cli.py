@@ -14,7 +14,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from vigil.cli.app import app, main
+from tests.cli_helpers import cli_ok
+from vigil.cli.app import main
 from vigil.db import head_revision
 
 from .conftest import free_port
@@ -22,30 +23,24 @@ from .conftest import free_port
 runner = CliRunner()
 
 
-def _run(*args: str) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 def test_org_key_revoke_audit_round_trip(db_url: str) -> None:
     url = ["--database-url", db_url]
-    org = json.loads(_run("org", "create", "Examplebook", "--kind", "platform", "--json", *url))[0]
+    org = json.loads(cli_ok("org", "create", "Examplebook", "--kind", "platform", "--json", *url))[0]
     assert org["kind"] == "platform" and org["id"].startswith("identity--")
-    assert [o["name"] for o in json.loads(_run("org", "list", "--json", *url))] == ["Examplebook"]
+    assert [o["name"] for o in json.loads(cli_ok("org", "list", "--json", *url))] == ["Examplebook"]
     created = json.loads(
-        _run(
+        cli_ok(
             "key", "create", "--org", "Examplebook", "--role", "read-only", "--expires", "30d", "--json", *url
         )
     )
     assert created["key"].startswith(f"vigil_{created['id']}_") and created["expires_at"]
-    keys = json.loads(_run("key", "list", "--json", *url))
+    keys = json.loads(cli_ok("key", "list", "--json", *url))
     assert [k["id"] for k in keys] == [created["id"]] and "key" not in keys[0]
-    assert "revoked key" in _run("key", "revoke", created["id"], *url)
-    assert json.loads(_run("key", "list", "--json", *url))[0]["revoked_at"]
-    actions = [e["action"] for e in json.loads(_run("audit", "--json", *url))]
+    assert "revoked key" in cli_ok("key", "revoke", created["id"], *url)
+    assert json.loads(cli_ok("key", "list", "--json", *url))[0]["revoked_at"]
+    actions = [e["action"] for e in json.loads(cli_ok("audit", "--json", *url))]
     assert actions == ["key.revoke", "key.create", "org.create"]
-    assert f"{head_revision()} -> {head_revision()}" in _run("db", "upgrade", *url).replace("\n", "")
+    assert f"{head_revision()} -> {head_revision()}" in cli_ok("db", "upgrade", *url).replace("\n", "")
 
 
 def test_cli_errors_exit_non_zero_with_a_message(
@@ -85,8 +80,10 @@ def test_vigil_serve_runs_the_api(tmp_path: Path) -> None:
             time.sleep(0.2)
         # the server migrated the embedded SQLite file under the data dir on start
         assert (tmp_path / "vigil.db").is_file()
-        _run("org", "create", "Gov", "--kind", "government", "--data-dir", str(tmp_path))
-        key = json.loads(_run("key", "create", "--org", "Gov", "--json", "--data-dir", str(tmp_path)))["key"]
+        cli_ok("org", "create", "Gov", "--kind", "government", "--data-dir", str(tmp_path))
+        key = json.loads(cli_ok("key", "create", "--org", "Gov", "--json", "--data-dir", str(tmp_path)))[
+            "key"
+        ]
         me = httpx.get(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {key}"}, timeout=10)
         assert me.status_code == 200 and me.json()["org_kind"] == "government"
     finally:

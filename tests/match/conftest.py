@@ -3,7 +3,6 @@ fixtures and server helper, reused) seeded with a small coalition, and posts fil
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -136,29 +135,3 @@ def write_posts(path: Path, rows: list[dict[str, Any]]) -> Path:
         schema = pa.schema([POSTS.schema.field(name) for name in rows[0]])
         sink.write(pa.Table.from_pylist(rows, schema=schema))
     return path
-
-
-def cli_ok(*args: str) -> str:
-    """``vigil ARGS`` in process; its output, after checking it exited 0."""
-    from typer.testing import CliRunner
-
-    from vigil.cli.app import app
-
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.output
-
-
-def cli_fails(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], code: int, *args: str
-) -> str:
-    """``vigil ARGS`` through the real entry point (its error handler and exit codes); its stderr,
-    after checking it exited with ``code``."""
-    from vigil.cli.app import main
-
-    capsys.readouterr()
-    monkeypatch.setattr(sys, "argv", ["vigil", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    assert exited.value.code == code
-    return capsys.readouterr().err

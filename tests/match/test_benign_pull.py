@@ -9,7 +9,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.match.conftest import Coalition, cli_fails, cli_ok, post, write_posts
+from tests.cli_helpers import cli_fails, cli_ok
+from tests.match.conftest import Coalition, post, write_posts
 from vigil.core.time import utcnow
 from vigil.match.benign import BenignBank
 from vigil.match.fetch import fetch_signals

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.match.conftest import Coalition, cli_fails, cli_ok
+from tests.cli_helpers import cli_fails, cli_ok
+from tests.match.conftest import Coalition
 from vigil.match.quarantine import notify_sources
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from vigil.cli.app import app, main
+from tests.cli_helpers import cli_ok
+from vigil.cli.app import main
 from vigil.core.time import isoformat_z, utcnow
 
 runner = CliRunner()
@@ -23,34 +24,28 @@ ORGS = {
 }
 
 
-def _run(*args: str) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.output
-
-
 def test_meeting_cli_from_invitation_to_minutes_with_tlp_per_reader(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("VIGIL_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("COLUMNS", "200")
     for name, kind in ORGS.items():
-        _run("org", "create", name, "--kind", kind)
+        cli_ok("org", "create", name, "--kind", kind)
     now = utcnow()
     debate_at = isoformat_z(now + timedelta(days=3))
-    _run("election", "add", "General 2026", "debate", debate_at, "--title", "Final debate",
+    cli_ok("election", "add", "General 2026", "debate", debate_at, "--title", "Final debate",
          "--as-org", "Electoral Commission")  # fmt: skip
-    listed = json.loads(_run("election", "list", "--as-org", "Uni Lab", "--json"))
+    listed = json.loads(cli_ok("election", "list", "--as-org", "Uni Lab", "--json"))
     assert [(d["kind"], d["days_left"]) for d in listed] == [("debate", 3)]
 
     starts = isoformat_z(now + timedelta(days=1))
-    made = _run("meeting", "new", "Weekly sync", "--at", starts, "--every", "weekly",
+    made = cli_ok("meeting", "new", "Weekly sync", "--at", starts, "--every", "weekly",
                 "--count", "2", "--invite", "Chirper", "--invite", "Electoral Commission=member",
                 "--invite", "Uni Lab=observer", "--as-org", "Examplebook")  # fmt: skip
     mid = made.split()[0]
     assert mid.startswith("meeting--") and made.count("meeting--") == 2
     # activity to pre-fill from
-    _run(
+    cli_ok(
         "case",
         "create",
         "Spoofed outlet",
@@ -62,16 +57,16 @@ def test_meeting_cli_from_invitation_to_minutes_with_tlp_per_reader(
         "Examplebook",
     )
     sees = '{"narratives": ["PLATFORM-ONLY-NARRATIVE"]}'
-    out = _run("meeting", "update", mid, "--tlp", "AMBER", "--sees", sees,
+    out = cli_ok("meeting", "update", mid, "--tlp", "AMBER", "--sees", sees,
                "--asks", "share seeds", "--as-org", "Examplebook")  # fmt: skip
     assert "1 cases opened" in out
-    _run("meeting", "update", mid, "--tlp", "GREEN", "--sees", '{"notes": "GOV-GREEN-NOTE"}',
+    cli_ok("meeting", "update", mid, "--tlp", "GREEN", "--sees", '{"notes": "GOV-GREEN-NOTE"}',
          "--expects", '[{"on": "2026-12-04", "event": "certification", "risk": "fraud claims"}]',
          "--as-org", "Electoral Commission")  # fmt: skip
-    _run("meeting", "action", mid, "Send seed list", "--owner", "Chirper",
+    cli_ok("meeting", "action", mid, "Send seed list", "--owner", "Chirper",
          "--due", isoformat_z(now - timedelta(hours=1)), "--tlp", "GREEN",
          "--as-org", "Examplebook")  # fmt: skip
-    _run(
+    cli_ok(
         "meeting",
         "action",
         mid,
@@ -82,14 +77,14 @@ def test_meeting_cli_from_invitation_to_minutes_with_tlp_per_reader(
         "--as-org",
         "Chirper",
     )
-    assert "OVERDUE" in _run("meeting", "actions", "--open", "--as-org", "Electoral Commission")
-    _run("meeting", "minutes", mid, "--text", "We agreed to publish jointly.", "--tlp", "GREEN",
+    assert "OVERDUE" in cli_ok("meeting", "actions", "--open", "--as-org", "Electoral Commission")
+    cli_ok("meeting", "minutes", mid, "--text", "We agreed to publish jointly.", "--tlp", "GREEN",
          "--as-org", "Examplebook")  # fmt: skip
 
     packs = {}
     for reader in ORGS:
         path = tmp_path / f"pack-{reader}.html"
-        _run("meeting", "pack", mid, "--out", str(path), "--as-org", reader)
+        cli_ok("meeting", "pack", mid, "--out", str(path), "--as-org", reader)
         packs[reader] = path.read_text()
     for reader, pack in packs.items():
         assert "GOV-GREEN-NOTE" in pack and "fraud claims" in pack and "Final debate" in pack, reader
@@ -101,11 +96,11 @@ def test_meeting_cli_from_invitation_to_minutes_with_tlp_per_reader(
 
     for reader in ORGS:
         path = tmp_path / f"minutes-{reader}.html"
-        _run("meeting", "minutes", mid, "--out", str(path), "--as-org", reader)
+        cli_ok("meeting", "minutes", mid, "--out", str(path), "--as-org", reader)
         minutes = path.read_text()
         assert "We agreed to publish jointly." in minutes and "Send seed list" in minutes
         assert ("PLATFORM-ONLY-DECISION" in minutes) == (ORGS[reader] == "platform"), reader
-    _run("meeting", "pack", mid, "--format", "pdf", "--out", str(tmp_path / "p.pdf"), "--as-org", "Uni Lab")
+    cli_ok("meeting", "pack", mid, "--format", "pdf", "--out", str(tmp_path / "p.pdf"), "--as-org", "Uni Lab")
     assert (tmp_path / "p.pdf").read_bytes().startswith(b"%PDF")
 
     # bad input: a clear message naming the field, nothing written

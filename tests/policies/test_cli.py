@@ -4,31 +4,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from vigil.cli.app import app, main
+from tests.cli_helpers import cli_exit, cli_ok
 
 runner = CliRunner()
-
-
-def _run(*args: str) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.output
-
-
-def _fails(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
-) -> tuple[int, str]:
-    capsys.readouterr()
-    monkeypatch.setattr(sys, "argv", ["vigil", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    return int(exited.value.code or 0), capsys.readouterr().err
 
 
 def test_policy_commands(
@@ -36,43 +19,43 @@ def test_policy_commands(
 ) -> None:
     monkeypatch.setenv("VIGIL_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("COLUMNS", "250")
-    _run("org", "create", "Examplebook", "--kind", "platform")
-    _run("org", "create", "Ministry", "--kind", "government")
-    _run("election", "add", "General 2027", "election_day", "2027-06-01T08:00Z", "--as-org", "Ministry")
-    out = _run("policy", "record", "political_ads", "announced", "--from", "2027-05-01T00:00Z",
+    cli_ok("org", "create", "Examplebook", "--kind", "platform")
+    cli_ok("org", "create", "Ministry", "--kind", "government")
+    cli_ok("election", "add", "General 2027", "election_day", "2027-06-01T08:00Z", "--as-org", "Ministry")
+    out = cli_ok("policy", "record", "political_ads", "announced", "--from", "2027-05-01T00:00Z",
                "--summary", "حظر الإعلانات السياسية", "--language", "ar", "--url", "https://ex.example/ads",
                "--note", "RED-NOTE", "--note-tlp", "RED", "--as-org", "Examplebook")  # fmt: skip
     assert "political_ads version 1: announced (TLP:GREEN)" in out
-    _run("policy", "record", "synthetic_media", "in force", "--as-org", "Examplebook")
-    _run("policy", "record", "political_ads", "withdrawn", "--as-org", "Examplebook")
-    current = json.loads(_run("policy", "list", "--as-org", "Ministry", "--json"))
+    cli_ok("policy", "record", "synthetic_media", "in force", "--as-org", "Examplebook")
+    cli_ok("policy", "record", "political_ads", "withdrawn", "--as-org", "Examplebook")
+    current = json.loads(cli_ok("policy", "list", "--as-org", "Ministry", "--json"))
     assert sorted((v["area"], v["version"], v["status"]) for v in current) == [
         ("political_ads", 2, "withdrawn"), ("synthetic_media", 1, "in_force")
     ]  # fmt: skip
     history = json.loads(
-        _run("policy", "history", "--area", "political_ads", "--as-org", "Ministry", "--json")
+        cli_ok("policy", "history", "--area", "political_ads", "--as-org", "Ministry", "--json")
     )
     assert [(v["version"], v["note"]) for v in history] == [
         (1, None),
         (2, None),
     ]  # RED note not for the ministry
     own = json.loads(
-        _run("policy", "history", "--area", "political_ads", "--as-org", "Examplebook", "--json")
+        cli_ok("policy", "history", "--area", "political_ads", "--as-org", "Examplebook", "--json")
     )
     assert own[0]["note"] == "RED-NOTE" and own[0]["summary"] == "حظر الإعلانات السياسية"
     changes = json.loads(
-        _run("policy", "diff", "--since", "2020-01-01T00:00Z", "--as-org", "Ministry", "--json")
+        cli_ok("policy", "diff", "--since", "2020-01-01T00:00Z", "--as-org", "Ministry", "--json")
     )
     assert sorted(c["area"] for c in changes) == ["political_ads", "synthetic_media"]
-    table = _run("policy", "matrix", "--as-org", "Ministry")
+    table = cli_ok("policy", "matrix", "--as-org", "Ministry")
     assert "Examplebook" in table and "GAP withdrawn" in table
     ready = json.loads(
-        _run("policy", "matrix", "--election", "General 2027", "--as-org", "Ministry", "--json")
+        cli_ok("policy", "matrix", "--election", "General 2027", "--as-org", "Ministry", "--json")
     )
     assert ready["in_force"][current[0]["org_id"]]["synthetic_media"] is True
     assert ready["in_force"][current[0]["org_id"]]["political_ads"] is False
-    assert "Publicités politiques" in _run("policy", "areas")
-    assert "STIX objects" in _run(
+    assert "Publicités politiques" in cli_ok("policy", "areas")
+    assert "STIX objects" in cli_ok(
         "policy", "export", "--out", str(tmp_path / "p.json"), "--as-org", "Ministry"
     )
     exported = json.loads((tmp_path / "p.json").read_text("utf-8"))
@@ -84,7 +67,7 @@ def test_policy_commands(
         (("policy", "record", "political_ads", "in_force", "--from", "soon"), "--from"),
         (("policy", "record", "political_ads", "in_force", "--note-tlp", "PURPLE"), "PURPLE"),
     ):
-        code, err = _fails(monkeypatch, capsys, *args, "--as-org", "Examplebook")
+        code, err = cli_exit(monkeypatch, capsys, *args, "--as-org", "Examplebook")
         assert code != 0 and words in err, err
-    after = json.loads(_run("policy", "history", "--as-org", "Examplebook", "--json"))
+    after = json.loads(cli_ok("policy", "history", "--as-org", "Examplebook", "--json"))
     assert len(after) == 3  # nothing stored by the failed commands
