@@ -169,6 +169,10 @@ def test_columns_sort_on_the_server(live: LiveServer, world: dict[str, str]) -> 
         foreign = next(e.id for e in every if e.id not in mine)
         crafted = client.get("/audit", params={"reads": "hide", "sort": "action", "before": foreign}).text
         assert _ids(crafted) == []
-        for bad, name in (({"sort": "detail"}, "sort"), ({"order": "up"}, "order")):
+        for bad, name in (
+            ({"sort": "detail"}, "sort"),
+            ({"order": "up"}, "order"),
+            ({"before": 2**40}, "before"),
+        ):
             answer = client.get("/audit", params=bad)
             assert answer.status_code == 400 and name in answer.text, answer.text

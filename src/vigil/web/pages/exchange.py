@@ -187,7 +187,8 @@ def audit_page(
     action: str | None = None,
     target: str | None = None,
     since: str | None = None,
-    before: int | None = None,
+    # an entry id (the audit table's integer id: bounded, or PostgreSQL's integer overflows)
+    before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     actor: str | None = None,
     reads: str = "show",
     size: int = AUDIT_PAGE,
