@@ -22,10 +22,10 @@ import pytest
 
 from vigil.core.errors import DataError
 from vigil.ingest import columnar as columnar_path
-from vigil.ingest.columnar import BatchMemo, TextRules, blank_to_null, dedupe_lists, ids
+from vigil.ingest.columnar import BatchMemo, Memo, TextRules, blank_to_null, dedupe_lists, ids
 from vigil.ingest.entities import extract_hashtags, extract_mentions
 from vigil.ingest.pipeline import ingest
-from vigil.ingest.values import BadValue, TimeFormat, as_text, parse_id, parse_time
+from vigil.ingest.values import BadValue, TimeFormat, as_text, parse_id, parse_list, parse_time
 
 TOOLKIT_MAPPING = {
     "post_id": "message_id", "account_id": "user_id", "account_handle": "username",
@@ -356,3 +356,32 @@ def test_blank_cells_ids_and_list_repeats_match_the_python_rules() -> None:
 
     keyed = dedupe_lists(lists, pc.utf8_lower(pc.list_flatten(lists))).to_pylist()
     assert keyed == [None if row is None else first_per_key(row) for row in items]
+
+
+def test_list_cells_split_by_arrow_match_parse_list() -> None:
+    """Cells written "[x, y]" or as one bare item are split without Python: the same lists as
+    parse_list on random cells of items, separators, brackets, quotes and Unicode spaces."""
+    rng = random.Random(5)
+    pieces = ["a", "Vote", "https://x.org/p", "www.y.org", "?q=1", ", ", ",", " ", "[", "]", "'", '"',
+              "\u00a0", "\u2003", "\x0b", "\x1c", ";", "|", "true", "é", "_1"]  # fmt: skip
+    cells: list[str] = []
+    while len(cells) < 6_000:
+        body = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 5)))
+        cell = f"[{body}]" if rng.random() < 0.5 else body
+        try:
+            parse_list(cell, urls=True)
+            parse_list(cell)
+        except BadValue:
+            continue
+        cells.append(cell)
+    array = pa.array(cells, pa.string())
+    urls = columnar_path.lists(
+        array, Memo(lambda v: parse_list(v, urls=True)), columnar_path.STRING_LIST,
+        columnar_path.LIST_ITEM, columnar_path.URL_ITEM,
+    )  # fmt: skip
+    assert urls.to_pylist() == [parse_list(cell, urls=True) for cell in cells]
+    words = columnar_path.lists(
+        array, Memo(lambda v: list(dict.fromkeys(x.lower() for x in parse_list(v)))),
+        columnar_path.STRING_LIST, columnar_path.WORD_ITEM, lower=True,
+    )  # fmt: skip
+    assert words.to_pylist() == [list(dict.fromkeys(x.lower() for x in parse_list(cell))) for cell in cells]

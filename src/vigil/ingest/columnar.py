@@ -278,11 +278,16 @@ def _lists(
     if item is None:
         return pc.if_else(pc.is_null(values), empty, distinct_apply(values, fn, out_type))
     written = pc.extract_regex(values, rf"^\[(?P<x>{item}(?:, {more or item})*)?\]$")
+    # A bare cell of one item ("https://x.org/a": how the toolkit's layout gives one link) is that item.
     inner = pc.struct_field(written, "x")
+    bare = pa.array(np.zeros(len(values), dtype=bool))
+    if written.null_count:
+        bare = pc.fill_null(pc.match_substring_regex(values, rf"^{item}$"), False)
+        inner = pc.if_else(bare, values, inner)
     split = pc.split_pattern(inner, ", ")
     # json.loads reads a list of JSON words ("[true]", "[null, NaN]") as values, not strings.
     scalar = pc.fill_null(pc.greater(pc.list_value_length(_flat_mask(split, JSON_WORDS)), 0), False)
-    quick = pc.and_(pc.fill_null(pc.is_valid(written), False), pc.invert(scalar))
+    quick = pc.and_(pc.or_(pc.fill_null(pc.is_valid(written), False), bare), pc.invert(scalar))
     if not pc.any(quick).as_py():
         return pc.if_else(pc.is_null(values), empty, distinct_apply(values, fn, out_type))
     read = pc.if_else(pc.fill_null(pc.equal(inner, ""), True), empty, split.cast(out_type))
@@ -355,11 +360,13 @@ def dedupe_lists(lists_array: pa.Array, key: pa.Array | None = None) -> pa.Array
 
 
 # A list item parse_list leaves as it is: no separator, quote, bracket or space, not a JSON scalar.
-LIST_ITEM = r"""(?:[A-Za-z][^\s,;|'"\[\]]*)"""
+# Python's whitespace (str.split, str.strip), not RE2's ASCII \s: "[x\u00a0]" reads as ["x"].
+_NOT_SPACE_OR_SEPARATOR = r"""[^\t\n\x0b\f\r \x1c-\x1f\x85\xa0\p{Z},;|'"\[\]]"""
+LIST_ITEM = rf"(?:[A-Za-z]{_NOT_SPACE_OR_SEPARATOR}*)"
 # An item after ", " that _URL_SPLIT splits before: one starting a URL.
 # A hashtag or handle in a list cell that lower-casing is all that _sigil_free / _unique change.
 WORD_ITEM = r"(?:[A-Za-z][A-Za-z0-9_]*)"
-URL_ITEM = r"""(?:(?:[a-zA-Z][a-zA-Z0-9+.-]*://|www\.)[^\s,;|'"\[\]]*)"""
+URL_ITEM = rf"(?:(?:[a-zA-Z][a-zA-Z0-9+.-]*://|www\.){_NOT_SPACE_OR_SEPARATOR}*)"
 JSON_WORDS = ("true", "false", "null", "NaN", "Infinity")
 
 
