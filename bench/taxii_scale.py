@@ -439,9 +439,12 @@ def post_while_reading(base: str, auth: tuple[str, str], count: int) -> tuple[fl
 # where a page's time goes
 
 
-def profile(url: str, key: str, tokens: list[str], ids: list[str], count: int) -> None:
+def profile(url: str, key: str, tokens: list[str], ids: list[str], count: int, lanes: bool = False) -> None:
     """``count`` page requests and ``count`` get-by-id requests through the ASGI app in this
-    process (no HTTP, no uvicorn), under cProfile: framework, authentication, SQL, serialisation."""
+    process (no HTTP, no uvicorn), under cProfile: framework, authentication, SQL, serialisation.
+    ``lanes``: no profiler; the process's CPU per request with the TAXII fast lane
+    (``vigil.web.taxii_fast``) and without it (the FastAPI routes), in alternating rounds, and
+    whether the two answer the same bytes."""
     import asyncio
     import cProfile
     import pstats
@@ -451,6 +454,7 @@ def profile(url: str, key: str, tokens: list[str], ids: list[str], count: int) -
 
     app = create_app(load_settings(database_url=url, data_dir=tempfile.mkdtemp(prefix="vigil-prof-")))
     basic = base64.b64encode(f"bench:{key}".encode()).decode()
+    answers: list[Any] = []
 
     async def call(path: str, query: str) -> int:
         scope = {
@@ -480,6 +484,8 @@ def profile(url: str, key: str, tokens: list[str], ids: list[str], count: int) -
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+            if lanes:
+                answers.append(message)
 
         await app(scope, receive, send)
         return status
@@ -492,10 +498,44 @@ def profile(url: str, key: str, tokens: list[str], ids: list[str], count: int) -
         for _ in range(count):
             if kind == "page":
                 status = await call(collection, f"limit={PAGE}&next={rng.choice(tokens)}")
+            elif kind == "manifest":
+                status = await call(collection.replace("objects", "manifest"), f"limit={PAGE}")
             else:
                 status = await call(f"{collection}{rng.choice(ids)}/", "")
             assert status == 200, status
         return time.perf_counter() - start
+
+    async def compare() -> None:
+        """CPU per request, fast lane against routes, in alternating rounds; then the same requests'
+        answers from both, compared byte for byte (headers and body)."""
+        async with app.router.lifespan_context(app):
+            await run("page")
+            cpu: dict[tuple[str, bool], list[float]] = {}
+            for _ in range(3):
+                for kind in ("page", "get"):
+                    for lane in (True, False):
+                        app.state.taxii_fast_lane = lane
+                        started = time.process_time()
+                        await run(kind)
+                        cpu.setdefault((kind, lane), []).append(
+                            1000 * (time.process_time() - started) / count
+                        )
+            same = True
+            for kind in ("page", "get", "manifest"):
+                seen = []
+                for lane in (True, False):
+                    app.state.taxii_fast_lane = lane
+                    answers.clear()
+                    await run(kind)
+                    seen.append(list(answers))
+                same = same and seen[0] == seen[1]
+            print(
+                f"\nCPU ms per request in process (min of 3 rounds of {count}; load {os.getloadavg()[0]:.1f})"
+            )
+            print("kind   fast lane   routes")
+            for kind in ("page", "get"):
+                print(f"{kind:5} {min(cpu[(kind, True)]):10.2f} {min(cpu[(kind, False)]):8.2f}")
+            print(f"same bytes (status, headers, body) on both paths: {same}")
 
     async def main() -> None:
         async with app.router.lifespan_context(app):
@@ -508,9 +548,9 @@ def profile(url: str, key: str, tokens: list[str], ids: list[str], count: int) -
                 profiler.disable()
                 print(f"\n{kind}: {1000 * plain / count:.2f} ms per request in process without the profiler")
                 stats = pstats.Stats(profiler)
-                stats.sort_stats("cumulative").print_stats(35)
+                stats.sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(35)
 
-    asyncio.run(main())
+    asyncio.run(compare() if lanes else main())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -540,6 +580,12 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=int, default=0, help="profile this many requests in process, then stop"
     )
+    parser.add_argument(
+        "--lanes",
+        type=int,
+        default=0,
+        help="CPU per request in process, TAXII fast lane against the routes, this many requests a round",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.pg_data:
@@ -555,8 +601,15 @@ def main() -> None:
         for backend in args.backends.split(","):
             for size in sizes:
                 found = seeded(backend, size, args.store, pg_base)
-                if args.profile:
-                    profile(found.url, found.key, found.tokens, found.ids, args.profile)
+                if args.profile or args.lanes:
+                    profile(
+                        found.url,
+                        found.key,
+                        found.tokens,
+                        found.ids,
+                        args.profile or args.lanes,
+                        lanes=bool(args.lanes),
+                    )
                     continue
                 auth = ("bench", found.key)
                 with vigil_server(found.url, workdir, args.workers) as (base, pid):
@@ -582,7 +635,7 @@ def main() -> None:
                 ]
                 rows.append(_row(f"vigil {backend} w{args.workers}", size, r, memory, post))
                 print("  " + " | ".join(rows[-1]), flush=True)
-    if args.profile:
+    if args.profile or args.lanes:
         return
     if args.peer_objects:
         objects = [indicator(i) for i in range(args.peer_objects)]

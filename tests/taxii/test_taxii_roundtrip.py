@@ -263,7 +263,10 @@ def test_statuses_survive_a_restart_and_errors_are_taxii_messages(members: Membe
         headers = {"Content-Type": TAXII_MEDIA_TYPE, "Accept": TAXII_MEDIA_TYPE}
         objects_url = f"{other}/taxii2/api1/collections/{spec.id}/objects/"
         tool = json.loads(stix2.Tool(name="status-check", created=T, modified=T).serialize())
-        posted = httpx.post(objects_url, auth=auth, headers=headers, json={"objects": [tool, {"type": "x"}]})
+        # a first POST validates in this process (stix2-validator's first use): seconds on a busy machine
+        posted = httpx.post(
+            objects_url, auth=auth, headers=headers, json={"objects": [tool, {"type": "x"}]}, timeout=120
+        )
         assert posted.status_code == 202 and posted.headers["content-type"] == TAXII_MEDIA_TYPE
         status_id = posted.json()["id"]
 

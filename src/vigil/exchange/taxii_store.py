@@ -101,13 +101,17 @@ from vigil.exchange.taxii import (
 )
 from vigil.exchange.taxii_authorship import authorship_failures
 from vigil.exchange.taxii_index import (
+    PLANNED,
     Filters,
     Key,
     PostedObject,
     Served,
     is_projected,
     page_rows,
+    plan_mode,
+    plan_settings,
     project_contributions,
+    raw_rows,
     signal_of_object,
     snapshot_contribution,
     store_posted,
@@ -287,11 +291,24 @@ _FINGERPRINT = select(
 )
 
 
-def _fingerprint(session: Session) -> tuple[object, ...]:
+_FINGERPRINT_PLANNED = {
+    mode: select(*plan_settings(mode), *_FINGERPRINT.selected_columns) for mode in ("page", "by_id")
+}
+
+
+def _fingerprint(session: Session, filters: Filters | None = None) -> tuple[object, ...]:
     """Changes whenever anything a catalog is built from changes (every write appends a row or
     moves a timestamp), so a cached catalog is reused only while it is exact. Runs on every TAXII
-    read: executed on the session's connection (Core), which skips the ORM's per-statement work."""
-    return tuple(session.connection().execute(_FINGERPRINT).one())
+    read: run on the session's driver connection (``raw_rows``), which skips SQLAlchemy's
+    per-statement work. Only compared for equality, so the driver's values serve as they come.
+    ``filters``: a page read follows in this transaction; on PostgreSQL this statement also gives
+    the transaction that read's plan settings (``taxii_index.page_rows``)."""
+    if filters is None or session.get_bind().dialect.name != "postgresql":
+        return tuple(raw_rows(session, _FINGERPRINT, {})[0])
+    mode = plan_mode(filters)
+    row = raw_rows(session, _FINGERPRINT_PLANNED[mode], {})[0]
+    session.info[PLANNED] = mode
+    return tuple(row[len(row) - len(_FINGERPRINT.selected_columns) :])
 
 
 class CatalogCache:
@@ -405,6 +422,7 @@ class Extras:
     orgs: dict[str, Organisation]
     entries: list[Served]
     by_collection: dict[str, list[Served]] = field(default_factory=dict)
+    selected: dict[tuple[object, ...], list[Served]] = field(default_factory=dict)
 
     def source_kind(self, entry: Served) -> OrgKind | None:
         org = self.orgs.get(str(entry.obj.get("created_by_ref", "")))
@@ -415,6 +433,18 @@ class Extras:
         if found is None:
             found = sorted(in_collection(self.entries, spec, self.source_kind, principal), key=sort_key)
             self.by_collection[spec.alias] = found
+        return found
+
+    def matching(self, spec: CollectionSpec, principal: Principal, query: ObjectQuery) -> list[Served]:
+        """``select_versions`` of this collection's extras, once per filter: these extras are
+        fixed (a change in the database makes new ones), and a client pages with one filter."""
+        key = (spec.alias, query.ids, query.types, query.spec_versions, query.versions, query.added_after)
+        found = self.selected.get(key)
+        if found is None:
+            found = select_versions(self.of(spec, principal), query)
+            if len(self.selected) >= 256:
+                self.selected.clear()
+            self.selected[key] = found
         return found
 
 
@@ -612,13 +642,14 @@ class TaxiiService:
         """Up to ``limit`` items after ``after``, in one read transaction: one statement reads the
         database's change fingerprint (which says whether contribution versions are waiting to be
         projected into the index, and whether the cached extras still hold), one reads the page."""
+        filters = _filters(query)
         with self.db.read_session() as session:
-            fingerprint = _fingerprint(session)
+            fingerprint = _fingerprint(session, filters)
             if is_projected(self.db, int(cast(int | None, fingerprint[0]) or 0)):
                 return self._candidates(session, spec, query, after, limit, fingerprint)
         self._project()  # in its own short write transactions, then read a snapshot that has them
         with self.db.read_session() as session:
-            return self._candidates(session, spec, query, after, limit, _fingerprint(session))
+            return self._candidates(session, spec, query, after, limit, _fingerprint(session, filters))
 
     def _candidates(
         self,
@@ -633,9 +664,10 @@ class TaxiiService:
         rows = page_rows(session, self.principal, spec.audience, _filters(query), after, limit)
         if not _needs_extras(query):
             return rows
-        extras = self.cache.get(session, self.principal, fingerprint).of(spec, self.principal)
-        extras = select_versions(extras, query)
+        extras = self.cache.get(session, self.principal, fingerprint).matching(spec, self.principal, query)
         start = bisect.bisect_right(extras, after, key=sort_key) if after is not None else 0
+        if start >= len(extras):
+            return rows  # nothing made on the fly sorts after this position (most pages)
         return list(heapq.merge(rows, extras[start : start + limit], key=sort_key))[:limit]
 
     def _listing(self, collection_id: str, query: ObjectQuery) -> Page:

@@ -108,5 +108,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.db = db
     register_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    from vigil.web.taxii_fast import TaxiiFastLane
+
+    # Added last, so outside the body limit and the routing: the hot TAXII GETs skip FastAPI's
+    # routing and dependencies (web/taxii_fast.py; everything else passes through unchanged).
+    app.add_middleware(TaxiiFastLane)
     _include_routers(app)
     return app

@@ -160,10 +160,26 @@ class KeyCache:
             self._items[digest] = (time.monotonic() + self.ttl, epoch, principal)
 
 
-def _key_cache(request: Request) -> KeyCache:
-    cache: KeyCache | None = getattr(request.app.state, "taxii_keys", None)
+def _key_cache(app: Any) -> KeyCache:
+    cache: KeyCache | None = getattr(app.state, "taxii_keys", None)
     if cache is None:
-        cache = request.app.state.taxii_keys = KeyCache()
+        cache = app.state.taxii_keys = KeyCache()
+    return cache
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def cached_principal(app: Any, key: str) -> Principal | None:
+    """The principal of ``key`` if the application's key cache holds it (``vigil.web.taxii_fast``)."""
+    return _key_cache(app).get(_digest(key))
+
+
+def extras_cache(app: Any) -> ExtrasCache:
+    cache: ExtrasCache | None = getattr(app.state, "taxii_extras", None)
+    if cache is None:
+        cache = app.state.taxii_extras = ExtrasCache()
     return cache
 
 
@@ -175,8 +191,8 @@ async def _principal(request: Request) -> Principal:
         if "\x00" in str(value) or "\x00" in name:
             raise InputError(f"parameter {name!r} contains a NUL character (U+0000)", field=name)
     key = credentials(request)
-    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-    cache = _key_cache(request)
+    digest = _digest(key)
+    cache = _key_cache(request.app)
     principal = cache.get(digest)
     if principal is None:
         epoch = keys.credentials_epoch()
@@ -196,10 +212,9 @@ TaxiiPrincipal = Annotated[Principal, Depends(_principal)]
 
 async def _service(request: Request, principal: TaxiiPrincipal) -> TaxiiService:
     settings = get_settings_dep(request)
-    cache: ExtrasCache | None = getattr(request.app.state, "taxii_extras", None)
-    if cache is None:
-        cache = request.app.state.taxii_extras = ExtrasCache()
-    return TaxiiService(get_database(request), principal, page_size=settings.taxii_page_size, cache=cache)
+    return TaxiiService(
+        get_database(request), principal, page_size=settings.taxii_page_size, cache=extras_cache(request.app)
+    )
 
 
 def _params(request: Request) -> dict[str, list[str]]:
@@ -211,6 +226,11 @@ def _params(request: Request) -> dict[str, list[str]]:
 
 def _paged(body: dict[str, Any], page: Page) -> Response:
     return taxii_response(body, headers=page.headers())
+
+
+def envelope_response(page: Page) -> Response:
+    """An envelope of stored objects: their stored texts joined (``envelope_text``), never re-encoded."""
+    return TaxiiJSON(content=envelope_text(page), headers=page.headers())
 
 
 @router.get("/", summary="TAXII discovery", responses=_documented(what="Discovery"))
@@ -249,7 +269,7 @@ def get_collection(collection_id: str, service: TaxiiService = Depends(_service)
 )
 def get_objects(request: Request, collection_id: str, service: TaxiiService = Depends(_service)) -> Response:
     page = service.objects(collection_id, parse_query(_params(request), max_page=service.page_size))
-    return TaxiiJSON(content=envelope_text(page), headers=page.headers())
+    return envelope_response(page)
 
 
 @router.post(
@@ -276,7 +296,7 @@ def get_object(
     request: Request, collection_id: str, object_id: str, service: TaxiiService = Depends(_service)
 ) -> Response:
     page = service.object(collection_id, object_id, parse_query(_params(request), max_page=service.page_size))
-    return TaxiiJSON(content=envelope_text(page), headers=page.headers())
+    return envelope_response(page)
 
 
 @router.get(
