@@ -254,7 +254,8 @@ def http_run(url: str, key: str, workdir: Path, args: argparse.Namespace) -> Non
 
     port = free_port()
     (workdir / "bench_server.py").write_text(SERVER)
-    env = {**os.environ, "BENCH_DB": url, "BENCH_DIR": str(workdir), "PYTHONPATH": str(workdir)}
+    path = os.pathsep.join(p for p in (str(workdir), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "BENCH_DB": url, "BENCH_DIR": str(workdir), "PYTHONPATH": path}
     command = [sys.executable, str(workdir / "bench_server.py"), str(port), str(args.workers)]
     process = subprocess.Popen(command, env=env)
     base = f"http://127.0.0.1:{port}"

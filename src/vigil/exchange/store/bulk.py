@@ -49,9 +49,19 @@ from vigil.exchange.store.signals_rows import table_of as _table
 from vigil.exchange.values import normalize_value
 
 CHUNK = 500  # ids per IN list (well under every backend's parameter limit)
-# items per write transaction when ``submit_signals`` commits in chunks (the REST route): about
-# 30-60 ms of write lock on 2 loaded cores (docs/exchange.md, bench/bulk_submit.py --chunk)
+# items per write transaction when ``submit_signals`` commits in chunks (the REST route). SQLite:
+# about 70 ms of CPU holding the database's write lock (docs/exchange.md, bench/bulk_submit.py
+# --chunk). PostgreSQL locks only the rows written and readers never wait (MVCC), while each chunk
+# costs the server a fixed overhead (chunks of 500 doubled its CPU per signal), so its chunks are
+# larger.
 WRITE_CHUNK = 500
+WRITE_CHUNK_POSTGRESQL = 5000
+
+
+def write_chunk(session: Session) -> int:
+    """The chunk size for ``submit_signals(chunk=...)`` on ``session``'s database."""
+    return WRITE_CHUNK_POSTGRESQL if session.get_bind().dialect.name == "postgresql" else WRITE_CHUNK
+
 
 # the contribution columns a submission sets (``_db_values`` gives them in this order)
 _CONTRIBUTION_COLUMNS = (

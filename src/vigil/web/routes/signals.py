@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from vigil.exchange.records import TLP, Marking, SignalKind
 from vigil.exchange.store import SignalFilter, SignalSubmission
-from vigil.exchange.store.bulk import WRITE_CHUNK
+from vigil.exchange.store.bulk import write_chunk
 from vigil.exchange.store.signals import SIGNAL_SORTS, check_sort
 from vigil.web.deps import PrincipalDep, StoreDep
 from vigil.web.routes import feedback
@@ -140,7 +140,7 @@ def submit_signals(body: SignalBulkIn, principal: PrincipalDep, store: StoreDep)
         ],
         atomic=body.atomic,
         # checked on a read snapshot, then written in short transactions (no long write lock)
-        chunk=WRITE_CHUNK,
+        chunk=write_chunk(store.session),
     )
     return SignalBulkOut(
         stored=report.stored,
