@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import random
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +28,7 @@ from vigil.exchange.policy import may_see_stored_feedback
 from vigil.exchange.records import TLP, Marking, OpinionValue
 from vigil.exchange.store import ExchangeStore, SignalFilter
 from vigil.exchange.store.feedback_counts import Counts
-from vigil.signals.decay import DecayModel
+from vigil.signals.decay import DecayModel, Feedback
 from vigil.web.pages.feedback import received_panel
 
 # SQLite only; the generated agreement test and the RED/AMBER test also run on PostgreSQL.
@@ -319,7 +320,23 @@ def test_decay_score_filter_pages_exactly_what_the_model_keeps(db: Database) -> 
             for giver in rng.sample(orgs, 2):
                 with contextlib.suppress(NotFound):  # the giver may not see it
                     store.set_opinion(giver, signal_id, rng.choice(VALUES))
+    # Sightings, some narrowed to fewer readers, restart the age of what their readers see; a
+    # reporter's last_seen far in the future must not (the exchange's time counts).
+    for signal_id in ids:
+        for giver in rng.sample(orgs, 2):
+            at = T0 + timedelta(days=rng.uniform(0, 100))
+            with db.session() as s, contextlib.suppress(NotFound):
+                ExchangeStore(s, now=at).add_sighting(
+                    giver,
+                    signal_id,
+                    count=1,
+                    first_seen=at,
+                    last_seen=at + timedelta(days=3650),
+                    marking=_marking(rng, orgs) if rng.random() < 0.5 else None,
+                    clamp_marking=True,
+                )
     model = DecayModel()
+    restarted = 0
     for min_score in (20.0, 45.0):
         kept = seen = 0
         for reader in orgs:
@@ -327,15 +344,27 @@ def test_decay_score_filter_pages_exactly_what_the_model_keeps(db: Database) -> 
                 store = ExchangeStore(s, now=now)
                 visible = [sig for sig in store.list_signals(reader, limit=500).items]
                 current = store.current_feedback(reader, [sig.id for sig in visible])
+                feedback = {}
+                for sig in visible:  # the Python rule's sightings (list_sightings), not the SQL's
+                    times = [x.created_at for x in store.list_sightings(reader, sig.id)]
+                    opinions = current.get(sig.id, Feedback())
+                    feedback[sig.id] = replace(opinions, last_sighting=max(times) if times else None)
                 expected = {
                     sig.id
                     for sig in visible
                     if any(
-                        model.score(c.modified_at, now, c.confidence, current.get(sig.id)) >= min_score
+                        model.score(c.modified_at, now, c.confidence, feedback[sig.id]) >= min_score
                         for c in sig.contributions
                         if not c.revoked
                     )
                 }
+                restarted += sum(
+                    model.score(c.modified_at, now, c.confidence, feedback[sig.id])
+                    > model.score(c.modified_at, now, c.confidence, current.get(sig.id))
+                    for sig in visible
+                    for c in sig.contributions
+                    if not c.revoked
+                )
                 f = SignalFilter(min_score=min_score)
                 walked: list[str] = []
                 cursor = None
@@ -351,3 +380,4 @@ def test_decay_score_filter_pages_exactly_what_the_model_keeps(db: Database) -> 
                     assert store.last_signals_page(reader, f, limit=3).total == len(expected)
                 kept, seen = kept + len(expected), seen + len(visible)
         assert 0 < kept < seen, min_score  # the filter kept some and dropped some
+    assert restarted > 0  # some sightings did restart an age

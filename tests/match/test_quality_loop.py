@@ -202,7 +202,10 @@ def test_opinions_and_sightings_are_fetched_into_the_decay_score(
     second = fetch_signals(index_dir, ex.base_url, ex.keys["us"])
     assert (second.opinions, second.sightings, second.new, second.arrived) == (1, 0, 0, 0)
     feedback = FeedbackLedger.of_index(open_index(index_dir)).feedback()
-    assert feedback == {good.id: Feedback(2, 0, 0), bad.id: Feedback(0, 0, 1)}
+    # the good signal's sighting restarts its decay age, from when it was reported
+    sighted = FeedbackLedger.of_index(open_index(index_dir)).counts()[good.id].last_reported
+    assert sighted is not None
+    assert feedback == {good.id: Feedback(2, 0, 0, sighted), bad.id: Feedback(0, 0, 1)}
     assert fetch_signals(index_dir, ex.base_url, ex.keys["us"]).opinions == 0  # nothing new
 
     # `vigil match run` scores with it, with nothing passed by hand.

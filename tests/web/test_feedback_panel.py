@@ -51,9 +51,14 @@ def test_signal_page_and_overview_show_feedback_within_tlp(live: LiveServer) -> 
         signal = old.submit_signal(
             who["src"], "domain", "panel-meme.com", marking=Marking(TLP.GREEN), confidence=80
         )
+    sighted = now - timedelta(days=10)
+    with live.db.session() as session:
+        # a sighting 10 days ago restarts the age: 10 days, not 30 (as MISP's decay restarts)
+        ExchangeStore(session, now=sighted).add_sighting(
+            who["p2"], signal.id, count=640, first_seen=sighted, last_seen=sighted, platform="p2"
+        )
     with live.db.session() as session:
         store = ExchangeStore(session)
-        store.add_sighting(who["p2"], signal.id, count=640, first_seen=now, last_seen=now, platform="p2")
         store.set_opinion(who["gov"], signal.id, "confirmed")
         # RED and shared with the source only: p2 and the government must not count it
         store.set_opinion(who["p2"], signal.id, "false_positive", marking=Marking(TLP.RED, (orgs["src"].id,)))
@@ -70,12 +75,14 @@ def test_signal_page_and_overview_show_feedback_within_tlp(live: LiveServer) -> 
     assert members[orgs["p2"].id][1:6] == ["640", "1", "0", "1", "0"]
     assert members[orgs["p2"].id][6] == "false_positive"
     assert members[orgs["gov"].id][1:6] == ["0", "0", "1", "0", "0"]
-    # the score the source sees: confidence 80, 30 days, one confirmation and one false positive
-    expected = DecayModel().score_at(30, 80, Feedback(confirmations=1, false_positives=1))
+    # the score the source sees: confidence 80, sighted 10 days ago, one confirmation and one
+    # false positive
+    expected = DecayModel().score_at(10, 80, Feedback(confirmations=1, false_positives=1))
     score = re.search(r"Decay score <strong>([\d.]+)</strong>", _section(as_src, "feedback-panel"))
     assert score is not None and abs(float(score.group(1)) - expected) < 0.2
-    assert "decayed" not in _section(as_src, "decay-score")  # base 80 + 5 - 25 = 60: 25.4, above 20
-    assert len(re.findall(r"<tr><td>\d{4}-\d\d-\d\d</td>", _section(as_src, "feedback-history"))) == 1
+    assert "decayed" not in _section(as_src, "decay-score")  # base 80 + 5 - 25 = 60: 40.0, above 20
+    # two days of history: the sighting's and today's opinions
+    assert len(re.findall(r"<tr><td>\d{4}-\d\d-\d\d</td>", _section(as_src, "feedback-history"))) == 2
 
     as_gov = get("gov", f"/signals/{signal.id}")
     gov_members = _members(as_gov)
@@ -85,7 +92,7 @@ def test_signal_page_and_overview_show_feedback_within_tlp(live: LiveServer) -> 
     assert "0 false positive" in _section(as_gov, "decay-score")
     gov_score = re.search(r"Decay score <strong>([\d.]+)</strong>", as_gov)
     assert gov_score is not None
-    assert abs(float(gov_score.group(1)) - DecayModel().score_at(30, 80, Feedback(confirmations=1))) < 0.2
+    assert abs(float(gov_score.group(1)) - DecayModel().score_at(10, 80, Feedback(confirmations=1))) < 0.2
 
     overview = get("src", "/")
     received = _section(overview, "feedback-received")
@@ -96,13 +103,14 @@ def test_signal_page_and_overview_show_feedback_within_tlp(live: LiveServer) -> 
     assert "panel-meme.com" not in _section(get("p2", "/"), "feedback-received")
 
     # the signal list's decay filter, server-side and per reader: the source sees the RED false
-    # positive (score 25.4), the government does not (35.9)
+    # positive (score 40.0), the government does not (56.7); both count from the sighting (from the
+    # share, 30 days ago, the source's would be 25.4)
     listing = "/signals?q=panel-meme&min_score="
-    assert rows(get("src", listing + "20")) == [signal.id]
-    assert rows(get("src", listing + "30")) == []
-    assert rows(get("gov", listing + "30")) == [signal.id]
-    assert 'value="30"' in get("gov", listing + "30")  # the box keeps what was asked
+    assert rows(get("src", listing + "30")) == [signal.id]
+    assert rows(get("src", listing + "45")) == []
+    assert rows(get("gov", listing + "45")) == [signal.id]
+    assert 'value="45"' in get("gov", listing + "45")  # the box keeps what was asked
     assert "min_score" in get("src", listing + "lots", status=400)
     # the list's export follows the filter
-    assert "panel-meme.com" in get("src", "/export/signals.csv?q=panel-meme&min_score=20")
-    assert "panel-meme.com" not in get("src", "/export/signals.csv?q=panel-meme&min_score=30")
+    assert "panel-meme.com" in get("src", "/export/signals.csv?q=panel-meme&min_score=30")
+    assert "panel-meme.com" not in get("src", "/export/signals.csv?q=panel-meme&min_score=45")

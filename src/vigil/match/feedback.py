@@ -91,10 +91,13 @@ class SignalFeedback:
     neutral: int = 0
     sightings: int = 0  # sighting reports
     sighted: int = 0  # sum of their counts (posts or items seen)
-    last_seen: datetime | None = None
+    last_seen: datetime | None = None  # the latest ``last_seen`` a reporter claimed
+    # When the latest sighting was reported: each sighting's ``modified`` (the exchange's time),
+    # or its ``last_seen`` when earlier; a reporter's future-dated claim cannot keep a signal young.
+    last_reported: datetime | None = None
 
     def as_decay_feedback(self) -> Feedback:
-        return Feedback(self.confirmations, self.false_positives, self.disputes)
+        return Feedback(self.confirmations, self.false_positives, self.disputes, self.last_reported)
 
 
 def _read(path: Path, schema: pa.Schema) -> list[dict[str, Any]]:
@@ -231,6 +234,9 @@ class FeedbackLedger:
             seen = row["last_seen"]
             if seen is not None and (tally.get("last_seen") is None or seen > tally["last_seen"]):
                 tally["last_seen"] = seen
+            reported = min(seen, row["modified"]) if seen is not None else row["modified"]
+            if tally.get("last_reported") is None or reported > tally["last_reported"]:
+                tally["last_reported"] = reported
         return {
             signal_id: SignalFeedback(
                 confirmations=t.get("confirm", 0),
@@ -240,16 +246,18 @@ class FeedbackLedger:
                 sightings=t.get("sightings", 0),
                 sighted=t.get("sighted", 0),
                 last_seen=t.get("last_seen"),
+                last_reported=t.get("last_reported"),
             )
             for signal_id, t in tallies.items()
         }
 
     def feedback(self) -> dict[str, Feedback]:
-        """What ``match_posts(..., feedback=...)`` takes: the opinion counts per signal id."""
+        """What ``match_posts(..., feedback=...)`` takes per signal id: the opinion counts and when
+        the latest sighting was reported (it restarts the decay age)."""
         return {
             signal_id: c.as_decay_feedback()
             for signal_id, c in self.counts().items()
-            if c.confirmations or c.false_positives or c.disputes
+            if c.confirmations or c.false_positives or c.disputes or c.last_reported is not None
         }
 
     # -- persistence ----------------------------------------------------------------------------

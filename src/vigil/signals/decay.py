@@ -6,13 +6,14 @@ The model is MISP's polynomial decaying model (``decaying-models``, "Polynomial"
     score = base * (1 - (t / lifetime) ** (1 / decay_speed))      for 0 <= t < lifetime
     score = 0                                                       for t >= lifetime
 
-``t`` is the signal's age in days (since the contribution's last change, as MISP counts from an
-attribute's last sighting or change), ``lifetime`` in days, ``decay_speed`` > 0: 1 is linear,
-above 1 falls fast at first and slowly later, below 1 stays high and falls late. A signal whose
-score is under ``threshold`` counts as decayed. Feedback moves the base: every confirmation adds
-``confirm_bonus``, every false positive takes ``false_positive_penalty``, every dispute
-``dispute_penalty``. Revocation is not decay: a revoked contribution leaves the index at once,
-whatever its score.
+``t`` is the signal's age in days, counted from the contribution's last change or from the latest
+sighting of the signal reported to the reader, whichever is later (MISP likewise restarts an
+attribute's decay at its last sighting: a signal partners still see is not stale). ``lifetime`` is
+in days, ``decay_speed`` > 0: 1 is linear, above 1 falls fast at first and slowly later, below 1
+stays high and falls late. A signal whose score is under ``threshold`` counts as decayed.
+Feedback moves the base: every confirmation adds ``confirm_bonus``, every false positive takes
+``false_positive_penalty``, every dispute ``dispute_penalty``. Revocation is not decay: a revoked
+contribution leaves the index at once, whatever its score.
 
 Shared by the matcher (``vigil.match.decay`` re-exports these names: match rows carry the score,
 rules filter on it) and the exchange (the dashboard shows each signal's score and filters the signal
@@ -39,6 +40,9 @@ class Feedback:
     confirmations: int = 0
     false_positives: int = 0
     disputes: int = 0
+    # When the latest sighting of the signal was reported (the time the exchange recorded it, not
+    # the reporter's own ``last_seen`` claim); it restarts the age. None: never sighted.
+    last_sighting: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,17 @@ class DecayModel:
     def score(
         self, since: datetime, now: datetime, confidence: int | None, feedback: Feedback | None = None
     ) -> float:
-        return self.score_at((now - since).total_seconds() / 86_400, confidence, feedback)
+        """The score at ``now`` of a contribution last changed at ``since`` (a later sighting in
+        ``feedback`` restarts the age; one dated after ``now`` counts as ``now``)."""
+        return self.score_at(self.age_days(since, now, feedback), confidence, feedback)
+
+    @staticmethod
+    def age_days(since: datetime, now: datetime, feedback: Feedback | None = None) -> float:
+        """Days since ``since`` or since the latest sighting in ``feedback``, whichever is later."""
+        start = since
+        if feedback is not None and feedback.last_sighting is not None:
+            start = max(start, min(feedback.last_sighting, now))
+        return (now - start).total_seconds() / 86_400
 
     def decayed(self, score: float) -> bool:
         return score < self.threshold

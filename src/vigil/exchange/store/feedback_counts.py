@@ -278,7 +278,10 @@ class FeedbackCountsStore(StoreBase):
         # per member
         per_member: dict[str, Counts] = defaultdict(Counts)
         last: dict[str, datetime] = {}
-        for org_id, counts, at in _grouped_rows(rows("opinions_by_member"), rows("sightings_by_member")):
+        by_member = _grouped_rows(rows("opinions_by_member"), rows("sightings_by_member"))
+        # the latest visible sighting per member restarts the decay age (DecayModel.age_days)
+        sightings_at = [(org_id, at) for org_id, counts, at in by_member if counts.sightings]
+        for org_id, counts, at in by_member:
             per_member[org_id] = per_member[org_id] + counts
             last[org_id] = max(at, last.get(org_id, at))
         current: dict[str, OpinionValue] = {
@@ -315,6 +318,7 @@ class FeedbackCountsStore(StoreBase):
             for contributor, givers in sorted(by_contribution.items())
         ]
         values = list(current.values())
+        sighted = [at for _, at in sightings_at]
         return SignalFeedback(
             signal_id=signal_id,
             members=members,
@@ -325,6 +329,7 @@ class FeedbackCountsStore(StoreBase):
                 confirmations=values.count(OpinionValue.CONFIRMED),
                 false_positives=values.count(OpinionValue.FALSE_POSITIVE),
                 disputes=values.count(OpinionValue.DISPUTED),
+                last_sighting=max(sighted) if sighted else None,
             ),
         )
 
@@ -606,7 +611,8 @@ def score_at_least(
 ) -> tuple[Any, ColumnElement[bool]]:
     """The decay-score filter of the signal listing, in SQL: a signal stays when one of its
     active contributions the reader sees scores at least ``min_score`` (``DecayModel``), with the
-    current opinions the reader sees as feedback. The score is inverted into an age cutoff per base
+    current opinions the reader sees as feedback and its age counted from its last change or the
+    latest sighting the reader sees, whichever is later. The score is inverted into an age cutoff per base
     (``DecayModel.max_age_days``: ``age <= lifetime * (1 - min/base) ** speed``), so the database
     compares ages, and counting and paging stay exact. Returns the per-signal feedback subquery to
     outer-join on ``signals.id`` and the condition."""
@@ -620,10 +626,23 @@ def score_at_least(
     )
     base = case((raw > 100, 100.0), (raw < 0, 0.0), else_=raw * 1.0)
     now = store.now()
+    # The age restarts at the latest sighting of the signal the reader may see (DecayModel.age_days);
+    # a sighting's time is the exchange's (created_at), never after now.
+    s = SightingRow
+    sighted = (
+        select(func.max(s.created_at))
+        .where(s.signal_id == ContributionRow.signal_id, store._visible(principal, s))
+        .scalar_subquery()
+    )
     if store.session.get_bind().dialect.name == "postgresql":
-        age = func.extract("epoch", literal(now) - ContributionRow.modified_at) / 86_400.0
+        start = func.greatest(
+            ContributionRow.modified_at, func.coalesce(sighted, ContributionRow.modified_at)
+        )
+        age = func.extract("epoch", literal(now) - start) / 86_400.0
     else:
-        age = func.julianday(literal(now.replace(tzinfo=None))) - func.julianday(ContributionRow.modified_at)
+        # SQLite's two-argument max() is the scalar one; stored instants compare as ISO text
+        start = func.max(ContributionRow.modified_at, func.coalesce(sighted, ContributionRow.modified_at))
+        age = func.julianday(literal(now.replace(tzinfo=None))) - func.julianday(start)
     # the CASE keeps the division and the power away from bases under the minimum (never kept)
     fall = func.power(1.0 - min_score / func.nullif(base, 0), model.decay_speed)
     max_age = case((base >= min_score, model.lifetime_days * fall), else_=-1.0)

@@ -56,7 +56,7 @@ def feedback_panel(
         ContributionScore(
             org_id=c.org_id,
             confidence=c.confidence,
-            age_days=(now - c.modified_at).total_seconds() / 86_400,
+            age_days=model.age_days(c.modified_at, now, counts.current),
             score=(s := model.score(c.modified_at, now, c.confidence, counts.current)),
             decayed=model.decayed(s),
             active=contribution_active(c, now),
