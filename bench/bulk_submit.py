@@ -23,7 +23,6 @@ import os
 import pstats
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sqlalchemy import create_engine, func, select, text
 
-from pgcluster import cpu_seconds, free_port, postgres
+from pgcluster import cpu_seconds, postgres, vigil_server
 from vigil.core.ids import stable_id
 from vigil.db import Database
 from vigil.exchange.access import Principal
@@ -230,46 +229,14 @@ def _ms(seconds: list[float]) -> str:
     return f"median {median:.0f} ms, p99 {1000 * p99:.0f} ms, max {1000 * ordered[-1]:.0f} ms"
 
 
-SERVER = r"""
-import os, sys, uvicorn
-
-def app():
-    from vigil.core.settings import load_settings
-    from vigil.web.app import create_app
-
-    return create_app(load_settings(database_url=os.environ["BENCH_DB"], data_dir=os.environ["BENCH_DIR"],
-                                    max_request_bytes=64_000_000))
-
-if __name__ == "__main__":
-    uvicorn.run("bench_server:app", factory=True, host="127.0.0.1", port=int(sys.argv[1]),
-                workers=int(sys.argv[2]), log_level="warning", access_log=False)
-"""
-
-
 def http_run(url: str, key: str, workdir: Path, args: argparse.Namespace) -> None:
     """``args.http`` new signals through ``POST /api/v1/signals/bulk`` (10,000 per request, one
     client) while another client reads ``GET /api/v1/me`` every 20 ms: the bulk rate, the server's
     CPU (and PostgreSQL's), and how long the reads took (a read queued behind a writer shows here)."""
     import httpx
 
-    port = free_port()
-    (workdir / "bench_server.py").write_text(SERVER)
-    path = os.pathsep.join(p for p in (str(workdir), os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "BENCH_DB": url, "BENCH_DIR": str(workdir), "PYTHONPATH": path}
-    command = [sys.executable, str(workdir / "bench_server.py"), str(port), str(args.workers)]
-    process = subprocess.Popen(command, env=env)
-    base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {key}"}
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                httpx.get(base + "/openapi.json", timeout=5)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise SystemExit("vigil did not start") from None
-                time.sleep(0.2)
+    with vigil_server(url, workdir, args.workers) as (base, server_pid):
         bodies = []
         for start in range(0, args.http, 10_000):
             part = batch(min(10_000, args.http - start), f"http{start}")
@@ -307,7 +274,7 @@ def http_run(url: str, key: str, workdir: Path, args: argparse.Namespace) -> Non
                     time.sleep(0.02)
 
         thread = threading.Thread(target=reader)
-        server_cpu, db_cpu = cpu_seconds(process.pid), cpu_seconds(DB_PID[0]) if DB_PID else 0.0
+        server_cpu, db_cpu = cpu_seconds(server_pid), cpu_seconds(DB_PID[0]) if DB_PID else 0.0
         thread.start()
         began = time.perf_counter()
         with httpx.Client(base_url=base, headers=headers, timeout=600) as client:
@@ -318,7 +285,7 @@ def http_run(url: str, key: str, workdir: Path, args: argparse.Namespace) -> Non
         seconds = time.perf_counter() - began
         stop.set()
         thread.join()
-        server_cpu = cpu_seconds(process.pid) - server_cpu
+        server_cpu = cpu_seconds(server_pid) - server_cpu
         db_cpu = (cpu_seconds(DB_PID[0]) - db_cpu) if DB_PID else 0.0
         n = args.http
         print(
@@ -328,9 +295,6 @@ def http_run(url: str, key: str, workdir: Path, args: argparse.Namespace) -> Non
             f" meanwhile {len(reads)} GET /me: {_ms(reads)}; errors: {len(errors)} {errors[:5]}",
             flush=True,
         )
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
-"""A throw-away PostgreSQL cluster for the benchmarks (as tests/exchange/conftest.py starts one),
-and the CPU seconds a process tree has used (a server and its workers, or a cluster and its backends)."""
+"""A throw-away PostgreSQL cluster for the benchmarks (as tests/exchange/conftest.py starts one), a
+Vigil server under uvicorn (``vigil_server``), and the CPU seconds a process tree has used (a server
+and its workers, or a cluster and its backends)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,3 +86,49 @@ def postgres(postmaster_pid: list[int] | None = None) -> Iterator[str]:
     finally:
         run(str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(root, ignore_errors=True)
+
+
+# A bench's Vigil: the app factory under uvicorn with N workers, on BENCH_DB with data in BENCH_DIR.
+SERVER = r"""
+import os, sys, uvicorn
+
+def app():
+    from vigil.core.settings import load_settings
+    from vigil.web.app import create_app
+
+    return create_app(load_settings(database_url=os.environ["BENCH_DB"], data_dir=os.environ["BENCH_DIR"],
+                                    max_request_bytes=64_000_000))
+
+if __name__ == "__main__":
+    uvicorn.run("bench_server:app", factory=True, host="127.0.0.1", port=int(sys.argv[1]),
+                workers=int(sys.argv[2]), log_level="warning", access_log=False)
+"""
+
+
+@contextmanager
+def vigil_server(url: str, workdir: Path, workers: int) -> Iterator[tuple[str, int]]:
+    """Serve Vigil on ``url``; yields its base URL and the server's pid (for ``cpu_seconds``)."""
+    import httpx
+
+    port = free_port()
+    (workdir / "bench_server.py").write_text(SERVER)
+    path = os.pathsep.join(p for p in (str(workdir), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "BENCH_DB": url, "BENCH_DIR": str(workdir), "PYTHONPATH": path}
+    process = subprocess.Popen(
+        [sys.executable, str(workdir / "bench_server.py"), str(port), str(workers)], env=env
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                httpx.get(base + "/openapi.json", timeout=5)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise SystemExit("vigil did not start") from None
+                time.sleep(0.2)
+        yield base, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -65,7 +65,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.medallion import run_medallion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pgcluster import cpu_seconds, free_port, postgres, tree
+from pgcluster import cpu_seconds, postgres, tree, vigil_server
 
 TAXII = "application/taxii+json;version=2.1"
 PAGE = 100
@@ -73,21 +73,6 @@ SEED_CHUNK = 5000  # objects per date_added (one TAXII POST chunk commits with o
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 DB_PID: list[int] = []  # the PostgreSQL postmaster whose processes' CPU is counted, if known
 READ_INDEXES = ("ix_taxii_objects_page", "ix_taxii_objects_stix_id")
-
-SERVER = r"""
-import os, sys, uvicorn
-
-def app():
-    from vigil.core.settings import load_settings
-    from vigil.web.app import create_app
-
-    return create_app(load_settings(database_url=os.environ["BENCH_DB"], data_dir=os.environ["BENCH_DIR"],
-                                    max_request_bytes=64_000_000))
-
-if __name__ == "__main__":
-    uvicorn.run("bench_server:app", factory=True, host="127.0.0.1", port=int(sys.argv[1]),
-                workers=int(sys.argv[2]), log_level="warning", access_log=False)
-"""
 
 WRK_SCRIPT = r"""
 local paths = {}
@@ -237,31 +222,6 @@ def positions(url: str, size: int, count: int) -> tuple[str, list[str]]:
 
 # ---------------------------------------------------------------------------------------------
 # the server and its process tree
-
-
-@contextmanager
-def vigil_server(url: str, workdir: Path, workers: int) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    (workdir / "bench_server.py").write_text(SERVER)
-    env = {**os.environ, "BENCH_DB": url, "BENCH_DIR": str(workdir), "PYTHONPATH": str(workdir)}
-    process = subprocess.Popen(
-        [sys.executable, str(workdir / "bench_server.py"), str(port), str(workers)], env=env
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                httpx.get(base + "/openapi.json", timeout=5)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise SystemExit("vigil did not start") from None
-                time.sleep(0.2)
-        yield base, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def rss_mb(pid: int) -> float:
