@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,6 +148,15 @@ class LiveServer:
     def client(self, key: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
+
+
+@contextmanager
+def signed_in(live: LiveServer, key: str) -> Iterator[httpx.Client]:
+    """A browser-like client of ``live`` signed in through the form with ``key``, closed at the end."""
+    with httpx.Client(base_url=live.base_url, timeout=60, follow_redirects=False) as client:
+        answer = client.post("/login", data={"api_key": key})
+        assert answer.status_code == 303, f"sign-in answered {answer.status_code}: {answer.text[:300]}"
+        yield client
 
 
 def start_server(url: str, tmp: Path, **settings: object) -> tuple[uvicorn.Server, threading.Thread, str]:

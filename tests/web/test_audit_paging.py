@@ -5,17 +5,14 @@ HTTP, real server, both backends)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-import httpx
 import pytest
 
 from vigil.exchange.audit import AuditEntry, AuditFilter
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 
-from ..exchange.conftest import LiveServer, live, postgres_cluster  # noqa: F401  (fixtures)
+from ..exchange.conftest import LiveServer, live, postgres_cluster, signed_in  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +38,6 @@ def world(live: LiveServer) -> dict[str, str]:  # noqa: F811
     return {"admin": gov_admin}
 
 
-@contextmanager
-def _client(live: LiveServer, key: str) -> Iterator[httpx.Client]:  # noqa: F811
-    with httpx.Client(base_url=live.base_url, timeout=60, follow_redirects=False) as client:
-        assert client.post("/login", data={"api_key": key}).status_code == 303
-        yield client
-
-
 def _ids(html: str) -> list[int]:
     return [int(i) for i in re.findall(r'<tr><td class="num">(\d+)</td>', html)]
 
@@ -65,7 +55,7 @@ def _expected(live: LiveServer, key: str) -> list[int]:  # noqa: F811
 
 
 def test_audit_pages_with_an_honest_total(live: LiveServer, world: dict[str, str]) -> None:  # noqa: F811
-    with _client(live, world["admin"]) as client:
+    with signed_in(live, world["admin"]) as client:
         first = client.get("/audit", params={"size": 25}).text
         expected = _expected(live, world["admin"])
         assert len(expected) >= 40
@@ -96,7 +86,7 @@ def test_audit_pages_with_an_honest_total(live: LiveServer, world: dict[str, str
 
 
 def test_no_total_where_entries_are_dropped_in_python(live: LiveServer, world: dict[str, str]) -> None:  # noqa: F811
-    with _client(live, world["admin"]) as client:
+    with signed_in(live, world["admin"]) as client:
         hidden = client.get("/audit", params={"reads": "hide", "size": 25}).text
         assert 'data-testid="audit-count"' not in hidden and 'data-testid="last-page"' not in hidden
         assert "audit-count-note" in hidden and len(_ids(hidden)) == 25
@@ -137,7 +127,7 @@ def test_columns_sort_on_the_server(live: LiveServer, world: dict[str, str]) -> 
     """Time, organisation, action and object sort in SQL across pages (every entry once, the
     same honest total in every sort); under hidden reads the sorted cursor pages continue the
     order; a cursor naming an entry outside the reader's scope places nothing; bad values 400."""
-    with _client(live, world["admin"]) as client:
+    with signed_in(live, world["admin"]) as client:
         first = client.get("/audit", params={"size": 25}).text
         total = re.search(r'data-testid="audit-count">[^<]* of (\d+) entries<', first)
         assert total

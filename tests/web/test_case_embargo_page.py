@@ -6,20 +6,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import httpx
-
 from vigil.cases.service import CaseService
 from vigil.core.time import utcnow
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 
-from ..exchange.conftest import LiveServer, live, postgres_cluster  # noqa: F401  (fixtures)
-
-
-def _client(live: LiveServer, key: str) -> httpx.Client:  # noqa: F811
-    client = httpx.Client(base_url=live.base_url, timeout=60, follow_redirects=False)
-    assert client.post("/login", data={"api_key": key}).status_code == 303
-    return client
+from ..exchange.conftest import LiveServer, live, postgres_cluster, signed_in  # noqa: F401  (fixtures)
 
 
 def _csrf(page: str) -> str:
@@ -46,18 +38,14 @@ def test_another_members_admin_overrides_an_embargo_only_with_a_reason(live: Liv
             return CaseService(session, None).get_case(case.id).embargo_until
 
     before = embargo()
-    analyst = _client(live, analyst_key)
-    try:
+    with signed_in(live, analyst_key) as analyst:
         page = analyst.get(f"/cases/{case.id}").text
         assert "override_reason" not in page.split('data-testid="embargo-form"')[-1].split("</form>")[0]
         refused = analyst.post(f"/cases/{case.id}/embargo", data={"until": "", "csrf": _csrf(page)})
         assert refused.status_code == 403, refused.text[:300]
-    finally:
-        analyst.close()
     assert embargo() == before
 
-    admin = _client(live, admin_key)
-    try:
+    with signed_in(live, admin_key) as admin:
         page = admin.get(f"/cases/{case.id}").text
         form = page.split('data-testid="embargo-form"')[-1].split("</form>")[0]
         assert 'name="override_reason"' in form, "the page asks another member's admin for a reason"
@@ -73,5 +61,3 @@ def test_another_members_admin_overrides_an_embargo_only_with_a_reason(live: Liv
         assert embargo() is None
         timeline = admin.get(f"/cases/{case.id}").text
         assert "court order to publish" in timeline or "cleared" in timeline
-    finally:
-        admin.close()

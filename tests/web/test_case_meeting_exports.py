@@ -11,12 +11,9 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 import stix2
 from stix2validator import ValidationOptions, validate_string
@@ -26,7 +23,7 @@ from vigil.cases.service import CaseService
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 
-from ..exchange.conftest import LiveServer, live, postgres_cluster  # noqa: F401  (fixtures)
+from ..exchange.conftest import LiveServer, live, postgres_cluster, signed_in  # noqa: F401  (fixtures)
 
 FORMATS = ("csv", "stix.json", "misp.zip")
 
@@ -59,13 +56,6 @@ def world(live: LiveServer) -> dict[str, str]:  # noqa: F811
         meetings.record_minutes(shared.id, "amberminutes text", marking=Marking(TLP.AMBER))
         meetings.create_meeting("Export private huddle", start + timedelta(days=1))
     return {"gov": gov_key, "owner": owner_key}
-
-
-@contextmanager
-def _client(live: LiveServer, key: str) -> Iterator[httpx.Client]:  # noqa: F811
-    with httpx.Client(base_url=live.base_url, timeout=60, follow_redirects=False) as client:
-        assert client.post("/login", data={"api_key": key}).status_code == 303
-        yield client
 
 
 def _links(page: str, listing: str) -> dict[str, str]:
@@ -103,7 +93,7 @@ def _tags(obj: dict[str, Any]) -> set[str]:
 
 
 def test_case_list_exports_within_the_readers_view(live: LiveServer, world: dict[str, str]) -> None:  # noqa: F811
-    with _client(live, world["gov"]) as client:
+    with signed_in(live, world["gov"]) as client:
         page = client.get("/cases", params={"q": "export case", "sort": "title", "order": "desc"}).text
         links = _links(page, "cases")
         rows = list(csv.reader(io.StringIO(client.get(links["csv"]).content.decode("utf-8-sig"))))
@@ -133,7 +123,7 @@ def test_case_list_exports_within_the_readers_view(live: LiveServer, world: dict
         assert "#casegreen" in values and "zeta summary" in values
         assert "caseamber" not in json.dumps(events) and "Hidden" not in json.dumps(events)
 
-    with _client(live, world["owner"]) as client:
+    with signed_in(live, world["owner"]) as client:
         # the owner sees the AMBER case and the AMBER signal: the same links hold them
         links = _links(client.get("/cases", params={"q": "export case"}).text, "cases")
         objects = _stix(client.get(links["stix.json"]).text)
@@ -149,7 +139,7 @@ def test_case_list_exports_within_the_readers_view(live: LiveServer, world: dict
 
 
 def test_meeting_list_exports_within_the_readers_view(live: LiveServer, world: dict[str, str]) -> None:  # noqa: F811
-    with _client(live, world["gov"]) as client:
+    with signed_in(live, world["gov"]) as client:
         page = client.get("/meetings", params={"q": "export"}).text
         links = _links(page, "meetings")
         rows = list(csv.reader(io.StringIO(client.get(links["csv"]).content.decode("utf-8-sig"))))
@@ -169,7 +159,7 @@ def test_meeting_list_exports_within_the_readers_view(live: LiveServer, world: d
         assert [e["info"] for e in events] == ["Export sync"]
         assert "amberminutes" not in json.dumps(events) and "huddle" not in json.dumps(events)
 
-    with _client(live, world["owner"]) as client:
+    with signed_in(live, world["owner"]) as client:
         links = _links(client.get("/meetings", params={"q": "export", "sort": "title"}).text, "meetings")
         objects = _stix(client.get(links["stix.json"]).text)
         abstracts = [o["abstract"] for o in objects if o["type"] == "note"]

@@ -5,11 +5,8 @@ server, both backends)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from itertools import pairwise
 
-import httpx
 import pytest
 
 from vigil.cases.service import CaseService
@@ -17,7 +14,7 @@ from vigil.exchange.access import Principal
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 
-from ..exchange.conftest import LiveServer, live, postgres_cluster  # noqa: F401  (fixtures)
+from ..exchange.conftest import LiveServer, live, postgres_cluster, signed_in  # noqa: F401  (fixtures)
 
 
 def _titles(html: str) -> list[str]:
@@ -61,21 +58,13 @@ def world(live: LiveServer) -> dict[str, object]:  # noqa: F811
     return {"keys": keys, "gov": gov.id}
 
 
-@contextmanager
-def _client(live: LiveServer, key: str) -> Iterator[httpx.Client]:  # noqa: F811
-    """A browser-like client signed in through the form with ``key``."""
-    with httpx.Client(base_url=live.base_url, timeout=60, follow_redirects=False) as client:
-        assert client.post("/login", data={"api_key": key}).status_code == 303
-        yield client
-
-
 def test_pages_and_counts_hold_only_what_the_reader_may_see(
     live: LiveServer,  # noqa: F811
     world: dict[str, object],
 ) -> None:
     keys = world["keys"]
     assert isinstance(keys, dict)
-    with _client(live, keys["gov"]) as client:
+    with signed_in(live, keys["gov"]) as client:
         first = client.get("/cases", params={"sort": "title", "order": "asc", "size": 10}).text
         assert _text(first, "cases-count") == "1–10 of 23 cases", "the count is of visible cases only"
         assert _text(first, "page-number") == "page 1 of 3"
@@ -96,13 +85,13 @@ def test_pages_and_counts_hold_only_what_the_reader_may_see(
         # descending confidence: the AMBER-named ones (90-92) first, never the hidden 99s
         top = client.get("/cases", params={"sort": "confidence", "order": "desc", "size": 10}).text
         assert _titles(top)[:3] == ["Named case 2", "Named case 1", "Named case 0"]
-    with _client(live, keys["other"]) as client:
+    with signed_in(live, keys["other"]) as client:
         # a peer platform sees the plain AMBER ones (same kind) but not the RED
         page = client.get("/cases", params={"sort": "title", "size": 50}).text
         assert _text(page, "cases-count") == "1–30 of 30 cases"
         assert sum("hidden amber" in t for t in _titles(page)) == 7
         assert not any("hidden red" in t for t in _titles(page))
-    with _client(live, keys["platform"]) as client:
+    with signed_in(live, keys["platform"]) as client:
         page = client.get("/cases", params={"size": 100}).text
         assert _text(page, "cases-count") == "1–32 of 32 cases"
 
@@ -148,7 +137,7 @@ def test_a_bad_sort_or_size_is_a_400_naming_it(
 ) -> None:
     keys = world["keys"]
     assert isinstance(keys, dict)
-    with _client(live, keys["gov"]) as client:
+    with signed_in(live, keys["gov"]) as client:
         answer = client.get("/cases", params=params)
         assert answer.status_code == 400, answer.text[:300]
         assert named in answer.text and "text/html" in answer.headers["content-type"]

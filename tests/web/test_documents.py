@@ -9,7 +9,6 @@ import re
 import shutil
 from datetime import timedelta
 
-import httpx
 import pytest
 
 from vigil.cases.meetings import MeetingService
@@ -19,7 +18,7 @@ from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 
 from ..cases.test_document_markings import _marking_of
-from ..exchange.conftest import LiveServer, live, postgres_cluster  # noqa: F401  (fixtures)
+from ..exchange.conftest import LiveServer, live, postgres_cluster, signed_in  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +43,6 @@ def world(live: LiveServer) -> dict[str, str]:  # noqa: F811  (the exchange's fi
     return {"plat": plat_key, "gov": gov_key, "meeting": meeting.id, "green": green.id}
 
 
-def _client(live: LiveServer, key: str) -> httpx.Client:  # noqa: F811
-    client = httpx.Client(base_url=live.base_url, timeout=60, follow_redirects=False)
-    assert client.post("/login", data={"api_key": key}).status_code == 303
-    return client
-
-
 @pytest.mark.parametrize(
     ("reader", "pack", "briefing"), [("gov", TLP.GREEN, TLP.GREEN), ("plat", TLP.RED, TLP.RED)]
 )
@@ -65,8 +58,7 @@ def test_dashboard_documents_are_marked_for_their_reader(
     if "sqlite" in request.node.callspec.id and shutil.which("pdftotext"):
         formats.append("pdf")  # rendering does not depend on the backend
     m = world["meeting"]
-    client = _client(live, world[reader])
-    try:
+    with signed_in(live, world[reader]) as client:
         # the meeting page says which marking the viewer's copy of the pack carries
         page = client.get(f"/meetings/{m}")
         assert page.status_code == 200
@@ -88,5 +80,3 @@ def test_dashboard_documents_are_marked_for_their_reader(
                     assert "web-amber-case" not in text and "web-red-case" not in text, (name, fmt)
                 elif name == "pack":
                     assert "web-red-case" in text  # listed, hence the RED marking
-    finally:
-        client.close()

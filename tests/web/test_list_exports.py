@@ -7,16 +7,13 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-import httpx
 import pytest
 
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 
-from ..exchange.conftest import LiveServer, live, postgres_cluster  # noqa: F401  (fixtures)
+from ..exchange.conftest import LiveServer, live, postgres_cluster, signed_in  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +44,6 @@ def world(live: LiveServer) -> dict[str, str]:  # noqa: F811
     return {"gov": gov_key, "owner": owner_key}
 
 
-@contextmanager
-def _client(live: LiveServer, key: str) -> Iterator[httpx.Client]:  # noqa: F811
-    with httpx.Client(base_url=live.base_url, timeout=60, follow_redirects=False) as client:
-        assert client.post("/login", data={"api_key": key}).status_code == 303
-        yield client
-
-
 def _export_link(page: str, fmt: str) -> str:
     found = re.search(rf'href="(/export/campaigns\.{re.escape(fmt)}\?[^"]*)"', page)
     assert found, f"the campaign list offers a {fmt} export"
@@ -70,7 +60,7 @@ def _misp_events(body: bytes) -> list[dict[str, object]]:
 
 
 def test_campaign_list_as_stix_and_misp_within_tlp(live: LiveServer, world: dict[str, str]) -> None:  # noqa: F811
-    with _client(live, world["gov"]) as client:
+    with signed_in(live, world["gov"]) as client:
         page = client.get("/campaigns", params={"sort": "name", "order": "desc", "size": 10}).text
         shown = re.findall(
             r'<tr data-campaign="[^"]+"><td><a href="/campaigns/[^"]+" dir="auto">([^<]+)</a>', page
@@ -93,7 +83,7 @@ def test_campaign_list_as_stix_and_misp_within_tlp(live: LiveServer, world: dict
         assert sorted(v for v in values if "list" in v) == [f"#greenlist{n}" for n in range(3)]
         assert not any("amber" in v for v in values)
         assert client.get("/export/campaigns.pdf").status_code == 404
-    with _client(live, world["owner"]) as client:
+    with signed_in(live, world["owner"]) as client:
         # the sharer sees its AMBER campaigns and their AMBER signals: the same links hold them
         page = client.get("/campaigns", params={"q": "amber"}).text
         events = _misp_events(client.get(_export_link(page, "misp.zip")).content)

@@ -10,8 +10,6 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -20,7 +18,7 @@ import pytest
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 
-from ..exchange.conftest import LiveServer, live, postgres_cluster  # noqa: F401  (fixtures)
+from ..exchange.conftest import LiveServer, live, postgres_cluster, signed_in  # noqa: F401  (fixtures)
 
 RANK = {f"TLP:{t.value}": n for n, t in enumerate(TLP)}
 
@@ -52,13 +50,6 @@ def world(live: LiveServer) -> dict[str, str]:  # noqa: F811
     return keys
 
 
-@contextmanager
-def _client(live: LiveServer, key: str) -> Iterator[httpx.Client]:  # noqa: F811
-    with httpx.Client(base_url=live.base_url, timeout=60, follow_redirects=False) as client:
-        assert client.post("/login", data={"api_key": key}).status_code == 303
-        yield client
-
-
 def _rows(html: str) -> list[tuple[str, str, str]]:
     """(type, value, TLP) of each row shown."""
     return re.findall(
@@ -85,7 +76,7 @@ def _walk(client: httpx.Client, params: dict[str, str | int]) -> tuple[list[tupl
 
 
 def test_every_sort_pages_exactly_within_tlp(live: LiveServer, world: dict[str, str]) -> None:  # noqa: F811
-    with _client(live, world["gov"]) as client:
+    with signed_in(live, world["gov"]) as client:
         values: list[str] = []
         for sort in ("value", "type", "tlp", "changed", "first_seen"):
             for order in ("asc", "desc"):
@@ -113,7 +104,7 @@ def test_every_sort_pages_exactly_within_tlp(live: LiveServer, world: dict[str, 
 
 
 def test_sorted_last_page_previous_and_exports(live: LiveServer, world: dict[str, str]) -> None:  # noqa: F811
-    with _client(live, world["gov"]) as client:
+    with signed_in(live, world["gov"]) as client:
         params: dict[str, str | int] = {"sort": "value", "order": "desc", "size": 25}
         rows, first = _walk(client, params)
         heads = re.findall(r'<th aria-sort="([a-z]+)"><a href="([^"]+)" data-sort="value"', first)

@@ -10,8 +10,6 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -23,7 +21,7 @@ from vigil.exchange.access import Principal
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 
-from ..exchange.conftest import LiveServer, live, postgres_cluster  # noqa: F401  (fixtures)
+from ..exchange.conftest import LiveServer, live, postgres_cluster, signed_in  # noqa: F401  (fixtures)
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -63,14 +61,6 @@ def world(live: LiveServer) -> dict[str, object]:  # noqa: F811
         for n in range(12):
             cases.create_case(f"Table case {n:02d}", marking=Marking(TLP.GREEN), confidence=(n * 37) % 100)
     return {"keys": keys, "gov": gov.id}
-
-
-@contextmanager
-def _client(live: LiveServer, key: str) -> Iterator[httpx.Client]:  # noqa: F811
-    """A browser-like client signed in through the form with ``key``."""
-    with httpx.Client(base_url=live.base_url, timeout=60, follow_redirects=False) as client:
-        assert client.post("/login", data={"api_key": key}).status_code == 303
-        yield client
 
 
 def _text(html: str, testid: str) -> str:
@@ -118,7 +108,7 @@ def test_meetings_page_on_the_server_over_attended_meetings_only(
     world: dict[str, object],
 ) -> None:
     keys = _keys(world)
-    with _client(live, keys["gov"]) as client:
+    with signed_in(live, keys["gov"]) as client:
         first = client.get("/meetings", params={"sort": "title", "order": "asc", "size": 10}).text
         assert _text(first, "meetings-count") == "1–10 of 13 meetings", "the count is of attended meetings"
         assert _text(first, "page-number") == "page 1 of 2"
@@ -140,7 +130,7 @@ def test_meetings_page_on_the_server_over_attended_meetings_only(
         # the text filter narrows the count and stays in the links
         one = client.get("/meetings", params={"q": "sync 1", "size": 10}).text
         assert _text(one, "meetings-count") == "1–3 of 3 meetings"
-    with _client(live, keys["platform"]) as client:
+    with signed_in(live, keys["platform"]) as client:
         page = client.get("/meetings", params={"size": 25}).text
         assert _text(page, "meetings-count") == "1–19 of 19 meetings"
         assert _meeting_titles(page)[0] == "AAA platforms only 5", "time order by default"
@@ -162,7 +152,7 @@ def test_meeting_sql_agrees_with_the_row_rule(live: LiveServer, world: dict[str,
 
 def test_campaigns_page_on_the_server_within_tlp(live: LiveServer, world: dict[str, object]) -> None:  # noqa: F811
     keys = _keys(world)
-    with _client(live, keys["gov"]) as client:
+    with signed_in(live, keys["gov"]) as client:
         first = client.get("/campaigns", params={"sort": "name", "order": "asc", "size": 10}).text
         assert _text(first, "campaigns-count") == "1–10 of 12 campaigns", "AMBER campaigns are not counted"
         names = _campaign_names(first)
@@ -178,7 +168,7 @@ def test_campaigns_page_on_the_server_within_tlp(live: LiveServer, world: dict[s
         actors = [r[rows[0].index("attribution")] for r in rows[1:]]
         assert actors == sorted(actors, reverse=True)
         assert not any("AAA" in r[1] for r in rows)
-    with _client(live, keys["other"]) as client:
+    with signed_in(live, keys["other"]) as client:
         # a peer platform sees the AMBER ones (same kind); sorted by marking, most restricted first
         page = client.get("/campaigns", params={"sort": "marking", "order": "desc", "size": 25}).text
         assert _text(page, "campaigns-count") == "1–17 of 17 campaigns"
@@ -186,7 +176,7 @@ def test_campaigns_page_on_the_server_within_tlp(live: LiveServer, world: dict[s
 
 
 def test_case_export_follows_the_page_sort(live: LiveServer, world: dict[str, object]) -> None:  # noqa: F811
-    with _client(live, _keys(world)["gov"]) as client:
+    with signed_in(live, _keys(world)["gov"]) as client:
         page = client.get(
             "/cases", params={"sort": "confidence", "order": "asc", "size": 100, "q": "table"}
         ).text
@@ -201,7 +191,7 @@ def test_case_export_follows_the_page_sort(live: LiveServer, world: dict[str, ob
 
 def test_signal_exports_follow_the_language_filter(live: LiveServer, world: dict[str, object]) -> None:  # noqa: F811
     """Language is no store filter: the CSV, STIX and MISP exports apply it as the page does."""
-    with _client(live, _keys(world)["gov"]) as client:
+    with signed_in(live, _keys(world)["gov"]) as client:
         page = client.get("/signals", params={"q": "tables", "language": "ar"}).text
         link = re.search(r'href="/export/signals\.csv\?([^"]*)"', page)
         assert link and "language=ar" in link.group(1)
@@ -243,7 +233,7 @@ def test_a_bad_page_parameter_is_an_html_400_naming_it(
     params: dict[str, str],
     named: str,
 ) -> None:
-    with _client(live, live.operator_key) as client:
+    with signed_in(live, live.operator_key) as client:
         answer = client.get(path, params=params)
     assert answer.status_code == 400, answer.text[:300]
     assert answer.headers["content-type"].startswith("text/html")
