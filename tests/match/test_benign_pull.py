@@ -65,8 +65,12 @@ def test_pulled_warning_lists_suppress_matches_until_the_operator_removes_the_va
     assert entries[("domain", "daily-bugle-news.org")] == ("coalition:news-domains", "GREEN")
     assert entries[("domain", "our-portal.org")] == ("local", "RED")  # ours stays ours
     assert entries[("hashtag", "breakingnews")] == ("coalition:trending-hashtags", "GREEN")
+    # Every block list came in; a flag list (too broad, not known benign) only when named.
+    flagged = sorted(w["name"] for w in listed if w["action"] == "flag")
+    note = "not pulled (flag lists: too broad, not known benign; name them with --list)"
+    assert flagged and f"{note}: {', '.join(flagged)}" in out.replace("\n", " ")
     assert {s.split(":", 1)[1] for s, _ in entries.values() if s.startswith("coalition:")} == {
-        w["name"] for w in listed
+        w["name"] for w in listed if w["action"] == "block"
     }
     assert _matched(index, posts, tmp_path / "o1") == []  # the listed domain no longer matches
 
@@ -102,6 +106,15 @@ def test_pulled_warning_lists_suppress_matches_until_the_operator_removes_the_va
     assert "--pull-lists needs --server and --key" in err
     with BenignBank.of_index(index) as bank:
         assert len(bank.entries()) == before - 1
+
+    # Named, a flag list is pulled like any other.
+    out = cli_ok("match", "benign", "--index", str(index), "--pull-lists", "--list", "too-broad",
+              "--server", ex.base_url, "--key", ex.keys["us"])  # fmt: skip
+    assert "warning list too-broad:" in out and "not pulled" not in out
+    with BenignBank.of_index(index) as bank:
+        assert ("domain", "youtube.com", "coalition:too-broad") in {
+            (e.kind, e.value, e.source) for e in bank.entries()
+        }
 
 
 def test_a_value_on_two_lists_or_also_shared_stays_while_one_still_holds_it(tmp_path: Path) -> None:

@@ -506,7 +506,10 @@ def benign_command(
         False, "--pull-lists", help="Pull the coalition's warning lists from the exchange into the bank."
     ),
     list_names: list[str] = typer.Option(
-        [], "--list", help="With --pull-lists: only this warning list (repeatable; default: all)."
+        [],
+        "--list",
+        help="With --pull-lists: only this warning list (repeatable; default: every block list, "
+        "whose values are known benign; a flag list is pulled only when named).",
     ),
     trust: list[str] = typer.Option(
         [], "--trust", help="Apply the benign entries this organisation shares (its id; repeatable)."
@@ -562,6 +565,12 @@ def benign_command(
                 console.print(
                     f"warning list {name}: {values:,} value(s), +{added:,} new, -{dropped:,} removed"
                     + (f" (kinds not matchable, skipped: {', '.join(skipped)})" if skipped else ""),
+                    highlight=False,
+                )
+            if pulled.flag_only:
+                console.print(
+                    f"not pulled (flag lists: too broad, not known benign; name them with --list): "
+                    f"{', '.join(pulled.flag_only)}",
                     highlight=False,
                 )
         if share:

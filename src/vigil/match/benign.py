@@ -621,6 +621,8 @@ class PullReport:
 
     lists: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # name -> (values, added, removed)
     skipped_kinds: dict[str, list[str]] = field(default_factory=dict)  # name -> kinds nothing matches
+    # ``flag`` lists (too broad to share, not known to be benign) left out of a pull of all lists
+    flag_only: list[str] = field(default_factory=list)
 
 
 def pull_lists(
@@ -634,7 +636,12 @@ def pull_lists(
     """Pull the coalition's warning lists (all, or ``names``) into ``bank`` as source
     ``coalition:<name>`` (see :meth:`BenignBank.replace_list`). Only matchable kinds are kept; a
     list's TLP is GREEN unless it carries a ``tlp``. Nothing is written before every list was read,
-    so a bad list name changes nothing."""
+    so a bad list name changes nothing.
+
+    Without ``names`` only the ``block`` lists are pulled: they hold known-benign values. A
+    ``flag`` list holds values that match too broadly, which says nothing about whether they are
+    benign, so suppressing every match on them must be asked for by name (they are reported in
+    :attr:`PullReport.flag_only`)."""
     import httpx
 
     from vigil.core.errors import AuthenticationError, ExternalServiceError, PermissionDenied
@@ -663,14 +670,16 @@ def pull_lists(
                 raise ExternalServiceError(f"{root} is not a Vigil exchange (answer is not JSON)") from exc
 
         wanted = list(dict.fromkeys(names))
+        flag_only: list[str] = []
         if not wanted:
             index = get("", "no warning lists API (is this a Vigil exchange?)")
-            wanted = [str(w["name"]) for w in index]
+            wanted = [str(w["name"]) for w in index if w.get("action") != "flag"]
+            flag_only = sorted(str(w["name"]) for w in index if w.get("action") == "flag")
         for name in wanted:
             from urllib.parse import quote
 
             lists.append(get(f"/{quote(name, safe='')}", f"no warning list {name!r}"))
-    report = PullReport()
+    report = PullReport(flag_only=flag_only)
     matchable = set(matchable_types())
     for data in lists:
         name = str(data["name"])
