@@ -42,6 +42,30 @@ def test_every_version_keeps_the_first_created(tmp_path: Path) -> None:
         assert third["modified"] == isoformat_z(T1 + timedelta(hours=2))
 
 
+def test_an_entry_added_again_after_its_revocation_gets_a_new_id(tmp_path: Path) -> None:
+    """STIX 2.1 forbids new versions of a revoked object: the value comes back as a new object."""
+    with BenignBank.of_index(tmp_path) as bank:
+        bank.add("domain", ["count-office.org"], tlp="GREEN")
+        (first,) = _publish(bank, T1)
+        bank.remove(bank.entries()[0].id)
+        (revoked,) = _publish(bank, T1 + timedelta(hours=1))
+        assert revoked["id"] == first["id"] and revoked["revoked"] is True
+
+        bank.add("domain", ["count-office.org"], tlp="GREEN")
+        (again,) = _publish(bank, T1 + timedelta(hours=2))
+        assert again["id"] != first["id"] and not again.get("revoked")
+        assert again["created"] == again["modified"] == isoformat_z(T1 + timedelta(hours=2))
+        assert _publish(bank, T1 + timedelta(hours=3)) == []  # nothing changed: nothing sent
+
+        bank.remove(bank.entries()[0].id)  # the second generation is revoked in its turn ...
+        (gone,) = _publish(bank, T1 + timedelta(hours=4))
+        assert gone["id"] == again["id"] and gone["revoked"] is True
+        bank.add("domain", ["count-office.org"], tlp="GREEN")  # ... and a third one is new again
+        (third,) = _publish(bank, T1 + timedelta(hours=5))
+        assert third["id"] not in {first["id"], again["id"]}
+        assert _publish(bank, T1 + timedelta(hours=6)) == []
+
+
 def test_a_bank_written_before_created_was_kept_still_opens_and_versions(tmp_path: Path) -> None:
     path = tmp_path / BENIGN_FILE
     with BenignBank(path) as bank:

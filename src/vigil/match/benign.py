@@ -21,7 +21,8 @@ through TAXII add-objects: TLP:CLEAR and GREEN ones into the ``coalition`` colle
 into the member's AMBER collection; AMBER+STRICT and RED entries never leave the member. Each
 entry's indicator id is stable (kind, value, publishing organisation), so sharing again sends
 nothing new; an entry removed (or narrowed to a TLP that may not leave) since it was shared is
-published again as a revoked version. The exchange stores these indicators as sent and does not
+published again as a revoked version. STIX allows no version after a revocation, so an entry
+added again later is published under the next generation's id. The exchange stores these indicators as sent and does not
 make them threat signals. A member's fetch routes them into its own bank
 (:meth:`BenignBank.receive`) with the publisher as source and the TLP, and removes them when a
 revoked version arrives.
@@ -385,6 +386,19 @@ class BenignBank(LocalDb):
                 obj["description"] = label
             return obj
 
+        # STIX 2.1 (3.6.2): a revoked object takes no further versions, so an entry added again
+        # after its indicator was revoked is published under a new id (the next generation).
+        live = {(r["kind"], r["value"]): str(sid) for sid, r in published.items() if not r["revoked"]}
+
+        def id_for(kind: str, value: str) -> str:
+            object_id: str | None = live.get((kind, value))
+            generation = 0
+            while object_id is None or (published.get(object_id) or {}).get("revoked"):
+                extra = (str(generation),) if generation else ()
+                object_id = make_stix_id("indicator", "benign", kind, value, org_id, *extra)
+                generation += 1
+            return object_id
+
         out: list[tuple[str, dict[str, Any]]] = []
         wanted: set[str] = set()
         for entry in self.entries():
@@ -393,7 +407,7 @@ class BenignBank(LocalDb):
             collection = collection_for_tlp(entry.tlp)
             if collection is None:
                 continue
-            object_id = make_stix_id("indicator", "benign", entry.kind, entry.value, org_id)
+            object_id = id_for(entry.kind, entry.value)
             wanted.add(object_id)
             held = published.get(object_id)
             if held is not None and not held["revoked"] and held["tlp"] == entry.tlp:
