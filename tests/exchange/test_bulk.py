@@ -32,6 +32,7 @@ from vigil.exchange.models import (
 )
 from vigil.exchange.records import TLP, Marking, Role
 from vigil.exchange.store import ExchangeStore, SignalSubmission
+from vigil.web.schemas import BulkItemOut, SignalBulkOut
 
 from .conftest import LiveServer, live  # noqa: F401  (the module-scoped server, found by name)
 from .test_api import World, _ok
@@ -363,6 +364,18 @@ def test_bulk_route_over_http(api: World) -> None:
         partial = _ok(c.post("/api/v1/signals/bulk", json={"signals": bad, "atomic": False}))
         assert partial["stored"] == 3 and partial["rejected"] == 1
         assert partial["items"][3]["error"]["error"] == "Conflict"
+        # the answer is written without the response model: it must be exactly what the model gives
+        for answer in (body, partial):
+            assert SignalBulkOut.model_validate(answer).model_dump(mode="json") == answer
+        assert list(body["items"][0]) == list(BulkItemOut.model_fields)
+        # NUL is looked for once over the whole envelope; the error still names where it is
+        nul = [*signals, {"kind": "domain", "value": "nul.info", "tags": ["ok", "a\x00b"]}]
+        refused = c.post("/api/v1/signals/bulk", json={"signals": nul})
+        assert refused.status_code == 400, refused.text
+        assert "signals[3].tags[1] contains a NUL" in refused.json()["message"]
+        # a literal backslash-u0000 (six characters, no NUL) is text like any other
+        literal = {**signals[0], "description": "see \\u0000 in the feed"}
+        assert _ok(c.post("/api/v1/signals/bulk", json={"signals": [literal]}))["stored"] == 1
     with world.client("bulk", "read-only") as c:
         assert c.post("/api/v1/signals/bulk", json={"signals": signals}).status_code == 403
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from fastapi import APIRouter, Query
+import pydantic_core
+from fastapi import APIRouter, Query, Response
 
 from vigil.exchange.records import TLP, Marking, SignalKind
 from vigil.exchange.store import SignalFilter, SignalSubmission
-from vigil.exchange.store.bulk import write_chunk
+from vigil.exchange.store.bulk import BulkReport, write_chunk
 from vigil.exchange.store.signals import SIGNAL_SORTS, check_sort
 from vigil.web.deps import PrincipalDep, StoreDep
 from vigil.web.routes import feedback
@@ -119,7 +121,7 @@ def submit_signal(body: SignalIn, principal: PrincipalDep, store: StoreDep) -> S
     tags=["signals"],
     summary="Submit many signals in one request (same checks, versions and audit entries as one by one)",
 )
-def submit_signals(body: SignalBulkIn, principal: PrincipalDep, store: StoreDep) -> SignalBulkOut:
+def submit_signals(body: SignalBulkIn, principal: PrincipalDep, store: StoreDep) -> Response:
     report = store.submit_signals(
         principal,
         [
@@ -142,11 +144,33 @@ def submit_signals(body: SignalBulkIn, principal: PrincipalDep, store: StoreDep)
         # checked on a read snapshot, then written in short transactions (no long write lock)
         chunk=write_chunk(store.session),
     )
-    return SignalBulkOut(
-        stored=report.stored,
-        rejected=len(report.rejected),
-        items=[BulkItemOut.model_validate(item.to_dict()) for item in report.items],
-    )
+    return _bulk_answer(report)
+
+
+def _bulk_answer(report: BulkReport) -> Response:
+    """``SignalBulkOut`` of ``report`` as JSON, written directly: FastAPI would validate and dump
+    10,000 ``BulkItemOut`` models two more times (about as much CPU as validating the request).
+    A stored item is the model's fields in its order; a rejected one (rare) goes through the model,
+    whose ``details`` may hold any value."""
+    items: list[dict[str, Any]] = []
+    for item in report.items:
+        if item.error is None:
+            items.append(
+                {
+                    "index": item.index,
+                    "kind": item.kind,
+                    "value": item.value,
+                    "signal_id": item.signal_id,
+                    "version": item.version,
+                    "created": item.created,
+                    "error": None,
+                }
+            )
+        else:
+            items.append(BulkItemOut.model_validate(item.to_dict()).model_dump(mode="json"))
+    stored = len(items) - len(report.rejected)
+    body = {"stored": stored, "rejected": len(items) - stored, "items": items}
+    return Response(pydantic_core.to_json(body), media_type="application/json")
 
 
 @router.post(

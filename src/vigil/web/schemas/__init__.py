@@ -6,11 +6,13 @@ silently ignored); ``*Out`` models are what the API answers, built from ``vigil.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Annotated, Any
 
+import pydantic_core
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, model_validator
 
 from vigil.exchange.audit import AuditEntry
 from vigil.exchange.records import MAX_DB_INT as MAX_DB_INT  # re-exported for the routes
@@ -35,14 +37,51 @@ def _no_nul(value: Any, where: str) -> None:
             _no_nul(item, f"{where}[{index}]")
 
 
+# True while an envelope that checked its whole body for NUL at once is being validated: the
+# models nested in it skip their own walk (a 10,000-item bulk body was walked three times, about
+# 25 ms of CPU per 1,000 items, more than validating it).
+_NUL_CHECKED: ContextVar[bool] = ContextVar("vigil_nul_checked", default=False)
+
+
+def _no_nul_once(data: Any) -> None:
+    """``_no_nul`` of a whole body in one pass: serialised to JSON in Rust (pydantic-core), where a
+    NUL is always written ``\\u0000``; the Python walk (which names where it is) runs only when
+    that text occurs (a NUL, or a literal backslash-u0000) or the body is not plain JSON data."""
+    try:
+        text = pydantic_core.to_json(data)
+    except (pydantic_core.PydanticSerializationError, ValueError, TypeError):
+        _no_nul(data, "")
+        return
+    if b"\\u0000" in text:
+        _no_nul(data, "")
+
+
 class In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
     def _refuse_nul(cls, data: Any) -> Any:
-        _no_nul(data, "")
+        if not _NUL_CHECKED.get():
+            _no_nul(data, "")
         return data
+
+
+class Envelope(In):
+    """A body holding many items: NUL is looked for once over the whole body (``_no_nul_once``),
+    not once more per nested model."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _refuse_nul(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        if _NUL_CHECKED.get():
+            return handler(data)
+        _no_nul_once(data)
+        token = _NUL_CHECKED.set(True)
+        try:
+            return handler(data)
+        finally:
+            _NUL_CHECKED.reset(token)
 
 
 class Out(BaseModel):
@@ -146,7 +185,7 @@ class SignalIn(In):
     valid_until: datetime | None = None
 
 
-class SignalBulkIn(In):
+class SignalBulkIn(Envelope):
     signals: list[SignalIn] = Field(min_length=1, max_length=10_000)
     atomic: bool = Field(
         default=True,
