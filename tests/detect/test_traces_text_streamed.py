@@ -21,7 +21,7 @@ import pytest
 
 from vigil.core.settings import load_settings
 from vigil.detect.duck import connect, register_posts
-from vigil.detect.similarity.clusters import leader_clusters, leader_clusters_sorted
+from vigil.detect.similarity.clusters import leader_clusters, leader_clusters_scored, leader_clusters_sorted
 from vigil.detect.similarity.minhash import (
     MinHashParams,
     band_keys,
@@ -178,3 +178,40 @@ def test_leader_clusters_from_sorted_batches_equal_the_in_memory_pass() -> None:
         batches = [(later[i : i + size], earlier[i : i + size]) for i in range(0, len(later), size)]
         assert np.array_equal(leader_clusters_sorted(n, batches), expected)
     assert len(set(expected.tolist())) < n  # some nodes joined leaders
+
+
+def _python_leaders(
+    n: int, later: list[int], earlier: list[int], sim: list[float]
+) -> tuple[list[int], list[float]]:
+    """Leader clustering as the definition reads: pairs sorted by (later, distance, earlier), each
+    node joins its first candidate that is a leader (score: that pair's similarity), else leads."""
+    labels, score, leader = list(range(n)), [1.0] * n, [True] * n
+    for node_later, node_earlier, s in sorted(
+        zip(later, earlier, sim, strict=True), key=lambda p: (p[0], 1.0 - p[2], p[1])
+    ):
+        if leader[node_later] and labels[node_later] == node_later and leader[node_earlier]:
+            labels[node_later], score[node_later], leader[node_later] = node_earlier, s, False
+    return labels, score
+
+
+def test_scored_leader_pass_equals_the_plain_definition() -> None:
+    rng = np.random.default_rng(9)
+    n = 300
+    a = rng.integers(0, n, 2_000)
+    b = rng.integers(0, n, 2_000)
+    ok = a != b
+    a, b = a[ok], b[ok]
+    sim = rng.integers(6, 11, len(a)) / 10.0  # many ties: the earlier node decides
+    later, earlier = np.maximum(a, b), np.minimum(a, b)
+    expected_labels, expected_score = _python_leaders(n, later.tolist(), earlier.tolist(), sim.tolist())
+    order = np.lexsort((earlier, 1.0 - sim, later))
+    later, earlier, sim = later[order], earlier[order], sim[order]
+    for size in (1, 13, len(later)):
+        batches = [
+            (later[i : i + size], earlier[i : i + size], sim[i : i + size])
+            for i in range(0, len(later), size)
+        ]
+        labels, score = leader_clusters_scored(n, batches)
+        assert labels.tolist() == expected_labels and score.tolist() == expected_score
+    assert np.array_equal(leader_clusters(n, a, b, 1.0 - sim[np.argsort(order)]), np.asarray(expected_labels))
+    assert sum(label != node for node, label in enumerate(expected_labels)) > 50

@@ -195,3 +195,24 @@ def shingles(data: Any, offsets: Any, k: int, starts: Any, values: Any, out_offs
                 values[written] = values[start + s]
                 written += 1
         out_offsets[d + 1] = written
+
+
+@njit(cache=True, nogil=True)
+def join_leaders(later: Any, earlier: Any, sim: Any, labels: Any, is_leader: Any, score: Any) -> None:
+    """The leader pass over pairs sorted by (later, distance, earlier): each later node joins its
+    first candidate that is still a leader (``score`` gets that pair's similarity), else stays one.
+
+    Nodes are visited in priority order, so every earlier node's status is final when it is read.
+    """
+    n = later.shape[0]
+    i = 0
+    while i < n:
+        node = later[i]
+        joined = False
+        while i < n and later[i] == node:
+            if not joined and is_leader[earlier[i]]:
+                labels[node] = earlier[i]
+                is_leader[node] = False
+                score[node] = sim[i]
+                joined = True
+            i += 1

@@ -22,6 +22,8 @@ import igraph
 import numpy as np
 import numpy.typing as npt
 
+from vigil.detect.similarity import kernels
+
 ClusterPolicy = Literal["components", "leader"]
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -56,38 +58,36 @@ def leader_clusters_sorted(n: int, batches: Iterable[tuple[IntArray, IntArray]])
     """:func:`leader_clusters` from pairs ``(later, earlier)`` (later > earlier) already sorted by later
     node, then distance, then earlier node, arriving in batches (e.g. streamed from a database sort):
     memory holds one batch and the labels, never all pairs. A node's pairs may span batches."""
+    labels, _ = leader_clusters_scored(
+        n, ((later, earlier, np.zeros(len(later), dtype=np.float64)) for later, earlier in batches)
+    )
+    return labels
+
+
+def leader_clusters_scored(
+    n: int, batches: Iterable[tuple[IntArray, IntArray, FloatArray]]
+) -> tuple[IntArray, FloatArray]:
+    """:func:`leader_clusters_sorted` from ``(later, earlier, similarity)`` batches, also returning
+    each node's similarity to its leader: the similarity of the pair that made it join (a
+    leader's own is 1.0). A member's score against its representative then needs no second pass."""
     labels = np.arange(n, dtype=np.int64)
     is_leader = np.ones(n, dtype=bool)
+    score = np.ones(n, dtype=np.float64)
     tail_later = np.zeros(0, dtype=np.int64)
     tail_earlier = np.zeros(0, dtype=np.int64)
-    for batch_later, batch_earlier in batches:
+    tail_sim = np.zeros(0, dtype=np.float64)
+    for batch_later, batch_earlier, batch_sim in batches:
         later = np.concatenate([tail_later, np.asarray(batch_later, dtype=np.int64)])
         earlier = np.concatenate([tail_earlier, np.asarray(batch_earlier, dtype=np.int64)])
+        sim = np.concatenate([tail_sim, np.asarray(batch_sim, dtype=np.float64)])
         if len(later) == 0:
             continue
         # The last node's pairs may continue in the next batch: keep them for it.
         cut = int(np.searchsorted(later, later[-1], side="left"))
-        _join_leaders(later[:cut], earlier[:cut], labels, is_leader)
-        tail_later, tail_earlier = later[cut:], earlier[cut:]
-    _join_leaders(tail_later, tail_earlier, labels, is_leader)
-    return labels
-
-
-def _join_leaders(
-    later: IntArray, earlier: IntArray, labels: IntArray, is_leader: npt.NDArray[np.bool_]
-) -> None:
-    if len(later) == 0:
-        return
-    starts = np.flatnonzero(np.r_[True, later[1:] != later[:-1]])
-    ends = np.r_[starts[1:], len(later)]
-    # Nodes are visited in priority order, so every earlier node's status is final when it is read.
-    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-        node = int(later[start])
-        candidates = earlier[start:end]  # sorted by distance, then by node number
-        leaders = candidates[is_leader[candidates]]
-        if len(leaders):
-            labels[node] = leaders[0]
-            is_leader[node] = False
+        kernels.join_leaders(later[:cut], earlier[:cut], sim[:cut], labels, is_leader, score)
+        tail_later, tail_earlier, tail_sim = later[cut:], earlier[cut:], sim[cut:]
+    kernels.join_leaders(tail_later, tail_earlier, tail_sim, labels, is_leader, score)
+    return labels, score
 
 
 def cluster(n: int, a: IntArray, b: IntArray, distance: FloatArray, policy: ClusterPolicy) -> IntArray:

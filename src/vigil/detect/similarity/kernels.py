@@ -89,3 +89,24 @@ def shingle_sets(data: npt.NDArray[np.uint8], offsets: I64, k: int) -> tuple[I64
     out_offsets = np.zeros(n + 1, dtype=np.int64)
     compiled.shingles(data, offsets, k, starts, values, out_offsets)
     return out_offsets, values[: out_offsets[-1]].copy()
+
+
+def join_leaders(
+    later: I64,
+    earlier: I64,
+    sim: F64,
+    labels: I64,
+    is_leader: npt.NDArray[np.bool_],
+    score: F64,
+) -> None:
+    """The leader pass over one batch of pairs sorted by (later node, distance, earlier node), in
+    place: a node joins its first candidate still a leader (``labels``, ``is_leader`` and the
+    pair's similarity in ``score``), or stays a leader. A node's pairs must not span two calls."""
+    _compiled().join_leaders(
+        later.astype(np.int64, copy=False),
+        earlier.astype(np.int64, copy=False),
+        sim.astype(np.float64, copy=False),
+        labels,
+        is_leader,
+        score,
+    )

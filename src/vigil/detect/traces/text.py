@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 from vigil.core.errors import InputError
 from vigil.core.progress import NoProgress, Progress
 from vigil.detect.duck import spool_dir
-from vigil.detect.similarity.clusters import ClusterPolicy
+from vigil.detect.similarity.clusters import ClusterPolicy, leader_clusters_scored
 from vigil.detect.similarity.minhash import (
     F64,
     I64,
@@ -61,6 +61,7 @@ from vigil.detect.traces.base import ACCOUNT_SQL, TS_SQL
 from vigil.detect.traces.content import (
     DEFAULT_BUCKET_SECONDS,
     DEFAULT_CONTENT_WINDOW,
+    PAIR_BATCH,
     ContentTrace,
     Timer,
     check_bucket,
@@ -439,12 +440,16 @@ def co_text_near(
     progress = progress or NoProgress()
     timer = Timer()
     n_texts = int(_scalar(con, f"SELECT count(*) FROM {TEXTS_TABLE}") or 0)
+    scores: F64 | None = None
     with tempfile.TemporaryDirectory(prefix="vigil-text-", dir=params.temp_dir or spool_dir(con)) as tmp:
         pairs_path = Path(tmp) / "pairs.parquet"
         candidates, similar = near_pairs(con, params, pairs_path, progress=progress)
         timer.lap("lsh")
         pairs = f"read_parquet({sql_string(pairs_path)})"
-        labels = cluster_pair_relation(con, pairs, "sim", n_texts, params.clustering)
+        if params.clustering == "leader":
+            labels, scores = _leader_labels(con, pairs, n_texts)
+        else:
+            labels = cluster_pair_relation(con, pairs, "sim", n_texts, params.clustering)
     con.register("_vg_txt_labels", pa.table({"xid": np.arange(n_texts, dtype=np.int64), "gid": labels}))
     con.execute(f"CREATE OR REPLACE TEMP TABLE {GROUPS_TABLE} AS SELECT * FROM _vg_txt_labels")
     con.unregister("_vg_txt_labels")
@@ -461,28 +466,8 @@ def co_text_near(
         SELECT g.xid, g.gid FROM {GROUPS_TABLE} AS g WHERE g.gid IN (SELECT gid FROM ok)
         """
     )
-    # Score each member against its representative (exact Jaccard), a slice at a time so that only
-    # one slice's texts and shingles are in memory; only the scores (16 bytes a text) are kept.
-    reader = con.sql(
-        f"""
-        SELECT n.xid, x.norm, r.norm AS rep_norm FROM _vg_txt_near_x AS n
-        JOIN {TEXTS_TABLE} AS x ON x.xid = n.xid JOIN {TEXTS_TABLE} AS r ON r.xid = n.gid
-        """
-    ).to_arrow_reader(_SCORE_SLICE)
-    score_xids: list[I64] = []
-    score_values: list[F64] = []
-    for rows in reader:
-        both = pa.concat_arrays([rows.column("norm"), rows.column("rep_norm")])
-        sets = shingle_sets(both, params.minhash.shingle_size)
-        k = rows.num_rows
-        score_values.append(jaccard(sets, np.arange(k, dtype=np.int64), np.arange(k, 2 * k, dtype=np.int64)))
-        score_xids.append(rows.column("xid").to_numpy().astype(np.int64))
-    scored = pa.table(
-        {
-            "xid": pa.array(np.concatenate(score_xids) if score_xids else np.zeros(0, np.int64), pa.int64()),
-            "score": pa.array(np.concatenate(score_values) if score_values else np.zeros(0), pa.float64()),
-        }
-    )
+    scored = _member_scores(con, params) if scores is None else _scores_of_members(con, scores)
+    del scores
     con.register("_vg_txt_scores", scored)
     con.execute(
         f"""
@@ -493,7 +478,7 @@ def co_text_near(
     )
     con.unregister("_vg_txt_scores")
     con.execute("DROP TABLE IF EXISTS _vg_txt_near_x")
-    del scored, score_xids, score_values
+    del scored
     events_sql = (
         f"SELECT '{CO_TEXT_NEAR}' AS trace, a.account, a.platform, p.post_id, m.item, p.ts "
         f"FROM {POSTS_TABLE} AS p JOIN {NEAR_TABLE} AS m USING (xid) JOIN {ACCOUNTS_TABLE} AS a USING (aid)"
@@ -528,6 +513,55 @@ def co_text_near(
         stats,
         window=params.window,
         signal_kinds=text_kinds(params),
+    )
+
+
+def _leader_labels(con: duckdb.DuckDBPyConnection, pairs: str, n_texts: int) -> tuple[I64, F64]:
+    """Leader clustering of the similar pairs in ``pairs`` (a < b, sim), read back sorted by DuckDB
+    a batch at a time, with each text's exact Jaccard to its leader: the similarity of the pair it
+    joined by (the leader's own is 1.0), so members need not be shingled again to be scored."""
+    reader = con.sql(f"SELECT b, a, sim FROM {pairs} ORDER BY b, 1.0 - sim, a").to_arrow_reader(PAIR_BATCH)
+    batches = (
+        (
+            batch.column(0).to_numpy().astype(np.int64),
+            batch.column(1).to_numpy().astype(np.int64),
+            batch.column(2).to_numpy().astype(np.float64),
+        )
+        for batch in reader
+    )
+    return leader_clusters_scored(n_texts, batches)
+
+
+def _scores_of_members(con: duckdb.DuckDBPyConnection, scores: F64) -> pa.Table:
+    """(xid, score) of the near items' members, from every text's score against its leader."""
+    members = con.sql("SELECT xid FROM _vg_txt_near_x").to_arrow_table()
+    xids = members.column("xid").to_numpy().astype(np.int64)
+    return pa.table({"xid": pa.array(xids, pa.int64()), "score": pa.array(scores[xids], pa.float64())})
+
+
+def _member_scores(con: duckdb.DuckDBPyConnection, params: TextTraceParams) -> pa.Table:
+    """(xid, score) of the near items' members: exact Jaccard against the representative, a slice
+    at a time so that only one slice's texts and shingles are in memory (components, whose members
+    need not be paired with their representative)."""
+    reader = con.sql(
+        f"""
+        SELECT n.xid, x.norm, r.norm AS rep_norm FROM _vg_txt_near_x AS n
+        JOIN {TEXTS_TABLE} AS x ON x.xid = n.xid JOIN {TEXTS_TABLE} AS r ON r.xid = n.gid
+        """
+    ).to_arrow_reader(_SCORE_SLICE)
+    score_xids: list[I64] = []
+    score_values: list[F64] = []
+    for rows in reader:
+        both = pa.concat_arrays([rows.column("norm"), rows.column("rep_norm")])
+        sets = shingle_sets(both, params.minhash.shingle_size)
+        k = rows.num_rows
+        score_values.append(jaccard(sets, np.arange(k, dtype=np.int64), np.arange(k, 2 * k, dtype=np.int64)))
+        score_xids.append(rows.column("xid").to_numpy().astype(np.int64))
+    return pa.table(
+        {
+            "xid": pa.array(np.concatenate(score_xids) if score_xids else np.zeros(0, np.int64), pa.int64()),
+            "score": pa.array(np.concatenate(score_values) if score_values else np.zeros(0), pa.float64()),
+        }
     )
 
 
