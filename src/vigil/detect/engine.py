@@ -462,7 +462,10 @@ def _kernel_steps(
     con.register(kernel.PAIR_ROWS, found.rows)
     try:
         progress.advance()
-        con.execute(_edges_sql(kernel.PAIR_ROWS, params))
+        kernel.edges(
+            con, found, "_vg_kept", _WEIGHT_UNITS, "_vg_e",
+            min_items=params.min_items, min_coactions=params.min_coactions,
+        )  # fmt: skip
         progress.advance()
         top = con.sql(_top_items_sql(kernel.PAIR_ROWS, params, "nco, start")).to_arrow_table()
         kernel.evidence(con, found, top, params.evidence_per_item, "_vg_evk", "_vg_evidence_out")
