@@ -3,6 +3,7 @@
     python bench/ingest_speed.py                          # 1M generated rows + the IRA 2017 archive
     python bench/ingest_speed.py --rows 200000 --row-path # also the row-by-row reference path
     python bench/ingest_speed.py --before 4d8cb41         # also the code of that commit, same run
+                                                          # (and its posts/accounts tables compared)
 
 Sources, from one run:
 
@@ -90,6 +91,18 @@ def ira_to_toolkit(source: Path, target: Path) -> int:
                              row["in_reply_to_tweetid"], row["tweet_text"], int(when), urls])  # fmt: skip
             rows += 1
     return rows
+
+
+def same_outputs(workdir: Path, layout: str) -> str:
+    """Whether this tree's ingest wrote the tables the --before commit wrote, row for row; raises if not."""
+    import pyarrow.parquet as pq
+
+    for name in ("posts.parquet", "accounts.parquet"):
+        now = pq.read_table(workdir / f"vigil-{layout}" / name)
+        before = pq.read_table(workdir / f"vigil-before-{layout}" / name)
+        if not now.equals(before):
+            raise RuntimeError(f"{layout}: {name} differs from the --before commit's")
+    return f"equal ({now.num_rows:,} accounts, posts too)"
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -191,6 +204,9 @@ def main() -> None:
                 f"{rows / result['seconds']:>9,.0f} {rows / result['cpu']:>10,.0f} {result['rss_mb']:>7.0f}",
                 flush=True,
             )
+        if "vigil" in sides and "vigil-before" in sides:
+            same = same_outputs(workdir, layout)
+            print(f"{layout:<11} outputs of vigil and vigil-before: {same}", flush=True)
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
