@@ -105,7 +105,8 @@ class ContributionRow(Base):
     __table_args__ = (UniqueConstraint("signal_id", "org_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    signal_id: Mapped[str] = mapped_column(ForeignKey("signals.id"), index=True)
+    # no index of its own: the unique (signal_id, org_id) serves it (migration 0013)
+    signal_id: Mapped[str] = mapped_column(ForeignKey("signals.id"))
     org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
     tlp: Mapped[str] = mapped_column(String(20))
     confidence: Mapped[int] = mapped_column(Integer)
@@ -145,7 +146,8 @@ class ContributionVersionRow(Base):
     __table_args__ = (UniqueConstraint("contribution_id", "version"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    contribution_id: Mapped[int] = mapped_column(ForeignKey("contributions.id"), index=True)
+    # no index of its own: the unique (contribution_id, version) serves it (migration 0013)
+    contribution_id: Mapped[int] = mapped_column(ForeignKey("contributions.id"))
     version: Mapped[int] = mapped_column(Integer)
     modified_at: Mapped[datetime]
     snapshot: Mapped[dict[str, Any]]

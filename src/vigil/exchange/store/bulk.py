@@ -58,6 +58,25 @@ WRITE_CHUNK = 500
 WRITE_CHUNK_POSTGRESQL = 5000
 
 
+# SQLite WAL checkpoints during a chunked submission. SQLite copies the WAL back into the database
+# (and fsyncs both) at the first commit that finds the WAL over ``wal_autocheckpoint`` pages (1,000
+# by default, which Vigil keeps): a chunk of 500 signals writes about that much, so every chunk's
+# commit also ran a checkpoint, about 100 ms of wall time each here, mostly fsync, rewriting the
+# same index pages again and again. The write lock is released before that checkpoint, but the
+# submission waited for it. So the chunks before the last raise the threshold on their connection
+# (bounded: the WAL still gets checkpointed past 64 MB) and the last chunk puts it back, so its
+# commit checkpoints once what the chunks wrote. Other connections keep the default and may
+# checkpoint in between (a passive checkpoint blocks no one).
+SQLITE_AUTOCHECKPOINT = 1000  # SQLite's default (pages)
+DEFERRED_AUTOCHECKPOINT = 16384  # pages of 4 KiB: 64 MB
+
+
+def _defer_checkpoints(session: Session, *, last: bool) -> None:
+    """Before a chunk's statements (SQLite): checkpoint at this chunk's commit only if ``last``."""
+    pages = SQLITE_AUTOCHECKPOINT if last else DEFERRED_AUTOCHECKPOINT
+    session.connection().exec_driver_sql(f"PRAGMA wal_autocheckpoint={pages:d}")
+
+
 def write_chunk(session: Session) -> int:
     """The chunk size for ``submit_signals(chunk=...)`` on ``session``'s database."""
     return WRITE_CHUNK_POSTGRESQL if session.get_bind().dialect.name == "postgresql" else WRITE_CHUNK
@@ -319,7 +338,10 @@ class BulkSignalsStore(SignalsStore):
             raise batch_error(report, len(items))
         if progress is not None:
             progress(0, len(checked))
+        sqlite = self.session.get_bind().dialect.name == "sqlite"
         for start in range(0, len(checked), chunk):
+            if sqlite:
+                _defer_checkpoints(self.session, last=start + chunk >= len(checked))
             # one short write transaction per chunk: each re-reads the signals and contributions it
             # touches, so an item repeated across chunks gets the next version as in one transaction
             self._write(principal, checked[start : start + chunk], report)
