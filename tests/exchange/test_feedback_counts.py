@@ -381,3 +381,33 @@ def test_decay_score_filter_pages_exactly_what_the_model_keeps(db: Database) -> 
                 kept, seen = kept + len(expected), seen + len(visible)
         assert 0 < kept < seen, min_score  # the filter kept some and dropped some
     assert restarted > 0  # some sightings did restart an age
+
+
+def test_the_decay_settings_drive_the_exchanges_score_filter(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signal list's "score at least" and the signal page's scores use VIGIL_DECAY_*."""
+    from vigil.core.settings import get_settings
+
+    (org,) = _orgs(db, ["platform"])
+    with db.session() as s:
+        sig = ExchangeStore(s, now=T0).submit_signal(
+            org, "hashtag", "decaysettings", marking=Marking(TLP.GREEN), confidence=60
+        )
+    now = T0 + timedelta(days=45)
+
+    def kept() -> bool:
+        with db.session() as s:
+            store = ExchangeStore(s, now=now)
+            return [x.id for x in store.list_signals(org, SignalFilter(min_score=30)).items] == [sig.id]
+
+    assert not kept()  # 60 * (1 - (45/90) ** 0.5) = 17.6
+    monkeypatch.setenv("VIGIL_DECAY_LIFETIME_DAYS", "180")
+    monkeypatch.setenv("VIGIL_DECAY_SPEED", "1")
+    get_settings.cache_clear()
+    try:
+        assert kept()  # 60 * (1 - 45/180) = 45
+    finally:
+        monkeypatch.delenv("VIGIL_DECAY_LIFETIME_DAYS")
+        monkeypatch.delenv("VIGIL_DECAY_SPEED")
+        get_settings.cache_clear()

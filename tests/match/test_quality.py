@@ -355,3 +355,37 @@ def test_retroactive_matching_finds_new_signals_in_recent_stored_posts_only(tmp_
     assert drafts == {"sig-new": 2, "sig-new2": 1}
     with pytest.raises(InputError, match="days"):
         retro_match(path, index, new, tmp_path / "r2", days=0, now=NOW)
+
+
+def test_the_decay_settings_drive_the_matchers_scores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """VIGIL_DECAY_* reach the matcher (and, tests/exchange/test_feedback_counts.py, the exchange)."""
+    from vigil.core.errors import ConfigError
+    from vigil.core.settings import get_settings, load_settings
+
+    old = pdq(5)
+    index = build_index(
+        tmp_path / "index",
+        [contribution("sig-old", "image_pdq", old, confidence=60, modified=NOW - timedelta(days=45))],
+    )
+    posts = write_posts(tmp_path / "posts.parquet", [[old]])
+
+    def score(out: str) -> float:
+        run = match_posts(posts, index, tmp_path / out, now=NOW)
+        return float(pq.read_table(run.matches_path).to_pylist()[0]["score"])
+
+    assert score("default") == pytest.approx(17.57, abs=0.01)  # 90 days, speed 2
+    monkeypatch.setenv("VIGIL_DECAY_LIFETIME_DAYS", "180")
+    monkeypatch.setenv("VIGIL_DECAY_SPEED", "1")
+    get_settings.cache_clear()
+    try:
+        assert DecayModel.configured() == DecayModel(lifetime_days=180, decay_speed=1)
+        assert score("tuned") == pytest.approx(45.0)  # 60 * (1 - 45/180)
+        monkeypatch.setenv("VIGIL_DECAY_SPEED", "0")
+        with pytest.raises(ConfigError, match="decay_speed"):
+            load_settings()
+    finally:
+        monkeypatch.delenv("VIGIL_DECAY_LIFETIME_DAYS")
+        monkeypatch.delenv("VIGIL_DECAY_SPEED")
+        get_settings.cache_clear()

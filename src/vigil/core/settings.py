@@ -105,6 +105,28 @@ class Settings(BaseSettings):
         description="Members whose matchers must report the same signal flooding before the exchange "
         "quarantines it coalition-wide (see docs/matching.md).",
     )
+    # The decay model (vigil.signals.decay) the dashboard, the signal list's score filter and the
+    # matcher share: a coalition that tunes it must tune it on both sides at once.
+    decay_lifetime_days: float = Field(
+        default=90.0, gt=0, description="Decay: days after which a signal's score reaches 0."
+    )
+    decay_speed: float = Field(
+        default=2.0,
+        gt=0,
+        description="Decay: the polynomial's speed (1 linear; above 1 falls fast at first).",
+    )
+    decay_threshold: float = Field(
+        default=20.0, ge=0, le=100, description="Decay: a score under this counts as decayed."
+    )
+    decay_confirm_bonus: float = Field(
+        default=5.0, ge=0, le=100, description="Decay: added to the base per confirmation."
+    )
+    decay_false_positive_penalty: float = Field(
+        default=25.0, ge=0, le=100, description="Decay: taken from the base per false-positive opinion."
+    )
+    decay_dispute_penalty: float = Field(
+        default=10.0, ge=0, le=100, description="Decay: taken from the base per dispute."
+    )
     signal_thresholds: dict[str, float] = Field(
         default_factory=dict,
         description="Match thresholds by signal type, overriding the type's default, e.g. "

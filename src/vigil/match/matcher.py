@@ -164,7 +164,7 @@ def match_posts(
     run = MatchRun(run_id=guard.run_id if guard is not None else new_id("match-run"))
     now = now or utcnow()
     active = _ActiveContributions(index, now)
-    scorer = _Scorer(decay or DecayModel(), feedback or {}, now)
+    scorer = _Scorer(decay or DecayModel.configured(), feedback or {}, now)
     types = [kind for kind, idx in sorted(index.indexes.items()) if len(idx)]
     for kind in types:
         found = index.indexes[kind]

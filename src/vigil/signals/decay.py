@@ -54,6 +54,21 @@ class DecayModel:
     false_positive_penalty: float = 25.0
     dispute_penalty: float = 10.0
 
+    @classmethod
+    def configured(cls) -> DecayModel:
+        """The model of the process's settings (``VIGIL_DECAY_*``), shared by every side."""
+        from vigil.core.settings import get_settings
+
+        s = get_settings()
+        return cls(
+            lifetime_days=s.decay_lifetime_days,
+            decay_speed=s.decay_speed,
+            threshold=s.decay_threshold,
+            confirm_bonus=s.decay_confirm_bonus,
+            false_positive_penalty=s.decay_false_positive_penalty,
+            dispute_penalty=s.decay_dispute_penalty,
+        )
+
     def __post_init__(self) -> None:
         if self.lifetime_days <= 0:
             raise InputError(

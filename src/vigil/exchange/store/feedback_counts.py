@@ -616,7 +616,7 @@ def score_at_least(
     (``DecayModel.max_age_days``: ``age <= lifetime * (1 - min/base) ** speed``), so the database
     compares ages, and counting and paging stay exact. Returns the per-signal feedback subquery to
     outer-join on ``signals.id`` and the condition."""
-    model = model or DecayModel()
+    model = model or DecayModel.configured()
     fb = store._current_feedback_query(principal).subquery("decay_fb")
     raw = (
         ContributionRow.confidence

@@ -49,7 +49,7 @@ def feedback_panel(
     store: ExchangeStore, principal: Principal, signal: Signal, model: DecayModel | None = None
 ) -> FeedbackPanel:
     """The signal page's panel for ``principal`` (its counts and scores within TLP)."""
-    model = model or DecayModel()
+    model = model or DecayModel.configured()
     counts = store.feedback_counts(principal, signal.id)
     now = store.now()
     scores = [
