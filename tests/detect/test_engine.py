@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,7 +21,7 @@ from vigil.core.settings import load_settings
 from vigil.detect import duck
 from vigil.detect.contract import EDGES, EVIDENCE
 from vigil.detect.engine import EngineParams, run_trace, run_traces
-from vigil.detect.traces import CO_LINK, TraceSpec
+from vigil.detect.traces import CO_HASHTAG, CO_LINK, TraceSpec
 from vigil.detect.weights import UNIT
 from vigil.detect.window import AutoWindow, FixedWindow
 from vigil.schema.tables import POSTS, conform
@@ -233,6 +235,43 @@ def test_run_traces_writes_contract_files_and_stats(con: duckdb.DuckDBPyConnecti
     assert (link.n_events, link.n_items_shared, link.n_edges, link.window.seconds) == (4, 2, 1, 60.0)
     assert pq.read_table(result.evidence_path).num_rows == 3
     assert result.stats_path.is_file()
+
+
+def test_traces_sharing_their_events_give_what_each_gives_alone(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """co_link and a slow twin select the same events: the run selects them once and keeps them
+    only until the twin has run, with the same edges, evidence and stats as separate runs."""
+    rows = [
+        post("a", 0, urls=[U1]),
+        post("b", 30, urls=[U1]),
+        post("c", 3_000, urls=[U1]),
+        post("a", 100, urls=[U2]),
+        post("c", 5_000, urls=[U2]),
+        post("b", 110, urls=[U2, U3]),
+    ]
+    path = tmp_path / "posts.parquet"
+    pq.write_table(posts_table(rows), path)
+    slow = TraceSpec("co_link_slow", "slow twin", CO_LINK.events_sql, window=FixedWindow(86_400))
+    params = EngineParams(min_items=1)
+    together = run_traces(con, [slow, CO_HASHTAG, CO_LINK], params, out_dir=tmp_path / "both", posts=path)
+    left = con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '_vg_%'").fetchall()
+    assert left == []
+    apart = [run_traces(con, [t], params, out_dir=tmp_path / t.name, posts=path) for t in (slow, CO_LINK)]
+    both_edges = pq.read_table(together.edges_path)
+    both_evidence = pq.read_table(together.evidence_path)
+    for trace, alone in zip((slow, CO_LINK), apart, strict=True):
+        mine = pc.equal(both_edges["trace"], trace.name)
+        assert both_edges.filter(mine).equals(pq.read_table(alone.edges_path))
+        mine = pc.equal(both_evidence["trace"], trace.name)
+        assert both_evidence.filter(mine).equals(pq.read_table(alone.evidence_path))
+        stats = next(s for s in together.stats if s.trace == trace.name)
+        assert replace(stats, seconds=0.0) == replace(alone.stats[0], seconds=0.0)
+    # The slow twin pairs across the hour; the minute window does not.
+    assert {(e["account_a"], e["account_b"]) for e in both_edges.to_pylist() if e["trace"] == "co_link"} == {
+        ("x:a", "x:b")
+    }
+    assert len(pq.read_table(apart[0].edges_path)) == 3
 
 
 def test_bad_inputs_fail_clearly(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:

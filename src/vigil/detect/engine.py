@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -296,25 +297,68 @@ def _drop_crowded(con: SqlConnection, cap: int | None) -> tuple[int, int]:
     return cells, events
 
 
-def _compute(con: SqlConnection, trace: TraceSpec, params: EngineParams, progress: Progress) -> TraceStats:
+class SharedEvents:
+    """The event tables of traces that select the same events (co_reshare and co_reshare_slow,
+    co_domain and co_domain_slow differ only in their windows): selected from the posts once, kept
+    until the last of those traces has run. A trace whose events no other trace shares gets the
+    usual ``_vg_ev``, dropped as soon as its events are indexed."""
+
+    def __init__(self, traces: Sequence[TraceSpec]) -> None:
+        self._left = Counter(trace.events_sql for trace in traces)
+        self._tables: dict[str, tuple[str, int]] = {}
+
+    def events(self, con: SqlConnection, trace: TraceSpec) -> tuple[str, int]:
+        """The table holding ``trace``'s events (selected now or by an earlier trace) and its rows."""
+        sql = trace.events_sql
+        self._left[sql] -= 1
+        if sql not in self._tables:
+            if self._left[sql] <= 0:
+                return "_vg_ev", materialize_events(con, trace)
+            table = f"_vg_evs{len(self._tables)}"
+            self._tables[sql] = (table, materialize_events(con, trace, table))
+        return self._tables[sql]
+
+    def release(self, con: SqlConnection, trace: TraceSpec) -> None:
+        """Drop ``trace``'s events table if no later trace reads it."""
+        sql = trace.events_sql
+        if sql in self._tables and self._left[sql] <= 0:
+            _drop(con, self._tables.pop(sql)[0])
+
+    def close(self, con: SqlConnection) -> None:
+        """Drop every table still kept (a run that stopped early)."""
+        _drop(con, *(table for table, _ in self._tables.values()))
+        self._tables.clear()
+
+
+def _compute(
+    con: SqlConnection,
+    trace: TraceSpec,
+    params: EngineParams,
+    progress: Progress,
+    shared: SharedEvents | None = None,
+) -> TraceStats:
     """Run steps 1-6 for one trace, leaving the results in ``_vg_e``/``_vg_evidence_out``
-    (read with :func:`_edges_query` / :func:`_evidence_query`)."""
+    (read with :func:`_edges_query` / :func:`_evidence_query`). ``shared``: event tables shared
+    with other traces of the run."""
     started = time.perf_counter()
-    n_events = materialize_events(con, trace)
+    if shared is None:
+        events, n_events = "_vg_ev", materialize_events(con, trace)
+    else:
+        events, n_events = shared.events(con, trace)
     progress.advance()
 
     policy = params.window or trace.window
     try:
-        window = policy.resolve(con, "_vg_ev")
+        window = policy.resolve(con, events)
     except duckdb.Error as exc:
         raise _sql_error(trace.name, "estimating the window", exc) from exc
     progress.advance()
 
-    n_accounts = number_accounts(con)
+    n_accounts = number_accounts(con, events)
     cap = params.cap_for(trace, n_accounts)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _vg_items AS "
-        "SELECT item, count(DISTINCT account) AS n FROM _vg_ev GROUP BY item"
+        f"SELECT item, count(DISTINCT account) AS n FROM {events} GROUP BY item"
     )
     cap_filter = "WHERE n >= 2" + ("" if cap is None else f" AND n <= {int(cap)}")
     weight = params.weighting.sql("n", str(max(n_accounts, 2)))
@@ -327,11 +371,13 @@ def _compute(con: SqlConnection, trace: TraceSpec, params: EngineParams, progres
     n_items = count_rows(con, "_vg_items")
     n_shared = count_rows(con, "(SELECT 1 FROM _vg_items WHERE n >= 2)")
     n_kept = count_rows(con, "_vg_kept")
-    index_events(con, window.seconds, items="_vg_kept", accounts_numbered=True)
+    index_events(con, window.seconds, items="_vg_kept", events=events, accounts_numbered=True)
     n_crowded, n_crowded_events = _drop_crowded(con, params.max_window_accounts)
     # Each table is dropped as soon as no later step reads it: they all live in DuckDB's memory
     # budget, and at 10M posts the pairs, edges and evidence need it.
     _drop(con, "_vg_ev", "_vg_items", "_vg_crowded")
+    if shared is not None:
+        shared.release(con, trace)
     progress.advance()
 
     if PAIR_STEP == "kernel" and isinstance(con, duckdb.DuckDBPyConnection):
@@ -562,23 +608,27 @@ def run_traces(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     all_stats: list[TraceStats] = []
-    with (
-        ParquetSink(out / EDGES_FILE, EDGES_TABLE) as edges,
-        ParquetSink(out / EVIDENCE_FILE, EVIDENCE_TABLE) as evidence,
-    ):
-        for trace in traces:
-            progress.start(f"trace {trace.name}", total=_STEPS)
-            try:
-                all_stats.append(_compute(con, trace, params, progress))
-                for sink, query in (
-                    (edges, _edges_query(trace.name)),
-                    (evidence, _evidence_query(trace.name)),
-                ):
-                    for batch in con.sql(query).to_arrow_reader(128 * 1024):
-                        sink.write(batch)
-            finally:
-                _drop_temp(con)
-                progress.finish()
+    shared = SharedEvents(traces)
+    try:
+        with (
+            ParquetSink(out / EDGES_FILE, EDGES_TABLE) as edges,
+            ParquetSink(out / EVIDENCE_FILE, EVIDENCE_TABLE) as evidence,
+        ):
+            for trace in traces:
+                progress.start(f"trace {trace.name}", total=_STEPS)
+                try:
+                    all_stats.append(_compute(con, trace, params, progress, shared))
+                    for sink, query in (
+                        (edges, _edges_query(trace.name)),
+                        (evidence, _evidence_query(trace.name)),
+                    ):
+                        for batch in con.sql(query).to_arrow_reader(128 * 1024):
+                            sink.write(batch)
+                finally:
+                    _drop_temp(con)
+                    progress.finish()
+    finally:
+        shared.close(con)
     stats_path = out / STATS_FILE
     tmp = stats_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps([asdict(s) for s in all_stats], indent=2) + "\n", encoding="utf-8")
