@@ -92,7 +92,12 @@ CHUNK_SECONDS: list[float] = []  # wall time of each committed chunk of the last
 
 
 def bulk(
-    url: str, principal: Principal, items: list[SignalSubmission], profile: int = 0, chunk: int = 0
+    url: str,
+    principal: Principal,
+    items: list[SignalSubmission],
+    profile: int = 0,
+    chunk: int = 0,
+    hold: float | None = None,
 ) -> tuple[float, float, float]:
     """Signals per second, this process's CPU seconds and the database server's (0 for SQLite).
 
@@ -120,7 +125,7 @@ def bulk(
     with db.session() as session:
         store = ExchangeStore(session)
         if chunk:
-            report = store.submit_signals(principal, items, chunk=chunk, progress=progress)
+            report = store.submit_signals(principal, items, chunk=chunk, progress=progress, hold=hold)
         else:
             report = store.submit_signals(principal, items)
     if profiler:
@@ -190,9 +195,12 @@ def run(backend: str, workdir: Path, pg_base: str | None, args: argparse.Namespa
     # A server's first submission loads the warning lists and imports the normalisers (about
     # 0.5-2 s once per process); the figures are for the ones after it.
     bulk(url, principal, batch(100, "warm"))
-    fresh, fresh_cpu, fresh_db = bulk(url, principal, items, args.profile, args.chunk)
+    hold = args.hold / 1000 if args.hold else None
+    fresh, fresh_cpu, fresh_db = bulk(url, principal, items, args.profile, args.chunk, hold)
     fresh_chunks = list(CHUNK_SECONDS)
-    again, again_cpu, again_db = bulk(url, principal, items, chunk=args.chunk)  # every item an update
+    again, again_cpu, again_db = bulk(
+        url, principal, items, chunk=args.chunk, hold=hold
+    )  # every item an update
     again_chunks = list(CHUNK_SECONDS)
     peer_items = batch(args.peer, "peer")
     peer = one_by_one(url, principal, peer_items) if args.peer else float("nan")
@@ -212,7 +220,10 @@ def run(backend: str, workdir: Path, pg_base: str | None, args: argparse.Namespa
     for label, chunks in (("fresh", fresh_chunks), ("update", again_chunks)):
         if chunks:
             print(
-                f"{'':<10} chunks of {args.chunk} ({label}): {len(chunks)} write transactions, {_ms(chunks)}",
+                f"{'':<10} chunks of {args.chunk}{f' sized to {args.hold:g} ms' if hold else ''} ({label}):"
+                f" {len(chunks)} write transactions, {_ms(chunks[:-1] or chunks)}; the last"
+                f" {1000 * chunks[-1]:.0f} ms (its commit also checkpoints the WAL on SQLite, after"
+                " the write lock is released)",
                 flush=True,
             )
     if args.http:
@@ -311,6 +322,12 @@ def main() -> None:
         type=int,
         default=0,
         help="commit every N items (chunk=N); 0: one transaction",
+    )
+    parser.add_argument(
+        "--hold",
+        type=float,
+        default=0,
+        help="with --chunk: size chunks to hold the write lock about this many ms (hold=); 0: fixed",
     )
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes for --http")
     parser.add_argument(

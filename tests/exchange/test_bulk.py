@@ -31,7 +31,7 @@ from vigil.exchange.models import (
     SignalRow,
 )
 from vigil.exchange.records import TLP, Marking, Role
-from vigil.exchange.store import ExchangeStore, SignalSubmission
+from vigil.exchange.store import ExchangeStore, SignalSubmission, bulk
 from vigil.web.schemas import BulkItemOut, SignalBulkOut
 
 from .conftest import LiveServer, live  # noqa: F401  (the module-scoped server, found by name)
@@ -283,11 +283,37 @@ def test_chunked_submission_commits_each_chunk_and_holds_no_lock_between_them(db
         for wrong in (0, -1, True):
             with db.session() as s, pytest.raises(InputError, match="chunk must be a positive"):
                 ExchangeStore(s).submit_signals(principal, items, chunk=wrong)
+        with db.session() as s, pytest.raises(InputError, match="hold must be a positive"):
+            ExchangeStore(s).submit_signals(principal, items, chunk=5, hold=0)
         with db.session() as s:
             versions = s.scalars(select(ContributionRow.version).where(ContributionRow.signal_id.in_(ids)))
             assert sorted(versions) == [1] * 12  # the refused batches stored nothing
     finally:
         other.dispose()
+
+
+def test_chunks_are_sized_to_the_hold_time(db: Database) -> None:
+    """``hold``: each chunk's wall time sizes the next (never below ``MIN_CHUNK``, never above
+    ``chunk``); a generous hold keeps the largest chunks."""
+    with db.session() as s:
+        store = ExchangeStore(s)
+        org = store.create_org(None, "sized", "platform")
+        principal = Principal("k", org.id, org.kind, Role.ANALYST)
+    items = [SignalSubmission("domain", f"sized-{i}.info", Marking(TLP.GREEN)) for i in range(160)]
+    done: list[int] = []
+    with db.session() as s:
+        ExchangeStore(s).submit_signals(
+            principal, items, chunk=60, hold=1e-9, progress=lambda d, t: done.append(d)
+        )
+    assert done == [0, 60, 110, 160]  # 60, then the floor of 50
+    done.clear()
+    with db.session() as s:  # every item again (updates), in chunks of at most 100
+        ExchangeStore(s).submit_signals(
+            principal, items, chunk=100, hold=3600, progress=lambda d, t: done.append(d)
+        )
+    assert done == [0, 100, 160]
+    assert bulk._next_size(500, 500, 0.2, 0.1, 2000) == 375  # halfway from 500 to the 250 that fit
+    assert bulk._next_size(500, 500, 0.01, 0.1, 2000) == 2000
 
 
 def test_a_bad_item_rejects_the_batch_naming_it_and_loses_nothing(

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from time import perf_counter
 from typing import Any
 
 from sqlalchemy import Engine, delete, select
@@ -50,11 +51,12 @@ from vigil.exchange.values import normalize_value
 
 CHUNK = 500  # ids per IN list (well under every backend's parameter limit)
 # items per write transaction when ``submit_signals`` commits in chunks (the REST route). SQLite:
-# about 70 ms of CPU holding the database's write lock (docs/exchange.md, bench/bulk_submit.py
-# --chunk). PostgreSQL locks only the rows written and readers never wait (MVCC), while each chunk
-# costs the server a fixed overhead (chunks of 500 doubled its CPU per signal), so its chunks are
-# larger.
-WRITE_CHUNK = 500
+# at most this many, sized to hold the write lock about ``WRITE_HOLD`` (see ``_next_size``; 500
+# took about 70 ms of CPU, 170-330 ms of wall time at a load of 8-12 on 2 cores). PostgreSQL locks
+# only the rows written and readers never wait (MVCC), while each chunk costs the server a fixed
+# overhead (chunks of 500 doubled its CPU per signal), so its chunks are larger and fixed.
+WRITE_CHUNK = 2000
+FIRST_CHUNK = 250  # the first chunk when sizing by ``hold``
 WRITE_CHUNK_POSTGRESQL = 5000
 
 
@@ -75,6 +77,24 @@ def _defer_checkpoints(session: Session, *, last: bool) -> None:
     """Before a chunk's statements (SQLite): checkpoint at this chunk's commit only if ``last``."""
     pages = SQLITE_AUTOCHECKPOINT if last else DEFERRED_AUTOCHECKPOINT
     session.connection().exec_driver_sql(f"PRAGMA wal_autocheckpoint={pages:d}")
+
+
+MIN_CHUNK = 50  # items: below this a chunk's fixed statements (id reads, commit) dominate
+WRITE_HOLD = 0.1  # seconds a chunk of the REST route may hold SQLite's write lock (issue #23)
+
+
+def _next_size(size: int, written: int, seconds: float, hold: float, largest: int) -> int:
+    """The next chunk's size: ``written`` items took ``seconds``, aim at ``hold`` per chunk.
+    Halfway there each time (one slow chunk, e.g. the process descheduled, does not swing it)."""
+    rate = written / max(seconds, 1e-4)
+    wanted = (size + rate * hold) / 2
+    return max(MIN_CHUNK, min(largest, int(wanted)))
+
+
+def write_hold(session: Session) -> float | None:
+    """``hold`` for ``submit_signals`` on ``session``'s database: SQLite's writers exclude each
+    other, so its chunks are sized to ``WRITE_HOLD``; PostgreSQL's do not (None: fixed chunks)."""
+    return None if session.get_bind().dialect.name == "postgresql" else WRITE_HOLD
 
 
 def write_chunk(session: Session) -> int:
@@ -303,6 +323,7 @@ class BulkSignalsStore(SignalsStore):
         atomic: bool = True,
         chunk: int | None = None,
         progress: Callable[[int, int], None] | None = None,
+        hold: float | None = None,
     ) -> BulkReport:
         """Add or update the caller organisation's contribution for every item, in order.
 
@@ -318,7 +339,12 @@ class BulkSignalsStore(SignalsStore):
         and other writers get in between chunks. ``progress(done, total)`` is called once the
         checks passed (``done`` 0) and after each commit. Bad items are still found before
         anything is written; a database failure part-way leaves the chunks already committed
-        stored, each complete (every item of a committed chunk has its version and audit entry)."""
+        stored, each complete (every item of a committed chunk has its version and audit entry).
+
+        ``hold`` (seconds, with ``chunk``): the chunks are sized so that each write transaction
+        lasts about that long (on SQLite, how long it holds the database's write lock): each
+        chunk's wall time gives the next chunk's size, at most ``chunk`` items and at least
+        ``MIN_CHUNK``; the time a chunk takes depends on the machine and on its load."""
         require(principal, Permission.WRITE)
         report = BulkReport()
         if chunk is None:
@@ -330,6 +356,8 @@ class BulkSignalsStore(SignalsStore):
             return report
         if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
             raise InputError(f"chunk must be a positive number of items, got {chunk!r}", field="chunk")
+        if hold is not None and not hold > 0:
+            raise InputError(f"hold must be a positive number of seconds, got {hold!r}", field="hold")
         # The caller's transaction (a request's authentication) ends here, so the checks below
         # run on a read snapshot and hold no write lock (SQLite) while values are normalised.
         self.session.commit()
@@ -339,15 +367,21 @@ class BulkSignalsStore(SignalsStore):
         if progress is not None:
             progress(0, len(checked))
         sqlite = self.session.get_bind().dialect.name == "sqlite"
-        for start in range(0, len(checked), chunk):
+        start, size = 0, (chunk if hold is None else min(chunk, FIRST_CHUNK))
+        while start < len(checked):
+            end = min(start + size, len(checked))
+            began = perf_counter()
             if sqlite:
-                _defer_checkpoints(self.session, last=start + chunk >= len(checked))
+                _defer_checkpoints(self.session, last=end == len(checked))
             # one short write transaction per chunk: each re-reads the signals and contributions it
             # touches, so an item repeated across chunks gets the next version as in one transaction
-            self._write(principal, checked[start : start + chunk], report)
+            self._write(principal, checked[start:end], report)
             self.session.commit()
             if progress is not None:
-                progress(min(start + chunk, len(checked)), len(checked))
+                progress(end, len(checked))
+            if hold is not None:
+                size = _next_size(size, end - start, perf_counter() - began, hold, chunk)
+            start = end
         return report
 
     def _check_outside_transaction(

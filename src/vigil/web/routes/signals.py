@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 
 from vigil.exchange.records import TLP, Marking, SignalKind
 from vigil.exchange.store import SignalFilter, SignalSubmission
-from vigil.exchange.store.bulk import BulkReport, write_chunk
+from vigil.exchange.store.bulk import BulkReport, write_chunk, write_hold
 from vigil.exchange.store.signals import SIGNAL_SORTS, check_sort
 from vigil.web.deps import PrincipalDep, StoreDep
 from vigil.web.routes import feedback
@@ -143,6 +143,7 @@ def submit_signals(body: SignalBulkIn, principal: PrincipalDep, store: StoreDep)
         atomic=body.atomic,
         # checked on a read snapshot, then written in short transactions (no long write lock)
         chunk=write_chunk(store.session),
+        hold=write_hold(store.session),
     )
     return _bulk_answer(report)
 
