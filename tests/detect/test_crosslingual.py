@@ -232,14 +232,35 @@ def test_cache_keeps_only_vectors_a_later_bucket_needs(monkeypatch: pytest.Monke
     from vigil.detect.traces import crosslingual
 
     monkeypatch.setattr(crosslingual, "VECTOR_CACHE", 2)
-    v = np.zeros(4, dtype=np.float32)
-    # Group g appears in the buckets appears[g]; the run is at bucket 5, whose groups are 1 and 2.
+    # Group g appears in the buckets appears[g]; the run is at bucket 5, whose groups are 1, 2, 7.
     appears = {1: [5], 2: [4, 5, 9], 3: [3], 4: [2, 6], 5: [1, 8], 6: [7], 7: [5, 20]}
-    vectors = {g: v for g in appears}
-    crosslingual._evict(vectors, appears, 5, {1, 2, 7})
+    encoded = np.arange(7 * 4, dtype=np.float32).reshape(7, 4)
+    vectors = crosslingual.VectorCache(4, appears)
+    vectors.put(list(appears), encoded, [g - 1 for g in appears])
+    vectors.evict(5, {1, 2, 7})
     # 1, 2 and 7 are the current bucket's (carried to bucket 6); 3 has no later bucket; of 4 (next
     # in 6), 5 (in 8) and 6 (in 7) the cap of 2 keeps the two needed soonest.
-    assert sorted(vectors) == [1, 2, 4, 6, 7]
+    assert sorted(vectors.slot) == [1, 2, 4, 6, 7]
+    # Each kept group still has its own vector; freed rows are reused by the next groups.
+    assert np.array_equal(vectors.matrix([7, 1, 6]), encoded[[6, 0, 5]])
+    appears[8] = [6]
+    vectors.put([8], encoded, [2])
+    assert len(vectors.rows) == 1024 and np.array_equal(vectors.matrix([8, 4]), encoded[[2, 3]])
+    vectors.evict(7, {6})  # 1, 4 and 8 have no bucket after 6; 2 (in 9) and 7 (in 20) fit the cap
+    assert sorted(vectors.slot) == [2, 6, 7]
+
+
+def test_vector_cache_grows_past_its_first_rows() -> None:
+    from vigil.detect.traces import crosslingual
+
+    appears = {g: [0, 1] for g in range(3000)}
+    encoded = np.random.default_rng(1).normal(size=(3000, 8)).astype(np.float32)
+    vectors = crosslingual.VectorCache(8, appears)
+    vectors.put(list(range(1000)), encoded, list(range(1000)))
+    vectors.put(list(range(1000, 3000)), encoded, list(range(1000, 3000)))
+    assert len(vectors) == 3000
+    picked = [2999, 0, 1500, 1023, 1024]
+    assert np.array_equal(vectors.matrix(picked), encoded[picked])
 
 
 def test_native_tokenizer_gives_the_packages_tokens() -> None:

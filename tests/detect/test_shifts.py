@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from tests.detect._edges import Group, build
 from vigil.detect.campaigns import find_campaigns
@@ -18,7 +19,9 @@ from vigil.schema.tables import POSTS, conform
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def _posts(groups: dict[str, tuple[int, list[str]]]) -> tuple[pa.Table, list[str], np.ndarray]:
+def _posts(
+    groups: dict[str, tuple[int, list[str]]], id_prefix: str = ""
+) -> tuple[pa.Table, list[str], np.ndarray]:
     """Six accounts per group, posting daily for 30 days from the group's first day, each post with
     the group's standing hashtags and the news hashtag of its week (shared by everyone that week)."""
     rows: list[dict[str, Any]] = []
@@ -26,14 +29,14 @@ def _posts(groups: dict[str, tuple[int, list[str]]]) -> tuple[pa.Table, list[str
     membership: list[int] = []
     for k, (group, (first_day, standing)) in enumerate(groups.items()):
         for i in range(6):
-            names.append(f"tw:{group}{i}")
+            names.append(f"tw:{id_prefix}{group}{i}")
             membership.append(k)
             for day in range(first_day, first_day + 30):
                 rows.append(
                     {
                         "platform": "tw",
                         "post_id": f"{group}{i}-{day}",
-                        "account_id": f"{group}{i}",
+                        "account_id": f"{id_prefix}{group}{i}",
                         "created_at": START + timedelta(days=day, minutes=7 * i),
                         "text": "post",
                         "hashtags": [standing[day % len(standing)], f"news{day // 7}"],
@@ -57,6 +60,32 @@ def test_shifts_with_the_same_standing_hashtags_merge_and_others_do_not() -> Non
     groups = {frozenset(n[3] for n, m in zip(names, merged, strict=True) if m == c) for c in set(merged)}
     assert groups == {frozenset("ab"), frozenset("c"), frozenset("d")}
     assert report.null_similarity is not None and len(report.merged_pairs) == 1
+
+
+def test_account_ids_holding_a_colon_are_matched_to_their_posts() -> None:
+    """Members are joined to their posts by (platform, account_id) split from "platform:id" names:
+    an id with ':' in it (and a decoy platform "tw:x" whose ids would give the same names) must
+    give the same merge as plain ids."""
+    groups = {
+        "a": (0, ["maga", "tcot", "pjnet"]),
+        "c": (0, ["cats", "kittens"]),
+        "b": (60, ["maga", "tcot", "pjnet"]),
+        "d": (60, ["dogs", "puppies"]),
+    }
+    posts, names, membership = _posts(groups)
+    colon_posts, colon_names, _ = _posts(groups, id_prefix="x:")
+    plain, plain_report = merge_shifts(posts, names, membership, 3)
+    merged, report = merge_shifts(colon_posts, colon_names, membership, 3)
+    assert np.array_equal(merged, plain) and len(report.merged_pairs) == len(plain_report.merged_pairs) == 1
+    assert report.merged_pairs[0][:2] == plain_report.merged_pairs[0][:2]
+    # (DuckDB's sums may add in another order: the last bit of a cosine can differ.)
+    assert report.merged_pairs[0][2] == pytest.approx(plain_report.merged_pairs[0][2], abs=1e-12)
+    # Only the posts of the members count: a decoy platform's posts are not theirs.
+    decoy = colon_posts.set_column(
+        colon_posts.schema.get_field_index("platform"), "platform", pa.array(["tw:x"] * colon_posts.num_rows)
+    )
+    _, none = merge_shifts(decoy, colon_names, membership, 3)
+    assert none.null_similarity is None and none.merged_pairs == ()
 
 
 def test_nothing_merges_without_a_pair_active_together() -> None:

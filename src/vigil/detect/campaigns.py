@@ -415,11 +415,16 @@ def trim_members(graph: AccountGraph, membership: np.ndarray, share: float, roun
         degree = np.bincount(np.concatenate([a[inside], b[inside]]), minlength=len(membership))
         sizes = np.bincount(membership)
         # The community's median member degree: a sparse campaign sets a lower bar than a dense one.
-        order = np.argsort(membership, kind="stable")
-        starts = np.searchsorted(membership[order], np.arange(len(sizes)))
-        medians = np.array(
-            [np.median(degree[order[s : s + n]]) if n else 0.0 for s, n in zip(starts, sizes, strict=True)]
-        )
+        # Degrees sorted within each community: the median is the mean of the two middle ones (one
+        # sort, not a np.median call per community: 3.5 s of CPU for 23k communities at 1M posts).
+        ranked = degree[np.lexsort((degree, membership))].astype(np.float64)
+        starts = np.zeros(len(sizes), dtype=np.int64)
+        np.cumsum(sizes[:-1], out=starts[1:])
+        present = sizes > 0
+        medians = np.zeros(len(sizes), dtype=np.float64)
+        low = starts[present] + (sizes[present] - 1) // 2
+        high = starts[present] + sizes[present] // 2
+        medians[present] = (ranked[low] + ranked[high]) / 2
         needed = share * medians[membership]
         weak = np.flatnonzero((degree < needed) & (sizes[membership] > 1))
         if len(weak) == 0:

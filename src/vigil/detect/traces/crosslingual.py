@@ -39,6 +39,7 @@ An item is named by its representative's ``text_exact`` value (SHA-256 of the no
 from __future__ import annotations
 
 import bisect
+import heapq
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,10 +175,18 @@ BOUND_SLACK = 1e-3
 MIN_BASIS_TEXTS = 2048
 
 
+# Rows of the first batch the main directions are estimated from: any orthonormal basis keeps the
+# bound exact, so a sample only has to be good enough to keep it tight (the second-moment matrix of
+# all 32,768 rows and its float64 eigendecomposition took ~1.7 s of CPU at 1M posts).
+BASIS_SAMPLE = 8192
+
+
 def search_basis(vectors: np.ndarray[Any, Any], dims: int = SEARCH_DIMS) -> np.ndarray[Any, Any]:
     """An orthonormal (dim x dims) basis of the main directions of ``vectors`` (the top eigenvectors
-    of their second-moment matrix): any orthonormal basis keeps the bound exact, these make it tight."""
-    wide = vectors.astype(np.float64)
+    of the second-moment matrix of at most :data:`BASIS_SAMPLE` evenly spaced rows): any
+    orthonormal basis keeps the bound exact, these make it tight."""
+    step = max(1, -(-len(vectors) // BASIS_SAMPLE))
+    wide = vectors[::step].astype(np.float64)
     _, eigenvectors = np.linalg.eigh(wide.T @ wide)
     basis: np.ndarray[Any, Any] = np.ascontiguousarray(eigenvectors[:, ::-1][:, :dims]).astype(np.float32)
     return basis
@@ -338,14 +347,14 @@ def crosslingual_pairs(
     ahead = 0
     basis: np.ndarray[Any, Any] | None = None
     limit = ThreadpoolController().limit
-    vectors: dict[int, Vectors] = {}
+    vectors = VectorCache(embedder.dim, appears)
     embedded = 0
     with pq.ParquetWriter(str(pairs_path), _PAIRS_SCHEMA) as writer:
         for bucket, union, members, n_carried in runs:
             if progress is not None:
                 progress.advance(len(members))
             if not union:
-                _evict(vectors, appears, bucket, set(members))
+                vectors.evict(bucket, set(members))
                 continue
             missing = [g for g in union if g not in vectors]
             if missing:
@@ -356,15 +365,17 @@ def crosslingual_pairs(
                     if g not in vectors and g not in wanted:
                         missing.append(g)
                         wanted.add(g)
-                encoded = embedder.encode([texts[g] for g in missing])
-                # Copies: a row view would keep its whole encoding batch alive as long as the row.
-                for g, vec in zip(missing, encoded, strict=True):
-                    vectors[g] = vec.copy()
+                # Groups whose stripped texts are equal (copies that differed only in URLs or
+                # mentions) are embedded once.
+                distinct = {text: i for i, text in enumerate(dict.fromkeys(texts[g] for g in missing))}
+                encoded = embedder.encode(list(distinct))
+                vectors.put(missing, encoded, [distinct[texts[g]] for g in missing])
                 if not embedded and len(missing) >= MIN_BASIS_TEXTS:
-                    basis = search_basis(encoded)
-                embedded += len(missing)
+                    with limit(limits=1, user_api="blas"):
+                        basis = search_basis(encoded)
+                embedded += len(distinct)
                 del encoded
-            matrix = np.vstack([vectors[g] for g in union]).astype(np.float32)
+            matrix = vectors.matrix(union)
             lang_arr = np.asarray([langs[g] or "" for g in union], dtype=object)
             # One BLAS thread: a block of a few thousand rows is too little work to share, and on
             # busy cores a second OpenBLAS thread spins for as much CPU time as the product.
@@ -379,29 +390,73 @@ def crosslingual_pairs(
                     )
                 )
             del matrix
-            _evict(vectors, appears, bucket, set(members))
+            vectors.evict(bucket, set(members))
     return embedded
 
 
-def _evict(
-    vectors: dict[int, Vectors], appears: dict[int, list[int]], bucket: int, current: set[int]
-) -> None:
-    """Drop cached vectors no later bucket needs; above :data:`VECTOR_CACHE`, those needed furthest
-    ahead. The current bucket's vectors stay: the next bucket carries them over."""
-    upcoming: list[tuple[int, int]] = []
-    for g in list(vectors):
-        if g in current:
-            continue
-        later = appears[g]
-        i = bisect.bisect_right(later, bucket)
-        if i == len(later):
-            del vectors[g]
-        else:
-            upcoming.append((later[i], g))
-    if len(upcoming) > VECTOR_CACHE:
-        upcoming.sort(reverse=True)
-        for _, g in upcoming[: len(upcoming) - VECTOR_CACHE]:
-            del vectors[g]
+class VectorCache:
+    """The embeddings kept between buckets, as rows of one growing float32 matrix (a bucket's
+    matrix is one gather, not a stack of thousands of small arrays).
+
+    :meth:`evict` drops the vectors no later bucket needs; above :data:`VECTOR_CACHE`, those needed
+    furthest ahead. A group's last bucket is known when it is stored, so the expired ones come off
+    a heap ordered by it instead of every cached vector being looked at in every bucket.
+    """
+
+    def __init__(self, dim: int, appears: dict[int, list[int]]) -> None:
+        self.rows = np.empty((1024, dim), dtype=np.float32)
+        self.slot: dict[int, int] = {}
+        self.free: list[int] = list(range(len(self.rows) - 1, -1, -1))  # rows not holding a vector
+        self.appears = appears
+        self.expiry: list[tuple[int, int]] = []  # (last bucket, group), a heap
+
+    def __contains__(self, gid: int) -> bool:
+        return gid in self.slot
+
+    def __len__(self) -> int:
+        return len(self.slot)
+
+    def put(self, gids: list[int], encoded: Vectors, rows: list[int]) -> None:
+        """Store ``encoded[rows[k]]`` as the vector of ``gids[k]``."""
+        if len(gids) > len(self.free):
+            need = len(self.slot) + len(gids)
+            grown = np.empty((max(need, 2 * len(self.rows)), self.rows.shape[1]), dtype=np.float32)
+            grown[: len(self.rows)] = self.rows
+            self.free.extend(range(len(grown) - 1, len(self.rows) - 1, -1))
+            self.rows = grown
+        slots = [self.free.pop() for _ in gids]
+        self.rows[slots] = encoded[rows]
+        for g, slot in zip(gids, slots, strict=True):
+            self.slot[g] = slot
+            heapq.heappush(self.expiry, (self.appears[g][-1], g))
+
+    def matrix(self, gids: list[int]) -> Vectors:
+        """The vectors of ``gids`` (all cached) as a new (len(gids) x dim) matrix."""
+        slot = self.slot
+        matrix: Vectors = self.rows[np.fromiter((slot[g] for g in gids), dtype=np.int64, count=len(gids))]
+        return matrix
+
+    def _drop(self, gid: int) -> None:
+        self.free.append(self.slot.pop(gid))
+
+    def evict(self, bucket: int, current: set[int]) -> None:
+        """After ``bucket``: the current bucket's vectors stay (the next bucket carries them over)."""
+        # A group whose last bucket is this one is in it, so the expired are those before it.
+        while self.expiry and self.expiry[0][0] < bucket:
+            _, g = heapq.heappop(self.expiry)
+            if g in self.slot:
+                self._drop(g)
+        if len(self.slot) - len(current) <= VECTOR_CACHE:
+            return
+        upcoming: list[tuple[int, int]] = []
+        for g in self.slot:
+            if g not in current:
+                later = self.appears[g]
+                upcoming.append((later[bisect.bisect_right(later, bucket)], g))
+        if len(upcoming) > VECTOR_CACHE:
+            upcoming.sort(reverse=True)
+            for _, g in upcoming[: len(upcoming) - VECTOR_CACHE]:
+                self._drop(g)
 
 
 def _member_scores(
