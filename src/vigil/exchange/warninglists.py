@@ -71,8 +71,18 @@ class WarningList:
         if value in self.values:
             return True
         if self.match is Match.SUFFIX:
-            parts = value.split(".")
-            return any(".".join(parts[i:]) in self.values for i in range(1, len(parts) - 1))
+            # every parent of the value that still has two labels or more ("a.b.c.d": "b.c.d",
+            # "c.d"), by walking its dots: the values of a batch are screened one by one, and
+            # splitting and joining the labels (a generator per value) was most of this check
+            values = self.values
+            dot = value.find(".")
+            while dot != -1:
+                rest = value[dot + 1 :]
+                if "." not in rest:
+                    return False
+                if rest in values:
+                    return True
+                dot = value.find(".", dot + 1)
         return False
 
     def to_dict(self, *, with_values: bool = True) -> dict[str, Any]:
