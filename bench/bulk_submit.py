@@ -206,7 +206,9 @@ def run(backend: str, workdir: Path, pg_base: str | None, args: argparse.Namespa
     peer = one_by_one(url, principal, peer_items) if args.peer else float("nan")
     # skipped when run against older code (PYTHONPATH=<a checkout>/src) that has no revoke_signals
     revoked = (
-        revoke(url, principal, items, bulk=True) if hasattr(ExchangeStore, "revoke_signals") else float("nan")
+        revoke(url, principal, items, bulk=True)
+        if hasattr(ExchangeStore, "revoke_signals") and not args.no_revoke
+        else float("nan")
     )
     revoked_peer = revoke(url, principal, peer_items, bulk=False) if args.peer else float("nan")
     n = args.count
@@ -329,6 +331,7 @@ def main() -> None:
         default=0,
         help="with --chunk: size chunks to hold the write lock about this many ms (hold=); 0: fixed",
     )
+    parser.add_argument("--no-revoke", action="store_true", help="skip the bulk revocation figure")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes for --http")
     parser.add_argument(
         "--http",
