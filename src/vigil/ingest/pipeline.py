@@ -168,24 +168,29 @@ _ACCOUNT_ATTRIBUTES = ("handle", "display_name", "created_at", "followers", "fol
 
 def _dedupe_accounts(stage: Path, sink: ParquetSink, settings: Settings | None, batch_size: int) -> int:
     """One row per (platform, account_id) from the staged account rows; returns how many."""
-    # Rank: explicit profile rows (src 1) after rows implied by posts (src 0), then file order,
-    # so max_by picks the latest explicit value that is not null.
+    # Explicit profile rows (accounts_given) win over rows implied by posts (accounts_seen), later
+    # rows over earlier ones: each attribute is the last non-null value of the given rows, else (the
+    # handle, the only attribute posts imply) the last one seen. Each file is grouped alone and the
+    # two joined: one grouping of every row with a rank took ~2x the CPU (1M generic posts: 0.8 s).
     picks = ",\n".join(
-        f"max_by({name}, rank) FILTER (WHERE {name} IS NOT NULL"
+        f"max_by({name}, file_row_number) FILTER (WHERE {name} IS NOT NULL"
         + (" AND cardinality(extra) > 0" if name == "extra" else "")
         + f") AS {name}"
         for name in _ACCOUNT_ATTRIBUTES
     )
+    later = ", ".join(f"given.{name}" for name in _ACCOUNT_ATTRIBUTES[1:])
     seen, given = sql_string(stage / "accounts_seen.parquet"), sql_string(stage / "accounts_given.parquet")
     query = f"""
-        WITH rows AS (
-            SELECT *, file_row_number AS rank FROM read_parquet({seen}, file_row_number = true)
-            UNION ALL BY NAME
-            SELECT *, (CAST(1 AS BIGINT) << 40) + file_row_number AS rank
-            FROM read_parquet({given}, file_row_number = true)
+        WITH seen AS (
+            SELECT platform, account_id,
+                max_by(handle, file_row_number) FILTER (WHERE handle IS NOT NULL) AS handle
+            FROM read_parquet({seen}, file_row_number = true) GROUP BY platform, account_id
+        ), given AS (
+            SELECT platform, account_id, {picks}
+            FROM read_parquet({given}, file_row_number = true) GROUP BY platform, account_id
         )
-        SELECT platform, account_id, {picks}
-        FROM rows GROUP BY platform, account_id ORDER BY platform, account_id
+        SELECT platform, account_id, coalesce(given.handle, seen.handle) AS handle, {later}
+        FROM seen FULL OUTER JOIN given USING (platform, account_id) ORDER BY platform, account_id
     """
     con = connect(settings)
     try:
@@ -196,13 +201,13 @@ def _dedupe_accounts(stage: Path, sink: ParquetSink, settings: Settings | None, 
     return sink.rows
 
 
-def _duplicate_posts(path: Path, settings: Settings | None) -> int:
+def _duplicate_posts(path: Path, settings: Settings | None, one_platform: bool = False) -> int:
+    # With one platform the post ids alone are the keys: counting distinct strings, not structs of
+    # two, takes ~40% less CPU (1M generic posts: 0.46 -> 0.27 s).
+    key = "post_id" if one_platform else "(platform, post_id)"
     con = connect(settings)
     try:
-        row = first_row(
-            con,
-            f"SELECT count(*) - count(DISTINCT (platform, post_id)) FROM read_parquet({sql_string(path)})",
-        )
+        row = first_row(con, f"SELECT count(*) - count(DISTINCT {key}) FROM read_parquet({sql_string(path)})")
     finally:
         con.close()
     return int(row[0]) if row else 0
@@ -381,7 +386,7 @@ def ingest(
         with ParquetSink(stage / ACCOUNTS_FILE, ACCOUNTS) as accounts_sink:
             summary.accounts = _dedupe_accounts(stage, accounts_sink, settings, batch_size)
         progress.advance()
-        summary.duplicate_posts = _duplicate_posts(stage / POSTS_FILE, settings)
+        summary.duplicate_posts = _duplicate_posts(stage / POSTS_FILE, settings, len(platforms) <= 1)
         progress.advance()
         posts_file = stage / POSTS_FILE
         if summary.duplicate_posts and not keep_duplicates:
