@@ -206,6 +206,13 @@ class FloodService(Service):
         signal = self._visible_signal(signal_id)
         return self._state(signal_id, {c.org_id for c in signal.contributions})
 
+    def state_of(self, signal: Signal) -> QuarantineState:
+        """``state`` of a signal the caller has just read (its ``get_signal`` view): the signal page
+        reads it once for both, which also keeps one audited read per page, not two."""
+        principal = self.require_principal()
+        require(principal, Permission.READ)
+        return self._state(signal.id, {c.org_id for c in signal.contributions})
+
     def _state(self, signal_id: str, visible_sources: set[str]) -> QuarantineState:
         principal = self.principal
         row = self.session.get(FloodQuarantineRow, signal_id, populate_existing=True)

@@ -11,10 +11,10 @@ from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import HTMLResponse, Response
 
 from vigil.cases.service import CaseService
-from vigil.core.errors import InputError
+from vigil.core.errors import InputError, NotFound
 from vigil.exchange.access import Principal
 from vigil.exchange.flood import FloodService
-from vigil.exchange.records import TLP, OpinionValue, Signal, SignalKind
+from vigil.exchange.records import TLP, Campaign, OpinionValue, Signal, SignalKind
 from vigil.exchange.store import ExchangeStore, SignalFilter
 from vigil.exchange.store.signals import check_sort
 from vigil.signals import text_minhash
@@ -296,8 +296,7 @@ def _signal_view(
 ) -> Response:
     """The signal page; with ``kept``, again after a refused opinion (400, the form filled)."""
     signal = store.get_signal(viewer.principal, signal_id)
-    campaign_ids = {c.campaign_id for c in signal.contributions if c.campaign_id}
-    campaigns = {c.id: c for c in store.list_campaigns(viewer.principal) if c.id in campaign_ids}
+    campaigns = _linked_campaigns(store, viewer.principal, signal)
     history = store.list_opinions(viewer.principal, signal_id, history=True)
     mine = next((o for o in signal.opinions if o.org_id == viewer.principal.org_id), None)
     return render(
@@ -312,12 +311,26 @@ def _signal_view(
         opinion_values=list(OpinionValue),
         cases=cases_holding(cases, signal_id),
         related=related_signals(store, viewer.principal, signal),
-        quarantine=flood.state(signal_id),
+        quarantine=flood.state_of(signal),
         feedback=feedback_panel(store, viewer.principal, signal),
         account_platform=signal.value.split(":", 1)[0] if signal.kind is SignalKind.ACCOUNT else None,
         kept=kept or Kept(),
         status_code=400 if kept else 200,
     )
+
+
+def _linked_campaigns(store: ExchangeStore, principal: Principal, signal: Signal) -> dict[str, Campaign]:
+    """The campaigns the signal's contributions name that ``principal`` may see, in the order of
+    ``list_campaigns`` (created, then id). Read one by one: a signal names one or two campaigns, and
+    listing every visible campaign to pick them out cost the page a query over all of them (and an
+    audited read of each AMBER/RED one the page never showed)."""
+    found: list[Campaign] = []
+    for campaign_id in sorted({c.campaign_id for c in signal.contributions if c.campaign_id}):
+        try:
+            found.append(store.get_campaign(principal, campaign_id))
+        except NotFound:
+            continue  # a campaign the reader may not see shows as its bare id in the table
+    return {c.id: c for c in sorted(found, key=lambda c: (c.created_at, c.id))}
 
 
 def domain_of(signal: Signal) -> str | None:
