@@ -134,7 +134,11 @@ def text_column(table: pa.Table, name: str) -> pa.Array:
     column = table.column(name)
     if not is_text_column(column):
         raise NotColumnar(f"column {name!r} is {column.type}, not text")
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    # Batches come combined (readers._arrow_batch): their one chunk as it is, not a copy of it.
+    if isinstance(column, pa.ChunkedArray):
+        array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    else:
+        array = column
     return array.cast(pa.string())
 
 
