@@ -3,6 +3,11 @@
 Only two functions touch the table: ``record`` (insert, in the caller's transaction, so an
 action and its audit entry commit or roll back together) and ``query``. There is deliberately no
 update or delete path; the initial migration also installs database triggers refusing both.
+
+In a read session (``Database.reading``: the API's and the pages' GETs) an entry cannot be written
+in the read's transaction, which holds no write lock: the entries of the request are kept and
+inserted in one statement by the short write transaction that follows the read (``after_read``).
+That transaction failing fails the request, so a read is never answered without its entry.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from sqlalchemy import Select, and_, exists, func, insert, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from vigil.core.errors import InputError
+from vigil.db import after_read
 from vigil.exchange.models import AuditRow, OrgRow
 
 if TYPE_CHECKING:
@@ -124,19 +130,44 @@ def record_actor(
 ) -> None:
     """Append one entry whose actor is not an authenticated principal: a failed sign-in (the key
     tried, if it exists; ``ANONYMOUS`` otherwise) or a session the server ended (idle or too old)."""
-    session.add(
-        AuditRow(
-            at=at,
-            actor_key_id=actor_key_id,
-            actor_org_id=actor_org_id,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            tlp=tlp,
-            detail=detail or {},
-            subject_org_id=subject_org_id,
-        )
-    )
+    entry = {
+        "at": at,
+        "actor_key_id": actor_key_id,
+        "actor_org_id": actor_org_id,
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "tlp": tlp,
+        "detail": detail or {},
+        "subject_org_id": subject_org_id,
+    }
+    deferred = _deferred(session)
+    if deferred is not None:
+        deferred.append(entry)
+    else:
+        session.add(AuditRow(**entry))
+
+
+_DEFERRED = "vigil_audit_deferred"  # Session.info key: a read session's entries, in order
+
+
+def _deferred(session: Session) -> list[dict[str, Any]] | None:
+    """The entries a read session keeps for after the read (None: write in ``session`` itself).
+    The first one registers the insert of all of them with ``after_read``."""
+    writes = after_read(session)
+    if writes is None:
+        return None
+    entries: list[dict[str, Any]] | None = session.info.get(_DEFERRED)
+    if entries is None:
+        entries = session.info[_DEFERRED] = []
+        kept = entries
+        writes.append(lambda writer: _insert(writer, kept))
+    return entries
+
+
+def _insert(session: Session, entries: list[dict[str, Any]]) -> None:
+    if entries:
+        session.execute(insert(AuditRow), entries)
 
 
 def record_many(
@@ -152,23 +183,25 @@ def record_many(
     if not targets:
         return
     key_id, org_id = _actor(principal)
-    session.execute(
-        insert(AuditRow),
-        [
-            {
-                "at": at,
-                "actor_key_id": key_id,
-                "actor_org_id": org_id,
-                "action": action,
-                "target_type": target[0],
-                "target_id": target[1],
-                "tlp": target[2],
-                "detail": {},
-                "subject_org_id": target[3] if len(target) > 3 else None,
-            }
-            for target in targets
-        ],
-    )
+    entries: list[dict[str, Any]] = [
+        {
+            "at": at,
+            "actor_key_id": key_id,
+            "actor_org_id": org_id,
+            "action": action,
+            "target_type": target[0],
+            "target_id": target[1],
+            "tlp": target[2],
+            "detail": {},
+            "subject_org_id": target[3] if len(target) > 3 else None,
+        }
+        for target in targets
+    ]
+    deferred = _deferred(session)
+    if deferred is not None:
+        deferred.extend(entries)
+    else:
+        _insert(session, entries)
 
 
 def _sort_key(sort: str, row: type[AuditRow], org: type[OrgRow]) -> Any:

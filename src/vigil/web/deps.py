@@ -7,6 +7,14 @@ and the principal, so both work for their principal the same way.
 
 The session dependency runs with ``scope="function"``: the transaction commits *before* the
 response is sent, and any error rolls it back, so a failed request changes nothing.
+
+Reads take no write lock. A GET or HEAD runs on a read session (``Database.reading``: on SQLite a
+deferred ``BEGIN`` under WAL, a snapshot that never waits for a writer; on PostgreSQL a read-only
+transaction); the audit entries its reads imply, and a dashboard session's last-seen time, are
+written after the read in one short write transaction, before the response is sent. If that
+write fails the request fails (503 when the database is unavailable): no read of AMBER/RED
+material is answered without its audit entry. A GET that must write in its own transaction is
+marked with ``@writes_on_read``; a write a GET forgot to defer fails loudly (500), never silently.
 Credentials: ``Authorization: Bearer <key>``, or HTTP Basic with the key as password (any user
 name; TAXII clients only speak Basic).
 """
@@ -15,9 +23,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -60,12 +68,59 @@ def get_database(request: Request) -> Database:
     return database
 
 
+_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
+_WRITES_ON_READ = "__vigil_writes_on_read__"
+_FALSE = frozenset({"0", "false", "f", "no", "n", "off"})  # what FastAPI reads as a false bool
+
+
+def always(_request: Request) -> bool:
+    return True
+
+
+def query_flag(name: str, *, default: bool, negate: bool = False) -> Callable[[Request], bool]:
+    """A ``writes_on_read`` predicate: the boolean query parameter ``name`` as FastAPI reads it
+    (anything not a false spelling counts as true: a bad value is answered 400 anyway), or its
+    negation."""
+
+    def flag(request: Request) -> bool:
+        value = request.query_params.get(name)
+        found = default if value is None else value.strip().lower() not in _FALSE
+        return found is not negate
+
+    return flag
+
+
+def writes_on_read(when: Callable[[Request], bool] = always) -> Callable[[_Endpoint], _Endpoint]:
+    """Mark a GET endpoint that writes in its request's transaction (when ``when(request)``): it
+    runs on the write path (on SQLite it takes the write lock for the whole request). Every other
+    GET and HEAD reads a snapshot and defers its audit entries (``Database.reading``)."""
+
+    def mark(endpoint: _Endpoint) -> _Endpoint:
+        setattr(endpoint, _WRITES_ON_READ, when)
+        return endpoint
+
+    return mark
+
+
+def reads_only(request: Request) -> bool:
+    """Whether ``request`` runs on a read session: a safe method, unless its endpoint is marked
+    ``writes_on_read`` for this request."""
+    if request.method not in SAFE_METHODS:
+        return False
+    route = request.scope.get("route")
+    writes: Callable[[Request], bool] | None = getattr(
+        getattr(route, "endpoint", None), _WRITES_ON_READ, None
+    )
+    return writes is None or not writes(request)
+
+
 def get_session(request: Request) -> Iterator[Session]:
     # PostgreSQL text cannot hold U+0000: a NUL in the path or query is a 400, not a 500.
     for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
         if "\x00" in str(value) or "\x00" in name:
             raise InputError(f"parameter {name!r} contains a NUL character (U+0000)", field=name)
-    with get_database(request).session() as session:
+    database = get_database(request)
+    with database.reading() if reads_only(request) else database.session() as session:
         yield session
 
 
@@ -240,7 +295,7 @@ def get_viewer(
     session_id = session_id_of(request)
     if session_id is None:
         raise SignInRequired(_next_url(request))
-    sessions = Sessions(store.session, settings_of(request))
+    sessions = Sessions(store.session, settings_of(request), database=get_database(request))
     found = sessions.resolve(session_id)
     if isinstance(found, Ended):
         raise SignInRequired(_next_url(request), f"your session ended: {found.reason}")

@@ -23,6 +23,10 @@ only the session's random id.
   (``session.logout``) and session the server ended (``session.expire``: idle or too old, found
   when the cookie comes back or when expired rows are purged) has an entry. The secret presented
   is never recorded.
+* **Page views write nothing in the read.** A page (GET) reads in a read session that holds no
+  write lock (``Database.reading``); the last-seen time is moved after the read, in the request's
+  short write transaction (``after_read``), at most once a minute; a session found ended is
+  audited and deleted in a transaction of its own before the sign-in redirect.
 """
 
 from __future__ import annotations
@@ -30,11 +34,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
@@ -42,6 +46,7 @@ from starlette.responses import Response
 from vigil.core.errors import PermissionDenied, VigilError
 from vigil.core.settings import Settings
 from vigil.core.time import ensure_utc, utcnow
+from vigil.db import Database, WriteInReadSession, after_read
 from vigil.exchange import audit
 from vigil.exchange.keys import key_id_of
 from vigil.exchange.models import ApiKeyRow
@@ -81,11 +86,22 @@ class Ended:
 class Sessions:
     """The dashboard sessions table, inside the caller's transaction."""
 
-    def __init__(self, session: Session, settings: Settings, *, now: datetime | None = None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        settings: Settings,
+        *,
+        now: datetime | None = None,
+        database: Database | None = None,
+    ) -> None:
+        """``database``: needed when ``session`` is a read session (``Database.reading``), to end a
+        session in a transaction of its own."""
         self.session = session
+        self.settings = settings
         self.idle = timedelta(seconds=settings.session_idle_s)
         self.absolute = timedelta(seconds=settings.session_max_age_s)
         self._now = now
+        self._database = database
 
     def now(self) -> datetime:
         return ensure_utc(self._now) if self._now is not None else utcnow()
@@ -161,23 +177,59 @@ class Sessions:
         elif now - row.last_seen_at >= self.idle:
             ended = ("idle", Ended(f"no activity for {_span(self.idle)}"))
         if ended is not None:
-            self._expire(row, now, ended[0])
-            # The page answers by raising (sign in again), which rolls the request's transaction
-            # back: commit the expiry and its audit entry now (nothing else was written yet).
-            self.session.commit()
+            self._end_now(row.id_hash, now, ended[0])
             return ended[1]
         if now - row.last_seen_at >= TOUCH_EVERY:
-            row.last_seen_at = now
+            return self._touch(row, now)
         return _data(row)
+
+    def _touch(self, row: WebSessionRow, now: datetime) -> SessionData:
+        """Note a page view: in the request's own transaction, or after a read session's read."""
+        writes = after_read(self.session)
+        if writes is None:
+            row.last_seen_at = now
+            return _data(row)
+        id_hash = row.id_hash
+        touch = (
+            update(WebSessionRow)
+            .where(
+                WebSessionRow.id_hash == id_hash,
+                WebSessionRow.revoked_at.is_(None),
+                WebSessionRow.last_seen_at < now,
+            )
+            .values(last_seen_at=now)
+        )
+
+        def write(writer: Session) -> None:
+            writer.execute(touch)
+
+        writes.append(write)
+        return replace(_data(row), last_seen_at=now)
+
+    def _end_now(self, id_hash: str, now: datetime, why: str) -> None:
+        """Audit and delete a session the server ended, committed now: the page answers by
+        raising (sign in again), which drops the request's own writes. In a read session the
+        read ends first (its connection goes back to the pool), then a short write transaction
+        re-reads the row: a concurrent request that already ended it leaves nothing to do, so the
+        end is audited once."""
+        if after_read(self.session) is None:
+            row = self.session.get(WebSessionRow, id_hash)
+            if row is not None and row.revoked_at is None:
+                self._expire(row, now, why)
+            self.session.commit()
+            return
+        if self._database is None:
+            raise WriteInReadSession("ending a session from a read session needs Sessions(database=...)")
+        self.session.rollback()
+        with self._database.session() as writer:
+            row = writer.get(WebSessionRow, id_hash)
+            if row is not None and row.revoked_at is None:
+                Sessions(writer, self.settings, now=self._now)._expire(row, now, why)
 
     def end_for_key(self, data: SessionData, why: str) -> None:
         """End a live session because its key stopped (revoked, expired, its organisation
         suspended): audited as an expiry the server decided, like a timeout."""
-        row = self.session.get(WebSessionRow, data.id_hash)
-        if row is not None and row.revoked_at is None:
-            self._expire(row, self.now(), f"key stopped: {why}")
-            # The page answers by raising (sign in again), which rolls the request back: commit now.
-            self.session.commit()
+        self._end_now(data.id_hash, self.now(), f"key stopped: {why}")
 
     def revoke(self, id_hash: str, reason: str = "signed out") -> None:
         row = self.session.get(WebSessionRow, id_hash)

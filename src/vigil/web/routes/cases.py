@@ -18,7 +18,15 @@ from vigil.core.errors import InputError
 from vigil.core.settings import Settings
 from vigil.core.time import parse_duration
 from vigil.exchange.records import TLP, Marking
-from vigil.web.deps import BriefingServiceDep, CaseServiceDep, DisclosureServiceDep, PrincipalDep, SettingsDep
+from vigil.web.deps import (
+    BriefingServiceDep,
+    CaseServiceDep,
+    DisclosureServiceDep,
+    PrincipalDep,
+    SettingsDep,
+    query_flag,
+    writes_on_read,
+)
 from vigil.web.schemas import ERROR_RESPONSES, DbId, MarkingIn
 from vigil.web.schemas.cases import (
     ActionIn,
@@ -213,6 +221,7 @@ def check_item(case_id: str, item_id: DbId, body: CheckIn, cases: CaseServiceDep
     summary="Public disclosure report (TLP:CLEAR material only), HTML, PDF or Markdown",
     response_class=Response,
 )
+@writes_on_read(when=query_flag("draft", default=False, negate=True))  # a final report goes on the timeline
 def disclosure(
     case_id: str,
     disclosures: DisclosureServiceDep,
@@ -231,6 +240,7 @@ def disclosure(
 @router.get(
     "/briefings", tags=["briefings"], summary="Trend briefing for your organisation", response_class=Response
 )
+@writes_on_read(when=query_flag("issue", default=False))  # issue=true stores the briefing
 def briefing(
     service: BriefingServiceDep,
     since: str = Query(default="7d", description="Period back from now, e.g. 7d or 24h."),
