@@ -116,6 +116,15 @@ def _candidates(con: duckdb.DuckDBPyConnection, params: CrossLingualParams, post
     accounts = sorted(params.candidate_accounts or ())
     con.register("_vg_xl_accounts", pa.table({"account": pa.array(accounts, pa.string())}))
     width = float(params.burst_seconds)
+    # Two accounts or more: min < max is the same test as count(DISTINCT aid) >= 2 without a set of
+    # accounts per (group, burst) (~0.3 s of CPU at 1M posts).
+    pushed = (
+        "min(aid) < max(aid)"
+        if params.min_group_accounts == 2
+        else f"count(DISTINCT aid) >= {int(params.min_group_accounts)}"
+    )
+    # The token count is taken on the joined candidates only (MATERIALIZED keeps DuckDB from
+    # pushing it down into a scan of every distinct text).
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {_CANDIDATES} AS
@@ -124,12 +133,14 @@ def _candidates(con: duckdb.DuckDBPyConnection, params: CrossLingualParams, post
              burst AS (SELECT gid FROM (SELECT gid, aid, floor(ts / {width!r}) AS b FROM gp
                                         UNION ALL
                                         SELECT gid, aid, floor(ts / {width!r} + 0.5) AS b FROM gp)
-                       GROUP BY gid, b HAVING count(DISTINCT aid) >= {int(params.min_group_accounts)}),
+                       GROUP BY gid, b HAVING {pushed}),
              flagged AS (SELECT gid FROM gp WHERE aid IN (SELECT a.aid FROM {ACCOUNTS_TABLE} AS a
-                                                          JOIN _vg_xl_accounts USING (account)))
-        SELECT DISTINCT c.gid FROM (SELECT gid FROM burst UNION SELECT gid FROM flagged) AS c
-        JOIN {TEXTS_TABLE} AS x ON x.xid = c.gid
-        WHERE length(x.norm) - length(replace(x.norm, ' ', '')) + 1 >= {int(params.min_tokens)}
+                                                          JOIN _vg_xl_accounts USING (account))),
+             joined AS MATERIALIZED (
+                 SELECT c.gid, x.norm FROM (SELECT gid FROM burst UNION SELECT gid FROM flagged) AS c
+                 JOIN {TEXTS_TABLE} AS x ON x.xid = c.gid)
+        SELECT gid FROM joined
+        WHERE length(norm) - length(replace(norm, ' ', '')) + 1 >= {int(params.min_tokens)}
         """
     )
     con.unregister("_vg_xl_accounts")
