@@ -48,6 +48,13 @@ def serve(
         min=1,
         help="Seconds to let open requests finish after SIGTERM before they are cut off.",
     ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        max=64,
+        help="Server processes sharing the port (one process runs Python on one core at a time).",
+    ),
 ) -> None:
     """Serve the REST API (/api/v1, OpenAPI at /docs) after migrating the database."""
     import uvicorn
@@ -71,10 +78,30 @@ def serve(
     typer.echo(f"vigil exchange on http://{settings.host}:{settings.port} (database: {database!r})")
     # Bounded so a stop never hangs on a client that keeps a connection busy (uvicorn's default
     # waits for every connection without limit).
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=shutdown_timeout,
-    )
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "timeout_graceful_shutdown": shutdown_timeout,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **common)
+        return
+    # Several processes: uvicorn starts each from the app factory, which reads its settings from
+    # the environment, so the options given here go there. The database is migrated once, here,
+    # before any worker starts (each worker's start-up check then finds nothing to do). What a
+    # worker caches is per process and safe to be: the TAXII key cache is re-checked against the
+    # database in every read's snapshot (a key revoked in one worker is refused by all at once),
+    # and what a caller may see is decided in SQL per request.
+    import os
+
+    from vigil.db import Database, upgrade
+
+    for name, value in overrides.items():
+        os.environ[f"VIGIL_{name.upper()}"] = str(value)
+    db = Database(settings.effective_database_url)
+    try:
+        upgrade(db.engine)
+    finally:
+        db.dispose()
+    uvicorn.run("vigil.web.app:create_app", factory=True, workers=workers, **common)

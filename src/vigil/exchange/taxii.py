@@ -28,6 +28,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from vigil.core.errors import InputError, NotAcceptable, UnsupportedMediaType
@@ -56,8 +57,9 @@ class CollectionSpec:
     readers: frozenset[OrgKind] | None  # None: every member
     write_tlp: TLP  # marking given to unmarked objects posted here
 
-    @property
+    @cached_property
     def id(self) -> str:
+        # once per collection, not per request: every TAXII request finds its collection by id
         return str(stable_uuid("taxii-collection", self.alias))
 
     def accepts_marking(self, tlp: TLP, principal: Principal) -> bool:

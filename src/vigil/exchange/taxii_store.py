@@ -35,6 +35,7 @@ from vigil.db import Database
 from vigil.exchange import audit
 from vigil.exchange.access import AUDITED_TLPS, Permission, Principal, can_see, require, visible_clause
 from vigil.exchange.models import (
+    ApiKeyRow,
     CampaignRow,
     CampaignShareRow,
     ContributionRow,
@@ -43,6 +44,7 @@ from vigil.exchange.models import (
     OpinionHistoryRow,
     OpinionRow,
     OrgRow,
+    OrgStatusRow,
     SightingRow,
     SignalRow,
 )
@@ -281,6 +283,18 @@ def load_catalog(session: Session, principal: Principal) -> Catalog:
     return Catalog(orgs=orgs, entries=entries, signal_of_ref=signal_of_ref)
 
 
+# What changes whenever any key is revoked or any organisation's status changes (keys are never
+# un-revoked; a status row is added, moved or deleted): the credentials' part of the fingerprint.
+# A principal cached by the web layer (the TAXII key cache) carries the stamp it was authenticated
+# at; every read compares it with the stamp in its own snapshot, so a key revoked, or an
+# organisation suspended, by any process (another server worker, the CLI) is refused at once.
+_CREDENTIALS = (
+    select(func.count(ApiKeyRow.revoked_at)).scalar_subquery(),
+    select(func.count(OrgStatusRow.org_id)).scalar_subquery(),
+    select(func.max(OrgStatusRow.changed_at)).scalar_subquery(),
+)
+_CREDENTIALS_STAMP = select(*_CREDENTIALS)
+
 _FINGERPRINT = select(
     select(func.max(ContributionVersionRow.id)).scalar_subquery(),
     select(func.max(OpinionHistoryRow.id)).scalar_subquery(),
@@ -288,7 +302,18 @@ _FINGERPRINT = select(
     select(func.count(CampaignRow.id)).scalar_subquery(),
     select(func.max(CampaignRow.modified_at)).scalar_subquery(),
     select(func.count(OrgRow.id)).scalar_subquery(),
+    *_CREDENTIALS,  # last: ``credentials_of``
 )
+
+
+def credentials_stamp(session: Session) -> tuple[object, ...]:
+    """The credentials' stamp in this session's snapshot (read beside an authentication)."""
+    return tuple(raw_rows(session, _CREDENTIALS_STAMP, {})[0])
+
+
+def credentials_of(fingerprint: tuple[object, ...]) -> tuple[object, ...]:
+    """The credentials' stamp within a ``_fingerprint``."""
+    return fingerprint[len(fingerprint) - len(_CREDENTIALS) :]
 
 
 _FINGERPRINT_PLANNED = {
@@ -618,11 +643,16 @@ class TaxiiService:
         *,
         page_size: int = MAX_PAGE,
         cache: ExtrasCache | None = None,
+        credentials: tuple[object, ...] | None = None,
     ) -> None:
         self.db = db
         self.principal = principal
         self.page_size = page_size
         self.cache = cache if cache is not None else ExtrasCache()
+        # The credentials' stamp ``principal`` was authenticated at, when it comes from a cache:
+        # reads re-check the key in their own snapshot if it moved (``_check_credentials``), and
+        # leave the stamp they checked at here (the cache keeps it).
+        self.credentials = credentials
 
     def collections(self) -> list[dict[str, Any]]:
         require(self.principal, Permission.READ)
@@ -645,11 +675,25 @@ class TaxiiService:
         filters = _filters(query)
         with self.db.read_session() as session:
             fingerprint = _fingerprint(session, filters)
+            self._check_credentials(session, fingerprint)
             if is_projected(self.db, int(cast(int | None, fingerprint[0]) or 0)):
                 return self._candidates(session, spec, query, after, limit, fingerprint)
         self._project()  # in its own short write transactions, then read a snapshot that has them
         with self.db.read_session() as session:
-            return self._candidates(session, spec, query, after, limit, _fingerprint(session, filters))
+            fingerprint = _fingerprint(session, filters)
+            self._check_credentials(session, fingerprint)
+            return self._candidates(session, spec, query, after, limit, fingerprint)
+
+    def _check_credentials(self, session: Session, fingerprint: tuple[object, ...]) -> None:
+        """A cached principal whose stamp moved (some key revoked, some organisation's status
+        changed, by any process) is authenticated again by its key id in this snapshot:
+        AuthenticationError if its own key or organisation was the one stopped."""
+        if self.credentials is None:
+            return
+        stamp = credentials_of(fingerprint)
+        if stamp != self.credentials:
+            self.principal = ExchangeStore(session).principal_of_key(self.principal.key_id)
+            self.credentials = stamp
 
     def _candidates(
         self,

@@ -19,15 +19,16 @@ then answers exactly as it always has (TAXII error messages in the TAXII media t
   audit entries are written after it is read, and nothing can fail after them), so the route simply
   does the request again and answers the error in its own format.
 
-Authorization is the route's: the principal comes from the same key cache (``KeyCache``: a key
-revoked or an organisation suspended in this process is refused at once, by another process within
-its TTL), and what the caller may see is decided in SQL by the same service call, per request.
+Authorization is the route's: the principal comes from the same key cache (``KeyCache``), the
+service re-checks the key in the read's own snapshot when any credentials changed since it was
+cached (a key revoked or an organisation suspended by any process is refused at once: the lane
+drops the entry and the route answers the 401), and what the caller may see is decided in SQL by
+the same service call, per request.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
@@ -35,10 +36,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vigil.core.errors import VigilError
-from vigil.db import Database
-from vigil.exchange.access import Principal
+from vigil.core.errors import AuthenticationError, VigilError
 from vigil.exchange.taxii import ObjectQuery, check_accept, manifest, parse_query
+from vigil.exchange.taxii_store import TaxiiService
 from vigil.web.deps import credentials
 from vigil.web.routes.taxii import (
     PREFIX,
@@ -46,6 +46,9 @@ from vigil.web.routes.taxii import (
     cached_principal,
     envelope_response,
     extras_cache,
+    forget,
+    key_digest,
+    restamp,
     taxii_response,
 )
 
@@ -87,9 +90,11 @@ class TaxiiFastLane:
             key = credentials(request)
         except VigilError:
             return None
-        principal = cached_principal(request.app, key)
-        if principal is None:
+        digest = key_digest(key)
+        cached = cached_principal(request.app, digest)
+        if cached is None:
             return None
+        principal, stamp = cached
         params: dict[str, list[str]] = {}
         for name, value in request.query_params.multi_items():
             if "\x00" in name or "\x00" in value:
@@ -97,33 +102,35 @@ class TaxiiFastLane:
             params.setdefault(name, []).append(value)
         app_state = request.app.state
         collection_id, object_id, is_manifest = found.groups()
-        return await run_in_threadpool(
-            _answer,
+        service = TaxiiService(
             app_state.db,
             principal,
-            app_state.settings.taxii_page_size,
-            extras_cache(request.app),
-            collection_id,
-            object_id,
-            bool(is_manifest),
-            params,
+            page_size=app_state.settings.taxii_page_size,
+            cache=extras_cache(request.app),
+            credentials=stamp,
         )
+        try:
+            response = await run_in_threadpool(
+                _answer, service, collection_id, object_id, bool(is_manifest), params
+            )
+        except AuthenticationError:
+            forget(request.app, digest)  # its key or organisation was stopped: the route says so
+            return None
+        if response is not None:
+            restamp(request.app, digest, service, stamp)
+        return response
 
 
 def _answer(
-    db: Database,
-    principal: Principal,
-    page_size: int,
-    cache: Any,
+    service: TaxiiService,
     collection_id: str,
     object_id: str | None,
     is_manifest: bool,
     params: dict[str, list[str]],
 ) -> Response | None:
-    """The route's answer, or None to let the route answer (see the module's docstring)."""
-    from vigil.exchange.taxii_store import TaxiiService
-
-    service = TaxiiService(db, principal, page_size=page_size, cache=cache)
+    """The route's answer, or None to let the route answer (see the module's docstring).
+    AuthenticationError (the cached key was stopped) goes up to the caller, which drops the key."""
+    page_size = service.page_size
     try:
         query: ObjectQuery = parse_query(params, max_page=page_size)
         if is_manifest:
@@ -132,5 +139,7 @@ def _answer(
         if object_id is None:
             return envelope_response(service.objects(collection_id, query))
         return envelope_response(service.object(collection_id, object_id, query))
+    except AuthenticationError:
+        raise
     except (VigilError, OperationalError):
         return None

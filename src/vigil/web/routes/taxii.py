@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from vigil.core.errors import InputError
+from vigil.core.errors import AuthenticationError, InputError
 from vigil.db import Database
 from vigil.exchange import keys
 from vigil.exchange.access import Principal
@@ -35,7 +35,7 @@ from vigil.exchange.taxii import (
     parse_query,
     versions_resource,
 )
-from vigil.exchange.taxii_store import ExtrasCache, TaxiiService
+from vigil.exchange.taxii_store import ExtrasCache, TaxiiService, credentials_stamp
 from vigil.web.deps import credentials, get_database, get_settings_dep
 from vigil.web.errors import add_error_formatter
 
@@ -124,40 +124,57 @@ def _taxii_error(status: int, body: dict[str, Any]) -> Response:
 
 
 class KeyCache:
-    """Principals of recently authenticated keys, by the key's SHA-256, for ``ttl`` seconds.
+    """Principals of recently authenticated keys, by the key's SHA-256, for ``ttl`` seconds, with
+    the credentials' stamp they were authenticated at (``taxii_store.credentials_stamp``).
 
     A TAXII client pages through a collection with thousands of requests; looking its key up in
     the database (key, organisation, organisation status) for each one was a fifth of a page's
-    cost. Revoking a key or changing its organisation's status in this process empties the cache
-    at once (vigil.exchange.keys.credentials_epoch); done by another process (the CLI, a second
-    worker) it takes effect on TAXII requests within ``ttl`` seconds. Only successful
-    authentications are kept; the raw key is not."""
+    cost. Only the reads that run in a database snapshot use the cache (objects, one object, its
+    versions, the manifest): each compares the entry's stamp with the stamp in its own snapshot and
+    authenticates the key again when it moved, so a key revoked or an organisation suspended by
+    any process (a second server worker, the CLI) is refused at once. The other TAXII requests
+    authenticate from the database each time. Revoking a key or changing an organisation's status
+    in this process also empties the cache (vigil.exchange.keys.credentials_epoch). Only
+    successful authentications are kept; the raw key is not."""
 
     def __init__(self, ttl: float = 5.0, capacity: int = 4096) -> None:
         self.ttl = ttl
         self._capacity = capacity
-        self._items: dict[str, tuple[float, int, Principal]] = {}
+        self._items: dict[str, tuple[float, int, Principal, tuple[object, ...]]] = {}
         self._lock = threading.Lock()
 
-    def get(self, digest: str) -> Principal | None:
+    def get(self, digest: str) -> tuple[Principal, tuple[object, ...]] | None:
+        """The principal and the credentials' stamp it was authenticated at, if held and fresh."""
         with self._lock:
             found = self._items.get(digest)
         # An entry from before this process last revoked a key or changed an organisation's
-        # status is stale at once; only changes made by other processes wait for the TTL.
+        # status is stale at once.
         if found is None or found[0] < time.monotonic() or found[1] != keys.credentials_epoch():
             return None
-        return found[2]
+        return found[2], found[3]
 
-    def put(self, digest: str, principal: Principal, epoch: int) -> None:
+    def put(self, digest: str, principal: Principal, epoch: int, stamp: tuple[object, ...]) -> None:
         """Keep ``principal``, looked up when :func:`credentials_epoch` was ``epoch`` (read before
-        the lookup, so a change during it leaves the entry stale rather than fresh)."""
+        the lookup, so a change during it leaves the entry stale rather than fresh) in a snapshot
+        whose credentials' stamp was ``stamp``."""
         with self._lock:
             if len(self._items) >= self._capacity:
                 now = time.monotonic()
                 self._items = {k: v for k, v in self._items.items() if v[0] >= now}
                 if len(self._items) >= self._capacity:
                     self._items.clear()
-            self._items[digest] = (time.monotonic() + self.ttl, epoch, principal)
+            self._items[digest] = (time.monotonic() + self.ttl, epoch, principal, stamp)
+
+    def restamp(self, digest: str, principal: Principal, stamp: tuple[object, ...]) -> None:
+        """A read authenticated ``principal`` again at ``stamp``: later reads need not."""
+        with self._lock:
+            found = self._items.get(digest)
+            if found is not None and found[3] != stamp:
+                self._items[digest] = (found[0], found[1], principal, stamp)
+
+    def drop(self, digest: str) -> None:
+        with self._lock:
+            self._items.pop(digest, None)
 
 
 def _key_cache(app: Any) -> KeyCache:
@@ -167,13 +184,25 @@ def _key_cache(app: Any) -> KeyCache:
     return cache
 
 
-def _digest(key: str) -> str:
+def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def cached_principal(app: Any, key: str) -> Principal | None:
-    """The principal of ``key`` if the application's key cache holds it (``vigil.web.taxii_fast``)."""
-    return _key_cache(app).get(_digest(key))
+def cached_principal(app: Any, digest: str) -> tuple[Principal, tuple[object, ...]] | None:
+    """The principal of the key with ``digest`` and its stamp, if the application's key cache
+    holds it (``vigil.web.taxii_fast``)."""
+    return _key_cache(app).get(digest)
+
+
+def restamp(app: Any, digest: str, service: TaxiiService, stamp: tuple[object, ...] | None) -> None:
+    """Keep what ``service`` (made with the cached ``stamp``) re-checked, if it did."""
+    if service.credentials is not None and service.credentials != stamp:
+        _key_cache(app).restamp(digest, service.principal, service.credentials)
+
+
+def forget(app: Any, digest: str) -> None:
+    """Drop a cached key its read refused (revoked, or its organisation stopped)."""
+    _key_cache(app).drop(digest)
 
 
 def extras_cache(app: Any) -> ExtrasCache:
@@ -183,38 +212,74 @@ def extras_cache(app: Any) -> ExtrasCache:
     return cache
 
 
-async def _principal(request: Request) -> Principal:
-    """The caller, authenticated in a read-only transaction that ends here (or from the key cache):
-    TAXII requests hold no transaction while they work (reads take snapshots, writes commit in
-    short chunks)."""
+def _check_nul(request: Request) -> None:
     for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
         if "\x00" in str(value) or "\x00" in name:
             raise InputError(f"parameter {name!r} contains a NUL character (U+0000)", field=name)
-    key = credentials(request)
-    digest = _digest(key)
-    cache = _key_cache(request.app)
-    principal = cache.get(digest)
-    if principal is None:
-        epoch = keys.credentials_epoch()
-        principal = await run_in_threadpool(_authenticate, get_database(request), key)
-        cache.put(digest, principal, epoch)
+
+
+async def _principal(request: Request) -> Principal:
+    """The caller, authenticated from the database in a read-only transaction that ends here:
+    TAXII requests hold no transaction while they work (reads take snapshots, writes commit in
+    short chunks)."""
+    _check_nul(request)
+    principal, _ = await run_in_threadpool(_authenticate, get_database(request), credentials(request))
     request.state.principal = principal
     return principal
 
 
-def _authenticate(database: Database, key: str) -> Principal:
+async def _reader(request: Request) -> TaxiiService:
+    """The service of a read that runs in a snapshot (objects, one object, versions, manifest),
+    for a caller from the key cache when it holds the key: the read re-checks the key there if
+    any credentials changed since (``TaxiiService._check_credentials``)."""
+    _check_nul(request)
+    digest = key_digest(credentials(request))
+    cache = _key_cache(request.app)
+    found = cache.get(digest)
+    if found is None:
+        epoch = keys.credentials_epoch()
+        found = await run_in_threadpool(_authenticate, get_database(request), credentials(request))
+        cache.put(digest, found[0], epoch, found[1])
+    principal, stamp = found
+    request.state.principal = principal
+    request.state.taxii_key = (digest, stamp)
+    return _make_service(request, principal, stamp)
+
+
+def _authenticate(database: Database, key: str) -> tuple[Principal, tuple[object, ...]]:
+    """The key's principal and the credentials' stamp of the snapshot it was found in."""
     with database.read_session() as session:
-        return ExchangeStore(session).authenticate(key)
+        return ExchangeStore(session).authenticate(key), credentials_stamp(session)
 
 
 TaxiiPrincipal = Annotated[Principal, Depends(_principal)]
 
 
-async def _service(request: Request, principal: TaxiiPrincipal) -> TaxiiService:
+def _make_service(request: Request, principal: Principal, stamp: tuple[object, ...] | None) -> TaxiiService:
     settings = get_settings_dep(request)
     return TaxiiService(
-        get_database(request), principal, page_size=settings.taxii_page_size, cache=extras_cache(request.app)
+        get_database(request),
+        principal,
+        page_size=settings.taxii_page_size,
+        cache=extras_cache(request.app),
+        credentials=stamp,
     )
+
+
+async def _service(request: Request, principal: TaxiiPrincipal) -> TaxiiService:
+    return _make_service(request, principal, None)
+
+
+def _served(request: Request, service: TaxiiService, read: Any) -> Any:
+    """``read()``, keeping in the key cache what it re-checked, or dropping a key it refused."""
+    digest, stamp = request.state.taxii_key
+    try:
+        found = read()
+    except AuthenticationError:
+        forget(request.app, digest)
+        raise
+    restamp(request.app, digest, service, stamp)
+    return found
 
 
 def _params(request: Request) -> dict[str, list[str]]:
@@ -267,9 +332,9 @@ def get_collection(collection_id: str, service: TaxiiService = Depends(_service)
     summary="Objects (paged, filterable)",
     responses=_documented(what="Envelope"),
 )
-def get_objects(request: Request, collection_id: str, service: TaxiiService = Depends(_service)) -> Response:
-    page = service.objects(collection_id, parse_query(_params(request), max_page=service.page_size))
-    return envelope_response(page)
+def get_objects(request: Request, collection_id: str, service: TaxiiService = Depends(_reader)) -> Response:
+    query = parse_query(_params(request), max_page=service.page_size)
+    return envelope_response(_served(request, service, lambda: service.objects(collection_id, query)))
 
 
 @router.post(
@@ -293,10 +358,12 @@ async def add_objects(
     responses=_documented(what="Envelope"),
 )
 def get_object(
-    request: Request, collection_id: str, object_id: str, service: TaxiiService = Depends(_service)
+    request: Request, collection_id: str, object_id: str, service: TaxiiService = Depends(_reader)
 ) -> Response:
-    page = service.object(collection_id, object_id, parse_query(_params(request), max_page=service.page_size))
-    return envelope_response(page)
+    query = parse_query(_params(request), max_page=service.page_size)
+    return envelope_response(
+        _served(request, service, lambda: service.object(collection_id, object_id, query))
+    )
 
 
 @router.get(
@@ -305,11 +372,10 @@ def get_object(
     responses=_documented(what="Versions"),
 )
 def get_versions(
-    request: Request, collection_id: str, object_id: str, service: TaxiiService = Depends(_service)
+    request: Request, collection_id: str, object_id: str, service: TaxiiService = Depends(_reader)
 ) -> Response:
-    page = service.versions(
-        collection_id, object_id, parse_query(_params(request), max_page=service.page_size)
-    )
+    query = parse_query(_params(request), max_page=service.page_size)
+    page = _served(request, service, lambda: service.versions(collection_id, object_id, query))
     return _paged(versions_resource(page), page)
 
 
@@ -318,8 +384,9 @@ def get_versions(
     summary="Manifest (ids and versions)",
     responses=_documented(what="Manifest"),
 )
-def get_manifest(request: Request, collection_id: str, service: TaxiiService = Depends(_service)) -> Response:
-    page = service.manifest(collection_id, parse_query(_params(request), max_page=service.page_size))
+def get_manifest(request: Request, collection_id: str, service: TaxiiService = Depends(_reader)) -> Response:
+    query = parse_query(_params(request), max_page=service.page_size)
+    page = _served(request, service, lambda: service.manifest(collection_id, query))
     return _paged(manifest(page), page)
 
 
