@@ -59,6 +59,10 @@ POSTS_WRITE: dict[str, Any] = {
         "reshare_of", "reply_to",
     ],
 }  # fmt: skip
+# How the staged account rows are written: read once by the deduplication at the end and removed,
+# so written cheaply (lz4, no dictionary pages, no statistics; the same size as zstd here). The
+# seen accounts of 1M generic posts: 0.65-0.86 -> 0.48 CPU-s in the writer thread.
+STAGED_WRITE: dict[str, Any] = {"compression": "lz4", "use_dictionary": False, "write_statistics": False}
 
 
 @dataclass
@@ -343,8 +347,8 @@ def ingest(
 
         with (
             ParquetSink(stage / POSTS_FILE, POSTS, **POSTS_WRITE) as posts_sink,
-            ParquetSink(stage / "accounts_seen.parquet", ACCOUNTS) as seen_sink,
-            ParquetSink(stage / "accounts_given.parquet", ACCOUNTS) as given_sink,
+            ParquetSink(stage / "accounts_seen.parquet", ACCOUNTS, **STAGED_WRITE) as seen_sink,
+            ParquetSink(stage / "accounts_given.parquet", ACCOUNTS, **STAGED_WRITE) as given_sink,
             ThreadPoolExecutor(1, thread_name_prefix="vigil-ingest-write") as writer,
             ThreadPoolExecutor(workers, thread_name_prefix="vigil-ingest-map") as pool,
         ):
