@@ -134,6 +134,45 @@ def test_fast_paths_equal_every_rule_on_every_row() -> None:
         assert normalize_texts(array).to_pylist() == normalize_texts_stepwise(array).to_pylist()
 
 
+ASCII_PIECES = [
+    *["http://", "https://", "HTTP://", "HtTpS://", "www.", "WWW.", "http:/", "https:", "ww.", "x.com/a?b=c"],
+    *[
+        "@",
+        "@@",
+        "@user_1",
+        "_",
+        "'",
+        "`",
+        "''",
+        "l'",
+        "L'",
+        "qu'",
+        "jusqu'",
+        "Lorsqu'",
+        "quoiqu'",
+        "puisqu'",
+    ],
+    *["d'", "c'", "s'", "1'a", "'l'a", "l'l'a", "O'Brien", "aujourd'hui", "don't", "#tag", "-", ".", "!"],
+    *[" ", "  ", "\t", "\n", "\x0b", "\x0c", "\r", "\x00", "\x7f", "a", "B", "z", "0", "9", "hello"],
+]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_ascii_kernel_equals_every_rule_on_every_row(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ASCII rows take a compiled loop (vigil.ingest._text_kernels) instead of the regular
+    # expressions: on adversarial ASCII (URLs next to mentions, elisions after elisions, controls,
+    # RE2's whitespace without the vertical tab) it must give what the rules give.
+    import vigil.ingest.text as text_module
+
+    monkeypatch.setattr(text_module, "_ASCII_KERNEL_MIN_ROWS", 1)
+    rng = random.Random(seed)
+    rows = ["".join(rng.choice(ASCII_PIECES) for _ in range(rng.randint(0, 14))) for _ in range(20_000)]
+    texts = pa.array([*rows, None, "", "Élection à l'instant", "plain"])
+    fast = normalize_texts(texts)
+    assert fast.to_pylist() == normalize_texts_stepwise(texts).to_pylist()
+    assert text_module._normalize_ascii(pa.array(rows[:500])).to_pylist() == fast.to_pylist()[:500]
+
+
 def test_token_counts_and_tokens() -> None:
     normal = normalize_texts(pa.array(["Un deux, trois!", "", None, "@only https://x.y"]))
     assert token_counts(normal).to_pylist() == [3, 0, 0, 0]
