@@ -130,3 +130,21 @@ def test_keys_equal_in_their_high_bits_are_still_told_apart() -> None:
     assert set(zip(a.tolist(), b.tolist(), strict=True)) == {(0, 2), (1, 4)}
     fresh = lsh_pairs(keys, fresh_from=3)
     assert decode_pairs(fresh)[1].tolist() == [4]
+
+
+def test_lsh_pairs_are_each_keys_texts_paired_with_its_first() -> None:
+    # The definition in plain Python: per band, the texts of each key paired with its first text,
+    # kept when one of the two is at or after fresh_from; the compiled pass must give exactly these.
+    rng = np.random.default_rng(4)
+    keys = rng.integers(0, 40, size=(3, 500)).astype(np.uint64) * np.uint64(1 << 20)
+    for fresh_from in (0, 250):
+        expected: set[tuple[int, int]] = set()
+        for band in keys.tolist():
+            first: dict[int, int] = {}
+            for position, key in enumerate(band):
+                leader = first.setdefault(key, position)
+                if leader != position and max(leader, position) >= fresh_from:
+                    expected.add((leader, position))
+        found = lsh_pairs(keys, fresh_from=fresh_from)
+        assert len(found) == len(expected)
+        assert set(zip(*(part.tolist() for part in decode_pairs(found)), strict=True)) == expected

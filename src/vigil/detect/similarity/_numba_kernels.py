@@ -216,3 +216,34 @@ def join_leaders(later: Any, earlier: Any, sim: Any, labels: Any, is_leader: Any
                 score[node] = sim[i]
                 joined = True
             i += 1
+
+
+@njit(cache=True, nogil=True)
+def band_pairs(tagged: Any, key: Any, low: Any, fresh_from: int, out: Any) -> int:
+    """One LSH band's pairs from its keys sorted with their positions in the low bits (``tagged``):
+    each run of equal high bits pairs its later texts with its first, encoded
+    ``first << 32 | member``, into ``out``; only pairs reaching position ``fresh_from`` are kept.
+    Returns how many, or -1 when two texts of one run have different full keys (their keys differ
+    only in the low bits: the caller groups that band by an argsort instead)."""
+    n = tagged.shape[0]
+    written = 0
+    fresh = np.uint64(fresh_from)
+    high_mask = ~low
+    i = 0
+    while i < n:
+        high = tagged[i] & high_mask
+        j = i + 1
+        while j < n and (tagged[j] & high_mask) == high:
+            j += 1
+        if j - i > 1:
+            first = tagged[i] & low
+            first_key = key[first]
+            for r in range(i + 1, j):
+                member = tagged[r] & low
+                if key[member] != first_key:
+                    return -1
+                if member >= fresh or first >= fresh:
+                    out[written] = (first << _S32) | member
+                    written += 1
+        i = j
+    return written

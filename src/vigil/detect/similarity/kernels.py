@@ -110,3 +110,13 @@ def join_leaders(
         is_leader,
         score,
     )
+
+
+def band_pairs(tagged: U64, key: U64, low: np.uint64, fresh_from: int) -> U64 | None:
+    """The pairs of one LSH band (see ``minhash.lsh_pairs``) from its keys sorted with positions in
+    their ``low`` bits, or None when two different keys share their high bits (group by argsort)."""
+    out = np.empty(len(tagged), dtype=np.uint64)
+    count = _compiled().band_pairs(tagged, key, np.uint64(low), int(fresh_from), out)
+    if count < 0:
+        return None
+    return out[:count]

@@ -291,16 +291,19 @@ def lsh_pairs(keys: U64 | Sequence[U64], *, fresh_from: int = 0, compact_every: 
     for band in range(blocks[0].shape[0]):
         key = blocks[0][band] if len(blocks) == 1 else np.concatenate([block[band] for block in blocks])
         tagged = np.sort((key & ~low) | positions)
-        high = tagged & ~low
-        same = high[1:] == high[:-1]
-        if not same.any():
+        # One compiled pass over the sorted keys (runs, their first text, the pairs).
+        pairs = kernels.band_pairs(tagged, key, low, fresh_from)
+        if pairs is not None:
+            if len(pairs):
+                found.append(pairs)
+                pending += 1
+            if pending >= compact_every:
+                found = [_sorted_unique(np.concatenate(found))]
+                pending = 0
             continue
-        order = (tagged & low).astype(np.int64)
-        full = key[order]
-        if np.any(same & (full[1:] != full[:-1])):
-            order = np.argsort(key, kind="stable")
-            sorted_keys = key[order]
-            same = sorted_keys[1:] == sorted_keys[:-1]
+        order = np.argsort(key, kind="stable")
+        sorted_keys = key[order]
+        same = sorted_keys[1:] == sorted_keys[:-1]
         run = np.cumsum(np.r_[True, ~same]) - 1
         starts = np.flatnonzero(np.r_[True, ~same])
         leaders = order[starts][run]
