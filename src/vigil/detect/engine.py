@@ -365,7 +365,8 @@ def _compute(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _vg_kept AS
-        SELECT row_number() OVER () AS iid, item, n, CAST({weight} AS DOUBLE) AS w FROM _vg_items {cap_filter}
+        SELECT row_number() OVER (ORDER BY item) AS iid, item, n, CAST({weight} AS DOUBLE) AS w
+        FROM _vg_items {cap_filter}
         """
     )
     n_items = count_rows(con, "_vg_items")
@@ -427,8 +428,9 @@ def _edges_sql(pair_rows: str, params: EngineParams) -> str:
 
 def _top_items_sql(pair_rows: str, params: EngineParams, columns: str) -> str:
     """The (edge, item) rows evidence is drawn from: every item of an edge with at most
-    ``evidence_items_per_edge`` items, else its earliest ones (ties by item), with ``columns``
-    of ``pair_rows``. Integers only: strings are joined to the kept rows when written."""
+    ``evidence_items_per_edge`` items, else its earliest ones (ties by item: item ids are numbered
+    in item order), with ``columns`` of ``pair_rows``. Integers only: strings are joined to the
+    kept rows when written."""
     cap = params.evidence_items_per_edge
     return f"""
         WITH pe AS (
@@ -437,9 +439,8 @@ def _top_items_sql(pair_rows: str, params: EngineParams, columns: str) -> str:
         SELECT {columns} FROM pe WHERE n_items <= {cap}
         UNION ALL
         SELECT {columns} FROM (
-            SELECT pe.*, row_number() OVER (PARTITION BY pe.a1, pe.a2 ORDER BY pe.ft, k.item) AS r
-            FROM pe JOIN _vg_kept AS k USING (iid)
-            WHERE pe.n_items > {cap}
+            SELECT pe.*, row_number() OVER (PARTITION BY pe.a1, pe.a2 ORDER BY pe.ft, pe.iid) AS r
+            FROM pe WHERE pe.n_items > {cap}
         ) AS t WHERE r <= {cap}
     """
 
@@ -526,9 +527,9 @@ def _kernel_steps(
 PAIR_STEP: Literal["kernel", "sql"] = "kernel"
 
 
-# The output queries. Account ids are numbered in account order, so ordering by them is ordering
-# by account (integers compare far faster than strings); the account and item strings are joined
-# to the evidence only here, for the rows kept.
+# The output queries. Account ids are numbered in account order and item ids in item order, so
+# ordering by them is ordering by account and item (integers compare far faster than strings); the
+# account and item strings are joined to the evidence only here, for the rows kept.
 def _edges_query(trace: str) -> str:
     # trace names are validated ([a-z0-9_] only), safe inside a SQL literal
     return f"""
@@ -546,7 +547,7 @@ def _evidence_query(trace: str) -> str:
                E1.post_id AS post_a, E2.post_id AS post_b, v.ts_a, v.ts_b
         FROM _vg_evidence_out AS v JOIN _vg_acc AS A ON A.aid = v.a1 JOIN _vg_acc AS B ON B.aid = v.a2
         JOIN _vg_kept AS k USING (iid) JOIN _vg_evk AS E1 ON E1.eid = v.x1 JOIN _vg_evk AS E2 ON E2.eid = v.x2
-        ORDER BY v.a1, v.a2, k.item, v.ts_a, v.ts_b, E1.post_id, E2.post_id
+        ORDER BY v.a1, v.a2, v.iid, v.ts_a, v.ts_b, E1.post_id, E2.post_id
     """
 
 
