@@ -7,7 +7,10 @@ run: ``submit_signal`` one item at a time over the first ``--peer`` items (same 
     python bench/bulk_submit.py --profile 30         # cProfile of the fresh batch, top 30 by own time
     python bench/bulk_submit.py --count 100000 --chunk 500 --http 100000 --peer 0
         # commit every 500 items (each chunk's time printed), then 100,000 signals over HTTP
-        # (10 POST /api/v1/signals/bulk) while another client reads GET /api/v1/me
+        # (10 POST /api/v1/signals/bulk) while another client reads GET /api/v1/me and signals
+    python bench/bulk_submit.py --count 1000 --peer 0 --http 50000 --writes --backend both
+        # readers' p50/p99 during a 50,000-signal bulk, a TAXII add and case writes, and the
+        # longest write-lock hold of each (the server's vigil.db.locks log)
 
 Without ``--pg-url`` the PostgreSQL run starts a throw-away cluster (needs initdb and pg_ctl; as
 root they run as user postgres). Run it under ``nice -n 10`` on a shared machine and say the load
@@ -21,6 +24,7 @@ import cProfile
 import io
 import os
 import pstats
+import re
 import shutil
 import statistics
 import sys
@@ -28,7 +32,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sqlalchemy import create_engine, func, select, text
@@ -224,32 +230,42 @@ def run(backend: str, workdir: Path, pg_base: str | None, args: argparse.Namespa
             print(
                 f"{'':<10} chunks of {args.chunk}{f' sized to {args.hold:g} ms' if hold else ''} ({label}):"
                 f" {len(chunks)} write transactions, {_ms(chunks[:-1] or chunks)}; the last"
-                f" {1000 * chunks[-1]:.0f} ms (its commit also checkpoints the WAL on SQLite, after"
-                " the write lock is released)",
+                f" {1000 * chunks[-1]:.0f} ms"
+                + (
+                    " (its commit also checkpoints the WAL, after the write lock is released)"
+                    if backend == "sqlite"
+                    else ""
+                ),
                 flush=True,
             )
     if args.http:
         http_run(url, key, workdir, args)
 
 
-def _ms(seconds: list[float]) -> str:
-    """median / p99 / max of ``seconds``, in ms."""
+def _ms(seconds: list[float], p50: bool = False) -> str:
+    """median (p50) / p99 / max of ``seconds``, in ms."""
     ordered = sorted(seconds)
     if not ordered:
         return "none"
     p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
     median = 1000 * statistics.median(ordered)
-    return f"median {median:.0f} ms, p99 {1000 * p99:.0f} ms, max {1000 * ordered[-1]:.0f} ms"
+    name = "p50" if p50 else "median"
+    return f"{name} {median:.0f} ms, p99 {1000 * p99:.0f} ms, max {1000 * ordered[-1]:.0f} ms"
 
 
 def http_run(url: str, key: str, workdir: Path, args: argparse.Namespace) -> None:
     """``args.http`` new signals through ``POST /api/v1/signals/bulk`` (10,000 per request, one
-    client) while another client reads ``GET /api/v1/me`` every 20 ms: the bulk rate, the server's
-    CPU (and PostgreSQL's), and how long the reads took (a read queued behind a writer shows here)."""
+    client) while another client reads, every 20 ms in turn, ``GET /api/v1/me``, an AMBER signal
+    (``GET /api/v1/signals/{id}``: audited, so on SQLite its audit entry waits for the write lock)
+    and a GREEN one (not audited): the bulk rate, the server's CPU (and PostgreSQL's), how long the
+    reads took (a read queued behind a writer shows here) and how long each write transaction of
+    the server held the write lock (``vigil.db.locks``). ``--writes``: then a TAXII add of 1,000
+    objects and case writes, measured the same way."""
     import httpx
 
     headers = {"Authorization": f"Bearer {key}"}
-    with vigil_server(url, workdir, args.workers) as (base, server_pid):
+    lock_log = workdir / f"locks-{uuid.uuid4().hex[:6]}.log"
+    with vigil_server(url, workdir, args.workers, lock_log=lock_log) as (base, server_pid):
         bodies = []
         for start in range(0, args.http, 10_000):
             part = batch(min(10_000, args.http - start), f"http{start}")
@@ -269,45 +285,152 @@ def http_run(url: str, key: str, workdir: Path, args: argparse.Namespace) -> Non
             )
         with httpx.Client(base_url=base, headers=headers, timeout=120) as warm:
             assert warm.post("/api/v1/signals/bulk", json={"signals": bodies[0]["signals"][:10]}).is_success
-        stop = threading.Event()
-        reads: list[float] = []
-        errors: list[str] = []
+            read_ids = {
+                tlp: warm.post(
+                    "/api/v1/signals",
+                    json={
+                        "kind": "domain",
+                        "value": f"bench-{tlp.lower()}-reads.net",
+                        "marking": {"tlp": tlp},
+                    },
+                ).json()["id"]
+                for tlp in ("AMBER", "GREEN")
+            }
+        reads = {
+            "me": "/api/v1/me",
+            "AMBER signal": f"/api/v1/signals/{read_ids['AMBER']}",
+            "GREEN signal": f"/api/v1/signals/{read_ids['GREEN']}",
+        }
 
-        def reader() -> None:
-            with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
-                while not stop.is_set():
-                    start = time.perf_counter()
-                    try:
-                        answer = client.get("/api/v1/me")
-                        if answer.status_code != 200:
-                            errors.append(f"me {answer.status_code}")
-                    except httpx.HTTPError as exc:
-                        errors.append(f"me {type(exc).__name__}")
-                    reads.append(time.perf_counter() - start)
-                    time.sleep(0.02)
-
-        thread = threading.Thread(target=reader)
-        server_cpu, db_cpu = cpu_seconds(server_pid), cpu_seconds(DB_PID[0]) if DB_PID else 0.0
-        thread.start()
-        began = time.perf_counter()
-        with httpx.Client(base_url=base, headers=headers, timeout=600) as client:
+        def bulk_posts(client: httpx.Client, errors: list[str]) -> int:
             for body in bodies:
                 answer = client.post("/api/v1/signals/bulk", json=body)
                 if answer.status_code != 200 or answer.json()["stored"] != len(body["signals"]):
                     errors.append(f"bulk {answer.status_code}")
-        seconds = time.perf_counter() - began
-        stop.set()
-        thread.join()
-        server_cpu = cpu_seconds(server_pid) - server_cpu
-        db_cpu = (cpu_seconds(DB_PID[0]) - db_cpu) if DB_PID else 0.0
-        n = args.http
-        print(
-            f"{'':<10} HTTP ({args.workers} worker(s)): {n:,} signals in {len(bodies)} POST /signals/bulk:"
-            f" {n / seconds:,.0f} signals/s,"
-            f" server CPU {server_cpu:.2f}+{db_cpu:.2f} s ({n / (server_cpu + db_cpu):,.0f} /cpu-s);"
-            f" meanwhile {len(reads)} GET /me: {_ms(reads)}; errors: {len(errors)} {errors[:5]}",
-            flush=True,
-        )
+            return int(args.http)
+
+        phases: list[tuple[str, Callable[[httpx.Client, list[str]], int]]] = [
+            (f"{args.http:,} signals in {len(bodies)} POST /signals/bulk", bulk_posts)
+        ]
+        if args.writes:
+            phases += [("TAXII add of 1,000 objects", taxii_add), ("case writes", case_writes)]
+        for label, action in phases:
+            measured(base, headers, server_pid, lock_log, reads, label, action, args.workers)
+
+
+def measured(
+    base: str,
+    headers: dict[str, str],
+    server_pid: int,
+    lock_log: Path,
+    reads: dict[str, str],
+    label: str,
+    action: Callable[[Any, list[str]], int],
+    workers: int,
+) -> None:
+    """Run ``action`` (it returns how many items it wrote) while a reader cycles through ``reads``;
+    print its rate, the CPU, the reads' latencies and the write transactions' hold times."""
+    import httpx
+
+    stop = threading.Event()
+    took: dict[str, list[float]] = {name: [] for name in reads}
+    errors: list[str] = []
+
+    def reader() -> None:
+        with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+            while not stop.is_set():
+                for name, path in reads.items():
+                    start = time.perf_counter()
+                    try:
+                        answer = client.get(path)
+                        if answer.status_code != 200:
+                            errors.append(f"{name} {answer.status_code}")
+                    except httpx.HTTPError as exc:
+                        errors.append(f"{name} {type(exc).__name__}")
+                    took[name].append(time.perf_counter() - start)
+                    time.sleep(0.02)
+
+    offset = lock_log.stat().st_size if lock_log.exists() else 0
+    thread = threading.Thread(target=reader)
+    server_cpu, db_cpu = cpu_seconds(server_pid), cpu_seconds(DB_PID[0]) if DB_PID else 0.0
+    thread.start()
+    began = time.perf_counter()
+    with httpx.Client(base_url=base, headers=headers, timeout=600) as client:
+        n = action(client, errors)
+    seconds = time.perf_counter() - began
+    stop.set()
+    thread.join()
+    server_cpu = cpu_seconds(server_pid) - server_cpu
+    db_cpu = (cpu_seconds(DB_PID[0]) - db_cpu) if DB_PID else 0.0
+    with lock_log.open() as log:
+        log.seek(offset)
+        holds = [float(m.group(1)) / 1000 for m in HELD.finditer(log.read())]
+    print(
+        f"{'':<10} HTTP ({workers} worker(s)): {label}: {n / seconds:,.0f} items/s,"
+        f" server CPU {server_cpu:.2f}+{db_cpu:.2f} s ({n / (server_cpu + db_cpu):,.0f} /cpu-s);"
+        f" load {os.getloadavg()[0]:.1f}; errors: {len(errors)} {errors[:5]}",
+        flush=True,
+    )
+    for name, seconds_list in took.items():
+        print(f"{'':<12} meanwhile {len(seconds_list)} GET {name}: {_ms(seconds_list, p50=True)}", flush=True)
+    over = sum(1 for h in holds if h > 0.1)
+    print(
+        f"{'':<12} write transactions of the server: {len(holds)}, held {_ms(holds, p50=True)};"
+        f" {over} over 100 ms",
+        flush=True,
+    )
+
+
+HELD = re.compile(r"held ([0-9.]+) ms")
+
+
+def taxii_add(client: Any, errors: list[str]) -> int:
+    """One TAXII 2.1 add of 1,000 new STIX indicators to the caller's ``coalition`` collection."""
+    taxii = "application/taxii+json;version=2.1"
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    tag = uuid.uuid4().int
+    objects = [
+        {
+            "type": "indicator",
+            "spec_version": "2.1",
+            "id": f"indicator--{uuid.uuid4()}",
+            "created": stamp,
+            "modified": stamp,
+            "pattern": f"[ipv4-addr:value = '10.{tag % 251}.{i >> 8 & 255}.{i & 255}']",
+            "pattern_type": "stix",
+            "valid_from": stamp,
+        }
+        for i in range(1000)
+    ]
+    answer = client.post(
+        "/taxii2/api1/collections/coalition/objects/",
+        json={"objects": objects},
+        headers={"Content-Type": taxii, "Accept": taxii},
+    )
+    if answer.status_code != 202 or answer.json().get("success_count") != len(objects):
+        errors.append(f"taxii add {answer.status_code} {answer.text[:200]}")
+    return len(objects)
+
+
+def case_writes(client: Any, errors: list[str]) -> int:
+    """20 cases opened, each with 3 comments and 100 signals linked: 100 write requests."""
+    ids = [s["id"] for s in client.get("/api/v1/signals", params={"limit": 100}).json()["items"]]
+    writes = 0
+    for i in range(20):
+        case = client.post("/api/v1/cases", json={"title": f"bench case {i}"})
+        if case.status_code != 201:
+            errors.append(f"case {case.status_code}")
+            continue
+        case_id = case.json()["id"]
+        for j in range(3):
+            comment = client.post(f"/api/v1/cases/{case_id}/comments", json={"text": f"comment {j}"})
+            if comment.status_code != 201:
+                errors.append(f"comment {comment.status_code}")
+        linked = client.post(f"/api/v1/cases/{case_id}/signals", json={"signal_ids": ids})
+        if not linked.is_success:
+            errors.append(f"link {linked.status_code}")
+        writes += 5
+    return writes
 
 
 def main() -> None:
@@ -333,6 +456,11 @@ def main() -> None:
     )
     parser.add_argument("--no-revoke", action="store_true", help="skip the bulk revocation figure")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes for --http")
+    parser.add_argument(
+        "--writes",
+        action="store_true",
+        help="with --http: then a TAXII add of 1,000 objects and 100 case writes, readers measured alike",
+    )
     parser.add_argument(
         "--http",
         type=int,
