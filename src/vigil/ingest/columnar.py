@@ -460,6 +460,42 @@ def split_items(values: pa.Array, kind: _Kind) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets), items.cast(pa.string()))
 
 
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def _possible_times(spaced: pa.Array) -> bool:
+    """Whether every ``YYYY-MM-DD HH:MM:SS`` of ``spaced`` (ASCII digits where the form has them) is a
+    time ``datetime`` accepts: year 1 or later, month, day (leap years too), hour, minute and second
+    in range. Read from the digits' bytes with NumPy: formatting the parsed times back (strftime)
+    to compare took ~0.47 CPU-s per 200k distinct times (the IRA archive's)."""
+    spaced = spaced.cast(pa.string())
+    if len(spaced) == 0:
+        return True
+    start, n = spaced.offset, len(spaced)
+    offsets = np.frombuffer(spaced.buffers()[1], dtype=np.int32)[start : start + n + 1]
+    if not np.all(np.diff(offsets) == 19):
+        return False
+    data = np.frombuffer(spaced.buffers()[2], dtype=np.uint8)
+    digits = data[offsets[0] : offsets[0] + 19 * n].reshape(-1, 19).astype(np.int64) - 48
+
+    def field(start: int, width: int) -> np.ndarray[Any, np.dtype[np.int64]]:
+        value = np.zeros(len(digits), dtype=np.int64)
+        for column in range(start, start + width):
+            value = value * 10 + digits[:, column]
+        return value
+
+    year, month, day = field(0, 4), field(5, 2), field(8, 2)
+    month_ok = (month >= 1) & (month <= 12)
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    days = _DAYS_IN_MONTH[np.where(month_ok, month, 0)] + ((month == 2) & leap)
+    return bool(
+        np.all(
+            (year >= 1) & month_ok & (day >= 1) & (day <= days)
+            & (field(11, 2) <= 23) & (field(14, 2) <= 59) & (field(17, 2) <= 59)
+        )
+    )  # fmt: skip
+
+
 class TextRules:
     """The rules a layout applies to times, languages and post texts, each remembered (``Memo``)."""
 
@@ -503,15 +539,8 @@ class TextRules:
                 except pa.ArrowInvalid:
                     parsed = None  # an impossible date: Python says which
                 # Arrow rolls impossible dates over (Feb 30 -> Mar 2, :60 -> next minute); Python
-                # refuses them: only a batch that reads back as written is taken.
-                if (
-                    parsed is not None
-                    and pc.all(
-                        pc.equal(
-                            pc.strftime(parsed.cast(pa.timestamp("s")), format="%Y-%m-%d %H:%M:%S"), spaced
-                        )
-                    ).as_py()
-                ):
+                # refuses them: only a batch whose every field is in range is taken.
+                if parsed is not None and _possible_times(spaced):
                     return pc.assume_timezone(parsed, "UTC").cast(TIMESTAMP)
         rule = self._times.get(fmt.spec)
         if rule is None:
