@@ -96,24 +96,40 @@ def app():
     from vigil.core.settings import load_settings
     from vigil.web.app import create_app
 
+    if os.environ.get("BENCH_LOCK_LOG"):  # every write transaction's hold time (vigil.db.locks)
+        import logging
+
+        handler = logging.FileHandler(os.environ["BENCH_LOCK_LOG"])
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logging.getLogger("vigil.db.locks").addHandler(handler)
+        logging.getLogger("vigil.db.locks").setLevel(logging.DEBUG)
+
     return create_app(load_settings(database_url=os.environ["BENCH_DB"], data_dir=os.environ["BENCH_DIR"],
                                     max_request_bytes=64_000_000))
 
 if __name__ == "__main__":
     uvicorn.run("bench_server:app", factory=True, host="127.0.0.1", port=int(sys.argv[1]),
-                workers=int(sys.argv[2]), log_level="warning", access_log=False)
+                workers=int(sys.argv[2]), log_level="warning", access_log=False,
+                # uvicorn kills a worker that does not answer its supervisor's ping within this
+                # (default 5 s): on a saturated machine a niced worker can miss that while busy
+                timeout_worker_healthcheck=120)
 """
 
 
 @contextmanager
-def vigil_server(url: str, workdir: Path, workers: int) -> Iterator[tuple[str, int]]:
-    """Serve Vigil on ``url``; yields its base URL and the server's pid (for ``cpu_seconds``)."""
+def vigil_server(
+    url: str, workdir: Path, workers: int, lock_log: Path | None = None
+) -> Iterator[tuple[str, int]]:
+    """Serve Vigil on ``url``; yields its base URL and the server's pid (for ``cpu_seconds``).
+    ``lock_log``: a file that receives the hold time of every write transaction (``vigil.db.locks``)."""
     import httpx
 
     port = free_port()
     (workdir / "bench_server.py").write_text(SERVER)
     path = os.pathsep.join(p for p in (str(workdir), os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "BENCH_DB": url, "BENCH_DIR": str(workdir), "PYTHONPATH": path}
+    if lock_log is not None:
+        env["BENCH_LOCK_LOG"] = str(lock_log)
     process = subprocess.Popen(
         [sys.executable, str(workdir / "bench_server.py"), str(port), str(workers)], env=env
     )

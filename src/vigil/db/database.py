@@ -21,6 +21,8 @@ their own; if that transaction fails, ``reading`` raises, so the request fails w
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -99,6 +101,8 @@ def _sqlite_begin(connection: Any) -> None:
         connection.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
         info[READ_ONLY] = read_only
     connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    if not read_only:
+        info[_BEGAN] = time.perf_counter()  # the write lock is held from here to the commit
 
 
 def _postgresql_begin(connection: Any) -> None:
@@ -108,6 +112,29 @@ def _postgresql_begin(connection: Any) -> None:
     read_only = _read_only(connection)
     if getattr(driver, "read_only", None) is not read_only and hasattr(driver, "read_only"):
         driver.read_only = read_only
+    if not read_only:
+        connection.connection.info[_BEGAN] = time.perf_counter()
+
+
+# How long each write transaction lasted (on SQLite: how long it held the database's write lock,
+# from BEGIN IMMEDIATE to the COMMIT statement), on the ``vigil.db.locks`` logger: DEBUG for every
+# one (benches turn it on to find the longest hold), WARNING for one held over SLOW_WRITE_S (a
+# reader of audited material and every other writer waited that long on SQLite). Costs a clock
+# read and a dict entry per transaction.
+locks_log = logging.getLogger("vigil.db.locks")
+SLOW_WRITE_S = 1.0
+_BEGAN = "vigil_write_began"
+
+
+def _write_ended(connection: Any) -> None:
+    began = connection.connection.info.pop(_BEGAN, None)
+    if began is None:
+        return
+    held = time.perf_counter() - began
+    if held > SLOW_WRITE_S:
+        locks_log.warning("a write transaction was held %.0f ms", 1000 * held)
+    elif locks_log.isEnabledFor(logging.DEBUG):
+        locks_log.debug("write transaction held %.1f ms", 1000 * held)
 
 
 def make_engine(url: str) -> Engine:
@@ -122,6 +149,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        _time_writes(engine)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in {"psycopg2", "default"}:
         parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3 is what Vigil installs
@@ -130,7 +158,13 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(parsed, pool_pre_ping=True, connect_args={"options": "-c jit=off"})
     if parsed.get_backend_name() == "postgresql":
         event.listen(engine, "begin", _postgresql_begin)
+        _time_writes(engine)
     return engine
+
+
+def _time_writes(engine: Engine) -> None:
+    event.listen(engine, "commit", _write_ended)
+    event.listen(engine, "rollback", _write_ended)
 
 
 def _alembic_config(engine: Engine) -> Any:
