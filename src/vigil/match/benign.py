@@ -22,8 +22,8 @@ into the member's AMBER collection; AMBER+STRICT and RED entries never leave the
 entry's indicator id is stable (kind, value, publishing organisation), so sharing again sends
 nothing new; an entry removed (or narrowed to a TLP that may not leave) since it was shared is
 published again as a revoked version. STIX allows no version after a revocation, so an entry
-added again later is published under the next generation's id. The exchange stores these indicators as sent and does not
-make them threat signals. A member's fetch routes them into its own bank
+added again later is published under the next generation's id. The exchange stores these
+indicators as sent and does not make them threat signals. A member's fetch routes them into its own bank
 (:meth:`BenignBank.receive`) with the publisher as source and the TLP, and removes them when a
 revoked version arrives.
 """
