@@ -224,8 +224,13 @@ def project_contributions(db: Database) -> int:
         floor = 0 if upto is None else max(0, upto - _GAP_WINDOW)
         projected = 0
         while True:
-            with db.session() as session:
-                done, last = _project_batch(session, floor)
+            # built from a read snapshot (Python work, no write lock), then inserted in a short
+            # write transaction (ON CONFLICT DO NOTHING: another process may have projected them)
+            with db.read_session() as session:
+                done, last, values, shares = _project_batch(session, floor)
+            if values:
+                with db.session() as session:
+                    _store_projected(session, values, shares)
             projected += done
             if last is None:
                 break
@@ -234,8 +239,11 @@ def project_contributions(db: Database) -> int:
         return projected
 
 
-def _project_batch(session: Session, floor: int) -> tuple[int, int | None]:
-    """Project up to PROJECT_BATCH missing versions with id > floor; (how many, last id seen)."""
+def _project_batch(
+    session: Session, floor: int
+) -> tuple[int, int | None, list[dict[str, Any]], dict[tuple[int, int], list[str]]]:
+    """Up to PROJECT_BATCH missing versions with id > floor, built: (how many, last id seen, the
+    index rows, their named shares by (contribution, version)) for ``_store_projected``."""
     missing = ~exists().where(
         TaxiiObjectRow.contribution_id == ContributionVersionRow.contribution_id,
         TaxiiObjectRow.contribution_version == ContributionVersionRow.version,
@@ -259,7 +267,7 @@ def _project_batch(session: Session, floor: int) -> tuple[int, int | None]:
         .limit(PROJECT_BATCH)
     ).all()
     if not rows:
-        return 0, None
+        return 0, None, [], {}
     values: list[dict[str, Any]] = []
     shares: dict[tuple[int, int], list[str]] = {}
     # Languages stored on signal rows before they were per contribution (vigil.exchange.store.languages).
@@ -289,6 +297,12 @@ def _project_batch(session: Session, floor: int) -> tuple[int, int | None]:
         )
         if contribution.marking.shared_with:
             shares[(contribution_id, version)] = list(contribution.marking.shared_with)
+    return len(rows), int(rows[-1][0]), values, shares
+
+
+def _store_projected(
+    session: Session, values: list[dict[str, Any]], shares: dict[tuple[int, int], list[str]]
+) -> None:
     statement = (
         _insert(session)(TaxiiObjectRow)
         .on_conflict_do_nothing(index_elements=["contribution_id", "contribution_version"])
@@ -300,7 +314,6 @@ def _project_batch(session: Session, floor: int) -> tuple[int, int | None]:
     ]
     if share_rows:
         session.execute(insert(TaxiiObjectShareRow), share_rows)
-    return len(rows), int(rows[-1][0])
 
 
 def snapshot_contribution(
