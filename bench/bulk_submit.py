@@ -37,13 +37,13 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, select, text, update
 
 from pgcluster import cpu_seconds, postgres, vigil_server
 from vigil.core.ids import stable_id
 from vigil.db import Database
 from vigil.exchange.access import Principal
-from vigil.exchange.models import ContributionVersionRow
+from vigil.exchange.models import ContributionVersionRow, SignalRow
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore, SignalSubmission
 from vigil.exchange.values import normalize_value
@@ -309,9 +309,24 @@ def http_run(url: str, key: str, workdir: Path, args: argparse.Namespace) -> Non
                     errors.append(f"bulk {answer.status_code}")
             return int(args.http)
 
-        phases: list[tuple[str, Callable[[httpx.Client, list[str]], int]]] = [
-            (f"{args.http:,} signals in {len(bodies)} POST /signals/bulk", bulk_posts)
-        ]
+        def held_open(client: httpx.Client, errors: list[str]) -> int:
+            # A write transaction of this process left open (SQLite: the write lock from BEGIN
+            # IMMEDIATE; PostgreSQL: row locks on the signals the readers read) for --held s.
+            db = Database(url)
+            with db.session() as session:
+                session.execute(
+                    update(SignalRow)
+                    .where(SignalRow.id.in_(list(read_ids.values())))
+                    .values(modified_at=SignalRow.modified_at)
+                )
+                time.sleep(args.held)
+            db.dispose()
+            return 0
+
+        phases: list[tuple[str, Callable[[httpx.Client, list[str]], int]]] = []
+        if args.held:
+            phases.append((f"a write transaction held open {args.held:g} s", held_open))
+        phases.append((f"{args.http:,} signals in {len(bodies)} POST /signals/bulk", bulk_posts))
         if args.writes:
             phases += [("TAXII add of 1,000 objects", taxii_add), ("case writes", case_writes)]
         for label, action in phases:
@@ -367,7 +382,7 @@ def measured(
         holds = [float(m.group(1)) / 1000 for m in HELD.finditer(log.read())]
     print(
         f"{'':<10} HTTP ({workers} worker(s)): {label}: {n / seconds:,.0f} items/s,"
-        f" server CPU {server_cpu:.2f}+{db_cpu:.2f} s ({n / (server_cpu + db_cpu):,.0f} /cpu-s);"
+        f" server CPU {server_cpu:.2f}+{db_cpu:.2f} s ({n / max(server_cpu + db_cpu, 0.01):,.0f} /cpu-s);"
         f" load {os.getloadavg()[0]:.1f}; errors: {len(errors)} {errors[:5]}",
         flush=True,
     )
@@ -456,6 +471,12 @@ def main() -> None:
     )
     parser.add_argument("--no-revoke", action="store_true", help="skip the bulk revocation figure")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes for --http")
+    parser.add_argument(
+        "--held",
+        type=float,
+        default=0,
+        help="with --http: first hold a write transaction open this many s while the readers read",
+    )
     parser.add_argument(
         "--writes",
         action="store_true",
