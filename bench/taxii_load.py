@@ -304,7 +304,7 @@ def mixed_load(args: argparse.Namespace) -> None:
     auth = ("bench", found.key)
     load_before = os.getloadavg()
     tally = Tally(latencies={k: [] for k in ("page", "get", "manifest", "poll")}, errors=[])
-    with taxii_scale.vigil_server(found.url, workdir, 1) as (base, pid):
+    with taxii_scale.vigil_server(found.url, workdir, args.workers) as (base, pid):
         # warm-up: the first add imports stix2-validator; the first read projects nothing
         warm = httpx.post(
             base + "/taxii2/api1/collections/coalition/objects/",
@@ -341,7 +341,8 @@ def mixed_load(args: argparse.Namespace) -> None:
     print(
         f"\nTAXII mixed load, {args.backend}, {args.size:,} objects, {args.clients} clients "
         f"({args.writers} writing {args.write_objects}-object envelopes, pause {args.write_pause:g} s), "
-        f"{elapsed:.0f} s; load before {load_before[0]:.1f}, after {load_after[0]:.1f}"
+        f"{args.workers} server worker(s), {elapsed:.0f} s; "
+        f"load before {load_before[0]:.1f}, after {load_after[0]:.1f}"
     )
     print(f"{'reads':<10} {'count':>7} {'per s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7}")
     for kind, values in [*tally.latencies.items(), ("all reads", reads)]:
@@ -373,6 +374,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--mixed", type=float, default=0, help="run the mixed load for this many seconds")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1, help="server processes (--mixed)")
     parser.add_argument("--writers", type=int, default=2)
     parser.add_argument("--write-objects", type=int, default=1000)
     parser.add_argument("--write-pause", type=float, default=1.0)

@@ -104,4 +104,9 @@ def serve(
         upgrade(db.engine)
     finally:
         db.dispose()
-    uvicorn.run("vigil.web.app:create_app", factory=True, workers=workers, **common)
+    # uvicorn's supervisor kills and restarts a worker that does not answer its ping within
+    # ``timeout_worker_healthcheck`` (default 5 s); a worker busy starting up, or starved of CPU
+    # on a saturated machine, missed that under load and was restarted in a loop.
+    uvicorn.run(
+        "vigil.web.app:create_app", factory=True, workers=workers, timeout_worker_healthcheck=60, **common
+    )
