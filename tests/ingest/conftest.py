@@ -20,8 +20,9 @@ def read_rows(path: Path) -> list[dict[str, object]]:
     """All rows of a written Parquet file, maps as dicts, in file order."""
     rows: list[dict[str, object]] = pq.read_table(path).to_pylist()
     for row in rows:
-        if isinstance(row.get("extra"), list):
-            row["extra"] = dict(row["extra"])  # type: ignore[arg-type]
+        extra = row.get("extra")
+        if isinstance(extra, list):
+            row["extra"] = dict(extra)
     return rows
 
 

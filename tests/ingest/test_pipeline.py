@@ -89,6 +89,26 @@ def test_duplicate_posts_are_dropped_or_kept(tmp_path: Path) -> None:
     assert (kept.duplicate_posts, kept.posts) == (1, 4)
 
 
+def test_one_platform_duplicates_and_the_last_handle_seen(tmp_path: Path) -> None:
+    """One platform: duplicates are counted on post ids alone; an account's handle is the last one
+    its posts show (a missing handle does not erase it), across batches."""
+    source = _posts_csv(
+        tmp_path / "in.csv",
+        [
+            "x,1,a,old,2021-01-01,first",
+            "x,2,b,bee,2021-01-02,",
+            "x,3,a,new,2021-01-03,",
+            "x,1,a,,2021-01-04,again",
+            "x,4,a,,2021-01-05,",
+        ],
+    )
+    summary = ingest([source], layout="generic", out_dir=tmp_path / "out", batch_size=2)
+    assert (summary.duplicate_posts, summary.posts, summary.accounts) == (1, 4, 2)
+    assert [r["post_id"] for r in read_rows(summary.posts_path)] == ["1", "2", "3", "4"]
+    accounts = [(r["account_id"], r["handle"]) for r in read_rows(summary.accounts_path)]
+    assert accounts == [("a", "new"), ("b", "bee")]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
