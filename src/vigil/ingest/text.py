@@ -165,58 +165,11 @@ def normalize_texts(texts: TextArray, *, fold_accents: bool = True) -> pa.Array:
     ASCII as it is; elisions only where there is an apostrophe; Arabic and accent folding only where
     those scripts occur), and word breaks and whitespace collapse in one pass that leaves single
     spaces alone: the same output as the rules applied one after the other to every row, in about
-    half the time (tests/ingest/test_text.py checks both agree). ASCII rows, where every rule is a
-    byte test, take one compiled loop instead (``vigil.ingest._text_kernels``).
+    half the time (tests/ingest/test_text.py checks both agree).
     """
     values = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
     if not pa.types.is_string(values.type):
         values = values.cast(pa.string())
-    if len(values) == 0:
-        return values
-    ascii_rows = pc.fill_null(pc.string_is_ascii(values), False)
-    n_ascii = pc.sum(ascii_rows).as_py() or 0
-    if n_ascii < _ASCII_KERNEL_MIN_ROWS:
-        return _normalize_unicode(values, fold_accents=fold_accents)
-    # ASCII texts (29% of 1M generated posts) take one compiled loop; the others the Arrow passes.
-    where = np.flatnonzero(ascii_rows.to_numpy(zero_copy_only=False))
-    others = np.flatnonzero(~ascii_rows.to_numpy(zero_copy_only=False))
-    done = _normalize_ascii(values.take(pa.array(where)))
-    if len(others) == 0:
-        return done
-    rest = _normalize_unicode(values.take(pa.array(others)), fold_accents=fold_accents)
-    # Back to the input's order: row i of the result is row position[i] of (rest, done).
-    position = np.empty(len(values), dtype=np.int64)
-    position[others] = np.arange(len(others), dtype=np.int64)
-    position[where] = len(others) + np.arange(len(where), dtype=np.int64)
-    return pa.concat_arrays([rest, done]).take(pa.array(position))
-
-
-# Below this many ASCII rows the Arrow passes take them too (the compiled loop costs numba's import).
-_ASCII_KERNEL_MIN_ROWS = 256
-
-
-def _normalize_ascii(values: pa.Array) -> pa.Array:
-    """:func:`normalize_texts` of non-null ASCII texts, by the compiled loop of ``_text_kernels``."""
-    from vigil.ingest import _text_kernels
-
-    _, offsets_buffer, data_buffer = values.buffers()
-    n = len(values)
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[values.offset : values.offset + n + 1].astype(
-        np.int64
-    )
-    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
-    out = np.empty(max(int(offsets[-1] - offsets[0]), 1), dtype=np.uint8)
-    out_offsets = np.empty(n + 1, dtype=np.int64)
-    _text_kernels.normalize_ascii(
-        data, offsets, _text_kernels.ELISION_BYTES, _text_kernels.ELISION_OFFSETS, out, out_offsets
-    )
-    return pa.StringArray.from_buffers(
-        n, pa.py_buffer(out_offsets.astype(np.int32)), pa.py_buffer(out[: out_offsets[-1]].tobytes())
-    )
-
-
-def _normalize_unicode(values: pa.Array, *, fold_accents: bool) -> pa.Array:
-    """:func:`normalize_texts` by Arrow's passes (any text, nulls included)."""
     if len(values) == 0:
         return values
     values = _nfkc(values)
