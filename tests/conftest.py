@@ -16,7 +16,8 @@ import pytest
 # The dashboard fixtures (demo data, a live `vigil serve`, one Chromium) are session-wide and shared by
 # tests/web and tests/meetings. Loading them once as a plugin keeps one instance per worker: importing
 # them into a second test module would start a second sync Playwright, which refuses to run.
-pytest_plugins = ["tests.web.fixtures"]
+# The PostgreSQL cluster likewise (tests/support/postgres.py): one per worker, not one per importer.
+pytest_plugins = ["tests.web.fixtures", "tests.support.postgres"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -29,7 +29,6 @@ from tests.exchange.conftest import (  # noqa: F401  (fixtures are found by name
     db,
     db_url,
     free_port,
-    postgres_cluster,
     start_server,
 )
 from tests.support.medallion import run_medallion

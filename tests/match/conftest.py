@@ -15,7 +15,6 @@ import pytest
 
 from tests.exchange.conftest import (  # noqa: F401  (fixtures are found by name)
     db_url,
-    postgres_cluster,
     start_server,
 )
 from vigil.db import Database, upgrade

@@ -3,4 +3,4 @@
 from __future__ import annotations
 
 from ..cases.conftest import coalition  # noqa: F401  (fixtures reused as they are)
-from ..exchange.conftest import db, db_url, live, postgres_cluster  # noqa: F401
+from ..exchange.conftest import db, db_url, live  # noqa: F401

@@ -10,5 +10,4 @@ from ..exchange.conftest import (  # noqa: F401  (fixtures reused as they are)
     db,
     db_url,
     live,
-    postgres_cluster,
 )

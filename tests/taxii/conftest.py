@@ -14,7 +14,6 @@ from tests.exchange.conftest import (  # noqa: F401  (fixtures are found by name
     db,
     db_url,
     live,
-    postgres_cluster,
 )
 from vigil.exchange.access import Principal
 from vigil.exchange.records import TLP, Marking, Signal

@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 from tests.exchange.conftest import (  # noqa: F401  (fixtures are found by name)
     LiveServer,
     live,
-    postgres_cluster,
 )
 from tests.taxii.test_taxii_roundtrip import Members
 from vigil.core.time import isoformat_z, parse_instant

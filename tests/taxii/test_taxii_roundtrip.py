@@ -19,7 +19,6 @@ from taxii2client.v21 import Collection, Status, as_pages
 from tests.exchange.conftest import (  # noqa: F401  (fixtures are found by name)
     LiveServer,
     live,
-    postgres_cluster,
     start_server,
 )
 from vigil.exchange.records import TLP

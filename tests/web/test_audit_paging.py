@@ -12,7 +12,7 @@ from vigil.exchange.audit import AuditEntry, AuditFilter
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 
-from ..exchange.conftest import LiveServer, live, postgres_cluster, signed_in  # noqa: F401  (fixtures)
+from ..exchange.conftest import LiveServer, live, signed_in  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="module")

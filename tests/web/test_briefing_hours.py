@@ -12,7 +12,7 @@ from vigil.db import Database
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 
-from ..exchange.conftest import db, db_url, postgres_cluster  # noqa: F401  (fixtures)
+from ..exchange.conftest import db, db_url  # noqa: F401  (fixtures)
 
 SVG = "{http://www.w3.org/2000/svg}"
 NOW = datetime(2026, 12, 7, 9, 40, tzinfo=UTC)

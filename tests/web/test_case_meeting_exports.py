@@ -23,7 +23,7 @@ from vigil.cases.service import CaseService
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 
-from ..exchange.conftest import LiveServer, live, postgres_cluster, signed_in  # noqa: F401  (fixtures)
+from ..exchange.conftest import LiveServer, live, signed_in  # noqa: F401  (fixtures)
 
 FORMATS = ("csv", "stix.json", "misp.zip")
 

@@ -14,7 +14,7 @@ from vigil.exchange.access import Principal
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 
-from ..exchange.conftest import LiveServer, live, postgres_cluster, signed_in  # noqa: F401  (fixtures)
+from ..exchange.conftest import LiveServer, live, signed_in  # noqa: F401  (fixtures)
 
 
 def _titles(html: str) -> list[str]:

@@ -18,7 +18,7 @@ from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 
 from ..cases.test_document_markings import _marking_of
-from ..exchange.conftest import LiveServer, live, postgres_cluster, signed_in  # noqa: F401  (fixtures)
+from ..exchange.conftest import LiveServer, live, signed_in  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="module")

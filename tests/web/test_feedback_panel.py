@@ -15,7 +15,7 @@ from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore
 from vigil.signals.decay import DecayModel, Feedback
 
-from ..exchange.conftest import LiveServer, live, postgres_cluster  # noqa: F401  (fixtures)
+from ..exchange.conftest import LiveServer, live  # noqa: F401  (fixtures)
 from .signal_pager import rows
 
 

@@ -28,7 +28,7 @@ from vigil.exchange.models import ApiKeyRow, AuditRow, OrgRow, SignalRow
 from vigil.exchange.store import ExchangeStore
 from vigil.web.sessions_models import WebSessionRow
 
-from ..exchange.conftest import LiveServer, db, db_url, live, postgres_cluster, signed_in  # noqa: F401  (fixtures)
+from ..exchange.conftest import LiveServer, db, db_url, live, signed_in  # noqa: F401  (fixtures)
 
 # Far below the 30 s busy timeout a read used to wait for, far above a read on a loaded machine.
 PROMPT = 8.0

@@ -28,7 +28,7 @@ from vigil.web.pages.common import TEMPLATES_DIR
 from vigil.web.session import COOKIE_NAME, SAFE_METHODS
 from vigil.web.sessions_models import WebSessionRow
 
-from ..exchange.conftest import LiveServer, live, postgres_cluster, start_server  # noqa: F401  (fixtures)
+from ..exchange.conftest import LiveServer, live, start_server  # noqa: F401  (fixtures)
 
 CSRF_INPUT = re.compile(r'name="csrf" value="([^"]+)"')
 

@@ -11,7 +11,7 @@ from vigil.core.errors import InputError
 from vigil.exchange.records import TLP, Marking
 from vigil.exchange.store import ExchangeStore, SignalFilter
 
-from ..exchange.conftest import LiveServer, live, postgres_cluster  # noqa: F401  (fixtures)
+from ..exchange.conftest import LiveServer, live  # noqa: F401  (fixtures)
 from .signal_pager import SIZE, link, page_number, rows
 
 

@@ -1,0 +1,96 @@
+"""The throw-away PostgreSQL cluster of a pytest process (each xdist worker): ``initdb`` and
+``pg_ctl`` on a free port, its unix socket in a private temporary directory; each test (or module)
+gets its own database in it (``PostgresCluster.new_database``). If the binaries are missing, the
+PostgreSQL parameters are skipped with a loud reason (``./dev test`` installs them).
+
+Loaded once as a plugin (``pytest_plugins`` in tests/conftest.py). Never import the
+``postgres_cluster`` fixture into a test module or another conftest: pytest treats an imported
+fixture as that module's own definition, so every importer started (and kept running until the
+end) a cluster of its own: 24 clusters per worker, and half a minute of stopping them at the end.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+@dataclass
+class PostgresCluster:
+    base_url: str  # postgresql+psycopg://postgres@127.0.0.1:<port>
+
+    def new_database(self) -> str:
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        engine = create_engine(f"{self.base_url}/postgres", isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+        return f"{self.base_url}/{name}"
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A private PostgreSQL cluster for this test process, stopped and deleted at the end."""
+    pg_bin = _pg_bin()
+    if pg_bin is None:
+        pytest.skip(
+            "!!! PostgreSQL binaries (initdb, pg_ctl) not found: PostgreSQL tests SKIPPED. "
+            "Install with `apt-get install -y postgresql` (./dev test does this) !!!"
+        )
+    root = Path(tempfile.mkdtemp(prefix="vigil-pg-", dir="/tmp"))
+    as_root = os.geteuid() == 0
+
+    def run(*args: str) -> None:
+        cmd = [str(a) for a in args]
+        if as_root:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+    if as_root:
+        shutil.chown(root, "postgres", "postgres")
+    port = _free_port()
+    data = root / "data"
+    run(
+        str(pg_bin / "initdb"),
+        "-D",
+        str(data),
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "-E",
+        "UTF8",
+        "--locale=C.UTF-8",
+        "--no-sync",
+    )
+    opts = f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off -c synchronous_commit=off"
+    run(str(pg_bin / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o", opts, "start")
+    try:
+        yield PostgresCluster(base_url=f"postgresql+psycopg://postgres@127.0.0.1:{port}")
+    finally:
+        run(str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
