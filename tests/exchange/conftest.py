@@ -9,6 +9,7 @@ missing the PostgreSQL parameters are skipped with a loud reason (``./dev test``
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -28,6 +29,7 @@ from vigil.exchange.store import ExchangeStore
 # The cluster fixture is a plugin (tests/conftest.py): a module that imported it would get a cluster
 # of its own. Only the class is imported here.
 from ..support.postgres import PostgresCluster
+from ..support.postgres import free_port as free_port  # re-exported: the tests import it from here
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -35,10 +37,18 @@ BACKENDS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def wait_for_health(proc: subprocess.Popen[bytes], base: str, *, timeout: float, what: str) -> None:
+    """Wait until the ``vigil serve`` at ``base`` answers its health check; fail if ``proc`` exits
+    first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, f"{what} did not start"
+        time.sleep(0.2)
 
 
 def _make_url(backend: str, request: pytest.FixtureRequest, directory: Path) -> str:

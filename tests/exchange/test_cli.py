@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,7 +17,7 @@ from tests.cli_helpers import cli_ok
 from vigil.cli.app import main
 from vigil.db import head_revision
 
-from .conftest import free_port
+from .conftest import free_port, wait_for_health
 
 runner = CliRunner()
 
@@ -69,15 +68,7 @@ def test_vigil_serve_runs_the_api(tmp_path: Path) -> None:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "vigil serve did not start"
-            time.sleep(0.2)
+        wait_for_health(proc, base, timeout=60, what="vigil serve")
         # the server migrated the embedded SQLite file under the data dir on start
         assert (tmp_path / "vigil.db").is_file()
         cli_ok("org", "create", "Gov", "--kind", "government", "--data-dir", str(tmp_path))

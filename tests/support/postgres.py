@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -73,7 +73,7 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 
     if as_root:
         shutil.chown(root, "postgres", "postgres")
-    port = _free_port()
+    port = free_port()
     data = root / "data"
     run(
         str(pg_bin / "initdb"),

@@ -8,14 +8,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.cli_helpers import cli_ok
-from tests.exchange.conftest import free_port
+from tests.exchange.conftest import free_port, wait_for_health
 
 TAXII = "application/taxii+json;version=2.1"
 READS = (
@@ -50,17 +49,7 @@ def test_two_workers_serve_and_refuse_a_revoked_key_at_once(tmp_path: Path) -> N
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (
-                "vigil serve --workers 2 did not start"
-            )
-            time.sleep(0.2)
+        wait_for_health(proc, base, timeout=90, what="vigil serve --workers 2")
         # the parent migrated the database once, then started two workers (plus uvicorn's
         # multiprocessing helper, if any, which serves nothing)
         assert (tmp_path / "vigil.db").is_file()
