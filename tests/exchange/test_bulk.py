@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 
 from vigil.core.errors import Conflict, InputError
@@ -290,6 +290,39 @@ def test_chunked_submission_commits_each_chunk_and_holds_no_lock_between_them(db
             assert sorted(versions) == [1] * 12  # the refused batches stored nothing
     finally:
         other.dispose()
+
+
+def test_a_failing_chunked_submission_leaves_the_checkpoint_setting_as_it_was(tmp_path: Path) -> None:
+    """SQLite: the chunks before the last defer the WAL checkpoint on their connection. A database
+    error in the third chunk (a trigger refuses one value's audit entry) keeps the two chunks
+    committed before it, and every connection the submission used is back at the default (1,000
+    pages); before, the failing chunk's connection went back to the pool at 16,384."""
+    db = Database(f"sqlite:///{tmp_path / 'checkpoint.db'}")
+    try:
+        from vigil.db import upgrade
+
+        upgrade(db.engine)
+        with db.session() as s:
+            org = ExchangeStore(s).create_org(None, "failing", "platform")
+            principal = Principal("k", org.id, org.kind, Role.ANALYST)
+            s.connection().exec_driver_sql(
+                "CREATE TRIGGER refuse_one BEFORE INSERT ON audit_log "
+                f"WHEN NEW.target_id = '{stable_id('indicator', 'domain', 'fail-12.info')}' "
+                "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+            )
+        used: list[Any] = []
+        event.listen(db.engine, "begin", lambda conn: used.append(conn.connection.dbapi_connection))
+        items = [SignalSubmission("domain", f"fail-{i}.info", Marking(TLP.GREEN)) for i in range(20)]
+        with pytest.raises(Exception, match="refused by the test"), db.session() as s:
+            ExchangeStore(s).submit_signals(principal, items, chunk=5)
+        assert used, "no write transaction seen"
+        for connection in {id(c): c for c in used}.values():
+            assert connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+        with db.session() as s:  # the chunks before the failing one stay, each whole
+            stored = sorted(s.scalars(select(SignalRow.value).where(SignalRow.value.like("fail-%"))))
+            assert stored == sorted(i.value for i in items[:10]), stored
+    finally:
+        db.dispose()
 
 
 def test_chunks_are_sized_to_the_hold_time(db: Database) -> None:

@@ -17,7 +17,9 @@ stays: the call runs in the caller's transaction, and nothing is written until e
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from time import perf_counter
@@ -65,18 +67,30 @@ WRITE_CHUNK_POSTGRESQL = 5000
 # by default, which Vigil keeps): a chunk of 500 signals writes about that much, so every chunk's
 # commit also ran a checkpoint, about 100 ms of wall time each here, mostly fsync, rewriting the
 # same index pages again and again. The write lock is released before that checkpoint, but the
-# submission waited for it. So the chunks before the last raise the threshold on their connection
-# (bounded: the WAL still gets checkpointed past 64 MB) and the last chunk puts it back, so its
-# commit checkpoints once what the chunks wrote. Other connections keep the default and may
-# checkpoint in between (a passive checkpoint blocks no one).
+# submission waited for it. So each chunk before the last raises the threshold on its connection
+# (bounded: the WAL still gets checkpointed past 64 MB) for its own commit only, and the last
+# chunk keeps the default, so its commit checkpoints once what the chunks wrote. Other connections
+# keep the default and may checkpoint in between (a passive checkpoint blocks no one).
 SQLITE_AUTOCHECKPOINT = 1000  # SQLite's default (pages)
 DEFERRED_AUTOCHECKPOINT = 16384  # pages of 4 KiB: 64 MB
 
 
-def _defer_checkpoints(session: Session, *, last: bool) -> None:
-    """Before a chunk's statements (SQLite): checkpoint at this chunk's commit only if ``last``."""
-    pages = SQLITE_AUTOCHECKPOINT if last else DEFERRED_AUTOCHECKPOINT
-    session.connection().exec_driver_sql(f"PRAGMA wal_autocheckpoint={pages:d}")
+def _defer_checkpoint(session: Session) -> Any:
+    """Before a chunk's statements (SQLite, not the last chunk): no checkpoint at this chunk's
+    commit. Returns the DBAPI connection, for ``_restore_checkpoint`` once the chunk has ended."""
+    connection = session.connection()
+    connection.exec_driver_sql(f"PRAGMA wal_autocheckpoint={DEFERRED_AUTOCHECKPOINT:d}")
+    return connection.connection.dbapi_connection
+
+
+def _restore_checkpoint(dbapi_connection: Any) -> None:
+    """Put the default back on the very connection ``_defer_checkpoint`` changed, whether its chunk
+    committed or failed: after a commit the pool holds it again and another request may take it
+    next (a later chunk may get a different pooled connection), and after a failure the session is
+    unusable until rolled back. The pragma is a setting of the connection, not of a transaction,
+    so it runs on the driver's connection in any state (a closed one raises: the pool drops it)."""
+    with suppress(sqlite3.ProgrammingError):
+        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT:d}")
 
 
 MIN_CHUNK = 50  # items: below this a chunk's fixed statements (id reads, commit) dominate
@@ -371,12 +385,15 @@ class BulkSignalsStore(SignalsStore):
         while start < len(checked):
             end = min(start + size, len(checked))
             began = perf_counter()
-            if sqlite:
-                _defer_checkpoints(self.session, last=end == len(checked))
-            # one short write transaction per chunk: each re-reads the signals and contributions it
-            # touches, so an item repeated across chunks gets the next version as in one transaction
-            self._write(principal, checked[start:end], report)
-            self.session.commit()
+            deferred = _defer_checkpoint(self.session) if sqlite and end < len(checked) else None
+            try:
+                # one short write transaction per chunk: each re-reads the signals and contributions
+                # it touches, so an item repeated across chunks gets the next version as in one
+                self._write(principal, checked[start:end], report)
+                self.session.commit()
+            finally:
+                if deferred is not None:
+                    _restore_checkpoint(deferred)
             if progress is not None:
                 progress(end, len(checked))
             if hold is not None:
