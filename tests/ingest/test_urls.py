@@ -160,6 +160,45 @@ def test_registrable_domain(host: str, domain: str | None) -> None:
     assert registrable_domain(host) == domain
 
 
+def _tldextract_domain(extract: tldextract.TLDExtract, host: str) -> str | None:
+    """What registrable_domain returned when it called tldextract (before issue #22's lookup)."""
+    host = host.strip().lower().rstrip(".")
+    if not host:
+        return None
+    if urls._is_ip(host):
+        return host.strip("[]")
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    parts = extract(host)
+    return f"{parts.domain}.{parts.suffix}" if parts.domain and parts.suffix else None
+
+
+def test_registrable_domain_is_tldextracts() -> None:
+    # The same bundled list, private suffixes included: every suffix of the list alone, under one
+    # and two labels, wildcard and exception rules, punycode (valid and not), and hosts with the
+    # parts tldextract cuts off (scheme, user, port, path, brackets).
+    extract = tldextract.TLDExtract(
+        suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True, include_psl_private_domains=True
+    )
+    suffixes = {m.group("suffix") for m in urls._SUFFIX_LINE.finditer(urls._snapshot())}
+    assert len(suffixes) > 9000
+    hosts = ["ck", "a.ck", "www.ck", "x.www.ck", "b.a.ck", "kawasaki.jp", "x.kawasaki.jp",
+             "y.x.kawasaki.jp", "city.kawasaki.jp", "a.city.kawasaki.jp", "xn--fiqs8s", "a.xn--fiqs8s",
+             "b.a.xn--fiqs8s", "a.xn--55qx5d.cn", "b.a.XN--55QX5D.CN", "a.xn--zz.com", "xn--zz",
+             "xn--zz.xn--zz", "a..com", ".com", "a.com..", "http://a.b.com/x", "//a.b.co.uk/", "u@a.co.uk",
+             "a.co.uk:80", "[a.co.uk]", "[::1]", "a.co.uk/p?q#f", "x:y@a.com", "a.com#x.org", "ab:cd",
+             "1.2.3.4.com", "999.1.1.1", "é.fr", "a.公司.cn", "foo.bar.github.io", "-a.com",
+             "a_b.com"]  # fmt: skip
+    for suffix in sorted(suffixes):
+        label = suffix.replace("*", "w").lstrip("!")
+        hosts += [label, f"x.{label}", f"y.x.{label}"]
+    differ = [(h, got, want) for h in hosts
+              if (got := registrable_domain(h)) != (want := _tldextract_domain(extract, h))]  # fmt: skip
+    assert differ == []
+
+
 def _forbid_network(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     attempts: list[Any] = []
 
@@ -181,14 +220,14 @@ def test_registrable_domain_never_touches_the_network(
     tldextract.TLDExtract(cache_dir=str(tmp_path), cache_fetch_timeout=1)("example.com")
     assert attempts, "the guard did not see tldextract's default fetch"
     attempts.clear()
-    urls._extractor.cache_clear()
+    urls._suffix_trie.cache_clear()
     registrable_domain.cache_clear()
     canonicalize.cache_clear()
     try:
         assert registrable_domain("www.bbc.co.uk") == "bbc.co.uk"
         assert canonicalize("https://www.lemonde.fr/a/").domain == "lemonde.fr"
     finally:
-        urls._extractor.cache_clear()
+        urls._suffix_trie.cache_clear()
         registrable_domain.cache_clear()
         canonicalize.cache_clear()
     assert attempts == []

@@ -28,13 +28,13 @@ still compares equal and nothing is lost.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
-from urllib.parse import SplitResult, quote, urlsplit
-
-import tldextract
+from pathlib import Path
+from urllib.parse import SplitResult, quote, scheme_chars, urlsplit
 
 # Query parameters that identify a campaign, click or share, never the resource itself.
 TRACKING_PARAMS = frozenset(
@@ -92,13 +92,88 @@ class UrlInfo:
         }
 
 
+# The registrable domain is tldextract's answer (its bundled Public Suffix List snapshot, private
+# suffixes included), found here without importing tldextract: its package imports `requests`
+# and parses the list on first use, ~0.3 CPU-s of every ingest's start (issue #22). The list is
+# read from tldextract's own data file, so both give the same domains
+# (tests/ingest/test_urls.py compares them on every suffix of the list and odd hosts).
+_SUFFIX_LINE = re.compile(r"^(?P<suffix>[.*!]*\w[\S]*)", re.UNICODE | re.MULTILINE)
+_SCHEME_CHARS = frozenset(scheme_chars)
+
+
+@dataclass(slots=True)
+class _Suffixes:
+    """A node of the suffix trie: the labels that may precede it, right to left, and whether a
+    suffix ends here."""
+
+    below: dict[str, _Suffixes] = field(default_factory=dict)
+    end: bool = False
+
+
+def _snapshot() -> str:
+    """The text of tldextract's bundled Public Suffix List (its package is not imported)."""
+    spec = importlib.util.find_spec("tldextract")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("tldextract is not installed: its Public Suffix List snapshot is needed")
+    return (Path(next(iter(spec.submodule_search_locations))) / ".tld_set_snapshot").read_text("utf-8")
+
+
 @lru_cache(maxsize=1)
-def _extractor() -> tldextract.TLDExtract:
-    # The bundled Public Suffix List snapshot only: no fetch (suffix_list_urls=()), no disk cache.
-    # Private suffixes (github.io, blogspot.com) count, so two blogs on one host are two domains.
-    return tldextract.TLDExtract(
-        suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True, include_psl_private_domains=True
-    )
+def _suffix_trie() -> _Suffixes:
+    root = _Suffixes()
+    # Public and private suffixes alike (private ones count: two blogs on github.io are two domains).
+    for suffix in {m.group("suffix") for m in _SUFFIX_LINE.finditer(_snapshot())}:
+        node = root
+        for label in reversed(suffix.split(".")):
+            node = node.below.setdefault(label, _Suffixes())
+        node.end = True
+    return root
+
+
+def _label_key(label: str) -> str:
+    """A host label as the list writes it: lower case, punycode decoded (the list is in Unicode)."""
+    lowered = label.lower()
+    if lowered.startswith("xn--"):
+        import idna  # only for punycode labels (tldextract decodes them with it too)
+
+        try:
+            return str(idna.decode(lowered))
+        except (UnicodeError, IndexError):
+            pass
+    return lowered
+
+
+def _suffix_start(labels: list[str]) -> int | None:
+    """Index of the first label of the longest public suffix of ``labels``, or None."""
+    node, index, start = _suffix_trie(), len(labels), None
+    for label in reversed(labels):
+        key = _label_key(label)
+        below = node.below.get(key)
+        if below is not None:
+            index -= 1
+            node = below
+            if node.end:
+                start = index
+            continue
+        if "*" in node.below:  # "*.ck": any label is part of the suffix, unless "!www.ck" excepts it
+            return index if "!" + key in node.below else index - 1
+        break
+    return start
+
+
+def _lenient_host(text: str) -> str:
+    """The host part of ``text``: after a scheme and user info, before a port, path, query or fragment."""
+    slashes = text.find("//")
+    if slashes == 0:
+        text = text[2:]
+    elif slashes >= 2 and text[slashes - 1] == ":" and not set(text[: slashes - 1]) - _SCHEME_CHARS:
+        text = text[slashes + 2 :]
+    authority = text.partition("/")[0].partition("?")[0].partition("#")[0].rpartition("@")[2]
+    if authority.startswith("["):
+        inside, bracket, _ = authority.partition("]")
+        if bracket:
+            return inside + bracket
+    return authority.partition(":")[0].strip().rstrip(".\u3002\uff0e\uff61")
 
 
 @lru_cache(maxsize=1 << 18)
@@ -117,10 +192,14 @@ def registrable_domain(host: str) -> str | None:
         host = host.encode("idna").decode("ascii")
     except UnicodeError:
         return None
-    parts = _extractor()(host)
-    if not parts.domain or not parts.suffix:
+    labels = _lenient_host(host).split(".")
+    start = _suffix_start(labels)
+    if not start:  # no suffix, or the whole host is one
         return None
-    return f"{parts.domain}.{parts.suffix}"
+    domain, suffix = labels[start - 1], ".".join(labels[start:])
+    if not domain or not suffix:
+        return None
+    return f"{domain}.{suffix}"
 
 
 def _is_ip(host: str) -> bool:
