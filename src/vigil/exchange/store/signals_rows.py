@@ -132,22 +132,29 @@ class RowWriter:
 
     def insert_missing(
         self, table: Table, columns: Sequence[str], key: str, rows: Sequence[tuple[Any, ...]]
-    ) -> None:
-        """Insert the ``rows`` whose ``key`` is not taken yet (``ON CONFLICT DO NOTHING``: another
-        transaction may have inserted one first)."""
+    ) -> set[Any]:
+        """Insert the ``rows`` whose ``key`` is not taken yet; returns the keys inserted.
+
+        PostgreSQL: ``ON CONFLICT DO NOTHING ... RETURNING`` (another transaction may have
+        inserted one since the caller looked). SQLite: a plain insert, since the caller's
+        transaction holds the database's write lock from its start (``BEGIN IMMEDIATE``) and no
+        row can have appeared since it looked; a row that did fails the statement (IntegrityError)
+        rather than being passed over unseen."""
         if not rows:
-            return
+            return set()
+        index = list(columns).index(key)
         names = ", ".join(self._quote(c) for c in columns)
-        conflict = f"ON CONFLICT ({self._quote(key)}) DO NOTHING"
         if self.postgres:
             source = self._unnest(table, columns)
-            self.connection.exec_driver_sql(
-                f"INSERT INTO {self._quote(table.name)} ({names}) SELECT * FROM {source} {conflict}",
+            found = self.connection.exec_driver_sql(
+                f"INSERT INTO {self._quote(table.name)} ({names}) SELECT * FROM {source} "
+                f"ON CONFLICT ({self._quote(key)}) DO NOTHING RETURNING {self._quote(key)}",
                 tuple(list(column) for column in zip(*rows, strict=True)),
             )
-            return
+            return {r[0] for r in found}
         marks = ", ".join(self._mark for _ in columns)
-        self._many(f"INSERT INTO {self._quote(table.name)} ({names}) VALUES ({marks}) {conflict}", rows)
+        self._many(f"INSERT INTO {self._quote(table.name)} ({names}) VALUES ({marks})", rows)
+        return {row[index] for row in rows}
 
     def update(self, table: Table, columns: Sequence[str], key: str, rows: Sequence[tuple[Any, ...]]) -> None:
         """``UPDATE table SET columns... WHERE key = ?`` per row (each tuple: the values, then the
