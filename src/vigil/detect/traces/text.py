@@ -2,7 +2,8 @@
 
 Pipeline (docs/detection-content.md has the parameters and measured figures):
 
-1. **normalize** (streaming, one batch of posts at a time): :func:`vigil.ingest.text.normalize_texts`;
+1. **normalize** (streaming, one batch of posts at a time): :func:`vigil.ingest.text.normalize_texts`
+   in one compiled loop (:func:`vigil.detect.traces.text_normal.normalize_texts_compiled`, same output);
    texts with fewer than ``min_tokens`` tokens are dropped (too generic to mean coordination).
 2. **exact** (fast path, SQL): posts are grouped by normal form; each distinct text gets an ``xid``
    in first-seen order and the item ``sha256(normal form)``: the ``text_exact`` signal value
@@ -69,9 +70,10 @@ from vigil.detect.traces.content import (
     register_trace_sql,
     stream_to_parquet,
 )
+from vigil.detect.traces.text_normal import normalize_texts_compiled
 from vigil.detect.window import WindowPolicy
 from vigil.ingest.duck import sql_string
-from vigil.ingest.text import MIN_TOKENS, normalize_texts, token_counts
+from vigil.ingest.text import MIN_TOKENS, token_counts
 
 CO_TEXT_EXACT = "co_text_exact"
 CO_TEXT_NEAR = "co_text_near"
@@ -176,7 +178,7 @@ def prepare_texts(
     progress.start("normalizing texts", total=float(total or 0))
 
     def transform(batch: pa.RecordBatch) -> pa.Table:
-        norm = normalize_texts(batch.column("text"), fold_accents=params.fold_accents)
+        norm = normalize_texts_compiled(batch.column("text"), fold_accents=params.fold_accents)
         keep = pc.greater_equal(token_counts(norm), params.min_tokens)
         columns = [batch.column(name) for name in _NORMALIZED.names[:-1]]
         progress.advance(batch.num_rows)

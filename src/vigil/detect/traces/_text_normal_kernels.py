@@ -1,0 +1,381 @@
+"""Compiled loops (numba) of :mod:`vigil.detect.traces.text_normal`: the normal form in one pass per text.
+
+Each text is decoded to code points once and goes through the rules of :mod:`vigil.ingest.text` in
+their order, each step reading the previous step's output (two scratch buffers), so a URL inside a
+mention, an elision after a removed URL or a break next to a deleted format character behave
+exactly as with the regular-expression passes one after the other. Character classes and case
+mappings come from tables that :mod:`vigil.detect.traces.text_normal` builds from the same
+libraries as the passes (RE2, utf8proc), so the two cannot disagree on a character's class. What
+the loop cannot do exactly (a code point outside the tables, an accent fold whose result would
+need Unicode composition) it flags, and the caller sends those texts through the passes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+# Table slots: code points below 0x30000 are their own slot; the tag and variation-selector block
+# E0000-E01FF follows; anything else has no slot (the text is flagged).
+SLOTS_BMP = 0x30000
+SLOTS = SLOTS_BMP + 0x200
+# Bits of the flags table.
+NFKC_UNSAFE = 1  # NFKC quick check "no" or "maybe" (a superset of those characters)
+WORD = 2  # [\p{L}\p{N}_]: a mention's characters
+LN = 4  # [\p{L}\p{N}]
+LETTER = 8  # \p{L}
+APOS = 16  # an apostrophe of the elision rule
+LATIN = 32  # a character that makes the accent fold run on the text
+FORMAT = 64  # \p{Cf}: deleted
+BREAK = 128  # punctuation, symbols, controls...: a word break
+NFC_UNSAFE = 256  # may change under NFC (so a folded text holding it needs the real NFC)
+TRIM = 512  # whitespace for utf8_trim_whitespace
+FALLBACK = 1024  # the loop cannot take a text holding it (its case or fold leaves the tables)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _slot(cp: Any) -> Any:
+    if cp < SLOTS_BMP:
+        return cp
+    if 0xE0000 <= cp < 0xE0200:
+        return cp - 0xE0000 + SLOTS_BMP
+    return -1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _is_re2_space(cp: Any) -> Any:
+    """RE2's ``\\s``: tab, newline, form feed, carriage return, space (not vertical tab)."""
+    return cp == 9 or cp == 10 or cp == 12 or cp == 13 or cp == 32
+
+
+@njit(cache=True, nogil=True)
+def _decode(data: Any, lo: int, hi: int, flags: Any, out: Any) -> int:
+    """Code points of the (valid) UTF-8 ``data[lo:hi]`` into ``out``; -1 if one has no table slot
+    or is flagged ``FALLBACK``."""
+    i = lo
+    n = 0
+    while i < hi:
+        c = np.int32(data[i])
+        if c < 0x80:
+            cp = c
+            i += 1
+        elif c < 0xE0:
+            cp = ((c & 0x1F) << 6) | (np.int32(data[i + 1]) & 0x3F)
+            i += 2
+        elif c < 0xF0:
+            cp = ((c & 0x0F) << 12) | ((np.int32(data[i + 1]) & 0x3F) << 6) | (np.int32(data[i + 2]) & 0x3F)
+            i += 3
+        else:
+            cp = (
+                ((c & 0x07) << 18)
+                | ((np.int32(data[i + 1]) & 0x3F) << 12)
+                | ((np.int32(data[i + 2]) & 0x3F) << 6)
+                | (np.int32(data[i + 3]) & 0x3F)
+            )
+            i += 4
+        if c >= 0x80:
+            s = _slot(cp)
+            if s < 0 or flags[s] & FALLBACK:
+                return -1
+        out[n] = cp
+        n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def nfkc_candidates(data: Any, offsets: Any, flags: Any, ccc: Any, out: Any) -> None:
+    """``out[d]``: Python's NFKC quick check would not say "yes" for text d, or it holds a code
+    point without a table slot.
+
+    The quick check says "yes" unless a character's NFKC quick-check property is "no" or "maybe"
+    (``NFKC_UNSAFE`` holds a superset of those) or a combining mark follows one of a higher
+    combining class; only the texts it does not clear need ``unicodedata``.
+    """
+    for d in range(offsets.shape[0] - 1):
+        lo, hi = offsets[d], offsets[d + 1]
+        i = lo
+        hit = False
+        previous = 0
+        while i < hi:
+            c = np.int32(data[i])
+            if c < 0x80:
+                previous = 0
+                i += 1
+                continue
+            if c < 0xE0:
+                cp = ((c & 0x1F) << 6) | (np.int32(data[i + 1]) & 0x3F)
+                i += 2
+            elif c < 0xF0:
+                cp = (
+                    ((c & 0x0F) << 12)
+                    | ((np.int32(data[i + 1]) & 0x3F) << 6)
+                    | (np.int32(data[i + 2]) & 0x3F)
+                )
+                i += 3
+            else:
+                cp = (
+                    ((c & 0x07) << 18)
+                    | ((np.int32(data[i + 1]) & 0x3F) << 12)
+                    | ((np.int32(data[i + 2]) & 0x3F) << 6)
+                    | (np.int32(data[i + 3]) & 0x3F)
+                )
+                i += 4
+            s = _slot(cp)
+            if s < 0 or flags[s] & NFKC_UNSAFE:
+                hit = True
+                break
+            klass = ccc[s]
+            if klass != 0 and previous > klass:
+                hit = True
+                break
+            previous = klass
+        out[d] = hit
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fold_case(cp: Any) -> Any:
+    """RE2's (?i) orbit of the URL prefix letters: ASCII case, and the long s (U+017F) for s."""
+    if 65 <= cp <= 90:
+        return cp + 32
+    if cp == 0x17F:
+        return 115
+    return cp
+
+
+@njit(cache=True, nogil=True)
+def _url_prefix(src: Any, i: int, n: int) -> int:
+    """Length of ``https://``, ``http://`` or ``www.`` (any case, as RE2's (?i)) at src[i], else 0."""
+    c = _fold_case(src[i])
+    if c == 119:
+        if (
+            i + 4 <= n
+            and _fold_case(src[i + 1]) == 119
+            and _fold_case(src[i + 2]) == 119
+            and src[i + 3] == 46
+        ):
+            return 4
+        return 0
+    if c != 104 or i + 7 > n:
+        return 0
+    if not (
+        _fold_case(src[i + 1]) == 116 and _fold_case(src[i + 2]) == 116 and _fold_case(src[i + 3]) == 112
+    ):
+        return 0
+    j = i + 4
+    if _fold_case(src[j]) == 115:
+        j += 1
+    if j + 3 <= n and src[j] == 58 and src[j + 1] == 47 and src[j + 2] == 47:
+        return j + 3 - i
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def _elision_at(src: Any, w: int, n: int, words: Any, word_offsets: Any, flags: Any) -> int:
+    """End of ``word + apostrophe + letter`` starting at src[w] (one of the elided words), else -1.
+
+    The words are tried in the pattern's order, as RE2's leftmost-first alternation does.
+    """
+    for k in range(word_offsets.shape[0] - 1):
+        lo, hi = word_offsets[k], word_offsets[k + 1]
+        length = hi - lo
+        if w + length + 2 > n:
+            continue
+        same = True
+        for j in range(length):
+            if src[w + j] != words[lo + j]:
+                same = False
+                break
+        if same and flags[_slot(src[w + length])] & APOS and flags[_slot(src[w + length + 1])] & LETTER:
+            return int(w + length + 2)
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _encode(cp: Any, out: Any, w: int) -> int:
+    if cp < 0x80:
+        out[w] = cp
+        return w + 1
+    if cp < 0x800:
+        out[w] = 0xC0 | (cp >> 6)
+        out[w + 1] = 0x80 | (cp & 0x3F)
+        return w + 2
+    if cp < 0x10000:
+        out[w] = 0xE0 | (cp >> 12)
+        out[w + 1] = 0x80 | ((cp >> 6) & 0x3F)
+        out[w + 2] = 0x80 | (cp & 0x3F)
+        return w + 3
+    out[w] = 0xF0 | (cp >> 18)
+    out[w + 1] = 0x80 | ((cp >> 12) & 0x3F)
+    out[w + 2] = 0x80 | ((cp >> 6) & 0x3F)
+    out[w + 3] = 0x80 | (cp & 0x3F)
+    return w + 4
+
+
+@njit(cache=True, nogil=True)
+def normalize(
+    data: Any,
+    offsets: Any,
+    valid: Any,
+    flags: Any,
+    lower: Any,
+    fold: Any,
+    arabic: Any,
+    words: Any,
+    word_offsets: Any,
+    fold_accents: bool,
+    out: Any,
+    out_offsets: Any,
+    fallback: Any,
+) -> int:
+    """Normal forms of the NFKC texts ``data[offsets[d]:offsets[d + 1]]`` into ``out`` (UTF-8).
+
+    Text d's normal form is ``out[out_offsets[d]:out_offsets[d + 1]]``; ``fallback[d]`` is set (and
+    the form left empty) when the loop cannot compute it exactly. ``out`` holds twice ``data``
+    (lower case can lengthen a character's UTF-8 by half). Returns the bytes written.
+    """
+    longest = 1
+    for d in range(offsets.shape[0] - 1):
+        longest = max(longest, offsets[d + 1] - offsets[d])
+    # ß -> ss adds a code point, but a text has at most as many code points as bytes, and ß is 2.
+    a = np.empty(longest, np.int32)
+    b = np.empty(longest, np.int32)
+    written = 0
+    out_offsets[0] = 0
+    for d in range(offsets.shape[0] - 1):
+        out_offsets[d + 1] = written
+        if not valid[d]:
+            continue
+        n = _decode(data, offsets[d], offsets[d + 1], flags, a)
+        if n < 0:
+            fallback[d] = True
+            continue
+        # 1. URLs -> space (a -> b)
+        m = 0
+        i = 0
+        while i < n:
+            c = a[i]
+            prefix = _url_prefix(a, i, n) if c == 104 or c == 119 or c == 72 or c == 87 else 0
+            if prefix and i + prefix < n and not _is_re2_space(a[i + prefix]):
+                i += prefix
+                while i < n and not _is_re2_space(a[i]):
+                    i += 1
+                b[m] = 32
+            else:
+                b[m] = c
+                i += 1
+            m += 1
+        # 2. mentions -> space, 3. lower case, 4. ß -> ss (b -> a)
+        n = 0
+        i = 0
+        apostrophes = False
+        while i < m:
+            c = b[i]
+            if c == 64 and i + 1 < m and flags[_slot(b[i + 1])] & WORD:
+                i += 1
+                while i < m and flags[_slot(b[i])] & WORD:
+                    i += 1
+                a[n] = 32
+                n += 1
+                continue
+            c = lower[_slot(c)]
+            if c == 0xDF:
+                a[n] = 115
+                a[n + 1] = 115
+                n += 2
+            else:
+                a[n] = c
+                n += 1
+                if flags[_slot(c)] & APOS:
+                    apostrophes = True
+            i += 1
+        src = a
+        dst = b
+        if apostrophes:
+            # 5. elisions (a -> b), matches left to right without overlap as RE2's global replace
+            m = 0
+            s = 0  # where the next match may start
+            while s < n:
+                end = -1
+                if s == 0:
+                    end = _elision_at(a, 0, n, words, word_offsets, flags)
+                if end < 0 and s + 1 < n and not flags[_slot(a[s])] & LN:
+                    end = _elision_at(a, s + 1, n, words, word_offsets, flags)
+                    if end >= 0:
+                        b[m] = a[s]  # \1: the character before the word
+                        m += 1
+                if end >= 0:
+                    b[m] = a[end - 1]  # \2: the letter after the apostrophe
+                    m += 1
+                    s = end
+                else:
+                    b[m] = a[s]
+                    m += 1
+                    s += 1
+            n = m
+            src = b
+            dst = a
+        # 6. apostrophes deleted, 7. Arabic marks deleted, letters and digits mapped (src -> dst)
+        m = 0
+        latin = False
+        for i in range(n):
+            c = src[i]
+            f = flags[_slot(c)]
+            if f & APOS:
+                continue
+            if 0x600 <= c < 0x700:
+                c = arabic[c - 0x600]
+                if c < 0:
+                    continue
+                f = flags[c]
+            if f & LATIN:
+                latin = True
+            dst[m] = c
+            m += 1
+        n = m
+        # 8. accents folded, in place: per character, then the text must need no composition
+        if fold_accents and latin:
+            m = 0
+            bad = False
+            for i in range(n):
+                c = fold[_slot(dst[i])]
+                if c == -1:
+                    continue
+                if c < 0 or flags[_slot(c)] & NFC_UNSAFE:
+                    bad = True
+                    break
+                dst[m] = c
+                m += 1
+            if bad:
+                fallback[d] = True
+                continue
+            n = m
+        # 9. format characters deleted, runs of breaks and whitespace -> one space (dst -> src)
+        m = 0
+        gap = False
+        for i in range(n):
+            c = dst[i]
+            f = flags[_slot(c)]
+            if f & FORMAT:
+                continue
+            if f & BREAK or _is_re2_space(c):
+                if not gap:
+                    src[m] = 32
+                    m += 1
+                gap = True
+            else:
+                src[m] = c
+                m += 1
+                gap = False
+        # 10. whitespace trimmed at both ends, encoded
+        lo = 0
+        while lo < m and flags[_slot(src[lo])] & TRIM:
+            lo += 1
+        hi = m
+        while hi > lo and flags[_slot(src[hi - 1])] & TRIM:
+            hi -= 1
+        for i in range(lo, hi):
+            written = _encode(src[i], out, written)
+        out_offsets[d + 1] = written
+    return written
