@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 
 from vigil.core.errors import ConfigError, DataError, InputError, SchemaError
 from vigil.core.settings import load_settings
-from vigil.detect import duck
+from vigil.detect import duck, engine
 from vigil.detect.contract import EDGES, EVIDENCE
 from vigil.detect.engine import EngineParams, run_trace, run_traces
-from vigil.detect.traces import CO_HASHTAG, CO_LINK, TraceSpec
+from vigil.detect.traces import CO_HASHTAG, CO_LINK, CO_MENTION, CO_RESHARE, TraceSpec
 from vigil.detect.weights import UNIT
 from vigil.detect.window import AutoWindow, FixedWindow
 from vigil.schema.tables import POSTS, conform
@@ -272,6 +272,52 @@ def test_traces_sharing_their_events_give_what_each_gives_alone(
         ("x:a", "x:b")
     }
     assert len(pq.read_table(apart[0].edges_path)) == 3
+
+
+def test_posts_columns_read_once_give_the_same_files(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Selections read the posts columns copied once (PostsColumns) with the same edges, evidence
+    and stats as scanning the file per selection; a selection needing a column not kept (text)
+    reads the view; the copy is gone when the run ends."""
+    rows = [
+        post("a", 0, urls=[U1], hashtags=["h1", "h2"], mentions=["m"]),
+        post("b", 30, urls=[U1], hashtags=["h1", "h2"], mentions=["m"]),
+        post("c", 40, urls=[U2], hashtags=["h1"], reshare_of="o1"),
+        post("a", 100, urls=[U2], hashtags=["h2"], reshare_of="o1"),
+        post("b", 110, urls=[U2, U3], reshare_of="o2", reply_to="r"),
+        post("c", 115, reshare_of="o2", reply_to="r"),
+    ]
+    path = tmp_path / "posts.parquet"
+    pq.write_table(posts_table(rows), path)
+    by_text = TraceSpec(
+        "co_text_raw",
+        "same raw text",
+        "SELECT platform || ':' || account_id AS account, platform, post_id, "
+        "coalesce(text, post_id) AS item, "
+        "epoch_us(created_at) / 1000000.0 AS ts FROM posts",
+    )
+    traces = [CO_LINK, CO_HASHTAG, CO_RESHARE, CO_MENTION, by_text]
+    params = EngineParams(min_items=1)
+    duck.register_posts(con, path)
+    assert engine.PostsColumns(con, traces).table is not None
+    con.execute("DROP TABLE _vg_posts")
+    kept = run_traces(con, traces, params, out_dir=tmp_path / "kept", posts=path)
+    left = con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '_vg_%'").fetchall()
+    assert left == []
+    monkeypatch.setattr(engine, "_KEPT_SHARE", 0.0)  # nothing fits: every selection scans the file
+    assert engine.PostsColumns(con, traces).table is None
+    scanned = run_traces(con, traces, params, out_dir=tmp_path / "scanned", posts=path)
+    for name in ("edges_path", "evidence_path"):
+        assert pq.read_table(getattr(kept, name)).equals(pq.read_table(getattr(scanned, name)))
+    assert [replace(s, seconds=0.0) for s in kept.stats] == [replace(s, seconds=0.0) for s in scanned.stats]
+    assert {s.trace for s in kept.stats if s.n_edges} >= {"co_link", "co_hashtag", "co_reshare", "co_mention"}
+
+
+def test_memory_limit_is_read_in_bytes(con: duckdb.DuckDBPyConnection) -> None:
+    assert engine.memory_limit_bytes(con) == pytest.approx(512e6, rel=0.01)  # the fixture's 512MB
+    con.execute("SET memory_limit = '3GB'")
+    assert engine.memory_limit_bytes(con) == pytest.approx(3e9, rel=0.04)  # shown as "2.7 GiB"
 
 
 def test_bad_inputs_fail_clearly(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
