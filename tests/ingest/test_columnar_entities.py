@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from vigil.ingest.columnar import ArrowMemo, TextRules
+from vigil.ingest.columnar import ArrowMemo, TextRules, holding
 from vigil.ingest.entities import extract_hashtags, extract_mentions
 from vigil.ingest.unichars import _STARTER_SECONDS, CharCheck, _composing_seconds
 
@@ -152,3 +152,17 @@ def test_written_out_starter_seconds_are_the_scanned_ones() -> None:
     """unichars' written-out set equals the scan of every code point (Python's Unicode version)."""
     scanned = {c for c in _composing_seconds() if unicodedata.combining(chr(c)) == 0}
     assert scanned == _STARTER_SECONDS
+
+
+def test_holding_finds_a_character_as_python_does() -> None:
+    # The byte search over Arrow's buffer (sigils, full-width sigils, other multi-byte characters)
+    # against Python's `in`, on random texts with nulls and empties, whole and sliced at offsets.
+    texts = [*_random_texts(3, 3000), "", None, "＃", "x＃", "＠＃", "＃＠"]
+    array = pa.array(texts, pa.string())
+    for part in (array, array.slice(7, 1500), array.slice(2999)):
+        values = part.to_pylist()
+        for char in ("#", "@", "＃", "＠", "é", "\U0001f600", "\u0628"):
+            want = [value is not None and char in value for value in values]
+            assert holding(part, char).tolist() == want, char
+    assert holding(pa.array([], pa.string()), "#").tolist() == []
+    assert holding(pa.array(["#a", None], pa.large_string()), "#").tolist() == [True, False]

@@ -202,6 +202,30 @@ def _edge_bytes(values: pa.Array) -> tuple[np.ndarray[Any, Any], np.ndarray[Any,
     return first, last
 
 
+def holding(values: pa.Array, char: str) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Per string of ``values``: does it hold the character ``char``? One byte search of Arrow's data
+    buffer for the whole array, not a search per string (``match_substring``: four of them, for
+    the two sigils and their full-width forms, took ~0.23 of 1.1 CPU-s of the entities of 1M
+    generic rows). In valid UTF-8 a whole character's bytes never straddle two strings."""
+    if values.type != pa.string():
+        return _bools(pc.match_substring(values, char))
+    needle = np.frombuffer(char.encode("utf-8"), dtype=np.uint8)
+    start = values.offset
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[start : start + len(values) + 1]
+    found = np.zeros(len(values), dtype=bool)
+    if len(values) == 0 or offsets[-1] == offsets[0]:
+        return found
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    at = np.flatnonzero(data == needle[0])
+    for k in range(1, len(needle)):
+        at = at[at + k < len(data)]
+        at = at[data[at + k] == needle[k]]
+    found[np.searchsorted(offsets, at + offsets[0], side="right") - 1] = True
+    if values.null_count:  # a null's slot holds no bytes, but keep the rule explicit
+        found &= _bools(pc.is_valid(values))
+    return found
+
+
 _SPACE_LEADS = np.array([0xC2, 0xE1, 0xE2, 0xE3], dtype=np.uint8)
 
 
@@ -587,8 +611,8 @@ class TextRules:
         distinct = encoded.dictionary
         has, wide_sigil = [], []  # per kind: which distinct texts hold one of its sigils, the full-width one
         for kind in kinds:
-            wide_sigil.append(_bools(pc.match_substring(distinct, kind.sigils[1])))
-            has.append(_bools(pc.match_substring(distinct, kind.sigils[0])) | wide_sigil[-1])
+            wide_sigil.append(holding(distinct, kind.sigils[1]))
+            has.append(holding(distinct, kind.sigils[0]) | wide_sigil[-1])
         chosen = np.logical_or.reduce(has)
         values = pc.filter(distinct, pa.array(chosen))
         # Row -> distinct value with a sigil (its place among them), or none (len(values)).
