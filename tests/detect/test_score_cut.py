@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vigil.core.errors import ConfigError, InputError
 from vigil.detect import score
@@ -63,3 +68,18 @@ def test_warning_when_one_campaign_holds_most_flagged_accounts() -> None:
     balanced = [{"campaign_id": "a", "n_accounts": 60}, {"campaign_id": "b", "n_accounts": 60}]
     assert dominance_warnings(balanced) == []
     assert dominance_warnings([]) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_median_is_numpys_bit_for_bit(values: list[float]) -> None:
+    """score.median replaces np.median in scoring: the same value, to the last bit, odd or even counts."""
+    array = np.asarray(values, dtype=np.float64)
+    assert score.median(array) == float(np.median(array))
+    assert math.isnan(score.median(np.append(array, math.nan)))

@@ -587,7 +587,7 @@ def _score_partition(
                 "languages": None,
                 "first_seen": float(times.min()) if len(times) else None,
                 "last_seen": float(times.max()) if len(times) else None,
-                "median_lag_s": float(np.median(stats.lags)) if len(stats.lags) else None,
+                "median_lag_s": score.median(stats.lags) if len(stats.lags) else None,
                 "top_items": [],
             }
         )

@@ -97,13 +97,16 @@ def post_details(
             SELECT DISTINCT campaign_id, trace, item, account_b, post_b, ts_b FROM evidence
             """
         )
+        # Only posts whose id is named in the evidence can match: the filter runs on the post id
+        # column first, so the wide text column is decoded and joined for those rows alone (0.83 ->
+        # 0.54 s of CPU at 1M generated posts; the same rows).
         con.execute(
             """
             CREATE TEMP TABLE detail AS
             SELECT ev.*, p.lang, p.text
               FROM ev
               LEFT JOIN (SELECT platform || ':' || account_id AS account, post_id, lang, text
-                           FROM read_parquet(?)) p
+                           FROM read_parquet(?) WHERE post_id IN (SELECT post_id FROM ev)) p
                 USING (account, post_id)
             """,
             [files],

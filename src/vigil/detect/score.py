@@ -69,11 +69,31 @@ def repetition(coactions_per_pair: float) -> float:
     return 1.0 - math.exp(-max(0.0, coactions_per_pair - 1.0) / REPEAT_SCALE)
 
 
+def median(values: np.ndarray) -> float:
+    """``float(np.median(values))`` for a non-empty 1-d array, without np.median's per-call overhead.
+
+    The same order statistics from the same partition, and for an even count the same mean of the
+    two middle values ((a + b) / 2): equal to np.median's value bit for bit. Scoring takes three
+    medians per candidate community; np.median's generic path cost ~0.3 ms each (1.3 s of CPU for
+    the 1,263 candidates at 1M generated posts).
+    """
+    n = len(values)
+    k = n // 2
+    if n % 2:
+        part = np.partition(values, k)
+        middle = float(part[k])
+    else:
+        part = np.partition(values, (k - 1, k))
+        middle = float((part[k - 1] + part[k]) / 2)
+    # np.median is nan when any value is (a partition leaves nans last, past the middle).
+    return math.nan if np.isnan(part[-1]) else middle
+
+
 def synchrony(lags: np.ndarray, tau: float) -> float:
     """How close in time co-actions are: ``1 / (1 + median |dt| / tau)``, tau = the window (s)."""
     if len(lags) == 0:
         return 0.0
-    return 1.0 / (1.0 + float(np.median(lags)) / tau)
+    return 1.0 / (1.0 + median(lags) / tau)
 
 
 def burstiness(times: np.ndarray) -> float:
@@ -109,7 +129,7 @@ def creation(created: np.ndarray | None, all_created: np.ndarray | None) -> floa
     """
     if created is None or all_created is None or len(created) < 2 or len(all_created) < 2:
         return None
-    centre = float(np.median(created))
+    centre = median(created)
     lo, hi = centre - CREATION_BAND_S, centre + CREATION_BAND_S
     f = float(np.mean((created >= lo) & (created <= hi)))
     inside = np.searchsorted(all_created, hi, side="right") - np.searchsorted(all_created, lo, side="left")
