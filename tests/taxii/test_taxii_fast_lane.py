@@ -4,7 +4,10 @@ A second uvicorn server runs on the live server's database; every request is sen
 lane on and off (``app.state.taxii_fast_lane``), and the two answers must be the same bytes: status,
 headers (but the date) and body. Errors go on to the routes, so they are TAXII error messages.
 Authorization is decided per request: a key revoked and a marking tightened take effect at once on
-the lane's paths. Both backends (the ``live`` fixture).
+the lane's paths. The lane's reads run on the read lane (kept read-only driver connections, one
+statement a read): that they do, that its connections refuse writes, that a broken one is dropped
+while the read is still answered, and that disposing the engine closes them. Both backends (the
+``live`` fixture).
 """
 
 from __future__ import annotations
@@ -15,13 +18,19 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import delete, func, select, text
 
 from tests.exchange.conftest import LiveServer, start_server
 from tests.taxii.conftest import World
+from vigil.db import Database
+from vigil.exchange.models import OrgRow
 from vigil.exchange.records import TLP, Marking, SignalKind
 from vigil.exchange.stix_export import contribution_object_id
 from vigil.exchange.taxii import TAXII_MEDIA_TYPE, find_collection
+from vigil.exchange.taxii_index import read_lane
+from vigil.exchange.taxii_store import TaxiiService
 from vigil.web import taxii_fast
+from vigil.web.routes.taxii import KeyCache
 
 ROOT = "/taxii2/api1/collections/"
 
@@ -160,3 +169,90 @@ def test_a_revoked_key_and_a_tightened_marking_apply_at_once(world: World, secon
     refused = fetch(base, app, True, f"{ROOT}coalition/objects/", raw)
     assert refused.status_code == 401
     assert refused.headers["content-type"] == TAXII_MEDIA_TYPE
+
+
+# ---------------------------------------------------------------------------------------------
+# the read lane (``taxii_index.ReadLane``): one statement on a kept read-only driver connection
+
+
+@pytest.fixture
+def lane_reads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """For each read the fast lane tried on the read lane: whether the lane answered it (False:
+    the ORM read session did)."""
+    tried: list[bool] = []
+    plain = TaxiiService._read_lane
+
+    def counting(self: TaxiiService, *args: Any) -> Any:
+        found = plain(self, *args)
+        tried.append(found is not None)
+        return found
+
+    monkeypatch.setattr(TaxiiService, "_read_lane", counting)
+    return tried
+
+
+def test_the_lane_reads_pages_and_objects_on_the_read_lane(
+    world: World, second: tuple[str, Any], lane_reads: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, app = second
+    monkeypatch.setattr(
+        app.state, "taxii_keys", KeyCache(ttl=3600), raising=False
+    )  # no expiry on a slow machine
+    key = world.keys["p1"]
+    first = same(base, app, f"{ROOT}coalition/objects/", key, params={"limit": "2"})  # fills the caches
+    object_id = first.json()["objects"][0]["id"]
+    lane_reads.clear()
+    for _ in range(3):
+        body = same(base, app, f"{ROOT}coalition/objects/", key, params={"limit": "2"}).json()
+        same(base, app, f"{ROOT}coalition/objects/", key, params={"limit": "2", "next": body["next"]})
+        same(base, app, f"{ROOT}coalition/objects/{object_id}/", key)
+        same(base, app, f"{ROOT}coalition/manifest/", key, params={"limit": "2"})
+        same(base, app, f"{ROOT}coalition/objects/", key, params={"match[type]": "indicator"})
+    assert len(lane_reads) == 15 and all(lane_reads), lane_reads
+
+
+def test_lane_connections_refuse_writes(world: World) -> None:
+    db = world.live.db
+    lane = read_lane(db)
+    before = world.store(lambda s: s.list_orgs(None))
+    with pytest.raises(lane.errors):
+        lane.rows("page", delete(OrgRow).returning(OrgRow.id), {})
+    with pytest.raises(lane.errors):
+        lane.rows("by_id", delete(OrgRow).returning(OrgRow.id), {})
+    assert world.store(lambda s: s.list_orgs(None)) == before
+    assert lane.rows("page", select(func.count(OrgRow.id)), {}) == [(len(before),)]
+
+
+def test_a_broken_lane_connection_is_dropped_and_the_read_answered(
+    world: World, second: tuple[str, Any], lane_reads: list[bool]
+) -> None:
+    base, app = second
+    if app.state.db.engine.dialect.name != "postgresql":
+        pytest.skip("a SQLite connection cannot be broken from outside")
+    key = world.keys["p1"]
+    path = f"{ROOT}coalition/objects/"
+    assert same(base, app, path, key, params={"limit": "2"}).status_code == 200
+    lane = read_lane(app.state.db)
+    pids = [c.info.backend_pid for c in lane._free["page"]]
+    assert pids
+    with world.live.db.session() as session:
+        for pid in pids:
+            session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    lane_reads.clear()
+    answers = [fetch(base, app, True, path, key, params={"limit": "2"}) for _ in range(len(pids) + 2)]
+    assert [a.status_code for a in answers] == [200] * len(answers)
+    assert answers[-1].content == same(base, app, path, key, params={"limit": "2"}).content
+    assert lane_reads[-1] is True  # new connections replaced the broken ones
+    assert not set(pids) & {c.info.backend_pid for c in lane._free["page"]}
+
+
+def test_disposing_the_engine_closes_the_idle_lane_connections(db_url: str) -> None:
+    db = Database(db_url, auto_upgrade=True)
+    lane = read_lane(db)
+    assert lane.rows("page", select(func.count(OrgRow.id)), {}) == [(0,)]
+    kept = list(lane._free["page"])
+    assert kept
+    db.dispose()
+    assert lane._free["page"] == []
+    with pytest.raises(lane.errors):  # closed
+        kept[0].cursor().execute("SELECT 1")

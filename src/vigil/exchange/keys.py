@@ -22,8 +22,11 @@ KEY_ID_CHARS = 12
 
 # Bumped whenever this process revokes a key or changes an organisation's status, so that caches
 # of authenticated principals (the TAXII routes' KeyCache) drop what they hold at once. A change
-# made by another process (the CLI, a second server worker) reaches them only when their entries
-# expire: their TTL is the bound there.
+# made by another process (the CLI, a second server worker) does not bump it, and need not: every
+# TAXII read of a cached principal compares the credentials' stamp it was cached at with the stamp
+# in the read's own snapshot (``taxii_store.credentials_stamp``: revoked keys, organisation
+# statuses) and authenticates the key again when it moved, so such a change is refused on the very
+# next request in every process. The epoch only saves this process that re-check.
 # itertools.count, not ``+= 1``: next() is atomic under the GIL, so two concurrent changes always
 # leave two distinct values and neither is lost.
 _epoch = itertools.count(1)

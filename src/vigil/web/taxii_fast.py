@@ -108,6 +108,7 @@ class TaxiiFastLane:
             page_size=app_state.settings.taxii_page_size,
             cache=extras_cache(request.app),
             credentials=stamp,
+            lane=True,
         )
         try:
             response = await run_in_threadpool(
