@@ -123,8 +123,8 @@ def test_jaccard_at_least_keeps_exactly_the_pairs_at_or_above() -> None:
 
 
 def test_keys_equal_in_their_high_bits_are_still_told_apart() -> None:
-    # The LSH sort puts positions in the keys' low bits (3 bits for 6 texts): keys differing only
-    # there share a sorted run, and the band is then grouped by full key, as without the trick.
+    # Keys differing only in their low bits (or in a few bits anywhere) are different keys: the
+    # band's hash table compares full keys, whatever slot they hash to.
     keys = np.array([[8, 9, 8, 64, 9, 65], [1, 2, 3, 4, 5, 6]], dtype=np.uint64)
     a, b = lsh_candidates_from_keys(keys)
     assert set(zip(a.tolist(), b.tolist(), strict=True)) == {(0, 2), (1, 4)}

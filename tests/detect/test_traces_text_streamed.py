@@ -154,7 +154,7 @@ def test_sketch_in_blocks_equals_whole_signatures() -> None:
     whole = shingle_sets(pa.array(texts), params.shingle_size)
     assert np.array_equal(sets.offsets, whole.offsets) and np.array_equal(sets.values, whole.values)
     assert np.array_equal(keys, band_keys(signatures(whole, params), params))
-    a, b = lsh_candidates_from_keys(keys, compact_every=1)
+    a, b = lsh_candidates_from_keys(keys)
     a2, b2 = lsh_candidates(signatures(whole, params), params)
     assert np.array_equal(a, a2) and np.array_equal(b, b2) and len(a) > 0
     # Split into blocks and keeping only pairs that reach the second block: the same pairs, filtered.

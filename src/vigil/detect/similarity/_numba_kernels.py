@@ -33,46 +33,56 @@ def splitmix(z: Any) -> Any:
 
 
 @njit(cache=True, nogil=True)
-def signature(values: Any, lo: int, hi: int, a: Any, b: Any, sig: Any) -> None:
-    """One text's MinHash values (shingles values[lo:hi]) into ``sig`` (uint64 holding 32 bits)."""
-    k = a.shape[0]
-    if lo == hi:
-        for p in range(k):
-            sig[p] = _ONES32
-        return
+def signature(values: Any, lo: int, hi: int, al: Any, bl: Any, ah: Any, bh: Any, sig: Any) -> None:
+    """One text's MinHash values ``(a x + b mod 2**64) >> 32`` (shingles values[lo:hi]) into the
+    uint32 ``sig``; ``a`` and ``b`` come split in 32-bit halves (``al``/``bl`` as uint64, ``ah``/``bh``
+    as uint32).
+
+    The high word of ``a x + b`` is ``ah x + bh + ((al x + bl) >> 32)`` mod 2**32 (``al x + bl`` cannot
+    overflow 64 bits for a 32-bit x): one 32 x 32 -> 64-bit product and 32-bit arithmetic, which
+    the compiler vectorizes on AVX2 (it has no 64-bit multiply or unsigned 64-bit minimum), and the
+    minimum is taken on 32-bit lanes. Two shingles per pass over the permutations.
+    """
+    k = al.shape[0]
     for p in range(k):
-        sig[p] = _ONES64
-    for s in range(lo, hi):
-        # The values are 32-bit: widened here, so the compiler knows their high half is zero and
-        # multiplies with two 32-bit products instead of three.
+        sig[p] = np.uint32(0xFFFFFFFF)
+    s = lo
+    while s + 1 < hi:
+        x = np.uint64(values[s])
+        y = np.uint64(values[s + 1])
+        for p in range(k):
+            low_x = al[p] * x + bl[p]
+            low_y = al[p] * y + bl[p]
+            high_x = np.uint32((np.uint64(ah[p]) * x + np.uint64(bh[p]) + (low_x >> _S32)) & _ONES32)
+            high_y = np.uint32((np.uint64(ah[p]) * y + np.uint64(bh[p]) + (low_y >> _S32)) & _ONES32)
+            sig[p] = min(sig[p], min(high_x, high_y))
+        s += 2
+    if s < hi:
         x = np.uint64(values[s])
         for p in range(k):
-            h = a[p] * x + b[p]
-            if h < sig[p]:
-                sig[p] = h
-    # The shift is monotone: the minimum of the shifted words is the shifted minimum.
-    for p in range(k):
-        sig[p] = sig[p] >> _S32
+            low_x = al[p] * x + bl[p]
+            high_x = np.uint32((np.uint64(ah[p]) * x + np.uint64(bh[p]) + (low_x >> _S32)) & _ONES32)
+            sig[p] = min(sig[p], high_x)
 
 
 @njit(cache=True, nogil=True)
-def signatures(values: Any, offsets: Any, a: Any, b: Any, out: Any) -> None:
-    sig = np.empty(a.shape[0], np.uint64)
+def signatures(values: Any, offsets: Any, al: Any, bl: Any, ah: Any, bh: Any, out: Any) -> None:
+    sig = np.empty(al.shape[0], np.uint32)
     for d in range(offsets.shape[0] - 1):
-        signature(values, offsets[d], offsets[d + 1], a, b, sig)
-        for p in range(a.shape[0]):
-            out[d, p] = np.uint32(sig[p])
+        signature(values, offsets[d], offsets[d + 1], al, bl, ah, bh, sig)
+        for p in range(al.shape[0]):
+            out[d, p] = sig[p]
 
 
 @njit(cache=True, nogil=True)
-def band_keys(values: Any, offsets: Any, a: Any, b: Any, rows: int, out: Any) -> None:
-    sig = np.empty(a.shape[0], np.uint64)
+def band_keys(values: Any, offsets: Any, al: Any, bl: Any, ah: Any, bh: Any, rows: int, out: Any) -> None:
+    sig = np.empty(al.shape[0], np.uint32)
     for d in range(offsets.shape[0] - 1):
-        signature(values, offsets[d], offsets[d + 1], a, b, sig)
+        signature(values, offsets[d], offsets[d + 1], al, bl, ah, bh, sig)
         for band in range(out.shape[0]):
             key = np.uint64(band)
             for c in range(rows):
-                key = splitmix(key * _GOLDEN + sig[band * rows + c])
+                key = splitmix(key * _GOLDEN + np.uint64(sig[band * rows + c]))
             out[band, d] = key
 
 
@@ -188,7 +198,18 @@ def shingles(data: Any, offsets: Any, k: int, starts: Any, values: Any, out_offs
                 part = hashes[s + j] if s + j < n else np.uint64(0)
                 combined = combined * _GOLDEN + part
             values[start + s] = np.uint32(splitmix(combined) >> _S32)
-        values[start : start + count].sort()
+        if count <= 48:
+            # Insertion sort: a text has a few dozen shingles, where the library sort's set-up
+            # costs more than the sort.
+            for s in range(start + 1, start + count):
+                value = values[s]
+                t = s - 1
+                while t >= start and values[t] > value:
+                    values[t + 1] = values[t]
+                    t -= 1
+                values[t + 1] = value
+        else:
+            values[start : start + count].sort()
         # Pack left: written <= start, so copying upwards never overwrites an unread value.
         for s in range(count):
             if s == 0 or values[start + s] != values[start + s - 1]:
@@ -219,31 +240,100 @@ def join_leaders(later: Any, earlier: Any, sim: Any, labels: Any, is_leader: Any
 
 
 @njit(cache=True, nogil=True)
-def band_pairs(tagged: Any, key: Any, low: Any, fresh_from: int, out: Any) -> int:
-    """One LSH band's pairs from its keys sorted with their positions in the low bits (``tagged``):
-    each run of equal high bits pairs its later texts with its first, encoded
-    ``first << 32 | member``, into ``out``; only pairs reaching position ``fresh_from`` are kept.
-    Returns how many, or -1 when two texts of one run have different full keys (their keys differ
-    only in the low bits: the caller groups that band by an argsort instead)."""
-    n = tagged.shape[0]
-    written = 0
-    fresh = np.uint64(fresh_from)
-    high_mask = ~low
-    i = 0
-    while i < n:
-        high = tagged[i] & high_mask
-        j = i + 1
-        while j < n and (tagged[j] & high_mask) == high:
-            j += 1
-        if j - i > 1:
-            first = tagged[i] & low
-            first_key = key[first]
-            for r in range(i + 1, j):
-                member = tagged[r] & low
-                if key[member] != first_key:
-                    return -1
-                if member >= fresh or first >= fresh:
-                    out[written] = (first << _S32) | member
-                    written += 1
-        i = j
-    return written
+def band_firsts(old: Any, new: Any, fresh_from: int, firsts: Any) -> None:
+    """For every band and every text at or after ``fresh_from``, the first (lowest) position whose
+    key in that band equals the text's: ``firsts[band, text - fresh_from]`` (the text itself when no
+    earlier text shares the key). Keys are the columns of ``old`` then ``new`` (bands x texts).
+
+    One open-addressing hash table per band, linear in the texts (a sort of each band was
+    n log n). It holds positions only (int32, about 1.5 slots a text, so it stays in cache; the
+    full 64-bit key of an occupied slot is read from the keys), inserted in order, so the first
+    text of a key is the one kept.
+    """
+    n_old = old.shape[1]
+    n = n_old + new.shape[1]
+    bits = 1
+    while (1 << bits) < n + n // 2:
+        bits += 1
+    mask = (1 << bits) - 1
+    shift = np.uint64(64 - bits)
+    table = np.empty(1 << bits, np.int32)
+    for band in range(new.shape[0]):
+        table[:] = -1
+        for i in range(n):
+            key = old[band, i] if i < n_old else new[band, i - n_old]
+            # Fibonacci hashing: the slot from the product's high bits, whatever the keys' low bits.
+            slot = np.int64((key * _GOLDEN) >> shift)
+            while True:
+                held = table[slot]
+                if held < 0:
+                    table[slot] = i
+                    first = i
+                    break
+                if (old[band, held] if held < n_old else new[band, held - n_old]) == key:
+                    first = held
+                    break
+                slot = (slot + 1) & mask
+            if i >= fresh_from:
+                firsts[band, i - fresh_from] = first
+
+
+@njit(cache=True, nogil=True)
+def star_pairs(firsts: Any, fresh_from: int, n: int) -> Any:
+    """The distinct pairs ``first << 32 | member`` of :func:`band_firsts`' table (a member is a text
+    at or after ``fresh_from`` whose first in some band is another text), sorted.
+
+    Each text's distinct firsts are listed once (texts read in blocks of 1,024, so the band-major
+    table is read a cache line at a time), then placed by a counting sort on the first text; members
+    ascend within a first because they were listed in order.
+    """
+    bands, rows = firsts.shape
+    block = 1024
+    local = np.empty((block, bands), np.int32)
+    counts = np.zeros(n + 1, np.int64)
+    capacity = max(rows, 16)
+    firsts_of = np.empty(capacity, np.int32)
+    members_of = np.empty(capacity, np.int32)
+    total = 0
+    for lo in range(0, rows, block):
+        hi = min(lo + block, rows)
+        for j in range(bands):
+            for r in range(lo, hi):
+                local[r - lo, j] = firsts[j, r]
+        for r in range(lo, hi):
+            member = r + fresh_from
+            start = total
+            for j in range(bands):
+                f = local[r - lo, j]
+                if f == member:
+                    continue
+                seen = False
+                for u in range(start, total):
+                    if firsts_of[u] == f:
+                        seen = True
+                        break
+                if seen:
+                    continue
+                if total == capacity:
+                    capacity *= 2
+                    grown = np.empty(capacity, np.int32)
+                    grown[:total] = firsts_of[:total]
+                    firsts_of = grown
+                    grown = np.empty(capacity, np.int32)
+                    grown[:total] = members_of[:total]
+                    members_of = grown
+                firsts_of[total] = f
+                members_of[total] = member
+                counts[f] += 1
+                total += 1
+    place = 0
+    for f in range(n + 1):
+        c = counts[f]
+        counts[f] = place
+        place += c
+    out = np.empty(total, np.uint64)
+    for u in range(total):
+        f = firsts_of[u]
+        out[counts[f]] = (np.uint64(f) << _S32) | np.uint64(members_of[u])
+        counts[f] += 1
+    return out

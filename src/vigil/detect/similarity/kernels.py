@@ -6,10 +6,13 @@ near-duplicate trace's time at 1M posts. These loops compute the same numbers in
 text at a time, and go straight from a text's signature to its band keys (the signature is never
 stored). Results are bit for bit those of the numpy path (tests/detect/test_minhash_kernels.py):
 
-* ``min(a x + b) >> 32`` equals ``min((a x + b) >> 32)`` (the shift is monotone), so the minimum is
-  taken on the 64-bit words and shifted once per permutation;
+* ``(a x + b) >> 32`` is computed from 32-bit halves of ``a`` and ``b`` (one 32 x 32 -> 64-bit
+  product and 32-bit arithmetic; see ``_numba_kernels.signature``), which AVX2 vectorizes across
+  permutations, and the minimum is taken on 32-bit lanes;
 * band keys fold each band's values through splitmix64 in the same order as ``band_keys``;
-* Jaccard is ``|A & B| / |A | B|`` on the sorted distinct shingle values, by a merge.
+* Jaccard is ``|A & B| / |A | B|`` on the sorted distinct shingle values, by a merge;
+* LSH candidates come from a hash table per band and each text's distinct band leaders
+  (``star_pairs``), not from sorting the bands and their pairs.
 
 numba is imported on first use (it takes ~0.3 s), and compiled code is cached on disk
 (``cache=True``), so a process pays compilation once per machine, not once per run.
@@ -37,10 +40,25 @@ def _compiled() -> Any:
     return _numba_kernels
 
 
+def _halves(a: U64, b: U64) -> tuple[U64, U64, U32, U32]:
+    """The permutations' multipliers and offsets split in 32-bit halves, as the kernels take them."""
+    mask = np.uint64(0xFFFFFFFF)
+    a = a.astype(np.uint64, copy=False)
+    b = b.astype(np.uint64, copy=False)
+    return (
+        a & mask,
+        b & mask,
+        (a >> np.uint64(32)).astype(np.uint32),
+        (b >> np.uint64(32)).astype(np.uint32),
+    )
+
+
 def signatures(values: U32, offsets: I64, a: U64, b: U64) -> U32:
     """MinHash signatures (n_texts, len(a)) of CSR shingle sets; an empty text gets all-ones."""
     out = np.empty((len(offsets) - 1, len(a)), dtype=np.uint32)
-    _compiled().signatures(values.astype(np.uint32, copy=False), offsets.astype(np.int64), a, b, out)
+    _compiled().signatures(
+        values.astype(np.uint32, copy=False), offsets.astype(np.int64), *_halves(a, b), out
+    )
     return out
 
 
@@ -48,7 +66,9 @@ def band_keys(values: U32, offsets: I64, a: U64, b: U64, bands: int) -> U64:
     """LSH band keys (bands, n_texts) of CSR shingle sets, as ``minhash.band_keys(signatures(...))``."""
     out = np.empty((bands, len(offsets) - 1), dtype=np.uint64)
     rows = len(a) // bands
-    _compiled().band_keys(values.astype(np.uint32, copy=False), offsets.astype(np.int64), a, b, rows, out)
+    _compiled().band_keys(
+        values.astype(np.uint32, copy=False), offsets.astype(np.int64), *_halves(a, b), rows, out
+    )
     return out
 
 
@@ -112,11 +132,26 @@ def join_leaders(
     )
 
 
-def band_pairs(tagged: U64, key: U64, low: np.uint64, fresh_from: int) -> U64 | None:
-    """The pairs of one LSH band (see ``minhash.lsh_pairs``) from its keys sorted with positions in
-    their ``low`` bits, or None when two different keys share their high bits (group by argsort)."""
-    out = np.empty(len(tagged), dtype=np.uint64)
-    count = _compiled().band_pairs(tagged, key, np.uint64(low), int(fresh_from), out)
-    if count < 0:
-        return None
-    return out[:count]
+def star_pairs(blocks: list[U64], fresh_from: int) -> U64:
+    """LSH candidates of band keys given as blocks of consecutive texts (each bands x texts), as
+    ``minhash.lsh_pairs`` defines them: per band, every text paired with the first text of its key,
+    kept when the later one is at or after ``fresh_from``; distinct, sorted, ``first << 32 | member``.
+    """
+    compiled = _compiled()
+    if len(blocks) == 1:
+        old, new = blocks[0][:, :0], blocks[0]
+    elif len(blocks) == 2:
+        old, new = blocks
+    else:
+        old, new = np.concatenate(blocks[:-1], axis=1), blocks[-1]
+    n = old.shape[1] + new.shape[1]
+    fresh_from = min(max(int(fresh_from), 0), n)
+    firsts = np.empty((new.shape[0], n - fresh_from), dtype=np.int32)
+    compiled.band_firsts(
+        np.ascontiguousarray(old, dtype=np.uint64),
+        np.ascontiguousarray(new, dtype=np.uint64),
+        fresh_from,
+        firsts,
+    )
+    result: U64 = compiled.star_pairs(firsts, fresh_from, n)
+    return result

@@ -267,59 +267,21 @@ def subset(sets: ShingleSets, rows: I64) -> ShingleSets:
     return ShingleSets(offsets, values)
 
 
-def lsh_pairs(keys: U64 | Sequence[U64], *, fresh_from: int = 0, compact_every: int = 8) -> U64:
+def lsh_pairs(keys: U64 | Sequence[U64], *, fresh_from: int = 0) -> U64:
     """Candidate pairs of texts sharing a band key, encoded ``first << 32 | second``, sorted, distinct.
 
     Each key's texts are paired with its first text. ``keys`` has shape (bands, n_texts) (see
-    :func:`band_keys`), or is a list of such blocks of consecutive texts (joined one band at a time,
-    so the whole matrix is never copied). Only pairs with a text at position ``>= fresh_from`` are
-    kept (the others were checked before), and the pairs found so far are deduplicated every
-    ``compact_every`` bands: memory holds the distinct new pairs, not one copy per band.
+    :func:`band_keys`), or is a list of such blocks of consecutive texts (the last block is read in
+    place, the earlier ones joined: the caller's carried texts). Only pairs with a text at position
+    ``>= fresh_from`` are kept (the others were checked before).
+
+    Compiled (``kernels.star_pairs``): per band a hash table gives each text the first text of its
+    key; then each text's distinct firsts over all bands are its pairs, placed by a counting sort on
+    the first text. A pair found in several bands is one pair of the text's row, so there is no
+    sort of the bands' pairs to de-duplicate them (it was a sort per band and one of all pairs).
     """
     blocks = [keys] if isinstance(keys, np.ndarray) else list(keys)
-    n = sum(block.shape[1] for block in blocks)
-    # A band's keys are sorted with their low bits replaced by the text's position, so a plain sort
-    # (several times faster than an argsort) yields each run of equal keys in position order, its
-    # first text first. Keys that differ only in those low bits would share a run (about
-    # n**2 / 2**(65 - bits) key pairs per band: ~0.0003 for 200k texts); a band where that happens
-    # is grouped by the argsort instead, so the pairs are exactly those of equal keys.
-    bits = max(int(n - 1).bit_length(), 1)
-    low = np.uint64((1 << bits) - 1)
-    positions = np.arange(n, dtype=np.uint64)
-    found: list[U64] = []
-    pending = 0
-    for band in range(blocks[0].shape[0]):
-        key = blocks[0][band] if len(blocks) == 1 else np.concatenate([block[band] for block in blocks])
-        tagged = np.sort((key & ~low) | positions)
-        # One compiled pass over the sorted keys (runs, their first text, the pairs).
-        pairs = kernels.band_pairs(tagged, key, low, fresh_from)
-        if pairs is not None:
-            if len(pairs):
-                found.append(pairs)
-                pending += 1
-            if pending >= compact_every:
-                found = [_sorted_unique(np.concatenate(found))]
-                pending = 0
-            continue
-        order = np.argsort(key, kind="stable")
-        sorted_keys = key[order]
-        same = sorted_keys[1:] == sorted_keys[:-1]
-        run = np.cumsum(np.r_[True, ~same]) - 1
-        starts = np.flatnonzero(np.r_[True, ~same])
-        leaders = order[starts][run]
-        members = order[order != leaders]
-        leaders = leaders[order != leaders]
-        if fresh_from:
-            fresh = np.maximum(members, leaders) >= fresh_from
-            members, leaders = members[fresh], leaders[fresh]
-        found.append((leaders.astype(np.uint64) << np.uint64(32)) | members.astype(np.uint64))
-        pending += 1
-        if pending >= compact_every:
-            found = [_sorted_unique(np.concatenate(found))]
-            pending = 0
-    if not found:
-        return np.zeros(0, dtype=np.uint64)
-    return _sorted_unique(np.concatenate(found))
+    return kernels.star_pairs(blocks, fresh_from)
 
 
 def decode_pairs(pairs: U64) -> tuple[I64, I64]:
@@ -329,9 +291,9 @@ def decode_pairs(pairs: U64) -> tuple[I64, I64]:
     return np.minimum(first, second), np.maximum(first, second)
 
 
-def lsh_candidates_from_keys(keys: U64 | Sequence[U64], *, compact_every: int = 8) -> tuple[I64, I64]:
+def lsh_candidates_from_keys(keys: U64 | Sequence[U64]) -> tuple[I64, I64]:
     """Candidate pairs (a < b) of texts sharing a band key (see :func:`lsh_pairs`)."""
-    return decode_pairs(lsh_pairs(keys, compact_every=compact_every))
+    return decode_pairs(lsh_pairs(keys))
 
 
 def lsh_candidates(sigs: U32, params: MinHashParams) -> tuple[I64, I64]:
