@@ -51,40 +51,6 @@ def _is_re2_space(cp: Any) -> Any:
 
 
 @njit(cache=True, nogil=True)
-def _decode(data: Any, lo: int, hi: int, flags: Any, out: Any) -> int:
-    """Code points of the (valid) UTF-8 ``data[lo:hi]`` into ``out``; -1 if one has no table slot
-    or is flagged ``FALLBACK``."""
-    i = lo
-    n = 0
-    while i < hi:
-        c = np.int32(data[i])
-        if c < 0x80:
-            cp = c
-            i += 1
-        elif c < 0xE0:
-            cp = ((c & 0x1F) << 6) | (np.int32(data[i + 1]) & 0x3F)
-            i += 2
-        elif c < 0xF0:
-            cp = ((c & 0x0F) << 12) | ((np.int32(data[i + 1]) & 0x3F) << 6) | (np.int32(data[i + 2]) & 0x3F)
-            i += 3
-        else:
-            cp = (
-                ((c & 0x07) << 18)
-                | ((np.int32(data[i + 1]) & 0x3F) << 12)
-                | ((np.int32(data[i + 2]) & 0x3F) << 6)
-                | (np.int32(data[i + 3]) & 0x3F)
-            )
-            i += 4
-        if c >= 0x80:
-            s = _slot(cp)
-            if s < 0 or flags[s] & FALLBACK:
-                return -1
-        out[n] = cp
-        n += 1
-    return n
-
-
-@njit(cache=True, nogil=True)
 def nfkc_candidates(data: Any, offsets: Any, flags: Any, ccc: Any, out: Any) -> None:
     """``out[d]``: Python's NFKC quick check would not say "yes" for text d, or it holds a code
     point without a table slot.
@@ -135,38 +101,38 @@ def nfkc_candidates(data: Any, offsets: Any, flags: Any, ccc: Any, out: Any) -> 
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _fold_case(cp: Any) -> Any:
-    """RE2's (?i) orbit of the URL prefix letters: ASCII case, and the long s (U+017F) for s."""
-    if 65 <= cp <= 90:
-        return cp + 32
-    if cp == 0x17F:
-        return 115
-    return cp
+def _lower_ascii(c: Any) -> Any:
+    return c + 32 if 65 <= c <= 90 else c
 
 
 @njit(cache=True, nogil=True)
-def _url_prefix(src: Any, i: int, n: int) -> int:
-    """Length of ``https://``, ``http://`` or ``www.`` (any case, as RE2's (?i)) at src[i], else 0."""
-    c = _fold_case(src[i])
+def _url_prefix(data: Any, i: int, hi: int) -> int:
+    """Bytes of ``https://``, ``http://`` or ``www.`` at data[i] in any case, as RE2's (?i) reads
+    them (the s may also be the long s, U+017F: bytes C5 BF), else 0."""
+    c = _lower_ascii(np.int32(data[i]))
     if c == 119:
         if (
-            i + 4 <= n
-            and _fold_case(src[i + 1]) == 119
-            and _fold_case(src[i + 2]) == 119
-            and src[i + 3] == 46
+            i + 4 <= hi
+            and _lower_ascii(np.int32(data[i + 1])) == 119
+            and _lower_ascii(np.int32(data[i + 2])) == 119
+            and data[i + 3] == 46
         ):
             return 4
         return 0
-    if c != 104 or i + 7 > n:
+    if c != 104 or i + 7 > hi:
         return 0
     if not (
-        _fold_case(src[i + 1]) == 116 and _fold_case(src[i + 2]) == 116 and _fold_case(src[i + 3]) == 112
+        _lower_ascii(np.int32(data[i + 1])) == 116
+        and _lower_ascii(np.int32(data[i + 2])) == 116
+        and _lower_ascii(np.int32(data[i + 3])) == 112
     ):
         return 0
     j = i + 4
-    if _fold_case(src[j]) == 115:
+    if _lower_ascii(np.int32(data[j])) == 115:
         j += 1
-    if j + 3 <= n and src[j] == 58 and src[j + 1] == 47 and src[j + 2] == 47:
+    elif j + 1 < hi and data[j] == 0xC5 and data[j + 1] == 0xBF:
+        j += 2
+    if j + 3 <= hi and data[j] == 58 and data[j + 1] == 47 and data[j + 2] == 47:
         return j + 3 - i
     return 0
 
@@ -247,29 +213,60 @@ def normalize(
         out_offsets[d + 1] = written
         if not valid[d]:
             continue
-        n = _decode(data, offsets[d], offsets[d + 1], flags, a)
-        if n < 0:
+        # 1. URLs -> space, while decoding (a -> b). The URL pattern is ASCII (but for the long s)
+        # and a UTF-8 sequence never holds an ASCII byte, so it is matched on the bytes.
+        lo, hi = offsets[d], offsets[d + 1]
+        i = lo
+        m = 0
+        outside = False
+        while i < hi:
+            c = np.int32(data[i])
+            if c < 0x80:
+                if c == 104 or c == 119 or c == 72 or c == 87:
+                    prefix = _url_prefix(data, i, hi)
+                    if prefix and i + prefix < hi and not _is_re2_space(data[i + prefix]):
+                        i += prefix
+                        while i < hi and not _is_re2_space(data[i]):
+                            i += 1
+                        b[m] = 32
+                        m += 1
+                        continue
+                cp = c
+                i += 1
+            else:
+                if c < 0xE0:
+                    cp = ((c & 0x1F) << 6) | (np.int32(data[i + 1]) & 0x3F)
+                    i += 2
+                elif c < 0xF0:
+                    cp = (
+                        ((c & 0x0F) << 12)
+                        | ((np.int32(data[i + 1]) & 0x3F) << 6)
+                        | (np.int32(data[i + 2]) & 0x3F)
+                    )
+                    i += 3
+                else:
+                    cp = (
+                        ((c & 0x07) << 18)
+                        | ((np.int32(data[i + 1]) & 0x3F) << 12)
+                        | ((np.int32(data[i + 2]) & 0x3F) << 6)
+                        | (np.int32(data[i + 3]) & 0x3F)
+                    )
+                    i += 4
+                s = _slot(cp)
+                if s < 0 or flags[s] & FALLBACK:
+                    outside = True
+                    break
+            b[m] = cp
+            m += 1
+        if outside:
             fallback[d] = True
             continue
-        # 1. URLs -> space (a -> b)
-        m = 0
-        i = 0
-        while i < n:
-            c = a[i]
-            prefix = _url_prefix(a, i, n) if c == 104 or c == 119 or c == 72 or c == 87 else 0
-            if prefix and i + prefix < n and not _is_re2_space(a[i + prefix]):
-                i += prefix
-                while i < n and not _is_re2_space(a[i]):
-                    i += 1
-                b[m] = 32
-            else:
-                b[m] = c
-                i += 1
-            m += 1
-        # 2. mentions -> space, 3. lower case, 4. ß -> ss (b -> a)
+        # 2. mentions -> space, 3. lower case, 4. ß -> ss (b -> a). A Latin character here is one
+        # after the Arabic step too (elisions, apostrophes and Arabic neither remove nor make one).
         n = 0
         i = 0
         apostrophes = False
+        latin = False
         while i < m:
             c = b[i]
             if c == 64 and i + 1 < m and flags[_slot(b[i + 1])] & WORD:
@@ -280,16 +277,19 @@ def normalize(
                 n += 1
                 continue
             c = lower[_slot(c)]
+            i += 1
             if c == 0xDF:
                 a[n] = 115
                 a[n + 1] = 115
                 n += 2
-            else:
-                a[n] = c
-                n += 1
-                if flags[_slot(c)] & APOS:
-                    apostrophes = True
-            i += 1
+                continue
+            a[n] = c
+            n += 1
+            f = flags[_slot(c)]
+            if f & APOS:
+                apostrophes = True
+            if f & LATIN:
+                latin = True
         src = a
         dst = b
         if apostrophes:
@@ -316,9 +316,12 @@ def normalize(
             n = m
             src = b
             dst = a
-        # 6. apostrophes deleted, 7. Arabic marks deleted, letters and digits mapped (src -> dst)
+        fold_text = fold_accents and latin
+        # 6. apostrophes deleted, 7. Arabic marks deleted, letters and digits mapped; without an
+        # accent fold, also 9. format characters deleted, runs of breaks and whitespace -> one
+        # space (src -> dst)
         m = 0
-        latin = False
+        gap = False
         for i in range(n):
             c = src[i]
             f = flags[_slot(c)]
@@ -329,13 +332,23 @@ def normalize(
                 if c < 0:
                     continue
                 f = flags[c]
-            if f & LATIN:
-                latin = True
-            dst[m] = c
-            m += 1
+            if fold_text:
+                dst[m] = c
+                m += 1
+            elif f & FORMAT:
+                continue
+            elif f & BREAK or _is_re2_space(c):
+                if not gap:
+                    dst[m] = 32
+                    m += 1
+                gap = True
+            else:
+                dst[m] = c
+                m += 1
+                gap = False
         n = m
-        # 8. accents folded, in place: per character, then the text must need no composition
-        if fold_accents and latin:
+        if fold_text:
+            # 8. accents folded, in place: per character, then the text must need no composition
             m = 0
             bad = False
             for i in range(n):
@@ -351,31 +364,32 @@ def normalize(
                 fallback[d] = True
                 continue
             n = m
-        # 9. format characters deleted, runs of breaks and whitespace -> one space (dst -> src)
-        m = 0
-        gap = False
-        for i in range(n):
-            c = dst[i]
-            f = flags[_slot(c)]
-            if f & FORMAT:
-                continue
-            if f & BREAK or _is_re2_space(c):
-                if not gap:
-                    src[m] = 32
+            # 9. format characters deleted, runs of breaks and whitespace -> one space (in place)
+            m = 0
+            gap = False
+            for i in range(n):
+                c = dst[i]
+                f = flags[_slot(c)]
+                if f & FORMAT:
+                    continue
+                if f & BREAK or _is_re2_space(c):
+                    if not gap:
+                        dst[m] = 32
+                        m += 1
+                    gap = True
+                else:
+                    dst[m] = c
                     m += 1
-                gap = True
-            else:
-                src[m] = c
-                m += 1
-                gap = False
+                    gap = False
+            n = m
         # 10. whitespace trimmed at both ends, encoded
-        lo = 0
-        while lo < m and flags[_slot(src[lo])] & TRIM:
-            lo += 1
-        hi = m
-        while hi > lo and flags[_slot(src[hi - 1])] & TRIM:
-            hi -= 1
-        for i in range(lo, hi):
-            written = _encode(src[i], out, written)
+        start = 0
+        while start < n and flags[_slot(dst[start])] & TRIM:
+            start += 1
+        stop = n
+        while stop > start and flags[_slot(dst[stop - 1])] & TRIM:
+            stop -= 1
+        for i in range(start, stop):
+            written = _encode(dst[i], out, written)
         out_offsets[d + 1] = written
     return written
