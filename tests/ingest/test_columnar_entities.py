@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from vigil.ingest.columnar import ArrowMemo, TextRules, holding
@@ -166,3 +167,34 @@ def test_holding_finds_a_character_as_python_does() -> None:
             assert holding(part, char).tolist() == want, char
     assert holding(pa.array([], pa.string()), "#").tolist() == []
     assert holding(pa.array(["#a", None], pa.large_string()), "#").tolist() == [True, False]
+
+
+def test_holding_ignoring_case_is_match_substring() -> None:
+    # How URLs in texts are found ("://", "www." in any case): the byte search against Arrow's RE2
+    # on random texts of URL pieces and look-alikes (full-width W, ẘ, a control byte before "."),
+    # and every code point before, inside and after "www." (RE2's case folding adds none to w/W).
+    rng = random.Random(5)
+    pieces = [
+        "www.",
+        "WWW.",
+        "wWw.",
+        "ww.",
+        "w.w.",
+        "://",
+        ":/",
+        "https",
+        "ＷＷＷ.",
+        "ẘww.",
+        "ww\x0e",
+        "é",
+        " ",
+        "x",
+    ]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randrange(0, 6))) for _ in range(3000)]
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+    texts += [c + "ww." for c in chars] + ["w" + c + "." for c in chars[::7]] + [None]
+    array = pa.array(texts, pa.string())
+    for part in (array, array.slice(11, 2500)):
+        for needle in ("www.", "://"):
+            want = pc.fill_null(pc.match_substring(part, needle, ignore_case=True), False).to_pylist()
+            assert holding(part, needle, ignore_case=True).tolist() == want, needle
