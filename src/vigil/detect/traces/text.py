@@ -463,25 +463,34 @@ def co_text_near(
     con.unregister("_vg_txt_labels")
     del labels
     timer.lap("cluster")
-    # Groups of at least two distinct texts that enough accounts posted: the trace's items.
+    # Groups of at least two distinct texts that enough accounts posted: the trace's items. Two
+    # accounts (the default) are a smallest and a largest account id that differ, cheaper than
+    # counting distinct ids.
+    enough = (
+        "min(p.aid) < max(p.aid)"
+        if params.min_accounts == 2
+        else f"count(DISTINCT p.aid) >= {int(params.min_accounts)}"
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _vg_txt_near_x AS
         WITH multi AS (SELECT gid FROM {GROUPS_TABLE} GROUP BY gid HAVING count(*) >= 2),
              ok AS (SELECT g.gid FROM {POSTS_TABLE} AS p JOIN {GROUPS_TABLE} AS g USING (xid)
-                    WHERE g.gid IN (SELECT gid FROM multi) GROUP BY g.gid
-                    HAVING count(DISTINCT p.aid) >= {int(params.min_accounts)})
+                    WHERE g.gid IN (SELECT gid FROM multi) GROUP BY g.gid HAVING {enough})
         SELECT g.xid, g.gid FROM {GROUPS_TABLE} AS g WHERE g.gid IN (SELECT gid FROM ok)
         """
     )
     scored = _member_scores(con, params) if scores is None else _scores_of_members(con, scores)
     del scores
     con.register("_vg_txt_scores", scored)
+    # Each item's digest once per representative, not once per member.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {NEAR_TABLE} AS
-        SELECT n.xid, n.gid, {_ITEM_SQL.format(norm="r.norm")} AS item, s.score
-        FROM _vg_txt_near_x AS n JOIN _vg_txt_scores AS s USING (xid) JOIN {TEXTS_TABLE} AS r ON r.xid = n.gid
+        WITH items AS (SELECT r.xid AS gid, {_ITEM_SQL.format(norm="r.norm")} AS item
+                       FROM {TEXTS_TABLE} AS r WHERE r.xid IN (SELECT gid FROM _vg_txt_near_x))
+        SELECT n.xid, n.gid, i.item, s.score
+        FROM _vg_txt_near_x AS n JOIN _vg_txt_scores AS s USING (xid) JOIN items AS i USING (gid)
         """
     )
     con.unregister("_vg_txt_scores")
@@ -498,8 +507,9 @@ def co_text_near(
         JOIN {TEXTS_TABLE} AS x ON x.xid = m.xid JOIN {TEXTS_TABLE} AS r ON r.xid = m.gid
         ORDER BY m.item, p.ts, a.platform, p.post_id
         """
+    # One item per representative: its distinct gids count the items (no 64-character digests hashed).
     items, events = con.execute(
-        f"SELECT count(DISTINCT m.item), count(*) FROM {POSTS_TABLE} AS p JOIN {NEAR_TABLE} AS m USING (xid)"
+        f"SELECT count(DISTINCT m.gid), count(*) FROM {POSTS_TABLE} AS p JOIN {NEAR_TABLE} AS m USING (xid)"
     ).fetchall()[0]
     timer.lap("events")
     progress.finish()
