@@ -11,7 +11,9 @@
    kernel's high-water mark is reset before each stage), the RSS after it and DuckDB's share:
    normalize + exact grouping, exact events, near duplicates (MinHash LSH + exact Jaccard),
    cross-lingual (embedding of candidates + per-bucket search);
-3. peers in the same run: datasketch (``MinHash.bulk`` + ``MinHashLSH``) against Vigil's
+3. the normal forms of the same texts by the Arrow passes and by the compiled loop detection uses:
+   CPU seconds of each and the number of unequal rows (0 expected);
+4. peers in the same run: datasketch (``MinHash.bulk`` + ``MinHashLSH``) against Vigil's
    vectorized MinHash on the same sample of distinct normal forms (texts/s, and how many of the
    pairs at Jaccard >= threshold each finds); for the cross-lingual stage, how many texts an
    unfiltered all-texts embedding would have needed against what the prefilters embedded.
@@ -186,6 +188,44 @@ def connected_share(truth: set[tuple[int, int]], found: set[tuple[int, int]], n:
     return sum(labels[x] == labels[y] for x, y in truth) / len(truth)
 
 
+def normalizer_sides(con: Any, batch_rows: int = 100_000) -> dict[str, Any]:
+    """The normalize stage's two implementations on the same texts (posts with text, no reshares):
+    the Arrow passes (``vigil.ingest.text.normalize_texts``) and the compiled loop detection uses
+    (``vigil.detect.traces.text_normal``); CPU seconds of each, and whether every row is equal.
+
+    The compiled side's first call (numba's import or compilation, the tables) is timed apart.
+    """
+    from vigil.detect.traces.text_normal import normalize_texts_compiled
+    from vigil.ingest.text import normalize_texts
+
+    texts = (
+        con.sql("SELECT text FROM posts WHERE text IS NOT NULL AND reshare_of IS NULL")
+        .to_arrow_table()["text"]
+        .combine_chunks()
+    )
+    cpu = cpu_seconds()
+    normalize_texts_compiled(texts.slice(0, 20_000), min_rows=0)
+    first = cpu_seconds() - cpu
+    batches = range(0, len(texts), batch_rows)
+    sides: dict[str, Any] = {}
+    results: dict[str, pa.Array] = {}
+    for name, fn in (("arrow passes", normalize_texts), ("compiled loop", normalize_texts_compiled)):
+        cpu = cpu_seconds()
+        results[name] = pa.concat_arrays([fn(texts.slice(i, batch_rows)) for i in batches])
+        sides[name] = round(cpu_seconds() - cpu, 2)
+    unequal = len(texts) - sum(
+        a == b
+        for a, b in zip(
+            results["arrow passes"].to_pylist(), results["compiled loop"].to_pylist(), strict=True
+        )
+    )
+    print(
+        f"normal forms of {len(texts):,} texts: Arrow passes {sides['arrow passes']:.2f} s CPU, compiled "
+        f"loop {sides['compiled loop']:.2f} s CPU (+{first:.2f} s first call), unequal rows: {unequal}"
+    )
+    return {"texts": len(texts), "cpu_seconds": sides, "first_call_cpu": round(first, 2), "unequal": unequal}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -254,6 +294,7 @@ def main() -> None:
         f"  posts with text (no reshares) {n_text:,.0f}, kept (>= {params.min_tokens} tokens) "
         f"{prepared['posts_kept']:,.0f}, distinct normal forms {prepared['distinct_texts']:,.0f}"
     )
+    report["normalizer_sides"] = normalizer_sides(con)
     exact = stage("co_text_exact events", lambda: co_text_exact(con, params), n_text)
     near = stage("co_text_near", lambda: co_text_near(con, params), n_text)
     print(
