@@ -17,7 +17,9 @@ import pytest
 # tests/web and tests/meetings. Loading them once as a plugin keeps one instance per worker: importing
 # them into a second test module would start a second sync Playwright, which refuses to run.
 # The PostgreSQL cluster likewise (tests/support/postgres.py): one per worker, not one per importer.
-pytest_plugins = ["tests.web.fixtures", "tests.support.postgres"]
+# It comes first: the dashboard fixtures import it (through tests/exchange/conftest.py's health
+# wait), and a plugin module imported before pytest marks it for assertion rewriting is refused.
+pytest_plugins = ["tests.support.postgres", "tests.web.fixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -34,9 +36,12 @@ def shared_data() -> Path:
 # ---------------------------------------------------------------------------------------------
 # xdist scheduling (`./dev test` runs `-n 2 --dist loadgroup --no-loadscope-reorder`)
 
-# Session fixtures that start something costly (Chromium; the demo run that `vigil serve` and its
-# pages read; a JVM): every test that uses one runs in one group, so one worker starts it, not each.
-SHARED_STARTS = {"browser": "dashboard", "demo_run": "dashboard", "spark": "spark"}
+# Session fixtures that start something costly per worker (Chromium; the `vigil serve` of the demo;
+# a JVM): every test that uses one runs in one group, so one worker starts it, not each. The demo
+# run itself (`demo_run`) is made once per run whatever the worker (a file lock), so its other
+# readers (the README walk, the interrupted-run tests) keep their module's group and can run on
+# the other worker: the dashboard group was the largest unit of work by far with them.
+SHARED_STARTS = {"browser": "dashboard", "server": "dashboard", "spark": "spark"}
 # Groups known to take longest (CI --durations), started first so no worker idles at the end
 # waiting for one of them. The rest follow, those with most tests first.
 LONGEST_FIRST = (

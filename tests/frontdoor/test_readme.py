@@ -12,16 +12,15 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from tests.exchange.conftest import wait_for_health
 from tests.frontdoor.readme import README, Command, Result, commands, key_lines, run, shell_env
-from tests.web.fixtures import _free_port
+from tests.support.postgres import free_port
 
 
 def test_the_extractor_reads_commands_continuations_and_their_output() -> None:
@@ -75,7 +74,7 @@ def served_copy(demo_run: dict[str, Any], tmp_path: Path) -> Iterator[Path]:
     finally:
         source.close()
         target.close()
-    port = _free_port()
+    port = free_port()
     env_file = copy / "demo.env"
     text, n = re.subn(r"(?m)^DEMO_URL=.*$", f"DEMO_URL=http://127.0.0.1:{port}", env_file.read_text())
     assert n == 1
@@ -88,15 +87,7 @@ def served_copy(demo_run: dict[str, Any], tmp_path: Path) -> Iterator[Path]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "vigil serve did not start"
-            time.sleep(0.2)
+        wait_for_health(proc, f"http://127.0.0.1:{port}", timeout=60, what="vigil serve of the demo's copy")
         yield copy
     finally:
         proc.terminate()

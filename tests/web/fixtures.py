@@ -8,7 +8,6 @@ import fcntl
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,8 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+
+from tests.exchange.conftest import wait_for_health
+from tests.support.postgres import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-output" / "screenshots"
@@ -74,13 +75,6 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return result
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def server(demo_run: dict[str, Any]) -> Iterator[str]:
     """``vigil serve`` over the demo's data directory, on a free port, until the session ends."""
@@ -94,7 +88,7 @@ def serve(data_dir: Path) -> Iterator[str]:
 
     The server gets one second to finish open requests when stopped: a browser that keeps a
     connection busy would otherwise hold every teardown for the full wait below."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ}
     env.pop("VIGIL_DATABASE_URL", None)
     proc = subprocess.Popen(
@@ -115,19 +109,14 @@ def serve(data_dir: Path) -> Iterator[str]:
         env=env,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
     try:
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"vigil serve did not start: {proc.stderr.read().decode() if proc.stderr else ''}"
-                )
-            time.sleep(0.2)
+        try:
+            wait_for_health(proc, url, timeout=60, what=f"vigil serve on port {port}")
+        except AssertionError as exc:
+            if proc.poll() is None:
+                proc.kill()
+            error = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"{exc}: {error[-3000:]}") from exc
         yield url
     finally:
         started = time.monotonic()
