@@ -27,7 +27,7 @@ from vigil.exchange import audit
 from vigil.exchange.access import Permission, require
 from vigil.exchange.models import ContributionRow, SignalRow
 from vigil.exchange.policy import require_case_owner
-from vigil.exchange.records import MAX_DB_INT, TLP, Marking, SignalKind
+from vigil.exchange.records import MAX_DB_INT, TLP, Marking, Signal, SignalKind
 
 
 class ChecklistAndNetwork(CaseBase):
@@ -88,12 +88,16 @@ class ChecklistAndNetwork(CaseBase):
         self._audit("case.check_item", row, {"item_id": item.id, "done": done})
         return item_record(item)
 
-    def network(self, case_id: str, *, clear_only: bool = False) -> CaseNetwork:
+    def network(
+        self, case_id: str, *, clear_only: bool = False, linked: Sequence[Signal] | None = None
+    ) -> CaseNetwork:
         """The case's account graph as the principal may see it.
 
         Nodes and edges come from the detection evidence (under the marking chosen when the case
         was opened from detection) and from linked account signals the principal can see.
-        ``clear_only`` keeps only TLP:CLEAR material (for public reports).
+        ``clear_only`` keeps only TLP:CLEAR material (for public reports). ``linked``: the case's
+        ``linked_signals`` for this principal when the caller has already read them (the case
+        page shows both), so they are not read a second time.
         """
         require(self.principal, Permission.READ)
         row = self._row(case_id)
@@ -107,7 +111,11 @@ class ChecklistAndNetwork(CaseBase):
                 nodes[node["id"]] = NetworkNode(
                     node["id"], node.get("platform", ""), int(node.get("posts", 0))
                 )
-        for account in self._linked_accounts(row, clear_only=clear_only):
+        if linked is not None and not clear_only and self.principal is not None:
+            accounts = [s.value for s in linked if s.kind is SignalKind.ACCOUNT]
+        else:
+            accounts = self._linked_accounts(row, clear_only=clear_only)
+        for account in accounts:
             if account not in nodes:
                 nodes[account] = NetworkNode(account, account.split(":", 1)[0], 0, source="signal")
         if graph_ok:

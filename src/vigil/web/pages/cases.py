@@ -147,7 +147,8 @@ def _case_view(
     request: Request, case_id: str, viewer: Viewer, service: CaseService, *, kept: Kept | None = None
 ) -> Response:
     case = service.get_case(case_id)
-    network = service.network(case_id)
+    linked = service.linked_signals(case_id)
+    network = service.network(case_id, linked=linked)  # its accounts from the signals just read
     picture = network_svg(
         [Node(n.id, n.platform, f"{n.id} · {n.posts} posts") for n in network.nodes],
         [Link(e.a, e.b, e.weight) for e in network.edges],
@@ -160,7 +161,7 @@ def _case_view(
         timeline=list(reversed(service.timeline(case_id))),
         network=picture,
         network_size=(len(network.nodes), len(network.edges)),
-        signals=[_row(s, viewer.principal.org_id) for s in service.linked_signals(case_id)],
+        signals=[_row(s, viewer.principal.org_id) for s in linked],
         campaign_name=_campaign_name(service, case.campaign_id),
         signal_kinds=list(SignalKind),
         actions=service.actions(case_id),

@@ -18,7 +18,7 @@ from vigil.exchange.records import Signal, SignalKind
 from vigil.exchange.store import SignalFilter
 from vigil.web.deps import PageCaseServiceDep, StoreDep
 from vigil.web.pages.common import ViewerDep, render
-from vigil.web.pages.signals import related_signals
+from vigil.web.pages.signals import linked_campaigns, related_signals
 from vigil.web.pages.workbench import cases_holding
 
 router = APIRouter(include_in_schema=False)
@@ -45,7 +45,8 @@ def case_graph(
     request: Request, case_id: str, viewer: ViewerDep, store: StoreDep, service: PageCaseServiceDep
 ) -> Response:
     case = service.get_case(case_id)
-    signals = service.linked_signals(case_id)[:MAX_SIGNALS]
+    linked = service.linked_signals(case_id)
+    signals = linked[:MAX_SIGNALS]
     account_ids = {s.value: s.id for s in signals if s.kind is SignalKind.ACCOUNT}
     elements: list[dict[str, Any]] = [_node(case.id, case.title[:50], "case", f"/cases/{case.id}")]
     if case.campaign_id:
@@ -58,7 +59,7 @@ def case_graph(
     for signal in signals:
         elements.append(_signal_node(signal))
         elements.append(_edge(case.id, signal.id, "holds"))
-    network = service.network(case_id)
+    network = service.network(case_id, linked=linked)  # its accounts from the signals just read
     for node in network.nodes:
         if node.id not in account_ids:  # detection evidence not shared as a signal
             elements.append(
@@ -111,11 +112,11 @@ def signal_graph(
     signal = store.get_signal(viewer.principal, signal_id)
     elements = [_signal_node(signal)]
     seen = {signal.id}
-    for campaign in store.list_campaigns(viewer.principal):
-        if any(c.campaign_id == campaign.id for c in signal.contributions):
-            elements.append(_node(campaign.id, campaign.name[:50], "campaign", f"/campaigns/{campaign.id}"))
-            elements.append(_edge(campaign.id, signal.id, "in campaign"))
-            seen.add(campaign.id)
+    # the signal's own campaigns, read one by one (as the signal page): not every visible one
+    for campaign in linked_campaigns(store, viewer.principal, signal).values():
+        elements.append(_node(campaign.id, campaign.name[:50], "campaign", f"/campaigns/{campaign.id}"))
+        elements.append(_edge(campaign.id, signal.id, "in campaign"))
+        seen.add(campaign.id)
     for case in cases_holding(cases, signal_id):
         elements.append(_node(case.id, case.title[:50], "case", f"/cases/{case.id}"))
         elements.append(_edge(case.id, signal.id, "holds"))

@@ -296,7 +296,7 @@ def _signal_view(
 ) -> Response:
     """The signal page; with ``kept``, again after a refused opinion (400, the form filled)."""
     signal = store.get_signal(viewer.principal, signal_id)
-    campaigns = _linked_campaigns(store, viewer.principal, signal)
+    campaigns = linked_campaigns(store, viewer.principal, signal)
     history = store.list_opinions(viewer.principal, signal_id, history=True)
     mine = next((o for o in signal.opinions if o.org_id == viewer.principal.org_id), None)
     return render(
@@ -319,7 +319,7 @@ def _signal_view(
     )
 
 
-def _linked_campaigns(store: ExchangeStore, principal: Principal, signal: Signal) -> dict[str, Campaign]:
+def linked_campaigns(store: ExchangeStore, principal: Principal, signal: Signal) -> dict[str, Campaign]:
     """The campaigns the signal's contributions name that ``principal`` may see, in the order of
     ``list_campaigns`` (created, then id). Read one by one: a signal names one or two campaigns, and
     listing every visible campaign to pick them out cost the page a query over all of them (and an
@@ -345,37 +345,46 @@ def domain_of(signal: Signal) -> str | None:
 
 def related_signals(store: ExchangeStore, principal: Principal, signal: Signal) -> list[tuple[str, Signal]]:
     """Signals near this one the viewer may see: same domain, the same shared campaigns, and for a
-    text signature the same text cluster (near-duplicate texts)."""
-    found: dict[str, tuple[str, Signal]] = {}
+    text signature the same text cluster (near-duplicate texts).
+
+    The lists are read in one pass (``ExchangeStore.first_pages``): one query each for the rows,
+    then the views of them all at once, instead of a whole listing per reason."""
+    queries: list[tuple[SignalFilter, int]] = []
     domain = domain_of(signal)
     if domain:
-        for kind in (SignalKind.DOMAIN, SignalKind.URL):
-            page = store.list_signals(principal, SignalFilter(kinds=(kind,), text=domain), limit=20)
-            for other in page.items:
+        queries += [
+            (SignalFilter(kinds=(kind,), text=domain), 20) for kind in (SignalKind.DOMAIN, SignalKind.URL)
+        ]
+    campaign_ids = sorted({c.campaign_id for c in signal.contributions if c.campaign_id})
+    queries += [(SignalFilter(campaign_id=campaign_id), RELATED) for campaign_id in campaign_ids]
+    cluster = signal.kind is SignalKind.TEXT_MINHASH
+    if cluster:
+        queries.append((SignalFilter(kinds=(SignalKind.TEXT_MINHASH,)), CLUSTER_SCAN))
+    pages = iter(store.first_pages(principal, queries))
+    found: dict[str, tuple[str, Signal]] = {}
+    if domain:
+        for _kind in (SignalKind.DOMAIN, SignalKind.URL):
+            for other in next(pages):
                 if other.id != signal.id and domain_of(other) == domain:
                     found.setdefault(other.id, (f"same domain {domain}", other))
-    for campaign_id in sorted({c.campaign_id for c in signal.contributions if c.campaign_id}):
-        page = store.list_signals(principal, SignalFilter(campaign_id=campaign_id), limit=RELATED)
-        for other in page.items:
+    for _campaign_id in campaign_ids:
+        for other in next(pages):
             if other.id != signal.id:
                 found.setdefault(other.id, ("same campaign", other))
-    if signal.kind is SignalKind.TEXT_MINHASH:
-        for score, other in same_text_cluster(store, principal, signal):
+    if cluster:
+        for score, other in same_text_cluster(signal, next(pages)):
             found.setdefault(other.id, (f"same text cluster (~{score:.0%} alike)", other))
     return list(found.values())[: RELATED * 3]
 
 
-def same_text_cluster(
-    store: ExchangeStore, principal: Principal, signal: Signal
-) -> list[tuple[float, Signal]]:
-    """Visible near-duplicate text signals: MinHash signatures whose estimated Jaccard similarity
-    reaches the matching threshold (0.7), most alike first.
+def same_text_cluster(signal: Signal, scanned: list[Signal]) -> list[tuple[float, Signal]]:
+    """The near-duplicate text signals among ``scanned``: MinHash signatures whose estimated
+    Jaccard similarity reaches the matching threshold (0.7), most alike first.
 
-    A bounded scan (``CLUSTER_SCAN`` text signals, one page): enough for a page of related values,
-    without the match index the matcher builds for whole feeds.
+    ``scanned`` is a bounded scan (``CLUSTER_SCAN`` visible text signals, one page): enough for a
+    page of related values, without the match index the matcher builds for whole feeds.
     """
-    page = store.list_signals(principal, SignalFilter(kinds=(SignalKind.TEXT_MINHASH,)), limit=CLUSTER_SCAN)
-    others = [s for s in page.items if s.id != signal.id]
+    others = [s for s in scanned if s.id != signal.id]
     if not others:
         return []
     own = text_minhash.hex_to_signatures([signal.value])
