@@ -749,8 +749,9 @@ class ReadLane:
       transaction the statement reads one WAL snapshot and takes no write lock.
     * PostgreSQL: autocommit with ``default_transaction_read_only`` (each statement is its own
       read-only transaction: no BEGIN or ROLLBACK round trip), no pre-ping (a dead connection
-      fails the read, which is dropped and answered by the ORM path), and the page's plan settings
-      (``plan_settings``) set once for the session: connections are kept per plan mode.
+      fails the read, which is dropped and answered by the ORM path), statements prepared from
+      their first execution, and the page's plan settings (``plan_settings``) set once for the
+      session: connections are kept per plan mode.
 
     Nothing here decides what a caller may see; the statements are the ORM path's own.
     """
@@ -810,6 +811,9 @@ class ReadLane:
                 cursor.execute("SET default_transaction_read_only = on")
                 for name, value in PLAN_SETTINGS[mode]:
                     cursor.execute(f"SET {name} = {value}")
+                # prepared from the first execution (psycopg waits for the fifth by default): each
+                # of the lane's connections would otherwise plan the page statement five times
+                driver.prepare_threshold = 0
             else:
                 cursor.execute("PRAGMA query_only = 1")
             cursor.close()
