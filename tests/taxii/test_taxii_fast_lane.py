@@ -256,3 +256,12 @@ def test_disposing_the_engine_closes_the_idle_lane_connections(db_url: str) -> N
     assert lane._free["page"] == []
     with pytest.raises(lane.errors):  # closed
         kept[0].cursor().execute("SELECT 1")
+
+
+def test_an_in_memory_sqlite_database_keeps_no_lane_connection() -> None:
+    """Its data lives on the pool's connection only: a detached one would be another, empty, database."""
+    db = Database("sqlite://")
+    try:
+        assert read_lane(db).rows("page", select(func.count(OrgRow.id)), {}) is None
+    finally:
+        db.dispose()

@@ -761,6 +761,8 @@ class ReadLane:
         self.dialect = engine.dialect
         self.errors: type[Exception] = engine.dialect.loaded_dbapi.Error
         self._free: dict[str, list[Any]] = {"page": [], "by_id": []}
+        # An in-memory SQLite database exists only on the pool's own connection: nothing to keep.
+        self._usable = engine.dialect.name != "sqlite" or engine.url.database not in (None, "", ":memory:")
         self._open = {"page": 0, "by_id": 0}
         self._lock = threading.Lock()
 
@@ -784,7 +786,7 @@ class ReadLane:
         except IndexError:
             pass
         with self._lock:
-            if self._open[mode] >= LANE_CONNECTIONS:
+            if self._open[mode] >= LANE_CONNECTIONS or not self._usable:
                 return None
             self._open[mode] += 1
         try:
