@@ -112,6 +112,29 @@ def test_jaccard_at_least_keeps_exactly_the_pairs_at_or_above() -> None:
         assert keep.any() and (~keep).any()
         assert np.array_equal(bounded >= threshold, keep)
         assert np.array_equal(bounded[keep], exact[keep])
+    # Long texts (more shingles than the 128 mask bits, so most bits are shared by several) and
+    # their edits: the mask bound must still never drop a pair at or above the threshold.
+    rng_words = random.Random(8)
+    vocabulary = [f"w{i}" for i in range(400)]
+    long_texts = []
+    for _ in range(150):
+        words = rng_words.choices(vocabulary, k=rng_words.randint(120, 300))
+        long_texts.append(" ".join(words))
+        for _ in range(2):
+            edited = list(words)
+            for _ in range(rng_words.randint(1, 40)):
+                edited[rng_words.randrange(len(edited))] = rng_words.choice(vocabulary)
+            long_texts.append(" ".join(edited))
+    long_sets = shingle_sets(pa.array(long_texts))
+    la = rng.integers(0, len(long_sets), 5_000)
+    lb = np.where(rng.random(5_000) < 0.5, la + 1, rng.integers(0, len(long_sets), 5_000)) % len(long_sets)
+    long_exact = jaccard(long_sets, la, lb)
+    for threshold in (0.3, 0.6, 0.8):
+        kept = long_exact >= threshold
+        assert kept.any() and (~kept).any()
+        bounded = jaccard(long_sets, la, lb, at_least=threshold)
+        assert np.array_equal(bounded >= threshold, kept)
+        assert np.array_equal(bounded[kept], long_exact[kept])
     # A pair exactly at the threshold (3 shared of 5 distinct shingles: J = 0.6) is kept.
     words = pa.array(["a b c d", "a b c d e f"])
     pair = shingle_sets(words, 1)

@@ -106,21 +106,73 @@ def jaccard(values: Any, offsets: Any, first: Any, second: Any, out: Any) -> Non
         out[i] = inter / union if union > 0 else 0.0
 
 
+@njit(cache=True, nogil=True, inline="always")
+def popcount(x: Any) -> Any:
+    """Set bits of a uint64 (SWAR: no popcount instruction is reachable from numba)."""
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
 @njit(cache=True, nogil=True)
-def jaccard_at_least(values: Any, offsets: Any, first: Any, second: Any, threshold: float, out: Any) -> None:
+def shingle_masks(values: Any, offsets: Any, low: Any, high: Any, extra: Any) -> None:
+    """Each text's 128-bit mask of its shingles' top 7 bits (``low``: bits 0-63, ``high``: 64-127) and
+    ``extra``, how many of its shingles share a bit with another (size minus set bits)."""
+    seven = np.uint32(25)
+    one = np.uint64(1)
+    for d in range(offsets.shape[0] - 1):
+        lo = np.uint64(0)
+        hi = np.uint64(0)
+        for s in range(offsets[d], offsets[d + 1]):
+            bit = np.uint64(values[s] >> seven)
+            if bit < 64:
+                lo |= one << bit
+            else:
+                hi |= one << (bit - np.uint64(64))
+        low[d] = lo
+        high[d] = hi
+        extra[d] = (offsets[d + 1] - offsets[d]) - (popcount(lo) + popcount(hi))
+
+
+@njit(cache=True, nogil=True)
+def jaccard_at_least(
+    values: Any,
+    offsets: Any,
+    low: Any,
+    high: Any,
+    extra: Any,
+    first: Any,
+    second: Any,
+    threshold: float,
+    out: Any,
+) -> None:
     """``jaccard`` where it can reach ``threshold``, else -1.0.
 
-    J >= t needs an intersection of at least t (|A| + |B|) / (1 + t); the merge stops once the
-    intersection so far plus the shingles left on the shorter side fall short of that (a margin of
-    1e-9 keeps rounding from abandoning a pair exactly at the threshold).
+    J >= t needs an intersection of at least t (|A| + |B|) / (1 + t) (a margin of 1e-9 keeps
+    rounding from abandoning a pair exactly at the threshold). Two upper bounds of the
+    intersection are tried before the merge: the smaller size, and the masks of
+    :func:`shingle_masks` (a shared shingle sets the same bit in both masks, and a bit both have
+    holds at most 1 + min(extra) shared shingles beyond the first: so |A & B| <= popcount(mask_A &
+    mask_B) + min(extra_A, extra_B)); 80-90% of the LSH candidates fail one of them. The merge
+    stops once the intersection so far plus the shingles left on the shorter side fall short.
     """
     for i in range(first.shape[0]):
-        p, p_end = offsets[first[i]], offsets[first[i] + 1]
-        q, q_end = offsets[second[i]], offsets[second[i] + 1]
+        f = first[i]
+        g = second[i]
+        p, p_end = offsets[f], offsets[f + 1]
+        q, q_end = offsets[g], offsets[g + 1]
         size = (p_end - p) + (q_end - q)
         need = threshold * size / (1.0 + threshold) - 1e-9
+        if min(p_end - p, q_end - q) < need:
+            out[i] = -1.0
+            continue
+        shared_bits = popcount(low[f] & low[g]) + popcount(high[f] & high[g])
+        if shared_bits + min(extra[f], extra[g]) < need:
+            out[i] = -1.0
+            continue
         inter = 0
-        abandoned = min(p_end - p, q_end - q) < need
+        abandoned = False
         while not abandoned and p < p_end and q < q_end:
             if values[p] == values[q]:
                 inter += 1

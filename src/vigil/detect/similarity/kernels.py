@@ -83,10 +83,15 @@ def jaccard(values: U32, offsets: I64, first: I64, second: I64) -> F64:
 
 def jaccard_at_least(values: U32, offsets: I64, first: I64, second: I64, threshold: float) -> F64:
     """:func:`jaccard` for the pairs that can reach ``threshold``; the others get -1.0 (abandoned as
-    soon as their sizes or the shingles left to merge rule the threshold out)."""
+    soon as their sizes, their shingle masks or the shingles left to merge rule the threshold out)."""
+    compiled = _compiled()
+    offsets = offsets.astype(np.int64)
+    n = len(offsets) - 1
+    low, high, extra = np.empty(n, np.uint64), np.empty(n, np.uint64), np.empty(n, np.int64)
+    compiled.shingle_masks(values, offsets, low, high, extra)
     out = np.empty(len(first), dtype=np.float64)
-    _compiled().jaccard_at_least(
-        values, offsets.astype(np.int64), first.astype(np.int64), second.astype(np.int64), threshold, out
+    compiled.jaccard_at_least(
+        values, offsets, low, high, extra, first.astype(np.int64), second.astype(np.int64), threshold, out
     )
     return out
 
