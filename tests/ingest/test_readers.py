@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
+import zlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -59,6 +61,25 @@ def test_truncated_gzip_csv_is_a_data_error(tmp_path: Path, cut: int) -> None:
     for columnar in (True, False):
         with pytest.raises(DataError, match=r"cut\.csv\.gz, row \d+: broken gzip data"):
             list(read_csv(path, 50, columnar=columnar))
+
+
+def test_corrupt_gzip_csv_is_a_data_error(tmp_path: Path) -> None:
+    """Flipped bytes inside the compressed data ("invalid distance too far back": zlib.error, neither
+    of gzip's own errors, escaped as it was) name the file and row, whichever reader inflates."""
+    whole = bytearray(
+        gzip.compress(b"a,b\n" + b"".join(b"%d,hello %d\n" % (i, i * 7) for i in range(100000)))
+    )
+    rng = random.Random(6)  # a corruption zlib refuses as a bad deflate distance
+    for _ in range(5):
+        at = rng.randrange(10, len(whole) - 8)
+        whole[at] ^= rng.randrange(1, 256)
+    path = tmp_path / "bad.csv.gz"
+    path.write_bytes(bytes(whole))
+    with pytest.raises(zlib.error):  # the corruption is of that kind
+        gzip.decompress(bytes(whole))
+    for columnar in (True, False):
+        with pytest.raises(DataError, match=r"bad\.csv\.gz, row \d+: broken gzip data"):
+            list(read_csv(path, 5000, columnar=columnar))
 
 
 def test_csv_ragged_row(fixtures: Path) -> None:

@@ -24,6 +24,7 @@ import io
 import json
 import sys
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,7 +203,7 @@ def _peek_gzip(raw: IO[bytes]) -> IO[bytes]:
 def _decode_error(path: Path, row: int, exc: Exception, what: str) -> DataError:
     if isinstance(exc, UnicodeDecodeError):
         return DataError(f"not UTF-8 text ({exc.reason})", file=str(path), row=row, expected=what)
-    if isinstance(exc, gzip.BadGzipFile | EOFError):
+    if isinstance(exc, gzip.BadGzipFile | EOFError | zlib.error):
         return DataError(f"broken gzip data: {exc}", file=str(path), row=row, expected=what)
     return DataError(f"cannot read: {exc}", file=str(path), row=row, expected=what)
 
@@ -226,7 +227,7 @@ def read_csv(
                 yield batch
                 given += batch.num_rows
             return
-        except (pa.ArrowInvalid, UnicodeDecodeError, csv.Error, _NotArrowCsv, OSError, EOFError):
+        except (pa.ArrowInvalid, UnicodeDecodeError, csv.Error, _NotArrowCsv, OSError, EOFError, zlib.error):
             pass  # includes broken gzip data (BadGzipFile is an OSError): the csv module names the row
     with _open_text(path) as handle:
         yield from _csv_rows(handle, str(path), batch_size, skip=given)
@@ -356,7 +357,7 @@ def _csv_rows(handle: IO[str], label: str, batch_size: int, skip: int = 0) -> It
                 rows, numbers = [], []
         if rows:
             yield _csv_batch(str(path), numbers, header, rows)
-    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:
+    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise _decode_error(path, row + 1, exc, "a UTF-8 CSV file") from exc
     except csv.Error as exc:
         raise DataError(f"not valid CSV: {exc}", file=str(path), row=row + 1) from exc
@@ -410,7 +411,7 @@ def _jsonl_rows(handle: IO[str], label: str, batch_size: int) -> Iterator[Source
                 objects, lines = [], []
         if objects:
             yield _json_batch(str(path), lines, objects)
-    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:
+    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise _decode_error(path, line_no + 1, exc, "a UTF-8 JSON Lines file") from exc
 
 
