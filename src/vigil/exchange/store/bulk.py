@@ -704,7 +704,9 @@ class BulkSignalsStore(SignalsStore):
         inserted = rows.insert_missing(signals, columns, "id", new_rows)
         # PostgreSQL: a concurrent transaction inserted some first (ON CONFLICT DO NOTHING): they
         # are existing signals now, read and locked like the others
-        lock([s for s in missing if s not in inserted])
+        raced = [s for s in missing if s not in inserted]
+        if raced:
+            lock(raced)
         for s in inserted:
             modified[s] = before
         return modified, inserted
