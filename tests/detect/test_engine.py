@@ -300,13 +300,15 @@ def test_posts_columns_read_once_give_the_same_files(
     traces = [CO_LINK, CO_HASHTAG, CO_RESHARE, CO_MENTION, by_text]
     params = EngineParams(min_items=1)
     duck.register_posts(con, path)
-    assert engine.PostsColumns(con, traces).table is not None
-    con.execute("DROP TABLE _vg_posts")
+    kept_columns = engine.PostsColumns(con, traces)
+    assert kept_columns.table is None  # copied at the first selection, not before
+    assert kept_columns.source(con, CO_LINK) is not None
+    kept_columns.close(con)
     kept = run_traces(con, traces, params, out_dir=tmp_path / "kept", posts=path)
     left = con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '_vg_%'").fetchall()
     assert left == []
     monkeypatch.setattr(engine, "_KEPT_SHARE", 0.0)  # nothing fits: every selection scans the file
-    assert engine.PostsColumns(con, traces).table is None
+    assert engine.PostsColumns(con, traces).source(con, CO_LINK) is None
     scanned = run_traces(con, traces, params, out_dir=tmp_path / "scanned", posts=path)
     for name in ("edges_path", "evidence_path"):
         assert pq.read_table(getattr(kept, name)).equals(pq.read_table(getattr(scanned, name)))

@@ -248,6 +248,7 @@ class PostsColumns:
 
     def __init__(self, con: SqlConnection, traces: Sequence[TraceSpec]) -> None:
         self.table: str | None = None
+        self._wanted = False
         self._left = {t.events_sql for t in traces if f"FROM {POSTS_VIEW} " in f"{t.events_sql} "}
         if len(self._left) < 2 or not isinstance(con, duckdb.DuckDBPyConnection):
             return
@@ -258,16 +259,22 @@ class PostsColumns:
         limit = memory_limit_bytes(con)
         if not set(EVENT_COLUMNS) <= columns or limit is None:
             return
-        if count_rows(con, POSTS_VIEW) * _KEPT_POST_BYTES > _KEPT_SHARE * limit:
-            return
-        kept = ", ".join(EVENT_COLUMNS)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_POSTS_KEPT} AS SELECT {kept} FROM {POSTS_VIEW}")
-        self.table = _POSTS_KEPT
+        self._wanted = count_rows(con, POSTS_VIEW) * _KEPT_POST_BYTES <= _KEPT_SHARE * limit
+
+    def source(self, con: SqlConnection, trace: TraceSpec) -> str | None:
+        """The table ``trace``'s events may be selected from (copied at the first selection that
+        reads the posts, inside that trace's progress stage), or None: read the view."""
+        if self._wanted and self.table is None and trace.events_sql in self._left:
+            kept = ", ".join(EVENT_COLUMNS)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {_POSTS_KEPT} AS SELECT {kept} FROM {POSTS_VIEW}")
+            self.table = _POSTS_KEPT
+        return self.table
 
     def selected(self, con: SqlConnection, trace: TraceSpec) -> None:
         """Note that ``trace``'s events are selected; drop the table after the last selection."""
         self._left.discard(trace.events_sql)
-        if self.table is not None and not self._left:
+        if not self._left:
+            self._wanted = False
             self.close(con)
 
     def close(self, con: SqlConnection) -> None:
@@ -387,7 +394,7 @@ class SharedEvents:
     def _select(self, con: SqlConnection, trace: TraceSpec, table: str) -> int:
         if self._posts is None:
             return materialize_events(con, trace, table)
-        n = materialize_events(con, trace, table, posts=self._posts.table)
+        n = materialize_events(con, trace, table, posts=self._posts.source(con, trace))
         self._posts.selected(con, trace)
         return n
 
