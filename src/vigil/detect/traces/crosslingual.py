@@ -203,6 +203,17 @@ def search_basis(vectors: np.ndarray[Any, Any], dims: int = SEARCH_DIMS) -> np.n
     return basis
 
 
+def _language_codes(langs: dict[int, str | None]) -> tuple[I64, I64]:
+    """``(gids, codes)``: the groups sorted, and each one's language as its rank among the known
+    languages' names (-1 for none), so comparing codes is comparing names, in their order."""
+    names = sorted({lang for lang in langs.values() if lang})
+    rank = {name: i for i, name in enumerate(names)}
+    gids = np.fromiter(langs, dtype=np.int64, count=len(langs))
+    codes = np.fromiter((rank.get(langs[g] or "", -1) for g in langs), dtype=np.int64, count=len(langs))
+    order = np.argsort(gids, kind="stable")
+    return gids[order], codes[order]
+
+
 def _cross_pairs(
     matrix: np.ndarray[Any, Any],
     langs: np.ndarray[Any, Any],
@@ -228,7 +239,12 @@ def _cross_pairs(
     qs: list[I64] = []
     xs: list[I64] = []
     cs: list[np.ndarray[Any, Any]] = []
-    known = sorted({str(lang) for lang in langs.tolist() if lang})
+    if langs.dtype == object:
+        # Names (tests, callers): as codes in the order of the names, -1 for none.
+        names = sorted({str(lang) for lang in langs.tolist() if lang})
+        rank = {name: i for i, name in enumerate(names)}
+        langs = np.fromiter((rank.get(str(lang), -1) if lang else -1 for lang in langs.tolist()), np.int64)
+    known = np.unique(langs[langs >= 0]).tolist()
     rows = {lang: np.flatnonzero(langs == lang) for lang in known}
     for i, first in enumerate(known):
         for second in known[i + 1 :]:
@@ -352,6 +368,9 @@ def crosslingual_pairs(
     if progress is not None:
         # A group is embedded (or reused) once per bucket it is in: the unit of this stage's work.
         progress.start("cross-lingual texts", total=float(sum(len(run[2]) for run in runs)))
+    # Each candidate's language as a code (-1: unknown), codes in the order of the languages' names,
+    # looked up by gid in one vectorized step per bucket.
+    code_gids, codes = _language_codes(langs)
     # Every group a run needs, in the order first needed: what the embedder is fed, a batch ahead.
     order = list(dict.fromkeys(g for run in runs for g in run[1]))
     ahead = 0
@@ -366,7 +385,8 @@ def crosslingual_pairs(
             if not union:
                 vectors.evict(bucket, set(members))
                 continue
-            missing = [g for g in union if g not in vectors]
+            slot = vectors.slot  # (a dict lookup per group, not a method call)
+            missing = [g for g in union if g not in slot]
             if missing:
                 wanted = set(missing)
                 while ahead < len(order) and len(missing) < EMBED_BATCH:
@@ -386,13 +406,13 @@ def crosslingual_pairs(
                 embedded += len(distinct)
                 del encoded
             matrix = vectors.matrix(union)
-            lang_arr = np.asarray([langs[g] or "" for g in union], dtype=object)
+            union_arr = np.asarray(union, dtype=np.int64)
+            lang_arr = codes[np.searchsorted(code_gids, union_arr)]
             # One BLAS thread: a block of a few thousand rows is too little work to share, and on
             # busy cores a second OpenBLAS thread spins for as much CPU time as the product.
             with limit(limits=1, user_api="blas"):
                 q, x, cos = _cross_pairs(matrix, lang_arr, n_carried, params.threshold, basis)
             if len(q):
-                union_arr = np.asarray(union, dtype=np.int64)
                 a, b = union_arr[q], union_arr[x]
                 writer.write_table(
                     pa.table(
@@ -568,6 +588,11 @@ def co_text_crosslingual(
             }
         ),
     )
+    enough = (
+        "min(aid) < max(aid)"
+        if params.min_accounts == 2
+        else f"count(DISTINCT aid) >= {int(params.min_accounts)}"
+    )
     # Members stay in DuckDB (2.6 million rows with their texts at 10M generated posts): the engine
     # reads the events view, and the members query runs only when a caller reads them.
     con.execute(
@@ -576,7 +601,7 @@ def co_text_crosslingual(
         WITH m AS (SELECT l.gid, l.rep, l.score, p.aid
                    FROM {POSTS_TABLE} AS p JOIN {GROUPS_TABLE} AS g USING (xid)
                    JOIN _vg_xl_map_in AS l ON l.gid = g.gid),
-             ok AS (SELECT rep FROM m GROUP BY rep HAVING count(DISTINCT aid) >= {int(params.min_accounts)})
+             ok AS (SELECT rep FROM m GROUP BY rep HAVING {enough})
         SELECT l.gid, l.rep, l.score, sha256(r.norm) AS item
         FROM _vg_xl_map_in AS l JOIN ok USING (rep) JOIN {TEXTS_TABLE} AS r ON r.xid = l.rep
         """
@@ -596,7 +621,8 @@ def co_text_crosslingual(
         {joined} JOIN {TEXTS_TABLE} AS x ON x.xid = p.xid JOIN {TEXTS_TABLE} AS r ON r.xid = l.rep
         ORDER BY l.item, p.ts, a.platform, p.post_id
     """
-    items, events = con.execute(f"SELECT count(DISTINCT l.item), count(*) {joined}").fetchall()[0]
+    # An item per representative: counting representatives counts items (no digests hashed again).
+    items, events = con.execute(f"SELECT count(DISTINCT l.rep), count(*) {joined}").fetchall()[0]
     timer.lap("events")
     stats = {
         "candidate_groups": float(len(gids)),
