@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from vigil.core.errors import DataError, SchemaError
 from vigil.core.ids import stable_id
+from vigil.core.progress import NoProgress, Progress
 from vigil.detect import score
 from vigil.detect.contract import EVIDENCE
 from vigil.detect.duck import PostsSource
@@ -32,6 +33,9 @@ from vigil.detect.traces.base import item_kinds
 TS = pa.timestamp("us", tz="UTC")
 DEFAULT_TAU_S = 60.0  # synchrony's time scale when the window is chosen per trace ("auto")
 TOP_ITEMS = 10
+# find_campaigns' steps reported to a progress: the graph, Leiden and trimming, shifts, scoring,
+# merging inseparable campaigns (and scoring again), the campaigns' evidence and tables.
+CAMPAIGN_STEPS = 6
 EVIDENCE_BATCH = 1 << 17  # evidence rows read from a file at a time
 
 # Evidence as a table, or as the Parquet file the engine wrote (read in batches: it can be GBs).
@@ -603,6 +607,7 @@ def find_campaigns(
     accounts: pa.Table | None = None,
     item_kinds: Mapping[str, tuple[str, ...]] | None = None,
     posts: PostsSource | None = None,
+    progress: Progress | None = None,
 ) -> CampaignSet:
     """Combine traces, find communities, score and rank them. ``accounts`` (optional) gives creation dates;
     ``posts`` (optional) lets communities that are shifts of one operation merge (vigil.detect.shifts).
@@ -610,17 +615,23 @@ def find_campaigns(
     ``evidence`` is the EVIDENCE table or its Parquet file; a file is read a batch at a time,
     keeping only the rows inside communities large enough to be campaigns. ``item_kinds`` gives
     each trace's signal kinds (:func:`vigil.detect.traces.base.trace_kinds`; none: kinds are null).
+    ``progress`` (within a stage the caller started) is advanced :data:`CAMPAIGN_STEPS` times.
     """
+    progress = progress or NoProgress()
     kinds = item_kinds or {}
     gp = params.graph
     graph = combine(edges, gp)
+    progress.advance()
     membership = trim_members(graph, leiden(graph, gp), gp.min_member_links)
+    progress.advance()
     shift_report: dict[str, Any] = {}
     if gp.merge_shifts and posts is not None:
         membership, shifts = merge_shifts(posts, graph.accounts.to_pylist(), membership, gp.min_campaign_size)
         shift_report = shifts.as_dict()
+    progress.advance()
     created_by_account, all_created = _creation_times(accounts)
     scored = _score_partition(graph, membership, evidence, params, created_by_account, all_created)
+    progress.advance()
     if gp.merge_inseparable:
         # Among the campaigns that pass the cut only: a group of ordinary accounts tied to a
         # campaign (its audience) must not ride into it.
@@ -630,6 +641,7 @@ def find_campaigns(
         if len(np.unique(merged)) < len(np.unique(membership)):
             membership = merged
             scored = _score_partition(graph, membership, evidence, params, created_by_account, all_created)
+    progress.advance()
     rows, cut_report, sizes, members = scored.rows, scored.cut_report, scored.sizes, scored.members
     degree, strength, edge_comm = scored.degree, scored.strength, scored.edge_comm
     names = graph.accounts.to_pylist()
@@ -648,6 +660,7 @@ def find_campaigns(
     accounts_table = _accounts_table(id_of, members, names, degree, strength, ev, created_by_account)
     evidence_table = _evidence_table(ev, id_of, kinds)
     edges_table = _tag_edges(graph, edge_comm, len(sizes), id_of)
+    progress.advance()
     return CampaignSet(
         campaigns=campaigns,
         accounts=accounts_table,

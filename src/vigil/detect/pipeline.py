@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from vigil.core.errors import DataError
 from vigil.core.progress import NoProgress, Progress, plan_stages
 from vigil.core.settings import Settings, get_settings
-from vigil.detect.campaigns import CampaignSet, find_campaigns
+from vigil.detect.campaigns import CAMPAIGN_STEPS, CampaignSet, find_campaigns
 from vigil.detect.duck import PostsSource, connect, count_rows, register_posts
 from vigil.detect.engine import EngineParams, RunResult, TraceStats, run_traces
 from vigil.detect.engines import EngineName
@@ -231,7 +231,7 @@ def campaigns_from_run(
 ) -> tuple[CampaignSet, dict[str, Path]]:
     """Graph, campaigns, evidence and output files from the engine's tables (``item_kinds``: the
     signal kinds each trace declares, :func:`vigil.detect.traces.base.trace_kinds`)."""
-    progress.start("graph and campaigns", total=3)
+    progress.start("graph and campaigns", total=2 + CAMPAIGN_STEPS)
     edges = _read(run.edges_path)
     progress.advance()
     # The evidence goes by path: find_campaigns reads it in batches and keeps only the rows inside
@@ -243,9 +243,9 @@ def campaigns_from_run(
         accounts=accounts,
         item_kinds=item_kinds,
         posts=local_posts(posts_path),
+        progress=progress,
     )
     del edges
-    progress.advance()
     # Posts on this machine (a file, a directory of them, or a list) give languages and quoted
     # posts; an Arrow table or a cluster URI (Spark) does not.
     local = None if isinstance(posts_path, pa.Table) else posts_path
