@@ -51,17 +51,21 @@ def wait_for_health(proc: subprocess.Popen[bytes], base: str, *, timeout: float,
         time.sleep(0.2)
 
 
-def _make_url(backend: str, request: pytest.FixtureRequest, directory: Path) -> str:
+def _make_url(
+    backend: str, request: pytest.FixtureRequest, directory: Path, *, migrated: bool = False
+) -> str:
+    """A new database on ``backend``; on PostgreSQL, already migrated if ``migrated`` (a copy of a
+    migrated template: faster than migrating each one; the migration tests ask for an empty one)."""
     if backend == "sqlite":
         return f"sqlite:///{directory / f'exchange-{uuid.uuid4().hex[:8]}.db'}"
     cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
-    return cluster.new_database()
+    return cluster.new_database(migrated=migrated)
 
 
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, migrated database URL for one test, on each backend."""
-    url = _make_url(request.param, request, tmp_path)
+    url = _make_url(request.param, request, tmp_path, migrated=True)
     db = Database(url)
     upgrade(db.engine)
     db.dispose()
@@ -126,7 +130,7 @@ def start_server(url: str, tmp: Path, **settings: object) -> tuple[uvicorn.Serve
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One running server per backend per test module, with a bootstrap operator admin key."""
     tmp = tmp_path_factory.mktemp("live")
-    url = _make_url(request.param, request, tmp)
+    url = _make_url(request.param, request, tmp, migrated=True)
     db = Database(url, auto_upgrade=True)
     with db.session() as session:
         store = ExchangeStore(session)

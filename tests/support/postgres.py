@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 
 def free_port() -> int:
@@ -43,14 +45,42 @@ def _pg_bin() -> Path | None:
 @dataclass
 class PostgresCluster:
     base_url: str  # postgresql+psycopg://postgres@127.0.0.1:<port>
+    _migrated: str | None = None  # a database at the head migration, the template of migrated ones
 
-    def new_database(self) -> str:
+    def new_database(self, *, migrated: bool = False) -> str:
+        """A new empty database, or (``migrated``) one already at the head migration.
+
+        A migrated one is a copy of a template migrated once per cluster: running every migration
+        again took 1.76 s per database against 0.49 s for the copy (load 16), and most of the
+        PostgreSQL tests start from a migrated database.
+        """
         name = f"t_{uuid.uuid4().hex[:16]}"
+        template = f' TEMPLATE "{self._template()}"' if migrated else ""
         engine = create_engine(f"{self.base_url}/postgres", isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        engine.dispose()
+        try:
+            with engine.connect() as conn:
+                for attempt in range(50):
+                    try:
+                        conn.execute(text(f'CREATE DATABASE "{name}"{template}'))
+                        break
+                    except OperationalError as exc:
+                        # a template's last session may still be closing on the server
+                        if "being accessed by other users" not in str(exc) or attempt == 49:
+                            raise
+                        time.sleep(0.1)
+        finally:
+            engine.dispose()
         return f"{self.base_url}/{name}"
+
+    def _template(self) -> str:
+        if self._migrated is None:
+            from vigil.db import Database
+
+            url = self.new_database()
+            database = Database(url, auto_upgrade=True)
+            database.dispose()
+            self._migrated = url.rsplit("/", 1)[1]
+        return self._migrated
 
 
 @pytest.fixture(scope="session")
