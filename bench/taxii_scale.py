@@ -348,7 +348,11 @@ def measure_reads(
         f"{collection_path}objects/?limit={PAGE}" + (f"&next={t}" if t else "") for t in tokens or [""]
     ]
     get_paths = [f"{collection_path}objects/{i}/" for i in ids]
+    if args.warm:  # not counted: new connections, their prepared statements and page caches
+        wrk(base, page_paths, auth, args.warm, args.concurrency, pid, workdir)
     pages = wrk(base, page_paths, auth, args.seconds, args.concurrency, pid, workdir)
+    if args.warm:
+        wrk(base, get_paths, auth, args.warm, args.concurrency, pid, workdir)
     gets = wrk(base, get_paths, auth, args.seconds, args.concurrency, pid, workdir)
     return {
         "first_after_start_ms": first_after_start,
@@ -536,6 +540,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="wrk connections")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--samples", type=int, default=30, help="sequential requests per position")
+    parser.add_argument(
+        "--warm", type=float, default=0, help="seconds of wrk, not counted, before each measured loop"
+    )
     parser.add_argument("--post", type=int, default=0, help="objects in a timed TAXII POST (first size only)")
     parser.add_argument(
         "--peer-objects", type=int, default=500, help="objects given to medallion (0: skip it)"
