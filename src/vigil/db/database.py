@@ -249,12 +249,18 @@ class Database:
     def read_session(self) -> Iterator[Session]:
         """A session for reading only: on SQLite it takes no write lock (WAL snapshot), so readers
         never wait for a writer; on PostgreSQL a read-only (MVCC) transaction. A write in it fails
-        (SQLite ``query_only``, PostgreSQL's read-only transaction). Rolled back at the end."""
+        (SQLite ``query_only``, PostgreSQL's read-only transaction). Ended by a COMMIT when the
+        block ends well (nothing to write: it keeps psycopg's prepared statements, see
+        ``reading``), rolled back when it raises."""
         session = self._readers()
         try:
             yield session
-        finally:
+        except BaseException:
             session.rollback()
+            raise
+        else:
+            session.commit()
+        finally:
             session.close()
 
     @contextmanager
@@ -276,6 +282,7 @@ class Database:
         session = self._readers()
         pending: list[Callable[[Session], None]] = []
         session.info[AFTER_READ] = pending
+        read_whole = False
         try:
             try:
                 yield session
@@ -292,8 +299,15 @@ class Database:
                     f"a read-only request changed {', '.join(sorted(changed))}: defer the write with"
                     " after_read(session), or serve the route on the write path"
                 )
+            read_whole = True
         finally:
-            session.rollback()
+            # A read that ended well is committed, not rolled back: the transaction is read-only
+            # either way, but psycopg forgets the connection's prepared statements on ROLLBACK
+            # (and not on COMMIT), so every PostgreSQL read re-planned its statements.
+            if read_whole:
+                session.commit()
+            else:
+                session.rollback()
             session.close()
         if pending:
             try:
