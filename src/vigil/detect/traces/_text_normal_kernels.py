@@ -50,6 +50,24 @@ def _is_re2_space(cp: Any) -> Any:
     return cp == 9 or cp == 10 or cp == 12 or cp == 13 or cp == 32
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _decode(data: Any, i: int, c: Any) -> Any:
+    """The code point of the multi-byte UTF-8 sequence at ``data[i]`` (lead byte ``c``, at least
+    0xC0: Arrow's strings are valid UTF-8) and its length in bytes."""
+    if c < 0xE0:
+        return ((c & 0x1F) << 6) | (np.int32(data[i + 1]) & 0x3F), 2
+    if c < 0xF0:
+        return (
+            ((c & 0x0F) << 12) | ((np.int32(data[i + 1]) & 0x3F) << 6) | (np.int32(data[i + 2]) & 0x3F)
+        ), 3
+    return (
+        ((c & 0x07) << 18)
+        | ((np.int32(data[i + 1]) & 0x3F) << 12)
+        | ((np.int32(data[i + 2]) & 0x3F) << 6)
+        | (np.int32(data[i + 3]) & 0x3F)
+    ), 4
+
+
 @njit(cache=True, nogil=True)
 def nfkc_candidates(data: Any, offsets: Any, flags: Any, ccc: Any, out: Any) -> None:
     """``out[d]``: Python's NFKC quick check would not say "yes" for text d, or it holds a code
@@ -70,24 +88,8 @@ def nfkc_candidates(data: Any, offsets: Any, flags: Any, ccc: Any, out: Any) -> 
                 previous = 0
                 i += 1
                 continue
-            if c < 0xE0:
-                cp = ((c & 0x1F) << 6) | (np.int32(data[i + 1]) & 0x3F)
-                i += 2
-            elif c < 0xF0:
-                cp = (
-                    ((c & 0x0F) << 12)
-                    | ((np.int32(data[i + 1]) & 0x3F) << 6)
-                    | (np.int32(data[i + 2]) & 0x3F)
-                )
-                i += 3
-            else:
-                cp = (
-                    ((c & 0x07) << 18)
-                    | ((np.int32(data[i + 1]) & 0x3F) << 12)
-                    | ((np.int32(data[i + 2]) & 0x3F) << 6)
-                    | (np.int32(data[i + 3]) & 0x3F)
-                )
-                i += 4
+            cp, width = _decode(data, i, c)
+            i += width
             s = _slot(cp)
             if s < 0 or flags[s] & NFKC_UNSAFE:
                 hit = True
@@ -234,24 +236,8 @@ def normalize(
                 cp = c
                 i += 1
             else:
-                if c < 0xE0:
-                    cp = ((c & 0x1F) << 6) | (np.int32(data[i + 1]) & 0x3F)
-                    i += 2
-                elif c < 0xF0:
-                    cp = (
-                        ((c & 0x0F) << 12)
-                        | ((np.int32(data[i + 1]) & 0x3F) << 6)
-                        | (np.int32(data[i + 2]) & 0x3F)
-                    )
-                    i += 3
-                else:
-                    cp = (
-                        ((c & 0x07) << 18)
-                        | ((np.int32(data[i + 1]) & 0x3F) << 12)
-                        | ((np.int32(data[i + 2]) & 0x3F) << 6)
-                        | (np.int32(data[i + 3]) & 0x3F)
-                    )
-                    i += 4
+                cp, width = _decode(data, i, c)
+                i += width
                 s = _slot(cp)
                 if s < 0 or flags[s] & FALLBACK:
                     outside = True
