@@ -265,3 +265,23 @@ def test_an_in_memory_sqlite_database_keeps_no_lane_connection() -> None:
         assert read_lane(db).rows("page", select(func.count(OrgRow.id)), {}) is None
     finally:
         db.dispose()
+
+
+def test_a_statement_built_per_call_runs_its_own_sql() -> None:
+    """The rendered-SQL cache is keyed by the statement's id, which CPython reuses once a
+    statement is freed: each fresh statement must still run its own SQL, not a freed one's."""
+    import sqlite3
+
+    from sqlalchemy import literal
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+    from vigil.exchange.taxii_index import driver_rows
+
+    connection = sqlite3.connect(":memory:")
+    dialect = sqlite_dialect.dialect()
+    try:
+        for n in range(300):
+            # a new statement each time, freed after the call (its id free for the next one)
+            assert driver_rows(connection, dialect, select(literal(n, literal_execute=True)), {}) == [(n,)]
+    finally:
+        connection.close()

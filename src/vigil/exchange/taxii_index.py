@@ -630,6 +630,10 @@ class _Rendered:
     processors: dict[str, Any]  # rendered name -> the type's conversion for the driver
     names: tuple[str, ...]  # the statement's parameters, in order
     positional: bool  # the driver takes them as a sequence (else by name)
+    # The statement itself: the cache is keyed by its id, and an id is reused once its object is
+    # freed (a statement built per call, as a test does, got another statement's SQL run). Held
+    # here, it cannot be freed while its entry exists; the identity check says so too.
+    source: Any
 
 
 _rendered: dict[tuple[int, str, tuple[int, ...]], _Rendered] = {}
@@ -639,7 +643,7 @@ def _render(statement: Any, dialect: Any, params: dict[str, Any]) -> _Rendered:
     lists = tuple(len(v) for v in params.values() if isinstance(v, list))
     key = (id(statement), dialect.name, lists)
     found = _rendered.get(key)
-    if found is not None:
+    if found is not None and found.source is statement:
         return found
     compiled = statement.compile(dialect=dialect)
     state = compiled.construct_expanded_state(params)
@@ -655,11 +659,11 @@ def _render(statement: Any, dialect: Any, params: dict[str, Any]) -> _Rendered:
     }
     positional = state.positiontup is not None
     names = tuple(state.positiontup if state.positiontup is not None else state.parameters)
-    found = _Rendered(state.statement, fixed, expansion, processors, names, positional)
+    found = _Rendered(state.statement, fixed, expansion, processors, names, positional, statement)
     with _statements_lock:
         if len(_rendered) > 1000:
             _rendered.clear()
-        _rendered[key] = found  # ``statement`` stays alive in ``_statements``, so its id is not reused
+        _rendered[key] = found
     return found
 
 
