@@ -181,6 +181,22 @@ def _encode(cp: Any, out: Any, w: int) -> int:
     return w + 4
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _squeeze(dst: Any, m: int, c: Any, f: Any, gap: bool) -> Any:
+    """Step 9 for one character ``c`` (flags ``f``): a format character is deleted, a break or
+    whitespace becomes one space per run (``gap``: the last character written was that space), any
+    other character is written at ``dst[m]``. Returns the new ``m`` and ``gap``."""
+    if f & FORMAT:
+        return m, gap
+    if f & BREAK or _is_re2_space(c):
+        if not gap:
+            dst[m] = 32
+            m += 1
+        return m, True
+    dst[m] = c
+    return m + 1, False
+
+
 @njit(cache=True, nogil=True)
 def normalize(
     data: Any,
@@ -321,17 +337,8 @@ def normalize(
             if fold_text:
                 dst[m] = c
                 m += 1
-            elif f & FORMAT:
-                continue
-            elif f & BREAK or _is_re2_space(c):
-                if not gap:
-                    dst[m] = 32
-                    m += 1
-                gap = True
             else:
-                dst[m] = c
-                m += 1
-                gap = False
+                m, gap = _squeeze(dst, m, c, f, gap)
         n = m
         if fold_text:
             # 8. accents folded, in place: per character, then the text must need no composition
@@ -355,18 +362,7 @@ def normalize(
             gap = False
             for i in range(n):
                 c = dst[i]
-                f = flags[_slot(c)]
-                if f & FORMAT:
-                    continue
-                if f & BREAK or _is_re2_space(c):
-                    if not gap:
-                        dst[m] = 32
-                        m += 1
-                    gap = True
-                else:
-                    dst[m] = c
-                    m += 1
-                    gap = False
+                m, gap = _squeeze(dst, m, c, flags[_slot(c)], gap)
             n = m
         # 10. whitespace trimmed at both ends, encoded
         start = 0
