@@ -414,3 +414,37 @@ def test_times_in_range_are_read_by_arrow_and_the_others_as_parse_time_reads_the
         except BadValue:
             got = None
         assert got == expected, cells
+
+
+@pytest.mark.parametrize("shape", ["mixed", "all cells", "no cells", "empty"])
+def test_choose_by_cell_is_choose_row_for_row(shape: str) -> None:
+    # Per row, what choose gives for the same two functions: distinct cells computed once, texts of
+    # rows without a cell only, both put back in row order (the functions count what they were given).
+    rng = random.Random(7)
+    n = {"empty": 0}.get(shape, 500)
+    pool = [f"c{i}" for i in range(20)]
+    cells = [
+        None if shape == "no cells" or (shape == "mixed" and rng.random() < 0.3) else rng.choice(pool)
+        for _ in range(n)
+    ]
+    texts = [None if rng.random() < 0.1 else f"t{rng.randrange(50)}" for _ in range(n)]
+    given: list[int] = []
+
+    def from_cells(values: pa.Array) -> pa.Array:
+        given.append(len(values))
+        return pc.utf8_upper(values)
+
+    def from_texts(values: pa.Array) -> pa.Array:
+        given.append(len(values))
+        return pc.binary_join_element_wise("text:", pc.fill_null(values, "-"), "")
+
+    cell_array, text_array = pa.array(cells, pa.string()), pa.array(texts, pa.string())
+    chosen = columnar_path.choose_by_cell(cell_array, from_cells, text_array, from_texts, pa.string())
+    expected = [
+        cell.upper() if cell is not None else f"text:{text if text is not None else '-'}"
+        for cell, text in zip(cells, texts, strict=True)
+    ]
+    assert chosen.to_pylist() == expected
+    distinct = len({cell for cell in cells if cell is not None})
+    # At most once per distinct cell and once per row without a cell.
+    assert sum(given) <= distinct + cells.count(None)

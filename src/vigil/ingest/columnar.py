@@ -682,6 +682,32 @@ def choose(
     return pc.if_else(has_value, given, from_text_fn(pc.if_else(has_value, None, texts)))
 
 
+def choose_by_cell(
+    cells: pa.Array,
+    from_cells: Callable[[pa.Array], pa.Array],
+    texts: pa.Array,
+    from_texts: Callable[[pa.Array], pa.Array],
+    out_type: pa.DataType,
+) -> pa.Array:
+    """Per row: ``from_cells`` of its cell where the row has one, else ``from_texts`` of its text
+    (both array functions, row for row), like ``choose`` of the two. ``from_cells`` runs once per
+    distinct cell and ``from_texts`` on the texts of rows without a cell only; one take puts both
+    back in row order. A list cell repeats (the same links, "[]"): its whole chain (split, URL
+    structs, repeats dropped) then runs once, not once per row and again per flattened URL."""
+    encoded = pc.dictionary_encode(cells)
+    distinct = encoded.dictionary
+    given = from_cells(distinct).cast(out_type) if len(distinct) else pa.array([], out_type)
+    without = pc.is_null(cells)
+    if not pc.any(without).as_py():
+        return pc.take(given, encoded.indices)
+    without_np = _bools(without)
+    read = from_texts(pc.filter(texts, pa.array(without_np))).cast(out_type)
+    # Rows without a cell take their text's result, which follows the distinct cells' results.
+    at = np.asarray(pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    at[without_np] = len(distinct) + np.arange(len(read), dtype=np.int64)
+    return pc.take(pa.concat_arrays([given, read]), pa.array(at))
+
+
 def extra_map(table: pa.Table, names: Sequence[str], more: Sequence[tuple[str, pa.Array]] = ()) -> pa.Array:
     """The ``extra`` map of each row: column name -> text for the ``names`` cells with a value,
     then the ``more`` entries (name, values; null: no entry).

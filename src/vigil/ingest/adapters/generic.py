@@ -166,15 +166,16 @@ class GenericAdapter(Adapter):
             "text": text,
             "lang": lang,
             "lang_detected": pc.if_else(pc.is_valid(lang), False, pa.scalar(None, pa.bool_())),
-            "urls": self._url_rules.lists(
-                columnar.choose(
-                    url_cells,
+            "urls": columnar.choose_by_cell(
+                url_cells,
+                lambda distinct: self._url_rules.lists(
                     columnar.lists(
-                        url_cells, rules["urls"], columnar.STRING_LIST, self._url_item, self._url_more
-                    ),
-                    text,
-                    text_rules.urls,
-                )
+                        distinct, rules["urls"], columnar.STRING_LIST, self._url_item, self._url_more
+                    )
+                ),
+                text,
+                lambda texts: self._url_rules.lists(text_rules.urls(texts)),
+                columnar.URL_LIST,
             ),
             "reshare_of": columnar.ids(cells("reshare_of")),
             "reply_to": columnar.ids(cells("reply_to")),

@@ -165,19 +165,16 @@ class TwitterIOAdapter(Adapter):
             "text": text,
             "lang": lang,
             "lang_detected": pc.if_else(pc.is_valid(lang), False, pa.scalar(None, pa.bool_())),
-            "urls": self._url_rules.lists(
-                columnar.choose(
-                    url_cells,
+            "urls": columnar.choose_by_cell(
+                url_cells,
+                lambda distinct: self._url_rules.lists(
                     columnar.lists(
-                        url_cells,
-                        self._url_cells,
-                        columnar.STRING_LIST,
-                        columnar.LIST_ITEM,
-                        columnar.URL_ITEM,
-                    ),
-                    text,
-                    rules.urls,
-                )
+                        distinct, self._url_cells, columnar.STRING_LIST, columnar.LIST_ITEM, columnar.URL_ITEM
+                    )
+                ),
+                text,
+                lambda texts: self._url_rules.lists(rules.urls(texts)),
+                columnar.URL_LIST,
             ),
             "hashtags": columnar.choose(
                 hashtag_cells,
