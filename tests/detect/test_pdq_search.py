@@ -183,6 +183,43 @@ def test_crowded_new_hashes_are_split_and_stay_exact() -> None:
     assert checked < similar / 20  # the pairs among a meme's re-encodings were not all checked
 
 
+class _Steps:
+    """A Progress that records each advance."""
+
+    def __init__(self) -> None:
+        self.steps: list[float] = []
+
+    def start(self, description: str, total: float | None = None) -> None:
+        return None
+
+    def advance(self, amount: float = 1) -> None:
+        self.steps.append(amount)
+
+    def finish(self) -> None:
+        return None
+
+
+def test_leader_search_advances_within_a_batch_and_counts_every_hash_once() -> None:
+    # One batch of a crowded group (solved half by half): the bar moves many times inside it, and
+    # its advances add up to the number of hashes, so it ends at its total.
+    rng = np.random.default_rng(9)
+    n = 2400
+    codes = rng.integers(0, 256, (n, PDQ_BYTES), dtype=np.uint8)
+    memes = rng.integers(0, 256, (4, PDQ_BYTES), dtype=np.uint8)
+    rows = rng.choice(n, 1800, replace=False)
+    codes[rows] = flip(rng, memes[rng.integers(0, 4, 1800)], rng.integers(0, 15, 1800))
+    sets = BucketSets(np.arange(n), np.zeros(n, dtype=np.int64), n)
+    steps = _Steps()
+    pdq_leaders(codes, sets, 31, steps, batch=n)
+    assert sum(steps.steps) == n
+    assert len([s for s in steps.steps if s > 0]) >= 4
+    assert max(steps.steps) <= n // 2
+    # Several batches: still every hash once.
+    steps = _Steps()
+    pdq_leaders(codes, sets, 31, steps, batch=700)
+    assert sum(steps.steps) == n
+
+
 def test_chunk_collisions_counts_pairs_with_an_equal_chunk() -> None:
     codes = np.zeros((3, PDQ_BYTES), dtype=np.uint8)
     codes[1, 0] = 1  # differs from row 0 in chunk 0 only

@@ -231,7 +231,9 @@ def pdq_leaders(
     3. the members are searched among the batch's new leaders, and each joins its closest leader
        (ties: the earlier one).
     """
-    search = _LeaderSearch(codes, buckets, max_distance, threads)
+    # The search advances ``progress`` by each group of new hashes it solves (a few hundred to a batch);
+    # the batch's members count once they have joined a leader, so the bar moves within a batch.
+    search = _LeaderSearch(codes, buckets, max_distance, threads, progress)
     n = len(codes)
     for lo in range(0, n, batch):
         hi = min(n, lo + batch)
@@ -247,7 +249,7 @@ def pdq_leaders(
         new = ids[~member & search.is_leader[ids]]
         a2, b2, d2 = search.pairs(members, new, expand=True, earlier_only=True)
         search.assign(np.concatenate([a, a2]), np.concatenate([b, b2]), np.concatenate([d, d2]))
-        progress.advance(hi - lo)
+        progress.advance(len(members))
     return search.labels, search.checked
 
 
@@ -255,9 +257,15 @@ class _LeaderSearch:
     """State of :func:`pdq_leaders`: labels and leader flags of every hash id, and pairs checked."""
 
     def __init__(
-        self, codes: np.ndarray[Any, np.dtype[np.uint8]], buckets: BucketSets, radius: int, threads: int
+        self,
+        codes: np.ndarray[Any, np.dtype[np.uint8]],
+        buckets: BucketSets,
+        radius: int,
+        threads: int,
+        progress: Progress | None = None,
     ) -> None:
         self.codes, self.buckets, self.radius, self.threads = codes, buckets, radius, threads
+        self.progress = progress or NoProgress()
         self.labels = np.arange(len(codes), dtype=np.int64)
         self.is_leader = np.ones(len(codes), dtype=bool)
         self.checked = 0
@@ -311,6 +319,8 @@ class _LeaderSearch:
                 second[member], rest[self.is_leader[rest]], expand=True, earlier_only=True
             )
             self.assign(np.concatenate([a, a2]), np.concatenate([b, b2]), np.concatenate([d, d2]))
+            # The second half's members; the other hashes were counted by the calls that solved them.
+            self.progress.advance(int(member.sum()))
             return
         q, x, d = MultiIndex(queries, self.radius, threads=self.threads, expand=True).search(queries)
         a, b = ids[q], ids[x]
@@ -318,6 +328,7 @@ class _LeaderSearch:
         a, b, d = a[earlier], b[earlier], d[earlier]
         near = self.buckets.near(a, b)
         self.assign(a[near], b[near], d[near])
+        self.progress.advance(n)
 
 
 def _pdq_members(
@@ -348,7 +359,9 @@ def _pdq_members(
         """
     )
     n_codes = int(con.execute(f"SELECT count(*) FROM {_CODES_TABLE}").fetchall()[0][0])
-    progress.start("image hashes", total=float(n_codes))
+    # The total is every distinct hash plus the two member queries (PDQ items, image ids) that
+    # follow the search, so the bar reaches its end only when the stage is done.
+    progress.start("image hashes", total=float(n_codes + 2))
     stats: dict[str, float] = {"distinct_pdq": float(n_codes)}
     if params.clustering == "leader" and params.search == "mih" and probe_plan(params.max_distance):
         codes = to_codes(
@@ -369,7 +382,6 @@ def _pdq_members(
         a, b, d = pdq_pairs(con, params, progress)
         labels = cluster(n_codes, a, b, d.astype(np.float64), params.clustering)
         stats["similar_pdq_pairs"] = float(len(a))
-    progress.finish()
     cids = np.arange(n_codes, dtype=np.int64)
     con.register("_vg_img_labels", pa.table({"cid": cids, "rep": labels}))
     pairs = con.sql(
@@ -400,6 +412,7 @@ def _pdq_members(
         FROM m JOIN ok USING (rep)
         """
     ).to_arrow_table()
+    progress.advance(1)
     con.unregister("_vg_img_labels")
     con.unregister("_vg_img_dist")
     for table in (_POSTS_TABLE, _CODES_TABLE, _BUCKETS_TABLE):
@@ -439,6 +452,8 @@ def co_image(
     parts = [pdq_members.cast(MEMBERS)]
     if params.use_image_ids:
         parts.append(_id_members(con, params, posts).cast(MEMBERS))
+    progress.advance(1)
+    progress.finish()
     timer.lap("image_ids")
     members = pa.concat_tables(parts)
     order = pc.sort_indices(
