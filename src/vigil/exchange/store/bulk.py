@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from time import perf_counter
 from typing import Any
 
@@ -47,7 +48,7 @@ from vigil.exchange.records import TLP, Marking, SignalKind
 from vigil.exchange.store.base import check_range, clean_tags, parse_tlp
 from vigil.exchange.store.languages import clean_language
 from vigil.exchange.store.signals import SignalsStore
-from vigil.exchange.store.signals_rows import AUDIT_COLUMNS, RowWriter, expire_loaded
+from vigil.exchange.store.signals_rows import AUDIT_COLUMNS, RowWriter, Values, expire_loaded
 from vigil.exchange.store.signals_rows import table_of as _table
 from vigil.exchange.values import normalize_value
 
@@ -81,6 +82,11 @@ def _defer_checkpoint(session: Session) -> Any:
     connection = session.connection()
     connection.exec_driver_sql(f"PRAGMA wal_autocheckpoint={DEFERRED_AUTOCHECKPOINT:d}")
     return connection.connection.dbapi_connection
+
+
+def _defer_into(session: Session, deferred: list[Any]) -> None:
+    """``_defer_checkpoint``, keeping the DBAPI connection in ``deferred`` for the restore."""
+    deferred.append(_defer_checkpoint(session))
 
 
 def _restore_checkpoint(dbapi_connection: Any) -> None:
@@ -188,17 +194,20 @@ class BulkReport:
 
 @dataclass(slots=True)
 class _Checked:
-    """An item that passed every check, ready to write."""
+    """An item that passed every check, with what its rows hold that does not depend on the
+    database's state, already as the driver takes it (prepared before any write lock is taken)."""
 
     index: int
     kind: SignalKind
     value: str
     signal_id: str
-    tlp: TLP
+    tlp: str  # the TLP's value
     shared: tuple[str, ...]
-    confidence: int
     tags: tuple[str, ...]
-    item: SignalSubmission
+    # the contribution's tlp, confidence, first_seen, last_seen, campaign_id, description and
+    # valid_until, as the driver takes them
+    values: tuple[Any, ...]
+    snapshot: Any  # the version's snapshot document, as the driver takes it
     override: dict[str, Any] | None  # the warninglist.override_used audit entry, if one was used
 
 
@@ -210,6 +219,8 @@ class _Context:
     known_orgs: set[str]
     screener: warninglists.Screener
     campaigns: set[str]
+    org_id: str  # the submitting organisation (in each snapshot)
+    values: Values
     tlps: dict[Any, TLP] = field(default_factory=dict)
     _tags: dict[tuple[Any, ...], tuple[str, ...]] = field(default_factory=dict)
 
@@ -231,7 +242,7 @@ class _State:
     version: int
     created_at: datetime
     modified_at: datetime | None = None
-    # tlp, confidence, first_seen, last_seen, campaign_id, description, valid_until
+    # tlp, confidence, first_seen, last_seen, campaign_id, description, valid_until (driver values)
     values: tuple[Any, ...] = ()
     shared: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
@@ -239,19 +250,8 @@ class _State:
 
 def _db_values(st: _State, time: Callable[[datetime | None], Any]) -> tuple[Any, ...]:
     """``_CONTRIBUTION_COLUMNS`` of ``st`` as the driver takes them."""
-    tlp, confidence, first_seen, last_seen, campaign_id, description, valid_until = st.values
-    return (
-        tlp,
-        confidence,
-        time(first_seen),
-        time(last_seen),
-        campaign_id,
-        description,
-        time(valid_until),
-        None,  # a submission un-revokes
-        st.version,
-        time(st.modified_at),
-    )
+    # revoked_at None: a submission un-revokes
+    return (*st.values, None, st.version, time(st.modified_at))
 
 
 def _snapshot(
@@ -361,12 +361,15 @@ class BulkSignalsStore(SignalsStore):
         ``MIN_CHUNK``; the time a chunk takes depends on the machine and on its load."""
         require(principal, Permission.WRITE)
         report = BulkReport()
+        # conversions to the driver's values, shared by the checks (which prepare each item's
+        # rows) and the writes (their caches too: a batch's snapshots and stamps repeat)
+        values = Values(self.session.get_bind().dialect)
         if chunk is None:
-            checked = self._check_items(principal, items, report)
+            checked = self._check_items(principal, items, report, values)
             if atomic and report.rejected:
                 raise batch_error(report, len(items))
             if checked:
-                self._write(principal, checked, report)
+                self._write(principal, checked, report, values)
             return report
         if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
             raise InputError(f"chunk must be a positive number of items, got {chunk!r}", field="chunk")
@@ -375,7 +378,7 @@ class BulkSignalsStore(SignalsStore):
         # The caller's transaction (a request's authentication) ends here, so the checks below
         # run on a read snapshot and hold no write lock (SQLite) while values are normalised.
         self.session.commit()
-        checked = self._check_outside_transaction(principal, items, report)
+        checked = self._check_outside_transaction(principal, items, report, values)
         if atomic and report.rejected:
             raise batch_error(report, len(items))
         if progress is not None:
@@ -385,15 +388,17 @@ class BulkSignalsStore(SignalsStore):
         while start < len(checked):
             end = min(start + size, len(checked))
             began = perf_counter()
-            deferred = _defer_checkpoint(self.session) if sqlite and end < len(checked) else None
+            # SQLite, not the last chunk: no checkpoint at its commit (set as its first statement)
+            deferred: list[Any] = []
+            defer = partial(_defer_into, self.session, deferred) if sqlite and end < len(checked) else None
             try:
                 # one short write transaction per chunk: each re-reads the signals and contributions
                 # it touches, so an item repeated across chunks gets the next version as in one
-                self._write(principal, checked[start:end], report)
+                self._write(principal, checked[start:end], report, values, begin=defer)
                 self.session.commit()
             finally:
-                if deferred is not None:
-                    _restore_checkpoint(deferred)
+                if deferred:
+                    _restore_checkpoint(deferred[0])
             if progress is not None:
                 progress(end, len(checked))
             if hold is not None:
@@ -402,16 +407,17 @@ class BulkSignalsStore(SignalsStore):
         return report
 
     def _check_outside_transaction(
-        self, principal: Principal, items: Sequence[SignalSubmission], report: BulkReport
+        self, principal: Principal, items: Sequence[SignalSubmission], report: BulkReport, values: Values
     ) -> list[_Checked]:
         """``_check_items`` on a read-only session of the same database (SQLite: a WAL snapshot
         that takes no write lock; PostgreSQL: an ordinary MVCC transaction), rolled back after."""
         bind = self.session.get_bind()
         if not isinstance(bind, Engine):  # a session bound to one connection: check on it
-            return self._check_items(principal, items, report)
+            return self._check_items(principal, items, report, values)
         with Session(bind.execution_options(**{READ_ONLY: True})) as reader:
             try:
-                return BulkSignalsStore(reader, now=self._now)._check_items(principal, items, report)
+                checker = BulkSignalsStore(reader, now=self._now)
+                return checker._check_items(principal, items, report, values)
             finally:
                 reader.rollback()
 
@@ -419,7 +425,7 @@ class BulkSignalsStore(SignalsStore):
     # checks (the same, in the same order, as submit_signal)
 
     def _check_items(
-        self, principal: Principal, items: Sequence[SignalSubmission], report: BulkReport
+        self, principal: Principal, items: Sequence[SignalSubmission], report: BulkReport, values: Values
     ) -> list[_Checked]:
         normalized: list[tuple[SignalKind, str] | VigilError] = []
         seen: dict[tuple[str, str], tuple[SignalKind, str]] = {}
@@ -442,7 +448,7 @@ class BulkSignalsStore(SignalsStore):
             self.session, principal.org_id, [n for n in normalized if not isinstance(n, VigilError)]
         )
         campaigns = self._visible_campaign_ids(principal, {i.campaign_id for i in items if i.campaign_id})
-        context = _Context(known_orgs, screener, campaigns)
+        context = _Context(known_orgs, screener, campaigns, principal.org_id, values)
         out: list[_Checked] = []
         entries = report.items
         check = self._check_one
@@ -500,46 +506,101 @@ class BulkSignalsStore(SignalsStore):
         override = None
         if hit is not None and override_id is not None:
             override = warninglists.override_used_entry(kind, value, hit, override_id)
+        # the rows' values that do not depend on the database (prepared here, outside the write
+        # transaction: on SQLite the write lock is held only for what needs the stored state)
+        first_seen = ensure_utc(item.first_seen) if item.first_seen else None
+        last_seen = ensure_utc(item.last_seen) if item.last_seen else None
+        valid_until = ensure_utc(item.valid_until) if item.valid_until else None
+        convert = context.values
+        time = convert.time
+        tlp_value = tlp.value  # read once: an enum's .value is a descriptor call
+        snapshot = convert.document(
+            _snapshot,
+            context.org_id,
+            tlp_value,
+            confidence,
+            first_seen,
+            last_seen,
+            item.campaign_id,
+            item.description,
+            valid_until,
+            shared,
+            tags,
+            _language(item),
+        )
         return _Checked(
             index=index,
             kind=kind,
             value=value,
             signal_id=stable_id("indicator", kind.value, value),
-            tlp=tlp,
+            tlp=tlp_value,
             shared=shared,
-            confidence=confidence,
             tags=tags,
-            item=item,
+            values=(
+                tlp_value,
+                confidence,
+                time(first_seen),
+                time(last_seen),
+                item.campaign_id,
+                item.description,
+                time(valid_until),
+            ),
+            snapshot=snapshot,
             override=override,
         )
 
     # -----------------------------------------------------------------------------------------
     # writing
 
-    def _write(self, principal: Principal, checked: list[_Checked], report: BulkReport) -> None:
+    def _write(
+        self,
+        principal: Principal,
+        checked: list[_Checked],
+        report: BulkReport,
+        values: Values,
+        begin: Callable[[], None] | None = None,
+    ) -> None:
         """Driver-level multi-row statements (``signals_rows.RowWriter``; no ORM unit of work, no
         per-row parameter processing: building, tracking and flushing one ORM object per row, then
         SQLAlchemy's per-value conversion, were most of the cost). Each item still gets its own
         version and audit entry, in order; a contribution submitted twice in one batch is written
-        once, with its last state."""
+        once, with its last state.
+
+        What does not depend on the stored state (each item's values, snapshot, TLP) was prepared
+        by the checks; here, between the first statement and the commit (on SQLite, while the
+        write lock is held), only the stamps, versions and the rows' tuples are made. ``begin`` is
+        called just before the first statement."""
         now = self.now()
-        rows = RowWriter(self.session)
-        time = rows.time
+        rows = RowWriter(self.session, values)
+        time = values.time
         org_id = principal.org_id
+        # each signal's first item (its kind and value) and how many items name it, counted before
+        # the first statement (no lock held yet)
+        first: dict[str, _Checked] = {}
+        count: dict[str, int] = {}
+        for c in checked:
+            sid = c.signal_id
+            if sid in count:
+                count[sid] += 1
+            else:
+                first[sid] = c
+                count[sid] = 1
+        if begin is not None:
+            begin()
         # signal id -> modified_at (a new signal's as if it had been there: ``now`` - 1 µs); the
         # signals this transaction inserted, with their final modified_at already
-        modified, inserted = self._lock_or_create_signals(rows, checked, now)
+        modified, inserted = self._lock_or_create_signals(rows, first, count, now)
         own = self._own_contributions(rows, org_id, sorted(modified))  # signal id -> (id, version)
         state: dict[str, _State] = {}  # signal id -> the contribution as it will be written
         created_ids: list[str] = []
         versions: list[tuple[str, int, Any, Any]] = []  # signal id, version, modified_at, snapshot
         audits: list[tuple[Any, ...]] = []
-        actor = (principal.key_id, org_id)
+        key_id = principal.key_id
         one_us = timedelta(microseconds=1)
+        entries = report.items
+        document = values.document
         for c in checked:
-            item = c.item
             sid = c.signal_id
-            tlp = c.tlp.value  # read once: an enum's .value is a descriptor call
             last = modified[sid] + one_us
             stamp = now if now > last else last
             modified[sid] = stamp
@@ -548,60 +609,47 @@ class BulkSignalsStore(SignalsStore):
                 known = own.get(sid)
                 if known is None:
                     created_ids.append(sid)
-                    report.items[c.index].created = True
+                    entries[c.index].created = True
                 st = state[sid] = _State(known[1] if known else 0, stamp)
-            first_seen = ensure_utc(item.first_seen) if item.first_seen else None
-            last_seen = ensure_utc(item.last_seen) if item.last_seen else None
-            valid_until = ensure_utc(item.valid_until) if item.valid_until else None
             version = st.version + 1
-            st.version, st.modified_at, st.shared, st.tags = version, stamp, c.shared, c.tags
-            st.values = (
-                tlp,
-                c.confidence,
-                first_seen,
-                last_seen,
-                item.campaign_id,
-                item.description,
-                valid_until,
-            )
-            language = _language(item)
-            snapshot = rows.document(
-                _snapshot,
-                org_id,
-                *st.values,
+            st.version, st.modified_at, st.values, st.shared, st.tags = (
+                version,
+                stamp,
+                c.values,
                 c.shared,
                 c.tags,
-                language,
             )
-            versions.append((sid, version, time(stamp), snapshot))
+            at = time(stamp)
+            versions.append((sid, version, at, c.snapshot))
             if c.override is not None:
                 o = c.override
                 audits.append(
                     (
                         time(now),
-                        *actor,
+                        key_id,
+                        org_id,
                         o["action"],
                         o["target_type"],
                         o["target_id"],
                         None,
-                        rows.json(o["detail"]),
+                        values.json(o["detail"]),
                         None,
                     )
                 )
-            kind = c.kind.value
             audits.append(
                 (
-                    time(stamp),
-                    *actor,
+                    at,
+                    key_id,
+                    org_id,
                     "signal.submit",
                     "signal",
                     sid,
-                    tlp,
-                    rows.document(_submit_detail, kind, version),
+                    c.tlp,
+                    document(_submit_detail, c.kind.value, version),
                     None,
                 )
             )
-            entry = report.items[c.index]
+            entry = entries[c.index]
             entry.signal_id, entry.version = sid, version
         contributions = _table(ContributionRow)
         created_ids.sort()  # new contributions get their ids in signal-id order
@@ -662,11 +710,12 @@ class BulkSignalsStore(SignalsStore):
         expire_loaded(self.session, set(state), {own[s][0] for s in state})
 
     def _lock_or_create_signals(
-        self, rows: RowWriter, checked: list[_Checked], now: datetime
+        self, rows: RowWriter, first: dict[str, _Checked], count: dict[str, int], now: datetime
     ) -> tuple[dict[str, datetime], set[str]]:
-        """Every signal of the batch, locked until the transaction ends (in id order, so two bulk
-        submissions cannot deadlock); the missing ones inserted (as ``submit_signal`` would: no
-        language on the signal row; each contribution keeps its own).
+        """Every signal of the batch (``first``: each one's first item; ``count``: how many items
+        name it), locked until the transaction ends (in id order, so two bulk submissions cannot
+        deadlock); the missing ones inserted (as ``submit_signal`` would: no language on the
+        signal row; each contribution keeps its own).
 
         Returns each signal's ``modified_at`` before the batch and the ids inserted here. A new
         signal counts as changed 1 µs before ``now`` (as ``submit_signal`` creates it), and is
@@ -678,11 +727,6 @@ class BulkSignalsStore(SignalsStore):
         Every batch runs the same three statements (the read, the insert, the update) whichever of
         its values exist; per row, a value another member holds (hidden or not) costs an update
         where a new one costs an insert."""
-        first: dict[str, _Checked] = {}
-        count: dict[str, int] = {}
-        for c in checked:
-            first.setdefault(c.signal_id, c)
-            count[c.signal_id] = count.get(c.signal_id, 0) + 1
         ids = sorted(first)
         signals = _table(SignalRow)
         before = now - timedelta(microseconds=1)
@@ -697,7 +741,14 @@ class BulkSignalsStore(SignalsStore):
         created = rows.time(now)
         one_us = timedelta(microseconds=1)
         new_rows = [
-            (s, first[s].kind.value, first[s].value, None, created, rows.time(now + (count[s] - 1) * one_us))
+            (
+                s,
+                first[s].kind.value,
+                first[s].value,
+                None,
+                created,
+                created if count[s] == 1 else rows.time(now + (count[s] - 1) * one_us),
+            )
             for s in missing
         ]
         columns = ("id", "kind", "value", "language", "created_at", "modified_at")

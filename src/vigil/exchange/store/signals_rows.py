@@ -50,23 +50,19 @@ def table_of(model: type[Any]) -> Table:
     return table
 
 
-class RowWriter:
-    """Multi-row INSERT and UPDATE on ``session``'s connection (see the module docstring)."""
+class Values:
+    """Values as the driver takes them (and datetimes as SQLAlchemy reads them) for ``dialect``,
+    each converted once per distinct value. Needs no connection, so a batch's rows can be prepared
+    before its write transaction begins (on SQLite, before it takes the write lock)."""
 
-    def __init__(self, session: Session) -> None:
-        self.connection = session.connection()
-        self.dialect = self.connection.dialect
-        self.postgres = self.dialect.name == "postgresql"
-        self._mark = "?" if self.dialect.paramstyle == "qmark" else "%s"
-        self._quote = self.dialect.identifier_preparer.quote
+    def __init__(self, dialect: Any) -> None:
+        self.dialect = dialect
         self._times: dict[datetime, Any] = {}
         self._documents: dict[Hashable, Any] = {}
         self._time_bind: Callable[[Any], Any] | None = None
         self._read_times: dict[Any, Any] = {}
         self._time_result: Callable[[Any], Any] | None = None
         self._json_bind: Callable[[Any], Any] | None = None
-
-    # -- values ------------------------------------------------------------------------------
 
     def time(self, value: datetime | None) -> Any:
         """``value`` as the driver takes it for a UTC datetime column (once per distinct value:
@@ -116,6 +112,36 @@ class RowWriter:
             found = self._read_times[raw] = self._time_result(raw)
         assert isinstance(found, datetime)
         return found
+
+
+class RowWriter:
+    """Multi-row INSERT and UPDATE on ``session``'s connection (see the module docstring).
+
+    The connection is taken at the first statement, not here: on SQLite that begins the write
+    transaction (``BEGIN IMMEDIATE``, the write lock), so what a caller computes between making
+    the writer and its first statement holds no lock. ``values``: conversions (and their caches)
+    shared with the caller's preparation of the rows."""
+
+    def __init__(self, session: Session, values: Values | None = None) -> None:
+        self._session = session
+        self._connection: Any = None
+        self.dialect = session.get_bind().dialect
+        self.postgres = self.dialect.name == "postgresql"
+        self._mark = "?" if self.dialect.paramstyle == "qmark" else "%s"
+        self._quote = self.dialect.identifier_preparer.quote
+        self.values = values if values is not None else Values(self.dialect)
+        self.time = self.values.time
+        self.document = self.values.document
+        self.json = self.values.json
+        self.read_time = self.values.read_time
+        self.read_optional_time = self.values.read_optional_time
+
+    @property
+    def connection(self) -> Any:
+        """The session's connection (its transaction begins with the first use)."""
+        if self._connection is None:
+            self._connection = self._session.connection()
+        return self._connection
 
     # -- statements --------------------------------------------------------------------------
 
