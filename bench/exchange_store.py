@@ -18,21 +18,17 @@ Figures depend on the machine; on a shared machine, say so next to them.
 from __future__ import annotations
 
 import argparse
-import glob
-import os
 import random
-import shutil
-import socket
-import subprocess
+import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sqlalchemy import select
 
+from pgcluster import postgres
 from vigil.db import Database
 from vigil.exchange.access import Principal, can_see
 from vigil.exchange.models import ContributionRow, ContributionShareRow, OrgRow
@@ -61,63 +57,6 @@ def _value(kind: str, i: int) -> str:
     if kind == "image_md5":
         return f"{i:032x}"
     return f"https://news-{i % 997}.com/a/{i}"
-
-
-@contextmanager
-def _postgres() -> Iterator[str]:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found:
-        raise SystemExit("no PostgreSQL binaries; pass --pg-url or --backend sqlite")
-    pg_bin = Path(found[-1]).parent
-    root = Path(tempfile.mkdtemp(prefix="vigil-bench-pg-", dir="/tmp"))
-    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if prefix:
-        shutil.chown(root, "postgres", "postgres")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    data = root / "data"
-    subprocess.run(
-        [
-            *prefix,
-            str(pg_bin / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    opts = f"-p {port} -c listen_addresses=127.0.0.1 -k {root}"
-    subprocess.run(
-        [
-            *prefix,
-            str(pg_bin / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(root / "log"),
-            "-w",
-            "-o",
-            opts,
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            [*prefix, str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-            capture_output=True,
-        )
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _naive_visible(db: Database, viewer: Principal) -> int:
@@ -246,8 +185,8 @@ def main() -> None:
         if args.pg_url:
             results["postgresql"] = run(args.pg_url, args.signals, args.seed)
         else:
-            with _postgres() as url:
-                results["postgresql"] = run(url, args.signals, args.seed)
+            with postgres() as base:  # bench/pgcluster.py: a throw-away cluster
+                results["postgresql"] = run(f"{base}/postgres", args.signals, args.seed)
     print(f"{args.signals} submissions from {len(ORGS)} organisations; viewer: a government member")
     print(
         f"{'backend':<11} {'submit/s':>9} {'visible':>8} {'pages':>6} {'list all (s)':>13} "
