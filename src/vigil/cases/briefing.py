@@ -30,7 +30,7 @@ from vigil.core.errors import InputError
 from vigil.core.ids import new_id
 from vigil.core.time import ensure_utc, isoformat_z
 from vigil.exchange.access import Permission, Principal, require
-from vigil.exchange.models import OrgRow
+from vigil.exchange.models import ContributionRow, OrgRow
 from vigil.exchange.policy import document_marking
 from vigil.exchange.records import TLP, Signal, SignalKind
 from vigil.exchange.service import Service
@@ -95,6 +95,27 @@ class Briefing:
             "cases": {c.id: c.status for c in [*self.new_cases, *self.active_cases]},
             "signals_by_kind": dict(self.signals_by_kind),
         }
+
+    def title(self) -> str:
+        return (
+            f"Vigil trend briefing for {self.reader_org_name}: {self.since:%Y-%m-%d} to {self.until:%Y-%m-%d}"
+        )
+
+
+@dataclass
+class BriefingTotals:
+    """A briefing's headline figures (what a meeting agenda shows of it), the same numbers as
+    ``Briefing``'s: see ``BriefingService.totals``."""
+
+    reader_org_name: str
+    since: datetime
+    until: datetime
+    new_cases: list[CaseLine]
+    active_cases: list[CaseLine]
+    signals_total: int
+    signals_by_kind: dict[str, int]
+    top_narratives: list[tuple[str, int]]
+    tlp: TLP = TLP.GREEN
 
     def title(self) -> str:
         return (
@@ -252,6 +273,72 @@ class BriefingService(Service):
             tlp=document_marking(marks),
             policy=policy,
             bucket=bucket,
+        )
+
+    def totals(self, since: datetime | timedelta) -> BriefingTotals:
+        """``build(since)``'s totals, cases, top narratives and marking, without the rest.
+
+        ``build`` reads every signal's whole view (contributions with their shares, tags,
+        languages and campaigns, opinions, sightings) for charts the agenda does not show. This
+        reads the same signals in the same order (the listing's query: same visibility, same
+        ``modified_after``), but only their visible contributions' markings, and the sightings of
+        narratives alone (their weight). The read audit is the listing's: one entry per restricted
+        contribution, in the same order, as the figures come from them. The totals equal the full
+        briefing's (tests/meetings/test_briefing_totals.py compares them on the demo's data).
+        """
+        require(self.principal, Permission.READ)
+        until = self.now()
+        start = until - since if isinstance(since, timedelta) else ensure_utc(since)
+        if start >= until:
+            raise InputError(f"since ({isoformat_z(start)}) must be before now", field="since")
+        cases = self.cases.list_cases(modified_after=start)
+        new_cases = [_line(c) for c in cases if c.created_at >= start]
+        active = [_line(c) for c in cases if c.created_at < start and c.status is not Status.CLOSED]
+
+        store = self.cases.store
+        by_kind: Counter[str] = Counter()
+        narratives: Counter[str] = Counter()
+        marks = [TLP(c.tlp) for c in [*new_cases, *active]]
+        seen: dict[str, list[int]] = {}  # signal id -> its visible contribution ids, listing order
+        ordered = store._ordered_query(self.principal, SignalFilter(modified_after=start), "changed")
+        if ordered is not None:
+            listed = ordered[0].subquery()
+            # the listing's order (its change time, then id), each signal's contributions as the
+            # view orders them
+            rows = self.session.execute(
+                select(listed.c.id, listed.c.kind, listed.c.value, ContributionRow.id, ContributionRow.tlp)
+                .add_columns(ContributionRow.org_id)
+                .join(ContributionRow, ContributionRow.signal_id == listed.c.id)
+                .where(store._contribution_visible(self.principal))
+                .order_by(listed.c.seen_at, listed.c.id, ContributionRow.created_at, ContributionRow.id)
+            ).all()
+            kinds: dict[str, str] = {}
+            values: dict[str, str] = {}
+            targets: list[tuple[str, str, TLP, str]] = []
+            for signal_id, kind, value, contribution_id, tlp, org_id in rows:
+                seen.setdefault(signal_id, []).append(contribution_id)
+                kinds[signal_id], values[signal_id] = kind, value
+                marks.append(TLP(tlp))
+                targets.append(("signal", signal_id, TLP(tlp), org_id))
+            by_kind.update(kinds[s] for s in seen)
+            told = {s: c for s, c in seen.items() if kinds[s] == SignalKind.NARRATIVE.value}
+            sightings = store._sightings(self.principal, told) if told else {}
+            for s, contributions in told.items():
+                narratives[values[s]] += len(contributions) + sum(x.count for x in sightings.get(s, []))
+            store._audit_reads(self.principal, "signal.read", targets)
+        org = self.session.get(OrgRow, self.principal.org_id)
+        policy = PolicyService(self.session, self.principal, now=until).section(start, until)
+        marks += policy.tlps
+        return BriefingTotals(
+            reader_org_name=org.name if org is not None else self.principal.org_id,
+            since=start,
+            until=until,
+            new_cases=new_cases,
+            active_cases=active,
+            signals_total=len(seen),
+            signals_by_kind=dict(by_kind.most_common()),
+            top_narratives=narratives.most_common(TOP),
+            tlp=document_marking(marks),
         )
 
     def _changes(

@@ -54,7 +54,8 @@ class AgendaAndMinutes(MemberUpdates, ActionItems):
         missing = [o for o in meeting.invited if o not in filed]
         briefing: dict[str, Any] | None = None
         if self.principal is not None:
-            b = BriefingService(self.session, self.principal, now=self._now).build(since)
+            # the briefing's totals only (what the agenda and pack show), not its charts
+            b = BriefingService(self.session, self.principal, now=self._now).totals(since)
             briefing = {
                 "title": b.title(),
                 "tlp": b.tlp.value,
