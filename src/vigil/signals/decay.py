@@ -29,8 +29,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from vigil.core.errors import InputError
+
+if TYPE_CHECKING:
+    from vigil.core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -55,11 +59,9 @@ class DecayModel:
     dispute_penalty: float = 10.0
 
     @classmethod
-    def configured(cls) -> DecayModel:
-        """The model of the process's settings (``VIGIL_DECAY_*``), shared by every side."""
-        from vigil.core.settings import get_settings
-
-        s = get_settings()
+    def from_settings(cls, s: Settings) -> DecayModel:
+        """The model of these settings (``decay_*``, ``VIGIL_DECAY_*``): pass the settings the
+        caller serves under (an app's, which may be overrides given to ``create_app``)."""
         return cls(
             lifetime_days=s.decay_lifetime_days,
             decay_speed=s.decay_speed,
@@ -68,6 +70,15 @@ class DecayModel:
             false_positive_penalty=s.decay_false_positive_penalty,
             dispute_penalty=s.decay_dispute_penalty,
         )
+
+    @classmethod
+    def configured(cls) -> DecayModel:
+        """The model of the *process's* settings (``get_settings()``): only for callers that hold
+        no settings of their own (a CLI command, whose settings are the process's). Code serving
+        an app uses ``from_settings`` with the app's settings, which may differ."""
+        from vigil.core.settings import get_settings
+
+        return cls.from_settings(get_settings())
 
     def __post_init__(self) -> None:
         if self.lifetime_days <= 0:

@@ -43,6 +43,7 @@ from vigil.exchange.access import Permission, Principal, permissions
 from vigil.exchange.flood import FloodService
 from vigil.exchange.records import Organisation
 from vigil.exchange.store import ExchangeStore
+from vigil.signals.decay import DecayModel
 from vigil.web.session import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -127,8 +128,10 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_store(session: SessionDep) -> ExchangeStore:
-    return ExchangeStore(session)
+def get_store(session: SessionDep, settings: SettingsDep) -> ExchangeStore:
+    store = ExchangeStore(session)
+    store.decay = DecayModel.from_settings(settings)  # the app's, not the process's settings
+    return store
 
 
 StoreDep = Annotated[ExchangeStore, Depends(get_store)]

@@ -193,6 +193,16 @@ def _grouped_rows(opinions: Iterable[Any], sightings: Iterable[Any]) -> list[tup
 class FeedbackCountsStore(StoreBase):
     """Counting what members said about signals, strictly within what the reader may see."""
 
+    # The decay model of the settings this store serves under: whoever holds settings sets it
+    # (the app's store dependency: ``DecayModel.from_settings(app settings)``, which may be
+    # overrides given to ``create_app``). None: the process's settings, for callers that hold
+    # none of their own (the CLI's are the process's).
+    decay: DecayModel | None = None
+
+    def decay_model(self) -> DecayModel:
+        """The decay model of the signal listing's score filter and the feedback panel."""
+        return self.decay or DecayModel.configured()
+
     # ------------------------------------------------------------------------------------------
     # the SQL form of may_see_feedback
 
@@ -610,13 +620,14 @@ def score_at_least(
     store: FeedbackCountsStore, principal: Principal, min_score: float, model: DecayModel | None = None
 ) -> tuple[Any, ColumnElement[bool]]:
     """The decay-score filter of the signal listing, in SQL: a signal stays when one of its
-    active contributions the reader sees scores at least ``min_score`` (``DecayModel``), with the
+    active contributions the reader sees scores at least ``min_score`` (``model``, else the
+    store's ``decay_model()``: the settings it serves under), with the
     current opinions the reader sees as feedback and its age counted from its last change or the
     latest sighting the reader sees, whichever is later. The score is inverted into an age cutoff per base
     (``DecayModel.max_age_days``: ``age <= lifetime * (1 - min/base) ** speed``), so the database
     compares ages, and counting and paging stay exact. Returns the per-signal feedback subquery to
     outer-join on ``signals.id`` and the condition."""
-    model = model or DecayModel.configured()
+    model = model or store.decay_model()
     fb = store._current_feedback_query(principal).subquery("decay_fb")
     raw = (
         ContributionRow.confidence

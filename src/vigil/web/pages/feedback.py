@@ -48,8 +48,9 @@ def contribution_active(c: Contribution, now: datetime) -> bool:
 def feedback_panel(
     store: ExchangeStore, principal: Principal, signal: Signal, model: DecayModel | None = None
 ) -> FeedbackPanel:
-    """The signal page's panel for ``principal`` (its counts and scores within TLP)."""
-    model = model or DecayModel.configured()
+    """The signal page's panel for ``principal`` (its counts and scores within TLP), scored with
+    ``model`` or else the store's (the app's settings, ``FeedbackCountsStore.decay_model``)."""
+    model = model or store.decay_model()
     counts = store.feedback_counts(principal, signal.id)
     now = store.now()
     scores = [
