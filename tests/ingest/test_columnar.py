@@ -416,17 +416,21 @@ def test_times_in_range_are_read_by_arrow_and_the_others_as_parse_time_reads_the
         assert got == expected, cells
 
 
-@pytest.mark.parametrize("shape", ["mixed", "all cells", "no cells", "empty"])
+@pytest.mark.parametrize("shape", ["mixed", "all cells", "no cells", "empty", "unique cells"])
 def test_choose_by_cell_is_choose_row_for_row(shape: str) -> None:
     # Per row, what choose gives for the same two functions: distinct cells computed once, texts of
     # rows without a cell only, both put back in row order (the functions count what they were given).
     rng = random.Random(7)
     n = {"empty": 0}.get(shape, 500)
     pool = [f"c{i}" for i in range(20)]
-    cells = [
-        None if shape == "no cells" or (shape == "mixed" and rng.random() < 0.3) else rng.choice(pool)
-        for _ in range(n)
-    ]
+
+    def cell(i: int) -> str | None:
+        if shape == "no cells" or (shape in ("mixed", "unique cells") and rng.random() < 0.3):
+            return None
+        # Cells that hardly repeat are given to from_cells as they are.
+        return f"u{i}" if shape == "unique cells" else rng.choice(pool)
+
+    cells = [cell(i) for i in range(n)]
     texts = [None if rng.random() < 0.1 else f"t{rng.randrange(50)}" for _ in range(n)]
     given: list[int] = []
 
@@ -446,5 +450,5 @@ def test_choose_by_cell_is_choose_row_for_row(shape: str) -> None:
     ]
     assert chosen.to_pylist() == expected
     distinct = len({cell for cell in cells if cell is not None})
-    # At most once per distinct cell and once per row without a cell.
-    assert sum(given) <= distinct + cells.count(None)
+    # Once per distinct cell (or per row where cells hardly repeat) and once per row without a cell.
+    assert sum(given) == (n if shape == "unique cells" else distinct) + cells.count(None)

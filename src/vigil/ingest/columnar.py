@@ -693,18 +693,26 @@ def choose_by_cell(
     (both array functions, row for row), like ``choose`` of the two. ``from_cells`` runs once per
     distinct cell and ``from_texts`` on the texts of rows without a cell only; one take puts both
     back in row order. A list cell repeats (the same links, "[]"): its whole chain (split, URL
-    structs, repeats dropped) then runs once, not once per row and again per flattened URL."""
+    structs, repeats dropped) then runs once, not once per row and again per flattened URL. Where
+    cells hardly repeat (fewer than two rows per distinct cell: the IRA archive's t.co links),
+    ``from_cells`` runs on the cells as they are (a null cell's result is not used)."""
     encoded = pc.dictionary_encode(cells)
     distinct = encoded.dictionary
-    given = from_cells(distinct).cast(out_type) if len(distinct) else pa.array([], out_type)
     without = pc.is_null(cells)
+    if len(distinct) * 2 > len(cells) - cells.null_count:
+        given = from_cells(cells).cast(out_type)
+        at = np.arange(len(cells), dtype=np.int64)
+    else:
+        given = from_cells(distinct).cast(out_type) if len(distinct) else pa.array([], out_type)
+        if not pc.any(without).as_py():
+            return pc.take(given, encoded.indices)
+        at = np.asarray(pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
     if not pc.any(without).as_py():
-        return pc.take(given, encoded.indices)
+        return given
     without_np = _bools(without)
     read = from_texts(pc.filter(texts, pa.array(without_np))).cast(out_type)
-    # Rows without a cell take their text's result, which follows the distinct cells' results.
-    at = np.asarray(pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
-    at[without_np] = len(distinct) + np.arange(len(read), dtype=np.int64)
+    # Rows without a cell take their text's result, which follows the cells' results.
+    at[without_np] = len(given) + np.arange(len(read), dtype=np.int64)
     return pc.take(pa.concat_arrays([given, read]), pa.array(at))
 
 
