@@ -154,7 +154,8 @@ def _check_evidence(evidence: pa.Table) -> pa.Table:
 
 
 def _evidence_batches(evidence: EvidenceSource) -> Iterator[pa.Table]:
-    """The evidence in row order, a bounded slice at a time, with exactly the EVIDENCE columns."""
+    """The evidence in row order, a bounded slice at a time, with the EVIDENCE columns (from a file,
+    the string columns dictionary-encoded: :func:`_inside` gives the rows it keeps EVIDENCE's types)."""
     if isinstance(evidence, pa.Table):
         checked = _check_evidence(evidence)
         for start in range(0, checked.num_rows, EVIDENCE_BATCH):
@@ -162,14 +163,29 @@ def _evidence_batches(evidence: EvidenceSource) -> Iterator[pa.Table]:
         return
     try:
         parquet = pq.ParquetFile(str(evidence))
-        names = parquet.schema_arrow.names
+        schema = parquet.schema_arrow
         for field in EVIDENCE:
-            if field.name not in names:
+            if field.name not in schema.names:
                 raise SchemaError(
                     "missing column of the EVIDENCE table", file=str(evidence), column=field.name
                 )
+        # The string columns are read dictionary-encoded, as the engine's file stores them: decoding
+        # gives indices into each row group's distinct values instead of a copy of every string
+        # (0.09 against 0.38 s of CPU for the 944k rows of 1M generated posts). _inside picks the
+        # rows by the dictionaries and decodes only those it keeps.
+        text = [
+            f.name
+            for f in EVIDENCE
+            if pa.types.is_string(f.type)
+            and (
+                pa.types.is_string(schema.field(f.name).type)
+                or pa.types.is_large_string(schema.field(f.name).type)
+            )
+        ]
+        if text:
+            parquet = pq.ParquetFile(str(evidence), read_dictionary=text)
         for batch in parquet.iter_batches(batch_size=EVIDENCE_BATCH, columns=EVIDENCE.names):
-            yield _check_evidence(pa.Table.from_batches([batch]))
+            yield pa.Table.from_batches([batch])
     except (OSError, pa.ArrowInvalid) as exc:
         raise DataError(f"cannot read the evidence: {exc}", file=str(evidence)) from exc
 
@@ -177,13 +193,29 @@ def _evidence_batches(evidence: EvidenceSource) -> Iterator[pa.Table]:
 def _inside(
     batch: pa.Table, member_names: pa.Array, member_community: np.ndarray
 ) -> tuple[pa.Table, np.ndarray]:
-    """The rows of ``batch`` whose two accounts are members of one community, and that community."""
-    xa = pc.fill_null(pc.index_in(batch.column("account_a"), value_set=member_names), -1).to_numpy()
-    xb = pc.fill_null(pc.index_in(batch.column("account_b"), value_set=member_names), -1).to_numpy()
+    """The rows of ``batch`` whose two accounts are members of one community (with EVIDENCE's
+    types), and that community."""
+    xa = _member_index(batch.column("account_a"), member_names)
+    xb = _member_index(batch.column("account_b"), member_names)
     both = (xa >= 0) & (xb >= 0)
     inside = np.zeros(len(xa), dtype=bool)
     inside[both] = member_community[xa[both]] == member_community[xb[both]]
-    return batch.filter(pa.array(inside)), member_community[xa[inside]].astype(np.int64)
+    return _check_evidence(batch.filter(pa.array(inside))), member_community[xa[inside]].astype(np.int64)
+
+
+def _member_index(column: pa.ChunkedArray, member_names: pa.Array) -> np.ndarray:
+    """Each row's position in ``member_names`` (-1: none); a dictionary-encoded chunk is looked up
+    by its dictionary (the distinct accounts), not row by row."""
+    parts = []
+    for chunk in column.chunks:
+        if pa.types.is_dictionary(chunk.type) and chunk.null_count == 0:
+            per_value = pc.fill_null(pc.index_in(chunk.dictionary, value_set=member_names), -1)
+            parts.append(per_value.to_numpy()[chunk.indices.to_numpy()])
+            continue
+        if pa.types.is_dictionary(chunk.type):
+            chunk = chunk.cast(chunk.type.value_type)
+        parts.append(pc.fill_null(pc.index_in(chunk, value_set=member_names), -1).to_numpy())
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
 
 
 def internal_evidence_rows(

@@ -93,11 +93,13 @@ class AccountGraph:
         graph = ig.Graph(n=self.n_vertices, directed=False)
         a = self.pairs.column("a").to_numpy()
         b = self.pairs.column("b").to_numpy()
-        # igraph converts edges one Python pair at a time: from lists of a bounded slice, so the
-        # millions of pairs of a large graph never exist as Python objects at once (1.1 GB at 5.6M).
+        # igraph converts edges one Python pair at a time: from a bounded slice, so the millions of
+        # pairs of a large graph never exist as Python objects at once (1.1 GB at 5.6M). The pairs
+        # are zipped from two flat lists: a (n, 2) array's tolist() builds a list per pair, 0.18 s
+        # of the 0.23 s this took at 319k edges (1M generated posts); zipped, 0.06 s.
         for start in range(0, len(a), IGRAPH_SLICE):
             stop = start + IGRAPH_SLICE
-            graph.add_edges(np.column_stack([a[start:stop], b[start:stop]]).tolist())
+            graph.add_edges(zip(a[start:stop].tolist(), b[start:stop].tolist(), strict=True))
         graph.es["weight"] = self.pairs.column("weight").to_pylist()
         return graph
 
