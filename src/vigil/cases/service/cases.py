@@ -27,7 +27,7 @@ from vigil.cases.service.base import (
     event_record,
 )
 from vigil.cases.workflow import check_transition, parse_status
-from vigil.core.errors import InputError, NotFound
+from vigil.core.errors import InputError
 from vigil.core.ids import new_id
 from vigil.core.tables import TablePage, check_table_args, clamp_page
 from vigil.core.time import ensure_utc
@@ -304,12 +304,7 @@ class Cases(CaseBase):
         ids = list(dict.fromkeys(signal_ids))
         if len(ids) > MAX_LINKS:
             raise InputError(f"at most {MAX_LINKS} signals per request, got {len(ids)}", field="signal_ids")
-        visible = {s.id for s in self._signals(ids)}
-        missing = [i for i in ids if i not in visible]
-        if missing:
-            raise NotFound(
-                f"no signal {missing[0]!r}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-            )
+        self._require_visible_signals(ids)
         already = set(
             self.session.scalars(
                 select(CaseSignalRow.signal_id).where(
