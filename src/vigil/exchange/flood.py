@@ -57,7 +57,7 @@ from vigil.exchange.stix_export import VIGIL_EXTENSION_ID, VIGIL_IDENTITY_ID, co
 from vigil.exchange.stix_ids import stix_id
 from vigil.exchange.stix_markings import marking_id
 from vigil.exchange.store import MAX_PAGE, ExchangeStore, SignalFilter
-from vigil.exchange.taxii_index import BUCKETS
+from vigil.exchange.taxii_index import BUCKETS, refresh_latest
 from vigil.exchange.taxii_models import TaxiiObjectRow, TaxiiObjectShareRow
 
 QUARANTINED, RELEASED = "quarantined", "released"  # a member's notice
@@ -574,6 +574,7 @@ class FloodService(Service):
                     insert(TaxiiObjectShareRow),
                     [{"object_seq": seq, "org_id": o} for o in source.shared_with],
                 )
+        refresh_latest(self.session, ids.values())  # the notes' latest-version flags (taxii_models)
 
     def _push_transition(
         self,

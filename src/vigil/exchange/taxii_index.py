@@ -18,6 +18,8 @@ import contextlib
 import json
 import threading
 import weakref
+import zlib
+from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,15 +32,18 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     event,
     exists,
     func,
     insert,
+    literal_column,
     or_,
     select,
     text,
     tuple_,
     type_coerce,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -57,7 +62,13 @@ from vigil.exchange.models import (
 from vigil.exchange.records import TLP, Contribution, Marking, OrgKind, Signal, SignalKind
 from vigil.exchange.stix_export import contribution_object
 from vigil.exchange.store.languages import legacy_languages, snapshot_language
-from vigil.exchange.taxii_models import TaxiiObjectRow, TaxiiObjectShareRow
+from vigil.exchange.taxii_models import (
+    MAYBE,
+    NEWEST,
+    SUPERSEDED,
+    TaxiiObjectRow,
+    TaxiiObjectShareRow,
+)
 
 # TLP levels grouped the way collections hold them, so one collection is one index range.
 BUCKETS: dict[TLP, str] = {
@@ -174,6 +185,7 @@ def store_posted(session: Session, posted: Sequence[PostedObject], date_added: d
     rows = posted_rows(posted, date_added, existing)
     if rows:
         session.execute(insert(TaxiiObjectRow), rows)
+        refresh_latest(session, {row["stix_id"] for row in rows})
 
 
 def posted_rows(
@@ -312,14 +324,100 @@ def _store_projected(
     statement = (
         _insert(session)(TaxiiObjectRow)
         .on_conflict_do_nothing(index_elements=["contribution_id", "contribution_version"])
-        .returning(TaxiiObjectRow.seq, TaxiiObjectRow.contribution_id, TaxiiObjectRow.contribution_version)
+        .returning(
+            TaxiiObjectRow.seq,
+            TaxiiObjectRow.contribution_id,
+            TaxiiObjectRow.contribution_version,
+            TaxiiObjectRow.stix_id,
+        )
     )
     inserted = session.execute(statement, values).all()
     share_rows = [
-        {"object_seq": seq, "org_id": org} for seq, cid, ver in inserted for org in shares.get((cid, ver), ())
+        {"object_seq": seq, "org_id": org}
+        for seq, cid, ver, _ in inserted
+        for org in shares.get((cid, ver), ())
     ]
     if share_rows:
         session.execute(insert(TaxiiObjectShareRow), share_rows)
+    refresh_latest(session, {row[3] for row in inserted})  # after the shares: they are compared
+
+
+# ---------------------------------------------------------------------------------------------
+# the latest-version flag (``taxii_objects.latest``, taxii_models)
+
+REFRESH_CHUNK = 500  # ids per UPDATE
+LATEST_LOCKS = 64  # PostgreSQL advisory locks the ids are hashed to (at most this many held at once)
+_LATEST_LOCK_BASE = 0x5649_4C00  # + the id's lock number: keys of no other lock of Vigil's
+
+
+def latest_value(t: Any) -> Any:
+    """``t.latest`` as it should be, computed from the other rows of ``t``'s id (SQL; migration
+    0014's backfill runs the same expression, as SQL text)."""
+    o = _objects().alias("o")
+    a = _shares().alias("a")
+    b = _shares().alias("b")
+
+    def some(table: Any, *where: Any) -> Any:
+        # correlated to every enclosing table but its own (an UPDATE's target is not correlated
+        # automatically at this depth)
+        return select(literal_column("1")).select_from(table).where(*where).correlate_except(table).exists()
+
+    shadowed = and_(
+        t.c.contribution_id.is_not(None),
+        some(
+            o,
+            o.c.stix_id == t.c.stix_id,
+            o.c.modified == t.c.modified,
+            o.c.org_id == t.c.org_id,
+            o.c.seq > t.c.seq,
+            o.c.contribution_id.is_not(None),
+        ),
+    )
+    newer = some(o, o.c.stix_id == t.c.stix_id, o.c.modified > t.c.modified)
+    # a newer version every caller who sees ``t`` (in any collection, with any filter) also sees
+    same_newer = some(
+        o,
+        o.c.stix_id == t.c.stix_id,
+        o.c.modified > t.c.modified,
+        o.c.org_id == t.c.org_id,
+        o.c.tlp == t.c.tlp,
+        o.c.spec_version == t.c.spec_version,
+        o.c.stix_type == t.c.stix_type,
+        or_(
+            o.c.contribution_id == t.c.contribution_id,
+            and_(o.c.contribution_id.is_(None), t.c.contribution_id.is_(None)),
+        ),
+        ~some(a, a.c.object_seq == t.c.seq, ~some(b, b.c.object_seq == o.c.seq, b.c.org_id == a.c.org_id)),
+        ~some(b, b.c.object_seq == o.c.seq, ~some(a, a.c.object_seq == t.c.seq, a.c.org_id == b.c.org_id)),
+    )
+    return case((shadowed, SUPERSEDED), (~newer, NEWEST), (same_newer, SUPERSEDED), else_=MAYBE)
+
+
+def refresh_latest(session: Session, stix_ids: Collection[str]) -> None:
+    """Set ``latest`` right on every row of ``stix_ids``, after rows of them were written (added,
+    or deleted) in this transaction and before it commits; rows already right are not written.
+
+    PostgreSQL: concurrent transactions writing versions of one id would each miss the other's
+    uncommitted row; each takes transaction-level advisory locks on its ids' lock numbers (in
+    order, so two never wait on each other), and reads the rows after it holds them: a transaction
+    that waited sees what the other committed and corrects its rows too. SQLite: one writer."""
+    ids = sorted(set(stix_ids))
+    if not ids:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        numbers = sorted({zlib.crc32(i.encode()) % LATEST_LOCKS for i in ids})
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k ORDER BY k"),
+            {"keys": [_LATEST_LOCK_BASE + n for n in numbers]},
+        )
+    t = _objects()
+    value = latest_value(t)
+    for start in range(0, len(ids), REFRESH_CHUNK):
+        session.execute(
+            update(t)
+            .where(t.c.stix_id.in_(ids[start : start + REFRESH_CHUNK]), t.c.latest != value)
+            .values(latest=value)
+        )
 
 
 def snapshot_contribution(
@@ -461,6 +559,11 @@ def _base(
     return where
 
 
+def _last_only(filters: Filters) -> bool:
+    """match[version]=last and no other selector (the default)."""
+    return set(filters.versions) == {"last"} and not filters.exact
+
+
 def _version_choice(t: Any, viewer_kind: OrgKind, audience: Audience, filters: Filters) -> Any:
     """match[version] per object id among the versions the caller may see in this collection."""
     if "all" in filters.versions:
@@ -474,7 +577,20 @@ def _version_choice(t: Any, viewer_kind: OrgKind, audience: Audience, filters: F
     # object with one version it is a single probe of the (stix_id, modified) index that finds
     # nothing, and the visibility of other versions is evaluated only when there are some.
     if "last" in filters.versions:
-        choices.append(~exists().where(other.c.modified > t.c.modified, *scope))
+        # The stored flag (``taxii_objects.latest``): a superseded row is nobody's last and the
+        # newest version of an id is the last of everyone who sees it, so only rows with newer
+        # versions some callers may not see are probed. ``latest > 0`` with the 0 in the SQL text
+        # (not a parameter), at the top of the WHERE clause when it is the only choice: the partial
+        # page index's own predicate (LATEST_ROWS), which the planners match as written.
+        choices.append(
+            and_(
+                t.c.latest > literal_column(str(SUPERSEDED)),
+                or_(
+                    t.c.latest == literal_column(str(NEWEST)),
+                    ~exists().where(other.c.modified > t.c.modified, *scope),
+                ),
+            )
+        )
     if "first" in filters.versions:
         choices.append(~exists().where(other.c.modified < t.c.modified, *scope))
     if filters.exact:
@@ -524,20 +640,21 @@ def page_statement(viewer_kind: OrgKind, audience: Audience, filters: Filters, a
     if choice is not None:
         where.append(choice)
     # Two stored versions of a contribution within one millisecond are one STIX version: the
-    # later one is served.
-    same = _objects().alias("same")
-    where.append(
-        or_(
-            t.c.contribution_id.is_(None),  # posted objects: no probe
-            ~exists().where(
-                same.c.stix_id == t.c.stix_id,
-                same.c.modified == t.c.modified,
-                same.c.org_id == t.c.org_id,
-                same.c.seq > t.c.seq,
-                same.c.contribution_id.is_not(None),
-            ),
+    # later one is served. (match[version]=last alone: ``latest`` is 0 on the hidden one.)
+    if not _last_only(filters):
+        same = _objects().alias("same")
+        where.append(
+            or_(
+                t.c.contribution_id.is_(None),  # posted objects: no probe
+                ~exists().where(
+                    same.c.stix_id == t.c.stix_id,
+                    same.c.modified == t.c.modified,
+                    same.c.org_id == t.c.org_id,
+                    same.c.seq > t.c.seq,
+                    same.c.contribution_id.is_not(None),
+                ),
+            )
         )
-    )
     if filters.added_after is not None:
         where.append(t.c.date_added > bindparam("added_after", type_=TaxiiObjectRow.date_added.type))
     if after:
@@ -636,7 +753,11 @@ class _Rendered:
     source: Any
 
 
-_rendered: dict[tuple[int, str, tuple[int, ...]], _Rendered] = {}
+# Least recently used first. A hit moves its entry to the end; past RENDERED_MAX the oldest goes:
+# clearing everything at the bound (as before) made every hot statement render again at once
+# whenever many shapes (match[id] lists of many lengths) passed through.
+_rendered: OrderedDict[tuple[int, str, tuple[int, ...]], _Rendered] = OrderedDict()
+RENDERED_MAX = 1000
 
 
 def _render(statement: Any, dialect: Any, params: dict[str, Any]) -> _Rendered:
@@ -644,6 +765,8 @@ def _render(statement: Any, dialect: Any, params: dict[str, Any]) -> _Rendered:
     key = (id(statement), dialect.name, lists)
     found = _rendered.get(key)
     if found is not None and found.source is statement:
+        with contextlib.suppress(KeyError):  # another thread may have evicted it meanwhile
+            _rendered.move_to_end(key)
         return found
     compiled = statement.compile(dialect=dialect)
     state = compiled.construct_expanded_state(params)
@@ -661,9 +784,10 @@ def _render(statement: Any, dialect: Any, params: dict[str, Any]) -> _Rendered:
     names = tuple(state.positiontup if state.positiontup is not None else state.parameters)
     found = _Rendered(state.statement, fixed, expansion, processors, names, positional, statement)
     with _statements_lock:
-        if len(_rendered) > 1000:
-            _rendered.clear()
         _rendered[key] = found
+        _rendered.move_to_end(key)
+        while len(_rendered) > RENDERED_MAX:
+            _rendered.popitem(last=False)
     return found
 
 

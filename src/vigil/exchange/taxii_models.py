@@ -14,18 +14,37 @@ Visibility (the TLP rule of ``vigil.exchange.access``) and collection membership
 SQL from ``tlp``, ``org_id`` (joined to ``orgs`` for its kind) and ``taxii_object_shares``. Pages are
 keyset scans of the ``(bucket, date_added, stix_id, modified, seq)`` index: ``bucket`` groups the TLP
 levels the way collections do, so a collection's scan walks one index range in order.
+
+``latest`` (revision 0014) says whether a row can be the ``match[version]=last`` answer, so the
+default read need not look at an object's other versions for every row it serves:
+
+* ``NEWEST`` (1): no version of its id is newer; it is the last version of every caller who sees it;
+* ``MAYBE`` (2): newer versions exist, but none that every caller seeing this row also sees (they
+  differ in source, marking, named shares...): whether it is someone's last is decided per read;
+* ``SUPERSEDED`` (0): a newer version with the same source, marking, shares, type, spec version
+  and contribution exists (whoever sees this row sees that one), or a later-stored version of the
+  same contribution within the same millisecond hides it: never anyone's last.
+
+Every write of rows keeps it (``taxii_index.refresh_latest``); the default-order pages of
+``match[version]=last`` walk the partial index ``ix_taxii_objects_latest`` of the rows above 0.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vigil.db import ID, Base
 
 STIX_ID = String(300)  # type (up to 250 characters) + "--" + a UUID
+
+# ``taxii_objects.latest`` (see the module's docstring)
+SUPERSEDED, NEWEST, MAYBE = 0, 1, 2
+# The partial index's predicate, as SQL text: a query uses that index only when its WHERE clause
+# holds this very term (SQLite compares the expressions; a bound parameter would not match).
+LATEST_ROWS = "latest > 0"
 
 
 class TaxiiObjectRow(Base):
@@ -33,6 +52,16 @@ class TaxiiObjectRow(Base):
     __table_args__ = (
         Index("ix_taxii_objects_page", "bucket", "date_added", "stix_id", "modified", "seq"),
         Index("ix_taxii_objects_stix_id", "stix_id", "modified"),
+        Index(
+            "ix_taxii_objects_latest",
+            "bucket",
+            "date_added",
+            "stix_id",
+            "modified",
+            "seq",
+            sqlite_where=text(LATEST_ROWS),
+            postgresql_where=text(LATEST_ROWS),
+        ),
         UniqueConstraint("contribution_id", "contribution_version"),
     )
 
@@ -49,6 +78,8 @@ class TaxiiObjectRow(Base):
     signal_id: Mapped[str | None] = mapped_column(ID)  # the typed signal a posted object was linked to
     contribution_id: Mapped[int | None] = mapped_column(Integer)
     contribution_version: Mapped[int | None] = mapped_column(Integer)
+    # SUPERSEDED / NEWEST / MAYBE; the server default serves rows written before a refresh
+    latest: Mapped[int] = mapped_column(SmallInteger, server_default=text("1"))
 
 
 class TaxiiObjectShareRow(Base):
