@@ -270,7 +270,10 @@ def _number_texts(con: duckdb.DuckDBPyConnection, raw: str, out: Path, *, batch_
         """
     ).to_arrow_reader(batch_rows)
     xid = 0
-    with pq.ParquetWriter(str(out), _NUMBERED) as writer:
+    # No dictionary pages: ids, texts and hashes are distinct by construction, so Arrow's
+    # dictionary encoder would only hash every text and fall back (0.35 -> 0.25 s of CPU writing
+    # 740k texts; the file is read back in the same time).
+    with pq.ParquetWriter(str(out), _NUMBERED, use_dictionary=["n_accounts"]) as writer:
         for batch in reader:
             n = batch.num_rows
             ids = pa.array(np.arange(xid, xid + n, dtype=np.int64))
