@@ -25,6 +25,20 @@ position (50%), get-by-id (25%), the manifest page after a random position (10%)
 ``success_count``); the run prints errors, 5xx, read latency percentiles per kind and overall,
 writes and objects written, and the server's RSS and CPU.
 
+The issue's run (8 clients, 10 minutes, 1M objects, each backend; on a quiet machine, and say the
+load next to the figures). The first run builds the collection (``taxii_scale.seeded``: about 2
+minutes on SQLite at 1M, longer on PostgreSQL) in ``--store`` and reuses it afterwards; every run
+adds its posted objects to it::
+
+    nice -n 10 python bench/taxii_load.py --mixed 600 --size 1000000 --backend sqlite
+    nice -n 10 python bench/taxii_load.py --mixed 600 --size 1000000 --backend postgresql \
+        --pg-url postgresql+psycopg://postgres@127.0.0.1:5432 [--pg-data /path/to/data]
+
+Readers stop at ``--mixed`` seconds; a writer finishes the post it is in (its time is printed
+apart), so rates are over the readers' window. ``--pg-data``: the PostgreSQL server's data
+directory, whose postmaster's processes' CPU is printed too. The verdict line checks the issue's
+target: 0 errors, 0 5xx, read p99 < 250 ms.
+
 Keep ``--objects`` at or below about 1,000: medallion's memory backend sorts and filters its
 collection on every listing request with a cost that grows quadratically (10,000 objects do not
 list within a minute). Figures depend on the machine; on a shared machine say so next to them.
@@ -44,7 +58,7 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -56,7 +70,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # taxii_scale: the seeded collections
 from tests.support.medallion import run_medallion
 
-from pgcluster import free_port
+from pgcluster import cpu_seconds, free_port, vigil_server
 from vigil.core.time import isoformat_z, parse_instant
 
 TAXII = "application/taxii+json;version=2.1"
@@ -203,6 +217,9 @@ class Tally:
     writes: int = 0
     written: int = 0
     write_seconds: float = 0.0
+    # (start, end) of every read and every post (perf_counter): which reads overlapped a post
+    read_spans: list[tuple[float, float]] = field(default_factory=list)
+    post_spans: list[tuple[float, float]] = field(default_factory=list)
 
 
 def _reader(base: str, auth: tuple[str, str], found: Any, stop: float, seed: int, tally: Tally) -> None:
@@ -252,6 +269,7 @@ def _reader(base: str, auth: tuple[str, str], found: Any, stop: float, seed: int
                 tally.errors.append(f"{kind}: {exc!r}")
                 continue
             tally.latencies[kind].append(elapsed)
+            tally.read_spans.append((start, start + elapsed))
 
 
 def _writer(
@@ -272,6 +290,7 @@ def _writer(
                     content=json.dumps({"objects": objects}),
                 )
                 tally.write_seconds += time.perf_counter() - start
+                tally.post_spans.append((start, time.perf_counter()))
                 if answer.status_code >= 500:
                     tally.server_errors += 1
                 if answer.status_code != 202:
@@ -291,6 +310,13 @@ def _writer(
             time.sleep(args.write_pause)
 
 
+def _postmaster(data: Path | None) -> int | None:
+    """The pid of the PostgreSQL server whose data directory is ``data`` (None: not given)."""
+    if data is None:
+        return None
+    return int((data / "postmaster.pid").read_text().split()[0])
+
+
 def mixed_load(args: argparse.Namespace) -> None:
     import threading
 
@@ -304,7 +330,7 @@ def mixed_load(args: argparse.Namespace) -> None:
     auth = ("bench", found.key)
     load_before = os.getloadavg()
     tally = Tally(latencies={k: [] for k in ("page", "get", "manifest", "poll")}, errors=[])
-    with taxii_scale.vigil_server(found.url, workdir, args.workers) as (base, pid):
+    with vigil_server(found.url, workdir, args.workers) as (base, pid):
         # warm-up: the first add imports stix2-validator; the first read projects nothing
         warm = httpx.post(
             base + "/taxii2/api1/collections/coalition/objects/",
@@ -314,22 +340,30 @@ def mixed_load(args: argparse.Namespace) -> None:
             timeout=900,
         )
         warm.raise_for_status()
-        cpu_before = taxii_scale.cpu_seconds(pid)
+        postmaster = _postmaster(args.pg_data)
+        cpu_before = cpu_seconds(pid)
+        db_cpu_before = cpu_seconds(postmaster) if postmaster else 0.0
         started = time.monotonic()
         stop = started + args.mixed
-        threads = [
+        writers = [
             threading.Thread(target=_writer, args=(base, auth, args, stop, n, tally))
             for n in range(args.writers)
-        ] + [
+        ]
+        readers = [
             threading.Thread(target=_reader, args=(base, auth, found, stop, n, tally))
             for n in range(args.clients - args.writers)
         ]
-        for thread in threads:
+        for thread in writers + readers:
             thread.start()
-        for thread in threads:
+        for thread in readers:
             thread.join()
+        # the readers' window: rates are over it, not over a writer's last post that ends later
         elapsed = time.monotonic() - started
-        cpu = taxii_scale.cpu_seconds(pid) - cpu_before
+        cpu = cpu_seconds(pid) - cpu_before
+        db_cpu = (cpu_seconds(postmaster) - db_cpu_before) if postmaster else 0.0
+        for thread in writers:
+            thread.join()
+        tail = time.monotonic() - started - elapsed
         memory = taxii_scale.rss_mb(pid)
     load_after = os.getloadavg()
     reads = sorted(x for values in tally.latencies.values() for x in values)
@@ -355,10 +389,39 @@ def mixed_load(args: argparse.Namespace) -> None:
         f"writes: {tally.writes} envelopes, {tally.written:,} objects stored "
         f"({rate:.0f} objects/s while posting)"
     )
-    print(f"server: {cpu / elapsed:.2f} cores busy on average, RSS {memory:.0f} MB")
+    # Reads that overlapped a post against the others: slow reads during posts only point at the
+    # writes; slow reads everywhere at the machine (or the server's own read path).
+    during: list[float] = []
+    apart: list[float] = []
+    posts = sorted(tally.post_spans)
+    for begin, end in tally.read_spans:
+        (during if any(b < end and begin < e for b, e in posts) else apart).append(end - begin)
+    print(
+        f"reads while a post ran: {len(during)}, p99 {pct(during, 0.99)} ms; "
+        f"other reads: {len(apart)}, p99 {pct(apart, 0.99)} ms"
+    )
+    if tally.read_spans:
+        origin = min(b for b, _ in tally.read_spans)
+        slowest = sorted(tally.read_spans, key=lambda span: span[0] - span[1])[:8]
+        print(
+            "slowest reads (start s: ms): "
+            + ", ".join(f"{b - origin:.1f}: {1000 * (e - b):.0f}" for b, e in sorted(slowest))
+        )
+    print(f"the writers' last posts ended {tail:.0f} s after the readers stopped")
+    print(
+        f"server: {cpu:.1f} CPU-s over the readers' window ({cpu / elapsed:.2f} cores busy on average)"
+        + (f", PostgreSQL {db_cpu:.1f} CPU-s" if postmaster else "")
+        + f", RSS {memory:.0f} MB"
+    )
     print(f"errors: {len(tally.errors)}; 5xx: {tally.server_errors}")
     for error in tally.errors[:10]:
         print("  " + error)
+    p99 = reads[min(len(reads) - 1, int(0.99 * len(reads)))] if reads else float("inf")
+    met = not tally.errors and not tally.server_errors and p99 < 0.25
+    print(
+        f"target (0 errors, 0 5xx, read p99 < 250 ms): {'met' if met else 'NOT met'}"
+        f" (read p99 {1000 * p99:.0f} ms)"
+    )
     shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -382,6 +445,9 @@ def main() -> None:
     parser.add_argument("--pg-url", default=None)
     parser.add_argument("--size", type=int, default=100_000, help="objects in the collection (--mixed)")
     parser.add_argument("--store", type=Path, default=Path("/tmp/vigil-taxii-scale"))
+    parser.add_argument(
+        "--pg-data", type=Path, default=None, help="the --pg-url server's data directory (its CPU)"
+    )
     args = parser.parse_args()
     if args.mixed:
         args.store.mkdir(parents=True, exist_ok=True)
