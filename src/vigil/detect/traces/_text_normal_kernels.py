@@ -182,25 +182,29 @@ def _encode(cp: Any, out: Any, w: int) -> int:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _squeeze(dst: Any, m: int, c: Any, f: Any, gap: bool) -> Any:
-    """Step 9 for one character ``c`` (flags ``f``): a format character is deleted, a break or
-    whitespace becomes one space per run (``gap``: the last character written was that space), any
-    other character is written at ``dst[m]``. Returns the new ``m`` and ``gap``."""
+def _squeeze(dst: Any, m: int, c: Any, f: Any) -> int:
+    """Step 9 for one character ``c`` (flags ``f``) written at ``dst[m]``: a format character is
+    deleted, a run of breaks and whitespace becomes one space, any other character is kept.
+    Returns the new ``m``. A space in ``dst`` only ever comes from a run (a space is whitespace),
+    so ``dst[m - 1] == 32`` says the run has its space already."""
     if f & FORMAT:
-        return m, gap
+        return m
     if f & BREAK or _is_re2_space(c):
-        if not gap:
-            dst[m] = 32
-            m += 1
-        return m, True
+        if m > 0 and dst[m - 1] == 32:
+            return m
+        dst[m] = 32
+        return m + 1
     dst[m] = c
-    return m + 1, False
+    return m + 1
 
 
 @njit(cache=True, nogil=True)
 def normalize(
     data: Any,
     offsets: Any,
+    alt_row: Any,
+    alt_data: Any,
+    alt_offsets: Any,
     valid: Any,
     flags: Any,
     lower: Any,
@@ -215,13 +219,18 @@ def normalize(
 ) -> int:
     """Normal forms of the NFKC texts ``data[offsets[d]:offsets[d + 1]]`` into ``out`` (UTF-8).
 
-    Text d's normal form is ``out[out_offsets[d]:out_offsets[d + 1]]``; ``fallback[d]`` is set (and
-    the form left empty) when the loop cannot compute it exactly. ``out`` holds twice ``data``
-    (lower case can lengthen a character's UTF-8 by half). Returns the bytes written.
+    Text d is read from ``alt_data[alt_offsets[k]:alt_offsets[k + 1]]`` instead when ``alt_row[d]``
+    is ``k >= 0`` (its NFKC form, which the caller computed for the few texts that need one:
+    splicing them into ``data`` would copy every text). Text d's normal form is
+    ``out[out_offsets[d]:out_offsets[d + 1]]``; ``fallback[d]`` is set (and the form left empty)
+    when the loop cannot compute it exactly. ``out`` holds twice ``data`` and ``alt_data`` (lower
+    case can lengthen a character's UTF-8 by half). Returns the bytes written.
     """
     longest = 1
     for d in range(offsets.shape[0] - 1):
         longest = max(longest, offsets[d + 1] - offsets[d])
+    for k in range(alt_offsets.shape[0] - 1):
+        longest = max(longest, alt_offsets[k + 1] - alt_offsets[k])
     # ß -> ss adds a code point, but a text has at most as many code points as bytes, and ß is 2.
     a = np.empty(longest, np.int32)
     b = np.empty(longest, np.int32)
@@ -233,18 +242,23 @@ def normalize(
             continue
         # 1. URLs -> space, while decoding (a -> b). The URL pattern is ASCII (but for the long s)
         # and a UTF-8 sequence never holds an ASCII byte, so it is matched on the bytes.
+        text = data
         lo, hi = offsets[d], offsets[d + 1]
+        k = alt_row[d]
+        if k >= 0:
+            text = alt_data
+            lo, hi = alt_offsets[k], alt_offsets[k + 1]
         i = lo
         m = 0
         outside = False
         while i < hi:
-            c = np.int32(data[i])
+            c = np.int32(text[i])
             if c < 0x80:
                 if c == 104 or c == 119 or c == 72 or c == 87:
-                    prefix = _url_prefix(data, i, hi)
-                    if prefix and i + prefix < hi and not _is_re2_space(data[i + prefix]):
+                    prefix = _url_prefix(text, i, hi)
+                    if prefix and i + prefix < hi and not _is_re2_space(text[i + prefix]):
                         i += prefix
-                        while i < hi and not _is_re2_space(data[i]):
+                        while i < hi and not _is_re2_space(text[i]):
                             i += 1
                         b[m] = 32
                         m += 1
@@ -252,7 +266,7 @@ def normalize(
                 cp = c
                 i += 1
             else:
-                cp, width = _decode(data, i, c)
+                cp, width = _decode(text, i, c)
                 i += width
                 s = _slot(cp)
                 if s < 0 or flags[s] & FALLBACK:
@@ -323,7 +337,6 @@ def normalize(
         # accent fold, also 9. format characters deleted, runs of breaks and whitespace -> one
         # space (src -> dst)
         m = 0
-        gap = False
         for i in range(n):
             c = src[i]
             f = flags[_slot(c)]
@@ -338,7 +351,7 @@ def normalize(
                 dst[m] = c
                 m += 1
             else:
-                m, gap = _squeeze(dst, m, c, f, gap)
+                m = _squeeze(dst, m, c, f)
         n = m
         if fold_text:
             # 8. accents folded, in place: per character, then the text must need no composition
@@ -359,10 +372,9 @@ def normalize(
             n = m
             # 9. format characters deleted, runs of breaks and whitespace -> one space (in place)
             m = 0
-            gap = False
             for i in range(n):
                 c = dst[i]
-                m, gap = _squeeze(dst, m, c, flags[_slot(c)], gap)
+                m = _squeeze(dst, m, c, flags[_slot(c)])
             n = m
         # 10. whitespace trimmed at both ends, encoded
         start = 0

@@ -193,6 +193,9 @@ def _buffers(values: pa.Array) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.in
     buffers = values.buffers()
     offsets = np.frombuffer(buffers[1], dtype=np.int32)[values.offset : values.offset + len(values) + 1]
     data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
+    # Always read-only (a buffer's view is read-only or not as Arrow allocated it): the compiled
+    # loop reads two texts' arrays into one variable, so both must have one numba type.
+    data.flags.writeable = False
     return data, offsets
 
 
@@ -215,17 +218,22 @@ def normalize_texts_compiled(
     k.nfkc_candidates(data, offsets, tables.flags, tables.ccc, candidates)
     valid = np.asarray(pc.is_valid(values).to_numpy(zero_copy_only=False), dtype=bool)
     candidates &= valid
-    if candidates.any():
-        mask = pa.array(candidates)
-        normal = [unicodedata.normalize("NFKC", text) for text in values.filter(mask).to_pylist()]
-        values = pc.replace_with_mask(values, mask, pa.array(normal, pa.string()))
-        data, offsets = _buffers(values)
-    out = np.empty(2 * len(data) + 8, dtype=np.uint8)
+    # The few texts that need NFKC (379 of 1M generated posts) are read by the loop from their own
+    # array: replacing them in ``values`` copied every text (0.30 s of CPU at 1M).
+    alt_row = np.full(len(values), -1, dtype=np.int64)
+    rows = np.flatnonzero(candidates)
+    alt_row[rows] = np.arange(len(rows))
+    normal = [unicodedata.normalize("NFKC", text) for text in values.take(pa.array(rows)).to_pylist()]
+    alt_data, alt_offsets = _buffers(pa.array(normal, pa.string()))
+    out = np.empty(2 * (len(data) + len(alt_data)) + 8, dtype=np.uint8)
     out_offsets = np.empty(len(values) + 1, dtype=np.int32)
     fallback = np.zeros(len(values), dtype=bool)
     written = k.normalize(
         data,
         offsets,
+        alt_row,
+        alt_data,
+        alt_offsets,
         valid,
         tables.flags,
         tables.lower,
@@ -246,6 +254,7 @@ def normalize_texts_compiled(
         null_count=values.null_count,
     )
     if fallback.any():
+        # The passes apply NFKC first themselves: the texts as given, not their NFKC forms.
         mask = pa.array(fallback)
         result = pc.replace_with_mask(
             result, mask, normalize_texts(values.filter(mask), fold_accents=fold_accents)
