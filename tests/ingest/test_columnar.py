@@ -452,3 +452,22 @@ def test_choose_by_cell_is_choose_row_for_row(shape: str) -> None:
     distinct = len({cell for cell in cells if cell is not None})
     # Once per distinct cell (or per row where cells hardly repeat) and once per row without a cell.
     assert sum(given) == (n if shape == "unique cells" else distinct) + cells.count(None)
+
+
+def test_array_memo_gives_compute_of_each_value_across_batches_and_when_full() -> None:
+    computed: list[str] = []
+
+    def compute(values: pa.Array) -> pa.Array:
+        computed.extend(values.to_pylist())
+        return pc.binary_join_element_wise(values, "!", "")
+
+    memo = columnar_path.ArrayMemo(compute, pa.string(), limit=8)
+    rng = random.Random(3)
+    for _ in range(40):
+        distinct = sorted({f"v{rng.randrange(12)}" for _ in range(rng.randrange(1, 7))})
+        before = len(computed)
+        assert memo.apply(pa.array(distinct)).to_pylist() == [f"{value}!" for value in distinct]
+        # Only values not known are computed (all of them when the memo was full and started again).
+        assert len(computed) - before <= len(distinct)
+        assert len(memo.known[0]) == len(memo.known[1]) <= 8
+    assert len(computed) < 40 * 6  # known values were taken, not computed again

@@ -89,38 +89,60 @@ class BatchMemo(Memo):
         return [None if v is None else results[v] for v in values]
 
 
-class ArrowMemo:
-    """``fn`` of values with its results kept as Arrow arrays across batches: known values are found
-    by one vectorised ``index_in`` and taken, only new ones go through Python (no per-value dict
-    lookup, no rebuilding of Arrow values from Python objects). Bounded like ``Memo``."""
+class ArrayMemo:
+    """An array function (``compute``: strings -> results, row for row) with its results kept as
+    Arrow arrays across batches: known values are found by one vectorised ``index_in`` and taken,
+    only new ones are computed, in one call. Bounded like ``Memo``."""
 
-    def __init__(self, fn: Callable[[str], Any], out_type: pa.DataType, limit: int = 1 << 17) -> None:
-        self.fn = fn
+    def __init__(
+        self, compute: Callable[[pa.Array], pa.Array], out_type: pa.DataType, limit: int = 1 << 17
+    ) -> None:
+        self.compute = compute
         self.out_type = out_type
         self.limit = limit
-        self.keys = pa.array([], pa.string())
-        self.values = pa.array([], out_type)
+        # (keys, values) as one attribute: the map threads share the memo, and each call works on
+        # the pair it read and puts back a whole pair, so a value is never taken from another
+        # pair's positions (a pair another thread put back meanwhile is lost, and only recomputed).
+        self.known: tuple[pa.Array, pa.Array] = (pa.array([], pa.string()), pa.array([], out_type))
+
+    def _compute(self, new: pa.Array) -> pa.Array:
+        return self.compute(new).cast(self.out_type)
+
+    def apply(self, distinct: pa.Array) -> pa.Array:
+        """Results of ``distinct`` (non-null values, no repeats), in order."""
+        keys, values = self.known
+        found = pc.index_in(distinct, value_set=keys)
+        missing = np.asarray(pc.is_null(found).to_numpy(zero_copy_only=False), dtype=bool)
+        if not missing.any():
+            return pc.take(values, found)
+        if len(keys) + int(missing.sum()) > self.limit:  # full: start again with these values
+            keys, values = pa.array([], pa.string()), pa.array([], self.out_type)
+            found = pa.nulls(len(distinct), pa.int32())
+            missing[:] = True
+        new = pc.filter(distinct, pa.array(missing))
+        results = self._compute(new)
+        positions = np.asarray(pc.fill_null(found, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+        positions[missing] = len(keys) + np.arange(len(new))
+        keys = pa.concat_arrays([keys, new.cast(pa.string())])
+        values = pa.concat_arrays([values, results])
+        self.known = (keys, values)
+        return pc.take(values, pa.array(positions))
+
+
+class ArrowMemo(ArrayMemo):
+    """``fn`` of values with its results kept as Arrow arrays across batches (``ArrayMemo``), new
+    values through Python (no per-value dict lookup, no rebuilding of Arrow values from Python
+    objects for known ones)."""
+
+    def __init__(self, fn: Callable[[str], Any], out_type: pa.DataType, limit: int = 1 << 17) -> None:
+        super().__init__(self._compute, out_type, limit)
+        self.fn = fn
 
     def __call__(self, value: str) -> Any:
         return self.fn(value)  # one value, not remembered (distinct_apply uses ``apply``)
 
-    def apply(self, distinct: pa.Array) -> pa.Array:
-        """Results of ``distinct`` (non-null values, no repeats), in order."""
-        found = pc.index_in(distinct, value_set=self.keys)
-        missing = np.asarray(pc.is_null(found).to_numpy(zero_copy_only=False), dtype=bool)
-        if not missing.any():
-            return pc.take(self.values, found)
-        if len(self.keys) + int(missing.sum()) > self.limit:  # full: start again with these values
-            self.keys, self.values = pa.array([], pa.string()), pa.array([], self.out_type)
-            found = pa.nulls(len(distinct), pa.int32())
-            missing[:] = True
-        new = pc.filter(distinct, pa.array(missing))
-        results = pa.array([self.fn(value) for value in new.to_pylist()], self.out_type)
-        positions = np.asarray(pc.fill_null(found, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
-        positions[missing] = len(self.keys) + np.arange(len(new))
-        self.keys = pa.concat_arrays([self.keys, new.cast(pa.string())])
-        self.values = pa.concat_arrays([self.values, results])
-        return pc.take(self.values, pa.array(positions))
+    def _compute(self, new: pa.Array) -> pa.Array:
+        return pa.array([self.fn(value) for value in new.to_pylist()], self.out_type)
 
 
 def is_text_column(column: pa.ChunkedArray | pa.Array) -> bool:
@@ -684,7 +706,7 @@ def choose(
 
 def choose_by_cell(
     cells: pa.Array,
-    from_cells: Callable[[pa.Array], pa.Array],
+    from_cells: Callable[[pa.Array], pa.Array] | ArrayMemo,
     texts: pa.Array,
     from_texts: Callable[[pa.Array], pa.Array],
     out_type: pa.DataType,
@@ -695,15 +717,23 @@ def choose_by_cell(
     back in row order. A list cell repeats (the same links, "[]"): its whole chain (split, URL
     structs, repeats dropped) then runs once, not once per row and again per flattened URL. Where
     cells hardly repeat (fewer than two rows per distinct cell: the IRA archive's t.co links),
-    ``from_cells`` runs on the cells as they are (a null cell's result is not used)."""
+    ``from_cells`` runs on the cells as they are (a null cell's result is not used). An
+    ``ArrayMemo`` keeps the distinct cells' results across batches (the same link cells recur
+    file-wide), not those of cells that hardly repeat."""
     encoded = pc.dictionary_encode(cells)
     distinct = encoded.dictionary
     without = pc.is_null(cells)
     if len(distinct) * 2 > len(cells) - cells.null_count:
-        given = from_cells(cells).cast(out_type)
+        compute = from_cells.compute if isinstance(from_cells, ArrayMemo) else from_cells
+        given = compute(cells).cast(out_type)
         at = np.arange(len(cells), dtype=np.int64)
     else:
-        given = from_cells(distinct).cast(out_type) if len(distinct) else pa.array([], out_type)
+        if not len(distinct):
+            given = pa.array([], out_type)
+        elif isinstance(from_cells, ArrayMemo):
+            given = from_cells.apply(distinct).cast(out_type)
+        else:
+            given = from_cells(distinct).cast(out_type)
         if not pc.any(without).as_py():
             return pc.take(given, encoded.indices)
         at = np.asarray(pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False), dtype=np.int64)

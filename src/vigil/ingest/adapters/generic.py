@@ -106,6 +106,15 @@ class GenericAdapter(Adapter):
         self._url_item: str | None = columnar.LIST_ITEM if split else None
         self._url_more: str | None = columnar.URL_ITEM if split else None
         self._word_item = columnar.WORD_ITEM if split else None
+        # Link cells to their URL structs, kept across batches (the same cells recur file-wide).
+        self._url_lists = columnar.ArrayMemo(
+            lambda cells: self._url_rules.lists(
+                columnar.lists(
+                    cells, self._rules["urls"], columnar.STRING_LIST, self._url_item, self._url_more
+                )
+            ),
+            columnar.URL_LIST,
+        )
 
     def required_columns(self, column_names: list[str]) -> tuple[str, ...]:
         return tuple(self.columns[name] for name in REQUIRED_FIELDS)
@@ -168,11 +177,7 @@ class GenericAdapter(Adapter):
             "lang_detected": pc.if_else(pc.is_valid(lang), False, pa.scalar(None, pa.bool_())),
             "urls": columnar.choose_by_cell(
                 url_cells,
-                lambda distinct: self._url_rules.lists(
-                    columnar.lists(
-                        distinct, rules["urls"], columnar.STRING_LIST, self._url_item, self._url_more
-                    )
-                ),
+                self._url_lists,
                 text,
                 lambda texts: self._url_rules.lists(text_rules.urls(texts)),
                 columnar.URL_LIST,

@@ -120,6 +120,15 @@ class TwitterIOAdapter(Adapter):
         self._hashtag_cells = columnar.Memo(lambda v: _unique(parse_list(v)))
         self._url_cells = columnar.Memo(lambda v: parse_list(v, urls=True))
         self._url_rules = columnar.UrlRules()
+        # Link cells to their URL structs, kept across batches where cells repeat ("[]" and the like).
+        self._url_lists = columnar.ArrayMemo(
+            lambda cells: self._url_rules.lists(
+                columnar.lists(
+                    cells, self._url_cells, columnar.STRING_LIST, columnar.LIST_ITEM, columnar.URL_ITEM
+                )
+            ),
+            columnar.URL_LIST,
+        )
         self._booleans = columnar.Memo(parse_bool)
         self._retweet_keys = columnar.BatchMemo(_retweet_keys_of)
 
@@ -167,11 +176,7 @@ class TwitterIOAdapter(Adapter):
             "lang_detected": pc.if_else(pc.is_valid(lang), False, pa.scalar(None, pa.bool_())),
             "urls": columnar.choose_by_cell(
                 url_cells,
-                lambda distinct: self._url_rules.lists(
-                    columnar.lists(
-                        distinct, self._url_cells, columnar.STRING_LIST, columnar.LIST_ITEM, columnar.URL_ITEM
-                    )
-                ),
+                self._url_lists,
                 text,
                 lambda texts: self._url_rules.lists(rules.urls(texts)),
                 columnar.URL_LIST,
