@@ -26,6 +26,12 @@ For each backend and size:
 4. ``--post``: a TAXII POST of that many new objects (validated, chunked) while a client polls the
    collections list (its worst and median latency: a write must block nobody).
 
+Before/after on one machine: keep a ``--store`` per code version (copy the SQLite file; on PostgreSQL
+``CREATE DATABASE <prefix>1000000 TEMPLATE vigil_taxii_1000000`` and ``--pg-prefix <prefix>``) and
+put each version's ``src`` first on ``PYTHONPATH`` (a git worktree of the "before" commit): the
+server runs from there. A database seeded by an older version is brought to the newer one's
+schema by its migrations when that version's server starts.
+
 medallion gets ``--peer-objects`` of the same objects (its memory backend sorts its collection on
 every request, so about 1,000 is what it can serve) and the same sequential page and wrk loops.
 
@@ -72,7 +78,9 @@ PAGE = 100
 SEED_CHUNK = 5000  # objects per date_added (one TAXII POST chunk commits with one date_added)
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 DB_PID: list[int] = []  # the PostgreSQL postmaster whose processes' CPU is counted, if known
-READ_INDEXES = ("ix_taxii_objects_page", "ix_taxii_objects_stix_id")
+# the read indexes, built after the load; every object has one version, so the column default of
+# ``latest`` (NEWEST) is what ``refresh_latest`` would set
+READ_INDEXES = ("ix_taxii_objects_page", "ix_taxii_objects_stix_id", "ix_taxii_objects_latest")
 
 WRK_SCRIPT = r"""
 local paths = {}
@@ -108,11 +116,14 @@ class Seeded:
     tokens: list[str]  # next tokens of random positions
 
 
+PG_PREFIX = ["vigil_taxii_"]  # PostgreSQL database name before the size (--pg-prefix)
+
+
 def database_url(backend: str, size: int, store: Path, pg_base: str | None) -> str:
     if backend == "sqlite":
         return f"sqlite:///{store / f'taxii-{size}.db'}"
     assert pg_base is not None
-    return f"{pg_base}/vigil_taxii_{size}"
+    return f"{pg_base}/{PG_PREFIX[0]}{size}"
 
 
 def seeded(backend: str, size: int, store: Path, pg_base: str | None) -> Seeded:
@@ -132,8 +143,8 @@ def seeded(backend: str, size: int, store: Path, pg_base: str | None) -> Seeded:
         assert pg_base is not None
         engine = create_engine(f"{pg_base}/postgres", isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS vigil_taxii_{size}"))
-            conn.execute(text(f"CREATE DATABASE vigil_taxii_{size}"))
+            conn.execute(text(f"DROP DATABASE IF EXISTS {PG_PREFIX[0]}{size}"))
+            conn.execute(text(f"CREATE DATABASE {PG_PREFIX[0]}{size}"))
         engine.dispose()
     started = time.perf_counter()
     key, ids = seed(url, size)
@@ -536,6 +547,11 @@ def main() -> None:
         "--pg-url", default=None, help="an existing PostgreSQL server (else a throw-away cluster)"
     )
     parser.add_argument("--pg-data", type=Path, default=None, help="that server's data directory (its CPU)")
+    parser.add_argument(
+        "--pg-prefix",
+        default=PG_PREFIX[0],
+        help="PostgreSQL database names: this and the size (before/after copies side by side)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--concurrency", type=int, default=8, help="wrk connections")
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -558,6 +574,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    PG_PREFIX[0] = args.pg_prefix
     if args.pg_data:
         DB_PID[:] = [int((args.pg_data / "postmaster.pid").read_text().split()[0])]
     args.store.mkdir(parents=True, exist_ok=True)
