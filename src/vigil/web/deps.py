@@ -55,13 +55,22 @@ from vigil.web.session import (
     session_id_of,
 )
 
+# FastAPI runs a sync (``def``) dependency in the thread pool: a round trip of some 60 us of CPU
+# and more of waiting on a busy machine. The dependencies that only build an object (settings, the
+# store, the services over the request's session) are ``async`` so they run on the event loop;
+# those that read the database (the principal, the viewer) or files stay sync.
+
 
 def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+async def _settings_dep(request: Request) -> Settings:
+    return get_settings_dep(request)  # (routes also call get_settings_dep as a plain function)
+
+
+SettingsDep = Annotated[Settings, Depends(_settings_dep)]
 
 
 def get_database(request: Request) -> Database:
@@ -128,7 +137,7 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_store(session: SessionDep, settings: SettingsDep) -> ExchangeStore:
+async def get_store(session: SessionDep, settings: SettingsDep) -> ExchangeStore:
     store = ExchangeStore(session)
     store.decay = DecayModel.from_settings(settings)  # the app's, not the process's settings
     return store
@@ -171,28 +180,28 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 # services: one per request, for the authenticated principal, in the request's transaction
 
 
-def get_case_service(session: SessionDep, principal: PrincipalDep) -> CaseService:
+async def get_case_service(session: SessionDep, principal: PrincipalDep) -> CaseService:
     return CaseService(session, principal)
 
 
 CaseServiceDep = Annotated[CaseService, Depends(get_case_service)]
 
 
-def get_briefing_service(session: SessionDep, principal: PrincipalDep) -> BriefingService:
+async def get_briefing_service(session: SessionDep, principal: PrincipalDep) -> BriefingService:
     return BriefingService(session, principal)
 
 
 BriefingServiceDep = Annotated[BriefingService, Depends(get_briefing_service)]
 
 
-def get_disclosure_service(session: SessionDep, principal: PrincipalDep) -> DisclosureService:
+async def get_disclosure_service(session: SessionDep, principal: PrincipalDep) -> DisclosureService:
     return DisclosureService(session, principal)
 
 
 DisclosureServiceDep = Annotated[DisclosureService, Depends(get_disclosure_service)]
 
 
-def get_meeting_service(session: SessionDep, principal: PrincipalDep) -> MeetingService:
+async def get_meeting_service(session: SessionDep, principal: PrincipalDep) -> MeetingService:
     return MeetingService(session, principal)
 
 
@@ -218,7 +227,9 @@ def get_policy_service(session: SessionDep, principal: PrincipalDep, settings: S
 PolicyServiceDep = Annotated[PolicyService, Depends(get_policy_service)]
 
 
-def get_flood_service(session: SessionDep, principal: PrincipalDep, settings: SettingsDep) -> FloodService:
+async def get_flood_service(
+    session: SessionDep, principal: PrincipalDep, settings: SettingsDep
+) -> FloodService:
     """Flood quarantine with the server's coalition threshold (members reporting a flood)."""
     return FloodService(session, principal, min_reporters=settings.flood_coalition_min_reporters)
 
@@ -321,28 +332,30 @@ ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 # viewer once per request and hands the same one to the page).
 
 
-def get_page_case_service(session: SessionDep, viewer: ViewerDep) -> CaseService:
+async def get_page_case_service(session: SessionDep, viewer: ViewerDep) -> CaseService:
     return CaseService(session, viewer.principal)
 
 
 PageCaseServiceDep = Annotated[CaseService, Depends(get_page_case_service)]
 
 
-def get_page_briefing_service(session: SessionDep, viewer: ViewerDep) -> BriefingService:
+async def get_page_briefing_service(session: SessionDep, viewer: ViewerDep) -> BriefingService:
     return BriefingService(session, viewer.principal)
 
 
 PageBriefingServiceDep = Annotated[BriefingService, Depends(get_page_briefing_service)]
 
 
-def get_page_disclosure_service(session: SessionDep, viewer: ViewerDep) -> DisclosureService:
+async def get_page_disclosure_service(session: SessionDep, viewer: ViewerDep) -> DisclosureService:
     return DisclosureService(session, viewer.principal)
 
 
 PageDisclosureServiceDep = Annotated[DisclosureService, Depends(get_page_disclosure_service)]
 
 
-def get_page_meeting_service(session: SessionDep, viewer: ViewerDep, settings: SettingsDep) -> MeetingService:
+async def get_page_meeting_service(
+    session: SessionDep, viewer: ViewerDep, settings: SettingsDep
+) -> MeetingService:
     """A meeting service that knows the server's playbook directories; the library is read only
     when a page needs it (agenda, pack, reminders), so the other meeting pages never load it."""
     return MeetingService(session, viewer.principal, playbook_dirs=settings.playbook_dirs)
@@ -359,7 +372,9 @@ def get_page_policy_service(session: SessionDep, viewer: ViewerDep, settings: Se
 PagePolicyServiceDep = Annotated[PolicyService, Depends(get_page_policy_service)]
 
 
-def get_page_flood_service(session: SessionDep, viewer: ViewerDep, settings: SettingsDep) -> FloodService:
+async def get_page_flood_service(
+    session: SessionDep, viewer: ViewerDep, settings: SettingsDep
+) -> FloodService:
     return FloodService(session, viewer.principal, min_reporters=settings.flood_coalition_min_reporters)
 
 
