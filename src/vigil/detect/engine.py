@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import duckdb
 import pyarrow as pa
@@ -52,6 +52,9 @@ from vigil.detect.traces.base import TraceSpec, registry
 from vigil.detect.weights import IDF, ItemWeighting
 from vigil.detect.window import WindowChoice, WindowPolicy
 from vigil.schema.io import ParquetSink
+
+if TYPE_CHECKING:
+    from vigil.detect.pairs import IndexedEvents
 from vigil.schema.tables import TableSpec, conform
 
 EDGES_TABLE = TableSpec(name="edges", schema=EDGES, key=("trace", "account_a", "account_b"))
@@ -429,8 +432,9 @@ def _compute(
     params: EngineParams,
     progress: Progress,
     shared: SharedEvents | None = None,
-) -> TraceStats:
-    """Run steps 1-6 for one trace, leaving the results in ``_vg_e``/``_vg_evidence_out``
+) -> tuple[TraceStats, tuple[pa.Table, pa.Table] | None]:
+    """Run steps 1-6 for one trace: its statistics and, from the kernel steps, its output tables
+    (edges, evidence); from the SQL steps None, the results left in ``_vg_e``/``_vg_evidence_out``
     (read with :func:`_edges_query` / :func:`_evidence_query`). ``shared``: event tables shared
     with other traces of the run."""
     started = time.perf_counter()
@@ -447,40 +451,64 @@ def _compute(
         raise _sql_error(trace.name, "estimating the window", exc) from exc
     progress.advance()
 
-    n_accounts = number_accounts(con, events)
-    cap = params.cap_for(trace, n_accounts)
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _vg_items AS "
-        f"SELECT item, count(DISTINCT account) AS n FROM {events} GROUP BY item"
-    )
-    cap_filter = "WHERE n >= 2" + ("" if cap is None else f" AND n <= {int(cap)}")
-    weight = params.weighting.sql("n", str(max(n_accounts, 2)))
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _vg_kept AS
-        SELECT row_number() OVER (ORDER BY item) AS iid, item, n, CAST({weight} AS DOUBLE) AS w
-        FROM _vg_items {cap_filter}
-        """
-    )
-    n_items = count_rows(con, "_vg_items")
-    n_shared = count_rows(con, "(SELECT 1 FROM _vg_items WHERE n >= 2)")
-    n_kept = count_rows(con, "_vg_kept")
-    index_events(con, window.seconds, items="_vg_kept", events=events, accounts_numbered=True)
-    n_crowded, n_crowded_events = _drop_crowded(con, params.max_window_accounts)
-    # Each table is dropped as soon as no later step reads it: they all live in DuckDB's memory
-    # budget, and at 10M posts the pairs, edges and evidence need it.
-    _drop(con, "_vg_ev", "_vg_items", "_vg_crowded")
-    if shared is not None:
-        shared.release(con, trace)
-    progress.advance()
-
     if PAIR_STEP == "kernel" and isinstance(con, duckdb.DuckDBPyConnection):
-        n_pairs = _kernel_steps(con, window.seconds, params, progress)
+        # Imported here: numba's import and the kernels' loading cost only a run that pairs events.
+        from vigil.detect import pairs as kernel
+
+        # The same tables and counts as the SQL below, from the events read once with their
+        # strings encoded once (the SQL hashed and sorted them in five statements).
+        indexed = kernel.index_events(
+            con,
+            events,
+            window.seconds,
+            cap_for=lambda n: params.cap_for(trace, n),
+            weight_sql=lambda n: params.weighting.sql("n", str(max(n, 2))),
+            units=_WEIGHT_UNITS,
+            crowd_cap=params.max_window_accounts,
+        )
+        n_accounts, cap = indexed.n_accounts, indexed.cap
+        n_items, n_shared, n_kept = indexed.n_items, indexed.n_shared, indexed.n_kept
+        n_crowded, n_crowded_events = indexed.n_crowded, indexed.n_crowded_events
+        _drop(con, "_vg_ev")
+        if shared is not None:
+            shared.release(con, trace)
+        progress.advance()
+        n_pairs, edges, evidence = _kernel_steps(trace.name, indexed, window.seconds, params, progress)
+        del indexed
+        tables = (edges, evidence)
+        n_edges, n_evidence = edges.num_rows, evidence.num_rows
     else:
+        n_accounts = number_accounts(con, events)
+        cap = params.cap_for(trace, n_accounts)
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _vg_items AS "
+            f"SELECT item, count(DISTINCT account) AS n FROM {events} GROUP BY item"
+        )
+        cap_filter = "WHERE n >= 2" + ("" if cap is None else f" AND n <= {int(cap)}")
+        weight = params.weighting.sql("n", str(max(n_accounts, 2)))
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _vg_kept AS
+            SELECT row_number() OVER (ORDER BY item) AS iid, item, n, CAST({weight} AS DOUBLE) AS w
+            FROM _vg_items {cap_filter}
+            """
+        )
+        n_items = count_rows(con, "_vg_items")
+        n_shared = count_rows(con, "(SELECT 1 FROM _vg_items WHERE n >= 2)")
+        n_kept = count_rows(con, "_vg_kept")
+        index_events(con, window.seconds, items="_vg_kept", events=events, accounts_numbered=True)
+        n_crowded, n_crowded_events = _drop_crowded(con, params.max_window_accounts)
+        # Each table is dropped as soon as no later step reads it: they all live in DuckDB's memory
+        # budget, and at 10M posts the pairs, edges and evidence need it.
+        _drop(con, "_vg_ev", "_vg_items", "_vg_crowded")
+        if shared is not None:
+            shared.release(con, trace)
+        progress.advance()
         n_pairs = _sql_steps(con, window.seconds, params, progress)
-    n_edges = count_rows(con, "_vg_e")
-    n_evidence = count_rows(con, "_vg_evidence_out")
-    return TraceStats(
+        tables = None
+        n_edges = count_rows(con, "_vg_e")
+        n_evidence = count_rows(con, "_vg_evidence_out")
+    stats = TraceStats(
         trace=trace.name,
         window=window,
         max_item_accounts=cap,
@@ -497,9 +525,12 @@ def _compute(
         seconds=time.perf_counter() - started,
         signal_kinds=trace.signal_kinds,
     )
+    return stats, tables
 
 
 _STEPS = 6
+# Rows per batch written to the output files.
+_BATCH_ROWS = 128 * 1024
 # Edge weights are sums of item weights rounded to 1e-9: integers add exactly in any order, so
 # DuckDB and Spark (or one engine run twice in parallel) give bit-identical weights.
 _WEIGHT_UNITS = "1000000000.0"
@@ -590,29 +621,25 @@ def _sql_steps(con: SqlConnection, window: float, params: EngineParams, progress
 
 
 def _kernel_steps(
-    con: duckdb.DuckDBPyConnection, window: float, params: EngineParams, progress: Progress
-) -> int:
-    """Steps 4-6 with the pair step in numba (:mod:`vigil.detect.pairs`), the edges and the
-    choices of evidence in the same SQL as :func:`_sql_steps`; the same tables and rows."""
-    # Imported here: numba's import and the kernels' loading cost only a run that pairs events.
+    trace: str, indexed: IndexedEvents, window: float, params: EngineParams, progress: Progress
+) -> tuple[int, pa.Table, pa.Table]:
+    """Steps 4-6 in numba and numpy (:mod:`vigil.detect.pairs`) on the indexed events: the same
+    pairs, edges and evidence as :func:`_sql_steps`, returned as the trace's output tables
+    (edges, evidence) with their strings, and the number of matched post pairs."""
     from vigil.detect import pairs as kernel
 
-    found = kernel.item_pairs(con, "_vg_evj", window)
-    _drop(con, "_vg_evj")
-    con.register(kernel.PAIR_ROWS, found.rows)
-    try:
-        progress.advance()
-        kernel.edges(
-            con, found, "_vg_kept", _WEIGHT_UNITS, "_vg_e",
-            min_items=params.min_items, min_coactions=params.min_coactions,
-        )  # fmt: skip
-        progress.advance()
-        top = con.sql(_top_items_sql(kernel.PAIR_ROWS, params, "nco, start")).to_arrow_table()
-        kernel.evidence(con, found, top, params.evidence_per_item, "_vg_evk", "_vg_evidence_out")
-    finally:
-        kernel.unregister(con, kernel.PAIR_ROWS)
+    found = kernel.pairs_of(indexed.item, indexed.aid, indexed.ts, indexed.bucket, indexed.eid, window)
     progress.advance()
-    return found.n_pairs
+    edges = kernel.edges(
+        found, indexed.units, _WEIGHT_UNITS,
+        min_items=params.min_items, min_coactions=params.min_coactions,
+        items_per_edge=params.evidence_items_per_edge,
+    )  # fmt: skip
+    progress.advance()
+    first, second = kernel.evidence(found, indexed, edges.top, params.evidence_per_item)
+    tables = kernel.output_tables(trace, found, indexed, edges, first, second)
+    progress.advance()
+    return found.n_pairs, *tables
 
 
 # The pair step DuckDB runs: "kernel" (numba's sliding window, the default) or "sql" (the bucket
@@ -669,9 +696,12 @@ def run_trace(
     progress = progress or NoProgress()
     progress.start(f"trace {trace.name}", total=_STEPS)
     try:
-        stats = _compute(con, trace, params, progress)
-        edges = con.sql(_edges_query(trace.name)).to_arrow_table()
-        evidence = con.sql(_evidence_query(trace.name)).to_arrow_table()
+        stats, tables = _compute(con, trace, params, progress)
+        if tables is None:
+            edges = con.sql(_edges_query(trace.name)).to_arrow_table()
+            evidence = con.sql(_evidence_query(trace.name)).to_arrow_table()
+        else:
+            edges, evidence = tables
     finally:
         _drop_temp(con)
         progress.finish()
@@ -711,13 +741,19 @@ def run_traces(
             for trace in traces:
                 progress.start(f"trace {trace.name}", total=_STEPS)
                 try:
-                    all_stats.append(_compute(con, trace, params, progress, shared))
-                    for sink, query in (
-                        (edges, _edges_query(trace.name)),
-                        (evidence, _evidence_query(trace.name)),
-                    ):
-                        for batch in con.sql(query).to_arrow_reader(128 * 1024):
-                            sink.write(batch)
+                    stats, tables = _compute(con, trace, params, progress, shared)
+                    all_stats.append(stats)
+                    if tables is None:
+                        for sink, query in (
+                            (edges, _edges_query(trace.name)),
+                            (evidence, _evidence_query(trace.name)),
+                        ):
+                            for batch in con.sql(query).to_arrow_reader(_BATCH_ROWS):
+                                sink.write(batch)
+                    else:
+                        for sink, table in zip((edges, evidence), tables, strict=True):
+                            for batch in table.to_batches(_BATCH_ROWS):
+                                sink.write(batch)
                 finally:
                     _drop_temp(con)
                     progress.finish()

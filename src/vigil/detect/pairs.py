@@ -1,38 +1,233 @@
-"""The engine's pair step on one machine: a sliding window per item in numba instead of a self-join.
+"""The engine's steps 3-6 on one machine: integer keys in numpy, a sliding window per item in numba.
 
 The SQL pair step (:func:`vigil.detect.engine.windowed_pairs_sql`) joins each event with every
 event of its item in the same and the two adjacent time buckets, then filters, materialises every
 matched pair with seven columns and groups them twice. On heavy retweet cascades that is most of
 a run's time and memory: at 10M cascade posts the join's candidates and the pair table outgrew
-DuckDB's memory limit and spilled. Here the events (integers and times only) are sorted by item
-and time once; numba walks each event forward while the next events of its item are within the
-window, and writes matched pairs as two int32 event positions (8 bytes a pair). Each item's
-pairs are then ordered by account pair, which gives the (account pair, item) rows the edges are
-summed from without a hash aggregation, and where each row's pairs start, so evidence takes the
-kept rows' pairs by position. The work grows with the pairs in the window, not with the square of
-a crowded bucket's candidates.
+DuckDB's memory limit and spilled. Here a trace's events are read from DuckDB once and their
+account and item strings dictionary-encoded once (:func:`index_events`; the SQL hashed and sorted
+the strings in five statements); the events (integers and times only) are sorted by item and time;
+numba walks each event forward while the next events of its item are within the window, and
+writes matched pairs as two int32 event positions (8 bytes a pair). Each item's pairs are then
+ordered by account pair, which gives the (account pair, item) rows the edges are summed from
+without a hash aggregation, and where each row's pairs start, so evidence takes the kept rows'
+pairs by position. The work grows with the pairs in the window, not with the square of a crowded
+bucket's candidates. The output rows get their strings (accounts, items, post ids) by position
+only at the end, for the rows written.
 
 The pairs, edges and evidence are exactly those of the SQL step (the tests run both on the same
-events): the same window test on the same doubles, the same bucket condition, the edges summed by
-the same SQL, and evidence ranked with post ids by the same SQL wherever there is a choice. The
-SQL step remains the one Spark runs.
+events): the same window test on the same doubles, the same bucket condition, item weights by the
+same SQL expressions, sums of the same integer units, strings ordered byte by byte as DuckDB
+orders VARCHAR, and evidence ranked by time, then post ids, as the SQL ranks it. The SQL step
+remains the one Spark runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from vigil.detect import _pair_kernels as kernels
 
-# Names registered on the connection while a trace runs (Arrow views, not temp tables).
-PAIR_ROWS = "_vg_pik"
-_DIRECT = "_vg_evd"
-_CANDIDATES = "_vg_evc"
-_EDGES = "_vg_edk"
+# The name under which a trace's items are registered while their weights are computed.
+_INDEX = "_vg_idx"
+
+
+@dataclass
+class IndexedEvents:
+    """One trace's kept events with integer keys, sorted by item, time and event id (what
+    :func:`pairs_of` walks), and the counts the trace's statistics report.
+
+    ``item`` (``iid``), ``aid``, ``eid`` and the time bucket ``bucket`` are those of the SQL step's
+    ``_vg_evj``: accounts numbered 1.. in account order, kept items 1.. in item order.
+    """
+
+    item: np.ndarray
+    aid: np.ndarray
+    ts: np.ndarray
+    bucket: np.ndarray
+    eid: np.ndarray
+    n_accounts: int
+    cap: int | None
+    n_items: int
+    n_shared: int
+    n_kept: int
+    n_crowded: int
+    n_crowded_events: int
+    accounts: pa.Array  # account of aid k at k - 1
+    items: pa.Array  # item of iid k at k - 1
+    units: np.ndarray  # weight of iid k in integer units at k (0 unused)
+    posts: pa.Array  # post id of eid k at k - 1
+
+
+def _array(column: pa.ChunkedArray) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def _ranks(names: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The sort order of ``names`` and each name's 1-based rank in it: DuckDB's ``ORDER BY`` on
+    VARCHAR and Arrow's sort compare strings byte by byte, so the ranks are ``row_number() OVER
+    (ORDER BY name)``'s."""
+    order = pc.sort_indices(names).to_numpy().astype(np.int64)
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(1, len(order) + 1, dtype=np.int64)
+    return order, rank
+
+
+def _duplicates(run: np.ndarray, candidates: np.ndarray, platform: pa.Array, post_id: pa.Array) -> np.ndarray:
+    """Of the ``candidates`` (positions in runs of equal item, account and time; ``run`` numbers
+    the runs), those repeating an earlier candidate's post in the same run."""
+    codes = [
+        _array(pc.dictionary_encode(column, null_encoding="encode")).indices.to_numpy()
+        for column in (platform, post_id)
+    ]
+    keys = (codes[1], codes[0], run[candidates])
+    order = np.lexsort(keys)
+    same = np.ones(len(order) - 1, bool)
+    for key in keys:
+        ordered = key[order]
+        same &= ordered[1:] == ordered[:-1]
+    return candidates[order[1:][same]]
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted: ``np.unique``, which in numpy 2.4 took 80 times a sort's time."""
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
+
+
+def _equal_next(values: np.ndarray) -> np.ndarray:
+    """``values[k + 1] == values[k]`` for each k, NaN equal to NaN (as SQL's DISTINCT has it)."""
+    same: np.ndarray = values[1:] == values[:-1]
+    if values.dtype.kind == "f":
+        same |= np.isnan(values[1:]) & np.isnan(values[:-1])
+    return same
+
+
+def index_events(
+    con: duckdb.DuckDBPyConnection,
+    events: str,
+    window: float,
+    *,
+    cap_for: Callable[[int], int | None],
+    weight_sql: Callable[[int], str],
+    units: str,
+    crowd_cap: int | None,
+) -> IndexedEvents:
+    """Steps 3 and 4's input in numpy: the engine's ``_vg_acc``, ``_vg_items``/``_vg_kept``,
+    ``_vg_evk`` and crowded cells from the events table ``events`` read once, strings encoded once.
+
+    The same rows as the SQL (:func:`vigil.detect.engine.index_events` and the statements around
+    it): accounts numbered in account order, kept items in item order, duplicate events (a post
+    naming the same item twice) removed, the time bucket the same floating-point operation. Event
+    ids number the kept events in (item, time, account) order, so no sort is needed later; the
+    pairs, edges and evidence never depend on which of two equal events gets the smaller id.
+    ``_vg_acc``, ``_vg_kept`` (weights by ``weight_sql(n_accounts)``, DuckDB's own arithmetic) and
+    ``_vg_evk`` (``eid, post_id``) are left as temporary tables for the later steps' SQL.
+    ``cap_for(n_accounts)``: the popularity cap.
+    """
+    table = con.sql(f"SELECT account, platform, post_id, item, ts FROM {events}").to_arrow_table()
+    accounts = pc.dictionary_encode(_array(table.column("account")))
+    names = accounts.dictionary
+    account_order, account_rank = _ranks(names)
+    n_accounts = len(names)
+    aid_all = account_rank[accounts.indices.to_numpy()]
+    del accounts
+    account_names = names.take(pa.array(account_order))
+    del names
+
+    items = pc.dictionary_encode(_array(table.column("item")))
+    item_names = items.dictionary
+    item_all = items.indices.to_numpy().astype(np.int64)
+    del items
+    n_items = len(item_names)
+    # distinct accounts per item: the distinct (item, account) keys, counted by item
+    keys = _distinct(item_all * max(n_accounts, 1) + (aid_all - 1))
+    per_item = np.bincount(keys // max(n_accounts, 1), minlength=n_items)
+    del keys
+    cap = cap_for(n_accounts)
+    shared = per_item >= 2
+    kept = shared & (per_item <= cap) if cap is not None else shared
+    kept_index = np.flatnonzero(kept)
+    kept_names = item_names.take(kept_index)
+    item_order, _ = _ranks(kept_names)
+    n_kept = len(kept_index)
+    iid_of = np.zeros(n_items, np.int64)
+    iid_of[kept_index[item_order]] = np.arange(1, n_kept + 1, dtype=np.int64)
+    n_of_iid = np.zeros(n_kept + 1, np.int64)
+    n_of_iid[1:] = per_item[kept_index[item_order]]
+    item_names_kept = kept_names.take(pa.array(item_order))
+    # Each item's weight in integer units by the SQL step's own expressions: the weight as the
+    # engine's DOUBLE, then round(w * units) (vigil.detect.engine._edges_sql), so the sums are the same.
+    con.register(_INDEX, pa.table({"iid": np.arange(1, n_kept + 1, dtype=np.int64), "n": n_of_iid[1:]}))
+    try:
+        weights = con.sql(
+            f"SELECT iid, CAST(round(w * {units}) AS BIGINT) AS u FROM "
+            f"(SELECT iid, CAST({weight_sql(n_accounts)} AS DOUBLE) AS w FROM {_INDEX})"
+        ).to_arrow_table()
+    finally:
+        unregister(con, _INDEX)
+    unit_of_iid = np.zeros(n_kept + 1, np.int64)
+    unit_of_iid[weights.column("iid").to_numpy()] = weights.column("u").to_numpy()
+    del kept_names, item_names
+
+    iid_all = iid_of[item_all]
+    rows = np.flatnonzero(iid_all)
+    iid = iid_all[rows]
+    aid = aid_all[rows]
+    ts = table.column("ts").to_numpy()[rows]
+    del iid_all, aid_all, item_all
+    order = np.lexsort((aid, ts, iid))
+    rows, iid, aid, ts = rows[order], iid[order], aid[order], ts[order]
+    # Duplicates share item, account and time, so they are neighbours in this order: only rows in
+    # such runs (rare) have their posts compared.
+    same = (iid[1:] == iid[:-1]) & (aid[1:] == aid[:-1]) & _equal_next(ts)
+    if same.any():
+        run = np.cumsum(np.r_[True, ~same]) - 1
+        in_run = np.zeros(len(iid), bool)
+        in_run[1:] |= same
+        in_run[:-1] |= same
+        candidates = np.flatnonzero(in_run)
+        taken = pa.array(rows[candidates])
+        repeated = _duplicates(
+            run,
+            candidates,
+            _array(table.column("platform")).take(taken),
+            _array(table.column("post_id")).take(taken),
+        )
+        if len(repeated):
+            keep = np.ones(len(iid), bool)
+            keep[repeated] = False
+            rows, iid, aid, ts = rows[keep], iid[keep], aid[keep], ts[keep]
+    eid = np.arange(1, len(iid) + 1, dtype=np.int64)
+    posts = _array(table.column("post_id")).take(pa.array(rows))
+    del table, rows
+    bucket = ts.copy() if window == 0 else np.floor(ts / float(window))
+
+    n_crowded = n_crowded_events = 0
+    if crowd_cap is not None and n_kept:
+        big = np.flatnonzero(n_of_iid[iid] > crowd_cap)
+        if len(big):
+            cells = big[np.lexsort((aid[big], bucket[big], iid[big]))]
+            new_cell = np.r_[True, (iid[cells][1:] != iid[cells][:-1]) | ~_equal_next(bucket[cells])]
+            new_account = new_cell | np.r_[True, aid[cells][1:] != aid[cells][:-1]]
+            cell = np.cumsum(new_cell) - 1
+            crowded = np.bincount(cell, weights=new_account) > crowd_cap
+            n_crowded = int(crowded.sum())
+            if n_crowded:
+                n_crowded_events = int(np.bincount(cell)[crowded].sum())
+                keep = np.ones(len(iid), bool)
+                keep[cells[crowded[cell]]] = False
+                iid, aid, ts, bucket, eid = iid[keep], aid[keep], ts[keep], bucket[keep], eid[keep]
+    return IndexedEvents(
+        iid, aid, ts, bucket, eid, n_accounts, cap, n_items, int(shared.sum()), n_kept,
+        n_crowded, n_crowded_events, account_names, item_names_kept, unit_of_iid, posts,
+    )  # fmt: skip
 
 
 @dataclass
@@ -63,15 +258,11 @@ def _positions(n: int) -> type[np.signedinteger]:
     return np.int32 if n < 2**31 - 1 else np.int64
 
 
-def item_pairs(con: duckdb.DuckDBPyConnection, events: str, window: float) -> ItemPairs:
-    """Match the pairs of ``events`` (columns ``eid, iid, aid, ts, b``) within ``window`` seconds."""
-    table = con.sql(f"SELECT iid, aid, ts, b, eid FROM {events} ORDER BY iid, ts, eid").to_arrow_table()
-    item = table.column("iid").to_numpy()
-    aid = table.column("aid").to_numpy()
-    ts = table.column("ts").to_numpy()
-    bucket = table.column("b").to_numpy()
-    eid = table.column("eid").to_numpy()
-    del table
+def pairs_of(
+    item: np.ndarray, aid: np.ndarray, ts: np.ndarray, bucket: np.ndarray, eid: np.ndarray, window: float
+) -> ItemPairs:
+    """Match the pairs of events sorted by item, time and event id (``bucket``: their time
+    buckets) within ``window`` seconds."""
     window = float(window)
     count = kernels.count_pairs(item, aid, ts, bucket, window)
     dtype = _positions(len(item))
@@ -93,33 +284,39 @@ def item_pairs(con: duckdb.DuckDBPyConnection, events: str, window: float) -> It
     return ItemPairs(item, aid, ts, eid, first, second, rows)
 
 
+@dataclass
+class Edges:
+    """Step 5's edges (``table``: ``a1, a2, weight, n_items, n_coactions, first_ts, last_ts`` in
+    account-pair order) and step 6's choice of items: ``top``, the pair rows (positions in
+    ``ItemPairs.rows``) evidence is drawn from."""
+
+    table: pa.Table
+    top: np.ndarray
+
+
 def edges(
-    con: duckdb.DuckDBPyConnection,
     pairs: ItemPairs,
-    items: str,
-    units: str,
-    out: str,
+    units: np.ndarray,
+    units_scale: str,
     *,
     min_items: int,
     min_coactions: int,
-) -> None:
-    """Step 5 on the (account pair, item) rows of ``pairs``: the temporary table ``out`` with the
-    rows and types of the engine's edges SQL (``a1, a2, weight, n_items, n_coactions, first_ts,
-    last_ts``).
+    items_per_edge: int,
+) -> Edges:
+    """Step 5 on the (account pair, item) rows of ``pairs``, the rows and types of the engine's
+    edges SQL, and the rows of its evidence's top-items SQL (``_top_items_sql``).
 
-    Each item's weight in integer units (``round(w * units)``, ``units`` a SQL number) comes from
-    SQL over ``items`` (``iid, w``), so it is the engine's own rounding; the sums are of integers
-    (exact in any order) and the final division is the same IEEE operation, so the weights are
-    bit-identical to the SQL's. A sort of the rows by account pair replaces DuckDB's hash
-    aggregation, which on a day window's millions of rows was the trace's largest step.
+    ``units``: each item's weight in integer units (index: item id); the sums are of integers
+    (exact in any order) and the final division by ``units_scale`` (a SQL number) is the same IEEE
+    operation, so the weights are bit-identical to the SQL's. A sort of the rows by account pair
+    replaces DuckDB's hash aggregation, which on a day window's millions of rows was the trace's
+    largest step. An edge's items for evidence: all of them up to ``items_per_edge``, else its
+    earliest (by first time, then item id).
     """
     rows = pairs.rows
-    table = con.sql(f"SELECT iid, CAST(round(w * {units}) AS BIGINT) AS u FROM {items}").to_arrow_table()
-    iid = table.column("iid").to_numpy()
-    per_item = np.zeros(int(iid.max()) + 1 if len(iid) else 1, np.int64)
-    per_item[iid] = table.column("u").to_numpy()
     a1 = rows.column("a1").to_numpy()
     a2 = rows.column("a2").to_numpy()
+    iid = rows.column("iid").to_numpy()
     width = np.int64(int(a2.max()) + 1 if len(a2) else 1)
     # One gathered column at a time: at 10M posts the rows are tens of millions.
     key = a1 * width + a2
@@ -132,26 +329,36 @@ def edges(
     n_coactions = _grouped(np.add, rows.column("nco").to_numpy(), order, starts)
     keep = (n_items >= min_items) & (n_coactions >= min_coactions)
     head = order[starts[keep]]
-    weight = _grouped(np.add, per_item[rows.column("iid").to_numpy()], order, starts)[keep].astype(
-        np.float64
-    ) / float(units)
-    result = pa.table(
+    scale = float(units_scale)
+    weight = _grouped(np.add, units[iid], order, starts)[keep].astype(np.float64) / scale
+    ft = rows.column("ft").to_numpy()
+    table = pa.table(
         {
             "a1": a1[head],
             "a2": a2[head],
             "weight": weight,
             "n_items": n_items[keep],
             "n_coactions": n_coactions[keep],
-            "first_ts": _grouped(np.minimum, rows.column("ft").to_numpy(), order, starts)[keep],
+            "first_ts": _grouped(np.minimum, ft, order, starts)[keep],
             "last_ts": _grouped(np.maximum, rows.column("lt").to_numpy(), order, starts)[keep],
         }
     )
-    del order
-    con.register(_EDGES, result)
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT * FROM {_EDGES}")
-    finally:
-        unregister(con, _EDGES)
+    # the kept edges' rows: groups in order, each row tagged with its group's size
+    group = np.repeat(np.arange(len(starts)), n_items)
+    kept_rows = keep[group]
+    members = order[kept_rows]
+    sizes = n_items[group[kept_rows]]
+    few = sizes <= items_per_edge
+    top = members[few]
+    many = members[~few]
+    if len(many):
+        edge = group[kept_rows][~few]
+        by_time = np.lexsort((iid[many], ft[many], edge))
+        ranked, edge = many[by_time], edge[by_time]
+        first = np.r_[True, edge[1:] != edge[:-1]]
+        begin = np.maximum.accumulate(np.where(first, np.arange(len(edge)), 0))
+        top = np.r_[top, ranked[np.arange(len(edge)) - begin < items_per_edge]]
+    return Edges(table, top)
 
 
 def _grouped(ufunc: np.ufunc, values: np.ndarray, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -169,62 +376,96 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.repeat(starts - offsets, counts) + np.arange(total, dtype=np.int64)
 
 
-def _pair_table(pairs: ItemPairs, positions: np.ndarray) -> pa.Table:
-    f = pairs.first[positions]
-    s = pairs.second[positions]
-    return pa.table(
-        {
-            "a1": pairs.aid[f],
-            "a2": pairs.aid[s],
-            "iid": pairs.item[f],
-            "x1": pairs.eid[f],
-            "x2": pairs.eid[s],
-            "ts_a": pairs.ts[f],
-            "ts_b": pairs.ts[s],
-        }
-    )
+def _dense_ranks(strings: pa.Array) -> np.ndarray:
+    """Each string's rank in byte order, equal strings equal (as ``ORDER BY`` a VARCHAR compares)."""
+    ranks: np.ndarray = pc.rank(strings, sort_keys="ascending", tiebreaker="dense").to_numpy()
+    return ranks.astype(np.int64)
+
+
+def _posts(indexed: IndexedEvents, eids: np.ndarray) -> pa.Array:
+    return indexed.posts.take(pa.array(eids - 1))
 
 
 def evidence(
-    con: duckdb.DuckDBPyConnection,
-    pairs: ItemPairs,
-    top_items: pa.Table,
-    per_item: int,
-    events: str,
-    out: str,
-) -> None:
-    """Write the evidence of ``top_items`` (rows ``nco, start`` of the kept (edge, item) rows) to
-    the temporary table ``out`` (``a1, a2, iid, x1, x2, ts_a, ts_b``).
-
-    Rows with at most ``per_item`` post pairs give all of them (no choice to make); the others'
-    pairs are ranked in SQL as the SQL step ranks them (closest in time, then time, then post ids
-    from ``events``), keeping ``per_item``.
-    """
-    nco = top_items.column("nco").to_numpy()
-    start = top_items.column("start").to_numpy()
+    pairs: ItemPairs, indexed: IndexedEvents, top: np.ndarray, per_item: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Step 6: the evidence post pairs (as first and second positions, see :class:`ItemPairs`) of
+    the ``top`` pair rows: all pairs of a row with at most ``per_item``, else its ``per_item``
+    closest in time, then earliest, then by post ids (the SQL step's ranking)."""
+    rows = pairs.rows
+    nco = rows.column("nco").to_numpy()[top]
+    start = rows.column("start").to_numpy()[top]
     whole = nco <= per_item
-    direct = _pair_table(pairs, _ranges(start[whole], nco[whole]))
-    candidates = _pair_table(pairs, _ranges(start[~whole], nco[~whole]))
-    con.register(_DIRECT, direct)
-    con.register(_CANDIDATES, candidates)
-    try:
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE {out} AS
-            SELECT * FROM {_DIRECT}
-            UNION ALL
-            SELECT a1, a2, iid, x1, x2, ts_a, ts_b FROM (
-                SELECT c.*, row_number() OVER (
-                           PARTITION BY c.a1, c.a2, c.iid
-                           ORDER BY abs(c.ts_a - c.ts_b), c.ts_a, E1.post_id, E2.post_id
-                       ) AS r
-                FROM {_CANDIDATES} AS c JOIN {events} AS E1 ON E1.eid = c.x1
-                JOIN {events} AS E2 ON E2.eid = c.x2
-            ) AS ranked WHERE r <= {int(per_item)}
-            """
-        )
-    finally:
-        unregister(con, _DIRECT, _CANDIDATES)
+    chosen = [_ranges(start[whole], nco[whole])]
+    counts = nco[~whole]
+    if len(counts):
+        positions = _ranges(start[~whole], counts)
+        row = np.repeat(np.arange(len(counts)), counts)
+        f, s = pairs.first[positions], pairs.second[positions]
+        ts_a, ts_b = pairs.ts[f], pairs.ts[s]
+        gap = np.abs(ts_a - ts_b)
+        order = np.lexsort((ts_a, gap, row))
+        row_o, gap_o, ts_o = row[order], gap[order], ts_a[order]
+        tied = (row_o[1:] == row_o[:-1]) & (gap_o[1:] == gap_o[:-1]) & (ts_o[1:] == ts_o[:-1])
+        if tied.any():  # post ids decide: ranked only when times tie
+            post_a = _dense_ranks(_posts(indexed, pairs.eid[f]))
+            post_b = _dense_ranks(_posts(indexed, pairs.eid[s]))
+            order = np.lexsort((post_b, post_a, ts_a, gap, row))
+            row_o = row[order]
+        first = np.r_[True, row_o[1:] != row_o[:-1]]
+        begin = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+        chosen.append(positions[order[np.arange(len(order)) - begin < per_item]])
+    picked = np.concatenate(chosen)
+    return pairs.first[picked], pairs.second[picked]
+
+
+def output_tables(
+    trace: str, pairs: ItemPairs, indexed: IndexedEvents, found: Edges, first: np.ndarray, second: np.ndarray
+) -> tuple[pa.Table, pa.Table]:
+    """The trace's EDGES and EVIDENCE rows with their strings, in the engine's output order
+    (edges by account pair; evidence by account pair, item, times and post ids)."""
+    table = found.table
+    a1 = table.column("a1").to_numpy()
+    a2 = table.column("a2").to_numpy()
+    edges_out = pa.table(
+        {
+            "trace": pa.repeat(pa.scalar(trace), len(a1)),
+            "account_a": indexed.accounts.take(pa.array(a1 - 1)),
+            "account_b": indexed.accounts.take(pa.array(a2 - 1)),
+            "weight": table.column("weight"),
+            "n_items": table.column("n_items"),
+            "n_coactions": table.column("n_coactions"),
+            "first_ts": table.column("first_ts"),
+            "last_ts": table.column("last_ts"),
+        }
+    )
+    e1, e2 = pairs.aid[first], pairs.aid[second]
+    iid = pairs.item[first]
+    ts_a, ts_b = pairs.ts[first], pairs.ts[second]
+    x1, x2 = pairs.eid[first], pairs.eid[second]
+    order = np.lexsort((ts_b, ts_a, iid, e2, e1))
+    if len(order) > 1:
+        same = np.ones(len(order) - 1, bool)
+        for key in (e1, e2, iid, ts_a, ts_b):
+            ordered = key[order]
+            same &= ordered[1:] == ordered[:-1]
+        if same.any():  # post ids decide: ranked only when everything else ties
+            post_a = _dense_ranks(_posts(indexed, x1))
+            post_b = _dense_ranks(_posts(indexed, x2))
+            order = np.lexsort((post_b, post_a, ts_b, ts_a, iid, e2, e1))
+    evidence_out = pa.table(
+        {
+            "trace": pa.repeat(pa.scalar(trace), len(order)),
+            "account_a": indexed.accounts.take(pa.array(e1[order] - 1)),
+            "account_b": indexed.accounts.take(pa.array(e2[order] - 1)),
+            "item": indexed.items.take(pa.array(iid[order] - 1)),
+            "post_a": _posts(indexed, x1[order]),
+            "post_b": _posts(indexed, x2[order]),
+            "ts_a": ts_a[order],
+            "ts_b": ts_b[order],
+        }
+    )
+    return edges_out, evidence_out
 
 
 def unregister(con: duckdb.DuckDBPyConnection, *names: str) -> None:
