@@ -100,9 +100,9 @@ class ArrayMemo:
         self.compute = compute
         self.out_type = out_type
         self.limit = limit
-        # (keys, values) as one attribute: the map threads share the memo, and each call works on
-        # the pair it read and puts back a whole pair, so a value is never taken from another
-        # pair's positions (a pair another thread put back meanwhile is lost, and only recomputed).
+        # (keys, values) as one attribute, read once and put back whole by each call: the two never
+        # disagree, even if a memo were shared by threads (ingest's map threads each have their
+        # own adapter, hence their own memos).
         self.known: tuple[pa.Array, pa.Array] = (pa.array([], pa.string()), pa.array([], out_type))
 
     def _compute(self, new: pa.Array) -> pa.Array:
