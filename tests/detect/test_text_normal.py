@@ -121,3 +121,26 @@ def test_rules_hold_in_the_compiled_loop() -> None:
     ]
     got = normalize_texts_compiled(pa.array(raws), min_rows=0).to_pylist()
     assert got == ["election a a commence", "كتب الطلاب 2024", "strasse full fine word", "ελληνικα α e"]
+
+
+def test_nfkc_texts_read_from_their_own_array_may_be_the_longest() -> None:
+    # U+FDFA's NFKC form is 18 characters; the loop's scratch buffers must fit it although every
+    # text as given is shorter. Rows needing NFKC sit between rows that do not, nulls among them.
+    rows: list[str | None] = ["ﷺ", "ab", None, "ﷺ ﷺ", "x", "㍻ Ｈｅｌｌｏ", "", "ﬁne ﬁ", "plain text"] * 3
+    texts = pa.array(rows, pa.string())
+    for fold in (True, False):
+        got = normalize_texts_compiled(texts, fold_accents=fold, min_rows=0).to_pylist()
+        assert got == normalize_texts(texts, fold_accents=fold).to_pylist()
+        assert got == normalize_texts_stepwise(texts, fold_accents=fold).to_pylist()
+
+
+def test_breaks_whitespace_and_format_characters_squeeze_alike_with_and_without_the_fold() -> None:
+    # A run of breaks, spaces and format characters is one space wherever the format characters
+    # sit in it; a text that is all run is empty after the trim. "é" makes the fold run.
+    parts = [" ", ",", "\u200b", "\t", "!!", "\u2060", "é", "a", "ß"]
+    rng = random.Random(11)
+    rows = ["".join(rng.choice(parts) for _ in range(rng.randint(0, 12))) for _ in range(2000)]
+    texts = pa.array(rows, pa.string())
+    for fold in (True, False):
+        got = normalize_texts_compiled(texts, fold_accents=fold, min_rows=0).to_pylist()
+        assert got == normalize_texts(texts, fold_accents=fold).to_pylist()
