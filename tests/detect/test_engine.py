@@ -257,6 +257,8 @@ def test_traces_sharing_their_events_give_what_each_gives_alone(
     together = run_traces(con, [slow, CO_HASHTAG, CO_LINK], params, out_dir=tmp_path / "both", posts=path)
     left = con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '_vg_%'").fetchall()
     assert left == []
+    # nor Arrow tables registered for the kernel steps
+    assert con.execute("SELECT view_name FROM duckdb_views() WHERE view_name LIKE '_vg_%'").fetchall() == []
     apart = [run_traces(con, [t], params, out_dir=tmp_path / t.name, posts=path) for t in (slow, CO_LINK)]
     both_edges = pq.read_table(together.edges_path)
     both_evidence = pq.read_table(together.evidence_path)
@@ -346,6 +348,21 @@ def test_auto_window_is_used_when_asked(con: duckdb.DuckDBPyConnection) -> None:
     # one repeated item: second share after 30 s; rank/count > 0.5 first at rank 2 (2/3): 30 s
     assert result.stats.window.seconds == 30.0
     assert pairs(result.edges.to_pylist()) == {("x:a", "x:b"), ("x:b", "x:c")}  # a-c: 31 s apart
+
+
+def test_auto_window_reads_the_events_a_run_selected(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    """In a run the window estimate reads the events selected into Arrow for the kernel steps
+    (shared by two traces here): the same window and edges as one trace run alone."""
+    rows = [post("a", 0, urls=[U1]), post("b", 30, urls=[U1]), post("c", 31, urls=[U1])]
+    duck.register_posts(con, posts_table(rows))
+    params = EngineParams(window=AutoWindow(), min_items=1)
+    twin = TraceSpec("co_link_twin", "twin", CO_LINK.events_sql)
+    run = run_traces(con, [CO_LINK, twin], params, out_dir=tmp_path)
+    alone = run_trace(con, CO_LINK, params)
+    assert [s.window for s in run.stats] == [alone.stats.window] * 2
+    assert alone.stats.window.seconds == 30.0
+    edges = pq.read_table(run.edges_path)
+    assert edges.filter(pc.equal(edges["trace"], "co_link")).equals(alone.edges)
 
 
 class RecordingProgress:

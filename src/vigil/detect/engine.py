@@ -35,7 +35,7 @@ import json
 import math
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -180,6 +180,37 @@ def _sql_error(trace: str, step: str, exc: duckdb.Error) -> InputError:
     return InputError(f"trace {trace}: {step} failed: {exc}")
 
 
+def _events_select(trace: TraceSpec) -> str:
+    """``trace``'s events SQL typed, empty items dropped; ``{with_posts}`` marks where a CTE may go."""
+    return f"""
+        {{with_posts}}
+        SELECT CAST(account AS VARCHAR) AS account, CAST(platform AS VARCHAR) AS platform,
+               CAST(post_id AS VARCHAR) AS post_id, CAST(item AS VARCHAR) AS item,
+               CAST(ts AS DOUBLE) AS ts
+        FROM ({trace.events_sql}) AS src
+        WHERE item IS NOT NULL AND item <> '' AND account IS NOT NULL AND post_id IS NOT NULL
+          AND ts IS NOT NULL
+    """
+
+
+def _run_select(
+    con: SqlConnection, trace: TraceSpec, posts: str | None, run: Callable[[str], object]
+) -> object:
+    """``run`` the events SELECT, reading the table ``posts`` in place of the ``posts`` view when
+    given and the selection finds its columns there."""
+    statement = _events_select(trace)
+    try:
+        if posts is not None:
+            try:
+                # The CTE shadows the view for this statement only (no effect on SQL naming no posts).
+                return run(statement.format(with_posts=f"WITH {POSTS_VIEW} AS (SELECT * FROM {posts})"))
+            except duckdb.BinderException:
+                pass  # a column the kept table lacks: read the view, as without it
+        return run(statement.format(with_posts=""))
+    except duckdb.Error as exc:
+        raise _sql_error(trace.name, "selecting events", exc) from exc
+
+
 def materialize_events(
     con: SqlConnection, trace: TraceSpec, table: str = "_vg_ev", *, posts: str | None = None
 ) -> int:
@@ -190,27 +221,16 @@ def materialize_events(
     ``posts``: a table holding the posts columns events are selected from (:class:`PostsColumns`),
     read in place of the ``posts`` view; a selection that needs another column reads the view.
     """
-    statement = f"""
-        CREATE OR REPLACE TEMP TABLE {table} AS {{with_posts}}
-        SELECT CAST(account AS VARCHAR) AS account, CAST(platform AS VARCHAR) AS platform,
-               CAST(post_id AS VARCHAR) AS post_id, CAST(item AS VARCHAR) AS item,
-               CAST(ts AS DOUBLE) AS ts
-        FROM ({trace.events_sql}) AS src
-        WHERE item IS NOT NULL AND item <> '' AND account IS NOT NULL AND post_id IS NOT NULL
-          AND ts IS NOT NULL
-    """
-    try:
-        if posts is not None:
-            try:
-                # The CTE shadows the view for this statement only (no effect on SQL naming no posts).
-                con.execute(statement.format(with_posts=f"WITH {POSTS_VIEW} AS (SELECT * FROM {posts})"))
-                return count_rows(con, table)
-            except duckdb.BinderException:
-                pass  # a column the kept table lacks: read the view, as without it
-        con.execute(statement.format(with_posts=""))
-    except duckdb.Error as exc:
-        raise _sql_error(trace.name, "selecting events", exc) from exc
+    _run_select(con, trace, posts, lambda sql: con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}"))
     return count_rows(con, table)
+
+
+def select_events(con: duckdb.DuckDBPyConnection, trace: TraceSpec, *, posts: str | None = None) -> pa.Table:
+    """:func:`materialize_events`'s rows as an Arrow table (what the kernel steps read), without
+    writing them to a DuckDB table and reading them back."""
+    table = _run_select(con, trace, posts, lambda sql: con.sql(sql).to_arrow_table())
+    assert isinstance(table, pa.Table)
+    return table
 
 
 # The posts columns the structural traces' events read (vigil.detect.traces.base.posts_events).
@@ -387,18 +407,33 @@ class SharedEvents:
     """The event tables of traces that select the same events (co_reshare and co_reshare_slow,
     co_domain and co_domain_slow differ only in their windows): selected from the posts once, kept
     until the last of those traces has run. A trace whose events no other trace shares gets the
-    usual ``_vg_ev``, dropped as soon as its events are indexed."""
+    usual ``_vg_ev``, dropped as soon as its events are indexed.
 
-    def __init__(self, traces: Sequence[TraceSpec], posts: PostsColumns | None = None) -> None:
+    ``arrow``: the events are selected into Arrow tables (the kernel steps read them there),
+    registered on the connection under the same names for the SQL that reads them (the window
+    estimate).
+    """
+
+    def __init__(
+        self, traces: Sequence[TraceSpec], posts: PostsColumns | None = None, *, arrow: bool = False
+    ) -> None:
         self._left = Counter(trace.events_sql for trace in traces)
         self._tables: dict[str, tuple[str, int]] = {}
         self._posts = posts
+        self._arrow = arrow
+        self._selected: dict[str, pa.Table] = {}
 
     def _select(self, con: SqlConnection, trace: TraceSpec, table: str) -> int:
-        if self._posts is None:
-            return materialize_events(con, trace, table)
-        n = materialize_events(con, trace, table, posts=self._posts.source(con, trace))
-        self._posts.selected(con, trace)
+        posts = None if self._posts is None else self._posts.source(con, trace)
+        if self._arrow and isinstance(con, duckdb.DuckDBPyConnection):
+            events = select_events(con, trace, posts=posts)
+            con.register(table, events)
+            self._selected[table] = events
+            n = int(events.num_rows)
+        else:
+            n = materialize_events(con, trace, table, posts=posts)
+        if self._posts is not None:
+            self._posts.selected(con, trace)
         return n
 
     def events(self, con: SqlConnection, trace: TraceSpec) -> tuple[str, int]:
@@ -406,24 +441,51 @@ class SharedEvents:
         sql = trace.events_sql
         self._left[sql] -= 1
         if sql not in self._tables:
+            # Arrow tables go by other names than the temporary tables (DROP TABLE refuses a view).
+            suffix = "a" if self._arrow else ""
             if self._left[sql] <= 0:
-                return "_vg_ev", self._select(con, trace, "_vg_ev")
-            table = f"_vg_evs{len(self._tables)}"
+                return f"_vg_ev{suffix}", self._select(con, trace, f"_vg_ev{suffix}")
+            table = f"_vg_evs{len(self._tables)}{suffix}"
             self._tables[sql] = (table, self._select(con, trace, table))
         return self._tables[sql]
 
-    def release(self, con: SqlConnection, trace: TraceSpec) -> None:
-        """Drop ``trace``'s events table if no later trace reads it."""
+    def arrow(self, table: str) -> pa.Table | None:
+        """The Arrow table registered as ``table``, if the events were selected into one."""
+        return self._selected.get(table)
+
+    def _remove(self, con: SqlConnection, table: str) -> None:
+        if self._selected.pop(table, None) is not None:
+            assert isinstance(con, duckdb.DuckDBPyConnection)
+            con.unregister(table)
+        else:
+            _drop(con, table)
+
+    def done(self, con: SqlConnection, trace: TraceSpec, table: str) -> None:
+        """``trace`` has read its events from ``table``: drop it if no later trace reads it."""
         sql = trace.events_sql
-        if sql in self._tables and self._left[sql] <= 0:
-            _drop(con, self._tables.pop(sql)[0])
+        if sql in self._tables:
+            if self._left[sql] <= 0:
+                self._remove(con, self._tables.pop(sql)[0])
+        else:
+            self._remove(con, table)
 
     def close(self, con: SqlConnection) -> None:
         """Drop every table still kept (a run that stopped early)."""
-        _drop(con, *(table for table, _ in self._tables.values()))
+        for table, _ in self._tables.values():
+            self._remove(con, table)
         self._tables.clear()
+        for table in list(self._selected):
+            self._remove(con, table)
         if self._posts is not None:
             self._posts.close(con)
+
+
+def _done(con: SqlConnection, trace: TraceSpec, events: str, shared: SharedEvents | None) -> None:
+    """``trace`` has read its events table ``events``: drop it unless a later trace reads it."""
+    if shared is None:
+        _drop(con, events)
+    else:
+        shared.done(con, trace, events)
 
 
 def _compute(
@@ -459,7 +521,7 @@ def _compute(
         # strings encoded once (the SQL hashed and sorted them in five statements).
         indexed = kernel.index_events(
             con,
-            events,
+            (shared and shared.arrow(events)) or events,
             window.seconds,
             cap_for=lambda n: params.cap_for(trace, n),
             weight_sql=lambda n: params.weighting.sql("n", str(max(n, 2))),
@@ -469,9 +531,7 @@ def _compute(
         n_accounts, cap = indexed.n_accounts, indexed.cap
         n_items, n_shared, n_kept = indexed.n_items, indexed.n_shared, indexed.n_kept
         n_crowded, n_crowded_events = indexed.n_crowded, indexed.n_crowded_events
-        _drop(con, "_vg_ev")
-        if shared is not None:
-            shared.release(con, trace)
+        _done(con, trace, events, shared)
         progress.advance()
         n_pairs, edges, evidence = _kernel_steps(trace.name, indexed, window.seconds, params, progress)
         del indexed
@@ -500,9 +560,8 @@ def _compute(
         n_crowded, n_crowded_events = _drop_crowded(con, params.max_window_accounts)
         # Each table is dropped as soon as no later step reads it: they all live in DuckDB's memory
         # budget, and at 10M posts the pairs, edges and evidence need it.
-        _drop(con, "_vg_ev", "_vg_items", "_vg_crowded")
-        if shared is not None:
-            shared.release(con, trace)
+        _drop(con, "_vg_items", "_vg_crowded")
+        _done(con, trace, events, shared)
         progress.advance()
         n_pairs = _sql_steps(con, window.seconds, params, progress)
         tables = None
@@ -732,7 +791,8 @@ def run_traces(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     all_stats: list[TraceStats] = []
-    shared = SharedEvents(traces, PostsColumns(con, traces))
+    kernel = PAIR_STEP == "kernel" and isinstance(con, duckdb.DuckDBPyConnection)
+    shared = SharedEvents(traces, PostsColumns(con, traces), arrow=kernel)
     try:
         with (
             ParquetSink(out / EDGES_FILE, EDGES_TABLE) as edges,

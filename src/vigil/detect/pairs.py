@@ -111,7 +111,7 @@ def _equal_next(values: np.ndarray) -> np.ndarray:
 
 def index_events(
     con: duckdb.DuckDBPyConnection,
-    events: str,
+    events: str | pa.Table,
     window: float,
     *,
     cap_for: Callable[[int], int | None],
@@ -119,19 +119,22 @@ def index_events(
     units: str,
     crowd_cap: int | None,
 ) -> IndexedEvents:
-    """Steps 3 and 4's input in numpy: the engine's ``_vg_acc``, ``_vg_items``/``_vg_kept``,
-    ``_vg_evk`` and crowded cells from the events table ``events`` read once, strings encoded once.
+    """Steps 3 and 4's input in numpy: what the SQL step's ``_vg_acc``, ``_vg_items``/``_vg_kept``,
+    ``_vg_evk`` and crowded cells hold, from the events (a relation, or its rows as
+    :func:`vigil.detect.engine.select_events` gives them) read once, strings encoded once.
 
     The same rows as the SQL (:func:`vigil.detect.engine.index_events` and the statements around
     it): accounts numbered in account order, kept items in item order, duplicate events (a post
     naming the same item twice) removed, the time bucket the same floating-point operation. Event
     ids number the kept events in (item, time, account) order, so no sort is needed later; the
     pairs, edges and evidence never depend on which of two equal events gets the smaller id.
-    ``_vg_acc``, ``_vg_kept`` (weights by ``weight_sql(n_accounts)``, DuckDB's own arithmetic) and
-    ``_vg_evk`` (``eid, post_id``) are left as temporary tables for the later steps' SQL.
-    ``cap_for(n_accounts)``: the popularity cap.
+    ``cap_for(n_accounts)``: the popularity cap; ``weight_sql(n_accounts)``: the item weight as
+    SQL over ``n``, evaluated by DuckDB and scaled to integer ``units`` as the SQL step does.
     """
-    table = con.sql(f"SELECT account, platform, post_id, item, ts FROM {events}").to_arrow_table()
+    if isinstance(events, str):
+        table = con.sql(f"SELECT account, platform, post_id, item, ts FROM {events}").to_arrow_table()
+    else:
+        table = events
     accounts = pc.dictionary_encode(_array(table.column("account")))
     names = accounts.dictionary
     account_order, account_rank = _ranks(names)
