@@ -15,7 +15,7 @@ from vigil.detect.contract import EVENTS
 from vigil.detect.engine import EngineParams, run_trace
 from vigil.detect.similarity.minhash import MinHashParams, jaccard, near_duplicate_pairs, shingle_sets
 from vigil.detect.traces.content import MEMBERS
-from vigil.detect.traces.text import TextTraceParams, text_traces
+from vigil.detect.traces.text import TextTraceParams, prepare_texts, text_traces
 from vigil.ingest.text import normalize_text
 from vigil.signals import get_signal_type
 
@@ -100,6 +100,38 @@ def test_exact_duplicates_after_normalization_become_one_item(tmp_path: Path) ->
     # Identical copies only: the near trace has nothing to add, and LSH saw just the 2 distinct texts.
     assert near.events.num_rows == 0
     assert near.stats["distinct_texts"] == 2
+
+
+class _Calls:
+    """A Progress that keeps its calls in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, float | None]] = []
+
+    def start(self, description: str, total: float | None = None) -> None:
+        self.calls.append(("start " + description, total))
+
+    def advance(self, amount: float = 1) -> None:
+        self.calls.append(("advance", amount))
+
+    def finish(self) -> None:
+        self.calls.append(("finish", None))
+
+
+def test_normalizing_stage_also_counts_the_grouping(tmp_path: Path) -> None:
+    # The grouping of normal forms after the normalizing pass (as much CPU again at 1M posts) is
+    # part of the stage: its total is twice the posts, the normalizing batches advance by their
+    # posts, the three grouping steps by the other half, and the stage ends after them.
+    rows = [(f"a{i}", words(i % 9, 8 + i % 5), float(i * 10)) for i in range(1000)]
+    con = connection(posts(_rows(rows)), tmp_path)
+    calls = _Calls()
+    prepare_texts(con, TextTraceParams(batch_rows=300), progress=calls)
+    assert calls.calls[0] == ("start normalizing texts", 2000.0)
+    assert calls.calls[-1] == ("finish", None)
+    steps = [float(amount or 0) for _, amount in calls.calls[1:-1]]
+    assert all(name == "advance" for name, _ in calls.calls[1:-1])
+    assert steps[:4] == [300, 300, 300, 100]  # the normalizing batches
+    assert len(steps) == 7 and sum(steps[4:]) == 1000 and min(steps[4:]) > 0
 
 
 def test_near_duplicates_cluster_above_and_not_below_threshold(tmp_path: Path) -> None:
