@@ -28,7 +28,7 @@ from ..cases.conftest import Coalition
 def _copy_of_demo(demo_run: dict[str, Any], tmp_path: Path) -> Database:
     """A copy of the demo's database (SQLite's backup: a consistent snapshot, WAL included): the
     audit entries written here stay out of the demo's own, which other tests read."""
-    source = sqlite3.connect(f"file:{demo_run['data_dir'] / 'vigil.db'}?mode=ro", uri=True)
+    source = sqlite3.connect(demo_run["data_dir"] / "vigil.db")  # as tests/frontdoor's copy
     copy = sqlite3.connect(tmp_path / "vigil.db")
     try:
         source.backup(copy)
