@@ -79,14 +79,17 @@ def _ranks(names: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return order, rank
 
 
-def _duplicates(run: np.ndarray, candidates: np.ndarray, platform: pa.Array, post_id: pa.Array) -> np.ndarray:
-    """Of the ``candidates`` (positions in runs of equal item, account and time; ``run`` numbers
-    the runs), those repeating an earlier candidate's post in the same run."""
+def _duplicates(
+    run: np.ndarray, candidates: np.ndarray, aid: np.ndarray, platform: pa.Array, post_id: pa.Array
+) -> np.ndarray:
+    """Of the ``candidates`` (positions in runs of equal item and time; ``run`` numbers the runs;
+    ``aid``, ``platform`` and ``post_id`` are theirs), those repeating an earlier candidate's
+    account and post in the same run."""
     codes = [
         _array(pc.dictionary_encode(column, null_encoding="encode")).indices.to_numpy()
         for column in (platform, post_id)
     ]
-    keys = (codes[1], codes[0], run[candidates])
+    keys = (codes[1], codes[0], aid, run[candidates])
     order = np.lexsort(keys)
     same = np.ones(len(order) - 1, bool)
     for key in keys:
@@ -126,7 +129,7 @@ def index_events(
     The same rows as the SQL (:func:`vigil.detect.engine.index_events` and the statements around
     it): accounts numbered in account order, kept items in item order, duplicate events (a post
     naming the same item twice) removed, the time bucket the same floating-point operation. Event
-    ids number the kept events in (item, time, account) order, so no sort is needed later; the
+    ids number the kept events in (item, time) order, so no sort is needed later; the
     pairs, edges and evidence never depend on which of two equal events gets the smaller id.
     ``cap_for(n_accounts)``: the popularity cap; ``weight_sql(n_accounts)``: the item weight as
     SQL over ``n``, evaluated by DuckDB and scaled to integer ``units`` as the SQL step does.
@@ -185,11 +188,18 @@ def index_events(
     aid = aid_all[rows]
     ts = table.column("ts").to_numpy()[rows]
     del iid_all, aid_all, item_all
-    order = np.lexsort((aid, ts, iid))
+    # (item, time) order by one integer key, the item and the time's rank (equal times have
+    # neighbouring ranks, so they stay together within an item): a third of a lexsort's time.
+    by_time = np.argsort(ts)
+    rank = np.empty(len(ts), np.int64)
+    rank[by_time] = np.arange(len(ts), dtype=np.int64)
+    del by_time
+    order = np.argsort(iid * max(len(ts), 1) + rank)
+    del rank
     rows, iid, aid, ts = rows[order], iid[order], aid[order], ts[order]
-    # Duplicates share item, account and time, so they are neighbours in this order: only rows in
-    # such runs (rare) have their posts compared.
-    same = (iid[1:] == iid[:-1]) & (aid[1:] == aid[:-1]) & _equal_next(ts)
+    # Duplicates share item and time, so they are neighbours in this order: only rows in such runs
+    # have their accounts and posts compared.
+    same = (iid[1:] == iid[:-1]) & _equal_next(ts)
     if same.any():
         run = np.cumsum(np.r_[True, ~same]) - 1
         in_run = np.zeros(len(iid), bool)
@@ -200,6 +210,7 @@ def index_events(
         repeated = _duplicates(
             run,
             candidates,
+            aid[candidates],
             _array(table.column("platform")).take(taken),
             _array(table.column("post_id")).take(taken),
         )
