@@ -119,6 +119,8 @@ def post_details(
              GROUP BY campaign_id
             """
         ).fetchall()
+        # Posts ordered by time, account and post id: one account's posts in the same second (IRA's
+        # timestamps are to the minute) otherwise tie, and which of them were sampled varied by run.
         samples = con.sql(
             f"""
             WITH ranked AS (
@@ -131,12 +133,12 @@ def post_details(
               SELECT d.campaign_id, d.trace, d.item, r.item_rank, d.account, d.post_id, d.ts, d.lang,
                      left(d.text, {TEXT_CHARS}) AS text,
                      row_number() OVER (PARTITION BY d.campaign_id, d.trace, d.item
-                                        ORDER BY d.ts, d.account) AS post_rank
+                                        ORDER BY d.ts, d.account, d.post_id) AS post_rank
                 FROM detail d JOIN ranked r USING (campaign_id, trace, item)
                WHERE r.item_rank <= {SAMPLE_ITEMS})
             SELECT campaign_id, trace, item, item_rank, account, post_id, ts, lang, text
               FROM posts WHERE post_rank <= {SAMPLE_POSTS}
-             ORDER BY campaign_id, item_rank, ts, account
+             ORDER BY campaign_id, item_rank, ts, account, post_id
             """
         ).to_arrow_table()
     finally:
