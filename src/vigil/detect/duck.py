@@ -46,6 +46,9 @@ def connect(settings: Settings | None = None, *, database: str = ":memory:") -> 
         con.execute("SET temp_directory = ?", [str(temp_dir)])
         # Output order is imposed explicitly where it matters; not preserving it lets joins stream.
         con.execute("SET preserve_insertion_order = false")
+        # DuckDB prints its own progress bar to stdout for any statement past 2 s (under load, many):
+        # it broke the CLI's Rich bars and the JSON a bench worker writes on stdout.
+        con.execute("SET enable_progress_bar = false")
         # DuckDB's allocator keeps freed pages (outside memory_limit) until a thread purges them: at
         # 10M posts the image clustering's ~1 GB stayed resident through every later trace. A
         # background purge and a lower flush threshold hand them back to the system.

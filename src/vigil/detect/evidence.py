@@ -69,6 +69,8 @@ def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute(f"SET threads = {int(settings.duckdb_threads)}")
     con.execute("SET memory_limit = ?", [settings.duckdb_memory_limit])
+    # No DuckDB progress bar on stdout (see detect.duck.connect).
+    con.execute("SET enable_progress_bar = false")
     if settings.temp_dir is not None:
         con.execute("SET temp_directory = ?", [str(settings.temp_dir)])
     return con

@@ -463,6 +463,8 @@ def breadth(values: Iterable[tuple[str, str]], posts_file: Path, threshold: floa
     wanted = sorted({(k, v) for k, v in values if k in (SignalKind.DOMAIN.value, SignalKind.HASHTAG.value)})
     con = duckdb.connect()
     try:
+        # DuckDB would print its own progress bar on stdout past 2 s, over the CLI's output.
+        con.execute("SET enable_progress_bar = false")
         con.execute("CREATE TEMP TABLE wanted (kind VARCHAR, value VARCHAR)")
         if wanted:
             con.executemany("INSERT INTO wanted VALUES (?, ?)", wanted)

@@ -686,6 +686,7 @@ class TextRules:
 
             self._con = duckdb.connect()
             self._con.execute("SET threads = 2")
+            self._con.execute("SET enable_progress_bar = false")  # none on stdout, see ingest.duck
         return self._con
 
     def urls(self, texts: pa.Array) -> pa.Array:

@@ -25,6 +25,8 @@ def connect(settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
         con.execute(f"SET temp_directory = {sql_string(settings.temp_dir)}")
     con.execute("SET preserve_insertion_order = true")
     con.execute("SET TimeZone = 'UTC'")
+    # DuckDB prints its own progress bar on stdout for statements past 2 s: over the CLI's bars.
+    con.execute("SET enable_progress_bar = false")
     return con
 
 
