@@ -200,8 +200,11 @@ class BriefingService(Service):
         )
         return self.session.scalars(stmt).first()
 
-    def build(self, since: datetime | timedelta) -> Briefing:
-        """The briefing from ``since`` (an instant, or a period back from now) until now."""
+    def _period(
+        self, since: datetime | timedelta
+    ) -> tuple[datetime, datetime, list[CaseLine], list[CaseLine]]:
+        """The period from ``since`` until now, and the cases of it the reader sees: new in it, and
+        older ones still open that changed in it (``build`` and ``totals`` share this)."""
         require(self.principal, Permission.READ)
         until = self.now()
         start = until - since if isinstance(since, timedelta) else ensure_utc(since)
@@ -210,6 +213,11 @@ class BriefingService(Service):
         cases = self.cases.list_cases(modified_after=start)
         new_cases = [_line(c) for c in cases if c.created_at >= start]
         active = [_line(c) for c in cases if c.created_at < start and c.status is not Status.CLOSED]
+        return start, until, new_cases, active
+
+    def build(self, since: datetime | timedelta) -> Briefing:
+        """The briefing from ``since`` (an instant, or a period back from now) until now."""
+        start, until, new_cases, active = self._period(since)
 
         signals = self._signals(start)
         by_kind = Counter(s.kind.value for s in signals)
@@ -286,14 +294,7 @@ class BriefingService(Service):
         contribution, in the same order, as the figures come from them. The totals equal the full
         briefing's (tests/meetings/test_briefing_totals.py compares them on the demo's data).
         """
-        require(self.principal, Permission.READ)
-        until = self.now()
-        start = until - since if isinstance(since, timedelta) else ensure_utc(since)
-        if start >= until:
-            raise InputError(f"since ({isoformat_z(start)}) must be before now", field="since")
-        cases = self.cases.list_cases(modified_after=start)
-        new_cases = [_line(c) for c in cases if c.created_at >= start]
-        active = [_line(c) for c in cases if c.created_at < start and c.status is not Status.CLOSED]
+        start, until, new_cases, active = self._period(since)
 
         store = self.cases.store
         by_kind: Counter[str] = Counter()
