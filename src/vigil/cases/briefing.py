@@ -61,6 +61,11 @@ class Changes:
     signal_delta: dict[str, int] = field(default_factory=dict)  # by kind, vs the last briefing's window
 
 
+def _title(reader_org_name: str, since: datetime, until: datetime) -> str:
+    """A briefing's title (the full one's and its totals' are the same)."""
+    return f"Vigil trend briefing for {reader_org_name}: {since:%Y-%m-%d} to {until:%Y-%m-%d}"
+
+
 @dataclass
 class Briefing:
     reader_org_id: str
@@ -97,9 +102,7 @@ class Briefing:
         }
 
     def title(self) -> str:
-        return (
-            f"Vigil trend briefing for {self.reader_org_name}: {self.since:%Y-%m-%d} to {self.until:%Y-%m-%d}"
-        )
+        return _title(self.reader_org_name, self.since, self.until)
 
 
 @dataclass
@@ -118,9 +121,7 @@ class BriefingTotals:
     tlp: TLP = TLP.GREEN
 
     def title(self) -> str:
-        return (
-            f"Vigil trend briefing for {self.reader_org_name}: {self.since:%Y-%m-%d} to {self.until:%Y-%m-%d}"
-        )
+        return _title(self.reader_org_name, self.since, self.until)
 
 
 def _line(case: Any) -> CaseLine:
